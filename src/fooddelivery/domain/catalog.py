@@ -1,0 +1,234 @@
+"""Restaurants, menus, drivers and delivery addresses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from fooddelivery.domain.errors import ConcurrencyConflict, FieldError, InvalidTransition, ValidationError
+from fooddelivery.domain.geo import GeoPoint
+from fooddelivery.domain.money import Money
+
+__all__ = [
+    "MAX_ID_LENGTH",
+    "DeliveryAddress",
+    "Driver",
+    "DriverStatus",
+    "MenuItem",
+    "Restaurant",
+    "check_id",
+    "check_utc",
+]
+
+#: Longest identifier accepted anywhere (ids are opaque strings; 128 fits every store's key limit).
+MAX_ID_LENGTH = 128
+
+
+def check_id(value: object, field_name: str) -> str:
+    """Validate an opaque identifier: a non-empty string of at most 128 printable characters.
+
+    Raises:
+        ValidationError: naming ``field_name``.
+    """
+    if not isinstance(value, str) or not value:
+        raise ValidationError.single(field_name, "must be a non-empty string", "required")
+    if len(value) > MAX_ID_LENGTH:
+        raise ValidationError.single(field_name, f"must be at most {MAX_ID_LENGTH} characters", "too_long")
+    if not value.isprintable() or "/" in value:
+        raise ValidationError.single(field_name, "must not contain control characters or '/'", "invalid")
+    return value
+
+
+def check_utc(value: datetime, field_name: str) -> datetime:
+    """Require a timezone-aware datetime at UTC offset zero.
+
+    Raises:
+        ValidationError: naive or non-UTC times.
+    """
+    offset = value.utcoffset()
+    if offset is None or offset.total_seconds() != 0:
+        raise ValidationError.single(field_name, "must be timezone-aware UTC", "timezone")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class MenuItem:
+    """One dish on a menu.
+
+    Attributes:
+        item_id: opaque id, unique within the restaurant.
+        name: display name (any unicode, 1..200 characters), unique within the restaurant ignoring case.
+        price: unit price, > 0 and at most 10,000 major units.
+        available: whether it can be ordered now.
+    """
+
+    item_id: str
+    name: str
+    price: Money
+    available: bool = True
+
+    def __post_init__(self) -> None:
+        check_id(self.item_id, "item_id")
+        if not self.name or len(self.name) > 200:
+            raise ValidationError.single("name", "must be 1..200 characters", "length")
+        if self.price.minor <= 0:
+            raise ValidationError.single("price", "must be positive", "out_of_range")
+        if self.price > Money.of(10_000, self.price.currency):
+            raise ValidationError.single("price", "is implausibly high (max 10000)", "out_of_range")
+
+
+@dataclass(frozen=True, slots=True)
+class Restaurant:
+    """A restaurant and its menu.
+
+    Attributes:
+        restaurant_id: opaque id.
+        name: display name.
+        cuisine: cuisine type, lower-case (``"pizza"``), the partition of the cuisine+rating index.
+        rating: 0..5 with at most one decimal (``Decimal("4.5")``).
+        location: where orders are picked up.
+        currency: ISO 4217 currency of every menu price.
+        tax_rate: sales-tax rate as a fraction, 0..0.5 (``Decimal("0.0875")``).
+        avg_prep_minutes: typical preparation time, 1..240 minutes.
+        menu: the dishes.
+        accepting_orders: whether new orders are taken.
+        version: optimistic-concurrency version (starts at 1 when stored).
+    """
+
+    restaurant_id: str
+    name: str
+    cuisine: str
+    rating: Decimal
+    location: GeoPoint
+    currency: str
+    tax_rate: Decimal
+    avg_prep_minutes: int
+    menu: tuple[MenuItem, ...]
+    accepting_orders: bool = True
+    version: int = 0
+
+    def __post_init__(self) -> None:
+        errors: list[FieldError] = []
+        check_id(self.restaurant_id, "restaurant_id")
+        if not self.name or len(self.name) > 200:
+            errors.append(FieldError("name", "must be 1..200 characters", "length"))
+        if not self.cuisine or self.cuisine != self.cuisine.lower():
+            errors.append(FieldError("cuisine", "must be non-empty lower case", "invalid"))
+        if not isinstance(self.rating, Decimal) or not (Decimal(0) <= self.rating <= Decimal(5)):
+            errors.append(FieldError("rating", "must be a Decimal between 0 and 5", "out_of_range"))
+        if not isinstance(self.tax_rate, Decimal) or not (Decimal(0) <= self.tax_rate <= Decimal("0.5")):
+            errors.append(FieldError("tax_rate", "must be a Decimal between 0 and 0.5", "out_of_range"))
+        if not 1 <= self.avg_prep_minutes <= 240:
+            errors.append(FieldError("avg_prep_minutes", "must be 1..240", "out_of_range"))
+        ids: set[str] = set()
+        names: set[str] = set()
+        for i, item in enumerate(self.menu):
+            if item.price.currency != self.currency:
+                errors.append(FieldError(f"menu.{i}.price", f"must be in {self.currency}", "currency_mismatch"))
+            if item.item_id in ids:
+                errors.append(FieldError(f"menu.{i}.item_id", "duplicate item id", "duplicate"))
+            if item.name.casefold() in names:
+                errors.append(FieldError(f"menu.{i}.name", "duplicate item name", "duplicate"))
+            ids.add(item.item_id)
+            names.add(item.name.casefold())
+        if errors:
+            raise ValidationError("invalid restaurant", errors)
+
+    def item_by_id(self, item_id: str) -> MenuItem | None:
+        """The menu item with this id, or None."""
+        for item in self.menu:
+            if item.item_id == item_id:
+                return item
+        return None
+
+    def item_by_name(self, name: str) -> MenuItem | None:
+        """The menu item with this name (case-insensitive, exact otherwise), or None."""
+        key = name.casefold()
+        for item in self.menu:
+            if item.name.casefold() == key:
+                return item
+        return None
+
+
+class DriverStatus(StrEnum):
+    """A driver's availability."""
+
+    AVAILABLE = "AVAILABLE"
+    ASSIGNED = "ASSIGNED"
+    OFFLINE = "OFFLINE"
+
+
+@dataclass(frozen=True, slots=True)
+class Driver:
+    """A courier.
+
+    Attributes:
+        driver_id: opaque id.
+        name: display name.
+        status: AVAILABLE, ASSIGNED (holding ``current_order_id``) or OFFLINE.
+        location: last reported position.
+        vehicle: ``"bicycle"``, ``"scooter"``, ``"car"``... (free text, 1..40 characters).
+        last_seen: when the location was reported (UTC).
+        current_order_id: the order held while ASSIGNED, else None.
+        version: optimistic-concurrency version; reservations compare-and-set on it.
+    """
+
+    driver_id: str
+    name: str
+    status: DriverStatus
+    location: GeoPoint
+    vehicle: str
+    last_seen: datetime
+    current_order_id: str | None = None
+    version: int = 0
+
+    def __post_init__(self) -> None:
+        check_id(self.driver_id, "driver_id")
+        check_utc(self.last_seen, "last_seen")
+        if not self.vehicle or len(self.vehicle) > 40:
+            raise ValidationError.single("vehicle", "must be 1..40 characters", "length")
+        if (self.status is DriverStatus.ASSIGNED) != (self.current_order_id is not None):
+            raise ValidationError.single("current_order_id", "is set exactly when the driver is ASSIGNED")
+
+    def reserve(self, order_id: str) -> Driver:
+        """The driver ASSIGNED to ``order_id``; the store must compare-and-set on ``version``.
+
+        Raises:
+            ConcurrencyConflict: the driver is not AVAILABLE (someone else got there first).
+        """
+        if self.status is not DriverStatus.AVAILABLE:
+            raise ConcurrencyConflict(f"driver {self.driver_id} is {self.status.value}", driver_id=self.driver_id)
+        return replace(self, status=DriverStatus.ASSIGNED, current_order_id=order_id)
+
+    def release(self, order_id: str) -> Driver:
+        """The driver AVAILABLE again after ``order_id`` (delivered or compensated).
+
+        Raises:
+            InvalidTransition: the driver does not hold ``order_id``.
+        """
+        if self.current_order_id != order_id:
+            raise InvalidTransition(f"driver {self.driver_id} does not hold order {order_id}")
+        return replace(self, status=DriverStatus.AVAILABLE, current_order_id=None)
+
+    def moved(self, location: GeoPoint, at: datetime) -> Driver:
+        """The driver at ``location`` as seen at ``at``."""
+        return replace(self, location=location, last_seen=check_utc(at, "at"))
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryAddress:
+    """Where the order goes.
+
+    Attributes:
+        text: the address as the customer wrote it (1..500 characters, any unicode).
+        location: coordinates when known; without them the delivery fee is flat and no ETA to the door is given.
+    """
+
+    text: str
+    location: GeoPoint | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.text, str) or not self.text.strip() or len(self.text) > 500:
+            raise ValidationError.single("delivery_address.text", "must be 1..500 characters", "length")

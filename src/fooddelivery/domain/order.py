@@ -1,0 +1,492 @@
+"""The Order aggregate: lines priced from the menu, the lifecycle with its actor rules, and its events.
+
+Lifecycle (``TRANSITIONS`` is the table; everything not in it raises :class:`InvalidTransition`)::
+
+    PENDING -> CONFIRMED -> PREPARING -> READY_FOR_PICKUP -> PICKED_UP -> DELIVERED
+       |           |            |
+       +-> CANCELLED (customer while PENDING/CONFIRMED; restaurant/admin until picked up)
+       +-> FAILED   (system: declined payment, no driver, restaurant timeout or rejection)
+
+Actor rules: a customer acts only on their own orders, a restaurant only on orders placed with it, a driver only
+on the order assigned to them. An actor unrelated to the order gets :class:`NotFound` (the order's existence is
+not revealed); a related actor whose role may not make the change gets :class:`NotAllowed`.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Final
+
+from fooddelivery.domain.actors import Actor, Role
+from fooddelivery.domain.catalog import DeliveryAddress, Restaurant, check_id, check_utc
+from fooddelivery.domain.errors import (
+    FieldError,
+    InvalidTransition,
+    NotAllowed,
+    NotFound,
+    PriceChanged,
+    ValidationError,
+)
+from fooddelivery.domain.events import DomainEvent, EventType
+from fooddelivery.domain.money import Money, parse_decimal
+from fooddelivery.domain.pricing import PriceBreakdown, PricingPolicy, PromoCode, price_order
+
+__all__ = [
+    "MAX_LINES",
+    "MAX_QUANTITY",
+    "TRANSITIONS",
+    "LineItem",
+    "LineRequest",
+    "Order",
+    "OrderStatus",
+    "PaymentStatus",
+]
+
+#: Most lines one order may have.
+MAX_LINES: Final[int] = 50
+#: Largest quantity of one line.
+MAX_QUANTITY: Final[int] = 99
+
+
+class OrderStatus(StrEnum):
+    """Where an order is in its lifecycle."""
+
+    PENDING = "PENDING"
+    CONFIRMED = "CONFIRMED"
+    PREPARING = "PREPARING"
+    READY_FOR_PICKUP = "READY_FOR_PICKUP"
+    PICKED_UP = "PICKED_UP"
+    DELIVERED = "DELIVERED"
+    CANCELLED = "CANCELLED"
+    FAILED = "FAILED"
+
+    @property
+    def is_terminal(self) -> bool:
+        """DELIVERED, CANCELLED and FAILED never change again."""
+        return self in (OrderStatus.DELIVERED, OrderStatus.CANCELLED, OrderStatus.FAILED)
+
+
+class PaymentStatus(StrEnum):
+    """Where the order's money is."""
+
+    PENDING = "PENDING"
+    CAPTURED = "CAPTURED"
+    DECLINED = "DECLINED"
+    FAILED = "FAILED"
+    REFUNDED = "REFUNDED"
+
+
+_S = OrderStatus
+_R = Role
+#: Legal transitions and the roles that may make each. ``SYSTEM`` is the saga.
+TRANSITIONS: Final[dict[tuple[OrderStatus, OrderStatus], frozenset[Role]]] = {
+    (_S.PENDING, _S.CONFIRMED): frozenset({_R.SYSTEM, _R.ADMIN}),
+    (_S.PENDING, _S.CANCELLED): frozenset({_R.CUSTOMER, _R.RESTAURANT, _R.ADMIN, _R.SYSTEM}),
+    (_S.PENDING, _S.FAILED): frozenset({_R.SYSTEM, _R.ADMIN}),
+    (_S.CONFIRMED, _S.PREPARING): frozenset({_R.RESTAURANT, _R.ADMIN}),
+    (_S.CONFIRMED, _S.CANCELLED): frozenset({_R.CUSTOMER, _R.RESTAURANT, _R.ADMIN, _R.SYSTEM}),
+    (_S.PREPARING, _S.READY_FOR_PICKUP): frozenset({_R.RESTAURANT, _R.ADMIN}),
+    (_S.PREPARING, _S.CANCELLED): frozenset({_R.RESTAURANT, _R.ADMIN}),
+    (_S.READY_FOR_PICKUP, _S.PICKED_UP): frozenset({_R.DRIVER, _R.ADMIN}),
+    (_S.READY_FOR_PICKUP, _S.CANCELLED): frozenset({_R.RESTAURANT, _R.ADMIN}),
+    (_S.PICKED_UP, _S.DELIVERED): frozenset({_R.DRIVER, _R.ADMIN}),
+}
+_ROLES_FOR_TARGET: Final[dict[OrderStatus, frozenset[Role]]] = {}
+for (_from, _to), _roles in TRANSITIONS.items():
+    _ROLES_FOR_TARGET[_to] = _ROLES_FOR_TARGET.get(_to, frozenset()) | _roles
+
+
+@dataclass(frozen=True, slots=True)
+class LineRequest:
+    """One line as a client asks for it (unvalidated).
+
+    Attributes:
+        quantity: must be an ``int`` 1..99 (bools, floats and strings are refused).
+        item_id: the menu item's id, or None to look it up by ``name``.
+        name: the menu item's name (case-insensitive), used when ``item_id`` is None.
+        unit_price: the price the client saw, or None; when given it must equal the menu price.
+    """
+
+    quantity: object
+    item_id: str | None = None
+    name: str | None = None
+    unit_price: object = None
+
+
+@dataclass(frozen=True, slots=True)
+class LineItem:
+    """A priced line of an order; the price comes from the menu at order time.
+
+    Attributes:
+        item_id: the menu item's id.
+        name: the menu item's name as on the menu.
+        unit_price: menu price at order time.
+        quantity: 1..99.
+        line_total: ``unit_price x quantity``.
+    """
+
+    item_id: str
+    name: str
+    unit_price: Money
+    quantity: int
+    line_total: Money
+
+
+@dataclass(slots=True, eq=False)
+class Order:
+    """The order aggregate. Mutate it only through its methods; each records an event and bumps ``version``.
+
+    Attributes:
+        order_id: opaque id.
+        customer_id: who ordered.
+        restaurant_id: who cooks.
+        lines: priced lines.
+        delivery_address: where it goes.
+        payment_method: an opaque payment token (card token); never a card number.
+        pricing: the full breakdown.
+        status: lifecycle state.
+        payment_status: where the money is.
+        driver_id: the assigned driver, or None.
+        created_at: placement time (UTC).
+        updated_at: last change (UTC).
+        status_times: when each status was entered (UTC).
+        failure_reason: why it FAILED or was CANCELLED, or None.
+        charge_id: the captured charge's id, or None.
+        version: bumped by every change; stores compare-and-set on the version they loaded.
+        persisted_version: the version last read from or written to a store (not part of the state).
+    """
+
+    order_id: str
+    customer_id: str
+    restaurant_id: str
+    lines: tuple[LineItem, ...]
+    delivery_address: DeliveryAddress
+    payment_method: str
+    pricing: PriceBreakdown
+    status: OrderStatus
+    payment_status: PaymentStatus
+    created_at: datetime
+    updated_at: datetime
+    driver_id: str | None = None
+    status_times: dict[str, datetime] = field(default_factory=dict)
+    failure_reason: str | None = None
+    charge_id: str | None = None
+    version: int = 0
+    persisted_version: int = field(default=0, compare=False)
+    pending_events: list[DomainEvent] = field(default_factory=list, compare=False, repr=False)
+
+    # -- creation -----------------------------------------------------------------------------------------
+    @classmethod
+    def place(
+        cls,
+        *,
+        order_id: str,
+        event_id: str,
+        customer_id: str,
+        restaurant: Restaurant,
+        lines: Sequence[LineRequest],
+        delivery_address: DeliveryAddress,
+        payment_method: str,
+        now: datetime,
+        policy: PricingPolicy | None = None,
+        tip: object = None,
+        promo: PromoCode | None = None,
+    ) -> Order:
+        """Validate a request against the restaurant's menu, price it, and record ``OrderPlaced``.
+
+        Args:
+            order_id: the new order's id.
+            event_id: the id of its ``OrderPlaced`` event.
+            customer_id: the customer placing it.
+            restaurant: the restaurant as stored now (its menu is the only source of prices).
+            lines: what the customer asks for, 1..50 lines.
+            delivery_address: where it goes.
+            payment_method: an opaque card token.
+            now: placement time (UTC).
+            policy: platform fees; defaults to :class:`PricingPolicy` in the restaurant's currency.
+            tip: decimal string/``Decimal``/``int`` in the restaurant's currency, or None for no tip.
+            promo: a resolved promo code, or None.
+
+        Raises:
+            ValidationError: naming every invalid field (``lines.N.quantity``, ``lines.N.item``...).
+            PriceChanged: a client-sent unit price differs from the menu (fields name each line).
+        """
+        check_id(order_id, "orderId")
+        check_id(customer_id, "customerId")
+        check_utc(now, "now")
+        errors: list[FieldError] = []
+        price_errors: list[FieldError] = []
+        if not isinstance(payment_method, str) or not payment_method or len(payment_method) > 128:
+            errors.append(FieldError("paymentMethod", "must be a payment token of 1..128 characters", "required"))
+        if not restaurant.accepting_orders:
+            errors.append(FieldError("restaurantId", "is not accepting orders", "not_accepting_orders"))
+        if not lines:
+            errors.append(FieldError("items", "must contain at least one line", "required"))
+        elif len(lines) > MAX_LINES:
+            errors.append(FieldError("items", f"must have at most {MAX_LINES} lines", "too_many"))
+        cur = restaurant.currency
+        priced: list[LineItem] = []
+        subtotal_minor = 0
+        for i, req in enumerate(lines[:MAX_LINES] if len(lines) <= MAX_LINES else ()):
+            q = req.quantity
+            if type(q) is not int:
+                errors.append(FieldError(f"items.{i}.quantity", "must be an integer", "type"))
+                q_ok = False
+            elif not 1 <= q <= MAX_QUANTITY:
+                errors.append(FieldError(f"items.{i}.quantity", f"must be 1..{MAX_QUANTITY}", "out_of_range"))
+                q_ok = False
+            else:
+                q_ok = True
+            if req.item_id is not None:
+                item = restaurant.item_by_id(req.item_id)
+                ref = f"id {req.item_id!r}"
+            elif req.name is not None:
+                item = restaurant.item_by_name(req.name)
+                ref = f"name {req.name!r}"
+            else:
+                errors.append(FieldError(f"items.{i}", "must name a menu item by itemId or name", "required"))
+                continue
+            if item is None:
+                errors.append(FieldError(f"items.{i}", f"no menu item with {ref}", "unknown_item"))
+                continue
+            if not item.available:
+                errors.append(FieldError(f"items.{i}", f"{item.name!r} is not available", "unavailable"))
+                continue
+            if req.unit_price is not None:
+                try:
+                    sent = parse_decimal(req.unit_price, f"items.{i}.price")
+                except ValidationError as exc:
+                    errors.extend(exc.fields)
+                else:
+                    if sent != item.price.amount:
+                        price_errors.append(
+                            FieldError(
+                                f"items.{i}.price",
+                                f"menu price of {item.name!r} is {item.price}, not {sent}",
+                                "price_changed",
+                            )
+                        )
+            if q_ok:
+                assert isinstance(q, int)
+                total = item.price.times(q)
+                subtotal_minor += total.minor
+                priced.append(LineItem(item.item_id, item.name, item.price, q, total))
+        tip_money = Money(0, cur)
+        if tip is not None:
+            try:
+                tip_money = Money.of(tip, cur, "tip")
+            except ValidationError as exc:
+                errors.extend(exc.fields)
+        if errors:
+            raise ValidationError("the order is invalid", errors + price_errors)
+        if price_errors:
+            raise PriceChanged("prices changed: re-read the menu", price_errors)
+        pricing = price_order(
+            subtotal=Money(subtotal_minor, cur),
+            tax_rate=restaurant.tax_rate,
+            policy=policy or PricingPolicy.for_currency(cur),
+            restaurant_location=restaurant.location,
+            address_location=delivery_address.location,
+            tip=tip_money,
+            promo=promo,
+            now=now,
+        )
+        order = cls(
+            order_id=order_id,
+            customer_id=customer_id,
+            restaurant_id=restaurant.restaurant_id,
+            lines=tuple(priced),
+            delivery_address=delivery_address,
+            payment_method=payment_method,
+            pricing=pricing,
+            status=OrderStatus.PENDING,
+            payment_status=PaymentStatus.PENDING,
+            created_at=now,
+            updated_at=now,
+            status_times={OrderStatus.PENDING.value: now},
+        )
+        order._record(
+            event_id,
+            EventType.ORDER_PLACED,
+            now,
+            {
+                "customerId": customer_id,
+                "restaurantId": restaurant.restaurant_id,
+                "total": str(pricing.total),
+                "currency": cur,
+                "lineCount": len(priced),
+            },
+        )
+        return order
+
+    # -- queries ------------------------------------------------------------------------------------------
+    def is_visible_to(self, actor: Actor) -> bool:
+        """Whether ``actor`` may see this order: its customer, its restaurant, its driver, admin or system."""
+        role = actor.role
+        if role is Role.ADMIN or role is Role.SYSTEM:
+            return True
+        if role is Role.CUSTOMER:
+            return actor.subject == self.customer_id
+        if role is Role.RESTAURANT:
+            return actor.restaurant_id == self.restaurant_id
+        return actor.driver_id is not None and actor.driver_id == self.driver_id
+
+    def ensure_visible_to(self, actor: Actor) -> None:
+        """Raise :class:`NotFound` unless ``actor`` may see the order (so its existence is not revealed)."""
+        if not self.is_visible_to(actor):
+            raise NotFound(f"order {self.order_id} not found", order_id=self.order_id)
+
+    # -- lifecycle ----------------------------------------------------------------------------------------
+    def transition(
+        self, to: OrderStatus, actor: Actor, now: datetime, event_id: str, reason: str | None = None
+    ) -> None:
+        """Move to ``to`` if the table allows it for ``actor``; records ``OrderStatusChanged``.
+
+        CANCELLED records ``OrderCancelled`` and FAILED ``OrderFailed`` instead.
+
+        Raises:
+            NotFound: the actor is unrelated to the order.
+            NotAllowed: the actor's role may never make this change.
+            InvalidTransition: the change is not legal from the current status.
+        """
+        self.ensure_visible_to(actor)
+        allowed = _ROLES_FOR_TARGET.get(to, frozenset())
+        if actor.role not in allowed:
+            raise NotAllowed(
+                f"a {actor.role.value} may not set an order to {to.value}", order_id=self.order_id
+            )
+        roles = TRANSITIONS.get((self.status, to))
+        if roles is None or actor.role not in roles:
+            raise InvalidTransition(
+                f"order {self.order_id} cannot go from {self.status.value} to {to.value}"
+                + ("" if roles is None else f" as a {actor.role.value}"),
+                order_id=self.order_id,
+                current=self.status.value,
+                requested=to.value,
+            )
+        previous = self.status
+        self.status = to
+        self.status_times[to.value] = now
+        if to in (OrderStatus.CANCELLED, OrderStatus.FAILED):
+            self.failure_reason = reason
+        etype = {
+            OrderStatus.CANCELLED: EventType.ORDER_CANCELLED,
+            OrderStatus.FAILED: EventType.ORDER_FAILED,
+        }.get(to, EventType.ORDER_STATUS_CHANGED)
+        payload: dict[str, Any] = {"from": previous.value, "to": to.value, "by": actor.role.value}
+        if reason is not None:
+            payload["reason"] = reason
+        self._record(event_id, etype, now, payload)
+
+    def cancel(self, actor: Actor, now: datetime, event_id: str, reason: str) -> None:
+        """Cancel (see :meth:`transition` for the errors)."""
+        self.transition(OrderStatus.CANCELLED, actor, now, event_id, reason)
+
+    def fail(self, now: datetime, event_id: str, reason: str) -> None:
+        """Mark FAILED by the system, with a machine-readable ``reason`` such as ``"payment_declined"``."""
+        self.transition(OrderStatus.FAILED, Actor.system(), now, event_id, reason)
+
+    # -- payment ------------------------------------------------------------------------------------------
+    def record_payment_captured(self, charge_id: str, now: datetime, event_id: str) -> None:
+        """Record the capture of ``pricing.total``.
+
+        Raises:
+            InvalidTransition: payment is not PENDING.
+        """
+        if self.payment_status is not PaymentStatus.PENDING:
+            raise InvalidTransition(f"payment of {self.order_id} is {self.payment_status.value}")
+        self.payment_status = PaymentStatus.CAPTURED
+        self.charge_id = charge_id
+        self._record(
+            event_id,
+            EventType.PAYMENT_CAPTURED,
+            now,
+            {"chargeId": charge_id, "amount": str(self.pricing.total), "currency": self.pricing.total.currency},
+        )
+
+    def record_payment_failed(self, declined: bool, now: datetime) -> None:
+        """Record a declined (``declined=True``) or exhausted-retry payment; nothing was charged."""
+        self.payment_status = PaymentStatus.DECLINED if declined else PaymentStatus.FAILED
+        self.updated_at = now
+
+    def record_refund(self, refund_id: str, amount: Money, now: datetime, event_id: str) -> None:
+        """Record a refund of ``amount``.
+
+        Raises:
+            InvalidTransition: nothing was captured, or it was already refunded.
+        """
+        if self.payment_status is not PaymentStatus.CAPTURED:
+            raise InvalidTransition(f"payment of {self.order_id} is {self.payment_status.value}, not CAPTURED")
+        self.payment_status = PaymentStatus.REFUNDED
+        self._record(
+            event_id,
+            EventType.PAYMENT_REFUNDED,
+            now,
+            {"refundId": refund_id, "amount": str(amount), "currency": amount.currency},
+        )
+
+    # -- driver -------------------------------------------------------------------------------------------
+    def assign_driver(self, driver_id: str, now: datetime, event_id: str) -> None:
+        """Record the reserved driver.
+
+        Raises:
+            InvalidTransition: a driver is already assigned, or the order is finished.
+        """
+        if self.driver_id is not None:
+            raise InvalidTransition(f"order {self.order_id} already has driver {self.driver_id}")
+        if self.status.is_terminal:
+            raise InvalidTransition(f"order {self.order_id} is {self.status.value}")
+        self.driver_id = driver_id
+        self._record(event_id, EventType.DRIVER_ASSIGNED, now, {"driverId": driver_id})
+
+    def release_driver(self, now: datetime, event_id: str, reason: str) -> str:
+        """Unassign the driver (compensation); returns the released driver's id.
+
+        Raises:
+            InvalidTransition: no driver is assigned.
+        """
+        if self.driver_id is None:
+            raise InvalidTransition(f"order {self.order_id} has no driver")
+        driver_id = self.driver_id
+        self.driver_id = None
+        self._record(event_id, EventType.DRIVER_RELEASED, now, {"driverId": driver_id, "reason": reason})
+        return driver_id
+
+    # -- notifications ------------------------------------------------------------------------------------
+    def record_notified(self, who: Role, now: datetime, event_id: str, notification_id: str) -> None:
+        """Record that the restaurant or the customer was told about the order."""
+        etype = EventType.RESTAURANT_NOTIFIED if who is Role.RESTAURANT else EventType.CUSTOMER_NOTIFIED
+        self._record(event_id, etype, now, {"notificationId": notification_id})
+
+    # -- plumbing -----------------------------------------------------------------------------------------
+    def _record(self, event_id: str, etype: EventType, now: datetime, payload: dict[str, Any]) -> None:
+        self.version += 1
+        self.updated_at = now
+        self.pending_events.append(DomainEvent(event_id, etype, now, self.order_id, self.version, payload))
+
+    def take_events(self) -> list[DomainEvent]:
+        """Remove and return the events recorded since the last store write."""
+        events, self.pending_events = self.pending_events, []
+        return events
+
+    def snapshot(self) -> Order:
+        """An independent copy without pending events (what a store keeps)."""
+        clone = copy.copy(self)
+        clone.status_times = dict(self.status_times)
+        clone.pending_events = []
+        return clone
+
+    def same_state(self, other: Order) -> bool:
+        """True when every stored field equals ``other``'s (ignores pending events and persisted version)."""
+        return all(
+            getattr(self, f) == getattr(other, f)
+            for f in (
+                "order_id", "customer_id", "restaurant_id", "lines", "delivery_address", "payment_method",
+                "pricing", "status", "payment_status", "created_at", "updated_at", "driver_id",
+                "status_times", "failure_reason", "charge_id", "version",
+            )
+        )

@@ -1,0 +1,100 @@
+"""Persistent saga state: written after every step so a crash resumes without repeating a side effect."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Protocol, runtime_checkable
+
+__all__ = ["SagaState", "SagaStateStore", "SagaStatus"]
+
+
+class SagaStatus(StrEnum):
+    """Where a saga instance is."""
+
+    RUNNING = "RUNNING"
+    """A step is due now (or was interrupted and must be resumed)."""
+    RETRY_WAIT = "RETRY_WAIT"
+    """A step failed transiently; a retry timer is scheduled."""
+    WAITING = "WAITING"
+    """Waiting for an external event or its timeout."""
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+
+
+@dataclass(slots=True)
+class SagaState:
+    """One saga instance.
+
+    Attributes:
+        saga_id: the instance id (the order id for the order saga).
+        definition: ``"<name>@<version>"`` of the definition it runs.
+        current: the state (step) name it is at.
+        status: see :class:`SagaStatus`.
+        data: JSON-ready working data (ids, outputs of steps).
+        completed: names of completed task steps, in order (compensation runs them backwards).
+        compensated: names of steps whose compensation completed.
+        attempts: failed attempts per step name, for retry policies.
+        branches_done: completed branches of the current parallel block.
+        timer_id: id of the pending scheduled message (timeout or retry), or None.
+        outcome: for FAILED, the machine-readable reason (``"payment_declined"``...).
+        created_at: start time (UTC).
+        updated_at: last write (UTC).
+        version: optimistic-concurrency version (0 before the first write).
+    """
+
+    saga_id: str
+    definition: str
+    current: str
+    status: SagaStatus
+    created_at: datetime
+    updated_at: datetime
+    data: dict[str, Any] = field(default_factory=dict)
+    completed: list[str] = field(default_factory=list)
+    compensated: list[str] = field(default_factory=list)
+    attempts: dict[str, int] = field(default_factory=dict)
+    branches_done: list[str] = field(default_factory=list)
+    timer_id: str | None = None
+    outcome: str | None = None
+    version: int = 0
+
+    def copy(self) -> SagaState:
+        """A deep, independent copy (what a store keeps)."""
+        return copy.deepcopy(self)
+
+    @property
+    def finished(self) -> bool:
+        """SUCCEEDED or FAILED."""
+        return self.status in (SagaStatus.SUCCEEDED, SagaStatus.FAILED)
+
+
+@runtime_checkable
+class SagaStateStore(Protocol):
+    """Saga instances keyed by ``saga_id``."""
+
+    def create(self, state: SagaState) -> None:
+        """Insert at version 1 (sets ``state.version``).
+
+        Raises:
+            ConcurrencyConflict: an instance with this id exists (a duplicate start).
+        """
+        ...
+
+    def get(self, saga_id: str) -> SagaState:
+        """The stored instance.
+
+        Raises:
+            NotFound: no such instance.
+        """
+        ...
+
+    def save(self, state: SagaState) -> None:
+        """Replace if the stored version equals ``state.version``; bumps ``state.version``.
+
+        Raises:
+            ConcurrencyConflict: someone else wrote first (nothing written).
+            NotFound: never created.
+        """
+        ...
