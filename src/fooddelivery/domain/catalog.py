@@ -53,6 +53,11 @@ def check_utc(value: datetime, field_name: str) -> datetime:
     return value
 
 
+def _decimal_between(value: object, low: Decimal, high: Decimal) -> bool:
+    """Whether ``value`` is a finite ``Decimal`` in ``[low, high]`` (NaN would raise on comparison)."""
+    return isinstance(value, Decimal) and value.is_finite() and low <= value <= high
+
+
 @dataclass(frozen=True, slots=True)
 class MenuItem:
     """One dish on a menu.
@@ -116,9 +121,9 @@ class Restaurant:
             errors.append(FieldError("name", "must be 1..200 characters", "length"))
         if not self.cuisine or self.cuisine != self.cuisine.lower():
             errors.append(FieldError("cuisine", "must be non-empty lower case", "invalid"))
-        if not isinstance(self.rating, Decimal) or not (Decimal(0) <= self.rating <= Decimal(5)):
+        if not _decimal_between(self.rating, Decimal(0), Decimal(5)):
             errors.append(FieldError("rating", "must be a Decimal between 0 and 5", "out_of_range"))
-        if not isinstance(self.tax_rate, Decimal) or not (Decimal(0) <= self.tax_rate <= Decimal("0.5")):
+        if not _decimal_between(self.tax_rate, Decimal(0), Decimal("0.5")):
             errors.append(FieldError("tax_rate", "must be a Decimal between 0 and 0.5", "out_of_range"))
         if not 1 <= self.avg_prep_minutes <= 240:
             errors.append(FieldError("avg_prep_minutes", "must be 1..240", "out_of_range"))

@@ -107,14 +107,26 @@ class Money:
         """
         value = parse_decimal(amount, field)
         exp = _exponent(currency)
-        scaled = value.scaleb(exp)
-        if scaled != scaled.to_integral_value():
-            raise ValidationError.single(
-                field, f"has more than {exp} decimal places for {currency}", "precision"
-            )
-        if abs(scaled) > MAX_MINOR:
+        # Scale with integers, not Decimal arithmetic: the context's 28-digit precision and exponent limits
+        # would silently round ("1.00000000000000000000000000001" -> 1.00, "1E-999999999" -> 0) or overflow.
+        sign, digits, exponent = value.as_tuple()
+        assert isinstance(exponent, int)  # finite: parse_decimal refused NaN and infinities
+        coefficient = int("".join(map(str, digits)))
+        shift = exponent + exp  # the amount in minor units is coefficient * 10**shift
+        if coefficient and shift < 0:
+            # -shift > len(digits): a non-zero fraction of a minor unit (never computes a huge power).
+            if -shift > len(digits) or coefficient % 10**-shift:
+                raise ValidationError.single(
+                    field, f"has more than {exp} decimal places for {currency}", "precision"
+                )
+            minor = coefficient // 10**-shift
+        elif coefficient and len(digits) + shift > len(str(MAX_MINOR)):
             raise ValidationError.single(field, "is beyond the supported range", "out_of_range")
-        return cls(int(scaled), currency)
+        else:
+            minor = coefficient * 10 ** max(shift, 0)
+        if minor > MAX_MINOR:
+            raise ValidationError.single(field, "is beyond the supported range", "out_of_range")
+        return cls(-minor if sign else minor, currency)
 
     @classmethod
     def zero(cls, currency: str) -> Money:

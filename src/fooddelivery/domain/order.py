@@ -156,6 +156,7 @@ class Order:
         status_times: when each status was entered (UTC).
         failure_reason: why it FAILED or was CANCELLED, or None.
         charge_id: the captured charge's id, or None.
+        notified: ids of the notifications recorded (so recording is idempotent).
         version: bumped by every change; stores compare-and-set on the version they loaded.
         persisted_version: the version last read from or written to a store (not part of the state).
     """
@@ -175,6 +176,7 @@ class Order:
     status_times: dict[str, datetime] = field(default_factory=dict)
     failure_reason: str | None = None
     charge_id: str | None = None
+    notified: tuple[str, ...] = ()
     version: int = 0
     persisted_version: int = field(default=0, compare=False)
     pending_events: list[DomainEvent] = field(default_factory=list, compare=False, repr=False)
@@ -457,10 +459,16 @@ class Order:
         return driver_id
 
     # -- notifications ------------------------------------------------------------------------------------
-    def record_notified(self, who: Role, now: datetime, event_id: str, notification_id: str) -> None:
-        """Record that the restaurant or the customer was told about the order."""
+    def record_notified(self, who: Role, now: datetime, event_id: str, notification_id: str) -> bool:
+        """Record that the restaurant or the customer was told; returns False (and records nothing) when this
+        notification was already recorded.
+        """
+        if notification_id in self.notified:
+            return False
+        self.notified = (*self.notified, notification_id)
         etype = EventType.RESTAURANT_NOTIFIED if who is Role.RESTAURANT else EventType.CUSTOMER_NOTIFIED
         self._record(event_id, etype, now, {"notificationId": notification_id})
+        return True
 
     # -- plumbing -----------------------------------------------------------------------------------------
     def _record(self, event_id: str, etype: EventType, now: datetime, payload: dict[str, Any]) -> None:
@@ -487,6 +495,6 @@ class Order:
             for f in (
                 "order_id", "customer_id", "restaurant_id", "lines", "delivery_address", "payment_method",
                 "pricing", "status", "payment_status", "created_at", "updated_at", "driver_id",
-                "status_times", "failure_reason", "charge_id", "version",
+                "status_times", "failure_reason", "charge_id", "notified", "version",
             )
         )

@@ -62,7 +62,9 @@ class PromoCode:
 
     def __post_init__(self) -> None:
         if self.kind is PromoKind.PERCENT and not (
-            self.percent is not None and Decimal(0) < self.percent <= Decimal(100)
+            isinstance(self.percent, Decimal)
+            and self.percent.is_finite()
+            and Decimal(0) < self.percent <= Decimal(100)
         ):
             raise ValidationError.single("promo.percent", "must be in (0, 100]", "out_of_range")
         if self.kind is PromoKind.FIXED and not (self.amount is not None and self.amount.minor > 0):

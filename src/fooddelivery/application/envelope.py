@@ -1,0 +1,103 @@
+"""One event format for every bus: domain events in a CloudEvents 1.0 envelope (via the CloudEvents SDK).
+
+Attributes (CloudEvents 1.0 spec, https://github.com/cloudevents/spec/blob/v1.0.2/cloudevents/spec.md):
+
+- ``id`` = the event id (consumers deduplicate on it), ``source`` = ``"/fooddelivery/orders"``,
+  ``type`` = ``"com.fooddelivery.<EventType>"`` (``com.fooddelivery.OrderPlaced``), ``subject`` = the order id,
+  ``time`` = when it occurred (UTC), ``datacontenttype`` = ``"application/json"``.
+- Extensions: ``schemaversion`` (payload schema version, ``SCHEMA_VERSION``), ``orderversion`` (the order's
+  version after the event, as a string), ``partitionkey`` (the order id; the CloudEvents *partitioning*
+  extension: the ordering key on Pub/Sub, the session id on Service Bus, the message group on SQS FIFO).
+- ``data`` = the event's JSON payload.
+
+The structured JSON form (``application/cloudevents+json``) is what travels on EventBridge ``Detail``,
+Service Bus bodies and Pub/Sub data alike.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Final
+
+from cloudevents.core.formats.json import JSONFormat
+from cloudevents.core.v1.event import CloudEvent
+
+from fooddelivery.domain.errors import ValidationError
+from fooddelivery.domain.events import SCHEMA_VERSION, DomainEvent, EventType
+
+__all__ = ["EVENT_SOURCE", "TYPE_PREFIX", "from_cloudevent", "from_json", "to_cloudevent", "to_json"]
+
+EVENT_SOURCE: Final[str] = "/fooddelivery/orders"
+TYPE_PREFIX: Final[str] = "com.fooddelivery."
+_FORMAT = JSONFormat()
+
+
+def to_cloudevent(event: DomainEvent) -> CloudEvent:
+    """Wrap ``event`` in a CloudEvents 1.0 event (see the module docstring for the attributes)."""
+    return CloudEvent(
+        {
+            "id": event.event_id,
+            "source": EVENT_SOURCE,
+            "type": TYPE_PREFIX + event.type.value,
+            "subject": event.order_id,
+            "time": event.occurred_at,
+            "datacontenttype": "application/json",
+            "schemaversion": SCHEMA_VERSION,
+            "orderversion": str(event.order_version),
+            "partitionkey": event.order_id,
+        },
+        dict(event.payload),
+    )
+
+
+def to_json(event: DomainEvent) -> bytes:
+    """The structured-mode JSON bytes of ``event``'s envelope (``application/cloudevents+json``)."""
+    return _FORMAT.write(to_cloudevent(event))
+
+
+def from_cloudevent(ce: Any) -> DomainEvent:
+    """Unwrap a CloudEvent produced by :func:`to_cloudevent`.
+
+    Raises:
+        ValidationError: not one of ours (wrong type prefix, unknown type, unsupported schema version,
+            missing subject or order version).
+    """
+    attrs: dict[str, Any] = ce.get_attributes()
+    etype = str(attrs.get("type", ""))
+    if not etype.startswith(TYPE_PREFIX):
+        raise ValidationError.single("type", f"not a fooddelivery event: {etype!r}", "unknown_type")
+    try:
+        kind = EventType(etype[len(TYPE_PREFIX):])
+    except ValueError:
+        raise ValidationError.single("type", f"unknown event type {etype!r}", "unknown_type") from None
+    if attrs.get("schemaversion") != SCHEMA_VERSION:
+        raise ValidationError.single("schemaversion", f"unsupported: {attrs.get('schemaversion')!r}", "version")
+    subject = attrs.get("subject")
+    version = attrs.get("orderversion")
+    when = attrs.get("time")
+    if not subject or version is None or not str(version).isdigit() or not isinstance(when, datetime):
+        raise ValidationError.single("subject", "subject, orderversion and time are required", "required")
+    data = ce.get_data()
+    return DomainEvent(
+        event_id=str(attrs["id"]),
+        type=kind,
+        occurred_at=when,
+        order_id=str(subject),
+        order_version=int(str(version)),
+        payload=dict(data) if isinstance(data, dict) else {},
+    )
+
+
+def from_json(raw: bytes | str) -> DomainEvent:
+    """Parse structured-mode JSON back into the domain event.
+
+    Raises:
+        ValidationError: malformed JSON or an envelope that is not one of ours.
+    """
+    try:
+        ce = _FORMAT.read(None, raw)
+    except ValidationError:
+        raise
+    except Exception as exc:  # the SDK raises several unrelated types for malformed input
+        raise ValidationError.single("body", f"not a CloudEvents JSON envelope: {exc}", "invalid") from exc
+    return from_cloudevent(ce)

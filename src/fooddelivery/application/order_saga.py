@@ -1,0 +1,443 @@
+"""The order saga: the reference design's Step Functions workflow as domain logic, defined once as data.
+
+::
+
+    ValidateOrder -> ProcessPayment -> Parallel(NotifyRestaurant, AssignDriver, NotifyCustomer)
+        -> WaitForRestaurantConfirmation --RestaurantConfirmed--> ConfirmOrder -> OrderConfirmed (succeed)
+                                          --RestaurantRejected / 300 s timeout--> AlertOperations
+                                          --OrderCancelled--> CompensateCancelled -> OrderCancelled (fail)
+        AlertOperations -> Compensate (release driver, refund once) -> FailOrder -> OrderFailed (fail)
+
+Payment: authorize + capture of the total with stable idempotency keys; ``PaymentRetryableError`` retried as
+the reference does (5 s, backoff x2, 3 retries); a decline fails the order with nothing to refund. Driver
+assignment retries ``NoDriverAvailable`` (30 s, x2, 3 retries) before failing the order with a refund.
+
+Every action is idempotent on the order id: payment calls by idempotency key, notifications by notification id,
+driver reservation by a checkpoint of the reserved driver, order updates by checking the order's state first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from fooddelivery.application.saga.definition import (
+    Catch,
+    Compensate,
+    Fail,
+    Parallel,
+    Retry,
+    SagaDefinition,
+    Succeed,
+    Task,
+    WaitForEvent,
+)
+from fooddelivery.application.saga.runner import Action, StepContext
+from fooddelivery.domain.actors import Actor, Role
+from fooddelivery.domain.assignment import AssignmentPolicy
+from fooddelivery.domain.catalog import DriverStatus
+from fooddelivery.domain.errors import (
+    ConcurrencyConflict,
+    InvalidTransition,
+    NoDriverAvailable,
+    NotFound,
+)
+from fooddelivery.domain.order import Order, OrderStatus, PaymentStatus
+from fooddelivery.ports.clock import Clock
+from fooddelivery.ports.drivers import DriverRepository
+from fooddelivery.ports.ids import IdGenerator
+from fooddelivery.ports.notifications import Notification, NotificationKind, Notifier
+from fooddelivery.ports.orders import OrderRepository
+from fooddelivery.ports.payments import PaymentGateway
+from fooddelivery.ports.restaurants import RestaurantRepository
+
+__all__ = [
+    "CONFIRMATION_TIMEOUT_S",
+    "ORDER_SAGA",
+    "RESTAURANT_CONFIRMED",
+    "RESTAURANT_REJECTED",
+    "OrderSagaSteps",
+    "build_order_saga",
+]
+
+#: Event names the saga waits for.
+RESTAURANT_CONFIRMED: Final[str] = "RestaurantConfirmed"
+RESTAURANT_REJECTED: Final[str] = "RestaurantRejected"
+ORDER_CANCELLED: Final[str] = "OrderCancelled"
+#: How long a restaurant has to confirm (s), as in the reference workflow's 300 s wait.
+CONFIRMATION_TIMEOUT_S: Final[float] = 300.0
+
+_PAYMENT_RETRY = Retry(("PaymentRetryableError",), interval_seconds=5, backoff_rate=2.0, max_attempts=3)
+_INFRA_RETRY = Retry(("InfrastructureError",), interval_seconds=2, backoff_rate=2.0, max_attempts=3)
+_DRIVER_RETRY = Retry(("NoDriverAvailable",), interval_seconds=30, backoff_rate=2.0, max_attempts=3)
+
+
+def build_order_saga(confirmation_timeout_s: float = CONFIRMATION_TIMEOUT_S) -> SagaDefinition:
+    """The order saga's definition (see the module docstring), with a configurable confirmation timeout."""
+    states = [
+        Task(
+            "ValidateOrder",
+            action="validate_order",
+            next="ProcessPayment",
+            retry=(_INFRA_RETRY,),
+            catch=(Catch(("ValidationError", "InvalidTransition"), "Compensate", "validation_failed"),),
+            description="Re-check the stored order and its restaurant before taking money.",
+        ),
+        Task(
+            "ProcessPayment",
+            action="capture_payment",
+            next="ParallelProcessing",
+            retry=(_PAYMENT_RETRY, _INFRA_RETRY),
+            catch=(
+                Catch(("PaymentDeclined",), "Compensate", "payment_declined"),
+                Catch(("PaymentRetryableError",), "Compensate", "payment_unavailable"),
+            ),
+            compensation="refund_payment",
+            description="Authorize and capture the order total with stable idempotency keys.",
+        ),
+        Parallel(
+            "ParallelProcessing",
+            branches=(
+                Task("NotifyRestaurant", action="notify_restaurant", retry=(_INFRA_RETRY,)),
+                Task(
+                    "AssignDriver",
+                    action="assign_driver",
+                    retry=(_DRIVER_RETRY, _INFRA_RETRY),
+                    compensation="release_driver",
+                ),
+                Task("NotifyCustomer", action="notify_customer", retry=(_INFRA_RETRY,)),
+            ),
+            next="WaitForRestaurantConfirmation",
+            catch=(
+                Catch(("NoDriverAvailable",), "Compensate", "no_driver"),
+                Catch(("States.ALL",), "Compensate", "processing_failed"),
+            ),
+        ),
+        WaitForEvent(
+            "WaitForRestaurantConfirmation",
+            events={
+                RESTAURANT_CONFIRMED: "ConfirmOrder",
+                RESTAURANT_REJECTED: "AlertOperations",
+                ORDER_CANCELLED: "CompensateCancelled",
+            },
+            timeout_seconds=confirmation_timeout_s,
+            on_timeout="AlertOperations",
+            timeout_outcome="restaurant_timeout",
+            event_outcomes={RESTAURANT_REJECTED: "restaurant_rejected", ORDER_CANCELLED: "cancelled"},
+        ),
+        Task("ConfirmOrder", action="confirm_order", next="OrderConfirmed", retry=(_INFRA_RETRY,)),
+        Succeed("OrderConfirmed"),
+        Task(
+            "AlertOperations",
+            action="alert_operations",
+            next="Compensate",
+            retry=(_INFRA_RETRY,),
+            description="Tell operations the restaurant did not confirm (the reference's SNS alert).",
+        ),
+        Compensate("Compensate", next="FailOrder", retry=(_PAYMENT_RETRY, _INFRA_RETRY)),
+        Task("FailOrder", action="fail_order", next="OrderFailed", retry=(_INFRA_RETRY,)),
+        Fail("OrderFailed", error="OrderProcessingFailed", cause="Order could not be processed successfully"),
+        Compensate("CompensateCancelled", next="OrderCancelled", retry=(_PAYMENT_RETRY, _INFRA_RETRY)),
+        Fail("OrderCancelled", error="OrderCancelled", cause="The order was cancelled"),
+    ]
+    return SagaDefinition(
+        name="order",
+        version=1,
+        start="ValidateOrder",
+        states={s.name: s for s in states},
+        cancel_route="CompensateCancelled",
+        cancel_event=ORDER_CANCELLED,
+    )
+
+
+#: The order saga with the reference's 300 s confirmation timeout.
+ORDER_SAGA: Final[SagaDefinition] = build_order_saga()
+
+
+@dataclass(slots=True)
+class OrderSagaSteps:
+    """The order saga's actions over the ports. Each is idempotent on the order id (the saga id).
+
+    Args:
+        orders: order store (with its outbox).
+        restaurants: restaurant store.
+        drivers: driver store.
+        payments: card processor.
+        notifier: notification channel.
+        clock: time.
+        ids: id source (event ids).
+        assignment: driver search radius and candidates.
+    """
+
+    orders: OrderRepository
+    restaurants: RestaurantRepository
+    drivers: DriverRepository
+    payments: PaymentGateway
+    notifier: Notifier
+    clock: Clock
+    ids: IdGenerator
+    assignment: AssignmentPolicy
+
+    def actions(self) -> dict[str, Action]:
+        """Action key -> callable, as the definition names them."""
+        return {
+            "validate_order": self.validate_order,
+            "capture_payment": self.capture_payment,
+            "refund_payment": self.refund_payment,
+            "notify_restaurant": self.notify_restaurant,
+            "assign_driver": self.assign_driver,
+            "release_driver": self.release_driver,
+            "notify_customer": self.notify_customer,
+            "confirm_order": self.confirm_order,
+            "alert_operations": self.alert_operations,
+            "fail_order": self.fail_order,
+        }
+
+    # -- helpers --------------------------------------------------------------------------------------------
+    def _update(self, order_id: str, change: Callable[[Order], bool]) -> Order:
+        """Load, apply ``change`` (returns whether it changed anything), save; retry on a version conflict."""
+        for _ in range(5):
+            order = self.orders.get(order_id)
+            if not change(order):
+                return order
+            try:
+                self.orders.save(order)
+            except ConcurrencyConflict:
+                continue
+            return order
+        raise ConcurrencyConflict(f"order {order_id}: too many concurrent writers")
+
+    def _event_id(self) -> str:
+        return self.ids.new_id("evt")
+
+    # -- steps ----------------------------------------------------------------------------------------------
+    def validate_order(self, ctx: StepContext) -> Mapping[str, Any] | None:
+        """Re-read the order: it must exist and be PENDING with its payment PENDING.
+
+        Raises:
+            InvalidTransition: it is no longer PENDING (e.g. cancelled before processing).
+        """
+        order = self.orders.get(ctx.saga_id)
+        if order.status is not OrderStatus.PENDING:
+            raise InvalidTransition(f"order {order.order_id} is {order.status.value}, not PENDING")
+        return {"total": str(order.pricing.total), "currency": order.pricing.total.currency}
+
+    def capture_payment(self, ctx: StepContext) -> Mapping[str, Any] | None:
+        """Authorize then capture the total, each with a stable idempotency key; record ``PaymentCaptured``.
+
+        Raises:
+            PaymentDeclined: do not retry; nothing was charged.
+            PaymentRetryableError: retried by the saga with the same keys.
+        """
+        order = self.orders.get(ctx.saga_id)
+        if order.payment_status is PaymentStatus.CAPTURED:
+            return {"chargeId": order.charge_id}
+        total = order.pricing.total
+        auth = self.payments.authorize(order.payment_method, total, f"{order.order_id}:authorize")
+        charge = self.payments.capture(auth.charge_id, total, f"{order.order_id}:capture")
+        now = self.clock.now()
+
+        def record(o: Order) -> bool:
+            if o.payment_status is PaymentStatus.CAPTURED:
+                return False
+            o.record_payment_captured(charge.charge_id, now, self._event_id())
+            return True
+
+        self._update(order.order_id, record)
+        return {"chargeId": charge.charge_id}
+
+    def refund_payment(self, ctx: StepContext) -> Mapping[str, Any] | None:
+        """Compensation: refund the captured total once (idempotency key ``<order>:refund``)."""
+        order = self.orders.get(ctx.saga_id)
+        if order.payment_status is not PaymentStatus.CAPTURED or order.charge_id is None:
+            return None
+        refund = self.payments.refund(order.charge_id, order.pricing.total, f"{order.order_id}:refund")
+        now = self.clock.now()
+
+        def record(o: Order) -> bool:
+            if o.payment_status is not PaymentStatus.CAPTURED:
+                return False
+            o.record_refund(refund.refund_id, refund.amount, now, self._event_id())
+            return True
+
+        self._update(order.order_id, record)
+        return {"refundId": refund.refund_id}
+
+    def _notify(self, ctx: StepContext, kind: NotificationKind, template: str) -> None:
+        order = self.orders.get(ctx.saga_id)
+        recipient = order.restaurant_id if kind is NotificationKind.RESTAURANT else order.customer_id
+        notification_id = f"{order.order_id}:{kind.value}:{template}"
+        self.notifier.send(
+            Notification(
+                notification_id=notification_id,
+                kind=kind,
+                recipient_id=recipient,
+                order_id=order.order_id,
+                template=template,
+                data={"total": str(order.pricing.total), "status": order.status.value},
+            )
+        )
+        who = Role.RESTAURANT if kind is NotificationKind.RESTAURANT else Role.CUSTOMER
+        now = self.clock.now()
+        self._update(order.order_id, lambda o: o.record_notified(who, now, self._event_id(), notification_id))
+
+    def notify_restaurant(self, ctx: StepContext) -> Mapping[str, Any] | None:
+        """Send the restaurant the new order; record ``RestaurantNotified``."""
+        self._notify(ctx, NotificationKind.RESTAURANT, "new_order")
+        return None
+
+    def notify_customer(self, ctx: StepContext) -> Mapping[str, Any] | None:
+        """Tell the customer the order was received and paid; record ``CustomerNotified``."""
+        self._notify(ctx, NotificationKind.CUSTOMER, "order_received")
+        return None
+
+    def assign_driver(self, ctx: StepContext) -> Mapping[str, Any] | None:
+        """Reserve the nearest AVAILABLE driver (compare-and-set) and record ``DriverAssigned``.
+
+        Raises:
+            NoDriverAvailable: no candidate within the radius could be reserved.
+        """
+        order = self.orders.get(ctx.saga_id)
+        if order.driver_id is not None:
+            return {"driverId": order.driver_id}
+        driver_id = ctx.data.get("reservedDriver")
+        if driver_id is not None:
+            held = self.drivers.get(driver_id)
+            if held.current_order_id != order.order_id:
+                driver_id = None
+        if driver_id is None:
+            restaurant = self.restaurants.get(order.restaurant_id)
+            driver_id = reserve_nearest_driver(
+                self.drivers, order.order_id, restaurant.location, self.assignment, self.clock
+            )
+            ctx.checkpoint(reservedDriver=driver_id)
+        now = self.clock.now()
+        chosen = driver_id
+
+        def record(o: Order) -> bool:
+            if o.driver_id == chosen:
+                return False
+            o.assign_driver(chosen, now, self._event_id())
+            return True
+
+        try:
+            self._update(order.order_id, record)
+        except InvalidTransition:
+            # Someone (a driver's claim) assigned another driver meanwhile: give ours back.
+            release_driver_hold(self.drivers, chosen, order.order_id)
+            current = self.orders.get(order.order_id)
+            if current.driver_id is None:
+                raise
+            return {"driverId": current.driver_id}
+        return {"driverId": chosen}
+
+    def release_driver(self, ctx: StepContext) -> Mapping[str, Any] | None:
+        """Compensation: make the reserved driver AVAILABLE again and record ``DriverReleased``."""
+        order = self.orders.get(ctx.saga_id)
+        driver_id = order.driver_id or ctx.data.get("reservedDriver")
+        if driver_id is not None:
+            release_driver_hold(self.drivers, driver_id, order.order_id)
+        if order.driver_id is not None:
+            now = self.clock.now()
+            reason = ctx.outcome or "compensation"
+
+            def record(o: Order) -> bool:
+                if o.driver_id is None:
+                    return False
+                o.release_driver(now, self._event_id(), reason)
+                return True
+
+            self._update(order.order_id, record)
+        return None
+
+    def confirm_order(self, ctx: StepContext) -> Mapping[str, Any] | None:
+        """The restaurant confirmed: the order becomes CONFIRMED; the customer is told."""
+        now = self.clock.now()
+
+        def confirm(o: Order) -> bool:
+            if o.status is not OrderStatus.PENDING:
+                return False
+            o.transition(OrderStatus.CONFIRMED, Actor.system(), now, self._event_id())
+            return True
+
+        self._update(ctx.saga_id, confirm)
+        self._notify(ctx, NotificationKind.CUSTOMER, "order_confirmed")
+        return {"confirmedAt": now.isoformat()}
+
+    def alert_operations(self, ctx: StepContext) -> Mapping[str, Any] | None:
+        """Alert operations that the restaurant did not confirm (timeout or rejection)."""
+        order = self.orders.get(ctx.saga_id)
+        reason = ctx.outcome or "unknown"
+        self.notifier.send(
+            Notification(
+                notification_id=f"{order.order_id}:alert:{reason}",
+                kind=NotificationKind.OPERATIONS_ALERT,
+                recipient_id="operations",
+                order_id=order.order_id,
+                template="restaurant_did_not_confirm",
+                data={"reason": reason, "restaurantId": order.restaurant_id},
+            )
+        )
+        return None
+
+    def fail_order(self, ctx: StepContext) -> Mapping[str, Any] | None:
+        """Mark the order FAILED with the saga's outcome (unless it already ended); tell the customer."""
+        reason = ctx.outcome or "processing_failed"
+        now = self.clock.now()
+
+        def fail(o: Order) -> bool:
+            if o.status.is_terminal:
+                return False
+            if reason in ("payment_declined", "payment_unavailable") and o.payment_status is PaymentStatus.PENDING:
+                o.record_payment_failed(reason == "payment_declined", now)
+            o.fail(now, self._event_id(), reason)
+            return True
+
+        order = self._update(ctx.saga_id, fail)
+        if order.status is OrderStatus.FAILED:
+            self._notify(ctx, NotificationKind.CUSTOMER, "order_failed")
+        return None
+
+
+def reserve_nearest_driver(
+    drivers: DriverRepository, order_id: str, pickup: Any, policy: AssignmentPolicy, clock: Clock
+) -> str:
+    """Reserve the nearest AVAILABLE driver to ``pickup`` for ``order_id`` by compare-and-set.
+
+    Tries up to ``policy.max_candidates`` drivers, nearest first (ties by id); a lost race moves on to the next.
+
+    Returns:
+        The reserved driver's id.
+
+    Raises:
+        NoDriverAvailable: none could be reserved.
+    """
+    candidates = drivers.available_near(pickup, policy.radius_km, policy.max_candidates)
+    for driver in candidates:
+        try:
+            drivers.save(driver.reserve(order_id))
+        except ConcurrencyConflict:
+            continue
+        return driver.driver_id
+    raise NoDriverAvailable(
+        f"no available driver within {policy.radius_km:g} km for order {order_id}", order_id=order_id
+    )
+
+
+def release_driver_hold(drivers: DriverRepository, driver_id: str, order_id: str) -> None:
+    """Make ``driver_id`` AVAILABLE if it still holds ``order_id`` (compare-and-set, retried on conflict)."""
+    for _ in range(5):
+        try:
+            driver = drivers.get(driver_id)
+        except NotFound:
+            return
+        if driver.status is not DriverStatus.ASSIGNED or driver.current_order_id != order_id:
+            return
+        try:
+            drivers.save(driver.release(order_id))
+        except ConcurrencyConflict:
+            continue
+        return
+    raise ConcurrencyConflict(f"driver {driver_id}: too many concurrent writers")
+

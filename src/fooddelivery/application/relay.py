@@ -1,0 +1,74 @@
+"""The outbox relay: moves committed events from the outbox to the event bus, then to in-process consumers.
+
+Delivery is at-least-once: a crash after publishing and before marking republishes, so every consumer
+deduplicates on the event id (the saga does so by being idempotent on the order id).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from fooddelivery.domain.errors import InfrastructureError
+from fooddelivery.domain.events import DomainEvent
+from fooddelivery.ports.messaging import EventPublisher, Outbox
+
+__all__ = ["OutboxRelay"]
+
+
+class OutboxRelay:
+    """Publishes pending outbox records in batches.
+
+    Args:
+        outbox: where committed events wait.
+        publisher: the bus.
+        consumer: called with each published batch, in order (the in-process event handlers), or None.
+        batch_size: records per publish call.
+    """
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        publisher: EventPublisher,
+        consumer: Callable[[Sequence[DomainEvent]], None] | None = None,
+        batch_size: int = 100,
+    ) -> None:
+        self.outbox = outbox
+        self.publisher = publisher
+        self.consumer = consumer
+        self.batch_size = batch_size
+        self._busy = False
+
+    def flush(self) -> int:
+        """Publish until the outbox is empty (events handled by the consumer may add more).
+
+        Re-entrant calls (a consumer that commits and flushes) return 0 at once; the outer loop picks their
+        events up.
+
+        Returns:
+            How many events were published.
+
+        Raises:
+            InfrastructureError: the bus refused a batch; those records stay pending (attempts counted).
+        """
+        if self._busy:
+            return 0
+        self._busy = True
+        published = 0
+        try:
+            while True:
+                records = self.outbox.pending(self.batch_size)
+                if not records:
+                    return published
+                events = [r.event for r in records]
+                ids = [e.event_id for e in events]
+                try:
+                    self.publisher.publish(events)
+                except InfrastructureError:
+                    self.outbox.mark_failed(ids)
+                    raise
+                self.outbox.mark_published(ids)
+                published += len(events)
+                if self.consumer is not None:
+                    self.consumer(events)
+        finally:
+            self._busy = False

@@ -1,0 +1,397 @@
+"""The in-process saga runner: executes a :class:`SagaDefinition` step by step over the ports.
+
+State is persisted after every step (and at checkpoints inside a step), so a crash anywhere resumes with
+:meth:`SagaRunner.resume` without repeating a side effect: actions are idempotent on stable keys derived from the
+saga id and step name. Timers (retry back-offs and wait timeouts) go through the :class:`Scheduler` port and come
+back through :meth:`SagaRunner.deliver`; the clock is injected (virtual time in tests and the simulation, real
+time in a server). The same definition runs unchanged on queues in the cloud packages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+from typing import Any
+
+from fooddelivery.application.saga.definition import (
+    Catch,
+    Compensate,
+    Fail,
+    Parallel,
+    Retry,
+    SagaDefinition,
+    Succeed,
+    Task,
+    WaitForEvent,
+    error_matches,
+)
+from fooddelivery.domain.errors import ConcurrencyConflict, FoodDeliveryError, InvalidTransition, LateEvent
+from fooddelivery.ports.clock import Clock
+from fooddelivery.ports.saga_store import SagaState, SagaStateStore, SagaStatus
+from fooddelivery.ports.scheduler import ScheduledMessage, Scheduler
+
+__all__ = [
+    "TIMER_RETRY",
+    "TIMER_TIMEOUT",
+    "Action",
+    "SagaRunner",
+    "SignalOutcome",
+    "StepContext",
+]
+
+#: ``ScheduledMessage.kind`` of a retry back-off timer.
+TIMER_RETRY = "saga.retry"
+#: ``ScheduledMessage.kind`` of a wait timeout.
+TIMER_TIMEOUT = "saga.timeout"
+_MAX_CONFLICT_RETRIES = 5
+
+
+class SignalOutcome(StrEnum):
+    """The answer to an event sent to a saga."""
+
+    ACCEPTED = "ACCEPTED"
+    """The saga was waiting for it and moved on."""
+    DUPLICATE = "DUPLICATE"
+    """The same event was already accepted; nothing changed."""
+
+
+@dataclass(slots=True)
+class StepContext:
+    """What an action sees.
+
+    Attributes:
+        saga_id: the instance id (the order id).
+        step: the running step's name.
+        data: the saga's working data (read it; return new values instead of writing it).
+        outcome: the recorded failure reason, if the saga is failing.
+        attempt: 1 for the first attempt, 2 for the first retry...
+    """
+
+    saga_id: str
+    step: str
+    data: Mapping[str, Any]
+    outcome: str | None
+    attempt: int
+    _checkpoint: Callable[[dict[str, Any]], None]
+
+    def checkpoint(self, **values: Any) -> None:
+        """Persist ``values`` into the saga data now, before the step completes.
+
+        Use it between two side effects so a crash between them is recoverable (e.g. the reserved driver's id
+        before the order is written).
+
+        Raises:
+            ConcurrencyConflict: the saga was changed concurrently.
+        """
+        self._checkpoint(values)
+
+
+#: An action: does one step's side effects idempotently and returns values to merge into the saga data.
+Action = Callable[[StepContext], Mapping[str, Any] | None]
+
+
+class SagaRunner:
+    """Runs instances of one saga definition.
+
+    Args:
+        definition: the saga.
+        actions: action key -> callable, for every ``action`` and ``compensation`` the definition names.
+        store: where instances live.
+        scheduler: where timers go.
+        clock: time source.
+
+    Raises:
+        ValueError: an action the definition names is missing.
+    """
+
+    def __init__(
+        self,
+        definition: SagaDefinition,
+        actions: Mapping[str, Action],
+        store: SagaStateStore,
+        scheduler: Scheduler,
+        clock: Clock,
+    ) -> None:
+        needed: set[str] = set()
+        for state in definition.states.values():
+            tasks = state.branches if isinstance(state, Parallel) else (state,) if isinstance(state, Task) else ()
+            for t in tasks:
+                needed.add(t.action)
+                if t.compensation:
+                    needed.add(t.compensation)
+        missing = sorted(needed - set(actions))
+        if missing:
+            raise ValueError(f"saga {definition.name}: no action registered for {missing}")
+        self.definition = definition
+        self.actions = dict(actions)
+        self.store = store
+        self.scheduler = scheduler
+        self.clock = clock
+
+    # -- entry points ---------------------------------------------------------------------------------------
+    def start(self, saga_id: str, data: Mapping[str, Any] | None = None) -> SagaState:
+        """Create and run an instance until it waits, sleeps or ends.
+
+        Starting an existing instance is idempotent: a RUNNING one is resumed, any other is returned as is
+        (so an at-least-once ``OrderPlaced`` delivery starts the saga once).
+        """
+        now = self.clock.now()
+        state = SagaState(
+            saga_id=saga_id,
+            definition=self.definition.key,
+            current=self.definition.start,
+            status=SagaStatus.RUNNING,
+            created_at=now,
+            updated_at=now,
+            data=dict(data or {}),
+        )
+        try:
+            self.store.create(state)
+        except ConcurrencyConflict:
+            return self.resume(saga_id)
+        return self._drive(state)
+
+    def resume(self, saga_id: str) -> SagaState:
+        """Continue an instance interrupted in a RUNNING step (after a crash); others are returned unchanged."""
+        state = self.store.get(saga_id)
+        if state.status is SagaStatus.RUNNING:
+            return self._drive(state)
+        return state
+
+    def deliver(self, message: ScheduledMessage) -> SagaState | None:
+        """Handle a timer. Stale timers (cancelled, superseded, or duplicated) change nothing.
+
+        Returns:
+            The instance after handling, or None when the message was stale.
+        """
+        saga_id = str(message.body["sagaId"])
+        for _ in range(_MAX_CONFLICT_RETRIES):
+            state = self.store.get(saga_id)
+            if state.timer_id != message.message_id:
+                return None
+            state.timer_id = None
+            if message.kind == TIMER_TIMEOUT and state.status is SagaStatus.WAITING:
+                wait = self.definition.states[state.current]
+                assert isinstance(wait, WaitForEvent)
+                state.outcome = wait.timeout_outcome
+                state.current = wait.on_timeout
+                state.data["waited"] = True
+            elif message.kind == TIMER_RETRY and state.status is SagaStatus.RETRY_WAIT:
+                pass
+            else:
+                return None
+            state.status = SagaStatus.RUNNING
+            try:
+                self._save(state)
+            except ConcurrencyConflict:
+                continue
+            return self._drive(state)
+        raise ConcurrencyConflict(f"saga {saga_id}: timer lost {_MAX_CONFLICT_RETRIES} races")
+
+    def signal(self, saga_id: str, event: str, detail: Mapping[str, Any] | None = None) -> SignalOutcome:
+        """Deliver an external event (``"RestaurantConfirmed"``...).
+
+        Returns:
+            ACCEPTED, or DUPLICATE when this event was already accepted (nothing changes).
+
+        Raises:
+            NotFound: no such instance.
+            LateEvent: the wait it belongs to is over (e.g. confirmation after the timeout); nothing changes.
+            InvalidTransition: the saga is not yet waiting for events; retry later.
+        """
+        for _ in range(_MAX_CONFLICT_RETRIES):
+            state = self.store.get(saga_id)
+            seen: list[str] = state.data.get("signals", [])
+            if event in seen:
+                return SignalOutcome.DUPLICATE
+            node = self.definition.states.get(state.current)
+            if state.status is SagaStatus.WAITING and isinstance(node, WaitForEvent) and event in node.events:
+                if state.timer_id:
+                    self.scheduler.cancel(state.timer_id)
+                state.timer_id = None
+                state.current = node.events[event]
+                if event in node.event_outcomes:
+                    state.outcome = node.event_outcomes[event]
+            elif (
+                state.status is SagaStatus.SUCCEEDED
+                and event == self.definition.cancel_event
+                and self.definition.cancel_route
+            ):
+                state.current = self.definition.cancel_route
+                state.outcome = "cancelled"
+            elif state.finished or self._past_waits(state):
+                raise LateEvent(
+                    f"saga {saga_id} no longer waits for {event}: it is {state.status.value}"
+                    + (f" ({state.outcome})" if state.outcome else ""),
+                    saga_id=saga_id,
+                    status=state.status.value,
+                    outcome=state.outcome,
+                )
+            else:
+                raise InvalidTransition(
+                    f"saga {saga_id} is at {state.current} and does not accept {event} yet", saga_id=saga_id
+                )
+            state.data["signals"] = [*seen, event]
+            state.data["waited"] = True
+            if detail:
+                state.data.setdefault("signalDetail", {})[event] = dict(detail)
+            state.status = SagaStatus.RUNNING
+            try:
+                self._save(state)
+            except ConcurrencyConflict:
+                continue
+            self._drive(state)
+            return SignalOutcome.ACCEPTED
+        raise ConcurrencyConflict(f"saga {saga_id}: signal lost {_MAX_CONFLICT_RETRIES} races")
+
+    # -- the engine -----------------------------------------------------------------------------------------
+    def _past_waits(self, state: SagaState) -> bool:
+        """True once the instance left its wait states behind (it compensates, fails or confirms)."""
+        return state.data.get("waited", False) is True
+
+    def _save(self, state: SagaState) -> None:
+        state.updated_at = self.clock.now()
+        self.store.save(state)
+
+    def _drive(self, state: SagaState) -> SagaState:
+        states = self.definition.states
+        while state.status is SagaStatus.RUNNING:
+            node = states[state.current]
+            if isinstance(node, Task):
+                self._run_task(state, node)
+            elif isinstance(node, Parallel):
+                self._run_parallel(state, node)
+            elif isinstance(node, WaitForEvent):
+                self._enter_wait(state, node)
+            elif isinstance(node, Compensate):
+                self._run_compensations(state, node)
+            elif isinstance(node, Succeed):
+                state.status = SagaStatus.SUCCEEDED
+                self._save(state)
+            elif isinstance(node, Fail):
+                state.status = SagaStatus.FAILED
+                if state.outcome is None:
+                    state.outcome = node.error
+                self._save(state)
+        return state
+
+    def _context(self, state: SagaState, step: str) -> StepContext:
+        def checkpoint(values: dict[str, Any]) -> None:
+            state.data.update(values)
+            self._save(state)
+
+        return StepContext(
+            saga_id=state.saga_id,
+            step=step,
+            data=state.data,
+            outcome=state.outcome,
+            attempt=state.attempts.get(step, 0) + 1,
+            _checkpoint=checkpoint,
+        )
+
+    def _attempt(self, state: SagaState, task: Task) -> BaseException | None:
+        """Run ``task``'s action once; on success merge its output and record completion (not saved)."""
+        try:
+            out = self.actions[task.action](self._context(state, task.name))
+        except FoodDeliveryError as exc:
+            return exc
+        if out:
+            state.data.update(out)
+        state.attempts.pop(task.name, None)
+        if task.compensation and task.name not in state.completed:
+            state.completed.append(task.name)
+        return None
+
+    def _schedule_retry(self, state: SagaState, step: str, policies: tuple[Retry, ...], exc: BaseException) -> bool:
+        """Schedule a retry timer if a policy allows; returns whether one was scheduled (state saved)."""
+        for policy in policies:
+            if error_matches(policy.errors, exc):
+                done = state.attempts.get(step, 0)
+                if done >= policy.max_attempts:
+                    return False
+                state.attempts[step] = done + 1
+                message_id = f"{state.saga_id}:{step}:retry:{done + 1}"
+                due = self.clock.now() + timedelta(seconds=policy.delay_for(done + 1))
+                state.timer_id = message_id
+                state.status = SagaStatus.RETRY_WAIT
+                self._save(state)
+                self.scheduler.schedule(
+                    ScheduledMessage(message_id, due, TIMER_RETRY, {"sagaId": state.saga_id, "step": step})
+                )
+                return True
+        return False
+
+    def _route(self, state: SagaState, routes: tuple[Catch, ...], exc: BaseException, step: str) -> None:
+        for route in routes:
+            if error_matches(route.errors, exc):
+                state.outcome = route.outcome
+                state.current = route.next
+                state.attempts.pop(step, None)
+                state.branches_done = []
+                code = getattr(exc, "code", type(exc).__name__)
+                state.data["error"] = {"step": step, "code": code, "detail": str(exc)}
+                self._save(state)
+                return
+        raise exc
+
+    def _run_task(self, state: SagaState, task: Task) -> None:
+        exc = self._attempt(state, task)
+        if exc is None:
+            assert task.next is not None, f"task {task.name} has no next state"
+            state.current = task.next
+            self._save(state)
+            return
+        if self._schedule_retry(state, task.name, task.retry, exc):
+            return
+        self._route(state, task.catch, exc, task.name)
+
+    def _run_parallel(self, state: SagaState, block: Parallel) -> None:
+        for branch in block.branches:
+            if branch.name in state.branches_done:
+                continue
+            exc = self._attempt(state, branch)
+            if exc is None:
+                state.branches_done.append(branch.name)
+                self._save(state)
+                continue
+            if self._schedule_retry(state, branch.name, branch.retry, exc):
+                return
+            routes = branch.catch + block.catch
+            self._route(state, routes, exc, branch.name)
+            return
+        state.branches_done = []
+        state.current = block.next
+        self._save(state)
+
+    def _enter_wait(self, state: SagaState, wait: WaitForEvent) -> None:
+        message_id = f"{state.saga_id}:{wait.name}:timeout"
+        due = self.clock.now() + timedelta(seconds=wait.timeout_seconds)
+        state.status = SagaStatus.WAITING
+        state.timer_id = message_id
+        self._save(state)
+        self.scheduler.schedule(
+            ScheduledMessage(message_id, due, TIMER_TIMEOUT, {"sagaId": state.saga_id, "state": wait.name})
+        )
+
+    def _run_compensations(self, state: SagaState, node: Compensate) -> None:
+        state.data["waited"] = True
+        for step in reversed(state.completed):
+            if step in state.compensated:
+                continue
+            task = self.definition.task(step)
+            assert task.compensation is not None
+            key = f"compensate:{step}"
+            try:
+                self.actions[task.compensation](self._context(state, key))
+            except FoodDeliveryError as exc:
+                if self._schedule_retry(state, key, node.retry, exc):
+                    return
+                raise
+            state.attempts.pop(key, None)
+            state.compensated.append(step)
+            self._save(state)
+        state.current = node.next
+        self._save(state)
+

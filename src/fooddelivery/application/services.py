@@ -1,0 +1,517 @@
+"""Use cases. Authorization happens here: every method takes the acting :class:`Actor`.
+
+The aggregates own their rules (transitions, actor relations); these functions load, call, save, and hand
+committed events to the outbox relay, which in-process also feeds the saga.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from fooddelivery.application.order_saga import (
+    ORDER_CANCELLED,
+    RESTAURANT_CONFIRMED,
+    RESTAURANT_REJECTED,
+    OrderSagaSteps,
+    release_driver_hold,
+    reserve_nearest_driver,
+)
+from fooddelivery.application.relay import OutboxRelay
+from fooddelivery.application.saga.runner import SagaRunner, SignalOutcome
+from fooddelivery.domain.actors import Actor, Role
+from fooddelivery.domain.assignment import AssignmentPolicy
+from fooddelivery.domain.catalog import DeliveryAddress, Driver, DriverStatus, Restaurant, check_id
+from fooddelivery.domain.errors import (
+    ConcurrencyConflict,
+    DuplicateRequest,
+    IdempotencyKeyReused,
+    InvalidTransition,
+    NotAllowed,
+    NotFound,
+    ValidationError,
+)
+from fooddelivery.domain.events import DomainEvent, EventType
+from fooddelivery.domain.geo import GeoPoint
+from fooddelivery.domain.order import LineRequest, Order, OrderStatus
+from fooddelivery.domain.pricing import PricingPolicy, PromoCode
+from fooddelivery.domain.tracking import EtaPolicy, estimate_eta
+from fooddelivery.ports.clock import Clock
+from fooddelivery.ports.drivers import DriverRepository
+from fooddelivery.ports.ids import IdGenerator
+from fooddelivery.ports.location import LocationStream
+from fooddelivery.ports.orders import IdempotencyRecord, OrderRepository, Page
+from fooddelivery.ports.restaurants import RestaurantQuery, RestaurantRepository
+from fooddelivery.ports.saga_store import SagaStateStore, SagaStatus
+from fooddelivery.ports.scheduler import ScheduledMessage
+
+__all__ = ["FoodDeliveryService", "PlaceOrder", "PlaceOrderResult", "Tracking"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceOrder:
+    """The command to place an order (the customer is the acting actor).
+
+    Attributes:
+        restaurant_id: where to order.
+        lines: what to order (see :class:`LineRequest`).
+        delivery_address: where to deliver.
+        payment_method: an opaque card token.
+        tip: decimal string/``Decimal``/``int`` in the restaurant's currency, or None.
+        promo_code: a promo code, or None.
+        customer_id: optional; when given it must equal the acting customer's id.
+    """
+
+    restaurant_id: str
+    lines: Sequence[LineRequest]
+    delivery_address: DeliveryAddress
+    payment_method: str
+    tip: object = None
+    promo_code: str | None = None
+    customer_id: str | None = None
+
+    def fingerprint(self) -> str:
+        """A digest of the request's content, for idempotency (hex SHA-256 of a canonical JSON form)."""
+        loc = self.delivery_address.location
+        doc = {
+            "r": self.restaurant_id,
+            "l": [[li.item_id, li.name, repr(li.quantity), str(li.unit_price)] for li in self.lines],
+            "a": [self.delivery_address.text, [loc.lat, loc.lon] if loc else None],
+            "p": self.payment_method,
+            "t": str(self.tip),
+            "c": self.promo_code,
+        }
+        raw = json.dumps(doc, sort_keys=True, ensure_ascii=False).encode()
+        return hashlib.sha256(raw).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceOrderResult:
+    """The outcome of placing an order.
+
+    Attributes:
+        order: the order.
+        created: False when an earlier request with the same idempotency key created it.
+    """
+
+    order: Order
+    created: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Tracking:
+    """Where a delivery is.
+
+    Attributes:
+        order_id: the order.
+        status: its status.
+        driver_id: the assigned driver, or None.
+        driver_location: the driver's last position, or None.
+        driver_last_seen: when it was reported, or None.
+        eta: expected arrival at the door (UTC), or None when unknown.
+        minutes_remaining: ``eta - now`` in whole minutes (rounded up), or None.
+    """
+
+    order_id: str
+    status: OrderStatus
+    driver_id: str | None
+    driver_location: GeoPoint | None
+    driver_last_seen: datetime | None
+    eta: datetime | None
+    minutes_remaining: int | None
+
+
+@dataclass
+class FoodDeliveryService:
+    """Every use case, over the ports. Built by :func:`fooddelivery.bootstrap.bootstrap`.
+
+    Attributes:
+        orders, restaurants, drivers, sagas, location: the stores and streams.
+        runner: the order saga runner.
+        steps: the order saga's actions (shared with manual driver assignment).
+        relay: outbox -> bus -> in-process consumers.
+        clock, ids: time and identifiers.
+        pricing: platform fees.
+        promotions: promo codes by upper-case code.
+        eta: tracking assumptions.
+        assignment: driver search policy.
+        dead_letters: events whose in-process handling failed, with the error (never silently dropped;
+            :meth:`resume_sagas` retries them).
+    """
+
+    orders: OrderRepository
+    restaurants: RestaurantRepository
+    drivers: DriverRepository
+    sagas: SagaStateStore
+    location: LocationStream
+    runner: SagaRunner
+    steps: OrderSagaSteps
+    relay: OutboxRelay
+    clock: Clock
+    ids: IdGenerator
+    pricing: PricingPolicy | None = None
+    promotions: Mapping[str, PromoCode] = field(default_factory=dict)
+    eta: EtaPolicy = field(default_factory=EtaPolicy)
+    assignment: AssignmentPolicy = field(default_factory=AssignmentPolicy)
+    dead_letters: list[tuple[DomainEvent, Exception]] = field(default_factory=list)
+
+    # -- events -------------------------------------------------------------------------------------------
+    def handle_events(self, events: Sequence[DomainEvent]) -> None:
+        """In-process consumer of published events: ``OrderPlaced`` starts the order saga.
+
+        Failures are kept in :attr:`dead_letters` with the event (as a queue's dead-letter queue would) and
+        logged; the saga stays resumable.
+        """
+        for event in events:
+            if event.type is EventType.ORDER_PLACED:
+                try:
+                    self.runner.start(event.order_id, {"orderId": event.order_id})
+                except Exception as exc:
+                    log.exception("saga start failed for order %s", event.order_id)
+                    self.dead_letters.append((event, exc))
+
+    def pump(self) -> int:
+        """Publish committed events and run their in-process consumers; returns the number published."""
+        return self.relay.flush()
+
+    def deliver_timer(self, message: ScheduledMessage) -> None:
+        """Handle one due scheduler message (saga retry or timeout), then publish what it committed."""
+        self.runner.deliver(message)
+        self.pump()
+
+    def resume_sagas(self) -> int:
+        """Retry the dead-lettered saga starts; returns how many were retried."""
+        letters, self.dead_letters = self.dead_letters, []
+        for event, _ in letters:
+            self.handle_events([event])
+        self.pump()
+        return len(letters)
+
+    # -- orders -------------------------------------------------------------------------------------------
+    def place_order(
+        self, actor: Actor, command: PlaceOrder, idempotency_key: str | None = None
+    ) -> PlaceOrderResult:
+        """Place an order for the acting customer, idempotently when a key is given.
+
+        The same key and body return the first order (``created=False``); the same key with another body is
+        refused. The order and its ``OrderPlaced`` event are stored together; the saga then starts from the
+        event.
+
+        Raises:
+            NotAllowed: the actor is not a customer, or names another customer.
+            ValidationError / PriceChanged: invalid request (fields named); nothing stored.
+            NotFound: no such restaurant.
+            IdempotencyKeyReused: the key was used with another body.
+        """
+        if actor.role is not Role.CUSTOMER:
+            raise NotAllowed("only customers place orders")
+        if command.customer_id is not None and command.customer_id != actor.subject:
+            raise NotAllowed("customers place orders only for themselves")
+        check_id(command.restaurant_id, "restaurantId")
+        fingerprint = command.fingerprint()
+        if idempotency_key is not None:
+            if not idempotency_key or len(idempotency_key) > 255 or not idempotency_key.isprintable():
+                raise ValidationError.single("Idempotency-Key", "must be 1..255 printable characters", "invalid")
+            bound = self.orders.find_idempotent(actor.subject, idempotency_key)
+            if bound is not None:
+                return self._replay(bound, fingerprint)
+        restaurant = self.restaurants.get(command.restaurant_id)
+        promo = None
+        if command.promo_code is not None:
+            promo = self.promotions.get(command.promo_code.upper())
+            if promo is None:
+                raise ValidationError.single("promoCode", "unknown promo code", "unknown")
+        order = Order.place(
+            order_id=self.ids.new_id("ord"),
+            event_id=self.ids.new_id("evt"),
+            customer_id=actor.subject,
+            restaurant=restaurant,
+            lines=command.lines,
+            delivery_address=command.delivery_address,
+            payment_method=command.payment_method,
+            now=self.clock.now(),
+            policy=self.pricing,
+            tip=command.tip,
+            promo=promo,
+        )
+        record = (
+            IdempotencyRecord(actor.subject, idempotency_key, fingerprint, order.order_id)
+            if idempotency_key is not None
+            else None
+        )
+        try:
+            self.orders.add(order, record)
+        except DuplicateRequest as dup:
+            return PlaceOrderResult(self.orders.get(dup.resource_id), created=False)
+        self.pump()
+        return PlaceOrderResult(self.orders.get(order.order_id), created=True)
+
+    def _replay(self, bound: IdempotencyRecord, fingerprint: str) -> PlaceOrderResult:
+        if bound.fingerprint != fingerprint:
+            raise IdempotencyKeyReused(
+                "this Idempotency-Key was used with a different request body", order_id=bound.order_id
+            )
+        return PlaceOrderResult(self.orders.get(bound.order_id), created=False)
+
+    def get_order(self, actor: Actor, order_id: str) -> Order:
+        """The order, for its customer, its restaurant, its assigned driver, or an admin.
+
+        Raises:
+            NotFound: no such order, or the actor may not see it.
+        """
+        check_id(order_id, "orderId")
+        order = self.orders.get(order_id)
+        order.ensure_visible_to(actor)
+        return order
+
+    def list_orders(self, actor: Actor, limit: int = 20, cursor: str | None = None) -> Page[Order]:
+        """A customer's own orders (newest first) or a restaurant's orders (oldest first).
+
+        Raises:
+            NotAllowed: drivers and admins list through other means.
+        """
+        if actor.role is Role.CUSTOMER:
+            return self.orders.list_by_customer(actor.subject, limit, cursor)
+        if actor.role is Role.RESTAURANT and actor.restaurant_id:
+            return self.orders.list_by_restaurant(actor.restaurant_id, None, limit, cursor)
+        raise NotAllowed("only customers and restaurants list orders")
+
+    def change_status(
+        self, actor: Actor, order_id: str, status: OrderStatus, reason: str | None = None
+    ) -> Order:
+        """Move an order along its lifecycle under the actor rules.
+
+        CONFIRMED by the restaurant is its confirmation (:meth:`confirm_order`); CANCELLED is
+        :meth:`cancel_order`; DELIVERED frees the driver.
+
+        Raises:
+            NotFound, NotAllowed, InvalidTransition, LateEvent, ConcurrencyConflict: see the aggregate.
+        """
+        if status is OrderStatus.CONFIRMED and actor.role is not Role.ADMIN:
+            self.confirm_order(actor, order_id)
+            return self.orders.get(order_id)
+        if status is OrderStatus.CANCELLED:
+            return self.cancel_order(actor, order_id, reason or f"cancelled by {actor.role.value}")
+        if status is OrderStatus.FAILED and actor.role is not Role.ADMIN:
+            self.get_order(actor, order_id)
+            raise NotAllowed("only the system fails orders")
+        check_id(order_id, "orderId")
+        order = self.orders.get(order_id)
+        now = self.clock.now()
+        order.transition(status, actor, now, self.ids.new_id("evt"), reason)
+        self.orders.save(order)
+        if status is OrderStatus.DELIVERED and order.driver_id:
+            self._free_driver_after_delivery(order, now)
+        self.pump()
+        return self.orders.get(order_id)
+
+    def _free_driver_after_delivery(self, order: Order, now: datetime) -> None:
+        assert order.driver_id is not None
+        release_driver_hold(self.drivers, order.driver_id, order.order_id)
+
+    def confirm_order(self, actor: Actor, order_id: str) -> SignalOutcome:
+        """The restaurant confirms: the waiting saga completes and the order becomes CONFIRMED.
+
+        Returns:
+            ACCEPTED, or DUPLICATE for a repeated confirmation (nothing changes).
+
+        Raises:
+            NotFound: not this restaurant's order.
+            NotAllowed: the actor is not the order's restaurant (or admin).
+            LateEvent: the confirmation window is over (timed out, rejected, cancelled); nothing changes.
+            InvalidTransition: the order is not yet awaiting confirmation (payment still in progress).
+        """
+        return self._restaurant_signal(actor, order_id, RESTAURANT_CONFIRMED, None)
+
+    def reject_order(self, actor: Actor, order_id: str, reason: str) -> SignalOutcome:
+        """The restaurant rejects: alert, refund once, release the driver, order FAILED.
+
+        Raises: as :meth:`confirm_order`.
+        """
+        return self._restaurant_signal(actor, order_id, RESTAURANT_REJECTED, reason)
+
+    def _restaurant_signal(self, actor: Actor, order_id: str, event: str, reason: str | None) -> SignalOutcome:
+        order = self.get_order(actor, order_id)
+        if actor.role not in (Role.RESTAURANT, Role.ADMIN):
+            raise NotAllowed(f"a {actor.role.value} may not confirm or reject orders")
+        detail = {"by": actor.subject, **({"reason": reason} if reason else {})}
+        try:
+            outcome = self.runner.signal(order.order_id, event, detail)
+        except NotFound:
+            raise InvalidTransition(f"order {order_id} is not yet awaiting confirmation") from None
+        self.pump()
+        return outcome
+
+    def cancel_order(self, actor: Actor, order_id: str, reason: str) -> Order:
+        """Cancel under the lifecycle rules; the saga then refunds once and releases the driver.
+
+        Raises:
+            NotFound, NotAllowed, InvalidTransition: see the aggregate.
+            InvalidTransition: the order is still being processed (payment in progress): retry shortly.
+        """
+        order = self.get_order(actor, order_id)
+        try:
+            saga = self.sagas.get(order_id)
+        except NotFound:
+            saga = None
+        if saga is not None and saga.status not in (SagaStatus.WAITING, SagaStatus.SUCCEEDED):
+            if not saga.finished:
+                raise InvalidTransition(f"order {order_id} is being processed; retry shortly")
+        order.cancel(actor, self.clock.now(), self.ids.new_id("evt"), reason)
+        self.orders.save(order)
+        if saga is not None and saga.status in (SagaStatus.WAITING, SagaStatus.SUCCEEDED):
+            self.runner.signal(order_id, ORDER_CANCELLED, {"by": actor.subject, "reason": reason})
+        self.pump()
+        return self.orders.get(order_id)
+
+    # -- restaurants --------------------------------------------------------------------------------------
+    def list_restaurants(self, actor: Actor, query: RestaurantQuery) -> Page[Restaurant]:
+        """Restaurants matching ``query`` (rating descending); any authenticated actor."""
+        return self.restaurants.search(query)
+
+    def search_restaurants(self, actor: Actor, query: RestaurantQuery) -> Page[Restaurant]:
+        """Same as :meth:`list_restaurants` (the reference's ``POST /restaurants/search``)."""
+        return self.restaurants.search(query)
+
+    def get_restaurant(self, actor: Actor, restaurant_id: str) -> Restaurant:
+        """One restaurant with its menu.
+
+        Raises:
+            NotFound: no such restaurant.
+        """
+        check_id(restaurant_id, "restaurantId")
+        return self.restaurants.get(restaurant_id)
+
+    # -- deliveries ---------------------------------------------------------------------------------------
+    def assign_driver(self, actor: Actor, order_id: str) -> Order:
+        """Assign a driver to an order without one.
+
+        A driver actor claims the order for themselves (they must be AVAILABLE); the order's restaurant or an
+        admin gets the nearest AVAILABLE driver. Both reserve by compare-and-set, so of two concurrent claims
+        exactly one wins.
+
+        Raises:
+            NotFound: no such order / driver, or not visible.
+            NotAllowed: a customer.
+            InvalidTransition: the order already has a driver or is finished.
+            ConcurrencyConflict: the driver was taken concurrently.
+            NoDriverAvailable: no driver nearby.
+        """
+        check_id(order_id, "orderId")
+        order = self.orders.get(order_id)
+        if actor.role is Role.CUSTOMER:
+            order.ensure_visible_to(actor)
+            raise NotAllowed("customers do not assign drivers")
+        if actor.role is Role.RESTAURANT:
+            order.ensure_visible_to(actor)
+        if order.driver_id is not None:
+            raise InvalidTransition(f"order {order_id} already has a driver")
+        if order.status.is_terminal or order.status is OrderStatus.PICKED_UP:
+            raise InvalidTransition(f"order {order_id} is {order.status.value}")
+        if actor.role is Role.DRIVER:
+            assert actor.driver_id is not None
+            driver = self.drivers.get(actor.driver_id)
+            if driver.status is not DriverStatus.AVAILABLE:
+                raise InvalidTransition(f"driver {driver.driver_id} is {driver.status.value}")
+            self.drivers.save(driver.reserve(order_id))
+            driver_id = driver.driver_id
+        else:
+            restaurant = self.restaurants.get(order.restaurant_id)
+            driver_id = reserve_nearest_driver(
+                self.drivers, order_id, restaurant.location, self.assignment, self.clock
+            )
+        order.assign_driver(driver_id, self.clock.now(), self.ids.new_id("evt"))
+        try:
+            self.orders.save(order)
+        except ConcurrencyConflict:
+            release_driver_hold(self.drivers, driver_id, order_id)
+            raise
+        self.pump()
+        return self.orders.get(order_id)
+
+    def report_location(self, actor: Actor, order_id: str, point: GeoPoint) -> DomainEvent:
+        """The assigned driver reports a position: the driver moves and ``DeliveryLocationUpdated`` is
+        appended to the location stream (partition = driver id).
+
+        Raises:
+            NotFound: no such order, or the actor is not related to it.
+            NotAllowed: the actor is not the assigned driver.
+            InvalidTransition: the order is finished.
+        """
+        order = self.get_order(actor, order_id)
+        if actor.role is not Role.DRIVER or actor.driver_id != order.driver_id:
+            raise NotAllowed("only the assigned driver reports locations")
+        if order.status.is_terminal:
+            raise InvalidTransition(f"order {order_id} is {order.status.value}")
+        now = self.clock.now()
+        assert actor.driver_id is not None
+        for _ in range(5):
+            driver = self.drivers.get(actor.driver_id)
+            try:
+                self.drivers.save(driver.moved(point, now))
+                break
+            except ConcurrencyConflict:
+                continue
+        else:
+            raise ConcurrencyConflict(f"driver {actor.driver_id}: too many concurrent writers")
+        event = DomainEvent(
+            self.ids.new_id("evt"),
+            EventType.DELIVERY_LOCATION_UPDATED,
+            now,
+            order_id,
+            order.version,
+            {"driverId": actor.driver_id, "lat": repr(point.lat), "lon": repr(point.lon)},
+        )
+        self.location.append(event, actor.driver_id)
+        return event
+
+    def track_delivery(self, actor: Actor, order_id: str) -> Tracking:
+        """Status, driver position and ETA of an order (same visibility as :meth:`get_order`)."""
+        order = self.get_order(actor, order_id)
+        restaurant = self.restaurants.get(order.restaurant_id)
+        driver: Driver | None = None
+        if order.driver_id is not None:
+            try:
+                driver = self.drivers.get(order.driver_id)
+            except NotFound:
+                driver = None
+        now = self.clock.now()
+        ready_at = None
+        confirmed = order.status_times.get(OrderStatus.CONFIRMED.value)
+        if order.status_times.get(OrderStatus.READY_FOR_PICKUP.value) is not None:
+            ready_at = now
+        elif confirmed is not None:
+            ready_at = confirmed + timedelta(minutes=restaurant.avg_prep_minutes)
+        else:
+            ready_at = now + timedelta(minutes=restaurant.avg_prep_minutes)
+        eta = estimate_eta(
+            status=order.status,
+            now=now,
+            driver_at=driver.location if driver else None,
+            restaurant_at=restaurant.location,
+            destination=order.delivery_address.location,
+            ready_at=ready_at,
+            policy=self.eta,
+        )
+        minutes = None
+        if eta is not None:
+            seconds = max(0.0, (eta - now).total_seconds())
+            minutes = int(-(-Decimal(repr(seconds)) // 60))
+        return Tracking(
+            order_id=order.order_id,
+            status=order.status,
+            driver_id=order.driver_id,
+            driver_location=driver.location if driver else None,
+            driver_last_seen=driver.last_seen if driver else None,
+            eta=eta,
+            minutes_remaining=minutes,
+        )
+

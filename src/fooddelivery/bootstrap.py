@@ -1,0 +1,231 @@
+"""The composition root: builds the service from settings, using what was injected and in-memory adapters
+for the rest.
+
+Every process (the CLI, a server, each cloud entrypoint) calls :func:`bootstrap` once and caches the result;
+nothing connects to anything at import time.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from fooddelivery.adapters.memory import (
+    FakePaymentGateway,
+    InMemoryDriverRepository,
+    InMemoryEventPublisher,
+    InMemoryLocationStream,
+    InMemoryNotifier,
+    InMemoryOrderRepository,
+    InMemoryRestaurantRepository,
+    InMemorySagaStateStore,
+    InMemoryScheduler,
+    OperationCounters,
+    SystemClock,
+    UuidIdGenerator,
+)
+from fooddelivery.application.order_saga import OrderSagaSteps, build_order_saga
+from fooddelivery.application.relay import OutboxRelay
+from fooddelivery.application.saga.runner import SagaRunner
+from fooddelivery.application.services import FoodDeliveryService
+from fooddelivery.domain.assignment import AssignmentPolicy
+from fooddelivery.domain.errors import ValidationError
+from fooddelivery.domain.pricing import PricingPolicy, PromoCode
+from fooddelivery.domain.tracking import EtaPolicy
+from fooddelivery.ports import (
+    Clock,
+    DriverRepository,
+    EventPublisher,
+    IdGenerator,
+    LocationStream,
+    Notifier,
+    OrderRepository,
+    Outbox,
+    PaymentGateway,
+    RestaurantRepository,
+    SagaStateStore,
+    Scheduler,
+)
+
+__all__ = ["Bootstrapped", "Settings", "bootstrap"]
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Typed settings, read from the environment in one place (:meth:`from_env`).
+
+    Attributes:
+        confirmation_timeout_s: how long a restaurant has to confirm (``FOODDELIVERY_CONFIRMATION_TIMEOUT_S``,
+            default 300, as in the reference workflow).
+        driver_radius_km: driver search radius (``FOODDELIVERY_DRIVER_RADIUS_KM``, default 8).
+        driver_candidates: drivers tried per assignment (``FOODDELIVERY_DRIVER_CANDIDATES``, default 5).
+        average_speed_kmh: courier speed for ETAs (``FOODDELIVERY_AVERAGE_SPEED_KMH``, default 25).
+    """
+
+    confirmation_timeout_s: float = 300.0
+    driver_radius_km: float = 8.0
+    driver_candidates: int = 5
+    average_speed_kmh: float = 25.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read ``FOODDELIVERY_*`` variables; absent ones keep their defaults.
+
+        Raises:
+            ValidationError: a variable that is not a positive number (naming the variable).
+        """
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for attr, var, kind in (
+            ("confirmation_timeout_s", "FOODDELIVERY_CONFIRMATION_TIMEOUT_S", float),
+            ("driver_radius_km", "FOODDELIVERY_DRIVER_RADIUS_KM", float),
+            ("driver_candidates", "FOODDELIVERY_DRIVER_CANDIDATES", int),
+            ("average_speed_kmh", "FOODDELIVERY_AVERAGE_SPEED_KMH", float),
+        ):
+            raw = env.get(var)
+            if raw is None:
+                continue
+            try:
+                value = kind(raw)
+            except ValueError:
+                raise ValidationError.single(var, f"must be a number, got {raw!r}", "type") from None
+            if not value > 0:
+                raise ValidationError.single(var, "must be positive", "out_of_range")
+            values[attr] = value
+        return cls(**values)
+
+
+@dataclass
+class Bootstrapped:
+    """What :func:`bootstrap` built: the service plus every adapter, for entrypoints and tests.
+
+    Attributes:
+        service: the use cases.
+        runner: the order saga runner.
+        counters: operation counters shared by the in-memory adapters (None when all were injected).
+        adapters: every port's adapter by port name (``"orders"``, ``"publisher"``, ``"payments"``...).
+    """
+
+    service: FoodDeliveryService
+    runner: SagaRunner
+    counters: OperationCounters | None
+    adapters: dict[str, Any] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.__dict__["adapters"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def run_due(self) -> int:
+        """Deliver every scheduler message due now (needs the in-memory scheduler); returns how many.
+
+        Raises:
+            TypeError: the scheduler is not the in-memory one (cloud schedulers deliver by themselves).
+        """
+        scheduler = self.adapters["scheduler"]
+        if not isinstance(scheduler, InMemoryScheduler):
+            raise TypeError("run_due drives the in-memory scheduler only")
+        count = 0
+        while True:
+            due = scheduler.pop_due(self.service.clock.now())
+            if not due:
+                return count
+            for message in due:
+                self.service.deliver_timer(message)
+                count += 1
+
+
+def bootstrap(
+    settings: Settings | None = None,
+    *,
+    orders: OrderRepository | None = None,
+    outbox: Outbox | None = None,
+    restaurants: RestaurantRepository | None = None,
+    drivers: DriverRepository | None = None,
+    sagas: SagaStateStore | None = None,
+    publisher: EventPublisher | None = None,
+    notifier: Notifier | None = None,
+    payments: PaymentGateway | None = None,
+    location: LocationStream | None = None,
+    scheduler: Scheduler | None = None,
+    clock: Clock | None = None,
+    ids: IdGenerator | None = None,
+    counters: OperationCounters | None = None,
+    pricing: PricingPolicy | None = None,
+    promotions: Mapping[str, PromoCode] | None = None,
+    retain: int | None = None,
+) -> Bootstrapped:
+    """Build the service. Anything not injected is an in-memory adapter (sharing one ``OperationCounters``).
+
+    Args:
+        settings: typed settings; defaults to :meth:`Settings.from_env`.
+        orders: the order store; when ``outbox`` is None it must also implement :class:`Outbox`.
+        outbox: the outbox, if separate from the order store.
+        restaurants, drivers, sagas, publisher, notifier, payments, location, scheduler, clock, ids: adapters.
+        counters: operation counters for the in-memory adapters (a new one by default).
+        pricing: platform fees (defaults per currency).
+        promotions: promo codes, keyed by code (case-insensitive).
+        retain: keep only the last N published events/notifications/locations in memory (for very long
+            simulations); None keeps all.
+
+    Raises:
+        TypeError: ``orders`` is not an outbox and no ``outbox`` was given.
+    """
+    settings = settings or Settings.from_env()
+    counters = counters if counters is not None else OperationCounters()
+    clock = clock or SystemClock()
+    ids = ids or UuidIdGenerator()
+    orders = orders if orders is not None else InMemoryOrderRepository(counters=counters)
+    if outbox is None:
+        if not isinstance(orders, Outbox):
+            raise TypeError("the order repository is not an Outbox; pass outbox=...")
+        outbox = orders
+    restaurants = restaurants if restaurants is not None else InMemoryRestaurantRepository(counters=counters)
+    drivers = drivers if drivers is not None else InMemoryDriverRepository(counters=counters)
+    sagas = sagas if sagas is not None else InMemorySagaStateStore(counters=counters)
+    publisher = publisher if publisher is not None else InMemoryEventPublisher(counters=counters, retain=retain)
+    notifier = notifier if notifier is not None else InMemoryNotifier(counters=counters, retain=retain)
+    payments = payments if payments is not None else FakePaymentGateway(counters=counters)
+    location = location if location is not None else InMemoryLocationStream(counters=counters, retain=retain)
+    scheduler = scheduler if scheduler is not None else InMemoryScheduler(counters=counters)
+    assignment = AssignmentPolicy(settings.driver_radius_km, settings.driver_candidates)
+    steps = OrderSagaSteps(orders, restaurants, drivers, payments, notifier, clock, ids, assignment)
+    runner = SagaRunner(
+        build_order_saga(settings.confirmation_timeout_s), steps.actions(), sagas, scheduler, clock
+    )
+    relay = OutboxRelay(outbox, publisher)
+    service = FoodDeliveryService(
+        orders=orders,
+        restaurants=restaurants,
+        drivers=drivers,
+        sagas=sagas,
+        location=location,
+        runner=runner,
+        steps=steps,
+        relay=relay,
+        clock=clock,
+        ids=ids,
+        pricing=pricing,
+        promotions={k.upper(): v for k, v in (promotions or {}).items()},
+        eta=EtaPolicy(average_speed_kmh=settings.average_speed_kmh),
+        assignment=assignment,
+    )
+    relay.consumer = service.handle_events
+    adapters: dict[str, Any] = {
+        "orders": orders,
+        "outbox": outbox,
+        "restaurants": restaurants,
+        "drivers": drivers,
+        "sagas": sagas,
+        "publisher": publisher,
+        "notifier": notifier,
+        "payments": payments,
+        "location": location,
+        "scheduler": scheduler,
+        "clock": clock,
+        "ids": ids,
+    }
+    return Bootstrapped(service=service, runner=runner, counters=counters, adapters=adapters)
