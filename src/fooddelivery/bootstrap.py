@@ -133,8 +133,14 @@ class Bootstrapped:
             due = scheduler.pop_due(self.service.clock.now())
             if not due:
                 return count
-            for message in due:
-                self.service.deliver_timer(message)
+            for i, message in enumerate(due):
+                try:
+                    self.service.deliver_timer(message)
+                except BaseException:
+                    # Like a queue that was not acknowledged: this and the undelivered messages come back.
+                    for undelivered in due[i:]:
+                        scheduler.schedule(undelivered)
+                    raise
                 count += 1
 
 

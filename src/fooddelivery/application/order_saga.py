@@ -29,6 +29,7 @@ from fooddelivery.application.saga.definition import (
     Parallel,
     Retry,
     SagaDefinition,
+    State,
     Succeed,
     Task,
     WaitForEvent,
@@ -75,7 +76,7 @@ _DRIVER_RETRY = Retry(("NoDriverAvailable",), interval_seconds=30, backoff_rate=
 
 def build_order_saga(confirmation_timeout_s: float = CONFIRMATION_TIMEOUT_S) -> SagaDefinition:
     """The order saga's definition (see the module docstring), with a configurable confirmation timeout."""
-    states = [
+    states: list[State] = [
         Task(
             "ValidateOrder",
             action="validate_order",
@@ -195,10 +196,12 @@ class OrderSagaSteps:
         }
 
     # -- helpers --------------------------------------------------------------------------------------------
-    def _update(self, order_id: str, change: Callable[[Order], bool]) -> Order:
-        """Load, apply ``change`` (returns whether it changed anything), save; retry on a version conflict."""
+    def _update(self, order_id: str, change: Callable[[Order], bool], loaded: Order | None = None) -> Order:
+        """Apply ``change`` (returns whether it changed anything) to ``loaded`` (or a fresh read) and save;
+        on a version conflict, re-read and retry."""
         for _ in range(5):
-            order = self.orders.get(order_id)
+            order = loaded if loaded is not None else self.orders.get(order_id)
+            loaded = None
             if not change(order):
                 return order
             try:
@@ -244,7 +247,7 @@ class OrderSagaSteps:
             o.record_payment_captured(charge.charge_id, now, self._event_id())
             return True
 
-        self._update(order.order_id, record)
+        self._update(order.order_id, record, order)
         return {"chargeId": charge.charge_id}
 
     def refund_payment(self, ctx: StepContext) -> Mapping[str, Any] | None:
@@ -261,7 +264,7 @@ class OrderSagaSteps:
             o.record_refund(refund.refund_id, refund.amount, now, self._event_id())
             return True
 
-        self._update(order.order_id, record)
+        self._update(order.order_id, record, order)
         return {"refundId": refund.refund_id}
 
     def _notify(self, ctx: StepContext, kind: NotificationKind, template: str) -> None:
@@ -280,7 +283,9 @@ class OrderSagaSteps:
         )
         who = Role.RESTAURANT if kind is NotificationKind.RESTAURANT else Role.CUSTOMER
         now = self.clock.now()
-        self._update(order.order_id, lambda o: o.record_notified(who, now, self._event_id(), notification_id))
+        self._update(
+            order.order_id, lambda o: o.record_notified(who, now, self._event_id(), notification_id), order
+        )
 
     def notify_restaurant(self, ctx: StepContext) -> Mapping[str, Any] | None:
         """Send the restaurant the new order; record ``RestaurantNotified``."""
@@ -308,10 +313,16 @@ class OrderSagaSteps:
                 driver_id = None
         if driver_id is None:
             restaurant = self.restaurants.get(order.restaurant_id)
+            # Checkpoint each candidate *before* reserving it: after a crash between the reservation and
+            # any later write, the resumed step finds the driver holding this order instead of leaking it.
             driver_id = reserve_nearest_driver(
-                self.drivers, order.order_id, restaurant.location, self.assignment, self.clock
+                self.drivers,
+                order.order_id,
+                restaurant.location,
+                self.assignment,
+                self.clock,
+                before_reserve=lambda candidate: ctx.checkpoint(reservedDriver=candidate),
             )
-            ctx.checkpoint(reservedDriver=driver_id)
         now = self.clock.now()
         chosen = driver_id
 
@@ -322,7 +333,7 @@ class OrderSagaSteps:
             return True
 
         try:
-            self._update(order.order_id, record)
+            self._update(order.order_id, record, order)
         except InvalidTransition:
             # Someone (a driver's claim) assigned another driver meanwhile: give ours back.
             release_driver_hold(self.drivers, chosen, order.order_id)
@@ -348,7 +359,7 @@ class OrderSagaSteps:
                 o.release_driver(now, self._event_id(), reason)
                 return True
 
-            self._update(order.order_id, record)
+            self._update(order.order_id, record, order)
         return None
 
     def confirm_order(self, ctx: StepContext) -> Mapping[str, Any] | None:
@@ -401,11 +412,18 @@ class OrderSagaSteps:
 
 
 def reserve_nearest_driver(
-    drivers: DriverRepository, order_id: str, pickup: Any, policy: AssignmentPolicy, clock: Clock
+    drivers: DriverRepository,
+    order_id: str,
+    pickup: Any,
+    policy: AssignmentPolicy,
+    clock: Clock,
+    before_reserve: Callable[[str], None] | None = None,
 ) -> str:
     """Reserve the nearest AVAILABLE driver to ``pickup`` for ``order_id`` by compare-and-set.
 
     Tries up to ``policy.max_candidates`` drivers, nearest first (ties by id); a lost race moves on to the next.
+    ``before_reserve`` is called with each candidate's id just before its compare-and-set (the saga persists
+    it there, so a crash right after the reservation cannot leak the driver).
 
     Returns:
         The reserved driver's id.
@@ -415,6 +433,8 @@ def reserve_nearest_driver(
     """
     candidates = drivers.available_near(pickup, policy.radius_km, policy.max_candidates)
     for driver in candidates:
+        if before_reserve is not None:
+            before_reserve(driver.driver_id)
         try:
             drivers.save(driver.reserve(order_id))
         except ConcurrencyConflict:

@@ -66,9 +66,11 @@ class OutboxRelay:
                 except InfrastructureError:
                     self.outbox.mark_failed(ids)
                     raise
-                self.outbox.mark_published(ids)
-                published += len(events)
+                # Consumers first, then the mark: a crash in between republishes (at-least-once, consumers
+                # are idempotent); marking first would lose the in-process delivery for good.
                 if self.consumer is not None:
                     self.consumer(events)
+                self.outbox.mark_published(ids)
+                published += len(events)
         finally:
             self._busy = False

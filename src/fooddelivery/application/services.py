@@ -33,6 +33,7 @@ from fooddelivery.domain.errors import (
     DuplicateRequest,
     IdempotencyKeyReused,
     InvalidTransition,
+    LateEvent,
     NotAllowed,
     NotFound,
     ValidationError,
@@ -165,7 +166,9 @@ class FoodDeliveryService:
 
     # -- events -------------------------------------------------------------------------------------------
     def handle_events(self, events: Sequence[DomainEvent]) -> None:
-        """In-process consumer of published events: ``OrderPlaced`` starts the order saga.
+        """In-process consumer of published events: ``OrderPlaced`` starts the order saga; ``OrderCancelled``
+        tells it (normally :meth:`cancel_order` already did, and this is a DUPLICATE; after a crash between
+        saving the cancelled order and signalling, this delivery of the committed event is what compensates).
 
         Failures are kept in :attr:`dead_letters` with the event (as a queue's dead-letter queue would) and
         logged; the saga stays resumable.
@@ -176,6 +179,15 @@ class FoodDeliveryService:
                     self.runner.start(event.order_id, {"orderId": event.order_id})
                 except Exception as exc:
                     log.exception("saga start failed for order %s", event.order_id)
+                    self.dead_letters.append((event, exc))
+            elif event.type is EventType.ORDER_CANCELLED:
+                detail: dict[str, Any] = {k: str(event.payload[k]) for k in ("by", "reason") if k in event.payload}
+                try:
+                    self.runner.signal(event.order_id, ORDER_CANCELLED, detail)
+                except (NotFound, LateEvent):
+                    continue  # no saga yet (it will find the order cancelled) or it has ended already
+                except Exception as exc:
+                    log.exception("saga cancellation failed for order %s", event.order_id)
                     self.dead_letters.append((event, exc))
 
     def pump(self) -> int:
@@ -188,7 +200,7 @@ class FoodDeliveryService:
         self.pump()
 
     def resume_sagas(self) -> int:
-        """Retry the dead-lettered saga starts; returns how many were retried."""
+        """Retry the dead-lettered saga events (starts, cancellations); returns how many were retried."""
         letters, self.dead_letters = self.dead_letters, []
         for event, _ in letters:
             self.handle_events([event])
@@ -362,8 +374,7 @@ class FoodDeliveryService:
             saga = self.sagas.get(order_id)
         except NotFound:
             saga = None
-        if saga is not None and saga.status not in (SagaStatus.WAITING, SagaStatus.SUCCEEDED):
-            if not saga.finished:
+        if saga is not None and saga.status not in (SagaStatus.WAITING, SagaStatus.SUCCEEDED) and not saga.finished:
                 raise InvalidTransition(f"order {order_id} is being processed; retry shortly")
         order.cancel(actor, self.clock.now(), self.ids.new_id("evt"), reason)
         self.orders.save(order)

@@ -54,7 +54,7 @@ def check_utc(value: datetime, field_name: str) -> datetime:
 
 
 def _decimal_between(value: object, low: Decimal, high: Decimal) -> bool:
-    """Whether ``value`` is a finite ``Decimal`` in ``[low, high]`` (NaN would raise on comparison)."""
+    """Whether ``value`` is a finite ``Decimal`` in ``[low, high]`` (comparing NaN would raise)."""
     return isinstance(value, Decimal) and value.is_finite() and low <= value <= high
 
 
@@ -201,8 +201,11 @@ class Driver:
         """The driver ASSIGNED to ``order_id``; the store must compare-and-set on ``version``.
 
         Raises:
-            ConcurrencyConflict: the driver is not AVAILABLE (someone else got there first).
+            ConcurrencyConflict: the driver is ASSIGNED (someone else got there first).
+            InvalidTransition: the driver is OFFLINE.
         """
+        if self.status is DriverStatus.OFFLINE:
+            raise InvalidTransition(f"driver {self.driver_id} is OFFLINE", driver_id=self.driver_id)
         if self.status is not DriverStatus.AVAILABLE:
             raise ConcurrencyConflict(f"driver {self.driver_id} is {self.status.value}", driver_id=self.driver_id)
         return replace(self, status=DriverStatus.ASSIGNED, current_order_id=order_id)

@@ -7,7 +7,7 @@ exact. ``float`` is refused everywhere: on the wire money is a decimal string su
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from typing import Final
 
 from fooddelivery.domain.errors import CurrencyMismatch, FieldError, ValidationError
@@ -23,6 +23,9 @@ MINOR_UNITS: Final[dict[str, int]] = {
     "JPY": 0, "KRW": 0, "VND": 0, "CLP": 0, "ISK": 0, "UGX": 0,
     "KWD": 3, "BHD": 3, "JOD": 3, "OMR": 3, "TND": 3,
 }
+
+#: A private decimal context (independent of the thread's), precise enough for any factor we multiply by.
+_CONTEXT: Final[Context] = Context(prec=60, rounding=ROUND_HALF_UP)
 
 #: Largest absolute amount in minor units the core will hold (10^15: a trillion dollars in cents).
 MAX_MINOR: Final[int] = 10**15
@@ -41,7 +44,7 @@ def parse_decimal(value: object, field: str) -> Decimal:
     Raises:
         ValidationError: for floats, booleans, NaN, infinities, and anything not a decimal number.
     """
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, bool | float):
         raise ValidationError.single(field, "must be a decimal string or an integer, not a float", "type")
     if isinstance(value, Decimal):
         result = value
@@ -88,7 +91,7 @@ class Money:
             raise ValidationError.single("amount", "minor units must be an integer", "type")
         if currency not in MINOR_UNITS:
             _exponent(currency)
-        if -MAX_MINOR > minor or minor > MAX_MINOR:
+        if minor < -MAX_MINOR or minor > MAX_MINOR:
             raise ValidationError.single("amount", "is beyond the supported range", "out_of_range")
         object.__setattr__(self, "minor", minor)
         object.__setattr__(self, "currency", currency)
@@ -107,8 +110,9 @@ class Money:
         """
         value = parse_decimal(amount, field)
         exp = _exponent(currency)
-        # Scale with integers, not Decimal arithmetic: the context's 28-digit precision and exponent limits
-        # would silently round ("1.00000000000000000000000000001" -> 1.00, "1E-999999999" -> 0) or overflow.
+        # Scale with integers, not Decimal arithmetic: the context's 28-digit precision and exponent
+        # limits would silently round ("1.00000000000000000000000000001" -> 1.00, "1E-999999999" -> 0)
+        # or raise decimal.Overflow ("1E+999999").
         sign, digits, exponent = value.as_tuple()
         assert isinstance(exponent, int)  # finite: parse_decimal refused NaN and infinities
         coefficient = int("".join(map(str, digits)))
@@ -186,12 +190,12 @@ class Money:
 
     def multiply(self, factor: Decimal) -> Money:
         """Multiply by a decimal factor and round half-up to the minor unit (a named rounding step)."""
-        exact = Decimal(self.minor) * factor
-        return Money(int(exact.to_integral_value(rounding=ROUND_HALF_UP)), self.currency)
+        exact = _CONTEXT.multiply(Decimal(self.minor), factor)
+        return Money(int(exact.to_integral_value(rounding=ROUND_HALF_UP, context=_CONTEXT)), self.currency)
 
     def percent(self, pct: Decimal) -> Money:
         """``pct`` percent of this amount, rounded half-up to the minor unit."""
-        return self.multiply(pct / Decimal(100))
+        return self.multiply(_CONTEXT.divide(pct, Decimal(100)))
 
     # -- comparison ---------------------------------------------------------------------------------------
     def __eq__(self, other: object) -> bool:

@@ -4,6 +4,7 @@ One module per concern; every signature uses domain types only. Each port has an
 ``fooddelivery.adapters.memory`` and a contract suite in ``tests/contract`` that every adapter must pass.
 """
 
+from fooddelivery.ports.auth import Authenticator, CredentialSource
 from fooddelivery.ports.clock import Clock
 from fooddelivery.ports.drivers import DriverRepository
 from fooddelivery.ports.ids import IdGenerator
@@ -17,8 +18,10 @@ from fooddelivery.ports.saga_store import SagaState, SagaStateStore, SagaStatus
 from fooddelivery.ports.scheduler import ScheduledMessage, Scheduler
 
 __all__ = [
+    "Authenticator",
     "Charge",
     "Clock",
+    "CredentialSource",
     "DriverRepository",
     "EventPublisher",
     "IdGenerator",

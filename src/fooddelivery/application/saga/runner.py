@@ -207,9 +207,9 @@ class SagaRunner:
             if event in seen:
                 return SignalOutcome.DUPLICATE
             node = self.definition.states.get(state.current)
+            timer_to_cancel = None
             if state.status is SagaStatus.WAITING and isinstance(node, WaitForEvent) and event in node.events:
-                if state.timer_id:
-                    self.scheduler.cancel(state.timer_id)
+                timer_to_cancel = state.timer_id
                 state.timer_id = None
                 state.current = node.events[event]
                 if event in node.event_outcomes:
@@ -242,6 +242,10 @@ class SagaRunner:
                 self._save(state)
             except ConcurrencyConflict:
                 continue
+            if timer_to_cancel:
+                # After the save: until then the timeout stays armed; once saved, a timer that still fires
+                # is stale (``timer_id`` no longer names it) and changes nothing.
+                self.scheduler.cancel(timer_to_cancel)
             self._drive(state)
             return SignalOutcome.ACCEPTED
         raise ConcurrencyConflict(f"saga {saga_id}: signal lost {_MAX_CONFLICT_RETRIES} races")
@@ -311,15 +315,17 @@ class SagaRunner:
                 done = state.attempts.get(step, 0)
                 if done >= policy.max_attempts:
                     return False
-                state.attempts[step] = done + 1
                 message_id = f"{state.saga_id}:{step}:retry:{done + 1}"
                 due = self.clock.now() + timedelta(seconds=policy.delay_for(done + 1))
-                state.timer_id = message_id
-                state.status = SagaStatus.RETRY_WAIT
-                self._save(state)
+                # Timer first: a crash before the save leaves a stale timer (ignored), never a saga that
+                # waits for a timer nobody scheduled.
                 self.scheduler.schedule(
                     ScheduledMessage(message_id, due, TIMER_RETRY, {"sagaId": state.saga_id, "step": step})
                 )
+                state.attempts[step] = done + 1
+                state.timer_id = message_id
+                state.status = SagaStatus.RETRY_WAIT
+                self._save(state)
                 return True
         return False
 
@@ -368,12 +374,13 @@ class SagaRunner:
     def _enter_wait(self, state: SagaState, wait: WaitForEvent) -> None:
         message_id = f"{state.saga_id}:{wait.name}:timeout"
         due = self.clock.now() + timedelta(seconds=wait.timeout_seconds)
-        state.status = SagaStatus.WAITING
-        state.timer_id = message_id
-        self._save(state)
+        # Timer first (see _schedule_retry): a WAITING instance always has its timeout scheduled.
         self.scheduler.schedule(
             ScheduledMessage(message_id, due, TIMER_TIMEOUT, {"sagaId": state.saga_id, "state": wait.name})
         )
+        state.status = SagaStatus.WAITING
+        state.timer_id = message_id
+        self._save(state)
 
     def _run_compensations(self, state: SagaState, node: Compensate) -> None:
         state.data["waited"] = True

@@ -1,0 +1,60 @@
+"""Identifier generators: random (production) and sequential (tests and simulation)."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+
+__all__ = ["SequentialIdGenerator", "UuidIdGenerator"]
+
+
+class UuidIdGenerator:
+    """Random ids ``"<prefix>-<uuid4 hex>"``, e.g. ``"ord-1f0c...e9"`` (implements ``IdGenerator``).
+
+    Thread-safe: ``uuid.uuid4`` draws from ``os.urandom``.
+    """
+
+    __slots__ = ()
+
+    def new_id(self, prefix: str) -> str:
+        """A new random id starting with ``prefix + "-"``."""
+        return f"{prefix}-{uuid.uuid4().hex}"
+
+
+class SequentialIdGenerator:
+    """Deterministic ids ``"<prefix>-<n:08d>"``, one counter for all prefixes (an ``IdGenerator``).
+
+    With a ``namespace`` the ids read ``"<prefix>-<namespace>-<n:08d>"``, so two generators (two
+    simulated processes, two test runs) never collide. Thread-safe.
+
+    Args:
+        namespace: optional text inserted after the prefix (no ``"/"``; keep it short).
+        start: the first number handed out (>= 0).
+
+    Raises:
+        ValueError: a negative ``start`` or a ``"/"`` in ``namespace``.
+    """
+
+    __slots__ = ("_lock", "_next", "_sep")
+
+    def __init__(self, namespace: str | None = None, start: int = 1) -> None:
+        if start < 0:
+            raise ValueError("start must be >= 0")
+        if namespace is not None and "/" in namespace:
+            raise ValueError("namespace must not contain '/'")
+        self._sep = f"-{namespace}-" if namespace else "-"
+        self._next = start
+        self._lock = threading.Lock()
+
+    def new_id(self, prefix: str) -> str:
+        """The next id for ``prefix``, e.g. ``ord-00000001`` then ``evt-00000002``."""
+        with self._lock:
+            n = self._next
+            self._next = n + 1
+        return f"{prefix}{self._sep}{n:08d}"
+
+    @property
+    def next_number(self) -> int:
+        """The number the next id will carry."""
+        with self._lock:
+            return self._next

@@ -1,0 +1,134 @@
+"""An in-memory event bus that records what was published."""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Sequence
+
+from fooddelivery.adapters.memory.counters import OperationCounters
+from fooddelivery.domain.errors import InfrastructureError
+from fooddelivery.domain.events import DomainEvent
+
+__all__ = ["InMemoryEventPublisher"]
+
+
+def _check_retain(retain: int | None) -> None:
+    if retain is not None and (type(retain) is not int or retain < 0):
+        raise ValueError("retain must be None or an integer >= 0")
+
+
+class InMemoryEventPublisher:
+    """Records published events in order (implements ``EventPublisher``). Thread-safe.
+
+    Every accepted event is counted per type (``counts_by_type``), even when ``retain`` keeps only
+    the most recent ones in memory (for simulations of millions of orders). Republishing an event id
+    is accepted (the bus is at-least-once) and counted in ``duplicates``; it is detected against the
+    events still retained.
+
+    Counted operations (with ``counters``): ``events.published`` per accepted event.
+
+    Args:
+        retain: keep only the last ``retain`` events (and their ids), or None to keep all.
+        counters: optional shared operation counters.
+
+    Raises:
+        ValueError: a negative ``retain``.
+    """
+
+    def __init__(
+        self, *, retain: int | None = None, counters: OperationCounters | None = None
+    ) -> None:
+        _check_retain(retain)
+        self._lock = threading.Lock()
+        self._counters = counters
+        self._retain = retain
+        self._events: deque[DomainEvent] = deque(maxlen=retain)
+        self._ids: dict[str, int] = {}
+        self._counts: dict[str, int] = {}
+        self._total = 0
+        self._duplicates = 0
+        self._fail_next = 0
+
+    def publish(self, events: Sequence[DomainEvent]) -> None:
+        """Accept all of ``events``, in order.
+
+        Raises:
+            InfrastructureError: an injected failure (see :meth:`fail_next`); nothing of this call
+                was accepted and ``failed_ids`` in the error's context lists every event id.
+        """
+        with self._lock:
+            if self._fail_next:
+                self._fail_next -= 1
+                raise InfrastructureError(
+                    "event bus unavailable (injected failure)",
+                    failed_ids=[e.event_id for e in events],
+                )
+            kept, ids, counts = self._events, self._ids, self._counts
+            retain = self._retain
+            for event in events:
+                if retain is not None and len(kept) == retain:
+                    if retain == 0:
+                        counts[event.type] = counts.get(event.type, 0) + 1
+                        continue
+                    evicted = kept[0].event_id
+                    left = ids[evicted] - 1
+                    if left:
+                        ids[evicted] = left
+                    else:
+                        del ids[evicted]
+                event_id = event.event_id
+                seen = ids.get(event_id, 0)
+                if seen:
+                    self._duplicates += 1
+                ids[event_id] = seen + 1
+                kept.append(event)
+                counts[event.type] = counts.get(event.type, 0) + 1
+            self._total += len(events)
+        if self._counters is not None and events:
+            self._counters.add("events.published", len(events))
+
+    def fail_next(self, n: int = 1) -> None:
+        """Make the next ``n`` publishes raise ``InfrastructureError`` (accepting nothing)."""
+        with self._lock:
+            self._fail_next = n
+
+    # -- what it saw -------------------------------------------------------------------------------
+    @property
+    def published(self) -> list[DomainEvent]:
+        """The retained events, oldest first (a new list)."""
+        with self._lock:
+            return list(self._events)
+
+    @property
+    def published_ids(self) -> set[str]:
+        """The ids of the retained events (a new set)."""
+        with self._lock:
+            return set(self._ids)
+
+    @property
+    def counts_by_type(self) -> dict[str, int]:
+        """``{event type: events accepted}`` over the publisher's whole life (a new dict)."""
+        with self._lock:
+            return dict(self._counts)
+
+    @property
+    def total(self) -> int:
+        """How many events were accepted, retained or not."""
+        return self._total
+
+    @property
+    def duplicates(self) -> int:
+        """How many accepted events repeated the id of a retained event."""
+        return self._duplicates
+
+    def of_order(self, order_id: str) -> list[DomainEvent]:
+        """The retained events of one order, oldest first."""
+        with self._lock:
+            return [e for e in self._events if e.order_id == order_id]
+
+    def clear(self) -> None:
+        """Forget the retained events and ids (counts and totals stay)."""
+        with self._lock:
+            self._events.clear()
+            self._ids.clear()

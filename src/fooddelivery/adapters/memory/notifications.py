@@ -1,0 +1,131 @@
+"""An in-memory notifier that records what it delivered, at most once per notification id."""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from dataclasses import replace
+
+from fooddelivery.adapters.memory.counters import OperationCounters
+from fooddelivery.domain.errors import InfrastructureError
+from fooddelivery.ports.notifications import Notification
+
+__all__ = ["InMemoryNotifier"]
+
+
+class InMemoryNotifier:
+    """Delivers each ``notification_id`` once and records deliveries (implements ``Notifier``).
+
+    Thread-safe.
+
+    Counts per kind and per template cover the notifier's whole life even when ``retain`` keeps only
+    the most recent deliveries. A repeated id is a no-op counted in ``duplicates``.
+
+    Counted operations (with ``counters``): ``notifications.sent`` per delivery (repeats are not
+    delivered).
+
+    Args:
+        retain: keep only the last ``retain`` delivered notifications, or None to keep all.
+        dedupe_window: remember only the last ``dedupe_window`` ids for deduplication (like a FIFO
+            topic's deduplication interval), or None to remember every id (the strict default).
+        counters: optional shared operation counters.
+
+    Raises:
+        ValueError: a negative ``retain`` or a ``dedupe_window`` < 1.
+    """
+
+    def __init__(
+        self,
+        *,
+        retain: int | None = None,
+        dedupe_window: int | None = None,
+        counters: OperationCounters | None = None,
+    ) -> None:
+        if retain is not None and retain < 0:
+            raise ValueError("retain must be None or >= 0")
+        if dedupe_window is not None and dedupe_window < 1:
+            raise ValueError("dedupe_window must be None or >= 1")
+        self._lock = threading.Lock()
+        self._counters = counters
+        self._sent: deque[Notification] = deque(maxlen=retain)
+        self._ids: set[str] = set()
+        self._id_order: deque[str] | None = deque() if dedupe_window is not None else None
+        self._window = dedupe_window
+        self._by_kind: dict[str, int] = {}
+        self._by_template: dict[str, int] = {}
+        self._total = 0
+        self._duplicates = 0
+        self._fail_next = 0
+
+    def send(self, notification: Notification) -> None:
+        """Deliver ``notification`` unless its id was delivered before (then nothing happens).
+
+        Raises:
+            InfrastructureError: an injected failure (see :meth:`fail_next`); nothing was delivered
+                and retrying with the same id is safe.
+        """
+        with self._lock:
+            if self._fail_next:
+                self._fail_next -= 1
+                raise InfrastructureError(
+                    "notification channel unavailable (injected failure)",
+                    notification_id=notification.notification_id,
+                )
+            nid = notification.notification_id
+            if nid in self._ids:
+                self._duplicates += 1
+                return
+            self._ids.add(nid)
+            order = self._id_order
+            if order is not None:
+                order.append(nid)
+                if len(order) > (self._window or 0):
+                    self._ids.discard(order.popleft())
+            self._sent.append(replace(notification, data=dict(notification.data)))
+            kind = notification.kind.value
+            self._by_kind[kind] = self._by_kind.get(kind, 0) + 1
+            self._by_template[notification.template] = (
+                self._by_template.get(notification.template, 0) + 1
+            )
+            self._total += 1
+        if self._counters is not None:
+            self._counters.add("notifications.sent")
+
+    def fail_next(self, n: int = 1) -> None:
+        """Make the next ``n`` ``send`` calls raise ``InfrastructureError`` without delivering."""
+        with self._lock:
+            self._fail_next = n
+
+    # -- what it saw -------------------------------------------------------------------------------
+    @property
+    def sent(self) -> list[Notification]:
+        """The retained deliveries, oldest first (a new list)."""
+        with self._lock:
+            return list(self._sent)
+
+    @property
+    def counts_by_kind(self) -> dict[str, int]:
+        """``{kind value: deliveries}`` over the notifier's whole life."""
+        with self._lock:
+            return dict(self._by_kind)
+
+    @property
+    def counts_by_template(self) -> dict[str, int]:
+        """``{template: deliveries}`` over the notifier's whole life."""
+        with self._lock:
+            return dict(self._by_template)
+
+    @property
+    def total(self) -> int:
+        """How many notifications were delivered, retained or not."""
+        return self._total
+
+    @property
+    def duplicates(self) -> int:
+        """How many sends were no-ops because the id had been delivered."""
+        return self._duplicates
+
+    def sent_to(self, recipient_id: str) -> list[Notification]:
+        """The retained deliveries to one recipient, oldest first."""
+        with self._lock:
+            return [n for n in self._sent if n.recipient_id == recipient_id]

@@ -1,0 +1,334 @@
+"""Orders in memory, with the transactional outbox in the same store (one lock, one transaction)."""
+
+from __future__ import annotations
+
+import threading
+from bisect import bisect_left, bisect_right, insort
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from itertools import islice
+
+from fooddelivery.adapters.memory._support import (
+    bad_cursor,
+    check_limit,
+    decode_cursor,
+    encode_cursor,
+)
+from fooddelivery.adapters.memory.counters import OperationCounters
+from fooddelivery.domain.errors import (
+    ConcurrencyConflict,
+    DuplicateRequest,
+    IdempotencyKeyReused,
+    NotFound,
+)
+from fooddelivery.domain.order import Order, OrderStatus
+from fooddelivery.ports.messaging import OutboxRecord
+from fooddelivery.ports.orders import IdempotencyRecord, Page
+
+__all__ = ["InMemoryOrderRepository"]
+
+#: An index entry: (created_at, order_id). One tuple object is shared by every index the order is
+#: in.
+_Key = tuple[datetime, str]
+
+
+def _insert(index: list[_Key], key: _Key) -> None:
+    # Orders mostly arrive in time order: appending is the common, O(1) case.
+    if not index or index[-1] < key:
+        index.append(key)
+    else:
+        insort(index, key)
+
+
+def _remove(index: list[_Key], key: _Key) -> None:
+    i = bisect_left(index, key)
+    if i < len(index) and index[i] == key:
+        del index[i]
+
+
+def _key_cursor(kind: str, scope: str, key: _Key) -> str:
+    return encode_cursor({"k": kind, "s": scope, "t": key[0].isoformat(), "id": key[1]})
+
+
+def _cursor_key(cursor: str, kind: str, scope: str) -> _Key:
+    pos = decode_cursor(cursor, kind, ("s", "t", "id"))
+    if pos["s"] != scope:
+        raise bad_cursor()
+    try:
+        at = datetime.fromisoformat(pos["t"])
+    except ValueError:
+        raise bad_cursor() from None
+    if at.utcoffset() is None:
+        raise bad_cursor()
+    return (at, pos["id"])
+
+
+class InMemoryOrderRepository:
+    """Orders, their idempotency keys and their outbox records in one locked store.
+
+    Implements both ``OrderRepository`` and ``Outbox``: ``add``/``save`` write the order, its
+    pending events (taken from the aggregate) and the idempotency binding under one lock, exactly
+    like a transactional write in a real store. Stored orders are independent snapshots
+    (``Order.snapshot()``); reads return new snapshots, so callers never share state with the store
+    or with each other.
+
+    Indexes mirror the cloud stores' secondary indexes: customer + created_at (newest first),
+    restaurant + created_at and restaurant + status + created_at (oldest first). Per order the store
+    keeps one snapshot and one shared index key; outbox records are dropped when marked published.
+
+    Counted operations (with ``counters``): ``orders.reads`` per
+    ``get``/``find_idempotent``/``list_*`` call, ``orders.writes`` per ``add``/``save`` call
+    (successful or not), ``outbox.writes`` per outbox record written, removed by ``mark_published``
+    or updated by ``mark_failed``.
+
+    Args:
+        counters: optional shared operation counters.
+    """
+
+    def __init__(self, *, counters: OperationCounters | None = None) -> None:
+        self._lock = threading.Lock()
+        self._counters = counters
+        self._orders: dict[str, Order] = {}
+        self._by_customer: dict[str, list[_Key]] = {}
+        self._by_restaurant: dict[str, list[_Key]] = {}
+        self._by_restaurant_status: dict[tuple[str, OrderStatus], list[_Key]] = {}
+        self._idempotency: dict[tuple[str, str], IdempotencyRecord] = {}
+        self._outbox: OrderedDict[str, OutboxRecord] = OrderedDict()
+
+    # -- OrderRepository ---------------------------------------------------------------------------
+    def add(self, order: Order, idempotency: IdempotencyRecord | None = None) -> None:
+        """Insert ``order`` with its pending events and bind ``idempotency`` if given, atomically.
+
+        On success the order's pending events move to the outbox and ``order.persisted_version`` is
+        set to ``order.version``. On any error nothing is written and the order is left untouched.
+
+        Raises:
+            DuplicateRequest: the key is bound with the same fingerprint (``resource_id`` = the
+                first order).
+            IdempotencyKeyReused: the key is bound with another fingerprint.
+            ConcurrencyConflict: an order with this id exists.
+        """
+        counters = self._counters
+        if counters is not None:
+            counters.add("orders.writes")
+        with self._lock:
+            if idempotency is not None:
+                bound = self._idempotency.get((idempotency.scope, idempotency.key))
+                if bound is not None:
+                    if bound.fingerprint == idempotency.fingerprint:
+                        raise DuplicateRequest(
+                            f"idempotency key {idempotency.key!r} already created "
+                            f"order {bound.order_id}",
+                            resource_id=bound.order_id,
+                        )
+                    raise IdempotencyKeyReused(
+                        f"idempotency key {idempotency.key!r} was used with a different request",
+                        scope=idempotency.scope,
+                        key=idempotency.key,
+                    )
+            if order.order_id in self._orders:
+                raise ConcurrencyConflict(
+                    f"order {order.order_id} already exists", order_id=order.order_id
+                )
+            events = order.take_events()
+            stored = order.snapshot()
+            stored.persisted_version = order.version
+            self._orders[order.order_id] = stored
+            key: _Key = (order.created_at, order.order_id)
+            _insert(self._by_customer.setdefault(order.customer_id, []), key)
+            _insert(self._by_restaurant.setdefault(order.restaurant_id, []), key)
+            _insert(
+                self._by_restaurant_status.setdefault((order.restaurant_id, order.status), []), key
+            )
+            if idempotency is not None:
+                self._idempotency[(idempotency.scope, idempotency.key)] = idempotency
+            outbox = self._outbox
+            for event in events:
+                outbox[event.event_id] = OutboxRecord(event)
+            order.persisted_version = order.version
+        if counters is not None and events:
+            counters.add("outbox.writes", len(events))
+
+    def get(self, order_id: str) -> Order:
+        """A fresh snapshot of the stored order, ``persisted_version`` set to its stored version.
+
+        Raises:
+            NotFound: no such order.
+        """
+        if self._counters is not None:
+            self._counters.add("orders.reads")
+        with self._lock:
+            stored = self._orders.get(order_id)
+            if stored is None:
+                raise NotFound(f"order {order_id} not found", order_id=order_id)
+            return stored.snapshot()
+
+    def save(self, order: Order) -> None:
+        """Write ``order`` and its events if the stored version is ``order.persisted_version``.
+
+        On success the events move to the outbox and ``order.persisted_version`` becomes
+        ``order.version``.
+
+        Raises:
+            NotFound: the order was never added.
+            ConcurrencyConflict: the stored version differs (nothing written, the order left
+                untouched).
+        """
+        counters = self._counters
+        if counters is not None:
+            counters.add("orders.writes")
+        with self._lock:
+            stored = self._orders.get(order.order_id)
+            if stored is None:
+                raise NotFound(f"order {order.order_id} not found", order_id=order.order_id)
+            if stored.version != order.persisted_version:
+                raise ConcurrencyConflict(
+                    f"order {order.order_id} is at version {stored.version}, "
+                    f"not {order.persisted_version} as read",
+                    order_id=order.order_id,
+                    stored_version=stored.version,
+                    expected_version=order.persisted_version,
+                )
+            events = order.take_events()
+            new = order.snapshot()
+            new.persisted_version = order.version
+            if stored.status is not new.status:
+                key: _Key = (stored.created_at, stored.order_id)
+                index = self._by_restaurant_status
+                old_index = index.get((stored.restaurant_id, stored.status))
+                if old_index is not None:
+                    _remove(old_index, key)
+                _insert(index.setdefault((stored.restaurant_id, new.status), []), key)
+            self._orders[order.order_id] = new
+            outbox = self._outbox
+            for event in events:
+                outbox[event.event_id] = OutboxRecord(event)
+            order.persisted_version = order.version
+        if counters is not None and events:
+            counters.add("outbox.writes", len(events))
+
+    def find_idempotent(self, scope: str, key: str) -> IdempotencyRecord | None:
+        """The binding of ``key`` in ``scope`` (an immutable record), or None."""
+        if self._counters is not None:
+            self._counters.add("orders.reads")
+        with self._lock:
+            return self._idempotency.get((scope, key))
+
+    def list_by_customer(
+        self, customer_id: str, limit: int = 20, cursor: str | None = None
+    ) -> Page[Order]:
+        """Up to ``limit`` of the customer's orders, newest first (created_at, then id, descending).
+
+        Raises:
+            ValidationError: ``limit`` outside 1..100 (field ``limit``) or a malformed cursor
+                (``cursor``).
+        """
+        check_limit(limit)
+        if self._counters is not None:
+            self._counters.add("orders.reads")
+        after = _cursor_key(cursor, "oc", customer_id) if cursor is not None else None
+        with self._lock:
+            index = self._by_customer.get(customer_id, [])
+            end = bisect_left(index, after) if after is not None else len(index)
+            start = max(0, end - limit)
+            keys = index[start:end]
+            keys.reverse()
+            orders = self._orders
+            items = [orders[k[1]].snapshot() for k in keys]
+        next_cursor = _key_cursor("oc", customer_id, keys[-1]) if start > 0 and keys else None
+        return Page(items, next_cursor)
+
+    def list_by_restaurant(
+        self,
+        restaurant_id: str,
+        status: OrderStatus | None = None,
+        limit: int = 20,
+        cursor: str | None = None,
+    ) -> Page[Order]:
+        """Up to ``limit`` of the restaurant's orders (of ``status`` if given), oldest first.
+
+        Raises:
+            ValidationError: ``limit`` outside 1..100 (field ``limit``) or a malformed cursor
+                (``cursor``).
+        """
+        check_limit(limit)
+        if self._counters is not None:
+            self._counters.add("orders.reads")
+        scope = f"{restaurant_id}|{status.value if status is not None else '*'}"
+        after = _cursor_key(cursor, "or", scope) if cursor is not None else None
+        with self._lock:
+            if status is None:
+                index = self._by_restaurant.get(restaurant_id, [])
+            else:
+                index = self._by_restaurant_status.get((restaurant_id, status), [])
+            start = bisect_right(index, after) if after is not None else 0
+            end = start + limit
+            keys = index[start:end]
+            orders = self._orders
+            items = [orders[k[1]].snapshot() for k in keys]
+            more = end < len(index)
+        next_cursor = _key_cursor("or", scope, keys[-1]) if more and keys else None
+        return Page(items, next_cursor)
+
+    # -- Outbox ------------------------------------------------------------------------------------
+    def pending(self, limit: int = 100) -> Sequence[OutboxRecord]:
+        """Up to ``limit`` unpublished records, oldest first (one order's in version order)."""
+        if limit <= 0:
+            return []
+        with self._lock:
+            return list(islice(self._outbox.values(), limit))
+
+    def mark_published(self, event_ids: Sequence[str]) -> None:
+        """Drop these records from the outbox; unknown or already-marked ids are ignored."""
+        removed = 0
+        with self._lock:
+            outbox = self._outbox
+            for event_id in event_ids:
+                if outbox.pop(event_id, None) is not None:
+                    removed += 1
+        if self._counters is not None and removed:
+            self._counters.add("outbox.writes", removed)
+
+    def mark_failed(self, event_ids: Sequence[str]) -> None:
+        """Add one failed attempt to each of these pending records (unknown ids are ignored)."""
+        updated = 0
+        with self._lock:
+            outbox = self._outbox
+            for event_id in event_ids:
+                record = outbox.get(event_id)
+                if record is not None:
+                    outbox[event_id] = OutboxRecord(record.event, record.attempts + 1)
+                    updated += 1
+        if self._counters is not None and updated:
+            self._counters.add("outbox.writes", updated)
+
+    # -- inspection --------------------------------------------------------------------------------
+    def iter_orders(self) -> Iterator[Order]:
+        """Snapshots of every stored order, in insertion order, made one at a time.
+
+        An inspection aid for tests and the simulation's invariant checks, not part of the port (so
+        not counted as port reads). The set of orders is fixed when iteration starts.
+        """
+        with self._lock:
+            stored = list(self._orders.values())
+        for order in stored:
+            yield order.snapshot()
+
+    def __len__(self) -> int:
+        """How many orders are stored."""
+        return len(self._orders)
+
+    @property
+    def outbox_size(self) -> int:
+        """How many outbox records are pending."""
+        return len(self._outbox)
+
+    def count_by_status(self) -> dict[OrderStatus, int]:
+        """``{status: number of stored orders}`` for every status that has orders."""
+        with self._lock:
+            totals: dict[OrderStatus, int] = {}
+            for (_, status), index in self._by_restaurant_status.items():
+                if index:
+                    totals[status] = totals.get(status, 0) + len(index)
+            return totals

@@ -1,0 +1,376 @@
+"""A fake card processor: deterministic behaviour per card token, Stripe-style idempotency."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import deque
+from typing import Final
+
+from fooddelivery.adapters.memory.counters import OperationCounters
+from fooddelivery.domain.errors import (
+    FieldError,
+    IdempotencyKeyReused,
+    NotFound,
+    PaymentDeclined,
+    PaymentRetryableError,
+    ValidationError,
+)
+from fooddelivery.domain.money import Money
+from fooddelivery.ports.payments import Charge, Refund
+
+__all__ = ["ALWAYS_TRANSIENT_TOKEN", "DECLINE_TOKENS", "SUCCESS_TOKENS", "FakePaymentGateway"]
+
+#: Tokens whose authorization succeeds ("card" is what the reference request payload sends).
+#: Names follow Stripe's documented test tokens and PaymentMethods (docs.stripe.com/testing).
+SUCCESS_TOKENS: Final[frozenset[str]] = frozenset(
+    {"tok_visa", "tok_mastercard", "pm_card_visa", "card"}
+)
+#: Tokens whose authorization is declined, with the decline code reported.
+DECLINE_TOKENS: Final[dict[str, str]] = {
+    "tok_chargeDeclined": "card_declined",
+    "tok_chargeDeclinedInsufficientFunds": "insufficient_funds",
+    "pm_card_chargeDeclined": "card_declined",
+}
+#: Every call on a charge made with this token fails transiently (so no authorization ever
+#: succeeds).
+ALWAYS_TRANSIENT_TOKEN: Final[str] = "tok_processingError"
+#: ``tok_processingError_N``: the first N attempts of each (operation, idempotency key) fail
+#: transiently.
+_TRANSIENT_N = re.compile(r"tok_processingError_(\d{1,6})")
+
+_Params = tuple[object, ...]
+
+
+class _ChargeState:
+    """What the processor knows of one charge (compact: one small object per charge)."""
+
+    __slots__ = ("authorized", "captured", "payment_method", "refunded")
+
+    def __init__(self, payment_method: str, authorized: Money) -> None:
+        self.payment_method = payment_method
+        self.authorized = authorized
+        self.captured: Money | None = None
+        self.refunded = Money(0, authorized.currency)
+
+
+class _Declined:
+    """A stored decline, replayed as a new ``PaymentDeclined`` for a repeated key."""
+
+    __slots__ = ("code", "detail")
+
+    def __init__(self, detail: str, code: str) -> None:
+        self.detail = detail
+        self.code = code
+
+    def error(self) -> PaymentDeclined:
+        """A fresh exception for this decline (never re-raise one instance: tracebacks pile up)."""
+        return PaymentDeclined(self.detail, decline_code=self.code)
+
+
+def _positive(amount: Money) -> None:
+    if amount.minor <= 0:
+        raise ValidationError.single("amount", "must be positive", "out_of_range")
+
+
+def _same_currency(amount: Money, expected: str) -> None:
+    if amount.currency != expected:
+        raise ValidationError(
+            f"amount is in {amount.currency}, the charge in {expected}",
+            [FieldError("currency", f"expected {expected}", "currency_mismatch")],
+        )
+
+
+class FakePaymentGateway:
+    """A deterministic card processor (implements ``PaymentGateway``). Thread-safe.
+
+    Behaviour by card token (``payment_method`` of ``authorize``; ``capture`` and ``refund`` follow
+    the token of their charge):
+
+    - :data:`SUCCESS_TOKENS` (``tok_visa``, ``tok_mastercard``, ``pm_card_visa``, ``card``):
+      succeed.
+    - :data:`DECLINE_TOKENS` (``tok_chargeDeclined``, ``tok_chargeDeclinedInsufficientFunds``,
+      ``pm_card_chargeDeclined``): ``authorize`` raises ``PaymentDeclined`` (``decline_code`` in
+      context).
+    - ``tok_processingError_N`` (N an integer): the first N attempts of each (operation, idempotency
+      key) raise ``PaymentRetryableError``, the next succeeds.
+    - ``tok_processingError``: every attempt raises ``PaymentRetryableError``.
+    - anything else: ``PaymentDeclined("unknown payment method")``.
+
+    Idempotency follows Stripe: keys share one namespace across operations; a repeated key with the
+    same operation and parameters returns the first result (or replays its decline) without moving
+    money; with anything else it raises ``IdempotencyKeyReused``. Transient failures, validation
+    errors and unknown charges are not stored against the key, so a retry with the same key runs
+    again.
+
+    Money rules: a charge is captured at most once, for at most its authorized amount (partial
+    capture allowed); refunds never exceed captured minus already refunded; all amounts positive and
+    in the charge's currency. Ids are deterministic: ``ch_00000001``, ``re_00000001``.
+
+    Counted operations (with ``counters``): ``payments.calls`` per call of any operation.
+
+    Args:
+        idempotency_window: remember only the last N keys (Stripe forgets keys after 24 hours), or
+            None to remember every key (the strict default).
+        counters: optional shared operation counters.
+
+    Raises:
+        ValueError: an ``idempotency_window`` < 1.
+    """
+
+    def __init__(
+        self, *, idempotency_window: int | None = None, counters: OperationCounters | None = None
+    ) -> None:
+        if idempotency_window is not None and idempotency_window < 1:
+            raise ValueError("idempotency_window must be None or >= 1")
+        self._lock = threading.Lock()
+        self._counters = counters
+        self._window = idempotency_window
+        self._key_order: deque[str] = deque()
+        self._results: dict[str, tuple[_Params, Charge | Refund | _Declined]] = {}
+        self._attempts: dict[tuple[str, str], int] = {}
+        self._charges: dict[str, _ChargeState] = {}
+        self._refunds: list[Refund] = []
+        self._captured_by_currency: dict[str, int] = {}
+        self._refunded_by_currency: dict[str, int] = {}
+        self._calls = 0
+        self._fail_next = 0
+        self._next_charge = 1
+        self._next_refund = 1
+
+    # -- plumbing (call with the lock held) --------------------------------------------------------
+    def _begin(self, operation: str, key: str) -> None:
+        self._calls += 1
+        if self._fail_next:
+            self._fail_next -= 1
+            raise PaymentRetryableError(
+                f"{operation}: processor unavailable (injected failure)", idempotency_key=key
+            )
+
+    def _replay(self, key: str, params: _Params) -> Charge | Refund | None:
+        stored = self._results.get(key)
+        if stored is None:
+            return None
+        first_params, result = stored
+        if first_params != params:
+            raise IdempotencyKeyReused(
+                f"idempotency key {key!r} was used for {first_params[0]} with other parameters",
+                idempotency_key=key,
+            )
+        if isinstance(result, _Declined):
+            raise result.error()
+        return result
+
+    def _remember(self, key: str, params: _Params, result: Charge | Refund | _Declined) -> None:
+        self._results[key] = (params, result)
+        if self._window is not None:
+            order = self._key_order
+            order.append(key)
+            if len(order) > self._window:
+                self._results.pop(order.popleft(), None)
+
+    def _transient(self, token: str, operation: str, key: str) -> None:
+        if token == ALWAYS_TRANSIENT_TOKEN:
+            raise PaymentRetryableError(f"{operation}: processing error", idempotency_key=key)
+        match = _TRANSIENT_N.fullmatch(token)
+        if match is None:
+            return
+        failures = int(match.group(1))
+        attempt = self._attempts.get((operation, key), 0) + 1
+        if attempt <= failures:
+            self._attempts[(operation, key)] = attempt
+            raise PaymentRetryableError(
+                f"{operation}: processing error (attempt {attempt} of {failures} failing)",
+                idempotency_key=key,
+            )
+        self._attempts.pop((operation, key), None)
+
+    def _charge(self, charge_id: str) -> _ChargeState:
+        state = self._charges.get(charge_id)
+        if state is None:
+            raise NotFound(f"charge {charge_id} not found", charge_id=charge_id)
+        return state
+
+    def _count(self) -> None:
+        if self._counters is not None:
+            self._counters.add("payments.calls")
+
+    # -- PaymentGateway ----------------------------------------------------------------------------
+    def authorize(self, payment_method: str, amount: Money, idempotency_key: str) -> Charge:
+        """Hold ``amount`` on the card ``payment_method``; returns an uncaptured ``Charge``.
+
+        Raises:
+            PaymentDeclined: a decline token or an unknown token (replayed for a repeated key).
+            PaymentRetryableError: a transient token or an injected failure; retry with the same
+                key.
+            IdempotencyKeyReused: the key was used for another operation or other parameters.
+            ValidationError: a non-positive amount.
+        """
+        self._count()
+        params: _Params = ("authorize", payment_method, amount)
+        with self._lock:
+            self._begin("authorize", idempotency_key)
+            replay = self._replay(idempotency_key, params)
+            if replay is not None:
+                assert isinstance(replay, Charge)
+                return replay
+            _positive(amount)
+            self._transient(payment_method, "authorize", idempotency_key)
+            if (
+                payment_method not in SUCCESS_TOKENS
+                and _TRANSIENT_N.fullmatch(payment_method) is None
+            ):
+                code = DECLINE_TOKENS.get(payment_method)
+                declined = (
+                    _Declined("the card was declined", code)
+                    if code is not None
+                    else _Declined("unknown payment method", "unknown_payment_method")
+                )
+                self._remember(idempotency_key, params, declined)
+                raise declined.error()
+            charge_id = f"ch_{self._next_charge:08d}"
+            self._next_charge += 1
+            self._charges[charge_id] = _ChargeState(payment_method, amount)
+            charge = Charge(charge_id, amount, captured=False)
+            self._remember(idempotency_key, params, charge)
+            return charge
+
+    def capture(self, charge_id: str, amount: Money, idempotency_key: str) -> Charge:
+        """Capture ``amount`` (at most the authorized amount) of ``charge_id``.
+
+        Returns:
+            The captured ``Charge``.
+
+        Raises:
+            PaymentRetryableError: a transient token or an injected failure; retry with the same
+                key.
+            NotFound: unknown charge.
+            ValidationError: more than authorized, a non-positive amount, another currency, or a
+                charge already captured under another key.
+            IdempotencyKeyReused: the key was used for another operation or other parameters.
+        """
+        self._count()
+        params: _Params = ("capture", charge_id, amount)
+        with self._lock:
+            self._begin("capture", idempotency_key)
+            replay = self._replay(idempotency_key, params)
+            if replay is not None:
+                assert isinstance(replay, Charge)
+                return replay
+            state = self._charge(charge_id)
+            self._transient(state.payment_method, "capture", idempotency_key)
+            _same_currency(amount, state.authorized.currency)
+            _positive(amount)
+            if state.captured is not None:
+                raise ValidationError.single(
+                    "chargeId", f"charge {charge_id} is already captured", "captured"
+                )
+            if amount > state.authorized:
+                raise ValidationError.single(
+                    "amount",
+                    f"{amount} is more than the authorized {state.authorized}",
+                    "over_capture",
+                )
+            state.captured = amount
+            cur = amount.currency
+            self._captured_by_currency[cur] = self._captured_by_currency.get(cur, 0) + amount.minor
+            charge = Charge(charge_id, amount, captured=True)
+            self._remember(idempotency_key, params, charge)
+            return charge
+
+    def refund(self, charge_id: str, amount: Money, idempotency_key: str) -> Refund:
+        """Return ``amount`` of the captured ``charge_id``; returns the ``Refund``.
+
+        Raises:
+            PaymentRetryableError: a transient token or an injected failure; retry with the same
+                key.
+            NotFound: unknown charge.
+            ValidationError: nothing captured, more than captured minus refunded, a non-positive
+                amount or another currency.
+            IdempotencyKeyReused: the key was used for another operation or other parameters.
+        """
+        self._count()
+        params: _Params = ("refund", charge_id, amount)
+        with self._lock:
+            self._begin("refund", idempotency_key)
+            replay = self._replay(idempotency_key, params)
+            if replay is not None:
+                assert isinstance(replay, Refund)
+                return replay
+            state = self._charge(charge_id)
+            self._transient(state.payment_method, "refund", idempotency_key)
+            _same_currency(amount, state.authorized.currency)
+            _positive(amount)
+            if state.captured is None:
+                raise ValidationError.single(
+                    "chargeId", f"charge {charge_id} was never captured", "not_captured"
+                )
+            refundable = state.captured - state.refunded
+            if amount > refundable:
+                raise ValidationError.single(
+                    "amount", f"{amount} is more than the refundable {refundable}", "over_refund"
+                )
+            state.refunded = state.refunded + amount
+            cur = amount.currency
+            self._refunded_by_currency[cur] = self._refunded_by_currency.get(cur, 0) + amount.minor
+            refund = Refund(f"re_{self._next_refund:08d}", charge_id, amount)
+            self._next_refund += 1
+            self._refunds.append(refund)
+            self._remember(idempotency_key, params, refund)
+            return refund
+
+    # -- failure injection -------------------------------------------------------------------------
+    def fail_next(self, n: int = 1) -> None:
+        """Make the next ``n`` calls (any operation, any token) raise ``PaymentRetryableError``."""
+        with self._lock:
+            self._fail_next = n
+
+    # -- what it saw -------------------------------------------------------------------------------
+    @property
+    def calls(self) -> int:
+        """How many calls were made, of every operation and outcome."""
+        return self._calls
+
+    @property
+    def authorizations(self) -> list[Charge]:
+        """Every successful authorization (uncaptured view), oldest first."""
+        with self._lock:
+            return [Charge(cid, s.authorized, captured=False) for cid, s in self._charges.items()]
+
+    @property
+    def charges(self) -> list[Charge]:
+        """Every captured charge with its captured amount, in authorization order."""
+        with self._lock:
+            return [
+                Charge(cid, s.captured, captured=True)
+                for cid, s in self._charges.items()
+                if s.captured is not None
+            ]
+
+    @property
+    def refunds(self) -> list[Refund]:
+        """Every refund, oldest first."""
+        with self._lock:
+            return list(self._refunds)
+
+    def captured_total(self, currency: str) -> Money:
+        """The sum of captured amounts in ``currency`` (refunds not deducted)."""
+        with self._lock:
+            return Money(self._captured_by_currency.get(currency, 0), currency)
+
+    def refunded_total(self, currency: str) -> Money:
+        """The sum of refunds in ``currency``."""
+        with self._lock:
+            return Money(self._refunded_by_currency.get(currency, 0), currency)
+
+    def net_captured(self, charge_id: str) -> Money:
+        """Captured minus refunded for ``charge_id`` (zero if only authorized).
+
+        Raises:
+            NotFound: unknown charge.
+        """
+        with self._lock:
+            state = self._charge(charge_id)
+            if state.captured is None:
+                return Money(0, state.authorized.currency)
+            return state.captured - state.refunded

@@ -1,0 +1,552 @@
+"""A seeded, deterministic dinner rush through the real core.
+
+Everything runs through :func:`fooddelivery.bootstrap.bootstrap` with the in-memory adapters and a
+:class:`VirtualClock`: customers place orders through the use cases, the order saga runs on its timers,
+restaurants react to the notifications they receive (confirm after a delay, reject, or never answer), cook, and
+drivers ride to the restaurant and the door reporting positions. The simulation observes the system only the way a
+downstream consumer would: through the published events.
+
+The event loop is a discrete-event simulation: the next thing to happen is the earliest of the next customer
+arrival, the next simulated actor's action, and the next saga timer in the in-memory scheduler; the virtual clock
+jumps to it.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import random
+import resource
+import time
+from array import array
+from bisect import bisect_right
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fooddelivery.adapters.memory import (
+    FakePaymentGateway,
+    InMemoryScheduler,
+    OperationCounters,
+    SequentialIdGenerator,
+    VirtualClock,
+)
+from fooddelivery.application.services import PlaceOrder
+from fooddelivery.bootstrap import Bootstrapped, Settings, bootstrap
+from fooddelivery.domain.actors import Actor
+from fooddelivery.domain.catalog import DeliveryAddress, Driver, DriverStatus, Restaurant
+from fooddelivery.domain.errors import FoodDeliveryError, InvalidTransition, LateEvent
+from fooddelivery.domain.events import DomainEvent, EventType
+from fooddelivery.domain.geo import GeoPoint
+from fooddelivery.domain.money import Money
+from fooddelivery.domain.order import LineRequest, OrderStatus
+from fooddelivery.domain.pricing import PromoCode, PromoKind
+from fooddelivery.simulation.world import (
+    CITY_RADIUS_KM,
+    City,
+    Customer,
+    load_cities,
+    make_restaurant,
+    offset_point,
+)
+
+__all__ = ["HOURLY_WEIGHTS", "SimulationConfig", "run_simulation"]
+
+#: Share of a day's orders placed in each local hour (0..23): quiet nights, a lunch bump, and the 18:00-21:00
+#: dinner peak that carries about half of the day.
+HOURLY_WEIGHTS: tuple[float, ...] = (
+    0.6, 0.3, 0.2, 0.1, 0.1, 0.2, 0.5, 1.0, 1.5, 1.5, 2.0, 4.5,
+    6.5, 5.0, 2.5, 2.0, 2.5, 5.0, 15.0, 18.0, 16.0, 6.0, 2.5, 1.5,
+)
+_PEAK_HOURS = (18, 19, 20)
+#: Average courier speed used for the simulated rides (km/h) and the time at each handover (s).
+_RIDE_KMH = 22.0
+_HANDOVER_S = 90.0
+
+# simulated actions in the heap
+_CONFIRM, _REJECT, _PREPARING, _READY, _PICKUP, _MIDWAY, _DELIVER = range(7)
+
+
+@dataclass(frozen=True, slots=True)
+class SimulationConfig:
+    """Knobs of a run. Rates are fractions of orders (0..1).
+
+    Attributes:
+        orders: orders placed over the simulated day.
+        seed: the random seed; the same seed gives the same report (except wall-clock figures).
+        cities: how many of the largest US cities (1..50).
+        decline_rate: orders paid with a card that is declined.
+        transient_rate: orders whose payment fails transiently once or twice, then succeeds on retry.
+        transient_exhausted_rate: orders whose payment keeps failing transiently (retries run out).
+        no_answer_rate: orders whose restaurant never answers (the 300 s timeout fires).
+        reject_rate: orders the restaurant rejects.
+        confirm_delay_s: (min, max) seconds a restaurant takes to confirm after being notified.
+        restaurants: restaurant count, or None to size it from ``orders``.
+        drivers: driver count, or None to size it for the peak hour.
+        customers: customer count, or None to size it from ``orders``.
+        day: the simulated (local) date.
+        promo_rate: orders using the ``DINNER10`` promo code (10 % off from 20.00).
+    """
+
+    orders: int = 10_000
+    seed: int = 1
+    cities: int = 10
+    decline_rate: float = 0.02
+    transient_rate: float = 0.03
+    transient_exhausted_rate: float = 0.002
+    no_answer_rate: float = 0.01
+    reject_rate: float = 0.005
+    confirm_delay_s: tuple[float, float] = (20.0, 180.0)
+    restaurants: int | None = None
+    drivers: int | None = None
+    customers: int | None = None
+    day: str = "2026-11-30"
+    promo_rate: float = 0.1
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.orders <= 10_000_000:
+            raise ValueError("orders must be 1..10,000,000")
+        for name in ("decline_rate", "transient_rate", "transient_exhausted_rate", "no_answer_rate",
+                     "reject_rate", "promo_rate"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1")
+        if (self.decline_rate + self.transient_rate + self.transient_exhausted_rate) > 1.0:
+            raise ValueError("payment failure rates add up to more than 1")
+        if (self.no_answer_rate + self.reject_rate) > 1.0:
+            raise ValueError("restaurant failure rates add up to more than 1")
+        lo, hi = self.confirm_delay_s
+        if not 0 <= lo <= hi:
+            raise ValueError("confirm_delay_s must be (min, max) with 0 <= min <= max")
+
+
+@dataclass(slots=True)
+class _Pending:
+    """What the simulation remembers about an order still in flight."""
+
+    restaurant: int
+    customer: int
+    address: GeoPoint
+    behaviour: int  # 0 confirm, 1 reject, 2 never answer
+    delay: float
+    placed_at: float
+    assigned_at: float = -1.0
+    driver_id: str | None = None
+
+
+@dataclass
+class _Stats:
+    placed: int = 0
+    refused_at_placement: Counter[str] = field(default_factory=Counter)
+    delivered: int = 0
+    cancelled: int = 0
+    failed: Counter[str] = field(default_factory=Counter)
+    refunds: int = 0
+    refunded_minor: int = 0
+    captured_minor: int = 0
+    to_confirm_min: array[float] = field(default_factory=lambda: array("d"))
+    to_deliver_min: array[float] = field(default_factory=lambda: array("d"))
+    driver_busy_s: float = 0.0
+    double_bookings: int = 0
+    late_confirmations: int = 0
+    early_confirmations: int = 0
+    hourly_placed: list[int] = field(default_factory=lambda: [0] * 24)
+    hourly_delivered: list[int] = field(default_factory=lambda: [0] * 24)
+    hourly_failed: list[int] = field(default_factory=lambda: [0] * 24)
+
+
+class Simulation:
+    """One run. Use :func:`run_simulation`.
+
+    Args:
+        config: the knobs.
+        progress: called with (orders placed so far, total) now and then, or None.
+    """
+
+    def __init__(self, config: SimulationConfig, progress: Callable[[int, int], None] | None = None) -> None:
+        self.config = config
+        self.progress = progress
+        self.rng = random.Random(config.seed)
+        self.day = datetime.fromisoformat(config.day).date()
+        self.start = datetime(self.day.year, self.day.month, self.day.day, tzinfo=UTC) - timedelta(hours=14)
+        self.clock = VirtualClock(self.start)
+        self.counters = OperationCounters()
+        promotions = {
+            "DINNER10": PromoCode(
+                "DINNER10", PromoKind.PERCENT, percent=Decimal(10), min_subtotal=Money.of("20.00", "USD")
+            )
+        }
+        self.app: Bootstrapped = bootstrap(
+            Settings(),
+            clock=self.clock,
+            ids=SequentialIdGenerator(),
+            counters=self.counters,
+            promotions=promotions,
+            retain=1000,
+        )
+        self.service = self.app.service
+        scheduler = self.app.adapters["scheduler"]
+        assert isinstance(scheduler, InMemoryScheduler)
+        self.scheduler = scheduler
+        payments = self.app.adapters["payments"]
+        assert isinstance(payments, FakePaymentGateway)
+        self.payments = payments
+        self.stats = _Stats()
+        self.pending: dict[str, _Pending] = {}
+        self.heap: list[tuple[float, int, int, str]] = []
+        self.seq = 0
+        self.holders: dict[str, str] = {}
+        self.cities: list[City] = []
+        self.restaurants: list[Restaurant] = []
+        self.city_restaurants: list[list[int]] = []
+        self.customers: list[Customer] = []
+        self.city_customers: list[list[int]] = []
+        self.driver_count = 0
+        self.now_s = 0.0
+        self._staged: _Pending | None = None
+        original = self.service.handle_events
+
+        def consume(events: Sequence[DomainEvent]) -> None:
+            original(events)
+            self._observe(events)
+
+        self.service.relay.consumer = consume
+
+    # -- world ------------------------------------------------------------------------------------------
+    def _t(self, when: datetime) -> float:
+        return (when - self.start).total_seconds()
+
+    def _build_world(self, arrivals_per_city: list[int], peak_per_city: list[float]) -> None:
+        cfg, rng = self.config, self.rng
+        n_rest = cfg.restaurants or max(100, min(50_000, cfg.orders // 50))
+        n_cust = cfg.customers or max(100, min(2_000_000, cfg.orders // 4))
+        total = sum(arrivals_per_city) or 1
+        # restaurants: ids rest-0..rest-99 first (the reference load test's ids), spread by demand
+        weights = [a / total for a in arrivals_per_city]
+        self.city_restaurants = [[] for _ in self.cities]
+        for i in range(n_rest):
+            c = i % len(self.cities) if i < len(self.cities) else rng.choices(range(len(self.cities)), weights)[0]
+            r = make_restaurant(i, self.cities[c], rng)
+            self.service.restaurants.add(r)
+            self.restaurants.append(r)
+            self.city_restaurants[c].append(i)
+        self.city_customers = [[] for _ in self.cities]
+        for i in range(n_cust):
+            c = rng.choices(range(len(self.cities)), weights)[0]
+            home = offset_point(rng, self.cities[c].centre, CITY_RADIUS_KM)
+            self.customers.append(Customer(f"user-{i}", c, home))
+            self.city_customers[c].append(i)
+        # drivers: enough for each city's busiest hour (a driver is held ~50 min per order: assignment at
+        # payment, cooking, the ride to the door), plus 60 % for drivers who are on the wrong side of town
+        now = self.clock.now()
+        vehicles = ("bicycle", "scooter", "scooter", "car")
+        d = 0
+        for c in range(len(self.cities)):
+            if cfg.drivers is not None:
+                count = max(1, round(cfg.drivers * weights[c]))
+            else:
+                count = max(3, math.ceil(peak_per_city[c] * (50 / 60) * 1.6))
+            for _ in range(count):
+                self.service.drivers.add(
+                    Driver(
+                        driver_id=f"drv-{d}",
+                        name=f"Driver {d}",
+                        status=DriverStatus.AVAILABLE,
+                        location=self._near_a_restaurant(c),
+                        vehicle=rng.choice(vehicles),
+                        last_seen=now,
+                    )
+                )
+                d += 1
+        self.driver_count = d
+
+    def _near_a_restaurant(self, city: int) -> GeoPoint:
+        """Drivers wait where the restaurants are: within 3 km of one of the city's restaurants."""
+        ids = self.city_restaurants[city]
+        if not ids:
+            return offset_point(self.rng, self.cities[city].centre, CITY_RADIUS_KM)
+        spot = self.restaurants[ids[self.rng.randrange(len(ids))]].location
+        return offset_point(self.rng, spot, 3.0)
+
+    def _arrivals(self) -> tuple[array[float], array[int]]:
+        """Arrival times (s from start, sorted) and their city indexes, drawn from the hourly profile in each
+        city's local time."""
+        cfg, rng = self.config, self.rng
+        pops = [c.population for c in self.cities]
+        total_pop = sum(pops)
+        hours = list(range(24))
+        cum: list[float] = []
+        acc = 0.0
+        for w in HOURLY_WEIGHTS:
+            acc += w
+            cum.append(acc)
+        offsets = []
+        for city in self.cities:
+            local_midnight = datetime(self.day.year, self.day.month, self.day.day, tzinfo=ZoneInfo(city.timezone))
+            offsets.append(self._t(local_midnight.astimezone(UTC)))
+        pairs: list[tuple[float, int]] = []
+        city_idx = list(range(len(self.cities)))
+        city_w = [p / total_pop for p in pops]
+        cities = rng.choices(city_idx, city_w, k=cfg.orders)
+        for c in cities:
+            hour = hours[bisect_right(cum, rng.random() * acc)] if acc else 0
+            pairs.append((offsets[c] + hour * 3600 + rng.random() * 3600, c))
+        pairs.sort()
+        return array("d", (p[0] for p in pairs)), array("i", (p[1] for p in pairs))
+
+    # -- scheduling -------------------------------------------------------------------------------------
+    def _push(self, at: float, kind: int, order_id: str) -> None:
+        self.seq += 1
+        heapq.heappush(self.heap, (at, self.seq, kind, order_id))
+
+    def _set_clock(self, t: float) -> None:
+        if t > self.now_s:
+            self.now_s = t
+            self.clock.set(self.start + timedelta(seconds=t))
+
+    # -- observing the system ---------------------------------------------------------------------------
+    def _observe(self, events: Sequence[DomainEvent]) -> None:
+        st = self.stats
+        for e in events:
+            kind = e.type
+            p = self.pending.get(e.order_id)
+            if kind is EventType.ORDER_PLACED and self._staged is not None:
+                self.pending[e.order_id] = self._staged
+                self._staged = None
+            elif kind is EventType.RESTAURANT_NOTIFIED and p is not None:
+                if p.behaviour == 0:
+                    self._push(self.now_s + p.delay, _CONFIRM, e.order_id)
+                elif p.behaviour == 1:
+                    self._push(self.now_s + p.delay, _REJECT, e.order_id)
+            elif kind is EventType.DRIVER_ASSIGNED and p is not None:
+                driver = str(e.payload["driverId"])
+                if driver in self.holders:
+                    st.double_bookings += 1
+                self.holders[driver] = e.order_id
+                p.assigned_at = self.now_s
+                p.driver_id = driver
+            elif kind is EventType.DRIVER_RELEASED and p is not None:
+                self._free(p, str(e.payload["driverId"]), e.order_id)
+            elif kind is EventType.PAYMENT_CAPTURED:
+                st.captured_minor += Money.of(e.payload["amount"], e.payload["currency"]).minor
+            elif kind is EventType.PAYMENT_REFUNDED:
+                st.refunds += 1
+                st.refunded_minor += Money.of(e.payload["amount"], e.payload["currency"]).minor
+            elif kind is EventType.ORDER_FAILED and p is not None:
+                st.failed[str(e.payload.get("reason", "unknown"))] += 1
+                st.hourly_failed[self._hour(p.placed_at)] += 1
+                self._finish(e.order_id)
+            elif kind is EventType.ORDER_CANCELLED and p is not None:
+                st.cancelled += 1
+                self._finish(e.order_id)
+            elif kind is EventType.ORDER_STATUS_CHANGED and p is not None:
+                to = e.payload["to"]
+                if to == "CONFIRMED":
+                    st.to_confirm_min.append((self.now_s - p.placed_at) / 60)
+                    self._push(self.now_s + 60, _PREPARING, e.order_id)
+                    prep = self.restaurants[p.restaurant].avg_prep_minutes * 60 * self.rng.uniform(0.7, 1.4)
+                    self._push(self.now_s + max(120.0, prep), _READY, e.order_id)
+                elif to == "DELIVERED":
+                    st.delivered += 1
+                    st.to_deliver_min.append((self.now_s - p.placed_at) / 60)
+                    st.hourly_delivered[self._hour(p.placed_at)] += 1
+                    if p.driver_id is not None:
+                        self._free(p, p.driver_id, e.order_id)
+                    self._finish(e.order_id)
+
+    def _hour(self, t: float) -> int:
+        return int((self.start + timedelta(seconds=t)).hour)
+
+    def _free(self, p: _Pending, driver: str, order_id: str) -> None:
+        if self.holders.get(driver) == order_id:
+            del self.holders[driver]
+            if p.assigned_at >= 0:
+                self.stats.driver_busy_s += self.now_s - p.assigned_at
+                p.assigned_at = -1.0
+
+    def _finish(self, order_id: str) -> None:
+        self.pending.pop(order_id, None)
+
+    # -- actors -----------------------------------------------------------------------------------------
+    def _place(self, city: int) -> None:
+        cfg, rng, st = self.config, self.rng, self.stats
+        cust_ids = self.city_customers[city] or [0]
+        ci = cust_ids[rng.randrange(len(cust_ids))]
+        customer = self.customers[ci]
+        # customers order nearby: the closest of a few restaurants of their city the app suggests
+        rest_ids = self.city_restaurants[city] or list(range(len(self.restaurants)))
+        suggested = [rest_ids[rng.randrange(len(rest_ids))] for _ in range(4)]
+        ri = min(suggested, key=lambda k: (self.restaurants[k].location.distance_km(customer.home), k))
+        restaurant = self.restaurants[ri]
+        roll = rng.random()
+        if roll < cfg.decline_rate:
+            token = "tok_chargeDeclined"
+        elif roll < cfg.decline_rate + cfg.transient_rate:
+            token = "tok_processingError_1"
+        elif roll < cfg.decline_rate + cfg.transient_rate + cfg.transient_exhausted_rate:
+            token = "tok_processingError"
+        else:
+            token = "tok_visa" if rng.random() < 0.7 else "card"
+        roll = rng.random()
+        behaviour = 2 if roll < cfg.no_answer_rate else 1 if roll < cfg.no_answer_rate + cfg.reject_rate else 0
+        lo, hi = cfg.confirm_delay_s
+        delay = rng.uniform(lo, hi)
+        subtotal = 2197
+        if rng.random() < 0.25:
+            lines = [
+                LineRequest(1, name="Pizza", unit_price=Decimal("15.99")),
+                LineRequest(2, name="Soda", unit_price=Decimal("2.99")),
+            ]
+        else:
+            available = [m for m in restaurant.menu if m.available]
+            picks = rng.sample(available, k=min(len(available), rng.randint(1, 3)))
+            qty = [rng.randint(1, 3) for _ in picks]
+            lines = [LineRequest(q, item_id=m.item_id) for q, m in zip(qty, picks, strict=True)]
+            subtotal = sum(m.price.minor * q for q, m in zip(qty, picks, strict=True))
+        command = PlaceOrder(
+            restaurant_id=restaurant.restaurant_id,
+            lines=lines,
+            delivery_address=DeliveryAddress(f"{ci} Simulated St, {self.cities[city].name}", customer.home),
+            payment_method=token,
+            tip=f"{rng.randint(0, 6)}.{rng.choice(('00', '50'))}",
+            # the app only offers the code when the basket qualifies (20.00 minimum)
+            promo_code="DINNER10" if subtotal >= 2000 and rng.random() < cfg.promo_rate else None,
+        )
+        placed_at = self.now_s
+        # picked up by _observe at the order's OrderPlaced event, before the saga's own events arrive
+        self._staged = _Pending(ri, ci, customer.home, behaviour, delay, placed_at)
+        try:
+            self.service.place_order(Actor.customer(customer.customer_id), command)
+        except FoodDeliveryError as exc:
+            st.refused_at_placement[exc.code] += 1
+            self._staged = None
+            return
+        st.placed += 1
+        st.hourly_placed[self._hour(placed_at)] += 1
+
+    def _act(self, kind: int, order_id: str) -> None:
+        p = self.pending.get(order_id)
+        if p is None:
+            return
+        svc = self.service
+        restaurant = self.restaurants[p.restaurant]
+        try:
+            if kind == _CONFIRM:
+                svc.confirm_order(Actor.restaurant(restaurant.restaurant_id), order_id)
+            elif kind == _REJECT:
+                svc.reject_order(Actor.restaurant(restaurant.restaurant_id), order_id, "kitchen closed")
+            elif kind == _PREPARING:
+                svc.change_status(Actor.restaurant(restaurant.restaurant_id), order_id, OrderStatus.PREPARING)
+            elif kind == _READY:
+                svc.change_status(
+                    Actor.restaurant(restaurant.restaurant_id), order_id, OrderStatus.READY_FOR_PICKUP
+                )
+                self._schedule_pickup(p, order_id, restaurant)
+            elif kind == _PICKUP:
+                assert p.driver_id is not None
+                driver = Actor.driver(p.driver_id)
+                svc.report_location(driver, order_id, restaurant.location)
+                svc.change_status(driver, order_id, OrderStatus.PICKED_UP)
+                ride = restaurant.location.distance_km(p.address) / _RIDE_KMH * 3600
+                self._push(self.now_s + ride / 2, _MIDWAY, order_id)
+                self._push(self.now_s + ride + _HANDOVER_S, _DELIVER, order_id)
+            elif kind == _MIDWAY:
+                assert p.driver_id is not None
+                mid = GeoPoint(
+                    round((restaurant.location.lat + p.address.lat) / 2, 6),
+                    round((restaurant.location.lon + p.address.lon) / 2, 6),
+                )
+                svc.report_location(Actor.driver(p.driver_id), order_id, mid)
+            elif kind == _DELIVER:
+                assert p.driver_id is not None
+                driver = Actor.driver(p.driver_id)
+                svc.report_location(driver, order_id, p.address)
+                svc.change_status(driver, order_id, OrderStatus.DELIVERED)
+        except LateEvent:
+            self.stats.late_confirmations += 1
+        except InvalidTransition:
+            if kind in (_CONFIRM, _REJECT):
+                # the saga is not waiting yet (payment or driver retry in progress): try again shortly
+                self.stats.early_confirmations += 1
+                self._push(self.now_s + 30, kind, order_id)
+            else:
+                raise
+
+    def _schedule_pickup(self, p: _Pending, order_id: str, restaurant: Restaurant) -> None:
+        if p.driver_id is None:
+            raise RuntimeError(f"order {order_id} is ready without a driver")
+        driver = self.service.drivers.get(p.driver_id)
+        arrive = p.assigned_at + driver.location.distance_km(restaurant.location) / _RIDE_KMH * 3600
+        self._push(max(self.now_s, arrive) + _HANDOVER_S, _PICKUP, order_id)
+
+    # -- main loop --------------------------------------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        """Run the whole day and return the report (see :mod:`fooddelivery.simulation.report`)."""
+        cfg = self.config
+        wall0 = time.perf_counter()
+        self.cities = load_cities(cfg.cities)
+        times, cities = self._arrivals()
+        per_city = [0] * len(self.cities)
+        for c in cities:
+            per_city[c] += 1
+        # busiest hour per city = its share x the peak hour's weight
+        top = max(HOURLY_WEIGHTS) / sum(HOURLY_WEIGHTS)
+        peak_f = [n * top for n in per_city]
+        self._build_world(per_city, peak_f)
+        build_s = time.perf_counter() - wall0
+        loop0 = time.perf_counter()
+        i, n = 0, len(times)
+        next_sched = self.scheduler.next_due
+        heap = self.heap
+        report_every = max(1, n // 200)
+        inf = math.inf
+        while True:
+            t_arr = times[i] if i < n else inf
+            t_act = heap[0][0] if heap else inf
+            due = next_sched()
+            t_tim = self._t(due) if due is not None else inf
+            t = min(t_arr, t_act, t_tim)
+            if t == inf:
+                break
+            self._set_clock(t)
+            if t_tim <= t:
+                self.app.run_due()
+            elif t_act <= t:
+                _, _, kind, order_id = heapq.heappop(heap)
+                self._act(kind, order_id)
+            else:
+                self._place(cities[i])
+                i += 1
+                if self.progress is not None and i % report_every == 0:
+                    self.progress(i, n)
+        if self.progress is not None:
+            self.progress(n, n)
+        loop_s = time.perf_counter() - loop0
+        return self._report(build_s, loop_s)
+
+    def _report(self, build_s: float, loop_s: float) -> dict[str, Any]:
+        from fooddelivery.simulation.report import build_report
+
+        return build_report(self, build_s, loop_s, _peak_rss_mib())
+
+
+def _peak_rss_mib() -> float:
+    """Peak resident set size of this process in MiB (``getrusage``; Linux reports KiB)."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def run_simulation(
+    config: SimulationConfig, progress: Callable[[int, int], None] | None = None
+) -> dict[str, Any]:
+    """Run one simulated day and return its report (a JSON-ready dict; field names documented in
+    :mod:`fooddelivery.simulation.report`).
+
+    Raises:
+        ValueError: an invalid config.
+        RuntimeError: an invariant broke in a way the simulation cannot continue from (a bug in the core).
+    """
+    return Simulation(config, progress).run()

@@ -1,0 +1,189 @@
+"""The simulation report: stable, documented JSON field names (the cost report is built on them).
+
+Schema (``schemaVersion`` 1). Money is a decimal string in ``currency``; durations in simulated minutes;
+percentiles are nearest-rank over all orders that reached the milestone.
+
+=================================  ==============================================================================
+field                              meaning
+=================================  ==============================================================================
+``schemaVersion``                  1
+``seed``, ``ordersRequested``      the run's inputs
+``world``                          ``cities`` (names), ``restaurants``, ``drivers``, ``customers`` (counts)
+``ordersPlaced``                   orders accepted by ``place_order``
+``ordersRefusedAtPlacement``       {error code: count} of placements refused (0 in a healthy run)
+``ordersDelivered``                orders that reached DELIVERED
+``ordersFailed``                   orders that reached FAILED
+``ordersCancelled``                orders that reached CANCELLED
+``failuresByReason``               {reason: count}: payment_declined, payment_unavailable, no_driver,
+                                   restaurant_timeout, restaurant_rejected, ...
+``refunds``                        ``count`` and ``amount`` of refunds
+``revenue``                        ``currency``, ``captured`` (all captures), ``refunded``, ``net``
+                                   (captured - refunded), ``delivered`` (sum of delivered orders' totals)
+``minutesToConfirm``               ``p50``, ``p95``: placement -> CONFIRMED
+``minutesToDeliver``               ``p50``, ``p95``: placement -> DELIVERED
+``driverUtilization``              share of driver-time spent holding an order over the simulated span
+``lateConfirmations``              restaurant confirmations refused as late (after timeout)
+``earlyConfirmations``             confirmations retried because the saga was not yet waiting
+``hourly``                         ``placed``, ``delivered``, ``failed``: 24 counts by UTC hour of placement
+``invariants``                     ``everyOrderEnded`` (delivered + failed + cancelled = placed),
+                                   ``refundedOncePerCapturedFailure``, ``driverDoubleBookings`` (must be 0),
+                                   ``netEqualsDelivered`` (net captured = delivered totals)
+``portOperations``                 {operation: count} from the in-memory adapters' counters (reads, writes,
+                                   events, messages, timers...; names in ``fooddelivery.adapters.memory``)
+``simulatedSpanHours``             first arrival -> last event, in hours
+``wallClock``                      ``seconds`` (whole run), ``worldBuildSeconds``, ``loopSeconds``,
+                                   ``ordersPerSecond`` (placed / loop seconds), ``peakMemoryMiB`` (peak RSS)
+=================================  ==============================================================================
+
+Everything except ``wallClock`` is identical for the same seed and options.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from fooddelivery.domain.money import Money
+
+if TYPE_CHECKING:
+    from fooddelivery.simulation.engine import Simulation
+
+__all__ = ["SCHEMA_VERSION", "build_report", "nearest_rank", "render_text"]
+
+SCHEMA_VERSION = 1
+
+
+def nearest_rank(values: Sequence[float], pct: float) -> float | None:
+    """The ``pct`` percentile (0 < pct <= 100) by the nearest-rank method, rounded to 0.01; None if empty."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(pct / 100 * len(ordered)))
+    return round(ordered[rank - 1], 2)
+
+
+def build_report(sim: Simulation, build_s: float, loop_s: float, peak_mib: float) -> dict[str, Any]:
+    """Assemble the report of a finished run (see the module docstring for the fields)."""
+    st = sim.stats
+    failed_total = sum(st.failed.values())
+    ended = st.delivered + failed_total + st.cancelled
+    audit = audit_orders(sim)
+    net = Money(st.captured_minor - st.refunded_minor, "USD")
+    counts = sim.counters.snapshot()
+    span_h = sim.now_s / 3600
+    delivered_total = audit["deliveredTotalMinor"]
+    return {
+        "schemaVersion": SCHEMA_VERSION,
+        "seed": sim.config.seed,
+        "ordersRequested": sim.config.orders,
+        "world": {
+            "cities": [c.name for c in sim.cities],
+            "restaurants": len(sim.restaurants),
+            "drivers": sim.driver_count,
+            "customers": len(sim.customers),
+        },
+        "ordersPlaced": st.placed,
+        "ordersRefusedAtPlacement": dict(sorted(st.refused_at_placement.items())),
+        "ordersDelivered": st.delivered,
+        "ordersFailed": failed_total,
+        "ordersCancelled": st.cancelled,
+        "failuresByReason": dict(sorted(st.failed.items())),
+        "refunds": {"count": st.refunds, "amount": str(Money(st.refunded_minor, "USD"))},
+        "revenue": {
+            "currency": "USD",
+            "captured": str(Money(st.captured_minor, "USD")),
+            "refunded": str(Money(st.refunded_minor, "USD")),
+            "net": str(net),
+            "delivered": str(Money(delivered_total, "USD")),
+        },
+        "minutesToConfirm": {"p50": nearest_rank(st.to_confirm_min, 50), "p95": nearest_rank(st.to_confirm_min, 95)},
+        "minutesToDeliver": {"p50": nearest_rank(st.to_deliver_min, 50), "p95": nearest_rank(st.to_deliver_min, 95)},
+        "driverUtilization": round(st.driver_busy_s / (sim.driver_count * sim.now_s), 4)
+        if sim.driver_count and sim.now_s
+        else 0.0,
+        "lateConfirmations": st.late_confirmations,
+        "earlyConfirmations": st.early_confirmations,
+        "hourly": {"placed": st.hourly_placed, "delivered": st.hourly_delivered, "failed": st.hourly_failed},
+        "invariants": {
+            "everyOrderEnded": ended == st.placed and not sim.pending,
+            "refundedOncePerCapturedFailure": audit["refundedOncePerCapturedFailure"],
+            "storedOrdersEnded": audit["storedOrdersEnded"],
+            "driverDoubleBookings": st.double_bookings,
+            "netEqualsDelivered": net.minor == delivered_total,
+            "capturedCharges": audit["capturedCharges"],
+        },
+        "portOperations": dict(sorted(counts.items())),
+        "simulatedSpanHours": round(span_h, 2),
+        "wallClock": {
+            "seconds": round(build_s + loop_s, 2),
+            "worldBuildSeconds": round(build_s, 2),
+            "loopSeconds": round(loop_s, 2),
+            "ordersPerSecond": round(st.placed / loop_s, 1) if loop_s > 0 else None,
+            "peakMemoryMiB": peak_mib,
+        },
+    }
+
+
+def audit_orders(sim: Simulation) -> dict[str, Any]:
+    """Check every stored order against the payment gateway's books.
+
+    Returns ``storedOrdersEnded`` (every stored order is DELIVERED, FAILED or CANCELLED),
+    ``refundedOncePerCapturedFailure`` (each captured order that failed or was cancelled has exactly one refund
+    of its full total; no delivered order has any), ``capturedCharges`` and ``deliveredTotalMinor``.
+    """
+    from fooddelivery.adapters.memory import InMemoryOrderRepository
+    from fooddelivery.domain.order import OrderStatus
+
+    repo = sim.service.orders
+    assert isinstance(repo, InMemoryOrderRepository)
+    refunds: dict[str, list[int]] = {}
+    for refund in sim.payments.refunds:
+        refunds.setdefault(refund.charge_id, []).append(refund.amount.minor)
+    ended = True
+    refunded_ok = True
+    captured = 0
+    delivered_minor = 0
+    for order in repo.iter_orders():
+        if not order.status.is_terminal:
+            ended = False
+        if order.charge_id is None:
+            continue
+        captured += 1
+        got = refunds.get(order.charge_id, [])
+        if order.status is OrderStatus.DELIVERED:
+            delivered_minor += order.pricing.total.minor
+            refunded_ok = refunded_ok and not got
+        else:
+            refunded_ok = refunded_ok and got == [order.pricing.total.minor]
+    return {
+        "storedOrdersEnded": ended,
+        "refundedOncePerCapturedFailure": refunded_ok,
+        "capturedCharges": captured,
+        "deliveredTotalMinor": delivered_minor,
+    }
+
+
+def render_text(report: dict[str, Any]) -> str:
+    """A human summary of ``report``."""
+    r = report
+    lines = [
+        f"fooddelivery simulate: seed {r['seed']}, {r['ordersRequested']:,} orders requested",
+        f"world: {len(r['world']['cities'])} cities ({', '.join(r['world']['cities'][:5])}...), "
+        f"{r['world']['restaurants']:,} restaurants, {r['world']['drivers']:,} drivers, "
+        f"{r['world']['customers']:,} customers",
+        f"placed {r['ordersPlaced']:,}  delivered {r['ordersDelivered']:,}  failed {r['ordersFailed']:,}  "
+        f"cancelled {r['ordersCancelled']:,}",
+        "failures: " + (", ".join(f"{k} {v:,}" for k, v in r["failuresByReason"].items()) or "none"),
+        f"refunds: {r['refunds']['count']:,} totalling {r['refunds']['amount']} USD",
+        f"revenue: captured {r['revenue']['captured']}  refunded {r['revenue']['refunded']}  "
+        f"net {r['revenue']['net']} USD",
+        f"minutes to confirm p50 {r['minutesToConfirm']['p50']} p95 {r['minutesToConfirm']['p95']}; "
+        f"to deliver p50 {r['minutesToDeliver']['p50']} p95 {r['minutesToDeliver']['p95']}",
+        f"driver utilization {r['driverUtilization']:.1%}",
+        "invariants: " + ", ".join(f"{k}={v}" for k, v in r["invariants"].items()),
+        "port operations: " + ", ".join(f"{k} {v:,}" for k, v in r["portOperations"].items()),
+        f"wall clock: {r['wallClock']['seconds']} s, {r['wallClock']['ordersPerSecond']} orders/s, "
+        f"peak memory {r['wallClock']['peakMemoryMiB']} MiB",
+    ]
+    return "\n".join(lines) + "\n"

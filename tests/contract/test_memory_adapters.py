@@ -1,0 +1,720 @@
+"""The in-memory adapters: every port contract, plus what only they promise.
+
+Virtual time, failure injection, retention, operation counters, the fake processor's tokens.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from tests.builders import (
+    DOWNTOWN,
+    T0,
+    advance,
+    make_driver,
+    make_event,
+    make_location_event,
+    make_notification,
+    make_order,
+    make_restaurant,
+    make_saga_state,
+    make_scheduled,
+    point_at,
+)
+from tests.contract.clock_contract import ClockContract
+from tests.contract.driver_repository_contract import DriverRepositoryContract
+from tests.contract.event_publisher_contract import EventPublisherContract
+from tests.contract.id_generator_contract import IdGeneratorContract
+from tests.contract.location_stream_contract import LocationStreamContract
+from tests.contract.notifier_contract import NotifierContract
+from tests.contract.order_repository_contract import OrderRepositoryContract
+from tests.contract.payment_gateway_contract import PaymentGatewayContract
+from tests.contract.restaurant_repository_contract import RestaurantRepositoryContract
+from tests.contract.saga_store_contract import SagaStateStoreContract
+from tests.contract.scheduler_contract import SchedulerContract
+
+from fooddelivery.adapters.memory import (
+    OPERATION_NAMES,
+    FakePaymentGateway,
+    InMemoryDriverRepository,
+    InMemoryEventPublisher,
+    InMemoryLocationStream,
+    InMemoryNotifier,
+    InMemoryOrderRepository,
+    InMemoryRestaurantRepository,
+    InMemorySagaStateStore,
+    InMemoryScheduler,
+    OperationCounters,
+    SequentialIdGenerator,
+    SystemClock,
+    UuidIdGenerator,
+    VirtualClock,
+    copy_saga_state,
+)
+from fooddelivery.domain.actors import Actor
+from fooddelivery.domain.catalog import DriverStatus
+from fooddelivery.domain.errors import (
+    IdempotencyKeyReused,
+    InfrastructureError,
+    NotFound,
+    PaymentDeclined,
+    PaymentRetryableError,
+    ValidationError,
+)
+from fooddelivery.domain.events import DomainEvent, EventType
+from fooddelivery.domain.geo import GeoPoint
+from fooddelivery.domain.money import Money
+from fooddelivery.domain.order import OrderStatus
+from fooddelivery.ports import (
+    Clock,
+    DriverRepository,
+    EventPublisher,
+    IdGenerator,
+    LocationStream,
+    Notifier,
+    OrderRepository,
+    Outbox,
+    PaymentGateway,
+    RestaurantQuery,
+    RestaurantRepository,
+    SagaStateStore,
+    Scheduler,
+)
+from fooddelivery.ports.notifications import Notification, NotificationKind
+from fooddelivery.ports.scheduler import ScheduledMessage
+
+
+def usd(amount: str) -> Money:
+    return Money.of(amount, "USD")
+
+
+# == the port contracts
+# ======================================================================================
+class TestSystemClock(ClockContract):
+    @pytest.fixture
+    def clock(self) -> Clock:
+        return SystemClock()
+
+
+class TestVirtualClock(ClockContract):
+    @pytest.fixture
+    def clock(self) -> Clock:
+        return VirtualClock(T0)
+
+    def test_it_stands_still_until_advanced(self) -> None:
+        clock = VirtualClock(T0)
+        assert clock.now() == clock.now() == T0
+
+    def test_advance_takes_seconds_or_a_timedelta_and_returns_the_new_time(self) -> None:
+        clock = VirtualClock(T0)
+        assert clock.advance(90) == T0 + timedelta(seconds=90)
+        assert clock.advance(timedelta(minutes=2)) == T0 + timedelta(seconds=210)
+        assert clock.advance(0.5) == T0 + timedelta(seconds=210.5)
+        assert clock.now() == T0 + timedelta(seconds=210.5)
+
+    def test_set_jumps_forward_and_to_the_same_instant(self) -> None:
+        clock = VirtualClock(T0)
+        assert clock.set(T0 + timedelta(hours=1)) == T0 + timedelta(hours=1)
+        assert clock.set(T0 + timedelta(hours=1)) == T0 + timedelta(hours=1)
+
+    def test_it_never_goes_backwards(self) -> None:
+        clock = VirtualClock(T0)
+        with pytest.raises(ValueError, match="backwards"):
+            clock.set(T0 - timedelta(microseconds=1))
+        with pytest.raises(ValueError, match="backwards"):
+            clock.advance(-1)
+        assert clock.now() == T0
+
+    def test_other_offsets_are_converted_to_utc_and_naive_times_refused(self) -> None:
+        paris = timezone(timedelta(hours=1))
+        clock = VirtualClock(datetime(2025, 3, 14, 13, 0, tzinfo=paris))
+        assert clock.now() == T0
+        assert clock.now().utcoffset() == timedelta(0)
+        with pytest.raises(ValueError, match="timezone-aware"):
+            VirtualClock(datetime(2025, 3, 14, 12, 0))
+        with pytest.raises(ValueError, match="timezone-aware"):
+            clock.set(datetime(2026, 1, 1))
+
+
+class TestUuidIdGenerator(IdGeneratorContract):
+    @pytest.fixture
+    def ids(self) -> IdGenerator:
+        return UuidIdGenerator()
+
+    def test_ids_are_the_prefix_and_32_hex_digits(self) -> None:
+        assert re.fullmatch(r"ord-[0-9a-f]{32}", UuidIdGenerator().new_id("ord"))
+
+
+class TestSequentialIdGenerator(IdGeneratorContract):
+    @pytest.fixture
+    def ids(self) -> IdGenerator:
+        return SequentialIdGenerator()
+
+    def test_ids_count_up_across_prefixes_from_one(self) -> None:
+        ids = SequentialIdGenerator()
+        assert [ids.new_id("ord"), ids.new_id("evt"), ids.new_id("ord")] == [
+            "ord-00000001",
+            "evt-00000002",
+            "ord-00000003",
+        ]
+        assert ids.next_number == 4
+
+    def test_a_namespace_and_a_start_make_ids_of_separate_generators_distinct(self) -> None:
+        ids = SequentialIdGenerator(namespace="w2", start=41)
+        assert ids.new_id("ord") == "ord-w2-00000041"
+
+    def test_a_namespace_with_a_slash_or_a_negative_start_is_refused(self) -> None:
+        with pytest.raises(ValueError):
+            SequentialIdGenerator(namespace="a/b")
+        with pytest.raises(ValueError):
+            SequentialIdGenerator(start=-1)
+
+
+class TestInMemoryOrderRepository(OrderRepositoryContract):
+    @pytest.fixture
+    def repo(self) -> OrderRepository:
+        return InMemoryOrderRepository()
+
+    def test_it_is_both_an_order_repository_and_an_outbox(self) -> None:
+        repo = InMemoryOrderRepository()
+        assert isinstance(repo, OrderRepository)
+        assert isinstance(repo, Outbox)
+
+    def test_a_cursor_of_another_listing_is_refused(self) -> None:
+        repo = InMemoryOrderRepository()
+        restaurant = make_restaurant()
+        for i in range(3):
+            repo.add(make_order(restaurant, customer_id="cus-ana", now=T0 + timedelta(minutes=i)))
+        cursor = repo.list_by_customer("cus-ana", limit=1).next_cursor
+        assert cursor is not None
+        with pytest.raises(ValidationError):
+            repo.list_by_customer("cus-bob", cursor=cursor)
+        with pytest.raises(ValidationError):
+            repo.list_by_restaurant(restaurant.restaurant_id, cursor=cursor)
+
+    def test_counts_by_status_and_outbox_size_follow_the_writes(self) -> None:
+        repo = InMemoryOrderRepository()
+        orders = [make_order() for _ in range(3)]
+        for order in orders:
+            repo.add(order)
+        loaded = repo.get(orders[0].order_id)
+        advance(loaded, OrderStatus.CONFIRMED)
+        repo.save(loaded)
+        assert len(repo) == 3
+        assert repo.count_by_status() == {OrderStatus.PENDING: 2, OrderStatus.CONFIRMED: 1}
+        assert repo.outbox_size == 4
+
+    def test_pending_of_zero_or_less_is_empty(self) -> None:
+        repo = InMemoryOrderRepository()
+        repo.add(make_order())
+        assert list(repo.pending(0)) == []
+
+
+class TestInMemoryRestaurantRepository(RestaurantRepositoryContract):
+    @pytest.fixture
+    def repo(self) -> RestaurantRepository:
+        return InMemoryRestaurantRepository()
+
+    def test_a_restaurant_moved_to_another_cuisine_is_listed_under_the_new_one_only(self) -> None:
+        repo = InMemoryRestaurantRepository()
+        stored = repo.add(make_restaurant(cuisine="pizza"))
+        repo.save(replace(stored, cuisine="sushi"))
+        assert list(repo.search(RestaurantQuery(cuisine="pizza")).items) == []
+        assert [r.restaurant_id for r in repo.search(RestaurantQuery(cuisine="sushi")).items] == [stored.restaurant_id]
+        assert len(repo) == 1
+
+
+class TestInMemoryDriverRepository(DriverRepositoryContract):
+    @pytest.fixture
+    def repo(self) -> DriverRepository:
+        return InMemoryDriverRepository()
+
+    def test_drivers_across_the_antimeridian_are_found(self) -> None:
+        repo = InMemoryDriverRepository()
+        repo.add(make_driver(driver_id="drv-east", location=GeoPoint(0.0, 179.99)))
+        repo.add(make_driver(driver_id="drv-west", location=GeoPoint(0.0, -179.98)))
+        repo.add(make_driver(driver_id="drv-on", location=GeoPoint(0.0, 180.0)))
+        found = repo.available_near(GeoPoint(0.0, -180.0), 5.0, 10)
+        assert [d.driver_id for d in found] == ["drv-on", "drv-east", "drv-west"]
+
+    def test_drivers_near_a_pole_are_found_at_any_longitude(self) -> None:
+        repo = InMemoryDriverRepository()
+        repo.add(make_driver(driver_id="drv-a", location=GeoPoint(89.99, 0.0)))
+        repo.add(make_driver(driver_id="drv-b", location=GeoPoint(89.99, 180.0)))
+        repo.add(make_driver(driver_id="drv-far", location=GeoPoint(80.0, 0.0)))
+        found = repo.available_near(GeoPoint(90.0, 0.0), 5.0, 10)
+        assert [d.driver_id for d in found] == ["drv-a", "drv-b"]
+
+    def test_a_search_looks_only_at_drivers_near_the_point(self) -> None:
+        repo = InMemoryDriverRepository()
+        for i in range(100):
+            for j in range(100):
+                spot = point_at(DOWNTOWN, km_north=i - 50, km_east=j - 50)
+                repo.add(make_driver(driver_id=f"drv-{i:03d}-{j:03d}", location=spot))
+        found = repo.available_near(DOWNTOWN, 8.0, 5)
+        assert found[0].driver_id == "drv-050-050"
+        assert len(found) == 5
+        assert 5 <= repo.last_query_examined < 100  # of 10,000 drivers
+        everyone = repo.available_near(DOWNTOWN, 8.0, 1000)
+        assert len(everyone) == 197  # the 1 km grid points within 8 km
+        assert repo.last_query_examined < 400
+
+    def test_a_negative_radius_or_a_limit_below_one_is_refused(self) -> None:
+        repo = InMemoryDriverRepository()
+        with pytest.raises(ValidationError):
+            repo.available_near(DOWNTOWN, -1.0, 5)
+        with pytest.raises(ValidationError):
+            repo.available_near(DOWNTOWN, 5.0, 0)
+
+    def test_a_cell_size_that_does_not_divide_360_is_refused(self) -> None:
+        with pytest.raises(ValueError):
+            InMemoryDriverRepository(cell_degrees=0.07)
+        with pytest.raises(ValueError):
+            InMemoryDriverRepository(cell_degrees=0)
+
+    def test_the_inspection_helpers_report_every_and_the_available_drivers(self) -> None:
+        repo = InMemoryDriverRepository(cell_degrees=0.05)
+        repo.add(make_driver(driver_id="drv-b"))
+        repo.add(make_driver(driver_id="drv-a", status=DriverStatus.OFFLINE))
+        assert [d.driver_id for d in repo.all_drivers()] == ["drv-a", "drv-b"]
+        assert repo.available_count == 1
+        assert len(repo) == 2
+
+
+class TestInMemorySagaStateStore(SagaStateStoreContract):
+    @pytest.fixture
+    def store(self) -> SagaStateStore:
+        return InMemorySagaStateStore()
+
+    def test_the_fast_copy_equals_the_state_and_shares_no_container(self) -> None:
+        state = make_saga_state(outcome="payment_declined", version=3)
+        copied = copy_saga_state(state)
+        assert copied == state
+        assert copied == state.copy()
+        for name in ("data", "completed", "compensated", "attempts", "branches_done"):
+            assert getattr(copied, name) is not getattr(state, name)
+        assert copied.data["driver"] is not state.data["driver"]
+        assert copied.data["driver"]["history"] is not state.data["driver"]["history"]
+
+    def test_ids_lists_every_stored_saga(self) -> None:
+        store = InMemorySagaStateStore()
+        for saga_id in ("ord-b", "ord-a"):
+            store.create(make_saga_state(saga_id=saga_id))
+        assert store.ids() == ["ord-a", "ord-b"]
+        assert len(store) == 2
+
+
+class TestInMemoryScheduler(SchedulerContract):
+    @pytest.fixture
+    def scheduler(self) -> Scheduler:
+        return InMemoryScheduler()
+
+    def due(self, scheduler: Scheduler, now: datetime) -> list[ScheduledMessage]:
+        assert isinstance(scheduler, InMemoryScheduler)
+        return scheduler.pop_due(now)
+
+    def test_next_due_and_pending_count_follow_schedules_cancels_and_deliveries(self) -> None:
+        scheduler = InMemoryScheduler()
+        assert scheduler.next_due() is None
+        scheduler.schedule(make_scheduled(message_id="msg-1", due_at=T0 + timedelta(minutes=1)))
+        scheduler.schedule(make_scheduled(message_id="msg-2", due_at=T0 + timedelta(minutes=2)))
+        assert scheduler.pending_count == 2
+        assert scheduler.next_due() == T0 + timedelta(minutes=1)
+        scheduler.cancel("msg-1")
+        assert scheduler.next_due() == T0 + timedelta(minutes=2)
+        assert [m.message_id for m in scheduler.pending()] == ["msg-2"]
+        scheduler.pop_due(T0 + timedelta(minutes=2))
+        assert scheduler.pending_count == 0
+        assert scheduler.next_due() is None
+
+    def test_an_id_may_be_scheduled_again_after_it_was_cancelled_or_delivered(self) -> None:
+        scheduler = InMemoryScheduler()
+        scheduler.schedule(make_scheduled(message_id="msg-re", due_at=T0))
+        scheduler.cancel("msg-re")
+        scheduler.schedule(make_scheduled(message_id="msg-re", due_at=T0 + timedelta(minutes=3)))
+        assert scheduler.pop_due(T0) == []
+        assert [m.due_at for m in scheduler.pop_due(T0 + timedelta(minutes=3))] == [T0 + timedelta(minutes=3)]
+        scheduler.schedule(make_scheduled(message_id="msg-re", due_at=T0 + timedelta(minutes=4)))
+        assert scheduler.pending_count == 1
+
+    def test_many_cancellations_keep_the_due_order_of_the_rest(self) -> None:
+        scheduler = InMemoryScheduler()
+        for i in range(500):
+            scheduler.schedule(make_scheduled(message_id=f"msg-{i:03d}", due_at=T0 + timedelta(seconds=500 - i)))
+        for i in range(500):
+            if i % 5:
+                assert scheduler.cancel(f"msg-{i:03d}") is True
+        delivered = scheduler.pop_due(T0 + timedelta(hours=1))
+        assert [m.message_id for m in delivered] == [f"msg-{i:03d}" for i in range(495, -1, -5)]
+
+    def test_a_naive_due_time_is_refused(self) -> None:
+        with pytest.raises(ValidationError):
+            InMemoryScheduler().schedule(make_scheduled(due_at=datetime(2025, 3, 14, 12, 5)))
+
+
+class TestInMemoryEventPublisher(EventPublisherContract):
+    @pytest.fixture
+    def publisher(self) -> EventPublisher:
+        return InMemoryEventPublisher()
+
+    def published(self, publisher: EventPublisher) -> list[DomainEvent]:
+        assert isinstance(publisher, InMemoryEventPublisher)
+        return publisher.published
+
+    def test_an_injected_failure_accepts_nothing_and_names_every_event(self) -> None:
+        publisher = InMemoryEventPublisher()
+        events = [make_event(), make_event()]
+        publisher.fail_next(1)
+        with pytest.raises(InfrastructureError) as caught:
+            publisher.publish(events)
+        assert caught.value.context["failed_ids"] == [e.event_id for e in events]
+        assert publisher.published == []
+        publisher.publish(events)
+        assert publisher.published == events
+
+    def test_retain_keeps_the_last_events_but_counts_every_one_by_type(self) -> None:
+        publisher = InMemoryEventPublisher(retain=2)
+        placed = [make_event(type=EventType.ORDER_PLACED) for _ in range(3)]
+        cancelled = make_event(type=EventType.ORDER_CANCELLED)
+        publisher.publish([*placed, cancelled])
+        assert publisher.published == [placed[2], cancelled]
+        assert publisher.published_ids == {placed[2].event_id, cancelled.event_id}
+        assert publisher.counts_by_type == {"OrderPlaced": 3, "OrderCancelled": 1}
+        assert publisher.total == 4
+
+    def test_a_republished_event_is_accepted_and_counted_as_a_duplicate(self) -> None:
+        publisher = InMemoryEventPublisher()
+        event = make_event()
+        publisher.publish([event])
+        publisher.publish([event])
+        assert publisher.duplicates == 1
+        assert publisher.published == [event, event]
+        assert publisher.published_ids == {event.event_id}
+        assert publisher.of_order(event.order_id) == [event, event]
+
+    def test_retain_zero_keeps_nothing_but_still_counts(self) -> None:
+        publisher = InMemoryEventPublisher(retain=0)
+        publisher.publish([make_event(), make_event()])
+        assert publisher.published == []
+        assert publisher.total == 2
+        assert publisher.counts_by_type == {"OrderPlaced": 2}
+
+    def test_clear_forgets_the_events_but_keeps_the_counts(self) -> None:
+        publisher = InMemoryEventPublisher()
+        publisher.publish([make_event()])
+        publisher.clear()
+        assert publisher.published == []
+        assert publisher.counts_by_type == {"OrderPlaced": 1}
+
+
+class TestInMemoryNotifier(NotifierContract):
+    @pytest.fixture
+    def notifier(self) -> Notifier:
+        return InMemoryNotifier()
+
+    def delivered(self, notifier: Notifier) -> list[Notification]:
+        assert isinstance(notifier, InMemoryNotifier)
+        return notifier.sent
+
+    def test_counts_by_kind_and_template_cover_every_delivery(self) -> None:
+        notifier = InMemoryNotifier(retain=1)
+        notifier.send(make_notification(kind=NotificationKind.RESTAURANT, template="new_order"))
+        notifier.send(make_notification(kind=NotificationKind.CUSTOMER, template="order_confirmed"))
+        last = make_notification(kind=NotificationKind.CUSTOMER, template="order_delivered")
+        notifier.send(last)
+        assert notifier.sent == [last]
+        assert notifier.counts_by_kind == {"restaurant": 1, "customer": 2}
+        assert notifier.counts_by_template == {
+            "new_order": 1,
+            "order_confirmed": 1,
+            "order_delivered": 1,
+        }
+        assert notifier.total == 3
+        assert notifier.sent_to(last.recipient_id) == [last]
+
+    def test_a_repeat_is_counted_as_a_duplicate_not_a_delivery(self) -> None:
+        notifier = InMemoryNotifier()
+        notification = make_notification()
+        notifier.send(notification)
+        notifier.send(notification)
+        assert notifier.total == 1
+        assert notifier.duplicates == 1
+
+    def test_a_dedupe_window_forgets_the_oldest_ids(self) -> None:
+        notifier = InMemoryNotifier(dedupe_window=2)
+        first = make_notification(notification_id="ntf-1")
+        notifier.send(first)
+        notifier.send(make_notification(notification_id="ntf-2"))
+        notifier.send(make_notification(notification_id="ntf-3"))
+        notifier.send(first)
+        assert [n.notification_id for n in notifier.sent] == ["ntf-1", "ntf-2", "ntf-3", "ntf-1"]
+
+    def test_an_injected_failure_delivers_nothing_and_a_retry_delivers_once(self) -> None:
+        notifier = InMemoryNotifier()
+        notification = make_notification()
+        notifier.fail_next(1)
+        with pytest.raises(InfrastructureError):
+            notifier.send(notification)
+        assert notifier.sent == []
+        notifier.send(notification)
+        notifier.send(notification)
+        assert notifier.sent == [notification]
+
+
+class TestInMemoryLocationStream(LocationStreamContract):
+    @pytest.fixture
+    def stream(self) -> LocationStream:
+        return InMemoryLocationStream()
+
+    def appended(self, stream: LocationStream, partition_key: str) -> list[DomainEvent]:
+        assert isinstance(stream, InMemoryLocationStream)
+        return stream.events(partition_key)
+
+    def test_latest_is_the_last_position_of_a_partition(self) -> None:
+        stream = InMemoryLocationStream(retain=2)
+        events = [make_location_event("drv-ana", version=v) for v in range(1, 4)]
+        for event in events:
+            stream.append(event, "drv-ana")
+        assert stream.latest("drv-ana") == events[-1]
+        assert stream.latest("drv-bob") is None
+        assert stream.events("drv-ana") == events[1:]
+        assert stream.total == 3
+        assert stream.partitions == ["drv-ana"]
+
+    def test_only_location_events_are_accepted(self) -> None:
+        stream = InMemoryLocationStream()
+        with pytest.raises(ValidationError):
+            stream.append(make_event(type=EventType.ORDER_PLACED), "drv-ana")
+        with pytest.raises(ValidationError):
+            stream.append(make_location_event(), "")
+
+    def test_an_injected_failure_appends_nothing(self) -> None:
+        stream = InMemoryLocationStream()
+        stream.fail_next(1)
+        with pytest.raises(InfrastructureError):
+            stream.append(make_location_event("drv-ana"), "drv-ana")
+        assert stream.events("drv-ana") == []
+
+
+class TestFakePaymentGateway(PaymentGatewayContract):
+    success_tokens = ("tok_visa", "tok_mastercard", "pm_card_visa", "card")
+
+    @pytest.fixture
+    def gateway(self) -> PaymentGateway:
+        return FakePaymentGateway()
+
+    def net_captured(self, gateway: PaymentGateway, charge_id: str) -> Money:
+        assert isinstance(gateway, FakePaymentGateway)
+        return gateway.net_captured(charge_id)
+
+    def test_a_processing_error_token_fails_the_first_n_attempts_of_each_key(self) -> None:
+        gateway = FakePaymentGateway()
+        for _ in range(2):
+            with pytest.raises(PaymentRetryableError):
+                gateway.authorize("tok_processingError_2", usd("10.00"), "ord-1:authorize")
+        auth = gateway.authorize("tok_processingError_2", usd("10.00"), "ord-1:authorize")
+        for _ in range(2):
+            with pytest.raises(PaymentRetryableError):
+                gateway.capture(auth.charge_id, usd("10.00"), "ord-1:capture")
+        charge = gateway.capture(auth.charge_id, usd("10.00"), "ord-1:capture")
+        assert charge.captured is True
+        assert gateway.captured_total("USD") == usd("10.00")
+        assert gateway.calls == 6
+
+    def test_the_plain_processing_error_token_never_succeeds(self) -> None:
+        gateway = FakePaymentGateway()
+        for _ in range(5):
+            with pytest.raises(PaymentRetryableError):
+                gateway.authorize("tok_processingError", usd("10.00"), "ord-1:authorize")
+        assert gateway.authorizations == []
+
+    def test_a_declined_key_replays_the_decline(self) -> None:
+        gateway = FakePaymentGateway()
+        for _ in range(2):
+            with pytest.raises(PaymentDeclined) as caught:
+                gateway.authorize("tok_chargeDeclinedInsufficientFunds", usd("10.00"), "ord-1:authorize")
+            assert caught.value.context["decline_code"] == "insufficient_funds"
+        assert gateway.authorizations == []
+
+    def test_an_unknown_token_is_declined_as_an_unknown_payment_method(self) -> None:
+        with pytest.raises(PaymentDeclined, match="unknown payment method"):
+            FakePaymentGateway().authorize("4242424242424242", usd("10.00"), "ord-1:authorize")
+
+    def test_injected_failures_hit_any_token_and_are_not_stored_against_the_key(self) -> None:
+        gateway = FakePaymentGateway()
+        gateway.fail_next(2)
+        for _ in range(2):
+            with pytest.raises(PaymentRetryableError):
+                gateway.authorize("tok_visa", usd("10.00"), "ord-1:authorize")
+        auth = gateway.authorize("tok_visa", usd("10.00"), "ord-1:authorize")
+        assert auth.amount == usd("10.00")
+        assert len(gateway.authorizations) == 1
+
+    def test_keys_share_one_namespace_across_operations(self) -> None:
+        gateway = FakePaymentGateway()
+        auth = gateway.authorize("tok_visa", usd("10.00"), "ord-1")
+        with pytest.raises(IdempotencyKeyReused):
+            gateway.capture(auth.charge_id, usd("10.00"), "ord-1")
+
+    def test_totals_charges_and_refunds_report_what_moved(self) -> None:
+        gateway = FakePaymentGateway()
+        first = gateway.authorize("tok_visa", usd("21.97"), "a:authorize")
+        second = gateway.authorize("card", usd("5.00"), "b:authorize")
+        gateway.authorize("tok_mastercard", Money.of("7.00", "EUR"), "c:authorize")
+        gateway.capture(first.charge_id, usd("21.97"), "a:capture")
+        gateway.capture(second.charge_id, usd("4.00"), "b:capture")
+        refund = gateway.refund(first.charge_id, usd("1.97"), "a:refund")
+        assert [c.charge_id for c in gateway.charges] == [first.charge_id, second.charge_id]
+        assert [c.amount for c in gateway.charges] == [usd("21.97"), usd("4.00")]
+        assert gateway.refunds == [refund]
+        assert gateway.captured_total("USD") == usd("25.97")
+        assert gateway.refunded_total("USD") == usd("1.97")
+        assert gateway.captured_total("EUR") == Money.of("0", "EUR")
+        assert gateway.net_captured(first.charge_id) == usd("20.00")
+        assert len(gateway.authorizations) == 3
+        with pytest.raises(NotFound):
+            gateway.net_captured("ch_missing")
+
+    def test_ids_are_deterministic(self) -> None:
+        gateway = FakePaymentGateway()
+        auth = gateway.authorize("tok_visa", usd("3.00"), "k1")
+        gateway.capture(auth.charge_id, usd("3.00"), "k2")
+        refund = gateway.refund(auth.charge_id, usd("1.00"), "k3")
+        assert (auth.charge_id, refund.refund_id) == ("ch_00000001", "re_00000001")
+
+    def test_a_non_positive_amount_is_refused(self) -> None:
+        with pytest.raises(ValidationError):
+            FakePaymentGateway().authorize("tok_visa", usd("0.00"), "k1")
+
+    def test_an_idempotency_window_forgets_the_oldest_keys(self) -> None:
+        gateway = FakePaymentGateway(idempotency_window=1)
+        first = gateway.authorize("tok_visa", usd("1.00"), "k1")
+        gateway.authorize("tok_visa", usd("2.00"), "k2")
+        again = gateway.authorize("tok_visa", usd("1.00"), "k1")
+        assert again.charge_id != first.charge_id
+
+
+# == counters
+# ================================================================================================
+class TestOperationCounters:
+    def test_add_and_snapshot_tally_named_operations(self) -> None:
+        counters = OperationCounters()
+        counters.add("orders.reads")
+        counters.add("orders.reads", 4)
+        counters.add("events.published", 0)
+        assert counters.snapshot() == {"orders.reads": 5}
+        assert counters["orders.reads"] == 5
+        assert counters.get("never") == 0
+        counters.reset()
+        assert counters.snapshot() == {}
+
+    def test_the_snapshot_is_an_independent_copy(self) -> None:
+        counters = OperationCounters()
+        counters.add("saga.reads")
+        snapshot = counters.snapshot()
+        snapshot["saga.reads"] = 100
+        assert counters["saga.reads"] == 1
+
+    def test_concurrent_adds_are_never_lost(self) -> None:
+        counters = OperationCounters()
+
+        def work() -> None:
+            for _ in range(5000):
+                counters.add("drivers.queries")
+
+        threads = [threading.Thread(target=work) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert counters["drivers.queries"] == 40_000
+
+    def test_every_adapter_counts_its_operations_under_the_stable_names(self) -> None:
+        c = OperationCounters()
+        orders = InMemoryOrderRepository(counters=c)
+        restaurants = InMemoryRestaurantRepository(counters=c)
+        drivers = InMemoryDriverRepository(counters=c)
+        publisher = InMemoryEventPublisher(counters=c)
+        notifier = InMemoryNotifier(counters=c)
+        payments = FakePaymentGateway(counters=c)
+        stream = InMemoryLocationStream(counters=c)
+        scheduler = InMemoryScheduler(counters=c)
+        sagas = InMemorySagaStateStore(counters=c)
+
+        restaurant = restaurants.add(make_restaurant())
+        restaurants.get(restaurant.restaurant_id)
+        restaurants.search(RestaurantQuery())
+        order = make_order(restaurant)
+        orders.add(order)
+        loaded = orders.get(order.order_id)
+        advance(loaded, OrderStatus.PREPARING)
+        orders.save(loaded)
+        orders.list_by_customer(order.customer_id)
+        orders.find_idempotent(order.customer_id, "k")
+        records = orders.pending()
+        orders.mark_failed([records[0].event.event_id])
+        orders.mark_published([r.event.event_id for r in records])
+        publisher.publish([r.event for r in records])
+        driver = drivers.add(make_driver())
+        drivers.save(drivers.get(driver.driver_id).reserve(order.order_id))
+        drivers.available_near(DOWNTOWN, 5.0, 5)
+        notifier.send(make_notification())
+        auth = payments.authorize("tok_visa", usd("5.00"), "k1")
+        payments.capture(auth.charge_id, usd("5.00"), "k2")
+        stream.append(make_location_event(), "drv-ana")
+        scheduler.schedule(make_scheduled(message_id="m1", due_at=T0))
+        scheduler.schedule(make_scheduled(message_id="m2", due_at=T0))
+        scheduler.cancel("m2")
+        scheduler.pop_due(T0)
+        state = make_saga_state()
+        sagas.create(state)
+        sagas.get(state.saga_id)
+        sagas.save(state)
+
+        assert c.snapshot() == {
+            "restaurants.writes": 1,
+            "restaurants.reads": 2,
+            "orders.writes": 2,
+            "orders.reads": 3,
+            "outbox.writes": 3 + 1 + 3,
+            "events.published": 3,
+            "drivers.writes": 2,
+            "drivers.reads": 1,
+            "drivers.queries": 1,
+            "notifications.sent": 1,
+            "payments.calls": 2,
+            "location.appends": 1,
+            "scheduler.scheduled": 2,
+            "scheduler.cancelled": 1,
+            "scheduler.delivered": 1,
+            "saga.writes": 2,
+            "saga.reads": 1,
+        }
+        assert set(c.snapshot()) == OPERATION_NAMES
+
+
+# == storage independence
+# ====================================================================================
+class TestStoredCopies:
+    def test_changing_the_order_after_add_changes_neither_the_store_nor_the_outbox(self) -> None:
+        repo = InMemoryOrderRepository()
+        order = make_order()
+        repo.add(order)
+        order.status_times.clear()
+        order.transition(OrderStatus.CONFIRMED, Actor.system(), T0, "evt-x")
+        (record,) = repo.pending()
+        assert record.event.type is EventType.ORDER_PLACED
+        assert repo.get(order.order_id).status_times == {"PENDING": T0}
+
+    def test_the_scheduler_keeps_its_own_copy_of_the_body(self) -> None:
+        scheduler = InMemoryScheduler()
+        body: dict[str, Any] = {"a": {"b": [1]}}
+        scheduler.schedule(make_scheduled(message_id="m", due_at=T0, body=body))
+        body["a"]["b"].append(2)
+        (message,) = scheduler.pop_due(T0)
+        assert message.body == {"a": {"b": [1]}}

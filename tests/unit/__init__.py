@@ -1,0 +1,1 @@
+"""Unit tests of the pure domain (no adapters, no I/O)."""
