@@ -8,10 +8,10 @@ emulator's topic or queue).
 from __future__ import annotations
 
 import pytest
-from tests.builders import T0, make_event
 
 from fooddelivery.domain.events import DomainEvent, EventType
 from fooddelivery.ports.messaging import EventPublisher
+from tests.builders import T0, make_event
 
 __all__ = ["EventPublisherContract"]
 

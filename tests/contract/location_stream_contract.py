@@ -8,10 +8,10 @@ shard or partition).
 from __future__ import annotations
 
 import pytest
-from tests.builders import make_location_event
 
 from fooddelivery.domain.events import DomainEvent
 from fooddelivery.ports.location import LocationStream
+from tests.builders import make_location_event
 
 __all__ = ["LocationStreamContract"]
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from tests.builders import make_notification
 
 from fooddelivery.ports.notifications import Notification, NotificationKind, Notifier
+from tests.builders import make_notification
 
 __all__ = ["NotifierContract"]
 

@@ -12,7 +12,6 @@ from datetime import timedelta
 from typing import cast
 
 import pytest
-from tests.builders import T0, UNICODE_NAMES, advance, make_order, make_restaurant, unique_id
 
 from fooddelivery.domain.actors import Actor
 from fooddelivery.domain.errors import (
@@ -26,6 +25,7 @@ from fooddelivery.domain.events import EventType
 from fooddelivery.domain.order import Order, OrderStatus
 from fooddelivery.ports.messaging import Outbox
 from fooddelivery.ports.orders import IdempotencyRecord, OrderRepository
+from tests.builders import T0, UNICODE_NAMES, advance, make_order, make_restaurant, unique_id
 
 __all__ = ["OrderRepositoryContract"]
 

@@ -11,11 +11,11 @@ from dataclasses import replace
 from decimal import Decimal
 
 import pytest
-from tests.builders import DOWNTOWN, UNICODE_NAMES, make_restaurant, point_at
 
 from fooddelivery.domain.catalog import Restaurant
 from fooddelivery.domain.errors import ConcurrencyConflict, NotFound, ValidationError
 from fooddelivery.ports.restaurants import RestaurantQuery, RestaurantRepository
+from tests.builders import DOWNTOWN, UNICODE_NAMES, make_restaurant, point_at
 
 __all__ = ["RestaurantRepositoryContract"]
 

@@ -10,10 +10,10 @@ import threading
 from datetime import timedelta
 
 import pytest
-from tests.builders import T0, make_saga_state
 
 from fooddelivery.domain.errors import ConcurrencyConflict, NotFound
 from fooddelivery.ports.saga_store import SagaState, SagaStateStore, SagaStatus
+from tests.builders import T0, make_saga_state
 
 __all__ = ["SagaStateStoreContract"]
 

@@ -11,9 +11,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from tests.builders import T0, make_scheduled
 
 from fooddelivery.ports.scheduler import ScheduledMessage, Scheduler
+from tests.builders import T0, make_scheduled
 
 __all__ = ["SchedulerContract"]
 

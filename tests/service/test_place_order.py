@@ -20,6 +20,8 @@ from fooddelivery.domain import (
     OrderStatus,
     PaymentStatus,
     PriceChanged,
+    PromoCode,
+    PromoKind,
     ValidationError,
 )
 from fooddelivery.ports.notifications import NotificationKind
@@ -137,8 +139,6 @@ def test_unicode_names_and_addresses_are_stored_and_returned_unchanged(app: Worl
 
 
 def test_a_tip_and_a_promo_code_are_part_of_the_captured_total() -> None:
-    from fooddelivery.domain import PromoCode, PromoKind
-
     world = build_world(promotions={"welcome10": PromoCode("WELCOME10", PromoKind.PERCENT, percent=Decimal(10))})
     order = world.place(tip="2.50", promo="Welcome10").order
 

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 
 from fooddelivery.domain import (
+    Actor,
     DriverStatus,
     EventType,
     InvalidTransition,
@@ -16,13 +17,14 @@ from fooddelivery.domain import (
 from fooddelivery.ports.notifications import NotificationKind
 from fooddelivery.ports.saga_store import SagaStatus
 
-from ._world import CUSTOMER, REST_ID, START, World
+from ._world import CUSTOMER, REST_ID, START, World, make_driver
 
 E = EventType
 
 
-def retry_timer(order_id: str, step: str, n: int) -> str:
-    return f"{order_id}:{step}:retry:{n}"
+def retry_timer(order_id: str, step: str, n: int, policy: int = 0) -> str:
+    """The id of the ``n``-th retry timer of ``step`` under its retry policy number ``policy``."""
+    return f"{order_id}:{step}:retry:{policy}:{n}"
 
 
 def timeout_timer(order_id: str) -> str:
@@ -112,32 +114,35 @@ def test_a_processor_failing_twice_is_retried_after_5_and_10_seconds_then_captur
     assert app.event_types(order_id)[:2] == [E.ORDER_PLACED, E.PAYMENT_CAPTURED]
 
 
-def test_a_card_with_one_transient_error_per_call_is_captured_at_the_second_retry(app: World) -> None:
-    # tok_processingError_1: authorize fails once, then capture fails once (the gateway counts per operation).
-    order_id = app.place_id(token="tok_processingError_1")
+def test_a_card_with_two_transient_errors_is_retried_after_5_and_10_seconds_then_captured(app: World) -> None:
+    order_id = app.place_id(token="tok_processingError_2")
 
     assert app.pending_timers() == [(retry_timer(order_id, "ProcessPayment", 1), 5.0)]
-    app.advance(5)
+    assert app.advance(4.999) == 0
+    assert app.payments.calls == 1
+    app.advance(0.001)
     assert app.pending_timers() == [(retry_timer(order_id, "ProcessPayment", 2), 15.0)]
-    assert app.payments.charges == []
-    app.advance(10)
+    assert app.payments.calls == 2 and app.payments.charges == []
+    assert app.advance(9.999) == 0
+    assert app.payments.calls == 2
+
+    assert app.advance(0.001) == 1
+
+    order = app.order(order_id)
+    assert order.payment_status is PaymentStatus.CAPTURED
+    assert [c.amount for c in app.payments.charges] == [order.pricing.total]
+    assert app.payments.calls == 4  # two failed authorizations, then authorize + capture
+    assert app.saga(order_id).status is SagaStatus.WAITING
+    assert app.pending_timers() == [(timeout_timer(order_id), 15.0 + 300.0)]
+
+
+def test_a_card_with_one_transient_error_is_captured_at_the_first_retry(app: World) -> None:
+    order_id = app.place_id(token="tok_processingError_1")
+
+    app.advance(5)
 
     assert app.order(order_id).payment_status is PaymentStatus.CAPTURED
     assert len(app.payments.charges) == 1
-    assert app.saga(order_id).status is SagaStatus.WAITING
-
-
-@pytest.mark.xfail(
-    reason="FakePaymentGateway fails each of authorize and capture N times for tok_processingError_N, so the "
-    "step sees 4 failures and exhausts its 3 retries; the brief expects N to count failures of the payment",
-    strict=True,
-)
-def test_tok_processing_error_2_is_retried_after_5_and_10_seconds_then_captured(app: World) -> None:
-    order_id = app.place_id(token="tok_processingError_2")
-    app.advance(5)
-    app.advance(10)
-
-    assert app.order(order_id).payment_status is PaymentStatus.CAPTURED
 
 
 def test_a_payment_that_keeps_failing_transiently_fails_the_order_after_three_retries(app: World) -> None:
@@ -212,8 +217,6 @@ def test_with_no_driver_in_range_assignment_is_retried_then_the_order_fails_with
 
 
 def test_a_driver_who_comes_online_before_the_next_retry_is_assigned(app_without_drivers: World) -> None:
-    from ._world import make_driver
-
     app = app_without_drivers
     order_id = app.place_id()
     app.drivers.add(make_driver("drv-late", 1.0))
@@ -337,8 +340,6 @@ def test_a_customer_who_cancels_a_confirmed_order_gets_one_refund_and_the_driver
 
 
 def test_a_restaurant_that_cancels_while_preparing_refunds_once(app: World, confirmed_order: str) -> None:
-    from fooddelivery.domain import Actor
-
     app.service.change_status(Actor.restaurant(REST_ID), confirmed_order, OrderStatus.PREPARING)
 
     order = app.service.cancel_order(Actor.restaurant(REST_ID), confirmed_order, "oven broke")

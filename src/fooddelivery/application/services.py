@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -32,6 +33,7 @@ from fooddelivery.domain.errors import (
     ConcurrencyConflict,
     DuplicateRequest,
     IdempotencyKeyReused,
+    InfrastructureError,
     InvalidTransition,
     LateEvent,
     NotAllowed,
@@ -191,8 +193,22 @@ class FoodDeliveryService:
                     self.dead_letters.append((event, exc))
 
     def pump(self) -> int:
-        """Publish committed events and run their in-process consumers; returns the number published."""
+        """Publish committed events and run their in-process consumers; returns the number published.
+
+        Raises:
+            InfrastructureError: the bus refused a batch (those events stay in the outbox).
+        """
         return self.relay.flush()
+
+    def _after_commit(self) -> None:
+        """Publish what a use case just committed. A bus failure here does not fail the request: the change
+        is committed and its events wait in the outbox for the next flush (at-least-once delivery); it is
+        logged, never dropped.
+        """
+        try:
+            self.relay.flush()
+        except InfrastructureError:
+            log.warning("event bus unavailable; committed events stay in the outbox", exc_info=True)
 
     def deliver_timer(self, message: ScheduledMessage) -> None:
         """Handle one due scheduler message (saga retry or timeout), then publish what it committed."""
@@ -263,7 +279,7 @@ class FoodDeliveryService:
             self.orders.add(order, record)
         except DuplicateRequest as dup:
             return PlaceOrderResult(self.orders.get(dup.resource_id), created=False)
-        self.pump()
+        self._after_commit()
         return PlaceOrderResult(self.orders.get(order.order_id), created=True)
 
     def _replay(self, bound: IdempotencyRecord, fingerprint: str) -> PlaceOrderResult:
@@ -322,7 +338,7 @@ class FoodDeliveryService:
         self.orders.save(order)
         if status is OrderStatus.DELIVERED and order.driver_id:
             self._free_driver_after_delivery(order, now)
-        self.pump()
+        self._after_commit()
         return self.orders.get(order_id)
 
     def _free_driver_after_delivery(self, order: Order, now: datetime) -> None:
@@ -359,7 +375,7 @@ class FoodDeliveryService:
             outcome = self.runner.signal(order.order_id, event, detail)
         except NotFound:
             raise InvalidTransition(f"order {order_id} is not yet awaiting confirmation") from None
-        self.pump()
+        self._after_commit()
         return outcome
 
     def cancel_order(self, actor: Actor, order_id: str, reason: str) -> Order:
@@ -374,13 +390,13 @@ class FoodDeliveryService:
             saga = self.sagas.get(order_id)
         except NotFound:
             saga = None
-        if saga is not None and saga.status not in (SagaStatus.WAITING, SagaStatus.SUCCEEDED) and not saga.finished:
-                raise InvalidTransition(f"order {order_id} is being processed; retry shortly")
+        if saga is not None and saga.status in (SagaStatus.RUNNING, SagaStatus.RETRY_WAIT):
+            raise InvalidTransition(f"order {order_id} is being processed; retry shortly")
         order.cancel(actor, self.clock.now(), self.ids.new_id("evt"), reason)
         self.orders.save(order)
         if saga is not None and saga.status in (SagaStatus.WAITING, SagaStatus.SUCCEEDED):
             self.runner.signal(order_id, ORDER_CANCELLED, {"by": actor.subject, "reason": reason})
-        self.pump()
+        self._after_commit()
         return self.orders.get(order_id)
 
     # -- restaurants --------------------------------------------------------------------------------------
@@ -445,7 +461,7 @@ class FoodDeliveryService:
         except ConcurrencyConflict:
             release_driver_hold(self.drivers, driver_id, order_id)
             raise
-        self.pump()
+        self._after_commit()
         return self.orders.get(order_id)
 
     def report_location(self, actor: Actor, order_id: str, point: GeoPoint) -> DomainEvent:
@@ -515,7 +531,7 @@ class FoodDeliveryService:
         minutes = None
         if eta is not None:
             seconds = max(0.0, (eta - now).total_seconds())
-            minutes = int(-(-Decimal(repr(seconds)) // 60))
+            minutes = math.ceil(Decimal(repr(seconds)) / 60)  # Decimal's // truncates: it cannot round up
         return Tracking(
             order_id=order.order_id,
             status=order.status,

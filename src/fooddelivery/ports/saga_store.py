@@ -36,7 +36,7 @@ class SagaState:
         data: JSON-ready working data (ids, outputs of steps).
         completed: names of completed task steps, in order (compensation runs them backwards).
         compensated: names of steps whose compensation completed.
-        attempts: failed attempts per step name, for retry policies.
+        attempts: retries used, keyed ``"<step>#<retry policy index>"`` (one counter per policy, as in ASL).
         branches_done: completed branches of the current parallel block.
         timer_id: id of the pending scheduled message (timeout or retry), or None.
         outcome: for FAILED, the machine-readable reason (``"payment_declined"``...).

@@ -33,9 +33,10 @@ class InMemoryDriverRepository:
     status. ``available_near`` looks at the cells of a bounding box around a growing search circle
     (``cell_km``, twice that, ... up to ``radius_km``) and stops as soon as ``limit`` drivers lie
     inside the circle searched so far, so its cost follows the drivers near the point, never the
-    whole fleet. The box of a circle of angular radius ``d`` around latitude ``lat`` spans ``lat +-
-    d`` and ``lon +- asin(sin d / cos lat)`` (J. P. Matuschek, "Finding Points Within a Distance of
-    a Latitude/Longitude Using Bounding Coordinates"); it covers all longitudes near a pole.
+    whole fleet. The box of a circle of angular radius ``d`` around latitude ``lat`` spans
+    ``lat +- d`` and ``lon +- asin(sin d / cos lat)`` (J. P. Matuschek, "Finding Points Within a
+    Distance of a Latitude/Longitude Using Bounding Coordinates"); near a pole it spans every
+    longitude.
 
     Distances are the domain's haversine (``fooddelivery.domain.geo.haversine_km``), evaluated with
     each indexed driver's radians and cosine precomputed; the operations are the same, so results
@@ -56,9 +57,7 @@ class InMemoryDriverRepository:
         ValueError: a cell size outside the range or not dividing 360.
     """
 
-    def __init__(
-        self, *, cell_degrees: float = 0.005, counters: OperationCounters | None = None
-    ) -> None:
+    def __init__(self, *, cell_degrees: float = 0.005, counters: OperationCounters | None = None) -> None:
         if not 0 < cell_degrees <= 10:
             raise ValueError("cell_degrees must be in (0, 10]")
         lon_cells = 360 / cell_degrees
@@ -128,9 +127,7 @@ class InMemoryDriverRepository:
             self._counters.add("drivers.writes")
         with self._lock:
             if driver.driver_id in self._drivers:
-                raise ConcurrencyConflict(
-                    f"driver {driver.driver_id} already exists", driver_id=driver.driver_id
-                )
+                raise ConcurrencyConflict(f"driver {driver.driver_id} already exists", driver_id=driver.driver_id)
             stored = replace(driver, version=1)
             self._drivers[stored.driver_id] = stored
             self._index(stored)
@@ -165,8 +162,7 @@ class InMemoryDriverRepository:
                 raise NotFound(f"driver {driver.driver_id} not found", driver_id=driver.driver_id)
             if current.version != driver.version:
                 raise ConcurrencyConflict(
-                    f"driver {driver.driver_id} is at version {current.version}, "
-                    f"not {driver.version}",
+                    f"driver {driver.driver_id} is at version {current.version}, not {driver.version}",
                     driver_id=driver.driver_id,
                 )
             stored = replace(driver, version=driver.version + 1)
@@ -185,9 +181,7 @@ class InMemoryDriverRepository:
                 ``limit`` below 1 (field ``limit``).
         """
         if not math.isfinite(radius_km) or radius_km < 0:
-            raise ValidationError.single(
-                "radius_km", "must be a finite number >= 0", "out_of_range"
-            )
+            raise ValidationError.single("radius_km", "must be a finite number >= 0", "out_of_range")
         if type(limit) is not int or limit < 1:
             raise ValidationError.single("limit", "must be an integer >= 1", "out_of_range")
         if self._counters is not None:
@@ -210,9 +204,7 @@ class InMemoryDriverRepository:
                     todo = [
                         cell
                         for cell in cells
-                        if cell not in seen
-                        and cell[0] in rows
-                        and (col_set is None or cell[1] in col_set)
+                        if cell not in seen and cell[0] in rows and (col_set is None or cell[1] in col_set)
                     ]
                 else:
                     todo = [(ix, iy) for ix in rows for iy in cols if (ix, iy) not in seen]
@@ -224,10 +216,7 @@ class InMemoryDriverRepository:
                     examined += len(members)
                     for p2, cos2, lon2, driver in members.values():
                         # haversine_km(point.lat, point.lon, lat2, lon2), operation for operation
-                        a = (
-                            sin((p2 - p1) / 2) ** 2
-                            + cos1 * cos2 * sin(radians(lon2 - lon) / 2) ** 2
-                        )
+                        a = sin((p2 - p1) / 2) ** 2 + cos1 * cos2 * sin(radians(lon2 - lon) / 2) ** 2
                         dist = _TWO_R * asin(min(1.0, sqrt(a)))
                         if dist <= radius_km:
                             found.append((dist, driver.driver_id, driver))

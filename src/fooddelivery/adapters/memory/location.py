@@ -28,9 +28,7 @@ class InMemoryLocationStream:
         ValueError: a negative ``retain``.
     """
 
-    def __init__(
-        self, *, retain: int | None = None, counters: OperationCounters | None = None
-    ) -> None:
+    def __init__(self, *, retain: int | None = None, counters: OperationCounters | None = None) -> None:
         if retain is not None and retain < 0:
             raise ValueError("retain must be None or >= 0")
         self._lock = threading.Lock()

@@ -36,9 +36,7 @@ class InMemoryEventPublisher:
         ValueError: a negative ``retain``.
     """
 
-    def __init__(
-        self, *, retain: int | None = None, counters: OperationCounters | None = None
-    ) -> None:
+    def __init__(self, *, retain: int | None = None, counters: OperationCounters | None = None) -> None:
         _check_retain(retain)
         self._lock = threading.Lock()
         self._counters = counters

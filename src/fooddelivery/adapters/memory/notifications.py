@@ -84,9 +84,7 @@ class InMemoryNotifier:
             self._sent.append(replace(notification, data=dict(notification.data)))
             kind = notification.kind.value
             self._by_kind[kind] = self._by_kind.get(kind, 0) + 1
-            self._by_template[notification.template] = (
-                self._by_template.get(notification.template, 0) + 1
-            )
+            self._by_template[notification.template] = self._by_template.get(notification.template, 0) + 1
             self._total += 1
         if self._counters is not None:
             self._counters.add("notifications.sent")

@@ -76,6 +76,8 @@ class InMemoryOrderRepository:
     Indexes mirror the cloud stores' secondary indexes: customer + created_at (newest first),
     restaurant + created_at and restaurant + status + created_at (oldest first). Per order the store
     keeps one snapshot and one shared index key; outbox records are dropped when marked published.
+    Outbox records hold the events handed over by ``Order.take_events()`` (frozen dataclasses that
+    the aggregate no longer references); their ``payload`` dicts are treated as read-only.
 
     Counted operations (with ``counters``): ``orders.reads`` per
     ``get``/``find_idempotent``/``list_*`` call, ``orders.writes`` per ``add``/``save`` call
@@ -118,8 +120,7 @@ class InMemoryOrderRepository:
                 if bound is not None:
                     if bound.fingerprint == idempotency.fingerprint:
                         raise DuplicateRequest(
-                            f"idempotency key {idempotency.key!r} already created "
-                            f"order {bound.order_id}",
+                            f"idempotency key {idempotency.key!r} already created order {bound.order_id}",
                             resource_id=bound.order_id,
                         )
                     raise IdempotencyKeyReused(
@@ -128,9 +129,7 @@ class InMemoryOrderRepository:
                         key=idempotency.key,
                     )
             if order.order_id in self._orders:
-                raise ConcurrencyConflict(
-                    f"order {order.order_id} already exists", order_id=order.order_id
-                )
+                raise ConcurrencyConflict(f"order {order.order_id} already exists", order_id=order.order_id)
             events = order.take_events()
             stored = order.snapshot()
             stored.persisted_version = order.version
@@ -138,9 +137,7 @@ class InMemoryOrderRepository:
             key: _Key = (order.created_at, order.order_id)
             _insert(self._by_customer.setdefault(order.customer_id, []), key)
             _insert(self._by_restaurant.setdefault(order.restaurant_id, []), key)
-            _insert(
-                self._by_restaurant_status.setdefault((order.restaurant_id, order.status), []), key
-            )
+            _insert(self._by_restaurant_status.setdefault((order.restaurant_id, order.status), []), key)
             if idempotency is not None:
                 self._idempotency[(idempotency.scope, idempotency.key)] = idempotency
             outbox = self._outbox
@@ -184,8 +181,7 @@ class InMemoryOrderRepository:
                 raise NotFound(f"order {order.order_id} not found", order_id=order.order_id)
             if stored.version != order.persisted_version:
                 raise ConcurrencyConflict(
-                    f"order {order.order_id} is at version {stored.version}, "
-                    f"not {order.persisted_version} as read",
+                    f"order {order.order_id} is at version {stored.version}, not {order.persisted_version} as read",
                     order_id=order.order_id,
                     stored_version=stored.version,
                     expected_version=order.persisted_version,
@@ -215,9 +211,7 @@ class InMemoryOrderRepository:
         with self._lock:
             return self._idempotency.get((scope, key))
 
-    def list_by_customer(
-        self, customer_id: str, limit: int = 20, cursor: str | None = None
-    ) -> Page[Order]:
+    def list_by_customer(self, customer_id: str, limit: int = 20, cursor: str | None = None) -> Page[Order]:
         """Up to ``limit`` of the customer's orders, newest first (created_at, then id, descending).
 
         Raises:

@@ -23,9 +23,7 @@ __all__ = ["ALWAYS_TRANSIENT_TOKEN", "DECLINE_TOKENS", "SUCCESS_TOKENS", "FakePa
 
 #: Tokens whose authorization succeeds ("card" is what the reference request payload sends).
 #: Names follow Stripe's documented test tokens and PaymentMethods (docs.stripe.com/testing).
-SUCCESS_TOKENS: Final[frozenset[str]] = frozenset(
-    {"tok_visa", "tok_mastercard", "pm_card_visa", "card"}
-)
+SUCCESS_TOKENS: Final[frozenset[str]] = frozenset({"tok_visa", "tok_mastercard", "pm_card_visa", "card"})
 #: Tokens whose authorization is declined, with the decline code reported.
 DECLINE_TOKENS: Final[dict[str, str]] = {
     "tok_chargeDeclined": "card_declined",
@@ -84,17 +82,17 @@ def _same_currency(amount: Money, expected: str) -> None:
 class FakePaymentGateway:
     """A deterministic card processor (implements ``PaymentGateway``). Thread-safe.
 
-    Behaviour by card token (``payment_method`` of ``authorize``; ``capture`` and ``refund`` follow
-    the token of their charge):
+    Behaviour by card token (``payment_method`` of ``authorize``):
 
     - :data:`SUCCESS_TOKENS` (``tok_visa``, ``tok_mastercard``, ``pm_card_visa``, ``card``):
       succeed.
     - :data:`DECLINE_TOKENS` (``tok_chargeDeclined``, ``tok_chargeDeclinedInsufficientFunds``,
       ``pm_card_chargeDeclined``): ``authorize`` raises ``PaymentDeclined`` (``decline_code`` in
       context).
-    - ``tok_processingError_N`` (N an integer): the first N attempts of each (operation, idempotency
-      key) raise ``PaymentRetryableError``, the next succeeds.
-    - ``tok_processingError``: every attempt raises ``PaymentRetryableError``.
+    - ``tok_processingError_N`` (N an integer): the first N ``authorize`` attempts with one idempotency key
+      raise ``PaymentRetryableError``, the next succeeds (so a payment step sees exactly N transient failures).
+    - ``tok_processingError``: every ``authorize`` attempt raises ``PaymentRetryableError``.
+    - ``capture`` and ``refund`` fail transiently only when injected with :meth:`fail_next`.
     - anything else: ``PaymentDeclined("unknown payment method")``.
 
     Idempotency follows Stripe: keys share one namespace across operations; a repeated key with the
@@ -118,9 +116,7 @@ class FakePaymentGateway:
         ValueError: an ``idempotency_window`` < 1.
     """
 
-    def __init__(
-        self, *, idempotency_window: int | None = None, counters: OperationCounters | None = None
-    ) -> None:
+    def __init__(self, *, idempotency_window: int | None = None, counters: OperationCounters | None = None) -> None:
         if idempotency_window is not None and idempotency_window < 1:
             raise ValueError("idempotency_window must be None or >= 1")
         self._lock = threading.Lock()
@@ -143,9 +139,7 @@ class FakePaymentGateway:
         self._calls += 1
         if self._fail_next:
             self._fail_next -= 1
-            raise PaymentRetryableError(
-                f"{operation}: processor unavailable (injected failure)", idempotency_key=key
-            )
+            raise PaymentRetryableError(f"{operation}: processor unavailable (injected failure)", idempotency_key=key)
 
     def _replay(self, key: str, params: _Params) -> Charge | Refund | None:
         stored = self._results.get(key)
@@ -216,10 +210,7 @@ class FakePaymentGateway:
                 return replay
             _positive(amount)
             self._transient(payment_method, "authorize", idempotency_key)
-            if (
-                payment_method not in SUCCESS_TOKENS
-                and _TRANSIENT_N.fullmatch(payment_method) is None
-            ):
+            if payment_method not in SUCCESS_TOKENS and _TRANSIENT_N.fullmatch(payment_method) is None:
                 code = DECLINE_TOKENS.get(payment_method)
                 declined = (
                     _Declined("the card was declined", code)
@@ -258,13 +249,10 @@ class FakePaymentGateway:
                 assert isinstance(replay, Charge)
                 return replay
             state = self._charge(charge_id)
-            self._transient(state.payment_method, "capture", idempotency_key)
             _same_currency(amount, state.authorized.currency)
             _positive(amount)
             if state.captured is not None:
-                raise ValidationError.single(
-                    "chargeId", f"charge {charge_id} is already captured", "captured"
-                )
+                raise ValidationError.single("chargeId", f"charge {charge_id} is already captured", "captured")
             if amount > state.authorized:
                 raise ValidationError.single(
                     "amount",
@@ -298,13 +286,10 @@ class FakePaymentGateway:
                 assert isinstance(replay, Refund)
                 return replay
             state = self._charge(charge_id)
-            self._transient(state.payment_method, "refund", idempotency_key)
             _same_currency(amount, state.authorized.currency)
             _positive(amount)
             if state.captured is None:
-                raise ValidationError.single(
-                    "chargeId", f"charge {charge_id} was never captured", "not_captured"
-                )
+                raise ValidationError.single("chargeId", f"charge {charge_id} was never captured", "not_captured")
             refundable = state.captured - state.refunded
             if amount > refundable:
                 raise ValidationError.single(
@@ -342,9 +327,7 @@ class FakePaymentGateway:
         """Every captured charge with its captured amount, in authorization order."""
         with self._lock:
             return [
-                Charge(cid, s.captured, captured=True)
-                for cid, s in self._charges.items()
-                if s.captured is not None
+                Charge(cid, s.captured, captured=True) for cid, s in self._charges.items() if s.captured is not None
             ]
 
     @property

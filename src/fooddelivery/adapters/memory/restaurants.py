@@ -104,8 +104,7 @@ class InMemoryRestaurantRepository:
                 )
             if current.version != restaurant.version:
                 raise ConcurrencyConflict(
-                    f"restaurant {restaurant.restaurant_id} is at version {current.version}, "
-                    f"not {restaurant.version}",
+                    f"restaurant {restaurant.restaurant_id} is at version {current.version}, not {restaurant.version}",
                     restaurant_id=restaurant.restaurant_id,
                 )
             stored = replace(restaurant, version=restaurant.version + 1)
@@ -157,11 +156,7 @@ class InMemoryRestaurantRepository:
                 if min_rating is not None and -neg_rating < min_rating:
                     break  # sorted by rating: nothing further can qualify
                 restaurant = restaurants[restaurant_id]
-                if (
-                    near is not None
-                    and radius is not None
-                    and near.distance_km(restaurant.location) > radius
-                ):
+                if near is not None and radius is not None and near.distance_km(restaurant.location) > radius:
                     continue
                 if len(items) == query.limit:
                     more = True
@@ -170,9 +165,7 @@ class InMemoryRestaurantRepository:
         next_cursor = None
         if more:
             last = items[-1]
-            next_cursor = encode_cursor(
-                {"k": "rs", "r": str(last.rating), "id": last.restaurant_id}
-            )
+            next_cursor = encode_cursor({"k": "rs", "r": str(last.rating), "id": last.restaurant_id})
         return Page(items, next_cursor)
 
     def __len__(self) -> int:

@@ -64,9 +64,7 @@ class InMemorySagaStateStore:
             self._counters.add("saga.writes")
         with self._lock:
             if state.saga_id in self._states:
-                raise ConcurrencyConflict(
-                    f"saga {state.saga_id} already exists", saga_id=state.saga_id
-                )
+                raise ConcurrencyConflict(f"saga {state.saga_id} already exists", saga_id=state.saga_id)
             state.version = 1
             self._states[state.saga_id] = copy_saga_state(state)
 

@@ -55,9 +55,7 @@ class InMemoryScheduler:
             if message.message_id in self._pending:
                 return
             self._seq += 1
-            stored = ScheduledMessage(
-                message.message_id, message.due_at, message.kind, copy_json(message.body)
-            )
+            stored = ScheduledMessage(message.message_id, message.due_at, message.kind, copy_json(message.body))
             self._pending[message.message_id] = (self._seq, stored)
             heapq.heappush(self._heap, (message.due_at, self._seq, message.message_id))
         if self._counters is not None:

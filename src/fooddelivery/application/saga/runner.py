@@ -291,7 +291,7 @@ class SagaRunner:
             step=step,
             data=state.data,
             outcome=state.outcome,
-            attempt=state.attempts.get(step, 0) + 1,
+            attempt=1 + sum(n for key, n in state.attempts.items() if key.partition("#")[0] == step),
             _checkpoint=checkpoint,
         )
 
@@ -303,26 +303,28 @@ class SagaRunner:
             return exc
         if out:
             state.data.update(out)
-        state.attempts.pop(task.name, None)
+        _clear_attempts(state, task.name)
         if task.compensation and task.name not in state.completed:
             state.completed.append(task.name)
         return None
 
     def _schedule_retry(self, state: SagaState, step: str, policies: tuple[Retry, ...], exc: BaseException) -> bool:
         """Schedule a retry timer if a policy allows; returns whether one was scheduled (state saved)."""
-        for policy in policies:
+        for index, policy in enumerate(policies):
             if error_matches(policy.errors, exc):
-                done = state.attempts.get(step, 0)
+                # one counter per retrier, as in ASL: a transient error does not use up another policy's retries
+                counter = f"{step}#{index}"
+                done = state.attempts.get(counter, 0)
                 if done >= policy.max_attempts:
                     return False
-                message_id = f"{state.saga_id}:{step}:retry:{done + 1}"
+                message_id = f"{state.saga_id}:{step}:retry:{index}:{done + 1}"
                 due = self.clock.now() + timedelta(seconds=policy.delay_for(done + 1))
                 # Timer first: a crash before the save leaves a stale timer (ignored), never a saga that
                 # waits for a timer nobody scheduled.
                 self.scheduler.schedule(
                     ScheduledMessage(message_id, due, TIMER_RETRY, {"sagaId": state.saga_id, "step": step})
                 )
-                state.attempts[step] = done + 1
+                state.attempts[counter] = done + 1
                 state.timer_id = message_id
                 state.status = SagaStatus.RETRY_WAIT
                 self._save(state)
@@ -334,7 +336,7 @@ class SagaRunner:
             if error_matches(route.errors, exc):
                 state.outcome = route.outcome
                 state.current = route.next
-                state.attempts.pop(step, None)
+                _clear_attempts(state, step)
                 state.branches_done = []
                 code = getattr(exc, "code", type(exc).__name__)
                 state.data["error"] = {"step": step, "code": code, "detail": str(exc)}
@@ -396,9 +398,14 @@ class SagaRunner:
                 if self._schedule_retry(state, key, node.retry, exc):
                     return
                 raise
-            state.attempts.pop(key, None)
+            _clear_attempts(state, key)
             state.compensated.append(step)
             self._save(state)
         state.current = node.next
         self._save(state)
 
+
+def _clear_attempts(state: SagaState, step: str) -> None:
+    """Forget ``step``'s retry counters (one per retry policy, keyed ``"<step>#<policy index>"``)."""
+    for key in [k for k in state.attempts if k.partition("#")[0] == step]:
+        del state.attempts[key]

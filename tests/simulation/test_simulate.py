@@ -1,0 +1,111 @@
+"""The main job: `fooddelivery simulate` through the real core."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from fooddelivery.cli import main
+from fooddelivery.simulation import SimulationConfig, run_simulation
+from fooddelivery.simulation.report import nearest_rank
+
+
+@pytest.fixture(scope="module")
+def report() -> dict[str, Any]:
+    return run_simulation(SimulationConfig(orders=3000, seed=11))
+
+
+def _without_wall_clock(r: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in r.items() if k != "wallClock"}
+
+
+def test_every_placed_order_ends_delivered_failed_or_cancelled(report: dict[str, Any]) -> None:
+    assert report["ordersPlaced"] == 3000
+    assert report["ordersRefusedAtPlacement"] == {}
+    assert report["ordersDelivered"] + report["ordersFailed"] + report["ordersCancelled"] == 3000
+    assert report["invariants"]["everyOrderEnded"] is True
+    assert report["invariants"]["storedOrdersEnded"] is True
+
+
+def test_money_invariants_hold_every_captured_failure_refunded_once_and_net_equals_delivered(
+    report: dict[str, Any],
+) -> None:
+    inv = report["invariants"]
+    assert inv["refundedOncePerCapturedFailure"] is True
+    assert inv["netEqualsDelivered"] is True
+    assert report["revenue"]["net"] == report["revenue"]["delivered"]
+    assert report["refunds"]["count"] > 0  # timeouts and rejections after capture happened and were refunded
+
+
+def test_no_driver_is_ever_held_by_two_orders(report: dict[str, Any]) -> None:
+    assert report["invariants"]["driverDoubleBookings"] == 0
+
+
+def test_the_configured_failure_modes_all_occur(report: dict[str, Any]) -> None:
+    reasons = report["failuresByReason"]
+    for reason in ("payment_declined", "restaurant_timeout"):
+        assert reasons.get(reason, 0) > 0, reasons
+    assert sum(reasons.values()) == report["ordersFailed"]
+
+
+def test_timings_are_plausible_minutes(report: dict[str, Any]) -> None:
+    confirm, deliver = report["minutesToConfirm"], report["minutesToDeliver"]
+    assert 0 < confirm["p50"] <= confirm["p95"] <= 10
+    assert 10 < deliver["p50"] <= deliver["p95"] < 180
+    assert 0 < report["driverUtilization"] < 1
+
+
+def test_the_dinner_peak_carries_the_most_orders(report: dict[str, Any]) -> None:
+    placed = report["hourly"]["placed"]
+    assert sum(placed) == 3000
+    busiest = sorted(range(24), key=lambda h: -placed[h])[:3]
+    # US cities' 18:00-21:00 local is 22:00-05:00 UTC depending on the zone
+    assert all(h >= 22 or h <= 4 for h in busiest), busiest
+
+
+def test_port_operations_are_counted_per_kind(report: dict[str, Any]) -> None:
+    ops = report["portOperations"]
+    assert ops["events.published"] >= 3000 * 3
+    assert ops["orders.writes"] > 3000
+    assert ops["payments.calls"] >= 2 * report["invariants"]["capturedCharges"]
+    assert ops["scheduler.scheduled"] > 0 and ops["saga.writes"] > 0
+
+
+def test_the_same_seed_gives_the_same_report_and_another_seed_does_not(report: dict[str, Any]) -> None:
+    again = run_simulation(SimulationConfig(orders=3000, seed=11))
+    other = run_simulation(SimulationConfig(orders=3000, seed=12))
+    assert _without_wall_clock(again) == _without_wall_clock(report)
+    assert _without_wall_clock(other) != _without_wall_clock(report)
+
+
+def test_nearest_rank_percentiles() -> None:
+    assert nearest_rank([], 50) is None
+    assert nearest_rank([5.0, 1.0, 3.0, 2.0, 4.0], 50) == 3.0
+    assert nearest_rank([float(i) for i in range(1, 101)], 95) == 95.0
+
+
+def test_the_cli_prints_json_and_writes_the_report_files(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        main, ["simulate", "--orders", "400", "--seed", "3", "--format", "json", "--out", str(tmp_path)]
+    )
+    assert result.exit_code == 0, result.output
+    printed = json.loads(result.output)
+    assert printed["ordersPlaced"] == 400
+    stored = json.loads((tmp_path / "report.json").read_text())
+    assert _without_wall_clock(stored) == _without_wall_clock(printed)
+    assert (tmp_path / "report.txt").read_text().startswith("fooddelivery simulate: seed 3")
+    rows = (tmp_path / "hourly.csv").read_text().splitlines()
+    assert rows[0] == "hour_utc,placed,delivered,failed" and len(rows) == 25
+
+
+def test_the_cli_refuses_impossible_rates_with_a_usage_error() -> None:
+    result = CliRunner().invoke(main, ["simulate", "--orders", "10", "--decline-rate", "0.9",
+                                       "--transient-rate", "0.5"])
+    assert result.exit_code == 2
+    assert "add up to more than 1" in result.output
+    result = CliRunner().invoke(main, ["simulate", "--orders", "0"])
+    assert result.exit_code == 2
