@@ -2,6 +2,7 @@
 
 Commands:
     simulate   a seeded, deterministic day of orders through the real core (in memory, virtual time).
+    token      print a development bearer token for a role.
 """
 
 from __future__ import annotations
@@ -129,6 +130,27 @@ def simulate(
     if not ok:
         click.echo("invariant violated: " + json.dumps(inv), err=True)
         sys.exit(1)
+
+
+@main.command()
+@click.option("--role", type=click.Choice(["customer", "restaurant", "driver", "admin"]), required=True,
+              help="The role the token grants.")
+@click.option("--sub", required=True, help="The subject (user id; for a customer, the customer id).")
+@click.option("--restaurant-id", default=None, help="For --role restaurant: the restaurant operated.")
+@click.option("--driver-id", default=None, help="For --role driver: the driver's id.")
+@click.option("--ttl", "ttl_s", type=click.IntRange(1, 7 * 24 * 3600), default=3600, show_default=True,
+              help="Lifetime in seconds.")
+def token(role: str, sub: str, restaurant_id: str | None, driver_id: str | None, ttl_s: int) -> None:
+    """Print a development bearer token (HS256, signed with FOODDELIVERY_DEV_SECRET or the public development
+    default), for `fooddelivery serve` and local testing. Never use development tokens in production.
+    """
+    from fooddelivery.domain.errors import ValidationError
+    from fooddelivery.http.auth import issue_dev_token
+
+    try:
+        click.echo(issue_dev_token(role, sub, restaurant_id, driver_id, ttl_s=ttl_s))
+    except ValidationError as exc:
+        raise click.UsageError(exc.detail) from None
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -46,8 +46,9 @@ def _definition(*retry: Retry) -> SagaDefinition:
         version=1,
         start="Step",
         states={
-            "Step": Task("Step", action="step", next="Done", retry=retry,
-                         catch=(Catch(("States.ALL",), "Failed", "gave_up"),)),
+            "Step": Task(
+                "Step", action="step", next="Done", retry=retry, catch=(Catch(("States.ALL",), "Failed", "gave_up"),)
+            ),
             "Done": Succeed("Done"),
             "Failed": Fail("Failed", error="GaveUp"),
         },
@@ -93,12 +94,15 @@ def test_retries_stop_after_max_attempts_and_the_catch_route_fails_the_saga() ->
 def test_an_error_no_route_catches_is_raised_not_swallowed() -> None:
     clock = VirtualClock(START)
     definition = SagaDefinition(
-        name="t", version=1, start="Step",
+        name="t",
+        version=1,
+        start="Step",
         states={"Step": Task("Step", action="step", next="Done"), "Done": Succeed("Done")},
     )
     store = InMemorySagaStateStore()
-    runner = SagaRunner(definition, {"step": Scripted(clock, ValidationError("bad"))}, store,
-                        InMemoryScheduler(), clock)
+    runner = SagaRunner(
+        definition, {"step": Scripted(clock, ValidationError("bad"))}, store, InMemoryScheduler(), clock
+    )
     with pytest.raises(ValidationError):
         runner.start("s-1")
     assert store.get("s-1").status is SagaStatus.RUNNING  # resumable

@@ -103,8 +103,9 @@ def test_the_cli_prints_json_and_writes_the_report_files(tmp_path: Path) -> None
 
 
 def test_the_cli_refuses_impossible_rates_with_a_usage_error() -> None:
-    result = CliRunner().invoke(main, ["simulate", "--orders", "10", "--decline-rate", "0.9",
-                                       "--transient-rate", "0.5"])
+    result = CliRunner().invoke(
+        main, ["simulate", "--orders", "10", "--decline-rate", "0.9", "--transient-rate", "0.5"]
+    )
     assert result.exit_code == 2
     assert "add up to more than 1" in result.output
     result = CliRunner().invoke(main, ["simulate", "--orders", "0"])

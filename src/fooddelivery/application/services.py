@@ -317,13 +317,16 @@ class FoodDeliveryService:
     ) -> Order:
         """Move an order along its lifecycle under the actor rules.
 
-        CONFIRMED by the restaurant is its confirmation (:meth:`confirm_order`); CANCELLED is
+        CONFIRMED (by the restaurant or an admin) is the confirmation the saga waits for (:meth:`confirm_order`);
+        CANCELLED is
         :meth:`cancel_order`; DELIVERED frees the driver.
 
         Raises:
             NotFound, NotAllowed, InvalidTransition, LateEvent, ConcurrencyConflict: see the aggregate.
         """
-        if status is OrderStatus.CONFIRMED and actor.role is not Role.ADMIN:
+        if status is OrderStatus.CONFIRMED:
+            # confirmation is the saga's event, whoever sends it: moving the order behind the waiting saga's
+            # back would leave its timeout to fail a confirmed order
             self.confirm_order(actor, order_id)
             return self.orders.get(order_id)
         if status is OrderStatus.CANCELLED:

@@ -1,0 +1,743 @@
+"""The HTTP API of the core, defined once: routes, body parsing, authentication, the use cases, the
+error table.
+
+Every cloud entrypoint (and ``fooddelivery serve``) translates its platform's event into an
+:class:`~fooddelivery.http.messages.HttpRequest`, calls :meth:`HttpApi.handle`, and translates the
+:class:`~fooddelivery.http.messages.HttpResponse` back::
+
+    api = HttpApi(bootstrap().service, JwksAuthenticator.for_cognito(...))
+    response = api.handle(
+        HttpRequest.build("GET", "/orders/ord-1", headers={"Authorization": "Bearer ..."})
+    )
+
+Routes (the reference design's nine, same methods and paths, plus four marked "+"):
+
+- ``POST /orders``: place an order (201 + ``Location``; honours ``Idempotency-Key``).
+- ``GET /orders/{orderId}``: read an order (404 for anyone unrelated to it).
+- ``PUT /orders/{orderId}``: change its status under the lifecycle and actor rules.
+- ``GET /restaurants``: list (``cuisine``, ``minRating``, ``near`` + ``radiusKm``, ``limit``,
+  ``cursor``).
+- ``GET /restaurants/{restaurantId}``: one restaurant with its menu.
+- ``POST /restaurants/search``: the listing, filters in a JSON body.
+- ``POST /deliveries/assign``: assign a driver (a driver claims the order; restaurant or admin get
+  the nearest one).
+- ``GET /deliveries/{orderId}/track``: status, driver position, ETA.
+- ``PUT /deliveries/{orderId}/location``: the assigned driver reports a position.
+- + ``POST /orders/{orderId}/reject``: the restaurant rejects the order.
+- + ``GET /openapi.json``: OpenAPI 3.1 from the same models; no credentials needed.
+- + ``GET /health``: liveness; no credentials needed.
+- + ``OPTIONS`` on any route: 204 with ``Allow``; no credentials needed.
+
+Order of checks: route (404/405) -> credentials (401) -> the roles that may ever call the route
+(403) -> path parameters (422) -> undeclared query parameters (422; a cloud adapter strips its
+platform's own, such as an Azure function key's ``code``) -> body size (413) -> media type (415)
+-> JSON syntax (400) -> JSON shape (422) -> the use case (which applies the per-order rules: 404 to
+the unrelated, 403 to a role that may not make this change, 409 for the lifecycle). Nothing is
+stored or published before the use case runs, so every refusal before it leaves no trace.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import logging
+import threading
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any, Final, TypeVar
+
+from pydantic import BaseModel
+from pydantic import ValidationError as PydanticValidationError
+
+from fooddelivery.domain.actors import Actor, Role
+from fooddelivery.domain.catalog import check_id
+from fooddelivery.domain.errors import FieldError, FoodDeliveryError, NotAllowed, ValidationError
+from fooddelivery.domain.geo import GeoPoint
+from fooddelivery.domain.order import OrderStatus
+from fooddelivery.http import models as m
+from fooddelivery.http.messages import HttpRequest, HttpResponse
+from fooddelivery.http.problems import RequestRejected, internal_error_response, problem_response
+from fooddelivery.http.routing import Router
+from fooddelivery.ports.auth import Authenticator
+from fooddelivery.ports.orders import Page
+from fooddelivery.ports.restaurants import RestaurantQuery
+
+if TYPE_CHECKING:
+    from fooddelivery.application.services import FoodDeliveryService
+    from fooddelivery.domain.catalog import Restaurant
+
+__all__ = ["MAX_BODY_BYTES", "ROUTES", "HttpApi", "QueryParam", "RouteSpec"]
+
+log = logging.getLogger("fooddelivery.http")
+
+#: Largest request body accepted (bytes); larger ones get 413.
+MAX_BODY_BYTES: Final[int] = 256 * 1024
+#: Header carrying the request id in and out.
+REQUEST_ID_HEADER: Final[str] = "X-Request-Id"
+#: Header telling whether a confirmation/rejection changed anything: ``ACCEPTED`` or ``DUPLICATE``.
+OUTCOME_HEADER: Final[str] = "Signal-Outcome"
+_REQUEST_ID_CHARS: Final[frozenset[str]] = frozenset(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.:"
+)
+
+M = TypeVar("M", bound=BaseModel)
+
+
+# -- route table -----------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class QueryParam:
+    """A documented query parameter.
+
+    Attributes:
+        name: its name.
+        schema: its JSON schema (OpenAPI 3.1).
+        description: what it does.
+    """
+
+    name: str
+    schema: Mapping[str, Any]
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
+class RouteSpec:
+    """One operation: its method and path, handler, models, and documented statuses.
+
+    Attributes:
+        method: HTTP method.
+        path: template (``/orders/{orderId}``).
+        operation_id: OpenAPI ``operationId`` and the name of the :class:`HttpApi` handler method.
+        summary: one line for the OpenAPI document.
+        request_model: the body model, or None for no body.
+        response_model: the success body model (None: any JSON object).
+        success: the success status.
+        errors: the documented error statuses.
+        auth: whether credentials are required.
+        query: documented query parameters.
+        headers: documented request headers (name -> description).
+        tag: OpenAPI tag.
+        roles: the roles that may ever call it, or None for any authenticated caller; others get 403
+            before their body is read (finer rules, per order and status, are the use cases').
+    """
+
+    method: str
+    path: str
+    operation_id: str
+    summary: str
+    request_model: type[BaseModel] | None
+    response_model: type[BaseModel] | None
+    success: int = 200
+    errors: tuple[int, ...] = ()
+    auth: bool = True
+    query: tuple[QueryParam, ...] = ()
+    headers: Mapping[str, str] = field(default_factory=dict)
+    tag: str = "orders"
+    roles: frozenset[Role] | None = None
+
+    @property
+    def query_names(self) -> frozenset[str]:
+        """The names of the documented query parameters (any other is refused with 422)."""
+        return frozenset(q.name for q in self.query)
+
+
+_AUTH_ERRORS = (401, 403)
+_BODY_ERRORS = (400, 413, 415, 422)
+_LIST_QUERY = (
+    QueryParam(
+        "cuisine",
+        {"type": "string", "minLength": 1, "maxLength": 64},
+        "Only this cuisine (case-insensitive).",
+    ),
+    QueryParam(
+        "minRating",
+        {"type": "string", "pattern": r"^\d+(\.\d+)?$"},
+        "Only restaurants rated at least this (0..5).",
+    ),
+    QueryParam(
+        "near",
+        {"type": "string", "pattern": r"^-?\d+(\.\d+)?,-?\d+(\.\d+)?$"},
+        "Centre of a radius filter as 'lat,lon' in decimal degrees; requires radiusKm.",
+    ),
+    QueryParam(
+        "radiusKm",
+        {"type": "string", "pattern": r"^\d+(\.\d+)?$"},
+        "Radius around 'near' in km, (0, 100]; requires near.",
+    ),
+    QueryParam("limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}, "Page size."),
+    QueryParam(
+        "cursor",
+        {"type": "string", "minLength": 1, "maxLength": 2048},
+        "'nextCursor' of the previous page.",
+    ),
+)
+
+#: Every operation of the API, in documentation order.
+ROUTES: Final[tuple[RouteSpec, ...]] = (
+    RouteSpec(
+        "POST",
+        "/orders",
+        "create_order",
+        "Place an order",
+        m.PlaceOrderIn,
+        m.OrderOut,
+        201,
+        (*_BODY_ERRORS, *_AUTH_ERRORS, 404, 409),
+        headers={
+            "Idempotency-Key": "1..255 printable characters; the same key and body return the "
+            "first order (200), another body 422."
+        },
+        roles=frozenset({Role.CUSTOMER}),
+    ),
+    RouteSpec(
+        "GET",
+        "/orders/{orderId}",
+        "get_order",
+        "Read an order",
+        None,
+        m.OrderOut,
+        200,
+        (*_AUTH_ERRORS, 404, 422),
+    ),
+    RouteSpec(
+        "PUT",
+        "/orders/{orderId}",
+        "change_order_status",
+        "Change an order's status",
+        m.ChangeStatusIn,
+        m.OrderOut,
+        200,
+        (*_BODY_ERRORS, *_AUTH_ERRORS, 404, 409),
+    ),
+    RouteSpec(
+        "POST",
+        "/orders/{orderId}/reject",
+        "reject_order",
+        "The restaurant rejects an order",
+        m.RejectOrderIn,
+        m.OrderOut,
+        200,
+        (*_BODY_ERRORS, *_AUTH_ERRORS, 404, 409),
+        roles=frozenset({Role.RESTAURANT, Role.ADMIN}),
+    ),
+    RouteSpec(
+        "GET",
+        "/restaurants",
+        "list_restaurants",
+        "List restaurants",
+        None,
+        m.RestaurantPageOut,
+        200,
+        (*_AUTH_ERRORS, 422),
+        query=_LIST_QUERY,
+        tag="restaurants",
+    ),
+    RouteSpec(
+        "GET",
+        "/restaurants/{restaurantId}",
+        "get_restaurant",
+        "Read a restaurant and its menu",
+        None,
+        m.RestaurantDetailOut,
+        200,
+        (*_AUTH_ERRORS, 404, 422),
+        tag="restaurants",
+    ),
+    RouteSpec(
+        "POST",
+        "/restaurants/search",
+        "search_restaurants",
+        "Search restaurants",
+        m.SearchRestaurantsIn,
+        m.RestaurantPageOut,
+        200,
+        (*_BODY_ERRORS, *_AUTH_ERRORS),
+        tag="restaurants",
+    ),
+    RouteSpec(
+        "POST",
+        "/deliveries/assign",
+        "assign_driver",
+        "Assign a driver to an order",
+        m.AssignDriverIn,
+        m.OrderOut,
+        200,
+        (*_BODY_ERRORS, *_AUTH_ERRORS, 404, 409),
+        tag="deliveries",
+        roles=frozenset({Role.RESTAURANT, Role.DRIVER, Role.ADMIN}),
+    ),
+    RouteSpec(
+        "GET",
+        "/deliveries/{orderId}/track",
+        "track_delivery",
+        "Track a delivery",
+        None,
+        m.TrackingOut,
+        200,
+        (*_AUTH_ERRORS, 404, 422),
+        tag="deliveries",
+    ),
+    RouteSpec(
+        "PUT",
+        "/deliveries/{orderId}/location",
+        "update_location",
+        "Report the driver's position",
+        m.LocationIn,
+        m.LocationOut,
+        200,
+        (*_BODY_ERRORS, *_AUTH_ERRORS, 404, 409),
+        tag="deliveries",
+        roles=frozenset({Role.DRIVER}),
+    ),
+    RouteSpec(
+        "GET",
+        "/openapi.json",
+        "openapi",
+        "This document",
+        None,
+        None,
+        200,
+        (),
+        auth=False,
+        tag="meta",
+    ),
+    RouteSpec("GET", "/health", "health", "Liveness", None, m.HealthOut, 200, (), auth=False, tag="meta"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    request: HttpRequest
+    actor: Actor | None
+    params: dict[str, str]
+    request_id: str
+
+    @property
+    def who(self) -> Actor:
+        assert self.actor is not None, "an authenticated route"
+        return self.actor
+
+
+_Handler = Callable[[_Call], HttpResponse]
+
+
+# -- JSON bodies -----------------------------------------------------------------------------------
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _DuplicateKey(f"duplicate key {key!r}")
+        result[key] = value
+    return result
+
+
+def _bad_json(detail: str) -> RequestRejected:
+    return RequestRejected(
+        400,
+        "malformed_json",
+        "Malformed JSON",
+        detail,
+        fields=[FieldError("body", detail, "malformed_json")],
+    )
+
+
+def _check_media_type(request: HttpRequest) -> None:
+    """Refuse (415) a ``Content-Type`` other than UTF-8 JSON (``application/json``, ``*/*+json``)."""
+    raw = request.header("content-type")
+    media, _, params = (raw or "").partition(";")
+    media = media.strip().lower()
+    main, _, sub = media.partition("/")
+    charset = None
+    for param in params.split(";"):
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset":
+            charset = value.strip().strip('"').lower()
+    encoding = (request.header("content-encoding") or "identity").strip().lower()
+    if main != "application" or (sub != "json" and not sub.endswith("+json")) or charset not in (None, "utf-8"):
+        shown = (raw or "none")[:100]
+        raise RequestRejected(
+            415,
+            "unsupported_media_type",
+            "Unsupported media type",
+            f"the body must be JSON sent as 'Content-Type: application/json' (UTF-8), not {shown!r}",
+            fields=[FieldError("Content-Type", "must be application/json", "unsupported_media_type")],
+            headers={"Accept": "application/json"},
+        )
+    if encoding != "identity":
+        raise RequestRejected(
+            415,
+            "unsupported_media_type",
+            "Unsupported media type",
+            "compressed request bodies are not accepted",
+            fields=[FieldError("Content-Encoding", "must be identity", "unsupported_media_type")],
+        )
+
+
+def parse_json_object(request: HttpRequest, max_bytes: int = MAX_BODY_BYTES) -> dict[str, Any]:
+    """The request body as a JSON object, with every number that has a fraction or exponent as
+    ``Decimal``.
+
+    Raises:
+        RequestRejected: 413 over ``max_bytes``; 415 not JSON by ``Content-Type``; 400 empty, not
+            UTF-8, malformed or truncated JSON, ``NaN``/``Infinity``, duplicate keys, or nesting too
+            deep.
+        ValidationError: valid JSON that is not an object (``null``, an array, a string...), field
+            ``body``.
+    """
+    body = request.body
+    if len(body) > max_bytes:
+        raise RequestRejected(
+            413,
+            "payload_too_large",
+            "Payload too large",
+            f"the body is {len(body)} bytes; at most {max_bytes} are accepted",
+            fields=[FieldError("body", f"must be at most {max_bytes} bytes", "too_large")],
+        )
+    _check_media_type(request)
+    if not body.strip():
+        raise RequestRejected(
+            400,
+            "empty_body",
+            "Empty body",
+            "the request needs a JSON object body",
+            fields=[FieldError("body", "is empty", "required")],
+        )
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _bad_json("the body is not UTF-8") from None
+    try:
+        document = json.loads(
+            text,
+            parse_float=Decimal,
+            parse_constant=_reject_constant,
+            object_pairs_hook=_no_duplicates,
+        )
+    except json.JSONDecodeError as exc:
+        raise _bad_json(f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except _DuplicateKey as exc:
+        raise _bad_json(f"the body has a {exc}") from None
+    except ValueError as exc:  # NaN/Infinity, an integer with more than 4300 digits
+        raise _bad_json(f"the body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise _bad_json("the body is nested too deeply") from None
+    if not isinstance(document, dict):
+        kind = "null" if document is None else type(document).__name__
+        raise ValidationError(
+            f"the body must be a JSON object, not {kind}",
+            [FieldError("body", "must be a JSON object", "type")],
+        )
+    return document
+
+
+# -- listing cursors -------------------------------------------------------------------------------
+def _filters_fingerprint(query: RestaurantQuery) -> str:
+    near = query.near
+    doc = [
+        query.cuisine,
+        None if query.min_rating is None else str(query.min_rating),
+        None if near is None else [near.lat, near.lon],
+        query.radius_km,
+    ]
+    return hashlib.sha256(json.dumps(doc).encode()).hexdigest()[:16]
+
+
+def _wrap_cursor(store_cursor: str | None, fingerprint: str) -> str | None:
+    if store_cursor is None:
+        return None
+    raw = json.dumps({"c": store_cursor, "f": fingerprint}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _unwrap_cursor(cursor: str, fingerprint: str) -> str:
+    bad = ValidationError.single("cursor", "is malformed or belongs to a listing with other filters", "invalid")
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        doc = json.loads(raw)
+    except (binascii.Error, ValueError, RecursionError):
+        raise bad from None
+    if not isinstance(doc, dict) or doc.get("f") != fingerprint or not isinstance(doc.get("c"), str):
+        raise bad
+    return str(doc["c"])
+
+
+# -- query strings ---------------------------------------------------------------------------------
+def _single(request: HttpRequest, name: str) -> str | None:
+    values = request.query.get(name)
+    if not values:
+        return None
+    if len(values) > 1:
+        raise ValidationError.single(name, "must be given once", "duplicate")
+    return values[0]
+
+
+def _query_decimal(text: str, name: str) -> Decimal:
+    try:
+        value = Decimal(text.strip())
+    except InvalidOperation:
+        raise ValidationError.single(name, "must be a decimal number", "type") from None
+    if not value.is_finite() or len(text) > 40:
+        raise ValidationError.single(name, "must be a finite decimal number", "type")
+    return value
+
+
+def _query_float(text: str, name: str) -> float:
+    return float(_query_decimal(text, name))
+
+
+def _list_query(request: HttpRequest) -> RestaurantQuery:
+    errors: list[FieldError] = []
+    values: dict[str, Any] = {}
+    for name in ("cuisine", "minRating", "near", "radiusKm", "limit", "cursor"):
+        try:
+            raw = _single(request, name)
+            if raw is None:
+                continue
+            if name == "cuisine":
+                if not raw or len(raw) > 64:
+                    raise ValidationError.single(name, "must be 1..64 characters", "length")
+                values["cuisine"] = raw.lower()
+            elif name == "minRating":
+                values["min_rating"] = _query_decimal(raw, name)
+            elif name == "near":
+                lat, sep, lon = raw.partition(",")
+                if not sep:
+                    raise ValidationError.single(name, "must be 'lat,lon'", "type")
+                try:
+                    values["near"] = GeoPoint(_query_float(lat, name), _query_float(lon, name))
+                except ValidationError as exc:
+                    messages = ", ".join(f"{f.field} {f.message}" for f in exc.fields)
+                    code = exc.fields[0].code if exc.fields else "invalid"
+                    raise ValidationError.single(name, messages or exc.detail, code) from None
+            elif name == "radiusKm":
+                values["radius_km"] = _query_float(raw, name)
+            elif name == "limit":
+                if not raw.isascii() or not raw.isdigit() or len(raw) > 4:
+                    raise ValidationError.single(name, "must be an integer 1..100", "type")
+                values["limit"] = int(raw)
+            else:
+                values["cursor"] = raw
+        except ValidationError as exc:
+            errors.extend(exc.fields)
+    if errors:
+        raise ValidationError("invalid query parameters", errors)
+    return RestaurantQuery(**values)
+
+
+# -- the API ---------------------------------------------------------------------------------------
+class HttpApi:
+    """The provider-neutral HTTP API over
+    :class:`~fooddelivery.application.services.FoodDeliveryService`.
+
+    Thread-safe: :meth:`handle` keeps no per-request state on the instance.
+
+    Args:
+        service: the use cases (``bootstrap().service``).
+        authenticator: turns credentials into an actor (``fooddelivery.http.auth``).
+        max_body_bytes: largest request body accepted (413 above).
+        base_path: prefix of ``Location`` headers (e.g. an API Gateway stage, ``"/prod"``).
+        request_ids: makes request ids when the client sends no valid ``X-Request-Id`` (uuid4 hex by
+            default).
+        title: the OpenAPI ``info.title``.
+        version: the OpenAPI ``info.version``.
+    """
+
+    def __init__(
+        self,
+        service: FoodDeliveryService,
+        authenticator: Authenticator,
+        *,
+        max_body_bytes: int = MAX_BODY_BYTES,
+        base_path: str = "",
+        request_ids: Callable[[], str] | None = None,
+        title: str = "fooddelivery",
+        version: str = "0.1.0",
+    ) -> None:
+        self.service = service
+        self.authenticator = authenticator
+        self.max_body_bytes = max_body_bytes
+        self.base_path = base_path.rstrip("/")
+        self.title = title
+        self.version = version
+        self._request_ids = request_ids or (lambda: uuid.uuid4().hex)
+        self._router: Router[tuple[RouteSpec, _Handler]] = Router()
+        for spec in ROUTES:
+            self._router.add(spec.method, spec.path, (spec, getattr(self, f"_{spec.operation_id}")))
+        self._openapi_bytes: bytes | None = None
+        self._openapi_lock = threading.Lock()
+
+    # -- entry point -------------------------------------------------------------------------------
+    def handle(self, request: HttpRequest) -> HttpResponse:
+        """Answer one request. Never raises: every failure becomes a problem-details response.
+
+        Returns:
+            The response, always with ``X-Request-Id`` (the client's, when valid: 1..128 characters
+            of ``[A-Za-z0-9-_.:]``; else a new one) and ``Cache-Control``.
+        """
+        request_id = self._request_id(request)
+        instance = request.path if request.path.isprintable() and len(request.path) <= 2048 else None
+        try:
+            response = self._dispatch(request, request_id)
+        except FoodDeliveryError as exc:
+            response = problem_response(exc, request_id, instance)
+        except Exception as exc:
+            response = internal_error_response(exc, request_id, instance)
+        response.headers[REQUEST_ID_HEADER] = request_id
+        response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    def _request_id(self, request: HttpRequest) -> str:
+        given = request.header(REQUEST_ID_HEADER)
+        if given and len(given) <= 128 and all(c in _REQUEST_ID_CHARS for c in given):
+            return given
+        return self._request_ids()
+
+    def _dispatch(self, request: HttpRequest, request_id: str) -> HttpResponse:
+        if request.method == "OPTIONS":
+            allowed = self._router.allowed(request.path)
+            if not allowed:
+                self._router.match(request.method, request.path)  # raises the 404
+            return HttpResponse(204, {"Allow": ", ".join([*allowed, "OPTIONS"])})
+        match = self._router.match(request.method, request.path)
+        spec, handler = match.route
+        actor = self.authenticator.authenticate(request) if spec.auth else None
+        if actor is not None and spec.roles is not None and actor.role not in spec.roles:
+            raise NotAllowed(f"a {actor.role.value} may not call {spec.method} {spec.path}")
+        for name, value in match.params.items():
+            check_id(value, name)
+        unknown = [name for name in request.query if name not in spec.query_names]
+        if unknown:
+            raise ValidationError(
+                f"unknown query parameters: {', '.join(repr(n) for n in unknown[:5])}",
+                [FieldError(n or "query", "is not a query parameter of this route", "unknown_field") for n in unknown],
+            )
+        return handler(_Call(request, actor, match.params, request_id))
+
+    # -- helpers -----------------------------------------------------------------------------------
+    def _body(self, call: _Call, model: type[M]) -> M:
+        document = parse_json_object(call.request, self.max_body_bytes)
+        try:
+            return model.model_validate(document)
+        except PydanticValidationError as exc:
+            raise m.validation_error(exc) from None
+
+    @staticmethod
+    def _ok(model: BaseModel, status: int = 200, headers: Mapping[str, str] | None = None) -> HttpResponse:
+        return HttpResponse.from_json_bytes(status, model.model_dump_json().encode(), headers=headers)
+
+    def _page(self, query: RestaurantQuery, page: Page[Restaurant], fingerprint: str) -> HttpResponse:
+        body = m.RestaurantPageOut(
+            items=[m.restaurant_out(r) for r in page.items],
+            next_cursor=_wrap_cursor(page.next_cursor, fingerprint),
+        )
+        return self._ok(body)
+
+    def _search(self, call: _Call, query: RestaurantQuery) -> HttpResponse:
+        fingerprint = _filters_fingerprint(query)
+        if query.cursor is not None:
+            query = RestaurantQuery(
+                query.cuisine,
+                query.min_rating,
+                query.near,
+                query.radius_km,
+                query.limit,
+                _unwrap_cursor(query.cursor, fingerprint),
+            )
+        return self._page(query, self.service.search_restaurants(call.who, query), fingerprint)
+
+    # -- orders ------------------------------------------------------------------------------------
+    def _create_order(self, call: _Call) -> HttpResponse:
+        body = self._body(call, m.PlaceOrderIn)
+        key = call.request.header("Idempotency-Key")
+        result = self.service.place_order(call.who, body.to_command(), key)
+        order = result.order
+        location = f"{self.base_path}/orders/{order.order_id}"
+        return self._ok(m.order_out(order), 201 if result.created else 200, {"Location": location})
+
+    def _get_order(self, call: _Call) -> HttpResponse:
+        return self._ok(m.order_out(self.service.get_order(call.who, call.params["orderId"])))
+
+    def _change_order_status(self, call: _Call) -> HttpResponse:
+        body = self._body(call, m.ChangeStatusIn)
+        order_id = call.params["orderId"]
+        actor = call.who
+        if body.status is OrderStatus.CONFIRMED:
+            # A confirmation is a signal to the waiting saga, from the restaurant or an admin acting for
+            # it (service.change_status would move an admin's CONFIRMED past the saga, whose timeout then
+            # fails on a CONFIRMED order); called directly so the response says whether it changed anything.
+            outcome = self.service.confirm_order(actor, order_id)
+            order = self.service.get_order(actor, order_id)
+            return self._ok(m.order_out(order), headers={OUTCOME_HEADER: outcome.value})
+        order = self.service.change_status(actor, order_id, body.status, body.reason)
+        return self._ok(m.order_out(order))
+
+    def _reject_order(self, call: _Call) -> HttpResponse:
+        body = self._body(call, m.RejectOrderIn)
+        order_id = call.params["orderId"]
+        outcome = self.service.reject_order(call.who, order_id, body.reason or "rejected by the restaurant")
+        order = self.service.get_order(call.who, order_id)
+        return self._ok(m.order_out(order), headers={OUTCOME_HEADER: outcome.value})
+
+    # -- restaurants -------------------------------------------------------------------------------
+    def _list_restaurants(self, call: _Call) -> HttpResponse:
+        return self._search(call, _list_query(call.request))
+
+    def _get_restaurant(self, call: _Call) -> HttpResponse:
+        restaurant = self.service.get_restaurant(call.who, call.params["restaurantId"])
+        return self._ok(m.restaurant_detail_out(restaurant))
+
+    def _search_restaurants(self, call: _Call) -> HttpResponse:
+        body = self._body(call, m.SearchRestaurantsIn)
+        near = GeoPoint(body.near.lat, body.near.lon) if body.near is not None else None
+        query = RestaurantQuery(
+            cuisine=body.cuisine.lower() if body.cuisine is not None else None,
+            min_rating=body.min_rating,
+            near=near,
+            radius_km=body.radius_km,
+            limit=body.limit,
+            cursor=body.cursor,
+        )
+        return self._search(call, query)
+
+    # -- deliveries --------------------------------------------------------------------------------
+    def _assign_driver(self, call: _Call) -> HttpResponse:
+        body = self._body(call, m.AssignDriverIn)
+        return self._ok(m.order_out(self.service.assign_driver(call.who, body.order_id)))
+
+    def _track_delivery(self, call: _Call) -> HttpResponse:
+        return self._ok(m.tracking_out(self.service.track_delivery(call.who, call.params["orderId"])))
+
+    def _update_location(self, call: _Call) -> HttpResponse:
+        body = self._body(call, m.LocationIn)
+        point = GeoPoint(body.lat, body.lon)
+        event = self.service.report_location(call.who, call.params["orderId"], point)
+        return self._ok(m.location_out(event, point))
+
+    # -- meta --------------------------------------------------------------------------------------
+    def openapi(self) -> dict[str, Any]:
+        """The OpenAPI 3.1 document of this API (built from :data:`ROUTES` and the pydantic
+        models)."""
+        from fooddelivery.http.openapi import build_openapi
+
+        return build_openapi(ROUTES, title=self.title, version=self.version)
+
+    def _openapi(self, call: _Call) -> HttpResponse:
+        with self._openapi_lock:
+            if self._openapi_bytes is None:
+                self._openapi_bytes = json.dumps(self.openapi(), separators=(",", ":")).encode()
+            body = self._openapi_bytes
+        return HttpResponse.from_json_bytes(200, body, headers={"Cache-Control": "public, max-age=300"})
+
+    def _health(self, call: _Call) -> HttpResponse:
+        return self._ok(m.HealthOut(status="ok"))
