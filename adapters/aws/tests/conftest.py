@@ -45,7 +45,7 @@ def wait_http(url: str, timeout: float = 20.0) -> None:
     last: Exception | None = None
     while time.monotonic() < deadline:
         try:
-            urllib.request.urlopen(url, timeout=1).close()  # noqa: S310 - loopback only
+            urllib.request.urlopen(url, timeout=1).close()
             return
         except urllib.error.HTTPError:
             return
@@ -57,13 +57,18 @@ def wait_http(url: str, timeout: float = 20.0) -> None:
 
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
-    """URL of a moto server for this session (``http://127.0.0.1:PORT``), with Step Functions execution on."""
+    """URL of a moto server for this session (``http://127.0.0.1:PORT``), with Step Functions execution on.
+
+    Started through ``moto_serial_server.py`` (moto's own app, with DynamoDB requests serialised): moto's
+    threaded DynamoDB backend double-grants conditional writes under concurrency; see that module.
+    """
     exe = shutil.which("moto_server") or str(Path(sys.executable).with_name("moto_server"))
     if not Path(exe).exists():
         pytest.fail("moto_server is not installed: pip install 'moto[server]' (see ../shared/emulators.md)")
     port = free_port()
-    proc = subprocess.Popen(  # noqa: S603 - fixed argv
-        [exe, "-H", "127.0.0.1", "-p", str(port)],
+    launcher = Path(__file__).with_name("moto_serial_server.py")
+    proc = subprocess.Popen(
+        [sys.executable, str(launcher), "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
@@ -84,15 +89,15 @@ def moto_endpoint() -> Iterator[str]:
 def configure_moto(url: str) -> None:
     """Enable Step Functions execution (before any state machine is created); Lambda without Docker."""
     body = b'{"stepfunctions": {"execute_state_machine": true}, "lambda": {"use_docker": false}}'
-    req = urllib.request.Request(url + "/moto-api/config", data=body, method="POST",  # noqa: S310
+    req = urllib.request.Request(url + "/moto-api/config", data=body, method="POST",
                                  headers={"Content-Type": "application/json"})
-    urllib.request.urlopen(req, timeout=5).close()  # noqa: S310
+    urllib.request.urlopen(req, timeout=5).close()
 
 
 @pytest.fixture
 def moto_reset(moto_endpoint: str) -> str:
     """A moto server with all state reset (and the execution config re-applied) for this test."""
-    req = urllib.request.Request(moto_endpoint + "/moto-api/reset", data=b"", method="POST")  # noqa: S310
-    urllib.request.urlopen(req, timeout=5).close()  # noqa: S310
+    req = urllib.request.Request(moto_endpoint + "/moto-api/reset", data=b"", method="POST")
+    urllib.request.urlopen(req, timeout=5).close()
     configure_moto(moto_endpoint)
     return moto_endpoint

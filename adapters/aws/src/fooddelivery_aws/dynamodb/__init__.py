@@ -1,0 +1,18 @@
+"""DynamoDB repositories: orders (with the outbox and idempotency), restaurants, drivers and saga state.
+
+Tables and indexes are defined once in :mod:`fooddelivery_aws.dynamodb.tables`; record mappers live in
+:mod:`fooddelivery_aws.dynamodb.records`. Importing this package imports no AWS SDK: each repository takes a
+``boto3`` DynamoDB client (``client=``) or builds one on first use.
+"""
+
+from fooddelivery_aws.dynamodb.drivers import DynamoDBDriverRepository
+from fooddelivery_aws.dynamodb.orders import DynamoDBOrderRepository
+from fooddelivery_aws.dynamodb.restaurants import DynamoDBRestaurantRepository
+from fooddelivery_aws.dynamodb.saga_store import DynamoDBSagaStateStore
+
+__all__ = [
+    "DynamoDBDriverRepository",
+    "DynamoDBOrderRepository",
+    "DynamoDBRestaurantRepository",
+    "DynamoDBSagaStateStore",
+]

@@ -1,0 +1,308 @@
+"""Plumbing shared by the DynamoDB repositories: the lazily built client, vendor-error translation, opaque
+cursors, page limits and operation counting.
+
+Nothing here imports boto3 or botocore at module level: the client is built on first use, and botocore's
+exception classes are looked at only while handling an exception (when botocore is loaded anyway).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import threading
+from typing import TYPE_CHECKING, Any, Final, NoReturn, Protocol
+
+from fooddelivery.domain.errors import (
+    ConcurrencyConflict,
+    FoodDeliveryError,
+    InfrastructureError,
+    NotFound,
+    ValidationError,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+__all__ = [
+    "RETRYABLE_CODES",
+    "Counters",
+    "LazyClient",
+    "bad_cursor",
+    "check_limit",
+    "decode_cursor",
+    "encode_cursor",
+    "error_code",
+    "get_item",
+    "put_new",
+    "put_versioned",
+    "reraise",
+    "translate_error",
+]
+
+#: Error codes that mean "try again later" (throttling, capacity, transient service faults). Source: DynamoDB
+#: developer guide, "Error handling with DynamoDB" (error codes with HTTP 400 "retry: yes" and the 5xx codes).
+RETRYABLE_CODES: Final[frozenset[str]] = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "LimitExceededException",
+        "InternalServerError",
+        "InternalFailure",
+        "ServiceUnavailable",
+        "TransactionInProgressException",
+    }
+)
+
+_CONFLICT_CODES: Final[frozenset[str]] = frozenset({"ConditionalCheckFailedException", "TransactionConflictException"})
+
+
+class Counters(Protocol):
+    """What the repositories need of ``fooddelivery.adapters.memory.OperationCounters`` (duck-typed, so the
+    core's in-memory package is not imported at run time).
+    """
+
+    def add(self, name: str, n: int = 1) -> None:
+        """Add ``n`` to the count of ``name``."""
+        ...
+
+
+class LazyClient:
+    """A DynamoDB client given by the caller, or built with boto3 on first use (thread-safe, once).
+
+    Args:
+        client: a ready ``boto3`` DynamoDB client, or None to build one lazily.
+        region_name: region of a lazily built client (None: boto3's own resolution, e.g. ``AWS_REGION``).
+        endpoint_url: endpoint of a lazily built client (None: the real service).
+    """
+
+    __slots__ = ("_client", "_endpoint_url", "_lock", "_region_name")
+
+    def __init__(self, client: Any = None, *, region_name: str | None = None, endpoint_url: str | None = None) -> None:
+        self._client = client
+        self._region_name = region_name
+        self._endpoint_url = endpoint_url
+        self._lock = threading.Lock()
+
+    def get(self) -> DynamoDBClient:
+        """The client (built now if it was not given).
+
+        Raises:
+            InfrastructureError: boto3 could not build a client (no region configured, for one).
+        """
+        client = self._client
+        if client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = _build_client(self._region_name, self._endpoint_url)
+                client = self._client
+        return client  # type: ignore[no-any-return]
+
+
+def _build_client(region_name: str | None, endpoint_url: str | None) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    try:
+        # Standard retry mode: exponential backoff with jitter on throttling and 5xx, 3 attempts in all
+        # (source: botocore "Retries" guide, standard mode).
+        return boto3.client(
+            "dynamodb",
+            region_name=region_name,
+            endpoint_url=endpoint_url,
+            config=Config(retries={"mode": "standard"}),
+        )
+    except Exception as exc:
+        raise InfrastructureError(f"cannot build a DynamoDB client: {exc}", reason="client_init") from exc
+
+
+def error_code(exc: BaseException) -> str | None:
+    """The AWS error code of a botocore ``ClientError`` (``"ConditionalCheckFailedException"``...), else None."""
+    response = getattr(exc, "response", None)
+    if not isinstance(response, dict):
+        return None
+    error = response.get("Error")
+    if not isinstance(error, dict):
+        return None
+    code = error.get("Code")
+    return code if isinstance(code, str) else None
+
+
+def translate_error(exc: BaseException, action: str) -> FoodDeliveryError | None:
+    """The core's error for a vendor exception raised while doing ``action``, or None if ``exc`` is not one.
+
+    - ``ConditionalCheckFailedException`` / ``TransactionConflictException`` -> ``ConcurrencyConflict``
+      (repositories that can tell NotFound from a version conflict handle those codes themselves first);
+    - throttling, capacity and 5xx codes (:data:`RETRYABLE_CODES`) -> ``InfrastructureError`` with
+      ``retryable=True``;
+    - any other service error (a missing table, access denied, a request the service rejected) ->
+      ``InfrastructureError`` with ``retryable=False``;
+    - botocore's own errors (no connection, timeouts, no credentials) -> ``InfrastructureError``,
+      ``retryable=True``.
+    """
+    code = error_code(exc)
+    if code is not None:
+        message = str(exc)
+        if code in _CONFLICT_CODES:
+            return ConcurrencyConflict(f"{action}: {message}", action=action, code=code)
+        retryable = code in RETRYABLE_CODES
+        return InfrastructureError(f"{action}: DynamoDB error {code}", action=action, code=code, retryable=retryable)
+    if type(exc).__module__.startswith(("botocore", "urllib3")):
+        return InfrastructureError(
+            f"{action}: cannot reach DynamoDB ({type(exc).__name__})",
+            action=action,
+            code=type(exc).__name__,
+            retryable=True,
+        )
+    return None
+
+
+def reraise(exc: BaseException, action: str) -> NoReturn:
+    """Raise the core's error for ``exc`` (``raise ... from exc``), or ``exc`` itself if it is not a vendor error."""
+    translated = translate_error(exc, action)
+    if translated is None:
+        raise exc
+    raise translated from exc
+
+
+# -- cursors and limits -------------------------------------------------------------------------------------
+_MAX_CURSOR: Final[int] = 2048
+
+
+def encode_cursor(position: dict[str, Any]) -> str:
+    """An opaque cursor: base64url (unpadded) of the compact JSON of ``position``."""
+    raw = json.dumps(position, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def bad_cursor() -> ValidationError:
+    """The error for a cursor this store did not make (field ``cursor``)."""
+    return ValidationError.single("cursor", "is malformed or from another listing", "invalid")
+
+
+def decode_cursor(cursor: str, kind: str, keys: tuple[str, ...]) -> dict[str, str]:
+    """Read a cursor made by :func:`encode_cursor` whose ``"k"`` is ``kind`` and whose ``keys`` are strings.
+
+    Raises:
+        ValidationError: anything else (field ``cursor``).
+    """
+    if not isinstance(cursor, str) or not cursor or len(cursor) > _MAX_CURSOR:
+        raise bad_cursor()
+    try:
+        position = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (binascii.Error, ValueError):
+        raise bad_cursor() from None
+    if not isinstance(position, dict) or position.get("k") != kind:
+        raise bad_cursor()
+    out: dict[str, str] = {}
+    for key in keys:
+        value = position.get(key)
+        if not isinstance(value, str) or not value:
+            raise bad_cursor()
+        out[key] = value
+    return out
+
+
+def check_limit(limit: object) -> int:
+    """Require an ``int`` page size 1..100.
+
+    Raises:
+        ValidationError: field ``limit``.
+    """
+    if type(limit) is not int or not 1 <= limit <= 100:
+        raise ValidationError.single("limit", "must be an integer 1..100", "out_of_range")
+    return limit
+
+
+# -- single-item reads and conditional writes ---------------------------------------------------------------
+def get_item(client: Any, table: str, key: dict[str, Any], action: str) -> dict[str, Any] | None:
+    """A strongly consistent ``GetItem``: the item, or None when absent.
+
+    Raises:
+        InfrastructureError: the store failed.
+    """
+    try:
+        response = client.get_item(TableName=table, Key=key, ConsistentRead=True)
+    except Exception as exc:
+        reraise(exc, action)
+    item = response.get("Item")
+    return dict(item) if item else None
+
+
+def put_new(
+    client: Any, table: str, item: dict[str, Any], key_attr: str, what: str, action: str, **context: Any
+) -> None:
+    """``PutItem`` only if no item has this key.
+
+    Args:
+        client: the DynamoDB client.
+        table: the table.
+        item: the item (with its key).
+        key_attr: the table's hash key attribute.
+        what: a label for messages (``"driver drv-1"``).
+        action: the operation name for error context.
+        context: extra context of the raised errors (``driver_id="drv-1"``).
+
+    Raises:
+        ConcurrencyConflict: an item with this key exists.
+        InfrastructureError: the store failed.
+    """
+    try:
+        client.put_item(
+            TableName=table,
+            Item=item,
+            ConditionExpression="attribute_not_exists(#k)",
+            ExpressionAttributeNames={"#k": key_attr},
+        )
+    except Exception as exc:
+        if error_code(exc) == "ConditionalCheckFailedException":
+            raise ConcurrencyConflict(f"{what} already exists", action=action, **context) from exc
+        reraise(exc, action)
+
+
+def put_versioned(
+    client: Any,
+    table: str,
+    item: dict[str, Any],
+    key_attr: str,
+    expected_version: int,
+    what: str,
+    action: str,
+    **context: Any,
+) -> None:
+    """``PutItem`` only if the stored item's ``version`` equals ``expected_version`` (compare-and-set).
+
+    On a failed condition, the old item returned with ``ReturnValuesOnConditionCheckFailure=ALL_OLD`` tells a
+    version conflict from a missing item; a stand-in that does not return it (dynalite) costs one strongly
+    consistent read. ``context`` is added to the raised errors' context.
+
+    Raises:
+        NotFound: no item with this key.
+        ConcurrencyConflict: the stored version differs (nothing written).
+        InfrastructureError: the store failed.
+    """
+    key = {key_attr: item[key_attr]}
+    try:
+        client.put_item(
+            TableName=table,
+            Item=item,
+            ConditionExpression="#v = :expected",
+            ExpressionAttributeNames={"#v": "version"},
+            ExpressionAttributeValues={":expected": {"N": str(expected_version)}},
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+    except Exception as exc:
+        if error_code(exc) != "ConditionalCheckFailedException":
+            reraise(exc, action)
+        stored = getattr(exc, "response", {}).get("Item") or get_item(client, table, key, action)
+        if not stored:
+            raise NotFound(f"{what} not found", action=action, **context) from exc
+        stored_version = stored.get("version", {}).get("N")
+        raise ConcurrencyConflict(
+            f"{what} is at version {stored_version}, not {expected_version}",
+            action=action,
+            stored_version=stored_version,
+            expected_version=expected_version,
+            **context,
+        ) from exc

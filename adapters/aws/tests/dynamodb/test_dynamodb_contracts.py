@@ -1,0 +1,92 @@
+"""The core's port contract suites, unchanged, on the DynamoDB repositories.
+
+On moto server: orders + outbox (outbox in the orders table; and again with a dedicated, 3-shard outbox table),
+restaurants, drivers and saga state. On dynalite (a second, independent DynamoDB implementation): restaurants,
+drivers and saga state, whose writes are single-item conditional writes. The order repository is NOT run on
+dynalite: dynalite has no TransactWriteItems, and every order write is one (see ``TestDynaliteOrderRepository``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from fooddelivery.ports import DriverRepository, OrderRepository, Outbox, RestaurantRepository, SagaStateStore
+from fooddelivery_aws.dynamodb import (
+    DynamoDBDriverRepository,
+    DynamoDBOrderRepository,
+    DynamoDBRestaurantRepository,
+    DynamoDBSagaStateStore,
+)
+from fooddelivery_aws.dynamodb.tables import DRIVERS, ORDERS, OUTBOX, RESTAURANTS, SAGAS, TableSpec
+from tests.contract.driver_repository_contract import DriverRepositoryContract
+from tests.contract.order_repository_contract import OrderRepositoryContract
+from tests.contract.restaurant_repository_contract import RestaurantRepositoryContract
+from tests.contract.saga_store_contract import SagaStateStoreContract
+
+
+# -- moto ---------------------------------------------------------------------------------------------------
+class TestMotoOrderRepository(OrderRepositoryContract):
+    @pytest.fixture
+    def repo(self, moto_tables: dict[TableSpec, str], moto_dynamodb: Any) -> OrderRepository:
+        return DynamoDBOrderRepository(moto_tables[ORDERS], client=moto_dynamodb)
+
+    def test_it_is_both_an_order_repository_and_an_outbox(self, repo: OrderRepository) -> None:
+        assert isinstance(repo, OrderRepository)
+        assert isinstance(repo, Outbox)
+
+
+class TestMotoOrderRepositoryWithAShardedOutboxTable(OrderRepositoryContract):
+    """The same contract with the outbox in its own table, spread over three index partitions."""
+
+    @pytest.fixture
+    def repo(self, moto_tables: dict[TableSpec, str], moto_dynamodb: Any) -> OrderRepository:
+        return DynamoDBOrderRepository(
+            moto_tables[ORDERS], client=moto_dynamodb, outbox_table=moto_tables[OUTBOX], outbox_shards=3
+        )
+
+
+class TestMotoRestaurantRepository(RestaurantRepositoryContract):
+    @pytest.fixture
+    def repo(self, moto_tables: dict[TableSpec, str], moto_dynamodb: Any) -> RestaurantRepository:
+        return DynamoDBRestaurantRepository(moto_tables[RESTAURANTS], client=moto_dynamodb)
+
+
+class TestMotoDriverRepository(DriverRepositoryContract):
+    @pytest.fixture
+    def repo(self, moto_tables: dict[TableSpec, str], moto_dynamodb: Any) -> DriverRepository:
+        return DynamoDBDriverRepository(moto_tables[DRIVERS], client=moto_dynamodb)
+
+
+class TestMotoSagaStateStore(SagaStateStoreContract):
+    @pytest.fixture
+    def store(self, moto_tables: dict[TableSpec, str], moto_dynamodb: Any) -> SagaStateStore:
+        return DynamoDBSagaStateStore(moto_tables[SAGAS], client=moto_dynamodb)
+
+
+# -- dynalite -----------------------------------------------------------------------------------------------
+class TestDynaliteRestaurantRepository(RestaurantRepositoryContract):
+    @pytest.fixture
+    def repo(self, dynalite_tables: dict[TableSpec, str], dynalite_dynamodb: Any) -> RestaurantRepository:
+        return DynamoDBRestaurantRepository(dynalite_tables[RESTAURANTS], client=dynalite_dynamodb)
+
+
+class TestDynaliteDriverRepository(DriverRepositoryContract):
+    @pytest.fixture
+    def repo(self, dynalite_tables: dict[TableSpec, str], dynalite_dynamodb: Any) -> DriverRepository:
+        return DynamoDBDriverRepository(dynalite_tables[DRIVERS], client=dynalite_dynamodb)
+
+
+class TestDynaliteSagaStateStore(SagaStateStoreContract):
+    @pytest.fixture
+    def store(self, dynalite_tables: dict[TableSpec, str], dynalite_dynamodb: Any) -> SagaStateStore:
+        return DynamoDBSagaStateStore(dynalite_tables[SAGAS], client=dynalite_dynamodb)
+
+
+class TestDynaliteOrderRepository:
+    def test_the_order_repository_is_not_run_on_dynalite_because_it_has_no_transactions(self) -> None:
+        pytest.skip(
+            "DYNALITE HAS NO TransactWriteItems: every order write (order + outbox records + idempotency binding) "
+            "is one transaction, so the order repository and its outbox run on moto only"
+        )
