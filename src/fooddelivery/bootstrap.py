@@ -8,9 +8,10 @@ nothing connects to anything at import time.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
 
 from fooddelivery.adapters.memory import (
     FakePaymentGateway,
@@ -45,11 +46,33 @@ from fooddelivery.ports import (
     Outbox,
     PaymentGateway,
     RestaurantRepository,
+    SagaEngine,
     SagaStateStore,
+    ScheduledMessage,
     Scheduler,
 )
 
 __all__ = ["Bootstrapped", "Settings", "bootstrap"]
+
+
+@runtime_checkable
+class _PollingScheduler(Protocol):
+    """A scheduler whose due messages this process takes and delivers itself (in memory, SQLite)."""
+
+    def schedule(self, message: ScheduledMessage) -> None: ...
+
+    def pop_due(self, now: datetime) -> list[ScheduledMessage]: ...
+
+
+@runtime_checkable
+class _LeasingScheduler(_PollingScheduler, Protocol):
+    """A polling scheduler that leases due messages until acknowledged (at-least-once across crashes: SQLite)."""
+
+    def claim_due(self, now: datetime) -> list[ScheduledMessage]: ...
+
+    def ack(self, message_ids: Sequence[str]) -> int: ...
+
+    def release(self, message_ids: Sequence[str]) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,17 +143,24 @@ class Bootstrapped:
             raise AttributeError(name) from None
 
     def run_due(self) -> int:
-        """Deliver every scheduler message due now (needs the in-memory scheduler); returns how many.
+        """Deliver every scheduler message due now; returns how many.
+
+        Works with the schedulers whose messages the process delivers itself: the in-memory one (``pop_due``;
+        a failed delivery re-schedules the undelivered messages) and the SQLite one (``claim_due`` + ``ack``: a
+        message is deleted only once delivered, so a crash mid-delivery delivers it again after a restart; a
+        failed delivery releases the undelivered ones at once).
 
         Raises:
-            TypeError: the scheduler is not the in-memory one (cloud schedulers deliver by themselves).
+            TypeError: the scheduler delivers by itself (cloud schedulers) and has no ``pop_due``.
         """
         scheduler = self.adapters["scheduler"]
-        if not isinstance(scheduler, InMemoryScheduler):
-            raise TypeError("run_due drives the in-memory scheduler only")
+        if not isinstance(scheduler, _PollingScheduler):
+            raise TypeError("run_due drives a scheduler with pop_due (in-memory or SQLite) only")
+        leasing = scheduler if isinstance(scheduler, _LeasingScheduler) else None
         count = 0
         while True:
-            due = scheduler.pop_due(self.service.clock.now())
+            now = self.service.clock.now()
+            due = leasing.claim_due(now) if leasing is not None else scheduler.pop_due(now)
             if not due:
                 return count
             for i, message in enumerate(due):
@@ -138,9 +168,14 @@ class Bootstrapped:
                     self.service.deliver_timer(message)
                 except BaseException:
                     # Like a queue that was not acknowledged: this and the undelivered messages come back.
-                    for undelivered in due[i:]:
-                        scheduler.schedule(undelivered)
+                    if leasing is not None:
+                        leasing.release([m.message_id for m in due[i:]])
+                    else:
+                        for undelivered in due[i:]:
+                            scheduler.schedule(undelivered)
                     raise
+                if leasing is not None:
+                    leasing.ack([message.message_id])
                 count += 1
 
 
@@ -163,6 +198,7 @@ def bootstrap(
     pricing: PricingPolicy | None = None,
     promotions: Mapping[str, PromoCode] | None = None,
     retain: int | None = None,
+    saga_engine: SagaEngine | None = None,
 ) -> Bootstrapped:
     """Build the service. Anything not injected is an in-memory adapter (sharing one ``OperationCounters``).
 
@@ -174,6 +210,8 @@ def bootstrap(
         counters: operation counters for the in-memory adapters (a new one by default).
         pricing: platform fees (defaults per currency).
         promotions: promo codes, keyed by code (case-insensitive).
+        saga_engine: where order sagas are started and signalled (default: the in-process runner); e.g. a
+            queue-driven or Step Functions engine from a cloud package.
         retain: keep only the last N published events/notifications/locations in memory (for very long
             simulations); None keeps all.
 
@@ -218,6 +256,7 @@ def bootstrap(
         promotions={k.upper(): v for k, v in (promotions or {}).items()},
         eta=EtaPolicy(average_speed_kmh=settings.average_speed_kmh),
         assignment=assignment,
+        saga_engine=saga_engine,
     )
     relay.consumer = service.handle_events
     adapters: dict[str, Any] = {

@@ -25,7 +25,7 @@ from fooddelivery.application.order_saga import (
     reserve_nearest_driver,
 )
 from fooddelivery.application.relay import OutboxRelay
-from fooddelivery.application.saga.runner import SagaRunner, SignalOutcome
+from fooddelivery.application.saga.runner import SagaRunner
 from fooddelivery.domain.actors import Actor, Role
 from fooddelivery.domain.assignment import AssignmentPolicy
 from fooddelivery.domain.catalog import DeliveryAddress, Driver, DriverStatus, Restaurant, check_id
@@ -51,6 +51,7 @@ from fooddelivery.ports.ids import IdGenerator
 from fooddelivery.ports.location import LocationStream
 from fooddelivery.ports.orders import IdempotencyRecord, OrderRepository, Page
 from fooddelivery.ports.restaurants import RestaurantQuery, RestaurantRepository
+from fooddelivery.ports.saga_engine import SagaEngine, SignalOutcome
 from fooddelivery.ports.saga_store import SagaStateStore, SagaStatus
 from fooddelivery.ports.scheduler import ScheduledMessage
 
@@ -138,7 +139,7 @@ class FoodDeliveryService:
 
     Attributes:
         orders, restaurants, drivers, sagas, location: the stores and streams.
-        runner: the order saga runner.
+        runner: the in-process order saga runner (timers are delivered to it).
         steps: the order saga's actions (shared with manual driver assignment).
         relay: outbox -> bus -> in-process consumers.
         clock, ids: time and identifiers.
@@ -146,6 +147,7 @@ class FoodDeliveryService:
         promotions: promo codes by upper-case code.
         eta: tracking assumptions.
         assignment: driver search policy.
+        saga_engine: another :class:`SagaEngine` to start and signal sagas with (default: ``runner``).
         dead_letters: events whose in-process handling failed, with the error (never silently dropped;
             :meth:`resume_sagas` retries them).
     """
@@ -165,6 +167,13 @@ class FoodDeliveryService:
     eta: EtaPolicy = field(default_factory=EtaPolicy)
     assignment: AssignmentPolicy = field(default_factory=AssignmentPolicy)
     dead_letters: list[tuple[DomainEvent, Exception]] = field(default_factory=list)
+    saga_engine: SagaEngine | None = None
+
+    @property
+    def engine(self) -> SagaEngine:
+        """Where order sagas run: ``saga_engine`` when one was given (queues, Step Functions...), else the
+        in-process :attr:`runner`."""
+        return self.saga_engine if self.saga_engine is not None else self.runner
 
     # -- events -------------------------------------------------------------------------------------------
     def handle_events(self, events: Sequence[DomainEvent]) -> None:
@@ -178,14 +187,14 @@ class FoodDeliveryService:
         for event in events:
             if event.type is EventType.ORDER_PLACED:
                 try:
-                    self.runner.start(event.order_id, {"orderId": event.order_id})
+                    self.engine.start(event.order_id, {"orderId": event.order_id})
                 except Exception as exc:
                     log.exception("saga start failed for order %s", event.order_id)
                     self.dead_letters.append((event, exc))
             elif event.type is EventType.ORDER_CANCELLED:
                 detail: dict[str, Any] = {k: str(event.payload[k]) for k in ("by", "reason") if k in event.payload}
                 try:
-                    self.runner.signal(event.order_id, ORDER_CANCELLED, detail)
+                    self.engine.signal(event.order_id, ORDER_CANCELLED, detail)
                 except (NotFound, LateEvent):
                     continue  # no saga yet (it will find the order cancelled) or it has ended already
                 except Exception as exc:
@@ -375,7 +384,7 @@ class FoodDeliveryService:
             raise NotAllowed(f"a {actor.role.value} may not confirm or reject orders")
         detail = {"by": actor.subject, **({"reason": reason} if reason else {})}
         try:
-            outcome = self.runner.signal(order.order_id, event, detail)
+            outcome = self.engine.signal(order.order_id, event, detail)
         except NotFound:
             raise InvalidTransition(f"order {order_id} is not yet awaiting confirmation") from None
         self._after_commit()
@@ -389,16 +398,13 @@ class FoodDeliveryService:
             InvalidTransition: the order is still being processed (payment in progress): retry shortly.
         """
         order = self.get_order(actor, order_id)
-        try:
-            saga = self.sagas.get(order_id)
-        except NotFound:
-            saga = None
-        if saga is not None and saga.status in (SagaStatus.RUNNING, SagaStatus.RETRY_WAIT):
+        saga_status = self.engine.status(order_id)
+        if saga_status in (SagaStatus.RUNNING, SagaStatus.RETRY_WAIT):
             raise InvalidTransition(f"order {order_id} is being processed; retry shortly")
         order.cancel(actor, self.clock.now(), self.ids.new_id("evt"), reason)
         self.orders.save(order)
-        if saga is not None and saga.status in (SagaStatus.WAITING, SagaStatus.SUCCEEDED):
-            self.runner.signal(order_id, ORDER_CANCELLED, {"by": actor.subject, "reason": reason})
+        if saga_status in (SagaStatus.WAITING, SagaStatus.SUCCEEDED):
+            self.engine.signal(order_id, ORDER_CANCELLED, {"by": actor.subject, "reason": reason})
         self._after_commit()
         return self.orders.get(order_id)
 

@@ -14,6 +14,7 @@ from fooddelivery.ports.notifications import Notification, NotificationKind, Not
 from fooddelivery.ports.orders import IdempotencyRecord, OrderRepository, Page
 from fooddelivery.ports.payments import Charge, PaymentGateway, Refund
 from fooddelivery.ports.restaurants import RestaurantQuery, RestaurantRepository
+from fooddelivery.ports.saga_engine import SagaEngine, SignalOutcome
 from fooddelivery.ports.saga_store import SagaState, SagaStateStore, SagaStatus
 from fooddelivery.ports.scheduler import ScheduledMessage, Scheduler
 
@@ -38,9 +39,11 @@ __all__ = [
     "Refund",
     "RestaurantQuery",
     "RestaurantRepository",
+    "SagaEngine",
     "SagaState",
     "SagaStateStore",
     "SagaStatus",
     "ScheduledMessage",
     "Scheduler",
+    "SignalOutcome",
 ]

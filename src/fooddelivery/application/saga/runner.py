@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from enum import StrEnum
 from typing import Any
 
 from fooddelivery.application.saga.definition import (
@@ -27,8 +26,9 @@ from fooddelivery.application.saga.definition import (
     WaitForEvent,
     error_matches,
 )
-from fooddelivery.domain.errors import ConcurrencyConflict, FoodDeliveryError, InvalidTransition, LateEvent
+from fooddelivery.domain.errors import ConcurrencyConflict, FoodDeliveryError, InvalidTransition, LateEvent, NotFound
 from fooddelivery.ports.clock import Clock
+from fooddelivery.ports.saga_engine import SignalOutcome
 from fooddelivery.ports.saga_store import SagaState, SagaStateStore, SagaStatus
 from fooddelivery.ports.scheduler import ScheduledMessage, Scheduler
 
@@ -46,15 +46,6 @@ TIMER_RETRY = "saga.retry"
 #: ``ScheduledMessage.kind`` of a wait timeout.
 TIMER_TIMEOUT = "saga.timeout"
 _MAX_CONFLICT_RETRIES = 5
-
-
-class SignalOutcome(StrEnum):
-    """The answer to an event sent to a saga."""
-
-    ACCEPTED = "ACCEPTED"
-    """The saga was waiting for it and moved on."""
-    DUPLICATE = "DUPLICATE"
-    """The same event was already accepted; nothing changed."""
 
 
 @dataclass(slots=True)
@@ -93,7 +84,7 @@ Action = Callable[[StepContext], Mapping[str, Any] | None]
 
 
 class SagaRunner:
-    """Runs instances of one saga definition.
+    """Runs instances of one saga definition in process (implements the :class:`SagaEngine` port).
 
     Args:
         definition: the saga.
@@ -152,6 +143,13 @@ class SagaRunner:
         except ConcurrencyConflict:
             return self.resume(saga_id)
         return self._drive(state)
+
+    def status(self, saga_id: str) -> SagaStatus | None:
+        """The instance's status, or None when it was never started (the :class:`SagaEngine` port)."""
+        try:
+            return self.store.get(saga_id).status
+        except NotFound:
+            return None
 
     def resume(self, saga_id: str) -> SagaState:
         """Continue an instance interrupted in a RUNNING step (after a crash); others are returned unchanged."""
