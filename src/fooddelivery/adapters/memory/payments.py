@@ -2,42 +2,31 @@
 
 from __future__ import annotations
 
-import re
 import threading
 from collections import deque
-from typing import Final
 
-from fooddelivery.adapters.memory.counters import OperationCounters
-from fooddelivery.domain.errors import (
-    FieldError,
-    IdempotencyKeyReused,
-    NotFound,
-    PaymentDeclined,
-    PaymentRetryableError,
-    ValidationError,
+from fooddelivery.adapters.fake_processor import (
+    ALWAYS_TRANSIENT_TOKEN,
+    DECLINE_TOKENS,
+    SUCCESS_TOKENS,
+    Params,
+    Result,
+    charge_id_of,
+    check_capture,
+    check_positive,
+    check_refund,
+    decline_of,
+    injected_failure,
+    refund_id_of,
+    replay,
+    transient_failure,
 )
+from fooddelivery.adapters.memory.counters import OperationCounters
+from fooddelivery.domain.errors import NotFound
 from fooddelivery.domain.money import Money
 from fooddelivery.ports.payments import Charge, Refund
 
 __all__ = ["ALWAYS_TRANSIENT_TOKEN", "DECLINE_TOKENS", "SUCCESS_TOKENS", "FakePaymentGateway"]
-
-#: Tokens whose authorization succeeds ("card" is what the reference request payload sends).
-#: Names follow Stripe's documented test tokens and PaymentMethods (docs.stripe.com/testing).
-SUCCESS_TOKENS: Final[frozenset[str]] = frozenset({"tok_visa", "tok_mastercard", "pm_card_visa", "card"})
-#: Tokens whose authorization is declined, with the decline code reported.
-DECLINE_TOKENS: Final[dict[str, str]] = {
-    "tok_chargeDeclined": "card_declined",
-    "tok_chargeDeclinedInsufficientFunds": "insufficient_funds",
-    "pm_card_chargeDeclined": "card_declined",
-}
-#: Every call on a charge made with this token fails transiently (so no authorization ever
-#: succeeds).
-ALWAYS_TRANSIENT_TOKEN: Final[str] = "tok_processingError"
-#: ``tok_processingError_N``: the first N attempts of each (operation, idempotency key) fail
-#: transiently.
-_TRANSIENT_N = re.compile(r"tok_processingError_(\d{1,6})")
-
-_Params = tuple[object, ...]
 
 
 class _ChargeState:
@@ -52,37 +41,11 @@ class _ChargeState:
         self.refunded = Money(0, authorized.currency)
 
 
-class _Declined:
-    """A stored decline, replayed as a new ``PaymentDeclined`` for a repeated key."""
-
-    __slots__ = ("code", "detail")
-
-    def __init__(self, detail: str, code: str) -> None:
-        self.detail = detail
-        self.code = code
-
-    def error(self) -> PaymentDeclined:
-        """A fresh exception for this decline (never re-raise one instance: tracebacks pile up)."""
-        return PaymentDeclined(self.detail, decline_code=self.code)
-
-
-def _positive(amount: Money) -> None:
-    if amount.minor <= 0:
-        raise ValidationError.single("amount", "must be positive", "out_of_range")
-
-
-def _same_currency(amount: Money, expected: str) -> None:
-    if amount.currency != expected:
-        raise ValidationError(
-            f"amount is in {amount.currency}, the charge in {expected}",
-            [FieldError("currency", f"expected {expected}", "currency_mismatch")],
-        )
-
-
 class FakePaymentGateway:
     """A deterministic card processor (implements ``PaymentGateway``). Thread-safe.
 
-    Behaviour by card token (``payment_method`` of ``authorize``):
+    Behaviour by card token (``payment_method`` of ``authorize``; the rules live in
+    ``fooddelivery.adapters.fake_processor``, shared with ``SqlitePaymentGateway``):
 
     - :data:`SUCCESS_TOKENS` (``tok_visa``, ``tok_mastercard``, ``pm_card_visa``, ``card``):
       succeed.
@@ -123,7 +86,7 @@ class FakePaymentGateway:
         self._counters = counters
         self._window = idempotency_window
         self._key_order: deque[str] = deque()
-        self._results: dict[str, tuple[_Params, Charge | Refund | _Declined]] = {}
+        self._results: dict[str, tuple[Params, Result]] = {}
         self._attempts: dict[tuple[str, str], int] = {}
         self._charges: dict[str, _ChargeState] = {}
         self._refunds: list[Refund] = []
@@ -139,23 +102,9 @@ class FakePaymentGateway:
         self._calls += 1
         if self._fail_next:
             self._fail_next -= 1
-            raise PaymentRetryableError(f"{operation}: processor unavailable (injected failure)", idempotency_key=key)
+            raise injected_failure(operation, key)
 
-    def _replay(self, key: str, params: _Params) -> Charge | Refund | None:
-        stored = self._results.get(key)
-        if stored is None:
-            return None
-        first_params, result = stored
-        if first_params != params:
-            raise IdempotencyKeyReused(
-                f"idempotency key {key!r} was used for {first_params[0]} with other parameters",
-                idempotency_key=key,
-            )
-        if isinstance(result, _Declined):
-            raise result.error()
-        return result
-
-    def _remember(self, key: str, params: _Params, result: Charge | Refund | _Declined) -> None:
+    def _remember(self, key: str, params: Params, result: Result) -> None:
         self._results[key] = (params, result)
         if self._window is not None:
             order = self._key_order
@@ -164,19 +113,11 @@ class FakePaymentGateway:
                 self._results.pop(order.popleft(), None)
 
     def _transient(self, token: str, operation: str, key: str) -> None:
-        if token == ALWAYS_TRANSIENT_TOKEN:
-            raise PaymentRetryableError(f"{operation}: processing error", idempotency_key=key)
-        match = _TRANSIENT_N.fullmatch(token)
-        if match is None:
-            return
-        failures = int(match.group(1))
-        attempt = self._attempts.get((operation, key), 0) + 1
-        if attempt <= failures:
-            self._attempts[(operation, key)] = attempt
-            raise PaymentRetryableError(
-                f"{operation}: processing error (attempt {attempt} of {failures} failing)",
-                idempotency_key=key,
-            )
+        failed_before = self._attempts.get((operation, key), 0)
+        error = transient_failure(token, operation, key, failed_before)
+        if error is not None:
+            self._attempts[(operation, key)] = failed_before + 1
+            raise error
         self._attempts.pop((operation, key), None)
 
     def _charge(self, charge_id: str) -> _ChargeState:
@@ -201,25 +142,20 @@ class FakePaymentGateway:
             ValidationError: a non-positive amount.
         """
         self._count()
-        params: _Params = ("authorize", payment_method, amount)
+        params: Params = ("authorize", payment_method, amount)
         with self._lock:
             self._begin("authorize", idempotency_key)
-            replay = self._replay(idempotency_key, params)
-            if replay is not None:
-                assert isinstance(replay, Charge)
-                return replay
-            _positive(amount)
+            first = replay(idempotency_key, self._results.get(idempotency_key), params)
+            if first is not None:
+                assert isinstance(first, Charge)
+                return first
+            check_positive(amount)
             self._transient(payment_method, "authorize", idempotency_key)
-            if payment_method not in SUCCESS_TOKENS and _TRANSIENT_N.fullmatch(payment_method) is None:
-                code = DECLINE_TOKENS.get(payment_method)
-                declined = (
-                    _Declined("the card was declined", code)
-                    if code is not None
-                    else _Declined("unknown payment method", "unknown_payment_method")
-                )
+            declined = decline_of(payment_method)
+            if declined is not None:
                 self._remember(idempotency_key, params, declined)
                 raise declined.error()
-            charge_id = f"ch_{self._next_charge:08d}"
+            charge_id = charge_id_of(self._next_charge)
             self._next_charge += 1
             self._charges[charge_id] = _ChargeState(payment_method, amount)
             charge = Charge(charge_id, amount, captured=False)
@@ -241,24 +177,15 @@ class FakePaymentGateway:
             IdempotencyKeyReused: the key was used for another operation or other parameters.
         """
         self._count()
-        params: _Params = ("capture", charge_id, amount)
+        params: Params = ("capture", charge_id, amount)
         with self._lock:
             self._begin("capture", idempotency_key)
-            replay = self._replay(idempotency_key, params)
-            if replay is not None:
-                assert isinstance(replay, Charge)
-                return replay
+            first = replay(idempotency_key, self._results.get(idempotency_key), params)
+            if first is not None:
+                assert isinstance(first, Charge)
+                return first
             state = self._charge(charge_id)
-            _same_currency(amount, state.authorized.currency)
-            _positive(amount)
-            if state.captured is not None:
-                raise ValidationError.single("chargeId", f"charge {charge_id} is already captured", "captured")
-            if amount > state.authorized:
-                raise ValidationError.single(
-                    "amount",
-                    f"{amount} is more than the authorized {state.authorized}",
-                    "over_capture",
-                )
+            check_capture(charge_id, amount, state.authorized, state.captured)
             state.captured = amount
             cur = amount.currency
             self._captured_by_currency[cur] = self._captured_by_currency.get(cur, 0) + amount.minor
@@ -278,27 +205,19 @@ class FakePaymentGateway:
             IdempotencyKeyReused: the key was used for another operation or other parameters.
         """
         self._count()
-        params: _Params = ("refund", charge_id, amount)
+        params: Params = ("refund", charge_id, amount)
         with self._lock:
             self._begin("refund", idempotency_key)
-            replay = self._replay(idempotency_key, params)
-            if replay is not None:
-                assert isinstance(replay, Refund)
-                return replay
+            first = replay(idempotency_key, self._results.get(idempotency_key), params)
+            if first is not None:
+                assert isinstance(first, Refund)
+                return first
             state = self._charge(charge_id)
-            _same_currency(amount, state.authorized.currency)
-            _positive(amount)
-            if state.captured is None:
-                raise ValidationError.single("chargeId", f"charge {charge_id} was never captured", "not_captured")
-            refundable = state.captured - state.refunded
-            if amount > refundable:
-                raise ValidationError.single(
-                    "amount", f"{amount} is more than the refundable {refundable}", "over_refund"
-                )
+            check_refund(charge_id, amount, state.authorized, state.captured, state.refunded)
             state.refunded = state.refunded + amount
             cur = amount.currency
             self._refunded_by_currency[cur] = self._refunded_by_currency.get(cur, 0) + amount.minor
-            refund = Refund(f"re_{self._next_refund:08d}", charge_id, amount)
+            refund = Refund(refund_id_of(self._next_refund), charge_id, amount)
             self._next_refund += 1
             self._refunds.append(refund)
             self._remember(idempotency_key, params, refund)

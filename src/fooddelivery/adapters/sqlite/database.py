@@ -3,8 +3,10 @@
 Concurrency model (SQLite's own, see https://sqlite.org/wal.html and https://sqlite.org/lang_transaction.html):
 the file runs in WAL mode, so readers never block the single writer and the writer never blocks readers. Every
 write is one explicit ``BEGIN IMMEDIATE`` transaction: it takes the write lock up front (waiting up to the busy
-timeout), so two writers never deadlock upgrading a read lock. Connections come from a small pool shared by all
-threads (a server's worker threads plus a timer thread); a connection is used by one thread at a time.
+timeout), so two writers never deadlock upgrading a read lock. Writers of one process also queue on a Python lock
+first (a quick hand-over rather than SQLite's sleeping busy handler); writers of other processes on the same file
+are kept apart by SQLite's file lock. Connections come from a small pool shared by all threads (a server's worker
+threads plus a timer thread); a connection is used by one thread at a time.
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Final, TypeVar
+from typing import Final
 
+from fooddelivery.adapters.sqlite.schema import migrate as run_migrations
 from fooddelivery.domain.errors import ConcurrencyConflict, FoodDeliveryError, InfrastructureError
 
 __all__ = ["MEMORY", "SqliteDatabase", "translate_error"]
@@ -26,8 +29,6 @@ log = logging.getLogger(__name__)
 
 #: The path of a private in-memory database (served by one connection; for quick experiments).
 MEMORY: Final[str] = ":memory:"
-
-T = TypeVar("T")
 
 
 def translate_error(exc: sqlite3.Error, action: str) -> FoodDeliveryError:
@@ -88,15 +89,18 @@ class SqliteDatabase:
         self._busy_timeout_s = busy_timeout_s
         self._max = 1 if self._in_memory else max_connections
         self._cond = threading.Condition()
+        self._writer = threading.Lock()
         self._idle: list[sqlite3.Connection] = []
         self._open = 0
         self._closed = False
         self._journal_mode = ""
         if migrate:
-            from fooddelivery.adapters.sqlite.schema import migrate as run_migrations
-
-            with self.write() as conn:
-                run_migrations(conn)
+            try:
+                with self.write() as conn:
+                    run_migrations(conn)
+            except BaseException:
+                self.close()
+                raise
 
     # -- properties ----------------------------------------------------------------------------------------
     @property
@@ -215,7 +219,17 @@ class SqliteDatabase:
             ConcurrencyConflict: a statement hit a duplicate key (``sqlite3.IntegrityError``); nothing was
                 written.
         """
-        conn = self._acquire()
+        # Writers of this process queue on a lock (a fast hand-over) instead of polling SQLite's busy handler,
+        # which sleeps between retries; other processes are kept out by SQLite's own lock.
+        if not self._writer.acquire(timeout=self._busy_timeout_s):
+            raise InfrastructureError(
+                f"write: the database {self._path} is locked by this process's writers", action="begin", reason="locked"
+            )
+        try:
+            conn = self._acquire()
+        except BaseException:
+            self._writer.release()
+            raise
         broken = False
         try:
             try:
@@ -236,15 +250,7 @@ class SqliteDatabase:
                 raise translate_error(exc, "commit") from exc
         finally:
             self._release(conn, broken)
-
-    def run_write(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``work(conn)`` in one :meth:`write` transaction and return its result.
-
-        Raises:
-            As :meth:`write`, plus whatever ``work`` raises (after the rollback).
-        """
-        with self.write() as conn:
-            return work(conn)
+            self._writer.release()
 
     def close(self) -> None:
         """Close every pooled connection; later calls raise ``InfrastructureError``. Idempotent.

@@ -211,8 +211,8 @@ def _box_queries(point: GeoPoint, radius_km: float) -> list[tuple[str, list[obje
     else:
         bands = f"lat_cell BETWEEN {first} AND {last}"
     base = f"SELECT lat, lon, driver_id FROM drivers WHERE status = '{_AVAILABLE}' AND {bands}"
-    lat_range = [box.lat_lo, box.lat_hi]
+    lat_range: list[object] = [box.lat_lo, box.lat_hi]
     if box.lons is None:
         return [(base + " AND lat BETWEEN ? AND ?", lat_range)]
-    return [(base + " AND lon BETWEEN ? AND ? AND lat BETWEEN ? AND ?", [west, east, *lat_range]) for west, east in box.lons]
-
+    sql = base + " AND lon BETWEEN ? AND ? AND lat BETWEEN ? AND ?"
+    return [(sql, [west, east, *lat_range]) for west, east in box.lons]

@@ -129,9 +129,7 @@ class SqliteOrderRepository:
             try:
                 conn.execute(f"INSERT INTO orders ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)", row)
             except sqlite3.IntegrityError as exc:
-                raise ConcurrencyConflict(
-                    f"order {order.order_id} already exists", order_id=order.order_id
-                ) from exc
+                raise ConcurrencyConflict(f"order {order.order_id} already exists", order_id=order.order_id) from exc
             if idempotency is not None:
                 conn.execute(
                     "INSERT INTO order_idempotency (scope, key, fingerprint, order_id) VALUES (?, ?, ?, ?)",
@@ -344,4 +342,3 @@ class SqliteOrderRepository:
         with self._db.read() as conn:
             rows = conn.execute("SELECT order_id FROM orders ORDER BY created_at, order_id").fetchall()
         return [r[0] for r in rows]
-

@@ -1,8 +1,8 @@
 """Record mappers: domain objects <-> SQLite columns and JSON text, exact both ways.
 
 The domain never carries storage attributes; these functions are the only place that knows the stored shapes.
-Conventions (see ``fooddelivery.adapters.sqlite.schema``): times as fixed-width ISO-8601 UTC text, money as a
-decimal string plus currency, ``Decimal`` as its exact string, coordinates as JSON numbers (Python writes the
+Conventions (see ``fooddelivery.adapters.sqlite.schema``): times as fixed-width ISO-8601 UTC text, money as
+integer minor units plus currency, ``Decimal`` as its exact string, coordinates as JSON numbers (Python writes the
 shortest text that reads back as the same float). Round trips are exact: ``order_from_row(order_row(o))`` has
 ``same_state(o)``.
 """
@@ -97,14 +97,18 @@ def parse_utc(text: str) -> datetime:
     return datetime.fromisoformat(text).astimezone(UTC)
 
 
-def money_json(money: Money) -> dict[str, str]:
-    """``{"amount": "21.97", "currency": "USD"}``: the exact decimal string and the ISO 4217 code."""
-    return {"amount": str(money), "currency": money.currency}
+def money_json(money: Money) -> dict[str, int | str]:
+    """``{"minor": 2197, "currency": "USD"}``: integer minor units (cents for USD) and the ISO 4217 code."""
+    return {"minor": money.minor, "currency": money.currency}
 
 
-def money_from(doc: dict[str, str]) -> Money:
-    """The ``Money`` of a :func:`money_json` document (exact)."""
-    return Money.of(doc["amount"], doc["currency"])
+def money_from(doc: dict[str, Any]) -> Money:
+    """The ``Money`` of a :func:`money_json` document (exact).
+
+    Raises:
+        ValidationError: the minor units are not an integer, or the currency is unknown (a damaged record).
+    """
+    return Money(doc["minor"], doc["currency"])
 
 
 def _point_json(point: GeoPoint | None) -> dict[str, float] | None:
@@ -303,9 +307,7 @@ def restaurant_from_row(restaurant_id: str, version: int, record: str) -> Restau
         currency=doc["currency"],
         tax_rate=Decimal(doc["taxRate"]),
         avg_prep_minutes=doc["avgPrepMinutes"],
-        menu=tuple(
-            MenuItem(i["itemId"], i["name"], money_from(i["price"]), i["available"]) for i in doc["menu"]
-        ),
+        menu=tuple(MenuItem(i["itemId"], i["name"], money_from(i["price"]), i["available"]) for i in doc["menu"]),
         accepting_orders=doc["acceptingOrders"],
         version=version,
     )

@@ -82,8 +82,16 @@ class SqliteSagaStateStore:
         record = saga_record(state)
         with self._db.write() as conn:
             updated = conn.execute(
-                "UPDATE sagas SET status = ?, version = ?, updated_at = ?, record = ? WHERE saga_id = ? AND version = ?",
-                (state.status.value, state.version + 1, utc_text(state.updated_at), record, state.saga_id, state.version),
+                "UPDATE sagas SET status = ?, version = ?, updated_at = ?, record = ?"
+                " WHERE saga_id = ? AND version = ?",
+                (
+                    state.status.value,
+                    state.version + 1,
+                    utc_text(state.updated_at),
+                    record,
+                    state.saga_id,
+                    state.version,
+                ),
             ).rowcount
             if updated != 1:
                 stored = conn.execute("SELECT version FROM sagas WHERE saga_id = ?", (state.saga_id,)).fetchone()

@@ -21,18 +21,20 @@ class SqliteScheduler:
     """Holds messages in the ``timers`` table until :meth:`pop_due` reaches their ``due_at`` (a ``Scheduler``).
 
     The in-memory scheduler's rules, persisted: ``schedule`` is a no-op while the ``message_id`` is pending
-    (``INSERT OR IGNORE`` on a unique id); once delivered or cancelled the id may be scheduled again. Messages due
-    at the same instant come out in scheduling order (an ``AUTOINCREMENT`` sequence breaks the tie). After a
-    restart the pending timers are still there: a background loop calls :meth:`pop_due` with the current time
-    (and sleeps until :meth:`next_due`).
+    (``INSERT OR IGNORE`` on a unique id); once delivered (taken) or cancelled the id may be scheduled again.
+    Messages due at the same instant come out in scheduling order (an ``AUTOINCREMENT`` sequence breaks the tie).
+    After a restart the pending timers are still there: a background loop calls ``Bootstrapped.run_due`` (or
+    :meth:`claim_due`) with the current time and sleeps until :meth:`next_due`.
 
     Two ways to take due messages:
 
     - :meth:`pop_due` deletes them in the transaction that reads them (at most once: a crash before the caller
-      handles them loses them; ``Bootstrapped.run_due`` re-schedules what it fails to deliver);
-    - :meth:`claim_due` leases them for ``lease`` instead, and :meth:`ack` deletes each one once handled; a
-      message not acknowledged in time is delivered again (at least once, across crashes). Consumers tolerate
-      repeats (the saga runner ignores a timer its instance no longer waits for).
+      has handled them loses them);
+    - :meth:`claim_due` leases them until ``now + lease`` instead, and :meth:`ack` deletes each one once
+      handled (:meth:`release` hands it back at once after a failure); a message whose lease ends unacknowledged
+      is delivered again, so delivery is at least once across crashes. Consumers tolerate repeats (the saga
+      runner ignores a timer its instance no longer waits for). A claimed message counts as delivered: it is
+      not pending, ``cancel`` no longer removes it, and scheduling its id again creates a new message.
 
     Counted operations (with ``counters``): ``scheduler.scheduled`` per message accepted (not per no-op),
     ``scheduler.cancelled`` per message removed, ``scheduler.delivered`` per message returned by ``pop_due`` or
@@ -59,6 +61,7 @@ class SqliteScheduler:
         check_utc(message.due_at, "due_at")
         body = dumps(message.body, "body")
         with self._db.write() as conn:
+            conn.execute("DELETE FROM timers WHERE message_id = ? AND claimed_until IS NOT NULL", (message.message_id,))
             inserted = conn.execute(
                 "INSERT OR IGNORE INTO timers (message_id, due_at, kind, body) VALUES (?, ?, ?, ?)",
                 (message.message_id, utc_text(message.due_at), message.kind, body),
@@ -67,13 +70,15 @@ class SqliteScheduler:
             self._counters.add("scheduler.scheduled")
 
     def cancel(self, message_id: str) -> bool:
-        """Remove a pending (or claimed, unacknowledged) message; True if one was removed.
+        """Remove a pending message; returns True if one was removed (False: unknown, delivered or claimed).
 
         Raises:
             InfrastructureError: the database failed; nothing was removed.
         """
         with self._db.write() as conn:
-            removed = conn.execute("DELETE FROM timers WHERE message_id = ?", (message_id,)).rowcount
+            removed = conn.execute(
+                "DELETE FROM timers WHERE message_id = ? AND claimed_until IS NULL", (message_id,)
+            ).rowcount
         if removed and self._counters is not None:
             self._counters.add("scheduler.cancelled")
         return bool(removed)
@@ -168,15 +173,23 @@ class SqliteScheduler:
 
     # -- inspection ----------------------------------------------------------------------------------------
     @property
-    def pending_count(self) -> int:
-        """How many messages are pending (claimed ones included)."""
+    def claimed_count(self) -> int:
+        """How many messages are claimed and not yet acknowledged."""
         with self._db.read() as conn:
-            return int(conn.execute("SELECT COUNT(*) FROM timers").fetchone()[0])
+            return int(conn.execute("SELECT COUNT(*) FROM timers WHERE claimed_until IS NOT NULL").fetchone()[0])
+
+    @property
+    def pending_count(self) -> int:
+        """How many messages are pending (not claimed)."""
+        with self._db.read() as conn:
+            return int(conn.execute("SELECT COUNT(*) FROM timers WHERE claimed_until IS NULL").fetchone()[0])
 
     def pending(self) -> list[ScheduledMessage]:
         """The pending messages in delivery order (a new list; for inspection)."""
         with self._db.read() as conn:
-            rows = conn.execute("SELECT message_id, due_at, kind, body FROM timers ORDER BY due_at, seq").fetchall()
+            rows = conn.execute(
+                "SELECT message_id, due_at, kind, body FROM timers WHERE claimed_until IS NULL ORDER BY due_at, seq"
+            ).fetchall()
         return [scheduled_from_row(*r) for r in rows]
 
 

@@ -5,8 +5,8 @@ Storage conventions (the record mappers in ``fooddelivery.adapters.sqlite.record
 
 - times: ISO-8601 UTC text with microseconds (``2025-03-14T12:00:00.000000+00:00``): fixed width, so text order is
   time order and indexes on them sort chronologically;
-- money: a decimal string plus an ISO 4217 currency in JSON records (``{"amount": "21.97", "currency": "USD"}``),
-  integer minor units in the payment tables; never a float;
+- money: integer minor units plus an ISO 4217 currency (``{"minor": 2197, "currency": "USD"}`` in JSON records,
+  ``*_minor`` + ``currency`` columns in the payment tables); never a float;
 - ``Decimal`` values (ratings, tax rates): their exact string form;
 - aggregates: a JSON ``record`` column next to the few columns that keys and indexes need.
 """
