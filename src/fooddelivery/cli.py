@@ -3,6 +3,7 @@
 Commands:
     simulate   a seeded, deterministic day of orders through the real core (in memory, virtual time).
     token      print a development bearer token for a role.
+    serve      the HTTP API, the saga and the event bus on a SQLite file, served by uvicorn.
 """
 
 from __future__ import annotations
@@ -151,6 +152,44 @@ def token(role: str, sub: str, restaurant_id: str | None, driver_id: str | None,
         click.echo(issue_dev_token(role, sub, restaurant_id, driver_id, ttl_s=ttl_s))
     except ValidationError as exc:
         raise click.UsageError(exc.detail) from None
+
+
+@main.command()
+@click.option("--db", "db", type=click.Path(dir_okay=False, path_type=Path), default=Path("fooddelivery.db"),
+              show_default=True, help="SQLite database file (created if missing; WAL mode).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="TCP port.")
+@click.option("--demo", is_flag=True, default=False,
+              help="Load the demo catalog (restaurants rest-0..rest-99 with the reference payload's Pizza and "
+                   "Soda, drivers nearby) if it is not there yet.")
+@click.option("--confirmation-timeout", "confirmation_timeout", type=click.FloatRange(0, min_open=True),
+              default=300.0, show_default=True, envvar="FOODDELIVERY_CONFIRMATION_TIMEOUT_S", show_envvar=True,
+              help="Seconds a restaurant has to confirm an order before it fails with a refund.")
+@click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]), default="info",
+              show_default=True, help="Log level of the server and the core.")
+def serve(db: Path, host: str, port: int, demo: bool, confirmation_timeout: float, log_level: str) -> None:
+    """Serve the HTTP API on a SQLite file with uvicorn, until Ctrl-C (SIGINT) or SIGTERM.
+
+    Every port runs on the --db file (orders and their outbox, restaurants, drivers, saga state and timers,
+    notifications, locations, payments), so a restart resumes where the last process stopped: unpublished
+    events go out, interrupted sagas continue, and a saga waiting for its restaurant still times out on time.
+    Requests are authenticated with development tokens (`fooddelivery token`), signed with
+    FOODDELIVERY_DEV_SECRET or the public development default. Needs the `serve` extra:
+    pip install 'fooddelivery[serve]'.
+    """
+    from fooddelivery.domain.errors import InfrastructureError, ValidationError
+    from fooddelivery.server import ServeOptions, ServerUnavailable, run
+
+    options = ServeOptions(db, host, port, demo, confirmation_timeout, log_level)
+    try:
+        status = run(options)
+    except ServerUnavailable as exc:
+        raise click.ClickException(str(exc)) from None
+    except ValidationError as exc:  # a FOODDELIVERY_* setting that is not valid
+        raise click.UsageError(exc.detail) from None
+    except InfrastructureError as exc:
+        raise click.ClickException(f"cannot serve {db}: {exc.detail}") from None
+    sys.exit(status)
 
 
 if __name__ == "__main__":  # pragma: no cover

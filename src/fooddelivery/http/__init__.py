@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from fooddelivery.http.api import MAX_BODY_BYTES, ROUTES, HttpApi, RouteSpec
+    from fooddelivery.http.asgi import AsgiApp
     from fooddelivery.http.auth import (
         ClaimMapping,
         DevAuthenticator,
@@ -42,6 +43,7 @@ __all__ = [
     "ERROR_TABLE",
     "MAX_BODY_BYTES",
     "ROUTES",
+    "AsgiApp",
     "ClaimMapping",
     "DevAuthenticator",
     "GatewayClaimsAuthenticator",
@@ -64,6 +66,7 @@ _WHERE = {
     "ROUTES": "api",
     "HttpApi": "api",
     "RouteSpec": "api",
+    "AsgiApp": "asgi",
     "ClaimMapping": "auth",
     "DevAuthenticator": "auth",
     "GatewayClaimsAuthenticator": "auth",
