@@ -117,9 +117,15 @@ def dynalite_dynamodb(dynalite_endpoint: str) -> Any:
 
 @pytest.fixture
 def dynalite_tables(dynalite_dynamodb: Any) -> Iterator[dict[TableSpec, str]]:
-    """The restaurants, drivers and sagas tables, under names unique to this test, on dynalite (dropped after)."""
+    """The orders, restaurants, drivers and sagas tables, under names unique to this test, on dynalite (dropped
+    after)."""
     suffix = uuid.uuid4().hex[:8]
-    names = {RESTAURANTS: f"restaurants-{suffix}", DRIVERS: f"drivers-{suffix}", SAGAS: f"sagas-{suffix}"}
+    names = {
+        ORDERS: f"orders-{suffix}",
+        RESTAURANTS: f"restaurants-{suffix}",
+        DRIVERS: f"drivers-{suffix}",
+        SAGAS: f"sagas-{suffix}",
+    }
     for spec, name in names.items():
         create_table(dynalite_dynamodb, spec, name)
     yield names
