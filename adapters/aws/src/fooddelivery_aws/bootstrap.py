@@ -1,0 +1,313 @@
+"""The AWS composition root: the core's ``bootstrap()`` with the AWS adapters, built once per Lambda cold start.
+
+:func:`aws_app` is what every entrypoint calls: on the first invocation of an execution environment it reads
+:class:`~fooddelivery_aws.settings.AwsSettings` from the environment and builds everything; warm invocations get
+the same object back (Lambda reuses the environment: https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html).
+Nothing happens at import: no environment read, no boto3 import, no client. Clients are shared (one per service)
+and each is built on its first use, so a function pays only for the services it calls.
+
+Wiring (both modes):
+
+=================  ==========================================================================================
+port               adapter
+=================  ==========================================================================================
+orders + outbox    ``DynamoDBOrderRepository`` (``ORDERS_TABLE``; outbox in ``OUTBOX_TABLE`` if set)
+restaurants        ``DynamoDBRestaurantRepository`` (``RESTAURANTS_TABLE``)
+drivers            ``DynamoDBDriverRepository`` (``DRIVERS_TABLE``)
+sagas              ``DynamoDBSagaStateStore`` (``SAGAS_TABLE``)
+publisher          ``EventBridgePublisher`` (``EVENT_BUS_NAME``), used by the DynamoDB Streams relay only: the
+                   in-process relay is a :class:`~fooddelivery_aws.relay.DeferredRelay` (no publish-after-commit,
+                   and its consumer -- the in-process saga start -- is unplugged)
+scheduler          ``SqsScheduler`` (``TIMER_QUEUE_URL`` + ledger in ``SAGAS_TABLE``); none in stepfunctions mode
+saga engine        queue mode: the core's ``SagaRunner``, run by the SQS consumer (``sagas.QueueSaga``);
+                   stepfunctions mode: ``sagas.StepFunctionsEngine`` (``STATE_MACHINE_ARN``)
+notifier           ``SnsNotifier`` (``NOTIFICATIONS_TOPIC_ARN``, ``ALERTS_TOPIC_ARN``, ledger in ``SAGAS_TABLE``)
+location           ``KinesisLocationStream`` (``LOCATION_STREAM_NAME``)
+payments           see below
+clock, ids         ``SystemClock``, ``UuidIdGenerator`` (the core's defaults)
+=================  ==========================================================================================
+
+Payments: the core ships only :class:`~fooddelivery.adapters.memory.FakePaymentGateway` (Stripe-like test tokens,
+state in process memory), and it is the default here. That suits demos and tests, **not production**: each
+Lambda execution environment has its own fake, so a refund handled by another environment than the capture fails
+with NotFound. A real processor is configured with ``FOODDELIVERY_PAYMENT_GATEWAY=<module>:<factory>``: the
+factory is called once per cold start with the cached payment key reader
+(:class:`~fooddelivery_aws.secrets.SecretsManagerSecret` of ``PAYMENT_SECRET_ARN``, or None) and returns a
+``PaymentGateway``. Tests inject ``payments=`` directly.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final
+
+from fooddelivery.adapters.memory import FakePaymentGateway, SystemClock
+from fooddelivery.bootstrap import Bootstrapped, bootstrap
+from fooddelivery.ports.clock import Clock
+from fooddelivery.ports.ids import IdGenerator
+from fooddelivery.ports.payments import PaymentGateway
+from fooddelivery_aws._clients import LazyClient
+from fooddelivery_aws.dynamodb import (
+    DynamoDBDriverRepository,
+    DynamoDBOrderRepository,
+    DynamoDBRestaurantRepository,
+    DynamoDBSagaStateStore,
+)
+from fooddelivery_aws.messaging import (
+    EventBridgePublisher,
+    KinesisLocationStream,
+    SnsNotifier,
+    SqsSagaCommandBus,
+    SqsScheduler,
+)
+from fooddelivery_aws.relay import DeferredRelay, StreamOutboxRelay
+from fooddelivery_aws.sagas import NoTimers, QueueSaga, SagaDriver, StepFunctionsEngine, StepFunctionsSaga
+from fooddelivery_aws.secrets import SecretsManagerSecret
+from fooddelivery_aws.settings import AwsSettings, SagaMode
+
+if TYPE_CHECKING:
+    from fooddelivery.http import HttpApi
+
+__all__ = [
+    "PAYMENT_GATEWAY_ENV",
+    "AwsApp",
+    "AwsClients",
+    "aws_app",
+    "bootstrap_aws",
+    "build_aws_app",
+    "reset_aws_app",
+]
+
+#: Environment variable naming a real payment gateway factory (``module:function``).
+PAYMENT_GATEWAY_ENV: Final[str] = "FOODDELIVERY_PAYMENT_GATEWAY"
+
+PaymentsFactory = Callable[[SecretsManagerSecret | None], PaymentGateway]
+
+
+class _ClientProxy:
+    """Stands for a boto3 client built on its first attribute use (so adapters can share it without building it)."""
+
+    __slots__ = ("_lazy",)
+
+    def __init__(self, lazy: LazyClient[Any]) -> None:
+        self._lazy = lazy
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._lazy.get(), name)
+
+
+class AwsClients:
+    """One boto3 client per service, shared by the adapters and built on first use.
+
+    Args:
+        settings: endpoint and region of the clients.
+        injected: ready clients by service name (``"dynamodb"``, ``"events"``...), used as they are (tests).
+    """
+
+    def __init__(self, settings: AwsSettings, injected: Mapping[str, Any] | None = None) -> None:
+        self._settings = settings
+        self._clients: dict[str, Any] = dict(injected or {})
+        self._lock = threading.Lock()
+
+    def __call__(self, service: str) -> Any:
+        """The client of ``service`` (a lazy stand-in until first used)."""
+        with self._lock:
+            client = self._clients.get(service)
+            if client is None:
+                lazy: LazyClient[Any] = LazyClient(
+                    service, region_name=self._settings.region_name, endpoint_url=self._settings.endpoint_url
+                )
+                client = self._clients[service] = _ClientProxy(lazy)
+            return client
+
+
+@dataclass
+class AwsApp:
+    """Everything one Lambda execution environment needs, built once.
+
+    Attributes:
+        settings: the settings it was built from.
+        boot: the core (service, runner, adapters).
+        saga: what the SQS consumer hands saga inputs to (queue or Step Functions mode).
+        relay: the DynamoDB Streams outbox relay.
+        clients: the shared boto3 clients.
+        payment_secret: the payment key reader, or None.
+    """
+
+    settings: AwsSettings
+    boot: Bootstrapped
+    saga: SagaDriver
+    relay: StreamOutboxRelay
+    clients: AwsClients
+    payment_secret: SecretsManagerSecret | None = None
+    _apis: dict[str, HttpApi] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def http_api(self, base_path: str = "") -> HttpApi:
+        """The HTTP API for requests under ``base_path`` (an API Gateway stage, for ``Location`` headers), built on
+        first use; it trusts the claims API Gateway's Cognito / JWT authorizer verified."""
+        api = self._apis.get(base_path)
+        if api is None:
+            from fooddelivery.http import ClaimMapping, GatewayClaimsAuthenticator, HttpApi
+
+            with self._lock:
+                api = self._apis.get(base_path)
+                if api is None:
+                    api = HttpApi(
+                        self.boot.service, GatewayClaimsAuthenticator(ClaimMapping.cognito()), base_path=base_path
+                    )
+                    self._apis[base_path] = api
+        return api
+
+
+def _payments(
+    secret: SecretsManagerSecret | None,
+    factory: PaymentsFactory | None,
+    environ: Mapping[str, str],
+) -> PaymentGateway:
+    if factory is None:
+        target = environ.get(PAYMENT_GATEWAY_ENV, "").strip()
+        if not target:
+            return FakePaymentGateway()
+        module_name, _, attr = target.partition(":")
+        try:
+            factory = getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError, ValueError) as exc:
+            raise RuntimeError(f"{PAYMENT_GATEWAY_ENV}={target!r} names no importable factory: {exc}") from exc
+    assert factory is not None
+    return factory(secret)
+
+
+def build_aws_app(
+    settings: AwsSettings | None = None,
+    *,
+    clients: Mapping[str, Any] | None = None,
+    clock: Clock | None = None,
+    ids: IdGenerator | None = None,
+    payments: PaymentGateway | None = None,
+    payments_factory: PaymentsFactory | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> AwsApp:
+    """Build the AWS application (see the module docstring).
+
+    Args:
+        settings: defaults to :meth:`AwsSettings.from_env` of ``environ``.
+        clients: ready boto3 clients by service name; the others are built lazily.
+        clock: defaults to ``SystemClock``.
+        ids: defaults to the core's ``UuidIdGenerator``.
+        payments: a payment gateway (wins over everything else).
+        payments_factory: builds the gateway from the payment key reader (wins over the environment variable).
+        environ: the environment (default ``os.environ``).
+
+    Raises:
+        ValidationError: a missing or invalid setting (named).
+        RuntimeError: ``FOODDELIVERY_PAYMENT_GATEWAY`` names nothing importable.
+    """
+    env = os.environ if environ is None else environ
+    settings = settings or AwsSettings.from_env(env)
+    shared = AwsClients(settings, clients)
+    clock = clock or SystemClock()
+    ddb = shared("dynamodb")
+    orders = DynamoDBOrderRepository(settings.orders_table, client=ddb, outbox_table=settings.outbox_table)
+    publisher = EventBridgePublisher(settings.event_bus_name, client=shared("events"))
+    timers: SqsScheduler | None = None
+    if settings.saga_mode is SagaMode.QUEUE:
+        assert settings.timer_queue_url is not None  # AwsSettings guarantees it
+        timers = SqsScheduler(
+            settings.timer_queue_url, settings.sagas_table, clock=clock, sqs_client=shared("sqs"), dynamodb_client=ddb
+        )
+    secret = (
+        SecretsManagerSecret(settings.payment_secret_arn, clock=clock, client=shared("secretsmanager"))
+        if settings.payment_secret_arn
+        else None
+    )
+    sagas = DynamoDBSagaStateStore(settings.sagas_table, client=ddb)
+    engine: StepFunctionsEngine | None = None
+    if settings.saga_mode is SagaMode.STEPFUNCTIONS:
+        from fooddelivery_aws.stepfunctions.callbacks import StepFunctionsSignaller
+
+        assert settings.state_machine_arn is not None  # AwsSettings guarantees it
+        sfn = shared("stepfunctions")
+        engine = StepFunctionsEngine(
+            settings.state_machine_arn, StepFunctionsSignaller(sagas, clock, sfn), sagas, client=sfn
+        )
+    boot = bootstrap(
+        settings.core,
+        orders=orders,
+        restaurants=DynamoDBRestaurantRepository(settings.restaurants_table, client=ddb),
+        drivers=DynamoDBDriverRepository(settings.drivers_table, client=ddb),
+        sagas=sagas,
+        publisher=publisher,
+        notifier=SnsNotifier(
+            settings.notifications_topic_arn,
+            settings.alerts_topic_arn,
+            settings.sagas_table,
+            clock=clock,
+            sns_client=shared("sns"),
+            dynamodb_client=ddb,
+        ),
+        payments=payments or _payments(secret, payments_factory, env),
+        location=KinesisLocationStream(settings.location_stream_name, client=shared("kinesis")),
+        scheduler=timers if timers is not None else NoTimers(),
+        clock=clock,
+        ids=ids,
+        saga_engine=engine,
+    )
+    # Events leave through the table's stream (fooddelivery_aws.relay): no publish-after-commit in the request
+    # path, and no in-process saga start (an SQS message starts it).
+    boot.service.relay = DeferredRelay(orders, publisher, consumer=None)
+    boot.adapters["saga_commands"] = SqsSagaCommandBus(settings.saga_queue_url, client=shared("sqs"))
+    saga: SagaDriver
+    if engine is not None:
+        saga = StepFunctionsSaga(engine)
+    else:
+        assert timers is not None  # queue mode
+        saga = QueueSaga(boot.runner, timers, sagas)
+    return AwsApp(
+        settings=settings,
+        boot=boot,
+        saga=saga,
+        relay=StreamOutboxRelay(publisher, orders),
+        clients=shared,
+        payment_secret=secret,
+    )
+
+
+def bootstrap_aws(settings: AwsSettings | None = None, **overrides: Any) -> Bootstrapped:
+    """The core wired with the AWS adapters (what ``fooddelivery_aws.stepfunctions.task_handler`` builds on).
+
+    Takes the arguments of :func:`build_aws_app`.
+    """
+    return build_aws_app(settings, **overrides).boot
+
+
+class _Cache:
+    """The execution environment's application (one per process)."""
+
+    app: AwsApp | None = None
+    lock = threading.Lock()
+
+
+def aws_app() -> AwsApp:
+    """The application of this execution environment: built from the environment on the first call, then cached.
+
+    Raises:
+        ValidationError: a missing or invalid setting (named); the next call tries again.
+    """
+    app = _Cache.app
+    if app is None:
+        with _Cache.lock:
+            if _Cache.app is None:
+                _Cache.app = build_aws_app()
+            app = _Cache.app
+    return app
+
+
+def reset_aws_app(app: AwsApp | None = None) -> None:
+    """Forget the cached application, or install ``app`` as it (tests; a new configuration)."""
+    with _Cache.lock:
+        _Cache.app = app
