@@ -39,3 +39,12 @@ def test_token_refuses_a_restaurant_role_without_its_restaurant() -> None:
 def test_token_refuses_an_unknown_role() -> None:
     result = CliRunner().invoke(main, ["token", "--role", "chef", "--sub", "x"])
     assert result.exit_code == 2
+
+
+def test_token_with_a_too_short_development_secret_is_a_clean_error_not_a_traceback() -> None:
+    result = CliRunner().invoke(
+        main, ["token", "--role", "customer", "--sub", "x"], env={"FOODDELIVERY_DEV_SECRET": "short"}
+    )
+    assert result.exit_code == 1
+    assert "FOODDELIVERY_DEV_SECRET" in result.output and "32 bytes" in result.output
+    assert "Traceback" not in result.output

@@ -152,6 +152,8 @@ def token(role: str, sub: str, restaurant_id: str | None, driver_id: str | None,
         click.echo(issue_dev_token(role, sub, restaurant_id, driver_id, ttl_s=ttl_s))
     except ValidationError as exc:
         raise click.UsageError(exc.detail) from None
+    except ValueError as exc:  # FOODDELIVERY_DEV_SECRET too short
+        raise click.ClickException(f"FOODDELIVERY_DEV_SECRET: {exc}") from None
 
 
 @main.command()
@@ -189,6 +191,8 @@ def serve(db: Path, host: str, port: int, demo: bool, confirmation_timeout: floa
         raise click.UsageError(exc.detail) from None
     except InfrastructureError as exc:
         raise click.ClickException(f"cannot serve {db}: {exc.detail}") from None
+    except ValueError as exc:  # FOODDELIVERY_DEV_SECRET too short
+        raise click.ClickException(f"FOODDELIVERY_DEV_SECRET: {exc}") from None
     sys.exit(status)
 
 

@@ -207,6 +207,7 @@ class Simulation:
         self.city_customers: list[list[int]] = []
         self.driver_count = 0
         self.now_s = 0.0
+        self.first_arrival_s = 0.0
         self._staged: _Pending | None = None
         original = self.service.handle_events
 
@@ -490,6 +491,7 @@ class Simulation:
         wall0 = time.perf_counter()
         self.cities = load_cities(cfg.cities)
         times, cities = self._arrivals()
+        self.first_arrival_s = times[0] if len(times) else 0.0
         per_city = [0] * len(self.cities)
         for c in cities:
             per_city[c] += 1

@@ -21,11 +21,15 @@ field                              meaning
                                    (captured - refunded), ``delivered`` (sum of delivered orders' totals)
 ``minutesToConfirm``               ``p50``, ``p95``: placement -> CONFIRMED
 ``minutesToDeliver``               ``p50``, ``p95``: placement -> DELIVERED
-``driverUtilization``              share of driver-time spent holding an order over the simulated span
+``driverUtilization``              share of driver-time spent holding an order, over the active span (first
+                                   arrival -> last event) times the number of drivers
 ``lateConfirmations``              restaurant confirmations refused as late (after timeout)
 ``earlyConfirmations``             confirmations retried because the saga was not yet waiting
 ``hourly``                         ``placed``, ``delivered``, ``failed``: 24 counts by UTC hour of placement
+                                   (the cities' 18:00-21:00 local peak falls at 22:00-05:00 UTC)
 ``invariants``                     ``everyOrderEnded`` (delivered + failed + cancelled = placed),
+                                   ``storedOrdersEnded`` (every stored order is in a final status),
+                                   ``capturedCharges`` (stored orders with a captured payment),
                                    ``refundedOncePerCapturedFailure``, ``driverDoubleBookings`` (must be 0),
                                    ``netEqualsDelivered`` (net captured = delivered totals)
 ``portOperations``                 {operation: count} from the in-memory adapters' counters (reads, writes,
@@ -71,7 +75,8 @@ def build_report(sim: Simulation, build_s: float, loop_s: float, peak_mib: float
     audit = audit_orders(sim)
     net = Money(st.captured_minor - st.refunded_minor, "USD")
     counts = sim.counters.snapshot()
-    span_h = sim.now_s / 3600
+    span_s = max(0.0, sim.now_s - sim.first_arrival_s)
+    span_h = span_s / 3600
     delivered_total = audit["deliveredTotalMinor"]
     return {
         "schemaVersion": SCHEMA_VERSION,
@@ -99,8 +104,8 @@ def build_report(sim: Simulation, build_s: float, loop_s: float, peak_mib: float
         },
         "minutesToConfirm": {"p50": nearest_rank(st.to_confirm_min, 50), "p95": nearest_rank(st.to_confirm_min, 95)},
         "minutesToDeliver": {"p50": nearest_rank(st.to_deliver_min, 50), "p95": nearest_rank(st.to_deliver_min, 95)},
-        "driverUtilization": round(st.driver_busy_s / (sim.driver_count * sim.now_s), 4)
-        if sim.driver_count and sim.now_s
+        "driverUtilization": round(st.driver_busy_s / (sim.driver_count * span_s), 4)
+        if sim.driver_count and span_s
         else 0.0,
         "lateConfirmations": st.late_confirmations,
         "earlyConfirmations": st.early_confirmations,
