@@ -18,9 +18,11 @@ copied by hand from the code; these are read from it:
 
 What the stack holds (the reference design's ``serverless-backend.yaml``, ``../shared/reference/``, without its
 faults): a REST API with a Cognito user-pool authorizer; the tables (on-demand, point-in-time recovery, SSE,
-deletion protection in prod); five functions, each with only the permissions it uses; an event bus whose rule
-feeds a FIFO queue (message group = the order id) with a dead-letter queue; a standard queue for saga timers
-(SQS rejects per-message delays on FIFO queues); SNS topics; the Kinesis location stream; the payment secret; the
+deletion protection in prod); five functions, each with only the permissions it uses; the saga FIFO queue with a
+dead-letter queue, fed by the outbox relay itself (message group = the order id, deduplication id = the event id:
+an EventBridge rule's SQS target can set neither per event, see ``fooddelivery_aws.relay``); an event bus carrying
+every event, whose rule feeds a standard analytics queue; a standard queue for saga timers (SQS rejects
+per-message delays on FIFO queues); SNS topics; the Kinesis location stream; the payment secret; the
 Step Functions state machines (only when ``SagaMode`` is ``stepfunctions``); alarms and a dashboard. No account
 id, role ARN or bucket name is written anywhere: SAM builds the roles, ``sam deploy --resolve-s3`` the bucket.
 
@@ -34,8 +36,9 @@ transition. Express would be $1.00 per million starts plus duration, but cannot 
 Sources: SAM resource and policy-template reference
 (https://docs.aws.amazon.com/serverless-application-model/latest/developerguide/sam-specification.html,
 https://docs.aws.amazon.com/serverless-application-model/latest/developerguide/serverless-policy-templates.html);
-EventBridge dynamic JSON path in target parameters such as ``SqsParameters.MessageGroupId``
-(https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-targets.html#dynamic-path-parameters); SQS
+an EventBridge rule's SQS target takes one fixed ``MessageGroupId`` and no deduplication id
+(https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_SqsParameters.html); SQS high-throughput FIFO
+(https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/high-throughput-fifo.html); SQS
 visibility timeout >= 6x the function timeout for an SQS event source
 (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html); ``SendTaskSuccess`` cannot be scoped
 to a resource for tokens of service-integration tasks (Service Authorization Reference, AWS Step Functions).
@@ -61,7 +64,6 @@ from fooddelivery_aws.dynamodb.tables import ALL_TABLES, DRIVERS, ORDERS, RESTAU
 from fooddelivery_aws.messaging.eventbridge import EVENT_SOURCE  # noqa: E402
 from fooddelivery_aws.stepfunctions.asl import CALLBACK_RESOURCE  # noqa: E402
 
-from fooddelivery.domain.events import EventType  # noqa: E402
 from fooddelivery.http.api import ROUTES  # noqa: E402
 
 __all__ = [
@@ -82,8 +84,6 @@ TEMPLATE: Final = HERE / "template.yaml"
 ASL_FILES: Final[Mapping[str, str]] = {"OrderSagaStateMachine": "statemachine/order-saga.asl.json"}
 #: The state machine's name; its ARN is built from it (a ``Ref`` would make a cycle through the task function).
 STATE_MACHINE_NAME: Final = "food-delivery-order-saga-${Environment}"
-#: The domain events the SQS consumer acts on (``fooddelivery_aws.entrypoints.sqs``): the rule routes only these.
-SAGA_EVENT_TYPES: Final[tuple[str, ...]] = (EventType.ORDER_PLACED.value, EventType.ORDER_CANCELLED.value)
 #: The task Lambda's logical id; its ARN fills ``${TaskFunctionArn}`` in the ASL.
 TASK_FUNCTION: Final = "SagaTaskFunction"
 _PLACEHOLDERS: Final[Mapping[str, Any]] = {"TaskFunctionArn": {"Fn::GetAtt": [TASK_FUNCTION, "Arn"]}}
@@ -168,6 +168,8 @@ def _statement(actions: Sequence[str], resources: Any, sid: str | None = None) -
 
 _PUT_EVENTS: Final = {"EventBridgePutEventsPolicy": {"EventBusName": ref("OrderEventBus")}}
 _SEND_TIMERS: Final = {"SQSSendMessagePolicy": {"QueueName": getatt("SagaTimerQueue", "QueueName")}}
+# The outbox relay sends the saga's events to the saga queue (SendMessageBatch is authorised by sqs:SendMessage).
+_SEND_SAGA_EVENTS: Final = {"SQSSendMessagePolicy": {"QueueName": getatt("SagaQueue", "QueueName")}}
 # What a Lambda SQS event source needs (SAM's SQSPollerPolicy also lists *Batch actions that IAM does not have).
 _POLL_QUEUES: Final = _statement(
     ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"],
@@ -277,9 +279,10 @@ def _event_name(method: str, path: str) -> str:
 
 
 # Who needs what (fooddelivery_aws.bootstrap): events leave only through the outbox relay (no publish-after-commit),
-# so only the relay may PutEvents. In queue mode a restaurant's confirmation or a cancellation over HTTP drives the
-# saga's next steps in the HTTP function itself (SagaRunner.signal), so it holds what saga steps use: the tables,
-# the topics, the timer queue and the payment key. The tracking consumer only writes metrics (EMF log lines).
+# so only the relay may PutEvents and send the saga's events to the saga queue. In queue mode a restaurant's
+# confirmation or a cancellation over HTTP drives the saga's next steps in the HTTP function itself
+# (SagaRunner.signal), so it holds what saga steps use: the tables, the topics, the timer queue and the payment key.
+# The tracking consumer only writes metrics (EMF log lines).
 #: The functions (handler paths are the entrypoints' public names).
 FUNCTIONS: Final[tuple[FunctionSpec, ...]] = (
     FunctionSpec(
@@ -325,9 +328,10 @@ FUNCTIONS: Final[tuple[FunctionSpec, ...]] = (
         logical_id="OutboxRelayFunction",
         short="outbox-relay",
         handler="fooddelivery_aws.entrypoints.stream.handler",
-        description="Outbox relay: new outbox records on the orders table's stream -> EventBridge; a periodic sweep.",
+        description="Outbox relay: new outbox records on the orders table's stream -> the saga FIFO queue (saga "
+        "events) and EventBridge (every event); a periodic sweep.",
         timeout=60,
-        policies=(_READ_ORDERS_STREAM, _crud(ORDERS), _PUT_EVENTS, _SEND_STREAM_FAILURES),
+        policies=(_READ_ORDERS_STREAM, _crud(ORDERS), _SEND_SAGA_EVENTS, _PUT_EVENTS, _SEND_STREAM_FAILURES),
         events={
             # The relay's safety net: whatever the stream could not relay is still pending in the outbox.
             "OutboxSweep": {
@@ -422,11 +426,11 @@ def _messaging() -> dict[str, Any]:
     )
     saga_queue["Properties"].update(
         {
-            # Required for an EventBridge rule target (a rule cannot pass a deduplication id); the body is the whole
-            # EventBridge event, whose id is unique per PutEvents, so this drops EventBridge's own redeliveries.
-            # Messages the application sends itself pass MessageDeduplicationId (the event or step id), which wins.
-            "ContentBasedDeduplication": True,
-            # High-throughput FIFO: the limits apply per message group (= per order), not per queue.
+            # Only the application sends here, always with MessageDeduplicationId (the event id from the outbox
+            # relay, the command id of a resume), so content-based deduplication stays off: a message without an
+            # explicit id is refused instead of being deduplicated on its body.
+            "ContentBasedDeduplication": False,
+            # High-throughput FIFO: deduplication and the throughput limits apply per message group (= per order).
             "DeduplicationScope": "messageGroup",
             "FifoThroughputLimit": "perMessageGroupId",
         }
@@ -446,22 +450,20 @@ def _messaging() -> dict[str, Any]:
     }
     return {
         "OrderEventBus": {"Type": "AWS::Events::EventBus", "Properties": {"Name": named("events")}},
+        # Every event reaches the bus (the outbox relay publishes them all); this rule hands them to analytics. A
+        # standard queue: a FIFO target would take one fixed message group, so one event at a time for everyone.
         "OrderEventRule": {
             "Type": "AWS::Events::Rule",
             "Properties": {
                 "Name": named("order-events"),
-                "Description": "The order events the saga consumes (CloudEvents in Detail) -> the saga FIFO queue.",
+                "Description": "Every order event (CloudEvents in Detail) -> the analytics queue.",
                 "EventBusName": ref("OrderEventBus"),
-                "EventPattern": {"source": [EVENT_SOURCE], "detail-type": list(SAGA_EVENT_TYPES)},
+                "EventPattern": {"source": [EVENT_SOURCE]},
                 "State": "ENABLED",
                 "Targets": [
                     {
-                        "Id": "saga-queue",
-                        "Arn": getatt("SagaQueue", "Arn"),
-                        # One message group per order (CloudEvents partitionkey = the order id): one order's events
-                        # stay in order, different orders run in parallel. A dynamic JSON path, resolved per event
-                        # (were it ever taken literally, it would be one constant group: ordered, only slower).
-                        "SqsParameters": {"MessageGroupId": "$.detail.partitionkey"},
+                        "Id": "analytics-queue",
+                        "Arn": getatt("AnalyticsQueue", "Arn"),
                         "DeadLetterConfig": {"Arn": getatt("EventDeliveryDeadLetterQueue", "Arn")},
                     }
                 ],
@@ -471,11 +473,15 @@ def _messaging() -> dict[str, Any]:
         "SagaDeadLetterQueue": _queue(sub(f"{_PREFIX}-saga-dlq-${{Environment}}.fifo"), fifo=True),
         "SagaTimerQueue": _queue(named("saga-timers"), visibility=180, dlq="SagaTimerDeadLetterQueue"),
         "SagaTimerDeadLetterQueue": _queue(named("saga-timers-dlq")),
+        "AnalyticsQueue": _queue(named("analytics")),
         "EventDeliveryDeadLetterQueue": _queue(named("event-delivery-dlq")),
         "StreamFailureQueue": _queue(named("stream-failures")),
-        "SagaQueuePolicy": {
+        "AnalyticsQueuePolicy": {
             "Type": "AWS::SQS::QueuePolicy",
-            "Properties": {"Queues": [ref("SagaQueue")], "PolicyDocument": _scoped(rule_target_policy, "SagaQueue")},
+            "Properties": {
+                "Queues": [ref("AnalyticsQueue")],
+                "PolicyDocument": _scoped(rule_target_policy, "AnalyticsQueue"),
+            },
         },
         "EventDeliveryDeadLetterQueuePolicy": {
             "Type": "AWS::SQS::QueuePolicy",
@@ -761,7 +767,7 @@ def _alarms() -> dict[str, Any]:
     for queue, what in (
         ("SagaDeadLetterQueue", "saga steps or events failed 3 times"),
         ("SagaTimerDeadLetterQueue", "saga timers failed 3 times"),
-        ("EventDeliveryDeadLetterQueue", "EventBridge could not deliver events to the saga queue"),
+        ("EventDeliveryDeadLetterQueue", "EventBridge could not deliver events to the analytics queue"),
         ("StreamFailureQueue", "outbox or location stream records were given up"),
     ):
         alarms[f"{queue}DepthAlarm"] = _alarm(
@@ -862,6 +868,7 @@ def _dashboard_body(with_state_machines: bool) -> dict[str, Any]:
                 for q in (
                     "SagaQueue",
                     "SagaTimerQueue",
+                    "AnalyticsQueue",
                     "SagaDeadLetterQueue",
                     "SagaTimerDeadLetterQueue",
                     "EventDeliveryDeadLetterQueue",
@@ -1002,6 +1009,7 @@ def build() -> dict[str, Any]:
             "UserPoolClientId": {"Description": "Cognito app client id.", "Value": ref("UserPoolClient")},
             "EventBusName": {"Description": "The domain event bus.", "Value": ref("OrderEventBus")},
             "SagaQueueUrl": {"Description": "The saga FIFO queue.", "Value": ref("SagaQueue")},
+            "AnalyticsQueueUrl": {"Description": "Every order event, for analytics.", "Value": ref("AnalyticsQueue")},
             "PaymentSecretArn": {"Description": "Put the payment provider's key here.", "Value": ref("PaymentSecret")},
             "OrderSagaStateMachineArn": {
                 "Condition": _STEPFUNCTIONS,

@@ -4,10 +4,10 @@ end-to-end tests, plus readers of what arrived where.
 :func:`create_stack` builds what the SAM template declares, with the same shapes:
 
 - the five tables from ``fooddelivery_aws.dynamodb.tables`` (the orders table with its stream);
-- the event bus and the saga rule (``source: fooddelivery.orders``, ``detail-type: OrderPlaced | OrderCancelled``)
-  whose target is the saga FIFO queue (content-based deduplication, as EventBridge requires of a FIFO target) with
-  a FIFO dead-letter queue (``maxReceiveCount`` 3); the rule's ``SqsParameters.MessageGroupId`` is a constant, because
-  EventBridge takes a fixed group id only;
+- the saga FIFO queue, fed by the outbox relay (explicit deduplication ids, no content-based deduplication), with a
+  FIFO dead-letter queue (``maxReceiveCount`` 3);
+- the event bus and its rule (``source: fooddelivery.orders``: every event) whose target is the standard analytics
+  queue;
 - the standard timer queue;
 - the notifications and alerts topics, each with an SQS subscription (raw delivery) to read what was sent, and a
   restaurant-only subscription filtered on the ``kind`` attribute;
@@ -32,8 +32,6 @@ from botocore.config import Config
 from fooddelivery_aws.dynamodb.tables import DRIVERS, ORDERS, OUTBOX, RESTAURANTS, SAGAS, create_table
 
 REGION = "us-east-1"
-SAGA_GROUP = "orders"
-SAGA_EVENT_TYPES = ("OrderPlaced", "OrderCancelled")
 
 
 def clients(endpoint: str) -> dict[str, Any]:
@@ -73,6 +71,7 @@ class Stack:
     rule_name: str
     saga_queue_url: str
     saga_dlq_url: str
+    analytics_queue_url: str
     timer_queue_url: str
     notifications_topic_arn: str
     alerts_topic_arn: str
@@ -203,7 +202,7 @@ def _subscribe(sns: Any, topic_arn: str, queue_arn: str, filter_policy: dict[str
     sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn, Attributes=attributes)
 
 
-def create_stack(endpoint: str, *, event_types: Iterable[str] = SAGA_EVENT_TYPES) -> Stack:
+def create_stack(endpoint: str) -> Stack:
     """Create every resource on a freshly reset moto server (see the module docstring)."""
     c = clients(endpoint)
     tables = {
@@ -217,31 +216,30 @@ def create_stack(endpoint: str, *, event_types: Iterable[str] = SAGA_EVENT_TYPES
         create_table(c["dynamodb"], spec, name)
     sqs, events, sns = c["sqs"], c["events"], c["sns"]
     dlq_url, dlq_arn = _queue(sqs, "saga-dlq.fifo", {"FifoQueue": "true"})
-    saga_url, saga_arn = _queue(
+    saga_url, _ = _queue(
         sqs,
         "saga.fifo",
         {
             "FifoQueue": "true",
-            "ContentBasedDeduplication": "true",
+            "ContentBasedDeduplication": "false",
+            "DeduplicationScope": "messageGroup",
+            "FifoThroughputLimit": "perMessageGroupId",
             "VisibilityTimeout": "30",
             "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 3}),
         },
     )
     timer_url, _ = _queue(sqs, "saga-timers")
+    analytics_url, analytics_arn = _queue(sqs, "analytics")
     bus = "fooddelivery"
     events.create_event_bus(Name=bus)
-    rule = "saga-events"
+    rule = "order-events"
     events.put_rule(
         Name=rule,
         EventBusName=bus,
-        EventPattern=json.dumps({"source": ["fooddelivery.orders"], "detail-type": list(event_types)}),
+        EventPattern=json.dumps({"source": ["fooddelivery.orders"]}),
         State="ENABLED",
     )
-    events.put_targets(
-        Rule=rule,
-        EventBusName=bus,
-        Targets=[{"Id": "saga-queue", "Arn": saga_arn, "SqsParameters": {"MessageGroupId": SAGA_GROUP}}],
-    )
+    events.put_targets(Rule=rule, EventBusName=bus, Targets=[{"Id": "analytics-queue", "Arn": analytics_arn}])
     notifications = sns.create_topic(Name="notifications")["TopicArn"]
     alerts = sns.create_topic(Name="alerts")["TopicArn"]
     notifications_url, notifications_arn = _queue(sqs, "notifications-all")
@@ -260,6 +258,7 @@ def create_stack(endpoint: str, *, event_types: Iterable[str] = SAGA_EVENT_TYPES
         rule_name=rule,
         saga_queue_url=saga_url,
         saga_dlq_url=dlq_url,
+        analytics_queue_url=analytics_url,
         timer_queue_url=timer_url,
         notifications_topic_arn=notifications,
         alerts_topic_arn=alerts,

@@ -5,8 +5,8 @@ What AWS does between the functions, and how it is played here:
 
 - API Gateway -> ``entrypoints.http.handler``: the test builds REST / HTTP API events (``gateway``);
 - the orders table's stream -> ``entrypoints.stream.handler``: :meth:`Deployment.relay` reads the real stream from
-  moto and hands its new records over as one Lambda event;
-- EventBridge rule -> saga FIFO queue: moto's own routing;
+  moto and hands its new records over as one Lambda event; the handler sends the saga's events to the saga FIFO
+  queue and every event to EventBridge, whose rule feeds the analytics queue (moto's own routing);
 - saga queue and timer queue -> ``entrypoints.sqs.handler``: :meth:`Deployment.consume` receives what is visible
   (as the event source mapping polls), calls the handler, and deletes the records it did not report failed (as the
   mapping does with a partial batch response).
@@ -98,6 +98,10 @@ class Deployment:
     def notifications(self, queue_url: str) -> list[dict[str, Any]]:
         """The notification messages a subscription queue holds (drained)."""
         return [json.loads(m["Body"]) for m in self.stack.drain(queue_url)]
+
+    def bus_events(self) -> list[dict[str, Any]]:
+        """The EventBridge events that reached the bus (drained from the analytics queue its rule feeds)."""
+        return [json.loads(m["Body"]) for m in self.stack.drain(self.stack.analytics_queue_url)]
 
     def order_items(self) -> list[dict[str, Any]]:
         """Every item of the orders table (orders, outbox records, idempotency bindings)."""

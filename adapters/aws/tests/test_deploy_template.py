@@ -171,16 +171,39 @@ def test_the_api_routes_are_the_core_routes_and_only_public_ones_skip_the_author
         assert (props.get("Auth") == {"Authorizer": "NONE"}) == public, props
 
 
-def test_domain_events_reach_the_fifo_queue_one_message_group_per_order() -> None:
-    target = RESOURCES["OrderEventRule"]["Properties"]["Targets"][0]
-    assert target["Arn"] == {"Fn::GetAtt": ["SagaQueue", "Arn"]}
-    assert target["SqsParameters"] == {"MessageGroupId": "$.detail.partitionkey"}  # CloudEvents partitionkey
-    assert "DeadLetterConfig" in target
+def test_the_saga_fifo_queue_is_fed_by_the_outbox_relay_not_by_a_rule() -> None:
+    # The relay sends with MessageGroupId = order id and MessageDeduplicationId = event id (fooddelivery_aws.relay);
+    # a rule's SQS target could set neither per event.
     queue = RESOURCES["SagaQueue"]["Properties"]
     assert queue["FifoQueue"] is True
-    assert queue["RedrivePolicy"]["maxReceiveCount"] == 3
+    assert queue["ContentBasedDeduplication"] is False  # every sender passes an explicit deduplication id
+    assert (queue["DeduplicationScope"], queue["FifoThroughputLimit"]) == ("messageGroup", "perMessageGroupId")
+    assert queue["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": ["SagaDeadLetterQueue", "Arn"]},
+        "maxReceiveCount": 3,
+    }
     assert RESOURCES["SagaDeadLetterQueue"]["Properties"]["FifoQueue"] is True
     assert queue["VisibilityTimeout"] >= 6 * RESOURCES["QueueFunction"]["Properties"]["Timeout"]
+    rules = [r["Properties"] for r in RESOURCES.values() if r["Type"] == "AWS::Events::Rule"]
+    targets = [t for rule in rules for t in rule.get("Targets", [])]
+    assert {"Fn::GetAtt": ["SagaQueue", "Arn"]} not in [t["Arn"] for t in targets]
+    assert not any("SqsParameters" in t for t in targets)
+    policies = [r["Properties"] for r in RESOURCES.values() if r["Type"] == "AWS::SQS::QueuePolicy"]
+    assert all({"Ref": "SagaQueue"} not in p["Queues"] for p in policies)  # no service principal sends to it
+    sends = {"SQSSendMessagePolicy": {"QueueName": {"Fn::GetAtt": ["SagaQueue", "QueueName"]}}}
+    assert {f for f in FUNCTIONS if sends in _policies(f)} == {"OutboxRelayFunction"}
+
+
+def test_every_event_reaches_the_bus_whose_rule_feeds_a_standard_analytics_queue() -> None:
+    rule = RESOURCES["OrderEventRule"]["Properties"]
+    assert rule["EventPattern"] == {"source": ["fooddelivery.orders"]}  # every event, not only the saga's
+    (target,) = rule["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": ["AnalyticsQueue", "Arn"]}
+    assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["EventDeliveryDeadLetterQueue", "Arn"]}}
+    assert "FifoQueue" not in RESOURCES["AnalyticsQueue"]["Properties"]
+    policy = RESOURCES["AnalyticsQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"][0]
+    assert policy["Principal"] == {"Service": "events.amazonaws.com"}
+    assert policy["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": ["OrderEventRule", "Arn"]}}}
 
 
 def test_every_consumer_reports_partial_batch_failures() -> None:
@@ -215,7 +238,7 @@ def test_only_the_functions_that_drive_the_saga_hold_its_keys() -> None:
     assert {f for f in FUNCTIONS if "SQSSendMessagePolicy" in _templates(f)} == {
         "HttpFunction",  # timers
         "QueueFunction",  # timers
-        "OutboxRelayFunction",  # failed stream records
+        "OutboxRelayFunction",  # the saga's events; failed stream records
         "LocationFunction",  # failed stream records
     }
     # The tracking consumer touches no table; the restaurants table is read-only to everyone.

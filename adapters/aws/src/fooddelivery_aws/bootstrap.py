@@ -15,9 +15,11 @@ orders + outbox    ``DynamoDBOrderRepository`` (``ORDERS_TABLE``; outbox in ``OU
 restaurants        ``DynamoDBRestaurantRepository`` (``RESTAURANTS_TABLE``)
 drivers            ``DynamoDBDriverRepository`` (``DRIVERS_TABLE``)
 sagas              ``DynamoDBSagaStateStore`` (``SAGAS_TABLE``)
-publisher          ``EventBridgePublisher`` (``EVENT_BUS_NAME``), used by the DynamoDB Streams relay only: the
-                   in-process relay is a :class:`~fooddelivery_aws.relay.DeferredRelay` (no publish-after-commit,
-                   and its consumer -- the in-process saga start -- is unplugged)
+publisher          :class:`~fooddelivery_aws.relay.FanOutPublisher`: every event to ``EventBridgePublisher``
+                   (``EVENT_BUS_NAME``), the saga's events also to ``SqsFifoEventPublisher`` (``SAGA_QUEUE_URL``;
+                   message group = order id, deduplication id = event id). Used by the DynamoDB Streams relay
+                   only: the in-process relay is a :class:`~fooddelivery_aws.relay.DeferredRelay` (no
+                   publish-after-commit, and its consumer -- the in-process saga start -- is unplugged)
 scheduler          ``SqsScheduler`` (``TIMER_QUEUE_URL`` + ledger in ``SAGAS_TABLE``); none in stepfunctions mode
 saga engine        queue mode: the core's ``SagaRunner``, run by the SQS consumer (``sagas.QueueSaga``);
                    stepfunctions mode: ``sagas.StepFunctionsEngine`` (``STATE_MACHINE_ARN``)
@@ -61,10 +63,11 @@ from fooddelivery_aws.messaging import (
     EventBridgePublisher,
     KinesisLocationStream,
     SnsNotifier,
+    SqsFifoEventPublisher,
     SqsSagaCommandBus,
     SqsScheduler,
 )
-from fooddelivery_aws.relay import DeferredRelay, StreamOutboxRelay
+from fooddelivery_aws.relay import DeferredRelay, FanOutPublisher, StreamOutboxRelay
 from fooddelivery_aws.sagas import NoTimers, QueueSaga, SagaDriver, StepFunctionsEngine, StepFunctionsSaga
 from fooddelivery_aws.secrets import SecretsManagerSecret
 from fooddelivery_aws.settings import AwsSettings, SagaMode
@@ -213,7 +216,10 @@ def build_aws_app(
     clock = clock or SystemClock()
     ddb = shared("dynamodb")
     orders = DynamoDBOrderRepository(settings.orders_table, client=ddb, outbox_table=settings.outbox_table)
-    publisher = EventBridgePublisher(settings.event_bus_name, client=shared("events"))
+    publisher = FanOutPublisher(
+        EventBridgePublisher(settings.event_bus_name, client=shared("events")),
+        SqsFifoEventPublisher(settings.saga_queue_url, client=shared("sqs")),
+    )
     timers: SqsScheduler | None = None
     if settings.saga_mode is SagaMode.QUEUE:
         assert settings.timer_queue_url is not None  # AwsSettings guarantees it

@@ -1,9 +1,10 @@
-"""The outbox relay on AWS: a DynamoDB Streams consumer, with a sweeper for what the stream could not deliver.
+"""The outbox relay on AWS: a DynamoDB Streams consumer, with a sweeper for what the stream could not deliver; it
+sends the saga's events to the saga FIFO queue itself and every event to EventBridge.
 
-Choice: **DynamoDB Streams**, not publish-after-commit. Every order write stores its events as outbox items in the
+Choice 1: **DynamoDB Streams**, not publish-after-commit. Every order write stores its events as outbox items in the
 same ``TransactWriteItems`` (``fooddelivery_aws.dynamodb.orders``); the orders table's stream (``NEW_AND_OLD_IMAGES``;
 ``NEW_IMAGE`` on a dedicated outbox table) carries each committed outbox INSERT to this relay, which publishes the
-events to EventBridge and then deletes the outbox items.
+events and then deletes the outbox items.
 
 Why:
 
@@ -13,17 +14,54 @@ Why:
 - nothing is lost between "save" and "publish": the stream holds every committed insert for 24 hours, and Lambda
   retries a failed record (the handler reports it in ``batchItemFailures``; the event source mapping should set
   ``BisectBatchOnFunctionError``, ``MaximumRetryAttempts`` and an on-failure destination);
-- the outbox stays the source of truth: an item is deleted only after its event was accepted by EventBridge, so
-  whatever the stream could not deliver (retries exhausted, a relay outage longer than the stream's retention)
-  is still pending in the table and :meth:`StreamOutboxRelay.sweep` -- the core's ``OutboxRelay`` over the
-  ``OutboxPendingIndex`` -- publishes it from a schedule (an EventBridge Schedule on the stream function, e.g. every
-  5 minutes; its events are recognised by ``source: aws.events``).
+- the outbox stays the source of truth: an item is deleted only after its event was accepted by *every*
+  destination, so whatever the stream could not deliver (retries exhausted, a relay outage longer than the
+  stream's retention) is still pending in the table and :meth:`StreamOutboxRelay.sweep` -- the core's
+  ``OutboxRelay`` over the ``OutboxPendingIndex`` -- publishes it from a schedule (an EventBridge Schedule on the
+  stream function, e.g. every 5 minutes; its events are recognised by ``source: aws.events``).
 
-Delivery is at-least-once: a crash after ``PutEvents`` and before the delete, or a sweep racing the stream,
-publishes an event twice; consumers deduplicate on the CloudEvents ``id``. Order: the stream keeps the order of
-the writes *to one item*, and every outbox record is its own item, so two events of one order may be published out
-of order when they land on different stream shards; consumers never rely on that order (the saga does not: it is
-driven by the order's stored state).
+Choice 2: **the relay sends the saga's events to the saga FIFO queue directly** (:class:`FanOutPublisher`), instead
+of an EventBridge rule targeting that queue. The saga queue needs one message group per order (one order's events in
+order, different orders in parallel) and the event id as deduplication id. A rule's SQS target cannot be relied on
+for either. Its ``SqsParameters`` hold one ``MessageGroupId``, documented as a fixed value (the template's former
+``$.detail.partitionkey`` counted on a dynamic JSON path that the reference does not promise for this parameter;
+taken literally, every order shares one group: one order at a time, a throughput ceiling for the whole system).
+And there is no deduplication id parameter at all, so the queue has to deduplicate on content -- the whole
+EventBridge event, whose ``id`` is new on every ``PutEvents``, so a republished event is never recognised (Amazon
+EventBridge API reference, ``SqsParameters``:
+https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_SqsParameters.html; CloudFormation,
+https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-events-rule-sqsparameters.html).
+So :class:`~fooddelivery_aws.messaging.sqs_events.SqsFifoEventPublisher` sends ``OrderPlaced`` and
+``OrderCancelled`` (:data:`~fooddelivery_aws.sagas.SAGA_EVENT_TYPES`) with ``MessageGroupId`` = the order id and
+``MessageDeduplicationId`` = the event id, in ``SendMessageBatch`` calls of at most 10 whose every entry's result is
+read and whose failed entries alone are retried; every event, those included, is still published to EventBridge
+for the other consumers (the stack's rule feeds an analytics queue; other teams add their own rules).
+
+The alternative considered: an **EventBridge Pipe** from the table's stream to the queue, whose
+``SqsQueueParameters`` do take dynamic JSON paths for ``MessageGroupId`` and ``MessageDeduplicationId``
+(https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-pipes-event-target.html#pipes-targets-dynamic-parms,
+https://docs.aws.amazon.com/eventbridge/latest/pipes-reference/API_PipeTargetSqsQueueParameters.html). Not taken:
+
+- the pipe would be a second, independent reader of the stream: the relay deletes an outbox item once *it* has
+  published the event, without knowing whether the pipe delivered it, so a record the pipe gave up on (retries
+  exhausted) would be missing for the saga -- the consumer that matters most -- sitting at best in the pipe's
+  dead-letter queue, while the outbox counts it as delivered and the sweeper cannot redeliver it;
+- the message would be the DynamoDB stream record (the storage format: attribute-value images, our key prefixes),
+  or an input template rebuilding our CloudEvent from it by hand, instead of the envelope every bus carries;
+- a stream shard should have at most two simultaneous readers (the relay and the pipe would use both; Streams
+  developer guide, https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Streams.html);
+- no stand-in runs pipes offline, so its behaviour could not be tested here; the relay's is, on moto.
+
+Delivery is at-least-once: a crash after publishing and before the delete, or a sweep racing the stream,
+publishes an event twice. The saga queue drops a copy sent within its 5-minute deduplication interval (same event
+id); past it, and on the bus, consumers deduplicate on the CloudEvents ``id`` (the saga is idempotent on the order
+id). Order: one order's messages keep, within their message group, the order in which the relay sent them
+(:class:`~fooddelivery_aws.messaging.sqs_events.SqsFifoEventPublisher` never lets a retried message overtake a
+later one). The relay sends in stream order, and the sweep in outbox order (by order, then version). The stream
+orders the writes *to one item*; every outbox record is its own item, so two events of one order written by two
+transactions are ordered by the stream only when they land on the same shard. The saga does not depend on it: an
+``OrderCancelled`` before its ``OrderPlaced`` finds no saga and changes nothing, and the saga then started finds the
+order cancelled.
 
 Sources: DynamoDB Streams (24-hour retention, per-item ordering):
 https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Streams.html; Lambda with DynamoDB Streams
@@ -40,13 +78,14 @@ from typing import Any
 
 from fooddelivery.application.relay import OutboxRelay
 from fooddelivery.domain.errors import InfrastructureError
-from fooddelivery.domain.events import DomainEvent
+from fooddelivery.domain.events import DomainEvent, EventType
 from fooddelivery.ports.messaging import EventPublisher, Outbox
 from fooddelivery_aws.batch import BatchItemFailures
 from fooddelivery_aws.dynamodb.attributes import RecordError
 from fooddelivery_aws.dynamodb.records import is_outbox_item, outbox_record_from_item
+from fooddelivery_aws.sagas import SAGA_EVENT_TYPES
 
-__all__ = ["DeferredRelay", "StreamOutboxRelay", "StreamRecordError", "is_scheduled_event"]
+__all__ = ["DeferredRelay", "FanOutPublisher", "StreamOutboxRelay", "StreamRecordError", "is_scheduled_event"]
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +104,75 @@ class DeferredRelay(OutboxRelay):
     def flush(self) -> int:
         """Publish nothing; returns 0 (the DynamoDB Streams relay publishes)."""
         return 0
+
+
+class FanOutPublisher:
+    """The relay's destinations as one ``EventPublisher``: the saga's events to the saga queue, every event to the bus.
+
+    ``publish`` sends the saga's events (``saga_types``) to ``saga_queue`` first, then every event up to the first
+    one the queue did not accept to ``bus``. It returns when both took everything; otherwise it raises naming every
+    event from the first one not accepted by both onwards (in the given order), so the caller keeps those pending and
+    publishes nothing past the gap. Accepted events stay accepted; sent again, the queue drops them by
+    deduplication id and the bus's consumers by CloudEvents ``id``.
+
+    Args:
+        bus: where every event goes (``EventBridgePublisher``).
+        saga_queue: where the saga's events go too (``SqsFifoEventPublisher``).
+        saga_types: the event types the saga consumes.
+    """
+
+    def __init__(
+        self,
+        bus: EventPublisher,
+        saga_queue: EventPublisher,
+        saga_types: frozenset[EventType] = SAGA_EVENT_TYPES,
+    ) -> None:
+        self.bus = bus
+        self.saga_queue = saga_queue
+        self.saga_types = saga_types
+
+    def publish(self, events: Sequence[DomainEvent]) -> None:
+        """Publish ``events`` to both destinations (see the class docstring).
+
+        Raises:
+            InfrastructureError: a destination refused (context ``failed_ids``: every event from the first one not
+                accepted by both, in order; ``destination``: ``"saga_queue"`` or ``"bus"``, the first that
+                refused; ``retryable``: whether every refusal is worth retrying).
+        """
+        events = list(events)
+        if not events:
+            return
+        stop = len(events)
+        refusals: list[tuple[str, InfrastructureError]] = []
+        saga_events = [e for e in events if e.type in self.saga_types]
+        if saga_events:
+            try:
+                self.saga_queue.publish(saga_events)
+            except InfrastructureError as exc:
+                stop = _first_failed(events, exc, saga_events)
+                refusals.append(("saga_queue", exc))
+        if stop:
+            try:
+                self.bus.publish(events[:stop])
+            except InfrastructureError as exc:
+                stop = min(stop, _first_failed(events, exc, events[:stop]))
+                refusals.append(("bus", exc))
+        if refusals:
+            destination, first = refusals[0]
+            raise InfrastructureError(
+                "; ".join(f"{name}: {exc.detail}" for name, exc in refusals),
+                failed_ids=[e.event_id for e in events[stop:]],
+                destination=destination,
+                errors={k: v for _, exc in refusals for k, v in dict(exc.context.get("errors") or {}).items()},
+                retryable=all(exc.context.get("retryable", True) is not False for _, exc in refusals),
+            ) from first
+
+
+def _first_failed(events: Sequence[DomainEvent], exc: InfrastructureError, sent: Sequence[DomainEvent]) -> int:
+    """Position in ``events`` of the first event ``exc`` names as failed (the first of ``sent`` if it names none)."""
+    failed = set(exc.context.get("failed_ids") or [e.event_id for e in sent])
+    ids = [e.event_id for e in events]
+    return next((i for i, event_id in enumerate(ids) if event_id in failed), ids.index(sent[0].event_id))
 
 
 def is_scheduled_event(event: Mapping[str, Any]) -> bool:
@@ -103,7 +211,7 @@ class StreamOutboxRelay:
     """Publishes the outbox inserts of a DynamoDB Streams batch and deletes them (see the module docstring).
 
     Args:
-        publisher: the bus (``EventBridgePublisher``).
+        publisher: where events go (:class:`FanOutPublisher`: the saga queue and EventBridge).
         outbox: the outbox the records belong to (the order repository), for deletes and the sweep.
     """
 

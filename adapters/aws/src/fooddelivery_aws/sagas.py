@@ -27,12 +27,12 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from fooddelivery.application.order_saga import ORDER_CANCELLED
 from fooddelivery.application.saga.runner import SagaRunner
 from fooddelivery.domain.errors import InfrastructureError, LateEvent, NotFound, ValidationError
-from fooddelivery.domain.events import DomainEvent
+from fooddelivery.domain.events import DomainEvent, EventType
 from fooddelivery.ports.saga_engine import SignalOutcome
 from fooddelivery.ports.saga_store import SagaStateStore, SagaStatus
 from fooddelivery.ports.scheduler import ScheduledMessage
@@ -44,9 +44,14 @@ if TYPE_CHECKING:
 
     from fooddelivery_aws.stepfunctions.callbacks import StepFunctionsSignaller
 
-__all__ = ["NoTimers", "QueueSaga", "SagaDriver", "StepFunctionsEngine", "StepFunctionsSaga"]
+__all__ = ["SAGA_EVENT_TYPES", "NoTimers", "QueueSaga", "SagaDriver", "StepFunctionsEngine", "StepFunctionsSaga"]
 
 log = logging.getLogger(__name__)
+
+#: The domain events the saga consumes (:class:`SagaDriver`: ``OrderPlaced`` starts it, ``OrderCancelled`` signals
+#: it). The outbox relay sends exactly these to the saga FIFO queue (:mod:`fooddelivery_aws.relay`); the restaurant's
+#: answer reaches the saga as a direct signal from the HTTP function, not as an event.
+SAGA_EVENT_TYPES: Final[frozenset[EventType]] = frozenset({EventType.ORDER_PLACED, EventType.ORDER_CANCELLED})
 
 
 class SagaDriver(Protocol):

@@ -13,7 +13,8 @@ variable                        meaning
 ``SAGAS_TABLE``                 saga instances, plus the timer and notification ledgers - required
 ``OUTBOX_TABLE``                a dedicated outbox table - optional (default: the outbox is in ORDERS_TABLE)
 ``EVENT_BUS_NAME``              the EventBridge bus order events are published to - required
-``SAGA_QUEUE_URL``              the SQS FIFO queue of routed order events and saga commands - required
+``SAGA_QUEUE_URL``              the SQS FIFO queue of the saga's events (sent by the outbox relay) and saga
+                                commands - required
 ``TIMER_QUEUE_URL``             the SQS *standard* queue carrying saga timers (see ``SqsScheduler``) -
                                 required in ``queue`` mode
 ``NOTIFICATIONS_TOPIC_ARN``     SNS topic of customer and restaurant notifications - required

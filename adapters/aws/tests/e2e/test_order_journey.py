@@ -1,8 +1,9 @@
 """End to end on the stack (moto), through the Lambda handlers only: the reference payload as an API Gateway REST
-event -> DynamoDB -> the stream relay -> EventBridge -> the saga FIFO queue -> the SQS handler runs the saga
-(payment, driver, notifications over SNS) -> the restaurant confirms through an HTTP API event -> CONFIRMED.
-Then the other endings: the restaurant's timeout (a real delayed timer on the timer queue) and a cancellation,
-and duplicates of every message."""
+event -> DynamoDB -> the stream relay -> the saga FIFO queue (message group = the order id, deduplication id = the
+event id; every event also to EventBridge -> the analytics queue) -> the SQS handler runs the saga (payment,
+driver, notifications over SNS) -> the restaurant confirms through an HTTP API event -> CONFIRMED. Then the other
+endings: the restaurant's timeout (a real delayed timer on the timer queue) and a cancellation, two orders in two
+message groups, and duplicates of every message."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import time
 from decimal import Decimal
 
 import pytest
-from aws_stack import SAGA_GROUP, Stack, sample_event, sqs_event
+from aws_stack import Stack, sample_event, sqs_event
 from deployment import Deployment
 from gateway import CUSTOMER, REFERENCE_PAYLOAD, RESTAURANT, body_of, http_api_event, rest_event
 
@@ -45,13 +46,16 @@ def test_an_order_goes_from_the_gateway_through_the_queue_driven_saga_to_confirm
     assert item["pricing"]["M"]["subtotalMinor"] == {"N": "2197"}
     assert deployment.order(order_id).pricing.subtotal.amount == Decimal("21.97")
 
-    # 2. the stream relay publishes OrderPlaced; the rule routes it to the FIFO queue
+    # 2. the stream relay sends OrderPlaced to the FIFO queue, in the order's own message group, and to the bus
     assert deployment.relay() == 2  # the order and its outbox record
     messages = stack.receive(stack.saga_queue_url, delete=False)
     (message,) = messages
-    assert message["Attributes"]["MessageGroupId"] == SAGA_GROUP
-    detail = json.loads(message["Body"])["detail"]
-    assert (detail["type"], detail["subject"]) == ("com.fooddelivery.OrderPlaced", order_id)
+    cloud_event = json.loads(message["Body"])
+    assert (cloud_event["type"], cloud_event["subject"]) == ("com.fooddelivery.OrderPlaced", order_id)
+    assert message["Attributes"]["MessageGroupId"] == order_id
+    assert message["Attributes"]["MessageDeduplicationId"] == cloud_event["id"]
+    (published,) = deployment.bus_events()
+    assert published["detail"] == cloud_event
     assert not any(i["itemType"]["S"] == "outbox" for i in deployment.order_items())  # relayed, then deleted
 
     # 3. the SQS function runs the saga up to the restaurant's answer
@@ -130,6 +134,34 @@ def test_a_customer_cancels_while_the_restaurant_has_not_answered(
     assert deployment.app.boot.drivers.get("drv-near").status is DriverStatus.AVAILABLE
 
 
+def test_two_orders_travel_in_two_message_groups_and_each_keeps_its_events_in_order(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deployment = Deployment(stack, monkeypatch)
+    first = _place(deployment)
+    second = _place(deployment)
+    deployment.relay()
+    cancel = json.dumps({"status": "CANCELLED", "reason": "changed my mind"})  # before its saga started
+    response = deployment.http(rest_event("PUT", f"/orders/{first}", body=cancel, claims=CUSTOMER))
+    assert response["statusCode"] == 200, response["body"]
+    deployment.relay()
+
+    messages = stack.drain(stack.saga_queue_url)
+    groups: dict[str, list[str]] = {}
+    for m in messages:
+        body = json.loads(m["Body"])
+        assert m["Attributes"]["MessageDeduplicationId"] == body["id"]
+        groups.setdefault(m["Attributes"]["MessageGroupId"], []).append(body["type"].rsplit(".", 1)[-1])
+    assert groups == {first: ["OrderPlaced", "OrderCancelled"], second: ["OrderPlaced"]}
+    assert len(deployment.bus_events()) == 3
+
+    assert sqs.handler(sqs_event(messages)) == {"batchItemFailures": []}
+    assert deployment.order(first).status is OrderStatus.CANCELLED  # its saga found it cancelled: nothing charged
+    assert deployment.order(second).payment_status is PaymentStatus.CAPTURED
+    assert deployment.app.boot.payments.calls == 2  # the second order's authorization and capture only
+    assert deployment.saga(second).status is SagaStatus.WAITING
+
+
 def test_every_message_delivered_twice_changes_nothing_the_second_time(
     stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -139,7 +171,8 @@ def test_every_message_delivered_twice_changes_nothing_the_second_time(
     assert stream.handler({"Records": records}) == {"batchItemFailures": []}
     assert stream.handler({"Records": records}) == {"batchItemFailures": []}  # the stream retried a batch
     messages = stack.drain(stack.saga_queue_url)
-    assert len(messages) == 2  # published twice: different EventBridge ids, so both reach the queue
+    assert len(messages) == 1  # sent twice under one deduplication id (the event id): enqueued once
+    assert len(deployment.bus_events()) == 2  # the bus is at-least-once; its consumers dedupe on the CloudEvents id
 
     for _ in range(2):
         assert sqs.handler(sqs_event(messages)) == {"batchItemFailures": []}
@@ -157,7 +190,8 @@ def test_the_outbox_sweep_runs_from_a_scheduled_event(stack: Stack, monkeypatch:
     assert stream.handler(sample_event("eventbridge-scheduled")) == {"swept": 1}
 
     (message,) = stack.drain(stack.saga_queue_url)
-    assert json.loads(message["Body"])["detail"]["subject"] == order_id
+    assert json.loads(message["Body"])["subject"] == order_id
+    assert message["Attributes"]["MessageGroupId"] == order_id
 
 
 def test_a_resume_command_finishes_a_saga_an_interrupted_invocation_left_running(

@@ -21,8 +21,14 @@ from fooddelivery.ports.saga_store import SagaStatus
 from fooddelivery_aws.bootstrap import AwsApp, aws_app, build_aws_app, reset_aws_app
 from fooddelivery_aws.dynamodb import DynamoDBOrderRepository, DynamoDBSagaStateStore
 from fooddelivery_aws.entrypoints import http, kinesis, sqs, stream
-from fooddelivery_aws.messaging import EventBridgePublisher, KinesisLocationStream, SnsNotifier, SqsScheduler
-from fooddelivery_aws.relay import DeferredRelay
+from fooddelivery_aws.messaging import (
+    EventBridgePublisher,
+    KinesisLocationStream,
+    SnsNotifier,
+    SqsFifoEventPublisher,
+    SqsScheduler,
+)
+from fooddelivery_aws.relay import DeferredRelay, FanOutPublisher
 from fooddelivery_aws.sagas import QueueSaga, StepFunctionsEngine, StepFunctionsSaga
 from fooddelivery_aws.settings import AwsSettings, SagaMode
 from fooddelivery_aws.stepfunctions import task_handler
@@ -156,7 +162,12 @@ def test_queue_mode_wires_the_aws_adapters_and_leaves_publishing_to_the_stream(s
     adapters = app.boot.adapters
     assert isinstance(adapters["orders"], DynamoDBOrderRepository)
     assert isinstance(adapters["sagas"], DynamoDBSagaStateStore)
-    assert isinstance(adapters["publisher"], EventBridgePublisher)
+    publisher = adapters["publisher"]
+    assert isinstance(publisher, FanOutPublisher)
+    assert isinstance(publisher.bus, EventBridgePublisher)
+    assert isinstance(publisher.saga_queue, SqsFifoEventPublisher)
+    assert publisher.saga_queue.queue_url == stack.saga_queue_url
+    assert app.relay.publisher is publisher
     assert isinstance(adapters["scheduler"], SqsScheduler)
     assert isinstance(adapters["notifier"], SnsNotifier)
     assert isinstance(adapters["location"], KinesisLocationStream)

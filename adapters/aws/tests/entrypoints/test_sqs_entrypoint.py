@@ -19,6 +19,7 @@ from fooddelivery_aws.entrypoints.sqs import SqsConsumer
 from fooddelivery_aws.messaging.eventbridge import EventBridgePublisher
 from fooddelivery_aws.messaging.sqs_commands import resume_message
 from fooddelivery_aws.messaging.sqs_scheduler import TimerOutcome, timer_to_message
+from fooddelivery_aws.sagas import SAGA_EVENT_TYPES
 from tests.builders import T0, make_event, make_scheduled
 
 SAMPLE = sample_event("sqs")["Records"][0]
@@ -195,3 +196,14 @@ def test_an_invalid_transition_from_the_saga_is_retried_not_dropped() -> None:
     cancelled = make_event(type=EventType.ORDER_CANCELLED, order_id="ord-1")
     response = SqsConsumer(Busy()).handle({"Records": [record(eventbridge_body(cancelled), "m1")]})
     assert failed_ids(response) == ["m1"]
+
+
+@pytest.mark.parametrize("event_type", list(EventType), ids=lambda t: t.value)
+def test_exactly_the_saga_event_types_reach_the_saga_as_the_relay_sends_them(event_type: EventType) -> None:
+    # The relay routes SAGA_EVENT_TYPES to the saga queue as plain CloudEvents; the consumer must act on each of
+    # them and on nothing else.
+    saga = RecordingSaga()
+    event = make_event(type=event_type, order_id="ord-1")
+    response = SqsConsumer(saga).handle({"Records": [record(to_json(event).decode(), "m1", group="ord-1")]})
+    assert failed_ids(response) == []
+    assert bool(saga.seen) is (event_type in SAGA_EVENT_TYPES)

@@ -1,5 +1,6 @@
-"""EventBridgePublisher on moto's EventBridge: the core's EventPublisher contract, the routing of saga events to the
-FIFO queue (and its dead-letter queue), batching by count and size, and the retry of failed entries alone."""
+"""EventBridgePublisher on moto's EventBridge: the core's EventPublisher contract, the stack's rule routing every
+event to the analytics queue (the saga queue is fed by the outbox relay, not by a rule: see
+``test_sqs_events``), batching by count and size, and the retry of failed entries alone."""
 
 from __future__ import annotations
 
@@ -8,12 +9,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from aws_stack import SAGA_GROUP, Stack, sqs_event
+from aws_stack import Stack
 
 from fooddelivery.domain.errors import InfrastructureError
 from fooddelivery.domain.events import DomainEvent, EventType
 from fooddelivery.ports.messaging import EventPublisher
-from fooddelivery_aws.entrypoints.sqs import SqsConsumer
 from fooddelivery_aws.messaging.eventbridge import (
     MAX_REQUEST_BYTES,
     EventBridgePublisher,
@@ -88,60 +88,22 @@ def _publisher(client: Any, stack: Stack, sleeps: list[float] | None = None) -> 
     return EventBridgePublisher(stack.bus_name, client=client, sleep=record, max_attempts=3)
 
 
-def test_saga_events_are_routed_to_the_fifo_queue_with_the_rules_group_and_other_events_are_not(stack: Stack) -> None:
+def test_the_rule_routes_every_event_to_the_analytics_queue_and_none_to_the_saga_queue(stack: Stack) -> None:
     placed = make_event(type=EventType.ORDER_PLACED, order_id="ord-1")
     captured = make_event(type=EventType.PAYMENT_CAPTURED, order_id="ord-1", order_version=2)
     cancelled = make_event(type=EventType.ORDER_CANCELLED, order_id="ord-2", order_version=3)
     EventBridgePublisher(stack.bus_name, client=stack.clients["events"]).publish([placed, captured, cancelled])
 
-    messages = stack.drain(stack.saga_queue_url)
+    messages = stack.drain(stack.analytics_queue_url)
 
-    assert [event_from_eventbridge(json.loads(m["Body"])) for m in messages] == [placed, cancelled]
-    assert {m["Attributes"]["MessageGroupId"] for m in messages} == {SAGA_GROUP}
-    body = json.loads(messages[0]["Body"])
+    received = sorted((event_from_eventbridge(json.loads(m["Body"])) for m in messages), key=lambda e: e.event_id)
+    assert received == sorted([placed, captured, cancelled], key=lambda e: e.event_id)
+    body = next(json.loads(m["Body"]) for m in messages if json.loads(m["Body"])["detail"]["id"] == placed.event_id)
     assert body["source"] == "fooddelivery.orders"
     assert body["detail-type"] == "OrderPlaced"
-    assert body["detail"]["id"] == placed.event_id
     assert body["detail"]["specversion"] == "1.0"
     assert body["detail"]["partitionkey"] == "ord-1"
-
-
-def test_a_message_the_consumer_keeps_failing_moves_to_the_dead_letter_queue_after_three_receives(stack: Stack) -> None:
-    stack.clients["events"].put_events(
-        Entries=[
-            {
-                "Source": "fooddelivery.orders",
-                "DetailType": "OrderPlaced",
-                "Detail": json.dumps({"not": "a CloudEvent"}),
-                "EventBusName": stack.bus_name,
-            }
-        ]
-    )
-    sqs = stack.clients["sqs"]
-    sqs.set_queue_attributes(QueueUrl=stack.saga_queue_url, Attributes={"VisibilityTimeout": "0"})
-    consumer = SqsConsumer(saga=_NoSaga())
-    for receive in range(1, 4):
-        (message,) = stack.receive(stack.saga_queue_url, delete=False)
-        assert message["Attributes"]["ApproximateReceiveCount"] == str(receive)
-        response = consumer.handle(sqs_event([message]))
-        assert response == {"batchItemFailures": [{"itemIdentifier": message["MessageId"]}]}
-
-    assert stack.receive(stack.saga_queue_url) == []  # the fourth receive moves it
-    (dead,) = stack.drain(stack.saga_dlq_url)
-    assert json.loads(dead["Body"])["detail"] == {"not": "a CloudEvent"}
-
-
-class _NoSaga:
-    def order_placed(self, event: DomainEvent) -> None:
-        raise AssertionError("a malformed message reached the saga")
-
-    order_cancelled = order_placed
-
-    def timer(self, message: Any) -> Any:
-        raise AssertionError("not a timer")
-
-    def resume(self, saga_id: str) -> None:
-        raise AssertionError("not a command")
+    assert stack.drain(stack.saga_queue_url) == []
 
 
 def test_a_failed_entry_is_retried_alone_after_a_backoff_and_every_event_arrives_once(stack: Stack) -> None:

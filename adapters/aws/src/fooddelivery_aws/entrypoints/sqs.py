@@ -1,13 +1,15 @@
-"""The SQS consumer: routed order events and saga commands (FIFO saga queue) and saga timers (standard timer queue).
+"""The SQS consumer: the saga's events and commands (FIFO saga queue) and saga timers (standard timer queue).
 
 One handler for both queues; a record says what it is by its body:
 
 ==============================================  ================================================================
 body                                            action
 ==============================================  ================================================================
-an EventBridge event (the rule's SQS target):   ``detail`` is our CloudEvents JSON; ``OrderPlaced`` starts the
-``{"detail-type": ..., "detail": {...}}``       saga, ``OrderCancelled`` signals it, other types are ignored
-a CloudEvents structured JSON event             the same (events sent to the queue directly)
+a CloudEvents structured JSON event (what the   ``OrderPlaced`` starts the saga, ``OrderCancelled`` signals it
+outbox relay sends: ``SqsFifoEventPublisher``)  (:data:`~fooddelivery_aws.sagas.SAGA_EVENT_TYPES`); other types
+                                                are ignored
+an EventBridge event whose ``detail`` is one    the same (what an EventBridge rule's SQS target delivers, e.g.
+(``{"detail-type": ..., "detail": {...}}``)     messages redriven from another bus)
 ``{"messageType": "fooddelivery.saga.timer"}``  a timer: re-delayed if early, else delivered to the saga
 ``{"messageType": "fooddelivery.saga.resume"}`` resume an interrupted saga instance
 ==============================================  ================================================================
@@ -25,7 +27,8 @@ Settling per message (``batchItemFailures``; the event source mapping enables ``
   group is enough because SQS orders only within a group.
 - idempotency: every input is idempotent on its business key (the order id for a saga start, the event name for a
   signal, the timer id for a timer: see :mod:`fooddelivery_aws.sagas`), so a redelivered message, or an event
-  published twice under one event id, changes nothing the second time.
+  published twice under one event id past the queue's 5-minute deduplication interval, changes nothing the second
+  time.
 
 Source: https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html (partial batch responses,
 FIFO), https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-dead-letter-queues.html.

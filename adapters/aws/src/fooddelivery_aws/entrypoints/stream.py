@@ -1,6 +1,8 @@
-"""The outbox relay's Lambda: the orders table's DynamoDB stream in, EventBridge out (:mod:`fooddelivery_aws.relay`).
+"""The outbox relay's Lambda: the orders table's DynamoDB stream in; the saga FIFO queue and EventBridge out
+(:mod:`fooddelivery_aws.relay`).
 
-- A DynamoDB Streams batch (``{"Records": [...]}``): outbox INSERTs are published to EventBridge in order and then
+- A DynamoDB Streams batch (``{"Records": [...]}``): outbox INSERTs are published in order -- the saga's events to
+  the saga queue (message group = order id, deduplication id = event id), every event to EventBridge -- and then
   deleted; every other record (orders, idempotency bindings, MODIFY and REMOVE) is skipped. The answer is
   ``{"batchItemFailures": [{"itemIdentifier": <SequenceNumber>}]}`` naming the first record that could not be
   relayed (Lambda retries from it), or an empty list.
