@@ -22,6 +22,12 @@ _Entry = tuple[float, float, float, Driver]
 #: Extra degrees around every search box, against floating-point noise at cell edges (about 1 cm).
 _EPS_DEG = 1e-7
 _TWO_R = 2 * EARTH_RADIUS_KM
+#: Smallest length of a degree of latitude, km (at the equator; WGS84 meridian arc).
+_KM_PER_DEG_LAT_MIN = 110.574
+#: Beyond this latitude (pole within the search) the growing-box search is used instead of best-first.
+_BEST_FIRST_MAX_LAT = 80.0
+#: A driver found by a search: (distance km, driver id, driver).
+_Found = tuple[float, str, "Driver"]
 
 
 class InMemoryDriverRepository:
@@ -31,7 +37,8 @@ class InMemoryDriverRepository:
     floor(lon / cell))`` (longitude wrapped at the antimeridian). Only AVAILABLE drivers are
     indexed; ``save`` moves a driver between cells, or in/out of the index, as it moves or changes
     status. ``available_near`` looks at the cells of a bounding box around a growing search circle
-    (``cell_km``, twice that, ... up to ``radius_km``) and stops as soon as ``limit`` drivers lie
+    (``cell_km``, then one cell wider per step, up to ``radius_km``; each step scans only the cells the box
+    gained) and stops as soon as ``limit`` drivers lie
     inside the circle searched so far, so its cost follows the drivers near the point, never the
     whole fleet. The box of a circle of angular radius ``d`` around latitude ``lat`` spans
     ``lat +- d`` and ``lon +- asin(sin d / cos lat)`` (J. P. Matuschek, "Finding Points Within a
@@ -118,6 +125,169 @@ class InMemoryDriverRepository:
             return rows, None
         return rows, [self._wrap(iy) for iy in range(lo, hi + 1)]
 
+    def _growing_box(self, point: GeoPoint, radius_km: float, limit: int) -> tuple[list[_Found], int]:
+        """Search near a pole: the cells of a bounding box around a growing circle (call with the lock held).
+
+        Returns every driver found within ``radius_km`` (with its distance) and how many were examined.
+        """
+        lon = point.lon
+        p1 = math.radians(point.lat)
+        cos1 = math.cos(p1)
+        sin, asin, sqrt, radians = math.sin, math.asin, math.sqrt, math.radians
+        found: list[tuple[float, str, Driver]] = []
+        seen: set[_Cell] = set()
+        examined = 0
+        search_km = min(radius_km, self._cell_km)
+        previous: tuple[int, int, int, int] | None = None  # the last box scanned cell by cell
+        cells = self._cells
+        while True:
+            rows, cols = self._box(point, search_km)
+            if cols is None or len(rows) * len(cols) > len(cells):
+                # A box with more cells than are occupied: walk the occupied ones instead.
+                col_set = None if cols is None else set(cols)
+                todo = [
+                    cell
+                    for cell in cells
+                    if cell not in seen and cell[0] in rows and (col_set is None or cell[1] in col_set)
+                ]
+                previous = None
+            else:
+                box = (rows.start, rows.stop - 1, *self._raw_cols(point, search_km))
+                todo = self._new_cells(box, previous, seen)
+                previous = box
+            for cell in todo:
+                seen.add(cell)
+                members = cells.get(cell)
+                if members is None:
+                    continue
+                examined += len(members)
+                for p2, cos2, lon2, driver in members.values():
+                    # haversine_km(point.lat, point.lon, lat2, lon2), operation for operation
+                    a = sin((p2 - p1) / 2) ** 2 + cos1 * cos2 * sin(radians(lon2 - lon) / 2) ** 2
+                    dist = _TWO_R * asin(min(1.0, sqrt(a)))
+                    if dist <= radius_km:
+                        found.append((dist, driver.driver_id, driver))
+            if search_km >= radius_km:
+                break
+            if sum(1 for entry in found if entry[0] <= search_km) >= limit:
+                # Every driver within search_km is known and `limit` of them qualify.
+                break
+            # Grow one cell at a time: when the nearest drivers are busy, a dense city can have thousands
+            # of available ones a few km out, and a doubling circle would examine them all. Each step
+            # scans only the cells the box gained, so the steps cost little.
+            search_km = min(radius_km, search_km + self._cell_km)
+        return found, examined
+
+    def _nearest_first(self, point: GeoPoint, radius_km: float, limit: int) -> tuple[list[_Found], int]:
+        """Best-first search over grid cells (call with the lock held).
+
+        Cells are visited in order of a lower bound of their distance to ``point`` (an equirectangular distance
+        with the smallest km per degree over the search band, scaled by 0.999, so never above the haversine
+        distance at these scales); rings of cells are added only while they could hold something nearer. The
+        search stops once ``limit`` drivers are known and no unvisited cell can hold a nearer one, so its cost
+        follows the cells between the point and its nearest drivers, however dense the city around them.
+
+        Returns every driver examined within ``radius_km`` (with its distance) and how many were examined.
+        """
+        c = self._cell
+        cells = self._cells
+        wrap = self._wrap
+        row_f, col_f = point.lat / c, point.lon / c
+        cx, cy = math.floor(row_f), math.floor(col_f)
+        band = min(89.9, abs(point.lat) + math.degrees(radius_km / EARTH_RADIUS_KM) + c)
+        km_row = _KM_PER_DEG_LAT_MIN * c * 0.999
+        km_col = _KM_PER_DEG_LAT_MIN * math.cos(math.radians(band)) * c * 0.999
+        ring_km = min(km_row, km_col)
+        lon = point.lon
+        p1 = math.radians(point.lat)
+        cos1 = math.cos(p1)
+        sin, asin, sqrt, radians, hypot = math.sin, math.asin, math.sqrt, math.radians, math.hypot
+        heappush, heappop = heapq.heappush, heapq.heappop
+        pending: list[tuple[float, int, int]] = []
+        nearest: list[float] = []  # max-heap (negated) of the `limit` smallest distances found
+        found: list[_Found] = []
+        examined = 0
+        ring = 0
+
+        def bound(ix: int, iy: int) -> float:
+            dy = max(0.0, ix - row_f, row_f - (ix + 1))
+            dx = max(0.0, iy - col_f, col_f - (iy + 1))
+            return hypot(dy * km_row, dx * km_col)
+
+        while True:
+            # add whole rings of cells while one of them could beat the best pending cell or the k-th driver
+            while True:
+                ring_lb = max(0, ring - 1) * ring_km
+                if ring_lb > radius_km:
+                    break
+                if pending and ring_lb > pending[0][0]:
+                    break
+                if len(nearest) >= limit and ring_lb > -nearest[0]:
+                    break
+                if ring == 0:
+                    ring_cells: list[tuple[int, int]] = [(cx, cy)]
+                else:
+                    ring_cells = [(cx - ring, iy) for iy in range(cy - ring, cy + ring + 1)]
+                    ring_cells += [(cx + ring, iy) for iy in range(cy - ring, cy + ring + 1)]
+                    ring_cells += [(ix, cy - ring) for ix in range(cx - ring + 1, cx + ring)]
+                    ring_cells += [(ix, cy + ring) for ix in range(cx - ring + 1, cx + ring)]
+                for ix, iy in ring_cells:
+                    if (ix, wrap(iy)) in cells:
+                        lb = bound(ix, iy)
+                        if lb <= radius_km:
+                            heappush(pending, (lb, ix, iy))
+                ring += 1
+            if not pending:
+                break
+            lb, ix, iy = heappop(pending)
+            if len(nearest) >= limit and lb > -nearest[0]:
+                break
+            members = cells.get((ix, wrap(iy)))
+            if members is None:
+                continue
+            examined += len(members)
+            for p2, cos2, lon2, driver in members.values():
+                # haversine_km(point.lat, point.lon, lat2, lon2), operation for operation
+                a = sin((p2 - p1) / 2) ** 2 + cos1 * cos2 * sin(radians(lon2 - lon) / 2) ** 2
+                dist = _TWO_R * asin(min(1.0, sqrt(a)))
+                if dist <= radius_km:
+                    found.append((dist, driver.driver_id, driver))
+                    heappush(nearest, -dist)
+                    if len(nearest) > limit:
+                        heappop(nearest)
+        return found, examined
+
+    def _raw_cols(self, point: GeoPoint, radius_km: float) -> tuple[int, int]:
+        """Unwrapped first and last column of :meth:`_box` (only when it does not span every longitude)."""
+        c = self._cell
+        d = radius_km / EARTH_RADIUS_KM
+        d_lon = math.degrees(math.asin(math.sin(d) / math.cos(math.radians(point.lat)))) + _EPS_DEG
+        return math.floor((point.lon - d_lon) / c), math.floor((point.lon + d_lon) / c)
+
+    def _new_cells(
+        self, box: tuple[int, int, int, int], previous: tuple[int, int, int, int] | None, seen: set[_Cell]
+    ) -> list[_Cell]:
+        """Cells of ``box`` (row_lo, row_hi, col_lo, col_hi; columns unwrapped) outside ``previous``, the
+        smaller box scanned before, so a growing search enumerates each cell once."""
+        r_lo, r_hi, c_lo, c_hi = box
+        wrap = self._wrap
+        if previous is None:
+            return [
+                cell
+                for ix in range(r_lo, r_hi + 1)
+                for iy in range(c_lo, c_hi + 1)
+                if (cell := (ix, wrap(iy))) not in seen
+            ]
+        pr_lo, pr_hi, pc_lo, pc_hi = previous
+        out: list[_Cell] = []
+        for ix in range(r_lo, r_hi + 1):
+            if pr_lo <= ix <= pr_hi:
+                cols = [*range(c_lo, min(c_hi, pc_lo - 1) + 1), *range(max(c_lo, pc_hi + 1), c_hi + 1)]
+            else:
+                cols = list(range(c_lo, c_hi + 1))
+            out.extend(cell for iy in cols if (cell := (ix, wrap(iy))) not in seen)
+        return out
+
     # -- DriverRepository --------------------------------------------------------------------------
     def add(self, driver: Driver) -> Driver:
         """Insert ``driver``; returns the stored driver at version 1.
@@ -188,46 +358,11 @@ class InMemoryDriverRepository:
             raise ValidationError.single("limit", "must be an integer >= 1", "out_of_range")
         if self._counters is not None:
             self._counters.add("drivers.queries")
-        lon = point.lon
-        p1 = math.radians(point.lat)
-        cos1 = math.cos(p1)
-        sin, asin, sqrt, radians = math.sin, math.asin, math.sqrt, math.radians
-        found: list[tuple[float, str, Driver]] = []
-        seen: set[_Cell] = set()
-        examined = 0
-        search_km = min(radius_km, self._cell_km)
         with self._lock:
-            cells = self._cells
-            while True:
-                rows, cols = self._box(point, search_km)
-                if cols is None or len(rows) * len(cols) > len(cells):
-                    # A box with more cells than are occupied: walk the occupied ones instead.
-                    col_set = None if cols is None else set(cols)
-                    todo = [
-                        cell
-                        for cell in cells
-                        if cell not in seen and cell[0] in rows and (col_set is None or cell[1] in col_set)
-                    ]
-                else:
-                    todo = [(ix, iy) for ix in rows for iy in cols if (ix, iy) not in seen]
-                for cell in todo:
-                    seen.add(cell)
-                    members = cells.get(cell)
-                    if members is None:
-                        continue
-                    examined += len(members)
-                    for p2, cos2, lon2, driver in members.values():
-                        # haversine_km(point.lat, point.lon, lat2, lon2), operation for operation
-                        a = sin((p2 - p1) / 2) ** 2 + cos1 * cos2 * sin(radians(lon2 - lon) / 2) ** 2
-                        dist = _TWO_R * asin(min(1.0, sqrt(a)))
-                        if dist <= radius_km:
-                            found.append((dist, driver.driver_id, driver))
-                if search_km >= radius_km:
-                    break
-                if sum(1 for entry in found if entry[0] <= search_km) >= limit:
-                    # Every driver within search_km is known and `limit` of them qualify.
-                    break
-                search_km = min(radius_km, search_km * 2)
+            if abs(point.lat) + math.degrees(radius_km / EARTH_RADIUS_KM) < _BEST_FIRST_MAX_LAT:
+                found, examined = self._nearest_first(point, radius_km, limit)
+            else:
+                found, examined = self._growing_box(point, radius_km, limit)
             self._last_examined = examined
         # (distance, driver_id) pairs are unique, so the Driver itself is never compared.
         return [entry[2] for entry in heapq.nsmallest(limit, found)]

@@ -1,0 +1,54 @@
+"""The in-memory driver index answers exactly what a brute-force scan would, whatever the fleet's shape."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fooddelivery.adapters.memory import InMemoryDriverRepository
+from fooddelivery.domain import Driver, DriverStatus, GeoPoint
+from fooddelivery.domain.assignment import rank_candidates
+
+NOW = datetime(2026, 11, 30, 18, 0, tzinfo=UTC)
+
+centres = st.sampled_from([(40.7128, -74.0060), (-33.8688, 151.2093), (0.0, 179.999), (64.1466, -21.9426)])
+offsets = st.tuples(st.floats(-0.12, 0.12), st.floats(-0.12, 0.12))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    centre=centres,
+    fleet=st.lists(st.tuples(offsets, st.booleans()), min_size=0, max_size=60),
+    query=offsets,
+    radius=st.floats(0.1, 12.0),
+    limit=st.integers(1, 8),
+    cell=st.sampled_from([0.001, 0.002, 0.005]),
+)
+def test_available_near_equals_a_brute_force_ranking(
+    centre: tuple[float, float],
+    fleet: list[tuple[tuple[float, float], bool]],
+    query: tuple[float, float],
+    radius: float,
+    limit: int,
+    cell: float,
+) -> None:
+    def at(offset: tuple[float, float]) -> GeoPoint:
+        lon = centre[1] + offset[1]
+        lon = (lon + 180.0) % 360.0 - 180.0
+        return GeoPoint(centre[0] + offset[0], lon)
+
+    repo = InMemoryDriverRepository(cell_degrees=cell)
+    drivers = []
+    for i, (offset, available) in enumerate(fleet):
+        status = DriverStatus.AVAILABLE if available else DriverStatus.ASSIGNED
+        driver = Driver(f"d{i:03d}", "x", status, at(offset), "car", NOW, "o-1" if not available else None)
+        repo.add(driver)
+        drivers.append(driver)
+    point = at(query)
+
+    got = [d.driver_id for d in repo.available_near(point, radius, limit)]
+
+    expected = [d.driver_id for _, d in rank_candidates(drivers, point, radius)[:limit]]
+    assert got == expected
