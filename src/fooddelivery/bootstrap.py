@@ -7,11 +7,12 @@ nothing connects to anything at import time.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Final, Protocol, runtime_checkable
 
 from fooddelivery.adapters.memory import (
     FakePaymentGateway,
@@ -54,6 +55,21 @@ from fooddelivery.ports import (
 
 __all__ = ["Bootstrapped", "Settings", "bootstrap"]
 
+#: Longest confirmation timeout accepted (s): a year. Its timer must stay schedulable (``datetime`` ends in 9999).
+MAX_CONFIRMATION_TIMEOUT_S: Final[float] = 366 * 24 * 3600.0
+
+
+def _check_setting(name: str, value: float, maximum: float | None = None) -> None:
+    """Require a finite positive number (at most ``maximum``).
+
+    Raises:
+        ValidationError: naming ``name``.
+    """
+    if not math.isfinite(value) or not value > 0:
+        raise ValidationError.single(name, f"must be a finite positive number, got {value!r}", "out_of_range")
+    if maximum is not None and value > maximum:
+        raise ValidationError.single(name, f"must be at most {maximum:g}", "out_of_range")
+
 
 @runtime_checkable
 class _PollingScheduler(Protocol):
@@ -92,12 +108,24 @@ class Settings:
     driver_candidates: int = 5
     average_speed_kmh: float = 25.0
 
+    def __post_init__(self) -> None:
+        """Refuse what no saga could run with (an infinite radius, a timeout no timer can be set to...).
+
+        Raises:
+            ValidationError: naming the field.
+        """
+        _check_setting("confirmation_timeout_s", self.confirmation_timeout_s, MAX_CONFIRMATION_TIMEOUT_S)
+        _check_setting("driver_radius_km", self.driver_radius_km)
+        _check_setting("driver_candidates", self.driver_candidates)
+        _check_setting("average_speed_kmh", self.average_speed_kmh)
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Read ``FOODDELIVERY_*`` variables; absent ones keep their defaults.
 
         Raises:
-            ValidationError: a variable that is not a positive number (naming the variable).
+            ValidationError: a variable that is not a finite positive number, or a confirmation timeout over
+                :data:`MAX_CONFIRMATION_TIMEOUT_S` (naming the variable).
         """
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
@@ -116,6 +144,7 @@ class Settings:
                 raise ValidationError.single(var, f"must be a number, got {raw!r}", "type") from None
             if not value > 0:
                 raise ValidationError.single(var, "must be positive", "out_of_range")
+            _check_setting(var, value, MAX_CONFIRMATION_TIMEOUT_S if attr == "confirmation_timeout_s" else None)
             values[attr] = value
         return cls(**values)
 

@@ -393,19 +393,34 @@ class OrderSagaSteps:
         return None
 
     def fail_order(self, ctx: StepContext) -> Mapping[str, Any] | None:
-        """Mark the order FAILED with the saga's outcome (unless it already ended); tell the customer."""
+        """Mark the order FAILED with the saga's outcome (unless it already ended); tell the customer.
+
+        A driver the order still has is released too: compensation only undoes the saga's own reservation, and a
+        driver may have claimed the order (``assign_driver``) while the saga was giving up. The hold is released
+        before the order is written (a crash in between finds the order still naming its driver, and releasing
+        twice is a no-op), and again after it for a claim that landed in between.
+        """
         reason = ctx.outcome or "processing_failed"
         now = self.clock.now()
+        current = self.orders.get(ctx.saga_id)
+        if not current.status.is_terminal and current.driver_id is not None:
+            release_driver_hold(self.drivers, current.driver_id, current.order_id)
+        released: list[str] = []
 
         def fail(o: Order) -> bool:
             if o.status.is_terminal:
                 return False
             if reason in ("payment_declined", "payment_unavailable") and o.payment_status is PaymentStatus.PENDING:
                 o.record_payment_failed(reason == "payment_declined", now)
+            if o.driver_id is not None:
+                released.append(o.driver_id)
+                o.release_driver(now, self._event_id(), reason)
             o.fail(now, self._event_id(), reason)
             return True
 
-        order = self._update(ctx.saga_id, fail)
+        order = self._update(ctx.saga_id, fail, current)
+        for driver_id in dict.fromkeys(released):
+            release_driver_hold(self.drivers, driver_id, order.order_id)
         if order.status is OrderStatus.FAILED:
             self._notify(ctx, NotificationKind.CUSTOMER, "order_failed")
         return None

@@ -6,6 +6,7 @@ committed events to the outbox relay, which in-process also feeds the saga.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -13,7 +14,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from fooddelivery.application.order_saga import (
@@ -59,6 +60,8 @@ __all__ = ["FoodDeliveryService", "PlaceOrder", "PlaceOrderResult", "Tracking"]
 
 log = logging.getLogger(__name__)
 
+_DELIVERED = OrderStatus.DELIVERED.value
+
 
 @dataclass(frozen=True, slots=True)
 class PlaceOrder:
@@ -83,18 +86,54 @@ class PlaceOrder:
     customer_id: str | None = None
 
     def fingerprint(self) -> str:
-        """A digest of the request's content, for idempotency (hex SHA-256 of a canonical JSON form)."""
+        """A digest of the request's content, for idempotency (hex SHA-256 of a canonical JSON form).
+
+        Equal content written differently has one fingerprint: decimals by value (``15.99``, ``"15.990"`` and
+        ``1599e-2``; a tip of ``2`` and ``"2.00"``; no tip and a zero tip), promo codes in upper case (they match
+        case-insensitively).
+        """
         loc = self.delivery_address.location
+        tip = _canonical_decimal(self.tip)
         doc = {
             "r": self.restaurant_id,
-            "l": [[li.item_id, li.name, repr(li.quantity), str(li.unit_price)] for li in self.lines],
+            "l": [[li.item_id, li.name, repr(li.quantity), _canonical_decimal(li.unit_price)] for li in self.lines],
             "a": [self.delivery_address.text, [loc.lat, loc.lon] if loc else None],
             "p": self.payment_method,
-            "t": str(self.tip),
-            "c": self.promo_code,
+            "t": "None" if tip == "0" else tip,  # no tip is a zero tip ("None": the form keys were stored with)
+            "c": self.promo_code.upper() if isinstance(self.promo_code, str) else self.promo_code,
         }
         raw = json.dumps(doc, sort_keys=True, ensure_ascii=False).encode()
         return hashlib.sha256(raw).hexdigest()
+
+
+def _canonical_decimal(value: object) -> str:
+    """One text per decimal value, for fingerprints: ``"15.99"`` for ``15.99``, ``"15.990"`` and ``1599e-2``;
+    ``"2"`` for ``2`` and ``"2.00"``; ``"0"`` for every zero. Exact (no context rounding) and short: exponents
+    beyond 40 are written ``<digits>E<exponent>`` instead of spelled out. Anything that is not a finite decimal
+    keeps ``str()`` (so ``None`` stays ``"None"``, the form of fingerprints stored before this one).
+    """
+    if isinstance(value, bool) or not isinstance(value, int | str | Decimal):
+        return str(value)
+    try:
+        number = Decimal(value.strip() if isinstance(value, str) else value)
+    except InvalidOperation:
+        return str(value)
+    if not number.is_finite():
+        return str(value)
+    sign, digits, exponent = number.as_tuple()
+    assert isinstance(exponent, int)  # finite
+    coefficient = "".join(map(str, digits)).lstrip("0")
+    significant = coefficient.rstrip("0")
+    if not significant:
+        return "0"
+    exponent += len(coefficient) - len(significant)
+    minus = "-" if sign else ""
+    if not -40 <= exponent <= 40:
+        return f"{minus}{significant}E{exponent}"
+    if exponent >= 0:
+        return minus + significant + "0" * exponent
+    whole, fraction = significant[:exponent], significant[exponent:].rjust(-exponent, "0")
+    return f"{minus}{whole or '0'}.{fraction}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,8 +217,10 @@ class FoodDeliveryService:
     # -- events -------------------------------------------------------------------------------------------
     def handle_events(self, events: Sequence[DomainEvent]) -> None:
         """In-process consumer of published events: ``OrderPlaced`` starts the order saga; ``OrderCancelled``
-        tells it (normally :meth:`cancel_order` already did, and this is a DUPLICATE; after a crash between
-        saving the cancelled order and signalling, this delivery of the committed event is what compensates).
+        (and ``OrderFailed`` by an admin) tells it (normally :meth:`cancel_order` already did, and this is a
+        DUPLICATE; after a crash between saving the stopped order and signalling, this delivery of the committed
+        event is what compensates); a DELIVERED status change frees the order's driver if it still holds the
+        order (normally :meth:`change_status` already did; after a crash between the two writes, this does).
 
         Failures are kept in :attr:`dead_letters` with the event (as a queue's dead-letter queue would) and
         logged; the saga stays resumable.
@@ -191,7 +232,9 @@ class FoodDeliveryService:
                 except Exception as exc:
                     log.exception("saga start failed for order %s", event.order_id)
                     self.dead_letters.append((event, exc))
-            elif event.type is EventType.ORDER_CANCELLED:
+            elif event.type is EventType.ORDER_CANCELLED or (
+                event.type is EventType.ORDER_FAILED and event.payload.get("by") == Role.ADMIN.value
+            ):
                 detail: dict[str, Any] = {k: str(event.payload[k]) for k in ("by", "reason") if k in event.payload}
                 try:
                     self.engine.signal(event.order_id, ORDER_CANCELLED, detail)
@@ -199,6 +242,12 @@ class FoodDeliveryService:
                     continue  # no saga yet (it will find the order cancelled) or it has ended already
                 except Exception as exc:
                     log.exception("saga cancellation failed for order %s", event.order_id)
+                    self.dead_letters.append((event, exc))
+            elif event.type is EventType.ORDER_STATUS_CHANGED and event.payload.get("to") == _DELIVERED:
+                try:
+                    self._free_driver_of_delivered(event.order_id)
+                except Exception as exc:
+                    log.exception("freeing the driver of delivered order %s failed", event.order_id)
                     self.dead_letters.append((event, exc))
 
     def pump(self) -> int:
@@ -340,9 +389,13 @@ class FoodDeliveryService:
             return self.orders.get(order_id)
         if status is OrderStatus.CANCELLED:
             return self.cancel_order(actor, order_id, reason or f"cancelled by {actor.role.value}")
-        if status is OrderStatus.FAILED and actor.role is not Role.ADMIN:
-            self.get_order(actor, order_id)
-            raise NotAllowed("only the system fails orders")
+        if status is OrderStatus.FAILED:
+            if actor.role is not Role.ADMIN:
+                self.get_order(actor, order_id)
+                raise NotAllowed("only the system fails orders")
+            # like a cancellation, the saga must hear of it: it refunds and frees the driver now, and a late
+            # confirmation can no longer make it "succeed" on a FAILED order
+            return self._stop_order(actor, order_id, OrderStatus.FAILED, reason)
         check_id(order_id, "orderId")
         order = self.orders.get(order_id)
         now = self.clock.now()
@@ -356,6 +409,12 @@ class FoodDeliveryService:
     def _free_driver_after_delivery(self, order: Order, now: datetime) -> None:
         assert order.driver_id is not None
         release_driver_hold(self.drivers, order.driver_id, order.order_id)
+
+    def _free_driver_of_delivered(self, order_id: str) -> None:
+        """Release the driver of a DELIVERED order if it still holds it (idempotent)."""
+        order = self.orders.get(order_id)
+        if order.status is OrderStatus.DELIVERED and order.driver_id is not None:
+            release_driver_hold(self.drivers, order.driver_id, order_id)
 
     def confirm_order(self, actor: Actor, order_id: str) -> SignalOutcome:
         """The restaurant confirms: the waiting saga completes and the order becomes CONFIRMED.
@@ -397,14 +456,25 @@ class FoodDeliveryService:
             NotFound, NotAllowed, InvalidTransition: see the aggregate.
             InvalidTransition: the order is still being processed (payment in progress): retry shortly.
         """
+        return self._stop_order(actor, order_id, OrderStatus.CANCELLED, reason)
+
+    def _stop_order(self, actor: Actor, order_id: str, status: OrderStatus, reason: str | None) -> Order:
+        """Move the order to CANCELLED or FAILED from outside the saga, then tell the saga (its cancel route
+        refunds once and releases the driver). The committed ``OrderCancelled``/``OrderFailed`` event tells it
+        again after a crash in between (:meth:`handle_events`)."""
         order = self.get_order(actor, order_id)
         saga_status = self.engine.status(order_id)
         if saga_status in (SagaStatus.RUNNING, SagaStatus.RETRY_WAIT):
             raise InvalidTransition(f"order {order_id} is being processed; retry shortly")
-        order.cancel(actor, self.clock.now(), self.ids.new_id("evt"), reason)
+        order.transition(status, actor, self.clock.now(), self.ids.new_id("evt"), reason)
         self.orders.save(order)
         if saga_status in (SagaStatus.WAITING, SagaStatus.SUCCEEDED):
-            self.engine.signal(order_id, ORDER_CANCELLED, {"by": actor.subject, "reason": reason})
+            detail = {"by": actor.subject, **({"reason": reason} if reason is not None else {})}
+            # The change is committed whatever the saga says. LateEvent: it ended meanwhile (a rejection or the
+            # timeout compensated). InvalidTransition: it is busy (confirming); the committed event tells it again
+            # (handle_events keeps it as a dead letter until the saga takes it: resume_sagas).
+            with contextlib.suppress(LateEvent, InvalidTransition):
+                self.engine.signal(order_id, ORDER_CANCELLED, detail)
         self._after_commit()
         return self.orders.get(order_id)
 
@@ -467,8 +537,13 @@ class FoodDeliveryService:
         order.assign_driver(driver_id, self.clock.now(), self.ids.new_id("evt"))
         try:
             self.orders.save(order)
-        except ConcurrencyConflict:
-            release_driver_hold(self.drivers, driver_id, order_id)
+        except Exception:
+            # not recorded on the order (a lost race, or the store failed): give the driver back, else nothing
+            # ever would; a failure to do so is logged and the store's error is what the caller sees
+            try:
+                release_driver_hold(self.drivers, driver_id, order_id)
+            except Exception:
+                log.exception("driver %s stays reserved for order %s", driver_id, order_id)
             raise
         self._after_commit()
         return self.orders.get(order_id)

@@ -126,8 +126,10 @@ class Money:
             minor = coefficient // 10**-shift
         elif coefficient and len(digits) + shift > len(str(MAX_MINOR)):
             raise ValidationError.single(field, "is beyond the supported range", "out_of_range")
-        else:
+        elif coefficient:
             minor = coefficient * 10 ** max(shift, 0)
+        else:
+            minor = 0  # zero in any notation ("0E+999999999"): never build 10 ** shift to multiply it by 0
         if minor > MAX_MINOR:
             raise ValidationError.single(field, "is beyond the supported range", "out_of_range")
         return cls(-minor if sign else minor, currency)

@@ -496,6 +496,14 @@ def _query_float(text: str, name: str) -> float:
     return float(_query_decimal(text, name))
 
 
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _list_query(request: HttpRequest) -> RestaurantQuery:
     errors: list[FieldError] = []
     values: dict[str, Any] = {}
@@ -507,6 +515,8 @@ def _list_query(request: HttpRequest) -> RestaurantQuery:
             if name == "cuisine":
                 if not raw or len(raw) > 64:
                     raise ValidationError.single(name, "must be 1..64 characters", "length")
+                if not _is_utf8(raw):  # a lone surrogate (from a cloud event's JSON): no store can hold it
+                    raise ValidationError.single(name, "must be Unicode text", "invalid")
                 values["cuisine"] = raw.lower()
             elif name == "minRating":
                 values["min_rating"] = _query_decimal(raw, name)

@@ -151,13 +151,19 @@ class HttpResponse:
     ) -> HttpResponse:
         """A JSON response with ``data`` serialized compactly as UTF-8.
 
+        Text UTF-8 cannot encode (a lone surrogate a client sent, echoed in a problem) is written as a JSON
+        ``\\uXXXX`` escape instead of failing.
+
         Args:
             status: the status code.
             data: a JSON-ready value (``dict``/``list``/``str``/numbers/None).
             headers: extra headers.
             content_type: the media type (``application/problem+json`` for problems).
         """
-        body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+        try:
+            body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+        except UnicodeEncodeError:
+            body = json.dumps(data, ensure_ascii=True, separators=(",", ":")).encode()
         return cls.from_json_bytes(status, body, headers=headers, content_type=content_type)
 
     @classmethod

@@ -151,7 +151,10 @@ DecimalText = Annotated[
 def _number(value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
         raise PydanticCustomError("type", "must be a number")
-    result = float(value)
+    try:
+        result = float(value)
+    except OverflowError:  # an integer beyond the float range (JSON allows 4300 digits)
+        raise PydanticCustomError("out_of_range", "must be a finite number") from None
     if not math.isfinite(result):
         raise PydanticCustomError("out_of_range", "must be a finite number")
     return result

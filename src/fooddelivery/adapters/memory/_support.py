@@ -26,7 +26,8 @@ def bad_cursor() -> ValidationError:
 def decode_cursor(cursor: str, kind: str, keys: tuple[str, ...]) -> dict[str, str]:
     """Read a cursor made by :func:`encode_cursor`: its ``"k"`` must be ``kind``.
 
-    Every name in ``keys`` must hold a string.
+    Every name in ``keys`` must hold a string that UTF-8 can encode (JSON's ``\\ud800`` escapes decode to lone
+    surrogates, which a store such as SQLite cannot bind).
 
     Raises:
         ValidationError: anything else (field ``cursor``).
@@ -45,6 +46,10 @@ def decode_cursor(cursor: str, kind: str, keys: tuple[str, ...]) -> dict[str, st
         value = position.get(key)
         if not isinstance(value, str):
             raise bad_cursor()
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise bad_cursor() from None
         out[key] = value
     return out
 

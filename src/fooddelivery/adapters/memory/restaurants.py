@@ -37,8 +37,8 @@ def _cursor_key(cursor: str) -> _Key:
         rating = Decimal(pos["r"])
     except InvalidOperation:
         raise bad_cursor() from None
-    if not rating.is_finite():
-        raise bad_cursor()
+    if not rating.is_finite() or not Decimal(0) <= rating <= Decimal(5):
+        raise bad_cursor()  # also keeps ``-rating`` inside the decimal context (1E+999999999 would overflow)
     return (-rating, pos["id"])
 
 

@@ -197,7 +197,8 @@ class SagaRunner:
         Raises:
             NotFound: no such instance.
             LateEvent: the wait it belongs to is over (e.g. confirmation after the timeout); nothing changes.
-            InvalidTransition: the saga is not yet waiting for events; retry later.
+            InvalidTransition: the saga is not yet waiting for events, or (the definition's cancel event) it is
+                running towards success and takes the cancellation once it has succeeded; retry later.
         """
         for _ in range(_MAX_CONFLICT_RETRIES):
             state = self.store.get(saga_id)
@@ -219,6 +220,18 @@ class SagaRunner:
             ):
                 state.current = self.definition.cancel_route
                 state.outcome = "cancelled"
+            elif (
+                event == self.definition.cancel_event
+                and self.definition.cancel_route
+                and not state.finished
+                and state.outcome is None
+            ):
+                # Running towards success (e.g. confirming): it will end SUCCEEDED, where a cancellation is taken.
+                # "Too late" here would lose it (an order cancelled, paid and never refunded): "not yet" instead.
+                raise InvalidTransition(
+                    f"saga {saga_id} is at {state.current} and takes {event} once that step is done; retry shortly",
+                    saga_id=saga_id,
+                )
             elif state.finished or self._past_waits(state):
                 raise LateEvent(
                     f"saga {saga_id} no longer waits for {event}: it is {state.status.value}"
