@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import math
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Final
 
 from fooddelivery.adapters.memory.counters import OperationCounters
 from fooddelivery.adapters.sqlite._geo import bounding_box
+from fooddelivery.adapters.sqlite._support import insert_new, read_row, update_versioned
 from fooddelivery.adapters.sqlite.database import SqliteDatabase
 from fooddelivery.adapters.sqlite.records import driver_from_row, driver_record
 from fooddelivery.domain.catalog import Driver, DriverStatus
-from fooddelivery.domain.errors import ConcurrencyConflict, NotFound, ValidationError
+from fooddelivery.domain.errors import ValidationError
 from fooddelivery.domain.geo import GeoPoint, haversine_km
 
 __all__ = ["LAT_CELL_DEGREES", "SqliteDriverRepository"]
@@ -70,16 +70,14 @@ class SqliteDriverRepository:
         loc = driver.location
         row = (driver.driver_id, driver.status.value, loc.lat, loc.lon, _lat_cell(loc.lat), 1, driver_record(driver))
         with self._db.write() as conn:
-            try:
-                conn.execute(
-                    "INSERT INTO drivers (driver_id, status, lat, lon, lat_cell, version, record)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    row,
-                )
-            except sqlite3.IntegrityError as exc:
-                raise ConcurrencyConflict(
-                    f"driver {driver.driver_id} already exists", driver_id=driver.driver_id
-                ) from exc
+            insert_new(
+                conn,
+                "INSERT INTO drivers (driver_id, status, lat, lon, lat_cell, version, record)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                row,
+                f"driver {driver.driver_id}",
+                driver_id=driver.driver_id,
+            )
         return replace(driver, version=1)
 
     def get(self, driver_id: str) -> Driver:
@@ -91,10 +89,13 @@ class SqliteDriverRepository:
         """
         if self._counters is not None:
             self._counters.add("drivers.reads")
-        with self._db.read() as conn:
-            row = conn.execute(f"SELECT {_COLUMNS} FROM drivers WHERE driver_id = ?", (driver_id,)).fetchone()
-        if row is None:
-            raise NotFound(f"driver {driver_id} not found", driver_id=driver_id)
+        row = read_row(
+            self._db,
+            f"SELECT {_COLUMNS} FROM drivers WHERE driver_id = ?",
+            (driver_id,),
+            f"driver {driver_id}",
+            driver_id=driver_id,
+        )
         return driver_from_row(row)
 
     def save(self, driver: Driver) -> Driver:
@@ -109,28 +110,17 @@ class SqliteDriverRepository:
             self._counters.add("drivers.writes")
         loc = driver.location
         with self._db.write() as conn:
-            updated = conn.execute(
-                "UPDATE drivers SET status = ?, lat = ?, lon = ?, lat_cell = ?, version = ?, record = ?"
-                " WHERE driver_id = ? AND version = ?",
-                (
-                    driver.status.value,
-                    loc.lat,
-                    loc.lon,
-                    _lat_cell(loc.lat),
-                    driver.version + 1,
-                    driver_record(driver),
-                    driver.driver_id,
-                    driver.version,
-                ),
-            ).rowcount
-            if updated != 1:
-                stored = conn.execute("SELECT version FROM drivers WHERE driver_id = ?", (driver.driver_id,)).fetchone()
-                if stored is None:
-                    raise NotFound(f"driver {driver.driver_id} not found", driver_id=driver.driver_id)
-                raise ConcurrencyConflict(
-                    f"driver {driver.driver_id} is at version {stored[0]}, not {driver.version}",
-                    driver_id=driver.driver_id,
-                )
+            update_versioned(
+                conn,
+                "drivers",
+                "status = ?, lat = ?, lon = ?, lat_cell = ?, version = ?, record = ?",
+                (driver.status.value, loc.lat, loc.lon, _lat_cell(loc.lat), driver.version + 1, driver_record(driver)),
+                "driver_id",
+                driver.driver_id,
+                driver.version,
+                f"driver {driver.driver_id}",
+                driver_id=driver.driver_id,
+            )
         return replace(driver, version=driver.version + 1)
 
     def available_near(self, point: GeoPoint, radius_km: float, limit: int) -> Sequence[Driver]:

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from fooddelivery.adapters.memory._support import bad_cursor, check_limit, decode_cursor, encode_cursor
 from fooddelivery.adapters.memory.counters import OperationCounters
+from fooddelivery.adapters.sqlite._support import insert_new, read_row, stored_version
 from fooddelivery.adapters.sqlite.database import SqliteDatabase
 from fooddelivery.adapters.sqlite.records import (
     event_from_json,
@@ -20,7 +21,7 @@ from fooddelivery.adapters.sqlite.records import (
     order_row,
     utc_text,
 )
-from fooddelivery.domain.errors import ConcurrencyConflict, DuplicateRequest, IdempotencyKeyReused, NotFound
+from fooddelivery.domain.errors import ConcurrencyConflict, DuplicateRequest, IdempotencyKeyReused
 from fooddelivery.domain.order import Order, OrderStatus
 from fooddelivery.ports.messaging import OutboxRecord
 from fooddelivery.ports.orders import IdempotencyRecord, Page
@@ -126,10 +127,13 @@ class SqliteOrderRepository:
                         scope=idempotency.scope,
                         key=idempotency.key,
                     )
-            try:
-                conn.execute(f"INSERT INTO orders ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)", row)
-            except sqlite3.IntegrityError as exc:
-                raise ConcurrencyConflict(f"order {order.order_id} already exists", order_id=order.order_id) from exc
+            insert_new(
+                conn,
+                f"INSERT INTO orders ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                row,
+                f"order {order.order_id}",
+                order_id=order.order_id,
+            )
             if idempotency is not None:
                 conn.execute(
                     "INSERT INTO order_idempotency (scope, key, fingerprint, order_id) VALUES (?, ?, ?, ?)",
@@ -150,10 +154,13 @@ class SqliteOrderRepository:
         """
         if self._counters is not None:
             self._counters.add("orders.reads")
-        with self._db.read() as conn:
-            row = conn.execute(f"SELECT {_COLUMNS} FROM orders WHERE order_id = ?", (order_id,)).fetchone()
-        if row is None:
-            raise NotFound(f"order {order_id} not found", order_id=order_id)
+        row = read_row(
+            self._db,
+            f"SELECT {_COLUMNS} FROM orders WHERE order_id = ?",
+            (order_id,),
+            f"order {order_id}",
+            order_id=order_id,
+        )
         return order_from_row(row)
 
     def save(self, order: Order) -> None:
@@ -179,13 +186,11 @@ class SqliteOrderRepository:
                 (status, version, record, order_id, order.persisted_version),
             ).rowcount
             if updated != 1:
-                stored = conn.execute("SELECT version FROM orders WHERE order_id = ?", (order_id,)).fetchone()
-                if stored is None:
-                    raise NotFound(f"order {order_id} not found", order_id=order_id)
+                stored = stored_version(conn, "orders", "order_id", order_id, f"order {order_id}", order_id=order_id)
                 raise ConcurrencyConflict(
-                    f"order {order_id} is at version {stored[0]}, not {order.persisted_version} as read",
+                    f"order {order_id} is at version {stored}, not {order.persisted_version} as read",
                     order_id=order_id,
-                    stored_version=stored[0],
+                    stored_version=stored,
                     expected_version=order.persisted_version,
                 )
             self._insert_events(conn, events)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import replace
 from decimal import Decimal, InvalidOperation
 from typing import Final
@@ -10,10 +9,10 @@ from typing import Final
 from fooddelivery.adapters.memory._support import bad_cursor, decode_cursor, encode_cursor
 from fooddelivery.adapters.memory.counters import OperationCounters
 from fooddelivery.adapters.sqlite._geo import bounding_box
+from fooddelivery.adapters.sqlite._support import insert_new, read_row, update_versioned
 from fooddelivery.adapters.sqlite.database import SqliteDatabase
 from fooddelivery.adapters.sqlite.records import rank_key, restaurant_from_row, restaurant_record
 from fooddelivery.domain.catalog import Restaurant
-from fooddelivery.domain.errors import ConcurrencyConflict, NotFound
 from fooddelivery.domain.geo import haversine_km
 from fooddelivery.ports.orders import Page
 from fooddelivery.ports.restaurants import RestaurantQuery
@@ -82,16 +81,14 @@ class SqliteRestaurantRepository:
             restaurant_record(restaurant),
         )
         with self._db.write() as conn:
-            try:
-                conn.execute(
-                    "INSERT INTO restaurants (restaurant_id, cuisine, rank_key, lat, lon, version, record)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    row,
-                )
-            except sqlite3.IntegrityError as exc:
-                raise ConcurrencyConflict(
-                    f"restaurant {restaurant.restaurant_id} already exists", restaurant_id=restaurant.restaurant_id
-                ) from exc
+            insert_new(
+                conn,
+                "INSERT INTO restaurants (restaurant_id, cuisine, rank_key, lat, lon, version, record)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                row,
+                f"restaurant {restaurant.restaurant_id}",
+                restaurant_id=restaurant.restaurant_id,
+            )
         return replace(restaurant, version=1)
 
     def save(self, restaurant: Restaurant) -> Restaurant:
@@ -107,9 +104,10 @@ class SqliteRestaurantRepository:
         rid = restaurant.restaurant_id
         loc = restaurant.location
         with self._db.write() as conn:
-            updated = conn.execute(
-                "UPDATE restaurants SET cuisine = ?, rank_key = ?, lat = ?, lon = ?, version = ?, record = ?"
-                " WHERE restaurant_id = ? AND version = ?",
+            update_versioned(
+                conn,
+                "restaurants",
+                "cuisine = ?, rank_key = ?, lat = ?, lon = ?, version = ?, record = ?",
                 (
                     restaurant.cuisine,
                     rank_key(restaurant.rating),
@@ -117,17 +115,13 @@ class SqliteRestaurantRepository:
                     loc.lon,
                     restaurant.version + 1,
                     restaurant_record(restaurant),
-                    rid,
-                    restaurant.version,
                 ),
-            ).rowcount
-            if updated != 1:
-                stored = conn.execute("SELECT version FROM restaurants WHERE restaurant_id = ?", (rid,)).fetchone()
-                if stored is None:
-                    raise NotFound(f"restaurant {rid} not found", restaurant_id=rid)
-                raise ConcurrencyConflict(
-                    f"restaurant {rid} is at version {stored[0]}, not {restaurant.version}", restaurant_id=rid
-                )
+                "restaurant_id",
+                rid,
+                restaurant.version,
+                f"restaurant {rid}",
+                restaurant_id=rid,
+            )
         return replace(restaurant, version=restaurant.version + 1)
 
     def get(self, restaurant_id: str) -> Restaurant:
@@ -139,12 +133,13 @@ class SqliteRestaurantRepository:
         """
         if self._counters is not None:
             self._counters.add("restaurants.reads")
-        with self._db.read() as conn:
-            row = conn.execute(
-                "SELECT version, record FROM restaurants WHERE restaurant_id = ?", (restaurant_id,)
-            ).fetchone()
-        if row is None:
-            raise NotFound(f"restaurant {restaurant_id} not found", restaurant_id=restaurant_id)
+        row = read_row(
+            self._db,
+            "SELECT version, record FROM restaurants WHERE restaurant_id = ?",
+            (restaurant_id,),
+            f"restaurant {restaurant_id}",
+            restaurant_id=restaurant_id,
+        )
         return restaurant_from_row(restaurant_id, row[0], row[1])
 
     def search(self, query: RestaurantQuery) -> Page[Restaurant]:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 from fooddelivery.adapters.memory.counters import OperationCounters
+from fooddelivery.adapters.sqlite._support import insert_new, read_row, update_versioned
 from fooddelivery.adapters.sqlite.database import SqliteDatabase
 from fooddelivery.adapters.sqlite.records import saga_from_row, saga_record, utc_text
-from fooddelivery.domain.errors import ConcurrencyConflict, NotFound
 from fooddelivery.ports.saga_store import SagaState, SagaStatus
 
 __all__ = ["SqliteSagaStateStore"]
@@ -45,12 +43,13 @@ class SqliteSagaStateStore:
             self._counters.add("saga.writes")
         row = (state.saga_id, state.status.value, 1, utc_text(state.updated_at), saga_record(state))
         with self._db.write() as conn:
-            try:
-                conn.execute(
-                    "INSERT INTO sagas (saga_id, status, version, updated_at, record) VALUES (?, ?, ?, ?, ?)", row
-                )
-            except sqlite3.IntegrityError as exc:
-                raise ConcurrencyConflict(f"saga {state.saga_id} already exists", saga_id=state.saga_id) from exc
+            insert_new(
+                conn,
+                "INSERT INTO sagas (saga_id, status, version, updated_at, record) VALUES (?, ?, ?, ?, ?)",
+                row,
+                f"saga {state.saga_id}",
+                saga_id=state.saga_id,
+            )
         state.version = 1
 
     def get(self, saga_id: str) -> SagaState:
@@ -62,10 +61,13 @@ class SqliteSagaStateStore:
         """
         if self._counters is not None:
             self._counters.add("saga.reads")
-        with self._db.read() as conn:
-            row = conn.execute("SELECT status, version, record FROM sagas WHERE saga_id = ?", (saga_id,)).fetchone()
-        if row is None:
-            raise NotFound(f"saga {saga_id} not found", saga_id=saga_id)
+        row = read_row(
+            self._db,
+            "SELECT status, version, record FROM sagas WHERE saga_id = ?",
+            (saga_id,),
+            f"saga {saga_id}",
+            saga_id=saga_id,
+        )
         return saga_from_row(saga_id, row[0], row[1], row[2])
 
     def save(self, state: SagaState) -> None:
@@ -81,25 +83,17 @@ class SqliteSagaStateStore:
             self._counters.add("saga.writes")
         record = saga_record(state)
         with self._db.write() as conn:
-            updated = conn.execute(
-                "UPDATE sagas SET status = ?, version = ?, updated_at = ?, record = ?"
-                " WHERE saga_id = ? AND version = ?",
-                (
-                    state.status.value,
-                    state.version + 1,
-                    utc_text(state.updated_at),
-                    record,
-                    state.saga_id,
-                    state.version,
-                ),
-            ).rowcount
-            if updated != 1:
-                stored = conn.execute("SELECT version FROM sagas WHERE saga_id = ?", (state.saga_id,)).fetchone()
-                if stored is None:
-                    raise NotFound(f"saga {state.saga_id} not found", saga_id=state.saga_id)
-                raise ConcurrencyConflict(
-                    f"saga {state.saga_id} is at version {stored[0]}, not {state.version}", saga_id=state.saga_id
-                )
+            update_versioned(
+                conn,
+                "sagas",
+                "status = ?, version = ?, updated_at = ?, record = ?",
+                (state.status.value, state.version + 1, utc_text(state.updated_at), record),
+                "saga_id",
+                state.saga_id,
+                state.version,
+                f"saga {state.saga_id}",
+                saga_id=state.saga_id,
+            )
         state.version += 1
 
     # -- inspection and recovery ---------------------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""Plumbing shared by the DynamoDB repositories: the lazily built client, vendor-error translation, opaque
-cursors, page limits and operation counting.
+"""Plumbing shared by the DynamoDB repositories: their common base (table, lazily built client, operation
+counting), vendor-error translation, opaque cursors, page limits and item reads.
 
 Nothing here imports boto3 or botocore at module level: the client is built on first use, and botocore's
 exception classes are looked at only while handling an exception (when botocore is loaded anyway).
@@ -11,7 +11,8 @@ import base64
 import binascii
 import json
 import threading
-from typing import TYPE_CHECKING, Any, Final, NoReturn, Protocol
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Final, NoReturn, Protocol, TypeVar
 
 from fooddelivery.domain.errors import (
     ConcurrencyConflict,
@@ -20,6 +21,7 @@ from fooddelivery.domain.errors import (
     NotFound,
     ValidationError,
 )
+from fooddelivery_aws.dynamodb.attributes import RecordError
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -28,12 +30,15 @@ __all__ = [
     "RETRYABLE_CODES",
     "Counters",
     "LazyClient",
+    "TableRepository",
     "bad_cursor",
     "check_limit",
     "decode_cursor",
+    "decode_item",
     "encode_cursor",
     "error_code",
     "get_item",
+    "get_required",
     "put_new",
     "put_versioned",
     "reraise",
@@ -54,6 +59,8 @@ RETRYABLE_CODES: Final[frozenset[str]] = frozenset(
         "TransactionInProgressException",
     }
 )
+
+_T = TypeVar("_T")
 
 _CONFLICT_CODES: Final[frozenset[str]] = frozenset({"ConditionalCheckFailedException", "TransactionConflictException"})
 
@@ -98,6 +105,40 @@ class LazyClient:
                     self._client = _build_client(self._region_name, self._endpoint_url)
                 client = self._client
         return client  # type: ignore[no-any-return]
+
+
+class TableRepository:
+    """Base of the DynamoDB repositories: the table name, the client (:class:`LazyClient`) and counting.
+
+    Args:
+        table_name: the repository's table.
+        client: a ``boto3`` DynamoDB client; built lazily on first use when None.
+        counters: optional operation counters.
+        region_name: region of a lazily built client.
+        endpoint_url: endpoint of a lazily built client.
+    """
+
+    def __init__(
+        self,
+        table_name: str,
+        *,
+        client: DynamoDBClient | None = None,
+        counters: Counters | None = None,
+        region_name: str | None = None,
+        endpoint_url: str | None = None,
+    ) -> None:
+        self._table = table_name
+        self._client = LazyClient(client, region_name=region_name, endpoint_url=endpoint_url)
+        self._counters = counters
+
+    @property
+    def table_name(self) -> str:
+        """The repository's table."""
+        return self._table
+
+    def _count(self, name: str, n: int = 1) -> None:
+        if self._counters is not None and n:
+            self._counters.add(name, n)
 
 
 def _build_client(region_name: str | None, endpoint_url: str | None) -> Any:
@@ -228,6 +269,33 @@ def get_item(client: Any, table: str, key: dict[str, Any], action: str) -> dict[
         reraise(exc, action)
     item = response.get("Item")
     return dict(item) if item else None
+
+
+def get_required(
+    client: Any, table: str, key: dict[str, Any], action: str, what: str, **context: Any
+) -> dict[str, Any]:
+    """:func:`get_item`, with a missing item an error: ``NotFound("<what> not found", **context)``.
+
+    Raises:
+        NotFound: no item with this key.
+        InfrastructureError: the store failed.
+    """
+    item = get_item(client, table, key, action)
+    if item is None:
+        raise NotFound(f"{what} not found", **context)
+    return item
+
+
+def decode_item(decode: Callable[[Mapping[str, Any]], _T], item: Mapping[str, Any], kind: str) -> _T:
+    """``decode(item)``, with an unreadable item an ``InfrastructureError`` (``"unreadable <kind> item: ..."``).
+
+    Raises:
+        InfrastructureError: ``decode`` raised ``RecordError`` (reason ``corrupt_item``).
+    """
+    try:
+        return decode(item)
+    except RecordError as exc:
+        raise InfrastructureError(f"unreadable {kind} item: {exc}", reason="corrupt_item") from exc
 
 
 def put_new(

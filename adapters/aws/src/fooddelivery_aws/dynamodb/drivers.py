@@ -21,17 +21,17 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Final
 
 from fooddelivery.domain.catalog import Driver, DriverStatus
-from fooddelivery.domain.errors import InfrastructureError, NotFound, ValidationError
+from fooddelivery.domain.errors import ValidationError
 from fooddelivery.domain.geo import GeoPoint
 from fooddelivery_aws.dynamodb._support import (
     Counters,
-    LazyClient,
-    get_item,
+    TableRepository,
+    decode_item,
+    get_required,
     put_new,
     put_versioned,
     reraise,
 )
-from fooddelivery_aws.dynamodb.attributes import RecordError
 from fooddelivery_aws.dynamodb.geohash import GeoGrid
 from fooddelivery_aws.dynamodb.records import AVAILABLE_CELL_PREFIX, driver_from_item, driver_to_item
 
@@ -45,7 +45,7 @@ DEFAULT_CELL_PRECISION: Final[int] = 5
 _INDEX: Final = "AvailableDriversIndex"
 
 
-class DynamoDBDriverRepository:
+class DynamoDBDriverRepository(TableRepository):
     """Drivers keyed by ``driverId`` in DynamoDB (implements ``DriverRepository``).
 
     Table layout: :data:`fooddelivery_aws.dynamodb.tables.DRIVERS`.
@@ -83,26 +83,17 @@ class DynamoDBDriverRepository:
             raise ValueError("cell_precision must be 3..7")
         if max_cells < 1:
             raise ValueError("max_cells must be >= 1")
-        self._table = table_name
-        self._client = LazyClient(client, region_name=region_name, endpoint_url=endpoint_url)
+        super().__init__(
+            table_name, client=client, counters=counters, region_name=region_name, endpoint_url=endpoint_url
+        )
         self._grid = GeoGrid(cell_precision)
         self._max_cells = max_cells
-        self._counters = counters
         self._last_cells = 0
-
-    @property
-    def table_name(self) -> str:
-        """The drivers table."""
-        return self._table
 
     @property
     def last_query_cells(self) -> int:
         """How many index cells (one Query each) the last ``available_near`` of this instance read."""
         return self._last_cells
-
-    def _count(self, name: str) -> None:
-        if self._counters is not None:
-            self._counters.add(name)
 
     def add(self, driver: Driver) -> Driver:
         """Insert ``driver``; returns the stored driver at version 1.
@@ -132,9 +123,14 @@ class DynamoDBDriverRepository:
             InfrastructureError: the store failed, or the item is unreadable.
         """
         self._count("drivers.reads")
-        item = get_item(self._client.get(), self._table, {"driverId": {"S": driver_id}}, "drivers.get")
-        if item is None:
-            raise NotFound(f"driver {driver_id} not found", driver_id=driver_id)
+        item = get_required(
+            self._client.get(),
+            self._table,
+            {"driverId": {"S": driver_id}},
+            "drivers.get",
+            f"driver {driver_id}",
+            driver_id=driver_id,
+        )
         return _driver(item)
 
     def save(self, driver: Driver) -> Driver:
@@ -228,7 +224,4 @@ class DynamoDBDriverRepository:
 
 
 def _driver(item: dict[str, Any]) -> Driver:
-    try:
-        return driver_from_item(item)
-    except RecordError as exc:
-        raise InfrastructureError(f"unreadable driver item: {exc}", reason="corrupt_item") from exc
+    return decode_item(driver_from_item, item, "driver")

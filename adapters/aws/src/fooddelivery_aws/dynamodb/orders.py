@@ -46,10 +46,11 @@ from fooddelivery.ports.orders import IdempotencyRecord, Page
 from fooddelivery_aws.dynamodb._support import (
     RETRYABLE_CODES,
     Counters,
-    LazyClient,
+    TableRepository,
     bad_cursor,
     check_limit,
     decode_cursor,
+    decode_item,
     encode_cursor,
     error_code,
     reraise,
@@ -111,7 +112,7 @@ class _Cancelled(Exception):
         return item if isinstance(item, dict) and item else None
 
 
-class DynamoDBOrderRepository:
+class DynamoDBOrderRepository(TableRepository):
     """Orders, their outbox records and their idempotency bindings in DynamoDB (``OrderRepository`` + ``Outbox``).
 
     Table layout: see :mod:`fooddelivery_aws.dynamodb.tables` (``ORDERS``, and ``OUTBOX`` for a dedicated outbox).
@@ -150,29 +151,20 @@ class DynamoDBOrderRepository:
     ) -> None:
         if outbox_shards < 1:
             raise ValueError("outbox_shards must be >= 1")
-        self._table = table_name
-        self._client = LazyClient(client, region_name=region_name, endpoint_url=endpoint_url)
+        super().__init__(
+            table_name, client=client, counters=counters, region_name=region_name, endpoint_url=endpoint_url
+        )
         self._outbox_table = outbox_table or table_name
         self._outbox_key_attr, self._outbox_key_prefix = (
             ("eventId", "") if outbox_table is not None else ("orderId", OUTBOX_KEY_PREFIX)
         )
         self._shards = outbox_shards
         self._idempotency_ttl = idempotency_ttl
-        self._counters = counters
-
-    @property
-    def table_name(self) -> str:
-        """The orders table."""
-        return self._table
 
     @property
     def outbox_table_name(self) -> str:
         """The table holding the outbox records (the orders table unless a dedicated one was given)."""
         return self._outbox_table
-
-    def _count(self, name: str, n: int = 1) -> None:
-        if self._counters is not None and n:
-            self._counters.add(name, n)
 
     # -- OrderRepository ---------------------------------------------------------------------------------
     def add(self, order: Order, idempotency: IdempotencyRecord | None = None) -> None:
@@ -642,10 +634,7 @@ def _seq(item: Mapping[str, Any]) -> str:
 
 
 def _order(item: Mapping[str, Any]) -> Order:
-    try:
-        return order_from_item(item)
-    except RecordError as exc:
-        raise InfrastructureError(f"unreadable order item: {exc}", reason="corrupt_item") from exc
+    return decode_item(order_from_item, item, "order")
 
 
 def _str_or_none(item: Mapping[str, Any], name: str) -> str | None:

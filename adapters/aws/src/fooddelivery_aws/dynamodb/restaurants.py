@@ -11,34 +11,30 @@ region in the partition key, an index change to make with the HTTP layer's searc
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from fooddelivery.domain.catalog import Restaurant
-from fooddelivery.domain.errors import InfrastructureError, NotFound
 from fooddelivery.ports.orders import Page
 from fooddelivery.ports.restaurants import RestaurantQuery
 from fooddelivery_aws.dynamodb._support import (
-    Counters,
-    LazyClient,
+    TableRepository,
     bad_cursor,
     decode_cursor,
+    decode_item,
     encode_cursor,
     error_code,
-    get_item,
+    get_required,
     put_new,
     put_versioned,
     reraise,
 )
-from fooddelivery_aws.dynamodb.attributes import RecordError, get_str
+from fooddelivery_aws.dynamodb.attributes import get_str
 from fooddelivery_aws.dynamodb.records import (
     LISTING_ALL,
     rating_bound,
     restaurant_from_item,
     restaurant_to_item,
 )
-
-if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
 
 __all__ = ["DynamoDBRestaurantRepository"]
 
@@ -48,7 +44,7 @@ _BY_RATING: Final = "RatingIndex"
 _FILTERED_PAGE: Final[int] = 100
 
 
-class DynamoDBRestaurantRepository:
+class DynamoDBRestaurantRepository(TableRepository):
     """Restaurants keyed by ``restaurantId`` in DynamoDB (implements ``RestaurantRepository``).
 
     Table layout: :data:`fooddelivery_aws.dynamodb.tables.RESTAURANTS`.
@@ -63,28 +59,6 @@ class DynamoDBRestaurantRepository:
         region_name: region of a lazily built client.
         endpoint_url: endpoint of a lazily built client.
     """
-
-    def __init__(
-        self,
-        table_name: str,
-        *,
-        client: DynamoDBClient | None = None,
-        counters: Counters | None = None,
-        region_name: str | None = None,
-        endpoint_url: str | None = None,
-    ) -> None:
-        self._table = table_name
-        self._client = LazyClient(client, region_name=region_name, endpoint_url=endpoint_url)
-        self._counters = counters
-
-    @property
-    def table_name(self) -> str:
-        """The restaurants table."""
-        return self._table
-
-    def _count(self, name: str) -> None:
-        if self._counters is not None:
-            self._counters.add(name)
 
     def add(self, restaurant: Restaurant) -> Restaurant:
         """Insert ``restaurant``; returns the stored value, at version 1.
@@ -136,9 +110,14 @@ class DynamoDBRestaurantRepository:
             InfrastructureError: the store failed, or the item is unreadable.
         """
         self._count("restaurants.reads")
-        item = get_item(self._client.get(), self._table, {"restaurantId": {"S": restaurant_id}}, "restaurants.get")
-        if item is None:
-            raise NotFound(f"restaurant {restaurant_id} not found", restaurant_id=restaurant_id)
+        item = get_required(
+            self._client.get(),
+            self._table,
+            {"restaurantId": {"S": restaurant_id}},
+            "restaurants.get",
+            f"restaurant {restaurant_id}",
+            restaurant_id=restaurant_id,
+        )
         return _restaurant(item)
 
     def search(self, query: RestaurantQuery) -> Page[Restaurant]:
@@ -203,7 +182,4 @@ class DynamoDBRestaurantRepository:
 
 
 def _restaurant(item: dict[str, Any]) -> Restaurant:
-    try:
-        return restaurant_from_item(item)
-    except RecordError as exc:
-        raise InfrastructureError(f"unreadable restaurant item: {exc}", reason="corrupt_item") from exc
+    return decode_item(restaurant_from_item, item, "restaurant")

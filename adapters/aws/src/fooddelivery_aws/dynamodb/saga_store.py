@@ -7,21 +7,20 @@ attributes. Each write is one conditional ``PutItem``: ``attribute_not_exists(sa
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from fooddelivery.domain.errors import InfrastructureError, NotFound
 from fooddelivery.ports.saga_store import SagaState
-from fooddelivery_aws.dynamodb._support import Counters, LazyClient, get_item, put_new, put_versioned
-from fooddelivery_aws.dynamodb.attributes import RecordError
+from fooddelivery_aws.dynamodb._support import (
+    TableRepository,
+    decode_item,
+    get_required,
+    put_new,
+    put_versioned,
+)
 from fooddelivery_aws.dynamodb.records import saga_from_item, saga_to_item
-
-if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
 
 __all__ = ["DynamoDBSagaStateStore"]
 
 
-class DynamoDBSagaStateStore:
+class DynamoDBSagaStateStore(TableRepository):
     """Saga instances keyed by ``sagaId`` in DynamoDB (implements ``SagaStateStore``).
 
     Table layout: :data:`fooddelivery_aws.dynamodb.tables.SAGAS`. Reads are strongly consistent.
@@ -36,28 +35,6 @@ class DynamoDBSagaStateStore:
         region_name: region of a lazily built client.
         endpoint_url: endpoint of a lazily built client.
     """
-
-    def __init__(
-        self,
-        table_name: str,
-        *,
-        client: DynamoDBClient | None = None,
-        counters: Counters | None = None,
-        region_name: str | None = None,
-        endpoint_url: str | None = None,
-    ) -> None:
-        self._table = table_name
-        self._client = LazyClient(client, region_name=region_name, endpoint_url=endpoint_url)
-        self._counters = counters
-
-    @property
-    def table_name(self) -> str:
-        """The sagas table."""
-        return self._table
-
-    def _count(self, name: str) -> None:
-        if self._counters is not None:
-            self._counters.add(name)
 
     def create(self, state: SagaState) -> None:
         """Insert ``state`` at version 1 (sets ``state.version = 1`` on success).
@@ -89,13 +66,10 @@ class DynamoDBSagaStateStore:
             InfrastructureError: the store failed, or the item is unreadable.
         """
         self._count("saga.reads")
-        item = get_item(self._client.get(), self._table, {"sagaId": {"S": saga_id}}, "saga.get")
-        if item is None:
-            raise NotFound(f"saga {saga_id} not found", saga_id=saga_id)
-        try:
-            return saga_from_item(item)
-        except RecordError as exc:
-            raise InfrastructureError(f"unreadable saga item: {exc}", reason="corrupt_item") from exc
+        item = get_required(
+            self._client.get(), self._table, {"sagaId": {"S": saga_id}}, "saga.get", f"saga {saga_id}", saga_id=saga_id
+        )
+        return decode_item(saga_from_item, item, "saga")
 
     def save(self, state: SagaState) -> None:
         """Replace if the stored version equals ``state.version``, then bump ``state.version``.

@@ -26,7 +26,6 @@ CloudEvents ``id``).
 from __future__ import annotations
 
 import json
-import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
@@ -35,6 +34,7 @@ from fooddelivery.application.envelope import from_json, to_json
 from fooddelivery.domain.errors import InfrastructureError, ValidationError
 from fooddelivery.domain.events import DomainEvent
 from fooddelivery_aws._clients import RETRYABLE_CODES, LazyClient, reraise
+from fooddelivery_aws.messaging._retry import send_retrying
 
 if TYPE_CHECKING:
     from mypy_boto3_events import EventBridgeClient
@@ -182,17 +182,14 @@ class EventBridgePublisher:
         Raises:
             InfrastructureError: the call itself failed (``failed_ids``: the batch and every later event).
         """
-        pending = batch
-        errors: dict[str, str] = {}
-        for attempt in range(1, self._max_attempts + 1):
-            if attempt > 1:
-                self._sleep(random.uniform(0.0, self._base_delay_s * 2 ** (attempt - 2)))
+
+        def attempt(pending: list[_Entry]) -> tuple[dict[str, str], list[_Entry], bool]:
             try:
                 response = self._client.get().put_events(Entries=[entry for _, entry in pending])
             except Exception as exc:
                 reraise(exc, "events", "PutEvents", failed_ids=[eid for eid, _ in pending] + later)
             results = list(response.get("Entries") or [])
-            errors = {}
+            errors: dict[str, str] = {}
             retry: list[_Entry] = []
             for position, (event_id, entry) in enumerate(pending):
                 result = results[position] if position < len(results) else {"ErrorCode": "MissingResult"}
@@ -201,11 +198,12 @@ class EventBridgePublisher:
                     errors[event_id] = str(code)
                     if code in _RETRYABLE_ENTRY_CODES:
                         retry.append((event_id, entry))
-            if not errors:
-                return {}
-            if len(retry) < len(errors):  # a permanent failure: retrying the others cannot make the batch whole
-                return errors
-            pending = retry
+            # a permanent failure: retrying the others cannot make the batch whole
+            return errors, retry, len(retry) < len(errors)
+
+        errors, _ = send_retrying(
+            batch, attempt, max_attempts=self._max_attempts, base_delay_s=self._base_delay_s, sleep=self._sleep
+        )
         return errors
 
 

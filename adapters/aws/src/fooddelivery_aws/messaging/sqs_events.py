@@ -45,7 +45,6 @@ high throughput: https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDev
 from __future__ import annotations
 
 import hashlib
-import random
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -55,6 +54,7 @@ from fooddelivery.application.envelope import to_json
 from fooddelivery.domain.errors import InfrastructureError
 from fooddelivery.domain.events import DomainEvent
 from fooddelivery_aws._clients import RETRYABLE_CODES, LazyClient, reraise
+from fooddelivery_aws.messaging._retry import send_retrying
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -191,11 +191,8 @@ class SqsFifoEventPublisher:
             InfrastructureError: the call itself failed (``failed_ids``: the entries not yet accepted and every
                 later event).
         """
-        pending = batch
-        errors: dict[str, str] = {}
-        for attempt in range(1, self._max_attempts + 1):
-            if attempt > 1:
-                self._sleep(random.uniform(0.0, self._base_delay_s * 2 ** (attempt - 2)))
+
+        def attempt(pending: list[_Entry]) -> tuple[dict[str, str], list[_Entry], bool]:
             try:
                 response = self._client.get().send_message_batch(
                     QueueUrl=self.queue_url, Entries=[entry for _, entry in pending]
@@ -204,7 +201,9 @@ class SqsFifoEventPublisher:
                 reraise(exc, "sqs", "SendMessageBatch", failed_ids=[eid for eid, _ in pending] + later)
             event_ids = {entry["Id"]: event_id for event_id, entry in pending}
             accepted = {event_ids.get(result.get("Id", "")) for result in response.get("Successful") or []}
-            errors, retry, permanent = {}, set(), False
+            errors: dict[str, str] = {}
+            retry: set[str] = set()
+            permanent = False
             for failure in response.get("Failed") or []:
                 event_id = event_ids.get(failure.get("Id", ""))
                 if event_id is None:
@@ -219,12 +218,11 @@ class SqsFifoEventPublisher:
                 if event_id not in accepted and event_id not in errors:
                     errors[event_id] = "MissingResult"
                     retry.add(event_id)
-            if not errors:
-                return {}, False
-            if permanent:  # retrying the others cannot make the call whole
-                return errors, True
-            pending = [(event_id, entry) for event_id, entry in pending if event_id in retry]
-        return errors, False
+            return errors, [(event_id, entry) for event_id, entry in pending if event_id in retry], permanent
+
+        return send_retrying(
+            batch, attempt, max_attempts=self._max_attempts, base_delay_s=self._base_delay_s, sleep=self._sleep
+        )
 
 
 def _batches(entries: list[_Entry]) -> list[list[_Entry]]:
