@@ -73,39 +73,7 @@ class DriverRepositoryContract:
         assert won.current_order_id == "ord-a"
 
     def test_twenty_orders_racing_for_five_drivers_never_reserve_a_driver_twice(self, repo: DriverRepository) -> None:
-        for i in range(5):
-            repo.add(make_driver(driver_id=f"drv-race-{i}", location=point_at(DOWNTOWN, km_east=0.2 * i)))
-        winners: dict[str, str] = {}
-        losers: list[str] = []
-        lock = threading.Lock()
-        barrier = threading.Barrier(20)
-
-        def reserve(order_id: str) -> None:
-            barrier.wait()
-            for candidate in repo.available_near(DOWNTOWN, 5.0, 5):
-                try:
-                    reserved = repo.save(candidate.reserve(order_id))
-                except ConcurrencyConflict:
-                    continue
-                with lock:
-                    winners[order_id] = reserved.driver_id
-                return
-            with lock:
-                losers.append(order_id)
-
-        threads = [threading.Thread(target=reserve, args=(f"ord-race-{i}",)) for i in range(20)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert len(winners) + len(losers) == 20
-        assert sorted(winners.values()) == [f"drv-race-{i}" for i in range(5)]
-        for order_id, driver_id in winners.items():
-            stored = repo.get(driver_id)
-            assert stored.status is DriverStatus.ASSIGNED
-            assert stored.current_order_id == order_id
-            assert stored.version == 2
-        assert list(repo.available_near(DOWNTOWN, 5.0, 5)) == []
+        race_for_drivers(repo, orders=20, drivers=5, spacing_km=0.2, radius_km=5.0)
 
     # -- available_near ----------------------------------------------------------------------------
     def test_available_near_lists_nearest_first(self, repo: DriverRepository) -> None:
@@ -177,3 +145,44 @@ class DriverRepositoryContract:
             limit = rng.choice([1, 5, 50])
             expected = [d.driver_id for _, d in rank_candidates(drivers, centre, radius)][:limit]
             assert [d.driver_id for d in repo.available_near(centre, radius, limit)] == expected
+
+
+def race_for_drivers(
+    repo: DriverRepository, *, orders: int, drivers: int, spacing_km: float, radius_km: float
+) -> dict[str, str]:
+    """Race ``orders`` threads, released together, to reserve one of ``drivers`` drivers each (nearest first,
+    compare-and-set), and assert that no driver was reserved twice: exactly ``drivers`` orders win, every winner's
+    driver is ASSIGNED to it at version 2, and no driver is left available. Returns order id -> driver id.
+    """
+    for i in range(drivers):
+        repo.add(make_driver(driver_id=f"drv-race-{i}", location=point_at(DOWNTOWN, km_east=spacing_km * i)))
+    winners: dict[str, str] = {}
+    losers: list[str] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(orders)
+
+    def reserve(order_id: str) -> None:
+        barrier.wait()
+        for candidate in repo.available_near(DOWNTOWN, radius_km, drivers):
+            try:
+                reserved = repo.save(candidate.reserve(order_id))
+            except ConcurrencyConflict:
+                continue
+            with lock:
+                winners[order_id] = reserved.driver_id
+            return
+        with lock:
+            losers.append(order_id)
+
+    threads = [threading.Thread(target=reserve, args=(f"ord-race-{i:02d}",)) for i in range(orders)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(winners) == drivers and len(losers) == orders - drivers
+    assert sorted(winners.values()) == [f"drv-race-{i}" for i in range(drivers)]
+    for order_id, driver_id in winners.items():
+        stored = repo.get(driver_id)
+        assert (stored.status, stored.current_order_id, stored.version) == (DriverStatus.ASSIGNED, order_id, 2)
+    assert list(repo.available_near(DOWNTOWN, radius_km, drivers)) == []
+    return winners

@@ -9,6 +9,7 @@ import re
 import threading
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -82,6 +83,7 @@ from tests.contract.event_publisher_contract import EventPublisherContract
 from tests.contract.id_generator_contract import IdGeneratorContract
 from tests.contract.location_stream_contract import LocationStreamContract
 from tests.contract.notifier_contract import NotifierContract
+from tests.contract.operation_counts import EXPECTED_COUNTS, exercise_every_port
 from tests.contract.order_repository_contract import OrderRepositoryContract
 from tests.contract.payment_gateway_contract import PaymentGatewayContract
 from tests.contract.restaurant_repository_contract import RestaurantRepositoryContract
@@ -641,65 +643,21 @@ class TestOperationCounters:
 
     def test_every_adapter_counts_its_operations_under_the_stable_names(self) -> None:
         c = OperationCounters()
-        orders = InMemoryOrderRepository(counters=c)
-        restaurants = InMemoryRestaurantRepository(counters=c)
-        drivers = InMemoryDriverRepository(counters=c)
-        publisher = InMemoryEventPublisher(counters=c)
-        notifier = InMemoryNotifier(counters=c)
-        payments = FakePaymentGateway(counters=c)
-        stream = InMemoryLocationStream(counters=c)
-        scheduler = InMemoryScheduler(counters=c)
-        sagas = InMemorySagaStateStore(counters=c)
+        ports = SimpleNamespace(
+            orders=InMemoryOrderRepository(counters=c),
+            restaurants=InMemoryRestaurantRepository(counters=c),
+            drivers=InMemoryDriverRepository(counters=c),
+            publisher=InMemoryEventPublisher(counters=c),
+            notifier=InMemoryNotifier(counters=c),
+            payments=FakePaymentGateway(counters=c),
+            location=InMemoryLocationStream(counters=c),
+            scheduler=InMemoryScheduler(counters=c),
+            sagas=InMemorySagaStateStore(counters=c),
+        )
 
-        restaurant = restaurants.add(make_restaurant())
-        restaurants.get(restaurant.restaurant_id)
-        restaurants.search(RestaurantQuery())
-        order = make_order(restaurant)
-        orders.add(order)
-        loaded = orders.get(order.order_id)
-        advance(loaded, OrderStatus.PREPARING)
-        orders.save(loaded)
-        orders.list_by_customer(order.customer_id)
-        orders.find_idempotent(order.customer_id, "k")
-        records = orders.pending()
-        orders.mark_failed([records[0].event.event_id])
-        orders.mark_published([r.event.event_id for r in records])
-        publisher.publish([r.event for r in records])
-        driver = drivers.add(make_driver())
-        drivers.save(drivers.get(driver.driver_id).reserve(order.order_id))
-        drivers.available_near(DOWNTOWN, 5.0, 5)
-        notifier.send(make_notification())
-        auth = payments.authorize("tok_visa", usd("5.00"), "k1")
-        payments.capture(auth.charge_id, usd("5.00"), "k2")
-        stream.append(make_location_event(), "drv-ana")
-        scheduler.schedule(make_scheduled(message_id="m1", due_at=T0))
-        scheduler.schedule(make_scheduled(message_id="m2", due_at=T0))
-        scheduler.cancel("m2")
-        scheduler.pop_due(T0)
-        state = make_saga_state()
-        sagas.create(state)
-        sagas.get(state.saga_id)
-        sagas.save(state)
+        exercise_every_port(ports)
 
-        assert c.snapshot() == {
-            "restaurants.writes": 1,
-            "restaurants.reads": 2,
-            "orders.writes": 2,
-            "orders.reads": 3,
-            "outbox.writes": 3 + 1 + 3,
-            "events.published": 3,
-            "drivers.writes": 2,
-            "drivers.reads": 1,
-            "drivers.queries": 1,
-            "notifications.sent": 1,
-            "payments.calls": 2,
-            "location.appends": 1,
-            "scheduler.scheduled": 2,
-            "scheduler.cancelled": 1,
-            "scheduler.delivered": 1,
-            "saga.writes": 2,
-            "saga.reads": 1,
-        }
+        assert c.snapshot() == EXPECTED_COUNTS
         assert set(c.snapshot()) == OPERATION_NAMES
 
 

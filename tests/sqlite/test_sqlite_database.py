@@ -41,14 +41,11 @@ from tests.builders import (
     make_address,
     make_driver,
     make_event,
-    make_location_event,
-    make_notification,
     make_order,
     make_restaurant,
-    make_saga_state,
-    make_scheduled,
     point_at,
 )
+from tests.contract.operation_counts import EXPECTED_COUNTS, exercise_every_port
 
 OpenDb = Callable[..., SqliteDatabase]
 
@@ -281,53 +278,8 @@ def test_every_adapter_counts_its_operations_under_the_in_memory_names(
 ) -> None:
     c = OperationCounters()
     a = open_adapters(counters=c, clock=VirtualClock(T0))
-    restaurant = a.restaurants.add(make_restaurant())
-    a.restaurants.get(restaurant.restaurant_id)
-    a.restaurants.search(RestaurantQuery())
-    order = make_order(restaurant)
-    a.orders.add(order)
-    loaded = a.orders.get(order.order_id)
-    advance(loaded, OrderStatus.PREPARING)
-    a.orders.save(loaded)
-    a.orders.list_by_customer(order.customer_id)
-    a.orders.find_idempotent(order.customer_id, "k")
-    records = a.orders.pending()
-    a.orders.mark_failed([records[0].event.event_id])
-    a.orders.mark_published([r.event.event_id for r in records])
-    a.publisher.publish([r.event for r in records])
-    driver = a.drivers.add(make_driver())
-    a.drivers.save(a.drivers.get(driver.driver_id).reserve(order.order_id))
-    a.drivers.available_near(DOWNTOWN, 5.0, 5)
-    a.notifier.send(make_notification())
-    auth = a.payments.authorize("tok_visa", Money.of("5.00", "USD"), "k1")
-    a.payments.capture(auth.charge_id, Money.of("5.00", "USD"), "k2")
-    a.location.append(make_location_event(), "drv-ana")
-    a.scheduler.schedule(make_scheduled(message_id="m1", due_at=T0))
-    a.scheduler.schedule(make_scheduled(message_id="m2", due_at=T0))
-    a.scheduler.cancel("m2")
-    a.scheduler.pop_due(T0)
-    state = make_saga_state()
-    a.sagas.create(state)
-    a.sagas.get(state.saga_id)
-    a.sagas.save(state)
 
-    assert c.snapshot() == {
-        "restaurants.writes": 1,
-        "restaurants.reads": 2,
-        "orders.writes": 2,
-        "orders.reads": 3,
-        "outbox.writes": 3 + 1 + 3,
-        "events.published": 3,
-        "drivers.writes": 2,
-        "drivers.reads": 1,
-        "drivers.queries": 1,
-        "notifications.sent": 1,
-        "payments.calls": 2,
-        "location.appends": 1,
-        "scheduler.scheduled": 2,
-        "scheduler.cancelled": 1,
-        "scheduler.delivered": 1,
-        "saga.writes": 2,
-        "saga.reads": 1,
-    }
+    exercise_every_port(a)
+
+    assert c.snapshot() == EXPECTED_COUNTS
     assert set(c.snapshot()) == OPERATION_NAMES

@@ -4,18 +4,18 @@ the cell index, and its edges.
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import pytest
 
 from fooddelivery.domain.assignment import rank_candidates
-from fooddelivery.domain.catalog import Driver, DriverStatus
-from fooddelivery.domain.errors import ConcurrencyConflict, ValidationError
+from fooddelivery.domain.catalog import Driver
+from fooddelivery.domain.errors import ValidationError
 from fooddelivery.domain.geo import GeoPoint
 from fooddelivery_aws.dynamodb import DynamoDBDriverRepository
 from fooddelivery_aws.dynamodb.tables import DRIVERS, TableSpec
 from tests.builders import DOWNTOWN, make_driver, point_at
+from tests.contract.driver_repository_contract import race_for_drivers
 
 Tables = dict[TableSpec, str]
 
@@ -34,37 +34,7 @@ def moto_drivers(moto_tables: Tables, moto_dynamodb: Any) -> DynamoDBDriverRepos
 
 
 def test_fifty_orders_racing_for_five_drivers_book_each_driver_once(drivers: DynamoDBDriverRepository) -> None:
-    for i in range(5):
-        drivers.add(make_driver(driver_id=f"drv-race-{i}", location=point_at(DOWNTOWN, km_east=0.3 * i)))
-    winners: dict[str, str] = {}
-    losers: list[str] = []
-    lock = threading.Lock()
-    barrier = threading.Barrier(50)
-
-    def place(order_id: str) -> None:
-        barrier.wait()
-        for candidate in drivers.available_near(DOWNTOWN, 8.0, 5):
-            try:
-                reserved = drivers.save(candidate.reserve(order_id))
-            except ConcurrencyConflict:
-                continue
-            with lock:
-                winners[order_id] = reserved.driver_id
-            return
-        with lock:
-            losers.append(order_id)
-
-    threads = [threading.Thread(target=place, args=(f"ord-race-{i:02d}",)) for i in range(50)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert len(winners) == 5 and len(losers) == 45
-    assert sorted(winners.values()) == [f"drv-race-{i}" for i in range(5)]
-    for order_id, driver_id in winners.items():
-        stored = drivers.get(driver_id)
-        assert (stored.status, stored.current_order_id, stored.version) == (DriverStatus.ASSIGNED, order_id, 2)
-    assert list(drivers.available_near(DOWNTOWN, 8.0, 5)) == []
+    race_for_drivers(drivers, orders=50, drivers=5, spacing_km=0.3, radius_km=8.0)
 
 
 def test_only_available_drivers_carry_the_cell_key_and_a_reservation_removes_it(
