@@ -1,9 +1,4 @@
-"""Shared pytest set-up for every suite under ``tests``.
+"""Shared pytest set-up for every suite under ``tests``: the shipped kit's plugin (assertion rewriting of the
+contract suites, builders and conformance scenarios; the per-adapter-set conformance summary)."""
 
-The contract suites and the builders live in plain modules imported by test modules (here and in
-each cloud package's tests), so pytest is told to rewrite their ``assert`` statements too.
-"""
-
-import pytest
-
-pytest.register_assert_rewrite("tests.builders", "tests.contract")
+pytest_plugins = ["fooddelivery.testing.plugin"]

@@ -25,11 +25,11 @@ from fooddelivery.adapters.memory import (
     InMemorySagaStateStore,
     InMemoryScheduler,
     OperationCounters,
-    SystemClock,
-    UuidIdGenerator,
 )
+from fooddelivery.adapters.system import SystemClock, UuidIdGenerator
 from fooddelivery.application.order_saga import OrderSagaSteps, build_order_saga
-from fooddelivery.application.relay import OutboxRelay
+from fooddelivery.application.relay import OutboxRelay, TrackedOrderRepository
+from fooddelivery.application.runtime import OrderRuntime
 from fooddelivery.application.saga.runner import SagaRunner
 from fooddelivery.application.services import FoodDeliveryService
 from fooddelivery.domain.assignment import AssignmentPolicy
@@ -228,6 +228,8 @@ def bootstrap(
     promotions: Mapping[str, PromoCode] | None = None,
     retain: int | None = None,
     saga_engine: SagaEngine | None = None,
+    saga_engine_timers: bool = False,
+    publish_after_commit: bool = True,
 ) -> Bootstrapped:
     """Build the service. Anything not injected is an in-memory adapter (sharing one ``OperationCounters``).
 
@@ -241,6 +243,10 @@ def bootstrap(
         promotions: promo codes, keyed by code (case-insensitive).
         saga_engine: where order sagas are started and signalled (default: the in-process runner); e.g. a
             queue-driven or Step Functions engine from a cloud package.
+        saga_engine_timers: the ``saga_engine`` still uses the in-process runner's timers and resume commands
+            (a queue-driven engine); False for a workflow engine that keeps its own time (Step Functions).
+        publish_after_commit: False where the order store's change stream publishes the outbox (DynamoDB
+            Streams, the Cosmos DB change feed): callers then make no publish call after a commit.
         retain: keep only the last N published events/notifications/locations in memory (for very long
             simulations); None keeps all.
 
@@ -265,13 +271,22 @@ def bootstrap(
     location = location if location is not None else InMemoryLocationStream(counters=counters, retain=retain)
     scheduler = scheduler if scheduler is not None else InMemoryScheduler(counters=counters)
     assignment = AssignmentPolicy(settings.driver_radius_km, settings.driver_candidates)
-    steps = OrderSagaSteps(orders, restaurants, drivers, payments, notifier, clock, ids, assignment)
+    relay = OutboxRelay(outbox, publisher, publish_after_commit=publish_after_commit)
+    # The use cases and the saga's steps write through the tracked store: each caller publishes what it committed.
+    tracked = TrackedOrderRepository(orders, relay)
+    steps = OrderSagaSteps(tracked, restaurants, drivers, payments, notifier, clock, ids, assignment)
     runner = SagaRunner(
         build_order_saga(settings.confirmation_timeout_s), steps.actions(), sagas, scheduler, clock
     )
-    relay = OutboxRelay(outbox, publisher)
+    runtime = OrderRuntime(
+        engine=saga_engine if saga_engine is not None else runner,
+        orders=tracked,
+        drivers=drivers,
+        notifier=notifier,
+        runner=runner if saga_engine is None or saga_engine_timers else None,
+    )
     service = FoodDeliveryService(
-        orders=orders,
+        orders=tracked,
         restaurants=restaurants,
         drivers=drivers,
         sagas=sagas,
@@ -279,13 +294,13 @@ def bootstrap(
         runner=runner,
         steps=steps,
         relay=relay,
+        runtime=runtime,
         clock=clock,
         ids=ids,
         pricing=pricing,
         promotions={k.upper(): v for k, v in (promotions or {}).items()},
         eta=EtaPolicy(average_speed_kmh=settings.average_speed_kmh),
         assignment=assignment,
-        saga_engine=saga_engine,
     )
     relay.consumer = service.handle_events
     adapters: dict[str, Any] = {

@@ -27,11 +27,10 @@ from fooddelivery.adapters.memory import (
     InMemoryScheduler,
     OperationCounters,
     SequentialIdGenerator,
-    SystemClock,
-    UuidIdGenerator,
     VirtualClock,
     copy_saga_state,
 )
+from fooddelivery.adapters.system import SystemClock, UuidIdGenerator
 from fooddelivery.domain.actors import Actor
 from fooddelivery.domain.catalog import DriverStatus
 from fooddelivery.domain.errors import (
@@ -63,7 +62,7 @@ from fooddelivery.ports import (
 )
 from fooddelivery.ports.notifications import Notification, NotificationKind
 from fooddelivery.ports.scheduler import ScheduledMessage
-from tests.builders import (
+from fooddelivery.testing.builders import (
     DOWNTOWN,
     T0,
     advance,
@@ -77,18 +76,18 @@ from tests.builders import (
     make_scheduled,
     point_at,
 )
-from tests.contract.clock_contract import ClockContract
-from tests.contract.driver_repository_contract import DriverRepositoryContract
-from tests.contract.event_publisher_contract import EventPublisherContract
-from tests.contract.id_generator_contract import IdGeneratorContract
-from tests.contract.location_stream_contract import LocationStreamContract
-from tests.contract.notifier_contract import NotifierContract
-from tests.contract.operation_counts import EXPECTED_COUNTS, exercise_every_port
-from tests.contract.order_repository_contract import OrderRepositoryContract
-from tests.contract.payment_gateway_contract import PaymentGatewayContract
-from tests.contract.restaurant_repository_contract import RestaurantRepositoryContract
-from tests.contract.saga_store_contract import SagaStateStoreContract
-from tests.contract.scheduler_contract import SchedulerContract
+from fooddelivery.testing.contracts.clock_contract import ClockContract
+from fooddelivery.testing.contracts.driver_repository_contract import DriverRepositoryContract
+from fooddelivery.testing.contracts.event_publisher_contract import EventPublisherContract
+from fooddelivery.testing.contracts.id_generator_contract import IdGeneratorContract
+from fooddelivery.testing.contracts.location_stream_contract import LocationStreamContract
+from fooddelivery.testing.contracts.notifier_contract import NotifierContract
+from fooddelivery.testing.contracts.operation_counts import EXPECTED_COUNTS, exercise_every_port
+from fooddelivery.testing.contracts.order_repository_contract import OrderRepositoryContract
+from fooddelivery.testing.contracts.payment_gateway_contract import PaymentGatewayContract
+from fooddelivery.testing.contracts.restaurant_repository_contract import RestaurantRepositoryContract
+from fooddelivery.testing.contracts.saga_store_contract import SagaStateStoreContract
+from fooddelivery.testing.contracts.scheduler_contract import SchedulerContract
 
 
 def usd(amount: str) -> Money:

@@ -42,16 +42,16 @@ from fooddelivery.ports import (
 )
 from fooddelivery.ports.notifications import Notification
 from fooddelivery.ports.scheduler import ScheduledMessage
-from tests.builders import T0
-from tests.contract.driver_repository_contract import DriverRepositoryContract
-from tests.contract.event_publisher_contract import EventPublisherContract
-from tests.contract.location_stream_contract import LocationStreamContract
-from tests.contract.notifier_contract import NotifierContract
-from tests.contract.order_repository_contract import OrderRepositoryContract
-from tests.contract.payment_gateway_contract import PaymentGatewayContract
-from tests.contract.restaurant_repository_contract import RestaurantRepositoryContract
-from tests.contract.saga_store_contract import SagaStateStoreContract
-from tests.contract.scheduler_contract import SchedulerContract
+from fooddelivery.testing.builders import T0
+from fooddelivery.testing.contracts.driver_repository_contract import DriverRepositoryContract
+from fooddelivery.testing.contracts.event_publisher_contract import EventPublisherContract
+from fooddelivery.testing.contracts.location_stream_contract import LocationStreamContract
+from fooddelivery.testing.contracts.notifier_contract import NotifierContract
+from fooddelivery.testing.contracts.order_repository_contract import OrderRepositoryContract
+from fooddelivery.testing.contracts.payment_gateway_contract import PaymentGatewayContract
+from fooddelivery.testing.contracts.restaurant_repository_contract import RestaurantRepositoryContract
+from fooddelivery.testing.contracts.saga_store_contract import SagaStateStoreContract
+from fooddelivery.testing.contracts.scheduler_contract import SchedulerContract
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ from fooddelivery.adapters.memory import SequentialIdGenerator, VirtualClock
 from fooddelivery.bootstrap import Bootstrapped, Settings, bootstrap
 from fooddelivery.domain import Driver, DriverStatus, GeoPoint, MenuItem, Money, Order, Restaurant
 from fooddelivery.http import DevAuthenticator, HttpApi, HttpRequest, HttpResponse, issue_dev_token
-from tests.builders import point_at
+from fooddelivery.testing.builders import point_at
 
 T0: Final[datetime] = datetime(2025, 3, 14, 12, 0, tzinfo=UTC)
 DOWNTOWN: Final[GeoPoint] = GeoPoint(40.7128, -74.0060)

@@ -107,29 +107,31 @@ def test_confirmations_and_timeouts_racing_settle_every_order_exactly_once() -> 
     assert world.service.dead_letters == []
 
 
-def test_an_order_committed_while_another_thread_finishes_pumping_is_still_published() -> None:
+def test_a_request_publishes_only_what_it_committed_while_another_request_is_still_publishing() -> None:
     world = build_world()
-    outbox_pending = world.orders.pending
-    other_thread_done = threading.Event()
-    other: list[Any] = []
+    publish = world.publisher.publish
+    first_is_publishing = threading.Event()
+    release_first = threading.Event()
 
-    def pending(limit: int = 100) -> Any:
-        records = outbox_pending(limit)
-        if not records and threading.current_thread() is threading.main_thread() and not other:
-            # The main thread has just found the outbox empty: right now another request commits an order.
-            def place() -> None:
-                other.append(world.place_id(CUSTOMER, key="other"))
-                other_thread_done.set()
+    def slow_for_the_first_order(events: Any) -> None:
+        if any(e.payload.get("customerId") == "slow" for e in events):
+            first_is_publishing.set()
+            assert release_first.wait(10), "the test never released the first request"
+        publish(events)
 
-            threading.Thread(target=place).start()
-            other_thread_done.wait(5)
-        return records
+    world.publisher.publish = slow_for_the_first_order  # type: ignore[method-assign]
+    first: list[str] = []
+    thread = threading.Thread(target=lambda: first.append(world.place_id("slow")))
+    thread.start()
+    assert first_is_publishing.wait(10)
 
-    world.orders.pending = pending  # type: ignore[method-assign]
+    second = world.place_id(CUSTOMER)  # returns while the first request is still inside its publish call
 
-    first = world.place_id()
-
-    assert other, "the other request did not run"
+    assert world.sagas.get(second).status is SagaStatus.WAITING  # its own work, done by its own request
+    assert world.service.pump() == 0  # the sweep leaves the first request's claimed events to it
+    assert world.orders.outbox_size == 1  # only the first request's OrderPlaced waits
+    release_first.set()
+    thread.join(10)
+    assert world.sagas.get(first[0]).status is SagaStatus.WAITING
     assert world.orders.outbox_size == 0
-    assert world.sagas.get(other[0]).status is SagaStatus.WAITING
-    assert world.sagas.get(first).status is SagaStatus.WAITING
+    assert world.service.dead_letters == []

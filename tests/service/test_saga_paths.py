@@ -198,7 +198,7 @@ def test_with_no_driver_in_range_assignment_is_retried_then_the_order_fails_with
     assert [r.amount for r in app.payments.refunds] == [total]
     assert app.payments.refunds[0].charge_id == app.payments.charges[0].charge_id
     assert app.payments.net_captured(order.charge_id).minor == 0
-    assert app.templates(REST_ID) == ["new_order"]  # notified before assignment began, once
+    assert app.templates(REST_ID) == ["new_order", "order_failed"]  # told of the order once, then that it failed
     assert app.templates(CUSTOMER) == ["order_failed"]
     assert app.held_drivers() == {}
     assert app.driver("drv-out").status is DriverStatus.AVAILABLE

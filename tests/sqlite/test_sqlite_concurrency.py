@@ -25,7 +25,15 @@ from fooddelivery.domain.catalog import DriverStatus
 from fooddelivery.domain.errors import ConcurrencyConflict, InfrastructureError
 from fooddelivery.domain.order import Order, OrderStatus
 from fooddelivery.ports.scheduler import ScheduledMessage
-from tests.builders import DOWNTOWN, T0, make_driver, make_order, make_saga_state, make_scheduled, point_at
+from fooddelivery.testing.builders import (
+    DOWNTOWN,
+    T0,
+    make_driver,
+    make_order,
+    make_saga_state,
+    make_scheduled,
+    point_at,
+)
 
 OpenDb = Callable[..., SqliteDatabase]
 

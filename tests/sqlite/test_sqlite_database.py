@@ -33,7 +33,7 @@ from fooddelivery.domain.geo import GeoPoint
 from fooddelivery.domain.money import Money
 from fooddelivery.domain.order import LineRequest, Order, OrderStatus
 from fooddelivery.ports.restaurants import RestaurantQuery
-from tests.builders import (
+from fooddelivery.testing.builders import (
     DOWNTOWN,
     T0,
     UNICODE_NAMES,
@@ -45,7 +45,7 @@ from tests.builders import (
     make_restaurant,
     point_at,
 )
-from tests.contract.operation_counts import EXPECTED_COUNTS, exercise_every_port
+from fooddelivery.testing.contracts.operation_counts import EXPECTED_COUNTS, exercise_every_port
 
 OpenDb = Callable[..., SqliteDatabase]
 

@@ -23,7 +23,7 @@ from fooddelivery.domain.money import Money
 from fooddelivery.domain.order import OrderStatus
 from fooddelivery.ports.orders import IdempotencyRecord
 from fooddelivery.ports.saga_store import SagaStatus
-from tests.builders import (
+from fooddelivery.testing.builders import (
     DOWNTOWN,
     T0,
     advance,

@@ -18,6 +18,9 @@ from pathlib import Path
 
 import pytest
 
+# The core's shipped test kit: assertion rewriting of its contract suites and the conformance summary line.
+pytest_plugins = ["fooddelivery.testing.plugin"]
+
 # Credentials and region for boto3 against the stand-in; never real ones.
 os.environ.update(
     {

@@ -28,7 +28,8 @@ from decimal import Decimal
 from typing import Any
 from unittest.mock import patch
 
-from fooddelivery.adapters.memory import SequentialIdGenerator, SystemClock
+from fooddelivery.adapters.memory import SequentialIdGenerator
+from fooddelivery.adapters.system import SystemClock
 from fooddelivery.application import PlaceOrder
 from fooddelivery.application.saga.definition import Compensate, Parallel, Retry, SagaDefinition, State, Task
 from fooddelivery.bootstrap import Bootstrapped, Settings, bootstrap

@@ -1,81 +1,152 @@
-"""The outbox relay: moves committed events from the outbox to the event bus, then to in-process consumers.
+"""The outbox relays: committed events leave the outbox for the event bus, at least once, in one of two ways.
 
-Delivery is at-least-once: a crash after publishing and before marking republishes, so every consumer
-deduplicates on the event id (the saga does so by being idempotent on the order id).
+**Publish after commit, per caller** (:class:`OutboxRelay`; ``serve``, the simulation, tests, a library user): a
+use case or saga step commits an order with its events (the outbox write is in the same transaction) and then
+publishes *exactly the events it committed* (:meth:`OutboxRelay.publish_own`), then hands them to the in-process
+consumer (the runtime), whose own commits are published by the same caller in turn. A request therefore carries
+its own work only, never a burst's: the events of other callers are theirs to publish. What a caller could not
+publish (the bus refused, the process died) stays pending in the outbox, and :meth:`OutboxRelay.flush` -- the
+sweep, run by ``serve``'s worker and at start-up -- publishes it. The events a caller is about to commit are
+*claimed* (:class:`TrackedOrderRepository` claims them just before the write), and the sweep leaves claimed
+events alone for ``claim_ttl_s``, so it does not race the caller that owns them.
+
+**Change streams** (:class:`ChangeStreamRelay`; DynamoDB Streams, the Cosmos DB change feed, a Firestore
+trigger): the store itself delivers every committed outbox record to a function, which publishes the events and
+marks them sent; the same sweep (:meth:`ChangeStreamRelay.sweep`) publishes what the stream could not deliver.
+The request path then makes no publish call at all (``OutboxRelay(publish_after_commit=False)``).
+
+Delivery is at-least-once either way: a crash between publishing and marking publishes again, so every consumer
+deduplicates on the event id (the runtime is idempotent on business keys).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 from fooddelivery.domain.errors import InfrastructureError
 from fooddelivery.domain.events import DomainEvent
+from fooddelivery.domain.order import Order, OrderStatus
 from fooddelivery.ports.messaging import EventPublisher, Outbox
+from fooddelivery.ports.orders import IdempotencyRecord, OrderRepository, Page
 
-__all__ = ["OutboxRelay"]
+__all__ = ["ChangeRecord", "ChangeStreamRelay", "OutboxRelay", "RelayResult", "TrackedOrderRepository"]
+
+log = logging.getLogger(__name__)
+
+Consumer = Callable[[Sequence[DomainEvent]], None]
+
+
+class _Own(threading.local):
+    """The events this thread committed and has not published yet."""
+
+    def __init__(self) -> None:
+        self.events: list[DomainEvent] = []
+        self.publishing = False
 
 
 class OutboxRelay:
-    """Publishes pending outbox records in batches.
+    """Publishes committed events: each caller its own (:meth:`publish_own`), the sweep the rest (:meth:`flush`).
 
     Args:
         outbox: where committed events wait.
         publisher: the bus.
-        consumer: called with each published batch, in order (the in-process event handlers), or None.
-        batch_size: records per publish call.
+        consumer: called with each published batch, in order (the in-process runtime), or None.
+        batch_size: records per publish call of the sweep.
+        publish_after_commit: False where a change stream publishes (the cloud stores): :meth:`publish_own` then
+            forgets what was committed instead of publishing it.
+        claim_ttl_s: how long the sweep leaves a claimed event to the caller that committed it (seconds).
     """
 
     def __init__(
         self,
         outbox: Outbox,
         publisher: EventPublisher,
-        consumer: Callable[[Sequence[DomainEvent]], None] | None = None,
+        consumer: Consumer | None = None,
         batch_size: int = 100,
+        *,
+        publish_after_commit: bool = True,
+        claim_ttl_s: float = 10.0,
     ) -> None:
         self.outbox = outbox
         self.publisher = publisher
         self.consumer = consumer
         self.batch_size = batch_size
-        self._lock = threading.Lock()
-        self._wanted = False
+        self.publish_after_commit = publish_after_commit
+        self.claim_ttl_s = claim_ttl_s
+        self._own = _Own()
+        self._claims: dict[str, float] = {}
+        self._claims_lock = threading.Lock()
+        self._sweep_lock = threading.Lock()
 
-    def flush(self) -> int:
-        """Publish until the outbox is empty (events handled by the consumer may add more).
+    # -- claims: what a caller is committing ----------------------------------------------------------------
+    def claim(self, events: Sequence[DomainEvent]) -> None:
+        """Record that this thread is about to commit ``events`` (called before the write)."""
+        if not events:
+            return
+        if self.publish_after_commit:
+            now = time.monotonic()
+            with self._claims_lock:
+                for event in events:
+                    self._claims[event.event_id] = now
+        self._own.events.extend(events)
 
-        One flush runs at a time: a re-entrant call (a consumer that commits and flushes) or a call from another
-        thread while one runs returns 0 at once, and the running flush picks their events up; after it lets go
-        it looks once more, so events committed just as it finished are not left waiting.
+    def unclaim(self, events: Sequence[DomainEvent]) -> None:
+        """Forget ``events``: their write failed, so nothing was committed."""
+        if not events:
+            return
+        ids = {e.event_id for e in events}
+        self._own.events = [e for e in self._own.events if e.event_id not in ids]
+        self._release(ids)
+
+    def _release(self, ids: set[str] | Sequence[str]) -> None:
+        with self._claims_lock:
+            for event_id in ids:
+                self._claims.pop(event_id, None)
+
+    def _claimed(self, event_id: str, now: float) -> bool:
+        at = self._claims.get(event_id)
+        return at is not None and now - at < self.claim_ttl_s
+
+    # -- per caller -----------------------------------------------------------------------------------------
+    def publish_own(self) -> int:
+        """Publish the events this thread committed, hand them to the consumer, mark them; repeat for what the
+        consumer committed in turn. A nested call (from inside the consumer) returns 0: the outer call goes on.
 
         Returns:
             How many events were published.
 
         Raises:
-            InfrastructureError: the bus refused a batch; those records stay pending (attempts counted).
+            InfrastructureError: the bus refused a batch; those events and the rest of this thread's stay pending
+                (attempts counted) for the sweep.
         """
+        own = self._own
+        if not self.publish_after_commit:
+            own.events.clear()
+            return 0
+        if own.publishing:
+            return 0
+        own.publishing = True
         published = 0
-        while True:
-            # Raise the flag *before* trying the lock: a flush that holds it either drains our events (it
-            # cleared the flag before it started reading) or sees the flag after letting go and goes again.
-            self._wanted = True
-            if not self._lock.acquire(blocking=False):
-                return published
-            try:
-                self._wanted = False
-                published += self._drain()
-            finally:
-                self._lock.release()
-            if not self._wanted:
-                return published
+        try:
+            while own.events:
+                events, own.events = own.events, []
+                try:
+                    published += self._publish(events)
+                except BaseException:
+                    rest, own.events = own.events, []
+                    self._release([e.event_id for e in rest])
+                    raise
+        finally:
+            own.publishing = False
+        return published
 
-    def _drain(self) -> int:
-        published = 0
-        while True:
-            records = self.outbox.pending(self.batch_size)
-            if not records:
-                return published
-            events = [r.event for r in records]
-            ids = [e.event_id for e in events]
+    def _publish(self, events: list[DomainEvent]) -> int:
+        ids = [e.event_id for e in events]
+        try:
             try:
                 self.publisher.publish(events)
             except InfrastructureError:
@@ -86,4 +157,186 @@ class OutboxRelay:
             if self.consumer is not None:
                 self.consumer(events)
             self.outbox.mark_published(ids)
-            published += len(events)
+        finally:
+            self._release(ids)  # done or failed, this caller no longer publishes them: the sweep may
+        return len(events)
+
+    # -- the sweep ------------------------------------------------------------------------------------------
+    def flush(self) -> int:
+        """Publish every pending record that no caller is publishing (oldest first), then what their consumers
+        committed. One sweep runs at a time: a concurrent call returns 0 at once.
+
+        Returns:
+            How many events were published.
+
+        Raises:
+            InfrastructureError: the bus refused a batch; those records stay pending (attempts counted).
+        """
+        if not self._sweep_lock.acquire(blocking=False):
+            return 0
+        try:
+            published = 0
+            seen: set[str] = set()
+            while True:
+                now = time.monotonic()
+                records = self.outbox.pending(self.batch_size)
+                events = [
+                    r.event
+                    for r in records
+                    if r.event.event_id not in seen and not self._claimed(r.event.event_id, now)
+                ]
+                if not events:
+                    break
+                seen.update(e.event_id for e in events)
+                published += self._publish(events)
+                published += self.publish_own()
+                if len(records) < self.batch_size:
+                    break
+            return published + self.publish_own()
+        finally:
+            self._sweep_lock.release()
+
+
+class TrackedOrderRepository:
+    """The order store as the use cases see it: every write first claims its events with the relay, so the caller
+    publishes exactly what it committed (see the module docstring). Everything else is passed through.
+
+    Args:
+        inner: the order store (and, usually, the outbox).
+        relay: the relay that publishes what this store commits.
+    """
+
+    def __init__(self, inner: OrderRepository, relay: OutboxRelay) -> None:
+        self.inner = inner
+        self.relay = relay
+
+    def add(self, order: Order, idempotency: IdempotencyRecord | None = None) -> None:
+        """``OrderRepository.add``, claiming the order's pending events first (released if the write fails)."""
+        events = list(order.pending_events)
+        self.relay.claim(events)
+        try:
+            self.inner.add(order, idempotency)
+        except BaseException:
+            self.relay.unclaim(events)
+            raise
+
+    def save(self, order: Order) -> None:
+        """``OrderRepository.save``, claiming the order's pending events first (released if the write fails)."""
+        events = list(order.pending_events)
+        self.relay.claim(events)
+        try:
+            self.inner.save(order)
+        except BaseException:
+            self.relay.unclaim(events)
+            raise
+
+    def get(self, order_id: str) -> Order:
+        """``OrderRepository.get``."""
+        return self.inner.get(order_id)
+
+    def find_idempotent(self, scope: str, key: str) -> IdempotencyRecord | None:
+        """``OrderRepository.find_idempotent``."""
+        return self.inner.find_idempotent(scope, key)
+
+    def list_by_customer(self, customer_id: str, limit: int = 20, cursor: str | None = None) -> Page[Order]:
+        """``OrderRepository.list_by_customer``."""
+        return self.inner.list_by_customer(customer_id, limit, cursor)
+
+    def list_by_restaurant(
+        self, restaurant_id: str, status: OrderStatus | None = None, limit: int = 20, cursor: str | None = None
+    ) -> Page[Order]:
+        """``OrderRepository.list_by_restaurant``."""
+        return self.inner.list_by_restaurant(restaurant_id, status, limit, cursor)
+
+
+# -- change streams ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class ChangeRecord:
+    """One record of a store's change stream, as the cloud package decoded it.
+
+    Attributes:
+        position: where it is in the stream (a DynamoDB sequence number, a change-feed continuation, an index):
+            what the cloud package reports back for a retry from there.
+        event: the outbox event it carries, or None for a change that is not an outbox insert (skipped).
+    """
+
+    position: str
+    event: DomainEvent | None
+
+
+@dataclass(frozen=True, slots=True)
+class RelayResult:
+    """What :meth:`ChangeStreamRelay.relay` did.
+
+    Attributes:
+        published: events published and marked sent, in order.
+        retry_from: the position of the first record that was not published (the stream must deliver it and
+            everything after it again), or None when the whole batch went out.
+        error: why, when ``retry_from`` is set.
+    """
+
+    published: tuple[str, ...] = ()
+    retry_from: str | None = None
+    error: InfrastructureError | None = field(default=None, compare=False)
+
+
+class ChangeStreamRelay:
+    """The outbox relay of a change stream: records in, events published, records marked sent; plus the sweep.
+
+    Args:
+        publisher: where events go (often a :class:`~fooddelivery.application.fanout.FanOutPublisher`: the runtime's
+            events to its queue, every event to the bus).
+        outbox: the outbox the records belong to (to mark them, and for the sweep).
+    """
+
+    def __init__(self, publisher: EventPublisher, outbox: Outbox) -> None:
+        self.publisher = publisher
+        self.outbox = outbox
+
+    def relay(self, records: Sequence[ChangeRecord]) -> RelayResult:
+        """Publish the events of one batch in stream order and mark them sent; stop at the first that fails.
+
+        Nothing after a failed event is published (it would overtake an earlier event of the same order); the
+        result names the failed record's position so the stream delivers it, and everything after it, again.
+        A failure to *mark* is only logged: the events went out, and the sweep marks them (publishing again,
+        harmlessly) later.
+        """
+        events = [r.event for r in records if r.event is not None]
+        if not events:
+            return RelayResult()
+        published = events
+        retry_from: str | None = None
+        error: InfrastructureError | None = None
+        try:
+            self.publisher.publish(events)
+        except InfrastructureError as exc:
+            failed = set(exc.context.get("failed_ids") or [e.event_id for e in events])
+            first = next(i for i, r in enumerate(records) if r.event is not None and r.event.event_id in failed)
+            retry_from, error = records[first].position, exc
+            published = [r.event for r in records[:first] if r.event is not None]
+            log.warning(
+                "relay: %d of %d events not published (%s); retrying from %s",
+                len(failed),
+                len(events),
+                exc.detail,
+                retry_from,
+            )
+        ids = [e.event_id for e in published]
+        if ids:
+            try:
+                self.outbox.mark_published(ids)
+            except InfrastructureError:
+                log.warning("relay: %d published outbox records not marked; the sweep will", len(ids), exc_info=True)
+        return RelayResult(tuple(ids), retry_from, error)
+
+    def sweep(self, batch_size: int = 100) -> int:
+        """Publish every record still pending (oldest first) and mark it: what the stream could not deliver.
+
+        Returns:
+            How many were published.
+
+        Raises:
+            InfrastructureError: the bus refused a batch (those records stay pending, attempts counted).
+        """
+        return OutboxRelay(self.outbox, self.publisher, consumer=None, batch_size=batch_size, claim_ttl_s=0).flush()
+

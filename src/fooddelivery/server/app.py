@@ -4,7 +4,7 @@
 
 - every port on SQLite (``fooddelivery.adapters.sqlite.open_sqlite_adapters``: orders + outbox, restaurants,
   drivers, saga state, timers, notifications, locations, the published-event log and the fake card processor's
-  ledger), a real-time :class:`~fooddelivery.adapters.memory.SystemClock` and uuid ids, through
+  ledger), a real-time :class:`~fooddelivery.adapters.system.SystemClock` and uuid ids, through
   :func:`~fooddelivery.bootstrap.bootstrap`;
 - :class:`~fooddelivery.http.HttpApi` with a :class:`~fooddelivery.http.DevAuthenticator` (HS256 tokens signed
   with ``FOODDELIVERY_DEV_SECRET``, or the public development default; ``fooddelivery token`` prints them);
@@ -38,8 +38,9 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, Final
 
-from fooddelivery.adapters.memory import OperationCounters, SystemClock
+from fooddelivery.adapters.memory import OperationCounters
 from fooddelivery.adapters.sqlite import SqliteAdapters, open_sqlite_adapters
+from fooddelivery.adapters.system import SystemClock
 from fooddelivery.bootstrap import Bootstrapped, Settings, bootstrap
 from fooddelivery.ports.auth import Authenticator
 from fooddelivery.ports.clock import Clock

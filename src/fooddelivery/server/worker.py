@@ -252,11 +252,9 @@ class BackgroundWorker:
                 state = self.sagas.get(saga_id)
                 if state.status is not SagaStatus.RUNNING or now - state.updated_at < threshold:
                     continue
-                self.service.runner.resume(saga_id)
+                self.service.resume_saga(saga_id)
                 resumed += 1
             except Exception:
                 failed += 1
                 log.exception("saga %s could not be resumed; trying again in %.0f s", saga_id, self.sweep_s)
-        if resumed:
-            self._pump()
         return resumed, failed

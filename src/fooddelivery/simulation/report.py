@@ -140,7 +140,7 @@ def audit_orders(sim: Simulation) -> dict[str, Any]:
     from fooddelivery.adapters.memory import InMemoryOrderRepository
     from fooddelivery.domain.order import OrderStatus
 
-    repo = sim.service.orders
+    repo = sim.app.adapters["orders"]
     assert isinstance(repo, InMemoryOrderRepository)
     refunds: dict[str, list[int]] = {}
     for refund in sim.payments.refunds:

@@ -47,7 +47,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
-from fooddelivery.adapters.memory import FakePaymentGateway, SystemClock
+from fooddelivery.adapters.memory import FakePaymentGateway
+from fooddelivery.adapters.system import SystemClock
 from fooddelivery.bootstrap import Bootstrapped, bootstrap
 from fooddelivery.ports.clock import Clock
 from fooddelivery.ports.ids import IdGenerator

@@ -14,6 +14,11 @@ import pytest
 
 from fooddelivery.domain.errors import InfrastructureError, NotFound
 from fooddelivery.ports import DriverRepository, OrderRepository, Outbox, RestaurantRepository, SagaStateStore
+from fooddelivery.testing.builders import make_order
+from fooddelivery.testing.contracts.driver_repository_contract import DriverRepositoryContract
+from fooddelivery.testing.contracts.order_repository_contract import OrderRepositoryContract
+from fooddelivery.testing.contracts.restaurant_repository_contract import RestaurantRepositoryContract
+from fooddelivery.testing.contracts.saga_store_contract import SagaStateStoreContract
 from fooddelivery_aws.dynamodb import (
     DynamoDBDriverRepository,
     DynamoDBOrderRepository,
@@ -21,11 +26,6 @@ from fooddelivery_aws.dynamodb import (
     DynamoDBSagaStateStore,
 )
 from fooddelivery_aws.dynamodb.tables import DRIVERS, ORDERS, OUTBOX, RESTAURANTS, SAGAS, TableSpec
-from tests.builders import make_order
-from tests.contract.driver_repository_contract import DriverRepositoryContract
-from tests.contract.order_repository_contract import OrderRepositoryContract
-from tests.contract.restaurant_repository_contract import RestaurantRepositoryContract
-from tests.contract.saga_store_contract import SagaStateStoreContract
 
 
 # -- moto ---------------------------------------------------------------------------------------------------

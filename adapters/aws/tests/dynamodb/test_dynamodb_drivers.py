@@ -12,10 +12,10 @@ from fooddelivery.domain.assignment import rank_candidates
 from fooddelivery.domain.catalog import Driver
 from fooddelivery.domain.errors import ValidationError
 from fooddelivery.domain.geo import GeoPoint
+from fooddelivery.testing.builders import DOWNTOWN, make_driver, point_at
+from fooddelivery.testing.contracts.driver_repository_contract import race_for_drivers
 from fooddelivery_aws.dynamodb import DynamoDBDriverRepository
 from fooddelivery_aws.dynamodb.tables import DRIVERS, TableSpec
-from tests.builders import DOWNTOWN, make_driver, point_at
-from tests.contract.driver_repository_contract import race_for_drivers
 
 Tables = dict[TableSpec, str]
 

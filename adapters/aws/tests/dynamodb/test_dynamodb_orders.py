@@ -29,10 +29,10 @@ from fooddelivery.domain.errors import (
 from fooddelivery.domain.events import DomainEvent, EventType
 from fooddelivery.domain.order import OrderStatus
 from fooddelivery.ports.orders import IdempotencyRecord
+from fooddelivery.testing.builders import T0, advance, make_order, make_restaurant, make_saga_state
 from fooddelivery_aws.dynamodb import DynamoDBOrderRepository, DynamoDBSagaStateStore
 from fooddelivery_aws.dynamodb.records import outbox_record_from_item
 from fooddelivery_aws.dynamodb.tables import ORDERS, SAGAS, TableSpec
-from tests.builders import T0, advance, make_order, make_restaurant, make_saga_state
 
 Tables = dict[TableSpec, str]
 

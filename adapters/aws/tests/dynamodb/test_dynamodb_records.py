@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from fooddelivery.domain.errors import ValidationError
 from fooddelivery.domain.geo import GeoPoint
 from fooddelivery.domain.order import OrderStatus
+from fooddelivery.testing.builders import T0, advance, make_driver, make_order, make_restaurant, make_saga_state
 from fooddelivery_aws.dynamodb.attributes import RecordError, attr_to_json, epoch_text, iso_utc, json_to_attr
 from fooddelivery_aws.dynamodb.geohash import GeoGrid
 from fooddelivery_aws.dynamodb.records import (
@@ -28,7 +29,6 @@ from fooddelivery_aws.dynamodb.records import (
     saga_to_item,
 )
 from fooddelivery_aws.dynamodb.tables import ALL_TABLES, DRIVERS, ORDERS, OUTBOX, RESTAURANTS
-from tests.builders import T0, advance, make_driver, make_order, make_restaurant, make_saga_state
 
 ratings = st.decimals(min_value=0, max_value=5, places=3, allow_nan=False, allow_infinity=False)
 ids = st.text(min_size=1, max_size=12).filter(lambda s: s.isprintable() and "/" not in s)
@@ -120,7 +120,7 @@ class TestRoundTrips:
         assert back.persisted_version == order.version
 
     def test_an_order_without_coordinates_or_promo_round_trips(self) -> None:
-        from tests.builders import make_address
+        from fooddelivery.testing.builders import make_address
 
         order = make_order(address=make_address(location=None), promo=None, tip=None)
         assert order_from_item(order_to_item(order)).same_state(order)

@@ -11,9 +11,9 @@ import pytest
 from fooddelivery.adapters.memory import OperationCounters
 from fooddelivery.domain.errors import ConcurrencyConflict
 from fooddelivery.ports.restaurants import RestaurantQuery
+from fooddelivery.testing.builders import make_restaurant
 from fooddelivery_aws.dynamodb import DynamoDBRestaurantRepository
 from fooddelivery_aws.dynamodb.tables import RESTAURANTS, TableSpec
-from tests.builders import make_restaurant
 
 Tables = dict[TableSpec, str]
 

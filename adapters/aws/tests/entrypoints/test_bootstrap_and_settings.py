@@ -18,6 +18,7 @@ from fooddelivery.adapters.memory import FakePaymentGateway
 from fooddelivery.domain.errors import ValidationError
 from fooddelivery.domain.events import EventType
 from fooddelivery.ports.saga_store import SagaStatus
+from fooddelivery.testing.builders import make_event
 from fooddelivery_aws.bootstrap import AwsApp, aws_app, build_aws_app, reset_aws_app
 from fooddelivery_aws.dynamodb import DynamoDBOrderRepository, DynamoDBSagaStateStore
 from fooddelivery_aws.entrypoints import http, kinesis, sqs, stream
@@ -32,7 +33,6 @@ from fooddelivery_aws.relay import DeferredRelay, FanOutPublisher
 from fooddelivery_aws.sagas import QueueSaga, StepFunctionsEngine, StepFunctionsSaga
 from fooddelivery_aws.settings import AwsSettings, SagaMode
 from fooddelivery_aws.stepfunctions import task_handler
-from tests.builders import make_event
 
 ENV = {
     "ORDERS_TABLE": "orders",

@@ -13,9 +13,9 @@ from aws_stack import Stack, sample_event
 from fooddelivery.adapters.memory import VirtualClock
 from fooddelivery.application.envelope import to_json
 from fooddelivery.domain.events import DomainEvent
+from fooddelivery.testing.builders import T0, make_event, make_location_event
 from fooddelivery_aws.entrypoints.kinesis import KinesisTrackingConsumer, LocationMetrics, decode_location_record
 from fooddelivery_aws.messaging.kinesis import KinesisLocationStream
-from tests.builders import T0, make_event, make_location_event
 
 
 def kinesis_record(data: bytes, key: str, sequence: str) -> dict[str, Any]:

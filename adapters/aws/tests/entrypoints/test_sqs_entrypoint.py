@@ -15,12 +15,12 @@ from fooddelivery.application.envelope import to_json
 from fooddelivery.domain.errors import ConcurrencyConflict, InvalidTransition
 from fooddelivery.domain.events import DomainEvent, EventType
 from fooddelivery.ports.scheduler import ScheduledMessage
+from fooddelivery.testing.builders import T0, make_event, make_scheduled
 from fooddelivery_aws.entrypoints.sqs import SqsConsumer
 from fooddelivery_aws.messaging.eventbridge import EventBridgePublisher
 from fooddelivery_aws.messaging.sqs_commands import resume_message
 from fooddelivery_aws.messaging.sqs_scheduler import TimerOutcome, timer_to_message
 from fooddelivery_aws.sagas import SAGA_EVENT_TYPES
-from tests.builders import T0, make_event, make_scheduled
 
 SAMPLE = sample_event("sqs")["Records"][0]
 

@@ -14,14 +14,14 @@ from aws_stack import Stack
 from fooddelivery.domain.errors import InfrastructureError
 from fooddelivery.domain.events import DomainEvent, EventType
 from fooddelivery.ports.messaging import EventPublisher
+from fooddelivery.testing.builders import make_event
+from fooddelivery.testing.contracts.event_publisher_contract import EventPublisherContract
 from fooddelivery_aws.messaging.eventbridge import (
     MAX_REQUEST_BYTES,
     EventBridgePublisher,
     entry_size,
     event_from_eventbridge,
 )
-from tests.builders import make_event
-from tests.contract.event_publisher_contract import EventPublisherContract
 
 
 def _observer(stack: Stack) -> str:

@@ -12,9 +12,9 @@ from fooddelivery.application.envelope import from_json
 from fooddelivery.domain.errors import InfrastructureError, ValidationError
 from fooddelivery.domain.events import DomainEvent
 from fooddelivery.ports.location import LocationStream
+from fooddelivery.testing.builders import make_event, make_location_event
+from fooddelivery.testing.contracts.location_stream_contract import LocationStreamContract
 from fooddelivery_aws.messaging.kinesis import KinesisLocationStream
-from tests.builders import make_event, make_location_event
-from tests.contract.location_stream_contract import LocationStreamContract
 
 
 class TestKinesisLocationStreamContract(LocationStreamContract):

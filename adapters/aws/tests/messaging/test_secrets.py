@@ -9,8 +9,8 @@ from aws_stack import Stack
 
 from fooddelivery.adapters.memory import VirtualClock
 from fooddelivery.domain.errors import InfrastructureError
+from fooddelivery.testing.builders import T0
 from fooddelivery_aws.secrets import SecretsManagerSecret
-from tests.builders import T0
 
 
 def test_the_secret_is_fetched_on_first_use_cached_for_its_ttl_then_fetched_again(stack: Stack) -> None:

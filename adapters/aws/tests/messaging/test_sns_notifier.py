@@ -11,9 +11,9 @@ from aws_stack import Stack
 from fooddelivery.adapters.memory import VirtualClock
 from fooddelivery.domain.errors import InfrastructureError, ValidationError
 from fooddelivery.ports.notifications import Notification, NotificationKind, Notifier
+from fooddelivery.testing.builders import T0, make_notification
+from fooddelivery.testing.contracts.notifier_contract import NotifierContract
 from fooddelivery_aws.messaging.sns import SnsNotifier, notification_from_message
-from tests.builders import T0, make_notification
-from tests.contract.notifier_contract import NotifierContract
 
 
 def _notifier(stack: Stack, **overrides: str) -> SnsNotifier:

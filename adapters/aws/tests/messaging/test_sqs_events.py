@@ -15,6 +15,8 @@ from fooddelivery.application.envelope import from_json
 from fooddelivery.domain.errors import InfrastructureError
 from fooddelivery.domain.events import DomainEvent, EventType
 from fooddelivery.ports.messaging import EventPublisher
+from fooddelivery.testing.builders import make_event
+from fooddelivery.testing.contracts.event_publisher_contract import EventPublisherContract
 from fooddelivery_aws.entrypoints.sqs import SqsConsumer
 from fooddelivery_aws.messaging.sqs_events import (
     MAX_REQUEST_BYTES,
@@ -22,8 +24,6 @@ from fooddelivery_aws.messaging.sqs_events import (
     message_deduplication_id,
     message_group_id,
 )
-from tests.builders import make_event
-from tests.contract.event_publisher_contract import EventPublisherContract
 
 
 def _messages(stack: Stack) -> list[dict[str, Any]]:

@@ -13,6 +13,8 @@ from aws_stack import Stack
 from fooddelivery.adapters.memory import VirtualClock
 from fooddelivery.domain.errors import InfrastructureError, ValidationError
 from fooddelivery.ports.scheduler import ScheduledMessage, Scheduler
+from fooddelivery.testing.builders import T0, make_scheduled
+from fooddelivery.testing.contracts.scheduler_contract import SchedulerContract
 from fooddelivery_aws.messaging.sqs_scheduler import (
     MAX_DELAY_SECONDS,
     SqsScheduler,
@@ -20,8 +22,6 @@ from fooddelivery_aws.messaging.sqs_scheduler import (
     timer_from_message,
     timer_to_message,
 )
-from tests.builders import T0, make_scheduled
-from tests.contract.scheduler_contract import SchedulerContract
 
 
 def _scheduler(stack: Stack, clock: VirtualClock, max_delay_s: int = MAX_DELAY_SECONDS) -> SqsScheduler:

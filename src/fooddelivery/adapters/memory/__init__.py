@@ -6,10 +6,10 @@ limits), stores independent copies, is thread-safe, and exposes what it saw (``p
 operations.
 """
 
-from fooddelivery.adapters.memory.clock import SystemClock, VirtualClock
-from fooddelivery.adapters.memory.counters import OPERATION_NAMES, OperationCounters
+from fooddelivery.adapters.counters import OPERATION_NAMES, OperationCounters
+from fooddelivery.adapters.memory.clock import VirtualClock
 from fooddelivery.adapters.memory.drivers import InMemoryDriverRepository
-from fooddelivery.adapters.memory.ids import SequentialIdGenerator, UuidIdGenerator
+from fooddelivery.adapters.memory.ids import SequentialIdGenerator
 from fooddelivery.adapters.memory.location import InMemoryLocationStream
 from fooddelivery.adapters.memory.messaging import InMemoryEventPublisher
 from fooddelivery.adapters.memory.notifications import InMemoryNotifier
@@ -32,8 +32,6 @@ __all__ = [
     "InMemoryScheduler",
     "OperationCounters",
     "SequentialIdGenerator",
-    "SystemClock",
-    "UuidIdGenerator",
     "VirtualClock",
     "copy_saga_state",
 ]

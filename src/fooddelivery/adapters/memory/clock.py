@@ -1,4 +1,7 @@
-"""Clocks: the real one and a virtual one advanced by hand (tests and simulation)."""
+"""A virtual clock, advanced by hand (tests and simulation).
+
+The real one is ``fooddelivery.adapters.system.SystemClock``.
+"""
 
 from __future__ import annotations
 
@@ -6,20 +9,10 @@ import threading
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
-__all__ = ["DEFAULT_START", "SystemClock", "VirtualClock"]
+__all__ = ["DEFAULT_START", "VirtualClock"]
 
 #: Where a :class:`VirtualClock` starts when not told otherwise.
 DEFAULT_START: Final[datetime] = datetime(2025, 1, 1, tzinfo=UTC)
-
-
-class SystemClock:
-    """The machine's clock, as timezone-aware UTC (implements ``Clock``)."""
-
-    __slots__ = ()
-
-    def now(self) -> datetime:
-        """The current instant, ``datetime.now(UTC)``."""
-        return datetime.now(UTC)
 
 
 def _as_utc(value: datetime, name: str) -> datetime:

@@ -8,7 +8,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import replace
 
-from fooddelivery.adapters.memory.counters import OperationCounters
+from fooddelivery.adapters.counters import OperationCounters
 from fooddelivery.domain.catalog import Driver, DriverStatus
 from fooddelivery.domain.errors import ConcurrencyConflict, NotFound, ValidationError
 from fooddelivery.domain.geo import EARTH_RADIUS_KM, GeoPoint

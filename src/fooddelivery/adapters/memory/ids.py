@@ -1,24 +1,11 @@
-"""Identifier generators: random (production) and sequential (tests and simulation)."""
+"""A sequential identifier generator (tests and simulation). The random one is
+``fooddelivery.adapters.system.UuidIdGenerator``."""
 
 from __future__ import annotations
 
 import threading
-import uuid
 
-__all__ = ["SequentialIdGenerator", "UuidIdGenerator"]
-
-
-class UuidIdGenerator:
-    """Random ids ``"<prefix>-<uuid4 hex>"``, e.g. ``"ord-1f0c...e9"`` (implements ``IdGenerator``).
-
-    Thread-safe: ``uuid.uuid4`` draws from ``os.urandom``.
-    """
-
-    __slots__ = ()
-
-    def new_id(self, prefix: str) -> str:
-        """A new random id starting with ``prefix + "-"``."""
-        return f"{prefix}-{uuid.uuid4().hex}"
+__all__ = ["SequentialIdGenerator"]
 
 
 class SequentialIdGenerator:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 
-from fooddelivery.adapters.memory.counters import OperationCounters
+from fooddelivery.adapters.counters import OperationCounters
 from fooddelivery.domain.errors import InfrastructureError, ValidationError
 from fooddelivery.domain.events import DomainEvent, EventType
 

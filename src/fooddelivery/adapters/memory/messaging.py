@@ -6,7 +6,7 @@ import threading
 from collections import deque
 from collections.abc import Sequence
 
-from fooddelivery.adapters.memory.counters import OperationCounters
+from fooddelivery.adapters.counters import OperationCounters
 from fooddelivery.domain.errors import InfrastructureError
 from fooddelivery.domain.events import DomainEvent
 

@@ -6,7 +6,7 @@ import threading
 from collections import deque
 from dataclasses import replace
 
-from fooddelivery.adapters.memory.counters import OperationCounters
+from fooddelivery.adapters.counters import OperationCounters
 from fooddelivery.domain.errors import InfrastructureError
 from fooddelivery.ports.notifications import Notification
 

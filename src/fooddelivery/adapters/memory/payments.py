@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 
+from fooddelivery.adapters.counters import OperationCounters
 from fooddelivery.adapters.fake_processor import (
     ALWAYS_TRANSIENT_TOKEN,
     DECLINE_TOKENS,
@@ -21,7 +22,6 @@ from fooddelivery.adapters.fake_processor import (
     replay,
     transient_failure,
 )
-from fooddelivery.adapters.memory.counters import OperationCounters
 from fooddelivery.domain.errors import NotFound
 from fooddelivery.domain.money import Money
 from fooddelivery.ports.payments import Charge, Refund

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import threading
 
-from fooddelivery.adapters.memory._support import copy_json
-from fooddelivery.adapters.memory.counters import OperationCounters
+from fooddelivery.adapters._support import copy_json
+from fooddelivery.adapters.counters import OperationCounters
 from fooddelivery.domain.errors import ConcurrencyConflict, NotFound
 from fooddelivery.ports.saga_store import SagaState
 

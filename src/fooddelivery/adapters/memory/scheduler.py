@@ -6,8 +6,8 @@ import heapq
 import threading
 from datetime import datetime
 
-from fooddelivery.adapters.memory._support import copy_json
-from fooddelivery.adapters.memory.counters import OperationCounters
+from fooddelivery.adapters._support import copy_json
+from fooddelivery.adapters.counters import OperationCounters
 from fooddelivery.domain.catalog import check_utc
 from fooddelivery.ports.scheduler import ScheduledMessage
 

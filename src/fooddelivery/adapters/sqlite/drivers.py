@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Final
 
-from fooddelivery.adapters.memory.counters import OperationCounters
+from fooddelivery.adapters.counters import OperationCounters
 from fooddelivery.adapters.sqlite._geo import bounding_box
 from fooddelivery.adapters.sqlite._support import insert_new, read_row, update_versioned
 from fooddelivery.adapters.sqlite.database import SqliteDatabase

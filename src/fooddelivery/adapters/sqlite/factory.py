@@ -6,8 +6,7 @@ import os
 from dataclasses import dataclass
 from typing import TypedDict
 
-from fooddelivery.adapters.memory.clock import SystemClock
-from fooddelivery.adapters.memory.counters import OperationCounters
+from fooddelivery.adapters.counters import OperationCounters
 from fooddelivery.adapters.sqlite.database import SqliteDatabase
 from fooddelivery.adapters.sqlite.drivers import SqliteDriverRepository
 from fooddelivery.adapters.sqlite.location import SqliteLocationStream
@@ -18,6 +17,7 @@ from fooddelivery.adapters.sqlite.payments import SqlitePaymentGateway
 from fooddelivery.adapters.sqlite.restaurants import SqliteRestaurantRepository
 from fooddelivery.adapters.sqlite.saga_store import SqliteSagaStateStore
 from fooddelivery.adapters.sqlite.scheduler import SqliteScheduler
+from fooddelivery.adapters.system import SystemClock
 from fooddelivery.ports.clock import Clock
 
 __all__ = ["SqliteAdapters", "SqlitePorts", "open_sqlite_adapters"]
@@ -112,7 +112,7 @@ def open_sqlite_adapters(
         # after a restart: publish what the outbox still holds, resume interrupted sagas
         boot.service.pump()
         for saga_id in adapters.sagas.ids(status=SagaStatus.RUNNING):
-            boot.runner.resume(saga_id)
+            boot.service.resume_saga(saga_id)
         # a timer thread: every second (or at adapters.scheduler.next_due()) call boot.run_due()
         ...
         adapters.close()

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fooddelivery.adapters.memory.clock import SystemClock
-from fooddelivery.adapters.memory.counters import OperationCounters
+from fooddelivery.adapters.counters import OperationCounters
 from fooddelivery.adapters.sqlite.database import SqliteDatabase
 from fooddelivery.adapters.sqlite.records import event_from_json, event_json, utc_text
+from fooddelivery.adapters.system import SystemClock
 from fooddelivery.domain.errors import ValidationError
 from fooddelivery.domain.events import DomainEvent, EventType
 from fooddelivery.ports.clock import Clock

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fooddelivery.adapters.memory.clock import SystemClock
-from fooddelivery.adapters.memory.counters import OperationCounters
+from fooddelivery.adapters.counters import OperationCounters
 from fooddelivery.adapters.sqlite.database import SqliteDatabase
 from fooddelivery.adapters.sqlite.records import dumps, notification_from_row, utc_text
+from fooddelivery.adapters.system import SystemClock
 from fooddelivery.ports.clock import Clock
 from fooddelivery.ports.notifications import Notification
 

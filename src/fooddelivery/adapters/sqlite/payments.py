@@ -8,6 +8,7 @@ import sqlite3
 import threading
 from typing import Any
 
+from fooddelivery.adapters.counters import OperationCounters
 from fooddelivery.adapters.fake_processor import (
     Declined,
     Params,
@@ -22,10 +23,9 @@ from fooddelivery.adapters.fake_processor import (
     replay,
     transient_failure,
 )
-from fooddelivery.adapters.memory.clock import SystemClock
-from fooddelivery.adapters.memory.counters import OperationCounters
 from fooddelivery.adapters.sqlite.database import SqliteDatabase
 from fooddelivery.adapters.sqlite.records import dumps, loads, money_from, money_json, utc_text
+from fooddelivery.adapters.system import SystemClock
 from fooddelivery.domain.errors import FoodDeliveryError, NotFound
 from fooddelivery.domain.money import Money
 from fooddelivery.ports.clock import Clock

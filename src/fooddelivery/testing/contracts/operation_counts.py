@@ -13,7 +13,7 @@ from typing import Any, Final
 from fooddelivery.domain.money import Money
 from fooddelivery.domain.order import OrderStatus
 from fooddelivery.ports.restaurants import RestaurantQuery
-from tests.builders import (
+from fooddelivery.testing.builders import (
     DOWNTOWN,
     T0,
     advance,

@@ -25,7 +25,7 @@ from fooddelivery.domain.events import EventType
 from fooddelivery.domain.order import Order, OrderStatus
 from fooddelivery.ports.messaging import Outbox
 from fooddelivery.ports.orders import IdempotencyRecord, OrderRepository
-from tests.builders import T0, UNICODE_NAMES, advance, make_order, make_restaurant, unique_id
+from fooddelivery.testing.builders import T0, UNICODE_NAMES, advance, make_order, make_restaurant, unique_id
 
 __all__ = ["OrderRepositoryContract"]
 

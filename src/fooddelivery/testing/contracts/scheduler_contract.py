@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from fooddelivery.ports.scheduler import ScheduledMessage, Scheduler
-from tests.builders import T0, make_scheduled
+from fooddelivery.testing.builders import T0, make_scheduled
 
 __all__ = ["SchedulerContract"]
 

@@ -13,7 +13,7 @@ import pytest
 
 from fooddelivery.domain.errors import ConcurrencyConflict, NotFound
 from fooddelivery.ports.saga_store import SagaState, SagaStateStore, SagaStatus
-from tests.builders import T0, make_saga_state
+from fooddelivery.testing.builders import T0, make_saga_state
 
 __all__ = ["SagaStateStoreContract"]
 

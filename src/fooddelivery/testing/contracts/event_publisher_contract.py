@@ -11,7 +11,7 @@ import pytest
 
 from fooddelivery.domain.events import DomainEvent, EventType
 from fooddelivery.ports.messaging import EventPublisher
-from tests.builders import T0, make_event
+from fooddelivery.testing.builders import T0, make_event
 
 __all__ = ["EventPublisherContract"]
 

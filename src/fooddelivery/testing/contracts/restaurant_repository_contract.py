@@ -15,7 +15,7 @@ import pytest
 from fooddelivery.domain.catalog import Restaurant
 from fooddelivery.domain.errors import ConcurrencyConflict, NotFound, ValidationError
 from fooddelivery.ports.restaurants import RestaurantQuery, RestaurantRepository
-from tests.builders import DOWNTOWN, UNICODE_NAMES, make_restaurant, point_at
+from fooddelivery.testing.builders import DOWNTOWN, UNICODE_NAMES, make_restaurant, point_at
 
 __all__ = ["RestaurantRepositoryContract"]
 

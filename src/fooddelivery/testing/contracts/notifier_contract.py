@@ -12,7 +12,7 @@ from dataclasses import replace
 import pytest
 
 from fooddelivery.ports.notifications import Notification, NotificationKind, Notifier
-from tests.builders import make_notification
+from fooddelivery.testing.builders import make_notification
 
 __all__ = ["NotifierContract"]
 

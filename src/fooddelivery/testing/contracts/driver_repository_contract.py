@@ -17,7 +17,7 @@ from fooddelivery.domain.assignment import rank_candidates
 from fooddelivery.domain.catalog import Driver, DriverStatus
 from fooddelivery.domain.errors import ConcurrencyConflict, NotFound
 from fooddelivery.ports.drivers import DriverRepository
-from tests.builders import DOWNTOWN, T0, make_driver, point_at
+from fooddelivery.testing.builders import DOWNTOWN, T0, make_driver, point_at
 
 __all__ = ["DriverRepositoryContract"]
 

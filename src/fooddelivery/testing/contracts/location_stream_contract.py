@@ -11,7 +11,7 @@ import pytest
 
 from fooddelivery.domain.events import DomainEvent
 from fooddelivery.ports.location import LocationStream
-from tests.builders import make_location_event
+from fooddelivery.testing.builders import make_location_event
 
 __all__ = ["LocationStreamContract"]
 
