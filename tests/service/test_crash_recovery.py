@@ -30,8 +30,9 @@ from fooddelivery.domain import (
     OrderStatus,
     PaymentRetryableError,
 )
+from fooddelivery.domain.order import order_id_for_key
 
-from ._world import NO_DRIVER_LAYOUT, World, build_world
+from ._world import CUSTOMER, NO_DRIVER_LAYOUT, World, build_world
 
 #: Port -> the calls that write or have a side effect.
 WRITES: dict[str, tuple[str, ...]] = {
@@ -320,7 +321,7 @@ def test_a_process_dying_right_after_order_placed_was_marked_published_still_sta
 
     restart(world)
 
-    order = world.order("ord-00000001")  # the client never got the answer
+    order = world.order(order_id_for_key(CUSTOMER, KEY))  # the client never got the answer; its key names the order
     assert order.payment_status == "CAPTURED"
     assert world.sagas.get(order.order_id).status == "WAITING"
     assert len(world.payments.charges) == 1

@@ -10,6 +10,7 @@ from fooddelivery.application.restaurant_actions import RestaurantUseCases
 from fooddelivery.domain.actors import Actor, Role
 from fooddelivery.domain.catalog import check_id
 from fooddelivery.domain.errors import (
+    ConcurrencyConflict,
     DuplicateRequest,
     IdempotencyKeyReused,
     InvalidTransition,
@@ -17,7 +18,7 @@ from fooddelivery.domain.errors import (
     NotAllowed,
     ValidationError,
 )
-from fooddelivery.domain.order import Order, OrderStatus
+from fooddelivery.domain.order import ORDER_ID_PREFIX, Order, OrderStatus, order_id_for_key
 from fooddelivery.ports.orders import IdempotencyRecord, Page
 from fooddelivery.ports.saga_store import SagaStatus
 
@@ -61,7 +62,10 @@ class OrderingUseCases(RestaurantUseCases):
             if promo is None:
                 raise ValidationError.single("promoCode", "unknown promo code", "unknown")
         order = Order.place(
-            order_id=self.ids.new_id("ord"),
+            # keyed: the id is derived from (customer, key), so order, outbox and binding share one partition
+            order_id=self.ids.new_id(ORDER_ID_PREFIX)
+            if idempotency_key is None
+            else order_id_for_key(actor.subject, idempotency_key),
             event_id=self.ids.new_id("evt"),
             customer_id=actor.subject,
             restaurant=restaurant,
@@ -82,6 +86,12 @@ class OrderingUseCases(RestaurantUseCases):
             self.orders.add(order, record)
         except DuplicateRequest as dup:
             return PlaceOrderResult(self.orders.get(dup.resource_id), created=False)
+        except ConcurrencyConflict:
+            # the same key placed concurrently (its derived id is taken): answer as its replay
+            bound = self.orders.find_idempotent(actor.subject, idempotency_key) if idempotency_key else None
+            if bound is None:
+                raise
+            return self._replay(bound, fingerprint)
         self._after_commit()
         return PlaceOrderResult(self.orders.get(order.order_id), created=True)
 

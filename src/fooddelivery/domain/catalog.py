@@ -100,6 +100,8 @@ class Restaurant:
         menu: the dishes.
         accepting_orders: whether new orders are taken.
         version: optimistic-concurrency version (starts at 1 when stored).
+        concurrency_token: an opaque token a store sets when it reads the restaurant (an etag, an update time) and
+            compares on the next write; None for stores that compare ``version``. Not part of the state.
     """
 
     restaurant_id: str
@@ -113,6 +115,7 @@ class Restaurant:
     menu: tuple[MenuItem, ...]
     accepting_orders: bool = True
     version: int = 0
+    concurrency_token: str | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         errors: list[FieldError] = []
@@ -178,6 +181,9 @@ class Driver:
         last_seen: when the location was reported (UTC).
         current_order_id: the order held while ASSIGNED, else None.
         version: optimistic-concurrency version; reservations compare-and-set on it.
+        concurrency_token: an opaque token a store sets when it reads the driver (an etag, an update time) and
+            compares on the next write (so a reservation is a compare-and-set on it); None for stores that compare
+            ``version``. Not part of the state; kept by :meth:`reserve`, :meth:`release` and :meth:`moved`.
     """
 
     driver_id: str
@@ -188,6 +194,7 @@ class Driver:
     last_seen: datetime
     current_order_id: str | None = None
     version: int = 0
+    concurrency_token: str | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         check_id(self.driver_id, "driver_id")

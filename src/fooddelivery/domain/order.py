@@ -14,6 +14,7 @@ not revealed); a related actor whose role may not make the change gets :class:`N
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -37,18 +38,36 @@ from fooddelivery.domain.pricing import PriceBreakdown, PricingPolicy, PromoCode
 __all__ = [
     "MAX_LINES",
     "MAX_QUANTITY",
+    "ORDER_ID_PREFIX",
     "TRANSITIONS",
     "LineItem",
     "LineRequest",
     "Order",
     "OrderStatus",
     "PaymentStatus",
+    "order_id_for_key",
 ]
 
 #: Most lines one order may have.
 MAX_LINES: Final[int] = 50
 #: Largest quantity of one line.
 MAX_QUANTITY: Final[int] = 99
+#: Every order id starts with it.
+ORDER_ID_PREFIX: Final[str] = "ord"
+
+
+def order_id_for_key(customer_id: str, idempotency_key: str) -> str:
+    """The id of the order a customer places with an idempotency key: derived, so the same (customer, key) always
+    names the same order -- ``"ord-"`` + the first 32 hex digits of SHA-256 over both.
+
+    Why: the order, its outbox records and its idempotency binding then share one partition key (the order id),
+    so placement is one single-partition atomic write on any store (a DynamoDB transaction, a Cosmos DB
+    transactional batch on the order's partition, a Firestore transaction), and a store can find the binding of
+    (customer, key) by reading that one partition. Different customers' equal keys give different ids. The id is
+    not a secret (visibility is checked on every read), and stays opaque to callers.
+    """
+    digest = hashlib.sha256(f"{customer_id}\x1f{idempotency_key}".encode()).hexdigest()
+    return f"{ORDER_ID_PREFIX}-{digest[:32]}"
 
 
 class OrderStatus(StrEnum):
@@ -158,6 +177,9 @@ class Order:
         notified: ids of the notifications recorded (so recording is idempotent).
         version: bumped by every change; stores compare-and-set on the version they loaded.
         persisted_version: the version last read from or written to a store (not part of the state).
+        concurrency_token: an opaque token a store sets when it reads or writes the order (an etag, an update time)
+            and compares on the next write; None for stores that compare ``persisted_version``. Not part of the
+            state.
     """
 
     order_id: str
@@ -178,6 +200,7 @@ class Order:
     notified: tuple[str, ...] = ()
     version: int = 0
     persisted_version: int = field(default=0, compare=False)
+    concurrency_token: str | None = field(default=None, compare=False, repr=False)
     pending_events: list[DomainEvent] = field(default_factory=list, compare=False, repr=False)
 
     # -- creation -----------------------------------------------------------------------------------------
@@ -519,6 +542,7 @@ class Order:
         c.notified = self.notified
         c.version = self.version
         c.persisted_version = self.persisted_version
+        c.concurrency_token = self.concurrency_token
         c.status_times = dict(self.status_times)
         c.pending_events = []
         return c
@@ -539,7 +563,7 @@ _new_order = object.__new__
 _SNAPSHOT_FIELDS: Final[frozenset[str]] = frozenset(
     ("order_id", "customer_id", "restaurant_id", "lines", "delivery_address", "payment_method", "pricing",
      "status", "payment_status", "created_at", "updated_at", "driver_id", "failure_reason", "charge_id",
-     "notified", "version", "persisted_version", "status_times", "pending_events")
+     "notified", "version", "persisted_version", "concurrency_token", "status_times", "pending_events")
 )
 if set(Order.__dataclass_fields__) != _SNAPSHOT_FIELDS:  # pragma: no cover - guards snapshot() upkeep
     raise RuntimeError("Order.snapshot() must copy every field")

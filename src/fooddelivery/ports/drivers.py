@@ -32,7 +32,8 @@ class DriverRepository(Protocol):
         ...
 
     def save(self, driver: Driver) -> Driver:
-        """Compare-and-set: replace if the stored version equals ``driver.version``; returns it bumped.
+        """Compare-and-set: replace if the stored driver is still the one ``driver`` was read as (its ``version``, or
+        the store's ``concurrency_token``: an etag, an update time); returns it with the version bumped.
 
         This is how a reservation is made: two orders that read the same AVAILABLE driver both call ``save``
         with the same version and exactly one succeeds.

@@ -45,17 +45,27 @@ class IdempotencyRecord:
 
 @runtime_checkable
 class OrderRepository(Protocol):
-    """Orders, keyed by ``order_id`` (the partition key everywhere).
+    """Orders, keyed by ``order_id``: the partition key of everything an order write touches.
 
-    Every write stores the order's pending events in the outbox **in the same transaction** (and clears them
-    from the aggregate), so no order is stored without its events and no event exists without its order.
+    Every write stores the order's pending events in the outbox **in the same atomic write** (and clears them from
+    the aggregate), so no order is stored without its events and no event exists without its order. Everything
+    one write touches -- the order, its outbox records and, at placement, the idempotency binding -- belongs to the
+    order's partition: an order placed with an idempotency key gets the id
+    :func:`~fooddelivery.domain.order.order_id_for_key` derives from (customer, key), so the binding can live in
+    that partition too. A store therefore needs no more than a **single-partition atomic write** (a DynamoDB or
+    SQLite transaction, a Cosmos DB transactional batch, a Firestore transaction).
+
+    Optimistic concurrency: a write succeeds only if the stored order is still the one the caller read. A store
+    compares ``Order.persisted_version`` (a version attribute) or the opaque ``Order.concurrency_token`` it set
+    when it read the order (an etag, an update time); either way a lost race is a ``ConcurrencyConflict``.
     """
 
     def add(self, order: Order, idempotency: IdempotencyRecord | None = None) -> None:
         """Insert a new order with its events, and bind the idempotency key if given, atomically.
 
         Raises:
-            ConcurrencyConflict: an order with this id exists.
+            ConcurrencyConflict: an order with this id exists (for a keyed placement: the same key, placed before
+                or concurrently).
             DuplicateRequest: the key is bound with the same fingerprint (``resource_id`` = the first order).
             IdempotencyKeyReused: the key is bound with another fingerprint.
             InfrastructureError: the store failed; nothing was written.
@@ -71,7 +81,8 @@ class OrderRepository(Protocol):
         ...
 
     def save(self, order: Order) -> None:
-        """Write ``order`` and its pending events if the stored version is still ``order.persisted_version``.
+        """Write ``order`` and its pending events if the stored order is still the one ``order`` was read as (its
+        ``persisted_version``, or the store's ``concurrency_token``); sets both anew.
 
         Raises:
             ConcurrencyConflict: someone else wrote first (nothing written).
@@ -80,11 +91,15 @@ class OrderRepository(Protocol):
         ...
 
     def find_idempotent(self, scope: str, key: str) -> IdempotencyRecord | None:
-        """The binding of ``key`` in ``scope``, or None."""
+        """The binding of ``key`` in ``scope``, or None.
+
+        The binding lives in the partition of the order it names, ``order_id_for_key(scope, key)``: a store may
+        answer with one point read there.
+        """
         ...
 
     def list_by_customer(self, customer_id: str, limit: int = 20, cursor: str | None = None) -> Page[Order]:
-        """The customer's orders, newest first (the UserOrdersIndex: customer id + created at).
+        """The customer's orders, newest first (by creation time, then id).
 
         Raises:
             ValidationError: a malformed cursor (field ``cursor``) or limit outside 1..100.
@@ -94,7 +109,7 @@ class OrderRepository(Protocol):
     def list_by_restaurant(
         self, restaurant_id: str, status: OrderStatus | None = None, limit: int = 20, cursor: str | None = None
     ) -> Page[Order]:
-        """The restaurant's orders, optionally of one status (the RestaurantOrdersIndex), oldest first.
+        """The restaurant's orders, optionally of one status, oldest first (by creation time, then id).
 
         Raises:
             ValidationError: a malformed cursor or a limit outside 1..100.

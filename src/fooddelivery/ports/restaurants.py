@@ -26,7 +26,7 @@ class RestaurantQuery:
         limit: page size, 1..100.
         cursor: opaque cursor from the previous page.
 
-    Results are sorted by rating, highest first, then by ``restaurant_id`` (like the CuisineRatingIndex).
+    Results are sorted by rating, highest first, then by ``restaurant_id``.
 
     Raises:
         ValidationError: a bad limit, rating or radius.
@@ -63,7 +63,8 @@ class RestaurantRepository(Protocol):
         ...
 
     def save(self, restaurant: Restaurant) -> Restaurant:
-        """Replace if the stored version equals ``restaurant.version``; returns it with the version bumped.
+        """Replace if the stored restaurant is still the one ``restaurant`` was read as (its ``version``, or the
+        store's ``concurrency_token``); returns it with the version bumped.
 
         Raises:
             ConcurrencyConflict: the stored version differs.
