@@ -140,3 +140,9 @@ def firestore_client(firestore_host: str) -> object:
 def prefix() -> str:
     """A collection prefix of this test's own (empty collections)."""
     return f"t{uuid.uuid4().hex[:12]}_"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The tests' pull helper asks the emulator to answer at once (``return_immediately``), which the client library
+    marks deprecated for production use; that warning is noise here."""
+    config.addinivalue_line("filterwarnings", "ignore:The return_immediately flag is deprecated:DeprecationWarning")

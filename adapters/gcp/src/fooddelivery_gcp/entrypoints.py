@@ -107,7 +107,8 @@ def decode_pubsub_data(data: Any) -> tuple[bytes, dict[str, str], str]:
     """``(body, attributes, message id)`` of the data of a ``messagePublished`` CloudEvent.
 
     Raises:
-        MalformedMessage: not a Pub/Sub message, or ``message.data`` is not base64.
+        MalformedMessage: not a Pub/Sub message.
+        PoisonMessage: ``message.data`` is not base64 (carries the message's attributes).
     """
     if isinstance(data, bytes | str):
         try:
@@ -117,16 +118,26 @@ def decode_pubsub_data(data: Any) -> tuple[bytes, dict[str, str], str]:
     message = data.get("message") if isinstance(data, Mapping) else None
     if not isinstance(message, Mapping):
         raise MalformedMessage.single("message", "not a Pub/Sub push envelope", "invalid")
+    attributes = message.get("attributes") or {}
+    attrs = {str(k): str(v) for k, v in attributes.items()} if isinstance(attributes, Mapping) else {}
+    message_id = str(message.get("messageId") or message.get("message_id") or "")
     raw = message.get("data", "")
     if not isinstance(raw, str):
-        raise MalformedMessage.single("message.data", "must be a base64 string", "invalid")
+        raise PoisonMessage(MalformedMessage.single("message.data", "must be a base64 string", "invalid"), attrs)
     try:
         body = base64.b64decode(raw, validate=True)
     except (binascii.Error, ValueError):
-        raise MalformedMessage.single("message.data", "is not base64", "invalid") from None
-    attributes = message.get("attributes") or {}
-    attrs = {str(k): str(v) for k, v in attributes.items()} if isinstance(attributes, Mapping) else {}
-    return body, attrs, str(message.get("messageId") or message.get("message_id") or "")
+        raise PoisonMessage(MalformedMessage.single("message.data", "is not base64", "invalid"), attrs) from None
+    return body, attrs, message_id
+
+
+class PoisonMessage(Exception):
+    """A malformed Pub/Sub message, with the attributes it came with (kept on its dead letter)."""
+
+    def __init__(self, error: MalformedMessage, attributes: dict[str, str]) -> None:
+        super().__init__(error.detail)
+        self.error = error
+        self.attributes = attributes
 
 
 def handle_runtime_event(data: Any, app: GcpApp, *, source: str = "runtime") -> str:
@@ -141,7 +152,11 @@ def handle_runtime_event(data: Any, app: GcpApp, *, source: str = "runtime") -> 
     raw = b""
     attributes: dict[str, str] = {}
     try:
-        raw, attributes, message_id = decode_pubsub_data(data)
+        try:
+            raw, attributes, message_id = decode_pubsub_data(data)
+        except PoisonMessage as poison:
+            attributes = poison.attributes
+            raise poison.error from None
         item = decode_body(raw)
         outcomes = app.boot.service.runtime.handle(item)
     except MalformedMessage as exc:

@@ -300,3 +300,87 @@ def test_the_schedule_time_of_a_timer_is_its_due_time(deployment: Deployment) ->
         due = datetime.fromisoformat(json.loads(task_body(task))["dueAt"])
         scheduled = datetime.fromisoformat(task["scheduleTime"].replace("Z", "+00:00"))
         assert scheduled == due and scheduled - datetime.now(UTC) < timedelta(days=30)
+
+
+# -- the runtime function: CloudEvents in both modes, acks, nacks and dead letters --------------------------------
+def _pubsub_data(body: bytes | str, attributes: dict[str, str] | None = None) -> dict[str, Any]:
+    import base64
+
+    raw = body if isinstance(body, str) else base64.b64encode(body).decode()
+    return {
+        "message": {"data": raw, "attributes": attributes or {}, "messageId": uuid.uuid4().hex,
+                    "publishTime": "2026-12-06T10:00:00Z"},
+        "subscription": "projects/fooddelivery-test/subscriptions/runtime",
+    }
+
+
+def _binary(d: Deployment, data: dict[str, Any]) -> int:
+    headers = {
+        "Content-Type": "application/json",
+        "ce-specversion": "1.0",
+        "ce-type": "google.cloud.pubsub.topic.v1.messagePublished",
+        "ce-source": "//pubsub.googleapis.com/projects/fooddelivery-test/topics/runtime",
+        "ce-id": uuid.uuid4().hex,
+    }
+    return call("POST", d.runtime.url + "/", json.dumps(data).encode(), headers)[0]
+
+
+def _structured(d: Deployment, data: dict[str, Any]) -> int:
+    event = {
+        "specversion": "1.0",
+        "type": "google.cloud.pubsub.topic.v1.messagePublished",
+        "source": "//pubsub.googleapis.com/projects/fooddelivery-test/topics/runtime",
+        "id": uuid.uuid4().hex,
+        "datacontenttype": "application/json",
+        "data": data,
+    }
+    headers = {"Content-Type": "application/cloudevents+json"}
+    return call("POST", d.runtime.url + "/", json.dumps(event).encode(), headers)[0]
+
+
+def _event_body(event_type: str, order_id: str, payload: dict[str, Any]) -> bytes:
+    from fooddelivery.application.envelope import to_json
+    from fooddelivery.domain.events import DomainEvent, EventType
+
+    return to_json(DomainEvent(uuid.uuid4().hex, EventType(event_type), datetime.now(UTC), order_id, 2, payload))
+
+
+@pytest.mark.parametrize("mode", ["binary", "structured"])
+def test_a_runtime_message_in_either_cloudevents_mode_is_acked_when_handled(deployment: Deployment, mode: str) -> None:
+    send = _binary if mode == "binary" else _structured
+    body = _event_body("DeliveryLocationUpdated", "ord-anything", {"lat": "40.7"})  # no reaction: acked
+    assert send(deployment, _pubsub_data(body)) == 200
+
+
+@pytest.mark.parametrize("mode", ["binary", "structured"])
+def test_a_runtime_message_that_fails_for_now_is_nacked(deployment: Deployment, mode: str) -> None:
+    send = _binary if mode == "binary" else _structured
+    body = _event_body("OrderStatusChanged", f"ord-missing-{mode}", {"to": "DELIVERED"})  # the order is unknown
+    assert send(deployment, _pubsub_data(body)) == 500
+
+
+@pytest.mark.parametrize(
+    ("mode", "data", "reason"),
+    [
+        ("binary", _pubsub_data(b"not json at all"), "not JSON"),
+        ("structured", _pubsub_data("%%% not base64 %%%"), "is not base64"),
+        ("binary", _pubsub_data(b'{"messageType": "something.else"}'), "neither a CloudEvent"),
+        ("structured", _pubsub_data(b'["a", "list"]'), "not a JSON object"),
+    ],
+    ids=["not-json", "not-base64", "unknown-shape", "not-an-object"],
+)
+def test_a_message_that_can_never_be_handled_goes_to_the_dead_letter_topic_with_its_reason(
+    deployment: Deployment, mode: str, data: dict[str, Any], reason: str
+) -> None:
+    d = deployment
+    send = _binary if mode == "binary" else _structured
+    marker = uuid.uuid4().hex
+    data["message"]["attributes"] = {"marker": marker}
+    assert send(d, data) == 200  # acked: retrying could never succeed
+    letters = wait_for(
+        lambda: [m for m in d.admin.pull(d.dead_letters, timeout=2) if m.attributes.get("marker") == marker],
+        what="the dead letter",
+    )
+    (letter,) = letters
+    assert reason in letter.attributes["deadLetterReason"]
+    assert letter.attributes["deadLetterSource"].startswith("//pubsub.googleapis.com")
