@@ -11,6 +11,7 @@ A machine without the google-cloud-cli or Java fails the tests that need an emul
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -68,20 +69,16 @@ class Emulator:
 
     def stop(self) -> None:
         """SIGTERM to the whole group (gcloud's wrapper and the Java process), SIGKILL after 10 s."""
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
         try:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=10)
         # the Java child may outlive the wrapper: make sure the group is gone
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         self._out.close()
 
 

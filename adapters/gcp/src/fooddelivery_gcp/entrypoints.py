@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from fooddelivery.application.messages import MalformedMessage, TimerInput, decode_body
-from fooddelivery.domain.errors import FoodDeliveryError, InfrastructureError, NotAuthenticated
+from fooddelivery.domain.errors import FoodDeliveryError, InfrastructureError, NotAuthenticated, ValidationError
 from fooddelivery.http.messages import HttpRequest, HttpResponse
 
 if TYPE_CHECKING:
@@ -134,7 +134,7 @@ def decode_pubsub_data(data: Any) -> tuple[bytes, dict[str, str], str]:
 class PoisonMessage(Exception):
     """A malformed Pub/Sub message, with the attributes it came with (kept on its dead letter)."""
 
-    def __init__(self, error: MalformedMessage, attributes: dict[str, str]) -> None:
+    def __init__(self, error: ValidationError, attributes: dict[str, str]) -> None:
         super().__init__(error.detail)
         self.error = error
         self.attributes = attributes
@@ -160,8 +160,10 @@ def handle_runtime_event(data: Any, app: GcpApp, *, source: str = "runtime") -> 
         item = decode_body(raw)
         outcomes = app.boot.service.runtime.handle(item)
     except MalformedMessage as exc:
-        reason = exc.detail if not exc.fields else f"{exc.detail}: " + "; ".join(
-            f"{f.field} {f.message}" for f in exc.fields
+        reason = (
+            exc.detail
+            if not exc.fields
+            else f"{exc.detail}: " + "; ".join(f"{f.field} {f.message}" for f in exc.fields)
         )
         log.warning("dead-lettering a runtime message: %s", reason)
         payload = raw or json.dumps(data, default=str).encode()

@@ -76,8 +76,9 @@ class LazyPublisher:
         if self._client is None:
             with self._lock:
                 if self._client is None:
-                    from google.cloud import pubsub_v1
+                    import importlib
 
+                    pubsub_v1: Any = importlib.import_module("google.cloud.pubsub_v1")
                     try:
                         self._client = pubsub_v1.PublisherClient(
                             publisher_options=pubsub_v1.types.PublisherOptions(enable_message_ordering=True)
@@ -277,9 +278,9 @@ class PubSubLocationStream:
         """
         client = self._client.get()
         try:
-            client.publish(
-                self.topic, to_json(event), ordering_key=partition_key, **event_attributes(event)
-            ).result(timeout=self.timeout_s)
+            client.publish(self.topic, to_json(event), ordering_key=partition_key, **event_attributes(event)).result(
+                timeout=self.timeout_s
+            )
         except Exception as exc:
             client.resume_publish(self.topic, partition_key)
             raise InfrastructureError(

@@ -56,7 +56,9 @@ def _shape(proto: Any, prefix: str) -> tuple[str, tuple[tuple[str, str], ...] | 
             filters.extend(f.composite_filter.filters)
         elif "field_filter" in f and f.field_filter.op.name == "EQUAL":
             equalities.append(f.field_filter.field.field_path)
-    orders = [(o.field.field_path, "ASCENDING" if o.direction.name == "ASCENDING" else "DESCENDING") for o in proto.order_by]
+    orders = [
+        (o.field.field_path, "ASCENDING" if o.direction.name == "ASCENDING" else "DESCENDING") for o in proto.order_by
+    ]
     return collection, required_index(collection, equalities, orders)
 
 

@@ -85,15 +85,31 @@ class Deployment:
         self.sagas = FirestoreSagaStateStore(firestore_client, prefix=self.prefix)
         self.restaurants.add(
             Restaurant(
-                "rest-0", "Luigi's", "pizza", Decimal("4.6"), NYC, "USD", Decimal("0.08875"), 15,
-                (MenuItem("pizza", "Pizza", Money.of("15.99", "USD")), MenuItem("soda", "Soda", Money.of("2.99", "USD"))),
+                "rest-0",
+                "Luigi's",
+                "pizza",
+                Decimal("4.6"),
+                NYC,
+                "USD",
+                Decimal("0.08875"),
+                15,
+                (
+                    MenuItem("pizza", "Pizza", Money.of("15.99", "USD")),
+                    MenuItem("soda", "Soda", Money.of("2.99", "USD")),
+                ),
             )
         )
         now = datetime.now(UTC)
         for i in range(3):
             self.drivers.add(
-                Driver(f"drv-{i}", f"Dana {i}", DriverStatus.AVAILABLE, GeoPoint(40.715 + 0.001 * i, -74.002),
-                       "scooter", now)
+                Driver(
+                    f"drv-{i}",
+                    f"Dana {i}",
+                    DriverStatus.AVAILABLE,
+                    GeoPoint(40.715 + 0.001 * i, -74.002),
+                    "scooter",
+                    now,
+                )
             )
 
     def _serve(self, target: str) -> FunctionServer:
@@ -104,8 +120,9 @@ class Deployment:
     def token(self, role: str, sub: str, **binding: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {issue_dev_token(role, sub, **binding)}"}
 
-    def api(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None,
-            raw: bytes | None = None) -> tuple[int, dict[str, str], Any]:
+    def api(
+        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None, raw: bytes | None = None
+    ) -> tuple[int, dict[str, str], Any]:
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
         hdrs = {"Content-Type": "application/json", **(headers or {})}
         status, out_headers, out = call(method, self.http.url + path, data, hdrs)
@@ -123,7 +140,9 @@ class Deployment:
 
 
 @pytest.fixture(scope="module")
-def deployment(firestore_client: Any, pubsub_host: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+def deployment(
+    firestore_client: Any, pubsub_host: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Deployment]:
     d = Deployment(firestore_client, tmp_path_factory.mktemp("gcp-deploy"))
     try:
         yield d
@@ -191,9 +210,7 @@ def test_an_order_placed_over_http_is_paid_assigned_and_confirmed_through_pubsub
     wanted = {"OrderPlaced", "PaymentCaptured", "DriverAssigned", "RestaurantNotified", "OrderStatusChanged"}
 
     def all_published() -> bool:
-        mine.extend(
-            m for m in d.admin.pull(d.order_events, timeout=2) if m.attributes["orderId"] == created["orderId"]
-        )
+        mine.extend(m for m in d.admin.pull(d.order_events, timeout=2) if m.attributes["orderId"] == created["orderId"])
         return wanted <= {m.attributes["eventType"] for m in mine}
 
     wait_for(all_published, what="the order's events on order-events")
@@ -248,7 +265,9 @@ def test_every_route_answers_through_the_http_function(deployment: Deployment) -
         ("not UTF-8", b'{"restaurantId": "\xff\xfe"}', 400),
     ],
 )
-def test_bad_input_is_a_problem_response_never_a_500(deployment: Deployment, name: str, raw: bytes, status: int) -> None:
+def test_bad_input_is_a_problem_response_never_a_500(
+    deployment: Deployment, name: str, raw: bytes, status: int
+) -> None:
     got, headers, body = deployment.api("POST", "/orders", raw=raw, headers=customer(deployment))
     assert got == status, (name, body)
     assert headers["Content-Type"].startswith("application/problem+json")
@@ -325,8 +344,12 @@ def _pubsub_data(body: bytes | str, attributes: dict[str, str] | None = None) ->
 
     raw = body if isinstance(body, str) else base64.b64encode(body).decode()
     return {
-        "message": {"data": raw, "attributes": attributes or {}, "messageId": uuid.uuid4().hex,
-                    "publishTime": "2026-12-06T10:00:00Z"},
+        "message": {
+            "data": raw,
+            "attributes": attributes or {},
+            "messageId": uuid.uuid4().hex,
+            "publishTime": "2026-12-06T10:00:00Z",
+        },
         "subscription": "projects/fooddelivery-test/subscriptions/runtime",
     }
 

@@ -60,8 +60,12 @@ class TestPubSubNotifier(NotifierContract):
             doc = json.loads(m.data)
             out.append(
                 Notification(
-                    doc["notificationId"], NotificationKind(doc["kind"]), doc["recipientId"], doc["orderId"],
-                    doc["template"], doc["data"],
+                    doc["notificationId"],
+                    NotificationKind(doc["kind"]),
+                    doc["recipientId"],
+                    doc["orderId"],
+                    doc["template"],
+                    doc["data"],
                 )
             )
         return out

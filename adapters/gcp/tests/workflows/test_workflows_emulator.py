@@ -63,7 +63,9 @@ class TokenProxy:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 token = keys.token(STEP_URL, WORKFLOWS_SA)
                 request = urllib.request.Request(
-                    target + "/", data=body, method="POST",
+                    target + "/",
+                    data=body,
+                    method="POST",
                     headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
                 )
                 try:
@@ -97,7 +99,10 @@ class WorkflowWorld:
         self.admin = PubSubAdmin()
         self.prefix = f"w{uuid.uuid4().hex[:10]}_"
         env = function_env(
-            self.admin, self.prefix, self.keys, None,
+            self.admin,
+            self.prefix,
+            self.keys,
+            None,
             FOODDELIVERY_SAGA_MODE="workflows",
             WORKFLOW="projects/fooddelivery-test/locations/us-central1/workflows/order-saga",
             FOODDELIVERY_WORKFLOW_WAIT="polling",
@@ -118,14 +123,27 @@ class WorkflowWorld:
         self.restaurant_id = "rest-lyon"
         self.app.boot.restaurants.add(
             Restaurant(
-                self.restaurant_id, "Bouchon", "lyonnaise", Decimal("4.7"), LYON, "EUR", Decimal("0.10"), 20,
+                self.restaurant_id,
+                "Bouchon",
+                "lyonnaise",
+                Decimal("4.7"),
+                LYON,
+                "EUR",
+                Decimal("0.10"),
+                20,
                 (MenuItem("quenelle", "Quenelle", Money.of("18.50", "EUR")),),
             )
         )
         for i in range(3):
             self.app.boot.drivers.add(
-                Driver(f"drv-{i}", f"Coursier {i}", DriverStatus.AVAILABLE,
-                       GeoPoint(LYON.lat + 0.005 * (i + 1), LYON.lon), "vélo", datetime.now(UTC))
+                Driver(
+                    f"drv-{i}",
+                    f"Coursier {i}",
+                    DriverStatus.AVAILABLE,
+                    GeoPoint(LYON.lat + 0.005 * (i + 1), LYON.lon),
+                    "vélo",
+                    datetime.now(UTC),
+                )
             )
         self.workflows: dict[float, Path] = {}
 
@@ -154,8 +172,18 @@ class WorkflowWorld:
         """Start the workflow for ``order_id`` in the emulator (in its own process group)."""
         log = (self.tmp / f"run-{order_id}.log").open("wb")
         return subprocess.Popen(
-            [str(EMULATOR), "--source", str(self.workflow(timeout_s)), "--env-file", "/dev/null", "--loglevel",
-             "INFO", "run", "--data", json.dumps({"sagaId": order_id})],
+            [
+                str(EMULATOR),
+                "--source",
+                str(self.workflow(timeout_s)),
+                "--env-file",
+                "/dev/null",
+                "--loglevel",
+                "INFO",
+                "run",
+                "--data",
+                json.dumps({"sagaId": order_id}),
+            ],
             env={**os.environ, "STEP_URL": self.proxy.url},
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -17,7 +17,7 @@ from __future__ import annotations
 import base64
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import TYPE_CHECKING, Any, Final, NoReturn
 
 from fooddelivery.domain.errors import InfrastructureError
@@ -80,7 +80,7 @@ def doc_id(value: str) -> str:
     return escaped
 
 
-def format_token(when: datetime) -> str:
+def format_token(when: Any) -> str:
     """A concurrency token from a document's ``update_time`` (RFC 3339 with nanoseconds when the client gives them).
 
     ``DatetimeWithNanoseconds.rfc3339()`` keeps Firestore's nanosecond precision, which a precondition needs to
@@ -89,7 +89,7 @@ def format_token(when: datetime) -> str:
     rfc3339 = getattr(when, "rfc3339", None)
     if callable(rfc3339):
         return str(rfc3339())
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return str(when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
 
 
 def parse_token(token: str) -> Any:
@@ -100,8 +100,9 @@ def parse_token(token: str) -> Any:
     """
     from google.api_core.datetime_helpers import DatetimeWithNanoseconds
 
+    parse: Any = DatetimeWithNanoseconds.from_rfc3339
     try:
-        return DatetimeWithNanoseconds.from_rfc3339(token)
+        return parse(token)
     except ValueError as exc:
         raise InfrastructureError(f"not a Firestore update-time token: {token!r}", reason="bad_token") from exc
 
@@ -143,7 +144,9 @@ class LazyFirestore:
 
     __slots__ = ("_client", "_database", "_lock", "_project")
 
-    def __init__(self, client: Client | None = None, *, project: str | None = None, database: str | None = None) -> None:
+    def __init__(
+        self, client: Client | None = None, *, project: str | None = None, database: str | None = None
+    ) -> None:
         self._client = client
         self._project = project
         self._database = database
@@ -222,8 +225,9 @@ def run_transaction(client: Client, fn: Callable[[Any], Any], attempts: int, act
         ConcurrencyConflict: still contended after ``attempts`` attempts, or a document created meanwhile.
         InfrastructureError: Firestore failed otherwise.
     """
-    from fooddelivery.domain.errors import ConcurrencyConflict, FoodDeliveryError
     from google.cloud import firestore
+
+    from fooddelivery.domain.errors import ConcurrencyConflict, FoodDeliveryError
 
     wrapped = firestore.transactional(fn)
     try:

@@ -44,7 +44,7 @@ from fooddelivery_gcp.metering import FirestoreMeter
 if TYPE_CHECKING:
     from google.cloud.firestore import Client, DocumentReference, Transaction
 
-__all__ = ["RESERVATION_ATTEMPTS", "FirestoreDriverRepository", "cells_covering", "cell_of"]
+__all__ = ["RESERVATION_ATTEMPTS", "FirestoreDriverRepository", "cell_of", "cells_covering"]
 
 DRIVERS: Final[str] = "drivers"
 #: Attempts of one driver write transaction before a contended reservation is a ``ConcurrencyConflict``.
@@ -137,7 +137,9 @@ class FirestoreDriverRepository(FirestoreRepository):
             result = self._ref(driver.driver_id).create(self._doc(stored))
         except Exception as exc:
             if error_name(exc) == "AlreadyExists":
-                raise ConcurrencyConflict(f"driver {driver.driver_id} already exists", driver_id=driver.driver_id) from exc
+                raise ConcurrencyConflict(
+                    f"driver {driver.driver_id} already exists", driver_id=driver.driver_id
+                ) from exc
             reraise(exc, "drivers.add", driver_id=driver.driver_id)
         finally:
             self._record(DRIVERS, writes=1)

@@ -67,7 +67,7 @@ from fooddelivery_gcp.firestore._support import (
 from fooddelivery_gcp.firestore.records import event_from_text, event_text, order_doc, order_from_doc, plain_utc
 
 if TYPE_CHECKING:
-    from google.cloud.firestore import DocumentReference, DocumentSnapshot, Transaction
+    from google.cloud.firestore import DocumentReference, Transaction
 
 __all__ = ["FirestoreOrderRepository"]
 
@@ -210,7 +210,7 @@ class FirestoreOrderRepository(FirestoreRepository):
                 ) from exc
         raise ConcurrencyConflict(f"order {order.order_id} already exists", order_id=order.order_id) from exc
 
-    def _snapshot(self, order_id: str, transaction: Transaction | None = None) -> DocumentSnapshot:
+    def _snapshot(self, order_id: str, transaction: Transaction | None = None) -> Any:
         ref = self._order_ref(order_id)
         try:
             snap = ref.get(transaction=transaction)
@@ -409,7 +409,7 @@ class FirestoreOrderRepository(FirestoreRepository):
 
         if limit <= 0:
             return []
-        query = self.client.collection(self.collection_name(OUTBOX))
+        query: Any = self.client.collection(self.collection_name(OUTBOX))
         if older_than is not None:
             query = query.where(filter=FieldFilter("committedAt", "<", older_than))
         query = query.order_by("committedAt").order_by("orderId").order_by("orderVersion").limit(limit)

@@ -128,10 +128,16 @@ class _Compiler:
             args["auth"] = {"type": "OIDC"}
         return {"call": "http.post", "args": args, "result": result}
 
-    def checked_call(self, name: str, state: str, step: str, result: str, extra: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    def checked_call(
+        self, name: str, state: str, step: str, result: str, extra: Mapping[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
         return [
             {f"{name}_call": self.call(state, step, result, extra)},
-            {f"{name}_check": {"switch": [{"condition": f"${{not {result}.body.ok}}", "raise": f"${{{result}.body}}"}]}},
+            {
+                f"{name}_check": {
+                    "switch": [{"condition": f"${{not {result}.body.ok}}", "raise": f"${{{result}.body}}"}]
+                }
+            },
         ]
 
     def predicate(self, policy: Retry) -> str:
@@ -196,10 +202,14 @@ class _Compiler:
         return {f"{name}_route": {"switch": conditions}}
 
     # -- states -----------------------------------------------------------------------------------------------
-    def task_try(self, task: Task, action: str, state: str, failure_steps: list[dict[str, Any]] | None) -> dict[str, Any]:
+    def task_try(
+        self, task: Task, action: str, state: str, failure_steps: list[dict[str, Any]] | None
+    ) -> dict[str, Any]:
         inner = self.checked_call(task.name, state, action, f"r_{task.name}")
         if task.compensation:
-            inner.append({f"{task.name}_completed": {"assign": [{"completed": f'${{list.concat(completed, "{task.name}")}}'}]}})
+            inner.append(
+                {f"{task.name}_completed": {"assign": [{"completed": f'${{list.concat(completed, "{task.name}")}}'}]}}
+            )
         step: dict[str, Any] = {"try": self.retried(task.name, inner, task.retry)}
         if failure_steps is not None:
             step["except"] = {"as": f"e_{task.name}", "steps": failure_steps}
@@ -209,7 +219,9 @@ class _Compiler:
         if not task.next:
             raise WorkflowCompileError(f"task {task.name} has no next state")
         if task.catch:
-            failure = [{f"{task.name}_failed": {"assign": [{"failure": f"${{e_{task.name}}}"}], "next": f"{task.name}_route"}}]
+            failure = [
+                {f"{task.name}_failed": {"assign": [{"failure": f"${{e_{task.name}}}"}], "next": f"{task.name}_route"}}
+            ]
             self.steps.append({task.name: self.task_try(task, task.action, task.name, failure)})
             self.steps.append({f"{task.name}_ok": {"next": task.next}})
             self.steps.append(self.routes(task.name, task.catch, "failure"))
@@ -229,7 +241,13 @@ class _Compiler:
                     }
                 }
             ]
-            branches.append({branch.name: {"steps": [{f"{branch.name}_try": self.task_try(branch, branch.action, branch.name, failure)}]}})
+            branches.append(
+                {
+                    branch.name: {
+                        "steps": [{f"{branch.name}_try": self.task_try(branch, branch.action, branch.name, failure)}]
+                    }
+                }
+            )
         self.steps.append(
             {
                 f"{block.name}_run": {
@@ -273,7 +291,10 @@ class _Compiler:
                 }
             )
             register = self.checked_call(
-                f"{wait.name}_register", wait.name, AWAIT_STEP, f"r_{wait.name}_register",
+                f"{wait.name}_register",
+                wait.name,
+                AWAIT_STEP,
+                f"r_{wait.name}_register",
                 {"events": events, "timeoutSeconds": timeout, "callbackUrl": "${callback.url}"},
             )
             self.steps.extend(register)
@@ -291,7 +312,10 @@ class _Compiler:
                                 {
                                     f"{wait.name}_timed_out": {
                                         "switch": [
-                                            {"condition": f'${{"TimeoutError" in e_{wait.name}.tags}}', "next": timeout_step}
+                                            {
+                                                "condition": f'${{"TimeoutError" in e_{wait.name}.tags}}',
+                                                "next": timeout_step,
+                                            }
                                         ]
                                     }
                                 },
@@ -306,7 +330,10 @@ class _Compiler:
             self.steps.append({f"{wait.name}_route": {"switch": conditions}})
             return
         register = self.checked_call(
-            f"{wait.name}_register", wait.name, AWAIT_STEP, f"r_{wait.name}_register",
+            f"{wait.name}_register",
+            wait.name,
+            AWAIT_STEP,
+            f"r_{wait.name}_register",
             {"events": events, "timeoutSeconds": timeout},
         )
         self.steps.extend(register)
@@ -337,7 +364,12 @@ class _Compiler:
             following = names[i + 1] if i + 1 < len(steps) else node.next
             run = f"{node.name}_{task.name}_run"
             self.steps.append(
-                {names[i]: {"switch": [{"condition": f"${{{_q(task.name)} in completed}}", "next": run}], "next": following}}
+                {
+                    names[i]: {
+                        "switch": [{"condition": f"${{{_q(task.name)} in completed}}", "next": run}],
+                        "next": following,
+                    }
+                }
             )
             comp = Task(f"{node.name}_{task.name}_undo", action=str(task.compensation), retry=node.retry)
             inner = self.checked_call(comp.name, f"{node.name}:{task.name}", str(task.compensation), f"r_{comp.name}")
@@ -348,9 +380,7 @@ class _Compiler:
 
     def emit_end(self, state: Succeed | Fail) -> None:
         status = "SUCCEEDED" if isinstance(state, Succeed) else "FAILED"
-        self.steps.extend(
-            self.checked_call(state.name, state.name, FINISH_STEP, f"r_{state.name}", {"status": status})
-        )
+        self.steps.extend(self.checked_call(state.name, state.name, FINISH_STEP, f"r_{state.name}", {"status": status}))
         if isinstance(state, Succeed):
             self.steps.append({f"{state.name}_end": {"return": {"sagaId": "${saga_id}", "status": status}}})
         else:
@@ -384,7 +414,8 @@ class _Compiler:
 
     def outcome_steps(self) -> list[dict[str, Any]]:
         return [
-            {name: {"assign": [{"outcome": outcome}], "next": target}} for (outcome, target), name in self.records.items()
+            {name: {"assign": [{"outcome": outcome}], "next": target}}
+            for (outcome, target), name in self.records.items()
         ]
 
 

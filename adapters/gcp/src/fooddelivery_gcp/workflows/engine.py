@@ -233,5 +233,6 @@ def _authorized_post(url: str, body: Mapping[str, Any]) -> int:
     from google.auth.transport.requests import AuthorizedSession
 
     credentials, _ = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
-    response = AuthorizedSession(credentials).post(url, json=dict(body), timeout=30)
+    session: Any = AuthorizedSession
+    response = session(credentials).post(url, json=dict(body), timeout=30)
     return int(response.status_code)
