@@ -159,7 +159,7 @@ class CloudTasksScheduler:
             self.client.create_task(parent=self.queue, task=task)
         except Exception as exc:
             name = error_name(exc)
-            if name == "AlreadyExists":
+            if name in ("AlreadyExists", "Conflict"):  # gRPC answers ALREADY_EXISTS, the REST transport 409
                 return
             if name is None:
                 raise
