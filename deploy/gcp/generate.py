@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fooddelivery.application.order_saga import build_order_saga
 from fooddelivery_gcp.firestore.indexes import indexes_json
 from fooddelivery_gcp.workflows.compile import compile_workflow, workflow_yaml
+
+from fooddelivery.application.order_saga import build_order_saga
 
 HERE = Path(__file__).resolve().parent
 

@@ -72,8 +72,8 @@ def test_the_functions_get_every_setting_the_settings_require(tf: dict[str, Any]
 def test_the_runtime_subscription_is_ordered_pushed_with_oidc_and_dead_lettered(tf: dict[str, Any]) -> None:
     sub = tf["resource"]["google_pubsub_subscription"]["runtime"]
     assert sub["enable_message_ordering"] is True
-    assert "google_service_account.sa[\"push\"].email" in str((sub["push_config"])["oidc_token"])
-    dead = (sub["dead_letter_policy"])
+    assert 'google_service_account.sa["push"].email' in str((sub["push_config"])["oidc_token"])
+    dead = sub["dead_letter_policy"]
     assert "dead-letters" in dead["dead_letter_topic"] and dead["max_delivery_attempts"] == 10
     agent = tf["resource"]["google_pubsub_topic_iam_member"]["agent_dead_letters"]
     assert agent["role"] == "roles/pubsub.publisher" and "gcp-sa-pubsub" in agent["member"]
@@ -93,7 +93,10 @@ def test_each_google_caller_may_invoke_exactly_its_function(tf: dict[str, Any]) 
 
 def test_no_account_gets_a_primitive_role(tf: dict[str, Any]) -> None:
     roles = [
-        body["role"] for rtype, named in tf["resource"].items() if rtype.endswith("_iam_member") for body in named.values()
+        body["role"]
+        for rtype, named in tf["resource"].items()
+        if rtype.endswith("_iam_member")
+        for body in named.values()
     ]
     assert roles and not any(r in ("roles/owner", "roles/editor", "roles/viewer") for r in roles)
 
