@@ -29,8 +29,8 @@ events it committed, right after the commit, through the core's ``OutboxRelay``;
 in the outbox, and the ``outbox_sweep`` function (Cloud Scheduler, every minute) publishes it with
 :meth:`GcpApp.sweep`, leaving records younger than ``sweep_min_age_s`` to the callers publishing them. A Firestore
 trigger feeding ``ChangeStreamRelay`` was the alternative; it was not chosen because Firestore triggers do not
-deliver one document's changes in order ("events might not be delivered in order",
-https://cloud.google.com/firestore/docs/extend-with-functions-2nd-gen#limitations), so one order's events could
+deliver changes in order ("Ordering is not guaranteed. Rapid changes can trigger events in an unexpected order",
+https://cloud.google.com/firestore/native/docs/eventarc#limitations), so one order's events could
 reach the ordered topics out of order, because each outbox record would cost one more function invocation, and
 because no local stand-in delivers Firestore triggers, so that path could not be tested end to end here. The
 in-process consumer is unplugged (``relay.consumer = None``): the runtime topic's subscription feeds the runtime

@@ -75,6 +75,13 @@ class Deployment:
         self.order_events = self.admin.subscribe(self.env["ORDER_EVENTS_TOPIC"])
         self.dead_letters = self.admin.subscribe(self.env["DEAD_LETTER_TOPIC"])
         self.servers: list[FunctionServer] = []
+        try:
+            self._start(firestore_client)
+        except BaseException:
+            self.close()
+            raise
+
+    def _start(self, firestore_client: Any) -> None:
         self.http = self._serve("http_api")
         self.runtime = self._serve("runtime_event")
         self.timer = self._serve("saga_timer")

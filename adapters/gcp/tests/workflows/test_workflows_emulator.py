@@ -113,7 +113,17 @@ class WorkflowWorld:
             PYTHONPATH=str(Path(__file__).resolve().parents[1]),
         )
         self.env = env
+        self.runs: list[subprocess.Popen[bytes]] = []
         self.step = FunctionServer("saga_step", env)
+        try:
+            self._seed(firestore_client)
+        except BaseException:
+            self.step.stop()
+            self.admin.close()
+            raise
+
+    def _seed(self, firestore_client: Any) -> None:
+        env = self.env
         self.proxy = TokenProxy(self.step.url, self.keys)
         settings = GcpSettings.from_env({**env})
         # the test's own side (placing orders, the restaurant's answer) never charges: the steps do, in the function
@@ -171,7 +181,7 @@ class WorkflowWorld:
     def run(self, order_id: str, timeout_s: float = 60.0) -> subprocess.Popen[bytes]:
         """Start the workflow for ``order_id`` in the emulator (in its own process group)."""
         log = (self.tmp / f"run-{order_id}.log").open("wb")
-        return subprocess.Popen(
+        proc = subprocess.Popen(
             [
                 str(EMULATOR),
                 "--source",
@@ -189,6 +199,8 @@ class WorkflowWorld:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        self.runs.append(proc)
+        return proc
 
     def record(self, order_id: str) -> Any:
         return self.app.boot.sagas.get(record_key(order_id))
@@ -214,6 +226,10 @@ class WorkflowWorld:
                 proc.wait()
 
     def close(self) -> None:
+        for proc in self.runs:  # a run a failed test left behind
+            if proc.poll() is None:
+                os.killpg(proc.pid, 9)
+                proc.wait()
         self.proxy.stop()
         self.step.stop()
         self.admin.close()
