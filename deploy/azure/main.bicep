@@ -28,10 +28,9 @@ param entraTenantId string = subscription().tenantId
 @description('Entra ID audience of the API\'s tokens (its application ID URI or client id).')
 param entraAudience string
 
-@description('Where the order saga runs: the core\'s runner on the runtime queue, or the Durable Functions orchestration.')
+@description('Where the order saga runs: the core\'s runner on the runtime queue (the Durable Functions mode is not shipped yet).')
 @allowed([
   'servicebus'
-  'durable'
 ])
 param sagaMode string = 'servicebus'
 

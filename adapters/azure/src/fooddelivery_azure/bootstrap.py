@@ -17,7 +17,7 @@ publisher          ``FanOutPublisher``: every event to the ``order-events`` topi
                    change-feed relay only: the core is built with ``publish_after_commit=False``
 scheduler          ``ServiceBusScheduler``: scheduled messages on the runtime queue, ledger in ``timers``
 saga engine        ``servicebus`` mode: the core's runner, driven by the runtime queue's function;
-                   ``durable`` mode: ``DurableSagaEngine`` (the orchestration keeps its own timers)
+                   ``durable`` mode: refused until a Durable Functions engine exists (not done)
 notifier           ``ServiceBusNotifier`` (``notifications`` topic)
 location           ``ServiceBusLocationStream`` (``driver-locations`` topic)
 payments           ``FOODDELIVERY_PAYMENT_GATEWAY`` (``fooddelivery.adapters.payments``): required, named
@@ -41,6 +41,7 @@ from fooddelivery.adapters.payments import payment_gateway_from_setting
 from fooddelivery.application.fanout import FanOutPublisher
 from fooddelivery.application.relay import ChangeStreamRelay
 from fooddelivery.bootstrap import Bootstrapped, bootstrap
+from fooddelivery.domain.errors import ValidationError
 from fooddelivery.ports.clock import Clock
 from fooddelivery.ports.ids import IdGenerator
 from fooddelivery.ports.payments import PaymentGateway
@@ -59,7 +60,7 @@ from fooddelivery_azure.servicebus import (
     ServiceBusNotifier,
     ServiceBusScheduler,
 )
-from fooddelivery_azure.settings import AuthMode, AzureSettings
+from fooddelivery_azure.settings import AuthMode, AzureSettings, SagaMode
 
 if TYPE_CHECKING:
     from fooddelivery.http import HttpApi
@@ -185,14 +186,22 @@ def build_azure_app(
         servicebus_client: a ready ``ServiceBusClient`` (or a stand-in); else one is built on first use.
         clock, ids: the core's defaults when None.
         payments: a payment gateway (wins over ``FOODDELIVERY_PAYMENT_GATEWAY``).
-        saga_engine: the engine of ``durable`` mode (``fooddelivery_azure.durable.DurableSagaEngine``).
+        saga_engine: the engine of ``durable`` mode (a Durable Functions ``SagaEngine``; not shipped yet, so
+            ``durable`` without one is refused).
         environ: the environment (default ``os.environ``).
 
     Raises:
-        ValidationError: a missing or invalid setting (named), ``FOODDELIVERY_PAYMENT_GATEWAY`` included.
+        ValidationError: a missing or invalid setting (named), ``FOODDELIVERY_PAYMENT_GATEWAY`` included, or
+            ``FOODDELIVERY_SAGA_MODE=durable`` without an engine.
     """
     env = os.environ if environ is None else environ
     settings = settings or AzureSettings.from_env(env)
+    if settings.saga_mode is SagaMode.DURABLE and saga_engine is None:
+        raise ValidationError.single(
+            "FOODDELIVERY_SAGA_MODE",
+            "'durable' needs a Durable Functions saga engine, which this package does not ship yet: use 'servicebus'",
+            "unsupported",
+        )
     charges = RequestChargeRecorder()
     if containers is None:
         client = cosmos_client or build_cosmos_client(

@@ -55,7 +55,7 @@ class SagaMode(StrEnum):
     SERVICEBUS = "servicebus"
     """The core's saga runner, driven by the runtime queue; timers as scheduled messages (default)."""
     DURABLE = "durable"
-    """The Durable Functions orchestration of the same definition (``fooddelivery_azure.durable``)."""
+    """The Durable Functions orchestration of the same definition: not shipped yet (the bootstrap refuses it)."""
 
 
 class AuthMode(StrEnum):
