@@ -60,7 +60,7 @@ class UseCaseBase:
         Raises:
             NotFound: no such order, or the actor may not see it.
         """
-        check_id(order_id, "orderId")
+        check_id(order_id, "order_id")
         order = self.orders.get(order_id)
         order.ensure_visible_to(actor)
         return order
