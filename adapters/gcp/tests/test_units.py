@@ -234,3 +234,17 @@ def test_importing_every_module_loads_no_other_cloud_and_connects_nothing() -> N
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[] []", out
+
+
+# -- the envelope under functions-framework's CloudEvents SDK -----------------------------------------------------
+def test_events_round_trip_through_the_envelope_with_the_1x_cloudevents_sdk_functions_framework_requires() -> None:
+    import cloudevents
+
+    from fooddelivery.application.envelope import from_json, to_json
+    from fooddelivery.domain.events import DomainEvent, EventType
+
+    assert cloudevents.__version__.startswith("1.")  # functions-framework 3.x pins cloudevents <= 1.12
+    event = DomainEvent(
+        "evt-1", EventType.PAYMENT_CAPTURED, NOW, "ord-zoë", 3, {"amount": "21.97", "huge": 2**70, "note": "寿司 🍣"}
+    )
+    assert from_json(to_json(event)) == event
