@@ -10,13 +10,11 @@ connection failure, not retryable for the rest (a 400 is a bug). Nothing here im
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
-import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final, NoReturn, TypeVar
 
+from fooddelivery.adapters.paging import bad_cursor, check_limit, decode_cursor, encode_cursor
 from fooddelivery.domain.errors import InfrastructureError, ValidationError
 from fooddelivery_azure.metering import ChargeSink, charge_of
 
@@ -256,51 +254,3 @@ class CosmosCalls:
 
 
 # -- cursors and limits ------------------------------------------------------------------------------------------
-def encode_cursor(position: Mapping[str, Any]) -> str:
-    """An opaque cursor: base64url (unpadded) of the compact JSON of ``position``."""
-    raw = json.dumps(dict(position), separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode()
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
-
-
-def bad_cursor() -> ValidationError:
-    """The error for a cursor this store did not make (field ``cursor``)."""
-    return ValidationError.single("cursor", "is malformed or from another listing", "invalid")
-
-
-def decode_cursor(cursor: object, kind: str, keys: tuple[str, ...]) -> dict[str, str]:
-    """The position in a cursor of :func:`encode_cursor` whose ``"k"`` is ``kind``; every name in ``keys`` must hold a
-    UTF-8-encodable string.
-
-    Raises:
-        ValidationError: anything else (field ``cursor``).
-    """
-    if not isinstance(cursor, str) or not cursor or len(cursor) > 2048:
-        raise bad_cursor()
-    try:
-        position = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (binascii.Error, ValueError):
-        raise bad_cursor() from None
-    if not isinstance(position, dict) or position.get("k") != kind:
-        raise bad_cursor()
-    out: dict[str, str] = {}
-    for key in keys:
-        value = position.get(key)
-        if not isinstance(value, str):
-            raise bad_cursor()
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise bad_cursor() from None
-        out[key] = value
-    return out
-
-
-def check_limit(limit: object) -> int:
-    """Require an ``int`` page size 1..100.
-
-    Raises:
-        ValidationError: field ``limit``.
-    """
-    if type(limit) is not int or not 1 <= limit <= 100:
-        raise ValidationError.single("limit", "must be an integer 1..100", "out_of_range")
-    return limit
