@@ -17,26 +17,20 @@ from typing import Any
 
 import pytest
 
-from fooddelivery.bootstrap import Settings
-from fooddelivery.http.auth import DevAuthenticator
-from fooddelivery.server.app import LocalServer
 from fooddelivery.testing.http_parity import (
     SCRIPT,
     Answer,
     Exchange,
     Persona,
     Send,
-    asgi_send,
     assert_same,
-    dev_token_credentials,
     run_script,
     seed,
+    serve_baseline,
 )
 from fooddelivery_gcp.entrypoints import USERINFO_HEADER
 from fooddelivery_gcp.firestore import FirestoreDriverRepository, FirestoreRestaurantRepository
 from gcp_stack import FunctionServer, OidcKeys, PubSubAdmin, TasksStandIn, call, function_env
-
-SECRET = "parity-tests-development-secret-0123456789"
 
 
 def firebase_claims(persona: Persona) -> dict[str, str]:
@@ -143,17 +137,7 @@ class ParityDeployment:
 
 @pytest.fixture(scope="module")
 def on_serve(tmp_path_factory: pytest.TempPathFactory) -> list[Exchange]:
-    server = LocalServer(
-        Path(tmp_path_factory.mktemp("serve")) / "parity.db",
-        settings=Settings(),
-        authenticator=DevAuthenticator(SECRET),
-    )
-    try:
-        seed(server.adapters.restaurants, server.adapters.drivers, datetime.now(UTC))
-        server.recover()
-        return run_script(asgi_send(server.app, dev_token_credentials(SECRET)))
-    finally:
-        server.close()
+    return serve_baseline(Path(tmp_path_factory.mktemp("serve")) / "parity.db")
 
 
 @pytest.fixture(scope="module")

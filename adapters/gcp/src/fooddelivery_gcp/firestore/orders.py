@@ -44,7 +44,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
-from fooddelivery.adapters._support import bad_cursor, check_limit, decode_cursor, encode_cursor
+from fooddelivery.adapters.paging import bad_cursor, check_limit, decode_cursor, encode_cursor
 from fooddelivery.domain.errors import (
     ConcurrencyConflict,
     DuplicateRequest,

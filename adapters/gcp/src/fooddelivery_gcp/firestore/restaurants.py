@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Final
 
-from fooddelivery.adapters._support import bad_cursor, decode_cursor, encode_cursor
+from fooddelivery.adapters.paging import bad_cursor, decode_cursor, encode_cursor
 from fooddelivery.domain.catalog import Restaurant
 from fooddelivery.domain.errors import ConcurrencyConflict, NotFound
 from fooddelivery.ports.orders import Page
