@@ -159,16 +159,16 @@ class InstanceView:
                 output = SagaOutcome.from_json(status.output)
             except MalformedSagaInput as exc:
                 log.warning("orchestration output not understood: %s", exc)
-        data = output.data if output is not None else {}
-        signals = custom.get("signals", data.get("signals", [])) if output is None else data.get("signals", [])
+        # a finished instance is read from its output, a running one from its custom status
+        seen: Mapping[str, Any] = custom if output is None else {**output.data, "outcome": output.outcome}
         return cls(
             runtime_status=name,
             phase=custom.get("phase") if isinstance(custom.get("phase"), str) else None,
             state=output.state if output is not None else custom.get("state"),
             events=tuple(e for e in custom.get("events", []) if isinstance(e, str)),
-            signals=tuple(s for s in signals if isinstance(s, str)),
-            outcome=output.outcome if output is not None else custom.get("outcome"),
-            waited=(data.get("waited") is True) if output is not None else custom.get("waited") is True,
+            signals=tuple(s for s in seen.get("signals", []) if isinstance(s, str)),
+            outcome=seen.get("outcome") if isinstance(seen.get("outcome"), str) else None,
+            waited=seen.get("waited") is True,
             output=output,
         )
 
