@@ -28,9 +28,10 @@ param entraTenantId string = subscription().tenantId
 @description('Entra ID audience of the API\'s tokens (its application ID URI or client id).')
 param entraAudience string
 
-@description('Where the order saga runs: the core\'s runner on the runtime queue (the Durable Functions mode is not shipped yet).')
+@description('Where the order saga runs: \'servicebus\' (the core\'s runner on the runtime queue, timers as scheduled messages) or \'durable\' (a Durable Functions orchestration per order, its state in the task hub of the host\'s storage account).')
 @allowed([
   'servicebus'
+  'durable'
 ])
 param sagaMode string = 'servicebus'
 
@@ -44,6 +45,11 @@ var runtimeQueueName = 'order-runtime'
 var orderEventsTopicName = 'order-events'
 var notificationsTopicName = 'notifications'
 var locationsTopicName = 'driver-locations'
+// The Durable Functions task hub (host.json reads it from DURABLE_TASK_HUB): letters and digits only, starting with a
+// letter, 3..45 characters (https://learn.microsoft.com/azure/azure-functions/durable/durable-functions-task-hubs); the
+// prefix keeps two deployments sharing a storage account apart. Its queues, tables and blobs live in the host's
+// storage account, reached with the identity (the storage roles below are the ones the Azure Storage provider needs).
+var taskHubName = 'fooddelivery${prefix}'
 
 // Built-in role ids (https://learn.microsoft.com/azure/role-based-access-control/built-in-roles).
 var storageBlobDataOwner = 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
@@ -462,6 +468,10 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'FOODDELIVERY_SAGA_MODE'
           value: sagaMode
+        }
+        {
+          name: 'DURABLE_TASK_HUB'
+          value: taskHubName
         }
         {
           name: 'FOODDELIVERY_AUTH'

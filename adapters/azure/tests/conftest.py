@@ -1,5 +1,7 @@
 """Test session of the Azure package: a Cosmos DB stand-in (``@vercel/cosmosdb-server``) on a free loopback port,
-started once per session and stopped by process group at its end; fresh containers per test.
+started once per session and stopped by process group at its end; fresh containers per test. Also once per session:
+the Functions worker's event loop (a thread) and the Durable Functions stand-in's HTTP API (a loopback server in a
+thread; ``durable_stand_in.py``), both stopped at the end.
 
 See ``azure_stand_ins.py`` for the stand-in's gaps and how they are handled (in the tests, never in the adapters).
 """
@@ -11,6 +13,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from azure.cosmos import CosmosClient, DatabaseProxy
+from azure_world import FunctionsLoop
+from durable_stand_in import DurableRpcServer
 
 from azure_stand_ins import EMULATOR_KEY, CosmosServer, StandInContainer, start_cosmos_server
 from fooddelivery_azure.cosmos.containers import CONTAINERS
@@ -29,6 +33,26 @@ def pytest_configure(config: pytest.Config) -> None:
 def cosmos_server() -> Iterator[CosmosServer]:
     """The session's stand-in."""
     server = start_cosmos_server()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def functions_loop() -> Iterator[FunctionsLoop]:
+    """The worker's event loop of the session (one per process, as in the Python worker)."""
+    loop = FunctionsLoop()
+    try:
+        yield loop
+    finally:
+        loop.stop()
+
+
+@pytest.fixture(scope="session")
+def durable_rpc() -> Iterator[DurableRpcServer]:
+    """The Durable stand-in's HTTP API (each world plugs its own host into it)."""
+    server = DurableRpcServer()
     try:
         yield server
     finally:

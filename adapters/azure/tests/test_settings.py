@@ -1,5 +1,5 @@
 """Settings from the environment: required ones named when missing, keys and development tokens only in local mode,
-the payment gateway required, and a saga mode this package does not implement refused instead of ignored."""
+the payment gateway required, an unknown saga mode refused, and ``durable`` wired to the Durable Functions engine."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from fooddelivery.domain.errors import ValidationError
-from fooddelivery_azure.bootstrap import build_azure_app
+from fooddelivery_azure.bootstrap import NoTimers, build_azure_app
+from fooddelivery_azure.durable import DurableSagaEngine
 from fooddelivery_azure.settings import AuthMode, AzureSettings, SagaMode
 
 BASE = {
@@ -70,14 +71,16 @@ def test_the_payment_gateway_is_required_by_name(container: Any) -> None:
     assert _fields(caught) == ["FOODDELIVERY_PAYMENT_GATEWAY"]
 
 
-def test_the_durable_saga_mode_is_refused_until_an_engine_exists(container: Any) -> None:
+def test_the_durable_saga_mode_builds_the_durable_engine_with_the_confirmation_timeout(container: Any) -> None:
     containers = {k: container(k) for k in ("orders", "restaurants", "drivers", "sagas", "timers")}
-    settings = AzureSettings.from_env({**BASE, "FOODDELIVERY_SAGA_MODE": "durable"})
-    with pytest.raises(ValidationError) as caught:
-        build_azure_app(
-            settings,
-            containers=containers,
-            servicebus_client=object(),
-            environ={"FOODDELIVERY_PAYMENT_GATEWAY": "fake"},
-        )
-    assert _fields(caught) == ["FOODDELIVERY_SAGA_MODE"]
+    env = {**BASE, "FOODDELIVERY_SAGA_MODE": "durable", "FOODDELIVERY_CONFIRMATION_TIMEOUT_S": "120"}
+    app = build_azure_app(
+        AzureSettings.from_env(env),
+        containers=containers,
+        servicebus_client=object(),
+        environ={"FOODDELIVERY_PAYMENT_GATEWAY": "fake"},
+    )
+    engine = app.boot.service.runtime.engine
+    assert isinstance(engine, DurableSagaEngine) and engine.confirmation_timeout_s == 120
+    assert app.boot.service.runtime.runner is None  # timers and resume commands are refused as malformed
+    assert isinstance(app.boot.adapters["scheduler"], NoTimers)

@@ -15,9 +15,11 @@ sagas              ``CosmosSagaStateStore``
 publisher          ``FanOutPublisher``: every event to the ``order-events`` topic, the runtime's events also to the
                    ``order-runtime`` session queue (session = order id, message id = event id). Called by the
                    change-feed relay only: the core is built with ``publish_after_commit=False``
-scheduler          ``ServiceBusScheduler``: scheduled messages on the runtime queue, ledger in ``timers``
+scheduler          ``servicebus`` mode: ``ServiceBusScheduler`` (scheduled messages on the runtime queue, ledger in
+                   ``timers``); ``durable`` mode: ``NoTimers`` (the orchestration keeps its own time)
 saga engine        ``servicebus`` mode: the core's runner, driven by the runtime queue's function;
-                   ``durable`` mode: refused until a Durable Functions engine exists (not done)
+                   ``durable`` mode: ``DurableSagaEngine`` (an orchestration per order; the core's runtime then
+                   has no runner, so timer and resume messages are refused as malformed and dead-lettered)
 notifier           ``ServiceBusNotifier`` (``notifications`` topic)
 location           ``ServiceBusLocationStream`` (``driver-locations`` topic)
 payments           ``FOODDELIVERY_PAYMENT_GATEWAY`` (``fooddelivery.adapters.payments``): required, named
@@ -41,11 +43,12 @@ from fooddelivery.adapters.payments import payment_gateway_from_setting
 from fooddelivery.application.fanout import FanOutPublisher
 from fooddelivery.application.relay import ChangeStreamRelay
 from fooddelivery.bootstrap import Bootstrapped, bootstrap
-from fooddelivery.domain.errors import ValidationError
+from fooddelivery.domain.errors import InfrastructureError
 from fooddelivery.ports.clock import Clock
 from fooddelivery.ports.ids import IdGenerator
 from fooddelivery.ports.payments import PaymentGateway
 from fooddelivery.ports.saga_engine import SagaEngine
+from fooddelivery.ports.scheduler import ScheduledMessage, Scheduler
 from fooddelivery_azure.cosmos import (
     CosmosDriverRepository,
     CosmosOrderRepository,
@@ -53,6 +56,7 @@ from fooddelivery_azure.cosmos import (
     CosmosSagaStateStore,
     build_cosmos_client,
 )
+from fooddelivery_azure.durable.engine import DurableSagaEngine
 from fooddelivery_azure.metering import RequestChargeRecorder
 from fooddelivery_azure.servicebus import (
     ServiceBusEventPublisher,
@@ -66,7 +70,25 @@ if TYPE_CHECKING:
     from fooddelivery.http import HttpApi
     from fooddelivery.ports.auth import Authenticator
 
-__all__ = ["AzureApp", "ServiceBusClients", "azure_app", "build_azure_app", "reset_azure_app"]
+__all__ = ["AzureApp", "NoTimers", "ServiceBusClients", "azure_app", "build_azure_app", "reset_azure_app"]
+
+
+class NoTimers:
+    """The scheduler of ``durable`` mode: the orchestration keeps its own time (durable timers), so a timer is a bug."""
+
+    def schedule(self, message: ScheduledMessage) -> None:
+        """Refuse.
+
+        Raises:
+            InfrastructureError: always (not retryable).
+        """
+        raise InfrastructureError(
+            "no scheduled messages in FOODDELIVERY_SAGA_MODE=durable", message_id=message.message_id, retryable=False
+        )
+
+    def cancel(self, message_id: str) -> bool:
+        """Nothing is ever scheduled: False."""
+        return False
 
 
 class ServiceBusClients:
@@ -186,22 +208,19 @@ def build_azure_app(
         servicebus_client: a ready ``ServiceBusClient`` (or a stand-in); else one is built on first use.
         clock, ids: the core's defaults when None.
         payments: a payment gateway (wins over ``FOODDELIVERY_PAYMENT_GATEWAY``).
-        saga_engine: the engine of ``durable`` mode (a Durable Functions ``SagaEngine``; not shipped yet, so
-            ``durable`` without one is refused).
+        saga_engine: the engine of ``durable`` mode (default: a :class:`DurableSagaEngine` with the core's
+            confirmation timeout); ignored in ``servicebus`` mode.
         environ: the environment (default ``os.environ``).
 
     Raises:
-        ValidationError: a missing or invalid setting (named), ``FOODDELIVERY_PAYMENT_GATEWAY`` included, or
-            ``FOODDELIVERY_SAGA_MODE=durable`` without an engine.
+        ValidationError: a missing or invalid setting (named), ``FOODDELIVERY_PAYMENT_GATEWAY`` included.
     """
     env = os.environ if environ is None else environ
     settings = settings or AzureSettings.from_env(env)
-    if settings.saga_mode is SagaMode.DURABLE and saga_engine is None:
-        raise ValidationError.single(
-            "FOODDELIVERY_SAGA_MODE",
-            "'durable' needs a Durable Functions saga engine, which this package does not ship yet: use 'servicebus'",
-            "unsupported",
-        )
+    durable = settings.saga_mode is SagaMode.DURABLE
+    engine: SagaEngine | None = None
+    if durable:
+        engine = saga_engine or DurableSagaEngine(settings.core.confirmation_timeout_s)
     charges = RequestChargeRecorder()
     if containers is None:
         client = cosmos_client or build_cosmos_client(
@@ -219,6 +238,12 @@ def build_azure_app(
         bus=ServiceBusEventPublisher(bus.sender("topic", topic), name=topic),
         runtime_queue=ServiceBusEventPublisher(bus.sender("queue", queue), name=queue),
     )
+    scheduler: Scheduler = ServiceBusScheduler(
+        bus.sender("queue", settings.runtime_queue),
+        containers["timers"],
+        queue_name=settings.runtime_queue,
+        charges=charges,
+    )
     boot = bootstrap(
         settings.core,
         orders=orders,
@@ -231,15 +256,10 @@ def build_azure_app(
         ),
         payments=payments or payment_gateway_from_setting(env, None),
         location=ServiceBusLocationStream(bus.sender("topic", settings.locations_topic), name=settings.locations_topic),
-        scheduler=ServiceBusScheduler(
-            bus.sender("queue", settings.runtime_queue),
-            containers["timers"],
-            queue_name=settings.runtime_queue,
-            charges=charges,
-        ),
+        scheduler=NoTimers() if durable else scheduler,
         clock=clock,
         ids=ids,
-        saga_engine=saga_engine,
+        saga_engine=engine,
         publish_after_commit=False,  # the change feed publishes the outbox (fooddelivery_azure.functions)
     )
     return AzureApp(

@@ -55,7 +55,8 @@ class SagaMode(StrEnum):
     SERVICEBUS = "servicebus"
     """The core's saga runner, driven by the runtime queue; timers as scheduled messages (default)."""
     DURABLE = "durable"
-    """The Durable Functions orchestration of the same definition: not shipped yet (the bootstrap refuses it)."""
+    """The Durable Functions orchestration of the same definition (``fooddelivery_azure.durable``); durable timers,
+    no scheduled messages."""
 
 
 class AuthMode(StrEnum):

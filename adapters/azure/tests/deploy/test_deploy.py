@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+import inspect
 import json
 import re
 import subprocess
 import sys
+import typing
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,9 @@ from typing import Any
 import pytest
 from pycep import BicepParser
 
+from fooddelivery.application.order_saga import ORDER_SAGA
 from fooddelivery_azure.cosmos.containers import CONTAINERS
+from fooddelivery_azure.durable.orchestrator import saga_actions
 
 ROOT = Path(__file__).resolve().parents[4]
 DEPLOY = ROOT / "deploy" / "azure"
@@ -82,19 +86,43 @@ def test_the_app_runs_on_flex_consumption_with_its_identity_and_every_setting_th
     assert roles == {"storageAccess", "busAccess", "telemetryAccess", "cosmosAccess"}
 
 
-def test_the_function_app_registers_the_four_functions_and_host_json_matches_them() -> None:
-    import azure.functions as func
-
+def test_the_function_app_registers_its_functions_and_host_json_matches_them() -> None:
     spec = importlib.util.spec_from_file_location("function_app", DEPLOY / "app" / "function_app.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    app: func.FunctionApp = module.app
-    names = sorted(f.get_function_name() for f in app.get_functions())
-    assert names == ["http", "outbox_changes", "outbox_sweep", "runtime_queue"]
+    functions = {f.get_function_name(): f for f in module.app.get_functions()}
+    activities = sorted(f"saga_{a}" for a in saga_actions(ORDER_SAGA))
+    assert sorted(functions) == sorted(
+        ["http", "outbox_changes", "outbox_sweep", "runtime_queue", "order_saga", "order_saga_step", *activities]
+    )
+    triggers = {name: f.get_trigger().type for name, f in functions.items()}
+    assert triggers["order_saga"] == triggers["order_saga_step"] == "orchestrationTrigger"
+    assert {triggers[a] for a in activities} == {"activityTrigger"}
+    for name in ("http", "runtime_queue"):  # the saga engine of durable mode reaches Durable through this binding
+        assert "durableClient" in {b.type for b in functions[name].get_bindings()}
+        assert inspect.iscoroutinefunction(functions[name].get_user_function())
+    for function in functions.values():
+        # the Python worker resolves every function's annotations when it indexes the app
+        typing.get_type_hints(function.get_user_function())
     host = json.loads((DEPLOY / "app" / "host.json").read_text())
     assert host["extensions"]["http"]["routePrefix"] == ""
     assert host["extensions"]["serviceBus"]["autoCompleteMessages"] is False
+    assert host["extensions"]["durableTask"]["hubName"] == "%DURABLE_TASK_HUB%"
+    assert host["extensions"]["durableTask"]["storageProvider"]["connectionName"] == "AzureWebJobsStorage"
+
+
+def test_the_template_offers_both_saga_modes_and_names_a_valid_task_hub(bicep: dict[str, Any]) -> None:
+    text = TEMPLATE.read_text()
+    allowed = re.search(r"@allowed\(\[\s*'servicebus'\s*'durable'\s*\]\)\s*param sagaMode", text)
+    assert allowed is not None
+    settings = {s["name"]: s["value"] for s in _config(bicep, "app")["properties"]["siteConfig"]["appSettings"]}
+    assert settings["DURABLE_TASK_HUB"] == "taskHubName"
+    hub = bicep["variables"]["taskHubName"]["value"]
+    # letters and digits, starting with a letter, 3..45 characters, for every prefix the template accepts (3..11)
+    for prefix in ("abc", "fdprod2025x"):
+        name = hub.replace("${prefix}", prefix)
+        assert re.fullmatch(r"[A-Za-z][A-Za-z0-9]{2,44}", name), name
 
 
 #: Distributions of other clouds' SDKs that must never be in the app's dependency closure.

@@ -1,11 +1,11 @@
-"""The Functions app's functions (Python v2 programming model), registered from one Blueprint.
+"""The Functions app's functions (Python v2 programming model), registered from one Durable Functions Blueprint.
 
 ``deploy/azure/app/function_app.py`` is the whole app::
 
-    import azure.functions as func
+    import azure.durable_functions as df
     from fooddelivery_azure.functions import blueprint
 
-    app = func.FunctionApp()
+    app = df.DFApp()
     app.register_functions(blueprint)
 
 ===================  ===========================================================================================
@@ -20,35 +20,76 @@ function             what it does
                      raises, so the trigger's retry policy (exponential, 5 retries) runs it again; what still fails
                      stays pending in the outbox for the sweep
 ``outbox_sweep``     timer (every minute): ``ChangeStreamRelay.sweep()`` publishes whatever the change feed left
+``order_saga``       Durable orchestrator (``FOODDELIVERY_SAGA_MODE=durable``): the core's saga definition
+                     interpreted (:mod:`fooddelivery_azure.durable.orchestrator`)
+``order_saga_step``  Durable sub-orchestrator: one branch of the saga's parallel block, with its retries
+``saga_<action>``    one Durable activity per action of the core's ``OrderSagaSteps`` (``saga_capture_payment``,
+                     ``saga_refund_payment``...; :mod:`fooddelivery_azure.durable.activities`)
 ===================  ===========================================================================================
 
+``http`` and ``runtime_queue`` take the ``durableClient`` input binding (in ``durable`` mode the core's saga engine
+starts and signals orchestrations through it; in ``servicebus`` mode it is unused). The binding makes them
+``async`` (the Durable SDK wraps them); each runs the core, which blocks, in a worker thread
+(``asyncio.to_thread``) with the client bound for the engine (:func:`fooddelivery_azure.durable.engine.durable_client`).
+
 Every function body is a plain function of this module taking the cached application (:func:`handle_http`,
-:func:`handle_runtime_message`, :func:`handle_changes`, :func:`sweep`), so tests call the registered functions with
-real ``azure.functions`` objects, and the bodies directly. Importing this module builds nothing: the application is
-built by the first invocation (:func:`fooddelivery_azure.bootstrap.azure_app`).
+:func:`handle_runtime_message`, :func:`handle_changes`, :func:`sweep`, :func:`run_activity`), so tests call the
+registered functions with real ``azure.functions`` objects, and the bodies directly. Importing this module builds
+nothing: the application is built by the first invocation (:func:`fooddelivery_azure.bootstrap.azure_app`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Generator, Iterable, Mapping
+from typing import Any, TypeVar, cast
 
+import azure.durable_functions as df
 import azure.functions as func
 from azurefunctions.extensions.bindings import servicebus
 
+from fooddelivery.application.order_saga import ORDER_SAGA
 from fooddelivery.domain.errors import InfrastructureError
 from fooddelivery_azure.bootstrap import AzureApp, azure_app
+from fooddelivery_azure.durable.activities import run_step
+from fooddelivery_azure.durable.engine import durable_client
+from fooddelivery_azure.durable.orchestrator import (
+    ORCHESTRATOR,
+    STEP_ORCHESTRATOR,
+    activity_name,
+    orchestrate_saga,
+    orchestrate_step,
+    saga_actions,
+)
 from fooddelivery_azure.functions import http as http_translation
 from fooddelivery_azure.servicebus.consumer import MessageActionsSettler, Verdict, process
 
-__all__ = ["blueprint", "handle_changes", "handle_http", "handle_runtime_message", "sweep"]
+__all__ = [
+    "blueprint",
+    "handle_changes",
+    "handle_http",
+    "handle_runtime_message",
+    "run_activity",
+    "sweep",
+]
 
 log = logging.getLogger(__name__)
 
-blueprint = func.Blueprint()  # type: ignore[no-untyped-call]
+_F = TypeVar("_F", bound=Callable[..., Any])
+_R = TypeVar("_R")
+
+#: The app's functions. A Durable Functions Blueprint: the azure.functions decorators (typed as such for mypy) plus
+#: the Durable ones (used through ``_durable``: the Durable SDK has no type information).
+blueprint: func.Blueprint = df.Blueprint(http_auth_level=func.AuthLevel.ANONYMOUS)
+_durable: Any = blueprint
 
 _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"]
+
+
+def _typed(decorator: Any) -> Callable[[_F], _F]:
+    """A decorator of the (untyped) Durable SDK, typed as keeping the function's signature for mypy."""
+    return cast(Callable[[_F], _F], decorator)
 
 
 # -- bodies -----------------------------------------------------------------------------------------------------
@@ -89,12 +130,26 @@ def sweep(app: AzureApp) -> int:
     return published
 
 
+def run_activity(action: str, payload: Any, app: AzureApp) -> dict[str, Any]:
+    """One saga activity: the core's ``action`` for the orchestrator's step input (see
+    :func:`fooddelivery_azure.durable.activities.run_step`)."""
+    boot = app.boot
+    return run_step(payload, action, boot.service.steps.actions(), boot.adapters["sagas"], boot.service.clock)
+
+
+async def _in_worker_thread(client: Any, body: Callable[[AzureApp], _R]) -> _R:
+    """Run ``body`` (the core: it blocks) in a worker thread with the invocation's Durable client bound."""
+    with durable_client(client, asyncio.get_running_loop()):
+        return await asyncio.to_thread(lambda: body(azure_app()))
+
+
 # -- registrations ----------------------------------------------------------------------------------------------
 @blueprint.function_name("http")
 @blueprint.route(route="{*path}", methods=_METHODS, auth_level=func.AuthLevel.ANONYMOUS)
-def http(req: func.HttpRequest) -> func.HttpResponse:
+@_typed(_durable.durable_client_input(client_name="client"))
+async def http(req: func.HttpRequest, client: Any) -> func.HttpResponse:
     """Every HTTP request (see the module docstring)."""
-    return handle_http(req, azure_app())
+    return await _in_worker_thread(client, lambda app: handle_http(req, app))
 
 
 @blueprint.function_name("runtime_queue")
@@ -105,11 +160,12 @@ def http(req: func.HttpRequest) -> func.HttpResponse:
     is_sessions_enabled=True,
     auto_complete_messages=False,
 )
-def runtime_queue(
-    message: servicebus.ServiceBusReceivedMessage, message_actions: servicebus.ServiceBusMessageActions
+@_typed(_durable.durable_client_input(client_name="client"))
+async def runtime_queue(
+    message: servicebus.ServiceBusReceivedMessage, message_actions: servicebus.ServiceBusMessageActions, client: Any
 ) -> None:
     """One runtime-queue message (see the module docstring)."""
-    handle_runtime_message(message, message_actions, azure_app())
+    await _in_worker_thread(client, lambda app: handle_runtime_message(message, message_actions, app))
 
 
 @blueprint.function_name("outbox_changes")
@@ -133,3 +189,34 @@ def outbox_changes(documents: func.DocumentList) -> None:
 def outbox_sweep(timer: func.TimerRequest) -> None:
     """Every minute: the outbox sweep."""
     sweep(azure_app())
+
+
+@blueprint.function_name(ORCHESTRATOR)
+@_typed(_durable.orchestration_trigger(context_name="context", orchestration=ORCHESTRATOR))
+def order_saga(context: Any) -> Generator[Any, Any, Any]:
+    """The order's saga (see :func:`fooddelivery_azure.durable.orchestrator.orchestrate_saga`)."""
+    return (yield from orchestrate_saga(context))
+
+
+@blueprint.function_name(STEP_ORCHESTRATOR)
+@_typed(_durable.orchestration_trigger(context_name="context", orchestration=STEP_ORCHESTRATOR))
+def order_saga_step(context: Any) -> Generator[Any, Any, Any]:
+    """One branch of the saga's parallel block (see
+    :func:`~fooddelivery_azure.durable.orchestrator.orchestrate_step`)."""
+    return (yield from orchestrate_step(context))
+
+
+def _register_activity(action: str) -> None:
+    """Register the activity ``saga_<action>``: the core's ``action`` (see :func:`run_activity`)."""
+    name = activity_name(action)
+
+    def activity(payload: Any) -> dict[str, Any]:
+        return run_activity(action, payload, azure_app())
+
+    activity.__name__ = activity.__qualname__ = name
+    activity.__doc__ = f"Saga activity: the core's action {action!r} (see run_activity)."
+    blueprint.function_name(name)(_durable.activity_trigger(input_name="payload", activity=name)(activity))
+
+
+for _action in saga_actions(ORDER_SAGA):
+    _register_activity(_action)
