@@ -238,7 +238,8 @@ def bootstrap(
         orders: the order store; when ``outbox`` is None it must also implement :class:`Outbox`.
         outbox: the outbox, if separate from the order store.
         restaurants, drivers, sagas, publisher, notifier, payments, location, scheduler, clock, ids: adapters.
-        counters: operation counters for the in-memory adapters (a new one by default).
+        counters: operation counters for the in-memory adapters (a new one by default); also the meter the
+            in-memory adapters and the saga runner record their billable operations on.
         pricing: platform fees (defaults per currency).
         promotions: promo codes, keyed by code (case-insensitive).
         saga_engine: where order sagas are started and signalled (default: the in-process runner); e.g. a
@@ -276,7 +277,7 @@ def bootstrap(
     tracked = TrackedOrderRepository(orders, relay)
     steps = OrderSagaSteps(tracked, restaurants, drivers, payments, notifier, clock, ids, assignment)
     runner = SagaRunner(
-        build_order_saga(settings.confirmation_timeout_s), steps.actions(), sagas, scheduler, clock
+        build_order_saga(settings.confirmation_timeout_s), steps.actions(), sagas, scheduler, clock, meter=counters
     )
     runtime = OrderRuntime(
         engine=saga_engine if saga_engine is not None else runner,
