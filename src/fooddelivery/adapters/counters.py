@@ -77,6 +77,10 @@ class OperationCounters:
         """What was recorded with :meth:`record`, by name (independent copies)."""
         return self._meter.usage()
 
+    def reset_usage(self) -> None:
+        """Forget what was metered (the counts stay): e.g. after setting up a world, before the measured run."""
+        self._meter.reset()
+
     def usage_json(self) -> dict[str, dict[str, Any]]:
         """:meth:`usage` as JSON-ready dicts."""
         return self._meter.usage_json()

@@ -133,9 +133,7 @@ class Tally:
 
     def as_json(self) -> dict[str, Any]:
         """A JSON-ready dict (``quantity`` as a number, or a decimal string when fractional; KiB keys as strings)."""
-        out: dict[str, Any] = {
-            "quantity": self.quantity if isinstance(self.quantity, int) else str(self.quantity)
-        }
+        out: dict[str, Any] = {"quantity": self.quantity if isinstance(self.quantity, int) else str(self.quantity)}
         if self.sized:
             out["sized"] = self.sized
             out["bytes"] = self.bytes

@@ -11,6 +11,7 @@ name                                    one record is
 ``store.<table>.read``                  a strongly consistent point read that found an item (sized: the item)
 ``store.<table>.read_miss``             a point read that found nothing
 ``store.<table>.query``                 one query page on an index (sized: all items returned together)
+``store.<table>.query_item``            one item a query page returned (unsized; per-document stores bill these)
 ``store.<table>.write``                 an item written on its own (sized: the item)
 ``store.<table>.txn_item``              an item written inside a multi-item atomic write (sized: the item)
 ``store.<table>.txn``                   one multi-item atomic write
@@ -61,7 +62,17 @@ __all__ = [
 ]
 
 TABLES: Final[tuple[str, ...]] = ("orders", "outbox", "idempotency", "restaurants", "drivers", "sagas")
-STORE_ACTIONS: Final[tuple[str, ...]] = ("read", "read_miss", "query", "write", "txn_item", "txn", "delete", "update")
+STORE_ACTIONS: Final[tuple[str, ...]] = (
+    "read",
+    "read_miss",
+    "query",
+    "query_item",
+    "write",
+    "txn_item",
+    "txn",
+    "delete",
+    "update",
+)
 
 BUS_EVENT: Final = "bus.event"
 RUNTIME_EVENT: Final = "runtime.event"

@@ -20,6 +20,7 @@ __all__ = ["InMemoryDriverRepository"]
 _READ = store("drivers", "read")
 _READ_MISS = store("drivers", "read_miss")
 _QUERY = store("drivers", "query")
+_QUERY_ITEM = store("drivers", "query_item")
 _WRITE = store("drivers", "write")
 #: Bytes of a typical stored driver (an AVAILABLE driver of the simulation), for a query that found none.
 _TYPICAL_DRIVER_BYTES = 160
@@ -391,6 +392,7 @@ class InMemoryDriverRepository:
             # the query is metered as `examined` items of the nearest one's size (a typical driver's without one).
             each = driver_size(nearest[0]) if nearest else _TYPICAL_DRIVER_BYTES
             self._meter.record(_QUERY, size=examined * each)
+            self._meter.record(_QUERY_ITEM, examined)
         return nearest
 
     # -- inspection --------------------------------------------------------------------------------

@@ -34,6 +34,8 @@ __all__ = ["InMemoryOrderRepository"]
 _ORDERS_READ = store("orders", "read")
 _ORDERS_READ_MISS = store("orders", "read_miss")
 _ORDERS_QUERY = store("orders", "query")
+_ORDERS_QUERY_ITEM = store("orders", "query_item")
+_OUTBOX_QUERY_ITEM = store("outbox", "query_item")
 _ORDERS_WRITE = store("orders", "write")
 _ORDERS_TXN = store("orders", "txn")
 _ORDERS_TXN_ITEM = store("orders", "txn_item")
@@ -309,6 +311,7 @@ class InMemoryOrderRepository:
     def _meter_query(self, items: Sequence[Order]) -> None:
         if self._meter is not None:
             self._meter.record(_ORDERS_QUERY, size=sum(self._size_of(o) for o in items))
+            self._meter.record(_ORDERS_QUERY_ITEM, len(items))
 
     def list_by_restaurant(
         self,
@@ -354,6 +357,7 @@ class InMemoryOrderRepository:
             sizes = self._outbox_sizes
             total = sum(sizes.get(r.event.event_id) or outbox_size(r.event) for r in records)
             self._meter.record(_OUTBOX_QUERY, size=total)
+            self._meter.record(_OUTBOX_QUERY_ITEM, len(records))
         return records
 
     def mark_published(self, event_ids: Sequence[str]) -> None:

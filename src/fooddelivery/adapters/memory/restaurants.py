@@ -47,6 +47,7 @@ def _cursor_key(cursor: str) -> _Key:
 _READ = store("restaurants", "read")
 _READ_MISS = store("restaurants", "read_miss")
 _QUERY = store("restaurants", "query")
+_QUERY_ITEM = store("restaurants", "query_item")
 _WRITE = store("restaurants", "write")
 
 
@@ -187,6 +188,7 @@ class InMemoryRestaurantRepository:
             next_cursor = encode_cursor({"k": "rs", "r": str(last.rating), "id": last.restaurant_id})
         if self._meter is not None:
             self._meter.record(_QUERY, size=sum(restaurant_size(r) for r in items))
+            self._meter.record(_QUERY_ITEM, len(items))
         return Page(items, next_cursor)
 
     def __len__(self) -> int:
