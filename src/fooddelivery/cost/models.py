@@ -271,7 +271,9 @@ def _cosmos(kib: int, table: tuple[tuple[int, Decimal], ...], *, read: bool) -> 
 
 
 def _cosmos_ru(tally: Tally, per_item: Callable[[int], Decimal]) -> Decimal:
-    return sum((per_item(max(1, k)) * n for k, n in tally.kib.items()), Decimal(0))
+    """Request units of the tally's items by size (an unsized item as one of 1 KB)."""
+    unsized = Decimal(tally.quantity) - tally.sized
+    return sum((per_item(max(1, k)) * n for k, n in tally.kib.items()), per_item(1) * max(Decimal(0), unsized))
 
 
 def gcp_vcpus(memory_mb: int) -> Decimal:
