@@ -18,8 +18,8 @@ from fooddelivery.testing.builders import make_order
 
 @pytest.fixture
 def placed() -> OperationCounters:
-    """One order (1,291 bytes stored), its OrderPlaced outbox record (330 bytes) and its idempotency binding
-    (123 bytes) written in one atomic write, then its event (388-byte envelope) published and marked."""
+    """One order (862 bytes stored), its OrderPlaced outbox record (305 bytes) and its idempotency binding
+    (179 bytes) written in one atomic write, then its event (388-byte envelope) published and marked."""
     counters = OperationCounters()
     orders = InMemoryOrderRepository(counters=counters)
     bus = InMemoryEventPublisher(counters=counters)
@@ -27,7 +27,7 @@ def placed() -> OperationCounters:
     events = list(order.pending_events)
     binding = IdempotencyRecord("cus-ana", "checkout-42", "f" * 64, "ord-1")
     # the sizes the test's hand calculations start from
-    assert (order_size(order), outbox_size(events[0]), idempotency_size(binding)) == (1291, 330, 123)
+    assert (order_size(order), outbox_size(events[0]), idempotency_size(binding)) == (862, 305, 179)
     assert envelope_size(events[0]) == 388
     orders.add(order, binding)
     bus.publish(events)
@@ -38,10 +38,10 @@ def placed() -> OperationCounters:
 def test_an_atomic_placement_is_metered_item_by_item_with_sizes(placed: OperationCounters) -> None:
     usage = placed.usage()
     assert usage["store.orders.txn"].quantity == 1
-    assert usage["store.orders.txn_item"].kib == {2: 1}  # 1,291 bytes: 2 KiB started
+    assert usage["store.orders.txn_item"].kib == {1: 1}  # 862 bytes: 1 KiB started
     assert usage["store.outbox.txn_item"].kib == {1: 1}
     assert usage["store.idempotency.txn_item"].kib == {1: 1}
-    assert usage["store.outbox.delete"].bytes == 330
+    assert usage["store.outbox.delete"].bytes == 305
     assert usage["bus.event"].bytes == 388
     assert usage["runtime.event"].quantity == 1  # OrderPlaced starts the saga: it goes to the runtime's queue
     # the counts the simulation report has always had are unchanged
@@ -63,8 +63,8 @@ def _units(counters: OperationCounters, runtime: str) -> dict[str, Decimal]:
 
 def test_aws_bills_the_placement_as_a_transaction_and_one_event(placed: OperationCounters) -> None:
     units = _units(placed, "aws.queue")
-    # TransactWriteItems: 2 x (order 2 KB + outbox 1 KB + binding 1 KB) = 8; the outbox delete: 1
-    assert units[AWS.DYNAMODB_WRITE_UNITS] == 8 + 1
+    # TransactWriteItems: 2 x (order 1 KB + outbox 1 KB + binding 1 KB) = 6; the outbox delete: 1
+    assert units[AWS.DYNAMODB_WRITE_UNITS] == 6 + 1
     assert units[AWS.DYNAMODB_READ_UNITS] == 0
     assert units[AWS.EVENTBRIDGE_EVENTS] == 1  # 388 bytes: one 64 KB chunk
     assert units[AWS.SQS_FIFO_REQUESTS] == 3  # send, receive, delete on the saga queue
@@ -75,8 +75,8 @@ def test_aws_bills_the_placement_as_a_transaction_and_one_event(placed: Operatio
 
 def test_azure_bills_request_units_by_item_size(placed: OperationCounters) -> None:
     units = _units(placed, "azure.queue")
-    # writes: order 2 KB 6.29 + outbox 1 KB 4.95 + binding 1 KB 4.95; the outbox delete (1 KB) as a write 4.95
-    assert units[AZURE.COSMOS_REQUEST_UNITS] == Decimal("6.29") + 3 * Decimal("4.95")
+    # writes: order, outbox record and binding, 1 KB each: 3 x 4.95; the outbox delete (1 KB) as a write 4.95
+    assert units[AZURE.COSMOS_REQUEST_UNITS] == 4 * Decimal("4.95")
     # bus: topic send + receive + complete; runtime queue: send + receive + complete
     assert units[AZURE.SERVICEBUS_OPERATIONS] == 6
 
@@ -114,11 +114,11 @@ def test_reads_and_queries_are_metered_by_what_they_return() -> None:
     orders.get("ord-2")
     orders.list_by_customer("cus-ana")
     usage = counters.usage()
-    assert usage["store.orders.read"].bytes == 1291
-    assert usage["store.orders.query"].bytes == 1291
+    assert usage["store.orders.read"].bytes == 862
+    assert usage["store.orders.query"].bytes == 862
     assert usage["store.orders.query_item"].quantity == 1
     units = _units(counters, "aws.queue")
-    # a strongly consistent read of 1,291 bytes: 1 RRU; a query page (index, eventually consistent): 0.5
+    # a strongly consistent read of 862 bytes: 1 RRU; a query page (index, eventually consistent): 0.5
     assert units[AWS.DYNAMODB_READ_UNITS] == Decimal("1.5")
 
 

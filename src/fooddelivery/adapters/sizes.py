@@ -1,28 +1,23 @@
 """Sizes in bytes of what the adapters store and send, for metering (:mod:`fooddelivery.metering.operations`).
 
-A stored item's size follows the rule the document stores bill by -- DynamoDB's: the UTF-8 length of every
-attribute name plus its value
-(https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/CapacityUnitCalculations.html) -- applied to the
-store-neutral record of the SQLite adapters (:mod:`fooddelivery.adapters.sqlite.records`: the same fields every
-store keeps, the nested parts as compact JSON). Messages are sized as the bytes that travel: the CloudEvents JSON
-envelope of an event, the JSON body of a notification, a location record or a timer. The cloud packages' own
-records differ by a few key attributes (index keys, type tags); their tests compare the two.
+A stored item is sized as a document store keeps it -- the same fields every store persists, as a native document
+(money in integer minor units, times as fixed-width ISO-8601 text, nested maps and lists), plus the index keys a
+store adds (a status + creation key for the restaurant's listing, the outbox's pending-index keys) -- and measured by
+the rule document stores bill by, DynamoDB's: each attribute's UTF-8 name plus its value; a string by its UTF-8
+bytes, a number by one byte per two significant digits plus one, a map or list 3 bytes plus 1 per element
+(https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/CapacityUnitCalculations.html). The AWS
+package's test (``adapters/aws/tests/messaging/test_metering.py``) compares these sizes with its real items'.
+Messages are sized as the bytes that travel: the CloudEvents JSON envelope of an event, the JSON body of a
+notification or a timer.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any, Final
 
-from fooddelivery.adapters.sqlite.records import (
-    driver_record,
-    event_json,
-    order_row,
-    restaurant_record,
-    saga_record,
-    utc_text,
-)
 from fooddelivery.application.envelope import to_json
 from fooddelivery.domain.catalog import Driver, Restaurant
 from fooddelivery.domain.events import DomainEvent
@@ -33,30 +28,50 @@ from fooddelivery.ports.saga_store import SagaState
 from fooddelivery.ports.scheduler import ScheduledMessage
 
 __all__ = [
-    "attributes_size",
+    "document_size",
     "driver_size",
     "envelope_size",
     "idempotency_size",
     "json_size",
-    "location_size",
     "notification_size",
     "order_size",
     "outbox_size",
     "restaurant_size",
     "saga_size",
     "timer_size",
+    "value_size",
 ]
 
-_ORDER_COLUMNS: Final = ("orderId", "customerId", "restaurantId", "status", "createdAt", "version", "record")
+#: A time as stored: ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (27 bytes).
+_TIME: Final[str] = "2026-11-30T18:00:00.000000Z"
+#: An epoch-seconds number with microseconds (``1764525600.000000``: 10 significant digits at most).
+_EPOCH: Final[Decimal] = Decimal("1764525600.123456")
 
 
-def attributes_size(attributes: Iterable[tuple[str, Any]]) -> int:
-    """Bytes of an item of ``(name, value)`` attributes: UTF-8 name + UTF-8 text of the value (None is 1 byte)."""
-    total = 0
-    for name, value in attributes:
-        total += len(name.encode())
-        total += 1 if value is None else len(str(value).encode())
-    return total
+def _number_size(value: int | Decimal | float) -> int:
+    text = format(Decimal(repr(value)) if isinstance(value, float) else Decimal(value), "f")
+    digits = text.lstrip("-").replace(".", "").strip("0") or "0"
+    return (len(digits) + 1) // 2 + 1
+
+
+def value_size(value: Any) -> int:
+    """Bytes of one stored value (see the module docstring); a datetime counts as its 27-byte text."""
+    if isinstance(value, str):
+        return len(value.encode())
+    if value is None or isinstance(value, bool):
+        return 1
+    if isinstance(value, (int, Decimal, float)):
+        return _number_size(value)
+    if isinstance(value, Mapping):
+        return 3 + sum(1 + len(str(k).encode()) + value_size(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return 3 + sum(1 + value_size(v) for v in value)
+    return len(_TIME)  # datetimes (and anything else stored as text of that width)
+
+
+def document_size(document: Mapping[str, Any]) -> int:
+    """Bytes of an item: each top-level attribute's UTF-8 name plus its value (absent = None attributes skipped)."""
+    return sum(len(name.encode()) + value_size(v) for name, v in document.items() if v is not None)
 
 
 def json_size(doc: Any) -> int:
@@ -66,18 +81,74 @@ def json_size(doc: Any) -> int:
 
 def order_size(order: Order) -> int:
     """Stored size of an order item (its state; not its pending events)."""
-    return attributes_size(zip(_ORDER_COLUMNS, order_row(order), strict=True))
+    pricing = order.pricing
+    address = order.delivery_address
+    location = address.location
+    return document_size(
+        {
+            "orderId": order.order_id,
+            "itemType": "order",
+            "userId": order.customer_id,
+            "restaurantId": order.restaurant_id,
+            "status": order.status.value,
+            "paymentStatus": order.payment_status.value,
+            "paymentMethod": order.payment_method,
+            "createdAt": _EPOCH,
+            "createdAtUtc": _TIME,
+            "updatedAt": _TIME,
+            "statusCreatedAt": f"{order.status.value}#{_TIME}#{order.order_id}",
+            "currency": pricing.total.currency,
+            "lines": [
+                {
+                    "itemId": line.item_id,
+                    "name": line.name,
+                    "unitPriceMinor": line.unit_price.minor,
+                    "quantity": line.quantity,
+                    "lineTotalMinor": line.line_total.minor,
+                }
+                for line in order.lines
+            ],
+            "pricing": {
+                "subtotalMinor": pricing.subtotal.minor,
+                "discountMinor": pricing.discount.minor,
+                "taxMinor": pricing.tax.minor,
+                "deliveryFeeMinor": pricing.delivery_fee.minor,
+                "serviceFeeMinor": pricing.service_fee.minor,
+                "tipMinor": pricing.tip.minor,
+                "totalMinor": pricing.total.minor,
+                **({"promoCode": pricing.promo_code} if pricing.promo_code is not None else {}),
+                **({"distanceKm": pricing.distance_km} if pricing.distance_km is not None else {}),
+            },
+            "deliveryAddress": {
+                "text": address.text,
+                **({"lat": location.lat, "lon": location.lon} if location is not None else {}),
+            },
+            "statusTimes": dict.fromkeys(order.status_times, _TIME),
+            "notified": list(order.notified),
+            "version": order.version,
+            "driverId": order.driver_id,
+            "failureReason": order.failure_reason,
+            "chargeId": order.charge_id,
+        }
+    )
 
 
 def outbox_size(event: DomainEvent) -> int:
-    """Stored size of an outbox record: the key (``outbox#<event id>``), the pending-index keys and the event."""
-    return attributes_size(
-        (
-            ("orderId", "outbox#" + event.event_id),
-            ("outboxPartition", "pending#0"),
-            ("outboxSeq", f"{utc_text(event.occurred_at)}#{event.order_id}#{event.order_version}"),
-            ("event", event_json(event)),
-        )
+    """Stored size of an outbox record: the event, its key and the pending-index keys."""
+    return document_size(
+        {
+            "orderId": "outbox#" + event.event_id,
+            "itemType": "outbox",
+            "eventId": event.event_id,
+            "eventType": event.type.value,
+            "occurredAt": _TIME,
+            "aggregateId": event.order_id,
+            "orderVersion": event.order_version,
+            "payload": dict(event.payload),
+            "attempts": 0,
+            "outboxPartition": "pending#0",
+            "outboxSeq": f"{_TIME}#{event.order_id}#{event.order_version:010d}",
+        }
     )
 
 
@@ -88,50 +159,82 @@ def envelope_size(event: DomainEvent) -> int:
 
 def idempotency_size(record: IdempotencyRecord) -> int:
     """Stored size of an idempotency binding."""
-    return attributes_size(
-        (
-            ("orderId", f"idem#{record.scope}#{record.key}"),
-            ("fingerprint", record.fingerprint),
-            ("boundOrderId", record.order_id),
-        )
+    return document_size(
+        {
+            "orderId": f"idem#{record.scope}#{record.key}",
+            "itemType": "idempotency",
+            "scope": record.scope,
+            "idempotencyKey": record.key,
+            "fingerprint": record.fingerprint,
+            "boundOrderId": record.order_id,
+        }
     )
 
 
 def restaurant_size(restaurant: Restaurant) -> int:
     """Stored size of a restaurant item."""
-    return attributes_size(
-        (
-            ("restaurantId", restaurant.restaurant_id),
-            ("version", restaurant.version),
-            ("record", restaurant_record(restaurant)),
-        )
+    return document_size(
+        {
+            "restaurantId": restaurant.restaurant_id,
+            "name": restaurant.name,
+            "cuisineType": restaurant.cuisine,
+            "rating": restaurant.rating,
+            "ratingRank": f"{Decimal(5) - restaurant.rating:.18f}#{restaurant.restaurant_id}",
+            "listing": "all",
+            "lat": restaurant.location.lat,
+            "lon": restaurant.location.lon,
+            "currency": restaurant.currency,
+            "taxRate": restaurant.tax_rate,
+            "avgPrepMinutes": restaurant.avg_prep_minutes,
+            "menu": [
+                {"itemId": m.item_id, "name": m.name, "priceMinor": m.price.minor, "available": m.available}
+                for m in restaurant.menu
+            ],
+            "acceptingOrders": restaurant.accepting_orders,
+            "version": restaurant.version,
+        }
     )
 
 
 def driver_size(driver: Driver) -> int:
-    """Stored size of a driver item (with its position and status, the index attributes)."""
-    loc = driver.location
-    return attributes_size(
-        (
-            ("driverId", driver.driver_id),
-            ("status", driver.status.value),
-            ("lat", loc.lat),
-            ("lon", loc.lon),
-            ("version", driver.version),
-            ("record", driver_record(driver)),
-        )
+    """Stored size of a driver item (with its position, status and cell keys, the index attributes)."""
+    available = driver.status.value == "AVAILABLE"
+    return document_size(
+        {
+            "driverId": driver.driver_id,
+            "name": driver.name,
+            "status": driver.status.value,
+            "lat": driver.location.lat,
+            "lon": driver.location.lon,
+            "locationKey": "dr5ru7c",
+            "vehicle": driver.vehicle,
+            "lastSeen": _TIME,
+            "version": driver.version,
+            "currentOrderId": driver.current_order_id,
+            "availableCell": "cell#dr5ru" if available else None,
+        }
     )
 
 
 def saga_size(state: SagaState) -> int:
     """Stored size of a saga instance item."""
-    return attributes_size(
-        (
-            ("sagaId", state.saga_id),
-            ("status", state.status.value),
-            ("version", state.version),
-            ("record", saga_record(state)),
-        )
+    return document_size(
+        {
+            "sagaId": state.saga_id,
+            "definition": state.definition,
+            "current": state.current,
+            "status": state.status.value,
+            "createdAt": _TIME,
+            "updatedAt": _TIME,
+            "data": state.data,
+            "completed": state.completed,
+            "compensated": state.compensated,
+            "attempts": state.attempts,
+            "branchesDone": state.branches_done,
+            "version": state.version,
+            "timerId": state.timer_id,
+            "outcome": state.outcome,
+        }
     )
 
 
@@ -149,17 +252,12 @@ def notification_size(notification: Notification) -> int:
     )
 
 
-def location_size(order_id: str, driver_id: str, lat: float, lon: float, at: str) -> int:
-    """Bytes of a driver-position record's JSON body."""
-    return json_size({"orderId": order_id, "driverId": driver_id, "lat": lat, "lon": lon, "at": at})
-
-
 def timer_size(message: ScheduledMessage) -> int:
     """Bytes of a timer message's JSON body."""
     return json_size(
         {
             "messageId": message.message_id,
-            "dueAt": utc_text(message.due_at),
+            "dueAt": _TIME,
             "kind": message.kind,
             "body": dict(message.body),
         }
