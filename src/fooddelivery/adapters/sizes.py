@@ -18,7 +18,6 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Final
 
-from fooddelivery.application.envelope import to_json
 from fooddelivery.domain.catalog import Driver, Restaurant
 from fooddelivery.domain.events import DomainEvent
 from fooddelivery.domain.order import Order
@@ -154,6 +153,8 @@ def outbox_size(event: DomainEvent) -> int:
 
 def envelope_size(event: DomainEvent) -> int:
     """Bytes of ``event``'s CloudEvents JSON envelope, as it travels on every bus."""
+    from fooddelivery.application.envelope import to_json
+
     return len(to_json(event))
 
 

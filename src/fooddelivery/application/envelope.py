@@ -17,23 +17,35 @@ Service Bus bodies and Pub/Sub data alike.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Final
-
-from cloudevents.core.formats.json import JSONFormat
-from cloudevents.core.v1.event import CloudEvent
+from functools import cache
+from typing import TYPE_CHECKING, Any, Final
 
 from fooddelivery.domain.errors import ValidationError
 from fooddelivery.domain.events import SCHEMA_VERSION, DomainEvent, EventType
+
+if TYPE_CHECKING:
+    from cloudevents.core.formats.json import JSONFormat
+    from cloudevents.core.v1.event import CloudEvent
 
 __all__ = ["EVENT_SOURCE", "TYPE_PREFIX", "from_cloudevent", "from_json", "to_cloudevent", "to_json"]
 
 EVENT_SOURCE: Final[str] = "/fooddelivery/orders"
 TYPE_PREFIX: Final[str] = "com.fooddelivery."
-_FORMAT = JSONFormat()
+
+
+@cache
+def _format() -> JSONFormat:
+    """The SDK's JSON format, imported on first use: the SDK (and its date parser) is not on the cold path of a
+    function that serves requests without publishing."""
+    from cloudevents.core.formats.json import JSONFormat
+
+    return JSONFormat()
 
 
 def to_cloudevent(event: DomainEvent) -> CloudEvent:
     """Wrap ``event`` in a CloudEvents 1.0 event (see the module docstring for the attributes)."""
+    from cloudevents.core.v1.event import CloudEvent
+
     return CloudEvent(
         {
             "id": event.event_id,
@@ -52,7 +64,7 @@ def to_cloudevent(event: DomainEvent) -> CloudEvent:
 
 def to_json(event: DomainEvent) -> bytes:
     """The structured-mode JSON bytes of ``event``'s envelope (``application/cloudevents+json``)."""
-    return _FORMAT.write(to_cloudevent(event))
+    return _format().write(to_cloudevent(event))
 
 
 def from_cloudevent(ce: Any) -> DomainEvent:
@@ -95,7 +107,7 @@ def from_json(raw: bytes | str) -> DomainEvent:
         ValidationError: malformed JSON or an envelope that is not one of ours.
     """
     try:
-        ce = _FORMAT.read(None, raw)
+        ce = _format().read(None, raw)
     except ValidationError:
         raise
     except Exception as exc:  # the SDK raises several unrelated types for malformed input

@@ -8,7 +8,6 @@ from collections.abc import Sequence
 
 from fooddelivery.adapters.counters import OperationCounters, meter_of
 from fooddelivery.adapters.sizes import envelope_size
-from fooddelivery.application.runtime import needs_runtime
 from fooddelivery.domain.errors import InfrastructureError
 from fooddelivery.domain.events import DomainEvent
 from fooddelivery.metering.operations import BUS_EVENT, RUNTIME_EVENT
@@ -93,6 +92,8 @@ class InMemoryEventPublisher:
             self._counters.add("events.published", len(events))
         meter = self._meter
         if meter is not None:
+            from fooddelivery.application.runtime import needs_runtime
+
             for event in events:
                 size = envelope_size(event)
                 meter.record(BUS_EVENT, size=size)
