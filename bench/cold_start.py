@@ -126,7 +126,7 @@ def rest_event(method, path, body=None, claims=None):
     }
 """
 
-#: The measured snippets (each a whole program; ``{order}`` is filled in).
+#: The measured snippets (each a whole program; ``__ORDER__`` and ``__FOLDER__`` are filled in by :func:`_fill`).
 PROBES: Final[Mapping[str, str]] = {
     "ours GET /health": _EVENT
     + """
@@ -138,18 +138,18 @@ assert r["statusCode"] == 200, r
     + """
 from fooddelivery_aws.entrypoints.http import handler
 claims = {"sub": "user-1", "cognito:groups": "customer", "token_use": "id"}
-r = handler(rest_event("POST", "/orders", {order!r}, claims))
+r = handler(rest_event("POST", "/orders", __ORDER__, claims))
 assert r["statusCode"] == 201, r
 """,
     "reference POST /orders": _EVENT
     + """
 import sys, types
-sys.path.insert(0, {folder!r})
+sys.path.insert(0, __FOLDER__)
 import app
 context = types.SimpleNamespace(function_name="order-service", memory_limit_in_mb=512, aws_request_id="bench-1",
                                 invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:order-service")
-r = app.lambda_handler(rest_event("POST", "/orders", {order!r}), context)
-assert r["statusCode"] == 200 and '"statusCode": 201' in r["body"], r
+r = app.lambda_handler(rest_event("POST", "/orders", __ORDER__), context)
+assert r["statusCode"] == 200 and '"statusCode":201' in r["body"].replace(" ", ""), r
 """,
 }
 
@@ -315,6 +315,13 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
+def _fill(code: str, **values: str) -> str:
+    """``code`` with each ``__NAME__`` replaced by the Python literal of ``values[name]``."""
+    for name, value in values.items():
+        code = code.replace(f"__{name.upper()}__", repr(value))
+    return code
+
+
 def _write(folder: Path, name: str, code: str) -> Path:
     path = folder / name
     path.write_text(code, encoding="utf-8")
@@ -360,7 +367,7 @@ def run(python: str, runs: int, warmup: int, use_hyperfine: bool, reference: Pat
             ours["ours (AWS) GET /health"] = [python, str(_write(folder, "health.py", PROBES["ours GET /health"]))]
             ours["ours (AWS) POST /orders"] = [
                 python,
-                str(_write(folder, "post.py", PROBES["ours POST /orders"].format(order=OUR_ORDER))),
+                str(_write(folder, "post.py", _fill(PROBES["ours POST /orders"], order=OUR_ORDER))),
             ]
             groups.append((ours, ours_env))
             others: list[str] = []
@@ -376,7 +383,7 @@ def run(python: str, runs: int, warmup: int, use_hyperfine: bool, reference: Pat
                 ref_dir = folder / "reference"
                 ref_dir.mkdir()
                 (ref_dir / "app.py").write_text(extract_reference(reference_text), encoding="utf-8")
-                probe = PROBES["reference POST /orders"].format(folder=str(ref_dir), order=REFERENCE_ORDER)
+                probe = _fill(PROBES["reference POST /orders"], folder=str(ref_dir), order=REFERENCE_ORDER)
                 reference_cmds = {
                     "reference module loaded": [
                         python,
