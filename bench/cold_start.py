@@ -94,6 +94,7 @@ OUR_ENV: Final[Mapping[str, str]] = {
     "NOTIFICATIONS_TOPIC_ARN": "arn:aws:sns:us-east-1:000000000000:notifications",
     "ALERTS_TOPIC_ARN": "arn:aws:sns:us-east-1:000000000000:alerts",
     "LOCATION_STREAM_NAME": "locations",
+    "FOODDELIVERY_PAYMENT_GATEWAY": "fake",
 }
 BASE_ENV: Final[Mapping[str, str]] = {
     "AWS_REGION": "us-east-1",
@@ -447,6 +448,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="the reference design's lab text (default: ../shared/reference/000_d5207dfdec717999.txt if present)",
     )
     args = parser.parse_args(argv)
+    # stopped by run_all's timeout or a user: still stop the moto server (the ``finally`` in ``run``)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         return run(args.python, args.runs, args.warmup, not args.no_hyperfine, args.reference)
     except BenchError as exc:
