@@ -146,7 +146,10 @@ def _install_entrypoint(boot: Any) -> Callable[[Mapping[str, Any]], dict[str, An
         location_stream_name="locations",
         timer_queue_url="timer-queue",
     )
-    reset_aws_app(AwsApp(settings=settings, boot=boot, saga=None, relay=None, clients=None))  # type: ignore[arg-type]
+    # the HTTP function uses only ``boot`` and ``settings``; the queue-side parts stay unset
+    reset_aws_app(
+        AwsApp(settings=settings, boot=boot, runtime=None, timers=None, relay=None, clients=None)  # type: ignore[arg-type]
+    )
     return handler
 
 
