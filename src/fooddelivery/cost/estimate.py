@@ -78,6 +78,7 @@ class CostLine:
         cost: monthly cost rounded to the cent, or None when the price is unknown.
         price: the catalog entry, or None.
         basis: how the quantity was derived.
+        counted: False when the model does not count this unit (its quantity is 0 and means "not counted").
     """
 
     meter: str
@@ -89,6 +90,7 @@ class CostLine:
     cost: Decimal | None
     price: Price | None
     basis: str
+    counted: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,8 +112,8 @@ class RuntimeEstimate:
 
     @property
     def unknown(self) -> tuple[CostLine, ...]:
-        """Lines with a quantity but no known price."""
-        return tuple(line for line in self.lines if line.cost is None and line.quantity > 0)
+        """Lines with a quantity (or not counted) but no known price."""
+        return tuple(line for line in self.lines if line.cost is None and (line.quantity > 0 or not line.counted))
 
     def line(self, meter: str) -> CostLine | None:
         """The line of ``meter``, or None."""
@@ -215,6 +217,7 @@ def _price_lines(
                 cost=cost,
                 price=price,
                 basis=unit.basis,
+                counted=unit.counted,
             )
         )
     return tuple(out)

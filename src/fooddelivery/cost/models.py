@@ -214,12 +214,14 @@ class UnitLine:
         quantity: for the simulated orders (``fixed`` False) or for the whole priced period (``fixed`` True).
         basis: how it was derived, for people.
         fixed: True for a per-period quantity that does not scale with orders (shard-hours).
+        counted: False for a unit the model knows is billed but does not count (reported as unknown).
     """
 
     meter: str
     quantity: Decimal
     basis: str
     fixed: bool = False
+    counted: bool = True
 
 
 class _U:
@@ -483,6 +485,7 @@ def _azure(inputs: ModelInputs, durable: bool) -> list[UnitLine]:
                 AZURE.STORAGE_TRANSACTIONS,
                 Decimal(0),
                 "the task hub's queue and table transactions: not counted (no price in the catalog)",
+                counted=False,
             )
         )
     else:

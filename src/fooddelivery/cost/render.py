@@ -87,7 +87,7 @@ def _table(r: RuntimeEstimate) -> list[list[str]]:
             [
                 line.service,
                 line.item,
-                _line_qty(line, line.quantity),
+                _line_qty(line, line.quantity) if line.counted else "not counted",
                 _line_qty(line, line.free) if line.free else "-",
                 _unit_price(line.price),
                 _money(line.cost),
@@ -97,7 +97,7 @@ def _table(r: RuntimeEstimate) -> list[list[str]]:
 
 
 def _unknowns(r: RuntimeEstimate) -> str:
-    return ", ".join(f"{u.service} {u.item} ({_qty(u.quantity)})" for u in r.unknown)
+    return ", ".join(f"{u.service} {u.item} ({_qty(u.quantity) if u.counted else 'not counted'})" for u in r.unknown)
 
 
 def _header(est: CostEstimate) -> list[str]:
