@@ -175,3 +175,12 @@ def test_the_busiest_window_wraps_past_midnight() -> None:
 def test_a_report_without_metering_is_refused() -> None:
     with pytest.raises(ValueError, match="no metering"):
         estimate({"ordersPlaced": 5, "metering": {}}, load_catalog())
+
+
+def test_a_unit_the_model_does_not_count_is_reported_unknown_not_zero() -> None:
+    est = estimate(_report({"saga.task": 6, "saga.start": 1}), load_catalog(), TrafficProfile(1000, 30))
+    durable = est.runtime("azure.durable")
+    storage = durable.line(AZURE.STORAGE_TRANSACTIONS)
+    assert storage is not None and not storage.counted and storage.cost is None
+    assert storage in durable.unknown
+    assert "Storage Transactions (Durable Functions task hub) (not counted)" in render_text(est)
