@@ -227,8 +227,9 @@ def bootstrap(
         orders: the order store; when ``outbox`` is None it must also implement :class:`Outbox`.
         outbox: the outbox, if separate from the order store.
         restaurants, drivers, sagas, publisher, notifier, payments, location, scheduler, clock, ids: adapters.
-        counters: operation counters for the in-memory adapters (a new one by default); also the meter the
-            in-memory adapters and the saga runner record their billable operations on.
+        counters: operation counters for the in-memory adapters (a new one, without metering, by default); also
+            the meter the in-memory adapters and the saga runner record their billable operations on when it meters
+            (``OperationCounters()``; the simulation's does).
         pricing: platform fees (defaults per currency).
         promotions: promo codes, keyed by code (case-insensitive).
         saga_engine: where order sagas are started and signalled (default: the in-process runner); e.g. a
@@ -244,7 +245,8 @@ def bootstrap(
         TypeError: ``orders`` is not an outbox and no ``outbox`` was given.
     """
     settings = settings or Settings.from_env()
-    counters = counters if counters is not None else OperationCounters()
+    # metering (sizing every item written) is for cost runs: pass OperationCounters() to meter
+    counters = counters if counters is not None else OperationCounters(metering=False)
     clock = clock or SystemClock()
     ids = ids or UuidIdGenerator()
     # In-memory adapters are imported only for the ports not injected (a cloud entrypoint injects them all).

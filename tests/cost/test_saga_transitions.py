@@ -14,7 +14,7 @@ from decimal import Decimal
 
 import pytest
 
-from fooddelivery.adapters.memory import SequentialIdGenerator, VirtualClock
+from fooddelivery.adapters.memory import OperationCounters, SequentialIdGenerator, VirtualClock
 from fooddelivery.application import PlaceOrder
 from fooddelivery.bootstrap import Bootstrapped, Settings, bootstrap
 from fooddelivery.domain import (
@@ -67,7 +67,7 @@ class World:
 @pytest.fixture
 def world() -> Iterator[World]:
     clock = VirtualClock(datetime(2026, 11, 30, 18, 0, tzinfo=UTC))
-    app = bootstrap(Settings(), clock=clock, ids=SequentialIdGenerator())
+    app = bootstrap(Settings(), clock=clock, ids=SequentialIdGenerator(), counters=OperationCounters())
     app.restaurants.add(
         Restaurant(
             "rest-1",

@@ -18,7 +18,7 @@ import pytest
 from stepfunctions_harness import HOME, NEAR_PARIS, PARIS, history, visited, with_retry_intervals
 from test_stepfunctions_execution import LiveSaga, live, live_moto  # noqa: F401  (fixtures)
 
-from fooddelivery.adapters.memory import SequentialIdGenerator, VirtualClock
+from fooddelivery.adapters.memory import OperationCounters, SequentialIdGenerator, VirtualClock
 from fooddelivery.application import PlaceOrder
 from fooddelivery.application.order_saga import build_order_saga
 from fooddelivery.bootstrap import Bootstrapped, Settings, bootstrap
@@ -60,7 +60,10 @@ class InProcess:
     def __init__(self) -> None:
         self.clock = VirtualClock(datetime(2026, 11, 30, 18, 0, tzinfo=UTC))
         self.app: Bootstrapped = bootstrap(
-            Settings(confirmation_timeout_s=TIMEOUT_S), clock=self.clock, ids=SequentialIdGenerator()
+            Settings(confirmation_timeout_s=TIMEOUT_S),
+            clock=self.clock,
+            ids=SequentialIdGenerator(),
+            counters=OperationCounters(),
         )
         self.app.restaurants.add(
             RestaurantRecord(

@@ -48,23 +48,34 @@ _EPOCH: Final[Decimal] = Decimal("1764525600.123456")
 
 
 def _number_size(value: int | Decimal | float) -> int:
-    text = format(Decimal(repr(value)) if isinstance(value, float) else Decimal(value), "f")
-    digits = text.lstrip("-").replace(".", "").strip("0") or "0"
+    if type(value) is int:
+        digits = str(value).lstrip("-").rstrip("0") or "0"
+    else:
+        text = repr(value) if isinstance(value, float) else str(value)
+        mantissa = text.lower().split("e", 1)[0]
+        digits = mantissa.lstrip("-").replace(".", "").strip("0") or "0"
     return (len(digits) + 1) // 2 + 1
 
 
 def value_size(value: Any) -> int:
     """Bytes of one stored value (see the module docstring); a datetime counts as its 27-byte text."""
-    if isinstance(value, str):
+    kind = type(value)
+    if kind is str:
         return len(value.encode())
-    if value is None or isinstance(value, bool):
+    if value is None or kind is bool:
         return 1
-    if isinstance(value, (int, Decimal, float)):
+    if kind is int or kind is float or isinstance(value, Decimal):
         return _number_size(value)
     if isinstance(value, Mapping):
-        return 3 + sum(1 + len(str(k).encode()) + value_size(v) for k, v in value.items())
+        total = 3
+        for k, v in value.items():
+            total += 1 + len(str(k).encode()) + value_size(v)
+        return total
     if isinstance(value, (list, tuple)):
-        return 3 + sum(1 + value_size(v) for v in value)
+        total = 3
+        for v in value:
+            total += 1 + value_size(v)
+        return total
     return len(_TIME)  # datetimes (and anything else stored as text of that width)
 
 
