@@ -123,13 +123,14 @@ def _cost_by_service(est: CostEstimate, path: Path) -> None:
     plt.close(fig)
 
 
-def _distribution(counts: Sequence[int], title: str, colour: str, path: Path) -> None:
+def _distribution(counts: Sequence[int], width: float, title: str, colour: str, path: Path) -> None:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 4), dpi=110)
     total = sum(counts) or 1
-    ax.bar(range(len(counts)), [c / total * 100 for c in counts], width=1.0, align="edge", color=colour)
+    edges = [i * width for i in range(len(counts))]
+    ax.bar(edges, [c / total * 100 for c in counts], width=width, align="edge", color=colour)
     ax.set_xlabel("minutes after the order was placed")
-    ax.set_ylabel("% of orders")
+    ax.set_ylabel(f"% of orders per {width:g}-minute bin")
     ax.set_title(f"{title} ({total:,} simulated orders)", fontsize=10)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
@@ -150,12 +151,19 @@ def write_charts(est: CostEstimate, report: Mapping[str, Any], out: Path) -> dic
     _cost_by_service(est, out / "cost_by_service.png")
     charts["Monthly cost per runtime and service"] = "cost_by_service.png"
     dist = report.get("distributions", {})
-    confirm = list(dist.get("minutesToConfirm", []))
-    deliver = list(dist.get("minutesToDeliver", []))
-    if confirm:
-        _distribution(confirm, "Minutes from placement to confirmation", "#59a14f", out / "time_to_confirm.png")
-        charts["Time to confirm"] = "time_to_confirm.png"
-    if deliver:
-        _distribution(deliver, "Minutes from placement to delivery", "#f28e2b", out / "time_to_deliver.png")
-        charts["Time to deliver"] = "time_to_deliver.png"
+    for key, title, colour, name, chart in (
+        (
+            "minutesToConfirm",
+            "Minutes from placement to confirmation",
+            "#59a14f",
+            "time_to_confirm.png",
+            "Time to confirm",
+        ),
+        ("minutesToDeliver", "Minutes from placement to delivery", "#f28e2b", "time_to_deliver.png", "Time to deliver"),
+    ):
+        hist = dist.get(key) or {}
+        counts = list(hist.get("counts", [])) if isinstance(hist, Mapping) else []
+        if counts:
+            _distribution(counts, float(hist.get("binMinutes", 1)), title, colour, out / name)
+            charts[chart] = name
     return charts

@@ -35,7 +35,7 @@ def _per(price: Price) -> str:
         return _BYTES[int(per)]
     if per == 1:
         return price.unit
-    return f"{_qty(per).replace('.00', '')} {price.unit}s"
+    return f"{_qty(per).replace('.00', '')} {price.unit}"
 
 
 def _unit_price(price: Price | None) -> str:
@@ -118,7 +118,7 @@ def _header(est: CostEstimate) -> list[str]:
 def render_text(est: CostEstimate) -> str:
     """The estimate for a terminal: a table per runtime, the summary, the sources."""
     out = ["fooddelivery cost (monthly, " + est.catalog.currency + ")", *("  " + h for h in _header(est)), ""]
-    widths = (24, 34, 10, 10, 28, 12)
+    widths = (24, 34, 12, 10, 36, 12)
     head = ["service", "item", "quantity", "free", "unit price", "cost"]
     for r in est.runtimes:
         out.append(r.runtime.name)

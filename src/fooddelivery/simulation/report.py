@@ -40,8 +40,8 @@ field                              meaning
                                    sized, ``sized``, ``bytes``, ``kib`` {size in KiB rounded up: count},
                                    ``under1000``, ``under1000Bytes``); ``{}`` when run without metering
 ``minutely``                       ``placed``: 1,440 counts by UTC minute of the day of placement
-``distributions``                  ``minutesToConfirm``, ``minutesToDeliver``: counts per whole minute
-                                   (index i = [i, i+1) minutes)
+``distributions``                  ``minutesToConfirm`` (bins of 0.1 minute), ``minutesToDeliver`` (bins of 1
+                                   minute): ``binMinutes`` and ``counts`` (index i = [i, i+1) bins)
 ``hourlyWeights``                  the 24 local-hour weights the arrivals were drawn from, and ``peakShare``
                                    (the share of the 18:00-21:00 hours)
 ``simulatedSpanHours``             first arrival -> last event, in hours
@@ -79,13 +79,14 @@ def nearest_rank(values: Sequence[float], pct: float) -> float | None:
     return round(ordered[rank - 1], 2)
 
 
-def histogram(values: Sequence[float]) -> list[int]:
-    """Counts of ``values`` per whole unit: index ``i`` counts values in ``[i, i + 1)`` (negatives in 0)."""
+def histogram(values: Sequence[float], width: float = 1.0) -> list[int]:
+    """Counts of ``values`` per bin of ``width``: index ``i`` counts values in ``[i * width, (i + 1) * width)``
+    (negatives in bin 0)."""
     if not values:
         return []
-    counts = [0] * (int(max(values)) + 1)
+    counts = [0] * (int(max(values) / width) + 1)
     for v in values:
-        counts[max(0, int(v))] += 1
+        counts[max(0, int(v / width))] += 1
     return counts
 
 
@@ -144,8 +145,8 @@ def build_report(sim: Simulation, build_s: float, loop_s: float, peak_mib: float
         "metering": sim.counters.usage_json(),
         "minutely": {"placed": st.minutely_placed},
         "distributions": {
-            "minutesToConfirm": histogram(st.to_confirm_min),
-            "minutesToDeliver": histogram(st.to_deliver_min),
+            "minutesToConfirm": {"binMinutes": 0.1, "counts": histogram(st.to_confirm_min, 0.1)},
+            "minutesToDeliver": {"binMinutes": 1, "counts": histogram(st.to_deliver_min, 1.0)},
         },
         "hourlyWeights": {
             "weights": list(sim.config.hourly_weights),
