@@ -4,34 +4,13 @@ entrypoint is held to: see each cloud package's parity test)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
-from fooddelivery.bootstrap import Settings
-from fooddelivery.http.auth import DevAuthenticator
-from fooddelivery.server.app import LocalServer
-from fooddelivery.testing.http_parity import (
-    SCRIPT,
-    Exchange,
-    asgi_send,
-    assert_same,
-    comparable,
-    dev_token_credentials,
-    run_script,
-    seed,
-)
-
-SECRET = "parity-tests-development-secret-0123456789"
+from fooddelivery.testing.http_parity import SCRIPT, Exchange, assert_same, comparable, serve_baseline
 
 
 def serve_run(db: Path) -> list[Exchange]:
-    server = LocalServer(db, settings=Settings(), authenticator=DevAuthenticator(SECRET))
-    try:
-        seed(server.adapters.restaurants, server.adapters.drivers, datetime.now(UTC))
-        server.recover()
-        return run_script(asgi_send(server.app, dev_token_credentials(SECRET)))
-    finally:
-        server.close()
+    return serve_baseline(db)
 
 
 def test_every_request_of_the_script_gets_its_status_on_serve_and_two_servers_answer_alike(tmp_path: Path) -> None:

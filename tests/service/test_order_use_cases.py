@@ -57,7 +57,7 @@ def test_a_malformed_order_id_is_a_validation_error_naming_it(app: World) -> Non
     with pytest.raises(ValidationError) as exc:
         app.service.get_order(Actor.admin(), "a/b")
 
-    assert [f.field for f in exc.value.fields] == ["orderId"]
+    assert [f.field for f in exc.value.fields] == ["order_id"]
 
 
 def test_a_released_driver_no_longer_sees_the_order(app: World, waiting_order: str) -> None:

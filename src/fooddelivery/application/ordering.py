@@ -47,11 +47,11 @@ class OrderingUseCases(RestaurantUseCases):
             raise NotAllowed("only customers place orders")
         if command.customer_id is not None and command.customer_id != actor.subject:
             raise NotAllowed("customers place orders only for themselves")
-        check_id(command.restaurant_id, "restaurantId")
+        check_id(command.restaurant_id, "restaurant_id")
         fingerprint = command.fingerprint()
         if idempotency_key is not None:
             if not idempotency_key or len(idempotency_key) > 255 or not idempotency_key.isprintable():
-                raise ValidationError.single("Idempotency-Key", "must be 1..255 printable characters", "invalid")
+                raise ValidationError.single("idempotency_key", "must be 1..255 printable characters", "invalid")
             bound = self.orders.find_idempotent(actor.subject, idempotency_key)
             if bound is not None:
                 return self._replay(bound, fingerprint)
@@ -60,7 +60,7 @@ class OrderingUseCases(RestaurantUseCases):
         if command.promo_code is not None:
             promo = self.promotions.get(command.promo_code.upper())
             if promo is None:
-                raise ValidationError.single("promoCode", "unknown promo code", "unknown")
+                raise ValidationError.single("promo_code", "unknown promo code", "unknown")
         order = Order.place(
             # keyed: the id is derived from (customer, key), so order, outbox and binding share one partition
             order_id=self.ids.new_id(ORDER_ID_PREFIX)
@@ -140,7 +140,7 @@ class OrderingUseCases(RestaurantUseCases):
             # like a cancellation, the saga must hear of it: it refunds and frees the driver now, and a late
             # confirmation can no longer make it "succeed" on a FAILED order
             return self._stop_order(actor, order_id, OrderStatus.FAILED, reason)
-        check_id(order_id, "orderId")
+        check_id(order_id, "order_id")
         order = self.orders.get(order_id)
         now = self.clock.now()
         order.transition(status, actor, now, self.ids.new_id("evt"), reason)

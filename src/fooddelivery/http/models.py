@@ -30,7 +30,7 @@ from pydantic_core import PydanticCustomError
 
 from fooddelivery.application.services import PlaceOrder, Tracking
 from fooddelivery.domain.catalog import MAX_ID_LENGTH, DeliveryAddress, MenuItem, Restaurant
-from fooddelivery.domain.errors import FieldError, ValidationError
+from fooddelivery.domain.errors import FieldError
 from fooddelivery.domain.events import DomainEvent
 from fooddelivery.domain.geo import GeoPoint
 from fooddelivery.domain.order import (
@@ -41,6 +41,7 @@ from fooddelivery.domain.order import (
     OrderStatus,
     PaymentStatus,
 )
+from fooddelivery.http.problems import WireValidationError
 
 __all__ = [
     "AssignDriverIn",
@@ -574,7 +575,7 @@ _CODES: Final[dict[str, tuple[str, str | None]]] = {
 }
 
 
-def validation_error(exc: PydanticValidationError, root: str = "body") -> ValidationError:
+def validation_error(exc: PydanticValidationError, root: str = "body") -> WireValidationError:
     """The core's :class:`ValidationError` for a pydantic one: each error as ``{field, message,
     code}``.
 
@@ -588,4 +589,4 @@ def validation_error(exc: PydanticValidationError, root: str = "body") -> Valida
         code, message = _CODES.get(err["type"], (err["type"], None))
         fields.append(FieldError(field, message or err["msg"], code))
     summary = "; ".join(f"{f.field}: {f.message}" for f in fields[:5])
-    return ValidationError(f"the request is invalid: {summary}", fields)
+    return WireValidationError(f"the request is invalid: {summary}", fields)

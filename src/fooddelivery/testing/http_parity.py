@@ -9,6 +9,7 @@ function and the Cloud Function all translate their platform's requests into the
   claims for API Gateway, ``X-MS-CLIENT-PRINCIPAL`` for Azure...);
 - :func:`seed` -- the catalog every deployment starts from;
 - :data:`SCRIPT` -- the requests, every route with its successes and its errors, each with the status it must get;
+- :func:`serve_baseline` -- the script's answers from ``fooddelivery serve`` (its ASGI app, on SQLite);
 - :func:`run_script` -- sends the script through an entrypoint (a :data:`Send` callable), filling the ids that
   earlier answers returned (``{order}``), and lets the deployment settle (its queues run) after each request;
 - :func:`comparable` / :func:`assert_same` -- what must be identical: the status, the headers that matter
@@ -51,6 +52,7 @@ __all__ = [
     "dev_token_credentials",
     "run_script",
     "seed",
+    "serve_baseline",
 ]
 
 
@@ -418,3 +420,27 @@ def dev_token_credentials(secret: str) -> Callable[[Persona], Mapping[str, str]]
         return {"Authorization": f"Bearer {token}"}
 
     return credentials
+
+
+def serve_baseline(db: Any, secret: str = "parity-development-secret-0123456789abcdef") -> list[Exchange]:
+    """The script's answers from ``fooddelivery serve`` (its ASGI app on a fresh SQLite file ``db``, the parity
+    catalog seeded): the baseline every cloud entrypoint is compared with (:func:`assert_same`).
+
+    Args:
+        db: a path for the database file (it must not hold the catalog yet).
+        secret: the development token secret of the server.
+    """
+    from datetime import UTC
+    from datetime import datetime as _datetime
+
+    from fooddelivery.bootstrap import Settings
+    from fooddelivery.http.auth import DevAuthenticator
+    from fooddelivery.server.app import LocalServer
+
+    server = LocalServer(db, settings=Settings(), authenticator=DevAuthenticator(secret))
+    try:
+        seed(server.adapters.restaurants, server.adapters.drivers, _datetime.now(UTC))
+        server.recover()
+        return run_script(asgi_send(server.app, dev_token_credentials(secret)))
+    finally:
+        server.close()

@@ -18,24 +18,18 @@ from aws_stack import Stack
 from deployment import Deployment
 from gateway import http_api_event, rest_event
 
-from fooddelivery.bootstrap import Settings
-from fooddelivery.http.auth import DevAuthenticator
-from fooddelivery.server.app import LocalServer
 from fooddelivery.testing.http_parity import (
     SCRIPT,
     Answer,
     Exchange,
     Persona,
     Send,
-    asgi_send,
     assert_same,
-    dev_token_credentials,
     run_script,
     seed,
+    serve_baseline,
 )
 from fooddelivery_aws.entrypoints import http
-
-SECRET = "parity-tests-development-secret-0123456789"
 
 
 def cognito_claims(persona: Persona) -> dict[str, str]:
@@ -77,17 +71,7 @@ def lambda_send(version: str, stage: str) -> Send:
 
 @pytest.fixture(scope="module")
 def on_serve(tmp_path_factory: pytest.TempPathFactory) -> list[Exchange]:
-    server = LocalServer(
-        Path(tmp_path_factory.mktemp("serve")) / "parity.db",
-        settings=Settings(),
-        authenticator=DevAuthenticator(SECRET),
-    )
-    try:
-        seed(server.adapters.restaurants, server.adapters.drivers, datetime.now(UTC))
-        server.recover()
-        return run_script(asgi_send(server.app, dev_token_credentials(SECRET)))
-    finally:
-        server.close()
+    return serve_baseline(Path(tmp_path_factory.mktemp("serve")) / "parity.db")
 
 
 def on_aws(stack: Stack, monkeypatch: pytest.MonkeyPatch, send: Callable[[], Send]) -> list[Exchange]:

@@ -9,13 +9,13 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from itertools import islice
 
-from fooddelivery.adapters._support import (
+from fooddelivery.adapters.counters import OperationCounters, meter_of
+from fooddelivery.adapters.paging import (
     bad_cursor,
     check_limit,
     decode_cursor,
     encode_cursor,
 )
-from fooddelivery.adapters.counters import OperationCounters, meter_of
 from fooddelivery.adapters.sizes import idempotency_size, order_size, outbox_size
 from fooddelivery.domain.errors import (
     ConcurrencyConflict,
