@@ -12,20 +12,21 @@ Attributes (CloudEvents 1.0 spec, https://github.com/cloudevents/spec/blob/v1.0.
 
 The structured JSON form (``application/cloudevents+json``) is what travels on EventBridge ``Detail``,
 Service Bus bodies and Pub/Sub data alike.
+
+Either generation of the CloudEvents SDK works: 2.x (its ``cloudevents.core`` API) or 1.11/1.12 (its
+``cloudevents.http`` API), because Google's ``functions-framework`` -- the Cloud Functions Python runtime -- pins
+``cloudevents <= 1.12`` (functions-framework 3.10.2), so the GCP package can only be installed with a 1.x SDK.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from fooddelivery.domain.errors import ValidationError
 from fooddelivery.domain.events import SCHEMA_VERSION, DomainEvent, EventType
-
-if TYPE_CHECKING:
-    from cloudevents.core.formats.json import JSONFormat
-    from cloudevents.core.v1.event import CloudEvent
 
 __all__ = ["EVENT_SOURCE", "TYPE_PREFIX", "from_cloudevent", "from_json", "to_cloudevent", "to_json"]
 
@@ -33,26 +34,41 @@ EVENT_SOURCE: Final[str] = "/fooddelivery/orders"
 TYPE_PREFIX: Final[str] = "com.fooddelivery."
 
 
+@dataclass(frozen=True, slots=True)
+class _Sdk:
+    """The installed CloudEvents SDK: its event class, its JSON format (2.x) and whether it is a 1.x SDK."""
+
+    event: Any
+    format: Any
+    legacy: bool
+
+
 @cache
-def _format() -> JSONFormat:
-    """The SDK's JSON format, imported on first use: the SDK (and its date parser) is not on the cold path of a
-    function that serves requests without publishing."""
-    from cloudevents.core.formats.json import JSONFormat
+def _sdk() -> _Sdk:
+    """The SDK, imported on first use: it (and its date parser) is not on the cold path of a function that serves
+    requests without publishing."""
+    try:  # CloudEvents SDK 2.x
+        from cloudevents.core.formats.json import JSONFormat
+        from cloudevents.core.v1.event import CloudEvent
 
-    return JSONFormat()
+        return _Sdk(CloudEvent, JSONFormat(), legacy=False)
+    except ImportError:  # CloudEvents SDK 1.11/1.12 (what functions-framework installs)
+        from cloudevents.http import CloudEvent as LegacyCloudEvent
+
+        return _Sdk(LegacyCloudEvent, None, legacy=True)
 
 
-def to_cloudevent(event: DomainEvent) -> CloudEvent:
+def to_cloudevent(event: DomainEvent) -> Any:
     """Wrap ``event`` in a CloudEvents 1.0 event (see the module docstring for the attributes)."""
-    from cloudevents.core.v1.event import CloudEvent
-
-    return CloudEvent(
+    sdk = _sdk()
+    return sdk.event(
         {
             "id": event.event_id,
             "source": EVENT_SOURCE,
             "type": TYPE_PREFIX + event.type.value,
             "subject": event.order_id,
-            "time": event.occurred_at,
+            # the 1.x SDK keeps attributes as given and writes them with json.dumps: RFC 3339 text there
+            "time": event.occurred_at.isoformat() if sdk.legacy else event.occurred_at,
             "datacontenttype": "application/json",
             "schemaversion": SCHEMA_VERSION,
             "orderversion": str(event.order_version),
@@ -64,7 +80,12 @@ def to_cloudevent(event: DomainEvent) -> CloudEvent:
 
 def to_json(event: DomainEvent) -> bytes:
     """The structured-mode JSON bytes of ``event``'s envelope (``application/cloudevents+json``)."""
-    return _format().write(to_cloudevent(event))
+    sdk = _sdk()
+    if sdk.legacy:
+        from cloudevents.conversion import to_json as legacy_to_json
+
+        return bytes(legacy_to_json(to_cloudevent(event)))
+    return bytes(sdk.format.write(to_cloudevent(event)))
 
 
 def from_cloudevent(ce: Any) -> DomainEvent:
@@ -87,6 +108,13 @@ def from_cloudevent(ce: Any) -> DomainEvent:
     subject = attrs.get("subject")
     version = attrs.get("orderversion")
     when = attrs.get("time")
+    if isinstance(when, str):  # the 1.x SDK keeps the RFC 3339 text
+        try:
+            when = datetime.fromisoformat(when)
+        except ValueError:
+            when = None
+        if isinstance(when, datetime) and when.utcoffset() is None:
+            when = None
     if not subject or version is None or not str(version).isdigit() or not isinstance(when, datetime):
         raise ValidationError.single("subject", "subject, orderversion and time are required", "required")
     data = ce.get_data()
@@ -106,8 +134,14 @@ def from_json(raw: bytes | str) -> DomainEvent:
     Raises:
         ValidationError: malformed JSON or an envelope that is not one of ours.
     """
+    sdk = _sdk()
     try:
-        ce = _format().read(None, raw)
+        if sdk.legacy:
+            from cloudevents.http import from_json as legacy_from_json
+
+            ce = legacy_from_json(raw)
+        else:
+            ce = sdk.format.read(None, raw)
     except ValidationError:
         raise
     except Exception as exc:  # the SDK raises several unrelated types for malformed input
