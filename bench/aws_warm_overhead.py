@@ -8,7 +8,7 @@ The application is the core's ``bootstrap()`` with its defaults (in-memory adapt
 demo restaurant (``rest-0``) added, installed as the execution environment's application
 (``fooddelivery_aws.bootstrap.reset_aws_app``); then ``fooddelivery_aws.entrypoints.http.handler`` -- the function
 API Gateway invokes -- is called in a loop with API Gateway REST (payload 1.0) events built from
-``../shared/events/aws/apigw-rest-v1-get.json``:
+``adapters/aws/tests/events/apigw-rest-v1-get.json`` (the SAM CLI sample kept with the AWS tests):
 
 - ``GET /health`` (no credentials): the floor of event translation, routing and response shaping;
 - ``GET /restaurants/rest-0`` with Cognito authorizer claims (a customer): plus claims -> actor, the use case, a
@@ -34,8 +34,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+#: How ``bench/run_all.py`` runs this benchmark.
+RUN_ALL = {"python": "aws", "args": ["--requests", "3000", "--warmup", "300"], "timeout": 600}
+
 ROOT: Final = Path(__file__).resolve().parents[1]
-SAMPLE_EVENT: Final = ROOT.parent / "shared" / "events" / "aws" / "apigw-rest-v1-get.json"
+SAMPLE_EVENT: Final = ROOT / "adapters" / "aws" / "tests" / "events" / "apigw-rest-v1-get.json"
 RESTAURANT_ID: Final = "rest-0"
 #: What API Gateway's Cognito user-pool authorizer passes for a customer (``requestContext.authorizer.claims``).
 CUSTOMER_CLAIMS: Final[Mapping[str, str]] = {
@@ -143,7 +146,10 @@ def _install_entrypoint(boot: Any) -> Callable[[Mapping[str, Any]], dict[str, An
         location_stream_name="locations",
         timer_queue_url="timer-queue",
     )
-    reset_aws_app(AwsApp(settings=settings, boot=boot, saga=None, relay=None, clients=None))  # type: ignore[arg-type]
+    # the HTTP function uses only ``boot`` and ``settings``; the queue-side parts stay unset
+    reset_aws_app(
+        AwsApp(settings=settings, boot=boot, runtime=None, timers=None, relay=None, clients=None)  # type: ignore[arg-type]
+    )
     return handler
 
 

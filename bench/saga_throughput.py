@@ -33,6 +33,9 @@ from fooddelivery.domain import (
     Restaurant,
 )
 
+#: How ``bench/run_all.py`` runs this benchmark.
+RUN_ALL = {"python": "core", "args": ["--orders", "5000", "--repeat", "3"], "timeout": 600}
+
 
 def run(orders: int) -> float:
     """Run ``orders`` full lifecycles; returns orders per second of wall time."""

@@ -33,6 +33,9 @@ import threading
 import time
 from pathlib import Path
 
+#: How ``bench/run_all.py`` runs this benchmark.
+RUN_ALL = {"python": "core", "args": ["--sequential", "200", "--concurrent", "400", "--clients", "8"], "timeout": 600}
+
 HOST = "127.0.0.1"
 BIN = Path(sys.executable).parent
 

@@ -42,6 +42,9 @@ from fooddelivery.domain import (
     Restaurant,
 )
 
+#: How ``bench/run_all.py`` runs this benchmark.
+RUN_ALL = {"python": "core", "args": ["--orders", "1000", "--repeat", "3"], "timeout": 600}
+
 
 def run(orders: int, full: bool, threads: int, path: str) -> tuple[float, dict[str, int]]:
     """Run ``orders`` orders; returns (orders per second of wall time, operation counts)."""

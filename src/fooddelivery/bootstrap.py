@@ -14,18 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final, Protocol, runtime_checkable
 
-from fooddelivery.adapters.memory import (
-    FakePaymentGateway,
-    InMemoryDriverRepository,
-    InMemoryEventPublisher,
-    InMemoryLocationStream,
-    InMemoryNotifier,
-    InMemoryOrderRepository,
-    InMemoryRestaurantRepository,
-    InMemorySagaStateStore,
-    InMemoryScheduler,
-    OperationCounters,
-)
+from fooddelivery.adapters.counters import OperationCounters
 from fooddelivery.adapters.system import SystemClock, UuidIdGenerator
 from fooddelivery.application.order_saga import OrderSagaSteps, build_order_saga
 from fooddelivery.application.relay import OutboxRelay, TrackedOrderRepository
@@ -238,7 +227,9 @@ def bootstrap(
         orders: the order store; when ``outbox`` is None it must also implement :class:`Outbox`.
         outbox: the outbox, if separate from the order store.
         restaurants, drivers, sagas, publisher, notifier, payments, location, scheduler, clock, ids: adapters.
-        counters: operation counters for the in-memory adapters (a new one by default).
+        counters: operation counters for the in-memory adapters (a new one, without metering, by default); also
+            the meter the in-memory adapters and the saga runner record their billable operations on when it meters
+            (``OperationCounters()``; the simulation's does).
         pricing: platform fees (defaults per currency).
         promotions: promo codes, keyed by code (case-insensitive).
         saga_engine: where order sagas are started and signalled (default: the in-process runner); e.g. a
@@ -254,29 +245,33 @@ def bootstrap(
         TypeError: ``orders`` is not an outbox and no ``outbox`` was given.
     """
     settings = settings or Settings.from_env()
-    counters = counters if counters is not None else OperationCounters()
+    # metering (sizing every item written) is for cost runs: pass OperationCounters() to meter
+    counters = counters if counters is not None else OperationCounters(metering=False)
     clock = clock or SystemClock()
     ids = ids or UuidIdGenerator()
-    orders = orders if orders is not None else InMemoryOrderRepository(counters=counters)
+    # In-memory adapters are imported only for the ports not injected (a cloud entrypoint injects them all).
+    from fooddelivery.adapters import memory
+
+    orders = orders if orders is not None else memory.InMemoryOrderRepository(counters=counters)
     if outbox is None:
         if not isinstance(orders, Outbox):
             raise TypeError("the order repository is not an Outbox; pass outbox=...")
         outbox = orders
-    restaurants = restaurants if restaurants is not None else InMemoryRestaurantRepository(counters=counters)
-    drivers = drivers if drivers is not None else InMemoryDriverRepository(counters=counters)
-    sagas = sagas if sagas is not None else InMemorySagaStateStore(counters=counters)
-    publisher = publisher if publisher is not None else InMemoryEventPublisher(counters=counters, retain=retain)
-    notifier = notifier if notifier is not None else InMemoryNotifier(counters=counters, retain=retain)
-    payments = payments if payments is not None else FakePaymentGateway(counters=counters)
-    location = location if location is not None else InMemoryLocationStream(counters=counters, retain=retain)
-    scheduler = scheduler if scheduler is not None else InMemoryScheduler(counters=counters)
+    restaurants = restaurants if restaurants is not None else memory.InMemoryRestaurantRepository(counters=counters)
+    drivers = drivers if drivers is not None else memory.InMemoryDriverRepository(counters=counters)
+    sagas = sagas if sagas is not None else memory.InMemorySagaStateStore(counters=counters)
+    publisher = publisher if publisher is not None else memory.InMemoryEventPublisher(counters=counters, retain=retain)
+    notifier = notifier if notifier is not None else memory.InMemoryNotifier(counters=counters, retain=retain)
+    payments = payments if payments is not None else memory.FakePaymentGateway(counters=counters)
+    location = location if location is not None else memory.InMemoryLocationStream(counters=counters, retain=retain)
+    scheduler = scheduler if scheduler is not None else memory.InMemoryScheduler(counters=counters)
     assignment = AssignmentPolicy(settings.driver_radius_km, settings.driver_candidates)
     relay = OutboxRelay(outbox, publisher, publish_after_commit=publish_after_commit)
     # The use cases and the saga's steps write through the tracked store: each caller publishes what it committed.
     tracked = TrackedOrderRepository(orders, relay)
     steps = OrderSagaSteps(tracked, restaurants, drivers, payments, notifier, clock, ids, assignment)
     runner = SagaRunner(
-        build_order_saga(settings.confirmation_timeout_s), steps.actions(), sagas, scheduler, clock
+        build_order_saga(settings.confirmation_timeout_s), steps.actions(), sagas, scheduler, clock, meter=counters
     )
     runtime = OrderRuntime(
         engine=saga_engine if saga_engine is not None else runner,

@@ -4,6 +4,7 @@ Commands:
     simulate   a seeded, deterministic day of orders through the real core (in memory, virtual time).
     token      print a development bearer token for a role.
     serve      the HTTP API, the saga and the event bus on a SQLite file, served by uvicorn.
+    cost       monthly cost per cloud, service and saga runtime, from a simulated day and the price catalog.
 """
 
 from __future__ import annotations
@@ -52,6 +53,12 @@ def _rate(name: str) -> Any:
               help="Driver count (default: sized for the peak hour).")
 @click.option("--restaurants", type=click.IntRange(1, 1_000_000), default=None,
               help="Restaurant count (default: orders / 50, 100..50,000).")
+@click.option("--peak-share", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
+              help="Share of the day's orders in the 18:00-21:00 local dinner rush (default: the built-in daily "
+                   "profile's, about 0.52).")
+@click.option("--metering/--no-metering", default=True, show_default=True,
+              help="Record billable operations (the report's `metering`, read by `fooddelivery cost`); about "
+                   "a third faster without.")
 @click.option("--progress/--no-progress", default=None,
               help="Progress bar on standard error (default: when it is a terminal).")
 def simulate(
@@ -67,6 +74,8 @@ def simulate(
     reject_rate: float,
     drivers: int | None,
     restaurants: int | None,
+    peak_share: float | None,
+    metering: bool,
     progress: bool | None,
 ) -> None:
     """Run a seeded dinner rush through the real core (in-memory adapters, virtual clock).
@@ -74,9 +83,10 @@ def simulate(
     The exit status is 0 when every invariant held (every order ended, captured failures refunded exactly
     once, no driver double-booked), 1 otherwise.
     """
-    from fooddelivery.simulation import SimulationConfig, render_text, run_simulation
+    from fooddelivery.simulation import HOURLY_WEIGHTS, SimulationConfig, render_text, run_simulation, with_peak_share
 
     try:
+        weights = HOURLY_WEIGHTS if peak_share is None else with_peak_share(peak_share)
         config = SimulationConfig(
             orders=orders,
             seed=seed,
@@ -88,6 +98,8 @@ def simulate(
             reject_rate=reject_rate,
             drivers=drivers,
             restaurants=restaurants,
+            metering=metering,
+            hourly_weights=weights,
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
@@ -194,6 +206,141 @@ def serve(db: Path, host: str, port: int, demo: bool, confirmation_timeout: floa
     except ValueError as exc:  # FOODDELIVERY_DEV_SECRET too short
         raise click.ClickException(f"FOODDELIVERY_DEV_SECRET: {exc}") from None
     sys.exit(status)
+
+
+@main.command()
+@click.option("--orders-per-day", type=click.IntRange(1, 100_000_000), default=1_000_000, show_default=True,
+              help="Orders per day to price.")
+@click.option("--days", type=click.IntRange(1, 31), default=30, show_default=True, help="Days in the month.")
+@click.option("--peak-share", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
+              help="Share of the day in the 18:00-21:00 dinner rush (default: the simulation's profile, ~0.52).")
+@click.option("--memory-mb", type=click.IntRange(128, 10_240), default=512, show_default=True,
+              help="Function memory size (the SAM template's 512 MB).")
+@click.option("--call-ms", type=click.FloatRange(0, 10_000), default=5.0, show_default=True,
+              help="Assumed latency of one remote call from a function, ms (adds to billed duration).")
+@click.option("--api", type=click.Choice(["rest", "http"]), default="rest", show_default=True,
+              help="API Gateway type on AWS (the SAM template: rest).")
+@click.option("--sample-orders", type=click.IntRange(100, 10_000_000), default=5_000, show_default=True,
+              help="Orders in the simulated day the month is scaled from.")
+@click.option("--seed", type=int, default=1, show_default=True, help="Seed of the simulated day.")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
+              help="Use a saved `fooddelivery simulate --format json` report instead of simulating.")
+@click.option("--prices", "prices_path", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
+              help="Price overrides: a JSON or TOML file {\"prices\": {METER: {\"price\": ..., ...}}}.")
+@click.option("--price", "price_flags", multiple=True, metavar="METER=PRICE[/PER]",
+              help="Override one price, e.g. azure.cosmos.request_units=0.25/1000000 (repeatable).")
+@click.option("--free-tier-12-months", is_flag=True, default=False,
+              help="Also apply free offers limited to a new account's first 12 months.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="Output format.")
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Also write report.md, cost.json, the simulation report and PNG charts (needs the `report` "
+                   "extra: pip install 'fooddelivery[report]') into this directory.")
+@click.option("--progress/--no-progress", default=None,
+              help="Progress bar on standard error while simulating (default: when it is a terminal).")
+def cost(
+    orders_per_day: int,
+    days: int,
+    peak_share: float | None,
+    memory_mb: int,
+    call_ms: float,
+    api: str,
+    sample_orders: int,
+    seed: int,
+    report_path: Path | None,
+    prices_path: Path | None,
+    price_flags: tuple[str, ...],
+    free_tier_12_months: bool,
+    fmt: str,
+    out: Path | None,
+    progress: bool | None,
+) -> None:
+    """Monthly cost per cloud, service and saga runtime for a traffic profile.
+
+    Simulates a day of --sample-orders orders through the real core with metering on (or reads --report),
+    scales it to --orders-per-day x --days, models what each cloud bills for it (fooddelivery.cost.models) and
+    prices that with the catalog shipped in the package (every price with its source and date; prices that
+    were not found are reported as unknown, never guessed; override them with --prices or --price).
+    """
+    from fooddelivery.cost import (
+        CatalogError,
+        DeploymentOptions,
+        TrafficProfile,
+        estimate,
+        load_catalog,
+        load_overrides,
+        parse_price_flag,
+    )
+    from fooddelivery.cost.render import render_markdown, render_text
+
+    try:
+        catalog = load_catalog()
+        overrides = load_overrides(prices_path) if prices_path is not None else {}
+        overrides.update(parse_price_flag(price_flags))
+        if overrides:
+            catalog = catalog.with_overrides(overrides)
+    except CatalogError as exc:
+        raise click.UsageError(str(exc)) from None
+    if report_path is not None:
+        try:
+            report = json.loads(report_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise click.UsageError(f"cannot read {report_path}: {exc}") from None
+        if peak_share is not None:
+            click.echo("note: --peak-share is ignored with --report (the report's day has its own profile)", err=True)
+    else:
+        report = _simulate_for_cost(sample_orders, seed, peak_share, progress)
+    try:
+        est = estimate(
+            report,
+            catalog,
+            TrafficProfile(orders_per_day, days),
+            DeploymentOptions(memory_mb=memory_mb, call_ms=call_ms, api=api),
+            expiring_free_tiers=free_tier_12_months,
+        )
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    if fmt == "json":
+        from fooddelivery.cost.export import estimate_json
+
+        click.echo(json.dumps(estimate_json(est), indent=2))
+    else:
+        click.echo(render_text(est), nl=False)
+    if out is not None:
+        from fooddelivery.cost.export import estimate_json
+
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "simulation.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        (out / "cost.json").write_text(json.dumps(estimate_json(est), indent=2) + "\n", encoding="utf-8")
+        (out / "cost.txt").write_text(render_text(est), encoding="utf-8")
+        try:
+            from fooddelivery.cost.charts import write_charts
+
+            charts = write_charts(est, report, out)
+        except ImportError:
+            click.echo("charts skipped: matplotlib is not installed (pip install 'fooddelivery[report]')", err=True)
+            charts = {}
+        (out / "report.md").write_text(render_markdown(est, charts), encoding="utf-8")
+        click.echo(f"wrote {out}/report.md" + (f" and {len(charts)} charts" if charts else ""), err=True)
+
+
+def _simulate_for_cost(orders: int, seed: int, peak_share: float | None, progress: bool | None) -> dict[str, Any]:
+    from fooddelivery.simulation import HOURLY_WEIGHTS, SimulationConfig, run_simulation, with_peak_share
+
+    try:
+        weights = HOURLY_WEIGHTS if peak_share is None else with_peak_share(peak_share)
+        config = SimulationConfig(orders=orders, seed=seed, hourly_weights=weights, metering=True)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    show = sys.stderr.isatty() if progress is None else progress
+    if not show:
+        return run_simulation(config)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("simulating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  transient=True) as bar:
+        task = bar.add_task("orders", total=orders)
+        return run_simulation(config, lambda done, total: bar.update(task, completed=done))
 
 
 if __name__ == "__main__":  # pragma: no cover

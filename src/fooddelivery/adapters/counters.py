@@ -1,11 +1,18 @@
-"""Operation counters shared by the in-memory adapters ("store calls" in a simulation report)."""
+"""Operation counters shared by the in-memory adapters ("store calls" in a simulation report), and their meter.
+
+``OperationCounters`` counts port operations under stable names (:data:`OPERATION_NAMES`) and is also the
+:class:`~fooddelivery.metering.Meter` the same adapters record their sized, billable operations on
+(:mod:`fooddelivery.metering.operations`), so one object injected into every adapter holds both.
+"""
 
 from __future__ import annotations
 
 import threading
-from typing import Final
+from typing import Any, Final
 
-__all__ = ["OPERATION_NAMES", "OperationCounters"]
+from fooddelivery.metering import Quantity, Tally, UsageMeter
+
+__all__ = ["OPERATION_NAMES", "OperationCounters", "meter_of"]
 
 #: The stable names the in-memory adapters count under. Each adapter's docstring says which calls
 #: count.
@@ -33,19 +40,50 @@ OPERATION_NAMES: Final[frozenset[str]] = frozenset(
 
 
 class OperationCounters:
-    """A thread-safe tally of named operations, like a locked ``collections.Counter``.
+    """A thread-safe tally of named operations, like a locked ``collections.Counter``, plus a meter.
 
     One instance is usually injected into every in-memory adapter (``counters=...``) so a test or a
     simulation can read how many port operations a scenario cost. Names are free-form; the adapters
     use :data:`OPERATION_NAMES`. Adding is one lock round-trip and one dict update, cheap enough for
     hot paths.
+
+    It implements :class:`~fooddelivery.metering.Meter` too: :meth:`record` keeps sized, billable operations
+    apart from the counts (:meth:`usage`), so :meth:`snapshot` is unchanged by metering.
+
+    Args:
+        metering: record billable operations (:meth:`record`); False makes :meth:`record` a no-op and tells the
+            adapters (:func:`meter_of`) not to compute sizes at all (a long simulation runs faster without it).
     """
 
-    __slots__ = ("_counts", "_lock")
+    __slots__ = ("_counts", "_lock", "_meter", "metering")
 
-    def __init__(self) -> None:
+    def __init__(self, *, metering: bool = True) -> None:
         self._lock = threading.Lock()
         self._counts: dict[str, int] = {}
+        self._meter = UsageMeter()
+        self.metering = metering
+
+    def record(self, name: str, quantity: Quantity = 1, *, size: int | None = None) -> None:
+        """Record a billable operation (the :class:`~fooddelivery.metering.Meter` port): ``quantity`` of
+        ``name``, each ``size`` bytes when given.
+
+        Raises:
+            ValueError: a negative quantity or size.
+        """
+        if self.metering:
+            self._meter.record(name, quantity, size=size)
+
+    def usage(self) -> dict[str, Tally]:
+        """What was recorded with :meth:`record`, by name (independent copies)."""
+        return self._meter.usage()
+
+    def reset_usage(self) -> None:
+        """Forget what was metered (the counts stay): e.g. after setting up a world, before the measured run."""
+        self._meter.reset()
+
+    def usage_json(self) -> dict[str, dict[str, Any]]:
+        """:meth:`usage` as JSON-ready dicts."""
+        return self._meter.usage_json()
 
     def add(self, name: str, n: int = 1) -> None:
         """Add ``n`` (default 1) to the count of ``name``."""
@@ -68,9 +106,15 @@ class OperationCounters:
             return {name: count for name, count in self._counts.items() if count}
 
     def reset(self) -> None:
-        """Set every count back to zero."""
+        """Set every count back to zero and forget what was metered."""
         with self._lock:
             self._counts.clear()
+        self._meter.reset()
 
     def __repr__(self) -> str:
         return f"OperationCounters({self.snapshot()!r})"
+
+
+def meter_of(counters: OperationCounters | None) -> OperationCounters | None:
+    """``counters`` if it meters (the adapters record sized operations on it), else None (they skip sizing)."""
+    return counters if counters is not None and counters.metering else None

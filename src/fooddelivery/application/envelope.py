@@ -20,7 +20,9 @@ Either generation of the CloudEvents SDK works: 2.x (its ``cloudevents.core`` AP
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any, Final
 
 from fooddelivery.domain.errors import ValidationError
@@ -31,29 +33,42 @@ __all__ = ["EVENT_SOURCE", "TYPE_PREFIX", "from_cloudevent", "from_json", "to_cl
 EVENT_SOURCE: Final[str] = "/fooddelivery/orders"
 TYPE_PREFIX: Final[str] = "com.fooddelivery."
 
-try:  # CloudEvents SDK 2.x
-    from cloudevents.core.formats.json import JSONFormat
-    from cloudevents.core.v1.event import CloudEvent
 
-    _FORMAT: Any = JSONFormat()
-    _LEGACY = False
-except ImportError:  # CloudEvents SDK 1.11/1.12 (what functions-framework installs)
-    from cloudevents.http import CloudEvent  # type: ignore[no-redef]
+@dataclass(frozen=True, slots=True)
+class _Sdk:
+    """The installed CloudEvents SDK: its event class, its JSON format (2.x) and whether it is a 1.x SDK."""
 
-    _FORMAT = None
-    _LEGACY = True
+    event: Any
+    format: Any
+    legacy: bool
 
 
-def to_cloudevent(event: DomainEvent) -> CloudEvent:
+@cache
+def _sdk() -> _Sdk:
+    """The SDK, imported on first use: it (and its date parser) is not on the cold path of a function that serves
+    requests without publishing."""
+    try:  # CloudEvents SDK 2.x
+        from cloudevents.core.formats.json import JSONFormat
+        from cloudevents.core.v1.event import CloudEvent
+
+        return _Sdk(CloudEvent, JSONFormat(), legacy=False)
+    except ImportError:  # CloudEvents SDK 1.11/1.12 (what functions-framework installs)
+        from cloudevents.http import CloudEvent as LegacyCloudEvent
+
+        return _Sdk(LegacyCloudEvent, None, legacy=True)
+
+
+def to_cloudevent(event: DomainEvent) -> Any:
     """Wrap ``event`` in a CloudEvents 1.0 event (see the module docstring for the attributes)."""
-    return CloudEvent(
+    sdk = _sdk()
+    return sdk.event(
         {
             "id": event.event_id,
             "source": EVENT_SOURCE,
             "type": TYPE_PREFIX + event.type.value,
             "subject": event.order_id,
             # the 1.x SDK keeps attributes as given and writes them with json.dumps: RFC 3339 text there
-            "time": event.occurred_at.isoformat() if _LEGACY else event.occurred_at,
+            "time": event.occurred_at.isoformat() if sdk.legacy else event.occurred_at,
             "datacontenttype": "application/json",
             "schemaversion": SCHEMA_VERSION,
             "orderversion": str(event.order_version),
@@ -65,11 +80,12 @@ def to_cloudevent(event: DomainEvent) -> CloudEvent:
 
 def to_json(event: DomainEvent) -> bytes:
     """The structured-mode JSON bytes of ``event``'s envelope (``application/cloudevents+json``)."""
-    if _LEGACY:
+    sdk = _sdk()
+    if sdk.legacy:
         from cloudevents.conversion import to_json as legacy_to_json
 
         return bytes(legacy_to_json(to_cloudevent(event)))
-    return bytes(_FORMAT.write(to_cloudevent(event)))
+    return bytes(sdk.format.write(to_cloudevent(event)))
 
 
 def from_cloudevent(ce: Any) -> DomainEvent:
@@ -118,13 +134,14 @@ def from_json(raw: bytes | str) -> DomainEvent:
     Raises:
         ValidationError: malformed JSON or an envelope that is not one of ours.
     """
+    sdk = _sdk()
     try:
-        if _LEGACY:
+        if sdk.legacy:
             from cloudevents.http import from_json as legacy_from_json
 
             ce = legacy_from_json(raw)
         else:
-            ce = _FORMAT.read(None, raw)
+            ce = sdk.format.read(None, raw)
     except ValidationError:
         raise
     except Exception as exc:  # the SDK raises several unrelated types for malformed input

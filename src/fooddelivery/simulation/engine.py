@@ -45,6 +45,7 @@ from fooddelivery.domain.geo import GeoPoint
 from fooddelivery.domain.money import Money
 from fooddelivery.domain.order import LineRequest, OrderStatus
 from fooddelivery.domain.pricing import PromoCode, PromoKind
+from fooddelivery.metering.operations import API_REQUEST
 from fooddelivery.simulation.world import (
     CITY_RADIUS_KM,
     City,
@@ -54,7 +55,7 @@ from fooddelivery.simulation.world import (
     offset_point,
 )
 
-__all__ = ["HOURLY_WEIGHTS", "SimulationConfig", "run_simulation"]
+__all__ = ["HOURLY_WEIGHTS", "PEAK_HOURS", "SimulationConfig", "peak_share", "run_simulation", "with_peak_share"]
 
 #: Share of a day's orders placed in each local hour (0..23): quiet nights, a lunch bump, and the 18:00-21:00
 #: dinner peak that carries about half of the day.
@@ -62,7 +63,30 @@ HOURLY_WEIGHTS: tuple[float, ...] = (
     0.6, 0.3, 0.2, 0.1, 0.1, 0.2, 0.5, 1.0, 1.5, 1.5, 2.0, 4.5,
     6.5, 5.0, 2.5, 2.0, 2.5, 5.0, 15.0, 18.0, 16.0, 6.0, 2.5, 1.5,
 )
-_PEAK_HOURS = (18, 19, 20)
+#: The local dinner-rush hours (18:00-21:00).
+PEAK_HOURS: tuple[int, ...] = (18, 19, 20)
+
+
+def peak_share(weights: Sequence[float] = HOURLY_WEIGHTS) -> float:
+    """The share of a day's orders that ``weights`` put in the dinner-rush hours (:data:`PEAK_HOURS`)."""
+    return sum(weights[h] for h in PEAK_HOURS) / sum(weights)
+
+
+def with_peak_share(share: float, weights: Sequence[float] = HOURLY_WEIGHTS) -> tuple[float, ...]:
+    """``weights`` rescaled so the dinner-rush hours carry ``share`` of the day, every other hour keeping its
+    proportion of the rest (the peak hours keep theirs among themselves).
+
+    Raises:
+        ValueError: ``share`` outside (0, 1).
+    """
+    if not 0.0 < share < 1.0:
+        raise ValueError("the peak share must be between 0 and 1 (exclusive)")
+    peak = sum(weights[h] for h in PEAK_HOURS)
+    rest = sum(weights) - peak
+    return tuple(
+        w * share / peak if h in PEAK_HOURS else w * (1 - share) / rest for h, w in enumerate(weights)
+    )
+
 #: Average courier speed used for the simulated rides (km/h) and the time at each handover (s).
 _RIDE_KMH = 22.0
 _HANDOVER_S = 90.0
@@ -90,6 +114,10 @@ class SimulationConfig:
         customers: customer count, or None to size it from ``orders``.
         day: the simulated (local) date.
         promo_rate: orders using the ``DINNER10`` promo code (10 % off from 20.00).
+        metering: record billable operations (``fooddelivery.metering``) for the cost report; about half as
+            fast again without it (no sizes to compute).
+        hourly_weights: share of the day's orders in each local hour (24 weights), default
+            :data:`HOURLY_WEIGHTS`.
     """
 
     orders: int = 10_000
@@ -106,8 +134,12 @@ class SimulationConfig:
     customers: int | None = None
     day: str = "2026-11-30"
     promo_rate: float = 0.1
+    metering: bool = True
+    hourly_weights: tuple[float, ...] = HOURLY_WEIGHTS
 
     def __post_init__(self) -> None:
+        if len(self.hourly_weights) != 24 or any(w < 0 for w in self.hourly_weights) or not sum(self.hourly_weights):
+            raise ValueError("hourly_weights must be 24 weights >= 0, not all zero")
         if not 1 <= self.orders <= 10_000_000:
             raise ValueError("orders must be 1..10,000,000")
         for name in ("decline_rate", "transient_rate", "transient_exhausted_rate", "no_answer_rate",
@@ -157,6 +189,7 @@ class _Stats:
     hourly_placed: list[int] = field(default_factory=lambda: [0] * 24)
     hourly_delivered: list[int] = field(default_factory=lambda: [0] * 24)
     hourly_failed: list[int] = field(default_factory=lambda: [0] * 24)
+    minutely_placed: list[int] = field(default_factory=lambda: [0] * 1440)
 
 
 class Simulation:
@@ -174,7 +207,7 @@ class Simulation:
         self.day = datetime.fromisoformat(config.day).date()
         self.start = datetime(self.day.year, self.day.month, self.day.day, tzinfo=UTC) - timedelta(hours=14)
         self.clock = VirtualClock(self.start)
-        self.counters = OperationCounters()
+        self.counters = OperationCounters(metering=config.metering)
         promotions = {
             "DINNER10": PromoCode(
                 "DINNER10", PromoKind.PERCENT, percent=Decimal(10), min_subtotal=Money.of("20.00", "USD")
@@ -209,6 +242,7 @@ class Simulation:
         self.now_s = 0.0
         self.first_arrival_s = 0.0
         self._staged: _Pending | None = None
+        self.loop_cpu_s = 0.0
         original = self.service.handle_events
 
         def consume(events: Sequence[DomainEvent]) -> None:
@@ -282,7 +316,7 @@ class Simulation:
         hours = list(range(24))
         cum: list[float] = []
         acc = 0.0
-        for w in HOURLY_WEIGHTS:
+        for w in cfg.hourly_weights:
             acc += w
             cum.append(acc)
         offsets = []
@@ -362,6 +396,10 @@ class Simulation:
     def _hour(self, t: float) -> int:
         return int((self.start + timedelta(seconds=t)).hour)
 
+    def _minute(self, t: float) -> int:
+        at = self.start + timedelta(seconds=t)
+        return at.hour * 60 + at.minute
+
     def _free(self, p: _Pending, driver: str, order_id: str) -> None:
         if self.holders.get(driver) == order_id:
             del self.holders[driver]
@@ -420,6 +458,7 @@ class Simulation:
         placed_at = self.now_s
         # picked up by _observe at the order's OrderPlaced event, before the saga's own events arrive
         self._staged = _Pending(ri, ci, customer.home, behaviour, delay, placed_at)
+        self.counters.record(API_REQUEST)
         try:
             self.service.place_order(Actor.customer(customer.customer_id), command)
         except FoodDeliveryError as exc:
@@ -428,6 +467,7 @@ class Simulation:
             return
         st.placed += 1
         st.hourly_placed[self._hour(placed_at)] += 1
+        st.minutely_placed[self._minute(placed_at)] += 1
 
     def _act(self, kind: int, order_id: str) -> None:
         p = self.pending.get(order_id)
@@ -435,6 +475,8 @@ class Simulation:
             return
         svc = self.service
         restaurant = self.restaurants[p.restaurant]
+        # every action is one HTTP request of a client, two for a position report with a status change
+        self.counters.record(API_REQUEST, 2 if kind in (_PICKUP, _DELIVER) else 1)
         try:
             if kind == _CONFIRM:
                 svc.confirm_order(Actor.restaurant(restaurant.restaurant_id), order_id)
@@ -496,11 +538,13 @@ class Simulation:
         for c in cities:
             per_city[c] += 1
         # busiest hour per city = its share x the peak hour's weight
-        top = max(HOURLY_WEIGHTS) / sum(HOURLY_WEIGHTS)
+        top = max(cfg.hourly_weights) / sum(cfg.hourly_weights)
         peak_f = [n * top for n in per_city]
         self._build_world(per_city, peak_f)
+        self.counters.reset_usage()  # the world's setup is not part of the day's bill
         build_s = time.perf_counter() - wall0
         loop0 = time.perf_counter()
+        cpu0 = time.process_time()
         i, n = 0, len(times)
         next_sched = self.scheduler.next_due
         heap = self.heap
@@ -528,6 +572,7 @@ class Simulation:
         if self.progress is not None:
             self.progress(n, n)
         loop_s = time.perf_counter() - loop0
+        self.loop_cpu_s = time.process_time() - cpu0
         return self._report(build_s, loop_s)
 
     def _report(self, build_s: float, loop_s: float) -> dict[str, Any]:

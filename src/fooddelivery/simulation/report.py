@@ -34,9 +34,20 @@ field                              meaning
                                    ``netEqualsDelivered`` (net captured = delivered totals)
 ``portOperations``                 {operation: count} from the in-memory adapters' counters (reads, writes,
                                    events, messages, timers...; names in ``fooddelivery.adapters.memory``)
+``metering``                       {metered operation: tally} of the billable operations the adapters, the
+                                   saga runner and the simulated clients recorded (names in
+                                   ``fooddelivery.metering.operations``; a tally is ``quantity`` and, when
+                                   sized, ``sized``, ``bytes``, ``kib`` {size in KiB rounded up: count},
+                                   ``under1000``, ``under1000Bytes``); ``{}`` when run without metering
+``minutely``                       ``placed``: 1,440 counts by UTC minute of the day of placement
+``distributions``                  ``minutesToConfirm`` (bins of 0.1 minute), ``minutesToDeliver`` (bins of 1
+                                   minute): ``binMinutes`` and ``counts`` (index i = [i, i+1) bins)
+``hourlyWeights``                  the 24 local-hour weights the arrivals were drawn from, and ``peakShare``
+                                   (the share of the 18:00-21:00 hours)
 ``simulatedSpanHours``             first arrival -> last event, in hours
 ``wallClock``                      ``seconds`` (whole run), ``worldBuildSeconds``, ``loopSeconds``,
-                                   ``ordersPerSecond`` (placed / loop seconds), ``peakMemoryMiB`` (peak RSS)
+                                   ``loopCpuSeconds`` (process CPU time of the loop), ``ordersPerSecond``
+                                   (placed / loop seconds), ``peakMemoryMiB`` (peak RSS)
 =================================  ==============================================================================
 
 Everything except ``wallClock`` is identical for the same seed and options.
@@ -49,11 +60,12 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from fooddelivery.domain.money import Money
+from fooddelivery.simulation.engine import peak_share
 
 if TYPE_CHECKING:
     from fooddelivery.simulation.engine import Simulation
 
-__all__ = ["SCHEMA_VERSION", "build_report", "nearest_rank", "render_text"]
+__all__ = ["SCHEMA_VERSION", "build_report", "histogram", "nearest_rank", "render_text"]
 
 SCHEMA_VERSION = 1
 
@@ -65,6 +77,17 @@ def nearest_rank(values: Sequence[float], pct: float) -> float | None:
     ordered = sorted(values)
     rank = max(1, math.ceil(pct / 100 * len(ordered)))
     return round(ordered[rank - 1], 2)
+
+
+def histogram(values: Sequence[float], width: float = 1.0) -> list[int]:
+    """Counts of ``values`` per bin of ``width``: index ``i`` counts values in ``[i * width, (i + 1) * width)``
+    (negatives in bin 0)."""
+    if not values:
+        return []
+    counts = [0] * (int(max(values) / width) + 1)
+    for v in values:
+        counts[max(0, int(v / width))] += 1
+    return counts
 
 
 def build_report(sim: Simulation, build_s: float, loop_s: float, peak_mib: float) -> dict[str, Any]:
@@ -119,11 +142,22 @@ def build_report(sim: Simulation, build_s: float, loop_s: float, peak_mib: float
             "capturedCharges": audit["capturedCharges"],
         },
         "portOperations": dict(sorted(counts.items())),
+        "metering": sim.counters.usage_json(),
+        "minutely": {"placed": st.minutely_placed},
+        "distributions": {
+            "minutesToConfirm": {"binMinutes": 0.1, "counts": histogram(st.to_confirm_min, 0.1)},
+            "minutesToDeliver": {"binMinutes": 1, "counts": histogram(st.to_deliver_min, 1.0)},
+        },
+        "hourlyWeights": {
+            "weights": list(sim.config.hourly_weights),
+            "peakShare": round(peak_share(sim.config.hourly_weights), 6),
+        },
         "simulatedSpanHours": round(span_h, 2),
         "wallClock": {
             "seconds": round(build_s + loop_s, 2),
             "worldBuildSeconds": round(build_s, 2),
             "loopSeconds": round(loop_s, 2),
+            "loopCpuSeconds": round(sim.loop_cpu_s, 3),
             "ordersPerSecond": round(st.placed / loop_s, 1) if loop_s > 0 else None,
             "peakMemoryMiB": peak_mib,
         },

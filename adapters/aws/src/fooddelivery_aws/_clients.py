@@ -90,7 +90,7 @@ def build_client(service: str, region_name: str | None = None, endpoint_url: str
     from botocore.config import Config
 
     try:
-        return boto3.client(
+        client = boto3.client(
             service,  # type: ignore[call-overload]
             region_name=region_name,
             endpoint_url=endpoint_url,
@@ -100,6 +100,10 @@ def build_client(service: str, region_name: str | None = None, endpoint_url: str
         raise InfrastructureError(
             f"cannot build a {service} client: {exc}", service=service, reason="client_init"
         ) from exc
+    from fooddelivery_aws.metering import instrument, process_meter
+
+    meter = process_meter()
+    return client if meter is None else instrument(client, meter)
 
 
 def error_code(exc: BaseException) -> str | None:

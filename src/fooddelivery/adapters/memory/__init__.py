@@ -6,18 +6,50 @@ limits), stores independent copies, is thread-safe, and exposes what it saw (``p
 operations.
 """
 
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
 from fooddelivery.adapters.counters import OPERATION_NAMES, OperationCounters
-from fooddelivery.adapters.memory.clock import VirtualClock
-from fooddelivery.adapters.memory.drivers import InMemoryDriverRepository
-from fooddelivery.adapters.memory.ids import SequentialIdGenerator
-from fooddelivery.adapters.memory.location import InMemoryLocationStream
-from fooddelivery.adapters.memory.messaging import InMemoryEventPublisher
-from fooddelivery.adapters.memory.notifications import InMemoryNotifier
-from fooddelivery.adapters.memory.orders import InMemoryOrderRepository
-from fooddelivery.adapters.memory.payments import FakePaymentGateway
-from fooddelivery.adapters.memory.restaurants import InMemoryRestaurantRepository
-from fooddelivery.adapters.memory.saga_store import InMemorySagaStateStore, copy_saga_state
-from fooddelivery.adapters.memory.scheduler import InMemoryScheduler
+
+if TYPE_CHECKING:
+    from fooddelivery.adapters.memory.clock import VirtualClock
+    from fooddelivery.adapters.memory.drivers import InMemoryDriverRepository
+    from fooddelivery.adapters.memory.ids import SequentialIdGenerator
+    from fooddelivery.adapters.memory.location import InMemoryLocationStream
+    from fooddelivery.adapters.memory.messaging import InMemoryEventPublisher
+    from fooddelivery.adapters.memory.notifications import InMemoryNotifier
+    from fooddelivery.adapters.memory.orders import InMemoryOrderRepository
+    from fooddelivery.adapters.memory.payments import FakePaymentGateway
+    from fooddelivery.adapters.memory.restaurants import InMemoryRestaurantRepository
+    from fooddelivery.adapters.memory.saga_store import InMemorySagaStateStore, copy_saga_state
+    from fooddelivery.adapters.memory.scheduler import InMemoryScheduler
+
+#: Where each adapter lives: importing one loads only its module (a cloud entrypoint that uses the fake card
+#: processor does not pay for the in-memory stores on its cold start).
+_MODULES = {
+    "VirtualClock": "clock",
+    "InMemoryDriverRepository": "drivers",
+    "SequentialIdGenerator": "ids",
+    "InMemoryLocationStream": "location",
+    "InMemoryEventPublisher": "messaging",
+    "InMemoryNotifier": "notifications",
+    "InMemoryOrderRepository": "orders",
+    "FakePaymentGateway": "payments",
+    "InMemoryRestaurantRepository": "restaurants",
+    "InMemorySagaStateStore": "saga_store",
+    "copy_saga_state": "saga_store",
+    "InMemoryScheduler": "scheduler",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "OPERATION_NAMES",

@@ -8,12 +8,22 @@ import threading
 from collections.abc import Sequence
 from dataclasses import replace
 
-from fooddelivery.adapters.counters import OperationCounters
+from fooddelivery.adapters.counters import OperationCounters, meter_of
+from fooddelivery.adapters.sizes import driver_size
 from fooddelivery.domain.catalog import Driver, DriverStatus
 from fooddelivery.domain.errors import ConcurrencyConflict, NotFound, ValidationError
 from fooddelivery.domain.geo import EARTH_RADIUS_KM, GeoPoint
+from fooddelivery.metering.operations import store
 
 __all__ = ["InMemoryDriverRepository"]
+
+_READ = store("drivers", "read")
+_READ_MISS = store("drivers", "read_miss")
+_QUERY = store("drivers", "query")
+_QUERY_ITEM = store("drivers", "query_item")
+_WRITE = store("drivers", "write")
+#: Bytes of a typical stored driver (an AVAILABLE driver of the simulation), for a query that found none.
+_TYPICAL_DRIVER_BYTES = 160
 
 _Cell = tuple[int, int]
 #: An indexed driver: (latitude in radians, its cosine, longitude in degrees, the driver), i.e. what
@@ -52,7 +62,9 @@ class InMemoryDriverRepository:
     ``Driver`` is a frozen dataclass, so stored values cannot be changed by callers. Thread-safe.
 
     Counted operations (with ``counters``): ``drivers.reads`` per ``get``, ``drivers.writes`` per
-    ``add``/``save`` (successful or not), ``drivers.queries`` per ``available_near``.
+    ``add``/``save`` (successful or not), ``drivers.queries`` per ``available_near``. Metered:
+    ``store.drivers.write`` per stored write, ``store.drivers.read`` (or ``read_miss``) per ``get``, one
+    ``store.drivers.query`` per ``available_near`` sized as the drivers it examined.
 
     Args:
         cell_degrees: grid cell size in degrees (0 < c <= 10, and ``360 / c`` an integer). The
@@ -78,6 +90,7 @@ class InMemoryDriverRepository:
         self._cell_km = cell_degrees * math.pi / 180 * EARTH_RADIUS_KM
         self._lock = threading.Lock()
         self._counters = counters
+        self._meter = meter_of(counters)
         self._drivers: dict[str, Driver] = {}
         self._cells: dict[_Cell, dict[str, _Entry]] = {}
         self._last_examined = 0
@@ -303,7 +316,9 @@ class InMemoryDriverRepository:
             stored = replace(driver, version=1)
             self._drivers[stored.driver_id] = stored
             self._index(stored)
-            return stored
+        if self._meter is not None:
+            self._meter.record(_WRITE, size=driver_size(stored))
+        return stored
 
     def get(self, driver_id: str) -> Driver:
         """The stored driver.
@@ -316,7 +331,11 @@ class InMemoryDriverRepository:
         with self._lock:
             stored = self._drivers.get(driver_id)
         if stored is None:
+            if self._meter is not None:
+                self._meter.record(_READ_MISS)
             raise NotFound(f"driver {driver_id} not found", driver_id=driver_id)
+        if self._meter is not None:
+            self._meter.record(_READ, size=driver_size(stored))
         return stored
 
     def save(self, driver: Driver) -> Driver:
@@ -341,7 +360,9 @@ class InMemoryDriverRepository:
             self._unindex(current)
             self._drivers[stored.driver_id] = stored
             self._index(stored)
-            return stored
+        if self._meter is not None:
+            self._meter.record(_WRITE, size=driver_size(stored))
+        return stored
 
     def available_near(self, point: GeoPoint, radius_km: float, limit: int) -> Sequence[Driver]:
         """Up to ``limit`` AVAILABLE drivers within ``radius_km`` km (haversine) of ``point``.
@@ -365,7 +386,14 @@ class InMemoryDriverRepository:
                 found, examined = self._growing_box(point, radius_km, limit)
             self._last_examined = examined
         # (distance, driver_id) pairs are unique, so the Driver itself is never compared.
-        return [entry[2] for entry in heapq.nsmallest(limit, found)]
+        nearest = [entry[2] for entry in heapq.nsmallest(limit, found)]
+        if self._meter is not None:
+            # A cell-indexed store reads every candidate it computes a distance for; they are sized alike, so
+            # the query is metered as `examined` items of the nearest one's size (a typical driver's without one).
+            each = driver_size(nearest[0]) if nearest else _TYPICAL_DRIVER_BYTES
+            self._meter.record(_QUERY, size=examined * each)
+            self._meter.record(_QUERY_ITEM, examined)
+        return nearest
 
     # -- inspection --------------------------------------------------------------------------------
     def __len__(self) -> int:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import threading
 from collections import deque
 
-from fooddelivery.adapters.counters import OperationCounters
+from fooddelivery.adapters.counters import OperationCounters, meter_of
+from fooddelivery.adapters.sizes import envelope_size
 from fooddelivery.domain.errors import InfrastructureError, ValidationError
 from fooddelivery.domain.events import DomainEvent, EventType
+from fooddelivery.metering.operations import LOCATION
 
 __all__ = ["InMemoryLocationStream"]
 
@@ -33,6 +35,7 @@ class InMemoryLocationStream:
             raise ValueError("retain must be None or >= 0")
         self._lock = threading.Lock()
         self._counters = counters
+        self._meter = meter_of(counters)
         self._retain = retain
         self._partitions: dict[str, deque[DomainEvent]] = {}
         self._total = 0
@@ -65,6 +68,8 @@ class InMemoryLocationStream:
             self._total += 1
         if self._counters is not None:
             self._counters.add("location.appends")
+        if self._meter is not None:
+            self._meter.record(LOCATION, size=envelope_size(event))
 
     def fail_next(self, n: int = 1) -> None:
         """Make the next ``n`` appends raise ``InfrastructureError`` without appending."""

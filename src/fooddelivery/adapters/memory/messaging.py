@@ -6,9 +6,11 @@ import threading
 from collections import deque
 from collections.abc import Sequence
 
-from fooddelivery.adapters.counters import OperationCounters
+from fooddelivery.adapters.counters import OperationCounters, meter_of
+from fooddelivery.adapters.sizes import envelope_size
 from fooddelivery.domain.errors import InfrastructureError
 from fooddelivery.domain.events import DomainEvent
+from fooddelivery.metering.operations import BUS_EVENT, RUNTIME_EVENT
 
 __all__ = ["InMemoryEventPublisher"]
 
@@ -26,7 +28,9 @@ class InMemoryEventPublisher:
     is accepted (the bus is at-least-once) and counted in ``duplicates``; it is detected against the
     events still retained.
 
-    Counted operations (with ``counters``): ``events.published`` per accepted event.
+    Counted operations (with ``counters``): ``events.published`` per accepted event. Metered: one
+    ``bus.event`` per accepted event (sized: its CloudEvents JSON envelope) and one ``runtime.event`` for
+    each that the order runtime consumes (``needs_runtime``: a relay routes those to the runtime's queue too).
 
     Args:
         retain: keep only the last ``retain`` events (and their ids), or None to keep all.
@@ -40,6 +44,7 @@ class InMemoryEventPublisher:
         _check_retain(retain)
         self._lock = threading.Lock()
         self._counters = counters
+        self._meter = meter_of(counters)
         self._retain = retain
         self._events: deque[DomainEvent] = deque(maxlen=retain)
         self._ids: dict[str, int] = {}
@@ -85,6 +90,15 @@ class InMemoryEventPublisher:
             self._total += len(events)
         if self._counters is not None and events:
             self._counters.add("events.published", len(events))
+        meter = self._meter
+        if meter is not None:
+            from fooddelivery.application.runtime import needs_runtime
+
+            for event in events:
+                size = envelope_size(event)
+                meter.record(BUS_EVENT, size=size)
+                if needs_runtime(event):
+                    meter.record(RUNTIME_EVENT, size=size)
 
     def fail_next(self, n: int = 1) -> None:
         """Make the next ``n`` publishes raise ``InfrastructureError`` (accepting nothing)."""

@@ -6,8 +6,10 @@ import threading
 from collections import deque
 from dataclasses import replace
 
-from fooddelivery.adapters.counters import OperationCounters
+from fooddelivery.adapters.counters import OperationCounters, meter_of
+from fooddelivery.adapters.sizes import notification_size
 from fooddelivery.domain.errors import InfrastructureError
+from fooddelivery.metering.operations import NOTIFICATION
 from fooddelivery.ports.notifications import Notification
 
 __all__ = ["InMemoryNotifier"]
@@ -47,6 +49,7 @@ class InMemoryNotifier:
             raise ValueError("dedupe_window must be None or >= 1")
         self._lock = threading.Lock()
         self._counters = counters
+        self._meter = meter_of(counters)
         self._sent: deque[Notification] = deque(maxlen=retain)
         self._ids: set[str] = set()
         self._id_order: deque[str] | None = deque() if dedupe_window is not None else None
@@ -88,6 +91,8 @@ class InMemoryNotifier:
             self._total += 1
         if self._counters is not None:
             self._counters.add("notifications.sent")
+        if self._meter is not None:
+            self._meter.record(NOTIFICATION, size=notification_size(notification))
 
     def fail_next(self, n: int = 1) -> None:
         """Make the next ``n`` ``send`` calls raise ``InfrastructureError`` without delivering."""

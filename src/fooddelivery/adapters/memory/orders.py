@@ -9,24 +9,43 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from itertools import islice
 
-from fooddelivery.adapters.counters import OperationCounters
+from fooddelivery.adapters.counters import OperationCounters, meter_of
 from fooddelivery.adapters.paging import (
     bad_cursor,
     check_limit,
     decode_cursor,
     encode_cursor,
 )
+from fooddelivery.adapters.sizes import idempotency_size, order_size, outbox_size
 from fooddelivery.domain.errors import (
     ConcurrencyConflict,
     DuplicateRequest,
     IdempotencyKeyReused,
     NotFound,
 )
+from fooddelivery.domain.events import DomainEvent
 from fooddelivery.domain.order import Order, OrderStatus
+from fooddelivery.metering.operations import store
 from fooddelivery.ports.messaging import OutboxRecord
 from fooddelivery.ports.orders import IdempotencyRecord, Page
 
 __all__ = ["InMemoryOrderRepository"]
+
+_ORDERS_READ = store("orders", "read")
+_ORDERS_READ_MISS = store("orders", "read_miss")
+_ORDERS_QUERY = store("orders", "query")
+_ORDERS_QUERY_ITEM = store("orders", "query_item")
+_OUTBOX_QUERY_ITEM = store("outbox", "query_item")
+_ORDERS_WRITE = store("orders", "write")
+_ORDERS_TXN = store("orders", "txn")
+_ORDERS_TXN_ITEM = store("orders", "txn_item")
+_OUTBOX_TXN_ITEM = store("outbox", "txn_item")
+_OUTBOX_QUERY = store("outbox", "query")
+_OUTBOX_DELETE = store("outbox", "delete")
+_OUTBOX_UPDATE = store("outbox", "update")
+_IDEMPOTENCY_TXN_ITEM = store("idempotency", "txn_item")
+_IDEMPOTENCY_READ = store("idempotency", "read")
+_IDEMPOTENCY_READ_MISS = store("idempotency", "read_miss")
 
 #: An index entry: (created_at, order_id). One tuple object is shared by every index the order is
 #: in.
@@ -84,19 +103,32 @@ class InMemoryOrderRepository:
     (successful or not), ``outbox.writes`` per outbox record written, removed by ``mark_published``
     or updated by ``mark_failed``.
 
+    Metered operations (with ``counters``, sized as in :mod:`fooddelivery.adapters.sizes`), as the cloud
+    stores would do them: an ``add``/``save`` with events or a binding is one atomic write
+    (``store.orders.txn``) of ``store.orders.txn_item`` + one ``store.outbox.txn_item`` per event (+ one
+    ``store.idempotency.txn_item``), without them one ``store.orders.write``; ``get`` is a
+    ``store.orders.read``, ``find_idempotent`` a ``store.idempotency.read`` (or ``read_miss``), each listing
+    page and ``pending`` call a ``store.orders.query`` / ``store.outbox.query`` (sized: the items
+    returned), ``mark_published`` one ``store.outbox.delete`` per record, ``mark_failed`` one
+    ``store.outbox.update`` per record. Refused writes are not metered.
+
     Args:
-        counters: optional shared operation counters.
+        counters: optional shared operation counters (and meter).
     """
 
     def __init__(self, *, counters: OperationCounters | None = None) -> None:
         self._lock = threading.Lock()
         self._counters = counters
+        self._meter = meter_of(counters)
         self._orders: dict[str, Order] = {}
         self._by_customer: dict[str, list[_Key]] = {}
         self._by_restaurant: dict[str, list[_Key]] = {}
         self._by_restaurant_status: dict[tuple[str, OrderStatus], list[_Key]] = {}
         self._idempotency: dict[tuple[str, str], IdempotencyRecord] = {}
         self._outbox: OrderedDict[str, OutboxRecord] = OrderedDict()
+        # stored sizes (bytes) of orders and outbox records, for metering reads and deletes
+        self._sizes: dict[str, int] = {}
+        self._outbox_sizes: dict[str, int] = {}
 
     # -- OrderRepository ---------------------------------------------------------------------------
     def add(self, order: Order, idempotency: IdempotencyRecord | None = None) -> None:
@@ -146,6 +178,29 @@ class InMemoryOrderRepository:
             order.persisted_version = order.version
         if counters is not None and events:
             counters.add("outbox.writes", len(events))
+        if self._meter is not None:
+            self._meter_write(self._meter, stored, events, idempotency)
+
+    def _meter_write(
+        self,
+        meter: OperationCounters,
+        stored: Order,
+        events: Sequence[DomainEvent],
+        idempotency: IdempotencyRecord | None,
+    ) -> None:
+        size = order_size(stored)
+        self._sizes[stored.order_id] = size
+        if not events and idempotency is None:
+            meter.record(_ORDERS_WRITE, size=size)
+            return
+        meter.record(_ORDERS_TXN)
+        meter.record(_ORDERS_TXN_ITEM, size=size)
+        sizes = self._outbox_sizes
+        for event in events:
+            event_size = sizes[event.event_id] = outbox_size(event)
+            meter.record(_OUTBOX_TXN_ITEM, size=event_size)
+        if idempotency is not None:
+            meter.record(_IDEMPOTENCY_TXN_ITEM, size=idempotency_size(idempotency))
 
     def get(self, order_id: str) -> Order:
         """A fresh snapshot of the stored order, ``persisted_version`` set to its stored version.
@@ -153,13 +208,23 @@ class InMemoryOrderRepository:
         Raises:
             NotFound: no such order.
         """
-        if self._counters is not None:
-            self._counters.add("orders.reads")
+        counters = self._counters
+        if counters is not None:
+            counters.add("orders.reads")
         with self._lock:
             stored = self._orders.get(order_id)
             if stored is None:
+                if self._meter is not None:
+                    self._meter.record(_ORDERS_READ_MISS)
                 raise NotFound(f"order {order_id} not found", order_id=order_id)
-            return stored.snapshot()
+            snapshot = stored.snapshot()
+        if self._meter is not None:
+            self._meter.record(_ORDERS_READ, size=self._size_of(snapshot))
+        return snapshot
+
+    def _size_of(self, order: Order) -> int:
+        size = self._sizes.get(order.order_id)
+        return size if size is not None else order_size(order)
 
     def save(self, order: Order) -> None:
         """Write ``order`` and its events if the stored version is ``order.persisted_version``.
@@ -203,13 +268,22 @@ class InMemoryOrderRepository:
             order.persisted_version = order.version
         if counters is not None and events:
             counters.add("outbox.writes", len(events))
+        if self._meter is not None:
+            self._meter_write(self._meter, new, events, None)
 
     def find_idempotent(self, scope: str, key: str) -> IdempotencyRecord | None:
         """The binding of ``key`` in ``scope`` (an immutable record), or None."""
+        with self._lock:
+            found = self._idempotency.get((scope, key))
         if self._counters is not None:
             self._counters.add("orders.reads")
-        with self._lock:
-            return self._idempotency.get((scope, key))
+        meter = self._meter
+        if meter is not None:
+            if found is None:
+                meter.record(_IDEMPOTENCY_READ_MISS)
+            else:
+                meter.record(_IDEMPOTENCY_READ, size=idempotency_size(found))
+        return found
 
     def list_by_customer(self, customer_id: str, limit: int = 20, cursor: str | None = None) -> Page[Order]:
         """Up to ``limit`` of the customer's orders, newest first (created_at, then id, descending).
@@ -231,7 +305,13 @@ class InMemoryOrderRepository:
             orders = self._orders
             items = [orders[k[1]].snapshot() for k in keys]
         next_cursor = _key_cursor("oc", customer_id, keys[-1]) if start > 0 and keys else None
+        self._meter_query(items)
         return Page(items, next_cursor)
+
+    def _meter_query(self, items: Sequence[Order]) -> None:
+        if self._meter is not None:
+            self._meter.record(_ORDERS_QUERY, size=sum(self._size_of(o) for o in items))
+            self._meter.record(_ORDERS_QUERY_ITEM, len(items))
 
     def list_by_restaurant(
         self,
@@ -263,6 +343,7 @@ class InMemoryOrderRepository:
             items = [orders[k[1]].snapshot() for k in keys]
             more = end < len(index)
         next_cursor = _key_cursor("or", scope, keys[-1]) if more and keys else None
+        self._meter_query(items)
         return Page(items, next_cursor)
 
     # -- Outbox ------------------------------------------------------------------------------------
@@ -271,18 +352,32 @@ class InMemoryOrderRepository:
         if limit <= 0:
             return []
         with self._lock:
-            return list(islice(self._outbox.values(), limit))
+            records = list(islice(self._outbox.values(), limit))
+        if self._meter is not None:
+            sizes = self._outbox_sizes
+            total = sum(sizes.get(r.event.event_id) or outbox_size(r.event) for r in records)
+            self._meter.record(_OUTBOX_QUERY, size=total)
+            self._meter.record(_OUTBOX_QUERY_ITEM, len(records))
+        return records
 
     def mark_published(self, event_ids: Sequence[str]) -> None:
         """Drop these records from the outbox; unknown or already-marked ids are ignored."""
-        removed = 0
+        removed: list[int] = []
+        metering = self._meter is not None
         with self._lock:
-            outbox = self._outbox
+            outbox, sizes = self._outbox, self._outbox_sizes
             for event_id in event_ids:
-                if outbox.pop(event_id, None) is not None:
-                    removed += 1
+                record = outbox.pop(event_id, None)
+                if record is not None:
+                    size = sizes.pop(event_id, None)
+                    if size is None and metering:
+                        size = outbox_size(record.event)
+                    removed.append(size or 0)
         if self._counters is not None and removed:
-            self._counters.add("outbox.writes", removed)
+            self._counters.add("outbox.writes", len(removed))
+        if self._meter is not None:
+            for size in removed:
+                self._meter.record(_OUTBOX_DELETE, size=size)
 
     def mark_failed(self, event_ids: Sequence[str]) -> None:
         """Add one failed attempt to each of these pending records (unknown ids are ignored)."""
@@ -294,6 +389,8 @@ class InMemoryOrderRepository:
                 if record is not None:
                     outbox[event_id] = OutboxRecord(record.event, record.attempts + 1)
                     updated += 1
+                    if self._meter is not None:
+                        self._meter.record(_OUTBOX_UPDATE, size=outbox_size(record.event))
         if self._counters is not None and updated:
             self._counters.add("outbox.writes", updated)
 

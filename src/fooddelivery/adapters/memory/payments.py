@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 
-from fooddelivery.adapters.counters import OperationCounters
+from fooddelivery.adapters.counters import OperationCounters, meter_of
 from fooddelivery.adapters.fake_processor import (
     ALWAYS_TRANSIENT_TOKEN,
     DECLINE_TOKENS,
@@ -24,6 +24,7 @@ from fooddelivery.adapters.fake_processor import (
 )
 from fooddelivery.domain.errors import NotFound
 from fooddelivery.domain.money import Money
+from fooddelivery.metering.operations import PAYMENT_CALL
 from fooddelivery.ports.payments import Charge, Refund
 
 __all__ = ["ALWAYS_TRANSIENT_TOKEN", "DECLINE_TOKENS", "SUCCESS_TOKENS", "FakePaymentGateway"]
@@ -84,6 +85,7 @@ class FakePaymentGateway:
             raise ValueError("idempotency_window must be None or >= 1")
         self._lock = threading.Lock()
         self._counters = counters
+        self._meter = meter_of(counters)
         self._window = idempotency_window
         self._key_order: deque[str] = deque()
         self._results: dict[str, tuple[Params, Result]] = {}
@@ -129,6 +131,8 @@ class FakePaymentGateway:
     def _count(self) -> None:
         if self._counters is not None:
             self._counters.add("payments.calls")
+        if self._meter is not None:
+            self._meter.record(PAYMENT_CALL)
 
     # -- PaymentGateway ----------------------------------------------------------------------------
     def authorize(self, payment_method: str, amount: Money, idempotency_key: str) -> Charge:

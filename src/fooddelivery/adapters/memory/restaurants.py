@@ -7,10 +7,12 @@ from bisect import bisect_left, bisect_right, insort
 from dataclasses import replace
 from decimal import Decimal, InvalidOperation
 
-from fooddelivery.adapters.counters import OperationCounters
+from fooddelivery.adapters.counters import OperationCounters, meter_of
 from fooddelivery.adapters.paging import bad_cursor, decode_cursor, encode_cursor
+from fooddelivery.adapters.sizes import restaurant_size
 from fooddelivery.domain.catalog import Restaurant
 from fooddelivery.domain.errors import ConcurrencyConflict, NotFound
+from fooddelivery.metering.operations import store
 from fooddelivery.ports.orders import Page
 from fooddelivery.ports.restaurants import RestaurantQuery
 
@@ -42,6 +44,13 @@ def _cursor_key(cursor: str) -> _Key:
     return (-rating, pos["id"])
 
 
+_READ = store("restaurants", "read")
+_READ_MISS = store("restaurants", "read_miss")
+_QUERY = store("restaurants", "query")
+_QUERY_ITEM = store("restaurants", "query_item")
+_WRITE = store("restaurants", "write")
+
+
 class InMemoryRestaurantRepository:
     """Restaurants by id, searchable by cuisine, rating and distance (a ``RestaurantRepository``).
 
@@ -52,7 +61,9 @@ class InMemoryRestaurantRepository:
     from the cursor's position, so a page costs the entries it skips over, not a sort of everything.
 
     Counted operations (with ``counters``): ``restaurants.reads`` per ``get``/``search`` call,
-    ``restaurants.writes`` per ``add``/``save`` call.
+    ``restaurants.writes`` per ``add``/``save`` call. Metered: ``store.restaurants.write`` per stored
+    write, ``store.restaurants.read`` (or ``read_miss``) per ``get``, ``store.restaurants.query`` per
+    ``search`` (sized: the items returned).
 
     Args:
         counters: optional shared operation counters.
@@ -61,6 +72,7 @@ class InMemoryRestaurantRepository:
     def __init__(self, *, counters: OperationCounters | None = None) -> None:
         self._lock = threading.Lock()
         self._counters = counters
+        self._meter = meter_of(counters)
         self._restaurants: dict[str, Restaurant] = {}
         self._all: list[_Key] = []
         self._by_cuisine: dict[str, list[_Key]] = {}
@@ -84,7 +96,9 @@ class InMemoryRestaurantRepository:
             key = _key(stored)
             insort(self._all, key)
             insort(self._by_cuisine.setdefault(stored.cuisine, []), key)
-            return stored
+        if self._meter is not None:
+            self._meter.record(_WRITE, size=restaurant_size(stored))
+        return stored
 
     def save(self, restaurant: Restaurant) -> Restaurant:
         """Replace if the stored version equals ``restaurant.version``; returns it bumped.
@@ -115,7 +129,9 @@ class InMemoryRestaurantRepository:
                 _remove(self._by_cuisine[current.cuisine], old_key)
                 insort(self._by_cuisine.setdefault(stored.cuisine, []), new_key)
             self._restaurants[stored.restaurant_id] = stored
-            return stored
+        if self._meter is not None:
+            self._meter.record(_WRITE, size=restaurant_size(stored))
+        return stored
 
     def get(self, restaurant_id: str) -> Restaurant:
         """The stored restaurant.
@@ -128,7 +144,11 @@ class InMemoryRestaurantRepository:
         with self._lock:
             stored = self._restaurants.get(restaurant_id)
         if stored is None:
+            if self._meter is not None:
+                self._meter.record(_READ_MISS)
             raise NotFound(f"restaurant {restaurant_id} not found", restaurant_id=restaurant_id)
+        if self._meter is not None:
+            self._meter.record(_READ, size=restaurant_size(stored))
         return stored
 
     def search(self, query: RestaurantQuery) -> Page[Restaurant]:
@@ -166,6 +186,9 @@ class InMemoryRestaurantRepository:
         if more:
             last = items[-1]
             next_cursor = encode_cursor({"k": "rs", "r": str(last.rating), "id": last.restaurant_id})
+        if self._meter is not None:
+            self._meter.record(_QUERY, size=sum(restaurant_size(r) for r in items))
+            self._meter.record(_QUERY_ITEM, len(items))
         return Page(items, next_cursor)
 
     def __len__(self) -> int:

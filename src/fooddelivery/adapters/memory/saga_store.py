@@ -5,11 +5,17 @@ from __future__ import annotations
 import threading
 
 from fooddelivery.adapters._support import copy_json
-from fooddelivery.adapters.counters import OperationCounters
+from fooddelivery.adapters.counters import OperationCounters, meter_of
+from fooddelivery.adapters.sizes import saga_size
 from fooddelivery.domain.errors import ConcurrencyConflict, NotFound
+from fooddelivery.metering.operations import store
 from fooddelivery.ports.saga_store import SagaState
 
 __all__ = ["InMemorySagaStateStore", "copy_saga_state"]
+
+_READ = store("sagas", "read")
+_READ_MISS = store("sagas", "read_miss")
+_WRITE = store("sagas", "write")
 
 
 def copy_saga_state(state: SagaState) -> SagaState:
@@ -43,7 +49,8 @@ class InMemorySagaStateStore:
     never reach the store until it saves them.
 
     Counted operations (with ``counters``): ``saga.reads`` per ``get``, ``saga.writes`` per
-    ``create``/``save`` (successful or not).
+    ``create``/``save`` (successful or not). Metered: ``store.sagas.write`` per stored write (sized: the
+    instance), ``store.sagas.read`` (or ``read_miss``) per ``get``.
 
     Args:
         counters: optional shared operation counters.
@@ -52,7 +59,9 @@ class InMemorySagaStateStore:
     def __init__(self, *, counters: OperationCounters | None = None) -> None:
         self._lock = threading.Lock()
         self._counters = counters
+        self._meter = meter_of(counters)
         self._states: dict[str, SagaState] = {}
+        self._sizes: dict[str, int] = {}
 
     def create(self, state: SagaState) -> None:
         """Insert ``state`` at version 1 (sets ``state.version = 1``).
@@ -67,6 +76,9 @@ class InMemorySagaStateStore:
                 raise ConcurrencyConflict(f"saga {state.saga_id} already exists", saga_id=state.saga_id)
             state.version = 1
             self._states[state.saga_id] = copy_saga_state(state)
+        if self._meter is not None:
+            size = self._sizes[state.saga_id] = saga_size(state)
+            self._meter.record(_WRITE, size=size)
 
     def get(self, saga_id: str) -> SagaState:
         """An independent copy of the stored instance.
@@ -79,8 +91,14 @@ class InMemorySagaStateStore:
         with self._lock:
             stored = self._states.get(saga_id)
             if stored is None:
+                if self._meter is not None:
+                    self._meter.record(_READ_MISS)
                 raise NotFound(f"saga {saga_id} not found", saga_id=saga_id)
-            return copy_saga_state(stored)
+            copy = copy_saga_state(stored)
+        if self._meter is not None:
+            size = self._sizes.get(saga_id)
+            self._meter.record(_READ, size=size if size is not None else saga_size(copy))
+        return copy
 
     def save(self, state: SagaState) -> None:
         """Replace if the stored version equals ``state.version``, then bump ``state.version``.
@@ -102,6 +120,9 @@ class InMemorySagaStateStore:
                 )
             state.version += 1
             self._states[state.saga_id] = copy_saga_state(state)
+        if self._meter is not None:
+            size = self._sizes[state.saga_id] = saga_size(state)
+            self._meter.record(_WRITE, size=size)
 
     def __len__(self) -> int:
         """How many instances are stored."""

@@ -7,8 +7,10 @@ import threading
 from datetime import datetime
 
 from fooddelivery.adapters._support import copy_json
-from fooddelivery.adapters.counters import OperationCounters
+from fooddelivery.adapters.counters import OperationCounters, meter_of
+from fooddelivery.adapters.sizes import timer_size
 from fooddelivery.domain.catalog import check_utc
+from fooddelivery.metering.operations import TIMER_CANCEL, TIMER_FIRE, TIMER_SCHEDULE
 from fooddelivery.ports.scheduler import ScheduledMessage
 
 __all__ = ["InMemoryScheduler"]
@@ -39,6 +41,7 @@ class InMemoryScheduler:
     def __init__(self, *, counters: OperationCounters | None = None) -> None:
         self._lock = threading.Lock()
         self._counters = counters
+        self._meter = meter_of(counters)
         self._heap: list[_Entry] = []
         self._pending: dict[str, tuple[int, ScheduledMessage]] = {}
         self._seq = 0
@@ -60,6 +63,8 @@ class InMemoryScheduler:
             heapq.heappush(self._heap, (message.due_at, self._seq, message.message_id))
         if self._counters is not None:
             self._counters.add("scheduler.scheduled")
+        if self._meter is not None:
+            self._meter.record(TIMER_SCHEDULE, size=timer_size(message))
 
     def cancel(self, message_id: str) -> bool:
         """Remove a pending message; returns True if one was removed (False: unknown or gone)."""
@@ -70,6 +75,8 @@ class InMemoryScheduler:
                 self._compact()
         if self._counters is not None:
             self._counters.add("scheduler.cancelled")
+        if self._meter is not None:
+            self._meter.record(TIMER_CANCEL)
         return True
 
     # -- delivery ----------------------------------------------------------------------------------
@@ -86,6 +93,8 @@ class InMemoryScheduler:
                     out.append(live[1])
         if self._counters is not None and out:
             self._counters.add("scheduler.delivered", len(out))
+        if self._meter is not None and out:
+            self._meter.record(TIMER_FIRE, len(out))
         return out
 
     def next_due(self) -> datetime | None:

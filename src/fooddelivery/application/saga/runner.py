@@ -5,6 +5,23 @@ State is persisted after every step (and at checkpoints inside a step), so a cra
 saga id and step name. Timers (retry back-offs and wait timeouts) go through the :class:`Scheduler` port and come
 back through :meth:`SagaRunner.deliver`; the clock is injected (virtual time in tests and the simulation, real
 time in a server). The same definition runs unchanged on queues in the cloud packages.
+
+Metering (with a ``meter``): ``saga.start`` per instance created, ``saga.task`` per action attempt
+(compensations included), ``saga.wait`` per wait entered, ``saga.signal`` per external event taken, and
+``saga.transition``: the states a state-machine engine enters to run the instance along the same path, counted by
+one rule that mirrors how a definition compiles to a workflow (``fooddelivery_aws.stepfunctions.asl``; a test of
+that package checks the rule against the generated ASL executed in moto, path by path):
+
+- entering a ``Task``, ``WaitForEvent``, ``Succeed`` or ``Fail``: 1;
+- entering a ``Parallel``: 1 + one per branch (every branch starts at once);
+- entering a ``Compensate``: one check per task of the definition that declares a compensation (at least 1), and
+  then 1 per compensation attempt;
+- each retry: 1 (a retried state is billed again);
+- a failure route, a timeout or an event that records an outcome: 1 (the state recording it);
+- an event answering a wait: 1 (the choice routing it).
+
+That is exactly what Step Functions Standard bills per execution ("state transitions", retries included:
+https://aws.amazon.com/step-functions/pricing/).
 """
 
 from __future__ import annotations
@@ -27,6 +44,8 @@ from fooddelivery.application.saga.definition import (
     error_matches,
 )
 from fooddelivery.domain.errors import ConcurrencyConflict, FoodDeliveryError, InvalidTransition, LateEvent, NotFound
+from fooddelivery.metering import Meter, NullMeter
+from fooddelivery.metering.operations import SAGA_SIGNAL, SAGA_START, SAGA_TASK, SAGA_TRANSITION, SAGA_WAIT
 from fooddelivery.ports.clock import Clock
 from fooddelivery.ports.saga_engine import SignalOutcome
 from fooddelivery.ports.saga_store import SagaState, SagaStateStore, SagaStatus
@@ -92,6 +111,7 @@ class SagaRunner:
         store: where instances live.
         scheduler: where timers go.
         clock: time source.
+        meter: where the saga's billable operations are recorded (see the module docstring); none by default.
 
     Raises:
         ValueError: an action the definition names is missing.
@@ -104,6 +124,7 @@ class SagaRunner:
         store: SagaStateStore,
         scheduler: Scheduler,
         clock: Clock,
+        meter: Meter | None = None,
     ) -> None:
         needed: set[str] = set()
         for state in definition.states.values():
@@ -120,6 +141,15 @@ class SagaRunner:
         self.store = store
         self.scheduler = scheduler
         self.clock = clock
+        self.meter: Meter = meter if meter is not None else NullMeter()
+        self._entry_cost = {name: _entry_transitions(definition, node) for name, node in definition.states.items()}
+
+    def _transitions(self, n: int, entering: str | None = None) -> None:
+        """Record ``n`` state transitions, plus those of entering state ``entering``."""
+        if entering is not None:
+            n += self._entry_cost[entering]
+        if n:
+            self.meter.record(SAGA_TRANSITION, n)
 
     # -- entry points ---------------------------------------------------------------------------------------
     def start(self, saga_id: str, data: Mapping[str, Any] | None = None) -> SagaState:
@@ -142,6 +172,8 @@ class SagaRunner:
             self.store.create(state)
         except ConcurrencyConflict:
             return self.resume(saga_id)
+        self.meter.record(SAGA_START)
+        self._transitions(0, self.definition.start)
         return self._drive(state)
 
     def status(self, saga_id: str) -> SagaStatus | None:
@@ -170,12 +202,14 @@ class SagaRunner:
             if state.timer_id != message.message_id:
                 return None
             state.timer_id = None
+            timed_out = False
             if message.kind == TIMER_TIMEOUT and state.status is SagaStatus.WAITING:
                 wait = self.definition.states[state.current]
                 assert isinstance(wait, WaitForEvent)
                 state.outcome = wait.timeout_outcome
                 state.current = wait.on_timeout
                 state.data["waited"] = True
+                timed_out = True
             elif message.kind == TIMER_RETRY and state.status is SagaStatus.RETRY_WAIT:
                 pass
             else:
@@ -185,6 +219,8 @@ class SagaRunner:
                 self._save(state)
             except ConcurrencyConflict:
                 continue
+            if timed_out:  # the state recording the timeout outcome, then the timeout route
+                self._transitions(1, state.current)
             return self._drive(state)
         raise ConcurrencyConflict(f"saga {saga_id}: timer lost {_MAX_CONFLICT_RETRIES} races")
 
@@ -211,8 +247,11 @@ class SagaRunner:
                 timer_to_cancel = state.timer_id
                 state.timer_id = None
                 state.current = node.events[event]
+                # the choice routing the answer, and the state recording its outcome if it has one
+                routing = 1
                 if event in node.event_outcomes:
                     state.outcome = node.event_outcomes[event]
+                    routing = 2
             elif (
                 state.status is SagaStatus.SUCCEEDED
                 and event == self.definition.cancel_event
@@ -220,6 +259,7 @@ class SagaRunner:
             ):
                 state.current = self.definition.cancel_route
                 state.outcome = "cancelled"
+                routing = 0  # a new execution of the cancel route starts there
             elif (
                 event == self.definition.cancel_event
                 and self.definition.cancel_route
@@ -257,6 +297,8 @@ class SagaRunner:
                 # After the save: until then the timeout stays armed; once saved, a timer that still fires
                 # is stale (``timer_id`` no longer names it) and changes nothing.
                 self.scheduler.cancel(timer_to_cancel)
+            self.meter.record(SAGA_SIGNAL)
+            self._transitions(routing, state.current)
             self._drive(state)
             return SignalOutcome.ACCEPTED
         raise ConcurrencyConflict(f"saga {saga_id}: signal lost {_MAX_CONFLICT_RETRIES} races")
@@ -308,6 +350,7 @@ class SagaRunner:
 
     def _attempt(self, state: SagaState, task: Task) -> BaseException | None:
         """Run ``task``'s action once; on success merge its output and record completion (not saved)."""
+        self.meter.record(SAGA_TASK)
         try:
             out = self.actions[task.action](self._context(state, task.name))
         except FoodDeliveryError as exc:
@@ -339,6 +382,7 @@ class SagaRunner:
                 state.timer_id = message_id
                 state.status = SagaStatus.RETRY_WAIT
                 self._save(state)
+                self._transitions(1)  # the retry is a state entered again
                 return True
         return False
 
@@ -352,6 +396,7 @@ class SagaRunner:
                 code = getattr(exc, "code", type(exc).__name__)
                 state.data["error"] = {"step": step, "code": code, "detail": str(exc)}
                 self._save(state)
+                self._transitions(1, route.next)  # the state recording the outcome, then the route
                 return
         raise exc
 
@@ -361,6 +406,7 @@ class SagaRunner:
             assert task.next is not None, f"task {task.name} has no next state"
             state.current = task.next
             self._save(state)
+            self._transitions(0, task.next)
             return
         if self._schedule_retry(state, task.name, task.retry, exc):
             return
@@ -383,6 +429,7 @@ class SagaRunner:
         state.branches_done = []
         state.current = block.next
         self._save(state)
+        self._transitions(0, block.next)
 
     def _enter_wait(self, state: SagaState, wait: WaitForEvent) -> None:
         message_id = f"{state.saga_id}:{wait.name}:timeout"
@@ -394,6 +441,7 @@ class SagaRunner:
         state.status = SagaStatus.WAITING
         state.timer_id = message_id
         self._save(state)
+        self.meter.record(SAGA_WAIT)
 
     def _run_compensations(self, state: SagaState, node: Compensate) -> None:
         state.data["waited"] = True
@@ -403,6 +451,8 @@ class SagaRunner:
             task = self.definition.task(step)
             assert task.compensation is not None
             key = f"compensate:{step}"
+            self.meter.record(SAGA_TASK)
+            self._transitions(1)  # the compensation's own state
             try:
                 self.actions[task.compensation](self._context(state, key))
             except FoodDeliveryError as exc:
@@ -414,6 +464,20 @@ class SagaRunner:
             self._save(state)
         state.current = node.next
         self._save(state)
+        self._transitions(0, node.next)
+
+
+def _entry_transitions(definition: SagaDefinition, node: object) -> int:
+    """State transitions of entering ``node`` (see the module docstring)."""
+    if isinstance(node, Parallel):
+        return 1 + len(node.branches)
+    if isinstance(node, Compensate):
+        compensable = 0
+        for s in definition.states.values():
+            tasks = s.branches if isinstance(s, Parallel) else (s,) if isinstance(s, Task) else ()
+            compensable += sum(1 for t in tasks if t.compensation)
+        return max(1, compensable)
+    return 1
 
 
 def _clear_attempts(state: SagaState, step: str) -> None:

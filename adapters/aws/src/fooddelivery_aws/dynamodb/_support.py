@@ -145,7 +145,7 @@ def _build_client(region_name: str | None, endpoint_url: str | None) -> Any:
     try:
         # Standard retry mode: exponential backoff with jitter on throttling and 5xx, 3 attempts in all
         # (source: botocore "Retries" guide, standard mode).
-        return boto3.client(
+        client = boto3.client(
             "dynamodb",
             region_name=region_name,
             endpoint_url=endpoint_url,
@@ -153,6 +153,10 @@ def _build_client(region_name: str | None, endpoint_url: str | None) -> Any:
         )
     except Exception as exc:
         raise InfrastructureError(f"cannot build a DynamoDB client: {exc}", reason="client_init") from exc
+    from fooddelivery_aws.metering import instrument, process_meter
+
+    meter = process_meter()
+    return client if meter is None else instrument(client, meter)
 
 
 def error_code(exc: BaseException) -> str | None:

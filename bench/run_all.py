@@ -1,0 +1,293 @@
+"""Run every benchmark in ``bench/`` and write ``bench/results.md`` (date, machine, versions, every output).
+
+::
+
+    python bench/run_all.py                 # every bench/*.py, the settings each declares
+    python bench/run_all.py --only cold_start --only saga_throughput
+    python bench/run_all.py --out /tmp/results.md
+
+Every ``bench/*.py`` except this file and ``_*.py`` is a benchmark. A benchmark says how the whole suite runs it
+with a module-level ``RUN_ALL`` dict (read with ``ast``, never imported): ``"python"`` -- which interpreter:
+``"core"`` (``.venv``, the core with its dev extras), ``"aws"`` (``.venv-aws``) or ``"bench"`` (``.venv-bench``,
+Python 3.12 with the reference's packages, see ``bench/cold_start.py``) -- ``"args"`` (a list) and ``"timeout"``
+(seconds). A script without ``RUN_ALL`` runs with the core interpreter, no arguments and a 10-minute timeout, and
+the results say so. A benchmark whose interpreter is missing is listed as skipped, with the command that makes it.
+The figures are this machine's, measured while other work may share its two cores: the results record the load
+average before and after each benchmark.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import datetime as dt
+import os
+import platform
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+ROOT: Final = Path(__file__).resolve().parents[1]
+BENCH: Final = ROOT / "bench"
+INTERPRETERS: Final[Mapping[str, tuple[Path, str]]] = {
+    "core": (ROOT / ".venv" / "bin" / "python", "python3 -m venv .venv && .venv/bin/pip install -e '.[dev]'"),
+    "aws": (
+        ROOT / ".venv-aws" / "bin" / "python",
+        "python3 -m venv .venv-aws && .venv-aws/bin/pip install -e . -e 'adapters/aws[test,dev]'",
+    ),
+    "bench": (
+        ROOT / ".venv-bench" / "bin" / "python",
+        "python3.12 -m venv .venv-bench && .venv-bench/bin/pip install -e . -e adapters/aws aws-lambda-powertools "
+        "aws-xray-sdk 'moto[server]'",
+    ),
+}
+#: Packages whose versions the results record, per interpreter (those installed).
+PACKAGES: Final[tuple[str, ...]] = (
+    "fooddelivery",
+    "fooddelivery-aws",
+    "pydantic",
+    "boto3",
+    "botocore",
+    "moto",
+    "uvicorn",
+    "aws-lambda-powertools",
+    "aws-xray-sdk",
+    "matplotlib",
+)
+DEFAULT_TIMEOUT: Final[int] = 600
+
+
+@dataclass(frozen=True, slots=True)
+class Bench:
+    """A benchmark script and how to run it.
+
+    Attributes:
+        path: the script.
+        python: interpreter key (``core``, ``aws``, ``bench``).
+        args: its arguments.
+        timeout: seconds before it is stopped.
+        declared: whether the script declared ``RUN_ALL``.
+    """
+
+    path: Path
+    python: str = "core"
+    args: tuple[str, ...] = ()
+    timeout: int = DEFAULT_TIMEOUT
+    declared: bool = False
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What one benchmark did."""
+
+    bench: Bench
+    command: list[str] = field(default_factory=list)
+    status: str = "skipped"
+    exit_code: int | None = None
+    seconds: float = 0.0
+    output: str = ""
+    load_before: str = ""
+    load_after: str = ""
+
+
+def _run_all_settings(path: Path) -> dict[str, Any] | None:
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    for node in tree.body:
+        target = node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else None
+        if isinstance(node, ast.AnnAssign):
+            target = node.target
+        if isinstance(target, ast.Name) and target.id == "RUN_ALL" and node.value is not None:
+            value = ast.literal_eval(node.value)
+            if not isinstance(value, dict):
+                raise ValueError(f"{path.name}: RUN_ALL must be a dict")
+            return value
+    return None
+
+
+def discover(only: Sequence[str] = ()) -> list[Bench]:
+    """The benchmarks of ``bench/`` (those named in ``only``, when given), by name.
+
+    Raises:
+        ValueError: a malformed ``RUN_ALL``, or a name in ``only`` that is no benchmark.
+    """
+    found: list[Bench] = []
+    for path in sorted(BENCH.glob("*.py")):
+        if path.name == Path(__file__).name or path.name.startswith("_"):
+            continue
+        if only and path.stem not in only:
+            continue
+        settings = _run_all_settings(path)
+        if settings is None:
+            found.append(Bench(path))
+            continue
+        python = str(settings.get("python", "core"))
+        if python not in INTERPRETERS:
+            raise ValueError(f"{path.name}: RUN_ALL python must be one of {sorted(INTERPRETERS)}")
+        found.append(
+            Bench(
+                path,
+                python,
+                tuple(str(a) for a in settings.get("args", ())),
+                int(settings.get("timeout", DEFAULT_TIMEOUT)),
+                declared=True,
+            )
+        )
+    missing = sorted(set(only) - {b.path.stem for b in found})
+    if missing:
+        raise ValueError(f"no benchmark named {missing}")
+    return found
+
+
+def _load() -> str:
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "unknown"
+
+
+def run_bench(bench: Bench) -> Outcome:
+    """Run one benchmark (see the module docstring)."""
+    outcome = Outcome(bench)
+    python, how = INTERPRETERS[bench.python]
+    if not python.exists():
+        outcome.output = f"skipped: {python.relative_to(ROOT)} does not exist; make it with:\n  {how}"
+        return outcome
+    outcome.command = [str(python.relative_to(ROOT)), str(bench.path.relative_to(ROOT)), *bench.args]
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    outcome.load_before = _load()
+    start = time.perf_counter()
+    try:
+        done = subprocess.run(
+            [str(python), str(bench.path), *bench.args],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=bench.timeout,
+            check=False,
+            start_new_session=True,
+        )
+        outcome.exit_code = done.returncode
+        outcome.output = (done.stdout + (("\n[stderr]\n" + done.stderr) if done.stderr.strip() else "")).rstrip()
+        outcome.status = "ok" if done.returncode == 0 else f"failed (exit {done.returncode})"
+    except subprocess.TimeoutExpired as exc:
+        out = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+        outcome.output = out + f"\n[stopped after {bench.timeout} s]"
+        outcome.status = "timed out"
+    outcome.seconds = time.perf_counter() - start
+    outcome.load_after = _load()
+    return outcome
+
+
+def _versions(python: Path) -> str:
+    if not python.exists():
+        return "not installed"
+    code = (
+        "import sys, importlib.metadata as m\n"
+        f"names = {list(PACKAGES)!r}\n"
+        "out = []\n"
+        "for n in names:\n"
+        "    try: out.append(f'{n} {m.version(n)}')\n"
+        "    except m.PackageNotFoundError: pass\n"
+        "print(sys.version.split()[0] + '; ' + ', '.join(out))\n"
+    )
+    done = subprocess.run([str(python), "-c", code], capture_output=True, text=True, check=False)
+    return done.stdout.strip() or done.stderr.strip()
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _memory() -> str:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                kib = int(line.split()[1])
+                return f"{kib / 1024 / 1024:.1f} GiB"
+    except OSError:
+        pass
+    return "unknown"
+
+
+def _git(*args: str) -> str:
+    done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
+    return done.stdout.strip()
+
+
+def render(outcomes: Sequence[Outcome], started: dt.datetime, argv: Sequence[str]) -> str:
+    """The results as Markdown."""
+    hyperfine = shutil.which("hyperfine")
+    hf_version = (
+        subprocess.run([hyperfine, "--version"], capture_output=True, text=True, check=False).stdout.strip()
+        if hyperfine
+        else "not installed"
+    )
+    dirty = " (with uncommitted changes)" if _git("status", "--porcelain", "--untracked-files=no") else ""
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Written by `{shlex.join(['python', 'bench/run_all.py', *argv])}`; every figure below is a benchmark's own "
+        "output, unedited.",
+        "",
+        f"- date: {started.strftime('%Y-%m-%d %H:%M UTC')}",
+        f"- commit: {_git('rev-parse', '--short', 'HEAD')}{dirty}",
+        f"- machine: {platform.system()} {platform.release()} {platform.machine()}; {_cpu_model()}; "
+        f"{os.cpu_count()} cores; {_memory()} memory (shared with other work: see each run's load average)",
+        f"- hyperfine: {hf_version}",
+    ]
+    for key, (python, _) in INTERPRETERS.items():
+        lines.append(f"- `{key}` interpreter ({python.relative_to(ROOT)}): {_versions(python)}")
+    lines += ["", "| benchmark | interpreter | status | seconds | load before -> after |", "|---|---|---|---:|---|"]
+    for o in outcomes:
+        lines.append(
+            f"| [{o.bench.path.stem}](#{o.bench.path.stem.replace('_', '-')}) | {o.bench.python} | {o.status} | "
+            f"{o.seconds:.1f} | {o.load_before} -> {o.load_after} |"
+        )
+    for o in outcomes:
+        lines += ["", f"## {o.bench.path.stem}", ""]
+        if o.command:
+            lines.append(f"`{shlex.join(o.command)}`" + ("" if o.bench.declared else " (no RUN_ALL: default run)"))
+            lines.append("")
+        lines += ["```text", o.output or "(no output)", "```"]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line entry point: 0 when every benchmark that ran succeeded, 1 otherwise, 2 for bad options."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(prog="python bench/run_all.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", action="append", default=[], help="run only this benchmark (repeatable)")
+    parser.add_argument("--out", type=Path, default=BENCH / "results.md", help="where to write (bench/results.md)")
+    args = parser.parse_args(args_list)
+    try:
+        benches = discover(args.only)
+    except ValueError as exc:
+        print(f"run_all: {exc}", file=sys.stderr)
+        return 2
+    started = dt.datetime.now(dt.UTC)
+    outcomes = []
+    for bench in benches:
+        print(f"== {bench.path.stem} ({bench.python})", flush=True)
+        outcome = run_bench(bench)
+        print(f"   {outcome.status} in {outcome.seconds:.1f} s", flush=True)
+        outcomes.append(outcome)
+    args.out.write_text(render(outcomes, started, args_list), encoding="utf-8")
+    print(f"wrote {args.out}")
+    return 0 if all(o.status in ("ok", "skipped") for o in outcomes) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

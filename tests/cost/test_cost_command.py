@@ -1,0 +1,118 @@
+"""``fooddelivery cost`` end to end: the Step Functions figure comes out of the simulated orders' saga paths."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from fooddelivery.cli import main
+from fooddelivery.simulation import SimulationConfig, run_simulation
+
+
+@pytest.fixture(scope="module")
+def day(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    report = run_simulation(SimulationConfig(orders=400, seed=7))
+    path = tmp_path_factory.mktemp("cost") / "simulation.json"
+    path.write_text(json.dumps(report))
+    return path, report
+
+
+def _cost_json(*args: str) -> dict[str, Any]:
+    result = CliRunner().invoke(main, ["cost", "--format", "json", "--no-progress", *args])
+    assert result.exit_code == 0, result.output
+    out: dict[str, Any] = json.loads(result.stdout)
+    return out
+
+
+def test_the_step_functions_bill_is_the_simulated_transitions_priced(day: tuple[Path, dict[str, Any]]) -> None:
+    path, report = day
+    out = _cost_json("--report", str(path), "--orders-per-day", "1000000")
+    transitions = report["metering"]["saga.transition"]["quantity"]
+    placed = report["ordersPlaced"]
+    per_order = Decimal(transitions) / placed
+    # the reference's finding: a Standard workflow of about 10-12 transitions per order
+    assert Decimal(10) <= per_order <= Decimal(12)
+    sfn = next(r for r in out["runtimes"] if r["key"] == "aws.stepfunctions")
+    line = next(x for x in sfn["lines"] if x["meter"] == "aws.stepfunctions.standard_transitions")
+    monthly = per_order * 30_000_000
+    assert Decimal(line["quantity"]) == monthly
+    expected = ((monthly - 4000) * Decimal("0.025") / 1000).quantize(Decimal("0.01"))
+    assert Decimal(line["cost"]) == expected
+    # ... which alone is more than twice the reference's $3,000 serverless headline
+    assert Decimal(line["cost"]) > 2 * 3000
+    assert out["perOrder"]["saga.transition"] == str(per_order)
+
+
+def test_the_text_report_states_the_finding_with_sources_and_unknowns(day: tuple[Path, dict[str, Any]]) -> None:
+    path, _ = day
+    result = CliRunner().invoke(main, ["cost", "--report", str(path), "--orders-per-day", "1000000"])
+    assert result.exit_code == 0, result.output
+    text = result.stdout
+    assert "1,000,000 orders/day x 30 days = 30,000,000 orders/month" in text
+    assert "Step Functions Standard alone:" in text
+    assert "AWS, Step Functions Express\n  not applicable: no .waitForTaskToken" in text
+    assert "plus unknown prices: Cosmos DB (serverless) Request units" in text
+    assert "aws.stepfunctions.standard_transitions [found]: https://aws.amazon.com/step-functions/pricing/" in text
+    assert "Monolithic on EC2 $30,000, Containerized on ECS $15,000, Serverless Architecture $3,000" in text
+
+
+def test_memory_and_days_change_what_they_should(day: tuple[Path, dict[str, Any]]) -> None:
+    path, _ = day
+
+    def line(out: dict[str, Any], runtime: str, meter: str) -> dict[str, Any]:
+        r = next(x for x in out["runtimes"] if x["key"] == runtime)
+        found: dict[str, Any] = next(x for x in r["lines"] if x["meter"] == meter)
+        return found
+
+    small = _cost_json("--report", str(path), "--memory-mb", "512")
+    big = _cost_json("--report", str(path), "--memory-mb", "2048")
+    gbs = "aws.lambda.gb_seconds"
+    assert Decimal(line(big, "aws.queue", gbs)["quantity"]) > Decimal(line(small, "aws.queue", gbs)["quantity"])
+    short = _cost_json("--report", str(path), "--days", "15")
+    assert Decimal(line(short, "aws.queue", "aws.dynamodb.write_request_units")["quantity"]) * 2 == Decimal(
+        line(small, "aws.queue", "aws.dynamodb.write_request_units")["quantity"]
+    )
+
+
+def test_out_writes_the_markdown_report_and_the_charts(day: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib", reason="the charts need the report extra")
+    path, _ = day
+    result = CliRunner().invoke(main, ["cost", "--report", str(path), "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    for name in ("orders_per_minute.png", "cost_by_service.png", "time_to_confirm.png", "time_to_deliver.png"):
+        data = (tmp_path / name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000, name
+    markdown = (tmp_path / "report.md").read_text()
+    assert "![Orders per minute over the day](orders_per_minute.png)" in markdown
+    assert "| AWS, Step Functions Standard |" in markdown
+    assert json.loads((tmp_path / "cost.json").read_text())["ordersPerMonth"] == 30_000_000
+
+
+def test_a_price_override_on_the_command_line_is_used_and_reported(day: tuple[Path, dict[str, Any]]) -> None:
+    path, _ = day
+    out = _cost_json("--report", str(path), "--price", "azure.cosmos.request_units=0.25/1000000")
+    azure = next(r for r in out["runtimes"] if r["key"] == "azure.queue")
+    ru = next(x for x in azure["lines"] if x["meter"] == "azure.cosmos.request_units")
+    assert ru["status"] == "override" and ru["cost"] is not None
+    assert "azure.cosmos.request_units" not in azure["unknown"]
+    assert out["overridden"] == ["azure.cosmos.request_units"]
+
+
+def test_bad_options_are_usage_errors(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"ordersPlaced": 3}')
+    result = CliRunner().invoke(main, ["cost", "--report", str(bad)])
+    assert result.exit_code == 2 and "no metering" in result.output
+    result = CliRunner().invoke(main, ["cost", "--price", "nonsense"])
+    assert result.exit_code == 2 and "expected METER=PRICE" in result.output
+
+
+def test_cost_simulates_a_day_itself_when_no_report_is_given() -> None:
+    out = _cost_json("--sample-orders", "150", "--orders-per-day", "20000", "--peak-share", "0.6")
+    assert out["simulatedOrders"] == 150 and out["ordersPerMonth"] == 600_000
+    assert abs(out["peakShare"] - 0.6) < 1e-6
