@@ -10,6 +10,7 @@ from fooddelivery.domain.catalog import DeliveryAddress, Driver, DriverStatus, M
 from fooddelivery.domain.errors import (
     ConcurrencyConflict,
     CurrencyMismatch,
+    DataCorrupted,
     DuplicateRequest,
     FieldError,
     FoodDeliveryError,
@@ -48,6 +49,7 @@ __all__ = [
     "AssignmentPolicy",
     "ConcurrencyConflict",
     "CurrencyMismatch",
+    "DataCorrupted",
     "DeliveryAddress",
     "DomainEvent",
     "Driver",

@@ -13,6 +13,7 @@ from typing import Any
 __all__ = [
     "ConcurrencyConflict",
     "CurrencyMismatch",
+    "DataCorrupted",
     "DuplicateRequest",
     "FieldError",
     "FoodDeliveryError",
@@ -189,3 +190,13 @@ class InfrastructureError(FoodDeliveryError):
     """A dependency (store, bus, gateway) failed; the request may succeed later (HTTP 503)."""
 
     code = "infrastructure_error"
+
+
+class DataCorrupted(InfrastructureError):
+    """Stored data cannot be read back: the store itself is damaged (HTTP 500, never worth a retry).
+
+    Unlike its parent, retrying does not help: the data is gone until an operator restores it. ``detail`` names
+    what could not be read (an order id when one is known), never the data itself.
+    """
+
+    code = "data_corrupted"

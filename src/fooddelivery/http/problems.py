@@ -20,6 +20,7 @@ from typing import Any, Final
 from fooddelivery.domain.errors import (
     ConcurrencyConflict,
     CurrencyMismatch,
+    DataCorrupted,
     DuplicateRequest,
     FieldError,
     FoodDeliveryError,
@@ -113,6 +114,7 @@ ERROR_TABLE: Final[Mapping[type[FoodDeliveryError], tuple[int, str]]] = {
     PaymentRetryableError: (503, "Payment processor unavailable"),
     PaymentError: (502, "Payment failed"),
     InfrastructureError: (503, "Service unavailable"),
+    DataCorrupted: (500, "Stored data damaged"),
 }
 
 #: Statuses whose ``detail`` is replaced by a generic sentence (the real one may name internals; it
@@ -173,9 +175,24 @@ def problem_response(error: FoodDeliveryError, request_id: str, instance: str | 
 
     Returns:
         A response with the table's status, ``Content-Type: application/problem+json`` and, for 401,
-        a ``WWW-Authenticate: Bearer`` challenge (RFC 6750 section 3); for 503 a ``Retry-After``.
+        a ``WWW-Authenticate: Bearer`` challenge (RFC 6750 section 3); for 503 a ``Retry-After``. A
+        :class:`DataCorrupted` is a 500 whose detail says what cannot be read (retrying will not help).
     """
     status, title = status_for(error)
+    if isinstance(error, DataCorrupted):
+        # Not a bug and not an outage: the data is gone until an operator restores it. Say which (the detail
+        # names the order), never "retry later", and log one line, no traceback.
+        log.error("stored data damaged: %s", error.detail, extra={"request_id": request_id})
+        return _problem(
+            status=status,
+            title=title,
+            code=error.code,
+            detail=error.detail,
+            request_id=request_id,
+            instance=instance,
+            fields=[],
+            headers={},
+        )
     if status >= 500:
         if status == 500:
             return internal_error_response(error, request_id, instance)

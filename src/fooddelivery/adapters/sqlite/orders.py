@@ -21,7 +21,7 @@ from fooddelivery.adapters.sqlite.records import (
     order_row,
     utc_text,
 )
-from fooddelivery.domain.errors import ConcurrencyConflict, DuplicateRequest, IdempotencyKeyReused
+from fooddelivery.domain.errors import ConcurrencyConflict, DataCorrupted, DuplicateRequest, IdempotencyKeyReused
 from fooddelivery.domain.order import Order, OrderStatus
 from fooddelivery.ports.messaging import OutboxRecord
 from fooddelivery.ports.orders import IdempotencyRecord, Page
@@ -53,6 +53,15 @@ def _cursor_position(cursor: str, kind: str, scope: str) -> tuple[str, str]:
     if at.utcoffset() is None:
         raise bad_cursor()
     return utc_text(at), pos["id"]
+
+
+def _damaged(order_id: str, why: str) -> DataCorrupted:
+    return DataCorrupted(
+        f"order {order_id} cannot be read: the database file is damaged ({why}); retrying will not help, an "
+        "operator must restore the file from a backup",
+        order_id=order_id,
+        reason="corrupt",
+    )
 
 
 def _chunks(ids: Sequence[str]) -> list[Sequence[str]]:
@@ -150,18 +159,26 @@ class SqliteOrderRepository:
 
         Raises:
             NotFound: no such order.
+            DataCorrupted: the order's row cannot be read back (a damaged page, or a record that no longer
+                decodes): the detail names the order.
             InfrastructureError: the database failed.
         """
         if self._counters is not None:
             self._counters.add("orders.reads")
-        row = read_row(
-            self._db,
-            f"SELECT {_COLUMNS} FROM orders WHERE order_id = ?",
-            (order_id,),
-            f"order {order_id}",
-            order_id=order_id,
-        )
-        return order_from_row(row)
+        try:
+            row = read_row(
+                self._db,
+                f"SELECT {_COLUMNS} FROM orders WHERE order_id = ?",
+                (order_id,),
+                f"order {order_id}",
+                order_id=order_id,
+            )
+        except DataCorrupted as exc:
+            raise _damaged(order_id, exc.detail) from exc
+        try:
+            return order_from_row(row)
+        except (ValueError, KeyError, TypeError) as exc:  # json.JSONDecodeError is a ValueError
+            raise _damaged(order_id, f"its record does not decode: {type(exc).__name__}") from exc
 
     def save(self, order: Order) -> None:
         """Write ``order`` and its events if the stored version is still ``order.persisted_version``.
