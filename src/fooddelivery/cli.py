@@ -169,24 +169,47 @@ def token(role: str, sub: str, restaurant_id: str | None, driver_id: str | None,
               help="Seconds a restaurant has to confirm an order before it fails with a refund.")
 @click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]), default="info",
               show_default=True, help="Log level of the server and the core.")
-def serve(db: Path, host: str, port: int, demo: bool, confirmation_timeout: float, log_level: str) -> None:
+@click.option("--idle-timeout", "idle_timeout", type=click.FloatRange(0, 3600, min_open=True), default=10.0,
+              show_default=True, envvar="FOODDELIVERY_IDLE_TIMEOUT_S", show_envvar=True,
+              help="Seconds a connection may stay without a complete request head (new or kept alive); then it "
+                   "is closed.")
+@click.option("--body-timeout", "body_timeout", type=click.FloatRange(0, 3600, min_open=True), default=10.0,
+              show_default=True, envvar="FOODDELIVERY_BODY_TIMEOUT_S", show_envvar=True,
+              help="Longest wait for the next chunk of a request body, seconds; then 408 and the connection is "
+                   "closed.")
+def serve(
+    db: Path,
+    host: str,
+    port: int,
+    demo: bool,
+    confirmation_timeout: float,
+    log_level: str,
+    idle_timeout: float,
+    body_timeout: float,
+) -> None:
     """Serve the HTTP API on a SQLite file with uvicorn, until Ctrl-C (SIGINT) or SIGTERM.
 
     Every port runs on the --db file (orders and their outbox, restaurants, drivers, saga state and timers,
     notifications, locations, payments), so a restart resumes where the last process stopped: unpublished
     events go out, interrupted sagas continue, and a saga waiting for its restaurant still times out on time.
     Requests are authenticated with development tokens (`fooddelivery token`), signed with
-    FOODDELIVERY_DEV_SECRET or the public development default. Needs the `serve` extra:
-    pip install 'fooddelivery[serve]'.
+    FOODDELIVERY_DEV_SECRET or the public development default. One server per database file: a second one is
+    refused at once, naming the first. Needs the `serve` extra: pip install 'fooddelivery[serve]'.
     """
     from fooddelivery.domain.errors import InfrastructureError, ValidationError
-    from fooddelivery.server import ServeOptions, ServerUnavailable, run
+    from fooddelivery.server import DatabaseInUse, PortUnavailable, ServeOptions, ServerUnavailable, run
 
-    options = ServeOptions(db, host, port, demo, confirmation_timeout, log_level)
+    options = ServeOptions(db, host, port, demo, confirmation_timeout, log_level, idle_timeout, body_timeout)
     try:
         status = run(options)
     except ServerUnavailable as exc:
         raise click.ClickException(str(exc)) from None
+    except PortUnavailable as exc:
+        raise click.ClickException(f"cannot serve {db}: {exc}") from None
+    except DatabaseInUse as exc:
+        raise click.ClickException(f"cannot serve: {exc}") from None
+    except OSError as exc:  # the lock file cannot be created next to the database
+        raise click.ClickException(f"cannot serve {db}: {exc}") from None
     except ValidationError as exc:  # a FOODDELIVERY_* setting that is not valid
         raise click.UsageError(exc.detail) from None
     except InfrastructureError as exc:

@@ -149,7 +149,7 @@ def test_options_answers_204_with_allow_and_needs_no_credentials(world: World) -
 def test_health_needs_no_credentials(world: World) -> None:
     response = world.call("GET", "/health", as_=None)
 
-    assert (response.status, response.json()) == (200, {"status": "ok"})
+    assert (response.status, response.json()) == (200, {"status": "ok", "checks": {}})
 
 
 # -- request ids ----------------------------------------------------------------------------------------------

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import socket
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
+
+from fooddelivery.adapters.sqlite import open_sqlite_adapters
+from fooddelivery.ports.scheduler import ScheduledMessage
 
 from ._live import HOST, fooddelivery_command, free_port, server_env
 
@@ -48,7 +53,11 @@ def test_a_file_that_is_not_a_database_is_refused_and_left_alone(tmp_path: Path)
     assert (tmp_path / "notes.db").read_text() == "my notes"
 
 
-def test_a_port_already_taken_ends_serve_with_a_non_zero_status(tmp_path: Path) -> None:
+def test_a_port_already_taken_ends_serve_before_it_touches_the_database(tmp_path: Path) -> None:
+    db = tmp_path / "x.db"
+    with open_sqlite_adapters(db) as stored:  # a database a previous process left with an overdue timer
+        stored.scheduler.schedule(ScheduledMessage("t-1", datetime(2020, 1, 1, tzinfo=UTC), "timeout", {}))
+    before = hashlib.sha256(db.read_bytes()).hexdigest()
     with socket.socket() as taken:
         taken.bind((HOST, 0))
         taken.listen()
@@ -56,8 +65,14 @@ def test_a_port_already_taken_ends_serve_with_a_non_zero_status(tmp_path: Path) 
 
         run = _serve("--db", "x.db", "--port", str(port), cwd=tmp_path)
 
-    assert run.returncode != 0
-    assert "address already in use" in run.stderr
+    assert run.returncode == 1
+    assert f"cannot listen on {HOST}:{port}" in run.stderr
+    assert "address already in use" in run.stderr.lower()
+    assert "recovered" not in run.stderr and "Traceback" not in run.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.db"]  # no lock file, no WAL: never opened
+    assert hashlib.sha256(db.read_bytes()).hexdigest() == before
+    with open_sqlite_adapters(db) as stored:
+        assert [m.message_id for m in stored.scheduler.pending()] == ["t-1"]  # recovery did not run
 
 
 def test_a_setting_that_is_not_valid_is_named(tmp_path: Path) -> None:

@@ -25,7 +25,8 @@ Routes (the reference design's nine, same methods and paths, plus four marked "+
 - ``PUT /deliveries/{orderId}/location``: the assigned driver reports a position.
 - + ``POST /orders/{orderId}/reject``: the restaurant rejects the order.
 - + ``GET /openapi.json``: OpenAPI 3.1 from the same models; no credentials needed.
-- + ``GET /health``: liveness; no credentials needed.
+- + ``GET /health``: 200 ``ok``, or 503 ``degraded`` with what fails (a deployment's ``health`` callback);
+  no credentials needed.
 - + ``OPTIONS`` on any route: 204 with ``Allow``; no credentials needed.
 
 Order of checks: route (404/405) -> credentials (401) -> the roles that may ever call the route
@@ -70,7 +71,7 @@ if TYPE_CHECKING:
     from fooddelivery.application.services import FoodDeliveryService
     from fooddelivery.domain.catalog import Restaurant
 
-__all__ = ["MAX_BODY_BYTES", "ROUTES", "HttpApi", "QueryParam", "RouteSpec"]
+__all__ = ["MAX_BODY_BYTES", "ROUTES", "HealthReport", "HttpApi", "QueryParam", "RouteSpec"]
 
 log = logging.getLogger("fooddelivery.http")
 
@@ -85,6 +86,21 @@ _REQUEST_ID_CHARS: Final[frozenset[str]] = frozenset(
 )
 
 M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True, slots=True)
+class HealthReport:
+    """What a deployment says of itself on ``GET /health``.
+
+    Attributes:
+        ok: whether it can do its work (200 ``ok``) or not (503 ``degraded``).
+        checks: named states, e.g. ``{"storage": "disk_full", "integrity": "ok"}``.
+        detail: one sentence for a human when not ok.
+    """
+
+    ok: bool = True
+    checks: Mapping[str, str] = field(default_factory=dict)
+    detail: str | None = None
 
 
 # -- route table -----------------------------------------------------------------------------------
@@ -304,7 +320,7 @@ ROUTES: Final[tuple[RouteSpec, ...]] = (
         auth=False,
         tag="meta",
     ),
-    RouteSpec("GET", "/health", "health", "Liveness", None, m.HealthOut, 200, (), auth=False, tag="meta"),
+    RouteSpec("GET", "/health", "health", "Health", None, m.HealthOut, 200, (), auth=False, tag="meta"),
 )
 
 
@@ -561,6 +577,7 @@ class HttpApi:
             default).
         title: the OpenAPI ``info.title``.
         version: the OpenAPI ``info.version``.
+        health: what ``GET /health`` reports (called per request; keep it cheap), or None for always ``ok``.
     """
 
     def __init__(
@@ -573,8 +590,10 @@ class HttpApi:
         request_ids: Callable[[], str] | None = None,
         title: str = "fooddelivery",
         version: str = "0.1.0",
+        health: Callable[[], HealthReport] | None = None,
     ) -> None:
         self.service = service
+        self.health = health
         self.authenticator = authenticator
         self.max_body_bytes = max_body_bytes
         self.base_path = base_path.rstrip("/")
@@ -750,4 +769,10 @@ class HttpApi:
         return HttpResponse.from_json_bytes(200, body, headers={"Cache-Control": "public, max-age=300"})
 
     def _health(self, call: _Call) -> HttpResponse:
-        return self._ok(m.HealthOut(status="ok"))
+        report = self.health() if self.health is not None else HealthReport()
+        body = m.HealthOut(status="ok" if report.ok else "degraded", checks=dict(report.checks), detail=report.detail)
+        return HttpResponse.from_json_bytes(
+            200 if report.ok else 503,
+            body.model_dump_json(exclude_none=True).encode(),
+            headers=None if report.ok else {"Retry-After": "5"},
+        )

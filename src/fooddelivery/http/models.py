@@ -436,9 +436,15 @@ class LocationOut(_Out):
 
 
 class HealthOut(_Out):
-    """Liveness."""
+    """Health: ``ok`` (200), or ``degraded`` (503) with the failing ``checks`` and a ``detail`` for a human.
 
-    status: Literal["ok"]
+    ``checks`` names what the deployment watches, e.g. ``{"storage": "disk_full", "integrity": "ok", "worker":
+    "backing_off"}`` from ``fooddelivery serve``; a deployment that watches nothing sends ``{}``.
+    """
+
+    status: Literal["ok", "degraded"]
+    checks: dict[str, str] = Field(default_factory=dict)
+    detail: str | None = None
 
 
 class FieldErrorOut(_Out):

@@ -118,6 +118,12 @@ def build_openapi(routes: Sequence[RouteSpec], *, title: str, version: str) -> d
                 "description": "The order an earlier request with the same Idempotency-Key created",
                 "content": {"application/json": {"schema": success_schema}},
             }
+        if spec.operation_id == "health":
+            responses["503"] = {
+                "description": "Degraded: the deployment cannot do its work now (checks and detail say why)",
+                "headers": {"Retry-After": {"description": "Seconds to wait.", "schema": {"type": "string"}}},
+                "content": {"application/json": {"schema": success_schema}},
+            }
         for status in sorted({*spec.errors, 405, 500}):
             responses[str(status)] = {"description": _error_description(status), "content": problem}
         if spec.auth:
