@@ -87,6 +87,8 @@ def test_a_full_disk_fails_writes_logs_once_per_change_and_recovers_when_there_i
     with db.read() as conn:  # reads go on
         assert conn.execute("SELECT COUNT(*) FROM orders").fetchone()[0] == stored
     _cap(db, 1_000_000)
+    _store_orders(db, 2)
+    assert db.health.writes == "disk_full"  # one success between failures is not a recovery yet (no flapping)
     _store_orders(db, 1)
 
     assert (db.health.writes, db.health.failed_writes, db.health.ok) == ("ok", 0, True)

@@ -54,6 +54,11 @@ _SQLITE_NOTADB: Final[int] = 26
 WriteState = Literal["ok", "disk_full", "io_error", "read_only"]
 Integrity = Literal["unchecked", "ok", "corrupt"]
 _STORAGE_REASONS: Final[frozenset[str]] = frozenset({"disk_full", "io_error", "read_only"})
+#: Writes are "ok" again after this many successful writes in a row, or a success this long (seconds) after the
+#: last failure: on a nearly full disk small writes fit while larger ones fail, and the state would flap (and log)
+#: on every pair.
+RECOVERY_STREAK: Final[int] = 3
+RECOVERY_QUIET_S: Final[float] = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +67,9 @@ class StorageHealth:
 
     Attributes:
         writes: ``"ok"``, or why the last write failed: ``"disk_full"`` (``SQLITE_FULL``), ``"io_error"``
-            (``SQLITE_IOERR``), ``"read_only"`` (``SQLITE_READONLY``: permissions, a read-only mount).
+            (``SQLITE_IOERR``), ``"read_only"`` (``SQLITE_READONLY``: permissions, a read-only mount). It is
+            ``"ok"`` again after :data:`RECOVERY_STREAK` successful writes in a row (or one
+            :data:`RECOVERY_QUIET_S` after the last failure).
         writes_since: when (UTC) that state began; None while writes have never failed.
         failed_writes: write transactions that failed since then.
         integrity: ``"unchecked"`` (no ``quick_check`` ran, no damage seen), ``"ok"`` (the check passed) or
@@ -163,6 +170,8 @@ class SqliteDatabase:
         self._journal_mode = ""
         self._health = StorageHealth()
         self._health_lock = threading.Lock()
+        self._ok_streak = 0
+        self._last_failure = 0.0
         if migrate:
             try:
                 with self.write() as conn:
@@ -216,6 +225,8 @@ class SqliteDatabase:
             self._mark_corrupt(error.detail)
         elif reason in _STORAGE_REASONS:
             with self._health_lock:
+                self._ok_streak = 0
+                self._last_failure = time.monotonic()
                 health = self._health
                 if health.writes == reason:
                     self._health = replace(health, failed_writes=health.failed_writes + 1)
@@ -237,6 +248,10 @@ class SqliteDatabase:
         with self._health_lock:
             health = self._health
             if health.writes == "ok":
+                return
+            self._ok_streak += 1
+            settled = time.monotonic() - self._last_failure >= RECOVERY_QUIET_S
+            if self._ok_streak < RECOVERY_STREAK and not settled:
                 return
             self._health = replace(health, writes="ok", writes_since=datetime.now(UTC), failed_writes=0)
         since = health.writes_since
