@@ -374,3 +374,23 @@ def test_a_damaged_file_is_served_read_only_without_recovery(
     assert (place.status, place.json()["code"]) == (500, "data_corrupted")
     restaurant = server.api.handle(HttpRequest.build("GET", "/restaurants/rest-0", headers=headers))
     assert restaurant.status == 200  # what is not damaged can still be read
+
+
+def test_timers_a_crashed_process_had_leased_are_due_at_once_after_a_restart(
+    start: Callable[[], LocalServer], clock: VirtualClock
+) -> None:
+    crashed = start()
+    crashed.start()
+    crashed.stop()
+    order_id = _place(crashed, clock)
+    clock.advance(TIMEOUT_S)
+    leased = crashed.adapters.scheduler.claim_due(clock.now())  # then the process died, before handling it
+    assert [m.body["sagaId"] for m in leased] == [order_id]
+    crashed.close()
+
+    server = start()
+    recovery = server.start()
+
+    assert recovery is not None and recovery.timers_released == 1
+    assert recovery.timers_delivered == 1  # not 60 s later, when the dead process's lease would have ended
+    assert server.boot.orders.get(order_id).status is OrderStatus.FAILED

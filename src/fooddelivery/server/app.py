@@ -26,6 +26,8 @@ the worker backs off (see :mod:`fooddelivery.server.worker`).
 
 Recovery after a restart (:meth:`LocalServer.recover`), before the first request is accepted:
 
+0. the timers the previous process had leased and not acknowledged (it died delivering them) are released: with
+   the writer lock no other process can hold a lease, so they are due again now rather than when the lease ends;
 1. the outbox is flushed: events committed by the previous process but not yet published go out now, and their
    in-process consumers run (an ``OrderPlaced`` whose saga never started starts it; the runner's ``start`` is
    idempotent);
@@ -146,6 +148,9 @@ class Recovery:
     """What start-up found and did.
 
     Attributes:
+        timers_released: timers the previous process had leased and not acknowledged (it died delivering them):
+            due again at once rather than when their leases end (only with the writer lock: no other process can
+            hold a lease then).
         events_published: outbox events left by the previous process, published now.
         sagas_resumed: sagas left RUNNING, driven on.
         sagas_failed: sagas that could not be resumed (the worker retries them).
@@ -153,6 +158,7 @@ class Recovery:
         timers_pending: timers still waiting (their due times are kept across the restart).
     """
 
+    timers_released: int
     events_published: int
     sagas_resumed: int
     sagas_failed: int
@@ -291,11 +297,13 @@ class LocalServer:
         Raises:
             InfrastructureError: the outbox or the saga store cannot be read.
         """
+        released = self.adapters.scheduler.release_all() if self.lock is not None else 0
         published = self.boot.service.pump()
         resumed, failed = self.worker.resume_stuck(timedelta(0))
         first: Pass = self.worker.run_once(sweep=False)
         self.worker.note(first)  # a failing store: logged once, and the worker starts backed off
         recovery = Recovery(
+            timers_released=released,
             events_published=published + first.events_published,
             sagas_resumed=resumed,
             sagas_failed=failed,
@@ -303,8 +311,9 @@ class LocalServer:
             timers_pending=self.adapters.scheduler.pending_count,
         )
         log.info(
-            "recovered: %d outbox events published, %d running sagas resumed (%d failed), %d overdue timers "
-            "delivered, %d timers pending",
+            "recovered: %d leased timers released, %d outbox events published, %d running sagas resumed (%d failed), "
+            "%d overdue timers delivered, %d timers pending",
+            recovery.timers_released,
             recovery.events_published,
             recovery.sagas_resumed,
             recovery.sagas_failed,
