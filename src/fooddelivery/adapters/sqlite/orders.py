@@ -269,8 +269,11 @@ class SqliteOrderRepository:
         status: OrderStatus | None = None,
         limit: int = 20,
         cursor: str | None = None,
+        *,
+        newest_first: bool = False,
     ) -> Page[Order]:
-        """Up to ``limit`` of the restaurant's orders (of ``status`` if given), oldest first.
+        """Up to ``limit`` of the restaurant's orders (of ``status`` if given), oldest first, or newest first
+        (the same indexes, read backwards).
 
         Raises:
             ValidationError: ``limit`` outside 1..100 (field ``limit``) or a malformed cursor (``cursor``).
@@ -280,21 +283,23 @@ class SqliteOrderRepository:
         if self._counters is not None:
             self._counters.add("orders.reads")
         scope = f"{restaurant_id}|{status.value if status is not None else '*'}"
+        kind = "ord" if newest_first else "or"
         sql = f"SELECT {_COLUMNS} FROM orders WHERE restaurant_id = ?"
         params: list[object] = [restaurant_id]
         if status is not None:
             sql += " AND status = ?"
             params.append(status.value)
         if cursor is not None:
-            sql += " AND (created_at, order_id) > (?, ?)"
-            params.extend(_cursor_position(cursor, "or", scope))
-        sql += " ORDER BY created_at, order_id LIMIT ?"
+            sql += f" AND (created_at, order_id) {'<' if newest_first else '>'} (?, ?)"
+            params.extend(_cursor_position(cursor, kind, scope))
+        direction = " DESC" if newest_first else ""
+        sql += f" ORDER BY created_at{direction}, order_id{direction} LIMIT ?"
         params.append(limit + 1)
         with self._db.read() as conn:
             rows = conn.execute(sql, params).fetchall()
         more = len(rows) > limit
         rows = rows[:limit]
-        next_cursor = _cursor("or", scope, rows[-1][4], rows[-1][0]) if more else None
+        next_cursor = _cursor(kind, scope, rows[-1][4], rows[-1][0]) if more else None
         return Page([order_from_row(r) for r in rows], next_cursor)
 
     # -- Outbox --------------------------------------------------------------------------------------------
