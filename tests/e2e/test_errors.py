@@ -142,7 +142,7 @@ def test_options_answers_204_with_allow_and_needs_no_credentials(world: World) -
     response = world.call("OPTIONS", "/orders", as_=None)
 
     assert response.status == 204
-    assert response.header("Allow") == "POST, OPTIONS"
+    assert response.header("Allow") == "GET, POST, OPTIONS"
     assert_problem(world.call("OPTIONS", "/nowhere", as_=None), 404, "no_route")
 
 

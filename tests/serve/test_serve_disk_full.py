@@ -32,7 +32,7 @@ from .conftest import StartServer
 TIMEOUT_S = 2.0
 ORDERS = 4
 #: How long the disk stays full while nothing but the server itself runs (seconds).
-FULL_WINDOW_S = 6.0
+FULL_WINDOW_S = 4.0
 #: The most log bytes those seconds may produce (one line per change of state, plus a little).
 LOG_BUDGET_BYTES = 4096
 TMPFS_SIZE = "8m"

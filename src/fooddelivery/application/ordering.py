@@ -16,15 +16,23 @@ from fooddelivery.application.restaurant_actions import RestaurantUseCases
 from fooddelivery.domain.actors import Actor, Role
 from fooddelivery.domain.catalog import check_id
 from fooddelivery.domain.errors import (
+    CatalogMismatch,
     ConcurrencyConflict,
     DuplicateRequest,
+    FieldError,
     IdempotencyKeyReused,
     InvalidTransition,
     LateEvent,
     NotAllowed,
     ValidationError,
 )
-from fooddelivery.domain.order import ORDER_ID_PREFIX, Order, OrderStatus, order_id_for_key
+from fooddelivery.domain.order import (
+    ORDER_ID_PREFIX,
+    Order,
+    OrderStatus,
+    check_idempotency_key,
+    order_id_for_key,
+)
 from fooddelivery.ports.orders import IdempotencyRecord, Page
 from fooddelivery.ports.saga_store import SagaStatus
 
@@ -82,7 +90,9 @@ class OrderingUseCases(RestaurantUseCases):
 
         Raises:
             NotAllowed: the actor is not a customer, or names another customer.
-            ValidationError / PriceChanged: invalid request (fields named); nothing stored.
+            ValidationError: invalid request (fields named); nothing stored.
+            CatalogMismatch / PriceChanged: a request that does not match the restaurant's menu, currency or the
+                promotions on offer now (fields named); nothing stored.
             NotFound: no such restaurant.
             IdempotencyKeyReused: the key was used with another body.
         """
@@ -93,8 +103,7 @@ class OrderingUseCases(RestaurantUseCases):
         check_id(command.restaurant_id, "restaurantId")
         fingerprint = command.fingerprint()
         if idempotency_key is not None:
-            if not idempotency_key or len(idempotency_key) > 255 or not idempotency_key.isprintable():
-                raise ValidationError.single("Idempotency-Key", "must be 1..255 printable characters", "invalid")
+            check_idempotency_key(idempotency_key)
             bound = self.orders.find_idempotent(actor.subject, idempotency_key)
             if bound is not None:
                 return self._replay(bound, fingerprint)
@@ -102,8 +111,9 @@ class OrderingUseCases(RestaurantUseCases):
         promo = None
         if command.promo_code is not None:
             promo = self.promotions.get(command.promo_code.upper())
-            if promo is None:
-                raise ValidationError.single("promoCode", "unknown promo code", "unknown")
+            if promo is None:  # promotions come and go: a conflict with what is on offer now, not a bad request
+                unknown = FieldError("promoCode", "is unknown", "unknown")
+                raise CatalogMismatch("promoCode: unknown promo code", [unknown])
         order = Order.place(
             # keyed: the id is derived from (customer, key), so order, outbox and binding share one partition
             order_id=self.ids.new_id(ORDER_ID_PREFIX)

@@ -8,6 +8,7 @@ from fooddelivery.domain.actors import Actor, Role
 from fooddelivery.domain.assignment import AssignmentPolicy, rank_candidates
 from fooddelivery.domain.catalog import DeliveryAddress, Driver, DriverStatus, MenuItem, Restaurant
 from fooddelivery.domain.errors import (
+    CatalogMismatch,
     ConcurrencyConflict,
     CurrencyMismatch,
     DataCorrupted,
@@ -47,6 +48,7 @@ __all__ = [
     "TRANSITIONS",
     "Actor",
     "AssignmentPolicy",
+    "CatalogMismatch",
     "ConcurrencyConflict",
     "CurrencyMismatch",
     "DataCorrupted",

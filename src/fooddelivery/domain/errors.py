@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
+    "CatalogMismatch",
     "ConcurrencyConflict",
     "CurrencyMismatch",
     "DataCorrupted",
@@ -101,6 +102,18 @@ class PriceChanged(ValidationError):
     """
 
     code = "price_changed"
+
+
+class CatalogMismatch(ValidationError):
+    """A well-formed request that does not match the restaurant's data as it is now (HTTP 409): an item that is not
+    (or no longer) on its menu or not available, a restaurant not accepting orders, an amount with more decimals
+    than its currency has, a promo code that is unknown or does not apply. Names every such field.
+
+    The client should re-read the restaurant (its menu, its currency) or drop the promo code; the same request
+    may succeed once the restaurant's data changes, which is why it is a conflict and not an invalid request.
+    """
+
+    code = "catalog_mismatch"
 
 
 class NotAuthenticated(FoodDeliveryError):

@@ -15,6 +15,7 @@ not revealed); a related actor whose role may not make the change gets :class:`N
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,6 +25,7 @@ from typing import Any, Final
 from fooddelivery.domain.actors import Actor, Role
 from fooddelivery.domain.catalog import DeliveryAddress, Restaurant, check_id, check_utc
 from fooddelivery.domain.errors import (
+    CatalogMismatch,
     FieldError,
     InvalidTransition,
     NotAllowed,
@@ -36,6 +38,8 @@ from fooddelivery.domain.money import Money, parse_decimal
 from fooddelivery.domain.pricing import PriceBreakdown, PricingPolicy, PromoCode, price_order
 
 __all__ = [
+    "IDEMPOTENCY_KEY_PATTERN",
+    "MAX_IDEMPOTENCY_KEY_LENGTH",
     "MAX_LINES",
     "MAX_QUANTITY",
     "ORDER_ID_PREFIX",
@@ -45,6 +49,7 @@ __all__ = [
     "Order",
     "OrderStatus",
     "PaymentStatus",
+    "check_idempotency_key",
     "order_id_for_key",
 ]
 
@@ -54,6 +59,32 @@ MAX_LINES: Final[int] = 50
 MAX_QUANTITY: Final[int] = 99
 #: Every order id starts with it.
 ORDER_ID_PREFIX: Final[str] = "ord"
+#: Longest ``Idempotency-Key`` accepted.
+MAX_IDEMPOTENCY_KEY_LENGTH: Final[int] = 255
+#: What an ``Idempotency-Key`` may hold, as a regular expression meaning the same in Python and ECMA-262 (the
+#: OpenAPI document states it): 1..255 characters, none of them a control character (C0, DEL, C1).
+IDEMPOTENCY_KEY_PATTERN: Final[str] = "^[^\\u0000-\\u001f\\u007f-\\u009f]{1,255}$"
+_IDEMPOTENCY_KEY: Final[re.Pattern[str]] = re.compile(IDEMPOTENCY_KEY_PATTERN)
+
+
+def check_idempotency_key(key: object) -> str:
+    """Require a client ``Idempotency-Key`` matching :data:`IDEMPOTENCY_KEY_PATTERN` (no lone surrogate either).
+
+    Raises:
+        ValidationError: field ``Idempotency-Key``.
+    """
+    valid = isinstance(key, str) and _IDEMPOTENCY_KEY.match(key) is not None
+    if valid:
+        assert isinstance(key, str)
+        try:
+            key.encode("utf-8")
+        except UnicodeEncodeError:
+            valid = False
+    if not valid:
+        raise ValidationError.single(
+            "Idempotency-Key", "must be 1..255 characters without control characters", "invalid"
+        )
+    return str(key)
 
 
 def order_id_for_key(customer_id: str, idempotency_key: str) -> str:
@@ -236,18 +267,24 @@ class Order:
             promo: a resolved promo code, or None.
 
         Raises:
-            ValidationError: naming every invalid field (``items.N.quantity``, ``items.N``, ``items.N.price``...).
-            PriceChanged: a client-sent unit price differs from the menu (fields name each line).
+            ValidationError: naming every invalid field (``items.N.quantity``, ``items.N``...): the request can
+                never succeed as sent.
+            CatalogMismatch: well-formed, but not for this restaurant as it is now: an item not on its menu or not
+                available (``items.N``), the restaurant not accepting orders (``restaurantId``), a tip with more
+                decimals than its currency (``tip``), a promo code that does not apply (``promoCode``); the fields
+                of changed prices are named too.
+            PriceChanged: only client-sent unit prices differ from the menu (fields name each line).
         """
         check_id(order_id, "orderId")
         check_id(customer_id, "customerId")
         check_utc(now, "now")
         errors: list[FieldError] = []
         price_errors: list[FieldError] = []
+        catalog_errors: list[FieldError] = []  # well-formed, but not for this restaurant as it is now
         if not isinstance(payment_method, str) or not payment_method or len(payment_method) > 128:
             errors.append(FieldError("paymentMethod", "must be a payment token of 1..128 characters", "required"))
         if not restaurant.accepting_orders:
-            errors.append(FieldError("restaurantId", "is not accepting orders", "not_accepting_orders"))
+            catalog_errors.append(FieldError("restaurantId", "is not accepting orders", "not_accepting_orders"))
         if not lines:
             errors.append(FieldError("items", "must contain at least one line", "required"))
         elif len(lines) > MAX_LINES:
@@ -281,10 +318,10 @@ class Order:
                 errors.append(FieldError(f"items.{i}", "must name a menu item by itemId or name", "required"))
                 continue
             if item is None:
-                errors.append(FieldError(f"items.{i}", f"no menu item with {ref}", "unknown_item"))
+                catalog_errors.append(FieldError(f"items.{i}", f"no menu item with {ref}", "unknown_item"))
                 continue
             if not item.available:
-                errors.append(FieldError(f"items.{i}", f"{item.name!r} is not available", "unavailable"))
+                catalog_errors.append(FieldError(f"items.{i}", f"{item.name!r} is not available", "unavailable"))
                 continue
             if req.unit_price is not None:
                 try:
@@ -310,21 +347,31 @@ class Order:
             try:
                 tip_money = Money.of(tip, cur, "tip")
             except ValidationError as exc:
-                errors.extend(exc.fields)
+                for f in exc.fields:  # too many decimals depends on the restaurant's currency
+                    (catalog_errors if f.code == "precision" else errors).append(f)
         if errors:
-            raise ValidationError("the order is invalid", errors + price_errors)
+            raise ValidationError("the order is invalid", errors + catalog_errors + price_errors)
+        if catalog_errors:
+            raise CatalogMismatch(
+                "the order does not match the restaurant as it is now: re-read it", catalog_errors + price_errors
+            )
         if price_errors:
             raise PriceChanged("prices changed: re-read the menu", price_errors)
-        pricing = price_order(
-            subtotal=Money(subtotal_minor, cur),
-            tax_rate=restaurant.tax_rate,
-            policy=policy or PricingPolicy.for_currency(cur),
-            restaurant_location=restaurant.location,
-            address_location=delivery_address.location,
-            tip=tip_money,
-            promo=promo,
-            now=now,
-        )
+        try:
+            pricing = price_order(
+                subtotal=Money(subtotal_minor, cur),
+                tax_rate=restaurant.tax_rate,
+                policy=policy or PricingPolicy.for_currency(cur),
+                restaurant_location=restaurant.location,
+                address_location=delivery_address.location,
+                tip=tip_money,
+                promo=promo,
+                now=now,
+            )
+        except ValidationError as exc:
+            if exc.fields and all(f.field == "promoCode" for f in exc.fields):  # expired, below its minimum...
+                raise CatalogMismatch(f"the promo code does not apply: {exc.detail}", exc.fields) from None
+            raise
         order = cls(
             order_id=order_id,
             customer_id=customer_id,

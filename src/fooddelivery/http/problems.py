@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from fooddelivery.domain.errors import (
+    CatalogMismatch,
     ConcurrencyConflict,
     CurrencyMismatch,
     DataCorrupted,
@@ -101,6 +102,7 @@ ERROR_TABLE: Final[Mapping[type[FoodDeliveryError], tuple[int, str]]] = {
     ValidationError: (422, "Invalid request"),
     CurrencyMismatch: (422, "Currency mismatch"),
     PriceChanged: (409, "Prices changed"),
+    CatalogMismatch: (409, "Does not match the restaurant"),
     NotAuthenticated: (401, "Not authenticated"),
     NotAllowed: (403, "Forbidden"),
     NotFound: (404, "Not found"),
