@@ -110,12 +110,22 @@ def bind_socket(host: str, port: int) -> socket.socket:
     Raises:
         PortUnavailable: it cannot be bound, with the address and the operating system's reason.
     """
+    sock: socket.socket | None = None
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-        family, _, _, _, address = infos[0]
-        return socket.create_server(address, family=family, backlog=2048)
+        family, kind, proto, _, address = infos[0]
+        # proto IPPROTO_TCP (not 0): asyncio sets TCP_NODELAY only on sockets that say they are TCP, and without
+        # it a keep-alive response written in two parts waits ~40 ms for the client's delayed ACK (Nagle).
+        sock = socket.socket(family, kind, proto)
+        if os.name == "posix":
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
     except OSError as exc:
+        if sock is not None:
+            sock.close()
         raise PortUnavailable(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    return sock
 
 
 @dataclass(frozen=True, slots=True)
