@@ -14,6 +14,8 @@ Problem body (``Content-Type: application/problem+json``)::
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -127,6 +129,38 @@ _GENERIC_DETAIL: Final[Mapping[int, str]] = {
 }
 
 
+class _ThrottledLog:
+    """Logs a dependency failure at most once per ``interval_s`` per (status, code, reason), saying how many were
+    left out meanwhile: a full disk fails every request that writes, and the log must not grow with the traffic."""
+
+    def __init__(self, interval_s: float = 10.0) -> None:
+        self.interval_s = interval_s
+        self._lock = threading.Lock()
+        self._last: dict[tuple[int, str, object], tuple[float, int]] = {}
+
+    def warn(self, status: int, error: FoodDeliveryError, request_id: str) -> None:
+        key = (status, error.code, error.context.get("reason"))
+        now = time.monotonic()
+        with self._lock:
+            last, left_out = self._last.get(key, (float("-inf"), 0))
+            if now - last < self.interval_s:
+                self._last[key] = (last, left_out + 1)
+                return
+            self._last[key] = (now, 0)
+        more = f" ({left_out} more like it in the last {now - last:.1f} s)" if left_out else ""
+        log.warning(
+            "dependency failure (%s %s): %s%s",
+            status,
+            error.code,
+            error.detail,
+            more,
+            extra={"request_id": request_id},
+        )
+
+
+_DEPENDENCY_LOG: Final[_ThrottledLog] = _ThrottledLog()
+
+
 def status_for(error: FoodDeliveryError) -> tuple[int, str]:
     """The ``(status, title)`` of ``error`` from :data:`ERROR_TABLE` (most specific class first).
 
@@ -198,13 +232,7 @@ def problem_response(error: FoodDeliveryError, request_id: str, instance: str | 
     if status >= 500:
         if status == 500:
             return internal_error_response(error, request_id, instance)
-        log.warning(
-            "dependency failure (%s %s): %s",
-            status,
-            error.code,
-            error.detail,
-            extra={"request_id": request_id},
-        )
+        _DEPENDENCY_LOG.warn(status, error, request_id)
     detail = _GENERIC_DETAIL.get(status, error.detail)
     fields: list[FieldError] = list(getattr(error, "fields", ()) or ())
     headers: dict[str, str] = {}
