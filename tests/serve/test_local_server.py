@@ -394,3 +394,23 @@ def test_timers_a_crashed_process_had_leased_are_due_at_once_after_a_restart(
     assert recovery is not None and recovery.timers_released == 1
     assert recovery.timers_delivered == 1  # not 60 s later, when the dead process's lease would have ended
     assert server.boot.orders.get(order_id).status is OrderStatus.FAILED
+
+
+def test_the_worker_checkpoints_the_wal_and_truncates_it(start: Callable[[], LocalServer], clock: VirtualClock) -> None:
+    server = start()
+    server.start()
+    server.stop()
+    for _ in range(3):
+        _place(server, clock)
+    database = server.adapters.database
+    assert database.wal_bytes > 0
+    worker = BackgroundWorker(
+        server.boot.service, server.adapters.scheduler, server.adapters.sagas, checkpoint=database.checkpoint,
+        checkpoint_s=0.05,
+    )
+
+    time.sleep(0.06)
+    assert worker.run_once().failure is None
+
+    assert database.wal_bytes == 0
+    assert len(server.boot.orders) == 3  # folded into the database file, not lost
