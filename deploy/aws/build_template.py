@@ -91,7 +91,6 @@ _PLACEHOLDER_RE: Final = re.compile(r"\$\{([A-Za-z0-9_.:]+)\}")
 
 _STEPFUNCTIONS: Final = "UseStepFunctions"
 _PROD: Final = "IsProd"
-_REAL_PAYMENTS: Final = "HasPaymentGateway"
 _PREFIX: Final = "food-delivery"
 _NO_VALUE: Final = {"Ref": "AWS::NoValue"}
 
@@ -147,7 +146,7 @@ GLOBAL_ENVIRONMENT: Final[dict[str, Any]] = {
     "PAYMENT_SECRET_ARN": ref("PaymentSecret"),
     "FOODDELIVERY_SAGA_MODE": ref("SagaMode"),
     "STATE_MACHINE_ARN": if_(_STEPFUNCTIONS, _STATE_MACHINE_ARN),
-    "FOODDELIVERY_PAYMENT_GATEWAY": if_(_REAL_PAYMENTS, ref("PaymentGatewayFactory")),
+    "FOODDELIVERY_PAYMENT_GATEWAY": ref("PaymentGateway"),
 }
 
 
@@ -972,11 +971,13 @@ def build() -> dict[str, Any]:
                 "MinValue": 1,
                 "Description": "Shards of the location stream (1 MB/s or 1,000 records/s of positions each).",
             },
-            "PaymentGatewayFactory": {
+            "PaymentGateway": {
                 "Type": "String",
-                "Default": "",
-                "Description": "module:function building the real payment gateway (FOODDELIVERY_PAYMENT_GATEWAY); "
-                "empty = the core's fake gateway, for demos only.",
+                "AllowedPattern": r"^(fake|[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_]*)$",
+                "ConstraintDescription": "'module:factory', or 'fake'",
+                "Description": "FOODDELIVERY_PAYMENT_GATEWAY: 'module:factory' building the payment gateway (called "
+                "with the PaymentSecret reader), or 'fake' for the core's test gateway (demos only: it never "
+                "charges). No default: a stack must say how it charges.",
             },
             "LogRetentionInDays": {
                 "Type": "Number",
@@ -988,7 +989,6 @@ def build() -> dict[str, Any]:
         "Conditions": {
             _STEPFUNCTIONS: {"Fn::Equals": [ref("SagaMode"), "stepfunctions"]},
             _PROD: {"Fn::Equals": [ref("Environment"), "prod"]},
-            _REAL_PAYMENTS: {"Fn::Not": [{"Fn::Equals": [ref("PaymentGatewayFactory"), ""]}]},
         },
         "Globals": {
             "Function": {

@@ -294,7 +294,9 @@ def serve(
 # -- reference tables (the README holds them; tests/test_readme.py keeps them equal) -------------------------------
 def settings_markdown() -> str:
     """The Markdown table of every ``FOODDELIVERY_*`` variable: the core's :class:`~fooddelivery.bootstrap.Settings`
-    (from their field metadata), the development-token secret, and ``serve``'s options that read one."""
+    (from their field metadata), the cloud deployments' payment gateway, the development-token secret, and
+    ``serve``'s options that read one."""
+    from fooddelivery.adapters.payments import FAKE_GATEWAY, PAYMENT_GATEWAY_ENV
     from fooddelivery.bootstrap import Settings
     from fooddelivery.http.auth import DEV_SECRET_ENV
 
@@ -302,6 +304,13 @@ def settings_markdown() -> str:
     core = {doc.variable for doc in Settings.documented()}
     for doc in Settings.documented():
         rows.append(f"| `{doc.variable}` | every deployment | {doc.default} | {doc.doc} |")
+    rows.append(
+        f"| `{PAYMENT_GATEWAY_ENV}` | every cloud deployment (AWS, Azure, GCP) | none: required | The card "
+        f"processor a deployment charges: `{FAKE_GATEWAY}` (the fake processor below; each process keeps its own "
+        "books: demos and tests only) or `<module>:<factory>`, a callable of an installed module returning a "
+        "`PaymentGateway`. No silent default: a deployment that fell back to a fake would take orders and never "
+        "charge them. (`serve` and `simulate` use the fake processor.) |"
+    )
     rows.append(
         f"| `{DEV_SECRET_ENV}` | `fooddelivery serve`, `fooddelivery token` | a public development secret | "
         "The HS256 secret of development bearer tokens, at least 32 bytes (RFC 7518 section 3.2). Unset, tokens "

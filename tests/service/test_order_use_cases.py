@@ -57,7 +57,7 @@ def test_a_malformed_order_id_is_a_validation_error_naming_it(app: World) -> Non
     with pytest.raises(ValidationError) as exc:
         app.service.get_order(Actor.admin(), "a/b")
 
-    assert [f.field for f in exc.value.fields] == ["orderId"]
+    assert [f.field for f in exc.value.fields] == ["order_id"]
 
 
 def test_a_released_driver_no_longer_sees_the_order(app: World, waiting_order: str) -> None:
@@ -311,7 +311,7 @@ def test_an_admin_lists_by_customer_or_restaurant_and_must_say_which(app: World)
     assert [o.order_id for o in both.items] == [bo]
     with pytest.raises(ValidationError) as exc:
         app.service.list_orders(admin)
-    assert [f.field for f in exc.value.fields] == ["customerId"]
+    assert [f.field for f in exc.value.fields] == ["customer_id"]
 
 
 def test_nobody_lists_someone_elses_orders(app: World) -> None:

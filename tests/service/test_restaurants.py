@@ -100,7 +100,7 @@ def test_a_malformed_restaurant_id_is_a_validation_error_naming_it(app: World) -
     with pytest.raises(ValidationError) as exc:
         app.service.get_restaurant(ANYONE, "")
 
-    assert [f.field for f in exc.value.fields] == ["restaurantId"]
+    assert [f.field for f in exc.value.fields] == ["restaurant_id"]
 
 
 def test_a_cursor_that_was_not_issued_is_a_validation_error(app: World) -> None:
@@ -115,10 +115,10 @@ def test_a_cursor_that_was_not_issued_is_a_validation_error(app: World) -> None:
     [
         ({"limit": 0}, "limit"),
         ({"limit": 101}, "limit"),
-        ({"min_rating": Decimal("5.1")}, "minRating"),
-        ({"near": PARIS}, "radiusKm"),
-        ({"near": PARIS, "radius_km": 0}, "radiusKm"),
-        ({"near": PARIS, "radius_km": 500}, "radiusKm"),
+        ({"min_rating": Decimal("5.1")}, "min_rating"),
+        ({"near": PARIS}, "radius_km"),
+        ({"near": PARIS, "radius_km": 0}, "radius_km"),
+        ({"near": PARIS, "radius_km": 500}, "radius_km"),
     ],
     ids=["limit 0", "limit 101", "rating above 5", "near without radius", "zero radius", "huge radius"],
 )

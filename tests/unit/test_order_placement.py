@@ -165,7 +165,7 @@ def test_exactly_fifty_lines_are_accepted() -> None:
 def test_a_bad_quantity_is_refused_naming_its_line(quantity: object, code: str) -> None:
     error = _refused(lines=[REFERENCE_LINES[0], LineRequest(quantity, item_id="soda")])
     assert type(error) is ValidationError
-    assert field_codes(error) == {"items.1.quantity": code}
+    assert field_codes(error) == {"lines.1.quantity": code}
 
 
 # -- bad client prices
@@ -185,7 +185,7 @@ def test_a_bad_quantity_is_refused_naming_its_line(quantity: object, code: str) 
 def test_a_client_price_that_is_not_a_finite_decimal_is_refused(sent: object, code: str) -> None:
     error = _refused(lines=[LineRequest(1, item_id="pizza", unit_price=sent)])
     assert type(error) is ValidationError
-    assert field_codes(error) == {"items.0.price": code}
+    assert field_codes(error) == {"lines.0.unit_price": code}
 
 
 @pytest.mark.parametrize("sent", ["-15.99", "0", "15.98", "1e30", "15.991", 16])
@@ -193,7 +193,7 @@ def test_a_client_price_other_than_the_menu_price_is_price_changed(sent: object)
     error = _refused(lines=[LineRequest(1, item_id="pizza", unit_price=sent)])
     assert isinstance(error, PriceChanged)
     assert isinstance(error, ValidationError)
-    assert field_codes(error) == {"items.0.price": "price_changed"}
+    assert field_codes(error) == {"lines.0.unit_price": "price_changed"}
 
 
 def test_price_changed_names_only_the_lines_whose_price_changed() -> None:
@@ -204,8 +204,8 @@ def test_price_changed_names_only_the_lines_whose_price_changed() -> None:
     ]
     error = _refused(lines=lines)
     assert isinstance(error, PriceChanged)
-    assert field_names(error) == {"items.1.price", "items.2.price"}
-    assert "2.99" in next(f.message for f in error.fields if f.field == "items.1.price")
+    assert field_names(error) == {"lines.1.unit_price", "lines.2.unit_price"}
+    assert "2.99" in next(f.message for f in error.fields if f.field == "lines.1.unit_price")
 
 
 def test_other_errors_win_over_a_price_change_and_are_reported_together() -> None:
@@ -213,8 +213,8 @@ def test_other_errors_win_over_a_price_change_and_are_reported_together() -> Non
     error = _refused(lines=lines)
     assert type(error) is ValidationError
     assert field_codes(error) == {
-        "items.0.quantity": "out_of_range",
-        "items.1.price": "price_changed",
+        "lines.0.quantity": "out_of_range",
+        "lines.1.unit_price": "price_changed",
     }
 
 
@@ -229,11 +229,11 @@ def test_other_errors_win_over_a_price_change_and_are_reported_together() -> Non
 )
 def test_an_unknown_item_is_refused_naming_its_line(line: LineRequest) -> None:
     error = _refused(lines=[REFERENCE_LINES[0], line])
-    assert field_codes(error) == {"items.1": "unknown_item"}
+    assert field_codes(error) == {"lines.1": "unknown_item"}
 
 
 def test_a_line_naming_no_item_is_refused() -> None:
-    assert field_codes(_refused(lines=[LineRequest(1)])) == {"items.0": "required"}
+    assert field_codes(_refused(lines=[LineRequest(1)])) == {"lines.0": "required"}
 
 
 def test_an_unavailable_item_is_refused() -> None:
@@ -242,32 +242,32 @@ def test_an_unavailable_item_is_refused() -> None:
         menu_item("soda", "Soda", "2.99", available=False),
     )
     error = _refused(rest=restaurant(menu=menu))
-    assert field_codes(error) == {"items.1": "unavailable"}
+    assert field_codes(error) == {"lines.1": "unavailable"}
 
 
 @pytest.mark.parametrize("lines", [[], ()])
 def test_an_empty_cart_is_refused(lines: list[LineRequest]) -> None:
-    assert field_codes(_refused(lines=lines)) == {"items": "required"}
+    assert field_codes(_refused(lines=lines)) == {"lines": "required"}
 
 
 def test_more_than_fifty_lines_are_refused_without_checking_each() -> None:
     error = _refused(lines=[LineRequest(0, item_id="nope")] * (MAX_LINES + 1))
-    assert field_codes(error) == {"items": "too_many"}
+    assert field_codes(error) == {"lines": "too_many"}
 
 
 # -- bad order-level fields
 def test_a_restaurant_not_accepting_orders_is_refused() -> None:
     error = _refused(rest=restaurant(accepting_orders=False))
-    assert field_codes(error) == {"restaurantId": "not_accepting_orders"}
+    assert field_codes(error) == {"restaurant_id": "not_accepting_orders"}
 
 
 @pytest.mark.parametrize("payment_method", ["", None, 1234, "t" * 129])
 def test_a_missing_or_malformed_payment_method_is_refused(payment_method: object) -> None:
-    assert field_codes(_refused(payment_method=payment_method)) == {"paymentMethod": "required"}
+    assert field_codes(_refused(payment_method=payment_method)) == {"payment_method": "required"}
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "field"), [({"order_id": "a/b"}, "orderId"), ({"customer_id": ""}, "customerId")]
+    ("kwargs", "field"), [({"order_id": "a/b"}, "order_id"), ({"customer_id": ""}, "customer_id")]
 )
 def test_bad_ids_are_refused(kwargs: dict[str, str], field: str) -> None:
     assert field_names(_refused(**kwargs)) == {field}
@@ -290,11 +290,11 @@ def test_every_invalid_field_is_named_at_once() -> None:
         lines=lines, payment_method="", tip="-1.005", rest=restaurant(accepting_orders=False)
     )
     assert field_codes(error) == {
-        "paymentMethod": "required",
-        "restaurantId": "not_accepting_orders",
-        "items.0.quantity": "out_of_range",
-        "items.1": "unknown_item",
-        "items.2.quantity": "type",
-        "items.2.price": "not_finite",
+        "payment_method": "required",
+        "restaurant_id": "not_accepting_orders",
+        "lines.0.quantity": "out_of_range",
+        "lines.1": "unknown_item",
+        "lines.2.quantity": "type",
+        "lines.2.unit_price": "not_finite",
         "tip": "precision",
     }

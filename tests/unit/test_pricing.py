@@ -203,7 +203,7 @@ def test_a_minimum_subtotal_is_inclusive() -> None:
     above = PromoCode("MIN", PromoKind.FIXED, amount=money("1.00"), min_subtotal=money("21.98"))
     with pytest.raises(ValidationError) as info:
         _price(promo=above)
-    assert field_codes(info.value) == {"promoCode": "min_subtotal"}
+    assert field_codes(info.value) == {"promo_code": "min_subtotal"}
 
 
 def test_a_promo_expires_at_its_expiry_instant() -> None:
@@ -212,13 +212,13 @@ def test_a_promo_expires_at_its_expiry_instant() -> None:
     for now in (NOW, NOW + timedelta(days=1)):
         with pytest.raises(ValidationError) as info:
             _price(promo=promo, now=now)
-        assert field_codes(info.value) == {"promoCode": "expired"}
+        assert field_codes(info.value) == {"promo_code": "expired"}
 
 
 def test_a_fixed_promo_in_another_currency_is_refused() -> None:
     with pytest.raises(ValidationError) as info:
         _price(promo=PromoCode("EURO", PromoKind.FIXED, amount=money("5.00", "EUR")))
-    assert field_codes(info.value) == {"promoCode": "currency_mismatch"}
+    assert field_codes(info.value) == {"promo_code": "currency_mismatch"}
 
 
 @pytest.mark.parametrize(

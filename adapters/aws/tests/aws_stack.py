@@ -82,8 +82,9 @@ class Stack:
     _stream_positions: dict[str, str] = field(default_factory=dict)
 
     def environ(self, **overrides: str) -> dict[str, str]:
-        """The environment of a Lambda function of this stack (queue mode)."""
+        """The environment of a Lambda function of this stack (queue mode; the core's fake payment gateway)."""
         env = {
+            "FOODDELIVERY_PAYMENT_GATEWAY": "fake",
             "ORDERS_TABLE": self.tables["orders"],
             "RESTAURANTS_TABLE": self.tables["restaurants"],
             "DRIVERS_TABLE": self.tables["drivers"],

@@ -36,16 +36,20 @@ class Deployment:
     Args:
         stack: the resources.
         monkeypatch: sets the functions' environment for the test.
+        seed_catalog: add ``gateway.seed``'s catalog (``rest-1`` and two drivers); False for an empty one.
         env: extra variables (``FOODDELIVERY_CONFIRMATION_TIMEOUT_S``...).
     """
 
-    def __init__(self, stack: Stack, monkeypatch: pytest.MonkeyPatch, **env: str) -> None:
+    def __init__(
+        self, stack: Stack, monkeypatch: pytest.MonkeyPatch, *, seed_catalog: bool = True, **env: str
+    ) -> None:
         self.stack = stack
         for name, value in stack.environ(**env).items():
             monkeypatch.setenv(name, value)
         reset_aws_app()
         self.app: AwsApp = aws_app()
-        seed(self.app.boot.restaurants, self.app.boot.drivers)
+        if seed_catalog:
+            seed(self.app.boot.restaurants, self.app.boot.drivers)
 
     # -- the functions ------------------------------------------------------------------------------------------
     def http(self, event: dict[str, Any]) -> dict[str, Any]:

@@ -28,7 +28,7 @@ def _commands(stdout: str) -> list[str]:
 
 
 def test_a_dry_run_prints_build_deploy_and_outputs_and_runs_nothing() -> None:
-    done = _deploy("--dry-run", "dev", "us-east-1")
+    done = _deploy("--dry-run", "--payment-gateway", "acme_payments.stripe:build", "dev", "us-east-1")
     assert done.returncode == 0, done.stderr
     commands = _commands(done.stdout)
     assert [c.split()[1:2] for c in commands] == [
@@ -44,7 +44,7 @@ def test_a_dry_run_prints_build_deploy_and_outputs_and_runs_nothing() -> None:
         "--region us-east-1",
         "--resolve-s3",
         "--capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND",
-        "--parameter-overrides Environment=dev SagaMode=queue",
+        "--parameter-overrides Environment=dev SagaMode=queue PaymentGateway=acme_payments.stripe:build",
         "--no-confirm-changeset",
     ):
         assert part in deploy
@@ -54,22 +54,27 @@ def test_a_dry_run_prints_build_deploy_and_outputs_and_runs_nothing() -> None:
 
 
 def test_prod_asks_before_it_changes_anything_and_the_saga_mode_is_passed() -> None:
-    done = _deploy("--dry-run", "--saga-mode", "stepfunctions", "prod", "eu-west-1")
+    done = _deploy(
+        "--dry-run", "--saga-mode", "stepfunctions", "--payment-gateway=fake", "prod", "eu-west-1"
+    )
     assert done.returncode == 0, done.stderr
     deploy = _commands(done.stdout)[2]
     assert "--confirm-changeset" in deploy.split()
-    assert "Environment=prod SagaMode=stepfunctions" in deploy
+    assert "Environment=prod SagaMode=stepfunctions PaymentGateway=fake" in deploy
     assert "--stack-name food-delivery-prod" in deploy
 
 
 @pytest.mark.parametrize(
     "args",
     [
-        ("--dry-run", "qa", "us-east-1"),
-        ("--dry-run", "dev", "mars-1"),
-        ("--dry-run", "dev"),
-        ("--dry-run", "--saga-mode", "lambda", "dev", "us-east-1"),
-        ("--bogus", "dev", "us-east-1"),
+        ("--dry-run", "--payment-gateway", "fake", "qa", "us-east-1"),
+        ("--dry-run", "--payment-gateway", "fake", "dev", "mars-1"),
+        ("--dry-run", "--payment-gateway", "fake", "dev"),
+        ("--dry-run", "--saga-mode", "lambda", "--payment-gateway", "fake", "dev", "us-east-1"),
+        ("--bogus", "--payment-gateway", "fake", "dev", "us-east-1"),
+        ("--dry-run", "dev", "us-east-1"),  # no payment gateway: a stack must say how it charges
+        ("--dry-run", "--payment-gateway", "stripe", "dev", "us-east-1"),
+        ("--dry-run", "--payment-gateway", "", "dev", "us-east-1"),
     ],
 )
 def test_bad_arguments_stop_before_anything_runs(args: tuple[str, ...]) -> None:
@@ -91,7 +96,7 @@ def test_the_scripts_are_executable_and_run_from_anywhere() -> None:
     for script in ("deploy.sh", "check.sh"):
         assert os.access(DEPLOY / script, os.X_OK), script
     done = subprocess.run(
-        ["bash", str(DEPLOY / "deploy.sh"), "--dry-run", "staging", "us-west-2"],
+        ["bash", str(DEPLOY / "deploy.sh"), "--dry-run", "--payment-gateway", "fake", "staging", "us-west-2"],
         cwd="/",
         capture_output=True,
         text=True,

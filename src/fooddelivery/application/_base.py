@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from fooddelivery.application.order_saga import OrderSagaSteps
 from fooddelivery.application.relay import OutboxRelay
@@ -30,8 +31,9 @@ __all__ = ["UseCaseBase"]
 log = logging.getLogger("fooddelivery.application.services")
 
 
+@dataclass
 class UseCaseBase:
-    """The dependencies the use case groups share (declared here, provided by ``FoodDeliveryService``)."""
+    """The dependencies the use case groups share (see ``FoodDeliveryService`` for each)."""
 
     orders: OrderRepository
     restaurants: RestaurantRepository
@@ -44,10 +46,10 @@ class UseCaseBase:
     runtime: OrderRuntime
     clock: Clock
     ids: IdGenerator
-    pricing: PricingPolicy | None
-    promotions: Mapping[str, PromoCode]
-    eta: EtaPolicy
-    assignment: AssignmentPolicy
+    pricing: PricingPolicy | None = None
+    promotions: Mapping[str, PromoCode] = field(default_factory=dict)
+    eta: EtaPolicy = field(default_factory=EtaPolicy)
+    assignment: AssignmentPolicy = field(default_factory=AssignmentPolicy)
 
     @property
     def engine(self) -> SagaEngine:
@@ -60,7 +62,7 @@ class UseCaseBase:
         Raises:
             NotFound: no such order, or the actor may not see it.
         """
-        check_id(order_id, "orderId")
+        check_id(order_id, "order_id")
         order = self.orders.get(order_id)
         order.ensure_visible_to(actor)
         return order

@@ -37,7 +37,7 @@ class DeliveryUseCases(UseCaseBase):
             ConcurrencyConflict: the driver was taken concurrently.
             NoDriverAvailable: no driver nearby.
         """
-        check_id(order_id, "orderId")
+        check_id(order_id, "order_id")
         order = self.orders.get(order_id)
         if actor.role is Role.CUSTOMER:
             order.ensure_visible_to(actor)

@@ -12,15 +12,16 @@ Attributes (CloudEvents 1.0 spec, https://github.com/cloudevents/spec/blob/v1.0.
 
 The structured JSON form (``application/cloudevents+json``) is what travels on EventBridge ``Detail``,
 Service Bus bodies and Pub/Sub data alike.
+
+Either generation of the CloudEvents SDK works: 2.x (its ``cloudevents.core`` API) or 1.11/1.12 (its
+``cloudevents.http`` API), because Google's ``functions-framework`` -- the Cloud Functions Python runtime -- pins
+``cloudevents <= 1.12`` (functions-framework 3.10.2), so the GCP package can only be installed with a 1.x SDK.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any, Final
-
-from cloudevents.core.formats.json import JSONFormat
-from cloudevents.core.v1.event import CloudEvent
 
 from fooddelivery.domain.errors import ValidationError
 from fooddelivery.domain.events import SCHEMA_VERSION, DomainEvent, EventType
@@ -29,7 +30,18 @@ __all__ = ["EVENT_SOURCE", "TYPE_PREFIX", "from_cloudevent", "from_json", "to_cl
 
 EVENT_SOURCE: Final[str] = "/fooddelivery/orders"
 TYPE_PREFIX: Final[str] = "com.fooddelivery."
-_FORMAT = JSONFormat()
+
+try:  # CloudEvents SDK 2.x
+    from cloudevents.core.formats.json import JSONFormat
+    from cloudevents.core.v1.event import CloudEvent
+
+    _FORMAT: Any = JSONFormat()
+    _LEGACY = False
+except ImportError:  # CloudEvents SDK 1.11/1.12 (what functions-framework installs)
+    from cloudevents.http import CloudEvent  # type: ignore[no-redef]
+
+    _FORMAT = None
+    _LEGACY = True
 
 
 def to_cloudevent(event: DomainEvent) -> CloudEvent:
@@ -40,7 +52,8 @@ def to_cloudevent(event: DomainEvent) -> CloudEvent:
             "source": EVENT_SOURCE,
             "type": TYPE_PREFIX + event.type.value,
             "subject": event.order_id,
-            "time": event.occurred_at,
+            # the 1.x SDK keeps attributes as given and writes them with json.dumps: RFC 3339 text there
+            "time": event.occurred_at.isoformat() if _LEGACY else event.occurred_at,
             "datacontenttype": "application/json",
             "schemaversion": SCHEMA_VERSION,
             "orderversion": str(event.order_version),
@@ -52,7 +65,11 @@ def to_cloudevent(event: DomainEvent) -> CloudEvent:
 
 def to_json(event: DomainEvent) -> bytes:
     """The structured-mode JSON bytes of ``event``'s envelope (``application/cloudevents+json``)."""
-    return _FORMAT.write(to_cloudevent(event))
+    if _LEGACY:
+        from cloudevents.conversion import to_json as legacy_to_json
+
+        return bytes(legacy_to_json(to_cloudevent(event)))
+    return bytes(_FORMAT.write(to_cloudevent(event)))
 
 
 def from_cloudevent(ce: Any) -> DomainEvent:
@@ -75,6 +92,13 @@ def from_cloudevent(ce: Any) -> DomainEvent:
     subject = attrs.get("subject")
     version = attrs.get("orderversion")
     when = attrs.get("time")
+    if isinstance(when, str):  # the 1.x SDK keeps the RFC 3339 text
+        try:
+            when = datetime.fromisoformat(when)
+        except ValueError:
+            when = None
+        if isinstance(when, datetime) and when.utcoffset() is None:
+            when = None
     if not subject or version is None or not str(version).isdigit() or not isinstance(when, datetime):
         raise ValidationError.single("subject", "subject, orderversion and time are required", "required")
     data = ce.get_data()
@@ -95,7 +119,12 @@ def from_json(raw: bytes | str) -> DomainEvent:
         ValidationError: malformed JSON or an envelope that is not one of ours.
     """
     try:
-        ce = _FORMAT.read(None, raw)
+        if _LEGACY:
+            from cloudevents.http import from_json as legacy_from_json
+
+            ce = legacy_from_json(raw)
+        else:
+            ce = _FORMAT.read(None, raw)
     except ValidationError:
         raise
     except Exception as exc:  # the SDK raises several unrelated types for malformed input

@@ -100,7 +100,7 @@ class OrderingUseCases(RestaurantUseCases):
             raise NotAllowed("only customers place orders")
         if command.customer_id is not None and command.customer_id != actor.subject:
             raise NotAllowed("customers place orders only for themselves")
-        check_id(command.restaurant_id, "restaurantId")
+        check_id(command.restaurant_id, "restaurant_id")
         fingerprint = command.fingerprint()
         if idempotency_key is not None:
             check_idempotency_key(idempotency_key)
@@ -112,8 +112,8 @@ class OrderingUseCases(RestaurantUseCases):
         if command.promo_code is not None:
             promo = self.promotions.get(command.promo_code.upper())
             if promo is None:  # promotions come and go: a conflict with what is on offer now, not a bad request
-                unknown = FieldError("promoCode", "is unknown", "unknown")
-                raise CatalogMismatch("promoCode: unknown promo code", [unknown])
+                unknown = FieldError("promo_code", "is unknown", "unknown")
+                raise CatalogMismatch("promo_code: unknown promo code", [unknown])
         order = Order.place(
             # keyed: the id is derived from (customer, key), so order, outbox and binding share one partition
             order_id=self.ids.new_id(ORDER_ID_PREFIX)
@@ -180,13 +180,13 @@ class OrderingUseCases(RestaurantUseCases):
 
         Raises:
             NotAllowed: a driver (drivers see their delivery through tracking), or a filter naming someone else.
-            ValidationError: an admin without ``customer_id`` or ``restaurant_id`` (field ``customerId``); a limit
+            ValidationError: an admin without ``customer_id`` or ``restaurant_id`` (field ``customer_id``); a limit
                 outside 1..100; a cursor the store does not recognise (field ``cursor``).
         """
         if customer_id is not None:
-            check_id(customer_id, "customerId")
+            check_id(customer_id, "customer_id")
         if restaurant_id is not None:
-            check_id(restaurant_id, "restaurantId")
+            check_id(restaurant_id, "restaurant_id")
         if type(limit) is not int or not 1 <= limit <= 100:
             raise ValidationError.single("limit", "must be an integer 1..100", "out_of_range")
         read: Callable[[int, str | None], Page[Order]]
@@ -224,7 +224,7 @@ class OrderingUseCases(RestaurantUseCases):
                     keep = lambda o: o.status is status  # noqa: E731
             else:
                 raise ValidationError.single(
-                    "customerId", "an admin lists the orders of a customerId or of a restaurantId", "required"
+                    "customer_id", "an admin lists the orders of a customerId or of a restaurantId", "required"
                 )
             scope = "admin"
         else:
@@ -292,7 +292,7 @@ class OrderingUseCases(RestaurantUseCases):
             # like a cancellation, the saga must hear of it: it refunds and frees the driver now, and a late
             # confirmation can no longer make it "succeed" on a FAILED order
             return self._stop_order(actor, order_id, OrderStatus.FAILED, reason)
-        check_id(order_id, "orderId")
+        check_id(order_id, "order_id")
         order = self.orders.get(order_id)
         now = self.clock.now()
         order.transition(status, actor, now, self.ids.new_id("evt"), reason)

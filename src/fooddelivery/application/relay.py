@@ -85,13 +85,12 @@ class OutboxRelay:
     # -- claims: what a caller is committing ----------------------------------------------------------------
     def claim(self, events: Sequence[DomainEvent]) -> None:
         """Record that this thread is about to commit ``events`` (called before the write)."""
-        if not events:
-            return
-        if self.publish_after_commit:
-            now = time.monotonic()
-            with self._claims_lock:
-                for event in events:
-                    self._claims[event.event_id] = now
+        if not events or not self.publish_after_commit:
+            return  # a change stream publishes them: nothing to remember
+        now = time.monotonic()
+        with self._claims_lock:
+            for event in events:
+                self._claims[event.event_id] = now
         self._own.events.extend(events)
 
     def unclaim(self, events: Sequence[DomainEvent]) -> None:

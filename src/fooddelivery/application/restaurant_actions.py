@@ -65,5 +65,5 @@ class RestaurantUseCases(UseCaseBase):
         Raises:
             NotFound: no such restaurant.
         """
-        check_id(restaurant_id, "restaurantId")
+        check_id(restaurant_id, "restaurant_id")
         return self.restaurants.get(restaurant_id)

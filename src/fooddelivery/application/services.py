@@ -14,27 +14,13 @@ capability, one module each:
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from fooddelivery.application.commands import PlaceOrder, PlaceOrderResult, Tracking
 from fooddelivery.application.deliveries import DeliveryUseCases
-from fooddelivery.application.order_saga import OrderSagaSteps
 from fooddelivery.application.ordering import OrderingUseCases
-from fooddelivery.application.relay import OutboxRelay
-from fooddelivery.application.runtime import OrderRuntime
-from fooddelivery.application.saga.runner import SagaRunner
-from fooddelivery.domain.assignment import AssignmentPolicy
 from fooddelivery.domain.events import DomainEvent
-from fooddelivery.domain.pricing import PricingPolicy, PromoCode
-from fooddelivery.domain.tracking import EtaPolicy
-from fooddelivery.ports.clock import Clock
-from fooddelivery.ports.drivers import DriverRepository
-from fooddelivery.ports.ids import IdGenerator
-from fooddelivery.ports.location import LocationStream
-from fooddelivery.ports.orders import OrderRepository
-from fooddelivery.ports.restaurants import RestaurantRepository
-from fooddelivery.ports.saga_store import SagaStateStore
 from fooddelivery.ports.scheduler import ScheduledMessage
 
 __all__ = ["FoodDeliveryService", "PlaceOrder", "PlaceOrderResult", "Tracking"]
@@ -62,21 +48,6 @@ class FoodDeliveryService(OrderingUseCases, DeliveryUseCases):
             :meth:`resume_sagas` retries them).
     """
 
-    orders: OrderRepository
-    restaurants: RestaurantRepository
-    drivers: DriverRepository
-    sagas: SagaStateStore
-    location: LocationStream
-    runner: SagaRunner
-    steps: OrderSagaSteps
-    relay: OutboxRelay
-    runtime: OrderRuntime
-    clock: Clock
-    ids: IdGenerator
-    pricing: PricingPolicy | None = None
-    promotions: Mapping[str, PromoCode] = field(default_factory=dict)
-    eta: EtaPolicy = field(default_factory=EtaPolicy)
-    assignment: AssignmentPolicy = field(default_factory=AssignmentPolicy)
     dead_letters: list[tuple[DomainEvent, Exception]] = field(default_factory=list)
 
     # -- events -------------------------------------------------------------------------------------------

@@ -25,17 +25,15 @@ from typing import Any, Final
 from fooddelivery.domain.actors import Actor, Role
 from fooddelivery.domain.catalog import DeliveryAddress, Restaurant, check_id, check_utc
 from fooddelivery.domain.errors import (
-    CatalogMismatch,
-    FieldError,
     InvalidTransition,
     NotAllowed,
     NotFound,
-    PriceChanged,
     ValidationError,
 )
 from fooddelivery.domain.events import DomainEvent, EventType
-from fooddelivery.domain.money import Money, parse_decimal
-from fooddelivery.domain.pricing import PriceBreakdown, PricingPolicy, PromoCode, price_order
+from fooddelivery.domain.money import Money
+from fooddelivery.domain.placement import MAX_LINES, MAX_QUANTITY, LineItem, LineRequest, parse_request, price
+from fooddelivery.domain.pricing import PriceBreakdown, PricingPolicy, PromoCode
 
 __all__ = [
     "IDEMPOTENCY_KEY_PATTERN",
@@ -53,10 +51,6 @@ __all__ = [
     "order_id_for_key",
 ]
 
-#: Most lines one order may have.
-MAX_LINES: Final[int] = 50
-#: Largest quantity of one line.
-MAX_QUANTITY: Final[int] = 99
 #: Every order id starts with it.
 ORDER_ID_PREFIX: Final[str] = "ord"
 #: Longest ``Idempotency-Key`` accepted.
@@ -68,10 +62,10 @@ _IDEMPOTENCY_KEY: Final[re.Pattern[str]] = re.compile(IDEMPOTENCY_KEY_PATTERN)
 
 
 def check_idempotency_key(key: object) -> str:
-    """Require a client ``Idempotency-Key`` matching :data:`IDEMPOTENCY_KEY_PATTERN` (no lone surrogate either).
+    """Require a client idempotency key matching :data:`IDEMPOTENCY_KEY_PATTERN` (no lone surrogate either).
 
     Raises:
-        ValidationError: field ``Idempotency-Key``.
+        ValidationError: field ``idempotency_key`` (the HTTP layer names it ``Idempotency-Key``).
     """
     valid = isinstance(key, str) and _IDEMPOTENCY_KEY.match(key) is not None
     if valid:
@@ -82,7 +76,7 @@ def check_idempotency_key(key: object) -> str:
             valid = False
     if not valid:
         raise ValidationError.single(
-            "Idempotency-Key", "must be 1..255 characters without control characters", "invalid"
+            "idempotency_key", "must be 1..255 characters without control characters", "invalid"
         )
     return str(key)
 
@@ -147,42 +141,6 @@ TRANSITIONS: Final[dict[tuple[OrderStatus, OrderStatus], frozenset[Role]]] = {
 _ROLES_FOR_TARGET: Final[dict[OrderStatus, frozenset[Role]]] = {}
 for (_from, _to), _roles in TRANSITIONS.items():
     _ROLES_FOR_TARGET[_to] = _ROLES_FOR_TARGET.get(_to, frozenset()) | _roles
-
-
-@dataclass(frozen=True, slots=True)
-class LineRequest:
-    """One line as a client asks for it (unvalidated).
-
-    Attributes:
-        quantity: must be an ``int`` 1..99 (bools, floats and strings are refused).
-        item_id: the menu item's id, or None to look it up by ``name``.
-        name: the menu item's name (case-insensitive), used when ``item_id`` is None.
-        unit_price: the price the client saw, or None; when given it must equal the menu price.
-    """
-
-    quantity: object
-    item_id: str | None = None
-    name: str | None = None
-    unit_price: object = None
-
-
-@dataclass(frozen=True, slots=True)
-class LineItem:
-    """A priced line of an order; the price comes from the menu at order time.
-
-    Attributes:
-        item_id: the menu item's id.
-        name: the menu item's name as on the menu.
-        unit_price: menu price at order time.
-        quantity: 1..99.
-        line_total: ``unit_price x quantity``.
-    """
-
-    item_id: str
-    name: str
-    unit_price: Money
-    quantity: int
-    line_total: Money
 
 
 @dataclass(slots=True, eq=False)
@@ -266,117 +224,27 @@ class Order:
             tip: decimal string/``Decimal``/``int`` in the restaurant's currency, or None for no tip.
             promo: a resolved promo code, or None.
 
+        The request is checked by :func:`~fooddelivery.domain.placement.parse_request` and priced by
+        :func:`~fooddelivery.domain.placement.price`; this records the result.
+
         Raises:
-            ValidationError: naming every invalid field (``items.N.quantity``, ``items.N``...): the request can
-                never succeed as sent.
-            CatalogMismatch: well-formed, but not for this restaurant as it is now: an item not on its menu or not
-                available (``items.N``), the restaurant not accepting orders (``restaurantId``), a tip with more
-                decimals than its currency (``tip``), a promo code that does not apply (``promoCode``); the fields
-                of changed prices are named too.
+            ValidationError: naming every invalid field (``lines.N.quantity``, ``lines.N.unit_price``...): the
+                request can never succeed as sent.
+            CatalogMismatch: well-formed, but not for this restaurant as it is now (an item not on its menu or not
+                available, the restaurant not accepting orders, a tip finer than its currency, a promo code that
+                does not apply); the fields of changed prices are named too.
             PriceChanged: only client-sent unit prices differ from the menu (fields name each line).
         """
-        check_id(order_id, "orderId")
-        check_id(customer_id, "customerId")
+        check_id(order_id, "order_id")
+        check_id(customer_id, "customer_id")
         check_utc(now, "now")
-        errors: list[FieldError] = []
-        price_errors: list[FieldError] = []
-        catalog_errors: list[FieldError] = []  # well-formed, but not for this restaurant as it is now
-        if not isinstance(payment_method, str) or not payment_method or len(payment_method) > 128:
-            errors.append(FieldError("paymentMethod", "must be a payment token of 1..128 characters", "required"))
-        if not restaurant.accepting_orders:
-            catalog_errors.append(FieldError("restaurantId", "is not accepting orders", "not_accepting_orders"))
-        if not lines:
-            errors.append(FieldError("items", "must contain at least one line", "required"))
-        elif len(lines) > MAX_LINES:
-            errors.append(FieldError("items", f"must have at most {MAX_LINES} lines", "too_many"))
-        cur = restaurant.currency
-        priced: list[LineItem] = []
-        subtotal_minor = 0
-        for i, req in enumerate(lines[:MAX_LINES] if len(lines) <= MAX_LINES else ()):
-            q = req.quantity
-            if type(q) is not int:
-                errors.append(FieldError(f"items.{i}.quantity", "must be an integer", "type"))
-                q_ok = False
-            elif not 1 <= q <= MAX_QUANTITY:
-                errors.append(FieldError(f"items.{i}.quantity", f"must be 1..{MAX_QUANTITY}", "out_of_range"))
-                q_ok = False
-            else:
-                q_ok = True
-            if req.item_id is not None and not isinstance(req.item_id, str):
-                errors.append(FieldError(f"items.{i}.itemId", "must be a string", "type"))
-                continue
-            if req.name is not None and not isinstance(req.name, str):
-                errors.append(FieldError(f"items.{i}.name", "must be a string", "type"))
-                continue
-            if req.item_id is not None:
-                item = restaurant.item_by_id(req.item_id)
-                ref = f"id {req.item_id!r}"
-            elif req.name is not None:
-                item = restaurant.item_by_name(req.name)
-                ref = f"name {req.name!r}"
-            else:
-                errors.append(FieldError(f"items.{i}", "must name a menu item by itemId or name", "required"))
-                continue
-            if item is None:
-                catalog_errors.append(FieldError(f"items.{i}", f"no menu item with {ref}", "unknown_item"))
-                continue
-            if not item.available:
-                catalog_errors.append(FieldError(f"items.{i}", f"{item.name!r} is not available", "unavailable"))
-                continue
-            if req.unit_price is not None:
-                try:
-                    sent = parse_decimal(req.unit_price, f"items.{i}.price")
-                except ValidationError as exc:
-                    errors.extend(exc.fields)
-                else:
-                    if sent != item.price.amount:
-                        price_errors.append(
-                            FieldError(
-                                f"items.{i}.price",
-                                f"menu price of {item.name!r} is {item.price}, not {sent}",
-                                "price_changed",
-                            )
-                        )
-            if q_ok:
-                assert isinstance(q, int)
-                total = item.price.times(q)
-                subtotal_minor += total.minor
-                priced.append(LineItem(item.item_id, item.name, item.price, q, total))
-        tip_money = Money(0, cur)
-        if tip is not None:
-            try:
-                tip_money = Money.of(tip, cur, "tip")
-            except ValidationError as exc:
-                for f in exc.fields:  # too many decimals depends on the restaurant's currency
-                    (catalog_errors if f.code == "precision" else errors).append(f)
-        if errors:
-            raise ValidationError("the order is invalid", errors + catalog_errors + price_errors)
-        if catalog_errors:
-            raise CatalogMismatch(
-                "the order does not match the restaurant as it is now: re-read it", catalog_errors + price_errors
-            )
-        if price_errors:
-            raise PriceChanged("prices changed: re-read the menu", price_errors)
-        try:
-            pricing = price_order(
-                subtotal=Money(subtotal_minor, cur),
-                tax_rate=restaurant.tax_rate,
-                policy=policy or PricingPolicy.for_currency(cur),
-                restaurant_location=restaurant.location,
-                address_location=delivery_address.location,
-                tip=tip_money,
-                promo=promo,
-                now=now,
-            )
-        except ValidationError as exc:
-            if exc.fields and all(f.field == "promoCode" for f in exc.fields):  # expired, below its minimum...
-                raise CatalogMismatch(f"the promo code does not apply: {exc.detail}", exc.fields) from None
-            raise
+        parsed = parse_request(restaurant, lines, payment_method, tip)
+        pricing = price(parsed, restaurant, delivery_address, now, policy, promo)
         order = cls(
             order_id=order_id,
             customer_id=customer_id,
             restaurant_id=restaurant.restaurant_id,
-            lines=tuple(priced),
+            lines=parsed.lines,
             delivery_address=delivery_address,
             payment_method=payment_method,
             pricing=pricing,
@@ -394,8 +262,8 @@ class Order:
                 "customerId": customer_id,
                 "restaurantId": restaurant.restaurant_id,
                 "total": str(pricing.total),
-                "currency": cur,
-                "lineCount": len(priced),
+                "currency": restaurant.currency,
+                "lineCount": len(parsed.lines),
             },
         )
         return order

@@ -179,7 +179,7 @@ def price_order(
 
     Raises:
         ValidationError: currency mismatches; a negative or too-large tip; a promo code whose minimum subtotal
-            is not met or that has expired (field ``promoCode``).
+            is not met or that has expired (field ``promo_code``).
     """
     cur = subtotal.currency
     if policy.currency != cur:
@@ -194,10 +194,10 @@ def price_order(
     discount = Money(0, cur)
     if promo is not None:
         if promo.expires_at is not None and now >= promo.expires_at:
-            raise ValidationError.single("promoCode", "has expired", "expired")
+            raise ValidationError.single("promo_code", "has expired", "expired")
         if promo.min_subtotal is not None and subtotal < promo.min_subtotal:
             raise ValidationError.single(
-                "promoCode", f"needs a subtotal of at least {promo.min_subtotal}", "min_subtotal"
+                "promo_code", f"needs a subtotal of at least {promo.min_subtotal}", "min_subtotal"
             )
         if promo.kind is PromoKind.PERCENT:
             assert promo.percent is not None
@@ -205,7 +205,7 @@ def price_order(
         else:
             assert promo.amount is not None
             if promo.amount.currency != cur:
-                raise ValidationError.single("promoCode", f"is not valid for {cur}", "currency_mismatch")
+                raise ValidationError.single("promo_code", f"is not valid for {cur}", "currency_mismatch")
             discount = promo.amount
         discount = discount.min(subtotal)
 

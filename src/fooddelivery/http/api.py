@@ -62,7 +62,12 @@ from fooddelivery.domain.geo import GeoPoint
 from fooddelivery.domain.order import IDEMPOTENCY_KEY_PATTERN, OrderStatus
 from fooddelivery.http import models as m
 from fooddelivery.http.messages import HttpRequest, HttpResponse
-from fooddelivery.http.problems import RequestRejected, internal_error_response, problem_response
+from fooddelivery.http.problems import (
+    RequestRejected,
+    WireValidationError,
+    internal_error_response,
+    problem_response,
+)
 from fooddelivery.http.routing import Router
 from fooddelivery.ports.auth import Authenticator
 from fooddelivery.ports.orders import Page
@@ -505,7 +510,7 @@ def parse_json_object(request: HttpRequest, max_bytes: int = MAX_BODY_BYTES) -> 
         raise _bad_json("the body is nested too deeply") from None
     if not isinstance(document, dict):
         kind = "null" if document is None else type(document).__name__
-        raise ValidationError(
+        raise WireValidationError(
             f"the body must be a JSON object, not {kind}",
             [FieldError("body", "must be a JSON object", "type")],
         )
@@ -737,7 +742,7 @@ class HttpApi:
             check_id(value, name)
         unknown = [name for name in request.query if name not in spec.query_names]
         if unknown:
-            raise ValidationError(
+            raise WireValidationError(
                 f"unknown query parameters: {', '.join(repr(n) for n in unknown[:5])}",
                 [FieldError(n or "query", "is not a query parameter of this route", "unknown_field") for n in unknown],
             )

@@ -43,6 +43,7 @@ from fooddelivery.domain.order import (
     OrderStatus,
     PaymentStatus,
 )
+from fooddelivery.http.problems import WireValidationError
 
 __all__ = [
     "AssignDriverIn",
@@ -723,7 +724,7 @@ _CODES: Final[dict[str, tuple[str, str | None]]] = {
 }
 
 
-def validation_error(exc: PydanticValidationError, root: str = "body") -> ValidationError:
+def validation_error(exc: PydanticValidationError, root: str = "body") -> WireValidationError:
     """The core's :class:`ValidationError` for a pydantic one: each error as ``{field, message,
     code}``.
 
@@ -737,4 +738,4 @@ def validation_error(exc: PydanticValidationError, root: str = "body") -> Valida
         code, message = _CODES.get(err["type"], (err["type"], None))
         fields.append(FieldError(field, message or err["msg"], code))
     summary = "; ".join(f"{f.field}: {f.message}" for f in fields[:5])
-    return ValidationError(f"the request is invalid: {summary}", fields)
+    return WireValidationError(f"the request is invalid: {summary}", fields)

@@ -51,6 +51,7 @@ __all__ = [
     "internal_error_response",
     "problem_response",
     "status_for",
+    "wire_field",
 ]
 
 log = logging.getLogger("fooddelivery.http")
@@ -176,6 +177,44 @@ def status_for(error: FoodDeliveryError) -> tuple[int, str]:
     return 500, "Internal server error"
 
 
+class WireValidationError(ValidationError):
+    """A validation error the HTTP layer raised itself: its fields are named as the client sent them (an unknown
+    body key, a query parameter, ``body``), so they reach the problem body unchanged. The core's own validation
+    errors name the core's attributes instead, and are renamed on the way out (:func:`wire_field`)."""
+
+
+#: Domain field paths whose wire name is not their camel-case form (whole paths, then single segments).
+_WIRE_PATHS: Final[Mapping[str, str]] = {"idempotency_key": "Idempotency-Key"}
+_WIRE_SEGMENTS: Final[Mapping[str, str]] = {"lines": "items", "unit_price": "price"}
+
+
+def _camel(segment: str) -> str:
+    head, *rest = segment.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def wire_field(path: str) -> str:
+    """The API's name of a field the core names by its own attributes: ``lines.0.unit_price`` -> ``items.0.price``,
+    ``payment_method`` -> ``paymentMethod``, ``idempotency_key`` -> ``Idempotency-Key``. Names already in wire form
+    (``items.0.quantity``, ``minRating``, ``body``, a header) come back unchanged.
+    """
+    if path in _WIRE_PATHS:
+        return _WIRE_PATHS[path]
+    if "-" in path:  # a header name
+        return path
+    return ".".join(_WIRE_SEGMENTS.get(segment, _camel(segment)) for segment in path.split("."))
+
+
+def _on_the_wire(detail: str, fields: list[FieldError]) -> tuple[str, list[FieldError]]:
+    """``fields`` with wire names, and ``detail`` with a leading ``<field>:`` renamed the same way."""
+    wired = [FieldError(wire_field(f.field), f.message, f.code) for f in fields]
+    for before, after in zip(fields, wired, strict=True):
+        if detail.startswith(before.field + ":"):
+            detail = after.field + detail[len(before.field) :]
+            break
+    return detail, wired
+
+
 def _problem(
     *,
     status: int,
@@ -233,8 +272,10 @@ def problem_response(error: FoodDeliveryError, request_id: str, instance: str | 
         if status == 500:
             return internal_error_response(error, request_id, instance)
         _DEPENDENCY_LOG.warn(status, error, request_id)
-    detail = _GENERIC_DETAIL.get(status, error.detail)
     fields: list[FieldError] = list(getattr(error, "fields", ()) or ())
+    detail = _GENERIC_DETAIL.get(status, error.detail)
+    if not isinstance(error, WireValidationError):
+        detail, fields = _on_the_wire(detail, fields)
     headers: dict[str, str] = {}
     if isinstance(error, RequestRejected):
         headers.update(error.headers)

@@ -43,11 +43,11 @@ class RestaurantQuery:
         if not 1 <= self.limit <= 100:
             raise ValidationError.single("limit", "must be 1..100", "out_of_range")
         if self.min_rating is not None and not Decimal(0) <= self.min_rating <= Decimal(5):
-            raise ValidationError.single("minRating", "must be 0..5", "out_of_range")
+            raise ValidationError.single("min_rating", "must be 0..5", "out_of_range")
         if (self.near is None) != (self.radius_km is None):
-            raise ValidationError.single("radiusKm", "near and radiusKm go together", "required")
+            raise ValidationError.single("radius_km", "a point and a radius go together", "required")
         if self.radius_km is not None and not 0 < self.radius_km <= 100:
-            raise ValidationError.single("radiusKm", "must be in (0, 100]", "out_of_range")
+            raise ValidationError.single("radius_km", "must be in (0, 100]", "out_of_range")
 
 
 @runtime_checkable

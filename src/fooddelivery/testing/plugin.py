@@ -36,6 +36,16 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", f"{CONFORMANCE_MARK}(adapter_set): a conformance scenario on an adapter set")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every scenario of a :class:`~fooddelivery.testing.conformance.ConformanceSuite` subclass with its set."""
+    from fooddelivery.testing.conformance import ConformanceSuite
+
+    for item in items:
+        cls = getattr(item, "cls", None)
+        if isinstance(cls, type) and issubclass(cls, ConformanceSuite):
+            item.add_marker(pytest.mark.conformance(cls.adapter_set_name))
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> Any:
     """Count each conformance scenario's outcome under its adapter set's name."""

@@ -15,40 +15,40 @@ orders + outbox    ``DynamoDBOrderRepository`` (``ORDERS_TABLE``; outbox in ``OU
 restaurants        ``DynamoDBRestaurantRepository`` (``RESTAURANTS_TABLE``)
 drivers            ``DynamoDBDriverRepository`` (``DRIVERS_TABLE``)
 sagas              ``DynamoDBSagaStateStore`` (``SAGAS_TABLE``)
-publisher          :class:`~fooddelivery_aws.relay.FanOutPublisher`: every event to ``EventBridgePublisher``
-                   (``EVENT_BUS_NAME``), the saga's events also to ``SqsFifoEventPublisher`` (``SAGA_QUEUE_URL``;
-                   message group = order id, deduplication id = event id). Used by the DynamoDB Streams relay
-                   only: the in-process relay is a :class:`~fooddelivery_aws.relay.DeferredRelay` (no
-                   publish-after-commit, and its consumer -- the in-process saga start -- is unplugged)
+publisher          the core's :class:`~fooddelivery.application.fanout.FanOutPublisher`: every event to
+                   ``EventBridgePublisher`` (``EVENT_BUS_NAME``), the runtime's events also to
+                   ``SqsFifoEventPublisher`` (``SAGA_QUEUE_URL``; message group = order id, deduplication id =
+                   event id). Used by the DynamoDB Streams relay only: the core is bootstrapped with
+                   ``publish_after_commit=False`` (a request makes no publish call; the stream publishes)
 scheduler          ``SqsScheduler`` (``TIMER_QUEUE_URL`` + ledger in ``SAGAS_TABLE``); none in stepfunctions mode
-saga engine        queue mode: the core's ``SagaRunner``, run by the SQS consumer (``sagas.QueueSaga``);
-                   stepfunctions mode: ``sagas.StepFunctionsEngine`` (``STATE_MACHINE_ARN``)
+saga engine        queue mode: the core's ``SagaRunner``, driven by the core's ``OrderRuntime`` in the SQS
+                   consumer; stepfunctions mode: ``sagas.StepFunctionsEngine`` (``STATE_MACHINE_ARN``)
 notifier           ``SnsNotifier`` (``NOTIFICATIONS_TOPIC_ARN``, ``ALERTS_TOPIC_ARN``, ledger in ``SAGAS_TABLE``)
 location           ``KinesisLocationStream`` (``LOCATION_STREAM_NAME``)
 payments           see below
-clock, ids         ``SystemClock``, ``UuidIdGenerator`` (the core's defaults)
+clock, ids         ``SystemClock``, ``UuidIdGenerator`` (the core's ``fooddelivery.adapters.system``)
 =================  ==========================================================================================
 
-Payments: the core ships only :class:`~fooddelivery.adapters.memory.FakePaymentGateway` (Stripe-like test tokens,
-state in process memory), and it is the default here. That suits demos and tests, **not production**: each
-Lambda execution environment has its own fake, so a refund handled by another environment than the capture fails
-with NotFound. A real processor is configured with ``FOODDELIVERY_PAYMENT_GATEWAY=<module>:<factory>``: the
-factory is called once per cold start with the cached payment key reader
-(:class:`~fooddelivery_aws.secrets.SecretsManagerSecret` of ``PAYMENT_SECRET_ARN``, or None) and returns a
-``PaymentGateway``. Tests inject ``payments=`` directly.
+Payments: ``FOODDELIVERY_PAYMENT_GATEWAY`` must name the card processor (the core's
+:func:`~fooddelivery.adapters.payments.payment_gateway_from_setting`): ``<module>:<factory>`` is called once per
+cold start with the cached payment key reader (:class:`~fooddelivery_aws.secrets.SecretsManagerSecret` of
+``PAYMENT_SECRET_ARN``, or None) and returns a ``PaymentGateway``; ``fake`` asks for the core's test gateway by
+name (demos only: its books live in one execution environment's memory). Unset, the cold start fails naming the
+variable: a deployment can never take orders without charging them. Tests inject ``payments=`` directly.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
-from fooddelivery.adapters.memory import FakePaymentGateway
+from fooddelivery.adapters.payments import PAYMENT_GATEWAY_ENV, payment_gateway_from_setting
 from fooddelivery.adapters.system import SystemClock
+from fooddelivery.application.fanout import FanOutPublisher
+from fooddelivery.application.runtime import OrderRuntime
 from fooddelivery.bootstrap import Bootstrapped, bootstrap
 from fooddelivery.ports.clock import Clock
 from fooddelivery.ports.ids import IdGenerator
@@ -68,8 +68,8 @@ from fooddelivery_aws.messaging import (
     SqsSagaCommandBus,
     SqsScheduler,
 )
-from fooddelivery_aws.relay import DeferredRelay, FanOutPublisher, StreamOutboxRelay
-from fooddelivery_aws.sagas import NoTimers, QueueSaga, SagaDriver, StepFunctionsEngine, StepFunctionsSaga
+from fooddelivery_aws.relay import StreamOutboxRelay
+from fooddelivery_aws.sagas import NoTimers, StepFunctionsEngine
 from fooddelivery_aws.secrets import SecretsManagerSecret
 from fooddelivery_aws.settings import AwsSettings, SagaMode
 
@@ -85,9 +85,6 @@ __all__ = [
     "build_aws_app",
     "reset_aws_app",
 ]
-
-#: Environment variable naming a real payment gateway factory (``module:function``).
-PAYMENT_GATEWAY_ENV: Final[str] = "FOODDELIVERY_PAYMENT_GATEWAY"
 
 PaymentsFactory = Callable[[SecretsManagerSecret | None], PaymentGateway]
 
@@ -136,7 +133,8 @@ class AwsApp:
     Attributes:
         settings: the settings it was built from.
         boot: the core (service, runner, adapters).
-        saga: what the SQS consumer hands saga inputs to (queue or Step Functions mode).
+        runtime: the core's order runtime, which the SQS consumer hands every input to.
+        timers: the timer queue's scheduler (queue mode), or None (stepfunctions mode).
         relay: the DynamoDB Streams outbox relay.
         clients: the shared boto3 clients.
         payment_secret: the payment key reader, or None.
@@ -144,7 +142,8 @@ class AwsApp:
 
     settings: AwsSettings
     boot: Bootstrapped
-    saga: SagaDriver
+    runtime: OrderRuntime
+    timers: SqsScheduler | None
     relay: StreamOutboxRelay
     clients: AwsClients
     payment_secret: SecretsManagerSecret | None = None
@@ -168,24 +167,6 @@ class AwsApp:
         return api
 
 
-def _payments(
-    secret: SecretsManagerSecret | None,
-    factory: PaymentsFactory | None,
-    environ: Mapping[str, str],
-) -> PaymentGateway:
-    if factory is None:
-        target = environ.get(PAYMENT_GATEWAY_ENV, "").strip()
-        if not target:
-            return FakePaymentGateway()
-        module_name, _, attr = target.partition(":")
-        try:
-            factory = getattr(importlib.import_module(module_name), attr)
-        except (ImportError, AttributeError, ValueError) as exc:
-            raise RuntimeError(f"{PAYMENT_GATEWAY_ENV}={target!r} names no importable factory: {exc}") from exc
-    assert factory is not None
-    return factory(secret)
-
-
 def build_aws_app(
     settings: AwsSettings | None = None,
     *,
@@ -204,12 +185,11 @@ def build_aws_app(
         clock: defaults to ``SystemClock``.
         ids: defaults to the core's ``UuidIdGenerator``.
         payments: a payment gateway (wins over everything else).
-        payments_factory: builds the gateway from the payment key reader (wins over the environment variable).
+        payments_factory: builds the gateway from the payment key reader (wins over ``FOODDELIVERY_PAYMENT_GATEWAY``).
         environ: the environment (default ``os.environ``).
 
     Raises:
-        ValidationError: a missing or invalid setting (named).
-        RuntimeError: ``FOODDELIVERY_PAYMENT_GATEWAY`` names nothing importable.
+        ValidationError: a missing or invalid setting (named), ``FOODDELIVERY_PAYMENT_GATEWAY`` included.
     """
     env = os.environ if environ is None else environ
     settings = settings or AwsSettings.from_env(env)
@@ -257,27 +237,27 @@ def build_aws_app(
             sns_client=shared("sns"),
             dynamodb_client=ddb,
         ),
-        payments=payments or _payments(secret, payments_factory, env),
+        payments=payments
+        if payments is not None
+        else payments_factory(secret)
+        if payments_factory is not None
+        else payment_gateway_from_setting(env, secret),
         location=KinesisLocationStream(settings.location_stream_name, client=shared("kinesis")),
         scheduler=timers if timers is not None else NoTimers(),
         clock=clock,
         ids=ids,
         saga_engine=engine,
+        # Events leave through the table's stream (fooddelivery_aws.relay): no publish call in the request path,
+        # and no in-process reaction (an SQS message brings each event to the runtime).
+        publish_after_commit=False,
     )
-    # Events leave through the table's stream (fooddelivery_aws.relay): no publish-after-commit in the request
-    # path, and no in-process saga start (an SQS message starts it).
-    boot.service.relay = DeferredRelay(orders, publisher, consumer=None)
+    boot.service.relay.consumer = None
     boot.adapters["saga_commands"] = SqsSagaCommandBus(settings.saga_queue_url, client=shared("sqs"))
-    saga: SagaDriver
-    if engine is not None:
-        saga = StepFunctionsSaga(engine)
-    else:
-        assert timers is not None  # queue mode
-        saga = QueueSaga(boot.runner, timers, sagas)
     return AwsApp(
         settings=settings,
         boot=boot,
-        saga=saga,
+        runtime=boot.service.runtime,
+        timers=timers,
         relay=StreamOutboxRelay(publisher, orders),
         clients=shared,
         payment_secret=secret,

@@ -20,7 +20,8 @@ Why:
   ``OutboxRelay`` over the ``OutboxPendingIndex`` -- publishes it from a schedule (an EventBridge Schedule on the
   stream function, e.g. every 5 minutes; its events are recognised by ``source: aws.events``).
 
-Choice 2: **the relay sends the saga's events to the saga FIFO queue directly** (:class:`FanOutPublisher`), instead
+Choice 2: **the relay sends the saga's events to the saga FIFO queue directly** (the core's
+:class:`~fooddelivery.application.fanout.FanOutPublisher`, routing by the reaction table), instead
 of an EventBridge rule targeting that queue. The saga queue needs one message group per order (one order's events in
 order, different orders in parallel) and the event id as deduplication id. A rule's SQS target cannot be relied on
 for either. Its ``SqsParameters`` hold one ``MessageGroupId``, documented as a fixed value (the template's former
@@ -31,8 +32,8 @@ EventBridge event, whose ``id`` is new on every ``PutEvents``, so a republished 
 EventBridge API reference, ``SqsParameters``:
 https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_SqsParameters.html; CloudFormation,
 https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-events-rule-sqsparameters.html).
-So :class:`~fooddelivery_aws.messaging.sqs_events.SqsFifoEventPublisher` sends ``OrderPlaced`` and
-``OrderCancelled`` (:data:`~fooddelivery_aws.sagas.SAGA_EVENT_TYPES`) with ``MessageGroupId`` = the order id and
+So :class:`~fooddelivery_aws.messaging.sqs_events.SqsFifoEventPublisher` sends the events the runtime reacts to
+(:func:`fooddelivery.application.runtime.needs_runtime`) with ``MessageGroupId`` = the order id and
 ``MessageDeduplicationId`` = the event id, in ``SendMessageBatch`` calls of at most 10 whose every entry's result is
 read and whose failed entries alone are retried; every event, those included, is still published to EventBridge
 for the other consumers (the stack's rule feeds an analytics queue; other teams add their own rules).
@@ -63,6 +64,10 @@ transactions are ordered by the stream only when they land on the same shard. Th
 ``OrderCancelled`` before its ``OrderPlaced`` finds no saga and changes nothing, and the saga then started finds the
 order cancelled.
 
+The decisions -- what to publish, where to stop on a failure, when to mark -- are the core's
+(:class:`~fooddelivery.application.relay.ChangeStreamRelay`); this module only reads DynamoDB Streams records and
+answers Lambda with ``batchItemFailures``.
+
 Sources: DynamoDB Streams (24-hour retention, per-item ordering):
 https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Streams.html; Lambda with DynamoDB Streams
 (``batchItemFailures`` with ``SequenceNumber``, bisect, retries, destinations):
@@ -73,19 +78,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from fooddelivery.application.relay import OutboxRelay
-from fooddelivery.domain.errors import InfrastructureError
-from fooddelivery.domain.events import DomainEvent, EventType
+from fooddelivery.application.relay import ChangeRecord, ChangeStreamRelay
 from fooddelivery.ports.messaging import EventPublisher, Outbox
 from fooddelivery_aws.batch import BatchItemFailures
 from fooddelivery_aws.dynamodb.attributes import RecordError
 from fooddelivery_aws.dynamodb.records import is_outbox_item, outbox_record_from_item
-from fooddelivery_aws.sagas import SAGA_EVENT_TYPES
 
-__all__ = ["DeferredRelay", "FanOutPublisher", "StreamOutboxRelay", "StreamRecordError", "is_scheduled_event"]
+__all__ = ["StreamOutboxRelay", "StreamRecordError", "change_record", "is_scheduled_event"]
 
 log = logging.getLogger(__name__)
 
@@ -94,100 +95,14 @@ class StreamRecordError(Exception):
     """A stream record that is not a well-formed DynamoDB Streams record (or an unreadable outbox image)."""
 
 
-class DeferredRelay(OutboxRelay):
-    """The in-process relay of a Lambda process: publishing is left to the stream relay, so ``flush`` does nothing.
-
-    The core's use cases call ``relay.flush()`` after each commit (publish-after-commit); on AWS the events are
-    already on their way through the table's stream, so that call must neither publish nor read the outbox.
-    """
-
-    def flush(self) -> int:
-        """Publish nothing; returns 0 (the DynamoDB Streams relay publishes)."""
-        return 0
-
-
-class FanOutPublisher:
-    """The relay's destinations as one ``EventPublisher``: the saga's events to the saga queue, every event to the bus.
-
-    ``publish`` sends the saga's events (``saga_types``) to ``saga_queue`` first, then every event up to the first
-    one the queue did not accept to ``bus``. It returns when both took everything; otherwise it raises naming every
-    event from the first one not accepted by both onwards (in the given order), so the caller keeps those pending and
-    publishes nothing past the gap. Accepted events stay accepted; sent again, the queue drops them by
-    deduplication id and the bus's consumers by CloudEvents ``id``.
-
-    Args:
-        bus: where every event goes (``EventBridgePublisher``).
-        saga_queue: where the saga's events go too (``SqsFifoEventPublisher``).
-        saga_types: the event types the saga consumes.
-    """
-
-    def __init__(
-        self,
-        bus: EventPublisher,
-        saga_queue: EventPublisher,
-        saga_types: frozenset[EventType] = SAGA_EVENT_TYPES,
-    ) -> None:
-        self.bus = bus
-        self.saga_queue = saga_queue
-        self.saga_types = saga_types
-
-    def publish(self, events: Sequence[DomainEvent]) -> None:
-        """Publish ``events`` to both destinations (see the class docstring).
-
-        Raises:
-            InfrastructureError: a destination refused (context ``failed_ids``: every event from the first one not
-                accepted by both, in order; ``destination``: ``"saga_queue"`` or ``"bus"``, the first that
-                refused; ``retryable``: whether every refusal is worth retrying).
-        """
-        events = list(events)
-        if not events:
-            return
-        stop = len(events)
-        refusals: list[tuple[str, InfrastructureError]] = []
-        saga_events = [e for e in events if e.type in self.saga_types]
-        if saga_events:
-            try:
-                self.saga_queue.publish(saga_events)
-            except InfrastructureError as exc:
-                stop = _first_failed(events, exc, saga_events)
-                refusals.append(("saga_queue", exc))
-        if stop:
-            try:
-                self.bus.publish(events[:stop])
-            except InfrastructureError as exc:
-                stop = min(stop, _first_failed(events, exc, events[:stop]))
-                refusals.append(("bus", exc))
-        if refusals:
-            destination, first = refusals[0]
-            raise InfrastructureError(
-                "; ".join(f"{name}: {exc.detail}" for name, exc in refusals),
-                failed_ids=[e.event_id for e in events[stop:]],
-                destination=destination,
-                errors={k: v for _, exc in refusals for k, v in dict(exc.context.get("errors") or {}).items()},
-                retryable=all(exc.context.get("retryable", True) is not False for _, exc in refusals),
-            ) from first
-
-
-def _first_failed(events: Sequence[DomainEvent], exc: InfrastructureError, sent: Sequence[DomainEvent]) -> int:
-    """Position in ``events`` of the first event ``exc`` names as failed (the first of ``sent`` if it names none)."""
-    failed = set(exc.context.get("failed_ids") or [e.event_id for e in sent])
-    ids = [e.event_id for e in events]
-    return next((i for i, event_id in enumerate(ids) if event_id in failed), ids.index(sent[0].event_id))
-
-
 def is_scheduled_event(event: Mapping[str, Any]) -> bool:
     """Whether a Lambda event is an EventBridge scheduled event (the sweeper's trigger)."""
     return event.get("source") == "aws.events" and "Records" not in event
 
 
-@dataclass(frozen=True, slots=True)
-class _Item:
-    sequence_number: str
-    event: DomainEvent | None  # None: a record the relay skips (not an outbox INSERT)
-
-
-def _decode(record: Any) -> _Item:
-    """The outbox event of one stream record (None for records that are not outbox inserts).
+def change_record(record: Any) -> ChangeRecord:
+    """The core's view of one DynamoDB Streams record: its sequence number and the outbox event of an outbox
+    ``INSERT`` (None for any other change: the order's own writes, deletes of published records).
 
     Raises:
         StreamRecordError: no sequence number, or an outbox image that cannot be read.
@@ -200,24 +115,25 @@ def _decode(record: Any) -> _Item:
     sequence = str(change["SequenceNumber"])
     image = change.get("NewImage")
     if record.get("eventName") != "INSERT" or not isinstance(image, Mapping) or not is_outbox_item(image):
-        return _Item(sequence, None)
+        return ChangeRecord(sequence, None)
     try:
-        return _Item(sequence, outbox_record_from_item(image).event)
+        return ChangeRecord(sequence, outbox_record_from_item(image).event)
     except RecordError as exc:
         raise StreamRecordError(f"unreadable outbox record {sequence}: {exc}") from exc
 
 
 class StreamOutboxRelay:
-    """Publishes the outbox inserts of a DynamoDB Streams batch and deletes them (see the module docstring).
+    """Relays the outbox inserts of a DynamoDB Streams batch through the core's :class:`ChangeStreamRelay`.
 
     Args:
-        publisher: where events go (:class:`FanOutPublisher`: the saga queue and EventBridge).
-        outbox: the outbox the records belong to (the order repository), for deletes and the sweep.
+        publisher: where events go (the core's ``FanOutPublisher``: the saga queue and EventBridge).
+        outbox: the outbox the records belong to (the order repository), for marks and the sweep.
     """
 
     def __init__(self, publisher: EventPublisher, outbox: Outbox) -> None:
         self.publisher = publisher
         self.outbox = outbox
+        self._relay = ChangeStreamRelay(publisher, outbox)
 
     def handle(self, records: Sequence[Any]) -> BatchItemFailures:
         """Relay one batch, in order; stops at the first record that cannot be relayed.
@@ -227,46 +143,21 @@ class StreamOutboxRelay:
             attempted: they would be published twice), or nothing.
         """
         failures = BatchItemFailures()
-        items: list[_Item] = []
+        decoded: list[ChangeRecord] = []
         broken: str | None = None
         for index, record in enumerate(records):
             try:
-                items.append(_decode(record))
+                decoded.append(change_record(record))
             except StreamRecordError:
                 log.exception("malformed stream record at position %d; failing it", index)
                 broken = _sequence_of(record) or f"position-{index}"
                 break
-        events = [item.event for item in items if item.event is not None]
-        published = events
-        if events:
-            try:
-                self.publisher.publish(events)
-            except InfrastructureError as exc:
-                failed = set(exc.context.get("failed_ids") or [e.event_id for e in events])
-                indexed = [(i, item.event) for i, item in enumerate(items) if item.event is not None]
-                first = next((i for i, event in indexed if event.event_id in failed), indexed[0][0])
-                log.warning(
-                    "relay: %d of %d events not published (%s); retrying from sequence %s",
-                    len(failed),
-                    len(events),
-                    exc.detail,
-                    items[first].sequence_number,
-                )
-                failures.add(items[first].sequence_number)
-                published = [item.event for item in items[:first] if item.event is not None]
-                broken = None
-        if published:
-            self._delete([e.event_id for e in published])
-        if broken is not None:
+        result = self._relay.relay(decoded)
+        if result.retry_from is not None:
+            failures.add(result.retry_from)
+        elif broken is not None:
             failures.add(broken)
         return failures
-
-    def _delete(self, event_ids: list[str]) -> None:
-        """Delete published records; a failure here only delays the cleanup (the sweep republishes, harmlessly)."""
-        try:
-            self.outbox.mark_published(event_ids)
-        except InfrastructureError:
-            log.warning("relay: %d published outbox records not deleted; the sweep will", len(event_ids), exc_info=True)
 
     def sweep(self, batch_size: int = 100) -> int:
         """Publish every record still pending in the outbox (oldest first) and delete it.
@@ -277,7 +168,7 @@ class StreamOutboxRelay:
         Raises:
             InfrastructureError: the bus refused a batch (those records stay pending, attempts counted).
         """
-        return OutboxRelay(self.outbox, self.publisher, consumer=None, batch_size=batch_size).flush()
+        return self._relay.sweep(batch_size)
 
 
 def _sequence_of(record: Any) -> str | None:

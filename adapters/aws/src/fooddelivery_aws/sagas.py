@@ -1,25 +1,18 @@
-"""What the SQS consumer does with saga inputs, in each saga mode.
+"""The order saga on AWS: the Step Functions engine (``stepfunctions`` mode) and the timer-less scheduler it uses.
 
-``queue`` mode (the default, :class:`QueueSaga`): the core's :class:`~fooddelivery.application.saga.runner.SagaRunner`
-runs in the SQS Lambda over DynamoDB saga state. ``OrderPlaced`` starts the saga (it runs its steps until it waits
-for the restaurant, sleeps on a retry timer or ends), ``OrderCancelled`` is signalled to it, a due timer from the
-timer queue is delivered to it, a resume command continues an instance interrupted mid-step. Every input is
-idempotent on a business key, so SQS's at-least-once delivery is harmless:
+What every saga input does -- start, signal, deliver a timer, resume, free a driver, notify -- is decided once, in
+the core's :class:`~fooddelivery.application.runtime.OrderRuntime`; the SQS consumer
+(:mod:`fooddelivery_aws.entrypoints.sqs`) only translates records into its inputs. Two modes:
 
-- a second ``OrderPlaced`` (same event id redelivered, or republished with another) finds the instance created and
-  only resumes it if a crash left it RUNNING (``SagaRunner.start``);
-- a second ``OrderCancelled`` answers DUPLICATE; one for a saga that ended or never started changes nothing;
-- a timer is delivered once (the scheduler's ledger) and a stale one changes nothing (``SagaRunner.deliver``).
-  A timer whose delivery crashed after the saga was saved as RUNNING arrives again as stale; then the instance is
-  resumed, so a crash never leaves a saga stuck;
-- every step is idempotent on the order id (payment idempotency keys, notification ids, state checks).
-
-``stepfunctions`` mode (:class:`StepFunctionsSaga`): the generated state machine runs the saga. ``OrderPlaced``
-starts an execution named after the order (``StartExecution`` is idempotent for the same name and input;
-``ExecutionAlreadyExists`` for a finished one is taken as done); ``OrderCancelled`` is signalled through the
-callback token (:class:`~fooddelivery_aws.stepfunctions.callbacks.StepFunctionsSignaller`). The use cases' own
-signals (the restaurant confirms) reach it through :class:`StepFunctionsEngine`, the core's ``SagaEngine`` port on
-Step Functions (``bootstrap(saga_engine=...)``).
+- ``queue`` (the default): the core's ``SagaRunner`` runs in the SQS Lambda over DynamoDB saga state, with timers on
+  the timer queue (:class:`~fooddelivery_aws.messaging.sqs_scheduler.SqsScheduler`);
+- ``stepfunctions``: the generated state machine runs the saga. :class:`StepFunctionsEngine` is the core's
+  ``SagaEngine`` port on Step Functions: the runtime starts an execution named after the order on ``OrderPlaced``
+  (``StartExecution`` is idempotent for the same name and input; ``ExecutionAlreadyExists`` for a finished one is
+  taken as done) and signals the waiting callback task on ``OrderCancelled`` and on the restaurant's answer
+  (:class:`~fooddelivery_aws.stepfunctions.callbacks.StepFunctionsSignaller`). The state machine keeps its own time,
+  so no timer is ever scheduled (:class:`NoTimers`) and the runtime refuses timers and resume commands as
+  malformed (they go to the dead-letter queue).
 """
 
 from __future__ import annotations
@@ -27,117 +20,22 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import TYPE_CHECKING, Any
 
-from fooddelivery.application.order_saga import ORDER_CANCELLED
-from fooddelivery.application.saga.runner import SagaRunner
-from fooddelivery.domain.errors import InfrastructureError, LateEvent, NotFound, ValidationError
-from fooddelivery.domain.events import DomainEvent, EventType
+from fooddelivery.domain.errors import InfrastructureError, NotFound
 from fooddelivery.ports.saga_engine import SignalOutcome
 from fooddelivery.ports.saga_store import SagaStateStore, SagaStatus
 from fooddelivery.ports.scheduler import ScheduledMessage
 from fooddelivery_aws._clients import LazyClient, error_code, reraise
-from fooddelivery_aws.messaging.sqs_scheduler import SqsScheduler, TimerOutcome
 
 if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient
 
     from fooddelivery_aws.stepfunctions.callbacks import StepFunctionsSignaller
 
-__all__ = ["SAGA_EVENT_TYPES", "NoTimers", "QueueSaga", "SagaDriver", "StepFunctionsEngine", "StepFunctionsSaga"]
+__all__ = ["NoTimers", "StepFunctionsEngine"]
 
 log = logging.getLogger(__name__)
-
-#: The domain events the saga consumes (:class:`SagaDriver`: ``OrderPlaced`` starts it, ``OrderCancelled`` signals
-#: it). The outbox relay sends exactly these to the saga FIFO queue (:mod:`fooddelivery_aws.relay`); the restaurant's
-#: answer reaches the saga as a direct signal from the HTTP function, not as an event.
-SAGA_EVENT_TYPES: Final[frozenset[EventType]] = frozenset({EventType.ORDER_PLACED, EventType.ORDER_CANCELLED})
-
-
-class SagaDriver(Protocol):
-    """The saga inputs the SQS consumer hands over."""
-
-    def order_placed(self, event: DomainEvent) -> None:
-        """Start the order's saga (idempotent)."""
-        ...
-
-    def order_cancelled(self, event: DomainEvent) -> None:
-        """Tell the order's saga it was cancelled (idempotent; nothing if it never started or has ended)."""
-        ...
-
-    def timer(self, message: ScheduledMessage) -> TimerOutcome:
-        """Deliver (or re-delay, or drop) a timer."""
-        ...
-
-    def resume(self, saga_id: str) -> None:
-        """Continue an instance interrupted in a step."""
-        ...
-
-
-def _cancel_detail(event: DomainEvent) -> dict[str, Any]:
-    return {k: str(event.payload[k]) for k in ("by", "reason") if k in event.payload}
-
-
-class QueueSaga:
-    """The saga in the SQS consumer (``queue`` mode; see the module docstring).
-
-    Args:
-        runner: the core's saga runner (DynamoDB state, :class:`SqsScheduler` timers).
-        scheduler: the timer queue's scheduler (for :meth:`SqsScheduler.accept`).
-        store: the saga store (to find an interrupted instance).
-    """
-
-    def __init__(self, runner: SagaRunner, scheduler: SqsScheduler, store: SagaStateStore) -> None:
-        self.runner = runner
-        self.scheduler = scheduler
-        self.store = store
-
-    def order_placed(self, event: DomainEvent) -> None:
-        """``SagaRunner.start`` with the order id as saga id (a known instance is resumed or left as is).
-
-        Raises:
-            FoodDeliveryError: a step failed in a way the saga does not route (the message is retried).
-        """
-        self.runner.start(event.order_id, {"orderId": event.order_id})
-
-    def order_cancelled(self, event: DomainEvent) -> None:
-        """Signal ``OrderCancelled``; no instance yet (it will find the order cancelled) or one that has ended
-        (``LateEvent``) is fine.
-
-        Raises:
-            InvalidTransition: the instance is running a step right now (the message is retried).
-        """
-        try:
-            self.runner.signal(event.order_id, ORDER_CANCELLED, _cancel_detail(event))
-        except (NotFound, LateEvent) as exc:
-            log.info("OrderCancelled for %s changes nothing: %s", event.order_id, exc)
-
-    def timer(self, message: ScheduledMessage) -> TimerOutcome:
-        """Re-delay an early timer, drop a cancelled or delivered one, else deliver it to the runner."""
-        return self.scheduler.accept(message, self._deliver)
-
-    def _deliver(self, message: ScheduledMessage) -> None:
-        if self.runner.deliver(message) is not None:
-            return
-        saga_id = message.body.get("sagaId")
-        if not isinstance(saga_id, str):
-            return
-        try:
-            state = self.store.get(saga_id)
-        except NotFound:
-            return
-        if state.status is SagaStatus.RUNNING:  # this timer's delivery crashed mid-step: finish the job
-            log.warning("saga %s found RUNNING on a stale timer %s; resuming", saga_id, message.message_id)
-            self.runner.resume(saga_id)
-
-    def resume(self, saga_id: str) -> None:
-        """``SagaRunner.resume`` (a no-op unless the instance is RUNNING).
-
-        Raises:
-            NotFound: no such instance (the command is malformed: it goes to the dead-letter queue).
-        """
-        self.runner.resume(saga_id)
-
 
 class NoTimers:
     """The scheduler of ``stepfunctions`` mode: the state machine keeps its own time, so a timer is a bug."""
@@ -241,48 +139,3 @@ class StepFunctionsEngine:
                 waiting = False
             return SagaStatus.WAITING if waiting else SagaStatus.RUNNING
         return SagaStatus.SUCCEEDED if state == "SUCCEEDED" else SagaStatus.FAILED
-
-
-class StepFunctionsSaga:
-    """The SQS consumer's side of ``stepfunctions`` mode (see the module docstring).
-
-    Args:
-        engine: the Step Functions engine.
-    """
-
-    def __init__(self, engine: StepFunctionsEngine) -> None:
-        self.engine = engine
-
-    def order_placed(self, event: DomainEvent) -> None:
-        """Start the order's execution (idempotent)."""
-        self.engine.start(event.order_id)
-
-    def order_cancelled(self, event: DomainEvent) -> None:
-        """Signal the waiting execution; one that has finished (``LateEvent``) is left alone.
-
-        A cancellation after the restaurant confirmed needs the cancel-route machine, which this mode does not
-        start (see the module docstring of ``fooddelivery_aws.stepfunctions.generate``).
-
-        Raises:
-            InvalidTransition: the execution is not waiting yet (the message is retried).
-        """
-        try:
-            self.engine.signal(event.order_id, ORDER_CANCELLED, _cancel_detail(event))
-        except LateEvent as exc:
-            log.info("OrderCancelled for %s changes nothing: %s", event.order_id, exc)
-
-    def timer(self, message: ScheduledMessage) -> TimerOutcome:
-        """Refuse (no timers in this mode).
-
-        Raises:
-            ValidationError: always.
-        """
-        raise ValidationError.single("messageType", "timers are not used in stepfunctions mode", "invalid")
-
-    def resume(self, saga_id: str) -> None:
-        """Refuse (Step Functions redrives its own executions).
-
-        Raises:
-            ValidationError: always.
-        """
-        raise ValidationError.single("messageType", "resume commands are not used in stepfunctions mode", "invalid")

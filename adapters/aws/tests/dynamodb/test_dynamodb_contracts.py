@@ -1,9 +1,10 @@
-"""The core's port contract suites, unchanged, on the DynamoDB repositories.
+"""The core's port contract suites and its conformance scenarios, unchanged, on the DynamoDB repositories.
 
 On moto server: orders + outbox (outbox in the orders table; and again with a dedicated, 3-shard outbox table),
-restaurants, drivers and saga state. On dynalite (a second, independent DynamoDB implementation): restaurants,
-drivers and saga state, whose writes are single-item conditional writes. The order repository is NOT run on
-dynalite: dynalite has no TransactWriteItems, and every order write is one (see ``TestDynaliteOrderRepository``).
+restaurants, drivers and saga state, and the conformance scenarios over all four. On dynalite (a second, independent
+DynamoDB implementation): restaurants, drivers and saga state, whose writes are single-item conditional writes. The
+order repository is NOT run on dynalite: dynalite has no TransactWriteItems, and every order write is one (see
+``TestDynaliteOrderRepository``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import pytest
 from fooddelivery.domain.errors import InfrastructureError, NotFound
 from fooddelivery.ports import DriverRepository, OrderRepository, Outbox, RestaurantRepository, SagaStateStore
 from fooddelivery.testing.builders import make_order
+from fooddelivery.testing.conformance import AdapterSet, ConformanceSuite
 from fooddelivery.testing.contracts.driver_repository_contract import DriverRepositoryContract
 from fooddelivery.testing.contracts.order_repository_contract import OrderRepositoryContract
 from fooddelivery.testing.contracts.restaurant_repository_contract import RestaurantRepositoryContract
@@ -101,3 +103,19 @@ class TestDynaliteOrderRepository:
             repo.add(order)
         with pytest.raises(NotFound):
             repo.get(order.order_id)
+
+
+# -- the conformance scenarios ------------------------------------------------------------------------------
+class TestMotoConformance(ConformanceSuite):
+    """The core's business scenarios (``fooddelivery.testing.conformance``) over the DynamoDB stores on moto."""
+
+    adapter_set_name = "dynamodb"
+
+    @pytest.fixture
+    def adapter_set(self, moto_tables: dict[TableSpec, str], moto_dynamodb: Any) -> AdapterSet:
+        return AdapterSet(
+            orders=DynamoDBOrderRepository(moto_tables[ORDERS], client=moto_dynamodb),
+            restaurants=DynamoDBRestaurantRepository(moto_tables[RESTAURANTS], client=moto_dynamodb),
+            drivers=DynamoDBDriverRepository(moto_tables[DRIVERS], client=moto_dynamodb),
+            sagas=DynamoDBSagaStateStore(moto_tables[SAGAS], client=moto_dynamodb),
+        )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -236,6 +237,10 @@ def test_a_timer_whose_delivery_crashed_mid_step_resumes_the_saga_when_it_comes_
     )
     state.data["waited"] = True
     sagas.save(state)
+    # SQS redelivers it once its visibility timeout is over, so the dead invocation wrote the saga that long ago
+    stuck = sagas.get(order_id)
+    stuck.updated_at -= timedelta(minutes=5)
+    sagas.save(stuck)
 
     assert sqs.handler(sqs_event([timer])) == {"batchItemFailures": []}  # SQS redelivers it
 

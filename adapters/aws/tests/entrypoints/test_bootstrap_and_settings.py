@@ -15,6 +15,7 @@ import pytest
 from aws_stack import Stack
 
 from fooddelivery.adapters.memory import FakePaymentGateway
+from fooddelivery.application.fanout import FanOutPublisher
 from fooddelivery.domain.errors import ValidationError
 from fooddelivery.domain.events import EventType
 from fooddelivery.ports.saga_store import SagaStatus
@@ -29,8 +30,7 @@ from fooddelivery_aws.messaging import (
     SqsFifoEventPublisher,
     SqsScheduler,
 )
-from fooddelivery_aws.relay import DeferredRelay, FanOutPublisher
-from fooddelivery_aws.sagas import QueueSaga, StepFunctionsEngine, StepFunctionsSaga
+from fooddelivery_aws.sagas import StepFunctionsEngine
 from fooddelivery_aws.settings import AwsSettings, SagaMode
 from fooddelivery_aws.stepfunctions import task_handler
 
@@ -165,17 +165,18 @@ def test_queue_mode_wires_the_aws_adapters_and_leaves_publishing_to_the_stream(s
     publisher = adapters["publisher"]
     assert isinstance(publisher, FanOutPublisher)
     assert isinstance(publisher.bus, EventBridgePublisher)
-    assert isinstance(publisher.saga_queue, SqsFifoEventPublisher)
-    assert publisher.saga_queue.queue_url == stack.saga_queue_url
+    assert isinstance(publisher.runtime_queue, SqsFifoEventPublisher)
+    assert publisher.runtime_queue.queue_url == stack.saga_queue_url
     assert app.relay.publisher is publisher
     assert isinstance(adapters["scheduler"], SqsScheduler)
     assert isinstance(adapters["notifier"], SnsNotifier)
     assert isinstance(adapters["location"], KinesisLocationStream)
     assert isinstance(adapters["payments"], FakePaymentGateway)
-    assert isinstance(app.saga, QueueSaga)
-    assert isinstance(app.boot.service.relay, DeferredRelay)
+    assert app.runtime is app.boot.service.runtime and app.runtime.runner is app.boot.runner
+    assert app.timers is adapters["scheduler"]
+    assert app.boot.service.relay.publish_after_commit is False  # the table's stream publishes
     assert app.boot.service.relay.consumer is None
-    assert app.boot.service.pump() == 0  # nothing published in-process
+    assert app.boot.service.relay.publish_own() == 0  # nothing published in-process
 
 
 def test_a_payment_gateway_factory_gets_the_cached_payment_key(stack: Stack) -> None:
@@ -195,8 +196,15 @@ def test_a_payment_gateway_factory_gets_the_cached_payment_key(stack: Stack) -> 
 
 
 def test_a_payment_gateway_factory_that_cannot_be_imported_fails_naming_it(stack: Stack) -> None:
-    with pytest.raises(RuntimeError, match="FOODDELIVERY_PAYMENT_GATEWAY"):
+    with pytest.raises(ValidationError, match="FOODDELIVERY_PAYMENT_GATEWAY"):
         build_aws_app(environ=stack.environ(FOODDELIVERY_PAYMENT_GATEWAY="no.such.module:factory"))
+
+
+def test_a_deployment_with_no_payment_gateway_fails_at_start_naming_the_setting(stack: Stack) -> None:
+    env = {k: v for k, v in stack.environ().items() if k != "FOODDELIVERY_PAYMENT_GATEWAY"}
+    with pytest.raises(ValidationError) as caught:
+        build_aws_app(environ=env)
+    assert [f.field for f in caught.value.fields] == ["FOODDELIVERY_PAYMENT_GATEWAY"]
 
 
 def test_the_step_functions_task_handler_builds_on_this_composition_root(
@@ -222,13 +230,13 @@ def test_stepfunctions_mode_starts_one_execution_per_order_however_often_it_is_p
     app: AwsApp = build_aws_app(
         environ={**env, "FOODDELIVERY_SAGA_MODE": "stepfunctions", "STATE_MACHINE_ARN": machine}
     )
-    assert isinstance(app.saga, StepFunctionsSaga)
+    assert app.runtime.runner is None  # the state machine keeps its own time: no timers, no resume commands
     assert isinstance(app.boot.service.engine, StepFunctionsEngine)  # the use cases start and signal through it
     assert app.boot.service.engine.status("ord-sfn-1") is None
 
     placed = make_event(type=EventType.ORDER_PLACED, order_id="ord-sfn-1")
-    app.saga.order_placed(placed)
-    app.saga.order_placed(placed)  # a redelivery
+    app.runtime.on_event(placed)
+    app.runtime.on_event(placed)  # a redelivery
 
     (execution,) = sfn.list_executions(stateMachineArn=machine)["executions"]
     assert execution["name"] == "ord-sfn-1"

@@ -1,54 +1,61 @@
-"""The SQS consumer's settling rules, with a saga driver that records what reached it: every record settled on its
-own, the FIFO group rule, malformed records failed (never crashing the batch), each body shape dispatched."""
+"""The SQS consumer's settling rules, with a runtime that records what reached it: every record settled on its own,
+the FIFO group rule, malformed records failed (never crashing the batch), each body shape translated into the core's
+runtime input. What each input *does* is the core's runtime (tested there and end to end)."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from aws_stack import sample_event
 
 from fooddelivery.application.envelope import to_json
+from fooddelivery.application.messages import EventInput, RuntimeInput, TimerInput, resume_body, timer_body
+from fooddelivery.application.runtime import OrderRuntime, Outcome
 from fooddelivery.domain.errors import ConcurrencyConflict, InvalidTransition
 from fooddelivery.domain.events import DomainEvent, EventType
 from fooddelivery.ports.scheduler import ScheduledMessage
 from fooddelivery.testing.builders import T0, make_event, make_scheduled
 from fooddelivery_aws.entrypoints.sqs import SqsConsumer
 from fooddelivery_aws.messaging.eventbridge import EventBridgePublisher
-from fooddelivery_aws.messaging.sqs_commands import resume_message
-from fooddelivery_aws.messaging.sqs_scheduler import TimerOutcome, timer_to_message
-from fooddelivery_aws.sagas import SAGA_EVENT_TYPES
 
 SAMPLE = sample_event("sqs")["Records"][0]
 
 
 @dataclass
-class RecordingSaga:
-    """A saga driver that records its inputs and fails those of the orders in ``failing``."""
+class RecordingRuntime:
+    """Stands for the core's ``OrderRuntime``: records the inputs and fails those of the orders in ``failing``."""
 
     failing: set[str] = field(default_factory=set)
     seen: list[tuple[str, str]] = field(default_factory=list)
+    explode: str | None = None
 
     def _take(self, kind: str, key: str) -> None:
         self.seen.append((kind, key))
         if key in self.failing:
             raise ConcurrencyConflict(f"{key} is busy")
 
-    def order_placed(self, event: DomainEvent) -> None:
-        self._take("placed", event.order_id)
+    def handle(self, item: RuntimeInput) -> tuple[Outcome, ...]:
+        if isinstance(item, EventInput):
+            if item.event.order_id == self.explode:
+                raise RuntimeError("bug")
+            self._take(item.event.type.value, item.event.order_id)
+        elif isinstance(item, TimerInput):
+            return (self.on_timer(item.message),)
+        else:
+            self._take("resume", item.saga_id)
+        return (Outcome.NO_EFFECT,)
 
-    def order_cancelled(self, event: DomainEvent) -> None:
-        self._take("cancelled", event.order_id)
-
-    def timer(self, message: ScheduledMessage) -> TimerOutcome:
+    def on_timer(self, message: ScheduledMessage) -> Outcome:
         self._take("timer", str(message.body["sagaId"]))
-        return TimerOutcome.DELIVERED
+        return Outcome.TIMER_DELIVERED
 
-    def resume(self, saga_id: str) -> None:
-        self._take("resume", saga_id)
+
+def consumer(runtime: RecordingRuntime) -> SqsConsumer:
+    return SqsConsumer(cast(OrderRuntime, runtime))
 
 
 def eventbridge_body(event: DomainEvent) -> str:
@@ -87,16 +94,16 @@ def failed_ids(response: dict[str, Any]) -> list[str]:
 
 
 def test_each_record_is_settled_on_its_own() -> None:
-    saga = RecordingSaga(failing={"ord-2"})
-    response = SqsConsumer(saga).handle(
+    saga = RecordingRuntime(failing={"ord-2"})
+    response = consumer(saga).handle(
         {"Records": [record(placed("ord-1"), "m1"), record(placed("ord-2"), "m2"), record(placed("ord-3"), "m3")]}
     )
     assert failed_ids(response) == ["m2"]
-    assert saga.seen == [("placed", "ord-1"), ("placed", "ord-2"), ("placed", "ord-3")]
+    assert saga.seen == [("OrderPlaced", "ord-1"), ("OrderPlaced", "ord-2"), ("OrderPlaced", "ord-3")]
 
 
 def test_after_a_failure_in_a_fifo_group_the_rest_of_that_group_is_failed_unhandled_and_other_groups_go_on() -> None:
-    saga = RecordingSaga(failing={"ord-a1"})
+    saga = RecordingRuntime(failing={"ord-a1"})
     batch = [
         record(placed("ord-a1"), "a1", group="g-a"),
         record(placed("ord-b1"), "b1", group="g-b"),
@@ -104,16 +111,16 @@ def test_after_a_failure_in_a_fifo_group_the_rest_of_that_group_is_failed_unhand
         record(placed("ord-b2"), "b2", group="g-b"),
         record(placed("ord-a3"), "a3", group="g-a"),
     ]
-    response = SqsConsumer(saga).handle({"Records": batch})
+    response = consumer(saga).handle({"Records": batch})
     assert failed_ids(response) == ["a1", "a2", "a3"]
-    assert saga.seen == [("placed", "ord-a1"), ("placed", "ord-b1"), ("placed", "ord-b2")]
+    assert saga.seen == [("OrderPlaced", "ord-a1"), ("OrderPlaced", "ord-b1"), ("OrderPlaced", "ord-b2")]
 
 
 def test_records_before_the_failure_in_a_group_stay_handled() -> None:
-    saga = RecordingSaga(failing={"ord-2"})
+    saga = RecordingRuntime(failing={"ord-2"})
     batch = [record(placed(f"ord-{i}"), f"m{i}", group="orders") for i in range(1, 5)]
-    assert failed_ids(SqsConsumer(saga).handle({"Records": batch})) == ["m2", "m3", "m4"]
-    assert saga.seen == [("placed", "ord-1"), ("placed", "ord-2")]
+    assert failed_ids(consumer(saga).handle({"Records": batch})) == ["m2", "m3", "m4"]
+    assert saga.seen == [("OrderPlaced", "ord-1"), ("OrderPlaced", "ord-2")]
 
 
 @pytest.mark.parametrize(
@@ -142,68 +149,66 @@ def test_records_before_the_failure_in_a_group_stay_handled() -> None:
     ],
 )
 def test_a_malformed_record_is_failed_and_the_batch_goes_on(body: str) -> None:
-    saga = RecordingSaga()
-    response = SqsConsumer(saga).handle({"Records": [record(body, "bad"), record(placed("ord-1"), "good")]})
+    saga = RecordingRuntime()
+    response = consumer(saga).handle({"Records": [record(body, "bad"), record(placed("ord-1"), "good")]})
     assert failed_ids(response) == ["bad"]
-    assert saga.seen == [("placed", "ord-1")]
+    assert saga.seen == [("OrderPlaced", "ord-1")]
 
 
 def test_records_without_a_body_or_id_are_failed_without_crashing() -> None:
-    saga = RecordingSaga()
-    response = SqsConsumer(saga).handle({"Records": [{"messageId": "m1"}, "junk", {"body": placed("ord-1")}]})
+    saga = RecordingRuntime()
+    response = consumer(saga).handle({"Records": [{"messageId": "m1"}, "junk", {"body": placed("ord-1")}]})
     assert failed_ids(response) == ["m1", "record-1"]
-    assert saga.seen == [("placed", "ord-1")]
+    assert saga.seen == [("OrderPlaced", "ord-1")]
 
 
 def test_an_event_that_is_not_an_sqs_event_fails_nothing() -> None:
-    assert SqsConsumer(RecordingSaga()).handle({"hello": "world"}) == {"batchItemFailures": []}
+    assert consumer(RecordingRuntime()).handle({"hello": "world"}) == {"batchItemFailures": []}
 
 
-def test_each_body_shape_reaches_its_saga_input() -> None:
-    saga = RecordingSaga()
+def test_each_body_shape_reaches_the_runtime_as_its_input() -> None:
+    saga = RecordingRuntime()
     cancelled = make_event(type=EventType.ORDER_CANCELLED, order_id="ord-c", payload={"by": "user-1", "reason": "x"})
     direct = make_event(type=EventType.ORDER_PLACED, order_id="ord-d")
     timer = make_scheduled(due_at=T0 + timedelta(minutes=5), body={"sagaId": "ord-t"})
     batch = [
         record(eventbridge_body(cancelled), "1"),
         record(to_json(direct).decode(), "2"),  # a CloudEvent sent to the queue directly
-        record(timer_to_message(timer), "3"),
-        record(resume_message("ord-r"), "4"),
+        record(timer_body(timer), "3"),
+        record(resume_body("ord-r"), "4"),
         record(eventbridge_body(make_event(type=EventType.PAYMENT_CAPTURED, order_id="ord-p")), "5"),
     ]
-    assert failed_ids(SqsConsumer(saga).handle({"Records": batch})) == []
-    assert saga.seen == [("cancelled", "ord-c"), ("placed", "ord-d"), ("timer", "ord-t"), ("resume", "ord-r")]
+    assert failed_ids(consumer(saga).handle({"Records": batch})) == []
+    assert saga.seen == [
+        ("OrderCancelled", "ord-c"),
+        ("OrderPlaced", "ord-d"),
+        ("timer", "ord-t"),
+        ("resume", "ord-r"),
+        ("PaymentCaptured", "ord-p"),  # every event reaches the runtime; its reaction table decides
+    ]
 
 
-def test_an_unexpected_error_in_the_saga_fails_the_record_not_the_batch() -> None:
-    class Exploding(RecordingSaga):
-        def order_placed(self, event: DomainEvent) -> None:
-            if event.order_id == "ord-1":
-                raise RuntimeError("bug")
-            super().order_placed(event)
-
-    saga = Exploding()
-    response = SqsConsumer(saga).handle({"Records": [record(placed("ord-1"), "m1"), record(placed("ord-2"), "m2")]})
+def test_an_unexpected_error_in_the_runtime_fails_the_record_not_the_batch() -> None:
+    saga = RecordingRuntime(explode="ord-1")
+    response = consumer(saga).handle({"Records": [record(placed("ord-1"), "m1"), record(placed("ord-2"), "m2")]})
     assert failed_ids(response) == ["m1"]
-    assert saga.seen == [("placed", "ord-2")]
+    assert saga.seen == [("OrderPlaced", "ord-2")]
 
 
-def test_an_invalid_transition_from_the_saga_is_retried_not_dropped() -> None:
-    class Busy(RecordingSaga):
-        def order_cancelled(self, event: DomainEvent) -> None:
+def test_an_invalid_transition_from_the_runtime_is_retried_not_dropped() -> None:
+    class Busy(RecordingRuntime):
+        def handle(self, item: RuntimeInput) -> tuple[Outcome, ...]:
             raise InvalidTransition("the saga is running a step")
 
     cancelled = make_event(type=EventType.ORDER_CANCELLED, order_id="ord-1")
-    response = SqsConsumer(Busy()).handle({"Records": [record(eventbridge_body(cancelled), "m1")]})
+    response = consumer(Busy()).handle({"Records": [record(eventbridge_body(cancelled), "m1")]})
     assert failed_ids(response) == ["m1"]
 
 
 @pytest.mark.parametrize("event_type", list(EventType), ids=lambda t: t.value)
-def test_exactly_the_saga_event_types_reach_the_saga_as_the_relay_sends_them(event_type: EventType) -> None:
-    # The relay routes SAGA_EVENT_TYPES to the saga queue as plain CloudEvents; the consumer must act on each of
-    # them and on nothing else.
-    saga = RecordingSaga()
+def test_every_event_type_sent_as_the_relay_sends_it_reaches_the_runtime_and_is_settled(event_type: EventType) -> None:
+    saga = RecordingRuntime()
     event = make_event(type=event_type, order_id="ord-1")
-    response = SqsConsumer(saga).handle({"Records": [record(to_json(event).decode(), "m1", group="ord-1")]})
+    response = consumer(saga).handle({"Records": [record(to_json(event).decode(), "m1", group="ord-1")]})
     assert failed_ids(response) == []
-    assert bool(saga.seen) is (event_type in SAGA_EVENT_TYPES)
+    assert saga.seen == [(event_type.value, "ord-1")]

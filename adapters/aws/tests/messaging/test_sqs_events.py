@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from aws_stack import Stack, sqs_event
 
 from fooddelivery.application.envelope import from_json
+from fooddelivery.application.runtime import OrderRuntime
 from fooddelivery.domain.errors import InfrastructureError
 from fooddelivery.domain.events import DomainEvent, EventType
 from fooddelivery.ports.messaging import EventPublisher
@@ -241,7 +242,7 @@ def test_a_message_the_consumer_keeps_failing_moves_to_the_dead_letter_queue_aft
         MessageDeduplicationId="evt-bad",
     )
     sqs.set_queue_attributes(QueueUrl=stack.saga_queue_url, Attributes={"VisibilityTimeout": "0"})
-    consumer = SqsConsumer(saga=_NoSaga())
+    consumer = SqsConsumer(cast(OrderRuntime, _NoRuntime()))
     for receive in range(1, 4):
         (message,) = stack.receive(stack.saga_queue_url, delete=False)
         assert message["Attributes"]["ApproximateReceiveCount"] == str(receive)
@@ -253,14 +254,8 @@ def test_a_message_the_consumer_keeps_failing_moves_to_the_dead_letter_queue_aft
     assert json.loads(dead["Body"]) == {"not": "a CloudEvent"}
 
 
-class _NoSaga:
-    def order_placed(self, event: DomainEvent) -> None:
-        raise AssertionError("a malformed message reached the saga")
+class _NoRuntime:
+    def handle(self, item: Any) -> Any:
+        raise AssertionError("a malformed message reached the runtime")
 
-    order_cancelled = order_placed
-
-    def timer(self, message: Any) -> Any:
-        raise AssertionError("not a timer")
-
-    def resume(self, saga_id: str) -> None:
-        raise AssertionError("not a command")
+    on_timer = handle

@@ -5,23 +5,17 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
-from typing import Any
 
 import pytest
 from aws_stack import Stack
 
 from fooddelivery.adapters.memory import VirtualClock
+from fooddelivery.application.messages import timer_from_document
 from fooddelivery.domain.errors import InfrastructureError, ValidationError
 from fooddelivery.ports.scheduler import ScheduledMessage, Scheduler
 from fooddelivery.testing.builders import T0, make_scheduled
 from fooddelivery.testing.contracts.scheduler_contract import SchedulerContract
-from fooddelivery_aws.messaging.sqs_scheduler import (
-    MAX_DELAY_SECONDS,
-    SqsScheduler,
-    TimerOutcome,
-    timer_from_message,
-    timer_to_message,
-)
+from fooddelivery_aws.messaging.sqs_scheduler import MAX_DELAY_SECONDS, SqsScheduler, TimerOutcome
 
 
 def _scheduler(stack: Stack, clock: VirtualClock, max_delay_s: int = MAX_DELAY_SECONDS) -> SqsScheduler:
@@ -36,7 +30,7 @@ def _scheduler(stack: Stack, clock: VirtualClock, max_delay_s: int = MAX_DELAY_S
 
 
 def _received(stack: Stack) -> list[ScheduledMessage]:
-    return [timer_from_message(json.loads(m["Body"])) for m in stack.drain(stack.timer_queue_url)]
+    return [timer_from_document(json.loads(m["Body"])) for m in stack.drain(stack.timer_queue_url)]
 
 
 class TestSqsSchedulerContract(SchedulerContract):
@@ -163,52 +157,3 @@ def test_a_timer_on_the_fifo_saga_queue_is_refused_as_aws_refuses_per_message_de
 def test_a_naive_due_time_is_refused(stack: Stack) -> None:
     with pytest.raises(ValidationError):
         _scheduler(stack, VirtualClock(T0)).schedule(make_scheduled(due_at=datetime(2025, 1, 1)))
-
-
-@pytest.mark.parametrize(
-    "document",
-    [
-        {"messageType": "fooddelivery.saga.timer", "version": 2},
-        {"messageType": "something.else", "version": 1},
-        {
-            "messageType": "fooddelivery.saga.timer",
-            "version": 1,
-            "messageId": "",
-            "kind": "k",
-            "body": {},
-            "dueAt": "x",
-        },
-        {
-            "messageType": "fooddelivery.saga.timer",
-            "version": 1,
-            "messageId": "m",
-            "kind": "k",
-            "body": [],
-            "dueAt": "x",
-        },
-        {
-            "messageType": "fooddelivery.saga.timer",
-            "version": 1,
-            "messageId": "m",
-            "kind": "k",
-            "body": {},
-            "dueAt": "soon",
-        },
-        {
-            "messageType": "fooddelivery.saga.timer",
-            "version": 1,
-            "messageId": "m",
-            "kind": "k",
-            "body": {},
-            "dueAt": "2025-01-01T00:00:00",
-        },
-    ],
-)
-def test_a_malformed_timer_body_is_a_validation_error(document: dict[str, Any]) -> None:
-    with pytest.raises(ValidationError):
-        timer_from_message(document)
-
-
-def test_a_timer_body_round_trips() -> None:
-    timer = make_scheduled()
-    assert timer_from_message(json.loads(timer_to_message(timer))) == timer

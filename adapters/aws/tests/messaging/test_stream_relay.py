@@ -12,13 +12,14 @@ from typing import Any
 from aws_stack import Stack
 
 from fooddelivery.application.envelope import from_json
+from fooddelivery.application.fanout import FanOutPublisher
 from fooddelivery.domain.events import DomainEvent, EventType
 from fooddelivery.domain.order import OrderStatus
 from fooddelivery.testing.builders import T0, make_event, make_order, unique_id
 from fooddelivery_aws.dynamodb import DynamoDBOrderRepository
 from fooddelivery_aws.messaging.eventbridge import EventBridgePublisher, event_from_eventbridge
 from fooddelivery_aws.messaging.sqs_events import SqsFifoEventPublisher
-from fooddelivery_aws.relay import FanOutPublisher, StreamOutboxRelay
+from fooddelivery_aws.relay import StreamOutboxRelay
 
 
 def _repo(stack: Stack) -> DynamoDBOrderRepository:

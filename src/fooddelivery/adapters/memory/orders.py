@@ -9,13 +9,13 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from itertools import islice
 
-from fooddelivery.adapters._support import (
+from fooddelivery.adapters.counters import OperationCounters
+from fooddelivery.adapters.paging import (
     bad_cursor,
     check_limit,
     decode_cursor,
     encode_cursor,
 )
-from fooddelivery.adapters.counters import OperationCounters
 from fooddelivery.domain.errors import (
     ConcurrencyConflict,
     DuplicateRequest,

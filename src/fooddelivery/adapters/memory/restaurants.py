@@ -7,8 +7,8 @@ from bisect import bisect_left, bisect_right, insort
 from dataclasses import replace
 from decimal import Decimal, InvalidOperation
 
-from fooddelivery.adapters._support import bad_cursor, decode_cursor, encode_cursor
 from fooddelivery.adapters.counters import OperationCounters
+from fooddelivery.adapters.paging import bad_cursor, decode_cursor, encode_cursor
 from fooddelivery.domain.catalog import Restaurant
 from fooddelivery.domain.errors import ConcurrencyConflict, NotFound
 from fooddelivery.ports.orders import Page

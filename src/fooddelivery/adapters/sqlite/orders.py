@@ -10,8 +10,8 @@ import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
 
-from fooddelivery.adapters._support import bad_cursor, check_limit, decode_cursor, encode_cursor
 from fooddelivery.adapters.counters import OperationCounters
+from fooddelivery.adapters.paging import bad_cursor, check_limit, decode_cursor, encode_cursor
 from fooddelivery.adapters.sqlite._support import insert_new, read_row, stored_version
 from fooddelivery.adapters.sqlite.database import SqliteDatabase
 from fooddelivery.adapters.sqlite.records import (

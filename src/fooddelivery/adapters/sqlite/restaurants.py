@@ -6,8 +6,8 @@ from dataclasses import replace
 from decimal import Decimal, InvalidOperation
 from typing import Final
 
-from fooddelivery.adapters._support import bad_cursor, decode_cursor, encode_cursor
 from fooddelivery.adapters.counters import OperationCounters
+from fooddelivery.adapters.paging import bad_cursor, decode_cursor, encode_cursor
 from fooddelivery.adapters.sqlite._geo import bounding_box
 from fooddelivery.adapters.sqlite._support import insert_new, read_row, update_versioned
 from fooddelivery.adapters.sqlite.database import SqliteDatabase

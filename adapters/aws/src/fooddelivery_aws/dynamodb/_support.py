@@ -7,19 +7,16 @@ exception classes are looked at only while handling an exception (when botocore 
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final, NoReturn, Protocol, TypeVar
 
+from fooddelivery.adapters.paging import bad_cursor, check_limit, decode_cursor, encode_cursor
 from fooddelivery.domain.errors import (
     ConcurrencyConflict,
     FoodDeliveryError,
     InfrastructureError,
     NotFound,
-    ValidationError,
 )
 from fooddelivery_aws.dynamodb.attributes import RecordError
 
@@ -207,53 +204,7 @@ def reraise(exc: BaseException, action: str) -> NoReturn:
     raise translated from exc
 
 
-# -- cursors and limits -------------------------------------------------------------------------------------
-_MAX_CURSOR: Final[int] = 2048
-
-
-def encode_cursor(position: dict[str, Any]) -> str:
-    """An opaque cursor: base64url (unpadded) of the compact JSON of ``position``."""
-    raw = json.dumps(position, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode()
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
-
-
-def bad_cursor() -> ValidationError:
-    """The error for a cursor this store did not make (field ``cursor``)."""
-    return ValidationError.single("cursor", "is malformed or from another listing", "invalid")
-
-
-def decode_cursor(cursor: str, kind: str, keys: tuple[str, ...]) -> dict[str, str]:
-    """Read a cursor made by :func:`encode_cursor` whose ``"k"`` is ``kind`` and whose ``keys`` are strings.
-
-    Raises:
-        ValidationError: anything else (field ``cursor``).
-    """
-    if not isinstance(cursor, str) or not cursor or len(cursor) > _MAX_CURSOR:
-        raise bad_cursor()
-    try:
-        position = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (binascii.Error, ValueError):
-        raise bad_cursor() from None
-    if not isinstance(position, dict) or position.get("k") != kind:
-        raise bad_cursor()
-    out: dict[str, str] = {}
-    for key in keys:
-        value = position.get(key)
-        if not isinstance(value, str) or not value:
-            raise bad_cursor()
-        out[key] = value
-    return out
-
-
-def check_limit(limit: object) -> int:
-    """Require an ``int`` page size 1..100.
-
-    Raises:
-        ValidationError: field ``limit``.
-    """
-    if type(limit) is not int or not 1 <= limit <= 100:
-        raise ValidationError.single("limit", "must be an integer 1..100", "out_of_range")
-    return limit
+# -- cursors and limits: the core's (fooddelivery.adapters.paging), re-exported -------------------------------
 
 
 # -- single-item reads and conditional writes ---------------------------------------------------------------

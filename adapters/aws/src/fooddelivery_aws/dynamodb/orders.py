@@ -318,7 +318,7 @@ class DynamoDBOrderRepository(TableRepository):
         self._count("orders.reads")
         start = None
         if cursor is not None:
-            pos = decode_cursor(cursor, "oc", ("s", "t", "id"))
+            pos = decode_cursor(cursor, "oc", ("s", "t", "id"), allow_empty=False)
             if pos["s"] != customer_id:
                 raise bad_cursor()
             start = {
@@ -367,7 +367,7 @@ class DynamoDBOrderRepository(TableRepository):
         sort_attr = "statusCreatedAt" if status is not None else "createdAt"
         start = None
         if cursor is not None:
-            pos = decode_cursor(cursor, "or", ("s", "t", "id"))
+            pos = decode_cursor(cursor, "or", ("s", "t", "id"), allow_empty=False)
             if pos["s"] != scope:
                 raise bad_cursor()
             if status is not None:

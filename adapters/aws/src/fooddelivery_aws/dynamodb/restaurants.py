@@ -144,7 +144,7 @@ class DynamoDBRestaurantRepository(TableRepository):
             kwargs["KeyConditionExpression"] += " AND ratingRank < :bound"
             kwargs["ExpressionAttributeValues"][":bound"] = {"S": rating_bound(query.min_rating)}
         if query.cursor is not None:
-            pos = decode_cursor(query.cursor, "rs", ("rank", "id"))
+            pos = decode_cursor(query.cursor, "rs", ("rank", "id"), allow_empty=False)
             if not pos["rank"].endswith("#" + pos["id"]):
                 raise bad_cursor()
             kwargs["ExclusiveStartKey"] = {

@@ -1,7 +1,8 @@
 """Saga commands on the saga FIFO queue (``SAGA_QUEUE_URL``): today, "resume this instance".
 
-A resume command continues a saga instance left RUNNING by an interrupted invocation (the SQS consumer calls
-``SagaRunner.resume``, a no-op for an instance that is not RUNNING). It is the operator's redrive tool and what a
+A resume command (the core's ``fooddelivery.application.messages.resume_body``) continues a saga instance left
+RUNNING by an interrupted invocation (the SQS consumer hands it to the core's ``OrderRuntime.on_resume``, a no-op for
+an instance that is not RUNNING). It is the operator's redrive tool and what a
 watchdog would send; the consumer resumes on its own when a stale timer reveals an interrupted instance.
 
 FIFO attributes (Amazon SQS developer guide, "FIFO queue message group ID" and "message deduplication ID":
@@ -14,41 +15,19 @@ command sent twice within the 5-minute deduplication interval is delivered once.
 
 from __future__ import annotations
 
-import json
 import uuid
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
+from fooddelivery.application.messages import resume_body
 from fooddelivery.domain.errors import ValidationError
 from fooddelivery_aws._clients import LazyClient, reraise
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
-__all__ = ["RESUME_MESSAGE_TYPE", "SqsSagaCommandBus", "resume_from_message", "resume_message"]
+__all__ = ["SqsSagaCommandBus"]
 
-#: ``messageType`` of a resume command body.
-RESUME_MESSAGE_TYPE: Final[str] = "fooddelivery.saga.resume"
 _MAX_GROUP_ID: Final[int] = 128
-
-
-def resume_message(saga_id: str) -> str:
-    """The body of a resume command."""
-    return json.dumps({"messageType": RESUME_MESSAGE_TYPE, "version": 1, "sagaId": saga_id}, separators=(",", ":"))
-
-
-def resume_from_message(document: Mapping[str, Any]) -> str:
-    """The saga id of a decoded resume command.
-
-    Raises:
-        ValidationError: not a version-1 resume command with a non-empty ``sagaId``.
-    """
-    saga_id = document.get("sagaId")
-    if document.get("messageType") != RESUME_MESSAGE_TYPE or document.get("version") != 1:
-        raise ValidationError.single("messageType", "not a version-1 resume command", "invalid")
-    if not isinstance(saga_id, str) or not saga_id:
-        raise ValidationError.single("sagaId", "must be a non-empty string", "invalid")
-    return saga_id
 
 
 class SqsSagaCommandBus:
@@ -89,7 +68,7 @@ class SqsSagaCommandBus:
         try:
             self._client.get().send_message(
                 QueueUrl=self.queue_url,
-                MessageBody=resume_message(saga_id),
+                MessageBody=resume_body(saga_id),
                 MessageGroupId=saga_id,
                 MessageDeduplicationId=command_id or uuid.uuid4().hex,
             )

@@ -12,7 +12,8 @@ be tested here.
 
 How a timer travels:
 
-1. :meth:`SqsScheduler.schedule` sends ``{"messageType": "fooddelivery.saga.timer", "dueAt": ..., ...}`` with
+1. :meth:`SqsScheduler.schedule` sends the core's timer body (``fooddelivery.application.messages.timer_body``:
+   ``{"messageType": "fooddelivery.saga.timer", "dueAt": ..., ...}``) with
    ``DelaySeconds = min(900, due_at - now)`` (rounded up), then records the id as PENDING in the ledger.
 2. The consumer (:meth:`SqsScheduler.accept`) receives it. If it came early (a delay was capped at 900 s, or
    clocks differ), it is sent again with the remaining delay and the received copy is done with: a 2-hour timer is
@@ -30,13 +31,13 @@ waits for. Standard queues do not keep order; nothing depends on the order of tw
 
 from __future__ import annotations
 
-import json
 import math
-from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
+from fooddelivery.application.messages import timer_body
 from fooddelivery.domain.errors import ValidationError
 from fooddelivery.ports.clock import Clock
 from fooddelivery.ports.scheduler import ScheduledMessage
@@ -47,21 +48,10 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_sqs import SQSClient
 
-__all__ = [
-    "MAX_DELAY_SECONDS",
-    "TIMER_MESSAGE_TYPE",
-    "SqsScheduler",
-    "TimerOutcome",
-    "is_timer_message",
-    "timer_from_message",
-    "timer_to_message",
-]
+__all__ = ["MAX_DELAY_SECONDS", "SqsScheduler", "TimerOutcome"]
 
 #: Longest ``DelaySeconds`` SQS accepts (15 minutes).
 MAX_DELAY_SECONDS: Final[int] = 900
-#: ``messageType`` of a timer message body.
-TIMER_MESSAGE_TYPE: Final[str] = "fooddelivery.saga.timer"
-_VERSION: Final[int] = 1
 _PENDING, _DELIVERED, _CANCELLED = "PENDING", "DELIVERED", "CANCELLED"
 _LEDGER_PREFIX: Final[str] = "timer#"
 _LEDGER_TTL: Final[timedelta] = timedelta(days=7)
@@ -76,52 +66,6 @@ class TimerOutcome(StrEnum):
     """Early: sent again with the remaining delay."""
     DROPPED = "dropped"
     """Cancelled, or delivered before (a duplicate)."""
-
-
-def timer_to_message(message: ScheduledMessage) -> str:
-    """The SQS message body of a timer (compact JSON)."""
-    return json.dumps(
-        {
-            "messageType": TIMER_MESSAGE_TYPE,
-            "version": _VERSION,
-            "messageId": message.message_id,
-            "dueAt": message.due_at.astimezone(UTC).isoformat(),
-            "kind": message.kind,
-            "body": message.body,
-        },
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
-
-
-def is_timer_message(document: Mapping[str, Any]) -> bool:
-    """Whether a decoded message body is a timer."""
-    return document.get("messageType") == TIMER_MESSAGE_TYPE
-
-
-def timer_from_message(document: Mapping[str, Any]) -> ScheduledMessage:
-    """The scheduled message in a decoded timer body.
-
-    Raises:
-        ValidationError: not a timer of a known version, or a field missing or malformed (named).
-    """
-    if not is_timer_message(document) or document.get("version") != _VERSION:
-        raise ValidationError.single("messageType", "not a version-1 saga timer", "invalid")
-    message_id, kind, body = document.get("messageId"), document.get("kind"), document.get("body")
-    if not isinstance(message_id, str) or not message_id:
-        raise ValidationError.single("messageId", "must be a non-empty string", "invalid")
-    if not isinstance(kind, str) or not kind:
-        raise ValidationError.single("kind", "must be a non-empty string", "invalid")
-    if not isinstance(body, dict):
-        raise ValidationError.single("body", "must be a JSON object", "invalid")
-    raw_due = document.get("dueAt")
-    try:
-        due_at = datetime.fromisoformat(str(raw_due))
-    except ValueError:
-        raise ValidationError.single("dueAt", f"not an ISO-8601 time: {raw_due!r}", "invalid") from None
-    if due_at.tzinfo is None:
-        raise ValidationError.single("dueAt", "must carry a UTC offset", "invalid")
-    return ScheduledMessage(message_id, due_at.astimezone(UTC), kind, body)
 
 
 class SqsScheduler:
@@ -197,8 +141,8 @@ class SqsScheduler:
         """Handle a received timer: re-delay it if early, drop it if cancelled or done, else ``deliver`` it.
 
         Args:
-            message: the decoded timer (:func:`timer_from_message`).
-            deliver: hands a due timer to its consumer (the saga runner's ``deliver``); its exception propagates
+            message: the decoded timer (``fooddelivery.application.messages.decode_body``).
+            deliver: hands a due timer to its consumer (the runtime's ``on_timer``); its exception propagates
                 and the timer stays undelivered (the queue redelivers it).
 
         Raises:
@@ -222,7 +166,7 @@ class SqsScheduler:
         try:
             self._sqs.get().send_message(
                 QueueUrl=self.queue_url,
-                MessageBody=timer_to_message(message),
+                MessageBody=timer_body(message),
                 DelaySeconds=self.delay_for(message.due_at),
             )
         except Exception as exc:

@@ -1,0 +1,278 @@
+"""The Azure composition root: the core's ``bootstrap()`` with the Azure adapters, built once per host process.
+
+:func:`azure_app` is what every function calls: the first invocation in a Functions host process reads
+:class:`~fooddelivery_azure.settings.AzureSettings` and builds everything; later ones get the same object (the
+Python worker keeps module state between invocations). Nothing happens at import: no environment read, no SDK
+client; the Cosmos DB and Service Bus clients are built on first use and shared (one each per process).
+
+=================  ==========================================================================================
+port               adapter
+=================  ==========================================================================================
+orders + outbox    ``CosmosOrderRepository`` (container ``orders``)
+restaurants        ``CosmosRestaurantRepository``
+drivers            ``CosmosDriverRepository``
+sagas              ``CosmosSagaStateStore``
+publisher          ``FanOutPublisher``: every event to the ``order-events`` topic, the runtime's events also to the
+                   ``order-runtime`` session queue (session = order id, message id = event id). Called by the
+                   change-feed relay only: the core is built with ``publish_after_commit=False``
+scheduler          ``ServiceBusScheduler``: scheduled messages on the runtime queue, ledger in ``timers``
+saga engine        ``servicebus`` mode: the core's runner, driven by the runtime queue's function;
+                   ``durable`` mode: refused until a Durable Functions engine exists (not done)
+notifier           ``ServiceBusNotifier`` (``notifications`` topic)
+location           ``ServiceBusLocationStream`` (``driver-locations`` topic)
+payments           ``FOODDELIVERY_PAYMENT_GATEWAY`` (``fooddelivery.adapters.payments``): required, named
+clock, ids         the core's ``SystemClock`` and ``UuidIdGenerator``
+=================  ==========================================================================================
+
+Every Cosmos DB call's request charge goes to :attr:`AzureApp.charges` (a
+:class:`~fooddelivery_azure.metering.RequestChargeRecorder`, to be forwarded to the core's metering once it has
+one).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from fooddelivery.adapters.payments import payment_gateway_from_setting
+from fooddelivery.application.fanout import FanOutPublisher
+from fooddelivery.application.relay import ChangeStreamRelay
+from fooddelivery.bootstrap import Bootstrapped, bootstrap
+from fooddelivery.domain.errors import ValidationError
+from fooddelivery.ports.clock import Clock
+from fooddelivery.ports.ids import IdGenerator
+from fooddelivery.ports.payments import PaymentGateway
+from fooddelivery.ports.saga_engine import SagaEngine
+from fooddelivery_azure.cosmos import (
+    CosmosDriverRepository,
+    CosmosOrderRepository,
+    CosmosRestaurantRepository,
+    CosmosSagaStateStore,
+    build_cosmos_client,
+)
+from fooddelivery_azure.metering import RequestChargeRecorder
+from fooddelivery_azure.servicebus import (
+    ServiceBusEventPublisher,
+    ServiceBusLocationStream,
+    ServiceBusNotifier,
+    ServiceBusScheduler,
+)
+from fooddelivery_azure.settings import AuthMode, AzureSettings, SagaMode
+
+if TYPE_CHECKING:
+    from fooddelivery.http import HttpApi
+    from fooddelivery.ports.auth import Authenticator
+
+__all__ = ["AzureApp", "ServiceBusClients", "azure_app", "build_azure_app", "reset_azure_app"]
+
+
+class ServiceBusClients:
+    """One ``ServiceBusClient`` per process, built on first use, and one sender per entity.
+
+    Args:
+        settings: the namespace (managed identity) or, locally, a connection string.
+        client: a ready client (or an in-memory stand-in with the same ``get_*_sender`` methods), for tests.
+    """
+
+    def __init__(self, settings: AzureSettings, client: Any | None = None) -> None:
+        self._settings = settings
+        self._client = client
+        self._senders: dict[tuple[str, str], Any] = {}
+        self._lock = threading.Lock()
+
+    def client(self) -> Any:
+        """The client (built on the first call)."""
+        with self._lock:
+            if self._client is None:
+                from azure.servicebus import ServiceBusClient
+
+                s = self._settings
+                if s.servicebus_connection_string:
+                    self._client = ServiceBusClient.from_connection_string(s.servicebus_connection_string)
+                else:
+                    from azure.identity import DefaultAzureCredential
+
+                    assert s.servicebus_namespace is not None
+                    self._client = ServiceBusClient(s.servicebus_namespace, DefaultAzureCredential())
+            return self._client
+
+    def sender(self, kind: str, name: str) -> Callable[[], Any]:
+        """A factory of the sender of topic or queue ``name`` (``kind``: ``"topic"`` or ``"queue"``), built once."""
+
+        def get() -> Any:
+            client = self.client()
+            with self._lock:
+                sender = self._senders.get((kind, name))
+                if sender is None:
+                    make = client.get_topic_sender if kind == "topic" else client.get_queue_sender
+                    sender = self._senders[(kind, name)] = make(name)
+                return sender
+
+        return get
+
+
+@dataclass
+class AzureApp:
+    """Everything one Functions host process needs, built once.
+
+    Attributes:
+        settings: the settings it was built from.
+        boot: the core.
+        orders: the order store (also decodes change-feed documents).
+        relay: the change-feed outbox relay (and its sweep).
+        charges: request charges of every Cosmos DB call.
+        servicebus: the Service Bus clients.
+    """
+
+    settings: AzureSettings
+    boot: Bootstrapped
+    orders: CosmosOrderRepository
+    relay: ChangeStreamRelay
+    charges: RequestChargeRecorder
+    servicebus: ServiceBusClients
+    authenticator_factory: Callable[[], Authenticator] | None = None
+    _api: HttpApi | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def http_api(self) -> HttpApi:
+        """The HTTP API, built on first use with the authenticator of ``FOODDELIVERY_AUTH``."""
+        if self._api is None:
+            from fooddelivery.http import HttpApi
+
+            with self._lock:
+                if self._api is None:
+                    factory = self.authenticator_factory or (lambda: _authenticator(self.settings))
+                    self._api = HttpApi(self.boot.service, factory())
+        return self._api
+
+    @property
+    def trust_principal(self) -> bool:
+        """Whether ``X-MS-CLIENT-PRINCIPAL`` carries the verified caller (``FOODDELIVERY_AUTH=easyauth``)."""
+        return self.settings.auth is AuthMode.EASYAUTH
+
+
+def _authenticator(settings: AzureSettings) -> Authenticator:
+    from fooddelivery.http import ClaimMapping, DevAuthenticator, GatewayClaimsAuthenticator, JwksAuthenticator
+
+    if settings.auth is AuthMode.EASYAUTH:
+        return GatewayClaimsAuthenticator(ClaimMapping.entra())
+    if settings.auth is AuthMode.DEV:
+        return DevAuthenticator()
+    assert settings.entra_tenant_id is not None and settings.entra_audience is not None
+    return JwksAuthenticator.for_entra(tenant_id=settings.entra_tenant_id, audience=settings.entra_audience)
+
+
+def build_azure_app(
+    settings: AzureSettings | None = None,
+    *,
+    cosmos_client: Any | None = None,
+    containers: Mapping[str, Any] | None = None,
+    servicebus_client: Any | None = None,
+    clock: Clock | None = None,
+    ids: IdGenerator | None = None,
+    payments: PaymentGateway | None = None,
+    saga_engine: SagaEngine | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> AzureApp:
+    """Build the Azure application (see the module docstring).
+
+    Args:
+        settings: defaults to :meth:`AzureSettings.from_env` of ``environ``.
+        cosmos_client: a ready ``CosmosClient``; else one is built from the settings.
+        containers: ready container objects by logical name (tests); else the client's.
+        servicebus_client: a ready ``ServiceBusClient`` (or a stand-in); else one is built on first use.
+        clock, ids: the core's defaults when None.
+        payments: a payment gateway (wins over ``FOODDELIVERY_PAYMENT_GATEWAY``).
+        saga_engine: the engine of ``durable`` mode (a Durable Functions ``SagaEngine``; not shipped yet, so
+            ``durable`` without one is refused).
+        environ: the environment (default ``os.environ``).
+
+    Raises:
+        ValidationError: a missing or invalid setting (named), ``FOODDELIVERY_PAYMENT_GATEWAY`` included, or
+            ``FOODDELIVERY_SAGA_MODE=durable`` without an engine.
+    """
+    env = os.environ if environ is None else environ
+    settings = settings or AzureSettings.from_env(env)
+    if settings.saga_mode is SagaMode.DURABLE and saga_engine is None:
+        raise ValidationError.single(
+            "FOODDELIVERY_SAGA_MODE",
+            "'durable' needs a Durable Functions saga engine, which this package does not ship yet: use 'servicebus'",
+            "unsupported",
+        )
+    charges = RequestChargeRecorder()
+    if containers is None:
+        client = cosmos_client or build_cosmos_client(
+            settings.cosmos_endpoint, key=settings.cosmos_key, verify_tls=settings.cosmos_verify_tls
+        )
+        database = client.get_database_client(settings.cosmos_database)
+        containers = {
+            key: database.get_container_client(settings.container(key))
+            for key in ("orders", "restaurants", "drivers", "sagas", "timers")
+        }
+    bus = ServiceBusClients(settings, servicebus_client)
+    orders = CosmosOrderRepository(containers["orders"], charges=charges)
+    topic, queue = settings.order_events_topic, settings.runtime_queue
+    publisher = FanOutPublisher(
+        bus=ServiceBusEventPublisher(bus.sender("topic", topic), name=topic),
+        runtime_queue=ServiceBusEventPublisher(bus.sender("queue", queue), name=queue),
+    )
+    boot = bootstrap(
+        settings.core,
+        orders=orders,
+        restaurants=CosmosRestaurantRepository(containers["restaurants"], charges=charges),
+        drivers=CosmosDriverRepository(containers["drivers"], charges=charges),
+        sagas=CosmosSagaStateStore(containers["sagas"], charges=charges),
+        publisher=publisher,
+        notifier=ServiceBusNotifier(
+            bus.sender("topic", settings.notifications_topic), name=settings.notifications_topic
+        ),
+        payments=payments or payment_gateway_from_setting(env, None),
+        location=ServiceBusLocationStream(bus.sender("topic", settings.locations_topic), name=settings.locations_topic),
+        scheduler=ServiceBusScheduler(
+            bus.sender("queue", settings.runtime_queue),
+            containers["timers"],
+            queue_name=settings.runtime_queue,
+            charges=charges,
+        ),
+        clock=clock,
+        ids=ids,
+        saga_engine=saga_engine,
+        publish_after_commit=False,  # the change feed publishes the outbox (fooddelivery_azure.functions)
+    )
+    return AzureApp(
+        settings=settings,
+        boot=boot,
+        orders=orders,
+        relay=ChangeStreamRelay(publisher, orders),
+        charges=charges,
+        servicebus=bus,
+    )
+
+
+class _Cache:
+    app: AzureApp | None = None
+    lock = threading.Lock()
+
+
+def azure_app() -> AzureApp:
+    """The application of this host process: built from the environment on the first call, then cached.
+
+    Raises:
+        ValidationError: a missing or invalid setting (named); the next call tries again.
+    """
+    app = _Cache.app
+    if app is None:
+        with _Cache.lock:
+            if _Cache.app is None:
+                _Cache.app = build_azure_app()
+            app = _Cache.app
+    return app
+
+
+def reset_azure_app(app: AzureApp | None = None) -> None:
+    """Forget the cached application, or install ``app`` as it (tests; a new configuration)."""
+    with _Cache.lock:
+        _Cache.app = app

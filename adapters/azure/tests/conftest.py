@@ -1,0 +1,71 @@
+"""Test session of the Azure package: a Cosmos DB stand-in (``@vercel/cosmosdb-server``) on a free loopback port,
+started once per session and stopped by process group at its end; fresh containers per test.
+
+See ``azure_stand_ins.py`` for the stand-in's gaps and how they are handled (in the tests, never in the adapters).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+from azure.cosmos import CosmosClient, DatabaseProxy
+
+from azure_stand_ins import EMULATOR_KEY, CosmosServer, StandInContainer, start_cosmos_server
+from fooddelivery_azure.cosmos.containers import CONTAINERS
+
+# The core's shipped test kit: assertion rewriting of its contract suites and the conformance summary line.
+pytest_plugins = ["fooddelivery.testing.plugin"]
+
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The stand-in's certificate is self-signed: urllib3 would warn on every request made without verification."""
+    config.addinivalue_line("filterwarnings", "ignore::urllib3.exceptions.InsecureRequestWarning")
+
+
+@pytest.fixture(scope="session")
+def cosmos_server() -> Iterator[CosmosServer]:
+    """The session's stand-in."""
+    server = start_cosmos_server()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def cosmos_client(cosmos_server: CosmosServer) -> CosmosClient:
+    """An SDK client of the stand-in (the emulator key; TLS verification off for its self-signed certificate)."""
+    return CosmosClient(cosmos_server.endpoint, credential=EMULATOR_KEY, connection_verify=False)
+
+
+@pytest.fixture
+def database(cosmos_client: CosmosClient) -> Iterator[DatabaseProxy]:
+    """A fresh, empty database for one test, deleted afterwards."""
+    name = f"db{uuid.uuid4().hex[:12]}"
+    db = cosmos_client.create_database(name)
+    try:
+        yield db
+    finally:
+        cosmos_client.delete_database(name)
+
+
+ContainerFactory = Callable[[str], StandInContainer]
+
+
+@pytest.fixture
+def container(database: DatabaseProxy) -> ContainerFactory:
+    """Creates a container of :data:`~fooddelivery_azure.cosmos.containers.CONTAINERS` (by logical name) in the
+    test's database, with its partition key and indexing policy, wrapped for the stand-in's gaps."""
+    from azure.cosmos import PartitionKey
+
+    def make(key: str) -> StandInContainer:
+        spec = CONTAINERS[key]
+        inner = database.create_container(
+            key, PartitionKey(path=spec.partition_key_path), indexing_policy=spec.indexing_policy()
+        )
+        return StandInContainer(inner, spec.partition_key_path)
+
+    return make

@@ -1,0 +1,157 @@
+"""deploy/azure: the Bicep template (parsed with pycep-parser) agrees with the package, grants access by identity
+only, and configures what the adapters rely on; the app registers its functions; the package carries the core and
+fooddelivery_azure only, and their dependency closure no other cloud's SDK; the deploy script's dry run."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import json
+import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pycep import BicepParser
+
+from fooddelivery_azure.cosmos.containers import CONTAINERS
+
+ROOT = Path(__file__).resolve().parents[4]
+DEPLOY = ROOT / "deploy" / "azure"
+TEMPLATE = DEPLOY / "main.bicep"
+
+
+@pytest.fixture(scope="module")
+def bicep() -> dict[str, Any]:
+    tree: dict[str, Any] = BicepParser().parse(file_path=TEMPLATE)
+    return tree
+
+
+def _config(bicep: dict[str, Any], name: str) -> dict[str, Any]:
+    config: dict[str, Any] = bicep["resources"][name]["config"]
+    return config
+
+
+def test_the_containers_partition_keys_and_indexes_are_the_packages(bicep: dict[str, Any]) -> None:
+    declared = {c["name"]: c for c in bicep["variables"]["containers"]["value"]}
+    assert set(declared) == {*CONTAINERS, "leases"}
+    for key, spec in CONTAINERS.items():
+        policy = spec.indexing_policy()
+        assert declared[key]["partitionKey"] == spec.partition_key_path
+        assert declared[key]["compositeIndexes"] == policy.get("compositeIndexes", [])
+        assert declared[key]["spatialIndexes"] == policy.get("spatialIndexes", [])
+
+
+def test_cosmos_is_serverless_and_service_bus_and_cosmos_take_no_keys(bicep: dict[str, Any]) -> None:
+    cosmos = _config(bicep, "cosmos")["properties"]
+    assert {"name": "EnableServerless"} in cosmos["capabilities"]
+    assert cosmos["disableLocalAuth"] is True
+    assert _config(bicep, "bus")["properties"]["disableLocalAuth"] is True
+    assert _config(bicep, "storage")["properties"]["allowSharedKeyAccess"] is False
+    text = TEMPLATE.read_text()
+    assert not re.search(r"listKeys|AccountKey|SharedAccessKey|connectionString\(", text)
+
+
+def test_the_runtime_queue_has_sessions_duplicate_detection_and_dead_lettering(bicep: dict[str, Any]) -> None:
+    queue = _config(bicep, "runtimeQueue")["properties"]
+    assert queue["requiresSession"] is True and queue["requiresDuplicateDetection"] is True
+    assert queue["maxDeliveryCount"] == "maxDeliveryCount" and queue["deadLetteringOnMessageExpiration"] is True
+    assert _config(bicep, "notifications")["properties"]["duplicateDetectionHistoryTimeWindow"] == "P7D"
+    assert _config(bicep, "analytics")["properties"]["deadLetteringOnMessageExpiration"] is True
+
+
+def test_the_app_runs_on_flex_consumption_with_its_identity_and_every_setting_the_package_reads(
+    bicep: dict[str, Any],
+) -> None:
+    assert _config(bicep, "plan")["sku"] == {"tier": "FlexConsumption", "name": "FC1"}
+    app = _config(bicep, "app")
+    assert app["identity"]["type"] == "SystemAssigned"
+    settings = {s["name"] for s in app["properties"]["siteConfig"]["appSettings"]}
+    assert settings >= {
+        "COSMOS_ENDPOINT", "COSMOS_DATABASE", "COSMOS_ORDERS_CONTAINER", "SERVICEBUS_NAMESPACE", "RUNTIME_QUEUE",
+        "ORDER_EVENTS_TOPIC", "FOODDELIVERY_PAYMENT_GATEWAY", "FOODDELIVERY_AUTH", "FOODDELIVERY_SAGA_MODE",
+        "CosmosDBConnection__accountEndpoint", "ServiceBusConnection__fullyQualifiedNamespace",
+        "AzureWebJobsStorage__accountName",
+    }
+    assert not settings & {"COSMOS_KEY", "SERVICEBUS_CONNECTION_STRING", "FOODDELIVERY_LOCAL"}
+    assert bicep["parameters"]["paymentGateway"].get("default") is None
+    roles = {name for name in bicep["resources"] if name.endswith("Access")}
+    assert roles == {"storageAccess", "busAccess", "telemetryAccess", "cosmosAccess"}
+
+
+def test_the_function_app_registers_the_four_functions_and_host_json_matches_them() -> None:
+    import azure.functions as func
+
+    spec = importlib.util.spec_from_file_location("function_app", DEPLOY / "app" / "function_app.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    app: func.FunctionApp = module.app
+    names = sorted(f.get_function_name() for f in app.get_functions())
+    assert names == ["http", "outbox_changes", "outbox_sweep", "runtime_queue"]
+    host = json.loads((DEPLOY / "app" / "host.json").read_text())
+    assert host["extensions"]["http"]["routePrefix"] == ""
+    assert host["extensions"]["serviceBus"]["autoCompleteMessages"] is False
+
+
+#: Distributions of other clouds' SDKs that must never be in the app's dependency closure.
+FORBIDDEN = re.compile(
+    r"^(boto3|botocore|aioboto3|s3transfer|aws-lambda-powertools|google-cloud-.*|google-api-core|google-auth"
+    r"|firebase-admin|functions-framework|fooddelivery-aws|fooddelivery-gcp)$"
+)
+
+
+def _closure(root: str) -> set[str]:
+    seen: set[str] = set()
+    todo = [root]
+    while todo:
+        name = todo.pop().lower().replace("_", "-")
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            requires = importlib.metadata.requires(name) or []
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        for requirement in requires:
+            if "extra ==" in requirement and "extra == \"jwt\"" not in requirement:
+                continue
+            todo.append(re.split(r"[ \[;<>=!~(]", requirement, maxsplit=1)[0])
+    return seen
+
+
+def test_the_apps_dependency_closure_holds_no_other_clouds_sdk() -> None:
+    closure = _closure("fooddelivery-azure")
+    assert {"fooddelivery", "azure-cosmos", "azure-servicebus", "azure-functions"} <= closure
+    assert sorted(d for d in closure if FORBIDDEN.match(d)) == []
+
+
+def test_the_package_holds_the_app_and_the_two_project_wheels_only(tmp_path: Path) -> None:
+    out = tmp_path / "app.zip"
+    subprocess.run([sys.executable, str(DEPLOY / "build_package.py"), "--out", str(out)], check=True)
+    with zipfile.ZipFile(out) as archive:
+        names = sorted(archive.namelist())
+        requirements = archive.read("requirements.txt").decode().split()
+    wheels = [n for n in names if n.startswith("wheels/")]
+    assert [n for n in names if not n.startswith("wheels/")] == ["function_app.py", "host.json", "requirements.txt"]
+    assert sorted(re.sub(r"-\d.*", "", Path(w).name) for w in wheels) == ["fooddelivery", "fooddelivery_azure"]
+    assert requirements == [f"./{w}" for w in wheels]
+
+
+def test_the_deploy_script_dry_run_prints_the_az_commands_and_requires_a_payment_gateway() -> None:
+    script = DEPLOY / "deploy.sh"
+    args = ["bash", str(script), "--resource-group", "rg", "--prefix", "fdtest", "--entra-audience", "api://x"]
+    refused = subprocess.run(args, capture_output=True, text=True, check=False)
+    assert refused.returncode == 2 and "--payment-gateway" in refused.stderr
+    done = subprocess.run([*args, "--payment-gateway", "fake", "--dry-run"], capture_output=True, text=True, check=True)
+    lines = done.stdout.splitlines()
+    assert [line.split()[:3] for line in lines] == [
+        ["az", "group", "create"],
+        ["az", "deployment", "group"],
+        ["python3", str(DEPLOY / "build_package.py"), "--out"],
+        ["az", "functionapp", "deploy"],
+    ]
+    assert "paymentGateway=fake" in lines[1] and "--build-remote true" in lines[3]

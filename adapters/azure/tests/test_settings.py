@@ -1,0 +1,83 @@
+"""Settings from the environment: required ones named when missing, keys and development tokens only in local mode,
+the payment gateway required, and a saga mode this package does not implement refused instead of ignored."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from fooddelivery.domain.errors import ValidationError
+from fooddelivery_azure.bootstrap import build_azure_app
+from fooddelivery_azure.settings import AuthMode, AzureSettings, SagaMode
+
+BASE = {
+    "COSMOS_ENDPOINT": "https://acct.documents.azure.com:443/",
+    "SERVICEBUS_NAMESPACE": "ns.servicebus.windows.net",
+    "ENTRA_TENANT_ID": "tenant",
+    "ENTRA_AUDIENCE": "api://fooddelivery",
+}
+
+
+def _fields(exc: pytest.ExceptionInfo[ValidationError]) -> list[str]:
+    return [f.field for f in exc.value.fields]
+
+
+def test_the_defaults_are_managed_identity_entra_tokens_and_the_service_bus_saga() -> None:
+    settings = AzureSettings.from_env(BASE)
+    assert (settings.auth, settings.saga_mode, settings.cosmos_key, settings.local) == (
+        AuthMode.ENTRA,
+        SagaMode.SERVICEBUS,
+        None,
+        False,
+    )
+    assert (settings.runtime_queue, settings.order_events_topic, settings.container("orders")) == (
+        "order-runtime",
+        "order-events",
+        "orders",
+    )
+
+
+@pytest.mark.parametrize("missing", ["COSMOS_ENDPOINT", "SERVICEBUS_NAMESPACE", "ENTRA_TENANT_ID", "ENTRA_AUDIENCE"])
+def test_a_missing_required_setting_is_named(missing: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        AzureSettings.from_env({k: v for k, v in BASE.items() if k != missing})
+    assert _fields(caught) == [missing]
+
+
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        ({"COSMOS_KEY": "secret"}, "COSMOS_KEY"),
+        ({"SERVICEBUS_CONNECTION_STRING": "Endpoint=sb://x"}, "SERVICEBUS_CONNECTION_STRING"),
+        ({"FOODDELIVERY_AUTH": "dev"}, "FOODDELIVERY_AUTH"),
+        ({"FOODDELIVERY_SAGA_MODE": "lambda"}, "FOODDELIVERY_SAGA_MODE"),
+        ({"COSMOS_VERIFY_TLS": "maybe"}, "COSMOS_VERIFY_TLS"),
+    ],
+)
+def test_keys_and_development_tokens_are_refused_outside_local_mode(extra: dict[str, str], field: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        AzureSettings.from_env({**BASE, **extra})
+    assert _fields(caught) == [field]
+    if field in ("COSMOS_KEY", "FOODDELIVERY_AUTH"):
+        assert AzureSettings.from_env({**BASE, **extra, "FOODDELIVERY_LOCAL": "true"}).local is True
+
+
+def test_the_payment_gateway_is_required_by_name(container: Any) -> None:
+    containers = {k: container(k) for k in ("orders", "restaurants", "drivers", "sagas", "timers")}
+    with pytest.raises(ValidationError) as caught:
+        build_azure_app(AzureSettings.from_env(BASE), containers=containers, servicebus_client=object(), environ={})
+    assert _fields(caught) == ["FOODDELIVERY_PAYMENT_GATEWAY"]
+
+
+def test_the_durable_saga_mode_is_refused_until_an_engine_exists(container: Any) -> None:
+    containers = {k: container(k) for k in ("orders", "restaurants", "drivers", "sagas", "timers")}
+    settings = AzureSettings.from_env({**BASE, "FOODDELIVERY_SAGA_MODE": "durable"})
+    with pytest.raises(ValidationError) as caught:
+        build_azure_app(
+            settings,
+            containers=containers,
+            servicebus_client=object(),
+            environ={"FOODDELIVERY_PAYMENT_GATEWAY": "fake"},
+        )
+    assert _fields(caught) == ["FOODDELIVERY_SAGA_MODE"]

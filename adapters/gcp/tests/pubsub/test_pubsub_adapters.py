@@ -1,0 +1,132 @@
+"""The Pub/Sub adapters against the official Pub/Sub emulator: the core's publisher, notifier and location-stream
+contracts (read back through pull subscriptions), the message shape (ordering key, attributes, CloudEvents JSON),
+the fan-out to the runtime topic, and a refused publish reported per order."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from fooddelivery.application.envelope import from_json
+from fooddelivery.application.fanout import FanOutPublisher
+from fooddelivery.domain.errors import InfrastructureError
+from fooddelivery.domain.events import DomainEvent, EventType
+from fooddelivery.ports.notifications import Notification, NotificationKind
+from fooddelivery.testing.builders import make_event
+from fooddelivery.testing.contracts import EventPublisherContract, LocationStreamContract, NotifierContract
+from fooddelivery_gcp.pubsub import PubSubEventPublisher, PubSubLocationStream, PubSubNotifier
+from gcp_stack import PROJECT, PubSubAdmin
+
+
+@pytest.fixture
+def admin(pubsub_host: str) -> Iterator[PubSubAdmin]:
+    a = PubSubAdmin()
+    try:
+        yield a
+    finally:
+        a.close()
+
+
+def _topic(admin: PubSubAdmin, name: str) -> tuple[str, str]:
+    topic_id = admin.topic(name)
+    return f"projects/{PROJECT}/topics/{topic_id}", admin.subscribe(topic_id)
+
+
+class TestPubSubEventPublisher(EventPublisherContract):
+    @pytest.fixture
+    def publisher(self, admin: PubSubAdmin) -> PubSubEventPublisher:
+        topic, self.subscription = _topic(admin, "events")
+        self.admin = admin
+        return PubSubEventPublisher(topic)
+
+    def published(self, publisher: Any) -> list[DomainEvent]:
+        messages = self.admin.pull(self.subscription, timeout=5)
+        return [from_json(m.data) for m in messages]
+
+
+class TestPubSubNotifier(NotifierContract):
+    @pytest.fixture
+    def notifier(self, admin: PubSubAdmin, firestore_client: Any, prefix: str) -> PubSubNotifier:
+        topic, self.subscription = _topic(admin, "notifications")
+        self.admin = admin
+        return PubSubNotifier(topic, lambda: firestore_client.collection(f"{prefix}notifications"))
+
+    def delivered(self, notifier: Any) -> list[Notification]:
+        out = []
+        for m in self.admin.pull(self.subscription, timeout=5):
+            doc = json.loads(m.data)
+            out.append(
+                Notification(
+                    doc["notificationId"],
+                    NotificationKind(doc["kind"]),
+                    doc["recipientId"],
+                    doc["orderId"],
+                    doc["template"],
+                    doc["data"],
+                )
+            )
+        return out
+
+
+class TestPubSubLocationStream(LocationStreamContract):
+    @pytest.fixture
+    def stream(self, admin: PubSubAdmin) -> PubSubLocationStream:
+        topic, self.subscription = _topic(admin, "locations")
+        self.admin = admin
+        self.seen: list[Any] = []
+        return PubSubLocationStream(topic)
+
+    def appended(self, stream: Any, partition_key: str) -> list[DomainEvent]:
+        self.seen.extend(self.admin.pull(self.subscription, timeout=3))
+        return [from_json(m.data) for m in self.seen if m.ordering_key == partition_key]
+
+
+def test_every_message_carries_the_order_as_ordering_key_and_its_type_and_schema_as_attributes(
+    admin: PubSubAdmin,
+) -> None:
+    topic, subscription = _topic(admin, "shape")
+    events = [make_event(order_id="ord-a", order_version=v, type=EventType.ORDER_STATUS_CHANGED) for v in (1, 2, 3)]
+    PubSubEventPublisher(topic).publish(events)
+    messages = admin.pull(subscription, at_least=3)
+    assert [m.ordering_key for m in messages] == ["ord-a"] * 3
+    assert [m.attributes["orderVersion"] for m in messages] == ["1", "2", "3"]
+    assert {(m.attributes["eventType"], m.attributes["schemaVersion"]) for m in messages} == {
+        ("OrderStatusChanged", "1")
+    }
+    cloud_event = json.loads(messages[0].data)
+    assert (cloud_event["specversion"], cloud_event["id"], cloud_event["partitionkey"]) == (
+        "1.0",
+        events[0].event_id,
+        "ord-a",
+    )
+
+
+def test_the_fan_out_sends_only_the_runtimes_events_to_the_runtime_topic_and_every_event_to_the_bus(
+    admin: PubSubAdmin,
+) -> None:
+    bus_topic, bus = _topic(admin, "order-events")
+    runtime_topic, runtime = _topic(admin, "runtime")
+    placed = make_event(order_id="ord-f", type=EventType.ORDER_PLACED)
+    captured = make_event(order_id="ord-f", type=EventType.PAYMENT_CAPTURED)
+    cancelled = make_event(order_id="ord-f", type=EventType.ORDER_CANCELLED)
+    FanOutPublisher(PubSubEventPublisher(bus_topic), PubSubEventPublisher(runtime_topic)).publish(
+        [placed, captured, cancelled]
+    )
+    assert [m.attributes["eventType"] for m in admin.pull(bus, at_least=3)] == [
+        "OrderPlaced",
+        "PaymentCaptured",
+        "OrderCancelled",
+    ]
+    assert [m.attributes["eventType"] for m in admin.pull(runtime, at_least=2)] == ["OrderPlaced", "OrderCancelled"]
+
+
+def test_a_refused_publish_names_every_event_of_the_order_from_the_failed_one_on(admin: PubSubAdmin) -> None:
+    missing = f"projects/{PROJECT}/topics/never-created-{admin.suffix}"
+    events = [make_event(order_id="ord-x"), make_event(order_id="ord-x"), make_event(order_id="ord-y")]
+    with pytest.raises(InfrastructureError) as caught:
+        PubSubEventPublisher(missing, timeout_s=10).publish(events)
+    assert caught.value.context["failed_ids"] == [e.event_id for e in events]
+    assert caught.value.context["retryable"] is False  # NotFound: the topic does not exist

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Deploy fooddelivery to Azure with the az CLI: the Bicep template (main.bicep) into a resource group, then the app
+# package (build_package.py) to the Function App with a remote build.
+#
+#   deploy/azure/deploy.sh --resource-group RG --prefix NAME --payment-gateway 'module:factory' \
+#       --entra-audience api://fooddelivery [--location westeurope] [--saga-mode servicebus|durable] [--dry-run]
+#
+# --dry-run prints the az commands instead of running them. Needs: az (logged in), python3 with pip.
+set -euo pipefail
+
+usage() { sed -n '2,8p' "$0"; }
+
+RG="" PREFIX="" GATEWAY="" AUDIENCE="" LOCATION="westeurope" SAGA_MODE="servicebus" DRY_RUN=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --resource-group) RG=$2; shift 2 ;;
+    --prefix) PREFIX=$2; shift 2 ;;
+    --payment-gateway) GATEWAY=$2; shift 2 ;;
+    --entra-audience) AUDIENCE=$2; shift 2 ;;
+    --location) LOCATION=$2; shift 2 ;;
+    --saga-mode) SAGA_MODE=$2; shift 2 ;;
+    --dry-run) DRY_RUN=1; shift ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "unknown argument: $1" >&2; usage >&2; exit 2 ;;
+  esac
+done
+[ -n "$RG" ] || { echo "missing --resource-group" >&2; exit 2; }
+[ -n "$PREFIX" ] || { echo "missing --prefix" >&2; exit 2; }
+[ -n "$GATEWAY" ] || { echo "missing --payment-gateway (FOODDELIVERY_PAYMENT_GATEWAY: no default)" >&2; exit 2; }
+[ -n "$AUDIENCE" ] || { echo "missing --entra-audience" >&2; exit 2; }
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+
+run() {
+  if [ "$DRY_RUN" -eq 1 ]; then
+    printf '%q ' "$@"; echo
+  else
+    "$@"
+  fi
+}
+
+run az group create --name "$RG" --location "$LOCATION" --output none
+run az deployment group create --resource-group "$RG" --name fooddelivery \
+  --template-file "$HERE/main.bicep" \
+  --parameters prefix="$PREFIX" paymentGateway="$GATEWAY" entraAudience="$AUDIENCE" sagaMode="$SAGA_MODE" \
+  --output none
+PACKAGE="$ROOT/build/azure/app.zip"
+run python3 "$HERE/build_package.py" --out "$PACKAGE"
+run az functionapp deploy --resource-group "$RG" --name "$PREFIX-func" --src-path "$PACKAGE" --type zip \
+  --build-remote true

@@ -1,0 +1,565 @@
+// fooddelivery on Azure: a Function App on Flex Consumption, a serverless Cosmos DB account and its containers, a
+// Service Bus namespace (topics, subscriptions, the runtime's session queue, dead-lettering), Application Insights,
+// and the app's managed identity with data-plane role assignments. No key or connection string is in any setting:
+// every client (the app's SDK clients, the triggers, the host's storage, telemetry) authenticates as the identity.
+// Checked offline by deploy/azure/check.sh (pycep-parser, checkov); deployed by deploy/azure/deploy.sh.
+
+@description('Prefix of every resource name (3..11 lower-case letters and digits).')
+@minLength(3)
+@maxLength(11)
+param prefix string
+
+@description('Region of every resource.')
+param location string = resourceGroup().location
+
+@description('The card processor: \'<module>:<factory>\' importable in the app, or \'fake\' for a demo that never charges. No default: a deployment must say.')
+param paymentGateway string
+
+@description('How callers are identified: \'entra\' (bearer JWTs from Entra ID, verified by the app) or \'easyauth\' (App Service authentication in front).')
+@allowed([
+  'entra'
+  'easyauth'
+])
+param authMode string = 'entra'
+
+@description('Entra ID tenant of the API\'s tokens.')
+param entraTenantId string = subscription().tenantId
+
+@description('Entra ID audience of the API\'s tokens (its application ID URI or client id).')
+param entraAudience string
+
+@description('Where the order saga runs: the core\'s runner on the runtime queue (the Durable Functions mode is not shipped yet).')
+@allowed([
+  'servicebus'
+])
+param sagaMode string = 'servicebus'
+
+@description('How many times a runtime message is delivered before Service Bus dead-letters it.')
+@minValue(1)
+param maxDeliveryCount int = 10
+
+var databaseName = 'fooddelivery'
+var deploymentContainer = 'app-package'
+var runtimeQueueName = 'order-runtime'
+var orderEventsTopicName = 'order-events'
+var notificationsTopicName = 'notifications'
+var locationsTopicName = 'driver-locations'
+
+// Built-in role ids (https://learn.microsoft.com/azure/role-based-access-control/built-in-roles).
+var storageBlobDataOwner = 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
+var storageQueueDataContributor = '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
+var storageTableDataContributor = '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
+var serviceBusDataSender = '69a216fc-b8fb-44d8-bc22-1f3c2cd27a39'
+var serviceBusDataReceiver = '4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0'
+var monitoringMetricsPublisher = '3913510d-42f4-4e42-8a64-420c390055eb'
+// Cosmos DB Built-in Data Contributor (a Cosmos DB data-plane role, not an Azure RBAC role).
+var cosmosDataContributor = '00000000-0000-0000-0000-000000000002'
+
+// -- monitoring -------------------------------------------------------------------------------------------------
+resource logs 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
+  name: '${prefix}-logs'
+  location: location
+  properties: {
+    sku: {
+      name: 'PerGB2018'
+    }
+    retentionInDays: 30
+  }
+}
+
+resource insights 'Microsoft.Insights/components@2020-02-02' = {
+  name: '${prefix}-insights'
+  location: location
+  kind: 'web'
+  properties: {
+    Application_Type: 'web'
+    WorkspaceResourceId: logs.id
+    DisableLocalAuth: true
+  }
+}
+
+// -- storage of the Functions host and the deployment package ---------------------------------------------------
+resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
+  //checkov:skip=CKV_AZURE_35:The Flex Consumption app reaches its host storage and package over the public endpoint with Entra ID only (shared keys are disabled); a private network is out of this template's scope.
+  //checkov:skip=CKV_AZURE_43:The name is computed (prefix + uniqueString, cut to 24 lower-case letters and digits), which checkov cannot evaluate.
+  name: take('${prefix}${uniqueString(resourceGroup().id)}', 24)
+  location: location
+  kind: 'StorageV2'
+  sku: {
+    name: 'Standard_GZRS'
+  }
+  properties: {
+    minimumTlsVersion: 'TLS1_2'
+    allowBlobPublicAccess: false
+    allowSharedKeyAccess: false
+    supportsHttpsTrafficOnly: true
+    defaultToOAuthAuthentication: true
+  }
+}
+
+resource blobs 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' = {
+  parent: storage
+  name: 'default'
+}
+
+resource packages 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobs
+  name: deploymentContainer
+  properties: {
+    publicAccess: 'None'
+  }
+}
+
+// -- Cosmos DB (serverless; Entra ID only) ----------------------------------------------------------------------
+resource cosmos 'Microsoft.DocumentDB/databaseAccounts@2024-11-15' = {
+  //checkov:skip=CKV_AZURE_101:The Flex Consumption app reaches Cosmos DB over the public endpoint with Entra ID only (local auth is disabled); a private endpoint is out of this template's scope.
+  //checkov:skip=CKV_AZURE_99:Same: access is restricted by identity (disableLocalAuth), not by network.
+  name: '${prefix}-cosmos'
+  location: location
+  kind: 'GlobalDocumentDB'
+  properties: {
+    databaseAccountOfferType: 'Standard'
+    consistencyPolicy: {
+      defaultConsistencyLevel: 'Session'
+    }
+    locations: [
+      {
+        locationName: location
+        failoverPriority: 0
+        isZoneRedundant: false
+      }
+    ]
+    capabilities: [
+      {
+        name: 'EnableServerless'
+      }
+    ]
+    disableLocalAuth: true
+    disableKeyBasedMetadataWriteAccess: true
+    minimalTlsVersion: 'Tls12'
+    backupPolicy: {
+      type: 'Continuous'
+      continuousModeProperties: {
+        tier: 'Continuous7Days'
+      }
+    }
+  }
+}
+
+resource database 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases@2024-11-15' = {
+  parent: cosmos
+  name: databaseName
+  properties: {
+    resource: {
+      id: databaseName
+    }
+  }
+}
+
+// Partition keys and indexes: fooddelivery_azure.cosmos.containers says why (a test keeps the two equal).
+var containers = [
+  {
+    name: 'orders'
+    partitionKey: '/orderId'
+    compositeIndexes: [
+      [
+        {
+          path: '/createdAt'
+          order: 'descending'
+        }
+        {
+          path: '/orderId'
+          order: 'descending'
+        }
+      ]
+      [
+        {
+          path: '/createdAt'
+          order: 'ascending'
+        }
+        {
+          path: '/orderId'
+          order: 'ascending'
+        }
+      ]
+    ]
+    spatialIndexes: []
+  }
+  {
+    name: 'restaurants'
+    partitionKey: '/restaurantId'
+    compositeIndexes: [
+      [
+        {
+          path: '/rankKey'
+          order: 'ascending'
+        }
+        {
+          path: '/restaurantId'
+          order: 'ascending'
+        }
+      ]
+    ]
+    spatialIndexes: [
+      {
+        path: '/location/*'
+        types: [
+          'Point'
+        ]
+      }
+    ]
+  }
+  {
+    name: 'drivers'
+    partitionKey: '/driverId'
+    compositeIndexes: []
+    spatialIndexes: [
+      {
+        path: '/location/*'
+        types: [
+          'Point'
+        ]
+      }
+    ]
+  }
+  {
+    name: 'sagas'
+    partitionKey: '/sagaId'
+    compositeIndexes: []
+    spatialIndexes: []
+  }
+  {
+    name: 'timers'
+    partitionKey: '/messageId'
+    compositeIndexes: []
+    spatialIndexes: []
+  }
+  {
+    name: 'leases'
+    partitionKey: '/id'
+    compositeIndexes: []
+    spatialIndexes: []
+  }
+]
+
+resource cosmosContainers 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-11-15' = [
+  for c in containers: {
+    parent: database
+    name: c.name
+    properties: {
+      resource: {
+        id: c.name
+        partitionKey: {
+          paths: [
+            c.partitionKey
+          ]
+          kind: 'Hash'
+        }
+        indexingPolicy: {
+          indexingMode: 'consistent'
+          automatic: true
+          includedPaths: [
+            {
+              path: '/*'
+            }
+          ]
+          excludedPaths: [
+            {
+              path: '/"_etag"/?'
+            }
+          ]
+          compositeIndexes: c.compositeIndexes
+          spatialIndexes: c.spatialIndexes
+        }
+      }
+    }
+  }
+]
+
+// -- Service Bus (Standard: topics and sessions; Entra ID only) -------------------------------------------------
+resource bus 'Microsoft.ServiceBus/namespaces@2022-10-01-preview' = {
+  name: '${prefix}-bus'
+  location: location
+  sku: {
+    name: 'Standard'
+    tier: 'Standard'
+  }
+  properties: {
+    disableLocalAuth: true
+    minimumTlsVersion: '1.2'
+  }
+}
+
+// The runtime's queue: one session per order (its events, timers and commands in order), duplicate detection on the
+// message id (the event id), dead-lettering after maxDeliveryCount deliveries and on expiry.
+resource runtimeQueue 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-preview' = {
+  parent: bus
+  name: runtimeQueueName
+  properties: {
+    requiresSession: true
+    requiresDuplicateDetection: true
+    duplicateDetectionHistoryTimeWindow: 'PT10M'
+    maxDeliveryCount: maxDeliveryCount
+    lockDuration: 'PT1M'
+    deadLetteringOnMessageExpiration: true
+    defaultMessageTimeToLive: 'P14D'
+  }
+}
+
+// Every event, for everyone else (analytics, notifications services...): session = order id, duplicate detection.
+resource orderEvents 'Microsoft.ServiceBus/namespaces/topics@2022-10-01-preview' = {
+  parent: bus
+  name: orderEventsTopicName
+  properties: {
+    requiresDuplicateDetection: true
+    duplicateDetectionHistoryTimeWindow: 'PT10M'
+    defaultMessageTimeToLive: 'P14D'
+  }
+}
+
+resource analytics 'Microsoft.ServiceBus/namespaces/topics/subscriptions@2022-10-01-preview' = {
+  parent: orderEvents
+  name: 'analytics'
+  properties: {
+    requiresSession: true
+    maxDeliveryCount: maxDeliveryCount
+    deadLetteringOnMessageExpiration: true
+    deadLetteringOnFilterEvaluationExceptions: true
+    lockDuration: 'PT1M'
+  }
+}
+
+// Notifications: a 7-day duplicate detection window (the longest) makes "at most once per notification id" hold.
+resource notifications 'Microsoft.ServiceBus/namespaces/topics@2022-10-01-preview' = {
+  parent: bus
+  name: notificationsTopicName
+  properties: {
+    requiresDuplicateDetection: true
+    duplicateDetectionHistoryTimeWindow: 'P7D'
+    defaultMessageTimeToLive: 'P7D'
+  }
+}
+
+resource notificationsAll 'Microsoft.ServiceBus/namespaces/topics/subscriptions@2022-10-01-preview' = {
+  parent: notifications
+  name: 'delivery'
+  properties: {
+    maxDeliveryCount: maxDeliveryCount
+    deadLetteringOnMessageExpiration: true
+    deadLetteringOnFilterEvaluationExceptions: true
+  }
+}
+
+resource locations 'Microsoft.ServiceBus/namespaces/topics@2022-10-01-preview' = {
+  parent: bus
+  name: locationsTopicName
+  properties: {
+    defaultMessageTimeToLive: 'PT1H'
+  }
+}
+
+resource locationsTracking 'Microsoft.ServiceBus/namespaces/topics/subscriptions@2022-10-01-preview' = {
+  parent: locations
+  name: 'tracking'
+  properties: {
+    requiresSession: true
+    maxDeliveryCount: 3
+    deadLetteringOnMessageExpiration: false
+  }
+}
+
+// -- the Function App (Flex Consumption, Linux, Python 3.11) ----------------------------------------------------
+resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+  //checkov:skip=CKV_AZURE_225:Flex Consumption (FC1) plans have no zone-redundancy setting of their own.
+  name: '${prefix}-plan'
+  location: location
+  kind: 'functionapp'
+  sku: {
+    tier: 'FlexConsumption'
+    name: 'FC1'
+  }
+  properties: {
+    reserved: true
+  }
+}
+
+resource app 'Microsoft.Web/sites@2024-04-01' = {
+  //checkov:skip=CKV_AZURE_222:This is the public API: it must be reachable; every route but /health and /openapi.json authenticates the caller.
+  //checkov:skip=CKV_AZURE_17:Callers authenticate with bearer tokens (Entra ID), not client certificates.
+  //checkov:skip=CKV_AZURE_212:Flex Consumption scales out on demand (up to maximumInstanceCount) and to zero when idle by design.
+  name: '${prefix}-func'
+  location: location
+  kind: 'functionapp,linux'
+  identity: {
+    type: 'SystemAssigned'
+  }
+  properties: {
+    serverFarmId: plan.id
+    httpsOnly: true
+    clientCertEnabled: false
+    siteConfig: {
+      minTlsVersion: '1.2'
+      ftpsState: 'Disabled'
+      http20Enabled: true
+      healthCheckPath: '/health'
+      appSettings: [
+        {
+          name: 'AzureWebJobsStorage__accountName'
+          value: storage.name
+        }
+        {
+          name: 'AzureWebJobsStorage__credential'
+          value: 'managedidentity'
+        }
+        {
+          name: 'APPLICATIONINSIGHTS_CONNECTION_STRING'
+          value: insights.properties.ConnectionString
+        }
+        {
+          name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING'
+          value: 'Authorization=AAD'
+        }
+        {
+          name: 'CosmosDBConnection__accountEndpoint'
+          value: cosmos.properties.documentEndpoint
+        }
+        {
+          name: 'ServiceBusConnection__fullyQualifiedNamespace'
+          value: '${bus.name}.servicebus.windows.net'
+        }
+        {
+          name: 'COSMOS_ENDPOINT'
+          value: cosmos.properties.documentEndpoint
+        }
+        {
+          name: 'COSMOS_DATABASE'
+          value: databaseName
+        }
+        {
+          name: 'COSMOS_ORDERS_CONTAINER'
+          value: 'orders'
+        }
+        {
+          name: 'SERVICEBUS_NAMESPACE'
+          value: '${bus.name}.servicebus.windows.net'
+        }
+        {
+          name: 'RUNTIME_QUEUE'
+          value: runtimeQueueName
+        }
+        {
+          name: 'ORDER_EVENTS_TOPIC'
+          value: orderEventsTopicName
+        }
+        {
+          name: 'NOTIFICATIONS_TOPIC'
+          value: notificationsTopicName
+        }
+        {
+          name: 'LOCATIONS_TOPIC'
+          value: locationsTopicName
+        }
+        {
+          name: 'FOODDELIVERY_SAGA_MODE'
+          value: sagaMode
+        }
+        {
+          name: 'FOODDELIVERY_AUTH'
+          value: authMode
+        }
+        {
+          name: 'ENTRA_TENANT_ID'
+          value: entraTenantId
+        }
+        {
+          name: 'ENTRA_AUDIENCE'
+          value: entraAudience
+        }
+        {
+          name: 'FOODDELIVERY_PAYMENT_GATEWAY'
+          value: paymentGateway
+        }
+      ]
+    }
+    functionAppConfig: {
+      deployment: {
+        storage: {
+          type: 'blobContainer'
+          value: '${storage.properties.primaryEndpoints.blob}${deploymentContainer}'
+          authentication: {
+            type: 'SystemAssignedIdentity'
+          }
+        }
+      }
+      scaleAndConcurrency: {
+        maximumInstanceCount: 100
+        instanceMemoryMB: 2048
+      }
+      runtime: {
+        name: 'python'
+        version: '3.11'
+      }
+    }
+  }
+}
+
+// -- role assignments of the app's identity ---------------------------------------------------------------------
+var storageRoles = [
+  storageBlobDataOwner
+  storageQueueDataContributor
+  storageTableDataContributor
+]
+
+resource storageAccess 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
+  for role in storageRoles: {
+    name: guid(storage.id, app.id, role)
+    scope: storage
+    properties: {
+      principalId: app.identity.principalId
+      principalType: 'ServicePrincipal'
+      roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', role)
+    }
+  }
+]
+
+var busRoles = [
+  serviceBusDataSender
+  serviceBusDataReceiver
+]
+
+resource busAccess 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
+  for role in busRoles: {
+    name: guid(bus.id, app.id, role)
+    scope: bus
+    properties: {
+      principalId: app.identity.principalId
+      principalType: 'ServicePrincipal'
+      roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', role)
+    }
+  }
+]
+
+resource telemetryAccess 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(insights.id, app.id, monitoringMetricsPublisher)
+  scope: insights
+  properties: {
+    principalId: app.identity.principalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', monitoringMetricsPublisher)
+  }
+}
+
+resource cosmosAccess 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments@2024-11-15' = {
+  parent: cosmos
+  name: guid(cosmos.id, app.id, cosmosDataContributor)
+  properties: {
+    principalId: app.identity.principalId
+    roleDefinitionId: '${cosmos.id}/sqlRoleDefinitions/${cosmosDataContributor}'
+    scope: cosmos.id
+  }
+}
+
+output functionAppName string = app.name
+output functionAppHostName string = app.properties.defaultHostName
+output cosmosEndpoint string = cosmos.properties.documentEndpoint
+output serviceBusNamespace string = '${bus.name}.servicebus.windows.net'

@@ -1,0 +1,292 @@
+"""The order runtime (``fooddelivery.application.runtime``): the reaction table, what each input does, and the
+outbox relays that feed it (per-caller publishing, the claim-aware sweep, the change-stream relay, the fan-out)."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from fooddelivery.adapters.memory import InMemoryEventPublisher, InMemoryOrderRepository
+from fooddelivery.application.fanout import FanOutPublisher
+from fooddelivery.application.messages import EventInput, MalformedMessage, ResumeInput, TimerInput
+from fooddelivery.application.relay import ChangeRecord, ChangeStreamRelay, OutboxRelay
+from fooddelivery.application.runtime import (
+    REACTION_TABLE,
+    Outcome,
+    Reaction,
+    needs_runtime,
+    reactions_to,
+)
+from fooddelivery.application.saga.runner import TIMER_TIMEOUT
+from fooddelivery.domain import Actor, DriverStatus, OrderStatus
+from fooddelivery.domain.errors import InfrastructureError, NotFound
+from fooddelivery.domain.events import DomainEvent, EventType
+from fooddelivery.domain.order import order_id_for_key
+from fooddelivery.ports.saga_store import SagaStatus
+from fooddelivery.ports.scheduler import ScheduledMessage
+from fooddelivery.testing.builders import make_event, make_order
+
+from ._world import CUSTOMER, REST_ID, World, build_world
+
+
+# -- the table ------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("event_type", "payload", "expected"),
+    [
+        (EventType.ORDER_PLACED, {}, (Reaction.START_SAGA,)),
+        (EventType.ORDER_CANCELLED, {"by": "customer"}, (Reaction.CANCEL_SAGA, Reaction.NOTIFY_RESTAURANT)),
+        (EventType.ORDER_FAILED, {"by": "admin"}, (Reaction.CANCEL_SAGA, Reaction.NOTIFY_RESTAURANT)),
+        (EventType.ORDER_FAILED, {"by": "system"}, (Reaction.NOTIFY_RESTAURANT,)),
+        (EventType.ORDER_STATUS_CHANGED, {"to": "DELIVERED"}, (Reaction.FREE_DRIVER,)),
+        (EventType.ORDER_STATUS_CHANGED, {"to": "PREPARING"}, ()),
+        (EventType.PAYMENT_CAPTURED, {}, ()),
+        (EventType.DRIVER_ASSIGNED, {}, ()),
+        (EventType.RESTAURANT_NOTIFIED, {}, ()),
+        (EventType.DELIVERY_LOCATION_UPDATED, {}, ()),
+    ],
+)
+def test_the_reaction_table_says_what_each_event_does(
+    event_type: EventType, payload: dict[str, Any], expected: tuple[Reaction, ...]
+) -> None:
+    event = make_event(type=event_type, payload=payload)
+    assert reactions_to(event) == expected
+    assert needs_runtime(event) is bool(expected)
+
+
+def test_every_row_of_the_table_is_reachable_and_described() -> None:
+    assert all(rule.description for rule in REACTION_TABLE)
+    assert {rule.event_type for rule in REACTION_TABLE} == {
+        EventType.ORDER_PLACED,
+        EventType.ORDER_CANCELLED,
+        EventType.ORDER_FAILED,
+        EventType.ORDER_STATUS_CHANGED,
+    }
+
+
+# -- inputs ---------------------------------------------------------------------------------------------------
+def _runtime_world() -> World:
+    """A world whose relay does not feed the runtime: the tests hand it inputs themselves, as a queue would."""
+    app = build_world()
+    app.service.relay.consumer = None
+    return app
+
+
+def _placed(app: World, order_id: str) -> DomainEvent:
+    return next(e for e in app.publisher.published if e.order_id == order_id and e.type is EventType.ORDER_PLACED)
+
+
+def test_order_placed_starts_the_saga_once_however_often_it_arrives() -> None:
+    app = _runtime_world()
+    order_id = app.place_id()
+    placed = _placed(app, order_id)
+    assert app.sagas.ids() == []  # nothing reacted in process
+
+    assert app.service.runtime.handle(EventInput(placed)) == (Outcome.STARTED,)
+    assert app.service.runtime.on_event(placed) == (Outcome.STARTED,)  # a redelivery: the same instance
+
+    assert app.saga(order_id).status is SagaStatus.WAITING
+    assert len(app.payments.charges) == 1
+
+
+def test_a_cancellation_reaching_the_runtime_compensates_and_tells_the_restaurant_once() -> None:
+    app = _runtime_world()
+    order_id = app.place_id()
+    app.service.runtime.on_event(_placed(app, order_id))
+    order = app.orders.get(order_id)
+    order.cancel(Actor.customer(CUSTOMER), app.clock.now(), "evt-cancel-1", "changed my mind")
+    app.orders.save(order)  # committed, but the process died before it told the saga
+    event = make_event(
+        type=EventType.ORDER_CANCELLED, order_id=order_id, order_version=order.version, payload={"by": "customer"}
+    )
+
+    assert app.service.runtime.on_event(event) == (Outcome.SIGNALLED, Outcome.NOTIFIED)
+    assert app.service.runtime.on_event(event) == (Outcome.DUPLICATE, Outcome.NOTIFIED)
+
+    assert app.order(order_id).payment_status == "REFUNDED" and len(app.payments.refunds) == 1
+    assert app.saga(order_id).outcome == "cancelled"
+    assert app.templates(REST_ID) == ["new_order", "order_cancelled"]
+
+
+def test_a_cancellation_of_an_order_whose_saga_never_started_changes_nothing() -> None:
+    app = _runtime_world()
+    event = make_event(type=EventType.ORDER_CANCELLED, order_id=order_id_for_key(CUSTOMER, "x"))
+    with pytest.raises(NotFound):
+        app.service.runtime.on_event(event)  # no order to tell the restaurant about: the store says so
+    app.place(key="x")
+    assert app.service.runtime.on_event(event)[0] is Outcome.NO_EFFECT  # no saga yet: it will see the order
+
+
+def test_a_delivered_order_frees_its_driver_and_a_second_delivery_changes_nothing() -> None:
+    app = build_world()
+    order_id = app.place_id()
+    app.confirm(order_id)
+    order = app.orders.get(order_id)
+    for status, actor in (
+        (OrderStatus.PREPARING, Actor.restaurant(REST_ID)),
+        (OrderStatus.READY_FOR_PICKUP, Actor.restaurant(REST_ID)),
+        (OrderStatus.PICKED_UP, Actor.driver("drv-near")),
+    ):
+        app.service.change_status(actor, order_id, status)
+    order = app.orders.get(order_id)
+    order.transition(OrderStatus.DELIVERED, Actor.driver("drv-near"), app.clock.now(), "evt-delivered")
+    app.orders.save(order)  # delivered, but the process died before it freed the driver
+    assert app.driver("drv-near").status is DriverStatus.ASSIGNED
+    delivered = make_event(type=EventType.ORDER_STATUS_CHANGED, order_id=order_id, payload={"to": "DELIVERED"})
+
+    assert app.service.runtime.on_event(delivered) == (Outcome.DRIVER_FREED,)
+    assert app.driver("drv-near").status is DriverStatus.AVAILABLE
+    assert app.service.runtime.on_event(delivered) == (Outcome.DRIVER_FREED,)
+    assert app.driver("drv-near").status is DriverStatus.AVAILABLE
+
+
+def test_a_timer_is_delivered_once_and_a_stale_copy_changes_nothing() -> None:
+    app = build_world()
+    order_id = app.place_id()
+    (timer,) = app.scheduler.pending()
+    app.clock.advance(300)
+
+    assert app.service.runtime.handle(TimerInput(timer)) == (Outcome.TIMER_DELIVERED,)
+    assert app.service.runtime.on_timer(timer) is Outcome.TIMER_STALE
+    assert app.order(order_id).failure_reason == "restaurant_timeout" and len(app.payments.refunds) == 1
+
+
+def test_a_stale_timer_resumes_a_saga_left_running_only_once_it_is_old_enough() -> None:
+    app = build_world()
+    order_id = app.place_id()
+    state = app.sagas.get(order_id)
+    state.status = SagaStatus.RUNNING  # its last driver died mid-step
+    app.sagas.save(state)
+    stale = ScheduledMessage("old-timer", app.clock.now(), TIMER_TIMEOUT, {"sagaId": order_id})
+
+    assert app.service.runtime.on_timer(stale) is Outcome.TIMER_STALE  # just written: someone may be driving it
+    app.clock.advance(timedelta(seconds=31))
+    assert app.service.runtime.on_timer(stale) is Outcome.RESUMED
+    assert app.saga(order_id).status is SagaStatus.WAITING
+
+
+def test_resume_drives_on_and_an_unknown_saga_is_a_malformed_command() -> None:
+    app = build_world()
+    order_id = app.place_id()
+    assert app.service.runtime.handle(ResumeInput(order_id)) == (Outcome.RESUMED,)
+    with pytest.raises(MalformedMessage, match="no saga instance"):
+        app.service.runtime.on_resume("ord-nowhere")
+
+
+def test_without_a_runner_timers_and_resume_commands_are_refused_as_malformed() -> None:
+    app = build_world()
+    app.service.runtime.runner = None  # a workflow engine keeps its own time
+    with pytest.raises(MalformedMessage, match="workflow engine"):
+        app.service.runtime.on_timer(ScheduledMessage("t", app.clock.now(), TIMER_TIMEOUT, {"sagaId": "x"}))
+    with pytest.raises(MalformedMessage, match="workflow engine"):
+        app.service.runtime.on_resume("x")
+
+
+def test_a_timer_without_a_saga_id_is_malformed() -> None:
+    app = build_world()
+    with pytest.raises(MalformedMessage):
+        app.service.runtime.on_timer(ScheduledMessage("t", app.clock.now(), TIMER_TIMEOUT, {}))
+
+
+# -- per-caller publishing and the sweep ----------------------------------------------------------------------
+def test_a_caller_publishes_only_what_it_committed_and_the_sweep_leaves_others_claims_alone() -> None:
+    outbox = InMemoryOrderRepository()
+    bus = InMemoryEventPublisher()
+    relay = OutboxRelay(outbox, bus, claim_ttl_s=60)
+    mine, theirs = make_order(), make_order()
+    relay.claim(list(mine.pending_events))
+    outbox.add(mine)
+    other_thread = threading.Thread(target=lambda: (relay.claim(list(theirs.pending_events)), outbox.add(theirs)))
+    other_thread.start()
+    other_thread.join()
+
+    assert relay.publish_own() == 1  # mine only
+    assert [e.order_id for e in bus.published] == [mine.order_id]
+    assert relay.flush() == 0  # theirs is claimed by a caller that may still publish it
+    relay.claim_ttl_s = 0  # ... until its claim is old
+    assert relay.flush() == 1
+    assert outbox.outbox_size == 0
+
+
+def test_a_failed_publish_releases_the_claims_to_the_sweep_and_counts_the_attempt() -> None:
+    outbox = InMemoryOrderRepository()
+    bus = InMemoryEventPublisher()
+    relay = OutboxRelay(outbox, bus, claim_ttl_s=60)
+    order = make_order()
+    relay.claim(list(order.pending_events))
+    outbox.add(order)
+    bus.fail_next()
+    with pytest.raises(InfrastructureError):
+        relay.publish_own()
+    assert [r.attempts for r in outbox.pending()] == [1]
+    assert relay.flush() == 1 and outbox.outbox_size == 0
+
+
+def test_with_a_change_stream_a_caller_publishes_nothing_and_keeps_nothing() -> None:
+    outbox = InMemoryOrderRepository()
+    bus = InMemoryEventPublisher()
+    relay = OutboxRelay(outbox, bus, publish_after_commit=False)
+    order = make_order()
+    relay.claim(list(order.pending_events))
+    outbox.add(order)
+    assert relay.publish_own() == 0 and bus.published == [] and outbox.outbox_size == 1
+
+
+# -- the change-stream relay ----------------------------------------------------------------------------------
+class _RefusingAfter:
+    """A bus that takes events until ``refused`` and refuses that one and the rest of the call."""
+
+    def __init__(self, bus: InMemoryEventPublisher, refused: str) -> None:
+        self.bus, self.refused = bus, refused
+
+    def publish(self, events: Any) -> None:
+        ids = [e.event_id for e in events]
+        cut = ids.index(self.refused) if self.refused in ids else len(ids)
+        self.bus.publish(events[:cut])
+        if cut < len(ids):
+            raise InfrastructureError("refused", failed_ids=ids[cut:])
+
+
+def test_the_change_stream_relay_stops_at_the_first_refusal_and_names_its_position() -> None:
+    outbox = InMemoryOrderRepository()
+    orders = [make_order() for _ in range(3)]
+    for order in orders:
+        outbox.add(order)
+    records = [ChangeRecord(f"seq-{i}", r.event) for i, r in enumerate(outbox.pending())]
+    records.insert(1, ChangeRecord("seq-skip", None))  # not an outbox insert
+    bus = InMemoryEventPublisher()
+
+    result = ChangeStreamRelay(_RefusingAfter(bus, records[2].event.event_id), outbox).relay(records)  # type: ignore[union-attr]
+
+    assert result.retry_from == "seq-1"
+    assert result.published == (records[0].event.event_id,)  # type: ignore[union-attr]
+    assert [r.event.event_id for r in outbox.pending()] == [r.event.event_id for r in records[2:]]  # type: ignore[union-attr]
+    assert ChangeStreamRelay(bus, outbox).relay(records[2:]).retry_from is None
+    assert outbox.outbox_size == 0
+
+
+# -- the fan-out ----------------------------------------------------------------------------------------------
+def test_the_fan_out_sends_the_runtimes_events_to_its_queue_and_every_event_to_the_bus() -> None:
+    bus, queue = InMemoryEventPublisher(), InMemoryEventPublisher()
+    placed = make_event(type=EventType.ORDER_PLACED)
+    captured = make_event(type=EventType.PAYMENT_CAPTURED)
+    delivered = make_event(type=EventType.ORDER_STATUS_CHANGED, payload={"to": "DELIVERED"})
+    preparing = make_event(type=EventType.ORDER_STATUS_CHANGED, payload={"to": "PREPARING"})
+
+    FanOutPublisher(bus, queue).publish([placed, captured, delivered, preparing])
+
+    assert queue.published == [placed, delivered]
+    assert bus.published == [placed, captured, delivered, preparing]
+
+
+def test_when_the_queue_refuses_nothing_past_the_gap_reaches_the_bus() -> None:
+    bus, queue = InMemoryEventPublisher(), InMemoryEventPublisher()
+    events = [make_event(type=EventType.PAYMENT_CAPTURED), make_event(type=EventType.ORDER_PLACED)]
+    queue.fail_next()
+    with pytest.raises(InfrastructureError) as caught:
+        FanOutPublisher(bus, queue).publish(events)
+    assert caught.value.context["failed_ids"] == [events[1].event_id]
+    assert caught.value.context["destination"] == "runtime_queue"
+    assert bus.published == events[:1]
