@@ -142,7 +142,8 @@ class AsgiApp:
                 message = await receive()
             else:
                 try:
-                    message = await asyncio.wait_for(receive(), self.body_timeout_s)
+                    async with asyncio.timeout(self.body_timeout_s):  # no extra task, unlike wait_for
+                        message = await receive()
                 except TimeoutError:
                     raise _BodyTimeout from None
             kind = message["type"]
