@@ -27,3 +27,37 @@ def test_the_readme_install_and_simulate_command_names_real_options() -> None:
     command = re.search(r"^python3 -m venv .*fooddelivery simulate.*$", README, flags=re.M)
     assert command is not None
     assert "--orders" in command.group(0) and "--seed" in command.group(0)
+
+
+def _block(name: str) -> str:
+    match = re.search(rf"<!-- {name}:begin -->\n(.*?)<!-- {name}:end -->", README, flags=re.S)
+    assert match is not None, f"README.md has no {name} block"
+    return match.group(1)
+
+
+def test_the_readme_settings_table_is_the_one_generated_from_the_settings_model() -> None:
+    from fooddelivery.cli import settings_markdown
+
+    assert _block("settings") == settings_markdown()
+
+
+def test_every_fooddelivery_variable_the_code_reads_is_in_the_settings_table() -> None:
+    table = _block("settings")
+    read = set()
+    for path in (ROOT / "src" / "fooddelivery").rglob("*.py"):
+        read |= set(re.findall(r"FOODDELIVERY_[A-Z0-9_]*[A-Z0-9]", path.read_text(encoding="utf-8")))
+    documented = set(re.findall(r"`(FOODDELIVERY_[A-Z0-9_]+)`", table))
+
+    assert read, "no FOODDELIVERY_ variable found in the code"
+    assert read <= documented, read - documented
+    assert documented <= read, documented - read
+
+
+def test_the_readme_payment_tokens_are_the_fake_processors() -> None:
+    from fooddelivery.adapters.fake_processor import ALWAYS_TRANSIENT_TOKEN, DECLINE_TOKENS, SUCCESS_TOKENS
+    from fooddelivery.cli import payment_tokens_markdown
+
+    block = _block("payment-tokens")
+    assert block == payment_tokens_markdown()
+    for token in [*SUCCESS_TOKENS, *DECLINE_TOKENS, ALWAYS_TRANSIENT_TOKEN]:
+        assert f"`{token}`" in block

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, Final, Protocol, runtime_checkable
 
@@ -42,7 +42,7 @@ from fooddelivery.ports import (
     Scheduler,
 )
 
-__all__ = ["Bootstrapped", "Settings", "bootstrap"]
+__all__ = ["Bootstrapped", "SettingDoc", "Settings", "bootstrap"]
 
 #: Longest confirmation timeout accepted (s): a year. Its timer must stay schedulable (``datetime`` ends in 9999).
 MAX_CONFIRMATION_TIMEOUT_S: Final[float] = 366 * 24 * 3600.0
@@ -80,9 +80,34 @@ class _LeasingScheduler(_PollingScheduler, Protocol):
     def release(self, message_ids: Sequence[str]) -> None: ...
 
 
+def _setting(default: Any, variable: str, doc: str) -> Any:
+    """A :class:`Settings` field read from ``variable``; ``doc`` is what the README's settings table says."""
+    return field(default=default, metadata={"env": variable, "doc": doc})
+
+
+@dataclass(frozen=True, slots=True)
+class SettingDoc:
+    """One environment variable, as the README documents it (:meth:`Settings.documented`).
+
+    Attributes:
+        variable: the environment variable (``FOODDELIVERY_...``).
+        kind: ``"number"``, ``"integer"`` or ``"text"``.
+        default: the default as text.
+        doc: what it sets, with its rules.
+    """
+
+    variable: str
+    kind: str
+    default: str
+    doc: str
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Typed settings, read from the environment in one place (:meth:`from_env`).
+
+    Each field's metadata names its variable and says what it sets (:meth:`documented`): the README's table of
+    ``FOODDELIVERY_*`` variables is generated from it.
 
     Attributes:
         confirmation_timeout_s: how long a restaurant has to confirm (``FOODDELIVERY_CONFIRMATION_TIMEOUT_S``,
@@ -92,10 +117,23 @@ class Settings:
         average_speed_kmh: courier speed for ETAs (``FOODDELIVERY_AVERAGE_SPEED_KMH``, default 25).
     """
 
-    confirmation_timeout_s: float = 300.0
-    driver_radius_km: float = 8.0
-    driver_candidates: int = 5
-    average_speed_kmh: float = 25.0
+    confirmation_timeout_s: float = _setting(
+        300.0,
+        "FOODDELIVERY_CONFIRMATION_TIMEOUT_S",
+        "Seconds a restaurant has to confirm an order before it fails (`restaurant_timeout`) with a refund; "
+        "positive, at most a year (the reference workflow's 300 s).",
+    )
+    driver_radius_km: float = _setting(
+        8.0, "FOODDELIVERY_DRIVER_RADIUS_KM", "How far from the restaurant a driver is searched for, km; positive."
+    )
+    driver_candidates: int = _setting(
+        5,
+        "FOODDELIVERY_DRIVER_CANDIDATES",
+        "How many of the nearest available drivers an assignment tries to reserve, in order; positive.",
+    )
+    average_speed_kmh: float = _setting(
+        25.0, "FOODDELIVERY_AVERAGE_SPEED_KMH", "Courier speed used for delivery ETAs, km/h; positive."
+    )
 
     def __post_init__(self) -> None:
         """Refuse what no saga could run with (an infinite radius, a timeout no timer can be set to...).
@@ -109,6 +147,15 @@ class Settings:
         _check_setting("average_speed_kmh", self.average_speed_kmh)
 
     @classmethod
+    def documented(cls) -> list[SettingDoc]:
+        """Every variable :meth:`from_env` reads, with its kind, default and description, in field order."""
+        docs = []
+        for f in fields(cls):
+            kind = {"float": "number", "int": "integer"}.get(str(f.type), "text")
+            docs.append(SettingDoc(f.metadata["env"], kind, f"{f.default:g}", f.metadata["doc"]))
+        return docs
+
+    @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Read ``FOODDELIVERY_*`` variables; absent ones keep their defaults.
 
@@ -118,12 +165,9 @@ class Settings:
         """
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
-        for attr, var, kind in (
-            ("confirmation_timeout_s", "FOODDELIVERY_CONFIRMATION_TIMEOUT_S", float),
-            ("driver_radius_km", "FOODDELIVERY_DRIVER_RADIUS_KM", float),
-            ("driver_candidates", "FOODDELIVERY_DRIVER_CANDIDATES", int),
-            ("average_speed_kmh", "FOODDELIVERY_AVERAGE_SPEED_KMH", float),
-        ):
+        for f in fields(cls):
+            var = f.metadata["env"]
+            kind = int if str(f.type) == "int" else float
             raw = env.get(var)
             if raw is None:
                 continue
@@ -133,8 +177,8 @@ class Settings:
                 raise ValidationError.single(var, f"must be a number, got {raw!r}", "type") from None
             if not value > 0:
                 raise ValidationError.single(var, "must be positive", "out_of_range")
-            _check_setting(var, value, MAX_CONFIRMATION_TIMEOUT_S if attr == "confirmation_timeout_s" else None)
-            values[attr] = value
+            _check_setting(var, value, MAX_CONFIRMATION_TIMEOUT_S if f.name == "confirmation_timeout_s" else None)
+            values[f.name] = value
         return cls(**values)
 
 

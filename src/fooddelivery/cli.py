@@ -5,18 +5,65 @@ Commands:
     token      print a development bearer token for a role.
     serve      the HTTP API, the saga and the event bus on a SQLite file, served by uvicorn.
     cost       monthly cost per cloud, service and saga runtime, from a simulated day and the price catalog.
+    settings   every FOODDELIVERY_* environment variable, as the README's table (generated from the models).
 """
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
+import tempfile
 from pathlib import Path
-from typing import Any
+from types import FrameType
+from typing import Any, Final
 
 import click
 
-__all__ = ["main"]
+__all__ = [
+    "EXIT_BAD_ARGUMENTS",
+    "EXIT_CANNOT_WRITE",
+    "EXIT_INTERRUPTED",
+    "EXIT_INVARIANT_BROKEN",
+    "main",
+    "payment_tokens_markdown",
+    "settings_markdown",
+]
+
+#: ``simulate`` exit statuses (0: every invariant held).
+EXIT_INVARIANT_BROKEN: Final[int] = 1
+#: Bad arguments (click's usage errors).
+EXIT_BAD_ARGUMENTS: Final[int] = 2
+#: ``--out`` cannot be written (checked before the run starts, and again when the reports are written).
+EXIT_CANNOT_WRITE: Final[int] = 3
+#: Interrupted by SIGINT (Ctrl-C) or SIGTERM (128 + SIGINT, as shells report it).
+EXIT_INTERRUPTED: Final[int] = 130
+
+
+class _Interrupted(Exception):
+    """SIGTERM arrived."""
+
+
+class _CannotWrite(click.ClickException):
+    """``--out`` cannot be written."""
+
+    exit_code = EXIT_CANNOT_WRITE
+
+
+def _check_writable(out: Path) -> None:
+    """Create ``out`` if missing and prove a file can be written in it (then removed).
+
+    Raises:
+        click.ClickException: exit :data:`EXIT_CANNOT_WRITE`, naming the directory and the reason.
+    """
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".fooddelivery-probe-"):
+            pass
+    except OSError as exc:
+        raise _CannotWrite(f"cannot write the reports to {out}: {exc.strerror or exc}") from None
+
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -80,8 +127,9 @@ def simulate(
 ) -> None:
     """Run a seeded dinner rush through the real core (in-memory adapters, virtual clock).
 
-    The exit status is 0 when every invariant held (every order ended, captured failures refunded exactly
-    once, no driver double-booked), 1 otherwise.
+    Exit status: 0 when every invariant held (every order ended, captured failures refunded exactly once, no
+    driver double-booked); 1 when one broke; 2 for bad arguments; 3 when --out cannot be written (checked before
+    the run starts); 130 when interrupted (Ctrl-C or SIGTERM).
     """
     from fooddelivery.simulation import HOURLY_WEIGHTS, SimulationConfig, render_text, run_simulation, with_peak_share
 
@@ -103,35 +151,41 @@ def simulate(
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
-    show = sys.stderr.isatty() if progress is None else progress
-    if show:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    if out is not None:
+        _check_writable(out)  # before an hour of simulation, not after it
 
-        with Progress(
-            TextColumn("simulating"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            transient=True,
-        ) as bar:
-            task = bar.add_task("orders", total=orders)
-            report = run_simulation(config, lambda done, total: bar.update(task, completed=done))
-    else:
-        report = run_simulation(config)
+    def on_sigterm(signum: int, frame: FrameType | None) -> None:
+        raise _Interrupted
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        report = _run(config, orders, progress, run_simulation)
+    except (KeyboardInterrupt, _Interrupted):
+        click.echo("simulate: interrupted; no report", err=True)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # At once: tearing down a large run's world object by object can take minutes, and nothing is left to
+        # save (no report was written, no file is open but the standard streams, flushed above).
+        os._exit(EXIT_INTERRUPTED)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     text = render_text(report)
     if fmt == "json":
         click.echo(json.dumps(report, indent=2))
     else:
         click.echo(text, nl=False)
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-        (out / "report.txt").write_text(text, encoding="utf-8")
         rows = ["hour_utc,placed,delivered,failed"]
         hourly = report["hourly"]
         for h in range(24):
             rows.append(f"{h},{hourly['placed'][h]},{hourly['delivered'][h]},{hourly['failed'][h]}")
-        (out / "hourly.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+        try:
+            (out / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+            (out / "report.txt").write_text(text, encoding="utf-8")
+            (out / "hourly.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+        except OSError as exc:  # the disk filled up meanwhile, the directory went away...
+            click.echo(f"simulate: cannot write the reports to {out}: {exc.strerror or exc}", err=True)
+            sys.exit(EXIT_CANNOT_WRITE)
     inv = report["invariants"]
     ok = (
         inv["everyOrderEnded"]
@@ -142,7 +196,25 @@ def simulate(
     )
     if not ok:
         click.echo("invariant violated: " + json.dumps(inv), err=True)
-        sys.exit(1)
+        sys.exit(EXIT_INVARIANT_BROKEN)
+
+
+def _run(config: Any, orders: int, progress: bool | None, run_simulation: Any) -> Any:
+    """The simulation, with a progress bar on a terminal (or when asked)."""
+    show = sys.stderr.isatty() if progress is None else progress
+    if not show:
+        return run_simulation(config)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("simulating"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        transient=True,
+    ) as bar:
+        task = bar.add_task("orders", total=orders)
+        return run_simulation(config, lambda done, total: bar.update(task, completed=done))
 
 
 @main.command()
@@ -181,24 +253,47 @@ def token(role: str, sub: str, restaurant_id: str | None, driver_id: str | None,
               help="Seconds a restaurant has to confirm an order before it fails with a refund.")
 @click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]), default="info",
               show_default=True, help="Log level of the server and the core.")
-def serve(db: Path, host: str, port: int, demo: bool, confirmation_timeout: float, log_level: str) -> None:
+@click.option("--idle-timeout", "idle_timeout", type=click.FloatRange(0, 3600, min_open=True), default=10.0,
+              show_default=True, envvar="FOODDELIVERY_IDLE_TIMEOUT_S", show_envvar=True,
+              help="Seconds a connection may stay without a complete request head (new or kept alive); then it "
+                   "is closed.")
+@click.option("--body-timeout", "body_timeout", type=click.FloatRange(0, 3600, min_open=True), default=10.0,
+              show_default=True, envvar="FOODDELIVERY_BODY_TIMEOUT_S", show_envvar=True,
+              help="Longest wait for the next chunk of a request body, seconds; then 408 and the connection is "
+                   "closed.")
+def serve(
+    db: Path,
+    host: str,
+    port: int,
+    demo: bool,
+    confirmation_timeout: float,
+    log_level: str,
+    idle_timeout: float,
+    body_timeout: float,
+) -> None:
     """Serve the HTTP API on a SQLite file with uvicorn, until Ctrl-C (SIGINT) or SIGTERM.
 
     Every port runs on the --db file (orders and their outbox, restaurants, drivers, saga state and timers,
     notifications, locations, payments), so a restart resumes where the last process stopped: unpublished
     events go out, interrupted sagas continue, and a saga waiting for its restaurant still times out on time.
     Requests are authenticated with development tokens (`fooddelivery token`), signed with
-    FOODDELIVERY_DEV_SECRET or the public development default. Needs the `serve` extra:
-    pip install 'fooddelivery[serve]'.
+    FOODDELIVERY_DEV_SECRET or the public development default. One server per database file: a second one is
+    refused at once, naming the first. Needs the `serve` extra: pip install 'fooddelivery[serve]'.
     """
     from fooddelivery.domain.errors import InfrastructureError, ValidationError
-    from fooddelivery.server import ServeOptions, ServerUnavailable, run
+    from fooddelivery.server import DatabaseInUse, PortUnavailable, ServeOptions, ServerUnavailable, run
 
-    options = ServeOptions(db, host, port, demo, confirmation_timeout, log_level)
+    options = ServeOptions(db, host, port, demo, confirmation_timeout, log_level, idle_timeout, body_timeout)
     try:
         status = run(options)
     except ServerUnavailable as exc:
         raise click.ClickException(str(exc)) from None
+    except PortUnavailable as exc:
+        raise click.ClickException(f"cannot serve {db}: {exc}") from None
+    except DatabaseInUse as exc:
+        raise click.ClickException(f"cannot serve: {exc}") from None
+    except OSError as exc:  # the lock file cannot be created next to the database
+        raise click.ClickException(f"cannot serve {db}: {exc}") from None
     except ValidationError as exc:  # a FOODDELIVERY_* setting that is not valid
         raise click.UsageError(exc.detail) from None
     except InfrastructureError as exc:
@@ -341,6 +436,68 @@ def _simulate_for_cost(orders: int, seed: int, peak_share: float | None, progres
                   transient=True) as bar:
         task = bar.add_task("orders", total=orders)
         return run_simulation(config, lambda done, total: bar.update(task, completed=done))
+
+
+# -- reference tables (the README holds them; tests/test_readme.py keeps them equal) -------------------------------
+def settings_markdown() -> str:
+    """The Markdown table of every ``FOODDELIVERY_*`` variable: the core's :class:`~fooddelivery.bootstrap.Settings`
+    (from their field metadata), the cloud deployments' payment gateway, the development-token secret, and
+    ``serve``'s options that read one."""
+    from fooddelivery.adapters.payments import FAKE_GATEWAY, PAYMENT_GATEWAY_ENV
+    from fooddelivery.bootstrap import Settings
+    from fooddelivery.http.auth import DEV_SECRET_ENV
+
+    rows = ["| variable | read by | default | what it sets |", "|---|---|---|---|"]
+    core = {doc.variable for doc in Settings.documented()}
+    for doc in Settings.documented():
+        rows.append(f"| `{doc.variable}` | every deployment | {doc.default} | {doc.doc} |")
+    rows.append(
+        f"| `{PAYMENT_GATEWAY_ENV}` | every cloud deployment (AWS, Azure, GCP) | none: required | The card "
+        f"processor a deployment charges: `{FAKE_GATEWAY}` (the fake processor below; each process keeps its own "
+        "books: demos and tests only) or `<module>:<factory>`, a callable of an installed module returning a "
+        "`PaymentGateway`. No silent default: a deployment that fell back to a fake would take orders and never "
+        "charge them. (`serve` and `simulate` use the fake processor.) |"
+    )
+    rows.append(
+        f"| `{DEV_SECRET_ENV}` | `fooddelivery serve`, `fooddelivery token` | a public development secret | "
+        "The HS256 secret of development bearer tokens, at least 32 bytes (RFC 7518 section 3.2). Unset, tokens "
+        "are signed with a published default and prove nothing: set it whenever the server is reachable by "
+        "anyone else. |"
+    )
+    for param in serve.params:
+        envvar = getattr(param, "envvar", None)
+        if isinstance(param, click.Option) and isinstance(envvar, str) and envvar not in core:
+            flag = param.opts[0]
+            rows.append(f"| `{envvar}` | `fooddelivery serve` ({flag}) | {param.default:g} | {param.help} |")
+    return "\n".join(rows) + "\n"
+
+
+def payment_tokens_markdown() -> str:
+    """The Markdown table of the fake card processor's test tokens (``fooddelivery.adapters.fake_processor``): what
+    ``paymentMethod`` does in ``serve``, the simulation and the in-memory adapters."""
+    from fooddelivery.adapters.fake_processor import ALWAYS_TRANSIENT_TOKEN, DECLINE_TOKENS, SUCCESS_TOKENS
+
+    rows = ["| `paymentMethod` | what the fake processor does |", "|---|---|"]
+    rows += [f"| `{t}` | authorized and captured |" for t in sorted(SUCCESS_TOKENS)]
+    rows += [f"| `{t}` | declined (`{code}`): the order fails, nothing charged |" for t, code in DECLINE_TOKENS.items()]
+    rows.append(
+        f"| `{ALWAYS_TRANSIENT_TOKEN}_N` (N = 1..999999) | the first N authorizations fail transiently: the saga "
+        "retries (5 s, then x2, 3 retries), so N <= 3 is paid in the end and more fails the order "
+        "(`payment_unavailable`) |"
+    )
+    rows.append(
+        f"| `{ALWAYS_TRANSIENT_TOKEN}` | every authorization fails transiently: the order fails "
+        "(`payment_unavailable`) after the retries |"
+    )
+    rows.append("| anything else | declined (`unknown_payment_method`) |")
+    return "\n".join(rows) + "\n"
+
+
+@main.command()
+def settings() -> None:
+    """Print every FOODDELIVERY_* environment variable (name, who reads it, default, what it sets) as the Markdown
+    table the README holds."""
+    click.echo(settings_markdown(), nl=False)
 
 
 if __name__ == "__main__":  # pragma: no cover

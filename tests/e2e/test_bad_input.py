@@ -80,7 +80,7 @@ CASES: list[tuple[str, str, str, bytes | None, dict[str, str], int, str, str | N
     ("quantity zero", "POST", "/orders", _item(quantity=0), {}, 422, "validation_error", "items.0.quantity"),
     ("quantity 100", "POST", "/orders", _item(quantity=100), {}, 422, "validation_error", "items.0.quantity"),
     ("quantity a fraction", "POST", "/orders", _item(quantity=1.5), {}, 422, "validation_error", "items.0.quantity"),
-    ("quantity 1.0", "POST", "/orders", _item().replace(b'"quantity": 1', b'"quantity": 1.0'), {}, 422,
+    ("quantity 1.5E0", "POST", "/orders", _item().replace(b'"quantity": 1', b'"quantity": 1.5E0'), {}, 422,
      "validation_error", "items.0.quantity"),
     ("quantity a string", "POST", "/orders", _item(quantity="1"), {}, 422, "validation_error", "items.0.quantity"),
     ("quantity a boolean", "POST", "/orders", _item(quantity=True), {}, 422, "validation_error",
@@ -105,9 +105,13 @@ CASES: list[tuple[str, str, str, bytes | None, dict[str, str], int, str, str | N
      "validation_error", "deliveryAddress"),
     ("payment method empty", "POST", "/orders", _order(paymentMethod=""), {}, 422, "validation_error",
      "paymentMethod"),
-    ("tip with a tenth of a cent", "POST", "/orders", _order(tip="1.001"), {}, 422, "validation_error", "tip"),
+    # well-formed, but more decimals than the restaurant's currency (USD) has: a conflict with the restaurant
+    ("tip with a tenth of a cent", "POST", "/orders", _order(tip="1.001"), {}, 409, "catalog_mismatch", "tip"),
+    ("tip with a tenth of a mill", "POST", "/orders", _order(tip="1.0001"), {}, 422, "validation_error", "tip"),
+    ("tip over 500", "POST", "/orders", _order(tip="500.01"), {}, 422, "validation_error", "tip"),
+    ("tip with an exponent", "POST", "/orders", _order(tip="1E2"), {}, 422, "validation_error", "tip"),
     ("negative tip", "POST", "/orders", _order(tip=-1), {}, 422, "validation_error", "tip"),
-    ("unknown promo code", "POST", "/orders", _order(promoCode="FREE"), {}, 422, "validation_error", "promoCode"),
+    ("unknown promo code", "POST", "/orders", _order(promoCode="FREE"), {}, 409, "catalog_mismatch", "promoCode"),
     ("userId of another customer", "POST", "/orders", _order(userId="user-2"), {}, 403, "not_allowed", None),
     ("idempotency key with a control character", "POST", "/orders", REFERENCE_PAYLOAD,
      {"Idempotency-Key": "k\x01"}, 422, "validation_error", "Idempotency-Key"),
@@ -175,8 +179,9 @@ QUERY_CASES = [
     ("near without radius", "near=40.7,-74", "radiusKm"),
     ("radius above 100", "near=40.7,-74&radiusKm=101", "radiusKm"),
     ("radius infinite", "near=40.7,-74&radiusKm=Infinity", "radiusKm"),
-    ("cursor not ours", "cursor=bm90LWEtY3Vyc29y", "cursor"),
-    ("cursor not base64", "cursor=%%%%", "cursor"),
+    ("cursor not base64url", "cursor=%%%%", "cursor"),
+    ("radius without near", "radiusKm=5", "near"),
+    ("minRating with a sign", "minRating=%2B4", "minRating"),
 ]
 
 
@@ -211,6 +216,19 @@ def test_bad_input_gets_a_clear_4xx_and_leaves_no_trace(
 @pytest.mark.parametrize(("query", "field"), [pytest.param(*case[1:], id=case[0]) for case in QUERY_CASES])
 def test_bad_listing_parameters_are_422_naming_the_parameter(world: World, query: str, field: str) -> None:
     assert_problem(world.call("GET", "/restaurants", query=query), 422, "validation_error", field)
+
+
+def test_a_cursor_of_the_right_form_that_no_listing_issued_is_a_404(world: World) -> None:
+    response = world.call("GET", "/restaurants", query="cursor=bm90LWEtY3Vyc29y")
+
+    assert_problem(response, 404, "unknown_cursor", "cursor")
+
+
+def test_a_quantity_written_with_a_zero_fraction_is_an_integer_as_json_schema_counts_it(world: World) -> None:
+    response = world.call("POST", "/orders", body=_item().replace(b'"quantity": 1', b'"quantity": 1.0'))
+
+    assert response.status == 201, response.body
+    assert response.json()["items"][0]["quantity"] == 1
 
 
 def test_a_validation_problem_names_every_invalid_field_at_once(world: World) -> None:

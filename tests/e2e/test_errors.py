@@ -142,14 +142,14 @@ def test_options_answers_204_with_allow_and_needs_no_credentials(world: World) -
     response = world.call("OPTIONS", "/orders", as_=None)
 
     assert response.status == 204
-    assert response.header("Allow") == "POST, OPTIONS"
+    assert response.header("Allow") == "GET, POST, OPTIONS"
     assert_problem(world.call("OPTIONS", "/nowhere", as_=None), 404, "no_route")
 
 
 def test_health_needs_no_credentials(world: World) -> None:
     response = world.call("GET", "/health", as_=None)
 
-    assert (response.status, response.json()) == (200, {"status": "ok"})
+    assert (response.status, response.json()) == (200, {"status": "ok", "checks": {}})
 
 
 # -- request ids ----------------------------------------------------------------------------------------------
@@ -252,3 +252,31 @@ def test_every_client_error_status_is_reachable_through_the_api(world: World, st
 
     assert response.status == status
     assert response.header("Content-Type") == "application/problem+json"
+
+
+def test_a_dependency_failing_every_request_is_logged_once_per_interval_not_per_request(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import time
+
+    from fooddelivery.domain import InfrastructureError
+    from fooddelivery.http.problems import _ThrottledLog, problem_response
+
+    caplog.set_level(logging.WARNING, "fooddelivery.http")
+    responses = [
+        problem_response(InfrastructureError("commit: the disk is full", reason="disk_full"), f"r{i}")
+        for i in range(30)
+    ]
+    assert {r.status for r in responses} == {503}
+    assert len([r for r in caplog.records if "dependency failure" in r.getMessage()]) <= 1
+
+    caplog.clear()
+    throttle = _ThrottledLog(interval_s=0.2)
+    error = InfrastructureError("commit: the disk is full", reason="disk_full")
+    for _ in range(10):
+        throttle.warn(503, error, "r")
+    time.sleep(0.25)
+    throttle.warn(503, error, "r")
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 2
+    assert "(9 more like it in the last " in lines[1]

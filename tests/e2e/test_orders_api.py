@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
+import pytest
+
 from fooddelivery.domain import EventType, OrderStatus, PaymentStatus
 
 from ._world import REFERENCE_PAYLOAD, World, assert_problem
@@ -105,12 +107,80 @@ def test_an_unknown_restaurant_is_404(world: World) -> None:
     assert_problem(world.call("POST", "/orders", json_body=_payload(restaurantId="rest-404")), 404, "not_found")
 
 
-def test_an_unknown_menu_item_is_422_naming_the_line(world: World) -> None:
+def test_an_unknown_menu_item_is_a_409_conflict_with_the_menu_naming_the_line(world: World) -> None:
     payload = _payload(items=[{"name": "Calzone", "quantity": 1}])
 
-    body = assert_problem(world.call("POST", "/orders", json_body=payload), 422, "validation_error", "items.0")
+    # well-formed (the document allows any name), but not on this restaurant's menu as it is now
+    body = assert_problem(world.call("POST", "/orders", json_body=payload), 409, "catalog_mismatch", "items.0")
 
     assert body["errors"][0]["code"] == "unknown_item"
+
+
+# -- listing ------------------------------------------------------------------------------------------------
+def _listed(world: World, as_: str, query: str = "") -> list[str]:
+    response = world.call("GET", "/orders", as_=as_, query=query)
+    assert response.status == 200, response.body
+    return [o["orderId"] for o in response.json()["items"]]
+
+
+def test_each_role_lists_the_orders_it_may_see_newest_first(world: World) -> None:
+    first = world.place()
+    world.clock.advance(60)
+    second = world.place()
+    world.clock.advance(60)
+    theirs = world.place(REFERENCE_PAYLOAD.replace(b'"user-1"', b'"user-2"'), as_="other_customer")
+
+    assert _listed(world, "customer") == [second, first]
+    assert _listed(world, "other_customer") == [theirs]
+    assert _listed(world, "restaurant") == [theirs, second, first]
+    assert _listed(world, "restaurant", "status=PENDING&customerId=user-1") == [second, first]
+    assert _listed(world, "other_restaurant") == []
+    assert _listed(world, "admin", "customerId=user-2") == [theirs]
+    assert _listed(world, "admin", "restaurantId=rest-1&limit=1") == [theirs]
+    assert _listed(world, "customer", "status=CONFIRMED") == []
+
+
+def test_a_restaurant_pages_through_its_waiting_orders(world: World) -> None:
+    placed = []
+    for _ in range(3):
+        placed.append(world.place())
+        world.clock.advance(1)
+    confirmed = world.call("PUT", f"/orders/{placed[0]}", as_="restaurant", json_body={"status": "CONFIRMED"})
+    assert confirmed.status == 200, confirmed.body
+
+    page = world.call("GET", "/orders", as_="restaurant", query="status=PENDING&limit=1").json()
+    rest = world.call(
+        "GET", "/orders", as_="restaurant", query=f"status=PENDING&limit=1&cursor={page['nextCursor']}"
+    ).json()
+
+    assert [o["orderId"] for o in page["items"]] == [placed[2]]
+    assert [o["orderId"] for o in rest["items"]] == [placed[1]]
+    assert rest["nextCursor"] is None
+    other_filters = world.call(
+        "GET", "/orders", as_="restaurant", query=f"status=CONFIRMED&cursor={page['nextCursor']}"
+    )
+    assert_problem(other_filters, 404, "unknown_cursor", "cursor")
+
+
+@pytest.mark.parametrize(
+    ("as_", "query", "status", "code", "field"),
+    [
+        ("customer", "customerId=user-2", 403, "not_allowed", None),
+        ("restaurant", "restaurantId=rest-2", 403, "not_allowed", None),
+        ("driver", "", 403, "not_allowed", None),
+        ("admin", "", 422, "validation_error", "customerId"),
+        ("customer", "status=LOST", 422, "validation_error", "status"),
+        ("customer", "limit=0", 422, "validation_error", "limit"),
+        ("customer", "cursor=not%20base64", 422, "validation_error", "cursor"),
+        ("customer", "cursor=bm90LWEtY3Vyc29y", 404, "unknown_cursor", "cursor"),
+    ],
+)
+def test_a_listing_nobody_may_see_or_cannot_read_is_refused(
+    world: World, as_: str, query: str, status: int, code: str, field: str | None
+) -> None:
+    world.place()
+
+    assert_problem(world.call("GET", "/orders", as_=as_, query=query), status, code, field)
 
 
 # -- idempotency --------------------------------------------------------------------------------------------

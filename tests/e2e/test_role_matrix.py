@@ -32,6 +32,11 @@ MATRIX: dict[str, tuple[str, str, bytes | None, dict[str | None, int]]] = {
         {"customer": 201, "other_customer": 201, "restaurant": 403, "other_restaurant": 403, "driver": 403,
          "other_driver": 403, "admin": 403, None: 401},
     ),
+    "list orders": (  # an admin lists by customerId or restaurantId: without either, 422
+        "GET", "/orders", None,
+        {"customer": 200, "other_customer": 200, "restaurant": 200, "other_restaurant": 200, "driver": 403,
+         "other_driver": 403, "admin": 422, None: 401},
+    ),
     "read an order": (
         "GET", "/orders/{id}", None,
         {"customer": 200, "other_customer": 404, "restaurant": 200, "other_restaurant": 404, "driver": 200,

@@ -111,8 +111,9 @@ class LiveServer:
         """The base URL."""
         return f"http://{HOST}:{self.port}"
 
-    def start(self) -> LiveServer:
-        """Start and wait until ``GET /health`` answers 200.
+    def start(self, ready: tuple[int, ...] = (200,)) -> LiveServer:
+        """Start and wait until ``GET /health`` answers one of ``ready`` (200: healthy; a test of a damaged
+        database waits for 503).
 
         Raises:
             AssertionError: the process exited or did not answer within :data:`STARTUP_TIMEOUT_S`.
@@ -131,7 +132,7 @@ class LiveServer:
             if self.process.poll() is not None:
                 raise AssertionError(f"serve exited with {self.process.returncode}:\n{self.output()}")
             try:
-                if self.request("GET", "/health", timeout=1.0).status == 200:
+                if self.request("GET", "/health", timeout=1.0).status in ready:
                     return self
             except OSError:
                 pass
@@ -164,6 +165,12 @@ class LiveServer:
     def output(self) -> str:
         """What the server printed so far."""
         return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    @property
+    def pid(self) -> int:
+        """The process id (the server must be running)."""
+        assert self.process is not None, "not started"
+        return self.process.pid
 
     def request(
         self,

@@ -19,19 +19,27 @@ StartServer = Callable[..., LiveServer]
 
 @pytest.fixture
 def start_server(tmp_path: Path) -> Iterator[StartServer]:
-    """``start_server(*args, db=None, port=None)``: a started server on the test's database (``serve.db`` in
-    ``tmp_path`` unless given) and a free loopback port; each is SIGKILLed at the end if still running."""
+    """``start_server(*args, db=None, port=None, command=None, ready=(200,))``: a started server on the test's
+    database (``serve.db`` in ``tmp_path`` unless given) and a free loopback port, ready once ``/health`` answers
+    a status in ``ready``; each is SIGKILLed at the end if still running."""
     started: list[LiveServer] = []
 
-    def start(*args: str, db: Path | None = None, port: int | None = None) -> LiveServer:
+    def start(
+        *args: str,
+        db: Path | None = None,
+        port: int | None = None,
+        command: tuple[str, ...] | None = None,
+        ready: tuple[int, ...] = (200,),
+    ) -> LiveServer:
         server = LiveServer(
             db=db or tmp_path / "serve.db",
             port=port or free_port(),
             log=tmp_path / f"serve-{len(started)}.log",
             args=args,
+            command=command,
         )
         started.append(server)
-        return server.start()
+        return server.start(ready)
 
     yield start
     for server in started:

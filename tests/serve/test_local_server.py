@@ -3,6 +3,9 @@ the background worker's passes (no HTTP server, no threads: each pass is called 
 
 from __future__ import annotations
 
+import itertools
+import logging
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -19,9 +22,10 @@ from fooddelivery.domain.events import DomainEvent
 from fooddelivery.http import DevAuthenticator, HttpRequest, issue_dev_token
 from fooddelivery.ports.saga_store import SagaStatus
 from fooddelivery.ports.scheduler import ScheduledMessage
-from fooddelivery.server import DemoCatalog, LocalServer, load_demo_catalog
+from fooddelivery.server import BackgroundWorker, DemoCatalog, LocalServer, load_demo_catalog
 from fooddelivery.server.demo import DRIVER_SPREAD_KM
-from tests.serve._live import REFERENCE_PAYLOAD
+from tests.serve._live import REFERENCE_PAYLOAD, wait_for
+from tests.sqlite._damage import damage_table
 
 T0 = datetime(2026, 1, 5, 18, 0, tzinfo=UTC)
 SECRET = "serve-tests-development-secret-of-32+bytes"
@@ -258,3 +262,155 @@ def test_the_worker_thread_starts_once_and_stops(start: Callable[[], LocalServer
     server.stop()
 
     assert not server.worker.running
+
+
+# -- a failing store: back-off, health, leases handed back ---------------------------------------------------
+class _FullDiskScheduler:
+    """The server's scheduler, failing like a full disk while ``full`` is set; counts the passes that tried."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.full = True
+        self.attempts: list[float] = []
+
+    def next_due(self) -> Any:
+        if self.full:
+            self.attempts.append(time.monotonic())
+            raise InfrastructureError("read: the disk is full (database or disk is full)", reason="disk_full")
+        return self.inner.next_due()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def test_while_the_store_fails_the_worker_backs_off_logs_each_change_once_and_health_says_so(
+    start: Callable[[], LocalServer], caplog: pytest.LogCaptureFixture
+) -> None:
+    server = start()
+    flaky = _FullDiskScheduler(server.adapters.scheduler)
+    server.worker = BackgroundWorker(
+        server.boot.service, flaky, server.adapters.sagas, poll_s=0.05, backoff_min_s=0.05, backoff_max_s=0.4
+    )
+    caplog.set_level(logging.INFO, "fooddelivery.server")
+    server.start()
+
+    assert wait_for(lambda: len(flaky.attempts) >= 6, timeout_s=5)
+    degraded = server.api.handle(HttpRequest.build("GET", "/health"))
+    time.sleep(0.5)
+    attempts = list(flaky.attempts)
+    flaky.full = False
+    recovered = wait_for(lambda: server.worker.outage is None, timeout_s=2)
+    healthy = server.api.handle(HttpRequest.build("GET", "/health"))
+    server.stop()
+
+    gaps = [b - a for a, b in itertools.pairwise(attempts)]
+    # 0.05 s doubling to at most 0.4 s: never sooner (a busy machine may make them a little later)
+    expected = [min(0.4, 0.05 * 2**i) for i in range(len(gaps))]
+    assert len(gaps) >= 5, gaps
+    assert all(want * 0.9 <= gap <= want + 0.3 for gap, want in zip(gaps, expected, strict=True)), (gaps, expected)
+    assert recovered
+    assert (degraded.status, degraded.header("Retry-After")) == (503, "5")
+    assert degraded.json()["status"] == "degraded"
+    assert degraded.json()["checks"]["worker"] == "backing_off"
+    assert "disk_full" in degraded.json()["detail"]
+    assert (healthy.status, healthy.json()["status"]) == (200, "ok")
+    lines = [r.getMessage() for r in caplog.records if r.name == "fooddelivery.server" and r.levelno >= logging.WARNING]
+    assert len(lines) == 2, lines  # it began to fail; it succeeds again: not one per attempt
+    assert lines[0].startswith("background work fails (disk_full:")
+    assert lines[1].startswith("background work succeeds again after")
+    assert all(r.exc_info is None for r in caplog.records)  # an outage is not a bug: no traceback
+
+
+def test_a_timer_leased_when_the_store_failed_is_handed_back_and_delivered_once_it_works(
+    start: Callable[[], LocalServer], clock: VirtualClock
+) -> None:
+    server = start()
+    server.start()
+    server.stop()  # passes are driven by hand here
+    order_id = _place(server, clock)
+    service = server.boot.service
+    deliver = service.deliver_timer
+
+    def full_disk(message: ScheduledMessage) -> None:
+        raise InfrastructureError("commit: the disk is full", reason="disk_full")
+
+    service.deliver_timer = full_disk  # type: ignore[method-assign]
+    clock.advance(TIMEOUT_S)
+    failed = server.worker.run_once()
+    assert failed.failure is not None and failed.failure.startswith("disk_full")
+    assert (failed.timers_delivered, server.adapters.scheduler.claimed_count) == (0, 1)
+
+    service.deliver_timer = deliver  # type: ignore[method-assign]
+    back = server.worker.run_once()  # the lease is handed back at once, not after lease_s
+
+    assert (back.failure, back.timers_delivered, server.adapters.scheduler.claimed_count) == (None, 1, 0)
+    order = server.boot.orders.get(order_id)
+    assert (order.status, order.payment_status) == (OrderStatus.FAILED, PaymentStatus.REFUNDED)
+
+
+def test_a_damaged_file_is_served_read_only_without_recovery(
+    start: Callable[[], LocalServer], clock: VirtualClock, tmp_path: Path
+) -> None:
+    first = start()
+    first.start()
+    order_id = _place(first, clock)
+    first.close()
+    damage_table(tmp_path / "local.db", "orders")
+
+    server = start()
+    recovery = server.start()
+    customer = issue_dev_token("customer", "user-1", secret=SECRET, now=clock.now())
+    headers = {"Authorization": f"Bearer {customer}"}
+    health = server.api.handle(HttpRequest.build("GET", "/health"))
+    read = server.api.handle(HttpRequest.build("GET", f"/orders/{order_id}", headers=headers))
+    place = server.api.handle(HttpRequest.build("POST", "/orders", headers=headers, json_body=REFERENCE_PAYLOAD))
+
+    assert recovery is None and not server.worker.running
+    assert health.status == 503
+    assert health.json()["checks"] == {"storage": "ok", "integrity": "corrupt", "worker": "stopped"}
+    assert (read.status, read.json()["code"]) == (500, "data_corrupted")
+    assert f"order {order_id} cannot be read" in read.json()["detail"]
+    assert read.header("Retry-After") is None
+    assert (place.status, place.json()["code"]) == (500, "data_corrupted")
+    restaurant = server.api.handle(HttpRequest.build("GET", "/restaurants/rest-0", headers=headers))
+    assert restaurant.status == 200  # what is not damaged can still be read
+
+
+def test_timers_a_crashed_process_had_leased_are_due_at_once_after_a_restart(
+    start: Callable[[], LocalServer], clock: VirtualClock
+) -> None:
+    crashed = start()
+    crashed.start()
+    crashed.stop()
+    order_id = _place(crashed, clock)
+    clock.advance(TIMEOUT_S)
+    leased = crashed.adapters.scheduler.claim_due(clock.now())  # then the process died, before handling it
+    assert [m.body["sagaId"] for m in leased] == [order_id]
+    crashed.close()
+
+    server = start()
+    recovery = server.start()
+
+    assert recovery is not None and recovery.timers_released == 1
+    assert recovery.timers_delivered == 1  # not 60 s later, when the dead process's lease would have ended
+    assert server.boot.orders.get(order_id).status is OrderStatus.FAILED
+
+
+def test_the_worker_checkpoints_the_wal_and_truncates_it(start: Callable[[], LocalServer], clock: VirtualClock) -> None:
+    server = start()
+    server.start()
+    server.stop()
+    for _ in range(3):
+        _place(server, clock)
+    database = server.adapters.database
+    assert database.wal_bytes > 0
+    worker = BackgroundWorker(
+        server.boot.service, server.adapters.scheduler, server.adapters.sagas, checkpoint=database.checkpoint,
+        checkpoint_s=0.05,
+    )
+
+    time.sleep(0.06)
+    assert worker.run_once().failure is None
+
+    assert database.wal_bytes == 0
+    assert len(server.boot.orders) == 3  # folded into the database file, not lost

@@ -79,7 +79,7 @@ def test_the_readme_curl_session_runs_as_written_against_a_live_server(tmp_path:
     out = run.stdout
     assert run.returncode == 0, f"{run.stderr}\n{out}\n{server.output()}"
     assert [int(s) for s in re.findall(r"^HTTP/1\.1 (\d{3})", out, flags=re.M)] == promised
-    assert len(promised) == 7
+    assert len(promised) == 8
     assert re.search(r"^location: /orders/ord-", out, flags=re.M | re.I)
     assert '"subtotal":"21.97"' in out
     assert '"status":"CONFIRMED"' in out

@@ -2,7 +2,8 @@
 translation, SQLite), generated valid and invalid inputs as a customer; zero 5xx and responses that conform to the
 document.
 
-Bounded (``MAX_EXAMPLES`` per operation and generation mode) to fit CI. ``tests/e2e/test_schemathesis.py`` runs
+Every check runs, "positive data acceptance" (ST202) included (see ``tests/e2e/test_schemathesis.py``). Bounded
+(``MAX_EXAMPLES`` per operation and generation mode) to fit CI. ``tests/e2e/test_schemathesis.py`` runs
 the same checks in process through WSGI; this one adds what only a real server has: the wire, the body limit while
 reading, SQLite.
 """
@@ -16,8 +17,8 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import Case, GenerationMode
+from schemathesis.checks import CHECKS, load_all_checks
 from schemathesis.schemas import APIOperation, BaseSchema
-from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from ._live import token
 from .conftest import StartServer
@@ -50,9 +51,7 @@ def _problems(schema: BaseSchema, operation: APIOperation, mode: GenerationMode,
         response = case.call(timeout=10)
         calls.append(response.status_code)
         assert response.status_code < 500, f"{case.method} {case.formatted_path}: {response.text}"
-        # As in process: schema-valid is not always acceptable (an unknown menu item or restaurant id is a 422/404
-        # the schema cannot express), so "positive data acceptance" is left out; every other default check runs.
-        case.validate_response(response, excluded_checks=[positive_data_acceptance])
+        case.validate_response(response)  # every check, none excluded
 
     try:
         run()
@@ -69,8 +68,11 @@ def test_the_live_server_conforms_to_its_own_document_and_never_answers_5xx(star
     server = start_server("--demo", "--log-level", "warning")
     schema = schemathesis.openapi.from_url(f"{server.url}/openapi.json", timeout=10)
     schema.auth()(_CustomerToken)
+    load_all_checks()
+    enabled = schema.config.checks_config_for()
+    assert all(enabled.get_by_name(name=name).enabled for name in CHECKS.get_all_names())
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) >= 11
+    assert len(operations) >= 12
 
     calls: list[int] = []
 

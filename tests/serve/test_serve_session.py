@@ -16,7 +16,10 @@ def test_the_reference_order_goes_from_placement_to_the_door_over_http_and_survi
     admin = token("admin", "ops-1")
 
     health = server.request("GET", "/health")
-    assert (health.status, health.json()) == (200, {"status": "ok"})
+    assert (health.status, health.json()) == (
+        200,
+        {"status": "ok", "checks": {"storage": "ok", "integrity": "ok", "worker": "running"}},
+    )
     assert health.headers["x-request-id"]
 
     created = server.request("POST", "/orders", token=customer, json_body=REFERENCE_PAYLOAD)

@@ -247,7 +247,7 @@ def test_a_customer_lists_their_own_orders_newest_first_page_by_page(app: World)
     assert all(o.customer_id == CUSTOMER for page in (first, second, third) for o in page.items)
 
 
-def test_a_restaurant_lists_its_orders_oldest_first(app: World) -> None:
+def test_a_restaurant_lists_its_orders_newest_first(app: World) -> None:
     placed = []
     for customer in (CUSTOMER, OTHER_CUSTOMER, CUSTOMER):
         placed.append(app.place_id(customer))
@@ -256,15 +256,91 @@ def test_a_restaurant_lists_its_orders_oldest_first(app: World) -> None:
 
     page = app.service.list_orders(RESTAURANT)
 
-    assert [o.order_id for o in page.items] == placed
+    assert [o.order_id for o in page.items] == list(reversed(placed))
     assert page.next_cursor is None
     assert [o.order_id for o in app.service.list_orders(Actor.restaurant(OTHER_REST_ID)).items] == [elsewhere]
 
 
-@pytest.mark.parametrize("actor", [DRIVER, Actor.admin()], ids=["driver", "admin"])
-def test_drivers_and_admins_do_not_list_orders_this_way(app: World, actor: Actor) -> None:
+def test_a_restaurant_finds_what_to_confirm_by_status_page_by_page(app: World) -> None:
+    waiting, confirmed = [], []
+    for i in range(3):  # three drivers near the restaurant: each order is assigned one and waits
+        order_id = app.place_id(CUSTOMER if i % 2 else OTHER_CUSTOMER)
+        app.clock.advance(1)
+        if i == 1:
+            app.confirm(order_id)
+            confirmed.append(order_id)
+        else:
+            waiting.append(order_id)
+
+    pages = [app.service.list_orders(RESTAURANT, status=S.PENDING, limit=1)]
+    while pages[-1].next_cursor is not None:
+        pages.append(app.service.list_orders(RESTAURANT, status=S.PENDING, limit=1, cursor=pages[-1].next_cursor))
+
+    assert [o.order_id for p in pages for o in p.items] == list(reversed(waiting))
+    assert [len(p.items) for p in pages] == [1, 1]
+    assert [o.order_id for o in app.service.list_orders(RESTAURANT, status=S.CONFIRMED).items] == confirmed
+    by_customer = app.service.list_orders(RESTAURANT, customer_id=OTHER_CUSTOMER)
+    assert [o.order_id for o in by_customer.items] == list(reversed(waiting))  # both placed by OTHER_CUSTOMER
+
+
+def test_a_customer_filters_their_orders_by_status_and_restaurant_across_short_pages(app: World) -> None:
+    mine = []
+    for i in range(6):
+        mine.append(app.place_id(restaurant_id=OTHER_REST_ID if i % 2 else REST_ID))
+        app.clock.advance(1)
+    ana = Actor.customer(CUSTOMER)
+
+    pages = [app.service.list_orders(ana, restaurant_id=OTHER_REST_ID, limit=2)]
+    while pages[-1].next_cursor is not None:
+        pages.append(app.service.list_orders(ana, restaurant_id=OTHER_REST_ID, limit=2, cursor=pages[-1].next_cursor))
+
+    assert [o.order_id for p in pages for o in p.items] == [mine[5], mine[3], mine[1]]
+    assert app.service.list_orders(ana, status=S.CONFIRMED).items == []
+    assert app.service.list_orders(ana, customer_id=CUSTOMER).items  # naming oneself is fine
+
+
+def test_an_admin_lists_by_customer_or_restaurant_and_must_say_which(app: World) -> None:
+    ana = app.place_id()
+    app.clock.advance(1)
+    bo = app.place_id(OTHER_CUSTOMER)
+    admin = Actor.admin()
+
+    assert [o.order_id for o in app.service.list_orders(admin, customer_id=CUSTOMER).items] == [ana]
+    assert [o.order_id for o in app.service.list_orders(admin, restaurant_id=REST_ID).items] == [bo, ana]
+    both = app.service.list_orders(admin, restaurant_id=REST_ID, customer_id=OTHER_CUSTOMER)
+    assert [o.order_id for o in both.items] == [bo]
+    with pytest.raises(ValidationError) as exc:
+        app.service.list_orders(admin)
+    assert [f.field for f in exc.value.fields] == ["customer_id"]
+
+
+def test_nobody_lists_someone_elses_orders(app: World) -> None:
+    app.place_id()
     with pytest.raises(NotAllowed):
-        app.service.list_orders(actor)
+        app.service.list_orders(DRIVER)
+    with pytest.raises(NotAllowed):
+        app.service.list_orders(Actor.customer(CUSTOMER), customer_id=OTHER_CUSTOMER)
+    with pytest.raises(NotAllowed):
+        app.service.list_orders(RESTAURANT, restaurant_id=OTHER_REST_ID)
+
+
+def test_a_cursor_only_continues_the_listing_it_came_from(app: World) -> None:
+    for _ in range(3):
+        app.place_id()
+        app.clock.advance(1)
+    ana = Actor.customer(CUSTOMER)
+    cursor = app.service.list_orders(ana, limit=1).next_cursor
+    assert cursor is not None
+
+    for attempt in (
+        lambda: app.service.list_orders(ana, status=S.PENDING, limit=1, cursor=cursor),
+        lambda: app.service.list_orders(RESTAURANT, limit=1, cursor=cursor),
+        lambda: app.service.list_orders(ana, limit=1, cursor=cursor + "x"),
+        lambda: app.service.list_orders(ana, limit=1, cursor="not a cursor"),
+    ):
+        with pytest.raises(ValidationError) as exc:
+            attempt()
+        assert [f.field for f in exc.value.fields] == ["cursor"]
 
 
 def test_a_page_size_outside_1_to_100_is_a_validation_error(app: World) -> None:
@@ -283,3 +359,35 @@ def test_a_cursor_from_another_customer_is_refused(app: World) -> None:
         app.service.list_orders(Actor.customer(CUSTOMER), limit=1, cursor=theirs)
 
     assert [f.field for f in exc.value.fields] == ["cursor"]
+
+
+def test_a_filtered_listing_reads_at_most_500_stored_orders_per_page_and_resumes_where_it_stopped() -> None:
+    from types import SimpleNamespace
+    from typing import Any
+
+    from fooddelivery.application.ordering import MAX_SCANNED, OrderingUseCases
+    from fooddelivery.ports.orders import Page
+
+    stored = [SimpleNamespace(n=n, wanted=n % 700 in (7, 8, 9)) for n in range(2100)]  # 3 wanted per 700
+    reads: list[int] = []
+
+    def read(limit: int, cursor: str | None) -> Page[Any]:
+        start = int(cursor or 0)
+        reads.append(limit)
+        items = stored[start : start + limit]
+        return Page(items, str(start + limit) if start + limit < len(stored) else None)
+
+    found: list[int] = []
+    pages: list[tuple[int, bool]] = []  # (items, more to come)
+    position: Any = (None, 0)
+    while position is not None:
+        before = len(reads)
+        items, position = OrderingUseCases._scan(read, lambda o: o.wanted, 2, position)
+        assert (len(reads) - before) * 100 <= MAX_SCANNED + 100  # one call reads at most ~500 stored orders
+        found += [o.n for o in items]
+        pages.append((len(items), position is not None))
+
+    assert found == [n for n in range(2100) if n % 700 in (7, 8, 9)]  # each once, in order
+    assert (2, True) in pages  # full pages...
+    assert any(size < 2 and more for size, more in pages)  # ...and short ones whose cursor goes on
+    assert all(r == 100 for r in reads)

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
-from fooddelivery.cli import main
+from fooddelivery.cli import EXIT_CANNOT_WRITE, EXIT_INTERRUPTED, EXIT_INVARIANT_BROKEN, main
 from fooddelivery.simulation import SimulationConfig, run_simulation
 from fooddelivery.simulation.report import nearest_rank
 
@@ -110,3 +114,58 @@ def test_the_cli_refuses_impossible_rates_with_a_usage_error() -> None:
     assert "add up to more than 1" in result.output
     result = CliRunner().invoke(main, ["simulate", "--orders", "0"])
     assert result.exit_code == 2
+
+
+# -- exit statuses: invariant broken 1, bad arguments 2, cannot write 3, interrupted 130 ---------------------------
+def _simulate_process(*args: str) -> subprocess.Popen[str]:
+    command = [sys.executable, "-m", "fooddelivery.cli", "simulate", *args]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_an_out_directory_that_cannot_be_written_ends_the_run_before_it_starts(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    started = time.monotonic()
+
+    result = CliRunner().invoke(main, ["simulate", "--orders", "10000000", "--out", str(blocker / "reports")])
+
+    assert result.exit_code == EXIT_CANNOT_WRITE == 3, result.output
+    assert f"cannot write the reports to {blocker / 'reports'}" in result.output
+    assert time.monotonic() - started < 5  # checked first: ten million orders were never simulated
+    assert "Traceback" not in result.output
+
+
+def test_a_broken_invariant_exits_1(monkeypatch: pytest.MonkeyPatch) -> None:
+    from fooddelivery import simulation
+
+    real = simulation.run_simulation
+
+    def broken(config: Any, progress: Any = None) -> dict[str, Any]:
+        report: dict[str, Any] = real(config)
+        report["invariants"]["driverDoubleBookings"] = 1
+        return report
+
+    monkeypatch.setattr(simulation, "run_simulation", broken)
+    result = CliRunner().invoke(main, ["simulate", "--orders", "50"])
+
+    assert result.exit_code == EXIT_INVARIANT_BROKEN == 1
+    assert "invariant violated" in result.output
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_an_interrupted_run_exits_130_at_once_without_a_report(tmp_path: Path, sig: signal.Signals) -> None:
+    run = _simulate_process("--orders", "10000000", "--no-progress", "--out", str(tmp_path / "out"))
+    try:
+        time.sleep(2.0)  # well into the run
+        assert run.poll() is None, run.communicate()
+        run.send_signal(sig)
+        out, err = run.communicate(timeout=20)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.communicate()
+
+    assert run.returncode == EXIT_INTERRUPTED == 130, err
+    assert "interrupted; no report" in err and "Traceback" not in err
+    assert out == ""
+    assert list((tmp_path / "out").iterdir()) == []  # checked writable, nothing written

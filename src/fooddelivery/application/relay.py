@@ -242,10 +242,16 @@ class TrackedOrderRepository:
         return self.inner.list_by_customer(customer_id, limit, cursor)
 
     def list_by_restaurant(
-        self, restaurant_id: str, status: OrderStatus | None = None, limit: int = 20, cursor: str | None = None
+        self,
+        restaurant_id: str,
+        status: OrderStatus | None = None,
+        limit: int = 20,
+        cursor: str | None = None,
+        *,
+        newest_first: bool = False,
     ) -> Page[Order]:
         """``OrderRepository.list_by_restaurant``."""
-        return self.inner.list_by_restaurant(restaurant_id, status, limit, cursor)
+        return self.inner.list_by_restaurant(restaurant_id, status, limit, cursor, newest_first=newest_first)
 
 
 # -- change streams ---------------------------------------------------------------------------------------------

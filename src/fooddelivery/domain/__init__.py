@@ -8,8 +8,10 @@ from fooddelivery.domain.actors import Actor, Role
 from fooddelivery.domain.assignment import AssignmentPolicy, rank_candidates
 from fooddelivery.domain.catalog import DeliveryAddress, Driver, DriverStatus, MenuItem, Restaurant
 from fooddelivery.domain.errors import (
+    CatalogMismatch,
     ConcurrencyConflict,
     CurrencyMismatch,
+    DataCorrupted,
     DuplicateRequest,
     FieldError,
     FoodDeliveryError,
@@ -46,8 +48,10 @@ __all__ = [
     "TRANSITIONS",
     "Actor",
     "AssignmentPolicy",
+    "CatalogMismatch",
     "ConcurrencyConflict",
     "CurrencyMismatch",
+    "DataCorrupted",
     "DeliveryAddress",
     "DomainEvent",
     "Driver",

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import Final
 
 from fooddelivery.domain.errors import ConcurrencyConflict, FieldError, InvalidTransition, ValidationError
 from fooddelivery.domain.geo import GeoPoint
 from fooddelivery.domain.money import Money
 
 __all__ = [
+    "ID_PATTERN",
     "MAX_ID_LENGTH",
     "DeliveryAddress",
     "Driver",
@@ -24,10 +27,17 @@ __all__ = [
 
 #: Longest identifier accepted anywhere (ids are opaque strings; 128 fits every store's key limit).
 MAX_ID_LENGTH = 128
+#: The characters an identifier may hold, as a regular expression that means the same in Python and in
+#: ECMA-262 (JSON Schema's dialect, so the OpenAPI document states the rule itself): anything but a control
+#: character (C0, DEL, C1), a line or paragraph separator (U+2028, U+2029) or ``/``. (A lone surrogate, which
+#: only a JSON ``\\ud800`` escape can produce and no Unicode text holds, is refused too.)
+ID_PATTERN: Final[str] = "^[^\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029/]+$"
+_ID: Final[re.Pattern[str]] = re.compile(ID_PATTERN)
 
 
 def check_id(value: object, field_name: str) -> str:
-    """Validate an opaque identifier: a non-empty string of at most 128 printable characters.
+    """Validate an opaque identifier: 1..128 characters matching :data:`ID_PATTERN` (no control characters, line
+    separators or ``/``).
 
     Raises:
         ValidationError: naming ``field_name``.
@@ -36,9 +46,18 @@ def check_id(value: object, field_name: str) -> str:
         raise ValidationError.single(field_name, "must be a non-empty string", "required")
     if len(value) > MAX_ID_LENGTH:
         raise ValidationError.single(field_name, f"must be at most {MAX_ID_LENGTH} characters", "too_long")
-    if not value.isprintable() or "/" in value:
+    if _ID.match(value) is None or not _is_unicode(value):
         raise ValidationError.single(field_name, "must not contain control characters or '/'", "invalid")
     return value
+
+
+def _is_unicode(text: str) -> bool:
+    """Whether ``text`` holds no lone surrogate (it encodes to UTF-8)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def check_utc(value: datetime, field_name: str) -> datetime:

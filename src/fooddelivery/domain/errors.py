@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
+    "CatalogMismatch",
     "ConcurrencyConflict",
     "CurrencyMismatch",
+    "DataCorrupted",
     "DuplicateRequest",
     "FieldError",
     "FoodDeliveryError",
@@ -102,6 +104,18 @@ class PriceChanged(ValidationError):
     code = "price_changed"
 
 
+class CatalogMismatch(ValidationError):
+    """A well-formed request that does not match the restaurant's data as it is now (HTTP 409): an item that is not
+    (or no longer) on its menu or not available, a restaurant not accepting orders, an amount with more decimals
+    than its currency has, a promo code that is unknown or does not apply. Names every such field.
+
+    The client should re-read the restaurant (its menu, its currency) or drop the promo code; the same request
+    may succeed once the restaurant's data changes, which is why it is a conflict and not an invalid request.
+    """
+
+    code = "catalog_mismatch"
+
+
 class NotAuthenticated(FoodDeliveryError):
     """No, or no valid, identity was presented (HTTP 401)."""
 
@@ -189,3 +203,13 @@ class InfrastructureError(FoodDeliveryError):
     """A dependency (store, bus, gateway) failed; the request may succeed later (HTTP 503)."""
 
     code = "infrastructure_error"
+
+
+class DataCorrupted(InfrastructureError):
+    """Stored data cannot be read back: the store itself is damaged (HTTP 500, never worth a retry).
+
+    Unlike its parent, retrying does not help: the data is gone until an operator restores it. ``detail`` names
+    what could not be read (an order id when one is known), never the data itself.
+    """
+
+    code = "data_corrupted"

@@ -15,6 +15,7 @@ not revealed); a related actor whose role may not make the change gets :class:`N
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,6 +28,7 @@ from fooddelivery.domain.errors import (
     InvalidTransition,
     NotAllowed,
     NotFound,
+    ValidationError,
 )
 from fooddelivery.domain.events import DomainEvent, EventType
 from fooddelivery.domain.money import Money
@@ -34,6 +36,8 @@ from fooddelivery.domain.placement import MAX_LINES, MAX_QUANTITY, LineItem, Lin
 from fooddelivery.domain.pricing import PriceBreakdown, PricingPolicy, PromoCode
 
 __all__ = [
+    "IDEMPOTENCY_KEY_PATTERN",
+    "MAX_IDEMPOTENCY_KEY_LENGTH",
     "MAX_LINES",
     "MAX_QUANTITY",
     "ORDER_ID_PREFIX",
@@ -43,11 +47,38 @@ __all__ = [
     "Order",
     "OrderStatus",
     "PaymentStatus",
+    "check_idempotency_key",
     "order_id_for_key",
 ]
 
 #: Every order id starts with it.
 ORDER_ID_PREFIX: Final[str] = "ord"
+#: Longest ``Idempotency-Key`` accepted.
+MAX_IDEMPOTENCY_KEY_LENGTH: Final[int] = 255
+#: What an ``Idempotency-Key`` may hold, as a regular expression meaning the same in Python and ECMA-262 (the
+#: OpenAPI document states it): 1..255 characters, none of them a control character (C0, DEL, C1).
+IDEMPOTENCY_KEY_PATTERN: Final[str] = "^[^\\u0000-\\u001f\\u007f-\\u009f]{1,255}$"
+_IDEMPOTENCY_KEY: Final[re.Pattern[str]] = re.compile(IDEMPOTENCY_KEY_PATTERN)
+
+
+def check_idempotency_key(key: object) -> str:
+    """Require a client idempotency key matching :data:`IDEMPOTENCY_KEY_PATTERN` (no lone surrogate either).
+
+    Raises:
+        ValidationError: field ``idempotency_key`` (the HTTP layer names it ``Idempotency-Key``).
+    """
+    valid = isinstance(key, str) and _IDEMPOTENCY_KEY.match(key) is not None
+    if valid:
+        assert isinstance(key, str)
+        try:
+            key.encode("utf-8")
+        except UnicodeEncodeError:
+            valid = False
+    if not valid:
+        raise ValidationError.single(
+            "idempotency_key", "must be 1..255 characters without control characters", "invalid"
+        )
+    return str(key)
 
 
 def order_id_for_key(customer_id: str, idempotency_key: str) -> str:
@@ -197,8 +228,12 @@ class Order:
         :func:`~fooddelivery.domain.placement.price`; this records the result.
 
         Raises:
-            ValidationError: naming every invalid field (``lines.N.quantity``, ``lines.N``, ``lines.N.unit_price``...).
-            PriceChanged: a client-sent unit price differs from the menu (fields name each line).
+            ValidationError: naming every invalid field (``lines.N.quantity``, ``lines.N.unit_price``...): the
+                request can never succeed as sent.
+            CatalogMismatch: well-formed, but not for this restaurant as it is now (an item not on its menu or not
+                available, the restaurant not accepting orders, a tip finer than its currency, a promo code that
+                does not apply); the fields of changed prices are named too.
+            PriceChanged: only client-sent unit prices differ from the menu (fields name each line).
         """
         check_id(order_id, "order_id")
         check_id(customer_id, "customer_id")

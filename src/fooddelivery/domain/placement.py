@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Final
 
 from fooddelivery.domain.catalog import DeliveryAddress, MenuItem, Restaurant
-from fooddelivery.domain.errors import FieldError, PriceChanged, ValidationError
+from fooddelivery.domain.errors import CatalogMismatch, FieldError, PriceChanged, ValidationError
 from fooddelivery.domain.money import Money, parse_decimal
 from fooddelivery.domain.pricing import PriceBreakdown, PricingPolicy, PromoCode, price_order
 
@@ -90,7 +90,9 @@ def _quantity(value: object, i: int, errors: list[FieldError]) -> int | None:
     return value
 
 
-def _menu_item(restaurant: Restaurant, req: LineRequest, i: int, errors: list[FieldError]) -> MenuItem | None:
+def _menu_item(
+    restaurant: Restaurant, req: LineRequest, i: int, errors: list[FieldError], catalog: list[FieldError]
+) -> MenuItem | None:
     if req.item_id is not None and not isinstance(req.item_id, str):
         errors.append(FieldError(f"lines.{i}.item_id", "must be a string", "type"))
         return None
@@ -105,10 +107,10 @@ def _menu_item(restaurant: Restaurant, req: LineRequest, i: int, errors: list[Fi
         errors.append(FieldError(f"lines.{i}", "must name a menu item by item id or name", "required"))
         return None
     if item is None:
-        errors.append(FieldError(f"lines.{i}", f"no menu item with {ref}", "unknown_item"))
+        catalog.append(FieldError(f"lines.{i}", f"no menu item with {ref}", "unknown_item"))
         return None
     if not item.available:
-        errors.append(FieldError(f"lines.{i}", f"{item.name!r} is not available", "unavailable"))
+        catalog.append(FieldError(f"lines.{i}", f"{item.name!r} is not available", "unavailable"))
         return None
     return item
 
@@ -145,17 +147,22 @@ def parse_request(
         The priced lines, their subtotal and the tip.
 
     Raises:
-        ValidationError: naming every invalid field (``lines.N.quantity``, ``lines.N``, ``lines.N.unit_price``,
-            ``payment_method``, ``restaurant_id``, ``tip``...).
+        ValidationError: naming every invalid field (``lines.N.quantity``, ``lines.N.unit_price``,
+            ``payment_method``, ``tip``...): the request can never succeed as sent (the catalog fields below are
+            named too).
+        CatalogMismatch: well-formed, but not for this restaurant as it is now: an item not on its menu or not
+            available (``lines.N``), the restaurant not accepting orders (``restaurant_id``), a tip with more
+            decimals than its currency (``tip``); changed prices are named too.
         PriceChanged: the request is otherwise valid but a price the client saw differs from the menu (the
             fields name each line).
     """
     errors: list[FieldError] = []
     changed: list[FieldError] = []
+    catalog: list[FieldError] = []  # well-formed, but not for this restaurant as it is now
     if not isinstance(payment_method, str) or not payment_method or len(payment_method) > 128:
         errors.append(FieldError("payment_method", "must be a payment token of 1..128 characters", "required"))
     if not restaurant.accepting_orders:
-        errors.append(FieldError("restaurant_id", "is not accepting orders", "not_accepting_orders"))
+        catalog.append(FieldError("restaurant_id", "is not accepting orders", "not_accepting_orders"))
     if not lines:
         errors.append(FieldError("lines", "must contain at least one line", "required"))
     elif len(lines) > MAX_LINES:
@@ -165,7 +172,7 @@ def parse_request(
     subtotal_minor = 0
     for i, req in enumerate(lines if 0 < len(lines) <= MAX_LINES else ()):
         quantity = _quantity(req.quantity, i, errors)
-        item = _menu_item(restaurant, req, i, errors)
+        item = _menu_item(restaurant, req, i, errors, catalog)
         if item is None:
             continue
         _seen_price(item, req, i, errors, changed)
@@ -178,9 +185,12 @@ def parse_request(
         try:
             tip_money = Money.of(tip, currency, "tip")
         except ValidationError as exc:
-            errors.extend(exc.fields)
+            for f in exc.fields:  # too many decimals depends on the restaurant's currency
+                (catalog if f.code == "precision" else errors).append(f)
     if errors:
-        raise ValidationError("the order is invalid", errors + changed)
+        raise ValidationError("the order is invalid", errors + catalog + changed)
+    if catalog:
+        raise CatalogMismatch("the order does not match the restaurant as it is now: re-read it", catalog + changed)
     if changed:
         raise PriceChanged("prices changed: re-read the menu", changed)
     return ParsedRequest(tuple(priced), Money(subtotal_minor, currency), tip_money)
@@ -197,16 +207,22 @@ def price(
     """The breakdown of a parsed request (the formula and its rounding points: ``fooddelivery.domain.pricing``).
 
     Raises:
-        ValidationError: the tip is negative or too large, or the promo code does not apply (fields ``tip``,
-            ``promo_code``).
+        ValidationError: the tip is negative or too large (field ``tip``).
+        CatalogMismatch: the promo code does not apply (expired, a subtotal below its minimum, another currency;
+            field ``promo_code``).
     """
-    return price_order(
-        subtotal=parsed.subtotal,
-        tax_rate=restaurant.tax_rate,
-        policy=policy or PricingPolicy.for_currency(restaurant.currency),
-        restaurant_location=restaurant.location,
-        address_location=delivery_address.location,
-        tip=parsed.tip,
-        promo=promo,
-        now=now,
-    )
+    try:
+        return price_order(
+            subtotal=parsed.subtotal,
+            tax_rate=restaurant.tax_rate,
+            policy=policy or PricingPolicy.for_currency(restaurant.currency),
+            restaurant_location=restaurant.location,
+            address_location=delivery_address.location,
+            tip=parsed.tip,
+            promo=promo,
+            now=now,
+        )
+    except ValidationError as exc:
+        if exc.fields and all(f.field == "promo_code" for f in exc.fields):
+            raise CatalogMismatch(f"the promo code does not apply: {exc.detail}", exc.fields) from None
+        raise

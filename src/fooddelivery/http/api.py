@@ -25,7 +25,8 @@ Routes (the reference design's nine, same methods and paths, plus four marked "+
 - ``PUT /deliveries/{orderId}/location``: the assigned driver reports a position.
 - + ``POST /orders/{orderId}/reject``: the restaurant rejects the order.
 - + ``GET /openapi.json``: OpenAPI 3.1 from the same models; no credentials needed.
-- + ``GET /health``: liveness; no credentials needed.
+- + ``GET /health``: 200 ``ok``, or 503 ``degraded`` with what fails (a deployment's ``health`` callback);
+  no credentials needed.
 - + ``OPTIONS`` on any route: 204 with ``Allow``; no credentials needed.
 
 Order of checks: route (404/405) -> credentials (401) -> the roles that may ever call the route
@@ -43,11 +44,12 @@ import binascii
 import hashlib
 import json
 import logging
+import re
 import threading
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from pydantic import BaseModel
@@ -57,7 +59,7 @@ from fooddelivery.domain.actors import Actor, Role
 from fooddelivery.domain.catalog import check_id
 from fooddelivery.domain.errors import FieldError, FoodDeliveryError, NotAllowed, ValidationError
 from fooddelivery.domain.geo import GeoPoint
-from fooddelivery.domain.order import OrderStatus
+from fooddelivery.domain.order import IDEMPOTENCY_KEY_PATTERN, OrderStatus
 from fooddelivery.http import models as m
 from fooddelivery.http.messages import HttpRequest, HttpResponse
 from fooddelivery.http.problems import (
@@ -75,7 +77,7 @@ if TYPE_CHECKING:
     from fooddelivery.application.services import FoodDeliveryService
     from fooddelivery.domain.catalog import Restaurant
 
-__all__ = ["MAX_BODY_BYTES", "ROUTES", "HttpApi", "QueryParam", "RouteSpec"]
+__all__ = ["MAX_BODY_BYTES", "ROUTES", "HealthReport", "HttpApi", "QueryParam", "RouteSpec"]
 
 log = logging.getLogger("fooddelivery.http")
 
@@ -92,20 +94,42 @@ _REQUEST_ID_CHARS: Final[frozenset[str]] = frozenset(
 M = TypeVar("M", bound=BaseModel)
 
 
+@dataclass(frozen=True, slots=True)
+class HealthReport:
+    """What a deployment says of itself on ``GET /health``.
+
+    Attributes:
+        ok: whether it can do its work (200 ``ok``) or not (503 ``degraded``).
+        checks: named states, e.g. ``{"storage": "disk_full", "integrity": "ok"}``.
+        detail: one sentence for a human when not ok.
+    """
+
+    ok: bool = True
+    checks: Mapping[str, str] = field(default_factory=dict)
+    detail: str | None = None
+
+
 # -- route table -----------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class QueryParam:
-    """A documented query parameter.
+    """A documented query parameter; the server enforces its schema exactly as written (see
+    :func:`_query_values`).
 
     Attributes:
         name: its name.
-        schema: its JSON schema (OpenAPI 3.1).
+        schema: its JSON schema (OpenAPI 3.1): ``type`` string (``minLength``, ``maxLength``, ``pattern``,
+            ``enum``) or integer (``minimum``, ``maximum``).
         description: what it does.
+        group: parameters of one group are given together or not at all (``near`` + ``radiusKm``); the document
+            shows a group as one exploded object parameter, the only way OpenAPI can say so.
+        example: a value that works on ``fooddelivery serve --demo`` (the value, not its query-string text).
     """
 
     name: str
     schema: Mapping[str, Any]
     description: str
+    group: str | None = None
+    example: object = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +147,7 @@ class RouteSpec:
         errors: the documented error statuses.
         auth: whether credentials are required.
         query: documented query parameters.
-        headers: documented request headers (name -> description).
+        headers: documented request headers (name -> (description, JSON schema)).
         tag: OpenAPI tag.
         roles: the roles that may ever call it, or None for any authenticated caller; others get 403
             before their body is read (finer rules, per order and status, are the use cases').
@@ -139,7 +163,7 @@ class RouteSpec:
     errors: tuple[int, ...] = ()
     auth: bool = True
     query: tuple[QueryParam, ...] = ()
-    headers: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, tuple[str, Mapping[str, Any]]] = field(default_factory=dict)
     tag: str = "orders"
     roles: frozenset[Role] | None = None
 
@@ -151,33 +175,64 @@ class RouteSpec:
 
 _AUTH_ERRORS = (401, 403)
 _BODY_ERRORS = (400, 413, 415, 422)
+_LIMIT = QueryParam(
+    "limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}, "Page size.", example=10
+)
+_CURSOR = QueryParam("cursor", m.CURSOR_SCHEMA, "The nextCursor of the previous page (same filters).")
+#: Latitude -90..90 and longitude -180..180 in decimal degrees, as 'lat,lon'.
+_NEAR_PATTERN: Final[str] = (
+    r"^-?(90(\.0+)?|[1-8]?\d(\.\d+)?),-?(180(\.0+)?|(1[0-7]\d|[1-9]?\d)(\.\d+)?)$"
+)
 _LIST_QUERY = (
     QueryParam(
         "cuisine",
         {"type": "string", "minLength": 1, "maxLength": 64},
         "Only this cuisine (case-insensitive).",
+        example="pizza",
     ),
     QueryParam(
         "minRating",
-        {"type": "string", "pattern": r"^\d+(\.\d+)?$"},
+        {"type": "string", "pattern": r"^(5(\.0+)?|[0-4](\.\d+)?)$", "maxLength": 40},
         "Only restaurants rated at least this (0..5).",
+        example="3",
     ),
     QueryParam(
         "near",
-        {"type": "string", "pattern": r"^-?\d+(\.\d+)?,-?\d+(\.\d+)?$"},
-        "Centre of a radius filter as 'lat,lon' in decimal degrees; requires radiusKm.",
+        {"type": "string", "pattern": _NEAR_PATTERN, "maxLength": 81},
+        "Centre of a radius filter as 'lat,lon' in decimal degrees; given with radiusKm.",
+        group="nearby",
+        example="40.7128,-74.0060",
     ),
     QueryParam(
         "radiusKm",
-        {"type": "string", "pattern": r"^\d+(\.\d+)?$"},
-        "Radius around 'near' in km, (0, 100]; requires near.",
+        {"type": "string", "pattern": r"^(100(\.0+)?|[1-9]\d?(\.\d+)?|0\.\d*[1-9]\d*)$", "maxLength": 40},
+        "Radius around 'near' in km, (0, 100]; given with near.",
+        group="nearby",
+        example="25",
     ),
-    QueryParam("limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}, "Page size."),
+    _LIMIT,
+    _CURSOR,
+)
+_ORDERS_QUERY = (
     QueryParam(
-        "cursor",
-        {"type": "string", "minLength": 1, "maxLength": 2048},
-        "'nextCursor' of the previous page.",
+        "status",
+        {"type": "string", "enum": [s.value for s in OrderStatus]},
+        "Only orders in this status (a restaurant's PENDING orders are the ones waiting for its confirmation).",
+        example="PENDING",
     ),
+    QueryParam(
+        "customerId",
+        m.ID_SCHEMA,
+        "Only this customer's orders: an admin's filter; a customer may name only themselves (else 403).",
+    ),
+    QueryParam(
+        "restaurantId",
+        m.ID_SCHEMA,
+        "Only this restaurant's orders: an admin's filter; a restaurant may name only itself (else 403); a "
+        "customer's orders placed with it.",
+    ),
+    _LIMIT,
+    _CURSOR,
 )
 
 #: Every operation of the API, in documentation order.
@@ -192,10 +247,25 @@ ROUTES: Final[tuple[RouteSpec, ...]] = (
         201,
         (*_BODY_ERRORS, *_AUTH_ERRORS, 404, 409),
         headers={
-            "Idempotency-Key": "1..255 printable characters; the same key and body return the "
-            "first order (200), another body 422."
+            "Idempotency-Key": (
+                "1..255 characters without control characters; the same key and body return the first order "
+                "(200), the same key with another body is 422.",
+                {"type": "string", "pattern": IDEMPOTENCY_KEY_PATTERN},
+            )
         },
         roles=frozenset({Role.CUSTOMER}),
+    ),
+    RouteSpec(
+        "GET",
+        "/orders",
+        "list_orders",
+        "List orders",
+        None,
+        m.OrderPageOut,
+        200,
+        (*_AUTH_ERRORS, 404, 422),
+        query=_ORDERS_QUERY,
+        roles=frozenset({Role.CUSTOMER, Role.RESTAURANT, Role.ADMIN}),
     ),
     RouteSpec(
         "GET",
@@ -236,7 +306,7 @@ ROUTES: Final[tuple[RouteSpec, ...]] = (
         None,
         m.RestaurantPageOut,
         200,
-        (*_AUTH_ERRORS, 422),
+        (*_AUTH_ERRORS, 404, 422),
         query=_LIST_QUERY,
         tag="restaurants",
     ),
@@ -259,7 +329,7 @@ ROUTES: Final[tuple[RouteSpec, ...]] = (
         m.SearchRestaurantsIn,
         m.RestaurantPageOut,
         200,
-        (*_BODY_ERRORS, *_AUTH_ERRORS),
+        (*_BODY_ERRORS, *_AUTH_ERRORS, 404),
         tag="restaurants",
     ),
     RouteSpec(
@@ -309,7 +379,7 @@ ROUTES: Final[tuple[RouteSpec, ...]] = (
         auth=False,
         tag="meta",
     ),
-    RouteSpec("GET", "/health", "health", "Liveness", None, m.HealthOut, 200, (), auth=False, tag="meta"),
+    RouteSpec("GET", "/health", "health", "Health", None, m.HealthOut, 200, (), auth=False, tag="meta"),
 )
 
 
@@ -319,6 +389,7 @@ class _Call:
     actor: Actor | None
     params: dict[str, str]
     request_id: str
+    query: dict[str, str]
 
     @property
     def who(self) -> Actor:
@@ -447,6 +518,22 @@ def parse_json_object(request: HttpRequest, max_bytes: int = MAX_BODY_BYTES) -> 
 
 
 # -- listing cursors -------------------------------------------------------------------------------
+def _unknown_cursor() -> RequestRejected:
+    """A cursor of the right form that this listing did not issue, or issued for other filters: there is no such
+    page (404), as there is no such order for an id no one issued. (A cursor of the wrong form is a 422.)"""
+    return RequestRejected(
+        404,
+        "unknown_cursor",
+        "Unknown cursor",
+        "this cursor is not the nextCursor of a page of this listing with these filters",
+        fields=[FieldError("cursor", "is not a cursor of this listing", "unknown_cursor")],
+    )
+
+
+def _is_cursor_error(exc: ValidationError) -> bool:
+    return bool(exc.fields) and all(f.field == "cursor" for f in exc.fields)
+
+
 def _filters_fingerprint(query: RestaurantQuery) -> str:
     near = query.near
     doc = [
@@ -466,39 +553,83 @@ def _wrap_cursor(store_cursor: str | None, fingerprint: str) -> str | None:
 
 
 def _unwrap_cursor(cursor: str, fingerprint: str) -> str:
-    bad = ValidationError.single("cursor", "is malformed or belongs to a listing with other filters", "invalid")
+    """The store cursor inside a cursor :func:`_wrap_cursor` made for these filters.
+
+    Raises:
+        RequestRejected: 404 ``unknown_cursor`` for anything else.
+    """
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         doc = json.loads(raw)
     except (binascii.Error, ValueError, RecursionError):
-        raise bad from None
+        raise _unknown_cursor() from None
     if not isinstance(doc, dict) or doc.get("f") != fingerprint or not isinstance(doc.get("c"), str):
-        raise bad
+        raise _unknown_cursor()
     return str(doc["c"])
 
 
 # -- query strings ---------------------------------------------------------------------------------
-def _single(request: HttpRequest, name: str) -> str | None:
-    values = request.query.get(name)
-    if not values:
+_MAX_INT_DIGITS: Final[int] = 12
+_INTEGER: Final[re.Pattern[str]] = re.compile(r"-?\d+")
+
+
+def _violation(raw: str, schema: Mapping[str, Any]) -> tuple[str, str] | None:
+    """What is wrong with the query value ``raw`` under ``schema`` (``(message, code)``), or None: exactly the
+    keywords the document states, nothing more."""
+    if schema.get("type") == "integer":
+        if _INTEGER.fullmatch(raw) is None:
+            return "must be an integer", "type"
+        digits = raw.lstrip("-").lstrip("0")
+        value = int(raw) if len(digits) <= _MAX_INT_DIGITS else (-1 if raw.startswith("-") else 1) * 10**_MAX_INT_DIGITS
+        low, high = schema.get("minimum"), schema.get("maximum")
+        if (low is not None and value < low) or (high is not None and value > high):
+            return f"must be an integer {low}..{high}", "out_of_range"
         return None
-    if len(values) > 1:
-        raise ValidationError.single(name, "must be given once", "duplicate")
-    return values[0]
+    if "enum" in schema and raw not in schema["enum"]:
+        return f"must be one of {', '.join(schema['enum'])}", "invalid_choice"
+    if len(raw) < schema.get("minLength", 0) or len(raw) > schema.get("maxLength", len(raw)):
+        return f"must be {schema.get('minLength', 0)}..{schema.get('maxLength')} characters", "length"
+    pattern = schema.get("pattern")
+    if pattern is not None and re.search(pattern, raw) is None:
+        return f"must match {pattern}", "invalid"
+    if not _is_utf8(raw):  # a lone surrogate (from a cloud event's JSON): no store can hold it
+        return "must be Unicode text", "invalid"
+    return None
 
 
-def _query_decimal(text: str, name: str) -> Decimal:
-    try:
-        value = Decimal(text.strip())
-    except InvalidOperation:
-        raise ValidationError.single(name, "must be a decimal number", "type") from None
-    if not value.is_finite() or len(text) > 40:
-        raise ValidationError.single(name, "must be a finite decimal number", "type")
-    return value
+def _query_values(request: HttpRequest, spec: RouteSpec) -> dict[str, str]:
+    """The route's query parameters, each checked against its documented schema, groups given together.
 
-
-def _query_float(text: str, name: str) -> float:
-    return float(_query_decimal(text, name))
+    Raises:
+        ValidationError: naming every parameter that is repeated, violates its schema, or lacks its group.
+    """
+    errors: list[FieldError] = []
+    values: dict[str, str] = {}
+    for param in spec.query:
+        given = request.query.get(param.name)
+        if not given:
+            continue
+        if len(given) > 1:
+            errors.append(FieldError(param.name, "must be given once", "duplicate"))
+            continue
+        problem = _violation(given[0], param.schema)
+        if problem is not None:
+            errors.append(FieldError(param.name, *problem))
+        else:
+            values[param.name] = given[0]
+    groups: dict[str, list[str]] = {}
+    for param in spec.query:
+        if param.group is not None:
+            groups.setdefault(param.group, []).append(param.name)
+    for members in groups.values():
+        present = [n for n in members if n in request.query]
+        if present and len(present) < len(members):
+            for name in members:
+                if name not in present:
+                    errors.append(FieldError(name, f"is required with {', '.join(present)}", "required"))
+    if errors:
+        raise ValidationError("invalid query parameters", errors)
+    return values
 
 
 def _is_utf8(text: str) -> bool:
@@ -509,45 +640,20 @@ def _is_utf8(text: str) -> bool:
     return True
 
 
-def _list_query(request: HttpRequest) -> RestaurantQuery:
-    errors: list[FieldError] = []
-    values: dict[str, Any] = {}
-    for name in ("cuisine", "minRating", "near", "radiusKm", "limit", "cursor"):
-        try:
-            raw = _single(request, name)
-            if raw is None:
-                continue
-            if name == "cuisine":
-                if not raw or len(raw) > 64:
-                    raise ValidationError.single(name, "must be 1..64 characters", "length")
-                if not _is_utf8(raw):  # a lone surrogate (from a cloud event's JSON): no store can hold it
-                    raise ValidationError.single(name, "must be Unicode text", "invalid")
-                values["cuisine"] = raw.lower()
-            elif name == "minRating":
-                values["min_rating"] = _query_decimal(raw, name)
-            elif name == "near":
-                lat, sep, lon = raw.partition(",")
-                if not sep:
-                    raise ValidationError.single(name, "must be 'lat,lon'", "type")
-                try:
-                    values["near"] = GeoPoint(_query_float(lat, name), _query_float(lon, name))
-                except ValidationError as exc:
-                    messages = ", ".join(f"{f.field} {f.message}" for f in exc.fields)
-                    code = exc.fields[0].code if exc.fields else "invalid"
-                    raise ValidationError.single(name, messages or exc.detail, code) from None
-            elif name == "radiusKm":
-                values["radius_km"] = _query_float(raw, name)
-            elif name == "limit":
-                if not raw.isascii() or not raw.isdigit() or len(raw) > 4:
-                    raise ValidationError.single(name, "must be an integer 1..100", "type")
-                values["limit"] = int(raw)
-            else:
-                values["cursor"] = raw
-        except ValidationError as exc:
-            errors.extend(exc.fields)
-    if errors:
-        raise ValidationError("invalid query parameters", errors)
-    return RestaurantQuery(**values)
+def _list_query(values: Mapping[str, str]) -> RestaurantQuery:
+    """The restaurant query of checked parameters (see :data:`_LIST_QUERY`)."""
+    near = None
+    if "near" in values:
+        lat, _, lon = values["near"].partition(",")
+        near = GeoPoint(float(Decimal(lat)), float(Decimal(lon)))
+    return RestaurantQuery(
+        cuisine=values["cuisine"].lower() if "cuisine" in values else None,
+        min_rating=Decimal(values["minRating"]) if "minRating" in values else None,
+        near=near,
+        radius_km=float(Decimal(values["radiusKm"])) if "radiusKm" in values else None,
+        limit=int(values.get("limit", "20")),
+        cursor=values.get("cursor"),
+    )
 
 
 # -- the API ---------------------------------------------------------------------------------------
@@ -566,6 +672,7 @@ class HttpApi:
             default).
         title: the OpenAPI ``info.title``.
         version: the OpenAPI ``info.version``.
+        health: what ``GET /health`` reports (called per request; keep it cheap), or None for always ``ok``.
     """
 
     def __init__(
@@ -578,8 +685,10 @@ class HttpApi:
         request_ids: Callable[[], str] | None = None,
         title: str = "fooddelivery",
         version: str = "0.1.0",
+        health: Callable[[], HealthReport] | None = None,
     ) -> None:
         self.service = service
+        self.health = health
         self.authenticator = authenticator
         self.max_body_bytes = max_body_bytes
         self.base_path = base_path.rstrip("/")
@@ -637,7 +746,8 @@ class HttpApi:
                 f"unknown query parameters: {', '.join(repr(n) for n in unknown[:5])}",
                 [FieldError(n or "query", "is not a query parameter of this route", "unknown_field") for n in unknown],
             )
-        return handler(_Call(request, actor, match.params, request_id))
+        query = _query_values(request, spec)
+        return handler(_Call(request, actor, match.params, request_id, query))
 
     # -- helpers -----------------------------------------------------------------------------------
     def _body(self, call: _Call, model: type[M]) -> M:
@@ -669,7 +779,13 @@ class HttpApi:
                 query.limit,
                 _unwrap_cursor(query.cursor, fingerprint),
             )
-        return self._page(query, self.service.search_restaurants(call.who, query), fingerprint)
+        try:
+            page = self.service.search_restaurants(call.who, query)
+        except ValidationError as exc:
+            if query.cursor is not None and _is_cursor_error(exc):  # ours in form, not the store's
+                raise _unknown_cursor() from None
+            raise
+        return self._page(query, page, fingerprint)
 
     # -- orders ------------------------------------------------------------------------------------
     def _create_order(self, call: _Call) -> HttpResponse:
@@ -679,6 +795,24 @@ class HttpApi:
         order = result.order
         location = f"{self.base_path}/orders/{order.order_id}"
         return self._ok(m.order_out(order), 201 if result.created else 200, {"Location": location})
+
+    def _list_orders(self, call: _Call) -> HttpResponse:
+        q = call.query
+        try:
+            page = self.service.list_orders(
+                call.who,
+                status=OrderStatus(q["status"]) if "status" in q else None,
+                customer_id=q.get("customerId"),
+                restaurant_id=q.get("restaurantId"),
+                limit=int(q.get("limit", "20")),
+                cursor=q.get("cursor"),
+            )
+        except ValidationError as exc:
+            if "cursor" in q and _is_cursor_error(exc):
+                raise _unknown_cursor() from None
+            raise
+        body = m.OrderPageOut(items=[m.order_out(o) for o in page.items], next_cursor=page.next_cursor)
+        return self._ok(body)
 
     def _get_order(self, call: _Call) -> HttpResponse:
         return self._ok(m.order_out(self.service.get_order(call.who, call.params["orderId"])))
@@ -706,7 +840,7 @@ class HttpApi:
 
     # -- restaurants -------------------------------------------------------------------------------
     def _list_restaurants(self, call: _Call) -> HttpResponse:
-        return self._search(call, _list_query(call.request))
+        return self._search(call, _list_query(call.query))
 
     def _get_restaurant(self, call: _Call) -> HttpResponse:
         restaurant = self.service.get_restaurant(call.who, call.params["restaurantId"])
@@ -755,4 +889,10 @@ class HttpApi:
         return HttpResponse.from_json_bytes(200, body, headers={"Cache-Control": "public, max-age=300"})
 
     def _health(self, call: _Call) -> HttpResponse:
-        return self._ok(m.HealthOut(status="ok"))
+        report = self.health() if self.health is not None else HealthReport()
+        body = m.HealthOut(status="ok" if report.ok else "degraded", checks=dict(report.checks), detail=report.detail)
+        return HttpResponse.from_json_bytes(
+            200 if report.ok else 503,
+            body.model_dump_json(exclude_none=True).encode(),
+            headers=None if report.ok else {"Retry-After": "5"},
+        )

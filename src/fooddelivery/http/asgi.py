@@ -18,21 +18,26 @@ What it translates (ASGI 3.0 HTTP and lifespan specifications, https://asgi.read
   reading*: once the limit is passed it stops reading and hands the API ``limit + 1`` bytes, so the API answers
   413 in its usual order of checks (an unauthenticated oversized request still gets its 401) and memory stays
   bounded whatever the client sends;
+- with ``body_timeout_s``, a body that stalls (no chunk for that long) is answered ``408 Request Timeout`` with
+  ``Connection: close``, so a client that declares 100 bytes and sends 2 cannot hold its connection;
 - the lifespan protocol: ``startup`` and ``shutdown`` hooks (synchronous callables, run in a worker thread);
   a failing startup hook makes the server refuse to start, with the error as the message.
 
-Standard library only: importing this module loads neither pydantic nor a server.
+Standard library only (and :mod:`fooddelivery.http.problems`, itself standard library only): importing this
+module loads neither pydantic nor a server.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any, Final, Protocol
 from urllib.parse import quote
 
 from fooddelivery.http.messages import HttpRequest, HttpResponse
+from fooddelivery.http.problems import RequestRejected, problem_response
 
 __all__ = ["AsgiApp", "Receive", "Scope", "Send"]
 
@@ -58,6 +63,10 @@ class _Disconnected(Exception):
     """The client went away before its body was read."""
 
 
+class _BodyTimeout(Exception):
+    """The client stopped sending its body."""
+
+
 class AsgiApp:
     """An ASGI 3 application answering every HTTP request with ``api.handle`` in a worker thread.
 
@@ -69,9 +78,11 @@ class AsgiApp:
             server is told ``lifespan.startup.failed`` and does not serve.
         shutdown: callables run, in order, on ``lifespan.shutdown``; every one runs even if an earlier one
             raised (the first error is reported as ``lifespan.shutdown.failed``).
+        body_timeout_s: longest wait for the next chunk of a request body, seconds; then ``408`` and the
+            connection is closed. None waits as long as the server lets it.
 
     Raises:
-        ValueError: a ``max_body_bytes`` below 1.
+        ValueError: a ``max_body_bytes`` below 1, or a non-positive ``body_timeout_s``.
     """
 
     def __init__(
@@ -81,6 +92,7 @@ class AsgiApp:
         max_body_bytes: int | None = None,
         startup: Iterable[Callable[[], object]] = (),
         shutdown: Iterable[Callable[[], object]] = (),
+        body_timeout_s: float | None = None,
     ) -> None:
         limit = max_body_bytes if max_body_bytes is not None else getattr(api, "max_body_bytes", _DEFAULT_MAX_BODY)
         if not isinstance(limit, int) or limit < 1:
@@ -89,6 +101,9 @@ class AsgiApp:
         self.max_body_bytes = limit
         self.startup = list(startup)
         self.shutdown = list(shutdown)
+        if body_timeout_s is not None and not body_timeout_s > 0:
+            raise ValueError(f"body_timeout_s must be positive, got {body_timeout_s!r}")
+        self.body_timeout_s = body_timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The ASGI 3 entry point (``http`` and ``lifespan`` scopes; others are refused).
@@ -110,6 +125,9 @@ class AsgiApp:
             body = await self._read_body(receive)
         except _Disconnected:
             return
+        except _BodyTimeout:
+            await send_response(send, self._body_timeout_response(scope), head=scope.get("method") == "HEAD")
+            return
         request = to_request(scope, body)
         response = await asyncio.to_thread(self.api.handle, request)
         await send_response(send, response, head=scope.get("method") == "HEAD")
@@ -120,7 +138,14 @@ class AsgiApp:
         chunks: list[bytes] = []
         size = 0
         while True:
-            message = await receive()
+            if self.body_timeout_s is None:
+                message = await receive()
+            else:
+                try:
+                    async with asyncio.timeout(self.body_timeout_s):  # no extra task, unlike wait_for
+                        message = await receive()
+                except TimeoutError:
+                    raise _BodyTimeout from None
             kind = message["type"]
             if kind == "http.disconnect":
                 raise _Disconnected
@@ -135,6 +160,22 @@ class AsgiApp:
                     return b"".join(chunks)  # over the limit: stop reading, the API answers 413
             if not message.get("more_body", False):
                 return b"".join(chunks)
+
+    def _body_timeout_response(self, scope: Scope) -> HttpResponse:
+        rejected = RequestRejected(
+            408,
+            "body_timeout",
+            "Request timeout",
+            f"the request body stalled: no data for {self.body_timeout_s:g} s",
+            headers={"Connection": "close"},
+        )
+        raw_path = scope.get("raw_path")
+        instance = bytes(raw_path).decode("latin-1").split("?", 1)[0] if raw_path else None
+        request_id = uuid.uuid4().hex
+        log.info("request %s: body stalled for %.1f s; answered 408", request_id, self.body_timeout_s)
+        response = problem_response(rejected, request_id, instance)
+        response.headers["X-Request-Id"] = request_id
+        return response
 
     # -- lifespan ------------------------------------------------------------------------------------------
     async def _lifespan(self, receive: Receive, send: Send) -> None:

@@ -28,7 +28,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final
 
 from fooddelivery.domain.actors import Actor, Role
-from fooddelivery.domain.catalog import MAX_ID_LENGTH, check_id
+from fooddelivery.domain.catalog import check_id
 from fooddelivery.domain.errors import (
     InfrastructureError,
     NotAllowed,
@@ -155,9 +155,10 @@ def _role_names(value: object) -> list[str]:
 
 def _identifier(claims: Mapping[str, Any], name: str) -> str | None:
     value = claims.get(name)
-    if isinstance(value, str) and value and len(value) <= MAX_ID_LENGTH and value.isprintable() and "/" not in value:
-        return value
-    return None
+    try:
+        return check_id(value, name)
+    except ValidationError:
+        return None
 
 
 def actor_from_claims(claims: Mapping[str, Any], mapping: ClaimMapping) -> Actor:
@@ -607,7 +608,7 @@ def issue_dev_token(
 
     Args:
         role: ``customer``, ``restaurant``, ``driver`` or ``admin``.
-        sub: the user id (for a customer, the customer id), 1..128 printable characters without '/'.
+        sub: the user id (for a customer, the customer id), 1..128 characters without control characters or '/'.
         restaurant_id: required for ``restaurant``: the restaurant the user operates.
         driver_id: required for ``driver``: the user's driver id.
         secret: the signing secret (>= 32 bytes); :func:`dev_secret` when None.
@@ -633,7 +634,7 @@ def issue_dev_token(
         raise ValidationError.single("ttl_s", "must be an integer 1..2592000", "out_of_range")
     claims: dict[str, Any] = {"role": wanted.value, "sub": sub}
     if _identifier(claims, "sub") is None:
-        raise ValidationError.single("sub", "must be 1..128 printable characters without '/'", "invalid")
+        raise ValidationError.single("sub", "must be 1..128 characters without control characters or '/'", "invalid")
     for name, value in (("restaurant_id", restaurant_id), ("driver_id", driver_id)):
         if value is not None:
             claims[name] = check_id(value, name)

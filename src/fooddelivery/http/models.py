@@ -10,8 +10,10 @@ times as ISO-8601 with offset (``"2025-01-01T12:00:00+00:00"``).
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Callable
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
@@ -29,8 +31,8 @@ from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
 from fooddelivery.application.services import PlaceOrder, Tracking
-from fooddelivery.domain.catalog import MAX_ID_LENGTH, DeliveryAddress, MenuItem, Restaurant
-from fooddelivery.domain.errors import FieldError
+from fooddelivery.domain.catalog import ID_PATTERN, MAX_ID_LENGTH, DeliveryAddress, MenuItem, Restaurant, check_id
+from fooddelivery.domain.errors import FieldError, ValidationError
 from fooddelivery.domain.events import DomainEvent
 from fooddelivery.domain.geo import GeoPoint
 from fooddelivery.domain.order import (
@@ -52,6 +54,7 @@ __all__ = [
     "LocationIn",
     "LocationOut",
     "OrderOut",
+    "OrderPageOut",
     "PlaceOrderIn",
     "ProblemOut",
     "RejectOrderIn",
@@ -102,14 +105,49 @@ class _Out(BaseModel):
 
 
 # -- field types -----------------------------------------------------------------------------------
+# Every rule a field has is stated in its JSON schema (the OpenAPI document) and enforced by the same
+# validator: a pattern is written once, in a dialect Python and ECMA-262 (JSON Schema's) read alike.
+
+#: JSON schema of an opaque id (path parameters, body and query fields).
+ID_SCHEMA: Final[dict[str, Any]] = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": MAX_ID_LENGTH,
+    "pattern": ID_PATTERN,
+    "description": "An opaque id: 1..128 characters, no control characters, line separators or '/'.",
+}
+
+
 def _identifier(value: str) -> str:
-    if not value.isprintable() or "/" in value:
-        raise PydanticCustomError("invalid", "must not contain control characters or '/'")
+    try:
+        return check_id(value, "id")
+    except ValidationError:
+        raise PydanticCustomError("invalid", "must not contain control characters or '/'") from None
+
+
+#: An opaque id: 1..128 characters matching ``ID_PATTERN`` (no control characters, line separators or '/').
+Identifier = Annotated[
+    str, Field(min_length=1, max_length=MAX_ID_LENGTH), AfterValidator(_identifier), WithJsonSchema(ID_SCHEMA)
+]
+
+
+def _integral(value: object) -> object:
+    """A JSON number with no fractional part (``2.0``, ``2E1``) is an integer, as JSON Schema counts it."""
+    if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
+        return int(value)
     return value
 
 
-#: An opaque id: 1..128 printable characters without '/'.
-Identifier = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH), AfterValidator(_identifier)]
+#: A line's quantity, 1..99, written as JSON writes an integer (``2``) or with a zero fraction (``2.0``).
+Quantity = Annotated[int, Field(ge=1, le=MAX_QUANTITY), BeforeValidator(_integral)]
+#: A page size, 1..100 (``20`` or ``20.0``).
+PageSize = Annotated[int, Field(ge=1, le=100), BeforeValidator(_integral)]
+
+#: A decimal string: no sign but ``-``, no exponent, no whitespace (the JSON number form covers the rest).
+_DECIMAL_STRING: Final[str] = r"^-?\d+(\.\d+)?$"
+_DECIMAL_STRING_RE: Final[re.Pattern[str]] = re.compile(_DECIMAL_STRING)
+#: Longest decimal string accepted.
+MAX_DECIMAL_TEXT: Final[int] = 40
 
 
 def _decimal(value: object) -> Decimal:
@@ -118,13 +156,9 @@ def _decimal(value: object) -> Decimal:
     if isinstance(value, int):
         return Decimal(value)
     if isinstance(value, str):
-        text = value.strip()
-        if not text or len(text) > 40:
+        if len(value) > MAX_DECIMAL_TEXT or _DECIMAL_STRING_RE.match(value) is None:
             raise PydanticCustomError("type", "is not a decimal number")
-        try:
-            value = Decimal(text)
-        except InvalidOperation:
-            raise PydanticCustomError("type", "is not a decimal number") from None
+        value = Decimal(value)
     if not isinstance(value, Decimal):
         raise PydanticCustomError("type", "must be a decimal string or a JSON number")
     if not value.is_finite():
@@ -141,12 +175,52 @@ DecimalText = Annotated[
         {
             "anyOf": [
                 {"type": "number"},
-                {"type": "string", "pattern": r"^\s*[-+]?\d+(\.\d+)?\s*$"},
+                {"type": "string", "pattern": _DECIMAL_STRING, "maxLength": MAX_DECIMAL_TEXT},
             ],
             "description": "An exact decimal; JSON numbers are read through their text, never as binary floats.",
         }
     ),
 ]
+
+
+def _bounded_decimal(
+    low: int, high: int, places: int | None, string_pattern: str, what: str
+) -> tuple[Callable[[object], Decimal], dict[str, Any]]:
+    """The validator and JSON schema of an exact decimal in ``[low, high]`` (with at most ``places`` decimals),
+    given as a JSON number or as a string matching ``string_pattern``, which must say the same for strings (a
+    JSON Schema range does not apply to a string)."""
+    compiled = re.compile(string_pattern)
+    step = Decimal(1).scaleb(-places) if places is not None else None
+
+    def check(value: object) -> Decimal:
+        if isinstance(value, str) and (len(value) > MAX_DECIMAL_TEXT or compiled.match(value) is None):
+            raise PydanticCustomError("out_of_range", f"must be {what}")
+        number = _decimal(value)
+        if not Decimal(low) <= number <= Decimal(high):
+            raise PydanticCustomError("out_of_range", f"must be {what}")
+        if step is not None and number != number.quantize(step):
+            raise PydanticCustomError("precision", f"must have at most {places} decimal places")
+        return number
+
+    as_number: dict[str, Any] = {"type": "number", "minimum": low, "maximum": high}
+    if step is not None:
+        as_number["multipleOf"] = float(step)
+    schema = {
+        "anyOf": [as_number, {"type": "string", "pattern": string_pattern, "maxLength": MAX_DECIMAL_TEXT}],
+        "description": f"An exact decimal, {what}"
+        + (f", at most {places} decimal places" if places is not None else "")
+        + "; a JSON number or a string.",
+    }
+    return check, schema
+
+
+_check_tip, _TIP_SCHEMA = _bounded_decimal(0, 500, 3, r"^(500(\.0{1,3})?|[1-4]?\d{1,2}(\.\d{1,3})?)$", "0..500")
+#: A tip: 0..500 (face value in the restaurant's currency), at most 3 decimals (the most an ISO 4217 currency has;
+#: more than the restaurant's currency has is a 409 ``catalog_mismatch``).
+Tip = Annotated[Decimal, BeforeValidator(_check_tip), WithJsonSchema(_TIP_SCHEMA)]
+_check_rating, _RATING_SCHEMA = _bounded_decimal(0, 5, None, r"^(5(\.0+)?|[0-4](\.\d+)?)$", "0..5")
+#: A rating, 0..5.
+Rating = Annotated[Decimal, BeforeValidator(_check_rating), WithJsonSchema(_RATING_SCHEMA)]
 
 
 def _number(value: object) -> float:
@@ -190,6 +264,56 @@ Timestamp = Annotated[
 
 
 # -- request bodies --------------------------------------------------------------------------------
+#: Text with at least one character Python does not call whitespace (``str.isspace``), as a pattern.
+NOT_BLANK: Final[str] = (
+    "[^\\u0009-\\u000d\\u001c-\\u0020\\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+)
+_NOT_BLANK: Final[re.Pattern[str]] = re.compile(NOT_BLANK)
+#: An opaque listing cursor: unpadded base64url, 1..2048 characters (the ``nextCursor`` of a previous page).
+CURSOR_PATTERN: Final[str] = "^[A-Za-z0-9_-]{1,2048}$"
+CURSOR_SCHEMA: Final[dict[str, Any]] = {
+    "type": "string",
+    "pattern": CURSOR_PATTERN,
+    "description": "The nextCursor of the previous page, with the same filters. One this listing did not issue "
+    "(or issued for other filters) is 404 unknown_cursor.",
+}
+
+
+def _cursor(value: str) -> str:
+    if re.match(CURSOR_PATTERN, value) is None:
+        raise PydanticCustomError("invalid", "must be the nextCursor of a previous page (base64url)")
+    return value
+
+
+#: A listing cursor (see :data:`CURSOR_SCHEMA`).
+Cursor = Annotated[str, AfterValidator(_cursor), WithJsonSchema(CURSOR_SCHEMA)]
+
+
+def _not_blank(value: str) -> str:
+    if _NOT_BLANK.search(value) is None:
+        raise PydanticCustomError("required", "must not be blank")
+    return value
+
+
+#: Free text of 1..500 characters, not all whitespace.
+Text500 = Annotated[
+    str,
+    Field(min_length=1, max_length=500),
+    AfterValidator(_not_blank),
+    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 500, "pattern": NOT_BLANK}),
+]
+
+
+def _together(*names: str) -> dict[str, Any]:
+    """JSON schema: the properties ``names`` are all given (not null) or none is (absent or null)."""
+    return {
+        "anyOf": [
+            {"required": list(names), "properties": {n: {"not": {"type": "null"}} for n in names}},
+            {"properties": {n: {"type": "null"} for n in names}},
+        ]
+    }
+
+
 class GeoIn(_In):
     """A WGS84 position: ``{"lat": 40.7128, "lon": -74.006}`` (decimal degrees)."""
 
@@ -202,7 +326,9 @@ class AddressIn(_In):
     together or not at all; without them the delivery fee is flat).
     """
 
-    text: str = Field(min_length=1, max_length=500)
+    model_config = ConfigDict(json_schema_extra=_together("lat", "lon"))
+
+    text: Text500
     lat: Latitude | None = None
     lon: Longitude | None = None
 
@@ -210,8 +336,6 @@ class AddressIn(_In):
     def _both_or_neither(self) -> AddressIn:
         if (self.lat is None) != (self.lon is None):
             raise PydanticCustomError("required", "lat and lon go together")
-        if not self.text.strip():
-            raise PydanticCustomError("required", "text must not be blank")
         return self
 
     def to_domain(self) -> DeliveryAddress:
@@ -220,8 +344,8 @@ class AddressIn(_In):
         return DeliveryAddress(self.text, point)
 
 
-#: An address given as text only (``"123 Main St"``): 1..500 characters.
-AddressText = Annotated[str, Field(min_length=1, max_length=500)]
+#: An address given as text only (``"123 Main St"``): 1..500 characters, not all whitespace.
+AddressText = Text500
 
 
 def _address(value: object) -> object:
@@ -233,10 +357,19 @@ class OrderItemIn(_In):
     ``price`` the client saw (it must equal the menu price, else 409 ``price_changed``).
     """
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["itemId"], "properties": {"itemId": {"type": "string"}}},
+                {"required": ["name"], "properties": {"name": {"type": "string"}}},
+            ]
+        }
+    )
+
     item_id: Identifier | None = None
     name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     price: DecimalText | None = None
-    quantity: Annotated[int, Field(ge=1, le=MAX_QUANTITY)]
+    quantity: Quantity
 
     def to_domain(self) -> LineRequest:
         """The domain line request."""
@@ -257,7 +390,7 @@ class PlaceOrderIn(_In):
     items: list[OrderItemIn] = Field(min_length=1, max_length=MAX_LINES)
     delivery_address: Annotated[AddressIn, BeforeValidator(_address, json_schema_input_type=AddressText | AddressIn)]
     payment_method: str = Field(min_length=1, max_length=128)
-    tip: DecimalText | None = None
+    tip: Tip | None = None
     promo_code: Annotated[str, Field(min_length=1, max_length=64)] | None = None
 
     def to_command(self) -> PlaceOrder:
@@ -295,12 +428,14 @@ class SearchRestaurantsIn(_In):
     "radiusKm"?, "limit"?, "cursor"?}`` (``near`` and ``radiusKm`` together).
     """
 
+    model_config = ConfigDict(json_schema_extra=_together("near", "radiusKm"))
+
     cuisine: Annotated[str, Field(min_length=1, max_length=64)] | None = None
-    min_rating: DecimalText | None = None
+    min_rating: Rating | None = None
     near: GeoIn | None = None
     radius_km: RadiusKm | None = None
-    limit: Annotated[int, Field(ge=1, le=100)] = 20
-    cursor: Annotated[str, Field(min_length=1, max_length=2048)] | None = None
+    limit: PageSize = 20
+    cursor: Cursor | None = None
 
 
 class AssignDriverIn(_In):
@@ -413,6 +548,14 @@ class RestaurantPageOut(_Out):
     next_cursor: str | None = None
 
 
+class OrderPageOut(_Out):
+    """One page of orders, newest first; pass ``nextCursor`` back as ``cursor`` (with the same filters) for the
+    next. A filtered page may hold fewer than ``limit`` orders and still have a ``nextCursor``."""
+
+    items: list[OrderOut]
+    next_cursor: str | None = None
+
+
 class TrackingOut(_Out):
     """Where a delivery is; ``eta`` is None when the address has no coordinates or the order is
     finished."""
@@ -437,9 +580,15 @@ class LocationOut(_Out):
 
 
 class HealthOut(_Out):
-    """Liveness."""
+    """Health: ``ok`` (200), or ``degraded`` (503) with the failing ``checks`` and a ``detail`` for a human.
 
-    status: Literal["ok"]
+    ``checks`` names what the deployment watches, e.g. ``{"storage": "disk_full", "integrity": "ok", "worker":
+    "backing_off"}`` from ``fooddelivery serve``; a deployment that watches nothing sends ``{}``.
+    """
+
+    status: Literal["ok", "degraded"]
+    checks: dict[str, str] = Field(default_factory=dict)
+    detail: str | None = None
 
 
 class FieldErrorOut(_Out):

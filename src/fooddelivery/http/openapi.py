@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from fooddelivery.domain.catalog import MAX_ID_LENGTH
-from fooddelivery.http.models import ProblemOut
+from fooddelivery.http.descriptions import DESCRIPTIONS, PATH_EXAMPLES, REQUEST_EXAMPLES
+from fooddelivery.http.models import ID_SCHEMA, ProblemOut
 from fooddelivery.http.problems import PROBLEM_CONTENT_TYPE
 
 if TYPE_CHECKING:
@@ -32,9 +32,10 @@ def _error_description(status: int) -> str:
         400: "Malformed JSON, an empty body, or a JSON value that is not an object",
         401: "Missing, malformed, expired or wrongly signed bearer token",
         403: "The caller's role may not do this",
-        404: "No such resource, or the caller may not know it exists",
+        404: "No such resource, or the caller may not know it exists (an unknown cursor too)",
         405: "Method not allowed",
-        409: "Conflict with the current state (lifecycle, concurrent update, price change, no driver)",
+        409: "Conflict with the current state (lifecycle, concurrent update, a price or menu that changed, no "
+        "driver)",
         413: "Body larger than 256 KB",
         415: "Body not sent as application/json",
         422: "Invalid fields, parameters or Idempotency-Key reuse with another body",
@@ -69,35 +70,57 @@ def build_openapi(routes: Sequence[RouteSpec], *, title: str, version: str) -> d
 
     paths: dict[str, dict[str, Any]] = {}
     for spec in routes:
-        parameters: list[dict[str, Any]] = [
-            {
-                "name": segment[1:-1],
-                "in": "path",
-                "required": True,
-                "schema": {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH},
-            }
-            for segment in spec.path.split("/")
-            if segment.startswith("{")
-        ]
-        parameters += [
-            {
-                "name": q.name,
-                "in": "query",
-                "required": False,
-                "schema": dict(q.schema),
-                "description": q.description,
-            }
-            for q in spec.query
-        ]
+        parameters: list[dict[str, Any]] = []
+        for segment in spec.path.split("/"):
+            if segment.startswith("{"):
+                name = segment[1:-1]
+                param: dict[str, Any] = {"name": name, "in": "path", "required": True, "schema": dict(ID_SCHEMA)}
+                if name in PATH_EXAMPLES:
+                    param["example"] = PATH_EXAMPLES[name]
+                parameters.append(param)
+        groups: dict[str, list[Any]] = {}
+        for q in spec.query:
+            if q.group is not None:
+                groups.setdefault(q.group, []).append(q)
+                continue
+            param = {"name": q.name, "in": "query", "required": False, "schema": dict(q.schema)}
+            param["description"] = q.description
+            if q.example is not None:
+                param["example"] = q.example
+            parameters.append(param)
+        for group, members in groups.items():
+            # Parameters given together: OpenAPI can say so only of an object parameter exploded into its
+            # properties (style form, explode: ``near=...&radiusKm=...``), all of them or none.
+            names = [q.name for q in members]
+            parameters.append(
+                {
+                    "name": group,
+                    "in": "query",
+                    "required": False,
+                    "style": "form",
+                    "explode": True,
+                    "description": "; ".join(f"{q.name}: {q.description}" for q in members),
+                    "schema": {
+                        "type": "object",
+                        "properties": {q.name: dict(q.schema) for q in members},
+                        "additionalProperties": False,
+                        "anyOf": [
+                            {"required": names},
+                            {"not": {"anyOf": [{"required": [n]} for n in names]}},
+                        ],
+                    },
+                    "example": {q.name: q.example for q in members if q.example is not None},
+                }
+            )
         parameters += [
             {
                 "name": name,
                 "in": "header",
                 "required": False,
-                "schema": {"type": "string"},
+                "schema": dict(schema),
                 "description": text,
             }
-            for name, text in spec.headers.items()
+            for name, (text, schema) in spec.headers.items()
         ]
         success_schema = (
             refs[(spec.response_model, "serialization")] if spec.response_model is not None else {"type": "object"}
@@ -118,6 +141,12 @@ def build_openapi(routes: Sequence[RouteSpec], *, title: str, version: str) -> d
                 "description": "The order an earlier request with the same Idempotency-Key created",
                 "content": {"application/json": {"schema": success_schema}},
             }
+        if spec.operation_id == "health":
+            responses["503"] = {
+                "description": "Degraded: the deployment cannot do its work now (checks and detail say why)",
+                "headers": {"Retry-After": {"description": "Seconds to wait.", "schema": {"type": "string"}}},
+                "content": {"application/json": {"schema": success_schema}},
+            }
         for status in sorted({*spec.errors, 405, 500}):
             responses[str(status)] = {"description": _error_description(status), "content": problem}
         if spec.auth:
@@ -128,16 +157,17 @@ def build_openapi(routes: Sequence[RouteSpec], *, title: str, version: str) -> d
         operation: dict[str, Any] = {
             "operationId": spec.operation_id,
             "summary": spec.summary,
+            "description": DESCRIPTIONS[spec.operation_id],
             "tags": [spec.tag],
             "responses": responses,
         }
         if parameters:
             operation["parameters"] = parameters
         if spec.request_model is not None:
-            operation["requestBody"] = {
-                "required": True,
-                "content": {"application/json": {"schema": refs[(spec.request_model, "validation")]}},
-            }
+            body: dict[str, Any] = {"schema": refs[(spec.request_model, "validation")]}
+            if spec.operation_id in REQUEST_EXAMPLES:
+                body["example"] = REQUEST_EXAMPLES[spec.operation_id]
+            operation["requestBody"] = {"required": True, "content": {"application/json": body}}
         if not spec.auth:
             operation["security"] = []
         paths.setdefault(spec.path, {})[spec.method.lower()] = operation

@@ -14,12 +14,16 @@ Problem body (``Content-Type: application/problem+json``)::
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Mapping
 from typing import Any, Final
 
 from fooddelivery.domain.errors import (
+    CatalogMismatch,
     ConcurrencyConflict,
     CurrencyMismatch,
+    DataCorrupted,
     DuplicateRequest,
     FieldError,
     FoodDeliveryError,
@@ -101,6 +105,7 @@ ERROR_TABLE: Final[Mapping[type[FoodDeliveryError], tuple[int, str]]] = {
     ValidationError: (422, "Invalid request"),
     CurrencyMismatch: (422, "Currency mismatch"),
     PriceChanged: (409, "Prices changed"),
+    CatalogMismatch: (409, "Does not match the restaurant"),
     NotAuthenticated: (401, "Not authenticated"),
     NotAllowed: (403, "Forbidden"),
     NotFound: (404, "Not found"),
@@ -114,6 +119,7 @@ ERROR_TABLE: Final[Mapping[type[FoodDeliveryError], tuple[int, str]]] = {
     PaymentRetryableError: (503, "Payment processor unavailable"),
     PaymentError: (502, "Payment failed"),
     InfrastructureError: (503, "Service unavailable"),
+    DataCorrupted: (500, "Stored data damaged"),
 }
 
 #: Statuses whose ``detail`` is replaced by a generic sentence (the real one may name internals; it
@@ -122,6 +128,38 @@ _GENERIC_DETAIL: Final[Mapping[int, str]] = {
     502: "The payment processor failed; nothing was charged twice. Retry later.",
     503: "A service this API depends on is unavailable. Retry later.",
 }
+
+
+class _ThrottledLog:
+    """Logs a dependency failure at most once per ``interval_s`` per (status, code, reason), saying how many were
+    left out meanwhile: a full disk fails every request that writes, and the log must not grow with the traffic."""
+
+    def __init__(self, interval_s: float = 10.0) -> None:
+        self.interval_s = interval_s
+        self._lock = threading.Lock()
+        self._last: dict[tuple[int, str, object], tuple[float, int]] = {}
+
+    def warn(self, status: int, error: FoodDeliveryError, request_id: str) -> None:
+        key = (status, error.code, error.context.get("reason"))
+        now = time.monotonic()
+        with self._lock:
+            last, left_out = self._last.get(key, (float("-inf"), 0))
+            if now - last < self.interval_s:
+                self._last[key] = (last, left_out + 1)
+                return
+            self._last[key] = (now, 0)
+        more = f" ({left_out} more like it in the last {now - last:.1f} s)" if left_out else ""
+        log.warning(
+            "dependency failure (%s %s): %s%s",
+            status,
+            error.code,
+            error.detail,
+            more,
+            extra={"request_id": request_id},
+        )
+
+
+_DEPENDENCY_LOG: Final[_ThrottledLog] = _ThrottledLog()
 
 
 def status_for(error: FoodDeliveryError) -> tuple[int, str]:
@@ -212,19 +250,28 @@ def problem_response(error: FoodDeliveryError, request_id: str, instance: str | 
 
     Returns:
         A response with the table's status, ``Content-Type: application/problem+json`` and, for 401,
-        a ``WWW-Authenticate: Bearer`` challenge (RFC 6750 section 3); for 503 a ``Retry-After``.
+        a ``WWW-Authenticate: Bearer`` challenge (RFC 6750 section 3); for 503 a ``Retry-After``. A
+        :class:`DataCorrupted` is a 500 whose detail says what cannot be read (retrying will not help).
     """
     status, title = status_for(error)
+    if isinstance(error, DataCorrupted):
+        # Not a bug and not an outage: the data is gone until an operator restores it. Say which (the detail
+        # names the order), never "retry later", and log one line, no traceback.
+        log.error("stored data damaged: %s", error.detail, extra={"request_id": request_id})
+        return _problem(
+            status=status,
+            title=title,
+            code=error.code,
+            detail=error.detail,
+            request_id=request_id,
+            instance=instance,
+            fields=[],
+            headers={},
+        )
     if status >= 500:
         if status == 500:
             return internal_error_response(error, request_id, instance)
-        log.warning(
-            "dependency failure (%s %s): %s",
-            status,
-            error.code,
-            error.detail,
-            extra={"request_id": request_id},
-        )
+        _DEPENDENCY_LOG.warn(status, error, request_id)
     fields: list[FieldError] = list(getattr(error, "fields", ()) or ())
     detail = _GENERIC_DETAIL.get(status, error.detail)
     if not isinstance(error, WireValidationError):

@@ -107,11 +107,20 @@ class OrderRepository(Protocol):
         ...
 
     def list_by_restaurant(
-        self, restaurant_id: str, status: OrderStatus | None = None, limit: int = 20, cursor: str | None = None
+        self,
+        restaurant_id: str,
+        status: OrderStatus | None = None,
+        limit: int = 20,
+        cursor: str | None = None,
+        *,
+        newest_first: bool = False,
     ) -> Page[Order]:
-        """The restaurant's orders, optionally of one status, oldest first (by creation time, then id).
+        """The restaurant's orders, optionally of one status, oldest first (by creation time, then id), or newest
+        first with ``newest_first`` (what a restaurant looking for orders to confirm wants).
+
+        A cursor belongs to one listing: its restaurant, status and direction.
 
         Raises:
-            ValidationError: a malformed cursor or a limit outside 1..100.
+            ValidationError: a malformed cursor (or one of another listing) or a limit outside 1..100.
         """
         ...

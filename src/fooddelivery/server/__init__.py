@@ -2,25 +2,43 @@
 
 - :mod:`fooddelivery.server.app`: :class:`LocalServer` (one process's composition and its recovery after a
   restart) and :func:`run` (uvicorn, graceful shutdown);
-- :mod:`fooddelivery.server.worker`: the background thread that delivers saga timers and flushes the outbox;
+- :mod:`fooddelivery.server.worker`: the background thread that delivers saga timers, flushes the outbox and
+  checkpoints the WAL, backing off while the store fails;
+- :mod:`fooddelivery.server.lock`: one ``serve`` per database file;
+- :mod:`fooddelivery.server.protocol`: uvicorn's HTTP/1.1 protocol with a request-head deadline and 431;
 - :mod:`fooddelivery.server.demo`: the ``--demo`` catalog (``rest-0``..``rest-99`` and drivers near them).
 
 The CLI imports this package only when ``serve`` runs; uvicorn is imported only by :func:`run`.
 """
 
-from fooddelivery.server.app import LOG_LEVELS, LocalServer, Recovery, ServeOptions, ServerUnavailable, run
+from fooddelivery.server.app import (
+    LOG_LEVELS,
+    LocalServer,
+    PortUnavailable,
+    Recovery,
+    ServeOptions,
+    ServerUnavailable,
+    bind_socket,
+    run,
+)
 from fooddelivery.server.demo import DemoCatalog, load_demo_catalog
-from fooddelivery.server.worker import BackgroundWorker, Pass
+from fooddelivery.server.lock import DatabaseInUse, DatabaseLock
+from fooddelivery.server.worker import BackgroundWorker, Outage, Pass
 
 __all__ = [
     "LOG_LEVELS",
     "BackgroundWorker",
+    "DatabaseInUse",
+    "DatabaseLock",
     "DemoCatalog",
     "LocalServer",
+    "Outage",
     "Pass",
+    "PortUnavailable",
     "Recovery",
     "ServeOptions",
     "ServerUnavailable",
+    "bind_socket",
     "load_demo_catalog",
     "run",
 ]

@@ -9,12 +9,25 @@
 - :class:`~fooddelivery.http.HttpApi` with a :class:`~fooddelivery.http.DevAuthenticator` (HS256 tokens signed
   with ``FOODDELIVERY_DEV_SECRET``, or the public development default; ``fooddelivery token`` prints them);
 - :class:`~fooddelivery.http.asgi.AsgiApp` in front of it, whose lifespan start-up runs :meth:`LocalServer.start`
-  (demo catalog, recovery, the background worker) before the server binds its port, and whose shutdown stops
-  the worker;
-- a :class:`~fooddelivery.server.worker.BackgroundWorker` thread for saga timers and the outbox.
+  (integrity check, demo catalog, recovery, the background worker) before the first request is accepted, and
+  whose shutdown stops the worker;
+- a :class:`~fooddelivery.server.worker.BackgroundWorker` thread for saga timers, the outbox and WAL checkpoints.
+
+One process per database file: building a :class:`LocalServer` first takes the file's writer lock
+(:class:`~fooddelivery.server.lock.DatabaseLock`), so a second ``serve`` on the same file is refused at once,
+naming the holder, before it reads or writes anything. :func:`run` binds the port even earlier, so a second
+``serve`` on a busy port fails before it touches the database.
+
+At start the file gets ``PRAGMA quick_check``. A damaged file is served **read-only** (no recovery, no worker, every
+write refused with a non-retryable ``data_corrupted`` problem): what can still be read can be read, nothing new
+goes into it, and ``/health`` says ``degraded`` with ``integrity: corrupt``. A full disk (or another I/O failure)
+is reported by ``/health`` as ``storage: disk_full`` while it lasts; requests that must write answer 503, and
+the worker backs off (see :mod:`fooddelivery.server.worker`).
 
 Recovery after a restart (:meth:`LocalServer.recover`), before the first request is accepted:
 
+0. the timers the previous process had leased and not acknowledged (it died delivering them) are released: with
+   the writer lock no other process can hold a lease, so they are due again now rather than when the lease ends;
 1. the outbox is flushed: events committed by the previous process but not yet published go out now, and their
    in-process consumers run (an ``OrderPlaced`` whose saga never started starts it; the runner's ``start`` is
    idempotent);
@@ -32,6 +45,8 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
@@ -42,16 +57,28 @@ from fooddelivery.adapters.memory import OperationCounters
 from fooddelivery.adapters.sqlite import SqliteAdapters, open_sqlite_adapters
 from fooddelivery.adapters.system import SystemClock
 from fooddelivery.bootstrap import Bootstrapped, Settings, bootstrap
+from fooddelivery.domain.errors import InfrastructureError
 from fooddelivery.ports.auth import Authenticator
 from fooddelivery.ports.clock import Clock
+from fooddelivery.server.lock import DatabaseInUse, DatabaseLock
 from fooddelivery.server.worker import BackgroundWorker, Pass
 
 if TYPE_CHECKING:
-    from fooddelivery.http.api import HttpApi
+    from fooddelivery.http.api import HealthReport, HttpApi
     from fooddelivery.http.asgi import AsgiApp
     from fooddelivery.server.demo import DemoCatalog
 
-__all__ = ["LOG_LEVELS", "LocalServer", "Recovery", "ServeOptions", "ServerUnavailable", "run"]
+__all__ = [
+    "LOG_LEVELS",
+    "DatabaseInUse",
+    "LocalServer",
+    "PortUnavailable",
+    "Recovery",
+    "ServeOptions",
+    "ServerUnavailable",
+    "bind_socket",
+    "run",
+]
 
 log = logging.getLogger("fooddelivery.server")
 
@@ -59,10 +86,46 @@ log = logging.getLogger("fooddelivery.server")
 LOG_LEVELS: Final[tuple[str, ...]] = ("critical", "error", "warning", "info", "debug")
 #: Seconds uvicorn waits for in-flight requests on shutdown.
 GRACEFUL_SHUTDOWN_S: Final[int] = 10
+#: Default seconds a connection may stay without a complete request head (new, or kept alive).
+IDLE_TIMEOUT_S: Final[float] = 10.0
+#: Default longest wait for the next chunk of a request body, seconds.
+BODY_TIMEOUT_S: Final[float] = 10.0
+#: Largest request head (request line and headers), bytes; larger gets 431.
+MAX_HEAD_BYTES: Final[int] = 16 * 1024
 
 
 class ServerUnavailable(RuntimeError):
     """The ASGI server (uvicorn, the ``serve`` extra) is not installed."""
+
+
+class PortUnavailable(OSError):
+    """The address cannot be bound (in use, not an interface of this host, no permission)."""
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host``:``port`` (IPv4 or IPv6, ``SO_REUSEADDR`` as servers do).
+
+    Connections arriving before the server accepts them wait in the backlog.
+
+    Raises:
+        PortUnavailable: it cannot be bound, with the address and the operating system's reason.
+    """
+    sock: socket.socket | None = None
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, kind, proto, _, address = infos[0]
+        # proto IPPROTO_TCP (not 0): asyncio sets TCP_NODELAY only on sockets that say they are TCP, and without
+        # it a keep-alive response written in two parts waits ~40 ms for the client's delayed ACK (Nagle).
+        sock = socket.socket(family, kind, proto)
+        if os.name == "posix":
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as exc:
+        if sock is not None:
+            sock.close()
+        raise PortUnavailable(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    return sock
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +139,8 @@ class ServeOptions:
         demo: load the demo catalog (idempotent).
         confirmation_timeout_s: how long a restaurant has to confirm an order, seconds.
         log_level: one of :data:`LOG_LEVELS`.
+        idle_timeout_s: how long a connection may stay without a complete request head, seconds.
+        body_timeout_s: longest wait for the next chunk of a request body, seconds.
     """
 
     db: Path
@@ -84,6 +149,8 @@ class ServeOptions:
     demo: bool = False
     confirmation_timeout_s: float = 300.0
     log_level: str = "info"
+    idle_timeout_s: float = IDLE_TIMEOUT_S
+    body_timeout_s: float = BODY_TIMEOUT_S
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +158,9 @@ class Recovery:
     """What start-up found and did.
 
     Attributes:
+        timers_released: timers the previous process had leased and not acknowledged (it died delivering them):
+            due again at once rather than when their leases end (only with the writer lock: no other process can
+            hold a lease then).
         events_published: outbox events left by the previous process, published now.
         sagas_resumed: sagas left RUNNING, driven on.
         sagas_failed: sagas that could not be resumed (the worker retries them).
@@ -98,6 +168,7 @@ class Recovery:
         timers_pending: timers still waiting (their due times are kept across the restart).
     """
 
+    timers_released: int
     events_published: int
     sagas_resumed: int
     sagas_failed: int
@@ -119,8 +190,13 @@ class LocalServer:
         authenticator: the request authenticator (``DevAuthenticator()`` by default: ``FOODDELIVERY_DEV_SECRET``
             or the public development secret).
         poll_s: the worker's longest sleep (seconds).
+        lock: take the database's writer lock first (``serve`` always does; a test that plays two processes in
+            one may not).
+        holder: what the lock tells a process it refuses (``{"url": ...}``).
+        body_timeout_s: the ASGI app's body deadline (see :class:`~fooddelivery.http.asgi.AsgiApp`), or None.
 
     Raises:
+        DatabaseInUse: another process holds the database's writer lock (nothing was opened).
         InfrastructureError: the database cannot be opened (not a SQLite file, newer schema, no permission).
     """
 
@@ -133,6 +209,9 @@ class LocalServer:
         clock: Clock | None = None,
         authenticator: Authenticator | None = None,
         poll_s: float = 0.5,
+        lock: bool = True,
+        holder: Mapping[str, Any] | None = None,
+        body_timeout_s: float | None = None,
     ) -> None:
         from fooddelivery.http.api import HttpApi
         from fooddelivery.http.asgi import AsgiApp
@@ -140,7 +219,14 @@ class LocalServer:
         self.demo = demo
         self.clock = clock or SystemClock()
         self.counters = OperationCounters()
-        self.adapters: SqliteAdapters = open_sqlite_adapters(db, counters=self.counters, clock=self.clock)
+        self.lock: DatabaseLock | None = DatabaseLock(db, holder) if lock else None
+        if self.lock is not None:
+            self.lock.acquire()  # before the database is opened (opening migrates: a write)
+        try:
+            self.adapters: SqliteAdapters = open_sqlite_adapters(db, counters=self.counters, clock=self.clock)
+        except BaseException:
+            self._release_lock()
+            raise
         try:
             self.boot: Bootstrapped = bootstrap(
                 settings or Settings.from_env(), clock=self.clock, counters=self.counters, **self.adapters.ports()
@@ -149,27 +235,47 @@ class LocalServer:
                 from fooddelivery.http.auth import DevAuthenticator
 
                 authenticator = DevAuthenticator(clock=self.clock)
-            self.api: HttpApi = HttpApi(self.boot.service, authenticator)
+            self.api: HttpApi = HttpApi(self.boot.service, authenticator, health=self.health)
             self.worker = BackgroundWorker(
-                self.boot.service, self.adapters.scheduler, self.adapters.sagas, poll_s=poll_s
+                self.boot.service,
+                self.adapters.scheduler,
+                self.adapters.sagas,
+                poll_s=poll_s,
+                checkpoint=self.adapters.database.checkpoint,
             )
-            self.app: AsgiApp = AsgiApp(self.api, startup=[self.start], shutdown=[self.stop])
+            self.app: AsgiApp = AsgiApp(
+                self.api, startup=[self.start], shutdown=[self.stop], body_timeout_s=body_timeout_s
+            )
         except BaseException:
             self.adapters.close()
+            self._release_lock()
             raise
         self.catalog: DemoCatalog | None = None
         self.recovery: Recovery | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------------------
-    def start(self) -> Recovery:
-        """Load the demo catalog (if asked), recover what the previous process left, start the worker.
+    def start(self) -> Recovery | None:
+        """Check the file (``PRAGMA quick_check``), load the demo catalog (if asked), recover what the previous
+        process left, start the worker.
+
+        A damaged file is served read-only: no catalog, no recovery, no worker (logged once, reported by
+        ``/health``). A store failing during recovery (a full disk) postpones it: the worker's passes retry.
 
         Returns:
-            What recovery did.
+            What recovery did, or None when it did not run (a damaged file, or postponed).
 
         Raises:
-            InfrastructureError: the database failed (the server does not start).
+            InfrastructureError: the demo catalog could not be loaded (the server does not start).
         """
+        problems = self.adapters.database.check_integrity()
+        if problems:
+            log.error(
+                "the database %s is damaged (%s); serving it read-only: no recovery, no background work, every "
+                "write refused. Restore it from a backup.",
+                self.adapters.database.path,
+                "; ".join(problems[:3]),
+            )
+            return None
         if self.demo:
             from fooddelivery.server.demo import load_demo_catalog
 
@@ -182,7 +288,11 @@ class LocalServer:
                 self.catalog.drivers,
                 self.catalog.drivers_added,
             )
-        self.recovery = self.recover()
+        try:
+            self.recovery = self.recover()
+        except InfrastructureError as exc:
+            self.worker.note(Pass(failure=f"{exc.context.get('reason', exc.code)}: {exc.detail}"))  # logged once
+            log.info("recovery postponed; the background worker's passes retry it")
         self.worker.start()
         return self.recovery
 
@@ -197,10 +307,13 @@ class LocalServer:
         Raises:
             InfrastructureError: the outbox or the saga store cannot be read.
         """
+        released = self.adapters.scheduler.release_all() if self.lock is not None else 0
         published = self.boot.service.pump()
         resumed, failed = self.worker.resume_stuck(timedelta(0))
         first: Pass = self.worker.run_once(sweep=False)
+        self.worker.note(first)  # a failing store: logged once, and the worker starts backed off
         recovery = Recovery(
+            timers_released=released,
             events_published=published + first.events_published,
             sagas_resumed=resumed,
             sagas_failed=failed,
@@ -208,8 +321,9 @@ class LocalServer:
             timers_pending=self.adapters.scheduler.pending_count,
         )
         log.info(
-            "recovered: %d outbox events published, %d running sagas resumed (%d failed), %d overdue timers "
-            "delivered, %d timers pending",
+            "recovered: %d leased timers released, %d outbox events published, %d running sagas resumed (%d failed), "
+            "%d overdue timers delivered, %d timers pending",
+            recovery.timers_released,
             recovery.events_published,
             recovery.sagas_resumed,
             recovery.sagas_failed,
@@ -218,14 +332,44 @@ class LocalServer:
         )
         return recovery
 
+    def health(self) -> HealthReport:
+        """What ``GET /health`` says: the database's writes and integrity, and the worker.
+
+        Degraded (503) while writes fail (``storage``: ``disk_full``, ``io_error``, ``read_only``), when the
+        file is damaged (``integrity: corrupt``), or while the worker's passes fail (``worker: backing_off``).
+        """
+        from fooddelivery.http.api import HealthReport
+
+        db = self.adapters.database.health
+        outage = self.worker.outage
+        checks = {
+            "storage": db.writes,
+            "integrity": db.integrity,
+            "worker": "backing_off" if outage is not None else ("running" if self.worker.running else "stopped"),
+        }
+        if db.integrity == "corrupt":
+            detail = f"the database file is damaged ({db.integrity_detail}); it is served read-only"
+        elif db.writes != "ok":
+            detail = f"writes fail ({db.writes}) since {db.writes_since:%Y-%m-%dT%H:%M:%SZ}; free the disk"
+        elif outage is not None:
+            detail = f"background work fails: {outage.reason}"
+        else:
+            return HealthReport(ok=True, checks=checks)
+        return HealthReport(ok=False, checks=checks, detail=detail)
+
     def stop(self) -> None:
         """Stop the worker (after its current pass). Idempotent."""
         self.worker.stop()
 
     def close(self) -> None:
-        """Stop the worker and close the database. Idempotent."""
+        """Stop the worker, close the database, drop the writer lock. Idempotent."""
         self.stop()
         self.adapters.close()
+        self._release_lock()
+
+    def _release_lock(self) -> None:
+        if self.lock is not None:
+            self.lock.release()
 
     def __enter__(self) -> LocalServer:
         return self
@@ -267,27 +411,53 @@ def run(options: ServeOptions) -> int:
     On a signal uvicorn stops accepting connections, waits up to :data:`GRACEFUL_SHUTDOWN_S` for requests in
     flight, runs the lifespan shutdown (the worker stops after its current pass), and the database is closed.
 
+    Order of start-up: the port is bound (a busy port fails here, before the database is touched), the
+    database's writer lock is taken (a second ``serve`` on the file fails here, naming the holder), the database
+    is opened, then the lifespan start-up checks and recovers it while connections wait in the backlog.
+
+    Connections are guarded (:mod:`fooddelivery.server.protocol`): a request head must arrive within
+    ``idle_timeout_s`` (and a kept-alive connection is closed after it), a head over :data:`MAX_HEAD_BYTES` gets
+    431, and a request body that stalls for ``body_timeout_s`` gets 408.
+
     Returns:
         0 after a graceful shutdown; uvicorn's non-zero status when it could not start (3 when the start-up
-        failed or the port could not be bound, uvicorn having logged why).
+        failed, uvicorn having logged why).
 
     Raises:
         ServerUnavailable: uvicorn is not installed.
+        PortUnavailable: the port cannot be bound (nothing else was done).
+        DatabaseInUse: another process serves this database file (the database was not opened).
         InfrastructureError: the database cannot be opened.
     """
     uvicorn = _uvicorn()
+    from fooddelivery.server.protocol import guarded_protocol
+
     configure_logging(options.log_level, uvicorn)
     settings = replace(Settings.from_env(), confirmation_timeout_s=options.confirmation_timeout_s)
     _warn_about_development_tokens(options.host)
-    server = LocalServer(options.db, settings=settings, demo=options.demo)
+    listener = bind_socket(options.host, options.port)
+    try:
+        bound_port = listener.getsockname()[1]
+        url = f"http://{options.host}:{bound_port}"
+        server = LocalServer(
+            options.db,
+            settings=settings,
+            demo=options.demo,
+            holder={"url": url},
+            body_timeout_s=options.body_timeout_s,
+        )
+    except BaseException:
+        listener.close()
+        raise
     config = uvicorn.Config(
         server.app,
-        host=options.host,
-        port=options.port,
         log_level=options.log_level,
         lifespan="on",
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
         server_header=False,
+        http=guarded_protocol(options.idle_timeout_s, MAX_HEAD_BYTES),
+        h11_max_incomplete_event_size=MAX_HEAD_BYTES,
+        timeout_keep_alive=max(1, int(options.idle_timeout_s)),
     )
     uv_server = uvicorn.Server(config)
 
@@ -299,14 +469,16 @@ def run(options: ServeOptions) -> int:
             raise SystemExit(128 + sig)
 
     previous = {sig: signal.signal(sig, after_graceful_shutdown) for sig in (signal.SIGINT, signal.SIGTERM)}
+    log.info("listening on %s (serving once the database is checked and recovered)", url)
     try:
-        uv_server.run()
+        uv_server.run(sockets=[listener])
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 1
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         server.close()
+        listener.close()
     if not uv_server.started:
         return 1
     log.info("stopped; database %s closed", options.db)

@@ -11,7 +11,16 @@ A :class:`BackgroundWorker` runs one daemon thread next to the HTTP server. Each
    failed half-way) and retries the saga events that failed in process (``service.resume_sagas``).
 
 It sleeps until the earliest pending timer is due, at most ``poll_s``, so a timer fires within milliseconds of
-its due time once the worker has seen it, and a timer scheduled meanwhile is seen within ``poll_s``.
+its due time once the worker has seen it, and a timer scheduled meanwhile is seen within ``poll_s``. Every
+``checkpoint_s`` it also checkpoints and truncates the SQLite WAL (when given a ``checkpoint``).
+
+When the store fails (a full disk, an I/O error, a damaged file: any ``InfrastructureError``) a pass stops at the
+first failure and the worker **backs off**: it waits ``backoff_min_s``, then twice as long after each further
+failed pass, at most ``backoff_max_s``, instead of retrying a due timer every millisecond. It logs one line when
+passes start failing, one when the reason changes and one when they succeed again -- never one per attempt, and
+no traceback for an outage (a traceback is for a bug). Timers it had leased when the failure hit are released
+once the store works again, so they are not held until their lease ends. :attr:`BackgroundWorker.outage` is what
+``/health`` reports.
 """
 
 from __future__ import annotations
@@ -19,7 +28,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -29,7 +38,7 @@ from fooddelivery.domain.errors import InfrastructureError
 from fooddelivery.ports.saga_store import SagaState, SagaStatus
 from fooddelivery.ports.scheduler import ScheduledMessage
 
-__all__ = ["BackgroundWorker", "LeasingScheduler", "ListableSagaStore", "Pass"]
+__all__ = ["BackgroundWorker", "LeasingScheduler", "ListableSagaStore", "Outage", "Pass"]
 
 log = logging.getLogger("fooddelivery.server")
 
@@ -43,6 +52,10 @@ class LeasingScheduler(Protocol):
 
     def ack(self, message_ids: Sequence[str]) -> int:
         """Delete handled messages."""
+        ...
+
+    def release(self, message_ids: Sequence[str]) -> None:
+        """End the lease of claimed messages now."""
         ...
 
     def next_due(self) -> datetime | None:
@@ -72,6 +85,7 @@ class Pass:
         events_published: outbox events published.
         sagas_resumed: sagas found stuck RUNNING and driven on.
         sagas_failed: sagas whose resumption raised (tried again on a later sweep).
+        failure: why the store failed during the pass (``"disk_full: ..."``), or None; the pass stopped there.
     """
 
     timers_delivered: int = 0
@@ -79,6 +93,28 @@ class Pass:
     events_published: int = 0
     sagas_resumed: int = 0
     sagas_failed: int = 0
+    failure: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Outage:
+    """The store has been failing the worker's passes.
+
+    Attributes:
+        reason: the last failure (``"disk_full: database or disk is full"``).
+        since: when the first failed pass ended (monotonic seconds).
+        failed_passes: passes failed since.
+        next_retry_s: the current back-off, seconds.
+    """
+
+    reason: str
+    since: float
+    failed_passes: int
+    next_retry_s: float
+
+
+def _failure(exc: InfrastructureError) -> str:
+    return f"{exc.context.get('reason', exc.code)}: {exc.detail}"
 
 
 class BackgroundWorker:
@@ -92,6 +128,10 @@ class BackgroundWorker:
         lease_s: how long a claimed timer stays leased; a timer whose delivery failed is retried after it.
         sweep_s: how often stuck sagas and failed saga events are retried (seconds).
         stale_after_s: a RUNNING saga not saved for this long is considered stuck (seconds).
+        backoff_min_s: the first wait after a failed pass (seconds).
+        backoff_max_s: the longest wait between failed passes (seconds).
+        checkpoint: called every ``checkpoint_s`` (``SqliteDatabase.checkpoint``: the WAL is truncated), or None.
+        checkpoint_s: how often (seconds).
 
     Raises:
         ValueError: a non-positive interval.
@@ -107,8 +147,19 @@ class BackgroundWorker:
         lease_s: float = 30.0,
         sweep_s: float = 15.0,
         stale_after_s: float = 30.0,
+        backoff_min_s: float = 0.25,
+        backoff_max_s: float = 5.0,
+        checkpoint: Callable[[], object] | None = None,
+        checkpoint_s: float = 60.0,
     ) -> None:
-        for name, value in (("poll_s", poll_s), ("lease_s", lease_s), ("sweep_s", sweep_s)):
+        for name, value in (
+            ("poll_s", poll_s),
+            ("lease_s", lease_s),
+            ("sweep_s", sweep_s),
+            ("backoff_min_s", backoff_min_s),
+            ("backoff_max_s", backoff_max_s),
+            ("checkpoint_s", checkpoint_s),
+        ):
             if not value > 0:
                 raise ValueError(f"{name} must be positive, got {value!r}")
         if stale_after_s < 0:
@@ -120,9 +171,23 @@ class BackgroundWorker:
         self.lease = timedelta(seconds=lease_s)
         self.sweep_s = sweep_s
         self.stale_after = timedelta(seconds=stale_after_s)
+        self.backoff_min_s = backoff_min_s
+        self.backoff_max_s = max(backoff_min_s, backoff_max_s)
+        self.checkpoint = checkpoint
+        self.checkpoint_s = checkpoint_s
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._next_sweep = time.monotonic() + sweep_s
+        self._next_checkpoint = time.monotonic() + checkpoint_s
+        self._outage: Outage | None = None
+        self._pass_lock = threading.Lock()  # one pass at a time (the thread's, or a caller's)
+        self._pass_failure: str | None = None
+        self._unreleased: list[str] = []
+
+    @property
+    def outage(self) -> Outage | None:
+        """The current outage (the last passes failed), or None while passes succeed."""
+        return self._outage
 
     # -- lifecycle -----------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -150,13 +215,52 @@ class BackgroundWorker:
         """Whether the thread is alive."""
         return self._thread is not None and self._thread.is_alive()
 
+    def note(self, outcome: Pass) -> float:
+        """Take a pass run by a caller (start-up recovery's) into the outage state, logging only a change; returns
+        how long the worker would wait before its next pass."""
+        return self._after_pass(outcome.failure)
+
     def _run(self) -> None:
+        outage = self._outage
+        if outage is not None:  # start-up's pass already failed: the first retry waits its turn too
+            self._stop.wait(outage.next_retry_s)
         while not self._stop.is_set():
             try:
-                self.run_once()
-            except Exception:  # a bug, not an outage: say so loudly and keep the server's timers alive
+                failure = self.run_once().failure
+            except Exception as exc:  # a bug, not an outage: say so loudly (and back off, so it is not a flood)
                 log.exception("background pass failed")
-            self._stop.wait(self._sleep_s())
+                failure = f"bug: {type(exc).__name__}: {exc}"
+            self._stop.wait(self._after_pass(failure))
+
+    def _after_pass(self, failure: str | None) -> float:
+        """Update the outage state (logging only its changes); returns how long to sleep."""
+        outage = self._outage
+        if failure is None:
+            if outage is not None:
+                self._outage = None
+                log.warning(
+                    "background work succeeds again after %.1f s (%d failed passes; last: %s)",
+                    time.monotonic() - outage.since,
+                    outage.failed_passes,
+                    outage.reason,
+                )
+            return self._sleep_s()
+        if outage is None:
+            delay = self.backoff_min_s
+            self._outage = Outage(failure, time.monotonic(), 1, delay)
+            log.warning(
+                "background work fails (%s); retrying with back-off (%g s doubling to at most %g s), logged "
+                "again only when this changes",
+                failure,
+                self.backoff_min_s,
+                self.backoff_max_s,
+            )
+            return delay
+        delay = min(self.backoff_max_s, outage.next_retry_s * 2)
+        if _kind(failure) != _kind(outage.reason):
+            log.warning("background work still fails, now: %s", failure)
+        self._outage = Outage(failure, outage.since, outage.failed_passes + 1, delay)
+        return delay
 
     def _sleep_s(self) -> float:
         try:
@@ -176,25 +280,56 @@ class BackgroundWorker:
             sweep: force (True) or skip (False) the stuck-saga sweep; None sweeps every ``sweep_s``.
 
         Returns:
-            What the pass did.
+            What the pass did; ``failure`` says why it stopped early (the store failed).
         """
-        delivered, failed = self.deliver_due()
-        published = self._pump()
-        resumed = resume_failed = 0
+        with self._pass_lock:
+            return self._pass(sweep)
+
+    def _pass(self, sweep: bool | None) -> Pass:
+        self._pass_failure = None
+        self._release_leftovers()
+        delivered = failed = published = resumed = resume_failed = 0
+        if self._pass_failure is None:
+            delivered, failed = self.deliver_due()
+        if self._pass_failure is None:
+            published = self._pump()
         now_mono = time.monotonic()
-        if sweep or (sweep is None and now_mono >= self._next_sweep):
+        if self._pass_failure is None and (sweep or (sweep is None and now_mono >= self._next_sweep)):
             self._next_sweep = now_mono + self.sweep_s
             resumed, resume_failed = self.resume_stuck()
-            if self.service.dead_letters:
-                retried = self.service.resume_sagas()
-                log.info("retried %d saga events that had failed in process", retried)
-        return Pass(delivered, failed, published, resumed, resume_failed)
+            if self._pass_failure is None and self.service.dead_letters:
+                try:
+                    retried = self.service.resume_sagas()
+                except InfrastructureError as exc:
+                    self._pass_failure = _failure(exc)
+                else:
+                    log.info("retried %d saga events that had failed in process", retried)
+        if self._pass_failure is None and self.checkpoint is not None and now_mono >= self._next_checkpoint:
+            self._next_checkpoint = now_mono + self.checkpoint_s
+            try:
+                self.checkpoint()
+            except InfrastructureError as exc:
+                self._pass_failure = _failure(exc)
+        return Pass(delivered, failed, published, resumed, resume_failed, self._pass_failure)
+
+    def _release_leftovers(self) -> None:
+        """Hand back the timers leased when a failure stopped their delivery (the store may work again)."""
+        if not self._unreleased:
+            return
+        try:
+            self.scheduler.release(self._unreleased)
+        except InfrastructureError as exc:
+            self._pass_failure = _failure(exc)
+            return
+        self._unreleased = []
 
     def deliver_due(self) -> tuple[int, int]:
         """Deliver every timer due now; returns (delivered, failed).
 
-        A failed delivery is logged with its error and left leased: it is delivered again when the lease ends,
-        and the timers after it are not held up.
+        A delivery failing with a bug is logged with its traceback and left leased: it is delivered again when
+        the lease ends, and the timers after it are not held up. When the store fails (``InfrastructureError``:
+        claiming, delivering or acknowledging) the pass stops there: the timers leased and not delivered are
+        released once the store works again, and the worker backs off.
         """
         delivered = failed = 0
         while True:
@@ -202,14 +337,18 @@ class BackgroundWorker:
             try:
                 earliest = self.scheduler.next_due()  # a read: an idle pass never takes the write lock
                 due = self.scheduler.claim_due(now, self.lease) if earliest is not None and earliest <= now else []
-            except InfrastructureError:
-                log.warning("could not read due timers; trying again shortly", exc_info=True)
+            except InfrastructureError as exc:
+                self._pass_failure = _failure(exc)
                 return delivered, failed
             if not due:
                 return delivered, failed
-            for message in due:
+            for i, message in enumerate(due):
                 try:
                     self.service.deliver_timer(message)
+                except InfrastructureError as exc:
+                    self._pass_failure = _failure(exc)
+                    self._unreleased.extend(m.message_id for m in due[i:])
+                    return delivered, failed + 1
                 except Exception:
                     failed += 1
                     log.exception(
@@ -221,15 +360,18 @@ class BackgroundWorker:
                     continue
                 try:
                     self.scheduler.ack([message.message_id])
-                except InfrastructureError:
-                    log.warning("timer %s handled but not acknowledged", message.message_id, exc_info=True)
+                except InfrastructureError as exc:
+                    # handled; delivered again when its lease ends (the saga ignores a timer it no longer waits for)
+                    self._pass_failure = _failure(exc)
+                    self._unreleased.extend(m.message_id for m in due[i + 1 :])
+                    return delivered + 1, failed
                 delivered += 1
 
     def _pump(self) -> int:
         try:
             return self.service.pump()
-        except InfrastructureError:
-            log.warning("event bus unavailable; committed events stay in the outbox", exc_info=True)
+        except InfrastructureError as exc:  # committed events stay in the outbox for the next pass
+            self._pass_failure = _failure(exc)
             return 0
 
     def resume_stuck(self, stale_after: timedelta | None = None) -> tuple[int, int]:
@@ -243,8 +385,8 @@ class BackgroundWorker:
         resumed = failed = 0
         try:
             running = self.sagas.ids(status=SagaStatus.RUNNING)
-        except InfrastructureError:
-            log.warning("could not list running sagas", exc_info=True)
+        except InfrastructureError as exc:
+            self._pass_failure = _failure(exc)
             return 0, 0
         now = self.service.clock.now()
         for saga_id in running:
@@ -254,7 +396,15 @@ class BackgroundWorker:
                     continue
                 self.service.resume_saga(saga_id)
                 resumed += 1
+            except InfrastructureError as exc:  # the store, not the saga: stop here and back off
+                self._pass_failure = _failure(exc)
+                return resumed, failed + 1
             except Exception:
                 failed += 1
                 log.exception("saga %s could not be resumed; trying again in %.0f s", saga_id, self.sweep_s)
         return resumed, failed
+
+
+def _kind(failure: str) -> str:
+    """The reason part of a failure (``"disk_full"`` of ``"disk_full: database or disk is full"``)."""
+    return failure.split(":", 1)[0]

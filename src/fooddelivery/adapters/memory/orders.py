@@ -319,8 +319,10 @@ class InMemoryOrderRepository:
         status: OrderStatus | None = None,
         limit: int = 20,
         cursor: str | None = None,
+        *,
+        newest_first: bool = False,
     ) -> Page[Order]:
-        """Up to ``limit`` of the restaurant's orders (of ``status`` if given), oldest first.
+        """Up to ``limit`` of the restaurant's orders (of ``status`` if given), oldest first, or newest first.
 
         Raises:
             ValidationError: ``limit`` outside 1..100 (field ``limit``) or a malformed cursor
@@ -330,19 +332,27 @@ class InMemoryOrderRepository:
         if self._counters is not None:
             self._counters.add("orders.reads")
         scope = f"{restaurant_id}|{status.value if status is not None else '*'}"
-        after = _cursor_key(cursor, "or", scope) if cursor is not None else None
+        kind = "ord" if newest_first else "or"
+        after = _cursor_key(cursor, kind, scope) if cursor is not None else None
         with self._lock:
             if status is None:
                 index = self._by_restaurant.get(restaurant_id, [])
             else:
                 index = self._by_restaurant_status.get((restaurant_id, status), [])
-            start = bisect_right(index, after) if after is not None else 0
-            end = start + limit
-            keys = index[start:end]
+            if newest_first:
+                end = bisect_left(index, after) if after is not None else len(index)
+                start = max(0, end - limit)
+                keys = index[start:end]
+                keys.reverse()
+                more = start > 0
+            else:
+                start = bisect_right(index, after) if after is not None else 0
+                end = start + limit
+                keys = index[start:end]
+                more = end < len(index)
             orders = self._orders
             items = [orders[k[1]].snapshot() for k in keys]
-            more = end < len(index)
-        next_cursor = _key_cursor("or", scope, keys[-1]) if more and keys else None
+        next_cursor = _key_cursor(kind, scope, keys[-1]) if more and keys else None
         self._meter_query(items)
         return Page(items, next_cursor)
 

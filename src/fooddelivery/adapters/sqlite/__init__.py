@@ -11,7 +11,7 @@ Start with :func:`open_sqlite_adapters`, which builds every adapter on one datab
 ``fooddelivery.bootstrap.bootstrap`` via :meth:`SqliteAdapters.ports`.
 """
 
-from fooddelivery.adapters.sqlite.database import MEMORY, SqliteDatabase, translate_error
+from fooddelivery.adapters.sqlite.database import MEMORY, SqliteDatabase, StorageHealth, translate_error
 from fooddelivery.adapters.sqlite.drivers import SqliteDriverRepository
 from fooddelivery.adapters.sqlite.factory import SqliteAdapters, SqlitePorts, open_sqlite_adapters
 from fooddelivery.adapters.sqlite.location import SqliteLocationStream
@@ -39,6 +39,7 @@ __all__ = [
     "SqliteRestaurantRepository",
     "SqliteSagaStateStore",
     "SqliteScheduler",
+    "StorageHealth",
     "migrate",
     "open_sqlite_adapters",
     "translate_error",

@@ -7,6 +7,13 @@ timeout), so two writers never deadlock upgrading a read lock. Writers of one pr
 first (a quick hand-over rather than SQLite's sleeping busy handler); writers of other processes on the same file
 are kept apart by SQLite's file lock. Connections come from a small pool shared by all threads (a server's worker
 threads plus a timer thread); a connection is used by one thread at a time.
+
+Health (:attr:`SqliteDatabase.health`): the database remembers what its last writes met -- a full disk, an I/O or
+permission error -- and logs a line when that *changes* (never once per failed write), and whether the file passed
+``PRAGMA quick_check`` (:meth:`SqliteDatabase.check_integrity`). A damaged file (``SQLITE_CORRUPT``,
+``SQLITE_NOTADB``, seen by the check or by any statement) is reported as :class:`DataCorrupted` (not retryable)
+and from then on every write is refused, so new data never goes into a damaged file. The WAL is kept small: a
+checkpoint truncates it to :data:`JOURNAL_SIZE_LIMIT_BYTES`, and :meth:`SqliteDatabase.checkpoint` empties it.
 """
 
 from __future__ import annotations
@@ -15,20 +22,71 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Final
+from typing import Final, Literal, cast
 
 from fooddelivery.adapters.sqlite.schema import migrate as run_migrations
-from fooddelivery.domain.errors import ConcurrencyConflict, FoodDeliveryError, InfrastructureError
+from fooddelivery.domain.errors import ConcurrencyConflict, DataCorrupted, FoodDeliveryError, InfrastructureError
 
-__all__ = ["MEMORY", "SqliteDatabase", "translate_error"]
+__all__ = ["JOURNAL_SIZE_LIMIT_BYTES", "MEMORY", "SqliteDatabase", "StorageHealth", "translate_error"]
 
 log = logging.getLogger(__name__)
 
 #: The path of a private in-memory database (served by one connection; for quick experiments).
 MEMORY: Final[str] = ":memory:"
+#: The size a checkpoint truncates the WAL file to (``PRAGMA journal_size_limit``; https://sqlite.org/pragma.html).
+JOURNAL_SIZE_LIMIT_BYTES: Final[int] = 4 * 1024 * 1024
+
+# SQLite primary result codes (https://sqlite.org/rescode.html); extended codes carry them in their low byte.
+_SQLITE_READONLY: Final[int] = 8
+_SQLITE_IOERR: Final[int] = 10
+_SQLITE_CORRUPT: Final[int] = 11
+_SQLITE_FULL: Final[int] = 13
+_SQLITE_NOTADB: Final[int] = 26
+
+#: ``InfrastructureError.context["reason"]`` values that describe the file or its disk (not contention): a write
+#: failing with one of them changes :attr:`StorageHealth.writes`.
+WriteState = Literal["ok", "disk_full", "io_error", "read_only"]
+Integrity = Literal["unchecked", "ok", "corrupt"]
+_STORAGE_REASONS: Final[frozenset[str]] = frozenset({"disk_full", "io_error", "read_only"})
+#: Writes are "ok" again after this many successful writes in a row, or a success this long (seconds) after the
+#: last failure: on a nearly full disk small writes fit while larger ones fail, and the state would flap (and log)
+#: on every pair.
+RECOVERY_STREAK: Final[int] = 3
+RECOVERY_QUIET_S: Final[float] = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class StorageHealth:
+    """What a :class:`SqliteDatabase` last saw of its file.
+
+    Attributes:
+        writes: ``"ok"``, or why the last write failed: ``"disk_full"`` (``SQLITE_FULL``), ``"io_error"``
+            (``SQLITE_IOERR``), ``"read_only"`` (``SQLITE_READONLY``: permissions, a read-only mount). It is
+            ``"ok"`` again after :data:`RECOVERY_STREAK` successful writes in a row (or one
+            :data:`RECOVERY_QUIET_S` after the last failure).
+        writes_since: when (UTC) that state began; None while writes have never failed.
+        failed_writes: write transactions that failed since then.
+        integrity: ``"unchecked"`` (no ``quick_check`` ran, no damage seen), ``"ok"`` (the check passed) or
+            ``"corrupt"`` (the check failed, or a statement met a damaged page; writes are refused).
+        integrity_detail: the first problem SQLite reported, when ``"corrupt"``.
+    """
+
+    writes: WriteState = "ok"
+    writes_since: datetime | None = None
+    failed_writes: int = 0
+    integrity: Integrity = "unchecked"
+    integrity_detail: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether writes succeed and the file is not known to be damaged."""
+        return self.writes == "ok" and self.integrity != "corrupt"
 
 
 def translate_error(exc: sqlite3.Error, action: str) -> FoodDeliveryError:
@@ -36,9 +94,14 @@ def translate_error(exc: sqlite3.Error, action: str) -> FoodDeliveryError:
 
     - ``sqlite3.IntegrityError`` (a duplicate primary or unique key) -> ``ConcurrencyConflict``: someone wrote
       the same key first.
+    - a damaged file (``SQLITE_CORRUPT`` "database disk image is malformed", ``SQLITE_NOTADB``) ->
+      :class:`DataCorrupted` (``reason="corrupt"``): not retryable.
+    - ``SQLITE_FULL`` ("database or disk is full") -> ``InfrastructureError`` with ``reason="disk_full"``;
+      ``SQLITE_IOERR`` -> ``reason="io_error"``; ``SQLITE_READONLY`` -> ``reason="read_only"``: retryable once
+      an operator has fixed the disk.
     - ``sqlite3.OperationalError`` "database is locked" / "busy" (the busy timeout ran out) -> a retryable
       ``InfrastructureError`` with ``reason="locked"``.
-    - anything else (I/O errors, a corrupt or read-only file, a closed connection) -> ``InfrastructureError``.
+    - anything else (a closed connection...) -> ``InfrastructureError`` (``reason`` = the exception's class name).
 
     Callers raise the result ``from exc``.
     """
@@ -46,8 +109,18 @@ def translate_error(exc: sqlite3.Error, action: str) -> FoodDeliveryError:
     if isinstance(exc, sqlite3.IntegrityError):
         return ConcurrencyConflict(f"{action}: the key was written concurrently ({message})", action=action)
     lowered = message.lower()
+    code = getattr(exc, "sqlite_errorcode", None)
+    primary = code & 0xFF if isinstance(code, int) else None
+    if primary in (_SQLITE_CORRUPT, _SQLITE_NOTADB) or "malformed" in lowered or "not a database" in lowered:
+        return DataCorrupted(f"{action}: the database file is damaged ({message})", action=action, reason="corrupt")
+    if primary == _SQLITE_FULL or "disk is full" in lowered:
+        return InfrastructureError(f"{action}: the disk is full ({message})", action=action, reason="disk_full")
     if isinstance(exc, sqlite3.OperationalError) and ("locked" in lowered or "busy" in lowered):
         return InfrastructureError(f"{action}: the database is locked ({message})", action=action, reason="locked")
+    if primary == _SQLITE_IOERR:
+        return InfrastructureError(f"{action}: disk I/O error ({message})", action=action, reason="io_error")
+    if primary == _SQLITE_READONLY:
+        return InfrastructureError(f"{action}: the file is read-only ({message})", action=action, reason="read_only")
     return InfrastructureError(f"{action}: database error ({message})", action=action, reason=type(exc).__name__)
 
 
@@ -55,10 +128,11 @@ class SqliteDatabase:
     """A SQLite database file in WAL mode with a thread-safe connection pool (shared by the SQLite adapters).
 
     Every connection is set up with ``PRAGMA journal_mode=WAL``, ``synchronous=NORMAL`` (durable across
-    application crashes; a power loss may drop the last transactions, never corrupt the file) and
-    ``busy_timeout``. :meth:`write` runs a ``BEGIN IMMEDIATE`` transaction, :meth:`read` hands out a connection
-    in autocommit mode (each statement sees the latest committed state). ``sqlite3`` errors leave both as the
-    core's errors (:func:`translate_error`), chained with ``from``.
+    application crashes; a power loss may drop the last transactions, never corrupt the file), ``busy_timeout``
+    and ``journal_size_limit`` (:data:`JOURNAL_SIZE_LIMIT_BYTES`). :meth:`write` runs a ``BEGIN IMMEDIATE``
+    transaction, :meth:`read` hands out a connection in autocommit mode (each statement sees the latest committed
+    state). ``sqlite3`` errors leave both as the core's errors (:func:`translate_error`), chained with ``from``,
+    and update :attr:`health`.
 
     Args:
         path: the database file (created with its tables if missing), or :data:`MEMORY` for a private
@@ -94,6 +168,10 @@ class SqliteDatabase:
         self._open = 0
         self._closed = False
         self._journal_mode = ""
+        self._health = StorageHealth()
+        self._health_lock = threading.Lock()
+        self._ok_streak = 0
+        self._last_failure = 0.0
         if migrate:
             try:
                 with self.write() as conn:
@@ -124,6 +202,137 @@ class SqliteDatabase:
         """Whether :meth:`close` was called."""
         return self._closed
 
+    @property
+    def health(self) -> StorageHealth:
+        """What the last writes met and whether the file is known to be damaged (see :class:`StorageHealth`)."""
+        return self._health
+
+    @property
+    def wal_bytes(self) -> int:
+        """The size of the WAL file now (0 when there is none, or for :data:`MEMORY`)."""
+        if self._in_memory:
+            return 0
+        try:
+            return os.path.getsize(self._path + "-wal")
+        except OSError:
+            return 0
+
+    # -- health --------------------------------------------------------------------------------------------
+    def _note(self, error: FoodDeliveryError) -> None:
+        """Record what a failed statement says about the file (a state change is logged once)."""
+        reason = error.context.get("reason")
+        if isinstance(error, DataCorrupted):
+            self._mark_corrupt(error.detail)
+        elif reason in _STORAGE_REASONS:
+            with self._health_lock:
+                self._ok_streak = 0
+                self._last_failure = time.monotonic()
+                health = self._health
+                if health.writes == reason:
+                    self._health = replace(health, failed_writes=health.failed_writes + 1)
+                    return
+                state = cast(WriteState, reason)
+                self._health = replace(health, writes=state, writes_since=datetime.now(UTC), failed_writes=1)
+            log.error(
+                "SQLite database %s: writes fail (%s): %s; they are retried, and this is logged again only when it "
+                "changes",
+                self._path,
+                reason,
+                error.detail,
+            )
+
+    def _note_write_ok(self) -> None:
+        health = self._health
+        if health.writes == "ok":  # the common case: no lock taken
+            return
+        with self._health_lock:
+            health = self._health
+            if health.writes == "ok":
+                return
+            self._ok_streak += 1
+            settled = time.monotonic() - self._last_failure >= RECOVERY_QUIET_S
+            if self._ok_streak < RECOVERY_STREAK and not settled:
+                return
+            self._health = replace(health, writes="ok", writes_since=datetime.now(UTC), failed_writes=0)
+        since = health.writes_since
+        lasted = (datetime.now(UTC) - since).total_seconds() if since is not None else 0.0
+        log.warning(
+            "SQLite database %s: writes succeed again after %.1f s of %s (%d failed writes)",
+            self._path,
+            lasted,
+            health.writes,
+            health.failed_writes,
+        )
+
+    def _mark_corrupt(self, detail: str) -> None:
+        with self._health_lock:
+            if self._health.integrity == "corrupt":
+                return
+            self._health = replace(self._health, integrity="corrupt", integrity_detail=detail)
+        log.error(
+            "SQLite database %s is damaged (%s): every write is refused from now on, so nothing new goes into a "
+            "damaged file; restore it from a backup (https://sqlite.org/recovery.html)",
+            self._path,
+            detail,
+        )
+
+    def check_integrity(self, max_errors: int = 10) -> list[str]:
+        """Run ``PRAGMA quick_check`` (https://sqlite.org/pragma.html#pragma_quick_check) over the whole file.
+
+        It reads every page (O(size of the file)) but skips the index-content checks of ``integrity_check``.
+        Records the outcome in :attr:`health` (a damaged file refuses writes from then on).
+
+        Args:
+            max_errors: most problems reported.
+
+        Returns:
+            The problems SQLite reports (``[]`` when the file is sound).
+
+        Raises:
+            InfrastructureError: the file cannot be read at all (not damage: a closed database, an I/O error).
+        """
+        started = time.monotonic()
+        try:
+            with self.read() as conn:
+                rows = conn.execute(f"PRAGMA quick_check({int(max_errors)})").fetchall()
+        except DataCorrupted as exc:
+            return [exc.detail]
+        problems = [str(r[0]) for r in rows if str(r[0]).lower() != "ok"]
+        if problems:
+            self._mark_corrupt(problems[0])
+        else:
+            with self._health_lock:
+                if self._health.integrity == "unchecked":
+                    self._health = replace(self._health, integrity="ok")
+            log.info("SQLite database %s passed quick_check in %.2f s", self._path, time.monotonic() - started)
+        return problems
+
+    def checkpoint(self) -> tuple[int, int, int]:
+        """Copy the WAL into the database file and truncate the WAL to zero bytes (``wal_checkpoint(TRUNCATE)``,
+        https://sqlite.org/pragma.html#pragma_wal_checkpoint).
+
+        Takes this process's writer lock first (writers wait for it, briefly); SQLite waits up to the busy timeout
+        for readers of other connections.
+
+        Returns:
+            SQLite's ``(busy, log frames, checkpointed frames)``; ``busy`` is 1 when readers kept it from finishing
+            (it is then partial and harmless). ``(0, 0, 0)`` for :data:`MEMORY`.
+
+        Raises:
+            InfrastructureError: the checkpoint failed (e.g. the disk is full) or the writer lock was not obtained
+                within the busy timeout.
+        """
+        if self._in_memory:
+            return (0, 0, 0)
+        if not self._writer.acquire(timeout=self._busy_timeout_s):
+            raise InfrastructureError("checkpoint: this process's writers hold the database", reason="locked")
+        try:
+            with self.read() as conn:
+                row = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        finally:
+            self._writer.release()
+        return int(row[0]), int(row[1]), int(row[2])
+
     # -- connections ---------------------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
         try:
@@ -140,9 +349,12 @@ class SqliteDatabase:
             mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute(f"PRAGMA busy_timeout={int(self._busy_timeout_s * 1000)}")
+            conn.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT_BYTES}")
         except sqlite3.Error as exc:
             conn.close()
-            raise translate_error(exc, f"open {self._path}") from exc
+            error = translate_error(exc, f"open {self._path}")
+            self._note(error)
+            raise error from exc
         if not self._in_memory and str(mode).lower() != "wal" and self._journal_mode != str(mode):
             log.warning("SQLite database %s runs in journal mode %r, not WAL", self._path, mode)
         self._journal_mode = str(mode)
@@ -191,7 +403,9 @@ class SqliteDatabase:
             yield conn
         except sqlite3.Error as exc:
             broken = isinstance(exc, sqlite3.ProgrammingError)
-            raise translate_error(exc, "read") from exc
+            error = translate_error(exc, "read")
+            self._note(error)
+            raise error from exc
         finally:
             if conn.in_transaction:  # a caller's explicit BEGIN left open
                 broken = not _rollback(conn) or broken
@@ -218,7 +432,14 @@ class SqliteDatabase:
                 the commit failed, or the database is closed; nothing was written.
             ConcurrencyConflict: a statement hit a duplicate key (``sqlite3.IntegrityError``); nothing was
                 written.
+            DataCorrupted: the file is damaged (found now, or earlier: every write is then refused at once).
         """
+        if self._health.integrity == "corrupt":
+            raise DataCorrupted(
+                f"write: the database {self._path} is damaged ({self._health.integrity_detail}); writes are refused",
+                action="begin",
+                reason="corrupt",
+            )
         # Writers of this process queue on a lock (a fast hand-over) instead of polling SQLite's busy handler,
         # which sleeps between retries; other processes are kept out by SQLite's own lock.
         if not self._writer.acquire(timeout=self._busy_timeout_s):
@@ -235,19 +456,26 @@ class SqliteDatabase:
             try:
                 conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
-                raise translate_error(exc, "begin") from exc
+                error = translate_error(exc, "begin")
+                self._note(error)
+                raise error from exc
             try:
                 yield conn
             except BaseException as exc:
                 broken = not _rollback(conn)
                 if isinstance(exc, sqlite3.Error):
-                    raise translate_error(exc, "write") from exc
+                    error = translate_error(exc, "write")
+                    self._note(error)
+                    raise error from exc
                 raise
             try:
                 conn.execute("COMMIT")
             except sqlite3.Error as exc:
                 broken = not _rollback(conn)
-                raise translate_error(exc, "commit") from exc
+                error = translate_error(exc, "commit")
+                self._note(error)
+                raise error from exc
+            self._note_write_ok()
         finally:
             self._release(conn, broken)
             self._writer.release()

@@ -21,7 +21,7 @@ from fooddelivery.adapters.sqlite.records import (
     order_row,
     utc_text,
 )
-from fooddelivery.domain.errors import ConcurrencyConflict, DuplicateRequest, IdempotencyKeyReused
+from fooddelivery.domain.errors import ConcurrencyConflict, DataCorrupted, DuplicateRequest, IdempotencyKeyReused
 from fooddelivery.domain.order import Order, OrderStatus
 from fooddelivery.ports.messaging import OutboxRecord
 from fooddelivery.ports.orders import IdempotencyRecord, Page
@@ -53,6 +53,15 @@ def _cursor_position(cursor: str, kind: str, scope: str) -> tuple[str, str]:
     if at.utcoffset() is None:
         raise bad_cursor()
     return utc_text(at), pos["id"]
+
+
+def _damaged(order_id: str, why: str) -> DataCorrupted:
+    return DataCorrupted(
+        f"order {order_id} cannot be read: the database file is damaged ({why}); retrying will not help, an "
+        "operator must restore the file from a backup",
+        order_id=order_id,
+        reason="corrupt",
+    )
 
 
 def _chunks(ids: Sequence[str]) -> list[Sequence[str]]:
@@ -150,18 +159,26 @@ class SqliteOrderRepository:
 
         Raises:
             NotFound: no such order.
+            DataCorrupted: the order's row cannot be read back (a damaged page, or a record that no longer
+                decodes): the detail names the order.
             InfrastructureError: the database failed.
         """
         if self._counters is not None:
             self._counters.add("orders.reads")
-        row = read_row(
-            self._db,
-            f"SELECT {_COLUMNS} FROM orders WHERE order_id = ?",
-            (order_id,),
-            f"order {order_id}",
-            order_id=order_id,
-        )
-        return order_from_row(row)
+        try:
+            row = read_row(
+                self._db,
+                f"SELECT {_COLUMNS} FROM orders WHERE order_id = ?",
+                (order_id,),
+                f"order {order_id}",
+                order_id=order_id,
+            )
+        except DataCorrupted as exc:
+            raise _damaged(order_id, exc.detail) from exc
+        try:
+            return order_from_row(row)
+        except (ValueError, KeyError, TypeError) as exc:  # json.JSONDecodeError is a ValueError
+            raise _damaged(order_id, f"its record does not decode: {type(exc).__name__}") from exc
 
     def save(self, order: Order) -> None:
         """Write ``order`` and its events if the stored version is still ``order.persisted_version``.
@@ -252,8 +269,11 @@ class SqliteOrderRepository:
         status: OrderStatus | None = None,
         limit: int = 20,
         cursor: str | None = None,
+        *,
+        newest_first: bool = False,
     ) -> Page[Order]:
-        """Up to ``limit`` of the restaurant's orders (of ``status`` if given), oldest first.
+        """Up to ``limit`` of the restaurant's orders (of ``status`` if given), oldest first, or newest first
+        (the same indexes, read backwards).
 
         Raises:
             ValidationError: ``limit`` outside 1..100 (field ``limit``) or a malformed cursor (``cursor``).
@@ -263,21 +283,23 @@ class SqliteOrderRepository:
         if self._counters is not None:
             self._counters.add("orders.reads")
         scope = f"{restaurant_id}|{status.value if status is not None else '*'}"
+        kind = "ord" if newest_first else "or"
         sql = f"SELECT {_COLUMNS} FROM orders WHERE restaurant_id = ?"
         params: list[object] = [restaurant_id]
         if status is not None:
             sql += " AND status = ?"
             params.append(status.value)
         if cursor is not None:
-            sql += " AND (created_at, order_id) > (?, ?)"
-            params.extend(_cursor_position(cursor, "or", scope))
-        sql += " ORDER BY created_at, order_id LIMIT ?"
+            sql += f" AND (created_at, order_id) {'<' if newest_first else '>'} (?, ?)"
+            params.extend(_cursor_position(cursor, kind, scope))
+        direction = " DESC" if newest_first else ""
+        sql += f" ORDER BY created_at{direction}, order_id{direction} LIMIT ?"
         params.append(limit + 1)
         with self._db.read() as conn:
             rows = conn.execute(sql, params).fetchall()
         more = len(rows) > limit
         rows = rows[:limit]
-        next_cursor = _cursor("or", scope, rows[-1][4], rows[-1][0]) if more else None
+        next_cursor = _cursor(kind, scope, rows[-1][4], rows[-1][0]) if more else None
         return Page([order_from_row(r) for r in rows], next_cursor)
 
     # -- Outbox --------------------------------------------------------------------------------------------

@@ -157,6 +157,19 @@ class SqliteScheduler:
         with self._db.write() as conn:
             conn.executemany("UPDATE timers SET claimed_until = NULL WHERE message_id = ?", [(m,) for m in message_ids])
 
+    def release_all(self) -> int:
+        """End every lease now; returns how many were held.
+
+        Only for a process that knows no other process can hold a lease on this file (``fooddelivery serve``, which
+        holds the file's writer lock): at its start every lease belonged to a process that has ended, so its timers
+        are due again at once instead of when their leases run out.
+
+        Raises:
+            InfrastructureError: the database failed.
+        """
+        with self._db.write() as conn:
+            return int(conn.execute("UPDATE timers SET claimed_until = NULL WHERE claimed_until IS NOT NULL").rowcount)
+
     def next_due(self) -> datetime | None:
         """When the earliest pending message can be taken (its due time, or its lease's end), or None.
 

@@ -1,0 +1,167 @@
+"""uvicorn's HTTP/1.1 protocol (h11) with the two guards it lacks: a deadline for the request head, and 431 for a
+head over the limit.
+
+uvicorn closes a kept-alive connection after ``timeout_keep_alive`` once a response is sent, but a connection
+that never sends a request (or sends its head one byte at a time) is held for ever: 10,000 such connections were
+held for 30 s, and about 20,000 exhaust the process's descriptors. And a head larger than h11's buffer is
+answered ``400 Invalid HTTP request``, where RFC 6585 section 5 has ``431 Request Header Fields Too Large``.
+
+:func:`guarded_protocol` returns an ``H11Protocol`` subclass (pass it as ``uvicorn.Config(http=...)``) that
+
+- gives every request head ``idle_timeout_s`` to arrive complete, counted from the moment the connection opens or
+  the previous response was sent; past it the connection is closed (with ``408 Request Timeout`` when part of a
+  head had arrived, silently when nothing had);
+- answers a head over ``max_head_bytes`` with ``431`` (``application/problem+json``) and closes the connection.
+
+The request *body* has its own deadline in :class:`fooddelivery.http.asgi.AsgiApp` (``body_timeout_s``): a body
+that stalls is answered ``408`` there. Only uvicorn's h11 implementation is guarded (``serve`` always uses it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import uuid
+from typing import Any, ClassVar, Final
+
+import h11
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+__all__ = ["DEFAULT_IDLE_TIMEOUT_S", "DEFAULT_MAX_HEAD_BYTES", "GuardedH11Protocol", "guarded_protocol"]
+
+#: Seconds a connection may stay without a complete request head (new, or kept alive after a response).
+DEFAULT_IDLE_TIMEOUT_S: Final[float] = 10.0
+#: Largest request head (request line + headers) accepted, bytes; h11's own default buffer limit.
+DEFAULT_MAX_HEAD_BYTES: Final[int] = 16 * 1024
+#: How long the rest of a refused request is read and dropped after the 431, seconds: closing a socket with unread
+#: input resets the connection, and the client could lose the answer (RFC 9112 section 9.6, "lingering close").
+LINGER_S: Final[float] = 2.0
+#: The blank line ending a head (h11 also accepts bare LF line ends).
+_HEAD_END: Final[re.Pattern[bytes]] = re.compile(rb"\r?\n\r?\n")
+
+
+def _raw_response(status: int, reason: str, body: bytes = b"", content_type: str = "") -> bytes:
+    head = [f"HTTP/1.1 {status} {reason}", f"content-length: {len(body)}", "connection: close"]
+    if content_type:
+        head.append(f"content-type: {content_type}")
+    return ("\r\n".join(head) + "\r\n\r\n").encode("ascii") + body
+
+
+def _header_too_large(limit: int) -> bytes:
+    request_id = uuid.uuid4().hex
+    problem = {
+        "type": "urn:fooddelivery:problem:header_too_large",
+        "title": "Request header fields too large",
+        "status": 431,
+        "detail": f"the request line and headers must fit in {limit} bytes",
+        "code": "header_too_large",
+        "requestId": request_id,
+        "errors": [{"field": "headers", "message": f"must be at most {limit} bytes", "code": "too_large"}],
+    }
+    body = json.dumps(problem, separators=(",", ":")).encode()
+    return _raw_response(431, "Request Header Fields Too Large", body, "application/problem+json")
+
+
+class GuardedH11Protocol(H11Protocol):
+    """``H11Protocol`` with a request-head deadline and a 431 for oversized heads (see the module docstring).
+
+    Configure a subclass with :func:`guarded_protocol`; the class attributes are its limits.
+    """
+
+    idle_timeout_s: ClassVar[float] = DEFAULT_IDLE_TIMEOUT_S
+    max_head_bytes: ClassVar[int] = DEFAULT_MAX_HEAD_BYTES
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        """Start the connection, and its first head deadline."""
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._head_bytes_seen = False
+        self._discarding = False
+        super().connection_made(transport)
+        self._arm_head_deadline()
+
+    def data_received(self, data: bytes) -> None:
+        """Feed ``data`` to h11 unless the head it completes (or the head so far) is over the limit (431); the
+        deadline ends once a whole head has arrived."""
+        if self._discarding:  # the rest of a refused request: dropped until the lingering close
+            return
+        if self.conn.their_state is h11.IDLE and data:
+            self._head_bytes_seen = True
+            pending = self.conn.trailing_data[0] + data  # the head so far: at most max_head_bytes + one read
+            end = _HEAD_END.search(pending, 0, self.max_head_bytes + 5)
+            if (end.end() if end is not None else len(pending)) > self.max_head_bytes:
+                self._refuse_large_head()
+                return
+        super().data_received(data)
+        if self.conn.their_state is not h11.IDLE:
+            self._disarm_head_deadline()
+
+    def on_response_complete(self) -> None:
+        """After a response: uvicorn's keep-alive timer, and a new head deadline for the next request."""
+        super().on_response_complete()
+        if not self.transport.is_closing() and self.conn.their_state is h11.IDLE:
+            self._head_bytes_seen = False
+            self._arm_head_deadline()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """End the connection and its deadline."""
+        self._disarm_head_deadline()
+        super().connection_lost(exc)
+
+    def send_400_response(self, msg: str) -> None:
+        """h11 refused the request: ``431`` when the head outgrew the buffer, uvicorn's ``400`` otherwise."""
+        pending, _ = self.conn.trailing_data
+        if len(pending) > self.max_head_bytes:
+            self._refuse_large_head()
+            return
+        super().send_400_response(msg)
+
+    def _refuse_large_head(self) -> None:
+        """Answer 431, stop writing, drop what still comes for :data:`LINGER_S`, then close."""
+        self._disarm_head_deadline()
+        if self.transport.is_closing() or self._discarding:
+            return
+        self.logger.warning("Request head over %d bytes: 431", self.max_head_bytes)
+        self._discarding = True
+        self.transport.write(_header_too_large(self.max_head_bytes))
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+            self.loop.call_later(LINGER_S, self.transport.close)
+        else:  # pragma: no cover - TLS transports cannot half-close
+            self.transport.close()
+
+    # -- the head deadline -----------------------------------------------------------------------------------
+    def _arm_head_deadline(self) -> None:
+        self._disarm_head_deadline()
+        self._head_timer = self.loop.call_later(self.idle_timeout_s, self._head_deadline_passed)
+
+    def _disarm_head_deadline(self) -> None:
+        timer = getattr(self, "_head_timer", None)
+        if timer is not None:
+            timer.cancel()
+            self._head_timer = None
+
+    def _head_deadline_passed(self) -> None:
+        self._head_timer = None
+        if self.transport.is_closing() or self.conn.their_state is not h11.IDLE:
+            return
+        if self._head_bytes_seen:
+            self.transport.write(_raw_response(408, "Request Timeout"))
+        self.transport.close()
+
+
+def guarded_protocol(
+    idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S, max_head_bytes: int = DEFAULT_MAX_HEAD_BYTES
+) -> type[GuardedH11Protocol]:
+    """A :class:`GuardedH11Protocol` subclass with these limits, for ``uvicorn.Config(http=...)``.
+
+    Pair it with ``uvicorn.Config(h11_max_incomplete_event_size=max_head_bytes, timeout_keep_alive=...)``: h11
+    then stops buffering at the limit and the protocol answers 431.
+
+    Raises:
+        ValueError: a non-positive limit.
+    """
+    if not idle_timeout_s > 0 or max_head_bytes < 1:
+        raise ValueError("idle_timeout_s and max_head_bytes must be positive")
+    attributes: dict[str, Any] = {"idle_timeout_s": float(idle_timeout_s), "max_head_bytes": int(max_head_bytes)}
+    return type("ConfiguredGuardedH11Protocol", (GuardedH11Protocol,), attributes)

@@ -1,0 +1,153 @@
+"""``fooddelivery serve`` against a second server and against bad clients, over real loopback sockets.
+
+- a second ``serve`` on the same database file is refused at once, naming the first, before it checks or recovers
+  anything; the first goes on serving;
+- connections that never send a request, heads sent a byte at a time, kept-alive connections left idle and
+  request bodies that stall are all cut off after their deadline (``--idle-timeout``, ``--body-timeout``), and the
+  server's descriptors go back to what they were;
+- a request head over 16 KiB gets ``431`` (a problem body), one under it is served.
+
+Bounded: a few hundred connections, one-second deadlines, every wait capped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from ._live import HOST, LiveServer, fooddelivery_command, free_port, server_env, wait_for
+from .conftest import StartServer
+
+DEADLINE_S = 1.0
+#: Silent connections opened at once (well under the default 1024 descriptors of either process).
+SILENT = 300
+
+
+def _connect(server: LiveServer) -> socket.socket:
+    sock = socket.create_connection((HOST, server.port), timeout=5)
+    sock.settimeout(DEADLINE_S + 5)
+    return sock
+
+
+def _read_until_closed(sock: socket.socket) -> bytes:
+    data = b""
+    with contextlib.suppress(ConnectionResetError):
+        while chunk := sock.recv(65536):
+            data += chunk
+    return data
+
+
+def _open_descriptors(pid: int) -> int | None:
+    fd_dir = Path(f"/proc/{pid}/fd")
+    return len(os.listdir(fd_dir)) if fd_dir.is_dir() else None
+
+
+def test_a_second_server_on_the_same_database_is_refused_at_once_naming_the_first(
+    start_server: StartServer,
+) -> None:
+    first = start_server("--demo")
+    started = time.monotonic()
+    second = subprocess.run(
+        [*fooddelivery_command(), "serve", "--db", str(first.db), "--host", HOST, "--port", str(free_port())],
+        cwd=first.db.parent,
+        env=server_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    took = time.monotonic() - started
+
+    assert second.returncode == 1, second.stderr
+    assert f"{first.db.name} is in use by fooddelivery serve pid {first.pid}" in second.stderr
+    assert f"({first.url})" in second.stderr
+    # refused before it read anything: no integrity check, no catalog, no recovery, no traceback
+    for line in ("quick_check", "demo catalog", "recovered", "Traceback", "Started server process"):
+        assert line not in second.stderr, second.stderr
+    assert took < 10, took
+    assert first.request("GET", "/health").status == 200
+    assert "ERROR" not in first.output()
+    assert first.stop() == 0
+
+    # the lock goes with its holder: once the first has stopped, a new server opens the file
+    again = start_server(db=first.db)
+    assert again.request("GET", "/restaurants/rest-0", token=None).status == 401
+
+
+def test_silent_slow_and_idle_connections_are_closed_after_their_deadline(start_server: StartServer) -> None:
+    server = start_server("--idle-timeout", str(DEADLINE_S), "--body-timeout", str(DEADLINE_S))
+    before = _open_descriptors(server.pid)
+    silent = [_connect(server) for _ in range(SILENT)]
+    slow = [_connect(server) for _ in range(5)]
+    for sock in slow:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")  # a head that never ends
+    kept = _connect(server)
+    kept.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+    stalled = _connect(server)
+    stalled.sendall(
+        b"POST /orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\""
+    )
+    opened = time.monotonic()
+    for sock in slow[:2]:  # a byte at a time does not reset the deadline
+        time.sleep(DEADLINE_S / 3)
+        with contextlib.suppress(OSError):
+            sock.sendall(b"X")
+
+    answers = {name: _read_until_closed(sock) for name, sock in (("kept", kept), ("stalled", stalled))}
+    silent_data = [_read_until_closed(sock) for sock in silent]
+    slow_data = [_read_until_closed(sock) for sock in slow]
+    closed_after = time.monotonic() - opened
+    for sock in [*silent, *slow, kept, stalled]:
+        sock.close()
+
+    assert silent_data == [b""] * SILENT  # closed without a word
+    assert all(d.startswith(b"HTTP/1.1 408 Request Timeout\r\n") for d in slow_data), slow_data[0][:100]
+    assert answers["kept"].startswith(b"HTTP/1.1 200 OK\r\n")  # served, then closed when idle
+    assert answers["kept"].count(b"HTTP/1.1") == 1
+    status_line, _, rest = answers["stalled"].partition(b"\r\n")
+    assert status_line == b"HTTP/1.1 408 Request Timeout"
+    problem = json.loads(rest.partition(b"\r\n\r\n")[2])
+    assert (problem["status"], problem["code"]) == (408, "body_timeout")
+    assert b"connection: close" in rest.lower()
+    assert closed_after < DEADLINE_S + 4, closed_after
+    # the server let go of every descriptor and still serves
+    if before is not None:
+        assert wait_for(lambda: (_open_descriptors(server.pid) or 0) <= before + 2, timeout_s=5), (
+            before,
+            _open_descriptors(server.pid),
+        )
+    assert server.request("GET", "/health").status == 200
+    assert server.stop() == 0
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["one-write", "trickled"])
+def test_a_request_head_over_16_kib_gets_431_and_one_under_it_is_served(
+    start_server: StartServer, chunked: bool
+) -> None:
+    server = start_server()
+    head = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Padding: " + b"a" * (17 * 1024) + b"\r\n\r\n"
+    sock = _connect(server)
+    if chunked:
+        for start in range(0, len(head), 1024):
+            with contextlib.suppress(OSError):  # the server may stop reading once it has answered
+                sock.sendall(head[start : start + 1024])
+    else:
+        sock.sendall(head)
+    answer = _read_until_closed(sock)
+    sock.close()
+
+    status_line, _, rest = answer.partition(b"\r\n")
+    assert status_line == b"HTTP/1.1 431 Request Header Fields Too Large"
+    assert b"content-type: application/problem+json" in rest
+    problem = json.loads(rest.partition(b"\r\n\r\n")[2])
+    assert (problem["status"], problem["code"]) == (431, "header_too_large")
+
+    fits = server.request("GET", "/health", headers={"X-Padding": "a" * (15 * 1024)})
+    assert fits.status == 200
