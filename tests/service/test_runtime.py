@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from fooddelivery.adapters.memory import InMemoryEventPublisher, InMemoryOrderRepository
+from fooddelivery.adapters.memory import InMemoryEventPublisher, InMemoryOrderRepository, SequentialIdGenerator
 from fooddelivery.application.fanout import FanOutPublisher
 from fooddelivery.application.messages import EventInput, MalformedMessage, ResumeInput, TimerInput
 from fooddelivery.application.relay import ChangeRecord, ChangeStreamRelay, OutboxRelay
@@ -21,6 +21,7 @@ from fooddelivery.application.runtime import (
     reactions_to,
 )
 from fooddelivery.application.saga.runner import TIMER_TIMEOUT
+from fooddelivery.bootstrap import Settings, bootstrap
 from fooddelivery.domain import Actor, DriverStatus, OrderStatus
 from fooddelivery.domain.errors import InfrastructureError, NotFound
 from fooddelivery.domain.events import DomainEvent, EventType
@@ -290,3 +291,32 @@ def test_when_the_queue_refuses_nothing_past_the_gap_reaches_the_bus() -> None:
     assert caught.value.context["failed_ids"] == [events[1].event_id]
     assert caught.value.context["destination"] == "runtime_queue"
     assert bus.published == events[:1]
+
+
+def test_an_event_whose_handling_failed_stays_in_the_outbox_and_a_new_process_delivers_it() -> None:
+    app = build_world()
+    start = app.runner.start
+    calls: list[str] = []
+
+    def unavailable(saga_id: str, data: Any = None) -> Any:
+        calls.append(saga_id)
+        raise InfrastructureError("saga store unavailable")
+
+    app.runner.start = unavailable  # type: ignore[method-assign]
+    order_id = app.place_id()
+    assert calls == [order_id]
+    assert [(r.event.type, r.attempts) for r in app.orders.pending()] == [(EventType.ORDER_PLACED, 1)]
+    app.runner.start = start  # type: ignore[method-assign]
+
+    # the process dies with its in-memory dead letters; a new one over the same stores sweeps the outbox
+    again = bootstrap(
+        Settings(),
+        clock=app.clock,
+        ids=SequentialIdGenerator("again"),
+        **{port: app.boot.adapters[port] for port in ("orders", "restaurants", "drivers", "sagas", "payments",
+                                                      "notifier", "scheduler", "publisher", "location")},
+    )
+    assert again.service.dead_letters == []
+    assert again.service.pump() == 5  # OrderPlaced, then the saga's PaymentCaptured, DriverAssigned and two notices
+    assert app.saga(order_id).status is SagaStatus.WAITING and len(app.payments.charges) == 1
+    assert app.orders.outbox_size == 0

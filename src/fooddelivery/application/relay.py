@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
 from fooddelivery.domain.errors import InfrastructureError
@@ -37,7 +37,9 @@ __all__ = ["ChangeRecord", "ChangeStreamRelay", "OutboxRelay", "RelayResult", "T
 
 log = logging.getLogger(__name__)
 
-Consumer = Callable[[Sequence[DomainEvent]], None]
+#: The in-process consumer: handles a published batch; returns the ids of the events it could not handle (they stay
+#: in the outbox, so the sweep delivers them again: the outbox is the durable dead-letter store), or None.
+Consumer = Callable[[Sequence[DomainEvent]], Collection[str] | None]
 
 
 class _Own(threading.local):
@@ -54,7 +56,8 @@ class OutboxRelay:
     Args:
         outbox: where committed events wait.
         publisher: the bus.
-        consumer: called with each published batch, in order (the in-process runtime), or None.
+        consumer: called with each published batch, in order (the in-process runtime), or None; the events it
+            reports unhandled stay pending in the outbox for the sweep.
         batch_size: records per publish call of the sweep.
         publish_after_commit: False where a change stream publishes (the cloud stores): :meth:`publish_own` then
             forgets what was committed instead of publishing it.
@@ -153,9 +156,11 @@ class OutboxRelay:
                 raise
             # Consumers first, then the mark: a crash in between republishes (at-least-once, consumers are
             # idempotent); marking first would lose the in-process delivery for good.
-            if self.consumer is not None:
-                self.consumer(events)
-            self.outbox.mark_published(ids)
+            unhandled = set(self.consumer(events) or ()) if self.consumer is not None else set()
+            if unhandled:
+                # kept pending (attempt counted): the sweep hands them to the consumer again, after a crash too
+                self.outbox.mark_failed([i for i in ids if i in unhandled])
+            self.outbox.mark_published([i for i in ids if i not in unhandled])
         finally:
             self._release(ids)  # done or failed, this caller no longer publishes them: the sweep may
         return len(events)

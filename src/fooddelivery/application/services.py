@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from fooddelivery.application.commands import PlaceOrder, PlaceOrderResult, Tracking
 from fooddelivery.application.deliveries import DeliveryUseCases
 from fooddelivery.application.ordering import OrderingUseCases
+from fooddelivery.domain.errors import InfrastructureError
 from fooddelivery.domain.events import DomainEvent
 from fooddelivery.ports.scheduler import ScheduledMessage
 
@@ -51,18 +52,28 @@ class FoodDeliveryService(OrderingUseCases, DeliveryUseCases):
     dead_letters: list[tuple[DomainEvent, Exception]] = field(default_factory=list)
 
     # -- events -------------------------------------------------------------------------------------------
-    def handle_events(self, events: Sequence[DomainEvent]) -> None:
+    def handle_events(self, events: Sequence[DomainEvent]) -> list[str]:
         """The in-process consumer of published events: each goes to :meth:`OrderRuntime.on_event`.
 
-        A failure is kept in :attr:`dead_letters` with its event (as a queue's dead-letter queue would) and
-        logged; the saga stays resumable and :meth:`resume_sagas` delivers the event again.
+        Returns:
+            The ids of the events whose handling failed. The relay leaves them in the outbox, so the sweep (the
+            worker's, or the next process's at start) delivers them again: a failure is never lost, even if the
+            process dies. Each is also kept in :attr:`dead_letters` with its error, for :meth:`resume_sagas` and
+            for inspection, and logged (an outage as one line, anything else with its traceback).
         """
+        failed: list[str] = []
         for event in events:
             try:
                 self.runtime.on_event(event)
+            except InfrastructureError as exc:
+                log.warning("handling %s of order %s waits for a dependency: %s", event.type.value, event.order_id, exc)
+                self.dead_letters.append((event, exc))
+                failed.append(event.event_id)
             except Exception as exc:
                 log.exception("handling %s of order %s failed", event.type.value, event.order_id)
                 self.dead_letters.append((event, exc))
+                failed.append(event.event_id)
+        return failed
 
     def pump(self) -> int:
         """Sweep the outbox: publish every committed event no caller is publishing, and run the consumers;

@@ -245,9 +245,10 @@ class Simulation:
         self.loop_cpu_s = 0.0
         original = self.service.handle_events
 
-        def consume(events: Sequence[DomainEvent]) -> None:
-            original(events)
+        def consume(events: Sequence[DomainEvent]) -> list[str]:
+            failed = original(events)
             self._observe(events)
+            return failed
 
         self.service.relay.consumer = consume
 
