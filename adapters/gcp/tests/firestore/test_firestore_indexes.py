@@ -77,6 +77,9 @@ def test_every_repository_query_is_served_by_a_declared_index(
     page = orders.list_by_restaurant(restaurant.restaurant_id, limit=1)
     orders.list_by_restaurant(restaurant.restaurant_id, limit=1, cursor=page.next_cursor)
     orders.list_by_restaurant(restaurant.restaurant_id, status=OrderStatus.PENDING, limit=1)
+    newest = orders.list_by_restaurant(restaurant.restaurant_id, limit=1, newest_first=True)
+    orders.list_by_restaurant(restaurant.restaurant_id, limit=1, cursor=newest.next_cursor, newest_first=True)
+    orders.list_by_restaurant(restaurant.restaurant_id, status=OrderStatus.PENDING, limit=1, newest_first=True)
     orders.pending(10)
     orders.pending(10, older_than=T0 + timedelta(days=36500))
     restaurants.search(RestaurantQuery())
@@ -85,7 +88,7 @@ def test_every_repository_query_is_served_by_a_declared_index(
 
     declared = {(i.collection, i.fields) for i in COMPOSITE_INDEXES}
     needed = {_shape(q, prefix) for q in queries}
-    assert len(queries) >= 12
+    assert len(queries) >= 15
     missing = {(c, fields) for c, fields in needed if fields is not None and (c, fields) not in declared}
     assert missing == set()
     unused = declared - {(c, f) for c, f in needed if f is not None}

@@ -43,12 +43,14 @@ def _all_pages_by_customer(repo: OrderRepository, customer_id: str, limit: int) 
 
 
 def _all_pages_by_restaurant(
-    repo: OrderRepository, restaurant_id: str, status: OrderStatus | None, limit: int
+    repo: OrderRepository, restaurant_id: str, status: OrderStatus | None, limit: int, *, newest_first: bool = False
 ) -> list[list[str]]:
     pages: list[list[str]] = []
     cursor: str | None = None
     while True:
-        page = repo.list_by_restaurant(restaurant_id, status=status, limit=limit, cursor=cursor)
+        page = repo.list_by_restaurant(
+            restaurant_id, status=status, limit=limit, cursor=cursor, newest_first=newest_first
+        )
         pages.append([o.order_id for o in page.items])
         if page.next_cursor is None:
             return pages
@@ -323,6 +325,47 @@ class OrderRepositoryContract:
         everything = _all_pages_by_restaurant(repo, rid, None, limit=4)
         assert [oid for page in everything for oid in page] == placed
 
+    def test_newest_first_is_the_restaurant_listing_backwards_by_status_too(self, repo: OrderRepository) -> None:
+        restaurant = make_restaurant()
+        placed = []
+        for i in range(7):
+            order = make_order(restaurant, now=T0 + timedelta(minutes=i // 2))  # pairs share a time: the id decides
+            if i % 3 == 0:
+                order.transition(OrderStatus.CANCELLED, Actor.admin(), order.created_at, f"evt-cancel-{i}", "test")
+            repo.add(order)
+            placed.append(order)
+        repo.add(make_order(make_restaurant()))  # another restaurant's
+        rid = restaurant.restaurant_id
+        for status in (None, OrderStatus.PENDING, OrderStatus.CANCELLED):
+            oldest = _all_pages_by_restaurant(repo, rid, status, limit=2)
+            newest = _all_pages_by_restaurant(repo, rid, status, limit=2, newest_first=True)
+            ids = [i for page in oldest for i in page]
+            assert [i for page in newest for i in page] == list(reversed(ids))
+            assert all(len(page) <= 2 for page in newest)
+            expected = sorted(
+                (o for o in placed if status is None or o.status is status), key=lambda o: (o.created_at, o.order_id)
+            )
+            assert ids == [o.order_id for o in expected]
+
+    def test_a_restaurant_cursor_continues_only_its_own_direction_and_status(self, repo: OrderRepository) -> None:
+        restaurant = make_restaurant()
+        for i in range(3):
+            repo.add(make_order(restaurant, now=T0 + timedelta(minutes=i)))
+        rid = restaurant.restaurant_id
+        backwards = repo.list_by_restaurant(rid, None, 1, newest_first=True).next_cursor
+        forwards = repo.list_by_restaurant(rid, None, 1).next_cursor
+        pending = repo.list_by_restaurant(rid, OrderStatus.PENDING, 1, newest_first=True).next_cursor
+        assert backwards and forwards and pending
+        for status, cursor, newest_first in (
+            (None, backwards, False),
+            (None, forwards, True),
+            (None, pending, True),
+            (OrderStatus.PENDING, backwards, True),
+        ):
+            with pytest.raises(ValidationError) as caught:
+                repo.list_by_restaurant(rid, status, 1, cursor, newest_first=newest_first)
+            assert [f.field for f in caught.value.fields] == ["cursor"]
+
     @pytest.mark.parametrize(
         "cursor",
         [
@@ -343,6 +386,9 @@ class OrderRepositoryContract:
         with pytest.raises(ValidationError) as by_restaurant:
             repo.list_by_restaurant("rst-any", cursor=cursor)
         assert [f.field for f in by_restaurant.value.fields] == ["cursor"]
+        with pytest.raises(ValidationError) as backwards:
+            repo.list_by_restaurant("rst-any", cursor=cursor, newest_first=True)
+        assert [f.field for f in backwards.value.fields] == ["cursor"]
 
     @pytest.mark.parametrize("limit", [0, -1, 101])
     def test_a_limit_outside_1_to_100_raises_validation_error_on_the_limit_field(

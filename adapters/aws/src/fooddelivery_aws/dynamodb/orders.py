@@ -351,53 +351,56 @@ class DynamoDBOrderRepository(TableRepository):
         status: OrderStatus | None = None,
         limit: int = 20,
         cursor: str | None = None,
+        *,
+        newest_first: bool = False,
     ) -> Page[Order]:
-        """Up to ``limit`` of the restaurant's orders (of ``status`` if given), oldest first.
+        """Up to ``limit`` of the restaurant's orders (of ``status`` if given), oldest first (creation time, then
+        id), or newest first with ``newest_first``.
 
         With a status: RestaurantOrdersIndex, ``begins_with(statusCreatedAt, "<STATUS>#")``; without:
-        RestaurantTimeIndex (restaurantId + createdAt).
+        RestaurantTimeIndex (restaurantId + ``createdAtKey``). Both sort keys are ``...<createdAt ISO>#<orderId>``
+        text, so either direction is one Query (``ScanIndexForward``) in exactly the port's order. A cursor names
+        its direction (kind ``or`` oldest first, ``ord`` newest first), restaurant and status.
 
         Raises:
-            ValidationError: ``limit`` outside 1..100 (field ``limit``) or a malformed cursor (``cursor``).
+            ValidationError: ``limit`` outside 1..100 (field ``limit``) or a malformed cursor, or one of another
+                listing or direction (``cursor``).
             InfrastructureError: the store failed.
         """
         check_limit(limit)
         self._count("orders.reads")
+        kind = "ord" if newest_first else "or"
         scope = f"{restaurant_id}|{status.value if status is not None else '*'}"
-        sort_attr = "statusCreatedAt" if status is not None else "createdAt"
+        sort_attr = "statusCreatedAt" if status is not None else "createdAtKey"
+        prefix = f"{status.value}#" if status is not None else ""
         start = None
         if cursor is not None:
-            pos = decode_cursor(cursor, "or", ("s", "t", "id"), allow_empty=False)
-            if pos["s"] != scope:
+            pos = decode_cursor(cursor, kind, ("s", "t", "id"), allow_empty=False)
+            if pos["s"] != scope or not pos["t"].startswith(prefix) or not pos["t"].endswith(f"#{pos['id']}"):
                 raise bad_cursor()
-            if status is not None:
-                if not pos["t"].startswith(f"{status.value}#"):
-                    raise bad_cursor()
-                sort_value = {"S": pos["t"]}
-            else:
-                sort_value = {"N": _number_text(pos["t"])}
-            start = {"restaurantId": {"S": restaurant_id}, sort_attr: sort_value, "orderId": {"S": pos["id"]}}
+            start = {"restaurantId": {"S": restaurant_id}, sort_attr: {"S": pos["t"]}, "orderId": {"S": pos["id"]}}
         if status is not None:
             query = {
                 "IndexName": _ORDERS_BY_RESTAURANT_STATUS,
                 "KeyConditionExpression": "restaurantId = :r AND begins_with(statusCreatedAt, :s)",
-                "ExpressionAttributeValues": {":r": {"S": restaurant_id}, ":s": {"S": f"{status.value}#"}},
-                "ScanIndexForward": True,
+                "ExpressionAttributeValues": {":r": {"S": restaurant_id}, ":s": {"S": prefix}},
+                "ScanIndexForward": not newest_first,
             }
         else:
             query = {
                 "IndexName": _ORDERS_BY_RESTAURANT,
                 "KeyConditionExpression": "restaurantId = :r",
                 "ExpressionAttributeValues": {":r": {"S": restaurant_id}},
-                "ScanIndexForward": True,
+                "ScanIndexForward": not newest_first,
             }
         items, more = self._query_page(query, limit, start)
         orders = [_order(item) for item in items]
         next_cursor = None
         if more:
             last = items[-1]
-            t = get_str(last, sort_attr) if status is not None else _number_attr_text(last, sort_attr)
-            next_cursor = encode_cursor({"k": "or", "s": scope, "t": t, "id": get_str(last, "orderId")})
+            next_cursor = encode_cursor(
+                {"k": kind, "s": scope, "t": get_str(last, sort_attr), "id": get_str(last, "orderId")}
+            )
         return Page(orders, next_cursor)
 
     # -- Outbox ------------------------------------------------------------------------------------------

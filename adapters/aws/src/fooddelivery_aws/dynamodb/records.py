@@ -65,6 +65,7 @@ __all__ = [
     "LOCATION_KEY_PRECISION",
     "OUTBOX_KEY_PREFIX",
     "available_cell",
+    "created_key",
     "driver_from_item",
     "driver_to_item",
     "idempotency_from_item",
@@ -113,6 +114,11 @@ def status_created_key(status: OrderStatus, created_at: datetime, order_id: str)
     return f"{status.value}#{iso_utc(created_at)}#{order_id}"
 
 
+def created_key(created_at: datetime, order_id: str) -> str:
+    """Sort key of the RestaurantTimeIndex: ``"<createdAt ISO>#<orderId>"`` (creation time, then id, as text)."""
+    return f"{iso_utc(created_at)}#{order_id}"
+
+
 def order_to_item(order: Order) -> Item:
     """The orders-table item of ``order`` (its pending events are not part of it: see :func:`outbox_to_item`).
 
@@ -133,6 +139,7 @@ def order_to_item(order: Order) -> Item:
         "createdAtUtc": {"S": iso_utc(order.created_at)},
         "updatedAt": {"S": iso_utc(order.updated_at)},
         "statusCreatedAt": {"S": status_created_key(order.status, order.created_at, order.order_id)},
+        "createdAtKey": {"S": created_key(order.created_at, order.order_id)},
         "currency": {"S": currency},
         "lines": {"L": [{"M": _line_to_map(line)} for line in order.lines]},
         "pricing": {"M": _pricing_to_map(pricing)},

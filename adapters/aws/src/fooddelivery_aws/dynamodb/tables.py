@@ -20,7 +20,9 @@ attributes are in it, so orders never show up among outbox records and vice vers
   The reference keys it on ``status`` alone; items that share a GSI key come back in no documented order, so a
   restaurant's PENDING orders could not be paged oldest first. ``begins_with(statusCreatedAt, "PENDING#")`` still
   answers "orders of restaurant R in status S" with a key condition, and in time order.
-- ``RestaurantTimeIndex``: ``restaurantId`` (S) + ``createdAt`` (N): all of a restaurant's orders, oldest first.
+- ``RestaurantTimeIndex``: ``restaurantId`` (S) + ``createdAtKey`` (S, ``"<createdAt ISO>#<orderId>"``): all of a
+  restaurant's orders by creation time, then id (oldest first, or newest first with ``ScanIndexForward=False``).
+  Keyed on ``createdAt`` (N) alone, orders created in the same microsecond would come back in no documented order.
 - ``OutboxPendingIndex``: ``outboxPartition`` (S, ``"pending#<shard>"``) + ``outboxSeq`` (S). Only pending outbox
   records carry ``outboxPartition``, so ``Outbox.pending()`` is a Query on one or a few partitions, never a Scan.
 
@@ -238,7 +240,7 @@ ORDERS: Final = TableSpec(
     indexes=(
         IndexSpec("UserOrdersIndex", KeyAttribute("userId", _S), KeyAttribute("createdAt", _N)),
         IndexSpec("RestaurantOrdersIndex", KeyAttribute("restaurantId", _S), KeyAttribute("statusCreatedAt", _S)),
-        IndexSpec("RestaurantTimeIndex", KeyAttribute("restaurantId", _S), KeyAttribute("createdAt", _N)),
+        IndexSpec("RestaurantTimeIndex", KeyAttribute("restaurantId", _S), KeyAttribute("createdAtKey", _S)),
         _OUTBOX_PENDING_INDEX,
     ),
     stream_view="NEW_AND_OLD_IMAGES",

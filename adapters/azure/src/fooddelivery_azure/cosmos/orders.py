@@ -271,28 +271,41 @@ class CosmosOrderRepository:
         return self._page("orders.list_by_customer", sql, params, limit, "oc", customer_id)
 
     def list_by_restaurant(
-        self, restaurant_id: str, status: OrderStatus | None = None, limit: int = 20, cursor: str | None = None
+        self,
+        restaurant_id: str,
+        status: OrderStatus | None = None,
+        limit: int = 20,
+        cursor: str | None = None,
+        *,
+        newest_first: bool = False,
     ) -> Page[Order]:
-        """The restaurant's orders (of ``status`` if given), oldest first: a cross-partition query served by the
-        composite index ``(createdAt ASC, orderId ASC)``.
+        """The restaurant's orders (of ``status`` if given), oldest first (``createdAt``, then ``orderId``), or
+        newest first with ``newest_first``: a cross-partition query served by the composite index
+        ``(createdAt ASC, orderId ASC)``, or ``(createdAt DESC, orderId DESC)`` newest first (each direction has its
+        own index in :data:`~fooddelivery_azure.cosmos.containers.ORDERS` and in the Bicep; an ``ORDER BY`` on
+        several properties needs a composite index in its order or exactly its opposite,
+        https://learn.microsoft.com/azure/cosmos-db/index-policy#composite-indexes). A cursor names its direction
+        (kind ``or`` oldest first, ``ord`` newest first), restaurant and status.
 
         Raises:
-            ValidationError: a limit outside 1..100 or a malformed cursor.
+            ValidationError: a limit outside 1..100 or a malformed cursor, or one of another listing or direction.
             InfrastructureError: the store failed.
         """
         check_limit(limit)
+        kind = "ord" if newest_first else "or"
         scope = f"{restaurant_id}|{status.value if status is not None else '*'}"
         params: dict[str, Any] = {"@restaurant": restaurant_id}
         sql = f"SELECT TOP {limit + 1} {_ORDER_FIELDS} FROM c WHERE c.type = 'order' AND c.restaurantId = @restaurant"
         if status is not None:
             sql += " AND c.status = @status"
             params["@status"] = status.value
+        after_op, direction = ("<", "DESC") if newest_first else (">", "ASC")
         if cursor is not None:
-            at, after = _position(cursor, "or", scope)
-            sql += " AND (c.createdAt > @at OR (c.createdAt = @at AND c.orderId > @after))"
+            at, after = _position(cursor, kind, scope)
+            sql += f" AND (c.createdAt {after_op} @at OR (c.createdAt = @at AND c.orderId {after_op} @after))"
             params.update({"@at": at, "@after": after})
-        sql += " ORDER BY c.createdAt ASC, c.orderId ASC"
-        return self._page("orders.list_by_restaurant", sql, params, limit, "or", scope)
+        sql += f" ORDER BY c.createdAt {direction}, c.orderId {direction}"
+        return self._page("orders.list_by_restaurant", sql, params, limit, kind, scope)
 
     def _page(self, action: str, sql: str, params: dict[str, Any], limit: int, kind: str, scope: str) -> Page[Order]:
         docs = list(self._calls.query(action, sql, params, page_size=limit + 1))

@@ -57,6 +57,16 @@ COMPOSITE_INDEXES: Final[tuple[CompositeIndex, ...]] = (
         "FirestoreOrderRepository.list_by_restaurant (with a status)",
     ),
     CompositeIndex(
+        "orders",
+        (("restaurantId", _ASC), ("createdAt", _DESC), ("orderId", _DESC)),
+        "FirestoreOrderRepository.list_by_restaurant (newest first)",
+    ),
+    CompositeIndex(
+        "orders",
+        (("restaurantId", _ASC), ("status", _ASC), ("createdAt", _DESC), ("orderId", _DESC)),
+        "FirestoreOrderRepository.list_by_restaurant (newest first, with a status)",
+    ),
+    CompositeIndex(
         "outbox",
         (("committedAt", _ASC), ("orderId", _ASC), ("orderVersion", _ASC)),
         "FirestoreOrderRepository.pending",

@@ -362,33 +362,41 @@ class FirestoreOrderRepository(FirestoreRepository):
         status: OrderStatus | None = None,
         limit: int = 20,
         cursor: str | None = None,
+        *,
+        newest_first: bool = False,
     ) -> Page[Order]:
-        """Up to ``limit`` of the restaurant's orders (of ``status`` if given), oldest first.
+        """Up to ``limit`` of the restaurant's orders (of ``status`` if given), oldest first (``createdAt``, then
+        ``orderId``), or newest first with ``newest_first``. A cursor names its direction (kind ``or`` oldest
+        first, ``ord`` newest first), restaurant and status.
 
         Indexes: ``orders (restaurantId ASC, createdAt ASC, orderId ASC)`` and
-        ``orders (restaurantId ASC, status ASC, createdAt ASC, orderId ASC)``.
+        ``orders (restaurantId ASC, status ASC, createdAt ASC, orderId ASC)``; newest first, the same with
+        ``createdAt DESC, orderId DESC`` (declared in :mod:`fooddelivery_gcp.firestore.indexes`).
 
         Raises:
-            ValidationError: ``limit`` outside 1..100 (field ``limit``) or a malformed cursor (``cursor``).
+            ValidationError: ``limit`` outside 1..100 (field ``limit``) or a malformed cursor, or one of another
+                listing or direction (``cursor``).
             InfrastructureError: Firestore failed.
         """
-        from google.cloud.firestore import FieldFilter
+        from google.cloud.firestore import FieldFilter, Query
 
         check_limit(limit)
+        kind = "ord" if newest_first else "or"
+        direction = Query.DESCENDING if newest_first else Query.ASCENDING
         scope = f"{restaurant_id}|{status.value if status is not None else '*'}"
         query = self.client.collection(self.collection_name(ORDERS)).where(
             filter=FieldFilter("restaurantId", "==", restaurant_id)
         )
         if status is not None:
             query = query.where(filter=FieldFilter("status", "==", status.value))
-        query = query.order_by("createdAt").order_by("orderId")
+        query = query.order_by("createdAt", direction=direction).order_by("orderId", direction=direction)
         if cursor is not None:
-            at, order_id = _cursor_position(cursor, "or", scope)
+            at, order_id = _cursor_position(cursor, kind, scope)
             query = query.start_after({"createdAt": at, "orderId": order_id})
         orders = self._list(query, limit, "orders.list_by_restaurant")
         more = len(orders) > limit
         orders = orders[:limit]
-        next_cursor = _cursor("or", scope, orders[-1].created_at, orders[-1].order_id) if more else None
+        next_cursor = _cursor(kind, scope, orders[-1].created_at, orders[-1].order_id) if more else None
         return Page(orders, next_cursor)
 
     # -- Outbox ---------------------------------------------------------------------------------------------
