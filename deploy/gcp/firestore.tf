@@ -15,7 +15,12 @@ locals {
 }
 
 resource "google_firestore_index" "composite" {
-  for_each    = { for i, index in local.firestore_indexes : tostring(i) => index }
+  # keyed by what an index is (collection, then field:order...), not by its position in the file: adding an index
+  # creates only that one, never replaces the ones after it (an index's fields cannot be changed in place)
+  for_each = {
+    for index in local.firestore_indexes :
+    join(" ", concat([index.collectionGroup], [for f in index.fields : "${f.fieldPath}:${f.order}"])) => index
+  }
   database    = google_firestore_database.default.name
   collection  = each.value.collectionGroup
   query_scope = each.value.queryScope
