@@ -10,10 +10,12 @@ function and the Cloud Function all translate their platform's requests into the
 - :func:`seed` -- the catalog every deployment starts from;
 - :data:`SCRIPT` -- the requests, every route with its successes and its errors, each with the status it must get;
 - :func:`serve_baseline` -- the script's answers from ``fooddelivery serve`` (its ASGI app, on SQLite);
-- :func:`run_script` -- sends the script through an entrypoint (a :data:`Send` callable), filling the ids that
-  earlier answers returned (``{order}``), and lets the deployment settle (its queues run) after each request;
+- :func:`run_script` -- sends the script through an entrypoint (a :data:`Send` callable), filling the ids and
+  listing cursors that earlier answers returned (``{order}``, ``{mine}``), and lets the deployment settle (its queues
+  run) after each request;
 - :func:`comparable` / :func:`assert_same` -- what must be identical: the status, the headers that matter
-  (:data:`COMPARED_HEADERS`) and the body, ids that are random by design and times aside.
+  (:data:`COMPARED_HEADERS`) and the body, ids that are random by design, times and listing cursors (opaque,
+  each store writes its own position in them: compared by presence) aside.
 
 Orders are placed with an ``Idempotency-Key``, so their ids are derived from (customer, key) and equal across
 deployments. A request that starts asynchronous work (placing an order) is marked ``eventual``: its answer is
@@ -30,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Final
+from urllib.parse import quote
 
 from fooddelivery.domain.catalog import Driver, DriverStatus, MenuItem, Restaurant
 from fooddelivery.domain.geo import GeoPoint
@@ -132,9 +135,13 @@ class ParityRequest:
         headers: extra request headers.
         query: the raw query string.
         save: remember the answer's ``orderId`` under this name.
+        save_cursor: remember the answer's ``nextCursor`` (a listing's) under this name; a later ``{name}`` in the
+            path, body or query is replaced by it.
         eventual: the answer shows asynchronous work in progress: compare it without those fields.
         own_words: the problem's ``detail`` is in the platform's own words (which credential it expected): compare
             the rest of the problem only.
+        own_fields: top-level body fields whose content is each deployment's own (``GET /health``'s ``checks``:
+            ``serve`` reports its database and worker, a function app has neither): compared by presence only.
     """
 
     name: str
@@ -146,8 +153,10 @@ class ParityRequest:
     headers: Mapping[str, str] = field(default_factory=dict)
     query: str = ""
     save: str | None = None
+    save_cursor: str | None = None
     eventual: bool = False
     own_words: bool = False
+    own_fields: frozenset[str] = frozenset()
 
 
 def _json(value: Any) -> bytes:
@@ -173,7 +182,7 @@ _ADDRESS_WITH_COORDINATES: Final[bytes] = REFERENCE_ORDER.replace(
 _P = ParityRequest
 #: The script: every route, its successes and its errors, in an order that builds on itself.
 SCRIPT: Final[tuple[ParityRequest, ...]] = (
-    _P("liveness", "GET", "/health", None, 200),
+    _P("liveness", "GET", "/health", None, 200, own_fields=frozenset({"checks"})),
     _P("list restaurants", "GET", "/restaurants", "customer", 200),
     _P("filter restaurants", "GET", "/restaurants", "customer", 200, query="cuisine=pizza&minRating=4.5"),
     _P("a bad filter", "GET", "/restaurants", "customer", 422, query="minRating=six"),
@@ -229,6 +238,33 @@ SCRIPT: Final[tuple[ParityRequest, ...]] = (
     _P("read the rejected order", "GET", "/orders/{second}", "customer", 200),
     _P("cancel the rejected order", "PUT", "/orders/{second}", "customer", 409,
        body=_json({"status": "CANCELLED", "reason": "too late"})),
+    _P("another customer places an order", "POST", "/orders", "other_customer", 201,
+       body=REFERENCE_ORDER.replace(b'"parity-user-1"', b'"parity-user-2"'),
+       headers={"Idempotency-Key": "parity-checkout-3"}, save="third", eventual=True),
+    # GET /orders: the customer has two orders (the first in preparation, the second rejected), the other customer
+    # one waiting for the restaurant's confirmation
+    _P("list my orders", "GET", "/orders", "customer", 200),
+    _P("list my orders one at a time", "GET", "/orders", "customer", 200, query="limit=1", save_cursor="mine"),
+    _P("the next page of my orders", "GET", "/orders", "customer", 200, query="limit=1&cursor={mine}"),
+    _P("my orders from a pizza restaurant", "GET", "/orders", "customer", 200, query="restaurantId=rest-parity-1"),
+    _P("another customer's orders", "GET", "/orders", "customer", 403, query="customerId=parity-user-2"),
+    _P("the restaurant's orders, newest first", "GET", "/orders", "restaurant", 200),
+    _P("the restaurant's orders two at a time", "GET", "/orders", "restaurant", 200, query="limit=2",
+       save_cursor="kitchen"),
+    _P("the restaurant's next page", "GET", "/orders", "restaurant", 200, query="limit=2&cursor={kitchen}"),
+    _P("the restaurant's orders in preparation", "GET", "/orders", "restaurant", 200, query="status=PREPARING"),
+    _P("the restaurant's orders to confirm", "GET", "/orders", "restaurant", 200, query="status=PENDING&limit=5"),
+    _P("another restaurant's orders", "GET", "/orders", "restaurant", 403, query="restaurantId=rest-parity-2"),
+    _P("an admin lists a customer's orders", "GET", "/orders", "admin", 200, query="customerId=parity-user-1"),
+    _P("an admin lists a restaurant's failed orders", "GET", "/orders", "admin", 200,
+       query="restaurantId=rest-parity-1&status=FAILED"),
+    _P("an admin lists every order", "GET", "/orders", "admin", 422),
+    _P("a driver lists orders", "GET", "/orders", "driver", 403),
+    _P("an unknown status filter", "GET", "/orders", "restaurant", 422, query="status=EATEN"),
+    _P("a page of a thousand", "GET", "/orders", "customer", 422, query="limit=1000"),
+    _P("a cursor no listing issued", "GET", "/orders", "customer", 404, query="cursor=bm90LWEtY3Vyc29y"),
+    _P("my cursor in another listing", "GET", "/orders", "admin", 404,
+       query="customerId=parity-user-1&limit=1&cursor={mine}"),
     _P("a method the resource lacks", "DELETE", "/orders/{order}", "customer", 405),
     _P("a path with no resource", "GET", "/nowhere", "customer", 404),
 )
@@ -245,7 +281,17 @@ COMPARED_HEADERS: Final[tuple[str, ...]] = (
 )
 #: Body fields whose values are times, random ids or the clock's progress: compared by presence only.
 _VOLATILE: Final[frozenset[str]] = frozenset(
-    {"createdAt", "updatedAt", "requestId", "eventId", "recordedAt", "driverLastSeen", "eta", "minutesRemaining"}
+    {
+        "createdAt",
+        "updatedAt",
+        "requestId",
+        "eventId",
+        "recordedAt",
+        "driverLastSeen",
+        "eta",
+        "minutesRemaining",
+        "nextCursor",
+    }
 )
 #: Fields that show the saga's progress, set aside in an ``eventual`` answer.
 _PROGRESS: Final[frozenset[str]] = frozenset({"status", "paymentStatus", "driverId", "version", "statusTimes"})
@@ -286,24 +332,29 @@ def run_script(
 
     Raises:
         AssertionError: a request got another status than the script says (the message names it and shows the
-            body), or a saved id is missing.
+            body), or a saved id or cursor is missing.
     """
     saved: dict[str, str] = {}
     exchanges: list[Exchange] = []
     for request in script:
         path = _fill(request.path, saved)
         body = None if request.body is None else _fill(request.body.decode(), saved).encode()
+        query = _fill(request.query, saved)
         headers = dict(request.headers)
         if body is not None and not any(k.lower() == "content-type" for k in headers):
             headers["Content-Type"] = "application/json"
         persona = None if request.persona is None else PERSONAS[request.persona]
-        answer = send(request.method, path, request.query, headers, body, persona)
+        answer = send(request.method, path, query, headers, body, persona)
         assert answer.status == request.status, (
             f"{request.name}: {request.method} {path} answered {answer.status}, not {request.status}: "
             f"{answer.body[:500]!r}"
         )
         if request.save is not None:
             saved[request.save] = str(json.loads(answer.body)["orderId"])
+        if request.save_cursor is not None:
+            cursor = json.loads(answer.body).get("nextCursor")
+            assert isinstance(cursor, str) and cursor, f"{request.name}: no nextCursor in {answer.body[:500]!r}"
+            saved[request.save_cursor] = quote(cursor, safe="")
         exchanges.append(Exchange(request, answer))
         settle()
     return exchanges
@@ -323,11 +374,16 @@ def comparable(exchange: Exchange) -> dict[str, Any]:
         body: Any = json.loads(answer.body) if answer.body else None
     except ValueError:
         body = answer.body.decode("utf-8", errors="replace")
-    return {
+    out: dict[str, Any] = {
         "status": answer.status,
         "headers": {name: headers.get(name) for name in COMPARED_HEADERS},
         "body": _mask(body, eventual=exchange.request.eventual, own_words=exchange.request.own_words),
     }
+    if isinstance(body, dict):
+        for name in exchange.request.own_fields:
+            if name in body:
+                out["body"][name] = "<set>" if body[name] is not None else None
+    return out
 
 
 def _mask(value: Any, *, eventual: bool, own_words: bool = False) -> Any:

@@ -4,6 +4,8 @@ the in-memory Service Bus, the change-feed relay and the runtime queue's functio
 ASGI app answers them on SQLite: same statuses, same headers that matter, same bodies (ids and times aside). With the
 saga on Durable Functions the same holds except for the answers to the restaurant's two signals, given before the
 orchestration took the event (compared without the saga's progress: status, payment, driver, failure reason, version).
+The deployment's virtual clock moves one second after each request (and everything settles), as time passes between
+``serve``'s requests: two orders are never placed at the same instant, so listings order them as ``serve`` does.
 
 Each persona reaches the function the two ways this deployment identifies callers:
 
@@ -151,7 +153,7 @@ def test_the_function_behind_easy_auth_answers_the_script_as_serve_does(
     parity_world: AzureWorld, on_serve: list[Exchange]
 ) -> None:
     object.__setattr__(parity_world.app.settings, "auth", AuthMode.EASYAUTH)
-    answers = run_script(function_send(parity_world, principal_header), settle=parity_world.settle)
+    answers = run_script(function_send(parity_world, principal_header), settle=lambda: parity_world.advance(1))
 
     assert [e.answer.status for e in answers] == [r.status for r in SCRIPT]
     assert_same(on_serve, answers, label="Azure Functions (EasyAuth)")
@@ -166,7 +168,7 @@ def test_the_function_verifying_entra_tokens_answers_the_script_as_serve_does(
 ) -> None:
     tenant = EntraTenant()
     parity_world.app.authenticator_factory = tenant.authenticator
-    answers = run_script(function_send(parity_world, tenant.credentials), settle=parity_world.settle)
+    answers = run_script(function_send(parity_world, tenant.credentials), settle=lambda: parity_world.advance(1))
 
     assert [e.answer.status for e in answers] == [r.status for r in SCRIPT]
     assert_same(on_serve, answers, label="Azure Functions (Entra bearer)")
@@ -196,7 +198,7 @@ def test_with_the_durable_saga_only_the_answers_to_the_restaurants_signals_are_e
     seed(world.app.boot.restaurants, world.app.boot.drivers, world.clock.now())
     object.__setattr__(world.app.settings, "auth", AuthMode.EASYAUTH)
     try:
-        answers = run_script(function_send(world, principal_header), settle=world.settle)
+        answers = run_script(function_send(world, principal_header), settle=lambda: world.advance(1))
     finally:
         durable_rpc.host = None
         reset_azure_app()
