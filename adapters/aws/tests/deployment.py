@@ -25,9 +25,11 @@ from aws_stack import Stack, sqs_event
 from gateway import seed
 
 from fooddelivery.domain.order import Order
+from fooddelivery.metering import Meter
 from fooddelivery.ports.saga_store import SagaState
-from fooddelivery_aws.bootstrap import AwsApp, aws_app, reset_aws_app
+from fooddelivery_aws.bootstrap import AwsApp, aws_app, build_aws_app, reset_aws_app
 from fooddelivery_aws.entrypoints import http, sqs, stream
+from fooddelivery_aws.metering import set_process_meter
 
 
 class Deployment:
@@ -37,19 +39,31 @@ class Deployment:
         stack: the resources.
         monkeypatch: sets the functions' environment for the test.
         seed_catalog: add ``gateway.seed``'s catalog (``rest-1`` and two drivers); False for an empty one.
+        meter: the application meters on it (``build_aws_app(meter=...)``; see :meth:`close`), or None.
         env: extra variables (``FOODDELIVERY_CONFIRMATION_TIMEOUT_S``...).
     """
 
     def __init__(
-        self, stack: Stack, monkeypatch: pytest.MonkeyPatch, *, seed_catalog: bool = True, **env: str
+        self,
+        stack: Stack,
+        monkeypatch: pytest.MonkeyPatch,
+        *,
+        seed_catalog: bool = True,
+        meter: Meter | None = None,
+        **env: str,
     ) -> None:
         self.stack = stack
         for name, value in stack.environ(**env).items():
             monkeypatch.setenv(name, value)
-        reset_aws_app()
+        reset_aws_app(build_aws_app(meter=meter) if meter is not None else None)
         self.app: AwsApp = aws_app()
         if seed_catalog:
             seed(self.app.boot.restaurants, self.app.boot.drivers)
+
+    def close(self) -> None:
+        """Forget the cached application and the process meter (a metered deployment sets it)."""
+        reset_aws_app()
+        set_process_meter(None)
 
     # -- the functions ------------------------------------------------------------------------------------------
     def http(self, event: dict[str, Any]) -> dict[str, Any]:

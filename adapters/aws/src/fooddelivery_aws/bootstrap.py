@@ -50,6 +50,7 @@ from fooddelivery.adapters.system import SystemClock
 from fooddelivery.application.fanout import FanOutPublisher
 from fooddelivery.application.runtime import OrderRuntime
 from fooddelivery.bootstrap import Bootstrapped, bootstrap
+from fooddelivery.metering import Meter
 from fooddelivery.ports.clock import Clock
 from fooddelivery.ports.ids import IdGenerator
 from fooddelivery.ports.payments import PaymentGateway
@@ -68,6 +69,7 @@ from fooddelivery_aws.messaging import (
     SqsSagaCommandBus,
     SqsScheduler,
 )
+from fooddelivery_aws.metering import instrument, is_instrumented, process_meter, set_process_meter
 from fooddelivery_aws.relay import StreamOutboxRelay
 from fooddelivery_aws.sagas import NoTimers, StepFunctionsEngine
 from fooddelivery_aws.secrets import SecretsManagerSecret
@@ -107,12 +109,20 @@ class AwsClients:
     Args:
         settings: endpoint and region of the clients.
         injected: ready clients by service name (``"dynamodb"``, ``"events"``...), used as they are (tests).
+        meter: the meter every client records its billable units on (injected clients are instrumented here, the
+            others when built, through the process meter), or None: not metered (an injected client an earlier
+            application instrumented stops recording).
     """
 
-    def __init__(self, settings: AwsSettings, injected: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self, settings: AwsSettings, injected: Mapping[str, Any] | None = None, meter: Meter | None = None
+    ) -> None:
         self._settings = settings
         self._clients: dict[str, Any] = dict(injected or {})
         self._lock = threading.Lock()
+        for client in self._clients.values():
+            if meter is not None or is_instrumented(client):
+                instrument(client, meter)
 
     def __call__(self, service: str) -> Any:
         """The client of ``service`` (a lazy stand-in until first used)."""
@@ -138,6 +148,8 @@ class AwsApp:
         relay: the DynamoDB Streams outbox relay.
         clients: the shared boto3 clients.
         payment_secret: the payment key reader, or None.
+        meter: the meter its clients and its entrypoints' invocations record billable units on, or None (metering
+            is opt-in).
     """
 
     settings: AwsSettings
@@ -147,6 +159,7 @@ class AwsApp:
     relay: StreamOutboxRelay
     clients: AwsClients
     payment_secret: SecretsManagerSecret | None = None
+    meter: Meter | None = None
     _apis: dict[str, HttpApi] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -176,6 +189,7 @@ def build_aws_app(
     payments: PaymentGateway | None = None,
     payments_factory: PaymentsFactory | None = None,
     environ: Mapping[str, str] | None = None,
+    meter: Meter | None = None,
 ) -> AwsApp:
     """Build the AWS application (see the module docstring).
 
@@ -187,13 +201,18 @@ def build_aws_app(
         payments: a payment gateway (wins over everything else).
         payments_factory: builds the gateway from the payment key reader (wins over ``FOODDELIVERY_PAYMENT_GATEWAY``).
         environ: the environment (default ``os.environ``).
+        meter: record what the application bills on this meter (:mod:`fooddelivery_aws.metering`): every AWS call
+            of its clients, and every invocation of the entrypoints (they record on the process meter, which this
+            sets); None: the process meter if one was set before (a cold start a benchmark meters), else nothing.
 
     Raises:
         ValidationError: a missing or invalid setting (named), ``FOODDELIVERY_PAYMENT_GATEWAY`` included.
     """
     env = os.environ if environ is None else environ
     settings = settings or AwsSettings.from_env(env)
-    shared = AwsClients(settings, clients)
+    meter = meter if meter is not None else process_meter()
+    set_process_meter(meter)
+    shared = AwsClients(settings, clients, meter)
     clock = clock or SystemClock()
     ddb = shared("dynamodb")
     orders = DynamoDBOrderRepository(settings.orders_table, client=ddb, outbox_table=settings.outbox_table)
@@ -261,6 +280,7 @@ def build_aws_app(
         relay=StreamOutboxRelay(publisher, orders),
         clients=shared,
         payment_secret=secret,
+        meter=meter,
     )
 
 

@@ -29,8 +29,10 @@ handler function. Step Functions state transitions happen inside the service and
 the core's saga runner counts them (``saga.transition``), and ``adapters/aws/tests/test_transition_count.py``
 checks that count against the generated machine executed in moto.
 
-Wiring: :func:`set_process_meter` makes every client the package builds from then on (``LazyClient``) record on
-that meter; or call :func:`instrument` on an injected client.
+Wiring: :func:`fooddelivery_aws.bootstrap.build_aws_app` with ``meter=`` (or a process meter set before the cold
+start) instruments every client the application uses, injected ones included, and sets the process meter
+(:func:`set_process_meter`), which the entrypoints' :func:`metered` wrappers record each invocation on. Metering is
+opt-in (tests, benchmarks, cost runs): without a meter nothing is recorded. Or call :func:`instrument` on a client.
 
 Sources: DynamoDB item sizes, https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/CapacityUnitCalculations.html;
 the others as in :mod:`fooddelivery.metering.units`.
@@ -61,6 +63,7 @@ __all__ = [
     "KB",
     "dynamodb_item_size",
     "instrument",
+    "is_instrumented",
     "metered",
     "process_meter",
     "set_process_meter",
@@ -198,11 +201,12 @@ def _sqs(meter: Meter, op: str, params: Mapping[str, Any], parsed: Mapping[str, 
     meter.record(name, chunks(size, 64 * KB))
 
 
-def _after_call(meter: Meter) -> Callable[..., None]:
+def _after_call(slot: list[Meter | None]) -> Callable[..., None]:
     def handler(
         http_response: Any = None, parsed: Any = None, model: Any = None, context: Any = None, **_: Any
     ) -> None:
-        if model is None or not _ok(http_response) or not isinstance(parsed, Mapping):
+        meter = slot[0]
+        if meter is None or model is None or not _ok(http_response) or not isinstance(parsed, Mapping):
             return
         params: Mapping[str, Any] = (context or {}).get(_PARAMS) or {}
         service = model.service_model.service_name
@@ -241,22 +245,35 @@ def _keep_params(params: Any = None, context: Any = None, **_: Any) -> None:
         context[_PARAMS] = dict(params)
 
 
-def instrument(client: Any, meter: Meter) -> Any:
+def instrument(client: Any, meter: Meter | None) -> Any:
     """Make ``client`` (a boto3 client) record its calls' billable units on ``meter``; returns the client.
 
-    Instrumenting a client twice records once (the second call is a no-op).
+    The hooks are registered once per client; instrumenting it again only changes the meter it records on (None:
+    it records nothing), so a client shared by several applications (tests) records on the latest one's meter.
     """
-    if getattr(client.meta, _INSTRUMENTED, None) is not None:
+    slot: list[Meter | None] | None = getattr(client.meta, _INSTRUMENTED, None)
+    if slot is not None:
+        slot[0] = meter
         return client
+    slot = [meter]
     events = client.meta.events
     events.register("before-parameter-build", _keep_params, unique_id="fooddelivery-meter-params")
-    events.register("after-call", _after_call(meter), unique_id="fooddelivery-meter-after-call")
-    setattr(client.meta, _INSTRUMENTED, meter)
+    events.register("after-call", _after_call(slot), unique_id="fooddelivery-meter-after-call")
+    setattr(client.meta, _INSTRUMENTED, slot)
     return client
 
 
+def is_instrumented(client: Any) -> bool:
+    """Whether :func:`instrument` hooked ``client`` (an object without boto3's ``meta`` never is)."""
+    return getattr(getattr(client, "meta", None), _INSTRUMENTED, None) is not None
+
+
 def set_process_meter(meter: Meter | None) -> None:
-    """Record every client the package builds from now on (``LazyClient``) on ``meter`` (None: stop)."""
+    """Record every client the package builds from now on (``LazyClient``) on ``meter``, and every invocation of a
+    handler wrapped with :func:`metered` without a meter of its own (None: stop).
+
+    :func:`fooddelivery_aws.bootstrap.build_aws_app` sets it to the application's meter.
+    """
     with _lock:
         _process[0] = meter
 
@@ -281,13 +298,17 @@ class _LogBytes(logging.Handler):
             self.handleError(record)
 
 
-def metered(meter: Meter, *, memory_mb: int | None = None) -> Callable[[H], H]:
+def metered(meter: Meter | None = None, *, memory_mb: int | None = None) -> Callable[[H], H]:
     """Wrap a Lambda handler ``(event, context)`` so each invocation records: one Lambda request, its measured
-    duration as GB-seconds at ``memory_mb`` (default: ``AWS_LAMBDA_FUNCTION_MEMORY_SIZE``, else 128), the log
-    bytes it wrote through ``logging`` at the root logger's level plus the platform's START/END/REPORT lines, and
-    one API Gateway request when the event came from one (REST: ``httpMethod``; HTTP API: ``requestContext.http``).
+    duration as GB-seconds at ``memory_mb`` (default: ``AWS_LAMBDA_FUNCTION_MEMORY_SIZE``, read at the invocation,
+    else 128), the log bytes it wrote through ``logging`` at the root logger's level plus the platform's
+    START/END/REPORT lines, and one API Gateway request when the event came from one (REST: ``httpMethod``; HTTP
+    API: ``requestContext.http``).
+
+    Without ``meter`` the invocation records on the process meter (:func:`set_process_meter`) as it is when the
+    invocation ends -- the cold start's bootstrap sets it during the first invocation, which is recorded too --
+    and records nothing when there is none (metering is opt-in: the entrypoints are wrapped this way).
     """
-    memory = memory_mb or int(os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"))
 
     def wrap(handler: H) -> H:
         @functools.wraps(handler)
@@ -301,15 +322,22 @@ def metered(meter: Meter, *, memory_mb: int | None = None) -> Callable[[H], H]:
             finally:
                 elapsed_ms = (time.perf_counter() - start) * 1000
                 root.removeHandler(logs)
-                meter.record(AWS.LAMBDA_REQUESTS)
-                meter.record(AWS.LAMBDA_GB_SECONDS, lambda_gb_seconds(elapsed_ms, memory))
-                meter.record(AWS.LOG_BYTES, LAMBDA_PLATFORM_LOG_BYTES + logs.bytes)
-                if isinstance(event, Mapping):
-                    if "httpMethod" in event:
-                        meter.record(AWS.APIGW_REST_REQUESTS)
-                    elif isinstance(event.get("requestContext"), Mapping) and "http" in event["requestContext"]:
-                        meter.record(AWS.APIGW_HTTP_REQUESTS)
+                target = meter if meter is not None else _process[0]
+                if target is not None:
+                    _record_invocation(target, event, elapsed_ms, logs.bytes, memory_mb)
 
         return invoke  # type: ignore[return-value]
 
     return wrap
+
+
+def _record_invocation(meter: Meter, event: Any, elapsed_ms: float, log_bytes: int, memory_mb: int | None) -> None:
+    memory = memory_mb or int(os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"))
+    meter.record(AWS.LAMBDA_REQUESTS)
+    meter.record(AWS.LAMBDA_GB_SECONDS, lambda_gb_seconds(elapsed_ms, memory))
+    meter.record(AWS.LOG_BYTES, LAMBDA_PLATFORM_LOG_BYTES + log_bytes)
+    if isinstance(event, Mapping):
+        if "httpMethod" in event:
+            meter.record(AWS.APIGW_REST_REQUESTS)
+        elif isinstance(event.get("requestContext"), Mapping) and "http" in event["requestContext"]:
+            meter.record(AWS.APIGW_HTTP_REQUESTS)

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from fooddelivery.http.messages import HttpRequest, HttpResponse
+from fooddelivery_aws.metering import metered
 
 # pydantic looks for plugins through every installed distribution's entry points (importlib.metadata) the first
 # time a model is built: ~15 ms of a cold start for plugins a function does not have. Set the variable to "" in
@@ -235,6 +236,7 @@ class ApiGatewayAdapter:
         return response_to_event(self.api_for(base).handle(request), version)
 
 
+@metered()
 def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
     """Lambda entry point (``fooddelivery_aws.entrypoints.http.handler``): see the module docstring.
 

@@ -31,6 +31,7 @@ from fooddelivery.domain.events import DomainEvent, EventType
 from fooddelivery.domain.geo import GeoPoint
 from fooddelivery.ports.clock import Clock
 from fooddelivery_aws.batch import BatchItemFailures
+from fooddelivery_aws.metering import metered
 
 __all__ = ["KinesisTrackingConsumer", "LocationMetrics", "decode_location_record", "handler"]
 
@@ -157,6 +158,7 @@ def _sequence(record: Any) -> str | None:
     return None
 
 
+@metered()
 def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
     """Lambda entry point (``fooddelivery_aws.entrypoints.kinesis.handler``): see the module docstring."""
     from fooddelivery_aws.bootstrap import aws_app

@@ -56,6 +56,7 @@ from fooddelivery.domain.errors import ValidationError
 from fooddelivery_aws.batch import BatchItemFailures
 from fooddelivery_aws.messaging.eventbridge import event_from_eventbridge
 from fooddelivery_aws.messaging.sqs_scheduler import SqsScheduler
+from fooddelivery_aws.metering import metered
 
 __all__ = ["SqsConsumer", "handler", "runtime_input"]
 
@@ -145,6 +146,7 @@ def _identity(record: Any, index: int) -> tuple[str, str | None]:
 
 
 # -- the Lambda handler -----------------------------------------------------------------------------------------------
+@metered()
 def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
     """Lambda entry point (``fooddelivery_aws.entrypoints.sqs.handler``): see the module docstring.
 

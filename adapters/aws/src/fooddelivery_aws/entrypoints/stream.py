@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from fooddelivery_aws.batch import BatchItemFailures
+from fooddelivery_aws.metering import metered
 from fooddelivery_aws.relay import is_scheduled_event
 
 __all__ = ["handler"]
@@ -30,6 +31,7 @@ __all__ = ["handler"]
 log = logging.getLogger(__name__)
 
 
+@metered()
 def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
     """Lambda entry point (``fooddelivery_aws.entrypoints.stream.handler``): see the module docstring.
 

@@ -46,11 +46,13 @@ from fooddelivery.application.saga.runner import Action, StepContext
 from fooddelivery.bootstrap import Bootstrapped
 from fooddelivery.domain.errors import FoodDeliveryError, NotFound
 from fooddelivery.ports.saga_store import SagaState, SagaStateStore, SagaStatus
+from fooddelivery_aws.metering import metered
 from fooddelivery_aws.stepfunctions.asl import AWAIT_EVENT_STEP, domain_error_classes
 from fooddelivery_aws.stepfunctions.callbacks import record_key, update_record
 
 __all__ = [
     "DEFAULT_APP_FACTORY",
+    "TASKS",
     "InvalidTaskInput",
     "StepFunctionsTaskHandler",
     "asl_error_name",
@@ -307,5 +309,17 @@ def _default_app() -> Bootstrapped:
     return app
 
 
-#: The Lambda entry point (``fooddelivery_aws.stepfunctions.task_handler.handler``).
-handler = StepFunctionsTaskHandler()
+#: The task handler of this execution environment (the AWS composition root, built on the first invocation).
+TASKS = StepFunctionsTaskHandler()
+
+
+@metered()
+def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
+    """The Lambda entry point (``fooddelivery_aws.stepfunctions.task_handler.handler``): :data:`TASKS`, each
+    invocation metered when the application meters (:func:`fooddelivery_aws.metering.metered`).
+
+    Raises:
+        InvalidTaskInput: a malformed event or an unknown step.
+        FoodDeliveryError: the step's failure, under its ASL name.
+    """
+    return TASKS(event, context)
