@@ -39,6 +39,7 @@ from fooddelivery.domain.catalog import Driver, DriverStatus, MenuItem, Restaura
 from fooddelivery.domain.geo import GeoPoint
 from fooddelivery.domain.money import Money
 from fooddelivery.http import issue_dev_token
+from fooddelivery.metering import Meter
 from fooddelivery_azure.bootstrap import AzureApp, build_azure_app, reset_azure_app
 from fooddelivery_azure.functions import blueprint
 from fooddelivery_azure.settings import AuthMode, AzureSettings, SagaMode
@@ -131,6 +132,7 @@ class AzureWorld:
         saga_mode: SagaMode = SagaMode.SERVICEBUS,
         catalog: bool = True,
         payments: FakePaymentGateway | None = None,
+        meter: Meter | None = None,
     ) -> AzureWorld:
         clock = VirtualClock(START)
         bus = MemoryServiceBus(clock.now)
@@ -156,6 +158,7 @@ class AzureWorld:
             clock=clock,
             ids=SequentialIdGenerator("az"),
             payments=payments or FakePaymentGateway(),
+            meter=meter,
         )
         reset_azure_app(app)
         durable = DurableHost.of_app(function_app(), clock.now)

@@ -27,8 +27,10 @@ clock, ids         the core's ``SystemClock`` and ``UuidIdGenerator``
 =================  ==========================================================================================
 
 Every Cosmos DB call's request charge goes to :attr:`AzureApp.charges` (a
-:class:`~fooddelivery_azure.metering.RequestChargeRecorder`, to be forwarded to the core's metering once it has
-one).
+:class:`~fooddelivery_azure.metering.RequestChargeRecorder`). Metering is opt-in: built with a ``meter`` (the core's
+:class:`~fooddelivery.metering.Meter`), the application also records every request charge on it
+(``AZURE.COSMOS_REQUEST_UNITS``) and every Service Bus operation its senders and the runtime queue's function make
+(``AZURE.SERVICEBUS_OPERATIONS``; see :mod:`fooddelivery_azure.metering`).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from fooddelivery.application.fanout import FanOutPublisher
 from fooddelivery.application.relay import ChangeStreamRelay
 from fooddelivery.bootstrap import Bootstrapped, bootstrap
 from fooddelivery.domain.errors import InfrastructureError
+from fooddelivery.metering import Meter
 from fooddelivery.ports.clock import Clock
 from fooddelivery.ports.ids import IdGenerator
 from fooddelivery.ports.payments import PaymentGateway
@@ -57,7 +60,7 @@ from fooddelivery_azure.cosmos import (
     build_cosmos_client,
 )
 from fooddelivery_azure.durable.engine import DurableSagaEngine
-from fooddelivery_azure.metering import RequestChargeRecorder
+from fooddelivery_azure.metering import MeterChargeSink, MeteredSender, RequestChargeRecorder
 from fooddelivery_azure.servicebus import (
     ServiceBusEventPublisher,
     ServiceBusLocationStream,
@@ -97,11 +100,14 @@ class ServiceBusClients:
     Args:
         settings: the namespace (managed identity) or, locally, a connection string.
         client: a ready client (or an in-memory stand-in with the same ``get_*_sender`` methods), for tests.
+        meter: every sender's operations are recorded on it (:class:`~fooddelivery_azure.metering.MeteredSender`),
+            or None.
     """
 
-    def __init__(self, settings: AzureSettings, client: Any | None = None) -> None:
+    def __init__(self, settings: AzureSettings, client: Any | None = None, meter: Meter | None = None) -> None:
         self._settings = settings
         self._client = client
+        self._meter = meter
         self._senders: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
 
@@ -130,7 +136,10 @@ class ServiceBusClients:
                 sender = self._senders.get((kind, name))
                 if sender is None:
                     make = client.get_topic_sender if kind == "topic" else client.get_queue_sender
-                    sender = self._senders[(kind, name)] = make(name)
+                    sender = make(name)
+                    if self._meter is not None:
+                        sender = MeteredSender(sender, self._meter)
+                    self._senders[(kind, name)] = sender
                 return sender
 
         return get
@@ -147,6 +156,7 @@ class AzureApp:
         relay: the change-feed outbox relay (and its sweep).
         charges: request charges of every Cosmos DB call.
         servicebus: the Service Bus clients.
+        meter: the core's meter the application records its billable operations on, or None (not metering).
     """
 
     settings: AzureSettings
@@ -155,6 +165,7 @@ class AzureApp:
     relay: ChangeStreamRelay
     charges: RequestChargeRecorder
     servicebus: ServiceBusClients
+    meter: Meter | None = None
     authenticator_factory: Callable[[], Authenticator] | None = None
     _api: HttpApi | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -198,6 +209,7 @@ def build_azure_app(
     payments: PaymentGateway | None = None,
     saga_engine: SagaEngine | None = None,
     environ: Mapping[str, str] | None = None,
+    meter: Meter | None = None,
 ) -> AzureApp:
     """Build the Azure application (see the module docstring).
 
@@ -211,6 +223,7 @@ def build_azure_app(
         saga_engine: the engine of ``durable`` mode (default: a :class:`DurableSagaEngine` with the core's
             confirmation timeout); ignored in ``servicebus`` mode.
         environ: the environment (default ``os.environ``).
+        meter: record Cosmos DB request units and Service Bus operations on it (see the module docstring), or None.
 
     Raises:
         ValidationError: a missing or invalid setting (named), ``FOODDELIVERY_PAYMENT_GATEWAY`` included.
@@ -221,7 +234,7 @@ def build_azure_app(
     engine: SagaEngine | None = None
     if durable:
         engine = saga_engine or DurableSagaEngine(settings.core.confirmation_timeout_s)
-    charges = RequestChargeRecorder()
+    charges = RequestChargeRecorder(MeterChargeSink(meter) if meter is not None else None)
     if containers is None:
         client = cosmos_client or build_cosmos_client(
             settings.cosmos_endpoint, key=settings.cosmos_key, verify_tls=settings.cosmos_verify_tls
@@ -231,7 +244,7 @@ def build_azure_app(
             key: database.get_container_client(settings.container(key))
             for key in ("orders", "restaurants", "drivers", "sagas", "timers")
         }
-    bus = ServiceBusClients(settings, servicebus_client)
+    bus = ServiceBusClients(settings, servicebus_client, meter)
     orders = CosmosOrderRepository(containers["orders"], charges=charges)
     topic, queue = settings.order_events_topic, settings.runtime_queue
     publisher = FanOutPublisher(
@@ -269,6 +282,7 @@ def build_azure_app(
         relay=ChangeStreamRelay(publisher, orders),
         charges=charges,
         servicebus=bus,
+        meter=meter,
     )
 
 

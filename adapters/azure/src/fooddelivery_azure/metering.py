@@ -1,4 +1,4 @@
-"""Request units: what every Cosmos DB call cost, recorded for cost metering.
+"""What the Azure adapters bill, recorded for cost metering: Cosmos DB request units and Service Bus operations.
 
 Cosmos DB bills a serverless account by the request units (RU) its operations consume; every response carries the
 charge in its ``x-ms-request-charge`` header ("Request units in Azure Cosmos DB",
@@ -7,22 +7,52 @@ https://learn.microsoft.com/rest/api/cosmos-db/common-cosmosdb-rest-response-hea
 package reports each call -- successful or refused (a 409 or 412 is billed too) -- to a :class:`ChargeSink`, by
 operation name (``"orders.add"``, ``"drivers.available_near"``...).
 
-:class:`RequestChargeRecorder` is this package's own sink: thread-safe totals per operation. It is deliberately
-small so that it can be wired to the core's metering interface once that exists (any object with a
-``record(operation, request_units)`` method is a sink).
+:class:`RequestChargeRecorder` is this package's own sink: thread-safe totals per operation; with ``forward=`` a
+:class:`MeterChargeSink` it also records every charge on the core's meter (:class:`fooddelivery.metering.Meter`) as
+``AZURE.COSMOS_REQUEST_UNITS``.
+
+Service Bus bills **operations**: every API call on a queue, topic or subscription; a send, a receive, a complete, an
+abandon or a dead-letter of a message up to 64 KB is one operation, a larger message one per 64 KB started, and a
+scheduled send or a cancellation is one more (Service Bus pricing FAQ, "How is the Operations meter calculated for
+queues and topics?", https://azure.microsoft.com/pricing/details/service-bus/). :class:`MeteredSender` wraps a
+sender (``send_messages``, ``schedule_messages``, ``cancel_scheduled_messages``) and :class:`MeteredSettler` a
+consumer's settler, each recording ``AZURE.SERVICEBUS_OPERATIONS`` on the core's meter; the runtime queue's function
+records the delivery it was invoked with (:func:`record_delivery`). A topic's deliveries to its subscriptions are
+billed to their receivers (outside this package, except the runtime queue).
+
+:func:`fooddelivery_azure.bootstrap.build_azure_app` wires all of it when given a ``meter`` (metering is opt-in:
+tests, benchmarks, cost runs).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Final, Protocol, runtime_checkable
 
-__all__ = ["REQUEST_CHARGE_HEADER", "ChargeSink", "OperationCharge", "RequestChargeRecorder", "charge_of"]
+from fooddelivery.metering import AZURE, Meter
+from fooddelivery.metering.units import chunks
+
+__all__ = [
+    "REQUEST_CHARGE_HEADER",
+    "SERVICEBUS_OPERATION_BYTES",
+    "ChargeSink",
+    "MeterChargeSink",
+    "MeteredSender",
+    "MeteredSettler",
+    "OperationCharge",
+    "RequestChargeRecorder",
+    "charge_of",
+    "record_delivery",
+    "servicebus_operations",
+]
 
 #: The response header carrying a call's request charge (RU, a decimal number).
 REQUEST_CHARGE_HEADER: Final[str] = "x-ms-request-charge"
+#: A Service Bus operation moves up to this many bytes of one message (64 KB); a larger message is one per chunk.
+SERVICEBUS_OPERATION_BYTES: Final[int] = 64 * 1024
 
 
 @runtime_checkable
@@ -112,3 +142,116 @@ class RequestChargeRecorder:
         with self._lock:
             self._calls.clear()
             self._units.clear()
+
+
+class MeterChargeSink:
+    """A :class:`ChargeSink` recording every call's request charge on the core's meter
+    (``AZURE.COSMOS_REQUEST_UNITS``, a ``Decimal`` of the charge as the server wrote it; a charge of 0 is not
+    recorded).
+
+    Args:
+        meter: the core's meter.
+    """
+
+    __slots__ = ("_meter",)
+
+    def __init__(self, meter: Meter) -> None:
+        self._meter = meter
+
+    def record(self, operation: str, request_units: float) -> None:
+        """Record ``request_units`` RU (``operation`` is the recorder's business, not the meter's)."""
+        if request_units > 0:
+            self._meter.record(AZURE.COSMOS_REQUEST_UNITS, Decimal(repr(float(request_units))))
+
+
+def _body_size(message: Any) -> int:
+    body = getattr(message, "body", message)
+    if isinstance(body, bytes | bytearray):
+        return len(body)
+    if isinstance(body, str):
+        return len(body.encode("utf-8"))
+    try:
+        return sum(len(bytes(part)) for part in body)
+    except TypeError:
+        return 0
+
+
+def servicebus_operations(messages: Any) -> int:
+    """Billable operations of sending (or scheduling) ``messages`` (one message or an iterable of them): one per
+    message per 64 KB of body started (at least one each)."""
+    items: Iterable[Any] = messages if isinstance(messages, list | tuple) else [messages]
+    return sum(chunks(_body_size(m), SERVICEBUS_OPERATION_BYTES) for m in items)
+
+
+class MeteredSender:
+    """A Service Bus sender (``ServiceBusSender`` or a stand-in) whose sends, scheduled sends and cancellations record
+    ``AZURE.SERVICEBUS_OPERATIONS`` on ``meter`` once the call succeeded; anything else is the inner sender's.
+
+    Args:
+        sender: the sender.
+        meter: the core's meter.
+    """
+
+    def __init__(self, sender: Any, meter: Meter) -> None:
+        self.sender = sender
+        self._meter = meter
+
+    def send_messages(self, message: Any, **kwargs: Any) -> Any:
+        """``sender.send_messages``; one operation per message (per 64 KB)."""
+        batch = list(message) if isinstance(message, list | tuple) else message
+        result = self.sender.send_messages(batch, **kwargs)
+        self._meter.record(AZURE.SERVICEBUS_OPERATIONS, servicebus_operations(batch))
+        return result
+
+    def schedule_messages(self, messages: Any, schedule_time_utc: Any, **kwargs: Any) -> Any:
+        """``sender.schedule_messages``; one operation per message (per 64 KB)."""
+        batch = list(messages) if isinstance(messages, list | tuple) else messages
+        numbers = self.sender.schedule_messages(batch, schedule_time_utc, **kwargs)
+        self._meter.record(AZURE.SERVICEBUS_OPERATIONS, servicebus_operations(batch))
+        return numbers
+
+    def cancel_scheduled_messages(self, sequence_numbers: Any, **kwargs: Any) -> Any:
+        """``sender.cancel_scheduled_messages``; one operation per sequence number."""
+        result = self.sender.cancel_scheduled_messages(sequence_numbers, **kwargs)
+        count = len(sequence_numbers) if isinstance(sequence_numbers, list | tuple) else 1
+        self._meter.record(AZURE.SERVICEBUS_OPERATIONS, count)
+        return result
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.sender, name)
+
+
+class MeteredSettler:
+    """A consumer's settler (:class:`fooddelivery_azure.servicebus.consumer.Settler`) whose every settlement --
+    complete, abandon, dead-letter -- records one ``AZURE.SERVICEBUS_OPERATIONS`` per 64 KB of the message once it
+    succeeded.
+
+    Args:
+        settler: the settler.
+        meter: the core's meter.
+    """
+
+    def __init__(self, settler: Any, meter: Meter) -> None:
+        self.settler = settler
+        self._meter = meter
+
+    def complete(self, message: Any) -> None:
+        """Complete it."""
+        self.settler.complete(message)
+        self._meter.record(AZURE.SERVICEBUS_OPERATIONS, servicebus_operations(message))
+
+    def abandon(self, message: Any) -> None:
+        """Abandon it."""
+        self.settler.abandon(message)
+        self._meter.record(AZURE.SERVICEBUS_OPERATIONS, servicebus_operations(message))
+
+    def dead_letter(self, message: Any, reason: str, description: str) -> None:
+        """Dead-letter it."""
+        self.settler.dead_letter(message, reason, description)
+        self._meter.record(AZURE.SERVICEBUS_OPERATIONS, servicebus_operations(message))
+
+
+def record_delivery(meter: Meter, message: Any) -> None:
+    """Record the receive that delivered ``message`` to the function (the trigger's peek-lock receive: one operation
+    per 64 KB)."""
+    meter.record(AZURE.SERVICEBUS_OPERATIONS, servicebus_operations(message))

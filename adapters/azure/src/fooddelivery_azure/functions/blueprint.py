@@ -63,7 +63,8 @@ from fooddelivery_azure.durable.orchestrator import (
     saga_actions,
 )
 from fooddelivery_azure.functions import http as http_translation
-from fooddelivery_azure.servicebus.consumer import MessageActionsSettler, Verdict, process
+from fooddelivery_azure.metering import MeteredSettler, record_delivery
+from fooddelivery_azure.servicebus.consumer import MessageActionsSettler, Settler, Verdict, process
 
 __all__ = [
     "blueprint",
@@ -99,8 +100,13 @@ def handle_http(req: func.HttpRequest, app: AzureApp) -> func.HttpResponse:
 
 
 def handle_runtime_message(message: Any, actions: Any, app: AzureApp) -> Verdict:
-    """One runtime-queue message to the core's runtime, settled with ``actions`` (``ServiceBusMessageActions``)."""
-    return process(message, app.boot.service.runtime.handle, MessageActionsSettler(actions))
+    """One runtime-queue message to the core's runtime, settled with ``actions`` (``ServiceBusMessageActions``);
+    with the application's meter, the delivery and the settlement are recorded as Service Bus operations."""
+    settler: Settler = MessageActionsSettler(actions)
+    if app.meter is not None:
+        record_delivery(app.meter, message)
+        settler = MeteredSettler(settler, app.meter)
+    return process(message, app.boot.service.runtime.handle, settler)
 
 
 def handle_changes(documents: Iterable[Mapping[str, Any]], app: AzureApp) -> tuple[str, ...]:
