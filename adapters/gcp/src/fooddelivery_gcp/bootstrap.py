@@ -52,6 +52,7 @@ from fooddelivery.application.fanout import FanOutPublisher
 from fooddelivery.application.relay import OutboxRelay
 from fooddelivery.bootstrap import Bootstrapped, bootstrap
 from fooddelivery.domain.errors import InfrastructureError
+from fooddelivery.metering import Meter
 from fooddelivery.ports.clock import Clock
 from fooddelivery.ports.ids import IdGenerator
 from fooddelivery.ports.payments import PaymentGateway
@@ -106,18 +107,21 @@ class GcpApp:
         boot: the core (service, runner, adapters).
         orders: the order store (its outbox too).
         dead_letters: where poison messages go.
-        meter: Firestore operations of this instance.
+        firestore_meter: Firestore operations of this instance, by collection.
         engine: the Workflows engine (workflows mode), else None.
         sweep_min_age_s: the sweep leaves outbox records younger than this to their callers.
+        meter: the core's meter the application records its billable operations on (Firestore documents, Pub/Sub
+            bytes, Cloud Tasks operations; :mod:`fooddelivery_gcp.metering`), or None (metering is opt-in).
     """
 
     settings: GcpSettings
     boot: Bootstrapped
     orders: FirestoreOrderRepository
     dead_letters: PubSubDeadLetters
-    meter: FirestoreMeter
+    firestore_meter: FirestoreMeter
     engine: WorkflowsEngine | None = None
     sweep_min_age_s: float = 30.0
+    meter: Meter | None = None
     _api: HttpApi | None = field(default=None, repr=False)
     _verifiers: dict[str, OidcVerifier] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -203,6 +207,7 @@ def build_gcp_app(
     ids: IdGenerator | None = None,
     payments: PaymentGateway | None = None,
     environ: Mapping[str, str] | None = None,
+    meter: Meter | None = None,
 ) -> GcpApp:
     """Build the GCP application (see the module docstring).
 
@@ -216,6 +221,8 @@ def build_gcp_app(
         ids: defaults to the core's ``UuidIdGenerator``.
         payments: a payment gateway (tests); otherwise ``FOODDELIVERY_PAYMENT_GATEWAY`` decides.
         environ: the environment (default ``os.environ``).
+        meter: record what the application bills on it (Firestore reads, writes and deletes, Pub/Sub bytes, Cloud
+            Tasks operations; see :mod:`fooddelivery_gcp.metering`), or None.
 
     Raises:
         ValidationError: a missing or invalid setting (named), ``FOODDELIVERY_PAYMENT_GATEWAY`` included.
@@ -224,12 +231,12 @@ def build_gcp_app(
     settings = settings or GcpSettings.from_env(env)
     clock = clock or SystemClock()
     payments = payments or payment_gateway_from_setting(env, None)
-    meter = FirestoreMeter()
+    documents = FirestoreMeter(forward=meter)
     lazy = LazyFirestore(firestore, project=settings.project, database=settings.database)
-    pubsub = LazyPublisher(publisher)
+    pubsub = LazyPublisher(publisher, meter=meter)
     prefix = settings.collection_prefix
-    orders = FirestoreOrderRepository(lazy, prefix=prefix, meter=meter)
-    sagas = FirestoreSagaStateStore(lazy, prefix=prefix, meter=meter)
+    orders = FirestoreOrderRepository(lazy, prefix=prefix, meter=documents)
+    sagas = FirestoreSagaStateStore(lazy, prefix=prefix, meter=documents)
     fanout = FanOutPublisher(
         bus=PubSubEventPublisher(settings.topic(settings.order_events_topic), client=pubsub),
         runtime_queue=PubSubEventPublisher(settings.topic(settings.runtime_topic), client=pubsub),
@@ -239,7 +246,12 @@ def build_gcp_app(
     if settings.saga_mode is SagaMode.PUBSUB:
         assert settings.tasks_queue and settings.timer_url and settings.tasks_service_account  # GcpSettings checks
         scheduler = CloudTasksScheduler(
-            settings.tasks_queue, settings.timer_url, settings.tasks_service_account, clock, client=tasks_client
+            settings.tasks_queue,
+            settings.timer_url,
+            settings.tasks_service_account,
+            clock,
+            client=tasks_client,
+            meter=meter,
         )
     else:
         from fooddelivery_gcp.workflows.engine import WorkflowsEngine
@@ -249,8 +261,8 @@ def build_gcp_app(
     boot = bootstrap(
         settings.core,
         orders=orders,
-        restaurants=FirestoreRestaurantRepository(lazy, prefix=prefix, meter=meter),
-        drivers=FirestoreDriverRepository(lazy, prefix=prefix, meter=meter),
+        restaurants=FirestoreRestaurantRepository(lazy, prefix=prefix, meter=documents),
+        drivers=FirestoreDriverRepository(lazy, prefix=prefix, meter=documents),
         sagas=sagas,
         publisher=fanout,
         notifier=PubSubNotifier(
@@ -272,8 +284,9 @@ def build_gcp_app(
         boot=boot,
         orders=orders,
         dead_letters=PubSubDeadLetters(settings.topic(settings.dead_letter_topic), client=pubsub),
-        meter=meter,
+        firestore_meter=documents,
         engine=engine,
+        meter=meter,
     )
 
 

@@ -31,6 +31,7 @@ from urllib.parse import quote
 from fooddelivery.application.messages import MalformedMessage, TimerInput, decode_body
 from fooddelivery.domain.errors import FoodDeliveryError, InfrastructureError, NotAuthenticated, ValidationError
 from fooddelivery.http.messages import HttpRequest, HttpResponse
+from fooddelivery_gcp.metering import record_pubsub_delivery, record_task_dispatch
 
 if TYPE_CHECKING:
     from flask import Request, Response
@@ -157,6 +158,8 @@ def handle_runtime_event(data: Any, app: GcpApp, *, source: str = "runtime") -> 
         except PoisonMessage as poison:
             attributes = poison.attributes
             raise poison.error from None
+        if app.meter is not None:
+            record_pubsub_delivery(app.meter, raw, attributes, message_id)
         item = decode_body(raw)
         outcomes = app.boot.service.runtime.handle(item)
     except MalformedMessage as exc:
@@ -205,6 +208,8 @@ def handle_timer(request: Request, app: GcpApp) -> Response:
     except NotAuthenticated as exc:
         return _problem(401, "Unauthorized", exc.detail)
     body = request.get_data(cache=False)
+    if app.meter is not None:
+        record_task_dispatch(app.meter, body)
     try:
         item = decode_body(body)
         if not isinstance(item, TimerInput):

@@ -38,8 +38,10 @@ from typing import Any, Final
 from fooddelivery.application.envelope import to_json
 from fooddelivery.domain.errors import InfrastructureError
 from fooddelivery.domain.events import SCHEMA_VERSION, DomainEvent
+from fooddelivery.metering import Meter
 from fooddelivery.ports.notifications import Notification
 from fooddelivery_gcp.firestore._support import RETRYABLE_ERRORS, error_name
+from fooddelivery_gcp.metering import MeteredPublisher
 
 __all__ = [
     "LazyPublisher",
@@ -59,13 +61,19 @@ class LazyPublisher:
 
     Args:
         client: a ready client, or None.
+        meter: the core's meter every accepted publish records its billable bytes on
+            (:class:`~fooddelivery_gcp.metering.MeteredPublisher`), or None.
     """
 
-    __slots__ = ("_client", "_lock")
+    __slots__ = ("_client", "_lock", "_meter")
 
-    def __init__(self, client: Any = None) -> None:
-        self._client = client
+    def __init__(self, client: Any = None, *, meter: Meter | None = None) -> None:
+        self._meter = meter
+        self._client = self._metered(client) if client is not None else None
         self._lock = threading.Lock()
+
+    def _metered(self, client: Any) -> Any:
+        return client if self._meter is None else MeteredPublisher(client, self._meter)
 
     def get(self) -> Any:
         """The client.
@@ -80,8 +88,10 @@ class LazyPublisher:
 
                     pubsub_v1: Any = importlib.import_module("google.cloud.pubsub_v1")
                     try:
-                        self._client = pubsub_v1.PublisherClient(
-                            publisher_options=pubsub_v1.types.PublisherOptions(enable_message_ordering=True)
+                        self._client = self._metered(
+                            pubsub_v1.PublisherClient(
+                                publisher_options=pubsub_v1.types.PublisherOptions(enable_message_ordering=True)
+                            )
                         )
                     except Exception as exc:
                         raise InfrastructureError(

@@ -36,9 +36,11 @@ from typing import Any, Final
 
 from fooddelivery.application.messages import timer_body
 from fooddelivery.domain.errors import InfrastructureError, NotAuthenticated
+from fooddelivery.metering import GCP, Meter
 from fooddelivery.ports.clock import Clock
 from fooddelivery.ports.scheduler import ScheduledMessage
 from fooddelivery_gcp.firestore._support import RETRYABLE_ERRORS, error_name
+from fooddelivery_gcp.metering import task_operations
 
 __all__ = [
     "GOOGLE_ISSUERS",
@@ -110,6 +112,9 @@ class CloudTasksScheduler:
         clock: the current time (for the 30-day cap).
         client: a ``tasks_v2.CloudTasksClient``; built on first use when None.
         audience: the OIDC audience (default: ``url``).
+        meter: the core's meter each call that reached the service records ``GCP.TASKS_OPERATIONS`` on
+            (:func:`~fooddelivery_gcp.metering.task_operations` for a ``CreateTask``, one for a ``DeleteTask``), or
+            None.
     """
 
     def __init__(
@@ -121,7 +126,9 @@ class CloudTasksScheduler:
         *,
         client: Any = None,
         audience: str | None = None,
+        meter: Meter | None = None,
     ) -> None:
+        self.meter = meter
         self.queue = queue
         self.url = url
         self.service_account = service_account
@@ -159,6 +166,8 @@ class CloudTasksScheduler:
             self.client.create_task(parent=self.queue, task=task)
         except Exception as exc:
             name = error_name(exc)
+            if name is not None:
+                self._record(task_operations(task))  # the call reached the service: billed
             if name in ("AlreadyExists", "Conflict"):  # gRPC answers ALREADY_EXISTS, the REST transport 409
                 return
             if name is None:
@@ -169,6 +178,11 @@ class CloudTasksScheduler:
                 code=name,
                 retryable=name in RETRYABLE_ERRORS,
             ) from exc
+        self._record(task_operations(task))
+
+    def _record(self, operations: int) -> None:
+        if self.meter is not None:
+            self.meter.record(GCP.TASKS_OPERATIONS, operations)
 
     def cancel(self, message_id: str) -> bool:
         """Delete the task of ``message_id``; False when there is none (delivered, cancelled or never scheduled).
@@ -180,6 +194,8 @@ class CloudTasksScheduler:
             self.client.delete_task(name=f"{self.queue}/tasks/{task_id(message_id)}")
         except Exception as exc:
             name = error_name(exc)
+            if name is not None:
+                self._record(1)
             if name in ("NotFound", "FailedPrecondition"):
                 return False
             if name is None:
@@ -187,6 +203,7 @@ class CloudTasksScheduler:
             raise InfrastructureError(
                 f"Cloud Tasks could not delete timer {message_id}: {name}", service="cloudtasks", code=name
             ) from exc
+        self._record(1)
         return True
 
 
