@@ -75,6 +75,9 @@ def test_the_runtime_subscription_is_ordered_pushed_with_oidc_and_dead_lettered(
     assert 'google_service_account.sa["push"].email' in str((sub["push_config"])["oidc_token"])
     dead = sub["dead_letter_policy"]
     assert "dead-letters" in dead["dead_letter_topic"] and dead["max_delivery_attempts"] == 10
+    # a "not now" (the runtime function answers an error: a nack) comes back after an exponential backoff of 10 s
+    # growing to 10 minutes, not at once, so 10 attempts span a store outage of several minutes
+    assert sub["retry_policy"] == {"minimum_backoff": "10s", "maximum_backoff": "600s"}
     agent = tf["resource"]["google_pubsub_topic_iam_member"]["agent_dead_letters"]
     assert agent["role"] == "roles/pubsub.publisher" and "gcp-sa-pubsub" in agent["member"]
 

@@ -67,6 +67,7 @@ from fooddelivery_azure.servicebus import (
     ServiceBusNotifier,
     ServiceBusScheduler,
 )
+from fooddelivery_azure.servicebus.consumer import RetryPolicy, SenderRetrier
 from fooddelivery_azure.settings import AuthMode, AzureSettings, SagaMode
 
 if TYPE_CHECKING:
@@ -157,6 +158,8 @@ class AzureApp:
         charges: request charges of every Cosmos DB call.
         servicebus: the Service Bus clients.
         meter: the core's meter the application records its billable operations on, or None (not metering).
+        retrier: schedules the delayed copy of a runtime-queue message that failed "not now"
+            (:mod:`fooddelivery_azure.servicebus.consumer`), or None: such a message is abandoned.
     """
 
     settings: AzureSettings
@@ -166,6 +169,7 @@ class AzureApp:
     charges: RequestChargeRecorder
     servicebus: ServiceBusClients
     meter: Meter | None = None
+    retrier: SenderRetrier | None = None
     authenticator_factory: Callable[[], Authenticator] | None = None
     _api: HttpApi | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -210,6 +214,7 @@ def build_azure_app(
     saga_engine: SagaEngine | None = None,
     environ: Mapping[str, str] | None = None,
     meter: Meter | None = None,
+    retry_policy: RetryPolicy | None = None,
 ) -> AzureApp:
     """Build the Azure application (see the module docstring).
 
@@ -224,6 +229,8 @@ def build_azure_app(
             confirmation timeout); ignored in ``servicebus`` mode.
         environ: the environment (default ``os.environ``).
         meter: record Cosmos DB request units and Service Bus operations on it (see the module docstring), or None.
+        retry_policy: how the runtime queue's function retries a message that failed "not now" (default
+            :class:`~fooddelivery_azure.servicebus.consumer.RetryPolicy`: 5 s doubling to 5 min, 10 attempts).
 
     Raises:
         ValidationError: a missing or invalid setting (named), ``FOODDELIVERY_PAYMENT_GATEWAY`` included.
@@ -283,6 +290,7 @@ def build_azure_app(
         charges=charges,
         servicebus=bus,
         meter=meter,
+        retrier=SenderRetrier(bus.sender("queue", queue), boot.service.clock.now, retry_policy),
     )
 
 

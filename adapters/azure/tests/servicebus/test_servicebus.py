@@ -28,7 +28,7 @@ from fooddelivery_azure.servicebus import (
     Settlement,
     process,
 )
-from fooddelivery_azure.servicebus.consumer import message_body
+from fooddelivery_azure.servicebus.consumer import RetryPolicy, SenderRetrier, message_body
 
 T0 = datetime(2026, 12, 4, 18, 30, tzinfo=UTC)
 
@@ -282,3 +282,138 @@ def test_settling_a_message_twice_is_refused_as_the_sdk_refuses_it(bus: MemorySe
     receiver.complete_message(message)
     with pytest.raises(MessageAlreadySettled):
         receiver.complete_message(message)
+
+
+# -- "not now": a delayed copy instead of an immediate redelivery -------------------------------------------------
+class _Outage(_Runtime):
+    """Fails "not now" on its first ``failures`` inputs, then handles them; remembers when each came."""
+
+    def __init__(self, clock: VirtualClock, failures: int) -> None:
+        super().__init__()
+        self.clock = clock
+        self.failures = failures
+        self.seen: list[float] = []
+
+    def handle(self, item: Any) -> tuple[Outcome, ...]:
+        self.seen.append((self.clock.now() - T0).total_seconds())
+        if self.failures > 0:
+            self.failures -= 1
+            raise InfrastructureError("cosmos is down", retryable=True)
+        return super().handle(item)
+
+
+def _retrying(bus: MemoryServiceBus, clock: VirtualClock, runtime: _Runtime, **policy: Any) -> list[Settlement]:
+    retrier = SenderRetrier(bus.get_queue_sender("order-runtime"), clock.now, RetryPolicy(**policy))
+    verdicts: list[Settlement] = []
+    drain(
+        bus,
+        "order-runtime",
+        lambda m, r: verdicts.append(process(m, runtime.handle, ReceiverSettler(r), retrier).settlement),
+    )
+    return verdicts
+
+
+def _run_until_quiet(bus: MemoryServiceBus, clock: VirtualClock, runtime: _Runtime, **policy: Any) -> list[Settlement]:
+    """Consume, then let time pass a second at a time (up to an hour) consuming whatever falls due."""
+    verdicts = _retrying(bus, clock, runtime, **policy)
+    for _ in range(3600):
+        if not bus.active("order-runtime"):
+            break
+        clock.advance(1)
+        verdicts += _retrying(bus, clock, runtime, **policy)
+    return verdicts
+
+
+def test_the_backoff_doubles_from_5_s_to_5_min() -> None:
+    policy = RetryPolicy()
+    assert [policy.delay(a).total_seconds() for a in range(1, 10)] == [5, 10, 20, 40, 80, 160, 300, 300, 300]
+    assert sum(policy.delay(a).total_seconds() for a in range(1, policy.max_attempts)) == 1215
+
+
+def test_a_message_that_must_wait_comes_back_later_in_its_session_and_is_handled(
+    bus: MemoryServiceBus, clock: VirtualClock
+) -> None:
+    runtime = _Outage(clock, failures=2)
+    _send(bus, resume_body("ord-1"), message_id="m1")
+    assert _retrying(bus, clock, runtime) == [Settlement.RESCHEDULE]
+    # the original is completed; its copy waits, invisible, in the same session
+    (copy,) = bus.active("order-runtime")
+    assert (copy.message_id, copy.session_id) == ("m1~retry2", "ord-1")
+    assert copy.application_properties == {
+        "fooddelivery-attempt": 2,
+        "fooddelivery-first-message-id": "m1",
+    }
+    assert _retrying(bus, clock, runtime) == []  # nothing visible before its time
+    verdicts = _run_until_quiet(bus, clock, runtime)
+    assert verdicts == [Settlement.RESCHEDULE, Settlement.COMPLETE]
+    assert runtime.seen == [0, 5, 15]  # attempts at 0 s, then 5 s and 10 s later
+    assert len(runtime.handled) == 1 and isinstance(runtime.handled[0], type(decode_body(resume_body("ord-1"))))
+    assert bus.dead_letters("order-runtime") == []
+
+
+def test_a_message_that_never_succeeds_is_dead_lettered_after_the_last_attempt_with_the_reason(
+    bus: MemoryServiceBus, clock: VirtualClock
+) -> None:
+    runtime = _Outage(clock, failures=10**6)
+    _send(bus, resume_body("ord-1"), message_id="m1")
+    verdicts = _run_until_quiet(bus, clock, runtime)
+    assert verdicts == [Settlement.RESCHEDULE] * 9 + [Settlement.DEAD_LETTER]
+    # 10 attempts over 1,215 s: the broker's max delivery count (3 here) never counted a thing
+    assert runtime.seen == [0, 5, 15, 35, 75, 155, 315, 615, 915, 1215]
+    (dead,) = bus.dead_letters("order-runtime")
+    assert (dead.message_id, dead.reason, dead.delivery_count) == ("m1~retry10", "RetriesExhausted", 1)
+    assert dead.description is not None and "after 10 attempts" in dead.description and "cosmos is down" in (
+        dead.description
+    )
+
+
+def test_without_a_retrier_the_same_outage_dead_letters_it_at_once(bus: MemoryServiceBus, clock: VirtualClock) -> None:
+    runtime = _Outage(clock, failures=10**6)
+    _send(bus, resume_body("ord-1"), message_id="m1")
+    assert _consume(bus, runtime) == [Settlement.ABANDON] * 3
+    assert runtime.seen == [0, 0, 0]  # what the retrier is for: three deliveries in no time, then a dead letter
+    assert [d.reason for d in bus.dead_letters("order-runtime")] == ["MaxDeliveryCountExceeded"]
+
+
+def test_when_the_copy_cannot_be_scheduled_the_message_is_abandoned(bus: MemoryServiceBus, clock: VirtualClock) -> None:
+    runtime = _Outage(clock, failures=1)
+    sender = bus.get_queue_sender("order-runtime")
+    _send(bus, resume_body("ord-1"), message_id="m1")
+    sender.fail_next.append(ServiceBusServerBusyError(message="busy"))
+    retrier = SenderRetrier(sender, clock.now)
+    receiver = bus.get_queue_receiver("order-runtime", session_id="ord-1")
+    (message,) = receiver.receive_messages()
+    assert process(message, runtime.handle, ReceiverSettler(receiver), retrier).settlement is Settlement.ABANDON
+    (again,) = receiver.receive_messages()  # redelivered at once, as before
+    assert again.message_id == "m1" and again.delivery_count == 2
+    assert process(again, runtime.handle, ReceiverSettler(receiver), retrier).settlement is Settlement.COMPLETE
+
+
+def test_a_redelivered_original_schedules_the_same_copy_which_duplicate_detection_drops(
+    bus: MemoryServiceBus, clock: VirtualClock
+) -> None:
+    runtime = _Outage(clock, failures=2)
+    retrier = SenderRetrier(bus.get_queue_sender("order-runtime"), clock.now)
+    _send(bus, resume_body("ord-1"), message_id="m1")
+    receiver = bus.get_queue_receiver("order-runtime", session_id="ord-1")
+    (message,) = receiver.receive_messages()
+
+    def slow(item: Any) -> tuple[Outcome, ...]:
+        clock.advance(31)  # the lock expires before the completion: the original comes back
+        return runtime.handle(item)
+
+    assert process(message, slow, ReceiverSettler(receiver), retrier).settlement is Settlement.RESCHEDULE
+    receiver.close()
+    assert _retrying(bus, clock, runtime) == [Settlement.RESCHEDULE]  # the original again: the same copy id
+    assert [m.message_id for m in bus.active("order-runtime")] == ["m1~retry2"]  # one copy, not two
+
+
+def test_an_input_sent_after_a_retried_one_is_handled_first(bus: MemoryServiceBus, clock: VirtualClock) -> None:
+    """The session ordering given up (see the consumer's docstring): the copy goes to the end of the session."""
+    runtime = _Outage(clock, failures=1)
+    _send(bus, resume_body("ord-1"), message_id="first")
+    _send(bus, resume_body("ord-1"), message_id="second")
+    verdicts = _run_until_quiet(bus, clock, runtime)
+    assert verdicts == [Settlement.RESCHEDULE, Settlement.COMPLETE, Settlement.COMPLETE]
+    assert runtime.seen == [0, 0, 5]  # "second" at once, "first" 5 s later
+    assert [m.message_id for m in bus.entity("order-runtime").completed] == ["first", "second", "first~retry2"]

@@ -100,13 +100,14 @@ def handle_http(req: func.HttpRequest, app: AzureApp) -> func.HttpResponse:
 
 
 def handle_runtime_message(message: Any, actions: Any, app: AzureApp) -> Verdict:
-    """One runtime-queue message to the core's runtime, settled with ``actions`` (``ServiceBusMessageActions``);
-    with the application's meter, the delivery and the settlement are recorded as Service Bus operations."""
+    """One runtime-queue message to the core's runtime, settled with ``actions`` (``ServiceBusMessageActions``), a
+    "not now" failure retried later through the application's retrier (a delayed copy); with the application's
+    meter, the delivery and the settlement are recorded as Service Bus operations."""
     settler: Settler = MessageActionsSettler(actions)
     if app.meter is not None:
         record_delivery(app.meter, message)
         settler = MeteredSettler(settler, app.meter)
-    return process(message, app.boot.service.runtime.handle, settler)
+    return process(message, app.boot.service.runtime.handle, settler, app.retrier)
 
 
 def handle_changes(documents: Iterable[Mapping[str, Any]], app: AzureApp) -> tuple[str, ...]:
