@@ -52,15 +52,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-from pydantic import BaseModel
-from pydantic import ValidationError as PydanticValidationError
-
 from fooddelivery.domain.actors import Actor, Role
 from fooddelivery.domain.catalog import check_id
 from fooddelivery.domain.errors import FieldError, FoodDeliveryError, NotAllowed, ValidationError
 from fooddelivery.domain.geo import GeoPoint
 from fooddelivery.domain.order import IDEMPOTENCY_KEY_PATTERN, OrderStatus
-from fooddelivery.http import models as m
+from fooddelivery.http import wire
 from fooddelivery.http.messages import HttpRequest, HttpResponse
 from fooddelivery.http.problems import (
     RequestRejected,
@@ -69,11 +66,14 @@ from fooddelivery.http.problems import (
     problem_response,
 )
 from fooddelivery.http.routing import Router
+from fooddelivery.http.schemas import CURSOR_SCHEMA, ID_SCHEMA
 from fooddelivery.ports.auth import Authenticator
 from fooddelivery.ports.orders import Page
 from fooddelivery.ports.restaurants import RestaurantQuery
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
+
     from fooddelivery.application.services import FoodDeliveryService
     from fooddelivery.domain.catalog import Restaurant
 
@@ -91,7 +91,7 @@ _REQUEST_ID_CHARS: Final[frozenset[str]] = frozenset(
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.:"
 )
 
-M = TypeVar("M", bound=BaseModel)
+M = TypeVar("M", bound="BaseModel")
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,8 +141,10 @@ class RouteSpec:
         path: template (``/orders/{orderId}``).
         operation_id: OpenAPI ``operationId`` and the name of the :class:`HttpApi` handler method.
         summary: one line for the OpenAPI document.
-        request_model: the body model, or None for no body.
-        response_model: the success body model (None: any JSON object).
+        request_body: the name of the body's model in :mod:`fooddelivery.http.models`, or None for no body
+            (:attr:`request_model` is the class; the models, and pydantic, are imported on first use).
+        response_body: the name of the success body's model there (None: any JSON object); the API writes it
+            with :mod:`fooddelivery.http.wire`.
         success: the success status.
         errors: the documented error statuses.
         auth: whether credentials are required.
@@ -157,8 +159,8 @@ class RouteSpec:
     path: str
     operation_id: str
     summary: str
-    request_model: type[BaseModel] | None
-    response_model: type[BaseModel] | None
+    request_body: str | None
+    response_body: str | None
     success: int = 200
     errors: tuple[int, ...] = ()
     auth: bool = True
@@ -168,9 +170,28 @@ class RouteSpec:
     roles: frozenset[Role] | None = None
 
     @property
+    def request_model(self) -> type[BaseModel] | None:
+        """The body's pydantic model (imports :mod:`fooddelivery.http.models`), or None."""
+        return _model(self.request_body)
+
+    @property
+    def response_model(self) -> type[BaseModel] | None:
+        """The success body's pydantic model (imports :mod:`fooddelivery.http.models`), or None."""
+        return _model(self.response_body)
+
+    @property
     def query_names(self) -> frozenset[str]:
         """The names of the documented query parameters (any other is refused with 422)."""
         return frozenset(q.name for q in self.query)
+
+
+def _model(name: str | None) -> type[BaseModel] | None:
+    if name is None:
+        return None
+    from fooddelivery.http import models
+
+    model: type[BaseModel] = getattr(models, name)
+    return model
 
 
 _AUTH_ERRORS = (401, 403)
@@ -178,7 +199,7 @@ _BODY_ERRORS = (400, 413, 415, 422)
 _LIMIT = QueryParam(
     "limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}, "Page size.", example=10
 )
-_CURSOR = QueryParam("cursor", m.CURSOR_SCHEMA, "The nextCursor of the previous page (same filters).")
+_CURSOR = QueryParam("cursor", CURSOR_SCHEMA, "The nextCursor of the previous page (same filters).")
 #: Latitude -90..90 and longitude -180..180 in decimal degrees, as 'lat,lon'.
 _NEAR_PATTERN: Final[str] = (
     r"^-?(90(\.0+)?|[1-8]?\d(\.\d+)?),-?(180(\.0+)?|(1[0-7]\d|[1-9]?\d)(\.\d+)?)$"
@@ -222,12 +243,12 @@ _ORDERS_QUERY = (
     ),
     QueryParam(
         "customerId",
-        m.ID_SCHEMA,
+        ID_SCHEMA,
         "Only this customer's orders: an admin's filter; a customer may name only themselves (else 403).",
     ),
     QueryParam(
         "restaurantId",
-        m.ID_SCHEMA,
+        ID_SCHEMA,
         "Only this restaurant's orders: an admin's filter; a restaurant may name only itself (else 403); a "
         "customer's orders placed with it.",
     ),
@@ -242,8 +263,8 @@ ROUTES: Final[tuple[RouteSpec, ...]] = (
         "/orders",
         "create_order",
         "Place an order",
-        m.PlaceOrderIn,
-        m.OrderOut,
+        "PlaceOrderIn",
+        "OrderOut",
         201,
         (*_BODY_ERRORS, *_AUTH_ERRORS, 404, 409),
         headers={
@@ -261,7 +282,7 @@ ROUTES: Final[tuple[RouteSpec, ...]] = (
         "list_orders",
         "List orders",
         None,
-        m.OrderPageOut,
+        "OrderPageOut",
         200,
         (*_AUTH_ERRORS, 404, 422),
         query=_ORDERS_QUERY,
@@ -273,7 +294,7 @@ ROUTES: Final[tuple[RouteSpec, ...]] = (
         "get_order",
         "Read an order",
         None,
-        m.OrderOut,
+        "OrderOut",
         200,
         (*_AUTH_ERRORS, 404, 422),
     ),
@@ -282,8 +303,8 @@ ROUTES: Final[tuple[RouteSpec, ...]] = (
         "/orders/{orderId}",
         "change_order_status",
         "Change an order's status",
-        m.ChangeStatusIn,
-        m.OrderOut,
+        "ChangeStatusIn",
+        "OrderOut",
         200,
         (*_BODY_ERRORS, *_AUTH_ERRORS, 404, 409),
     ),
@@ -292,8 +313,8 @@ ROUTES: Final[tuple[RouteSpec, ...]] = (
         "/orders/{orderId}/reject",
         "reject_order",
         "The restaurant rejects an order",
-        m.RejectOrderIn,
-        m.OrderOut,
+        "RejectOrderIn",
+        "OrderOut",
         200,
         (*_BODY_ERRORS, *_AUTH_ERRORS, 404, 409),
         roles=frozenset({Role.RESTAURANT, Role.ADMIN}),
@@ -304,7 +325,7 @@ ROUTES: Final[tuple[RouteSpec, ...]] = (
         "list_restaurants",
         "List restaurants",
         None,
-        m.RestaurantPageOut,
+        "RestaurantPageOut",
         200,
         (*_AUTH_ERRORS, 404, 422),
         query=_LIST_QUERY,
@@ -316,7 +337,7 @@ ROUTES: Final[tuple[RouteSpec, ...]] = (
         "get_restaurant",
         "Read a restaurant and its menu",
         None,
-        m.RestaurantDetailOut,
+        "RestaurantDetailOut",
         200,
         (*_AUTH_ERRORS, 404, 422),
         tag="restaurants",
@@ -326,8 +347,8 @@ ROUTES: Final[tuple[RouteSpec, ...]] = (
         "/restaurants/search",
         "search_restaurants",
         "Search restaurants",
-        m.SearchRestaurantsIn,
-        m.RestaurantPageOut,
+        "SearchRestaurantsIn",
+        "RestaurantPageOut",
         200,
         (*_BODY_ERRORS, *_AUTH_ERRORS, 404),
         tag="restaurants",
@@ -337,8 +358,8 @@ ROUTES: Final[tuple[RouteSpec, ...]] = (
         "/deliveries/assign",
         "assign_driver",
         "Assign a driver to an order",
-        m.AssignDriverIn,
-        m.OrderOut,
+        "AssignDriverIn",
+        "OrderOut",
         200,
         (*_BODY_ERRORS, *_AUTH_ERRORS, 404, 409),
         tag="deliveries",
@@ -350,7 +371,7 @@ ROUTES: Final[tuple[RouteSpec, ...]] = (
         "track_delivery",
         "Track a delivery",
         None,
-        m.TrackingOut,
+        "TrackingOut",
         200,
         (*_AUTH_ERRORS, 404, 422),
         tag="deliveries",
@@ -360,8 +381,8 @@ ROUTES: Final[tuple[RouteSpec, ...]] = (
         "/deliveries/{orderId}/location",
         "update_location",
         "Report the driver's position",
-        m.LocationIn,
-        m.LocationOut,
+        "LocationIn",
+        "LocationOut",
         200,
         (*_BODY_ERRORS, *_AUTH_ERRORS, 404, 409),
         tag="deliveries",
@@ -379,7 +400,7 @@ ROUTES: Final[tuple[RouteSpec, ...]] = (
         auth=False,
         tag="meta",
     ),
-    RouteSpec("GET", "/health", "health", "Health", None, m.HealthOut, 200, (), auth=False, tag="meta"),
+    RouteSpec("GET", "/health", "health", "Health", None, "HealthOut", 200, (), auth=False, tag="meta"),
 )
 
 
@@ -752,21 +773,21 @@ class HttpApi:
     # -- helpers -----------------------------------------------------------------------------------
     def _body(self, call: _Call, model: type[M]) -> M:
         document = parse_json_object(call.request, self.max_body_bytes)
+        from pydantic import ValidationError as PydanticValidationError
+
         try:
             return model.model_validate(document)
         except PydanticValidationError as exc:
-            raise m.validation_error(exc) from None
+            from fooddelivery.http.models import validation_error
+
+            raise validation_error(exc) from None
 
     @staticmethod
-    def _ok(model: BaseModel, status: int = 200, headers: Mapping[str, str] | None = None) -> HttpResponse:
-        return HttpResponse.from_json_bytes(status, model.model_dump_json().encode(), headers=headers)
+    def _ok(document: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> HttpResponse:
+        return HttpResponse.from_json_bytes(status, wire.dumps(document), headers=headers)
 
     def _page(self, query: RestaurantQuery, page: Page[Restaurant], fingerprint: str) -> HttpResponse:
-        body = m.RestaurantPageOut(
-            items=[m.restaurant_out(r) for r in page.items],
-            next_cursor=_wrap_cursor(page.next_cursor, fingerprint),
-        )
-        return self._ok(body)
+        return self._ok(wire.restaurant_page_json(list(page.items), _wrap_cursor(page.next_cursor, fingerprint)))
 
     def _search(self, call: _Call, query: RestaurantQuery) -> HttpResponse:
         fingerprint = _filters_fingerprint(query)
@@ -789,12 +810,14 @@ class HttpApi:
 
     # -- orders ------------------------------------------------------------------------------------
     def _create_order(self, call: _Call) -> HttpResponse:
-        body = self._body(call, m.PlaceOrderIn)
+        from fooddelivery.http.models import PlaceOrderIn
+
+        body = self._body(call, PlaceOrderIn)
         key = call.request.header("Idempotency-Key")
         result = self.service.place_order(call.who, body.to_command(), key)
         order = result.order
         location = f"{self.base_path}/orders/{order.order_id}"
-        return self._ok(m.order_out(order), 201 if result.created else 200, {"Location": location})
+        return self._ok(wire.order_json(order), 201 if result.created else 200, {"Location": location})
 
     def _list_orders(self, call: _Call) -> HttpResponse:
         q = call.query
@@ -811,14 +834,15 @@ class HttpApi:
             if "cursor" in q and _is_cursor_error(exc):
                 raise _unknown_cursor() from None
             raise
-        body = m.OrderPageOut(items=[m.order_out(o) for o in page.items], next_cursor=page.next_cursor)
-        return self._ok(body)
+        return self._ok(wire.order_page_json(list(page.items), page.next_cursor))
 
     def _get_order(self, call: _Call) -> HttpResponse:
-        return self._ok(m.order_out(self.service.get_order(call.who, call.params["orderId"])))
+        return self._ok(wire.order_json(self.service.get_order(call.who, call.params["orderId"])))
 
     def _change_order_status(self, call: _Call) -> HttpResponse:
-        body = self._body(call, m.ChangeStatusIn)
+        from fooddelivery.http.models import ChangeStatusIn
+
+        body = self._body(call, ChangeStatusIn)
         order_id = call.params["orderId"]
         actor = call.who
         if body.status is OrderStatus.CONFIRMED:
@@ -827,16 +851,18 @@ class HttpApi:
             # fails on a CONFIRMED order); called directly so the response says whether it changed anything.
             outcome = self.service.confirm_order(actor, order_id)
             order = self.service.get_order(actor, order_id)
-            return self._ok(m.order_out(order), headers={OUTCOME_HEADER: outcome.value})
+            return self._ok(wire.order_json(order), headers={OUTCOME_HEADER: outcome.value})
         order = self.service.change_status(actor, order_id, body.status, body.reason)
-        return self._ok(m.order_out(order))
+        return self._ok(wire.order_json(order))
 
     def _reject_order(self, call: _Call) -> HttpResponse:
-        body = self._body(call, m.RejectOrderIn)
+        from fooddelivery.http.models import RejectOrderIn
+
+        body = self._body(call, RejectOrderIn)
         order_id = call.params["orderId"]
         outcome = self.service.reject_order(call.who, order_id, body.reason or "rejected by the restaurant")
         order = self.service.get_order(call.who, order_id)
-        return self._ok(m.order_out(order), headers={OUTCOME_HEADER: outcome.value})
+        return self._ok(wire.order_json(order), headers={OUTCOME_HEADER: outcome.value})
 
     # -- restaurants -------------------------------------------------------------------------------
     def _list_restaurants(self, call: _Call) -> HttpResponse:
@@ -844,10 +870,12 @@ class HttpApi:
 
     def _get_restaurant(self, call: _Call) -> HttpResponse:
         restaurant = self.service.get_restaurant(call.who, call.params["restaurantId"])
-        return self._ok(m.restaurant_detail_out(restaurant))
+        return self._ok(wire.restaurant_detail_json(restaurant))
 
     def _search_restaurants(self, call: _Call) -> HttpResponse:
-        body = self._body(call, m.SearchRestaurantsIn)
+        from fooddelivery.http.models import SearchRestaurantsIn
+
+        body = self._body(call, SearchRestaurantsIn)
         near = GeoPoint(body.near.lat, body.near.lon) if body.near is not None else None
         query = RestaurantQuery(
             cuisine=body.cuisine.lower() if body.cuisine is not None else None,
@@ -861,17 +889,21 @@ class HttpApi:
 
     # -- deliveries --------------------------------------------------------------------------------
     def _assign_driver(self, call: _Call) -> HttpResponse:
-        body = self._body(call, m.AssignDriverIn)
-        return self._ok(m.order_out(self.service.assign_driver(call.who, body.order_id)))
+        from fooddelivery.http.models import AssignDriverIn
+
+        body = self._body(call, AssignDriverIn)
+        return self._ok(wire.order_json(self.service.assign_driver(call.who, body.order_id)))
 
     def _track_delivery(self, call: _Call) -> HttpResponse:
-        return self._ok(m.tracking_out(self.service.track_delivery(call.who, call.params["orderId"])))
+        return self._ok(wire.tracking_json(self.service.track_delivery(call.who, call.params["orderId"])))
 
     def _update_location(self, call: _Call) -> HttpResponse:
-        body = self._body(call, m.LocationIn)
+        from fooddelivery.http.models import LocationIn
+
+        body = self._body(call, LocationIn)
         point = GeoPoint(body.lat, body.lon)
         event = self.service.report_location(call.who, call.params["orderId"], point)
-        return self._ok(m.location_out(event, point))
+        return self._ok(wire.location_json(event, point))
 
     # -- meta --------------------------------------------------------------------------------------
     def openapi(self) -> dict[str, Any]:
@@ -890,9 +922,9 @@ class HttpApi:
 
     def _health(self, call: _Call) -> HttpResponse:
         report = self.health() if self.health is not None else HealthReport()
-        body = m.HealthOut(status="ok" if report.ok else "degraded", checks=dict(report.checks), detail=report.detail)
+        body = wire.health_json(report.ok, report.checks, report.detail)
         return HttpResponse.from_json_bytes(
             200 if report.ok else 503,
-            body.model_dump_json(exclude_none=True).encode(),
+            wire.dumps(body),
             headers=None if report.ok else {"Retry-After": "5"},
         )

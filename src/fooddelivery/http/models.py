@@ -4,7 +4,10 @@ in one place.
 Requests are validated strictly from the JSON the HTTP layer parsed with ``parse_float=Decimal`` (so
 a JSON number such as ``15.99`` reaches a price field as ``Decimal("15.99")``, never as a float),
 with unknown fields refused. Responses use camelCase, money as decimal strings (``"21.97"``) and
-times as ISO-8601 with offset (``"2025-01-01T12:00:00+00:00"``).
+times as ISO-8601 with offset (``"2025-01-01T12:00:00+00:00"``). The response models document the
+bodies (OpenAPI); :mod:`fooddelivery.http.wire` writes the same documents without pydantic, which is
+what the API sends (so a request without a body never imports pydantic), held to these models by
+``tests/e2e/test_wire.py``.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
 from fooddelivery.application.services import PlaceOrder, Tracking
-from fooddelivery.domain.catalog import ID_PATTERN, MAX_ID_LENGTH, DeliveryAddress, MenuItem, Restaurant, check_id
+from fooddelivery.domain.catalog import MAX_ID_LENGTH, DeliveryAddress, MenuItem, Restaurant, check_id
 from fooddelivery.domain.errors import FieldError, ValidationError
 from fooddelivery.domain.events import DomainEvent
 from fooddelivery.domain.geo import GeoPoint
@@ -44,8 +47,12 @@ from fooddelivery.domain.order import (
     PaymentStatus,
 )
 from fooddelivery.http.problems import WireValidationError
+from fooddelivery.http.schemas import CURSOR_PATTERN, CURSOR_SCHEMA, ID_SCHEMA
 
 __all__ = [
+    "CURSOR_PATTERN",
+    "CURSOR_SCHEMA",
+    "ID_SCHEMA",
     "AssignDriverIn",
     "ChangeStatusIn",
     "FieldErrorOut",
@@ -108,14 +115,6 @@ class _Out(BaseModel):
 # Every rule a field has is stated in its JSON schema (the OpenAPI document) and enforced by the same
 # validator: a pattern is written once, in a dialect Python and ECMA-262 (JSON Schema's) read alike.
 
-#: JSON schema of an opaque id (path parameters, body and query fields).
-ID_SCHEMA: Final[dict[str, Any]] = {
-    "type": "string",
-    "minLength": 1,
-    "maxLength": MAX_ID_LENGTH,
-    "pattern": ID_PATTERN,
-    "description": "An opaque id: 1..128 characters, no control characters, line separators or '/'.",
-}
 
 
 def _identifier(value: str) -> str:
@@ -269,14 +268,6 @@ NOT_BLANK: Final[str] = (
     "[^\\u0009-\\u000d\\u001c-\\u0020\\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
 )
 _NOT_BLANK: Final[re.Pattern[str]] = re.compile(NOT_BLANK)
-#: An opaque listing cursor: unpadded base64url, 1..2048 characters (the ``nextCursor`` of a previous page).
-CURSOR_PATTERN: Final[str] = "^[A-Za-z0-9_-]{1,2048}$"
-CURSOR_SCHEMA: Final[dict[str, Any]] = {
-    "type": "string",
-    "pattern": CURSOR_PATTERN,
-    "description": "The nextCursor of the previous page, with the same filters. One this listing did not issue "
-    "(or issued for other filters) is 404 unknown_cursor.",
-}
 
 
 def _cursor(value: str) -> str:

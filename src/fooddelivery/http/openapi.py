@@ -15,8 +15,9 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from fooddelivery.http.descriptions import DESCRIPTIONS, PATH_EXAMPLES, REQUEST_EXAMPLES
-from fooddelivery.http.models import ID_SCHEMA, ProblemOut
+from fooddelivery.http.models import ProblemOut
 from fooddelivery.http.problems import PROBLEM_CONTENT_TYPE
+from fooddelivery.http.schemas import ID_SCHEMA
 
 if TYPE_CHECKING:
     from fooddelivery.http.api import RouteSpec
