@@ -84,3 +84,32 @@ def test_the_durable_saga_mode_builds_the_durable_engine_with_the_confirmation_t
     assert isinstance(engine, DurableSagaEngine) and engine.confirmation_timeout_s == 120
     assert app.boot.service.runtime.runner is None  # timers and resume commands are refused as malformed
     assert isinstance(app.boot.adapters["scheduler"], NoTimers)
+
+
+def test_the_cosmos_client_is_built_by_the_first_data_call_not_by_the_cold_start(cosmos_client: Any) -> None:
+    from azure.cosmos.exceptions import CosmosHttpResponseError
+
+    from fooddelivery.http import HttpRequest
+    from fooddelivery_azure.cosmos.client import LazyContainers
+
+    # an unreachable account: a client built at start would fail at once (it asks the account for its regions in
+    # its constructor); GET /health is answered without one
+    env = {**BASE, "COSMOS_ENDPOINT": "https://127.0.0.1:9/", "FOODDELIVERY_LOCAL": "true", "FOODDELIVERY_AUTH": "dev"}
+    payments = {"FOODDELIVERY_PAYMENT_GATEWAY": "fake"}
+    app = build_azure_app(AzureSettings.from_env(env), servicebus_client=object(), environ=payments)
+    assert app.http_api().handle(HttpRequest.build("GET", "/health")).status == 200
+
+    built: list[Any] = []
+
+    def client() -> Any:
+        built.append(cosmos_client)
+        return cosmos_client
+
+    lazy = LazyContainers(client, "no-such-database")
+    orders, drivers = lazy.container("orders"), lazy.container("drivers")
+    assert built == []
+    with pytest.raises(CosmosHttpResponseError) as caught:  # the first call builds the client and reaches Cosmos DB
+        orders.read_item("x", partition_key="x")
+    assert caught.value.status_code == 404
+    assert drivers.container_link.endswith("/colls/drivers")  # the second container shares the client
+    assert len(built) == 1

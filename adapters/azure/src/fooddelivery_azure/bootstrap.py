@@ -59,6 +59,7 @@ from fooddelivery_azure.cosmos import (
     CosmosSagaStateStore,
     build_cosmos_client,
 )
+from fooddelivery_azure.cosmos.client import LazyContainers
 from fooddelivery_azure.durable.engine import DurableSagaEngine
 from fooddelivery_azure.metering import MeterChargeSink, MeteredSender, RequestChargeRecorder
 from fooddelivery_azure.servicebus import (
@@ -220,7 +221,8 @@ def build_azure_app(
 
     Args:
         settings: defaults to :meth:`AzureSettings.from_env` of ``environ``.
-        cosmos_client: a ready ``CosmosClient``; else one is built from the settings.
+        cosmos_client: a ready ``CosmosClient``; else one is built from the settings on the first Cosmos DB call
+            (:class:`~fooddelivery_azure.cosmos.client.LazyContainers`: a cold start that serves no data makes none).
         containers: ready container objects by logical name (tests); else the client's.
         servicebus_client: a ready ``ServiceBusClient`` (or a stand-in); else one is built on first use.
         clock, ids: the core's defaults when None.
@@ -243,12 +245,14 @@ def build_azure_app(
         engine = saga_engine or DurableSagaEngine(settings.core.confirmation_timeout_s)
     charges = RequestChargeRecorder(MeterChargeSink(meter) if meter is not None else None)
     if containers is None:
-        client = cosmos_client or build_cosmos_client(
-            settings.cosmos_endpoint, key=settings.cosmos_key, verify_tls=settings.cosmos_verify_tls
+        s = settings
+        lazy = LazyContainers(
+            lambda: cosmos_client
+            or build_cosmos_client(s.cosmos_endpoint, key=s.cosmos_key, verify_tls=s.cosmos_verify_tls),
+            settings.cosmos_database,
         )
-        database = client.get_database_client(settings.cosmos_database)
         containers = {
-            key: database.get_container_client(settings.container(key))
+            key: lazy.container(settings.container(key))
             for key in ("orders", "restaurants", "drivers", "sagas", "timers")
         }
     bus = ServiceBusClients(settings, servicebus_client, meter)
