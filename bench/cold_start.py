@@ -9,9 +9,14 @@ For every measured target, a fresh process is timed from its start until
 
 Targets:
 
-- **ours, AWS**: ``fooddelivery_aws.entrypoints.http``; **ours, Azure / Google Cloud**: ``fooddelivery_azure`` /
-  ``fooddelivery_gcp`` entrypoints when installed (module load; their first request once they define an event
-  here), else a line saying "not present";
+- **ours, AWS**: ``fooddelivery_aws.entrypoints.http`` (the Lambda handler), in ``--python``;
+- **ours, Azure**: ``deploy/azure/app/function_app.py`` (what the Functions host loads: the Durable Functions app with
+  the package's blueprint), then its HTTP function's body (``fooddelivery_azure.functions.blueprint.handle_http``) on
+  an ``azure.functions.HttpRequest`` ``GET /health``, in ``--azure-python`` (default ``.venv-azure`` of this clone);
+- **ours, Google Cloud**: ``fooddelivery_gcp.main`` (what functions-framework loads), then its ``http_api`` function
+  on a Flask request ``GET /health``, in ``--gcp-python`` (default ``.venv-gcp``);
+  a cloud whose interpreter is missing is left out with a line saying so. Azure's and Google's first requests make
+  no network call (their clients are built on first use; the settings name resources that need not exist);
 - **reference**: the reference design's ``functions/order-service/app.py``, taken from the lab text given with
   ``--reference`` (default: ``../shared/reference/000_d5207dfdec717999.txt`` next to this clone, if it is there),
   written to a temporary folder with only its compile error patched (``MetricUnit.None`` -> ``MetricUnit.NoUnit``).
@@ -35,7 +40,8 @@ Interpreter and packages: the reference needs boto3, Powertools and the X-Ray SD
     .venv-bench/bin/python bench/cold_start.py --runs 20
 
 Environment of every measured process: the settings each module reads (dummy resource names; the table names
-exist in moto), a region, test credentials, ``AWS_ENDPOINT_URL`` (moto), no ``PYTHON*`` variables.
+exist in moto), a region, test credentials, ``AWS_ENDPOINT_URL`` (moto), no ``PYTHON*`` variables (so bytecode is
+cached by the warm-up runs).
 """
 
 from __future__ import annotations
@@ -68,11 +74,34 @@ DEFAULT_REFERENCE: Final = ROOT.parent / "shared" / "reference" / "000_d5207dfde
 TARGET_MS: Final = 100.0
 _BLOCK: Final = re.compile(r"Create `functions/order-service/app\.py`:\s*```python\n(.*?)\n```", re.DOTALL)
 
-#: Our HTTP entrypoint per cloud (the module a function's handler setting names).
+#: Our HTTP entrypoint per cloud (the module a function's handler setting names, or the app the host loads).
 ENTRYPOINTS: Final[Mapping[str, str]] = {
     "AWS": "fooddelivery_aws.entrypoints.http",
-    "Azure": "fooddelivery_azure.entrypoints.http",
-    "Google Cloud": "fooddelivery_gcp.entrypoints.http",
+    "Azure": "fooddelivery_azure.functions.blueprint",
+    "Google Cloud": "fooddelivery_gcp.main",
+}
+#: Where the Azure Functions app lives (``function_app.py``).
+AZURE_APP: Final = ROOT / "deploy" / "azure" / "app"
+#: The settings the Azure and Google Cloud applications need to start (resources that need not exist: the first
+#: request, ``GET /health``, reaches none of them).
+AZURE_ENV: Final[Mapping[str, str]] = {
+    "COSMOS_ENDPOINT": "https://bench.documents.azure.com:443/",
+    "SERVICEBUS_NAMESPACE": "bench.servicebus.windows.net",
+    "FOODDELIVERY_AUTH": "easyauth",
+    "FOODDELIVERY_PAYMENT_GATEWAY": "fake",
+}
+GCP_ENV: Final[Mapping[str, str]] = {
+    "GOOGLE_CLOUD_PROJECT": "bench",
+    "ORDER_EVENTS_TOPIC": "order-events",
+    "RUNTIME_TOPIC": "runtime",
+    "DEAD_LETTER_TOPIC": "dead-letters",
+    "NOTIFICATIONS_TOPIC": "notifications",
+    "LOCATIONS_TOPIC": "locations",
+    "TASKS_QUEUE": "projects/bench/locations/us-central1/queues/saga-timers",
+    "TIMER_URL": "https://saga-timer.example.test/",
+    "TASKS_SERVICE_ACCOUNT": "tasks@bench.iam.gserviceaccount.com",
+    "FOODDELIVERY_AUTH": "gateway",
+    "FOODDELIVERY_PAYMENT_GATEWAY": "fake",
 }
 
 #: Names of the moto tables and the reference's environment.
@@ -141,6 +170,28 @@ from fooddelivery_aws.entrypoints.http import handler
 claims = {"sub": "user-1", "cognito:groups": "customer", "token_use": "id"}
 r = handler(rest_event("POST", "/orders", __ORDER__, claims))
 assert r["statusCode"] == 201, r
+""",
+    "Azure module loaded": """
+import sys
+sys.path.insert(0, __FOLDER__)
+import function_app
+""",
+    "Azure GET /health": """
+import sys
+sys.path.insert(0, __FOLDER__)
+import function_app  # what the Functions host loads: the Durable Functions app with the blueprint's functions
+import azure.functions as func
+from fooddelivery_azure.bootstrap import azure_app
+from fooddelivery_azure.functions.blueprint import handle_http
+r = handle_http(func.HttpRequest("GET", "https://bench.azurewebsites.net/health", headers={}, body=b""), azure_app())
+assert r.status_code == 200, r.get_body()
+""",
+    "Google Cloud GET /health": """
+from fooddelivery_gcp.main import http_api  # what functions-framework loads for the http_api target
+from flask import Request
+from werkzeug.test import EnvironBuilder
+r = http_api(Request(EnvironBuilder(path="/health", method="GET").get_environ()))
+assert r.status_code == 200, r.get_data()
 """,
     "reference POST /orders": _EVENT
     + """
@@ -329,8 +380,23 @@ def _write(folder: Path, name: str, code: str) -> Path:
     return path
 
 
-def run(python: str, runs: int, warmup: int, use_hyperfine: bool, reference: Path | None) -> int:
+def run(
+    python: str,
+    runs: int,
+    warmup: int,
+    use_hyperfine: bool,
+    reference: Path | None,
+    others: Mapping[str, str | None] | None = None,
+) -> int:
     """Measure and print (see the module docstring); returns the exit status.
+
+    Args:
+        python: the interpreter of our AWS entrypoint and the reference.
+        runs: measured runs per command.
+        warmup: unmeasured runs first.
+        use_hyperfine: time with hyperfine when installed.
+        reference: the reference design's lab text, or None.
+        others: the interpreter of each other cloud (``"Azure"``, ``"Google Cloud"``), or None to leave it out.
 
     Raises:
         BenchError: a package is missing from ``python``'s environment, or a stand-in does not start.
@@ -371,15 +437,33 @@ def run(python: str, runs: int, warmup: int, use_hyperfine: bool, reference: Pat
                 str(_write(folder, "post.py", _fill(PROBES["ours POST /orders"], order=OUR_ORDER))),
             ]
             groups.append((ours, ours_env))
-            others: list[str] = []
-            for cloud, module in ENTRYPOINTS.items():
-                if cloud == "AWS":
+            notes: list[str] = []
+            clean = {k: v for k, v in base.items() if not k.startswith(("COSMOS", "SERVICEBUS", "GOOGLE"))}
+            for cloud, cloud_env in (("Azure", AZURE_ENV), ("Google Cloud", GCP_ENV)):
+                interpreter = (others or {}).get(cloud)
+                module = ENTRYPOINTS[cloud]
+                if interpreter is None or not _has_module(interpreter, module):
+                    where = interpreter or "no interpreter"
+                    notes.append(f"{cloud}: not measured ({module} is not installed in {where})")
                     continue
-                if _has_module(python, module):
-                    groups.append(({f"ours ({cloud}) module loaded": [python, "-c", f"import {module}"]}, env))
-                    others.append(f"{cloud}: {module} present (module load measured; no first-request event yet)")
+                cloud_version = subprocess.run(
+                    [interpreter, "-V"], capture_output=True, text=True, check=False
+                ).stdout.strip()
+                notes.append(f"{cloud}: {interpreter} ({cloud_version})")
+                if cloud == "Azure":
+                    loaded = _fill(PROBES["Azure module loaded"], folder=str(AZURE_APP))
+                    first = _fill(PROBES["Azure GET /health"], folder=str(AZURE_APP))
+                    cloud_cmds = {
+                        "ours (Azure) module loaded": [interpreter, str(_write(folder, "az_loaded.py", loaded))],
+                        "ours (Azure) GET /health": [interpreter, str(_write(folder, "az_health.py", first))],
+                    }
                 else:
-                    others.append(f"{cloud}: not present ({module} is not installed)")
+                    first = PROBES["Google Cloud GET /health"]
+                    cloud_cmds = {
+                        "ours (Google Cloud) module loaded": [interpreter, "-c", f"import {module}"],
+                        "ours (Google Cloud) GET /health": [interpreter, str(_write(folder, "gcp_health.py", first))],
+                    }
+                groups.append((cloud_cmds, clean | dict(cloud_env)))
             if reference_text is not None:
                 ref_dir = folder / "reference"
                 ref_dir.mkdir()
@@ -408,7 +492,7 @@ def run(python: str, runs: int, warmup: int, use_hyperfine: bool, reference: Pat
     )
     print(f"python: {python} ({version})")
     print(f"AWS calls: moto server on loopback ({endpoint}); POST /orders writes the order to DynamoDB")
-    for line in others:
+    for line in notes:
         print(line)
     for timing in timings.values():
         print("  " + timing.line())
@@ -423,6 +507,14 @@ def run(python: str, runs: int, warmup: int, use_hyperfine: bool, reference: Pat
     verdict = "meets" if first < TARGET_MS else "MISSES"
     print(f"our first request (GET /health, median): {first:.1f} ms -> {verdict} the target < {TARGET_MS:.0f} ms"
           f" (min {timings['ours (AWS) GET /health'].min_ms:.1f} ms); POST /orders: {post:.1f} ms")
+    for cloud in ("Azure", "Google Cloud"):
+        health = timings.get(f"ours ({cloud}) GET /health")
+        if health is not None:
+            verdict = "meets" if health.median_ms < TARGET_MS else "MISSES"
+            print(
+                f"{cloud} first request (GET /health, median): {health.median_ms:.1f} ms -> {verdict} the target "
+                f"(module loaded {timings[f'ours ({cloud}) module loaded'].median_ms:.1f} ms)"
+            )
     if reference_text is None:
         where = reference if reference is not None else "(no --reference given)"
         print(f"reference: not measured: the reference design's lab text is not at {where}")
@@ -447,11 +539,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=DEFAULT_REFERENCE if DEFAULT_REFERENCE.is_file() else None,
         help="the reference design's lab text (default: ../shared/reference/000_d5207dfdec717999.txt if present)",
     )
+    clouds = (("Azure", "--azure-python", ".venv-azure"), ("Google Cloud", "--gcp-python", ".venv-gcp"))
+    for cloud, flag, venv in clouds:
+        default = ROOT / venv / "bin" / "python"
+        parser.add_argument(
+            flag,
+            default=str(default) if default.exists() else None,
+            help=f"interpreter with the {cloud} package (default: {venv} of this clone, if there); 'none' to skip",
+        )
     args = parser.parse_args(argv)
+    others = {
+        "Azure": None if args.azure_python in (None, "none") else args.azure_python,
+        "Google Cloud": None if args.gcp_python in (None, "none") else args.gcp_python,
+    }
     # stopped by run_all's timeout or a user: still stop the moto server (the ``finally`` in ``run``)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
-        return run(args.python, args.runs, args.warmup, not args.no_hyperfine, args.reference)
+        return run(args.python, args.runs, args.warmup, not args.no_hyperfine, args.reference, others)
     except BenchError as exc:
         print(f"cold_start: {exc}", file=sys.stderr)
         return 2
