@@ -63,7 +63,13 @@ def reference_state_names() -> set[str]:
 # -- error names ------------------------------------------------------------------------------------------------------
 def test_a_base_error_name_expands_to_every_concrete_subclass_of_the_core() -> None:
     assert expand_error_names(["PaymentError"]) == ["PaymentError", "PaymentDeclined", "PaymentRetryableError"]
-    assert expand_error_names(["ValidationError"]) == ["ValidationError", "CurrencyMismatch", "PriceChanged"]
+    assert expand_error_names(["ValidationError"]) == [
+        "ValidationError",
+        "CatalogMismatch",
+        "CurrencyMismatch",
+        "PriceChanged",
+    ]
+    assert expand_error_names(["InfrastructureError"]) == ["InfrastructureError", "DataCorrupted"]
     assert expand_error_names(["InvalidTransition"]) == ["InvalidTransition", "LateEvent"]
 
 
@@ -164,7 +170,13 @@ def test_retries_mirror_the_definition_after_the_lambda_service_retry(asl: dict[
     assert payment["Retry"] == [
         LAMBDA_SERVICE_RETRY,
         {"ErrorEquals": ["PaymentRetryableError"], "IntervalSeconds": 5, "MaxAttempts": 3, "BackoffRate": 2.0},
-        {"ErrorEquals": ["InfrastructureError"], "IntervalSeconds": 2, "MaxAttempts": 3, "BackoffRate": 2.0},
+        # Step Functions matches error names exactly: the core's subclasses are named too
+        {
+            "ErrorEquals": ["InfrastructureError", "DataCorrupted"],
+            "IntervalSeconds": 2,
+            "MaxAttempts": 3,
+            "BackoffRate": 2.0,
+        },
     ]
     driver = all_states(asl)["AssignDriver"]
     assert driver["Retry"][1] == {
@@ -186,6 +198,7 @@ def test_catches_keep_the_input_and_record_the_outcome_before_compensating(asl: 
     validate = asl["States"]["ValidateOrder"]["Catch"][0]
     assert validate["ErrorEquals"] == [
         "ValidationError",
+        "CatalogMismatch",
         "CurrencyMismatch",
         "PriceChanged",
         "InvalidTransition",
@@ -285,7 +298,12 @@ def test_retry_intervals_become_whole_seconds_of_at_least_one() -> None:
     )
     retry = compile_to_asl(saga, task_resource=ARN, lambda_service_retry=False)["States"]["A"]["Retry"]
     assert retry == [
-        {"ErrorEquals": ["InfrastructureError"], "IntervalSeconds": 1, "MaxAttempts": 0, "BackoffRate": 2.0}
+        {
+            "ErrorEquals": ["InfrastructureError", "DataCorrupted"],
+            "IntervalSeconds": 1,
+            "MaxAttempts": 0,
+            "BackoffRate": 2.0,
+        }
     ]
 
 
