@@ -173,9 +173,10 @@ class MeteredPublisher:
         self.client = client
         self._meter = meter
 
-    def publish(self, topic: str, data: bytes, ordering_key: str = "", **attributes: str) -> Any:
-        """``client.publish``, metered."""
-        future = self.client.publish(topic, data, ordering_key=ordering_key, **attributes)
+    def publish(self, topic: str, data: bytes, ordering_key: str = "", **kwargs: Any) -> Any:
+        """``client.publish``, metered (``retry`` and ``timeout`` are the client's options, not attributes)."""
+        future = self.client.publish(topic, data, ordering_key=ordering_key, **kwargs)
+        attributes = {k: str(v) for k, v in kwargs.items() if k not in ("retry", "timeout")}
         return _MeteredFuture(future, self._meter, data, attributes)
 
     def __getattr__(self, name: str) -> Any:
