@@ -18,7 +18,7 @@ from fooddelivery.testing.builders import make_order
 
 @pytest.fixture
 def placed() -> OperationCounters:
-    """One order (862 bytes stored), its OrderPlaced outbox record (305 bytes) and its idempotency binding
+    """One order (907 bytes stored), its OrderPlaced outbox record (305 bytes) and its idempotency binding
     (179 bytes) written in one atomic write, then its event (388-byte envelope) published and marked."""
     counters = OperationCounters()
     orders = InMemoryOrderRepository(counters=counters)
@@ -27,7 +27,7 @@ def placed() -> OperationCounters:
     events = list(order.pending_events)
     binding = IdempotencyRecord("cus-ana", "checkout-42", "f" * 64, "ord-1")
     # the sizes the test's hand calculations start from
-    assert (order_size(order), outbox_size(events[0]), idempotency_size(binding)) == (862, 305, 179)
+    assert (order_size(order), outbox_size(events[0]), idempotency_size(binding)) == (907, 305, 179)
     assert envelope_size(events[0]) == 388
     orders.add(order, binding)
     bus.publish(events)
@@ -38,7 +38,7 @@ def placed() -> OperationCounters:
 def test_an_atomic_placement_is_metered_item_by_item_with_sizes(placed: OperationCounters) -> None:
     usage = placed.usage()
     assert usage["store.orders.txn"].quantity == 1
-    assert usage["store.orders.txn_item"].kib == {1: 1}  # 862 bytes: 1 KiB started
+    assert usage["store.orders.txn_item"].kib == {1: 1}  # 907 bytes: 1 KiB started
     assert usage["store.outbox.txn_item"].kib == {1: 1}
     assert usage["store.idempotency.txn_item"].kib == {1: 1}
     assert usage["store.outbox.delete"].bytes == 305
@@ -114,11 +114,11 @@ def test_reads_and_queries_are_metered_by_what_they_return() -> None:
     orders.get("ord-2")
     orders.list_by_customer("cus-ana")
     usage = counters.usage()
-    assert usage["store.orders.read"].bytes == 862
-    assert usage["store.orders.query"].bytes == 862
+    assert usage["store.orders.read"].bytes == 907
+    assert usage["store.orders.query"].bytes == 907
     assert usage["store.orders.query_item"].quantity == 1
     units = _units(counters, "aws.queue")
-    # a strongly consistent read of 862 bytes: 1 RRU; a query page (index, eventually consistent): 0.5
+    # a strongly consistent read of 907 bytes: 1 RRU; a query page (index, eventually consistent): 0.5
     assert units[AWS.DYNAMODB_READ_UNITS] == Decimal("1.5")
 
 

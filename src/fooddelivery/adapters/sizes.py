@@ -107,6 +107,7 @@ def order_size(order: Order) -> int:
             "createdAtUtc": _TIME,
             "updatedAt": _TIME,
             "statusCreatedAt": f"{order.status.value}#{_TIME}#{order.order_id}",
+            "createdAtKey": f"{_TIME}#{order.order_id}",
             "currency": pricing.total.currency,
             "lines": [
                 {
