@@ -407,6 +407,13 @@ def _tables() -> dict[str, Any]:
     return resources
 
 
+#: Receives before SQS moves a message to its dead-letter queue. With the 180 s visibility timeout, a saga input that
+#: failed "not now" (a store outage, the saga busy) is retried for about 30 minutes before it is dead-lettered; a
+#: malformed one gets there after the same time (the consumer cannot dead-letter a message itself: SQS has no call
+#: for it).
+MAX_RECEIVE_COUNT: Final = 10
+
+
 def _queue(name: Any, *, fifo: bool = False, visibility: int | None = None, dlq: str | None = None) -> dict[str, Any]:
     props: dict[str, Any] = {"QueueName": name, "SqsManagedSseEnabled": True, "MessageRetentionPeriod": 1209600}
     if fifo:
@@ -414,7 +421,7 @@ def _queue(name: Any, *, fifo: bool = False, visibility: int | None = None, dlq:
     if visibility is not None:
         props["VisibilityTimeout"] = visibility
     if dlq is not None:
-        props["RedrivePolicy"] = {"deadLetterTargetArn": getatt(dlq, "Arn"), "maxReceiveCount": 3}
+        props["RedrivePolicy"] = {"deadLetterTargetArn": getatt(dlq, "Arn"), "maxReceiveCount": MAX_RECEIVE_COUNT}
     return {"Type": "AWS::SQS::Queue", "Properties": props}
 
 

@@ -5,7 +5,7 @@ end-to-end tests, plus readers of what arrived where.
 
 - the five tables from ``fooddelivery_aws.dynamodb.tables`` (the orders table with its stream);
 - the saga FIFO queue, fed by the outbox relay (explicit deduplication ids, no content-based deduplication), with a
-  FIFO dead-letter queue (``maxReceiveCount`` 3);
+  FIFO dead-letter queue (``maxReceiveCount`` 10, as in the template);
 - the event bus and its rule (``source: fooddelivery.orders``: every event) whose target is the standard analytics
   queue;
 - the standard timer queue;
@@ -226,7 +226,7 @@ def create_stack(endpoint: str) -> Stack:
             "DeduplicationScope": "messageGroup",
             "FifoThroughputLimit": "perMessageGroupId",
             "VisibilityTimeout": "30",
-            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 3}),
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 10}),
         },
     )
     timer_url, _ = _queue(sqs, "saga-timers")

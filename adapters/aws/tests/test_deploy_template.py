@@ -180,7 +180,7 @@ def test_the_saga_fifo_queue_is_fed_by_the_outbox_relay_not_by_a_rule() -> None:
     assert (queue["DeduplicationScope"], queue["FifoThroughputLimit"]) == ("messageGroup", "perMessageGroupId")
     assert queue["RedrivePolicy"] == {
         "deadLetterTargetArn": {"Fn::GetAtt": ["SagaDeadLetterQueue", "Arn"]},
-        "maxReceiveCount": 3,
+        "maxReceiveCount": 10,  # about 30 minutes of "not now" retries at the 180 s visibility timeout
     }
     assert RESOURCES["SagaDeadLetterQueue"]["Properties"]["FifoQueue"] is True
     assert queue["VisibilityTimeout"] >= 6 * RESOURCES["QueueFunction"]["Properties"]["Timeout"]

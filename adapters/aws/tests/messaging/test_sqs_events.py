@@ -233,7 +233,7 @@ def test_ids_sqs_cannot_take_become_a_stable_digest_and_valid_ones_stay_as_they_
     assert message_group_id(make_event(order_id="ord-zoë")) == group  # one order, one group
 
 
-def test_a_message_the_consumer_keeps_failing_moves_to_the_dead_letter_queue_after_three_receives(stack: Stack) -> None:
+def test_a_message_the_consumer_keeps_failing_moves_to_the_dead_letter_queue_after_ten_receives(stack: Stack) -> None:
     sqs = stack.clients["sqs"]
     sqs.send_message(
         QueueUrl=stack.saga_queue_url,
@@ -243,13 +243,13 @@ def test_a_message_the_consumer_keeps_failing_moves_to_the_dead_letter_queue_aft
     )
     sqs.set_queue_attributes(QueueUrl=stack.saga_queue_url, Attributes={"VisibilityTimeout": "0"})
     consumer = SqsConsumer(cast(OrderRuntime, _NoRuntime()))
-    for receive in range(1, 4):
+    for receive in range(1, 11):
         (message,) = stack.receive(stack.saga_queue_url, delete=False)
         assert message["Attributes"]["ApproximateReceiveCount"] == str(receive)
         response = consumer.handle(sqs_event([message]))
         assert response == {"batchItemFailures": [{"itemIdentifier": message["MessageId"]}]}
 
-    assert stack.receive(stack.saga_queue_url) == []  # the fourth receive moves it
+    assert stack.receive(stack.saga_queue_url) == []  # the eleventh receive moves it
     (dead,) = stack.drain(stack.saga_dlq_url)
     assert json.loads(dead["Body"]) == {"not": "a CloudEvent"}
 

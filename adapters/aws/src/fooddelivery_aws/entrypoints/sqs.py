@@ -22,7 +22,7 @@ Settling per message (``batchItemFailures``; the event source mapping enables ``
 - a record whose handling raises is reported failed, the others succeed; nothing is swallowed (the failure is
   logged with the message id, group and error) and nothing fails the whole batch;
 - a malformed record (not JSON, not one of the shapes above, an invalid envelope: the core's ``MalformedMessage``)
-  is reported failed too, so after ``maxReceiveCount`` (3) receives the queue's redrive policy moves it to the
+  is reported failed too, so after ``maxReceiveCount`` (10) receives the queue's redrive policy moves it to the
   dead-letter queue, where it can be inspected; it never crashes the batch (SQS has no per-message dead-letter
   call: the redrive policy is how a poison message gets there);
 - FIFO: records of one message group must be handled in order, so after the first failure in a group every later
