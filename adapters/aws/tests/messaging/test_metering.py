@@ -62,7 +62,7 @@ def test_placing_one_order_bills_what_the_cost_model_predicts(stack: Stack) -> N
     # the items' sizes by DynamoDB's rule, and the core's estimates of the same items (fooddelivery.adapters.sizes)
     # (the order item carries "createdAtKey", the RestaurantTimeIndex's sort key: 12 + 27 + 1 + 5 bytes)
     assert sizes == [903, 305, 181]
-    assert [order_size(order), outbox_size(event), idempotency_size(binding)] == [862, 305, 179]
+    assert [order_size(order), outbox_size(event), idempotency_size(binding)] == [907, 305, 179]
     repo.add(order, binding)
     # TransactWriteItems: 2 x (1 + 1 + 1): each under 1 KB
     assert meter.quantity(AWS.DYNAMODB_WRITE_UNITS) == 6
