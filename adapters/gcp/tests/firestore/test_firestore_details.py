@@ -8,12 +8,15 @@ import threading
 from dataclasses import replace
 from typing import Any
 
+import pytest
+
 from fooddelivery.domain.actors import Actor
 from fooddelivery.domain.errors import ConcurrencyConflict
 from fooddelivery.domain.order import OrderStatus, order_id_for_key
 from fooddelivery.ports.orders import IdempotencyRecord
 from fooddelivery.testing.builders import T0, make_driver, make_order
 from fooddelivery_gcp.firestore import FirestoreDriverRepository, FirestoreOrderRepository
+from fooddelivery_gcp.firestore._support import run_transaction
 from fooddelivery_gcp.metering import FirestoreMeter
 
 
@@ -103,3 +106,44 @@ def test_of_ten_threads_reserving_one_driver_from_the_same_read_exactly_one_wins
         t.join()
     assert len(wins) == 1 and len(conflicts) == 9
     assert repo.get("drv-hot").current_order_id == wins[0]
+
+
+def _counter_body(firestore_client: Any, prefix: str, aborts: int) -> tuple[Any, list[int]]:
+    """A transaction body that increments a counter document, aborted (as Firestore aborts a contended read) on its
+    first ``aborts`` runs; returns the body and the list of run numbers it saw."""
+    from google.api_core.exceptions import Aborted
+
+    ref = firestore_client.collection(f"{prefix}counters").document("c")
+    ref.set({"n": 0})
+    runs: list[int] = []
+
+    def body(transaction: Any) -> int:
+        runs.append(len(runs) + 1)
+        n = int(ref.get(transaction=transaction).get("n"))
+        if len(runs) <= aborts:
+            raise Aborted("Transaction lock timeout")
+        transaction.update(ref, {"n": n + 1})
+        return n + 1
+
+    return body, runs
+
+
+def test_a_contended_transaction_is_run_again_after_a_pause_and_writes_once(firestore_client: Any, prefix: str) -> None:
+    body, runs = _counter_body(firestore_client, prefix, aborts=2)
+    pauses: list[float] = []
+    result = run_transaction(firestore_client, body, 5, "counters.save", rounds=3, sleep=pauses.append)
+    assert result == 1 and runs == [1, 2, 3]
+    assert firestore_client.collection(f"{prefix}counters").document("c").get().get("n") == 1
+    # jittered x0.5-1.5 around 0.05 s, then 0.1 s
+    assert len(pauses) == 2 and 0.025 <= pauses[0] <= 0.075 and 0.05 <= pauses[1] <= 0.15
+
+
+def test_a_transaction_contended_in_every_round_is_a_concurrency_conflict_with_nothing_written(
+    firestore_client: Any, prefix: str
+) -> None:
+    body, runs = _counter_body(firestore_client, prefix, aborts=99)
+    pauses: list[float] = []
+    with pytest.raises(ConcurrencyConflict, match=r"counters\.save: still aborted by contention after 3 rounds"):
+        run_transaction(firestore_client, body, 5, "counters.save", rounds=2, sleep=pauses.append, counter="c")
+    assert runs == [1, 2, 3] and len(pauses) == 2
+    assert firestore_client.collection(f"{prefix}counters").document("c").get().get("n") == 0

@@ -15,7 +15,9 @@ Sources:
 from __future__ import annotations
 
 import base64
+import random
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC
 from typing import TYPE_CHECKING, Any, Final, NoReturn
@@ -27,6 +29,8 @@ if TYPE_CHECKING:
     from google.cloud.firestore import Client
 
 __all__ = [
+    "CONTENTION_PAUSE_S",
+    "CONTENTION_ROUNDS",
     "RETRYABLE_ERRORS",
     "FirestoreRepository",
     "LazyFirestore",
@@ -37,6 +41,11 @@ __all__ = [
     "reraise",
     "run_transaction",
 ]
+
+#: How many more times :func:`run_transaction` runs a transaction that stayed contended (``ABORTED``), and the
+#: first pause between rounds in seconds (doubled each round, jittered by x0.5-1.5): at most about 0.35 s of pauses.
+CONTENTION_ROUNDS: Final[int] = 3
+CONTENTION_PAUSE_S: Final[float] = 0.05
 
 #: Error class names of ``google.api_core.exceptions`` worth retrying later (the service is busy or briefly away).
 RETRYABLE_ERRORS: Final[frozenset[str]] = frozenset(
@@ -214,15 +223,39 @@ class FirestoreRepository:
             reraise(exc, action, **context)
 
 
-def run_transaction(client: Client, fn: Callable[[Any], Any], attempts: int, action: str, **context: Any) -> Any:
-    """Run ``fn(transaction)`` in a Firestore read-write transaction, retried by the client library up to
-    ``attempts`` times on contention (``ABORTED``); the core's errors raised inside ``fn`` pass through.
+def run_transaction(
+    client: Client,
+    fn: Callable[[Any], Any],
+    attempts: int,
+    action: str,
+    *,
+    rounds: int = CONTENTION_ROUNDS,
+    sleep: Callable[[float], None] = time.sleep,
+    **context: Any,
+) -> Any:
+    """Run ``fn(transaction)`` in a Firestore read-write transaction, retried on contention (``ABORTED``).
+
+    The client library retries an aborted commit up to ``attempts`` times at once (keeping the transaction's place
+    in line), but not a read that was aborted, and gives up after ``attempts``. Contention is not a lost race:
+    nothing was written and the document may be unchanged, so a contended transaction is run again, whole, up to
+    ``rounds`` more times after a jittered exponential pause (:data:`CONTENTION_PAUSE_S` doubling per round);
+    ``fn`` reads and compares again each time, so a document that did change meanwhile still ends in ``fn``'s own
+    ``ConcurrencyConflict``.
+
+    Args:
+        client: the Firestore client.
+        fn: the transaction's body (reads, compares, writes with the transaction it is given).
+        attempts: the client library's attempts per round.
+        action: the operation's name for error messages (``"drivers.save"``).
+        rounds: how many more rounds a contended transaction gets.
+        sleep: how to pause between rounds (seconds; a test passes a recorder).
+        **context: the error's context (``driver_id=...``).
 
     Returns:
         What ``fn`` returned.
 
     Raises:
-        ConcurrencyConflict: still contended after ``attempts`` attempts, or a document created meanwhile.
+        ConcurrencyConflict: still contended after ``rounds + 1`` rounds, or a document created meanwhile.
         InfrastructureError: Firestore failed otherwise.
     """
     from google.cloud import firestore
@@ -230,15 +263,25 @@ def run_transaction(client: Client, fn: Callable[[Any], Any], attempts: int, act
     from fooddelivery.domain.errors import ConcurrencyConflict, FoodDeliveryError
 
     wrapped = firestore.transactional(fn)
-    try:
-        return wrapped(client.transaction(max_attempts=attempts))
-    except FoodDeliveryError:
-        raise
-    except ValueError as exc:  # the client library gives up after ``max_attempts`` with a ValueError
-        if "attempts" not in str(exc):
+    for round_ in range(rounds + 1):
+        try:
+            return wrapped(client.transaction(max_attempts=attempts))
+        except FoodDeliveryError:
             raise
-        raise ConcurrencyConflict(f"{action}: still contended after {attempts} attempts", **context) from exc
-    except Exception as exc:
-        if error_name(exc) in ("Aborted", "AlreadyExists"):
-            raise ConcurrencyConflict(f"{action}: lost a concurrent write ({error_name(exc)})", **context) from exc
-        reraise(exc, action, **context)
+        except ValueError as exc:  # the client library gives up after ``max_attempts`` with a ValueError
+            if "attempts" not in str(exc):
+                raise
+            contended: BaseException = exc
+            message = f"{action}: still contended after {rounds + 1} rounds of {attempts} attempts"
+        except Exception as exc:
+            name = error_name(exc)
+            if name == "AlreadyExists":
+                raise ConcurrencyConflict(f"{action}: lost a concurrent write ({name})", **context) from exc
+            if name != "Aborted":
+                reraise(exc, action, **context)
+            contended = exc
+            message = f"{action}: still aborted by contention after {rounds + 1} rounds"
+        if round_ == rounds:
+            raise ConcurrencyConflict(message, **context) from contended
+        sleep(CONTENTION_PAUSE_S * (2**round_) * (0.5 + random.random()))  # jitter, not security
+    raise AssertionError("unreachable")  # pragma: no cover

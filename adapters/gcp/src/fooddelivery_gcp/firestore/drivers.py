@@ -14,8 +14,10 @@ index: no composite index is needed and nothing is ever scanned.
 Writes: ``add`` is a ``create``; ``save`` -- a reservation, a release, a move -- is a read-compare-write
 transaction: it reads the stored driver, compares its update time with the ``concurrency_token`` the caller's copy
 was read with (or, for a copy without a token, the stored ``version``), and writes. Firestore aborts contended
-transactions (``ABORTED``); the client library retries them up to :data:`RESERVATION_ATTEMPTS` times, after which
-the lost race is the core's ``ConcurrencyConflict`` (so the saga tries the next candidate). Of two orders that read
+transactions (``ABORTED``); the client library retries an aborted commit up to :data:`RESERVATION_ATTEMPTS` times,
+and :func:`~fooddelivery_gcp.firestore._support.run_transaction` runs a transaction that stayed contended again after
+a jittered pause (an aborted read included: contention is not a lost race, the driver may be unchanged). A driver
+that did change is the core's ``ConcurrencyConflict`` (so the saga tries the next candidate). Of two orders that read
 the same AVAILABLE driver, exactly one reserves it.
 """
 
