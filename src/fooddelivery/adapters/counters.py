@@ -35,6 +35,8 @@ OPERATION_NAMES: Final[frozenset[str]] = frozenset(
         "scheduler.delivered",
         "saga.reads",
         "saga.writes",
+        "units.reads",
+        "units.writes",
     }
 )
 
