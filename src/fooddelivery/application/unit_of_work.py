@@ -14,9 +14,11 @@ Two pieces:
   with :meth:`OrderSession.call` (the use cases do, see ``fooddelivery.application._base.use_case``); outside one,
   every read goes to the store.
 
-The scope is per thread and lives for one call: its entries are what this call committed or read (independent
-copies, handed out as copies), so a read in it never sees another call's uncommitted state, and a write based on a
-read that went stale meanwhile fails its compare-and-set like any other.
+The scope is per thread and lives for one call: its entries are what this call committed or read, so a read in it
+never sees another call's uncommitted state, and a write based on a read that went stale meanwhile fails its
+compare-and-set like any other. Entries are *lent*, not copied: a reader gets the object itself and changes it only
+to write it back (the use cases and the saga's steps do exactly that); a write puts the written object in, and a
+write that fails -- or a saga drive that stops on an error -- drops the entry, so the next read goes to the store.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from typing import Any
 
 from fooddelivery.application.relay import OutboxRelay
 from fooddelivery.domain.catalog import Restaurant
-from fooddelivery.domain.errors import ConcurrencyConflict, NotFound
+from fooddelivery.domain.errors import NotFound
 from fooddelivery.domain.order import Order, OrderStatus
 from fooddelivery.ports.orders import IdempotencyRecord, OrderRepository, Page
 from fooddelivery.ports.restaurants import RestaurantQuery, RestaurantRepository
@@ -119,10 +121,6 @@ class _Scope(threading.local):
         self.restaurants.clear()
 
 
-def _copy(order: Order) -> Order:
-    return order.snapshot()
-
-
 class OrderSession:
     """The order store as the application uses it (implements ``OrderRepository``, plus the unit of work).
 
@@ -174,7 +172,8 @@ class OrderSession:
         return self._scope.depth > 0
 
     def forget(self, order_id: str) -> None:
-        """Drop what the scope knows of ``order_id`` (its next read goes to the store)."""
+        """Drop what the scope knows of ``order_id`` (its next read goes to the store): after a failed write, or an
+        object changed and not written back."""
         scope = self._scope
         scope.orders.pop(order_id, None)
         scope.sagas.pop(order_id, None)
@@ -184,9 +183,9 @@ class OrderSession:
         if scope.depth == 0:
             return
         if order is not None:
-            scope.orders[order_id] = _copy(order)
+            scope.orders[order_id] = order
         if saga_known:
-            scope.sagas[order_id] = saga.copy() if saga is not None else None
+            scope.sagas[order_id] = saga
 
     # -- the unit of work -----------------------------------------------------------------------------------
     @property
@@ -196,7 +195,7 @@ class OrderSession:
 
     def load(self, order_id: str, *, fresh: bool = False) -> tuple[Order, SagaState | None]:
         """The order and its saga (None: not started), from the call's scope when it knows both, else from the
-        unit of work (``fresh``: always from the store). Both are the caller's own copies.
+        unit of work (``fresh``: always from the store). Lent by the scope (see the module docstring).
 
         Raises:
             NotFound: no such order.
@@ -205,18 +204,16 @@ class OrderSession:
         if not fresh and scope.depth:
             order = scope.orders.get(order_id)
             if order is not None and order_id in scope.sagas:
-                saga = scope.sagas[order_id]
-                return _copy(order), saga.copy() if saga is not None else None
+                return order, scope.sagas[order_id]
         order, saga = self.unit.load(order_id)
         self._keep(order, saga, order_id, saga_known=True)
         return order, saga
 
     def cached_saga(self, order_id: str) -> tuple[bool, SagaState | None]:
-        """(whether the call's scope knows the saga of ``order_id``, a copy of it or None)."""
+        """(whether the call's scope knows the saga of ``order_id``, it or None) -- read only."""
         scope = self._scope
         if scope.depth and order_id in scope.sagas:
-            saga = scope.sagas[order_id]
-            return True, saga.copy() if saga is not None else None
+            return True, scope.sagas[order_id]
         return False, None
 
     def commit(
@@ -237,10 +234,9 @@ class OrderSession:
         self.relay.claim(events)
         try:
             self.unit.commit(saga, order, create_saga=create_saga, idempotency=idempotency)
-        except BaseException as exc:
+        except BaseException:
             self.relay.unclaim(events)
-            if isinstance(exc, ConcurrencyConflict):
-                self.forget(order.order_id if order is not None else saga.saga_id if saga is not None else "")
+            self.forget(order.order_id if order is not None else saga.saga_id if saga is not None else "")
             raise
         order_id = order.order_id if order is not None else saga.saga_id if saga is not None else ""
         self._keep(order, saga, order_id, saga_known=saga is not None)
@@ -266,6 +262,7 @@ class OrderSession:
             self.inner.add(order, idempotency)
         except BaseException:
             self.relay.unclaim(events)
+            self.forget(order.order_id)
             raise
         self._keep(order, None, order.order_id, saga_known=False)
 
@@ -279,15 +276,15 @@ class OrderSession:
         self.relay.claim(events)
         try:
             self.inner.save(order)
-        except BaseException as exc:
+        except BaseException:
             self.relay.unclaim(events)
-            if isinstance(exc, ConcurrencyConflict):
-                self.forget(order.order_id)
+            self.forget(order.order_id)
             raise
         self._keep(order, None, order.order_id, saga_known=False)
 
     def get(self, order_id: str) -> Order:
-        """The order: a copy of what this call committed or read of it, else ``OrderRepository.get``.
+        """The order: what this call committed or read of it (lent: see the module docstring), else
+        ``OrderRepository.get``.
 
         Raises:
             NotFound: no such order.
@@ -296,7 +293,7 @@ class OrderSession:
         if scope.depth:
             cached = scope.orders.get(order_id)
             if cached is not None:
-                return _copy(cached)
+                return cached
         order = self.inner.get(order_id)
         self._keep(order, None, order_id, saga_known=False)
         return order

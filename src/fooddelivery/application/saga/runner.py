@@ -138,6 +138,11 @@ class SagaUnit(Protocol):
         """Write the entity (if changed) and the instance (created when ``create_saga``) as one unit."""
         ...
 
+    def forget(self, saga_id: str) -> None:
+        """Drop what this call keeps of the instance and its entity: a drive stopped on an error with changes it
+        did not commit."""
+        ...
+
 
 class _StoreUnit:
     """The unit of a saga without an entity: its state store alone."""
@@ -157,6 +162,9 @@ class _StoreUnit:
         return False, None
 
     def get(self, saga_id: str) -> Any:
+        return None
+
+    def forget(self, saga_id: str) -> None:
         return None
 
     def commit(self, saga: SagaState | None, order: Any = None, *, create_saga: bool = False) -> None:
@@ -446,6 +454,7 @@ class SagaRunner:
                 return self._steps(run)
             except ConcurrencyConflict:
                 committed = run.state.version  # a failed commit leaves the version as last committed
+                self.unit.forget(run.state.saga_id)
                 entity, fresh = self.unit.load(run.state.saga_id, fresh=True)
                 if fresh is None or fresh.version != committed or fresh.status is not SagaStatus.RUNNING:
                     raise  # someone else moved the instance on: theirs to drive
@@ -453,6 +462,13 @@ class SagaRunner:
         raise ConcurrencyConflict(f"saga {run.state.saga_id}: lost {_MAX_CONFLICT_RETRIES} races on its entity")
 
     def _steps(self, run: _Run) -> SagaState:
+        try:
+            return self._run_steps(run)
+        except BaseException:
+            self.unit.forget(run.state.saga_id)  # what this run changed and did not commit is not to be read
+            raise
+
+    def _run_steps(self, run: _Run) -> SagaState:
         state = run.state
         states = self.definition.states
         while state.status is SagaStatus.RUNNING:
