@@ -456,6 +456,35 @@ class InMemoryOrderRepository:
         if self._counters is not None and updated:
             self._counters.add("outbox.writes", updated)
 
+    # -- retention ---------------------------------------------------------------------------------
+    def release(self, order_id: str) -> Order | None:
+        """Forget a finished order: drop it from the store, its indexes and its idempotency bindings (its outbox
+        records, if any are still pending, stay). Returns what was stored (None: unknown). Not a port operation
+        (neither counted nor metered): a long simulation folds finished orders into its report and releases them,
+        so memory follows the orders in flight, not every order ever placed.
+        """
+        with self._lock:
+            stored = self._orders.pop(order_id, None)
+            if stored is None:
+                return None
+            key: _Key = (stored.created_at, order_id)
+            for index in (
+                self._by_customer.get(stored.customer_id),
+                self._by_restaurant.get(stored.restaurant_id),
+                self._by_restaurant_status.get((stored.restaurant_id, stored.status)),
+            ):
+                if index is not None:
+                    _remove(index, key)
+            if not self._by_customer.get(stored.customer_id, True):
+                del self._by_customer[stored.customer_id]
+            bound = [k for k, record in self._idempotency.items() if record.order_id == order_id] if (
+                self._idempotency
+            ) else []
+            for k in bound:
+                del self._idempotency[k]
+            self._sizes.pop(order_id, None)
+        return stored
+
     # -- inspection --------------------------------------------------------------------------------
     def iter_orders(self) -> Iterator[Order]:
         """Snapshots of every stored order, in insertion order, made one at a time.

@@ -137,6 +137,17 @@ class InMemorySagaStateStore:
         state.version += 1
         self._states[state.saga_id] = state.copy()
 
+    def release(self, saga_id: str, *, finished_only: bool = False) -> SagaState | None:
+        """Forget an instance (a finished one, whose order the caller releases too); returns what was stored, or None
+        when there is none (or, with ``finished_only``, when it has not finished: it is kept). Not a port operation:
+        neither counted nor metered (see ``InMemoryOrderRepository.release``)."""
+        with self._lock:
+            stored = self._states.get(saga_id)
+            if stored is None or (finished_only and not stored.finished):
+                return None
+            self._sizes.pop(saga_id, None)
+            return self._states.pop(saga_id)
+
     def __len__(self) -> int:
         """How many instances are stored."""
         return len(self._states)
