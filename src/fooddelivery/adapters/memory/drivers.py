@@ -245,7 +245,7 @@ class InMemoryDriverRepository:
         wraps = not (-half <= cy - rings and cy + rings < half)
         # stop at the first offset whose bound passes `stop` (in cells): the radius, then the limit-th distance
         stop = reach
-        budget = max(64, 2 * len(cells))  # offsets walked before an occupied-cells scan is cheaper
+        budget = max(256, 2 * len(cells))  # offsets walked before an occupied-cells scan is cheaper
         last: tuple[float, int, int] | None = None
         targets = self._ring_offsets(rings)
         while True:
@@ -282,11 +282,17 @@ class InMemoryDriverRepository:
             else:
                 return found, examined
             # A sparse fleet: the rest of the circle spans more cells than are occupied: walk those instead.
-            wrap = self._wrap
             rest: list[tuple[float, int, int]] = []
+            span = int(stop) + 1  # no cell more rows or columns away can be within `stop`
+            hypot = math.hypot
             for ix, iy in cells:
-                dr, dc = ix - cx, wrap(iy - cy)
-                target = (math.hypot(max(0, abs(dr) - 1), max(0, abs(dc) - 1)), dr, dc)
+                dr = ix - cx
+                if dr > span or dr < -span:
+                    continue
+                dc = (iy - cy + half) % lon_cells - half
+                if dc > span or dc < -span:
+                    continue
+                target = (hypot(max(0, abs(dr) - 1), max(0, abs(dc) - 1)), dr, dc)
                 if target[0] <= stop and (last is None or target > last):
                     rest.append(target)
             rest.sort()
