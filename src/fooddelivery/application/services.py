@@ -78,6 +78,22 @@ class FoodDeliveryService(OrderingUseCases, DeliveryUseCases):
         return failed
 
     @use_case
+    def react(self, events: Sequence[DomainEvent]) -> list[str]:
+        """Hand already-published ``events`` to the runtime (:meth:`handle_events`) and publish what it committed:
+        for a consumer that runs the reactions outside the request that committed the events (``serve``'s saga
+        queue).
+
+        Returns:
+            The ids of the events whose handling failed (kept in :attr:`dead_letters` for :meth:`resume_sagas`).
+
+        Raises:
+            InfrastructureError: publishing what the reactions committed failed (it stays in the outbox).
+        """
+        failed = self.handle_events(events)
+        self.relay.publish_own()
+        return failed
+
+    @use_case
     def pump(self) -> int:
         """Sweep the outbox: publish every committed event no caller is publishing, and run the consumers;
         returns the number published.
