@@ -361,6 +361,7 @@ def bootstrap(
         assignment=assignment,
     )
     relay.consumer = service.handle_events
+    session.runtime_consumers.append(service.handle_events)
     adapters: dict[str, Any] = {
         "orders": orders,
         "outbox": outbox,

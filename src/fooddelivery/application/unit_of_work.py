@@ -130,9 +130,9 @@ class OrderSession:
         unit: the unit of work over the order store and the saga store (native, or composed).
         new_saga: when the in-process saga runner drives orders and ``unit`` is atomic: builds the saga instance a
             placement creates in the same write as its order (``fooddelivery.application.saga.runner.SagaRunner.
-            new_instance``), used while the relay hands what it publishes to an in-process consumer (the runtime
-            drives the instance in the same call); otherwise -- or when None -- the saga is created when
-            ``OrderPlaced`` reaches the runtime.
+            new_instance``), used while the relay's consumer is one of :attr:`runtime_consumers` (it hands
+            ``OrderPlaced`` to this process's runtime, which drives the instance); otherwise -- or when None -- the
+            saga is created when ``OrderPlaced`` reaches the runtime.
         on_created: called with each saga instance a placement created (the runner meters its start).
     """
 
@@ -150,6 +150,9 @@ class OrderSession:
         self.unit = unit
         self.new_saga = new_saga
         self.on_created = on_created
+        #: the relay consumers that hand ``OrderPlaced`` to this process's saga runner (bootstrap registers the
+        #: service's ``handle_events``; a wrapper of it registers itself): see ``new_saga``
+        self.runtime_consumers: list[object] = []
         self._scope = _Scope()
 
     # -- the call's scope -----------------------------------------------------------------------------------
@@ -250,7 +253,7 @@ class OrderSession:
             As ``OrderRepository.add``.
         """
         relay = self.relay
-        if self.new_saga is not None and relay.consumer is not None and relay.publish_after_commit:
+        if self.new_saga is not None and relay.publish_after_commit and relay.consumer in self.runtime_consumers:
             saga = self.new_saga(order.order_id)
             self.commit(saga, order, create_saga=True, idempotency=idempotency)
             if self.on_created is not None:

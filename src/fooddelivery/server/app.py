@@ -242,6 +242,7 @@ class LocalServer:
             # saga starts leave the request once the worker runs (start): see fooddelivery.server.saga_queue
             self.sagas = SagaQueue(self.boot.service)
             self.boot.service.relay.consumer = self.sagas
+            self.boot.service.orders.runtime_consumers.append(self.sagas)  # it drives the sagas placements create
             self.api: HttpApi = HttpApi(self.boot.service, authenticator, health=self.health)
             self.worker = BackgroundWorker(
                 self.boot.service,

@@ -307,6 +307,7 @@ class Simulation:
             return failed
 
         self.service.relay.consumer = consume
+        self.service.orders.runtime_consumers.append(consume)  # it hands OrderPlaced to the runtime
 
     # -- world ------------------------------------------------------------------------------------------
     def _t(self, when: datetime) -> float:
