@@ -48,8 +48,11 @@ def use_case(method: Callable[_P, _R]) -> Callable[_P, _R]:
     @functools.wraps(method)
     def run(*args: _P.args, **kwargs: _P.kwargs) -> _R:
         self: Any = args[0]
-        with self.orders.call():
+        scope = self.orders.enter()
+        try:
             return method(*args, **kwargs)
+        finally:
+            self.orders.leave(scope)
 
     return run
 

@@ -160,14 +160,24 @@ class OrderSession:
     def call(self) -> Iterator[None]:
         """Open this thread's call scope for the block (a nested call shares the outer one); it is emptied when the
         outermost block ends, however it ends."""
-        scope = self._scope
-        scope.depth += 1
+        scope = self.enter()
         try:
             yield
         finally:
-            scope.depth -= 1
-            if scope.depth == 0:
-                scope.clear()
+            self.leave(scope)
+
+    def enter(self) -> _Scope:
+        """Open this thread's call scope (or enter the open one); pair it with :meth:`leave`."""
+        scope = self._scope
+        scope.depth += 1
+        return scope
+
+    @staticmethod
+    def leave(scope: _Scope) -> None:
+        """Leave the scope :meth:`enter` returned; the outermost leave empties it."""
+        scope.depth -= 1
+        if scope.depth == 0:
+            scope.clear()
 
     @property
     def in_call(self) -> bool:
