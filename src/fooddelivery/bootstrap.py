@@ -17,10 +17,11 @@ from typing import Any, Final, Protocol, runtime_checkable
 from fooddelivery.adapters.counters import OperationCounters
 from fooddelivery.adapters.system import SystemClock, UuidIdGenerator
 from fooddelivery.application.order_saga import OrderSagaSteps, build_order_saga
-from fooddelivery.application.relay import OutboxRelay, TrackedOrderRepository
+from fooddelivery.application.relay import OutboxRelay
 from fooddelivery.application.runtime import OrderRuntime
 from fooddelivery.application.saga.runner import SagaRunner
 from fooddelivery.application.services import FoodDeliveryService
+from fooddelivery.application.unit_of_work import OrderSession, ScopedRestaurants, unit_of_work_for
 from fooddelivery.domain.assignment import AssignmentPolicy
 from fooddelivery.domain.errors import ValidationError
 from fooddelivery.domain.pricing import PricingPolicy, PromoCode
@@ -41,6 +42,7 @@ from fooddelivery.ports import (
     ScheduledMessage,
     Scheduler,
 )
+from fooddelivery.ports.unit_of_work import OrderUnitOfWork
 
 __all__ = ["Bootstrapped", "SettingDoc", "Settings", "bootstrap"]
 
@@ -249,6 +251,7 @@ def bootstrap(
     restaurants: RestaurantRepository | None = None,
     drivers: DriverRepository | None = None,
     sagas: SagaStateStore | None = None,
+    unit_of_work: OrderUnitOfWork | None = None,
     publisher: EventPublisher | None = None,
     notifier: Notifier | None = None,
     payments: PaymentGateway | None = None,
@@ -270,6 +273,9 @@ def bootstrap(
         settings: typed settings; defaults to :meth:`Settings.from_env`.
         orders: the order store; when ``outbox`` is None it must also implement :class:`Outbox`.
         outbox: the outbox, if separate from the order store.
+        unit_of_work: reads and writes an order's partition (order, outbox, saga) as a unit; by default the order
+            store's native one over ``sagas`` (``UnitOfWorkSource``: the in-memory and SQLite stores), else one
+            composed of the two ports (``ComposedUnitOfWork``).
         restaurants, drivers, sagas, publisher, notifier, payments, location, scheduler, clock, ids: adapters.
         counters: operation counters for the in-memory adapters (a new one, without metering, by default); also
             the meter the in-memory adapters and the saga runner record their billable operations on when it meters
@@ -311,22 +317,35 @@ def bootstrap(
     scheduler = scheduler if scheduler is not None else memory.InMemoryScheduler(counters=counters)
     assignment = AssignmentPolicy(settings.driver_radius_km, settings.driver_candidates)
     relay = OutboxRelay(outbox, publisher, publish_after_commit=publish_after_commit)
-    # The use cases and the saga's steps write through the tracked store: each caller publishes what it committed.
-    tracked = TrackedOrderRepository(orders, relay)
-    steps = OrderSagaSteps(tracked, restaurants, drivers, payments, notifier, clock, ids, assignment)
+    unit = unit_of_work if unit_of_work is not None else unit_of_work_for(orders, sagas)
+    # The use cases, the runtime and the saga's steps read and write through the session: each caller publishes
+    # what it committed, and a call's reads come from what it committed or read already.
+    session = OrderSession(orders, relay, unit)
+    scoped_restaurants = ScopedRestaurants(restaurants, session)
+    steps = OrderSagaSteps(session, scoped_restaurants, drivers, payments, notifier, clock, ids, assignment)
     runner = SagaRunner(
-        build_order_saga(settings.confirmation_timeout_s), steps.actions(), sagas, scheduler, clock, meter=counters
+        build_order_saga(settings.confirmation_timeout_s),
+        steps.actions(),
+        sagas,
+        scheduler,
+        clock,
+        meter=counters,
+        unit=session,
     )
+    if saga_engine is None and unit.atomic:
+        # The placement creates the order's saga instance in its own write (one unit of work per command).
+        session.new_saga = lambda order_id: runner.new_instance(order_id, {"orderId": order_id})
+        session.on_created = runner.started
     runtime = OrderRuntime(
         engine=saga_engine if saga_engine is not None else runner,
-        orders=tracked,
+        orders=session,
         drivers=drivers,
         notifier=notifier,
         runner=runner if saga_engine is None or saga_engine_timers else None,
     )
     service = FoodDeliveryService(
-        orders=tracked,
-        restaurants=restaurants,
+        orders=session,
+        restaurants=scoped_restaurants,
         drivers=drivers,
         sagas=sagas,
         location=location,
@@ -342,12 +361,14 @@ def bootstrap(
         assignment=assignment,
     )
     relay.consumer = service.handle_events
+    session.runtime_consumers.append(service.handle_events)
     adapters: dict[str, Any] = {
         "orders": orders,
         "outbox": outbox,
         "restaurants": restaurants,
         "drivers": drivers,
         "sagas": sagas,
+        "unit_of_work": unit,
         "publisher": publisher,
         "notifier": notifier,
         "payments": payments,

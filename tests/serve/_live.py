@@ -209,3 +209,23 @@ def wait_for(predicate: Callable[[], Any], timeout_s: float, interval_s: float =
         if time.monotonic() >= deadline:
             return None
         time.sleep(interval_s)
+
+
+def placed_and_settled(server: LiveServer, customer: str, body: Any, timeout_s: float = 10.0) -> tuple[Any, Any]:
+    """``POST /orders`` with ``body``, then the order once its saga ran (paid and given a driver): the server answers
+    as soon as the order is committed, and its saga follows on a thread of its own (``fooddelivery.server.
+    saga_queue``). Returns (the 201 answer's body, the settled order's body)."""
+    created = server.request("POST", "/orders", token=customer, json_body=body)
+    assert created.status == 201, created.body
+    answered = created.json()
+    path = f"/orders/{answered['orderId']}"
+
+    def settled() -> Any:
+        order = server.request("GET", path, token=customer).json()
+        return order if order["paymentStatus"] != "PENDING" and (
+            order["driverId"] or order["status"] == "FAILED"
+        ) else None
+
+    order = wait_for(settled, timeout_s)
+    assert order is not None, f"the saga of {answered['orderId']} did not run within {timeout_s} s"
+    return answered, order

@@ -63,6 +63,7 @@ def _place(server: LocalServer, clock: VirtualClock) -> str:
     headers = {"Authorization": f"Bearer {customer}"}
     response = server.api.handle(HttpRequest.build("POST", "/orders", headers=headers, json_body=REFERENCE_PAYLOAD))
     assert response.status == 201, response.body
+    assert server.sagas.drain(), "the saga queue did not run the new order's saga"  # it follows the answer
     return str(response.json()["orderId"])
 
 
@@ -246,6 +247,7 @@ def test_the_worker_publishes_what_a_request_could_not(start: Callable[[], Local
 
     relay.publisher = bus
     assert server.worker.run_once().events_published >= 1
+    assert server.sagas.drain()  # the saga start it published runs on the saga queue's thread
 
     published: list[DomainEvent] = server.adapters.publisher.of_order(order_id)
     assert EventType.ORDER_PLACED in [e.type for e in published]

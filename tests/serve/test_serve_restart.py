@@ -12,7 +12,7 @@ from fooddelivery.adapters.sqlite import open_sqlite_adapters
 from fooddelivery.domain import EventType
 from fooddelivery.ports.saga_store import SagaStatus
 
-from ._live import REFERENCE_PAYLOAD, LiveServer, token, wait_for
+from ._live import REFERENCE_PAYLOAD, LiveServer, placed_and_settled, token, wait_for
 from .conftest import StartServer
 
 TIMEOUT_S = 3.0
@@ -43,11 +43,9 @@ def _assert_failed_once_with_one_refund(db: Path, order_id: str) -> None:
 
 
 def _place(server: LiveServer, customer: str) -> dict[str, Any]:
-    created = server.request("POST", "/orders", token=customer, json_body=REFERENCE_PAYLOAD)
-    assert created.status == 201, created.body
-    order = dict(created.json())
+    _, order = placed_and_settled(server, customer, REFERENCE_PAYLOAD)
     assert (order["status"], order["paymentStatus"]) == ("PENDING", "CAPTURED")
-    return order
+    return dict(order)
 
 
 def test_a_saga_waiting_for_its_restaurant_times_out_after_the_remaining_time_once_the_server_is_back(

@@ -3,7 +3,7 @@ restart that keeps it."""
 
 from __future__ import annotations
 
-from ._live import REFERENCE_PAYLOAD, token
+from ._live import REFERENCE_PAYLOAD, placed_and_settled, token
 from .conftest import StartServer
 
 
@@ -22,12 +22,11 @@ def test_the_reference_order_goes_from_placement_to_the_door_over_http_and_survi
     )
     assert health.headers["x-request-id"]
 
-    created = server.request("POST", "/orders", token=customer, json_body=REFERENCE_PAYLOAD)
-    assert created.status == 201, created.body
-    order = created.json()
-    order_id = order["orderId"]
-    assert created.headers["location"] == f"/orders/{order_id}"
-    assert order["pricing"]["subtotal"] == "21.97"
+    answered, order = placed_and_settled(server, customer, REFERENCE_PAYLOAD)
+    order_id = answered["orderId"]
+    assert answered["pricing"]["subtotal"] == "21.97"
+    # the answer comes once the order is committed; its saga runs right after it
+    assert (answered["status"], answered["paymentStatus"]) == ("PENDING", "PENDING")
     assert (order["status"], order["paymentStatus"]) == ("PENDING", "CAPTURED")
     assert order["driverId"], "the saga assigns the nearest driver once the payment is captured"
 

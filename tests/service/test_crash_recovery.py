@@ -38,6 +38,7 @@ from ._world import CUSTOMER, NO_DRIVER_LAYOUT, World, build_world
 WRITES: dict[str, tuple[str, ...]] = {
     "orders": ("add", "save", "mark_published", "mark_failed"),
     "sagas": ("create", "save"),
+    "unit_of_work": ("commit",),
     "drivers": ("save",),
     "payments": ("authorize", "capture", "refund"),
     "notifier": ("send",),
@@ -229,11 +230,8 @@ def test_a_clean_happy_run_touches_every_port_it_depends_on() -> None:
     ops = set(CLEAN_CALLS["happy"])
 
     assert {
-        "orders.add",
-        "orders.save",
+        "unit_of_work.commit",  # the order with its saga: placed, paid, waiting, confirmed
         "orders.mark_published",
-        "sagas.create",
-        "sagas.save",
         "drivers.save",
         "payments.authorize",
         "payments.capture",
@@ -330,7 +328,7 @@ def test_a_process_dying_right_after_order_placed_was_marked_published_still_sta
 def test_a_timer_whose_handling_died_is_delivered_again() -> None:
     world = build_world()
     order_id = world.place_id()
-    fail_nth_call(world.sagas, "save", 1, after=False)  # the timeout's first write dies
+    fail_nth_call(world.unit_of_work, "commit", 1, after=False)  # the timeout's first write dies
     world.clock.advance(300)
     with pytest.raises(SimulatedCrash):
         world.boot.run_due()
@@ -345,7 +343,7 @@ def test_a_timer_whose_handling_died_is_delivered_again() -> None:
 def test_a_confirmation_that_died_before_it_was_saved_leaves_the_restaurant_timeout_armed() -> None:
     world = build_world()
     order_id = world.place_id()
-    fail_nth_call(world.sagas, "save", 1, after=False)
+    fail_nth_call(world.unit_of_work, "commit", 1, after=False)  # the confirmation's first write dies
     with pytest.raises(SimulatedCrash):
         world.confirm(order_id)  # ... and the restaurant never sends it again
 

@@ -76,7 +76,7 @@ def test_port_operations_are_counted_per_kind(report: dict[str, Any]) -> None:
     assert ops["events.published"] >= 3000 * 3
     assert ops["orders.writes"] > 3000
     assert ops["payments.calls"] >= 2 * report["invariants"]["capturedCharges"]
-    assert ops["scheduler.scheduled"] > 0 and ops["saga.writes"] > 0
+    assert ops["scheduler.scheduled"] > 0 and ops["units.writes"] > 0
 
 
 def test_the_same_seed_gives_the_same_report_and_another_seed_does_not(report: dict[str, Any]) -> None:

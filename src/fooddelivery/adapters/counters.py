@@ -35,17 +35,20 @@ OPERATION_NAMES: Final[frozenset[str]] = frozenset(
         "scheduler.delivered",
         "saga.reads",
         "saga.writes",
+        "units.reads",
+        "units.writes",
     }
 )
 
 
 class OperationCounters:
-    """A thread-safe tally of named operations, like a locked ``collections.Counter``, plus a meter.
+    """A tally of named operations, like a ``collections.Counter`` shared by threads, plus a meter.
 
     One instance is usually injected into every in-memory adapter (``counters=...``) so a test or a
     simulation can read how many port operations a scenario cost. Names are free-form; the adapters
-    use :data:`OPERATION_NAMES`. Adding is one lock round-trip and one dict update, cheap enough for
-    hot paths.
+    use :data:`OPERATION_NAMES`. Adding takes no lock: each thread adds to its own dict (a dict update
+    under the GIL); reading (:meth:`get`, :meth:`snapshot`) sums every thread's dict, so a count is
+    never lost, and the hot paths of the adapters pay one dict update per operation.
 
     It implements :class:`~fooddelivery.metering.Meter` too: :meth:`record` keeps sized, billable operations
     apart from the counts (:meth:`usage`), so :meth:`snapshot` is unchanged by metering.
@@ -55,11 +58,12 @@ class OperationCounters:
             adapters (:func:`meter_of`) not to compute sizes at all (a long simulation runs faster without it).
     """
 
-    __slots__ = ("_counts", "_lock", "_meter", "metering")
+    __slots__ = ("_local", "_lock", "_meter", "_threads", "metering")
 
     def __init__(self, *, metering: bool = True) -> None:
         self._lock = threading.Lock()
-        self._counts: dict[str, int] = {}
+        self._local = threading.local()
+        self._threads: list[dict[str, int]] = []
         self._meter = UsageMeter()
         self.metering = metering
 
@@ -85,16 +89,34 @@ class OperationCounters:
         """:meth:`usage` as JSON-ready dicts."""
         return self._meter.usage_json()
 
+    def _mine(self) -> dict[str, int]:
+        """This thread's dict (made and registered on its first add)."""
+        counts: dict[str, int] = {}
+        self._local.counts = counts
+        with self._lock:
+            self._threads.append(counts)
+        return counts
+
     def add(self, name: str, n: int = 1) -> None:
         """Add ``n`` (default 1) to the count of ``name``."""
+        try:
+            counts: dict[str, int] = self._local.counts
+        except AttributeError:
+            counts = self._mine()
+        counts[name] = counts.get(name, 0) + n
+
+    def _totals(self) -> dict[str, int]:
         with self._lock:
-            counts = self._counts
-            counts[name] = counts.get(name, 0) + n
+            parts = [d.copy() for d in self._threads]  # dict.copy is one step under the GIL
+        totals: dict[str, int] = {}
+        for part in parts:
+            for name, count in part.items():
+                totals[name] = totals.get(name, 0) + count
+        return totals
 
     def get(self, name: str) -> int:
         """The count of ``name`` (0 if never added)."""
-        with self._lock:
-            return self._counts.get(name, 0)
+        return self._totals().get(name, 0)
 
     def __getitem__(self, name: str) -> int:
         """The count of ``name`` (0 if never added), like ``collections.Counter``."""
@@ -102,13 +124,13 @@ class OperationCounters:
 
     def snapshot(self) -> dict[str, int]:
         """An independent ``{name: count}`` copy of every non-zero count."""
-        with self._lock:
-            return {name: count for name, count in self._counts.items() if count}
+        return {name: count for name, count in self._totals().items() if count}
 
     def reset(self) -> None:
-        """Set every count back to zero and forget what was metered."""
+        """Set every count back to zero and forget what was metered (call it while no thread adds)."""
         with self._lock:
-            self._counts.clear()
+            for counts in self._threads:
+                counts.clear()
         self._meter.reset()
 
     def __repr__(self) -> str:

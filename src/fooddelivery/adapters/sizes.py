@@ -91,10 +91,7 @@ def json_size(doc: Any) -> int:
 
 def order_size(order: Order) -> int:
     """Stored size of an order item (its state; not its pending events)."""
-    pricing = order.pricing
-    address = order.delivery_address
-    location = address.location
-    return document_size(
+    return _order_fixed_size(order) + document_size(
         {
             "orderId": order.order_id,
             "itemType": "order",
@@ -108,7 +105,35 @@ def order_size(order: Order) -> int:
             "updatedAt": _TIME,
             "statusCreatedAt": f"{order.status.value}#{_TIME}#{order.order_id}",
             "createdAtKey": f"{_TIME}#{order.order_id}",
-            "currency": pricing.total.currency,
+            "currency": order.pricing.total.currency,
+            "statusTimes": dict.fromkeys(order.status_times, _TIME),
+            "notified": list(order.notified),
+            "version": order.version,
+            "driverId": order.driver_id,
+            "failureReason": order.failure_reason,
+            "chargeId": order.charge_id,
+        }
+    )
+
+
+#: order id -> (its lines, pricing and address objects, their stored size): they never change once placed.
+_FIXED: dict[str, tuple[object, object, object, int]] = {}
+_FIXED_MAX: Final[int] = 65_536
+
+
+def _order_fixed_size(order: Order) -> int:
+    """Bytes of the attributes an order never changes (lines, pricing, delivery address), computed once per order
+    (and again if its objects are not the ones sized)."""
+    cached = _FIXED.get(order.order_id)
+    if cached is not None and cached[0] is order.lines and cached[1] is order.pricing and (
+        cached[2] is order.delivery_address
+    ):
+        return cached[3]
+    pricing = order.pricing
+    address = order.delivery_address
+    location = address.location
+    size = document_size(
+        {
             "lines": [
                 {
                     "itemId": line.item_id,
@@ -134,14 +159,12 @@ def order_size(order: Order) -> int:
                 "text": address.text,
                 **({"lat": location.lat, "lon": location.lon} if location is not None else {}),
             },
-            "statusTimes": dict.fromkeys(order.status_times, _TIME),
-            "notified": list(order.notified),
-            "version": order.version,
-            "driverId": order.driver_id,
-            "failureReason": order.failure_reason,
-            "chargeId": order.charge_id,
         }
     )
+    if len(_FIXED) >= _FIXED_MAX:
+        _FIXED.clear()
+    _FIXED[order.order_id] = (order.lines, order.pricing, order.delivery_address, size)
+    return size
 
 
 def outbox_size(event: DomainEvent) -> int:

@@ -1,15 +1,19 @@
-"""What every group of use cases works with: the ports, the runtime, the relay, and the commit hook."""
+"""What every group of use cases works with: the ports, the runtime, the relay, the commit hook, and
+:func:`use_case`, the one place every use case runs through."""
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any, ParamSpec, TypeVar
 
 from fooddelivery.application.order_saga import OrderSagaSteps
 from fooddelivery.application.relay import OutboxRelay
 from fooddelivery.application.runtime import OrderRuntime
 from fooddelivery.application.saga.runner import SagaRunner
+from fooddelivery.application.unit_of_work import OrderSession
 from fooddelivery.domain.actors import Actor
 from fooddelivery.domain.assignment import AssignmentPolicy
 from fooddelivery.domain.catalog import check_id
@@ -21,21 +25,43 @@ from fooddelivery.ports.clock import Clock
 from fooddelivery.ports.drivers import DriverRepository
 from fooddelivery.ports.ids import IdGenerator
 from fooddelivery.ports.location import LocationStream
-from fooddelivery.ports.orders import OrderRepository
 from fooddelivery.ports.restaurants import RestaurantRepository
 from fooddelivery.ports.saga_engine import SagaEngine
 from fooddelivery.ports.saga_store import SagaStateStore
 
-__all__ = ["UseCaseBase"]
+__all__ = ["UseCaseBase", "use_case"]
 
 log = logging.getLogger("fooddelivery.application.services")
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def use_case(method: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Run a use case (or any entry point of the service) inside its call's scope.
+
+    The one place every use case passes through: the scope of the call (what it commits and reads, kept for the
+    rest of the call: ``fooddelivery.application.unit_of_work.OrderSession``) opens here, and a nested use case
+    shares its caller's. A tracer wraps this function to see every use case (its name is ``method.__qualname__``).
+    """
+
+    @functools.wraps(method)
+    def run(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        self: Any = args[0]
+        scope = self.orders.enter()
+        try:
+            return method(*args, **kwargs)
+        finally:
+            self.orders.leave(scope)
+
+    return run
 
 
 @dataclass
 class UseCaseBase:
     """The dependencies the use case groups share (see ``FoodDeliveryService`` for each)."""
 
-    orders: OrderRepository
+    orders: OrderSession
     restaurants: RestaurantRepository
     drivers: DriverRepository
     sagas: SagaStateStore
@@ -56,6 +82,7 @@ class UseCaseBase:
         """Where order sagas run (the runtime's engine)."""
         return self.runtime.engine
 
+    @use_case
     def get_order(self, actor: Actor, order_id: str) -> Order:
         """The order, for its customer, its restaurant, its assigned driver, or an admin.
 
@@ -64,6 +91,21 @@ class UseCaseBase:
         """
         check_id(order_id, "order_id")
         order = self.orders.get(order_id)
+        order.ensure_visible_to(actor)
+        return order
+
+    def _load_for_saga(self, actor: Actor, order_id: str) -> Order:
+        """The order (as :meth:`get_order`), read together with its saga instance when the saga runs in process:
+        one read of the order's partition leaves both in the call's scope for the saga's signal that follows.
+
+        Raises:
+            NotFound: no such order, or the actor may not see it.
+        """
+        check_id(order_id, "order_id")
+        if self.runtime.engine is self.runner:
+            order, _ = self.orders.load(order_id)
+        else:
+            order = self.orders.get(order_id)
         order.ensure_visible_to(actor)
         return order
 

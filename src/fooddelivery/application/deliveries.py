@@ -6,7 +6,7 @@ import math
 from datetime import timedelta
 from decimal import Decimal
 
-from fooddelivery.application._base import UseCaseBase, log
+from fooddelivery.application._base import UseCaseBase, log, use_case
 from fooddelivery.application.commands import Tracking
 from fooddelivery.application.order_saga import release_driver_hold, reserve_nearest_driver
 from fooddelivery.domain.actors import Actor, Role
@@ -23,6 +23,7 @@ __all__ = ["DeliveryUseCases"]
 class DeliveryUseCases(UseCaseBase):
     """Drivers and deliveries."""
 
+    @use_case
     def assign_driver(self, actor: Actor, order_id: str) -> Order:
         """Assign a driver to an order without one.
 
@@ -74,6 +75,7 @@ class DeliveryUseCases(UseCaseBase):
         self._after_commit()
         return self.orders.get(order_id)
 
+    @use_case
     def report_location(self, actor: Actor, order_id: str, point: GeoPoint) -> DomainEvent:
         """The assigned driver reports a position: the driver moves and ``DeliveryLocationUpdated`` is
         appended to the location stream (partition = driver id).
@@ -110,6 +112,7 @@ class DeliveryUseCases(UseCaseBase):
         self.location.append(event, actor.driver_id)
         return event
 
+    @use_case
     def track_delivery(self, actor: Actor, order_id: str) -> Tracking:
         """Status, driver position and ETA of an order (same visibility as :meth:`get_order`)."""
         order = self.get_order(actor, order_id)

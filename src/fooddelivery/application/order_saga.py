@@ -196,6 +196,20 @@ class OrderSagaSteps:
         }
 
     # -- helpers --------------------------------------------------------------------------------------------
+    def _order(self, ctx: StepContext) -> Order:
+        """The order the step works on: the runner's unit of work's, or (an activity of a workflow engine) a read."""
+        order: Order | None = ctx.order
+        return order if order is not None else self.orders.get(ctx.saga_id)
+
+    def _apply(self, ctx: StepContext, order: Order, change: Callable[[Order], bool]) -> Order:
+        """Apply ``change`` (returns whether it changed anything) to ``order``: in the runner's unit of work it stays
+        there (the runner commits it with the saga's state); otherwise it is saved at once (re-read and retried on
+        a version conflict)."""
+        if ctx.order is not None:
+            change(order)
+            return order
+        return self._update(order.order_id, change, order)
+
     def _update(self, order_id: str, change: Callable[[Order], bool], loaded: Order | None = None) -> Order:
         """Apply ``change`` (returns whether it changed anything) to ``loaded`` (or a fresh read) and save;
         on a version conflict, re-read and retry."""
@@ -221,7 +235,7 @@ class OrderSagaSteps:
         Raises:
             InvalidTransition: it is no longer PENDING (e.g. cancelled before processing).
         """
-        order = self.orders.get(ctx.saga_id)
+        order = self._order(ctx)
         if order.status is not OrderStatus.PENDING:
             raise InvalidTransition(f"order {order.order_id} is {order.status.value}, not PENDING")
         return {"total": str(order.pricing.total), "currency": order.pricing.total.currency}
@@ -233,7 +247,7 @@ class OrderSagaSteps:
             PaymentDeclined: do not retry; nothing was charged.
             PaymentRetryableError: retried by the saga with the same keys.
         """
-        order = self.orders.get(ctx.saga_id)
+        order = self._order(ctx)
         if order.payment_status is PaymentStatus.CAPTURED:
             return {"chargeId": order.charge_id}
         total = order.pricing.total
@@ -247,12 +261,12 @@ class OrderSagaSteps:
             o.record_payment_captured(charge.charge_id, now, self._event_id())
             return True
 
-        self._update(order.order_id, record, order)
+        self._apply(ctx, order, record)
         return {"chargeId": charge.charge_id}
 
     def refund_payment(self, ctx: StepContext) -> Mapping[str, Any] | None:
         """Compensation: refund the captured total once (idempotency key ``<order>:refund``)."""
-        order = self.orders.get(ctx.saga_id)
+        order = self._order(ctx)
         if order.payment_status is not PaymentStatus.CAPTURED or order.charge_id is None:
             return None
         refund = self.payments.refund(order.charge_id, order.pricing.total, f"{order.order_id}:refund")
@@ -264,11 +278,11 @@ class OrderSagaSteps:
             o.record_refund(refund.refund_id, refund.amount, now, self._event_id())
             return True
 
-        self._update(order.order_id, record, order)
+        self._apply(ctx, order, record)
         return {"refundId": refund.refund_id}
 
-    def _notify(self, ctx: StepContext, kind: NotificationKind, template: str) -> None:
-        order = self.orders.get(ctx.saga_id)
+    def _notify(self, ctx: StepContext, kind: NotificationKind, template: str, order: Order | None = None) -> None:
+        order = order if order is not None else self._order(ctx)
         recipient = order.restaurant_id if kind is NotificationKind.RESTAURANT else order.customer_id
         notification_id = f"{order.order_id}:{kind.value}:{template}"
         self.notifier.send(
@@ -283,9 +297,7 @@ class OrderSagaSteps:
         )
         who = Role.RESTAURANT if kind is NotificationKind.RESTAURANT else Role.CUSTOMER
         now = self.clock.now()
-        self._update(
-            order.order_id, lambda o: o.record_notified(who, now, self._event_id(), notification_id), order
-        )
+        self._apply(ctx, order, lambda o: o.record_notified(who, now, self._event_id(), notification_id))
 
     def notify_restaurant(self, ctx: StepContext) -> Mapping[str, Any] | None:
         """Send the restaurant the new order; record ``RestaurantNotified``."""
@@ -300,13 +312,19 @@ class OrderSagaSteps:
     def assign_driver(self, ctx: StepContext) -> Mapping[str, Any] | None:
         """Reserve the nearest AVAILABLE driver (compare-and-set) and record ``DriverAssigned``.
 
+        A driver this step reserved earlier (``reservedDriver``, checkpointed before its reservation) is used again
+        if it still holds the order, and given back if the order got another driver meanwhile (a driver's claim).
+
         Raises:
             NoDriverAvailable: no candidate within the radius could be reserved.
         """
-        order = self.orders.get(ctx.saga_id)
+        order = self._order(ctx)
+        reserved = ctx.data.get("reservedDriver")
         if order.driver_id is not None:
+            if reserved is not None and reserved != order.driver_id:
+                release_driver_hold(self.drivers, reserved, order.order_id)  # ours, not needed: give it back
             return {"driverId": order.driver_id}
-        driver_id = ctx.data.get("reservedDriver")
+        driver_id = reserved
         if driver_id is not None:
             held = self.drivers.get(driver_id)
             if held.current_order_id != order.order_id:
@@ -333,7 +351,7 @@ class OrderSagaSteps:
             return True
 
         try:
-            self._update(order.order_id, record, order)
+            self._apply(ctx, order, record)
         except InvalidTransition:
             # Someone (a driver's claim) assigned another driver meanwhile: give ours back.
             release_driver_hold(self.drivers, chosen, order.order_id)
@@ -345,7 +363,7 @@ class OrderSagaSteps:
 
     def release_driver(self, ctx: StepContext) -> Mapping[str, Any] | None:
         """Compensation: make the reserved driver AVAILABLE again and record ``DriverReleased``."""
-        order = self.orders.get(ctx.saga_id)
+        order = self._order(ctx)
         driver_id = order.driver_id or ctx.data.get("reservedDriver")
         if driver_id is not None:
             release_driver_hold(self.drivers, driver_id, order.order_id)
@@ -359,7 +377,7 @@ class OrderSagaSteps:
                 o.release_driver(now, self._event_id(), reason)
                 return True
 
-            self._update(order.order_id, record, order)
+            self._apply(ctx, order, record)
         return None
 
     def confirm_order(self, ctx: StepContext) -> Mapping[str, Any] | None:
@@ -372,13 +390,17 @@ class OrderSagaSteps:
             o.transition(OrderStatus.CONFIRMED, Actor.system(), now, self._event_id())
             return True
 
-        self._update(ctx.saga_id, confirm)
-        self._notify(ctx, NotificationKind.CUSTOMER, "order_confirmed")
+        if ctx.order is not None:  # in the runner's unit of work: changed there, committed with the saga
+            self._apply(ctx, ctx.order, confirm)
+            self._notify(ctx, NotificationKind.CUSTOMER, "order_confirmed", ctx.order)
+        else:
+            self._update(ctx.saga_id, confirm)
+            self._notify(ctx, NotificationKind.CUSTOMER, "order_confirmed")
         return {"confirmedAt": now.isoformat()}
 
     def alert_operations(self, ctx: StepContext) -> Mapping[str, Any] | None:
         """Alert operations that the restaurant did not confirm (timeout or rejection)."""
-        order = self.orders.get(ctx.saga_id)
+        order = self._order(ctx)
         reason = ctx.outcome or "unknown"
         self.notifier.send(
             Notification(
@@ -398,11 +420,13 @@ class OrderSagaSteps:
         A driver the order still has is released too: compensation only undoes the saga's own reservation, and a
         driver may have claimed the order (``assign_driver``) while the saga was giving up. The hold is released
         before the order is written (a crash in between finds the order still naming its driver, and releasing
-        twice is a no-op), and again after it for a claim that landed in between.
+        twice is a no-op). A claim landing after that release changes the order, so the write that fails it loses
+        its compare-and-set and the step runs again on the order as claimed (in the runner's unit of work), or the
+        hold is released again after the write (an activity writing the order itself).
         """
         reason = ctx.outcome or "processing_failed"
         now = self.clock.now()
-        current = self.orders.get(ctx.saga_id)
+        current = self._order(ctx)
         if not current.status.is_terminal and current.driver_id is not None:
             release_driver_hold(self.drivers, current.driver_id, current.order_id)
         released: list[str] = []
@@ -418,11 +442,12 @@ class OrderSagaSteps:
             o.fail(now, self._event_id(), reason)
             return True
 
-        order = self._update(ctx.saga_id, fail, current)
-        for driver_id in dict.fromkeys(released):
-            release_driver_hold(self.drivers, driver_id, order.order_id)
+        order = self._apply(ctx, current, fail)
+        if ctx.order is None:
+            for driver_id in dict.fromkeys(released):
+                release_driver_hold(self.drivers, driver_id, order.order_id)
         if order.status is OrderStatus.FAILED:
-            self._notify(ctx, NotificationKind.CUSTOMER, "order_failed")
+            self._notify(ctx, NotificationKind.CUSTOMER, "order_failed", order)
         return None
 
 

@@ -10,8 +10,9 @@ import json
 from collections.abc import Callable
 from typing import Final
 
+from fooddelivery.application._base import use_case
 from fooddelivery.application.commands import PlaceOrder, PlaceOrderResult
-from fooddelivery.application.order_saga import ORDER_CANCELLED, release_driver_hold
+from fooddelivery.application.order_saga import ORDER_CANCELLED
 from fooddelivery.application.restaurant_actions import RestaurantUseCases
 from fooddelivery.domain.actors import Actor, Role
 from fooddelivery.domain.catalog import check_id
@@ -79,6 +80,7 @@ def _read_cursor(cursor: str, fingerprint: str) -> _Position:
 class OrderingUseCases(RestaurantUseCases):
     """The order use cases (a confirmation sent as a status change goes through the restaurant's use case)."""
 
+    @use_case
     def place_order(
         self, actor: Actor, command: PlaceOrder, idempotency_key: str | None = None
     ) -> PlaceOrderResult:
@@ -155,6 +157,7 @@ class OrderingUseCases(RestaurantUseCases):
             )
         return PlaceOrderResult(self.orders.get(bound.order_id), created=False)
 
+    @use_case
     def list_orders(
         self,
         actor: Actor,
@@ -266,6 +269,7 @@ class OrderingUseCases(RestaurantUseCases):
             if scanned >= MAX_SCANNED:
                 return kept, (store_cursor, 0)
 
+    @use_case
     def change_status(
         self, actor: Actor, order_id: str, status: OrderStatus, reason: str | None = None
     ) -> Order:
@@ -273,7 +277,7 @@ class OrderingUseCases(RestaurantUseCases):
 
         CONFIRMED (by the restaurant or an admin) is the confirmation the saga waits for (:meth:`confirm_order`);
         CANCELLED is
-        :meth:`cancel_order`; DELIVERED frees the driver.
+        :meth:`cancel_order`; DELIVERED frees the driver (the runtime's reaction to the committed event).
 
         Raises:
             NotFound, NotAllowed, InvalidTransition, LateEvent, ConcurrencyConflict: see the aggregate.
@@ -297,15 +301,10 @@ class OrderingUseCases(RestaurantUseCases):
         now = self.clock.now()
         order.transition(status, actor, now, self.ids.new_id("evt"), reason)
         self.orders.save(order)
-        if status is OrderStatus.DELIVERED and order.driver_id:
-            self._free_driver_after_delivery(order)
-        self._after_commit()
+        self._after_commit()  # DELIVERED: the runtime frees the driver (in process, before this returns)
         return self.orders.get(order_id)
 
-    def _free_driver_after_delivery(self, order: Order) -> None:
-        assert order.driver_id is not None
-        release_driver_hold(self.drivers, order.driver_id, order.order_id)
-
+    @use_case
     def cancel_order(self, actor: Actor, order_id: str, reason: str) -> Order:
         """Cancel under the lifecycle rules; the saga then refunds once and releases the driver.
 
@@ -319,7 +318,7 @@ class OrderingUseCases(RestaurantUseCases):
         """Move the order to CANCELLED or FAILED from outside the saga, then tell the saga (its cancel route
         refunds once and releases the driver). The committed ``OrderCancelled``/``OrderFailed`` event tells it
         again after a crash in between (:meth:`handle_events`)."""
-        order = self.get_order(actor, order_id)
+        order = self._load_for_saga(actor, order_id)
         saga_status = self.runtime.status(order_id)
         if saga_status in (SagaStatus.RUNNING, SagaStatus.RETRY_WAIT):
             raise InvalidTransition(f"order {order_id} is being processed; retry shortly")

@@ -3,12 +3,13 @@
 **Publish after commit, per caller** (:class:`OutboxRelay`; ``serve``, the simulation, tests, a library user): a
 use case or saga step commits an order with its events (the outbox write is in the same transaction) and then
 publishes *exactly the events it committed* (:meth:`OutboxRelay.publish_own`), then hands them to the in-process
-consumer (the runtime), whose own commits are published by the same caller in turn. A request therefore carries
-its own work only, never a burst's: the events of other callers are theirs to publish. What a caller could not
-publish (the bus refused, the process died) stays pending in the outbox, and :meth:`OutboxRelay.flush` -- the
-sweep, run by ``serve``'s worker and at start-up -- publishes it. The events a caller is about to commit are
-*claimed* (:class:`TrackedOrderRepository` claims them just before the write), and the sweep leaves claimed
-events alone for ``claim_ttl_s``, so it does not race the caller that owns them.
+consumer (the runtime), whose own commits are published by the same caller in turn; all of them are marked in one
+call at the end. A request therefore carries its own work only, never a burst's: the events of other callers are
+theirs to publish. What a caller could not publish (the bus refused, the process died) stays pending in the outbox,
+and :meth:`OutboxRelay.flush` -- the sweep, run by ``serve``'s worker and at start-up -- publishes it. The events
+a caller is about to commit are *claimed* (:class:`~fooddelivery.application.unit_of_work.OrderSession` claims them
+just before the write), and the sweep leaves claimed events alone for ``claim_ttl_s``, so it does not race the
+caller that owns them.
 
 **Change streams** (:class:`ChangeStreamRelay`; DynamoDB Streams, the Cosmos DB change feed, a Firestore
 trigger): the store itself delivers every committed outbox record to a function, which publishes the events and
@@ -29,11 +30,9 @@ from dataclasses import dataclass, field
 
 from fooddelivery.domain.errors import InfrastructureError
 from fooddelivery.domain.events import DomainEvent
-from fooddelivery.domain.order import Order, OrderStatus
 from fooddelivery.ports.messaging import EventPublisher, Outbox
-from fooddelivery.ports.orders import IdempotencyRecord, OrderRepository, Page
 
-__all__ = ["ChangeRecord", "ChangeStreamRelay", "OutboxRelay", "RelayResult", "TrackedOrderRepository"]
+__all__ = ["ChangeRecord", "ChangeStreamRelay", "Consumer", "OutboxRelay", "RelayResult"]
 
 log = logging.getLogger(__name__)
 
@@ -115,60 +114,85 @@ class OutboxRelay:
 
     # -- per caller -----------------------------------------------------------------------------------------
     def publish_own(self) -> int:
-        """Publish the events this thread committed, hand them to the consumer, mark them; repeat for what the
-        consumer committed in turn. A nested call (from inside the consumer) returns 0: the outer call goes on.
+        """Publish the events this thread committed and hand them to the consumer; repeat for what the consumer
+        committed in turn; then mark them all in one call. A nested call (from inside the consumer) returns 0: the
+        outer call goes on.
 
         Returns:
             How many events were published.
 
         Raises:
             InfrastructureError: the bus refused a batch; those events and the rest of this thread's stay pending
-                (attempts counted) for the sweep.
+                (attempts counted) for the sweep; what was published before is marked.
         """
         own = self._own
         if not self.publish_after_commit:
             own.events.clear()
             return 0
-        if own.publishing:
+        if own.publishing or not own.events:
             return 0
         own.publishing = True
-        published = 0
         try:
-            while own.events:
-                events, own.events = own.events, []
-                try:
-                    published += self._publish(events)
-                except BaseException:
-                    rest, own.events = own.events, []
-                    self._release([e.event_id for e in rest])
-                    raise
+            return self._deliver_own([])
         finally:
             own.publishing = False
-        return published
 
-    def _publish(self, events: list[DomainEvent]) -> int:
-        ids = [e.event_id for e in events]
+    def _deliver_own(self, events: list[DomainEvent]) -> int:
+        """Publish ``events`` (taken from the outbox by the sweep, or none) and what this thread committed, a batch
+        at a time, each batch then handed to the consumer (whose commits make the next batch); then one mark call
+        (and one for the events the consumer could not handle, which stay pending)."""
+        own = self._own
+        consumer = self.consumer
+        published: list[str] = []
+        unhandled: set[str] = set()
+        batch = events
         try:
-            try:
-                self.publisher.publish(events)
-            except InfrastructureError:
-                self.outbox.mark_failed(ids)
-                raise
-            # Consumers first, then the mark: a crash in between republishes (at-least-once, consumers are
-            # idempotent); marking first would lose the in-process delivery for good.
-            unhandled = set(self.consumer(events) or ()) if self.consumer is not None else set()
-            if unhandled:
-                # kept pending (attempt counted): the sweep hands them to the consumer again, after a crash too
-                self.outbox.mark_failed([i for i in ids if i in unhandled])
-            self.outbox.mark_published([i for i in ids if i not in unhandled])
+            while True:
+                if own.events:
+                    batch = batch + own.events if batch else own.events
+                    own.events = []
+                if not batch:
+                    break
+                ids = [e.event_id for e in batch]
+                try:
+                    self.publisher.publish(batch)
+                except InfrastructureError:
+                    self.outbox.mark_failed(ids)
+                    raise
+                published.extend(ids)
+                # Consumers first, then the mark: a crash in between republishes (at-least-once, consumers are
+                # idempotent); marking first would lose the in-process delivery for good.
+                if consumer is not None:
+                    failed = consumer(batch)
+                    if failed:
+                        unhandled.update(failed)
+                batch = []
+            return len(published)
         finally:
-            self._release(ids)  # done or failed, this caller no longer publishes them: the sweep may
-        return len(events)
+            rest, own.events = own.events, []
+            try:
+                if published:
+                    self._mark(published, unhandled)
+            finally:
+                # done or failed, this caller no longer publishes them: the sweep may
+                self._release(published + [e.event_id for e in batch] + [e.event_id for e in rest])
+
+    def _mark(self, published: list[str], unhandled: set[str]) -> None:
+        if unhandled:
+            # kept pending (attempt counted): the sweep hands them to the consumer again, after a crash too
+            self.outbox.mark_failed([i for i in published if i in unhandled])
+            self.outbox.mark_published([i for i in published if i not in unhandled])
+        else:
+            self.outbox.mark_published(published)
 
     # -- the sweep ------------------------------------------------------------------------------------------
     def flush(self) -> int:
-        """Publish every pending record that no caller is publishing (oldest first), then what their consumers
-        committed. One sweep runs at a time: a concurrent call returns 0 at once.
+        """Publish what this thread committed and has not published yet, then every pending record that no caller
+        is publishing (oldest first), then what their consumers committed. One sweep runs at a time: a concurrent
+        call returns 0 at once.
+
+        One order's records keep their order: once a record is claimed by a caller, the sweep leaves the order's
+        later records alone too (they follow it when it is published, by that caller or a later sweep).
 
         Returns:
             How many events were published.
@@ -178,85 +202,37 @@ class OutboxRelay:
         """
         if not self._sweep_lock.acquire(blocking=False):
             return 0
+        own = self._own
+        nested = own.publishing
+        own.publishing = True
         try:
             published = 0
+            if own.events and not nested:
+                published += self._deliver_own([])
             seen: set[str] = set()
             while True:
                 now = time.monotonic()
                 records = self.outbox.pending(self.batch_size)
-                events = [
-                    r.event
-                    for r in records
-                    if r.event.event_id not in seen and not self._claimed(r.event.event_id, now)
-                ]
+                blocked: set[str] = set()
+                events = []
+                for record in records:
+                    event = record.event
+                    if event.event_id in seen:
+                        continue
+                    if event.order_id in blocked or self._claimed(event.event_id, now):
+                        blocked.add(event.order_id)
+                        continue
+                    events.append(event)
                 if not events:
                     break
                 seen.update(e.event_id for e in events)
-                published += self._publish(events)
-                published += self.publish_own()
+                published += self._deliver_own(events)
                 if len(records) < self.batch_size:
                     break
-            return published + self.publish_own()
+            return published
         finally:
+            own.publishing = nested
             self._sweep_lock.release()
-
-
-class TrackedOrderRepository:
-    """The order store as the use cases see it: every write first claims its events with the relay, so the caller
-    publishes exactly what it committed (see the module docstring). Everything else is passed through.
-
-    Args:
-        inner: the order store (and, usually, the outbox).
-        relay: the relay that publishes what this store commits.
-    """
-
-    def __init__(self, inner: OrderRepository, relay: OutboxRelay) -> None:
-        self.inner = inner
-        self.relay = relay
-
-    def add(self, order: Order, idempotency: IdempotencyRecord | None = None) -> None:
-        """``OrderRepository.add``, claiming the order's pending events first (released if the write fails)."""
-        events = list(order.pending_events)
-        self.relay.claim(events)
-        try:
-            self.inner.add(order, idempotency)
-        except BaseException:
-            self.relay.unclaim(events)
-            raise
-
-    def save(self, order: Order) -> None:
-        """``OrderRepository.save``, claiming the order's pending events first (released if the write fails)."""
-        events = list(order.pending_events)
-        self.relay.claim(events)
-        try:
-            self.inner.save(order)
-        except BaseException:
-            self.relay.unclaim(events)
-            raise
-
-    def get(self, order_id: str) -> Order:
-        """``OrderRepository.get``."""
-        return self.inner.get(order_id)
-
-    def find_idempotent(self, scope: str, key: str) -> IdempotencyRecord | None:
-        """``OrderRepository.find_idempotent``."""
-        return self.inner.find_idempotent(scope, key)
-
-    def list_by_customer(self, customer_id: str, limit: int = 20, cursor: str | None = None) -> Page[Order]:
-        """``OrderRepository.list_by_customer``."""
-        return self.inner.list_by_customer(customer_id, limit, cursor)
-
-    def list_by_restaurant(
-        self,
-        restaurant_id: str,
-        status: OrderStatus | None = None,
-        limit: int = 20,
-        cursor: str | None = None,
-        *,
-        newest_first: bool = False,
-    ) -> Page[Order]:
-        """``OrderRepository.list_by_restaurant``."""
-        return self.inner.list_by_restaurant(restaurant_id, status, limit, cursor, newest_first=newest_first)
 
 
 # -- change streams ---------------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fooddelivery.application._base import UseCaseBase
+from fooddelivery.application._base import UseCaseBase, use_case
 from fooddelivery.application.order_saga import RESTAURANT_CONFIRMED, RESTAURANT_REJECTED
 from fooddelivery.domain.actors import Actor, Role
 from fooddelivery.domain.catalog import Restaurant, check_id
@@ -17,6 +17,7 @@ __all__ = ["RestaurantUseCases"]
 class RestaurantUseCases(UseCaseBase):
     """A restaurant's answers to its orders, and the catalog's reads."""
 
+    @use_case
     def confirm_order(self, actor: Actor, order_id: str) -> SignalOutcome:
         """The restaurant confirms: the waiting saga completes and the order becomes CONFIRMED.
 
@@ -31,6 +32,7 @@ class RestaurantUseCases(UseCaseBase):
         """
         return self._restaurant_signal(actor, order_id, RESTAURANT_CONFIRMED, None)
 
+    @use_case
     def reject_order(self, actor: Actor, order_id: str, reason: str) -> SignalOutcome:
         """The restaurant rejects: alert, refund once, release the driver, order FAILED.
 
@@ -39,7 +41,7 @@ class RestaurantUseCases(UseCaseBase):
         return self._restaurant_signal(actor, order_id, RESTAURANT_REJECTED, reason)
 
     def _restaurant_signal(self, actor: Actor, order_id: str, event: str, reason: str | None) -> SignalOutcome:
-        order = self.get_order(actor, order_id)
+        order = self._load_for_saga(actor, order_id)
         if actor.role not in (Role.RESTAURANT, Role.ADMIN):
             raise NotAllowed(f"a {actor.role.value} may not confirm or reject orders")
         detail = {"by": actor.subject, **({"reason": reason} if reason else {})}
@@ -51,14 +53,17 @@ class RestaurantUseCases(UseCaseBase):
         return outcome
 
     # -- restaurants --------------------------------------------------------------------------------------
+    @use_case
     def list_restaurants(self, actor: Actor, query: RestaurantQuery) -> Page[Restaurant]:
         """Restaurants matching ``query`` (rating descending); any authenticated actor."""
         return self.restaurants.search(query)
 
+    @use_case
     def search_restaurants(self, actor: Actor, query: RestaurantQuery) -> Page[Restaurant]:
         """Same as :meth:`list_restaurants` (the reference's ``POST /restaurants/search``)."""
         return self.restaurants.search(query)
 
+    @use_case
     def get_restaurant(self, actor: Actor, restaurant_id: str) -> Restaurant:
         """One restaurant with its menu.
 

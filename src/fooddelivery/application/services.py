@@ -17,6 +17,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from fooddelivery.application._base import use_case
 from fooddelivery.application.commands import PlaceOrder, PlaceOrderResult, Tracking
 from fooddelivery.application.deliveries import DeliveryUseCases
 from fooddelivery.application.ordering import OrderingUseCases
@@ -52,6 +53,7 @@ class FoodDeliveryService(OrderingUseCases, DeliveryUseCases):
     dead_letters: list[tuple[DomainEvent, Exception]] = field(default_factory=list)
 
     # -- events -------------------------------------------------------------------------------------------
+    @use_case
     def handle_events(self, events: Sequence[DomainEvent]) -> list[str]:
         """The in-process consumer of published events: each goes to :meth:`OrderRuntime.on_event`.
 
@@ -75,6 +77,23 @@ class FoodDeliveryService(OrderingUseCases, DeliveryUseCases):
                 failed.append(event.event_id)
         return failed
 
+    @use_case
+    def react(self, events: Sequence[DomainEvent]) -> list[str]:
+        """Hand already-published ``events`` to the runtime (:meth:`handle_events`) and publish what it committed:
+        for a consumer that runs the reactions outside the request that committed the events (``serve``'s saga
+        queue).
+
+        Returns:
+            The ids of the events whose handling failed (kept in :attr:`dead_letters` for :meth:`resume_sagas`).
+
+        Raises:
+            InfrastructureError: publishing what the reactions committed failed (it stays in the outbox).
+        """
+        failed = self.handle_events(events)
+        self.relay.publish_own()
+        return failed
+
+    @use_case
     def pump(self) -> int:
         """Sweep the outbox: publish every committed event no caller is publishing, and run the consumers;
         returns the number published.
@@ -84,6 +103,7 @@ class FoodDeliveryService(OrderingUseCases, DeliveryUseCases):
         """
         return self.relay.flush()
 
+    @use_case
     def deliver_timer(self, message: ScheduledMessage) -> None:
         """Handle one due scheduler message (saga retry or timeout), then publish what it committed.
 
@@ -93,6 +113,7 @@ class FoodDeliveryService(OrderingUseCases, DeliveryUseCases):
         self.runtime.on_timer(message)
         self._after_commit()
 
+    @use_case
     def resume_saga(self, saga_id: str) -> None:
         """Drive on a saga an interrupted process left RUNNING, then publish what it committed.
 
@@ -103,6 +124,7 @@ class FoodDeliveryService(OrderingUseCases, DeliveryUseCases):
         self.runtime.on_resume(saga_id)
         self._after_commit()
 
+    @use_case
     def resume_sagas(self) -> int:
         """Deliver the dead-lettered events again (starts, cancellations...); returns how many were retried."""
         letters, self.dead_letters = self.dead_letters, []

@@ -650,6 +650,10 @@ def issue_dev_token(
     return jwt.encode(claims, key, algorithm="HS256")
 
 
+#: Development tokens whose signature a :class:`DevAuthenticator` remembers having verified.
+VERIFIED_TOKENS: Final[int] = 4096
+
+
 class DevAuthenticator:
     """Accepts :func:`issue_dev_token` tokens (implements ``Authenticator``): HS256 with a local
     secret.
@@ -684,14 +688,23 @@ class DevAuthenticator:
         self.mapping = mapping or ClaimMapping()
         self.clock = clock
         self.leeway_s = leeway_s
+        self._verified: dict[str, dict[str, Any]] = {}
 
     def verify(self, token: str) -> dict[str, Any]:
         """The verified claims of ``token``.
+
+        A token whose signature, issuer and audience were verified before is not decoded again (the last
+        :data:`VERIFIED_TOKENS` are kept: a client sends its token with every request); its times are checked on
+        every use.
 
         Raises:
             NotAuthenticated: malformed, wrongly signed, another algorithm than HS256, wrong issuer
                 or audience, expired or not yet valid.
         """
+        known = self._verified.get(token)
+        if known is not None:
+            _check_times(known, _now_seconds(self.clock), self.leeway_s)
+            return dict(known)
         import jwt
 
         try:
@@ -711,6 +724,9 @@ class DevAuthenticator:
         except jwt.PyJWTError as exc:
             raise _jwt_error(exc) from None
         _check_times(claims, _now_seconds(self.clock), self.leeway_s)
+        if len(self._verified) >= VERIFIED_TOKENS:
+            self._verified.clear()
+        self._verified[token] = dict(claims)
         return claims
 
     def authenticate(self, request: CredentialSource) -> Actor:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -61,8 +60,24 @@ class SagaState:
     version: int = 0
 
     def copy(self) -> SagaState:
-        """A deep, independent copy (what a store keeps)."""
-        return copy.deepcopy(self)
+        """An independent copy (what a store keeps): the lists and ``attempts`` copied, ``data`` copied at every
+        dict/list depth; strings, numbers, datetimes and other immutable values shared (they cannot change)."""
+        return SagaState(
+            saga_id=self.saga_id,
+            definition=self.definition,
+            current=self.current,
+            status=self.status,
+            created_at=self.created_at,
+            updated_at=self.updated_at,
+            data=_copy_json(self.data),
+            completed=list(self.completed),
+            compensated=list(self.compensated),
+            attempts=dict(self.attempts),
+            branches_done=list(self.branches_done),
+            timer_id=self.timer_id,
+            outcome=self.outcome,
+            version=self.version,
+        )
 
     @property
     def finished(self) -> bool:
@@ -98,3 +113,21 @@ class SagaStateStore(Protocol):
             NotFound: never created.
         """
         ...
+
+
+def _copy_json(value: Any) -> Any:
+    """An independent copy of a JSON-like value: dicts and lists copied at every depth, everything else shared."""
+    kind = type(value)
+    if kind is dict:
+        out = value.copy()
+        for key, item in out.items():
+            if type(item) is dict or type(item) is list:
+                out[key] = _copy_json(item)
+        return out
+    if kind is list:
+        out_list = value.copy()
+        for i, item in enumerate(out_list):
+            if type(item) is dict or type(item) is list:
+                out_list[i] = _copy_json(item)
+        return out_list
+    return value

@@ -11,7 +11,10 @@
 - :class:`~fooddelivery.http.asgi.AsgiApp` in front of it, whose lifespan start-up runs :meth:`LocalServer.start`
   (integrity check, demo catalog, recovery, the background worker) before the first request is accepted, and
   whose shutdown stops the worker;
-- a :class:`~fooddelivery.server.worker.BackgroundWorker` thread for saga timers, the outbox and WAL checkpoints.
+- a :class:`~fooddelivery.server.worker.BackgroundWorker` thread for saga timers, the outbox and WAL checkpoints;
+- a :class:`~fooddelivery.server.saga_queue.SagaQueue` thread that drives new orders' sagas: once the server runs,
+  ``POST /orders`` answers as soon as the order (and its saga instance) is committed, and the saga's first steps
+  (payment, the restaurant and customer notices, the driver) follow on that thread within milliseconds.
 
 One process per database file: building a :class:`LocalServer` first takes the file's writer lock
 (:class:`~fooddelivery.server.lock.DatabaseLock`), so a second ``serve`` on the same file is refused at once,
@@ -61,6 +64,7 @@ from fooddelivery.domain.errors import InfrastructureError
 from fooddelivery.ports.auth import Authenticator
 from fooddelivery.ports.clock import Clock
 from fooddelivery.server.lock import DatabaseInUse, DatabaseLock
+from fooddelivery.server.saga_queue import SagaQueue
 from fooddelivery.server.worker import BackgroundWorker, Pass
 
 if TYPE_CHECKING:
@@ -235,6 +239,10 @@ class LocalServer:
                 from fooddelivery.http.auth import DevAuthenticator
 
                 authenticator = DevAuthenticator(clock=self.clock)
+            # saga starts leave the request once the worker runs (start): see fooddelivery.server.saga_queue
+            self.sagas = SagaQueue(self.boot.service)
+            self.boot.service.relay.consumer = self.sagas
+            self.boot.service.orders.runtime_consumers.append(self.sagas)  # it drives the sagas placements create
             self.api: HttpApi = HttpApi(self.boot.service, authenticator, health=self.health)
             self.worker = BackgroundWorker(
                 self.boot.service,
@@ -294,6 +302,7 @@ class LocalServer:
             self.worker.note(Pass(failure=f"{exc.context.get('reason', exc.code)}: {exc.detail}"))  # logged once
             log.info("recovery postponed; the background worker's passes retry it")
         self.worker.start()
+        self.sagas.start()  # from now on POST /orders answers once the order is committed
         return self.recovery
 
     def recover(self) -> Recovery:
@@ -358,7 +367,8 @@ class LocalServer:
         return HealthReport(ok=False, checks=checks, detail=detail)
 
     def stop(self) -> None:
-        """Stop the worker (after its current pass). Idempotent."""
+        """Stop the saga queue (after the starts it holds) and the worker (after its current pass). Idempotent."""
+        self.sagas.stop()
         self.worker.stop()
 
     def close(self) -> None:

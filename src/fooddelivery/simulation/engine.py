@@ -13,6 +13,7 @@ jumps to it.
 
 from __future__ import annotations
 
+import gc
 import heapq
 import math
 import random
@@ -30,6 +31,10 @@ from zoneinfo import ZoneInfo
 
 from fooddelivery.adapters.memory import (
     FakePaymentGateway,
+    InMemoryLocationStream,
+    InMemoryNotifier,
+    InMemoryOrderRepository,
+    InMemorySagaStateStore,
     InMemoryScheduler,
     OperationCounters,
     SequentialIdGenerator,
@@ -43,7 +48,7 @@ from fooddelivery.domain.errors import FoodDeliveryError, InvalidTransition, Lat
 from fooddelivery.domain.events import DomainEvent, EventType
 from fooddelivery.domain.geo import GeoPoint
 from fooddelivery.domain.money import Money
-from fooddelivery.domain.order import LineRequest, OrderStatus
+from fooddelivery.domain.order import LineRequest, Order, OrderStatus
 from fooddelivery.domain.pricing import PromoCode, PromoKind
 from fooddelivery.metering.operations import API_REQUEST
 from fooddelivery.simulation.world import (
@@ -55,7 +60,15 @@ from fooddelivery.simulation.world import (
     offset_point,
 )
 
-__all__ = ["HOURLY_WEIGHTS", "PEAK_HOURS", "SimulationConfig", "peak_share", "run_simulation", "with_peak_share"]
+__all__ = [
+    "HOURLY_WEIGHTS",
+    "PEAK_HOURS",
+    "OrderAudit",
+    "SimulationConfig",
+    "peak_share",
+    "run_simulation",
+    "with_peak_share",
+]
 
 #: Share of a day's orders placed in each local hour (0..23): quiet nights, a lunch bump, and the 18:00-21:00
 #: dinner peak that carries about half of the day.
@@ -93,6 +106,8 @@ _HANDOVER_S = 90.0
 
 # simulated actions in the heap
 _CONFIRM, _REJECT, _PREPARING, _READY, _PICKUP, _MIDWAY, _DELIVER = range(7)
+#: Notification ids remembered for deduplication (the last ~25,000 orders' worth).
+_DEDUPE_WINDOW = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +169,38 @@ class SimulationConfig:
         lo, hi = self.confirm_delay_s
         if not 0 <= lo <= hi:
             raise ValueError("confirm_delay_s must be (min, max) with 0 <= min <= max")
+
+
+@dataclass(slots=True)
+class OrderAudit:
+    """The end-of-run audit of orders against the card processor's books, folded one order at a time (so a
+    finished order can be released from the stores before the run ends).
+
+    Attributes:
+        ended: every order folded is DELIVERED, FAILED or CANCELLED.
+        refunded_ok: each captured order that failed or was cancelled had exactly one refund of its full total,
+            and no delivered order had any.
+        captured: orders folded with a captured payment.
+        delivered_minor: the totals of the delivered orders folded (minor units).
+    """
+
+    ended: bool = True
+    refunded_ok: bool = True
+    captured: int = 0
+    delivered_minor: int = 0
+
+    def fold(self, order: Order, refunds_minor: Sequence[int]) -> None:
+        """Add one order, with the amounts (minor units) refunded on its charge."""
+        if not order.status.is_terminal:
+            self.ended = False
+        if order.charge_id is None:
+            return
+        self.captured += 1
+        if order.status is OrderStatus.DELIVERED:
+            self.delivered_minor += order.pricing.total.minor
+            self.refunded_ok = self.refunded_ok and not refunds_minor
+        else:
+            self.refunded_ok = self.refunded_ok and list(refunds_minor) == [order.pricing.total.minor]
 
 
 @dataclass(slots=True)
@@ -220,6 +267,10 @@ class Simulation:
             counters=self.counters,
             promotions=promotions,
             retain=1000,
+            # bounded memory: notifications deduplicated over a window (a re-sent notice comes within seconds),
+            # driver positions counted, not kept (nothing reads them back)
+            notifier=InMemoryNotifier(counters=self.counters, retain=1000, dedupe_window=_DEDUPE_WINDOW),
+            location=InMemoryLocationStream(counters=self.counters, retain=0),
         )
         self.service = self.app.service
         scheduler = self.app.adapters["scheduler"]
@@ -243,6 +294,11 @@ class Simulation:
         self.first_arrival_s = 0.0
         self._staged: _Pending | None = None
         self.loop_cpu_s = 0.0
+        orders, sagas = self.app.adapters["orders"], self.app.adapters["sagas"]
+        assert isinstance(orders, InMemoryOrderRepository) and isinstance(sagas, InMemorySagaStateStore)
+        self.orders, self.sagas = orders, sagas
+        self.audit = OrderAudit()
+        self._finished: list[str] = []
         original = self.service.handle_events
 
         def consume(events: Sequence[DomainEvent]) -> list[str]:
@@ -251,6 +307,7 @@ class Simulation:
             return failed
 
         self.service.relay.consumer = consume
+        self.service.orders.runtime_consumers.append(consume)  # it hands OrderPlaced to the runtime
 
     # -- world ------------------------------------------------------------------------------------------
     def _t(self, when: datetime) -> float:
@@ -410,6 +467,25 @@ class Simulation:
 
     def _finish(self, order_id: str) -> None:
         self.pending.pop(order_id, None)
+        self._finished.append(order_id)
+
+    def _release_finished(self) -> None:
+        """Fold every order that finished in the last call into the audit (:class:`OrderAudit`) and release it, its
+        saga and its charge from the stores: memory follows the orders in flight, not every order placed. An order
+        whose saga has not ended yet stays stored (the final audit reads it)."""
+        finished, self._finished = self._finished, []
+        for order_id in finished:
+            if self.sagas.release(order_id, finished_only=True) is None:
+                continue
+            order = self.orders.release(order_id)
+            if order is None:
+                continue
+            refunds = self.payments.refunds_of(order.charge_id) if order.charge_id is not None else []
+            self.audit.fold(order, [r.amount.minor for r in refunds])
+            if order.charge_id is not None:
+                self.payments.release(
+                    order.charge_id, (f"{order_id}:authorize", f"{order_id}:capture", f"{order_id}:refund")
+                )
 
     # -- actors -----------------------------------------------------------------------------------------
     def _place(self, city: int) -> None:
@@ -543,6 +619,9 @@ class Simulation:
         peak_f = [n * top for n in per_city]
         self._build_world(per_city, peak_f)
         self.counters.reset_usage()  # the world's setup is not part of the day's bill
+        # The world lives as long as the run: out of the collector's generations, so a collection never walks it
+        gc.collect()
+        gc.freeze()
         build_s = time.perf_counter() - wall0
         loop0 = time.perf_counter()
         cpu0 = time.process_time()
@@ -570,10 +649,13 @@ class Simulation:
                 i += 1
                 if self.progress is not None and i % report_every == 0:
                     self.progress(i, n)
+            if self._finished:
+                self._release_finished()
         if self.progress is not None:
             self.progress(n, n)
         loop_s = time.perf_counter() - loop0
         self.loop_cpu_s = time.process_time() - cpu0
+        gc.unfreeze()
         return self._report(build_s, loop_s)
 
     def _report(self, build_s: float, loop_s: float) -> dict[str, Any]:

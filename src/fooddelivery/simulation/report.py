@@ -57,6 +57,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from fooddelivery.domain.money import Money
@@ -165,41 +166,32 @@ def build_report(sim: Simulation, build_s: float, loop_s: float, peak_mib: float
 
 
 def audit_orders(sim: Simulation) -> dict[str, Any]:
-    """Check every stored order against the payment gateway's books.
+    """Check every order against the payment gateway's books: those released during the run were folded into
+    ``sim.audit`` as they finished; the rest are read from the store now.
 
-    Returns ``storedOrdersEnded`` (every stored order is DELIVERED, FAILED or CANCELLED),
+    Returns ``storedOrdersEnded`` (every order is DELIVERED, FAILED or CANCELLED),
     ``refundedOncePerCapturedFailure`` (each captured order that failed or was cancelled has exactly one refund
-    of its full total; no delivered order has any), ``capturedCharges`` and ``deliveredTotalMinor``.
+    of its full total; no delivered order has any; no refund came after its order was released),
+    ``capturedCharges`` and ``deliveredTotalMinor``.
     """
     from fooddelivery.adapters.memory import InMemoryOrderRepository
-    from fooddelivery.domain.order import OrderStatus
 
     repo = sim.app.adapters["orders"]
     assert isinstance(repo, InMemoryOrderRepository)
-    refunds: dict[str, list[int]] = {}
-    for refund in sim.payments.refunds:
-        refunds.setdefault(refund.charge_id, []).append(refund.amount.minor)
-    ended = True
-    refunded_ok = True
-    captured = 0
-    delivered_minor = 0
+    audit = replace(sim.audit)
+    charges: set[str] = set()
     for order in repo.iter_orders():
-        if not order.status.is_terminal:
-            ended = False
-        if order.charge_id is None:
-            continue
-        captured += 1
-        got = refunds.get(order.charge_id, [])
-        if order.status is OrderStatus.DELIVERED:
-            delivered_minor += order.pricing.total.minor
-            refunded_ok = refunded_ok and not got
-        else:
-            refunded_ok = refunded_ok and got == [order.pricing.total.minor]
+        refunds = sim.payments.refunds_of(order.charge_id) if order.charge_id is not None else []
+        audit.fold(order, [r.amount.minor for r in refunds])
+        if order.charge_id is not None:
+            charges.add(order.charge_id)
+    if sim.payments.refunded_charges() - charges:
+        audit.refunded_ok = False  # a refund on a charge whose order had been folded and released
     return {
-        "storedOrdersEnded": ended,
-        "refundedOncePerCapturedFailure": refunded_ok,
-        "capturedCharges": captured,
-        "deliveredTotalMinor": delivered_minor,
+        "storedOrdersEnded": audit.ended,
+        "refundedOncePerCapturedFailure": audit.refunded_ok,
+        "capturedCharges": audit.captured,
+        "deliveredTotalMinor": audit.delivered_minor,
     }
 
 

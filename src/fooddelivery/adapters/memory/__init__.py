@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from fooddelivery.adapters.memory.restaurants import InMemoryRestaurantRepository
     from fooddelivery.adapters.memory.saga_store import InMemorySagaStateStore, copy_saga_state
     from fooddelivery.adapters.memory.scheduler import InMemoryScheduler
+    from fooddelivery.adapters.memory.unit_of_work import InMemoryUnitOfWork
 
 #: Where each adapter lives: importing one loads only its module (a cloud entrypoint that uses the fake card
 #: processor does not pay for the in-memory stores on its cold start).
@@ -39,6 +40,7 @@ _MODULES = {
     "InMemorySagaStateStore": "saga_store",
     "copy_saga_state": "saga_store",
     "InMemoryScheduler": "scheduler",
+    "InMemoryUnitOfWork": "unit_of_work",
 }
 
 
@@ -62,6 +64,7 @@ __all__ = [
     "InMemoryRestaurantRepository",
     "InMemorySagaStateStore",
     "InMemoryScheduler",
+    "InMemoryUnitOfWork",
     "OperationCounters",
     "SequentialIdGenerator",
     "VirtualClock",

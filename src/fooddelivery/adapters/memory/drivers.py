@@ -6,7 +6,6 @@ import heapq
 import math
 import threading
 from collections.abc import Sequence
-from dataclasses import replace
 
 from fooddelivery.adapters.counters import OperationCounters, meter_of
 from fooddelivery.adapters.sizes import driver_size
@@ -94,6 +93,8 @@ class InMemoryDriverRepository:
         self._drivers: dict[str, Driver] = {}
         self._cells: dict[_Cell, dict[str, _Entry]] = {}
         self._last_examined = 0
+        self._offsets: list[tuple[float, int, int]] = []
+        self._offset_rings = 0
 
     # -- index -------------------------------------------------------------------------------------
     def _wrap(self, iy: int) -> int:
@@ -191,84 +192,111 @@ class InMemoryDriverRepository:
             search_km = min(radius_km, search_km + self._cell_km)
         return found, examined
 
-    def _nearest_first(self, point: GeoPoint, radius_km: float, limit: int) -> tuple[list[_Found], int]:
-        """Best-first search over grid cells (call with the lock held).
+    def _ring_offsets(self, rings: int) -> list[tuple[float, int, int]]:
+        """Cell offsets ``(key, d_row, d_col)`` within ``rings`` cells, sorted by ``key``: the distance in cells between
+        the nearest edges of the centre cell and the offset cell, ``hypot(max(0, |dr| - 1), max(0, |dc| - 1))``.
 
-        Cells are visited in order of a lower bound of their distance to ``point`` (an equirectangular distance
-        with the smallest km per degree over the search band, scaled by 0.999, so never above the haversine
-        distance at these scales); rings of cells are added only while they could hold something nearer. The
-        search stops once ``limit`` drivers are known and no unvisited cell can hold a nearer one, so its cost
-        follows the cells between the point and its nearest drivers, however dense the city around them.
+        Computed once per store (and again only for a wider search): a query walks this list instead of building a
+        heap of cells.
+        """
+        if rings > self._offset_rings:
+            span = max(rings, 2 * self._offset_rings, 8)
+            offsets = [
+                (math.hypot(max(0, abs(dr) - 1), max(0, abs(dc) - 1)), dr, dc)
+                for dr in range(-span, span + 1)
+                for dc in range(-span, span + 1)
+            ]
+            offsets.sort()
+            self._offsets = offsets
+            self._offset_rings = span
+        return self._offsets
+
+    def _nearest_first(self, point: GeoPoint, radius_km: float, limit: int) -> tuple[list[_Found], int]:
+        """Nearest-first search over grid cells (call with the lock held).
+
+        Cells are visited in order of a lower bound of their distance to ``point`` taken from a precomputed table of
+        offsets (:meth:`_ring_offsets`): ``key`` cells times the smallest km per cell over the search band (an
+        equirectangular bound scaled by 0.999, so never above the haversine distance at these scales). The search
+        stops once ``limit`` drivers are known and the next cell's bound exceeds the farthest of them, or the bound
+        exceeds ``radius_km``; so its cost follows the cells between the point and its nearest drivers, however
+        dense the city around them. A search whose circle holds more cells than the fleet occupies walks the
+        occupied cells instead.
 
         Returns every driver examined within ``radius_km`` (with its distance) and how many were examined.
         """
         c = self._cell
         cells = self._cells
-        wrap = self._wrap
-        row_f, col_f = point.lat / c, point.lon / c
-        cx, cy = math.floor(row_f), math.floor(col_f)
+        cx, cy = math.floor(point.lat / c), math.floor(point.lon / c)
         band = min(89.9, abs(point.lat) + math.degrees(radius_km / EARTH_RADIUS_KM) + c)
         km_row = _KM_PER_DEG_LAT_MIN * c * 0.999
         km_col = _KM_PER_DEG_LAT_MIN * math.cos(math.radians(band)) * c * 0.999
         ring_km = min(km_row, km_col)
+        reach = radius_km / ring_km  # offsets with a larger key lie wholly outside the circle
+        rings = int(reach) + 2
         lon = point.lon
         p1 = math.radians(point.lat)
         cos1 = math.cos(p1)
-        sin, asin, sqrt, radians, hypot = math.sin, math.asin, math.sqrt, math.radians, math.hypot
-        heappush, heappop = heapq.heappush, heapq.heappop
-        pending: list[tuple[float, int, int]] = []
-        nearest: list[float] = []  # max-heap (negated) of the `limit` smallest distances found
+        sin, asin, sqrt, radians = math.sin, math.asin, math.sqrt, math.radians
+        heappush, heappushpop = heapq.heappush, heapq.heappushpop
         found: list[_Found] = []
+        nearest: list[float] = []  # max-heap (negated) of the `limit` smallest distances found
         examined = 0
-        ring = 0
-
-        def bound(ix: int, iy: int) -> float:
-            dy = max(0.0, ix - row_f, row_f - (ix + 1))
-            dx = max(0.0, iy - col_f, col_f - (iy + 1))
-            return hypot(dy * km_row, dx * km_col)
-
+        half, lon_cells = self._half_lon_cells, self._lon_cells
+        wraps = not (-half <= cy - rings and cy + rings < half)
+        # stop at the first offset whose bound passes `stop` (in cells): the radius, then the limit-th distance
+        stop = reach
+        budget = max(256, 2 * len(cells))  # offsets walked before an occupied-cells scan is cheaper
+        last: tuple[float, int, int] | None = None
+        targets = self._ring_offsets(rings)
         while True:
-            # add whole rings of cells while one of them could beat the best pending cell or the k-th driver
-            while True:
-                ring_lb = max(0, ring - 1) * ring_km
-                if ring_lb > radius_km:
+            walked = 0
+            for target in targets:
+                key, dr, dc = target
+                if key > stop:
+                    return found, examined
+                walked += 1
+                if walked > budget:
                     break
-                if pending and ring_lb > pending[0][0]:
-                    break
-                if len(nearest) >= limit and ring_lb > -nearest[0]:
-                    break
-                if ring == 0:
-                    ring_cells: list[tuple[int, int]] = [(cx, cy)]
-                else:
-                    ring_cells = [(cx - ring, iy) for iy in range(cy - ring, cy + ring + 1)]
-                    ring_cells += [(cx + ring, iy) for iy in range(cy - ring, cy + ring + 1)]
-                    ring_cells += [(ix, cy - ring) for ix in range(cx - ring + 1, cx + ring)]
-                    ring_cells += [(ix, cy + ring) for ix in range(cx - ring + 1, cx + ring)]
-                for ix, iy in ring_cells:
-                    if (ix, wrap(iy)) in cells:
-                        lb = bound(ix, iy)
-                        if lb <= radius_km:
-                            heappush(pending, (lb, ix, iy))
-                ring += 1
-            if not pending:
-                break
-            lb, ix, iy = heappop(pending)
-            if len(nearest) >= limit and lb > -nearest[0]:
-                break
-            members = cells.get((ix, wrap(iy)))
-            if members is None:
-                continue
-            examined += len(members)
-            for p2, cos2, lon2, driver in members.values():
-                # haversine_km(point.lat, point.lon, lat2, lon2), operation for operation
-                a = sin((p2 - p1) / 2) ** 2 + cos1 * cos2 * sin(radians(lon2 - lon) / 2) ** 2
-                dist = _TWO_R * asin(min(1.0, sqrt(a)))
-                if dist <= radius_km:
-                    found.append((dist, driver.driver_id, driver))
-                    heappush(nearest, -dist)
-                    if len(nearest) > limit:
-                        heappop(nearest)
-        return found, examined
+                last = target
+                iy = cy + dc
+                if wraps:
+                    iy = (iy + half) % lon_cells - half
+                members = cells.get((cx + dr, iy))
+                if members is None:
+                    continue
+                examined += len(members)
+                for p2, cos2, lon2, driver in members.values():
+                    # haversine_km(point.lat, point.lon, lat2, lon2), operation for operation
+                    a = sin((p2 - p1) / 2) ** 2 + cos1 * cos2 * sin(radians(lon2 - lon) / 2) ** 2
+                    dist = _TWO_R * asin(min(1.0, sqrt(a)))
+                    if dist <= radius_km:
+                        found.append((dist, driver.driver_id, driver))
+                        if len(nearest) < limit:
+                            heappush(nearest, -dist)
+                        elif dist < -nearest[0]:
+                            heappushpop(nearest, -dist)
+                        else:
+                            continue
+                        if len(nearest) == limit:
+                            stop = min(reach, -nearest[0] / ring_km)
+            else:
+                return found, examined
+            # A sparse fleet: the rest of the circle spans more cells than are occupied: walk those instead.
+            rest: list[tuple[float, int, int]] = []
+            span = int(stop) + 1  # no cell more rows or columns away can be within `stop`
+            hypot = math.hypot
+            for ix, iy in cells:
+                dr = ix - cx
+                if dr > span or dr < -span:
+                    continue
+                dc = (iy - cy + half) % lon_cells - half
+                if dc > span or dc < -span:
+                    continue
+                target = (hypot(max(0, abs(dr) - 1), max(0, abs(dc) - 1)), dr, dc)
+                if target[0] <= stop and (last is None or target > last):
+                    rest.append(target)
+            rest.sort()
+            targets, budget = rest, len(rest) + 1
 
     def _raw_cols(self, point: GeoPoint, radius_km: float) -> tuple[int, int]:
         """Unwrapped first and last column of :meth:`_box` (only when it does not span every longitude)."""
@@ -313,7 +341,7 @@ class InMemoryDriverRepository:
         with self._lock:
             if driver.driver_id in self._drivers:
                 raise ConcurrencyConflict(f"driver {driver.driver_id} already exists", driver_id=driver.driver_id)
-            stored = replace(driver, version=1)
+            stored = driver.evolve(version=1)
             self._drivers[stored.driver_id] = stored
             self._index(stored)
         if self._meter is not None:
@@ -356,7 +384,7 @@ class InMemoryDriverRepository:
                     f"driver {driver.driver_id} is at version {current.version}, not {driver.version}",
                     driver_id=driver.driver_id,
                 )
-            stored = replace(driver, version=driver.version + 1)
+            stored = driver.evolve(version=driver.version + 1)
             self._unindex(current)
             self._drivers[stored.driver_id] = stored
             self._index(stored)

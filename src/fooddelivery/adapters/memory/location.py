@@ -61,10 +61,11 @@ class InMemoryLocationStream:
             if self._fail_next:
                 self._fail_next -= 1
                 raise InfrastructureError("location stream refused the record (injected failure)")
-            log = self._partitions.get(partition_key)
-            if log is None:
-                log = self._partitions[partition_key] = deque(maxlen=self._retain)
-            log.append(event)
+            if self._retain != 0:  # retain=0 keeps no partition at all, only the total
+                log = self._partitions.get(partition_key)
+                if log is None:
+                    log = self._partitions[partition_key] = deque(maxlen=self._retain)
+                log.append(event)
             self._total += 1
         if self._counters is not None:
             self._counters.add("location.appends")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from dataclasses import replace
 
 from fooddelivery.adapters.counters import OperationCounters, meter_of
 from fooddelivery.adapters.sizes import notification_size
@@ -84,7 +83,9 @@ class InMemoryNotifier:
                 order.append(nid)
                 if len(order) > (self._window or 0):
                     self._ids.discard(order.popleft())
-            self._sent.append(replace(notification, data=dict(notification.data)))
+            n = notification  # kept with its own copy of ``data`` (the caller's dict may change)
+            kept = Notification(n.notification_id, n.kind, n.recipient_id, n.order_id, n.template, dict(n.data))
+            self._sent.append(kept)
             kind = notification.kind.value
             self._by_kind[kind] = self._by_kind.get(kind, 0) + 1
             self._by_template[notification.template] = self._by_template.get(notification.template, 0) + 1

@@ -28,6 +28,8 @@ from fooddelivery.domain.order import Order, OrderStatus
 from fooddelivery.metering.operations import store
 from fooddelivery.ports.messaging import OutboxRecord
 from fooddelivery.ports.orders import IdempotencyRecord, Page
+from fooddelivery.ports.saga_store import SagaStateStore
+from fooddelivery.ports.unit_of_work import OrderUnitOfWork
 
 __all__ = ["InMemoryOrderRepository"]
 
@@ -147,37 +149,58 @@ class InMemoryOrderRepository:
         if counters is not None:
             counters.add("orders.writes")
         with self._lock:
-            if idempotency is not None:
-                bound = self._idempotency.get((idempotency.scope, idempotency.key))
-                if bound is not None:
-                    if bound.fingerprint == idempotency.fingerprint:
-                        raise DuplicateRequest(
-                            f"idempotency key {idempotency.key!r} already created order {bound.order_id}",
-                            resource_id=bound.order_id,
-                        )
-                    raise IdempotencyKeyReused(
-                        f"idempotency key {idempotency.key!r} was used with a different request",
-                        scope=idempotency.scope,
-                        key=idempotency.key,
+            self._check_add(order, idempotency)
+            stored, events = self._apply_add(order, idempotency)
+        self._after_write(stored, events, idempotency)
+
+    def _check_add(self, order: Order, idempotency: IdempotencyRecord | None) -> None:
+        """Refuse an insert (call with the lock held; changes nothing).
+
+        Raises:
+            DuplicateRequest, IdempotencyKeyReused, ConcurrencyConflict: see :meth:`add`.
+        """
+        if idempotency is not None:
+            bound = self._idempotency.get((idempotency.scope, idempotency.key))
+            if bound is not None:
+                if bound.fingerprint == idempotency.fingerprint:
+                    raise DuplicateRequest(
+                        f"idempotency key {idempotency.key!r} already created order {bound.order_id}",
+                        resource_id=bound.order_id,
                     )
-            if order.order_id in self._orders:
-                raise ConcurrencyConflict(f"order {order.order_id} already exists", order_id=order.order_id)
-            events = order.take_events()
-            stored = order.snapshot()
-            stored.persisted_version = order.version
-            self._orders[order.order_id] = stored
-            key: _Key = (order.created_at, order.order_id)
-            _insert(self._by_customer.setdefault(order.customer_id, []), key)
-            _insert(self._by_restaurant.setdefault(order.restaurant_id, []), key)
-            _insert(self._by_restaurant_status.setdefault((order.restaurant_id, order.status), []), key)
-            if idempotency is not None:
-                self._idempotency[(idempotency.scope, idempotency.key)] = idempotency
-            outbox = self._outbox
-            for event in events:
-                outbox[event.event_id] = OutboxRecord(event)
-            order.persisted_version = order.version
-        if counters is not None and events:
-            counters.add("outbox.writes", len(events))
+                raise IdempotencyKeyReused(
+                    f"idempotency key {idempotency.key!r} was used with a different request",
+                    scope=idempotency.scope,
+                    key=idempotency.key,
+                )
+        if order.order_id in self._orders:
+            raise ConcurrencyConflict(f"order {order.order_id} already exists", order_id=order.order_id)
+
+    def _apply_add(
+        self, order: Order, idempotency: IdempotencyRecord | None
+    ) -> tuple[Order, list[DomainEvent]]:
+        """Insert a checked order (call with the lock held); returns what was stored and the events taken."""
+        events = order.take_events()
+        stored = order.snapshot()
+        stored.persisted_version = order.version
+        self._orders[order.order_id] = stored
+        key: _Key = (order.created_at, order.order_id)
+        _insert(self._by_customer.setdefault(order.customer_id, []), key)
+        _insert(self._by_restaurant.setdefault(order.restaurant_id, []), key)
+        _insert(self._by_restaurant_status.setdefault((order.restaurant_id, order.status), []), key)
+        if idempotency is not None:
+            self._idempotency[(idempotency.scope, idempotency.key)] = idempotency
+        outbox = self._outbox
+        for event in events:
+            outbox[event.event_id] = OutboxRecord(event)
+        order.persisted_version = order.version
+        return stored, events
+
+    def _after_write(
+        self, stored: Order, events: Sequence[DomainEvent], idempotency: IdempotencyRecord | None
+    ) -> None:
+        """Count and meter a write that took effect (outside the lock)."""
+        if self._counters is not None and events:
+            self._counters.add("outbox.writes", len(events))
         if self._meter is not None:
             self._meter_write(self._meter, stored, events, idempotency)
 
@@ -212,12 +235,7 @@ class InMemoryOrderRepository:
         if counters is not None:
             counters.add("orders.reads")
         with self._lock:
-            stored = self._orders.get(order_id)
-            if stored is None:
-                if self._meter is not None:
-                    self._meter.record(_ORDERS_READ_MISS)
-                raise NotFound(f"order {order_id} not found", order_id=order_id)
-            snapshot = stored.snapshot()
+            snapshot = self._read(order_id)
         if self._meter is not None:
             self._meter.record(_ORDERS_READ, size=self._size_of(snapshot))
         return snapshot
@@ -241,35 +259,69 @@ class InMemoryOrderRepository:
         if counters is not None:
             counters.add("orders.writes")
         with self._lock:
-            stored = self._orders.get(order.order_id)
-            if stored is None:
-                raise NotFound(f"order {order.order_id} not found", order_id=order.order_id)
-            if stored.version != order.persisted_version:
-                raise ConcurrencyConflict(
-                    f"order {order.order_id} is at version {stored.version}, not {order.persisted_version} as read",
-                    order_id=order.order_id,
-                    stored_version=stored.version,
-                    expected_version=order.persisted_version,
-                )
-            events = order.take_events()
-            new = order.snapshot()
-            new.persisted_version = order.version
-            if stored.status is not new.status:
-                key: _Key = (stored.created_at, stored.order_id)
-                index = self._by_restaurant_status
-                old_index = index.get((stored.restaurant_id, stored.status))
-                if old_index is not None:
-                    _remove(old_index, key)
-                _insert(index.setdefault((stored.restaurant_id, new.status), []), key)
-            self._orders[order.order_id] = new
-            outbox = self._outbox
-            for event in events:
-                outbox[event.event_id] = OutboxRecord(event)
-            order.persisted_version = order.version
-        if counters is not None and events:
-            counters.add("outbox.writes", len(events))
-        if self._meter is not None:
-            self._meter_write(self._meter, new, events, None)
+            self._check_save(order)
+            new, events = self._apply_save(order)
+        self._after_write(new, events, None)
+
+    def _check_save(self, order: Order) -> None:
+        """Refuse a replacement (call with the lock held; changes nothing).
+
+        Raises:
+            NotFound, ConcurrencyConflict: see :meth:`save`.
+        """
+        stored = self._orders.get(order.order_id)
+        if stored is None:
+            raise NotFound(f"order {order.order_id} not found", order_id=order.order_id)
+        if stored.version != order.persisted_version:
+            raise ConcurrencyConflict(
+                f"order {order.order_id} is at version {stored.version}, not {order.persisted_version} as read",
+                order_id=order.order_id,
+                stored_version=stored.version,
+                expected_version=order.persisted_version,
+            )
+
+    def _apply_save(self, order: Order) -> tuple[Order, list[DomainEvent]]:
+        """Replace a checked order (call with the lock held); returns what was stored and the events taken."""
+        stored = self._orders[order.order_id]
+        events = order.take_events()
+        new = order.snapshot()
+        new.persisted_version = order.version
+        if stored.status is not new.status:
+            key: _Key = (stored.created_at, stored.order_id)
+            index = self._by_restaurant_status
+            old_index = index.get((stored.restaurant_id, stored.status))
+            if old_index is not None:
+                _remove(old_index, key)
+            _insert(index.setdefault((stored.restaurant_id, new.status), []), key)
+        self._orders[order.order_id] = new
+        outbox = self._outbox
+        for event in events:
+            outbox[event.event_id] = OutboxRecord(event)
+        order.persisted_version = order.version
+        return new, events
+
+    def _read(self, order_id: str) -> Order:
+        """A snapshot of the stored order, counted and metered as a read (call with the lock held).
+
+        Raises:
+            NotFound: no such order.
+        """
+        stored = self._orders.get(order_id)
+        if stored is None:
+            if self._meter is not None:
+                self._meter.record(_ORDERS_READ_MISS)
+            raise NotFound(f"order {order_id} not found", order_id=order_id)
+        return stored.snapshot()
+
+    def unit_of_work(self, sagas: SagaStateStore) -> OrderUnitOfWork | None:
+        """The native unit of work over this store and ``sagas`` when it is an in-memory saga store (one commit
+        under both stores' locks), else None (``UnitOfWorkSource``)."""
+        from fooddelivery.adapters.memory.saga_store import InMemorySagaStateStore
+        from fooddelivery.adapters.memory.unit_of_work import InMemoryUnitOfWork
+
+        if isinstance(sagas, InMemorySagaStateStore):
+            return InMemoryUnitOfWork(self, sagas)
+        return None
 
     def find_idempotent(self, scope: str, key: str) -> IdempotencyRecord | None:
         """The binding of ``key`` in ``scope`` (an immutable record), or None."""
@@ -403,6 +455,35 @@ class InMemoryOrderRepository:
                         self._meter.record(_OUTBOX_UPDATE, size=outbox_size(record.event))
         if self._counters is not None and updated:
             self._counters.add("outbox.writes", updated)
+
+    # -- retention ---------------------------------------------------------------------------------
+    def release(self, order_id: str) -> Order | None:
+        """Forget a finished order: drop it from the store, its indexes and its idempotency bindings (its outbox
+        records, if any are still pending, stay). Returns what was stored (None: unknown). Not a port operation
+        (neither counted nor metered): a long simulation folds finished orders into its report and releases them,
+        so memory follows the orders in flight, not every order ever placed.
+        """
+        with self._lock:
+            stored = self._orders.pop(order_id, None)
+            if stored is None:
+                return None
+            key: _Key = (stored.created_at, order_id)
+            for index in (
+                self._by_customer.get(stored.customer_id),
+                self._by_restaurant.get(stored.restaurant_id),
+                self._by_restaurant_status.get((stored.restaurant_id, stored.status)),
+            ):
+                if index is not None:
+                    _remove(index, key)
+            if not self._by_customer.get(stored.customer_id, True):
+                del self._by_customer[stored.customer_id]
+            bound = [k for k, record in self._idempotency.items() if record.order_id == order_id] if (
+                self._idempotency
+            ) else []
+            for k in bound:
+                del self._idempotency[k]
+            self._sizes.pop(order_id, None)
+        return stored
 
     # -- inspection --------------------------------------------------------------------------------
     def iter_orders(self) -> Iterator[Order]:

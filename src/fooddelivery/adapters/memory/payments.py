@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Sequence
 
 from fooddelivery.adapters.counters import OperationCounters, meter_of
 from fooddelivery.adapters.fake_processor import (
@@ -92,6 +93,7 @@ class FakePaymentGateway:
         self._attempts: dict[tuple[str, str], int] = {}
         self._charges: dict[str, _ChargeState] = {}
         self._refunds: list[Refund] = []
+        self._refunds_by_charge: dict[str, list[Refund]] = {}
         self._captured_by_currency: dict[str, int] = {}
         self._refunded_by_currency: dict[str, int] = {}
         self._calls = 0
@@ -224,8 +226,31 @@ class FakePaymentGateway:
             refund = Refund(refund_id_of(self._next_refund), charge_id, amount)
             self._next_refund += 1
             self._refunds.append(refund)
+            self._refunds_by_charge.setdefault(charge_id, []).append(refund)
             self._remember(idempotency_key, params, refund)
             return refund
+
+    # -- retention -------------------------------------------------------------------------------
+    def release(self, charge_id: str, idempotency_keys: Sequence[str] = ()) -> None:
+        """Forget a settled charge and the results stored under ``idempotency_keys`` (the totals by currency and
+        the refunds list stay). Not a port operation (see ``InMemoryOrderRepository.release``): a replay of a
+        forgotten key runs again, as at a processor that forgot it (Stripe forgets keys after 24 hours).
+        """
+        with self._lock:
+            self._charges.pop(charge_id, None)
+            self._refunds_by_charge.pop(charge_id, None)
+            for key in idempotency_keys:
+                self._results.pop(key, None)
+
+    def refunds_of(self, charge_id: str) -> list[Refund]:
+        """The refunds of one charge, oldest first (inspection: not counted)."""
+        with self._lock:
+            return list(self._refunds_by_charge.get(charge_id, ()))
+
+    def refunded_charges(self) -> set[str]:
+        """The charges with refunds (that were not released), for audits."""
+        with self._lock:
+            return set(self._refunds_by_charge)
 
     # -- failure injection -------------------------------------------------------------------------
     def fail_next(self, n: int = 1) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 
-from fooddelivery.adapters._support import copy_json
 from fooddelivery.adapters.counters import OperationCounters, meter_of
 from fooddelivery.adapters.sizes import saga_size
 from fooddelivery.domain.errors import ConcurrencyConflict, NotFound
@@ -19,34 +18,16 @@ _WRITE = store("sagas", "write")
 
 
 def copy_saga_state(state: SagaState) -> SagaState:
-    """An independent copy of ``state``, much faster than ``SagaState.copy()`` (``copy.deepcopy``).
-
-    Lists and the ``attempts`` dict are copied; ``data`` is copied at every dict/list depth;
-    strings, numbers, datetimes and other immutable values are shared.
-    """
-    return SagaState(
-        saga_id=state.saga_id,
-        definition=state.definition,
-        current=state.current,
-        status=state.status,
-        created_at=state.created_at,
-        updated_at=state.updated_at,
-        data=copy_json(state.data),
-        completed=list(state.completed),
-        compensated=list(state.compensated),
-        attempts=dict(state.attempts),
-        branches_done=list(state.branches_done),
-        timer_id=state.timer_id,
-        outcome=state.outcome,
-        version=state.version,
-    )
+    """An independent copy of ``state``: ``SagaState.copy()`` (lists and ``attempts`` copied, ``data`` copied at
+    every dict/list depth; strings, numbers, datetimes and other immutable values shared)."""
+    return state.copy()
 
 
 class InMemorySagaStateStore:
     """Saga instances keyed by ``saga_id`` (implements ``SagaStateStore``). Thread-safe.
 
-    Stores and returns independent copies (:func:`copy_saga_state`), so a caller's later changes
-    never reach the store until it saves them.
+    Stores and returns independent copies (``SagaState.copy``), so a caller's later changes never
+    reach the store until it saves them.
 
     Counted operations (with ``counters``): ``saga.reads`` per ``get``, ``saga.writes`` per
     ``create``/``save`` (successful or not). Metered: ``store.sagas.write`` per stored write (sized: the
@@ -72,10 +53,24 @@ class InMemorySagaStateStore:
         if self._counters is not None:
             self._counters.add("saga.writes")
         with self._lock:
-            if state.saga_id in self._states:
-                raise ConcurrencyConflict(f"saga {state.saga_id} already exists", saga_id=state.saga_id)
-            state.version = 1
-            self._states[state.saga_id] = copy_saga_state(state)
+            self._check_create(state)
+            self._apply_create(state)
+        self._after_write(state)
+
+    def _check_create(self, state: SagaState) -> None:
+        """Refuse an insert (call with the lock held).
+
+        Raises:
+            ConcurrencyConflict: the id exists.
+        """
+        if state.saga_id in self._states:
+            raise ConcurrencyConflict(f"saga {state.saga_id} already exists", saga_id=state.saga_id)
+
+    def _apply_create(self, state: SagaState) -> None:
+        state.version = 1
+        self._states[state.saga_id] = state.copy()
+
+    def _after_write(self, state: SagaState) -> None:
         if self._meter is not None:
             size = self._sizes[state.saga_id] = saga_size(state)
             self._meter.record(_WRITE, size=size)
@@ -89,16 +84,25 @@ class InMemorySagaStateStore:
         if self._counters is not None:
             self._counters.add("saga.reads")
         with self._lock:
-            stored = self._states.get(saga_id)
-            if stored is None:
-                if self._meter is not None:
-                    self._meter.record(_READ_MISS)
-                raise NotFound(f"saga {saga_id} not found", saga_id=saga_id)
-            copy = copy_saga_state(stored)
-        if self._meter is not None:
-            size = self._sizes.get(saga_id)
-            self._meter.record(_READ, size=size if size is not None else saga_size(copy))
+            copy = self._read(saga_id)
         return copy
+
+    def _read(self, saga_id: str) -> SagaState:
+        """A copy of the stored instance, metered as a read (call with the lock held).
+
+        Raises:
+            NotFound: no such instance.
+        """
+        stored = self._states.get(saga_id)
+        meter = self._meter
+        if stored is None:
+            if meter is not None:
+                meter.record(_READ_MISS)
+            raise NotFound(f"saga {saga_id} not found", saga_id=saga_id)
+        if meter is not None:
+            size = self._sizes.get(saga_id)
+            meter.record(_READ, size=size if size is not None else saga_size(stored))
+        return stored.copy()
 
     def save(self, state: SagaState) -> None:
         """Replace if the stored version equals ``state.version``, then bump ``state.version``.
@@ -110,19 +114,39 @@ class InMemorySagaStateStore:
         if self._counters is not None:
             self._counters.add("saga.writes")
         with self._lock:
-            stored = self._states.get(state.saga_id)
-            if stored is None:
-                raise NotFound(f"saga {state.saga_id} not found", saga_id=state.saga_id)
-            if stored.version != state.version:
-                raise ConcurrencyConflict(
-                    f"saga {state.saga_id} is at version {stored.version}, not {state.version}",
-                    saga_id=state.saga_id,
-                )
-            state.version += 1
-            self._states[state.saga_id] = copy_saga_state(state)
-        if self._meter is not None:
-            size = self._sizes[state.saga_id] = saga_size(state)
-            self._meter.record(_WRITE, size=size)
+            self._check_save(state)
+            self._apply_save(state)
+        self._after_write(state)
+
+    def _check_save(self, state: SagaState) -> None:
+        """Refuse a replacement (call with the lock held).
+
+        Raises:
+            NotFound, ConcurrencyConflict: see :meth:`save`.
+        """
+        stored = self._states.get(state.saga_id)
+        if stored is None:
+            raise NotFound(f"saga {state.saga_id} not found", saga_id=state.saga_id)
+        if stored.version != state.version:
+            raise ConcurrencyConflict(
+                f"saga {state.saga_id} is at version {stored.version}, not {state.version}",
+                saga_id=state.saga_id,
+            )
+
+    def _apply_save(self, state: SagaState) -> None:
+        state.version += 1
+        self._states[state.saga_id] = state.copy()
+
+    def release(self, saga_id: str, *, finished_only: bool = False) -> SagaState | None:
+        """Forget an instance (a finished one, whose order the caller releases too); returns what was stored, or None
+        when there is none (or, with ``finished_only``, when it has not finished: it is kept). Not a port operation:
+        neither counted nor metered (see ``InMemoryOrderRepository.release``)."""
+        with self._lock:
+            stored = self._states.get(saga_id)
+            if stored is None or (finished_only and not stored.finished):
+                return None
+            self._sizes.pop(saga_id, None)
+            return self._states.pop(saga_id)
 
     def __len__(self) -> int:
         """How many instances are stored."""

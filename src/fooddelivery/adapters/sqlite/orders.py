@@ -7,7 +7,7 @@ is stored without its events and no event without its order.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from fooddelivery.adapters.counters import OperationCounters
@@ -25,10 +25,14 @@ from fooddelivery.domain.errors import ConcurrencyConflict, DataCorrupted, Dupli
 from fooddelivery.domain.order import Order, OrderStatus
 from fooddelivery.ports.messaging import OutboxRecord
 from fooddelivery.ports.orders import IdempotencyRecord, Page
+from fooddelivery.ports.saga_store import SagaStateStore
+from fooddelivery.ports.unit_of_work import OrderUnitOfWork
 
 __all__ = ["SqliteOrderRepository"]
 
 _COLUMNS = "order_id, customer_id, restaurant_id, status, created_at, version, record"
+#: A prepared order write: run inside a write transaction with the placement's idempotency binding (or None).
+_OrderWrite = Callable[[sqlite3.Connection, "IdempotencyRecord | None"], None]
 #: Most ids per ``IN (...)`` list (SQLite's default limit of host parameters is 32766 since 3.32).
 _CHUNK = 500
 
@@ -117,42 +121,82 @@ class SqliteOrderRepository:
         counters = self._counters
         if counters is not None:
             counters.add("orders.writes")
+        write = self.prepare(order, insert=True)
+        with self._db.write() as conn:
+            write(conn, idempotency)
+        self.finish(order)
+
+    def prepare(self, order: Order, *, insert: bool) -> _OrderWrite:
+        """The insert (``add``) or compare-and-set update (``save``) of ``order`` with its events, encoded now and
+        run later inside a write transaction (``write(conn, idempotency)``), so the unit of work can write it
+        together with the saga.
+
+        Raises:
+            ValidationError: an event payload is not JSON-ready (field ``payload``).
+        """
         row = order_row(order)
         events = [(e.event_id, e.order_id, event_json(e)) for e in order.pending_events]
-        with self._db.write() as conn:
-            if idempotency is not None:
-                bound = conn.execute(
-                    "SELECT fingerprint, order_id FROM order_idempotency WHERE scope = ? AND key = ?",
-                    (idempotency.scope, idempotency.key),
-                ).fetchone()
-                if bound is not None:
-                    if bound[0] == idempotency.fingerprint:
-                        raise DuplicateRequest(
-                            f"idempotency key {idempotency.key!r} already created order {bound[1]}",
-                            resource_id=bound[1],
+        if insert:
+
+            def insert_order(conn: sqlite3.Connection, idempotency: IdempotencyRecord | None) -> None:
+                if idempotency is not None:
+                    bound = conn.execute(
+                        "SELECT fingerprint, order_id FROM order_idempotency WHERE scope = ? AND key = ?",
+                        (idempotency.scope, idempotency.key),
+                    ).fetchone()
+                    if bound is not None:
+                        if bound[0] == idempotency.fingerprint:
+                            raise DuplicateRequest(
+                                f"idempotency key {idempotency.key!r} already created order {bound[1]}",
+                                resource_id=bound[1],
+                            )
+                        raise IdempotencyKeyReused(
+                            f"idempotency key {idempotency.key!r} was used with a different request",
+                            scope=idempotency.scope,
+                            key=idempotency.key,
                         )
-                    raise IdempotencyKeyReused(
-                        f"idempotency key {idempotency.key!r} was used with a different request",
-                        scope=idempotency.scope,
-                        key=idempotency.key,
+                insert_new(
+                    conn,
+                    f"INSERT INTO orders ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    row,
+                    f"order {order.order_id}",
+                    order_id=order.order_id,
+                )
+                if idempotency is not None:
+                    conn.execute(
+                        "INSERT INTO order_idempotency (scope, key, fingerprint, order_id) VALUES (?, ?, ?, ?)",
+                        (idempotency.scope, idempotency.key, idempotency.fingerprint, idempotency.order_id),
                     )
-            insert_new(
-                conn,
-                f"INSERT INTO orders ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                row,
-                f"order {order.order_id}",
-                order_id=order.order_id,
-            )
-            if idempotency is not None:
-                conn.execute(
-                    "INSERT INTO order_idempotency (scope, key, fingerprint, order_id) VALUES (?, ?, ?, ?)",
-                    (idempotency.scope, idempotency.key, idempotency.fingerprint, idempotency.order_id),
+                self._insert_events(conn, events)
+
+            return insert_order
+        order_id, _, _, status, _, version, record = row
+        expected = order.persisted_version
+
+        def update(conn: sqlite3.Connection, idempotency: IdempotencyRecord | None) -> None:
+            updated = conn.execute(
+                "UPDATE orders SET status = ?, version = ?, record = ? WHERE order_id = ? AND version = ?",
+                (status, version, record, order_id, expected),
+            ).rowcount
+            if updated != 1:
+                stored = stored_version(conn, "orders", "order_id", order_id, f"order {order_id}", order_id=order_id)
+                raise ConcurrencyConflict(
+                    f"order {order_id} is at version {stored}, not {expected} as read",
+                    order_id=order_id,
+                    stored_version=stored,
+                    expected_version=expected,
                 )
             self._insert_events(conn, events)
+
+        return update
+
+    def finish(self, order: Order) -> None:
+        """After the transaction of :meth:`prepare` committed: take the events from the order, set its
+        ``persisted_version``, count the outbox records."""
         taken = order.take_events()
         order.persisted_version = order.version
-        if counters is not None and taken:
-            counters.add("outbox.writes", len(taken))
+        if self._counters is not None and taken:
+            self._counters.add("outbox.writes", len(taken))
 
     def get(self, order_id: str) -> Order:
         """The stored order (a new object), ``persisted_version`` set to its stored version.
@@ -195,26 +239,20 @@ class SqliteOrderRepository:
         counters = self._counters
         if counters is not None:
             counters.add("orders.writes")
-        order_id, _, _, status, _, version, record = order_row(order)
-        events = [(e.event_id, e.order_id, event_json(e)) for e in order.pending_events]
+        write = self.prepare(order, insert=False)
         with self._db.write() as conn:
-            updated = conn.execute(
-                "UPDATE orders SET status = ?, version = ?, record = ? WHERE order_id = ? AND version = ?",
-                (status, version, record, order_id, order.persisted_version),
-            ).rowcount
-            if updated != 1:
-                stored = stored_version(conn, "orders", "order_id", order_id, f"order {order_id}", order_id=order_id)
-                raise ConcurrencyConflict(
-                    f"order {order_id} is at version {stored}, not {order.persisted_version} as read",
-                    order_id=order_id,
-                    stored_version=stored,
-                    expected_version=order.persisted_version,
-                )
-            self._insert_events(conn, events)
-        taken = order.take_events()
-        order.persisted_version = order.version
-        if counters is not None and taken:
-            counters.add("outbox.writes", len(taken))
+            write(conn, None)
+        self.finish(order)
+
+    def unit_of_work(self, sagas: SagaStateStore) -> OrderUnitOfWork | None:
+        """A native unit of work when ``sagas`` is a SQLite saga store on the same database (one transaction writes
+        the order, its outbox records and the saga), else None (``UnitOfWorkSource``)."""
+        from fooddelivery.adapters.sqlite.saga_store import SqliteSagaStateStore
+        from fooddelivery.adapters.sqlite.unit_of_work import SqliteUnitOfWork
+
+        if isinstance(sagas, SqliteSagaStateStore) and sagas.database is self._db:
+            return SqliteUnitOfWork(self, sagas)
+        return None
 
     @staticmethod
     def _insert_events(conn: sqlite3.Connection, events: list[tuple[str, str, str]]) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Callable
+
 from fooddelivery.adapters.counters import OperationCounters
 from fooddelivery.adapters.sqlite._support import insert_new, read_row, update_versioned
 from fooddelivery.adapters.sqlite.database import SqliteDatabase
@@ -31,6 +34,11 @@ class SqliteSagaStateStore:
         self._db = db
         self._counters = counters
 
+    @property
+    def database(self) -> SqliteDatabase:
+        """The database this store writes to."""
+        return self._db
+
     def create(self, state: SagaState) -> None:
         """Insert ``state`` at version 1 (sets ``state.version = 1`` on success).
 
@@ -41,16 +49,54 @@ class SqliteSagaStateStore:
         """
         if self._counters is not None:
             self._counters.add("saga.writes")
-        row = (state.saga_id, state.status.value, 1, utc_text(state.updated_at), saga_record(state))
+        write = self.prepare(state, create=True)
         with self._db.write() as conn:
-            insert_new(
+            write(conn)
+        self.finish(state)
+
+    def prepare(self, state: SagaState, *, create: bool) -> Callable[[sqlite3.Connection], None]:
+        """The insert (``create``) or compare-and-set update (``save``) of ``state``, encoded now and run later inside
+        a write transaction, so the unit of work can write it together with the order.
+
+        Raises:
+            ValidationError: ``state.data`` is not JSON-ready (field ``data``).
+        """
+        record = saga_record(state)
+        if create:
+            row = (state.saga_id, state.status.value, 1, utc_text(state.updated_at), record)
+
+            def insert(conn: sqlite3.Connection) -> None:
+                insert_new(
+                    conn,
+                    "INSERT INTO sagas (saga_id, status, version, updated_at, record) VALUES (?, ?, ?, ?, ?)",
+                    row,
+                    f"saga {state.saga_id}",
+                    saga_id=state.saga_id,
+                )
+
+            return insert
+        values = (state.status.value, state.version + 1, utc_text(state.updated_at), record)
+        saga_id, expected = state.saga_id, state.version
+
+        def update(conn: sqlite3.Connection) -> None:
+            update_versioned(
                 conn,
-                "INSERT INTO sagas (saga_id, status, version, updated_at, record) VALUES (?, ?, ?, ?, ?)",
-                row,
-                f"saga {state.saga_id}",
-                saga_id=state.saga_id,
+                "sagas",
+                "status = ?, version = ?, updated_at = ?, record = ?",
+                values,
+                "saga_id",
+                saga_id,
+                expected,
+                f"saga {saga_id}",
+                saga_id=saga_id,
             )
-        state.version = 1
+
+        return update
+
+    @staticmethod
+    def finish(state: SagaState, *, create: bool = True) -> None:
+        """After the transaction of :meth:`prepare` committed: set ``state.version`` (1, or bumped)."""
+        state.version = 1 if create else state.version + 1
 
     def get(self, saga_id: str) -> SagaState:
         """The stored instance (new, independent containers).
@@ -81,20 +127,10 @@ class SqliteSagaStateStore:
         """
         if self._counters is not None:
             self._counters.add("saga.writes")
-        record = saga_record(state)
+        write = self.prepare(state, create=False)
         with self._db.write() as conn:
-            update_versioned(
-                conn,
-                "sagas",
-                "status = ?, version = ?, updated_at = ?, record = ?",
-                (state.status.value, state.version + 1, utc_text(state.updated_at), record),
-                "saga_id",
-                state.saga_id,
-                state.version,
-                f"saga {state.saga_id}",
-                saga_id=state.saga_id,
-            )
-        state.version += 1
+            write(conn)
+        self.finish(state, create=False)
 
     # -- inspection and recovery ---------------------------------------------------------------------------
     def ids(self, status: SagaStatus | None = None) -> list[str]:

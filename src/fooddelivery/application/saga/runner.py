@@ -1,6 +1,8 @@
 """The in-process saga runner: executes a :class:`SagaDefinition` step by step over the ports.
 
-State is persisted after every step (and at checkpoints inside a step), so a crash anywhere resumes with
+State is committed whenever the instance stops, before every effect that is not idempotent by itself, when a
+failure is routed and when a signal or a timer decides its path (see :class:`SagaRunner`), each time together with
+the changes the steps made to the order (one unit of work), so a crash anywhere resumes with
 :meth:`SagaRunner.resume` without repeating a side effect: actions are idempotent on stable keys derived from the
 saga id and step name. Timers (retry back-offs and wait timeouts) go through the :class:`Scheduler` port and come
 back through :meth:`SagaRunner.deliver`; the clock is injected (virtual time in tests and the simulation, real
@@ -29,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from fooddelivery.application.saga.definition import (
     Catch,
@@ -56,6 +58,7 @@ __all__ = [
     "TIMER_TIMEOUT",
     "Action",
     "SagaRunner",
+    "SagaUnit",
     "SignalOutcome",
     "StepContext",
 ]
@@ -77,6 +80,9 @@ class StepContext:
         data: the saga's working data (read it; return new values instead of writing it).
         outcome: the recorded failure reason, if the saga is failing.
         attempt: 1 for the first attempt, 2 for the first retry...
+        order: the instance's entity (the order) when the runner drives the saga through a unit of work: the
+            action reads and changes it, and the runner commits it together with the saga's state. None when the
+            action reads and writes the order itself (a workflow engine's activity calls it that way).
     """
 
     saga_id: str
@@ -85,15 +91,17 @@ class StepContext:
     outcome: str | None
     attempt: int
     _checkpoint: Callable[[dict[str, Any]], None]
+    order: Any = None
 
     def checkpoint(self, **values: Any) -> None:
-        """Persist ``values`` into the saga data now, before the step completes.
+        """Persist ``values`` into the saga data now, before the step completes (with the unit of work's changes
+        so far).
 
-        Use it between two side effects so a crash between them is recoverable (e.g. the reserved driver's id
-        before the order is written).
+        Use it before a side effect that is not idempotent by itself, so a crash right after it is recoverable
+        (e.g. the driver about to be reserved, before the compare-and-set that reserves it).
 
         Raises:
-            ConcurrencyConflict: the saga was changed concurrently.
+            ConcurrencyConflict: the saga (or its order) was changed concurrently.
         """
         self._checkpoint(values)
 
@@ -102,8 +110,96 @@ class StepContext:
 Action = Callable[[StepContext], Mapping[str, Any] | None]
 
 
+@runtime_checkable
+class SagaUnit(Protocol):
+    """What the runner reads and writes an instance through: its state and the entity its steps change (the order),
+    committed together (``fooddelivery.application.unit_of_work.OrderSession`` for the order saga).
+
+    """
+
+    @property
+    def atomic(self) -> bool:
+        """Whether :meth:`commit` writes the entity and the state in one atomic write."""
+        ...
+
+    def load(self, saga_id: str, *, fresh: bool = False) -> tuple[Any, SagaState | None]:
+        """(the entity, the instance or None); ``fresh``: from the store, not from what this call has read."""
+        ...
+
+    def cached_saga(self, saga_id: str) -> tuple[bool, SagaState | None]:
+        """(whether this call already knows the instance, a copy of it or None) -- no I/O."""
+        ...
+
+    def get(self, saga_id: str) -> Any:
+        """The entity alone."""
+        ...
+
+    def commit(self, saga: SagaState | None, order: Any = None, *, create_saga: bool = False) -> None:
+        """Write the entity (if changed) and the instance (created when ``create_saga``) as one unit."""
+        ...
+
+    def forget(self, saga_id: str) -> None:
+        """Drop what this call keeps of the instance and its entity: a drive stopped on an error with changes it
+        did not commit."""
+        ...
+
+
+class _StoreUnit:
+    """The unit of a saga without an entity: its state store alone."""
+
+    atomic = True
+
+    def __init__(self, store: SagaStateStore) -> None:
+        self.store = store
+
+    def load(self, saga_id: str, *, fresh: bool = False) -> tuple[Any, SagaState | None]:
+        try:
+            return None, self.store.get(saga_id)
+        except NotFound:
+            return None, None
+
+    def cached_saga(self, saga_id: str) -> tuple[bool, SagaState | None]:
+        return False, None
+
+    def get(self, saga_id: str) -> Any:
+        return None
+
+    def forget(self, saga_id: str) -> None:
+        return None
+
+    def commit(self, saga: SagaState | None, order: Any = None, *, create_saga: bool = False) -> None:
+        if saga is None:
+            return
+        if create_saga:
+            self.store.create(saga)
+        else:
+            self.store.save(saga)
+
+
+@dataclass(slots=True)
+class _Run:
+    """One instance being driven: its state and its entity as this process holds them."""
+
+    state: SagaState
+    entity: Any
+
+
 class SagaRunner:
     """Runs instances of one saga definition in process (implements the :class:`SagaEngine` port).
+
+    **When state is written.** The runner commits an instance -- its state together with the changes its steps
+    made to the entity (the order and the events it recorded), through ``unit`` -- when the instance stops
+    (entering a wait, a retry back-off or an end; on an error no route catches it stays RUNNING as last committed,
+    resumable), when an action checkpoints (before an effect that is not idempotent by itself: a driver's
+    reservation), when a failure is routed (the route was decided on the world as it was -- retries ran out, a card
+    was declined -- and what follows is not undone: a refund), and when an external input decides its path (a
+    signal or a timer: committed before any step runs, so of two racing inputs exactly one wins). Between those
+    points steps run back to back: each step's effects are idempotent on stable keys (payments by idempotency key,
+    notifications by id, order changes by checking the order first), so a crash between two commits repeats calls
+    (a replayed payment, a deduplicated notification), never an effect, and the resumed instance ends where an
+    uninterrupted one would. A commit that loses a race on
+    the entity alone (a driver claimed the order meanwhile) runs the steps since the last commit again on the fresh
+    entity.
 
     Args:
         definition: the saga.
@@ -112,6 +208,8 @@ class SagaRunner:
         scheduler: where timers go.
         clock: time source.
         meter: where the saga's billable operations are recorded (see the module docstring); none by default.
+        unit: what instances and their entity are read and committed through (see :class:`SagaUnit`); by default
+            ``store`` alone (no entity: actions read and write what they change themselves).
 
     Raises:
         ValueError: an action the definition names is missing.
@@ -125,6 +223,8 @@ class SagaRunner:
         scheduler: Scheduler,
         clock: Clock,
         meter: Meter | None = None,
+        *,
+        unit: SagaUnit | None = None,
     ) -> None:
         needed: set[str] = set()
         for state in definition.states.values():
@@ -142,6 +242,7 @@ class SagaRunner:
         self.scheduler = scheduler
         self.clock = clock
         self.meter: Meter = meter if meter is not None else NullMeter()
+        self.unit: SagaUnit = unit if unit is not None else _StoreUnit(store)
         self._entry_cost = {name: _entry_transitions(definition, node) for name, node in definition.states.items()}
 
     def _transitions(self, n: int, entering: str | None = None) -> None:
@@ -152,14 +253,10 @@ class SagaRunner:
             self.meter.record(SAGA_TRANSITION, n)
 
     # -- entry points ---------------------------------------------------------------------------------------
-    def start(self, saga_id: str, data: Mapping[str, Any] | None = None) -> SagaState:
-        """Create and run an instance until it waits, sleeps or ends.
-
-        Starting an existing instance is idempotent: a RUNNING one is resumed, any other is returned as is
-        (so an at-least-once ``OrderPlaced`` delivery starts the saga once).
-        """
+    def new_instance(self, saga_id: str, data: Mapping[str, Any] | None = None) -> SagaState:
+        """A new instance at the definition's start, RUNNING (not stored: see :meth:`started`)."""
         now = self.clock.now()
-        state = SagaState(
+        return SagaState(
             saga_id=saga_id,
             definition=self.definition.key,
             current=self.definition.start,
@@ -168,27 +265,60 @@ class SagaRunner:
             updated_at=now,
             data=dict(data or {}),
         )
-        try:
-            self.store.create(state)
-        except ConcurrencyConflict:
-            return self.resume(saga_id)
+
+    def started(self, state: SagaState) -> None:
+        """Record the start of ``state``, created elsewhere (in the write that placed its order), on the meter."""
         self.meter.record(SAGA_START)
         self._transitions(0, self.definition.start)
-        return self._drive(state)
+
+    def start(self, saga_id: str, data: Mapping[str, Any] | None = None) -> SagaState:
+        """Create and run an instance until it waits, sleeps or ends.
+
+        Starting an existing instance is idempotent: a RUNNING one is resumed, any other is returned as is
+        (so an at-least-once ``OrderPlaced`` delivery starts the saga once).
+        """
+        unit = self.unit
+        known, _ = unit.cached_saga(saga_id)
+        loaded = known or unit.atomic  # one read gives both: look before creating
+        entity: Any = None
+        if loaded:
+            entity, found = unit.load(saga_id)
+            if found is not None:
+                return self._drive(_Run(found, entity)) if found.status is SagaStatus.RUNNING else found
+        state = self.new_instance(saga_id, data)
+        try:
+            unit.commit(state, create_saga=True)
+        except ConcurrencyConflict:
+            return self.resume(saga_id)
+        self.started(state)
+        return self._drive(_Run(state, entity if loaded else unit.get(saga_id)))
 
     def status(self, saga_id: str) -> SagaStatus | None:
         """The instance's status, or None when it was never started (the :class:`SagaEngine` port)."""
+        known, cached = self.unit.cached_saga(saga_id)
+        if known:
+            return cached.status if cached is not None else None
         try:
             return self.store.get(saga_id).status
         except NotFound:
             return None
 
+    def _open(self, saga_id: str, *, fresh: bool = False) -> _Run:
+        entity, state = self.unit.load(saga_id, fresh=fresh)
+        if state is None:
+            raise NotFound(f"saga {saga_id} not found", saga_id=saga_id)
+        return _Run(state, entity)
+
     def resume(self, saga_id: str) -> SagaState:
-        """Continue an instance interrupted in a RUNNING step (after a crash); others are returned unchanged."""
-        state = self.store.get(saga_id)
-        if state.status is SagaStatus.RUNNING:
-            return self._drive(state)
-        return state
+        """Continue an instance interrupted in a RUNNING step (after a crash); others are returned unchanged.
+
+        Raises:
+            NotFound: no such instance.
+        """
+        run = self._open(saga_id, fresh=True)
+        if run.state.status is SagaStatus.RUNNING:
+            return self._drive(run)
+        return run.state
 
     def deliver(self, message: ScheduledMessage) -> SagaState | None:
         """Handle a timer. Stale timers (cancelled, superseded, or duplicated) change nothing.
@@ -197,8 +327,9 @@ class SagaRunner:
             The instance after handling, or None when the message was stale.
         """
         saga_id = str(message.body["sagaId"])
-        for _ in range(_MAX_CONFLICT_RETRIES):
-            state = self.store.get(saga_id)
+        for attempt in range(_MAX_CONFLICT_RETRIES):
+            run = self._open(saga_id, fresh=attempt > 0)
+            state = run.state
             if state.timer_id != message.message_id:
                 return None
             state.timer_id = None
@@ -216,12 +347,12 @@ class SagaRunner:
                 return None
             state.status = SagaStatus.RUNNING
             try:
-                self._save(state)
+                self._commit(run)
             except ConcurrencyConflict:
                 continue
             if timed_out:  # the state recording the timeout outcome, then the timeout route
                 self._transitions(1, state.current)
-            return self._drive(state)
+            return self._drive(run)
         raise ConcurrencyConflict(f"saga {saga_id}: timer lost {_MAX_CONFLICT_RETRIES} races")
 
     def signal(self, saga_id: str, event: str, detail: Mapping[str, Any] | None = None) -> SignalOutcome:
@@ -236,8 +367,9 @@ class SagaRunner:
             InvalidTransition: the saga is not yet waiting for events, or (the definition's cancel event) it is
                 running towards success and takes the cancellation once it has succeeded; retry later.
         """
-        for _ in range(_MAX_CONFLICT_RETRIES):
-            state = self.store.get(saga_id)
+        for attempt in range(_MAX_CONFLICT_RETRIES):
+            run = self._open(saga_id, fresh=attempt > 0)
+            state = run.state
             seen: list[str] = state.data.get("signals", [])
             if event in seen:
                 return SignalOutcome.DUPLICATE
@@ -290,16 +422,16 @@ class SagaRunner:
                 state.data.setdefault("signalDetail", {})[event] = dict(detail)
             state.status = SagaStatus.RUNNING
             try:
-                self._save(state)
+                self._commit(run)
             except ConcurrencyConflict:
                 continue
             if timer_to_cancel:
-                # After the save: until then the timeout stays armed; once saved, a timer that still fires
+                # After the commit: until then the timeout stays armed; once committed, a timer that still fires
                 # is stale (``timer_id`` no longer names it) and changes nothing.
                 self.scheduler.cancel(timer_to_cancel)
             self.meter.record(SAGA_SIGNAL)
             self._transitions(routing, state.current)
-            self._drive(state)
+            self._drive(run)
             return SignalOutcome.ACCEPTED
         raise ConcurrencyConflict(f"saga {saga_id}: signal lost {_MAX_CONFLICT_RETRIES} races")
 
@@ -308,36 +440,63 @@ class SagaRunner:
         """True once the instance left its wait states behind (it compensates, fails or confirms)."""
         return state.data.get("waited", False) is True
 
-    def _save(self, state: SagaState) -> None:
+    def _commit(self, run: _Run) -> None:
+        """Write the instance and its entity's changes (one unit of work; bumps ``version``)."""
+        state = run.state
         state.updated_at = self.clock.now()
-        self.store.save(state)
+        self.unit.commit(state, run.entity)
 
-    def _drive(self, state: SagaState) -> SagaState:
+    def _drive(self, run: _Run) -> SagaState:
+        """Run steps until the instance stops; a commit that lost a race on the entity alone (the instance is still
+        where this run last committed it) runs the steps since then again on a fresh read."""
+        for _ in range(_MAX_CONFLICT_RETRIES):
+            try:
+                return self._steps(run)
+            except ConcurrencyConflict:
+                committed = run.state.version  # a failed commit leaves the version as last committed
+                self.unit.forget(run.state.saga_id)
+                entity, fresh = self.unit.load(run.state.saga_id, fresh=True)
+                if fresh is None or fresh.version != committed or fresh.status is not SagaStatus.RUNNING:
+                    raise  # someone else moved the instance on: theirs to drive
+                run = _Run(fresh, entity)
+        raise ConcurrencyConflict(f"saga {run.state.saga_id}: lost {_MAX_CONFLICT_RETRIES} races on its entity")
+
+    def _steps(self, run: _Run) -> SagaState:
+        try:
+            return self._run_steps(run)
+        except BaseException:
+            self.unit.forget(run.state.saga_id)  # what this run changed and did not commit is not to be read
+            raise
+
+    def _run_steps(self, run: _Run) -> SagaState:
+        state = run.state
         states = self.definition.states
         while state.status is SagaStatus.RUNNING:
             node = states[state.current]
             if isinstance(node, Task):
-                self._run_task(state, node)
+                self._run_task(run, node)
             elif isinstance(node, Parallel):
-                self._run_parallel(state, node)
+                self._run_parallel(run, node)
             elif isinstance(node, WaitForEvent):
-                self._enter_wait(state, node)
+                self._enter_wait(run, node)
             elif isinstance(node, Compensate):
-                self._run_compensations(state, node)
+                self._run_compensations(run, node)
             elif isinstance(node, Succeed):
                 state.status = SagaStatus.SUCCEEDED
-                self._save(state)
+                self._commit(run)
             elif isinstance(node, Fail):
                 state.status = SagaStatus.FAILED
                 if state.outcome is None:
                     state.outcome = node.error
-                self._save(state)
+                self._commit(run)
         return state
 
-    def _context(self, state: SagaState, step: str) -> StepContext:
+    def _context(self, run: _Run, step: str) -> StepContext:
+        state = run.state
+
         def checkpoint(values: dict[str, Any]) -> None:
             state.data.update(values)
-            self._save(state)
+            self._commit(run)
 
         return StepContext(
             saga_id=state.saga_id,
@@ -346,13 +505,17 @@ class SagaRunner:
             outcome=state.outcome,
             attempt=1 + sum(n for key, n in state.attempts.items() if key.partition("#")[0] == step),
             _checkpoint=checkpoint,
+            order=run.entity,
         )
 
-    def _attempt(self, state: SagaState, task: Task) -> BaseException | None:
-        """Run ``task``'s action once; on success merge its output and record completion (not saved)."""
+    def _attempt(self, run: _Run, task: Task) -> BaseException | None:
+        """Run ``task``'s action once; on success merge its output and record completion (not committed)."""
         self.meter.record(SAGA_TASK)
+        state = run.state
         try:
-            out = self.actions[task.action](self._context(state, task.name))
+            out = self.actions[task.action](self._context(run, task.name))
+        except ConcurrencyConflict:
+            raise  # a lost race on the entity or the instance: the drive reads them again
         except FoodDeliveryError as exc:
             return exc
         if out:
@@ -362,8 +525,9 @@ class SagaRunner:
             state.completed.append(task.name)
         return None
 
-    def _schedule_retry(self, state: SagaState, step: str, policies: tuple[Retry, ...], exc: BaseException) -> bool:
-        """Schedule a retry timer if a policy allows; returns whether one was scheduled (state saved)."""
+    def _schedule_retry(self, run: _Run, step: str, policies: tuple[Retry, ...], exc: BaseException) -> bool:
+        """Schedule a retry timer if a policy allows; returns whether one was scheduled (state committed)."""
+        state = run.state
         for index, policy in enumerate(policies):
             if error_matches(policy.errors, exc):
                 # one counter per retrier, as in ASL: a transient error does not use up another policy's retries
@@ -373,7 +537,7 @@ class SagaRunner:
                     return False
                 message_id = f"{state.saga_id}:{step}:retry:{index}:{done + 1}"
                 due = self.clock.now() + timedelta(seconds=policy.delay_for(done + 1))
-                # Timer first: a crash before the save leaves a stale timer (ignored), never a saga that
+                # Timer first: a crash before the commit leaves a stale timer (ignored), never a saga that
                 # waits for a timer nobody scheduled.
                 self.scheduler.schedule(
                     ScheduledMessage(message_id, due, TIMER_RETRY, {"sagaId": state.saga_id, "step": step})
@@ -381,12 +545,13 @@ class SagaRunner:
                 state.attempts[counter] = done + 1
                 state.timer_id = message_id
                 state.status = SagaStatus.RETRY_WAIT
-                self._save(state)
+                self._commit(run)
                 self._transitions(1)  # the retry is a state entered again
                 return True
         return False
 
-    def _route(self, state: SagaState, routes: tuple[Catch, ...], exc: BaseException, step: str) -> None:
+    def _route(self, run: _Run, routes: tuple[Catch, ...], exc: BaseException, step: str) -> None:
+        state = run.state
         for route in routes:
             if error_matches(route.errors, exc):
                 state.outcome = route.outcome
@@ -395,43 +560,45 @@ class SagaRunner:
                 state.branches_done = []
                 code = getattr(exc, "code", type(exc).__name__)
                 state.data["error"] = {"step": step, "code": code, "detail": str(exc)}
-                self._save(state)
+                # Committed before the route runs: it was decided on what the world looked like now (retries ran
+                # out, a card was declined), and what follows is not undone (a refund); a re-run after a crash or a
+                # lost race must take the same route, not decide again.
+                self._commit(run)
                 self._transitions(1, route.next)  # the state recording the outcome, then the route
                 return
         raise exc
 
-    def _run_task(self, state: SagaState, task: Task) -> None:
-        exc = self._attempt(state, task)
+    def _run_task(self, run: _Run, task: Task) -> None:
+        exc = self._attempt(run, task)
         if exc is None:
             assert task.next is not None, f"task {task.name} has no next state"
-            state.current = task.next
-            self._save(state)
+            run.state.current = task.next
             self._transitions(0, task.next)
             return
-        if self._schedule_retry(state, task.name, task.retry, exc):
+        if self._schedule_retry(run, task.name, task.retry, exc):
             return
-        self._route(state, task.catch, exc, task.name)
+        self._route(run, task.catch, exc, task.name)
 
-    def _run_parallel(self, state: SagaState, block: Parallel) -> None:
+    def _run_parallel(self, run: _Run, block: Parallel) -> None:
+        state = run.state
         for branch in block.branches:
             if branch.name in state.branches_done:
                 continue
-            exc = self._attempt(state, branch)
+            exc = self._attempt(run, branch)
             if exc is None:
                 state.branches_done.append(branch.name)
-                self._save(state)
                 continue
-            if self._schedule_retry(state, branch.name, branch.retry, exc):
+            if self._schedule_retry(run, branch.name, branch.retry, exc):
                 return
             routes = branch.catch + block.catch
-            self._route(state, routes, exc, branch.name)
+            self._route(run, routes, exc, branch.name)
             return
         state.branches_done = []
         state.current = block.next
-        self._save(state)
         self._transitions(0, block.next)
 
-    def _enter_wait(self, state: SagaState, wait: WaitForEvent) -> None:
+    def _enter_wait(self, run: _Run, wait: WaitForEvent) -> None:
+        state = run.state
         message_id = f"{state.saga_id}:{wait.name}:timeout"
         due = self.clock.now() + timedelta(seconds=wait.timeout_seconds)
         # Timer first (see _schedule_retry): a WAITING instance always has its timeout scheduled.
@@ -440,10 +607,11 @@ class SagaRunner:
         )
         state.status = SagaStatus.WAITING
         state.timer_id = message_id
-        self._save(state)
+        self._commit(run)
         self.meter.record(SAGA_WAIT)
 
-    def _run_compensations(self, state: SagaState, node: Compensate) -> None:
+    def _run_compensations(self, run: _Run, node: Compensate) -> None:
+        state = run.state
         state.data["waited"] = True
         for step in reversed(state.completed):
             if step in state.compensated:
@@ -454,16 +622,16 @@ class SagaRunner:
             self.meter.record(SAGA_TASK)
             self._transitions(1)  # the compensation's own state
             try:
-                self.actions[task.compensation](self._context(state, key))
+                self.actions[task.compensation](self._context(run, key))
+            except ConcurrencyConflict:
+                raise
             except FoodDeliveryError as exc:
-                if self._schedule_retry(state, key, node.retry, exc):
+                if self._schedule_retry(run, key, node.retry, exc):
                     return
                 raise
             _clear_attempts(state, key)
             state.compensated.append(step)
-            self._save(state)
         state.current = node.next
-        self._save(state)
         self._transitions(0, node.next)
 
 

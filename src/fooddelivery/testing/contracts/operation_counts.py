@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from fooddelivery.application.unit_of_work import unit_of_work_for
 from fooddelivery.domain.money import Money
 from fooddelivery.domain.order import OrderStatus
 from fooddelivery.ports.restaurants import RestaurantQuery
@@ -32,7 +33,7 @@ EXPECTED_COUNTS: Final[dict[str, int]] = {
     "restaurants.reads": 2,
     "orders.writes": 2,
     "orders.reads": 3,
-    "outbox.writes": 3 + 1 + 3,
+    "outbox.writes": 3 + 1 + 3 + 1,
     "events.published": 3,
     "drivers.writes": 2,
     "drivers.reads": 1,
@@ -45,6 +46,8 @@ EXPECTED_COUNTS: Final[dict[str, int]] = {
     "scheduler.delivered": 1,
     "saga.writes": 2,
     "saga.reads": 1,
+    "units.reads": 1,
+    "units.writes": 1,
 }
 
 
@@ -54,7 +57,8 @@ def exercise_every_port(ports: Any) -> None:
     Args:
         ports: an object with the attributes ``orders`` (also the outbox), ``restaurants``, ``drivers``,
             ``publisher``, ``notifier``, ``payments``, ``location``, ``scheduler`` (with ``pop_due``) and ``sagas``,
-            all sharing one set of operation counters.
+            all sharing one set of operation counters; the order store's native unit of work over the saga store
+            (``UnitOfWorkSource``) is exercised too.
     """
     restaurant = ports.restaurants.add(make_restaurant())
     ports.restaurants.get(restaurant.restaurant_id)
@@ -85,3 +89,7 @@ def exercise_every_port(ports: Any) -> None:
     ports.sagas.create(state)
     ports.sagas.get(state.saga_id)
     ports.sagas.save(state)
+    unit = unit_of_work_for(ports.orders, ports.sagas)
+    moved, _ = unit.load(order.order_id)
+    advance(moved, OrderStatus.READY_FOR_PICKUP)
+    unit.commit(make_saga_state(saga_id=order.order_id), moved, create_saga=True)

@@ -1,0 +1,378 @@
+"""The application's unit of work: one read and one write per order step, and reads a call has made kept for it.
+
+Two pieces:
+
+- :class:`ComposedUnitOfWork` -- the :class:`~fooddelivery.ports.unit_of_work.OrderUnitOfWork` port made of the
+  ``OrderRepository`` and ``SagaStateStore`` ports, for stores that do not implement it natively (the cloud stores
+  today): ``load`` reads the order, then its saga; ``commit`` writes the order (with its outbox records), then the
+  saga. Not atomic: a crash between the two leaves the order written and the saga one step behind, which the saga's
+  idempotent steps absorb (the step runs again and finds its effect recorded on the order).
+- :class:`OrderSession` -- the order store as the use cases, the runtime and the saga's steps see it: every write
+  first *claims* its events with the relay (so the caller publishes exactly what it committed), goes through the
+  unit of work, and leaves what it committed in the **call's scope**; reads within a call (a command and what the
+  in-process runtime does in reaction to it) are answered from that scope when they can be. A call opens a scope
+  with :meth:`OrderSession.call` (the use cases do, see ``fooddelivery.application._base.use_case``); outside one,
+  every read goes to the store.
+
+The scope is per thread and lives for one call: its entries are what this call committed or read, so a read in it
+never sees another call's uncommitted state, and a write based on a read that went stale meanwhile fails its
+compare-and-set like any other. Entries are *lent*, not copied: a reader gets the object itself and changes it only
+to write it back (the use cases and the saga's steps do exactly that); a write puts the written object in, and a
+write that fails -- or a saga drive that stops on an error -- drops the entry, so the next read goes to the store.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from fooddelivery.application.relay import OutboxRelay
+from fooddelivery.domain.catalog import Restaurant
+from fooddelivery.domain.errors import NotFound
+from fooddelivery.domain.order import Order, OrderStatus
+from fooddelivery.ports.orders import IdempotencyRecord, OrderRepository, Page
+from fooddelivery.ports.restaurants import RestaurantQuery, RestaurantRepository
+from fooddelivery.ports.saga_store import SagaState, SagaStateStore
+from fooddelivery.ports.unit_of_work import OrderUnitOfWork, UnitOfWorkSource
+
+__all__ = ["ComposedUnitOfWork", "OrderSession", "ScopedRestaurants", "unit_of_work_for"]
+
+
+class ComposedUnitOfWork:
+    """:class:`~fooddelivery.ports.unit_of_work.OrderUnitOfWork` from the order and saga stores' own ports.
+
+    ``load`` is ``orders.get`` then ``sagas.get``; ``commit`` is ``orders.add`` / ``orders.save`` (when the order
+    is new or changed), then ``sagas.create`` / ``sagas.save``. Not atomic (:attr:`atomic` is False): see the
+    module docstring.
+
+    Args:
+        orders: the order store (with its outbox).
+        sagas: the saga store.
+    """
+
+    atomic = False
+
+    def __init__(self, orders: OrderRepository, sagas: SagaStateStore) -> None:
+        self.orders = orders
+        self.sagas = sagas
+
+    def load(self, order_id: str) -> tuple[Order, SagaState | None]:
+        """``orders.get`` then ``sagas.get`` (None when it has no saga).
+
+        Raises:
+            NotFound: no such order.
+        """
+        order = self.orders.get(order_id)
+        try:
+            saga: SagaState | None = self.sagas.get(order_id)
+        except NotFound:
+            saga = None
+        return order, saga
+
+    def commit(
+        self,
+        saga: SagaState | None,
+        order: Order | None = None,
+        *,
+        create_saga: bool = False,
+        idempotency: IdempotencyRecord | None = None,
+    ) -> None:
+        """The order's write (if new or changed), then the saga's (see the port).
+
+        Raises:
+            ConcurrencyConflict, DuplicateRequest, IdempotencyKeyReused, NotFound, InfrastructureError: as the
+                two ports raise them; a failed saga write leaves the order written.
+        """
+        if order is not None:
+            if order.persisted_version == 0 and order.concurrency_token is None:
+                self.orders.add(order, idempotency)
+            elif order.version != order.persisted_version:
+                self.orders.save(order)
+        if saga is not None:
+            if create_saga:
+                self.sagas.create(saga)
+            else:
+                self.sagas.save(saga)
+
+
+def unit_of_work_for(orders: OrderRepository, sagas: SagaStateStore) -> OrderUnitOfWork:
+    """The native unit of work of ``orders`` over ``sagas`` when it has one, else :class:`ComposedUnitOfWork`."""
+    if isinstance(orders, UnitOfWorkSource):
+        native = orders.unit_of_work(sagas)
+        if native is not None:
+            return native
+    return ComposedUnitOfWork(orders, sagas)
+
+
+class _Scope(threading.local):
+    """What this thread's current call committed or read (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.orders: dict[str, Order] = {}
+        self.sagas: dict[str, SagaState | None] = {}
+        self.restaurants: dict[str, Restaurant] = {}
+
+    def clear(self) -> None:
+        self.orders.clear()
+        self.sagas.clear()
+        self.restaurants.clear()
+
+
+class OrderSession:
+    """The order store as the application uses it (implements ``OrderRepository``, plus the unit of work).
+
+    Args:
+        inner: the order store (and, usually, the outbox).
+        relay: the relay that publishes what this session commits (claims are taken before each write).
+        unit: the unit of work over the order store and the saga store (native, or composed).
+        new_saga: when the in-process saga runner drives orders and ``unit`` is atomic: builds the saga instance a
+            placement creates in the same write as its order (``fooddelivery.application.saga.runner.SagaRunner.
+            new_instance``), used while the relay's consumer is one of :attr:`runtime_consumers` (it hands
+            ``OrderPlaced`` to this process's runtime, which drives the instance); otherwise -- or when None -- the
+            saga is created when ``OrderPlaced`` reaches the runtime.
+        on_created: called with each saga instance a placement created (the runner meters its start).
+    """
+
+    def __init__(
+        self,
+        inner: OrderRepository,
+        relay: OutboxRelay,
+        unit: OrderUnitOfWork,
+        *,
+        new_saga: Callable[[str], SagaState] | None = None,
+        on_created: Callable[[SagaState], None] | None = None,
+    ) -> None:
+        self.inner = inner
+        self.relay = relay
+        self.unit = unit
+        self.new_saga = new_saga
+        self.on_created = on_created
+        #: the relay consumers that hand ``OrderPlaced`` to this process's saga runner (bootstrap registers the
+        #: service's ``handle_events``; a wrapper of it registers itself): see ``new_saga``
+        self.runtime_consumers: list[object] = []
+        self._scope = _Scope()
+
+    # -- the call's scope -----------------------------------------------------------------------------------
+    @contextmanager
+    def call(self) -> Iterator[None]:
+        """Open this thread's call scope for the block (a nested call shares the outer one); it is emptied when the
+        outermost block ends, however it ends."""
+        scope = self.enter()
+        try:
+            yield
+        finally:
+            self.leave(scope)
+
+    def enter(self) -> _Scope:
+        """Open this thread's call scope (or enter the open one); pair it with :meth:`leave`."""
+        scope = self._scope
+        scope.depth += 1
+        return scope
+
+    @staticmethod
+    def leave(scope: _Scope) -> None:
+        """Leave the scope :meth:`enter` returned; the outermost leave empties it."""
+        scope.depth -= 1
+        if scope.depth == 0:
+            scope.clear()
+
+    @property
+    def in_call(self) -> bool:
+        """Whether this thread is inside a call scope."""
+        return self._scope.depth > 0
+
+    def forget(self, order_id: str) -> None:
+        """Drop what the scope knows of ``order_id`` (its next read goes to the store): after a failed write, or an
+        object changed and not written back."""
+        scope = self._scope
+        scope.orders.pop(order_id, None)
+        scope.sagas.pop(order_id, None)
+
+    def _keep(self, order: Order | None, saga: SagaState | None, order_id: str, *, saga_known: bool) -> None:
+        scope = self._scope
+        if scope.depth == 0:
+            return
+        if order is not None:
+            scope.orders[order_id] = order
+        if saga_known:
+            scope.sagas[order_id] = saga
+
+    # -- the unit of work -----------------------------------------------------------------------------------
+    @property
+    def atomic(self) -> bool:
+        """Whether commits write the order and its saga in one atomic write (a native unit of work)."""
+        return self.unit.atomic
+
+    def load(self, order_id: str, *, fresh: bool = False) -> tuple[Order, SagaState | None]:
+        """The order and its saga (None: not started), from the call's scope when it knows both, else from the
+        unit of work (``fresh``: always from the store). Lent by the scope (see the module docstring).
+
+        Raises:
+            NotFound: no such order.
+        """
+        scope = self._scope
+        if not fresh and scope.depth:
+            order = scope.orders.get(order_id)
+            if order is not None and order_id in scope.sagas:
+                return order, scope.sagas[order_id]
+        order, saga = self.unit.load(order_id)
+        self._keep(order, saga, order_id, saga_known=True)
+        return order, saga
+
+    def cached_saga(self, order_id: str) -> tuple[bool, SagaState | None]:
+        """(whether the call's scope knows the saga of ``order_id``, it or None) -- read only."""
+        scope = self._scope
+        if scope.depth and order_id in scope.sagas:
+            return True, scope.sagas[order_id]
+        return False, None
+
+    def commit(
+        self,
+        saga: SagaState | None,
+        order: Order | None = None,
+        *,
+        create_saga: bool = False,
+        idempotency: IdempotencyRecord | None = None,
+    ) -> None:
+        """The unit of work's commit, claiming the order's pending events first (released if it fails); what was
+        committed joins the call's scope. On a conflict the scope forgets the order (the next read is fresh).
+
+        Raises:
+            As ``OrderUnitOfWork.commit``.
+        """
+        events = list(order.pending_events) if order is not None else []
+        self.relay.claim(events)
+        try:
+            self.unit.commit(saga, order, create_saga=create_saga, idempotency=idempotency)
+        except BaseException:
+            self.relay.unclaim(events)
+            self.forget(order.order_id if order is not None else saga.saga_id if saga is not None else "")
+            raise
+        order_id = order.order_id if order is not None else saga.saga_id if saga is not None else ""
+        self._keep(order, saga, order_id, saga_known=saga is not None)
+
+    # -- OrderRepository ------------------------------------------------------------------------------------
+    def add(self, order: Order, idempotency: IdempotencyRecord | None = None) -> None:
+        """``OrderRepository.add``, claiming the order's events first. With ``new_saga`` (an atomic unit of work
+        and the in-process runner), the order's saga instance is created in the same write.
+
+        Raises:
+            As ``OrderRepository.add``.
+        """
+        relay = self.relay
+        if self.new_saga is not None and relay.publish_after_commit and relay.consumer in self.runtime_consumers:
+            saga = self.new_saga(order.order_id)
+            self.commit(saga, order, create_saga=True, idempotency=idempotency)
+            if self.on_created is not None:
+                self.on_created(saga)
+            return
+        events = list(order.pending_events)
+        self.relay.claim(events)
+        try:
+            self.inner.add(order, idempotency)
+        except BaseException:
+            self.relay.unclaim(events)
+            self.forget(order.order_id)
+            raise
+        self._keep(order, None, order.order_id, saga_known=False)
+
+    def save(self, order: Order) -> None:
+        """``OrderRepository.save``, claiming the order's events first (released if the write fails).
+
+        Raises:
+            As ``OrderRepository.save``.
+        """
+        events = list(order.pending_events)
+        self.relay.claim(events)
+        try:
+            self.inner.save(order)
+        except BaseException:
+            self.relay.unclaim(events)
+            self.forget(order.order_id)
+            raise
+        self._keep(order, None, order.order_id, saga_known=False)
+
+    def get(self, order_id: str) -> Order:
+        """The order: what this call committed or read of it (lent: see the module docstring), else
+        ``OrderRepository.get``.
+
+        Raises:
+            NotFound: no such order.
+        """
+        scope = self._scope
+        if scope.depth:
+            cached = scope.orders.get(order_id)
+            if cached is not None:
+                return cached
+        order = self.inner.get(order_id)
+        self._keep(order, None, order_id, saga_known=False)
+        return order
+
+    def find_idempotent(self, scope: str, key: str) -> IdempotencyRecord | None:
+        """``OrderRepository.find_idempotent``."""
+        return self.inner.find_idempotent(scope, key)
+
+    def list_by_customer(self, customer_id: str, limit: int = 20, cursor: str | None = None) -> Page[Order]:
+        """``OrderRepository.list_by_customer``."""
+        return self.inner.list_by_customer(customer_id, limit, cursor)
+
+    def list_by_restaurant(
+        self,
+        restaurant_id: str,
+        status: OrderStatus | None = None,
+        limit: int = 20,
+        cursor: str | None = None,
+        *,
+        newest_first: bool = False,
+    ) -> Page[Order]:
+        """``OrderRepository.list_by_restaurant``."""
+        return self.inner.list_by_restaurant(restaurant_id, status, limit, cursor, newest_first=newest_first)
+
+
+class ScopedRestaurants:
+    """The restaurant store as the application uses it: a restaurant read once in a call (the placement's) is
+    answered from the call's scope afterwards (the driver search of the saga step it started). Writes and searches
+    go to the store.
+
+    Args:
+        inner: the restaurant store.
+        session: the order session whose call scope this shares.
+    """
+
+    def __init__(self, inner: RestaurantRepository, session: OrderSession) -> None:
+        self.inner = inner
+        self.session = session
+
+    def get(self, restaurant_id: str) -> Restaurant:
+        """``RestaurantRepository.get`` (``Restaurant`` is immutable: the scope shares it).
+
+        Raises:
+            NotFound: no such restaurant.
+        """
+        scope = self.session._scope
+        if scope.depth:
+            cached = scope.restaurants.get(restaurant_id)
+            if cached is not None:
+                return cached
+            found = self.inner.get(restaurant_id)
+            scope.restaurants[restaurant_id] = found
+            return found
+        return self.inner.get(restaurant_id)
+
+    def add(self, restaurant: Restaurant) -> Restaurant:
+        """``RestaurantRepository.add``."""
+        return self.inner.add(restaurant)
+
+    def save(self, restaurant: Restaurant) -> Restaurant:
+        """``RestaurantRepository.save``."""
+        return self.inner.save(restaurant)
+
+    def search(self, query: RestaurantQuery) -> Page[Restaurant]:
+        """``RestaurantRepository.search``."""
+        return self.inner.search(query)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)

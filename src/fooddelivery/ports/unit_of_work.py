@@ -1,0 +1,88 @@
+"""One order's partition read and written as a unit: the order, its outbox records and its saga instance.
+
+The saga id IS the order id, so an order, the outbox records of its events, its idempotency binding and its saga
+instance all belong to the order's partition. A store that can write several items of one partition atomically (a
+SQLite or DynamoDB transaction, a Cosmos DB transactional batch, a Firestore transaction) can therefore commit one
+saga step -- the order's changes, the events they recorded and the saga's new state -- in one write, and read the
+order and its saga together in one call. That is this port.
+
+Every store gets it: :class:`fooddelivery.application.unit_of_work.ComposedUnitOfWork` composes it from the
+``OrderRepository`` and ``SagaStateStore`` ports (two calls where the port says one, and not atomic: the order is
+written first, then the saga, which the saga's idempotent steps make safe). A store implements it natively when it
+can do better (the in-memory and SQLite stores do).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from fooddelivery.domain.order import Order
+from fooddelivery.ports.orders import IdempotencyRecord
+from fooddelivery.ports.saga_store import SagaState, SagaStateStore
+
+__all__ = ["OrderUnitOfWork", "UnitOfWorkSource"]
+
+
+@runtime_checkable
+class OrderUnitOfWork(Protocol):
+    """Reads and writes one order's partition (order, outbox, idempotency binding, saga instance) as a unit.
+
+    Attributes:
+        atomic: True when :meth:`commit` writes everything or nothing (a native implementation); False for the
+            composition of two ports (the order is written first, then the saga).
+    """
+
+    atomic: bool
+
+    def load(self, order_id: str) -> tuple[Order, SagaState | None]:
+        """The stored order (``persisted_version`` / ``concurrency_token`` set, as ``OrderRepository.get``) and its
+        saga instance, or None when no saga was started for it.
+
+        Raises:
+            NotFound: no such order.
+            InfrastructureError: the store failed.
+        """
+        ...
+
+    def commit(
+        self,
+        saga: SagaState | None,
+        order: Order | None = None,
+        *,
+        create_saga: bool = False,
+        idempotency: IdempotencyRecord | None = None,
+    ) -> None:
+        """Write the order (when given and changed), its pending events and the saga (when given) in one write.
+
+        - ``order``: inserted with its events (and ``idempotency``) when it was never stored (``persisted_version``
+          0), as ``OrderRepository.add``; otherwise written with its events if it changed (``version`` differs from
+          ``persisted_version``) and the stored order is still the one it was read as, as ``OrderRepository.save``;
+          an unchanged order is not written. On success its pending events are taken from it and
+          ``persisted_version`` (and ``concurrency_token``) set anew.
+        - ``saga``: inserted at version 1 when ``create_saga``, else replaced if the stored version equals
+          ``saga.version``, as ``SagaStateStore.create`` / ``save``; ``saga.version`` is set anew on success.
+
+        Args:
+            saga: the saga instance's new state, or None to write the order only.
+            order: the order, or None to write the saga only.
+            create_saga: insert the saga instead of replacing it.
+            idempotency: the placement's idempotency binding (only with a new order).
+
+        Raises:
+            ConcurrencyConflict: the order or the saga was written by someone else since it was read (or exists,
+                for an insert). An atomic commit then wrote nothing; a composed one may have written the order.
+            DuplicateRequest / IdempotencyKeyReused: as ``OrderRepository.add``.
+            NotFound: an order or saga to replace was never stored.
+            InfrastructureError: the store failed.
+        """
+        ...
+
+
+@runtime_checkable
+class UnitOfWorkSource(Protocol):
+    """An order store that can build a native :class:`OrderUnitOfWork` over itself and a saga store."""
+
+    def unit_of_work(self, sagas: SagaStateStore) -> OrderUnitOfWork | None:
+        """A native unit of work over this order store and ``sagas``, or None when it cannot make one with that
+        saga store (another technology, another database): the caller then composes one from the two ports."""
+        ...
