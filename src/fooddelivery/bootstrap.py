@@ -26,6 +26,9 @@ from fooddelivery.domain.assignment import AssignmentPolicy
 from fooddelivery.domain.errors import ValidationError
 from fooddelivery.domain.pricing import PricingPolicy, PromoCode
 from fooddelivery.domain.tracking import EtaPolicy
+from fooddelivery.observability import instrument
+from fooddelivery.observability.metrics import watch_dead_letters
+from fooddelivery.observability.tracing import trace_data
 from fooddelivery.ports import (
     Clock,
     DriverRepository,
@@ -316,39 +319,50 @@ def bootstrap(
     location = location if location is not None else memory.InMemoryLocationStream(counters=counters, retain=retain)
     scheduler = scheduler if scheduler is not None else memory.InMemoryScheduler(counters=counters)
     assignment = AssignmentPolicy(settings.driver_radius_km, settings.driver_candidates)
-    relay = OutboxRelay(outbox, publisher, publish_after_commit=publish_after_commit)
+    # Observability (fooddelivery.observability.instrument): each port that leaves the process is wrapped (a span
+    # per call once an OpenTelemetry SDK is in use; a function call otherwise); the adapters dict keeps the raw ones.
+    traced_publisher = instrument.TracedPublisher(publisher, clock)
+    traced_payments = instrument.TracedPaymentGateway(payments)
+    traced_notifier = instrument.TracedNotifier(notifier)
+    traced_scheduler = instrument.TracedScheduler(scheduler)
+    traced_sagas = instrument.TracedSagaStore(sagas)
+    relay = OutboxRelay(outbox, traced_publisher, publish_after_commit=publish_after_commit)
     unit = unit_of_work if unit_of_work is not None else unit_of_work_for(orders, sagas)
     # The use cases, the runtime and the saga's steps read and write through the session: each caller publishes
-    # what it committed, and a call's reads come from what it committed or read already.
-    session = OrderSession(orders, relay, unit)
+    # what it committed, and a call's reads come from what it committed or read already. (The session stamps each
+    # event it commits with the current trace context before the relay claims it.)
+    session = OrderSession(instrument.TracedOrderRepository(orders), relay, instrument.TracedUnitOfWork(unit))
     scoped_restaurants = ScopedRestaurants(restaurants, session)
-    steps = OrderSagaSteps(session, scoped_restaurants, drivers, payments, notifier, clock, ids, assignment)
+    steps = OrderSagaSteps(
+        session, scoped_restaurants, drivers, traced_payments, traced_notifier, clock, ids, assignment
+    )
     runner = SagaRunner(
         build_order_saga(settings.confirmation_timeout_s),
-        steps.actions(),
-        sagas,
-        scheduler,
+        instrument.traced_actions(steps.actions()),
+        traced_sagas,
+        traced_scheduler,
         clock,
         meter=counters,
         unit=session,
     )
     if saga_engine is None and unit.atomic:
         # The placement creates the order's saga instance in its own write (one unit of work per command).
-        session.new_saga = lambda order_id: runner.new_instance(order_id, {"orderId": order_id})
+        # (in the trace of the placement: every step of the saga belongs to it)
+        session.new_saga = lambda order_id: runner.new_instance(order_id, {"orderId": order_id, **trace_data()})
         session.on_created = runner.started
     runtime = OrderRuntime(
         engine=saga_engine if saga_engine is not None else runner,
         orders=session,
         drivers=drivers,
-        notifier=notifier,
+        notifier=traced_notifier,
         runner=runner if saga_engine is None or saga_engine_timers else None,
     )
     service = FoodDeliveryService(
         orders=session,
         restaurants=scoped_restaurants,
         drivers=drivers,
-        sagas=sagas,
-        location=location,
+        sagas=traced_sagas,
+        location=instrument.TracedLocationStream(location),
         runner=runner,
         steps=steps,
         relay=relay,
@@ -362,6 +376,7 @@ def bootstrap(
     )
     relay.consumer = service.handle_events
     session.runtime_consumers.append(service.handle_events)
+    watch_dead_letters(service)
     adapters: dict[str, Any] = {
         "orders": orders,
         "outbox": outbox,

@@ -70,6 +70,16 @@ def _check_writable(out: Path) -> None:
 @click.version_option(package_name="fooddelivery")
 def main() -> None:
     """FoodDelivery core: orders, pricing, restaurants, drivers and the order saga, for any cloud."""
+    # the one set-up of every entrypoint: log lines (FOODDELIVERY_LOG_FORMAT), OpenTelemetry export (OTEL_*)
+    from fooddelivery.domain.errors import ValidationError
+    from fooddelivery.observability.setup import configure
+
+    try:
+        configure("fooddelivery-cli")
+    except ValidationError as exc:
+        raise click.UsageError(exc.detail) from None
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 def _rate(name: str) -> Any:
@@ -251,8 +261,9 @@ def token(role: str, sub: str, restaurant_id: str | None, driver_id: str | None,
 @click.option("--confirmation-timeout", "confirmation_timeout", type=click.FloatRange(0, min_open=True),
               default=300.0, show_default=True, envvar="FOODDELIVERY_CONFIRMATION_TIMEOUT_S", show_envvar=True,
               help="Seconds a restaurant has to confirm an order before it fails with a refund.")
-@click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]), default="info",
-              show_default=True, help="Log level of the server and the core.")
+@click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"], case_sensitive=False),
+              default="info", show_default=True, envvar="FOODDELIVERY_LOG_LEVEL", show_envvar=True,
+              help="Log level of the server and the core.")
 @click.option("--idle-timeout", "idle_timeout", type=click.FloatRange(0, 3600, min_open=True), default=10.0,
               show_default=True, envvar="FOODDELIVERY_IDLE_TIMEOUT_S", show_envvar=True,
               help="Seconds a connection may stay without a complete request head (new or kept alive); then it "
@@ -446,9 +457,10 @@ def settings_markdown() -> str:
     from fooddelivery.adapters.payments import FAKE_GATEWAY, PAYMENT_GATEWAY_ENV
     from fooddelivery.bootstrap import Settings
     from fooddelivery.http.auth import DEV_SECRET_ENV
+    from fooddelivery.observability.logs import LogSettings
 
     rows = ["| variable | read by | default | what it sets |", "|---|---|---|---|"]
-    core = {doc.variable for doc in Settings.documented()}
+    core = {doc.variable for doc in Settings.documented()} | {row[0] for row in LogSettings.documented()}
     for doc in Settings.documented():
         rows.append(f"| `{doc.variable}` | every deployment | {doc.default} | {doc.doc} |")
     rows.append(
@@ -458,6 +470,8 @@ def settings_markdown() -> str:
         "`PaymentGateway`. No silent default: a deployment that fell back to a fake would take orders and never "
         "charge them. (`serve` and `simulate` use the fake processor.) |"
     )
+    for variable, default, text in LogSettings.documented():
+        rows.append(f"| `{variable}` | every deployment, `serve` and the CLI | {default} | {text} |")
     rows.append(
         f"| `{DEV_SECRET_ENV}` | `fooddelivery serve`, `fooddelivery token` | a public development secret | "
         "The HS256 secret of development bearer tokens, at least 32 bytes (RFC 7518 section 3.2). Unset, tokens "

@@ -8,7 +8,13 @@ Attributes (CloudEvents 1.0 spec, https://github.com/cloudevents/spec/blob/v1.0.
 - Extensions: ``schemaversion`` (payload schema version, ``SCHEMA_VERSION``), ``orderversion`` (the order's
   version after the event, as a string), ``partitionkey`` (the order id; the CloudEvents *partitioning*
   extension: the ordering key on Pub/Sub, the session id on Service Bus, the message group on SQS FIFO).
-- ``data`` = the event's JSON payload.
+- ``traceparent`` / ``tracestate``: the W3C trace context of the call that produced the event (the CloudEvents
+  *distributed tracing* extension,
+  https://github.com/cloudevents/spec/blob/v1.0.2/cloudevents/extensions/distributed-tracing.md), present when the
+  event was written while an OpenTelemetry SDK traced it. The domain event keeps it in its payload under
+  ``fooddelivery.observability.tracing.TRACE_KEY`` (so every store persists it with the event); the envelope moves
+  it out of ``data`` into these attributes, and :func:`from_cloudevent` moves it back.
+- ``data`` = the event's JSON payload (without the trace context).
 
 The structured JSON form (``application/cloudevents+json``) is what travels on EventBridge ``Detail``,
 Service Bus bodies and Pub/Sub data alike.
@@ -27,6 +33,7 @@ from typing import Any, Final
 
 from fooddelivery.domain.errors import ValidationError
 from fooddelivery.domain.events import SCHEMA_VERSION, DomainEvent, EventType
+from fooddelivery.observability.tracing import TRACE_KEY
 
 __all__ = ["EVENT_SOURCE", "TYPE_PREFIX", "from_cloudevent", "from_json", "to_cloudevent", "to_json"]
 
@@ -61,21 +68,26 @@ def _sdk() -> _Sdk:
 def to_cloudevent(event: DomainEvent) -> Any:
     """Wrap ``event`` in a CloudEvents 1.0 event (see the module docstring for the attributes)."""
     sdk = _sdk()
-    return sdk.event(
-        {
-            "id": event.event_id,
-            "source": EVENT_SOURCE,
-            "type": TYPE_PREFIX + event.type.value,
-            "subject": event.order_id,
-            # the 1.x SDK keeps attributes as given and writes them with json.dumps: RFC 3339 text there
-            "time": event.occurred_at.isoformat() if sdk.legacy else event.occurred_at,
-            "datacontenttype": "application/json",
-            "schemaversion": SCHEMA_VERSION,
-            "orderversion": str(event.order_version),
-            "partitionkey": event.order_id,
-        },
-        dict(event.payload),
-    )
+    attributes: dict[str, Any] = {
+        "id": event.event_id,
+        "source": EVENT_SOURCE,
+        "type": TYPE_PREFIX + event.type.value,
+        "subject": event.order_id,
+        # the 1.x SDK keeps attributes as given and writes them with json.dumps: RFC 3339 text there
+        "time": event.occurred_at.isoformat() if sdk.legacy else event.occurred_at,
+        "datacontenttype": "application/json",
+        "schemaversion": SCHEMA_VERSION,
+        "orderversion": str(event.order_version),
+        "partitionkey": event.order_id,
+    }
+    data = dict(event.payload)
+    trace = data.pop(TRACE_KEY, None)
+    if isinstance(trace, dict):
+        for name in ("traceparent", "tracestate"):
+            value = trace.get(name)
+            if isinstance(value, str) and value:
+                attributes[name] = value
+    return sdk.event(attributes, data)
 
 
 def to_json(event: DomainEvent) -> bytes:
@@ -118,13 +130,18 @@ def from_cloudevent(ce: Any) -> DomainEvent:
     if not subject or version is None or not str(version).isdigit() or not isinstance(when, datetime):
         raise ValidationError.single("subject", "subject, orderversion and time are required", "required")
     data = ce.get_data()
+    payload = dict(data) if isinstance(data, dict) else {}
+    payload.pop(TRACE_KEY, None)  # only the attributes carry a trace context
+    trace = {name: attrs[name] for name in ("traceparent", "tracestate") if isinstance(attrs.get(name), str)}
+    if "traceparent" in trace:
+        payload[TRACE_KEY] = trace
     return DomainEvent(
         event_id=str(attrs["id"]),
         type=kind,
         occurred_at=when,
         order_id=str(subject),
         order_version=int(str(version)),
-        payload=dict(data) if isinstance(data, dict) else {},
+        payload=payload,
     )
 
 

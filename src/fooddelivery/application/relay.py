@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 
 from fooddelivery.domain.errors import InfrastructureError
 from fooddelivery.domain.events import DomainEvent
+from fooddelivery.observability.instrument import now_utc, publish_span
+from fooddelivery.observability.metrics import record_outbox_lag
 from fooddelivery.ports.messaging import EventPublisher, Outbox
 
 __all__ = ["ChangeRecord", "ChangeStreamRelay", "Consumer", "OutboxRelay", "RelayResult"]
@@ -294,7 +296,9 @@ class ChangeStreamRelay:
         retry_from: str | None = None
         error: InfrastructureError | None = None
         try:
-            self.publisher.publish(events)
+            # in the trace of the batch's first event (the call that committed it, in another invocation)
+            with publish_span("relay", events):
+                self.publisher.publish(events)
         except InfrastructureError as exc:
             failed = set(exc.context.get("failed_ids") or [e.event_id for e in events])
             first = next(i for i, r in enumerate(records) if r.event is not None and r.event.event_id in failed)
@@ -308,6 +312,7 @@ class ChangeStreamRelay:
                 retry_from,
             )
         ids = [e.event_id for e in published]
+        record_outbox_lag(published, now_utc(), "relay")
         if ids:
             try:
                 self.outbox.mark_published(ids)

@@ -23,6 +23,7 @@ from fooddelivery.application.deliveries import DeliveryUseCases
 from fooddelivery.application.ordering import OrderingUseCases
 from fooddelivery.domain.errors import InfrastructureError
 from fooddelivery.domain.events import DomainEvent
+from fooddelivery.observability.instrument import traced_use_cases
 from fooddelivery.ports.scheduler import ScheduledMessage
 
 __all__ = ["FoodDeliveryService", "PlaceOrder", "PlaceOrderResult", "Tracking"]
@@ -30,6 +31,13 @@ __all__ = ["FoodDeliveryService", "PlaceOrder", "PlaceOrderResult", "Tracking"]
 log = logging.getLogger(__name__)
 
 
+# A span per use case (fooddelivery.observability). Not the background work (pump, deliver_timer, resume_saga[s]):
+# a sweep or a timer has no trace of its own, so what it publishes and drives continues each order's trace.
+@traced_use_cases(
+    "assign_driver", "cancel_order", "change_status", "confirm_order", "get_order", "get_restaurant",
+    "list_orders", "list_restaurants", "place_order", "reject_order", "report_location", "search_restaurants",
+    "track_delivery",
+)
 @dataclass
 class FoodDeliveryService(OrderingUseCases, DeliveryUseCases):
     """Every use case, over the ports. Built by :func:`fooddelivery.bootstrap.bootstrap`.

@@ -32,6 +32,7 @@ from fooddelivery.application.relay import OutboxRelay
 from fooddelivery.domain.catalog import Restaurant
 from fooddelivery.domain.errors import NotFound
 from fooddelivery.domain.order import Order, OrderStatus
+from fooddelivery.observability.instrument import committed, committing, placing
 from fooddelivery.ports.orders import IdempotencyRecord, OrderRepository, Page
 from fooddelivery.ports.restaurants import RestaurantQuery, RestaurantRepository
 from fooddelivery.ports.saga_store import SagaState, SagaStateStore
@@ -243,7 +244,7 @@ class OrderSession:
         Raises:
             As ``OrderUnitOfWork.commit``.
         """
-        events = list(order.pending_events) if order is not None else []
+        events = committing(order)  # stamped with the trace context (fooddelivery.observability)
         self.relay.claim(events)
         try:
             self.unit.commit(saga, order, create_saga=create_saga, idempotency=idempotency)
@@ -251,6 +252,7 @@ class OrderSession:
             self.relay.unclaim(events)
             self.forget(order.order_id if order is not None else saga.saga_id if saga is not None else "")
             raise
+        committed(events)
         order_id = order.order_id if order is not None else saga.saga_id if saga is not None else ""
         self._keep(order, saga, order_id, saga_known=saga is not None)
 
@@ -262,6 +264,7 @@ class OrderSession:
         Raises:
             As ``OrderRepository.add``.
         """
+        placing(order)
         relay = self.relay
         if self.new_saga is not None and relay.publish_after_commit and relay.consumer in self.runtime_consumers:
             saga = self.new_saga(order.order_id)
@@ -269,7 +272,7 @@ class OrderSession:
             if self.on_created is not None:
                 self.on_created(saga)
             return
-        events = list(order.pending_events)
+        events = committing(order)
         self.relay.claim(events)
         try:
             self.inner.add(order, idempotency)
@@ -277,6 +280,7 @@ class OrderSession:
             self.relay.unclaim(events)
             self.forget(order.order_id)
             raise
+        committed(events)
         self._keep(order, None, order.order_id, saga_known=False)
 
     def save(self, order: Order) -> None:
@@ -285,7 +289,7 @@ class OrderSession:
         Raises:
             As ``OrderRepository.save``.
         """
-        events = list(order.pending_events)
+        events = committing(order)
         self.relay.claim(events)
         try:
             self.inner.save(order)
@@ -293,6 +297,7 @@ class OrderSession:
             self.relay.unclaim(events)
             self.forget(order.order_id)
             raise
+        committed(events)
         self._keep(order, None, order.order_id, saga_known=False)
 
     def get(self, order_id: str) -> Order:

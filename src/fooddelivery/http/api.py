@@ -67,6 +67,7 @@ from fooddelivery.http.problems import (
 )
 from fooddelivery.http.routing import Router
 from fooddelivery.http.schemas import CURSOR_SCHEMA, ID_SCHEMA
+from fooddelivery.observability.tracing import http_server_span, set_http_route, set_http_status
 from fooddelivery.ports.auth import Authenticator
 from fooddelivery.ports.orders import Page
 from fooddelivery.ports.restaurants import RestaurantQuery
@@ -732,12 +733,14 @@ class HttpApi:
         """
         request_id = self._request_id(request)
         instance = request.path if request.path.isprintable() and len(request.path) <= 2048 else None
-        try:
-            response = self._dispatch(request, request_id)
-        except FoodDeliveryError as exc:
-            response = problem_response(exc, request_id, instance)
-        except Exception as exc:
-            response = internal_error_response(exc, request_id, instance)
+        with http_server_span(request.method, request.path, request.headers) as request_span:
+            try:
+                response = self._dispatch(request, request_id)
+            except FoodDeliveryError as exc:
+                response = problem_response(exc, request_id, instance)
+            except Exception as exc:
+                response = internal_error_response(exc, request_id, instance)
+            set_http_status(request_span, response.status)
         response.headers[REQUEST_ID_HEADER] = request_id
         response.headers.setdefault("Cache-Control", "no-store")
         return response
@@ -755,6 +758,7 @@ class HttpApi:
                 self._router.match(request.method, request.path)  # raises the 404
             return HttpResponse(204, {"Allow": ", ".join([*allowed, "OPTIONS"])})
         match = self._router.match(request.method, request.path)
+        set_http_route(request.method, match.template)
         spec, handler = match.route
         actor = self.authenticator.authenticate(request) if spec.auth else None
         if actor is not None and spec.roles is not None and actor.role not in spec.roles:

@@ -398,21 +398,33 @@ def _uvicorn() -> Any:
     return uvicorn
 
 
-def configure_logging(level: str, uvicorn: Any = None) -> None:
-    """Send the ``fooddelivery`` loggers to standard error at ``level``, formatted like uvicorn's own lines.
+def configure_logging(level: str) -> bool:
+    """The one set-up (:func:`fooddelivery.observability.setup.configure`: ``FOODDELIVERY_LOG_FORMAT``, OpenTelemetry
+    export by ``OTEL_*`` variables) with ``serve``'s level; in the JSON format uvicorn's own loggers write through
+    the same handler.
 
     Args:
         level: one of :data:`LOG_LEVELS`.
-        uvicorn: the uvicorn module, for its formatter (plain ``logging`` formatting without it).
+
+    Returns:
+        Whether the lines are JSON (then uvicorn must not install its own logging configuration).
+
+    Raises:
+        ValidationError: an unknown ``FOODDELIVERY_LOG_FORMAT`` or ``FOODDELIVERY_LOG_LEVEL``.
     """
-    handler = logging.StreamHandler()
-    fmt = "%(levelprefix)s %(name)s: %(message)s"
-    formatter = getattr(getattr(uvicorn, "logging", None), "DefaultFormatter", None)
-    handler.setFormatter(formatter(fmt) if formatter else logging.Formatter("%(levelname)s: %(name)s: %(message)s"))
-    root = logging.getLogger("fooddelivery")
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    root.propagate = False
+    from fooddelivery.observability.logs import LogSettings
+    from fooddelivery.observability.setup import configure
+
+    configure("fooddelivery-serve", log_level=level)
+    if LogSettings.from_env().log_format != "json":
+        return False
+    ours = logging.getLogger("fooddelivery")
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        uv_log = logging.getLogger(name)
+        uv_log.handlers[:] = [] if name != "uvicorn" else list(ours.handlers)
+        uv_log.propagate = name != "uvicorn"
+        uv_log.setLevel(level.upper())
+    return True
 
 
 def run(options: ServeOptions) -> int:
@@ -442,7 +454,7 @@ def run(options: ServeOptions) -> int:
     uvicorn = _uvicorn()
     from fooddelivery.server.protocol import guarded_protocol
 
-    configure_logging(options.log_level, uvicorn)
+    json_logs = configure_logging(options.log_level)
     settings = replace(Settings.from_env(), confirmation_timeout_s=options.confirmation_timeout_s)
     _warn_about_development_tokens(options.host)
     listener = bind_socket(options.host, options.port)
@@ -462,6 +474,7 @@ def run(options: ServeOptions) -> int:
     config = uvicorn.Config(
         server.app,
         log_level=options.log_level,
+        log_config=None if json_logs else uvicorn.config.LOGGING_CONFIG,
         lifespan="on",
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
         server_header=False,

@@ -1,7 +1,11 @@
 """The kit's pytest plugin: load it with ``pytest_plugins = ["fooddelivery.testing.plugin"]`` in a ``conftest.py``.
 
-It does two things:
+It does three things:
 
+- restores the ``fooddelivery`` loggers after each test (their handlers, level and propagation): an entrypoint's
+  set-up (:func:`fooddelivery.observability.setup.configure`, run by the CLI, ``serve`` and the cloud
+  entrypoints) gives them their own handler and stops propagation, which would otherwise outlive the test that
+  ran it and hide later tests' records from ``caplog``;
 - registers the kit's modules for assertion rewriting (so a failing contract assertion shows the values), which
   must happen before they are imported -- hence a plugin rather than an import;
 - after the run, prints one line per adapter set that ran the conformance scenarios
@@ -11,7 +15,9 @@ It does two things:
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -29,6 +35,15 @@ __all__ = ["CONFORMANCE_MARK"]
 CONFORMANCE_MARK = "conformance"
 
 _RESULTS: dict[str, Counter[str]] = {}
+
+
+@pytest.fixture(autouse=True)
+def _fooddelivery_loggers_restored() -> Iterator[None]:
+    """Put the ``fooddelivery`` loggers back as they were before the test (see the module docstring)."""
+    logger = logging.getLogger("fooddelivery")
+    saved = (list(logger.handlers), logger.level, logger.propagate)
+    yield
+    logger.handlers[:], logger.level, logger.propagate = saved[0], saved[1], saved[2]
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -1,0 +1,620 @@
+"""The instrumentation composed by the composition root (``fooddelivery.bootstrap``): port wrappers, the saga's
+actions, the use cases.
+
+Each wrapper forwards to the adapter it wraps and adds, when something is traced (an SDK is in use), a span per
+call that leaves the process, with the semantic-convention attributes that apply; with no SDK each costs one
+function call and a ``sys.modules`` look-up. Cloud adapters are not edited: whatever ``bootstrap()`` is given
+is wrapped there.
+
+- :func:`committing` / :func:`committed` (called by the order session around each write): stamp the current trace
+  context into every event it writes to the outbox (:data:`~fooddelivery.observability.tracing.TRACE_KEY`), and
+  count orders placed/confirmed/failed/cancelled once the write is committed;
+- :class:`TracedOrderRepository`, :class:`TracedUnitOfWork`: a span per store call;
+- :class:`TracedPublisher`: a ``PRODUCER`` span per publish (``messaging.*``) linking each event's trace, and the
+  outbox lag;
+- :class:`TracedPaymentGateway`, :class:`TracedNotifier`, :class:`TracedScheduler` (which stamps the trace context
+  into each timer's body), :class:`TracedLocationStream`, :class:`TracedSagaStore`: a ``CLIENT`` span per call;
+- :func:`traced_actions`: a span per saga step attempt (``fooddelivery.saga.step``), in the trace of the
+  order's placement (:func:`~fooddelivery.observability.tracing.workflow_span`), with its duration and retries
+  measured;
+- :func:`traced_use_cases`: a span per use case (a class decorator).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from fooddelivery.domain.events import DomainEvent
+from fooddelivery.domain.money import Money
+from fooddelivery.domain.order import Order, OrderStatus
+from fooddelivery.observability.logs import annotate, bind
+from fooddelivery.observability.metrics import count_committed, metrics_off, record_outbox_lag, record_step
+from fooddelivery.observability.tracing import (
+    TRACE_KEY,
+    consumer_span,
+    context_from,
+    current_carrier,
+    current_span_context,
+    enabled,
+    off,
+    origin_carrier,
+    span,
+    workflow_span,
+)
+from fooddelivery.ports.clock import Clock
+from fooddelivery.ports.messaging import EventPublisher
+from fooddelivery.ports.notifications import Notification, Notifier
+from fooddelivery.ports.orders import IdempotencyRecord, OrderRepository, Page
+from fooddelivery.ports.payments import Charge, PaymentGateway, Refund
+from fooddelivery.ports.saga_store import SagaState, SagaStateStore
+from fooddelivery.ports.scheduler import ScheduledMessage, Scheduler
+from fooddelivery.ports.unit_of_work import OrderUnitOfWork
+
+__all__ = [
+    "TracedLocationStream",
+    "TracedNotifier",
+    "TracedOrderRepository",
+    "TracedPaymentGateway",
+    "TracedPublisher",
+    "TracedSagaStore",
+    "TracedScheduler",
+    "TracedUnitOfWork",
+    "committed",
+    "committing",
+    "event_span",
+    "placing",
+    "publish_span",
+    "stamp_events",
+    "traced_actions",
+    "traced_use_cases",
+]
+
+T = TypeVar("T")
+C = TypeVar("C", bound=type)
+
+
+def _adapter(inner: object) -> str:
+    return type(inner).__name__
+
+
+# -- events ---------------------------------------------------------------------------------------------------
+def stamp_events(events: list[DomainEvent]) -> None:
+    """Put the current trace context into each event's payload (:data:`TRACE_KEY`), in place, unless it has one.
+
+    Nothing happens when nothing is traced.
+    """
+    if not events:
+        return
+    carrier = current_carrier()
+    if carrier is None:
+        return
+    for i, event in enumerate(events):
+        if TRACE_KEY not in event.payload:
+            events[i] = replace(event, payload={**event.payload, TRACE_KEY: carrier})
+
+
+def publish_span(operation: str, events: Sequence[DomainEvent], destination: str | None = None) -> Any:
+    """A ``PRODUCER`` span around publishing ``events`` (one batch).
+
+    Within a traced block it is that block's child; otherwise (a sweep, a change-stream relay in its own
+    invocation) it continues the trace of the batch's first event. Each event of another trace is linked.
+    """
+    if not events or not enabled():
+        return span(operation)
+    first = events[0]
+    attributes = {
+        "messaging.operation.type": "send",
+        "messaging.operation.name": operation,
+        "messaging.batch.message_count": len(events) if len(events) > 1 else None,
+        "messaging.message.id": first.event_id if len(events) == 1 else None,
+        "messaging.destination.name": destination,
+        "fooddelivery.order_id": first.order_id if all(e.order_id == first.order_id for e in events) else None,
+    }
+    current = current_span_context()
+    parent = None if current is not None else context_from(first.payload.get(TRACE_KEY))
+    from opentelemetry.trace import get_current_span
+
+    main = current.trace_id if current is not None else (
+        get_current_span(parent).get_span_context().trace_id if parent is not None else None
+    )
+    links = []
+    seen: set[int] = set()
+    for event in events:
+        origin = context_from(event.payload.get(TRACE_KEY))
+        if origin is None:
+            continue
+        origin_span = get_current_span(origin).get_span_context()
+        if origin_span.trace_id != main and origin_span.span_id not in seen:
+            seen.add(origin_span.span_id)
+            links.append(origin_span)
+    name = f"{operation} {first.type.value}" if len(events) == 1 else operation
+    return span(name, kind="PRODUCER", attributes=attributes, parent=parent, links=links)
+
+
+def event_span(event: DomainEvent) -> Any:
+    """A ``CONSUMER`` span for the runtime's handling of ``event`` (see
+    :func:`~fooddelivery.observability.tracing.consumer_span`)."""
+    if not enabled():
+        return span("process")
+    return consumer_span(
+        f"process {event.type.value}",
+        event.payload.get(TRACE_KEY),
+        attributes={
+            "messaging.operation.type": "process",
+            "messaging.message.id": event.event_id,
+            "fooddelivery.event.type": event.type.value,
+            "fooddelivery.order_id": event.order_id,
+        },
+    )
+
+
+def timer_span(message: ScheduledMessage) -> Any:
+    """A ``CONSUMER`` span for the delivery of a saga timer (continuing the trace that set it)."""
+    if not enabled():
+        return span("timer")
+    return consumer_span(
+        f"timer {message.kind}",
+        message.body.get(TRACE_KEY),
+        attributes={
+            "messaging.operation.type": "process",
+            "messaging.message.id": message.message_id,
+            "fooddelivery.order_id": str(message.body.get("sagaId") or "") or None,
+            "fooddelivery.saga.step": message.body.get("step") or message.body.get("state"),
+        },
+    )
+
+
+# -- the order store -------------------------------------------------------------------------------------------
+def committing(order: Order | None) -> list[DomainEvent]:
+    """Before an order's write: stamp its pending events with the current trace context (what the relay then claims
+    and the store keeps); returns them, for :func:`committed` once the write succeeded."""
+    if order is None:
+        return []
+    if not off():
+        stamp_events(order.pending_events)
+    return list(order.pending_events)
+
+
+def committed(events: list[DomainEvent]) -> None:
+    """After a successful write: count the orders placed, confirmed, failed and cancelled by its events."""
+    if events:
+        count_committed(events)
+
+
+def placing(order: Order) -> None:
+    """A new order is about to be written: its id goes to the log lines of the caller's block and to the current
+    span (the use case's)."""
+    annotate(order_id=order.order_id)
+    if not off() and current_span_context() is not None:
+        from opentelemetry.trace import get_current_span
+
+        get_current_span().set_attribute("fooddelivery.order_id", order.order_id)
+
+
+class TracedOrderRepository:
+    """The order store: a ``CLIENT`` span per call (``db.operation.name``, ``fooddelivery.order_id``).
+
+    Args:
+        inner: the store.
+    """
+
+    def __init__(self, inner: OrderRepository) -> None:
+        self.inner = inner
+        self._system = _adapter(inner)
+
+    def _span(self, operation: str, order_id: str | None) -> Any:
+        return span(
+            f"orders.{operation}",
+            kind="CLIENT",
+            attributes={
+                "db.operation.name": operation,
+                "db.collection.name": "orders",
+                "fooddelivery.adapter": self._system,
+                "fooddelivery.order_id": order_id,
+            },
+        )
+
+    def add(self, order: Order, idempotency: IdempotencyRecord | None = None) -> None:
+        """``OrderRepository.add``."""
+        if off():
+            self.inner.add(order, idempotency)
+            return
+        with self._span("add", order.order_id):
+            self.inner.add(order, idempotency)
+
+    def save(self, order: Order) -> None:
+        """``OrderRepository.save``."""
+        if off():
+            self.inner.save(order)
+            return
+        with self._span("save", order.order_id):
+            self.inner.save(order)
+
+    def get(self, order_id: str) -> Order:
+        """``OrderRepository.get``."""
+        if off():
+            return self.inner.get(order_id)
+        with self._span("get", order_id):
+            return self.inner.get(order_id)
+
+    def find_idempotent(self, scope: str, key: str) -> IdempotencyRecord | None:
+        """``OrderRepository.find_idempotent``."""
+        if off():
+            return self.inner.find_idempotent(scope, key)
+        with self._span("find_idempotent", None):
+            return self.inner.find_idempotent(scope, key)
+
+    def list_by_customer(self, customer_id: str, limit: int = 20, cursor: str | None = None) -> Page[Order]:
+        """``OrderRepository.list_by_customer``."""
+        if off():
+            return self.inner.list_by_customer(customer_id, limit, cursor)
+        with self._span("list_by_customer", None):
+            return self.inner.list_by_customer(customer_id, limit, cursor)
+
+    def list_by_restaurant(
+        self,
+        restaurant_id: str,
+        status: OrderStatus | None = None,
+        limit: int = 20,
+        cursor: str | None = None,
+        *,
+        newest_first: bool = False,
+    ) -> Page[Order]:
+        """``OrderRepository.list_by_restaurant``."""
+        if off():
+            return self.inner.list_by_restaurant(restaurant_id, status, limit, cursor, newest_first=newest_first)
+        with self._span("list_by_restaurant", None):
+            return self.inner.list_by_restaurant(restaurant_id, status, limit, cursor, newest_first=newest_first)
+
+    def __getattr__(self, name: str) -> Any:
+        # what the wrapped store offers beyond the port (an outbox, a native unit of work...)
+        return getattr(self.inner, name)
+
+
+class TracedUnitOfWork:
+    """The order's unit of work (order, outbox, saga in one write): a ``CLIENT`` span per load and commit.
+
+    Args:
+        inner: the unit of work.
+    """
+
+    def __init__(self, inner: OrderUnitOfWork) -> None:
+        self.inner = inner
+        self.atomic = inner.atomic
+        self._system = _adapter(inner)
+
+    def _span(self, operation: str, order_id: str | None) -> Any:
+        return span(
+            f"unit_of_work.{operation}",
+            kind="CLIENT",
+            attributes={
+                "db.operation.name": operation,
+                "fooddelivery.adapter": self._system,
+                "fooddelivery.order_id": order_id,
+            },
+        )
+
+    def load(self, order_id: str) -> tuple[Order, SagaState | None]:
+        """``OrderUnitOfWork.load``."""
+        if off():
+            return self.inner.load(order_id)
+        with self._span("load", order_id):
+            return self.inner.load(order_id)
+
+    def commit(
+        self,
+        saga: SagaState | None,
+        order: Order | None = None,
+        *,
+        create_saga: bool = False,
+        idempotency: IdempotencyRecord | None = None,
+    ) -> None:
+        """``OrderUnitOfWork.commit``."""
+        if off():
+            self.inner.commit(saga, order, create_saga=create_saga, idempotency=idempotency)
+            return
+        order_id = order.order_id if order is not None else saga.saga_id if saga is not None else None
+        with self._span("commit", order_id):
+            self.inner.commit(saga, order, create_saga=create_saga, idempotency=idempotency)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+# -- ports that leave the process ------------------------------------------------------------------------------
+class TracedPublisher:
+    """The event bus: a ``PRODUCER`` span per publish call, and the outbox lag of every event it accepted.
+
+    Args:
+        inner: the bus adapter.
+        clock: the composition's clock (the lag is measured on it: virtual time in a simulation).
+    """
+
+    def __init__(self, inner: EventPublisher, clock: Clock) -> None:
+        self.inner = inner
+        self.clock = clock
+        self._destination = _adapter(inner)
+
+    def publish(self, events: Sequence[DomainEvent]) -> None:
+        """``EventPublisher.publish``."""
+        if off():
+            self.inner.publish(events)
+        else:
+            with publish_span("publish", events, self._destination):
+                self.inner.publish(events)
+        if not metrics_off():
+            record_outbox_lag(events, self.clock.now(), "publish")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def _client_span(port: str, operation: str, adapter: str, **attributes: Any) -> Any:
+    return span(
+        f"{port}.{operation}",
+        kind="CLIENT",
+        attributes={"fooddelivery.port": port, "fooddelivery.adapter": adapter, **attributes},
+    )
+
+
+class TracedPaymentGateway:
+    """The card processor: a ``CLIENT`` span per call (``fooddelivery.payment.amount`` in minor units as text)."""
+
+    def __init__(self, inner: PaymentGateway) -> None:
+        self.inner = inner
+        self._adapter = _adapter(inner)
+
+    def authorize(self, payment_method: str, amount: Money, idempotency_key: str) -> Charge:
+        """``PaymentGateway.authorize``."""
+        if off():
+            return self.inner.authorize(payment_method, amount, idempotency_key)
+        with _client_span("payments", "authorize", self._adapter, **{"fooddelivery.currency": amount.currency}):
+            return self.inner.authorize(payment_method, amount, idempotency_key)
+
+    def capture(self, charge_id: str, amount: Money, idempotency_key: str) -> Charge:
+        """``PaymentGateway.capture``."""
+        if off():
+            return self.inner.capture(charge_id, amount, idempotency_key)
+        with _client_span("payments", "capture", self._adapter, **{"fooddelivery.currency": amount.currency}):
+            return self.inner.capture(charge_id, amount, idempotency_key)
+
+    def refund(self, charge_id: str, amount: Money, idempotency_key: str) -> Refund:
+        """``PaymentGateway.refund``."""
+        if off():
+            return self.inner.refund(charge_id, amount, idempotency_key)
+        with _client_span("payments", "refund", self._adapter, **{"fooddelivery.currency": amount.currency}):
+            return self.inner.refund(charge_id, amount, idempotency_key)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+class TracedNotifier:
+    """The notification channel: a ``CLIENT`` span per notification sent."""
+
+    def __init__(self, inner: Notifier) -> None:
+        self.inner = inner
+        self._adapter = _adapter(inner)
+
+    def send(self, notification: Notification) -> None:
+        """``Notifier.send``."""
+        if off():
+            self.inner.send(notification)
+            return
+        with _client_span(
+            "notifier",
+            "send",
+            self._adapter,
+            **{"fooddelivery.order_id": notification.order_id, "fooddelivery.notification": notification.template},
+        ):
+            self.inner.send(notification)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+class TracedScheduler:
+    """The timer service: a ``CLIENT`` span per call; each scheduled message's body carries the current trace
+    context (:data:`TRACE_KEY`), so its delivery continues the trace."""
+
+    def __init__(self, inner: Scheduler) -> None:
+        self.inner = inner
+        self._adapter = _adapter(inner)
+
+    def schedule(self, message: ScheduledMessage) -> None:
+        """``Scheduler.schedule``."""
+        if off():
+            self.inner.schedule(message)
+            return
+        with _client_span(
+            "scheduler",
+            "schedule",
+            self._adapter,
+            **{"messaging.message.id": message.message_id, "fooddelivery.order_id": message.body.get("sagaId")},
+        ):
+            carrier = current_carrier()
+            if carrier is not None and TRACE_KEY not in message.body:
+                message = replace(message, body={**message.body, TRACE_KEY: carrier})
+            self.inner.schedule(message)
+
+    def cancel(self, message_id: str) -> bool:
+        """``Scheduler.cancel``."""
+        if off():
+            return self.inner.cancel(message_id)
+        with _client_span("scheduler", "cancel", self._adapter, **{"messaging.message.id": message_id}):
+            return self.inner.cancel(message_id)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+class TracedLocationStream:
+    """The location stream: a ``PRODUCER`` span per position appended."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self._adapter = _adapter(inner)
+
+    def append(self, event: DomainEvent, partition_key: str) -> None:
+        """``LocationStream.append``."""
+        if off():
+            self.inner.append(event, partition_key)
+            return
+        with span(
+            "location.append",
+            kind="PRODUCER",
+            attributes={"fooddelivery.adapter": self._adapter, "fooddelivery.order_id": event.order_id},
+        ):
+            self.inner.append(event, partition_key)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+class TracedSagaStore:
+    """The saga state store: a ``CLIENT`` span per call."""
+
+    def __init__(self, inner: SagaStateStore) -> None:
+        self.inner = inner
+        self._adapter = _adapter(inner)
+
+    def _span(self, operation: str, saga_id: str) -> Any:
+        return span(
+            f"sagas.{operation}",
+            kind="CLIENT",
+            attributes={
+                "db.operation.name": operation,
+                "db.collection.name": "sagas",
+                "fooddelivery.adapter": self._adapter,
+                "fooddelivery.order_id": saga_id,
+            },
+        )
+
+    def create(self, state: SagaState) -> None:
+        """``SagaStateStore.create``."""
+        if off():
+            return self.inner.create(state)
+        with self._span("create", state.saga_id):
+            self.inner.create(state)
+
+    def get(self, saga_id: str) -> SagaState:
+        """``SagaStateStore.get``."""
+        if off():
+            return self.inner.get(saga_id)
+        with self._span("get", saga_id):
+            return self.inner.get(saga_id)
+
+    def save(self, state: SagaState) -> None:
+        """``SagaStateStore.save``."""
+        if off():
+            return self.inner.save(state)
+        with self._span("save", state.saga_id):
+            self.inner.save(state)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+# -- the saga's steps -------------------------------------------------------------------------------------------
+def traced_actions(actions: Mapping[str, Callable[[Any], Mapping[str, Any] | None]]) -> dict[str, Any]:
+    """The saga's actions, each run in a span named ``saga <step>`` in the trace of the saga's origin.
+
+    The first step to run under a traced span records that trace context in the saga data
+    (:data:`TRACE_KEY`, merged with the step's output); every step's duration and retries are measured
+    (:func:`~fooddelivery.observability.metrics.record_step`), traced or not only when an SDK is in use.
+    """
+    return {key: _traced_action(key, action) for key, action in actions.items()}
+
+
+def _traced_action(key: str, action: Callable[[Any], Mapping[str, Any] | None]) -> Any:
+    @functools.wraps(action)
+    def run(context: Any) -> Mapping[str, Any] | None:
+        if off() or not enabled():
+            with bind(order_id=context.saga_id, saga_step=context.step):
+                started = time.perf_counter()
+                try:
+                    out = action(context)
+                except BaseException as exc:
+                    record_step(context.step, time.perf_counter() - started, context.attempt, exc)
+                    raise
+                record_step(context.step, time.perf_counter() - started, context.attempt, None)
+                return out
+        origin = context.data.get(TRACE_KEY)
+        new_origin = origin_carrier() if origin is None else None
+        attributes = {
+            "fooddelivery.order_id": context.saga_id,
+            "fooddelivery.saga.step": context.step,
+            "fooddelivery.saga.action": key,
+            "fooddelivery.saga.attempt": context.attempt,
+        }
+        with workflow_span(f"saga {context.step}", origin, attributes=attributes), bind(
+            order_id=context.saga_id, saga_step=context.step
+        ):
+            started = time.perf_counter()
+            try:
+                out = action(context)
+            except BaseException as exc:
+                record_step(context.step, time.perf_counter() - started, context.attempt, exc)
+                raise
+            record_step(context.step, time.perf_counter() - started, context.attempt, None)
+        if new_origin is not None:
+            return {**(out or {}), TRACE_KEY: new_origin}
+        return out
+
+    return run
+
+
+# -- use cases --------------------------------------------------------------------------------------------------
+def traced_use_cases(*names: str) -> Callable[[C], C]:
+    """A class decorator: each named method runs in a span ``use_case <name>`` (``fooddelivery.use_case``; the
+    ``order_id`` argument, when it has one, as ``fooddelivery.order_id``), and binds the order id to log lines."""
+
+    def decorate(cls: C) -> C:
+        for name in names:
+            setattr(cls, name, _traced_method(name, getattr(cls, name)))
+        return cls
+
+    return decorate
+
+
+def _traced_method(name: str, method: Callable[..., T]) -> Callable[..., T]:
+    parameters = list(inspect.signature(method).parameters)
+    index = parameters.index("order_id") if "order_id" in parameters else None
+    span_name = f"use_case {name}"
+
+    @functools.wraps(method)
+    def run(*args: Any, **kwargs: Any) -> T:
+        order_id = kwargs.get("order_id")
+        if order_id is None and index is not None and index < len(args):
+            order_id = args[index]
+        if off() or not enabled():
+            with bind(order_id=None if order_id is None else str(order_id)):
+                return method(*args, **kwargs)
+        with span(
+            span_name,
+            attributes={"fooddelivery.use_case": name, "fooddelivery.order_id": order_id},
+        ) as current, bind(order_id=None if order_id is None else str(order_id)):
+            result = method(*args, **kwargs)
+            produced = _order_id_of(result)
+            if produced is not None and current is not None:
+                current.set_attribute("fooddelivery.order_id", produced)
+            return result
+
+    return run
+
+
+def _order_id_of(result: Any) -> str | None:
+    order = getattr(result, "order", result)
+    order_id = getattr(order, "order_id", None)
+    return order_id if isinstance(order_id, str) else None
+
+
+def now_utc() -> datetime:
+    """The wall-clock time (UTC), for lag measured outside a composition (a change-stream relay)."""
+    return datetime.now(UTC)

@@ -1,0 +1,163 @@
+"""One order, one trace: ``POST /orders`` -> the outbox -> the relay -> the runtime -> every saga step ->
+``OrderConfirmed``, on ``serve``'s application (SQLite) in process, read with the SDK's in-memory exporter."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import SpanKind
+
+from fooddelivery.adapters.memory import VirtualClock
+from fooddelivery.application.envelope import from_json, to_json
+from fooddelivery.domain.errors import InfrastructureError
+from fooddelivery.domain.events import DomainEvent, EventType
+from fooddelivery.observability.tracing import TRACE_KEY
+
+from ._serve import T0, confirm, open_server, place
+from .conftest import Telemetry
+
+SAGA_STEPS = ("ValidateOrder", "ProcessPayment", "NotifyRestaurant", "AssignDriver", "NotifyCustomer")
+
+
+def _hex(trace_id: int) -> str:
+    return format(trace_id, "032x")
+
+
+def _trace_of(span: ReadableSpan) -> int:
+    assert span.context is not None
+    return span.context.trace_id
+
+
+def _traceparent_trace(event: DomainEvent) -> str:
+    return str(event.payload[TRACE_KEY]["traceparent"]).split("-")[1]
+
+
+class _RefusingBus:
+    def publish(self, events: object) -> None:
+        raise InfrastructureError("the bus is down", service="bus", reason="unavailable")
+
+
+def test_one_trace_from_post_orders_through_the_outbox_and_every_saga_step_to_order_confirmed(
+    tmp_path: Path, telemetry: Telemetry
+) -> None:
+    server = open_server(tmp_path / "serve.db", VirtualClock(T0))
+    try:
+        order_id = place(server)
+        confirm(server, order_id)
+        published = server.adapters.publisher.of_order(order_id)
+    finally:
+        server.close()
+
+    post = telemetry.one("POST /orders")
+    trace = _trace_of(post)
+    assert post.kind is SpanKind.SERVER
+    assert post.parent is None
+    assert post.attributes is not None
+    assert {
+        "http.request.method": "POST",
+        "http.route": "/orders",
+        "http.response.status_code": 201,
+    }.items() <= dict(post.attributes).items()
+    in_trace = [s for s in telemetry.spans() if _trace_of(s) == trace]
+    names = Counter(s.name for s in in_trace)
+    # the API call, the use case, the outbox write, the relay's publish, the runtime's handling, every step
+    for name in (
+        "use_case place_order",
+        "orders.add",
+        "publish OrderPlaced",
+        "process OrderPlaced",
+        *(f"saga {step}" for step in SAGA_STEPS),
+        "payments.authorize",
+        "payments.capture",
+        "scheduler.schedule",
+        "saga ConfirmOrder",
+    ):
+        assert names[name] >= 1, f"{name} not in the order's trace: {sorted(names)}"
+    steps = {s.attributes["fooddelivery.saga.step"] for s in in_trace if s.name.startswith("saga ")}
+    assert steps == {*SAGA_STEPS, "ConfirmOrder"}
+    assert {s.attributes["fooddelivery.order_id"] for s in in_trace if s.name.startswith("saga ")} == {order_id}
+    process = telemetry.one("process OrderPlaced")
+    assert process.kind is SpanKind.CONSUMER
+    assert process.attributes["messaging.operation.type"] == "process"
+    assert telemetry.one("publish OrderPlaced").attributes["messaging.operation.type"] == "send"
+
+    # the restaurant's confirmation is its own request (its own trace); the step it drove stays in the order's
+    # trace and links to it
+    put = telemetry.one("PUT /orders/{orderId}")
+    assert _trace_of(put) != trace
+    assert put.attributes["http.route"] == "/orders/{orderId}"
+    confirm_step = telemetry.one("saga ConfirmOrder")
+    assert _trace_of(confirm_step) == trace
+    assert [link.context.trace_id for link in confirm_step.links] == [_trace_of(put)]
+
+    # OrderConfirmed carries the order's trace context in its CloudEvent, as published and stored
+    confirmed = [e for e in published if e.type is EventType.ORDER_STATUS_CHANGED and e.payload["to"] == "CONFIRMED"]
+    assert len(confirmed) == 1
+    envelope = json.loads(to_json(confirmed[0]))
+    assert envelope["traceparent"].split("-")[1] == _hex(trace)
+    assert TRACE_KEY not in envelope["data"]
+    assert from_json(to_json(confirmed[0])).payload == confirmed[0].payload
+    placed = [e for e in published if e.type is EventType.ORDER_PLACED]
+    assert _traceparent_trace(placed[0]) == _hex(trace)
+
+
+def test_the_trace_context_survives_the_sqlite_outbox_and_a_sweep_in_another_process_continues_it(
+    tmp_path: Path, telemetry: Telemetry
+) -> None:
+    db = tmp_path / "serve.db"
+    clock = VirtualClock(T0)
+    first = open_server(db, clock)
+    try:
+        first.boot.service.relay.publisher = _RefusingBus()  # committed, not published: it waits in the outbox
+        order_id = place(first)
+    finally:
+        first.close()
+    trace = _trace_of(telemetry.one("POST /orders"))
+    assert not telemetry.named("process OrderPlaced")  # nothing was handled in the first process
+
+    second = open_server(db, clock)  # another process: the event is read back from the SQLite outbox
+    try:
+        pending = [r.event for r in second.adapters.orders.pending() if r.event.order_id == order_id]
+        assert [e.type for e in pending] == [EventType.ORDER_PLACED]
+        assert _traceparent_trace(pending[0]) == _hex(trace)
+        envelope = json.loads(to_json(pending[0]))
+        assert envelope["traceparent"].split("-")[1] == _hex(trace)
+        assert second.boot.service.pump() >= 1  # the sweep: no span is current here
+        assert second.boot.orders.get(order_id).status.value == "PENDING"  # the saga ran up to the wait
+    finally:
+        second.close()
+
+    # the sweep has no trace of its own: it publishes in the event's trace, and the runtime continues it
+    relayed = telemetry.one("publish OrderPlaced")
+    assert _trace_of(relayed) == trace
+    assert relayed.kind is SpanKind.PRODUCER
+    process = telemetry.one("process OrderPlaced")
+    assert _trace_of(process) == trace
+    for step in SAGA_STEPS:
+        assert _trace_of(telemetry.one(f"saga {step}")) == trace
+
+
+def test_a_timer_delivery_continues_the_trace_that_set_it(tmp_path: Path, telemetry: Telemetry) -> None:
+    clock = VirtualClock(T0)
+    server = open_server(tmp_path / "serve.db", clock)
+    try:
+        order_id = place(server)
+        clock.advance(301)  # the restaurant never answers
+        assert server.boot.run_due() == 1
+        assert server.boot.orders.get(order_id).status.value == "FAILED"
+    finally:
+        server.close()
+
+    trace = _trace_of(telemetry.one("POST /orders"))
+    timer = telemetry.one("timer saga.timeout")
+    assert timer.kind is SpanKind.CONSUMER
+    assert _trace_of(timer) == trace
+    assert timer.attributes["fooddelivery.order_id"] == order_id
+    compensations = [s for s in telemetry.spans() if s.name.startswith("saga compensate:")]
+    assert {s.attributes["fooddelivery.saga.step"] for s in compensations} >= {"compensate:ProcessPayment"}
+    assert {_trace_of(s) for s in compensations} == {trace}
+    refund = telemetry.one("payments.refund")
+    assert _trace_of(refund) == trace

@@ -1,0 +1,115 @@
+"""The trace context in CloudEvents, timers and saga data; and nothing at all without an SDK."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime
+
+from fooddelivery.application.envelope import from_json, to_json
+from fooddelivery.application.messages import EventInput, decode_body
+from fooddelivery.domain.events import DomainEvent, EventType
+from fooddelivery.observability.instrument import TracedScheduler, stamp_events
+from fooddelivery.observability.tracing import TRACE_KEY, context_from, span
+from fooddelivery.ports.scheduler import ScheduledMessage
+
+from .conftest import Telemetry
+
+T0 = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+
+def _event(**payload: object) -> DomainEvent:
+    return DomainEvent("evt-1", EventType.ORDER_PLACED, T0, "ord-1", 1, dict(payload))
+
+
+def test_a_cloudevent_carries_the_trace_context_as_the_distributed_tracing_extension() -> None:
+    event = _event(total="19.99", **{TRACE_KEY: {"traceparent": TRACEPARENT, "tracestate": "congo=t61rcWkgMzE"}})
+
+    envelope = json.loads(to_json(event))
+
+    assert envelope["traceparent"] == TRACEPARENT
+    assert envelope["tracestate"] == "congo=t61rcWkgMzE"
+    assert envelope["data"] == {"total": "19.99"}
+    back = from_json(to_json(event))
+    assert back == event
+    # the runtime's queue decodes it with the context (a consumer in another invocation continues the trace)
+    decoded = decode_body(to_json(event))
+    assert isinstance(decoded, EventInput)
+    assert decoded.event.payload[TRACE_KEY] == {"traceparent": TRACEPARENT, "tracestate": "congo=t61rcWkgMzE"}
+
+
+def test_an_event_without_a_trace_context_has_the_same_envelope_as_before() -> None:
+    envelope = json.loads(to_json(_event(total="19.99")))
+
+    assert "traceparent" not in envelope and "tracestate" not in envelope
+    assert envelope["data"] == {"total": "19.99"}
+    assert from_json(to_json(_event(total="19.99"))).payload == {"total": "19.99"}
+
+
+def test_a_trace_key_smuggled_into_the_data_is_not_taken_for_a_trace_context() -> None:
+    document = json.loads(to_json(_event(total="1.00")))
+    document["data"][TRACE_KEY] = {"traceparent": TRACEPARENT}
+
+    assert from_json(json.dumps(document)).payload == {"total": "1.00"}
+
+
+def test_a_malformed_traceparent_is_ignored(telemetry: Telemetry) -> None:
+    assert context_from({"traceparent": "00-not-a-trace-01"}) is None
+    assert context_from({"traceparent": "00-00000000000000000000000000000000-00f067aa0ba902b7-01"}) is None
+    assert context_from("text") is None
+    assert context_from({"traceparent": TRACEPARENT}) is not None
+
+
+def test_without_an_sdk_nothing_is_stamped_and_no_span_is_made() -> None:
+    events = [_event()]
+    stamp_events(events)
+    with span("anything") as current:
+        assert current is None
+    assert events == [_event()]
+    scheduled: list[ScheduledMessage] = []
+
+    class Inner:
+        def schedule(self, message: ScheduledMessage) -> None:
+            scheduled.append(message)
+
+        def cancel(self, message_id: str) -> bool:
+            return False
+
+    TracedScheduler(Inner()).schedule(ScheduledMessage("t-1", T0, "saga.timeout", {"sagaId": "ord-1"}))
+    assert scheduled[0].body == {"sagaId": "ord-1"}
+
+
+def test_a_timer_scheduled_in_a_span_carries_its_context(telemetry: Telemetry) -> None:
+    scheduled: list[ScheduledMessage] = []
+
+    class Inner:
+        def schedule(self, message: ScheduledMessage) -> None:
+            scheduled.append(message)
+
+        def cancel(self, message_id: str) -> bool:
+            return False
+
+    with span("step") as current:
+        assert current is not None
+        TracedScheduler(Inner()).schedule(ScheduledMessage("t-1", T0, "saga.timeout", {"sagaId": "ord-1"}))
+    trace_id = format(current.get_span_context().trace_id, "032x")
+    carried = scheduled[0].body[TRACE_KEY]["traceparent"]
+    assert carried.split("-")[1] == trace_id
+    (client,) = telemetry.named("scheduler.schedule")
+    assert carried.split("-")[2] == format(client.context.span_id, "016x")
+    assert scheduled[0].body["sagaId"] == "ord-1"
+
+
+def test_importing_the_http_api_and_the_composition_root_loads_no_opentelemetry() -> None:
+    code = (
+        "import sys, json\n"
+        "from fooddelivery.http import HttpApi\n"
+        "from fooddelivery.bootstrap import bootstrap\n"
+        "import fooddelivery.application.envelope, fooddelivery.observability.setup\n"
+        "bootstrap()\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith('opentelemetry'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    assert json.loads(out) == []
