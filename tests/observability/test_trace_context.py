@@ -6,7 +6,9 @@ import json
 import subprocess
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
+from fooddelivery.adapters.memory import VirtualClock
 from fooddelivery.application.envelope import from_json, to_json
 from fooddelivery.application.messages import EventInput, decode_body
 from fooddelivery.domain.events import DomainEvent, EventType
@@ -14,6 +16,8 @@ from fooddelivery.observability.instrument import TracedScheduler, stamp_events
 from fooddelivery.observability.tracing import TRACE_KEY, context_from, span
 from fooddelivery.ports.scheduler import ScheduledMessage
 
+from ._serve import T0 as START
+from ._serve import call, open_server
 from .conftest import Telemetry
 
 T0 = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
@@ -113,3 +117,19 @@ def test_importing_the_http_api_and_the_composition_root_loads_no_opentelemetry(
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     assert json.loads(out) == []
+
+
+def test_a_request_with_a_traceparent_header_continues_the_clients_trace(
+    tmp_path: Path, telemetry: Telemetry
+) -> None:
+    server = open_server(tmp_path / "serve.db", VirtualClock(START))
+    try:
+        response = call(server, "GET", "/restaurants/rest-0", "customer", headers={"traceparent": TRACEPARENT})
+    finally:
+        server.close()
+
+    assert response.status == 200
+    request = telemetry.one("GET /restaurants/{restaurantId}")
+    assert format(request.context.trace_id, "032x") == "4bf92f3577b34da6a3ce929d0e0e4736"
+    assert request.parent is not None and format(request.parent.span_id, "016x") == "00f067aa0ba902b7"
+    assert request.attributes["http.response.status_code"] == 200

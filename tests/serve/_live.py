@@ -97,6 +97,7 @@ class LiveServer:
         args: extra command-line arguments.
         command: the whole command instead of ``fooddelivery serve --db DB --host 127.0.0.1 --port PORT`` (then
             ``args`` are appended to it and ``db`` only names the working directory).
+        env: variables added to its environment (``FOODDELIVERY_LOG_FORMAT``...).
     """
 
     db: Path
@@ -104,6 +105,7 @@ class LiveServer:
     log: Path
     args: tuple[str, ...] = ()
     command: tuple[str, ...] | None = None
+    env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -125,7 +127,11 @@ class LiveServer:
         )
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
-                [*command, *self.args], stdout=out, stderr=subprocess.STDOUT, env=server_env(), cwd=self.db.parent
+                [*command, *self.args],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=server_env(**self.env),
+                cwd=self.db.parent,
             )
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         while time.monotonic() < deadline:

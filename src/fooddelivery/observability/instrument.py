@@ -103,7 +103,7 @@ def publish_span(operation: str, events: Sequence[DomainEvent], destination: str
     """A ``PRODUCER`` span around publishing ``events`` (one batch).
 
     Within a traced block it is that block's child; otherwise (a sweep, a change-stream relay in its own
-    invocation) it continues the trace of the batch's first event. Each event of another trace is linked.
+    invocation) it continues the trace of the batch's first event. Each other trace of the batch is linked once.
     """
     if not events or not enabled():
         return span(operation)
@@ -130,8 +130,8 @@ def publish_span(operation: str, events: Sequence[DomainEvent], destination: str
         if origin is None:
             continue
         origin_span = get_current_span(origin).get_span_context()
-        if origin_span.trace_id != main and origin_span.span_id not in seen:
-            seen.add(origin_span.span_id)
+        if origin_span.trace_id != main and origin_span.trace_id not in seen:
+            seen.add(origin_span.trace_id)  # one link per other trace
             links.append(origin_span)
     name = f"{operation} {first.type.value}" if len(events) == 1 else operation
     return span(name, kind="PRODUCER", attributes=attributes, parent=parent, links=links)

@@ -173,6 +173,9 @@ class JsonLogFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         document.update(getattr(record, "fooddelivery", None) or log_fields())
+        request_id = getattr(record, "aws_request_id", None)  # set by the Lambda runtime's handler
+        if isinstance(request_id, str) and request_id:
+            document["aws_request_id"] = request_id
         if record.exc_info:
             document["exc_info"] = self.formatException(record.exc_info)
         return json.dumps(document, ensure_ascii=False, default=str, separators=(",", ":"))
@@ -210,27 +213,50 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
 
 def configure_logging(
-    settings: LogSettings | None = None, *, level: str | None = None, stream: TextIO | None = None
-) -> logging.Handler:
-    """Send the ``fooddelivery`` loggers to ``stream`` (standard error) in the configured format. Idempotent:
-    the handler it installed before is replaced.
+    settings: LogSettings | None = None,
+    *,
+    level: str | None = None,
+    stream: TextIO | None = None,
+    platform: bool = False,
+) -> list[logging.Handler]:
+    """Write the ``fooddelivery`` loggers' lines in the configured format. Idempotent.
+
+    Two modes:
+
+    - own handler (``serve``, the CLI): one handler on ``stream`` (standard error) for the ``fooddelivery``
+      loggers, which stop propagating to the root logger (the handler installed before is replaced);
+    - ``platform`` (a cloud entrypoint): the handlers the function host installed on the root logger (the Lambda
+      runtime's, the Azure Functions worker's) get the format, and the ``fooddelivery`` loggers keep propagating
+      to them, so their lines still go where the platform collects them; a root logger without handlers gets one
+      on standard error.
 
     Args:
         settings: format and level (default :meth:`LogSettings.from_env`).
         level: overrides the settings' level (``serve --log-level``).
-        stream: where lines go (standard error by default).
+        stream: where lines go in the own-handler mode (standard error by default).
+        platform: the cloud mode above.
 
     Returns:
-        The handler installed.
+        The handlers that now write the lines.
 
     Raises:
         ValidationError: an unknown format or level in the environment.
     """
     settings = settings or LogSettings.from_env()
+    formatter = JsonLogFormatter() if settings.log_format == "json" else TextLogFormatter()
+    ours = logging.getLogger("fooddelivery")
+    ours.setLevel((level or settings.log_level).upper())
+    if platform:
+        root = logging.getLogger()
+        if not root.handlers:
+            root.addHandler(_StderrHandler())
+        for platform_handler in root.handlers:
+            platform_handler.setFormatter(formatter)
+        ours.handlers[:] = []
+        ours.propagate = True
+        return list(root.handlers)
     handler: logging.Handler = logging.StreamHandler(stream) if stream is not None else _StderrHandler()
-    handler.setFormatter(JsonLogFormatter() if settings.log_format == "json" else TextLogFormatter())
-    root = logging.getLogger("fooddelivery")
-    root.handlers[:] = [handler]
-    root.setLevel((level or settings.log_level).upper())
-    root.propagate = False
-    return handler
+    handler.setFormatter(formatter)
+    ours.handlers[:] = [handler]
+    ours.propagate = False
+    return [handler]

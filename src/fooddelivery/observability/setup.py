@@ -69,6 +69,7 @@ def configure(
     *,
     log_level: str | None = None,
     environ: Mapping[str, str] | None = None,
+    platform: bool = False,
 ) -> Telemetry:
     """Configure logging and, when asked for by ``OTEL_*`` variables, the OpenTelemetry SDK (once per process;
     a later call reconfigures logging and returns what the first one set up).
@@ -77,13 +78,15 @@ def configure(
         service_name: ``service.name`` unless ``OTEL_SERVICE_NAME`` says otherwise (``"fooddelivery-serve"``...).
         log_level: overrides ``FOODDELIVERY_LOG_LEVEL`` (``serve --log-level``).
         environ: the variables (default ``os.environ``).
+        platform: a cloud entrypoint: format the function host's own log handlers instead of adding one
+            (:func:`~fooddelivery.observability.logs.configure_logging`).
 
     Raises:
         ValidationError: an unknown ``FOODDELIVERY_LOG_FORMAT`` or ``FOODDELIVERY_LOG_LEVEL``.
         ValueError: an exporter other than ``otlp``, ``console`` or ``none``.
     """
     env = os.environ if environ is None else environ
-    configure_logging(LogSettings.from_env(env), level=log_level)
+    configure_logging(LogSettings.from_env(env), level=log_level, platform=platform)
     with _lock:
         if _installed:
             return _installed[0]

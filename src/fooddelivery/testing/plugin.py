@@ -40,10 +40,10 @@ _RESULTS: dict[str, Counter[str]] = {}
 @pytest.fixture(autouse=True)
 def _fooddelivery_loggers_restored() -> Iterator[None]:
     """Put the ``fooddelivery`` loggers back as they were before the test (see the module docstring)."""
-    logger = logging.getLogger("fooddelivery")
-    saved = (list(logger.handlers), logger.level, logger.propagate)
+    logger, root = logging.getLogger("fooddelivery"), logging.getLogger()
+    saved = (list(logger.handlers), logger.level, logger.propagate, list(root.handlers))
     yield
-    logger.handlers[:], logger.level, logger.propagate = saved[0], saved[1], saved[2]
+    logger.handlers[:], logger.level, logger.propagate, root.handlers[:] = saved
 
 
 def pytest_configure(config: pytest.Config) -> None:

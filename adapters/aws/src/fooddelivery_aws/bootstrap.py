@@ -309,6 +309,10 @@ def aws_app() -> AwsApp:
     if app is None:
         with _Cache.lock:
             if _Cache.app is None:
+                # the one set-up of every entrypoint: log lines (FOODDELIVERY_LOG_FORMAT), OpenTelemetry (OTEL_*)
+                from fooddelivery.observability.setup import configure
+
+                configure("fooddelivery-aws", platform=True)
                 _Cache.app = build_aws_app()
             app = _Cache.app
     return app

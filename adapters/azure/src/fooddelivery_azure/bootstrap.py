@@ -313,6 +313,10 @@ def azure_app() -> AzureApp:
     if app is None:
         with _Cache.lock:
             if _Cache.app is None:
+                # the one set-up of every entrypoint: log lines (FOODDELIVERY_LOG_FORMAT), OpenTelemetry (OTEL_*)
+                from fooddelivery.observability.setup import configure
+
+                configure("fooddelivery-azure", platform=True)
                 _Cache.app = build_azure_app()
             app = _Cache.app
     return app

@@ -307,6 +307,10 @@ def gcp_app() -> GcpApp:
     if app is None:
         with _Cache.lock:
             if _Cache.app is None:
+                # the one set-up of every entrypoint: log lines (FOODDELIVERY_LOG_FORMAT), OpenTelemetry (OTEL_*)
+                from fooddelivery.observability.setup import configure
+
+                configure("fooddelivery-gcp", platform=True)
                 _Cache.app = build_gcp_app()
             app = _Cache.app
     return app
