@@ -66,7 +66,7 @@ def test_one_trace_from_post_orders_through_the_outbox_and_every_saga_step_to_or
     # the API call, the use case, the outbox write, the relay's publish, the runtime's handling, every step
     for name in (
         "use_case place_order",
-        "orders.add",
+        "unit_of_work.commit",
         "publish OrderPlaced",
         "process OrderPlaced",
         *(f"saga {step}" for step in SAGA_STEPS),

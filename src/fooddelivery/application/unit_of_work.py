@@ -244,7 +244,7 @@ class OrderSession:
         Raises:
             As ``OrderUnitOfWork.commit``.
         """
-        events = committing(order)  # stamped with the trace context (fooddelivery.observability)
+        events = committing(order, saga)  # stamped with the trace context (fooddelivery.observability)
         self.relay.claim(events)
         try:
             self.unit.commit(saga, order, create_saga=create_saga, idempotency=idempotency)

@@ -84,14 +84,20 @@ def _adapter(inner: object) -> str:
 
 
 # -- events ---------------------------------------------------------------------------------------------------
-def stamp_events(events: list[DomainEvent]) -> None:
+def stamp_events(events: list[DomainEvent], origin: Any = None) -> None:
     """Put the current trace context into each event's payload (:data:`TRACE_KEY`), in place, unless it has one.
 
-    Nothing happens when nothing is traced.
+    With ``origin`` (a saga's trace context, for events a saga's steps recorded and its runner commits), the
+    events get it instead when the current span belongs to another trace (the request that drove the step) or
+    none is current. Nothing happens when nothing is traced.
     """
     if not events:
         return
     carrier = current_carrier()
+    if context_from(origin) is not None and (
+        carrier is None or str(origin.get("traceparent", "")).split("-")[1:2] != carrier["traceparent"].split("-")[1:2]
+    ):
+        carrier = {k: v for k, v in origin.items() if k in ("traceparent", "tracestate")}
     if carrier is None:
         return
     for i, event in enumerate(events):
@@ -171,13 +177,14 @@ def timer_span(message: ScheduledMessage) -> Any:
 
 
 # -- the order store -------------------------------------------------------------------------------------------
-def committing(order: Order | None) -> list[DomainEvent]:
-    """Before an order's write: stamp its pending events with the current trace context (what the relay then claims
-    and the store keeps); returns them, for :func:`committed` once the write succeeded."""
+def committing(order: Order | None, saga: SagaState | None = None) -> list[DomainEvent]:
+    """Before an order's write: stamp its pending events with the trace context (what the relay then claims and
+    the store keeps) -- the current span's, or the saga's own trace when ``saga`` (committed with the order) has
+    one and the current span is elsewhere; returns the events, for :func:`committed` once the write succeeded."""
     if order is None:
         return []
     if not off():
-        stamp_events(order.pending_events)
+        stamp_events(order.pending_events, saga.data.get(TRACE_KEY) if saga is not None else None)
     return list(order.pending_events)
 
 
