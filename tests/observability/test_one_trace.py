@@ -161,3 +161,27 @@ def test_a_timer_delivery_continues_the_trace_that_set_it(tmp_path: Path, teleme
     assert {_trace_of(s) for s in compensations} == {trace}
     refund = telemetry.one("payments.refund")
     assert _trace_of(refund) == trace
+
+
+def test_with_serve_running_the_saga_leaves_the_request_and_stays_in_the_orders_trace(
+    tmp_path: Path, telemetry: Telemetry
+) -> None:
+    server = open_server(tmp_path / "serve.db", VirtualClock(T0))
+    server.start()  # the worker and the saga queue thread: the saga runs after POST /orders answered
+    try:
+        order_id = place(server)
+        assert server.sagas.drain(10.0)
+        confirm(server, order_id)
+        published = server.adapters.publisher.of_order(order_id)
+    finally:
+        server.stop()
+        server.close()
+
+    post = telemetry.one("POST /orders")
+    trace = _trace_of(post)
+    process = telemetry.one("process OrderPlaced")
+    assert _trace_of(process) == trace
+    for step in (*SAGA_STEPS, "ConfirmOrder"):
+        assert _trace_of(telemetry.one(f"saga {step}")) == trace, step
+    confirmed = [e for e in published if e.type is EventType.ORDER_STATUS_CHANGED and e.payload["to"] == "CONFIRMED"]
+    assert _traceparent_trace(confirmed[0]) == _hex(trace)
