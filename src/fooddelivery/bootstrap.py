@@ -319,26 +319,32 @@ def bootstrap(
     location = location if location is not None else memory.InMemoryLocationStream(counters=counters, retain=retain)
     scheduler = scheduler if scheduler is not None else memory.InMemoryScheduler(counters=counters)
     assignment = AssignmentPolicy(settings.driver_radius_km, settings.driver_candidates)
-    # Observability (fooddelivery.observability.instrument): each port that leaves the process is wrapped (a span
-    # per call once an OpenTelemetry SDK is in use; a function call otherwise); the adapters dict keeps the raw ones.
-    traced_publisher = instrument.TracedPublisher(publisher, clock)
-    traced_payments = instrument.TracedPaymentGateway(payments)
-    traced_notifier = instrument.TracedNotifier(notifier)
-    traced_scheduler = instrument.TracedScheduler(scheduler)
-    traced_sagas = instrument.TracedSagaStore(sagas)
+    # Observability (fooddelivery.observability.instrument): when telemetry is on now (an OpenTelemetry SDK provider,
+    # or log lines with fields), each port that leaves the process is wrapped (a span per call) and so are the saga's
+    # actions; otherwise nothing is: no cost. The adapters dict keeps the raw adapters either way.
+    observe = instrument.active()
+    traced_publisher = instrument.TracedPublisher(publisher, clock) if observe else publisher
+    traced_payments = instrument.TracedPaymentGateway(payments) if observe else payments
+    traced_notifier = instrument.TracedNotifier(notifier) if observe else notifier
+    traced_scheduler = instrument.TracedScheduler(scheduler) if observe else scheduler
+    traced_sagas = instrument.TracedSagaStore(sagas) if observe else sagas
     relay = OutboxRelay(outbox, traced_publisher, publish_after_commit=publish_after_commit)
     unit = unit_of_work if unit_of_work is not None else unit_of_work_for(orders, sagas)
     # The use cases, the runtime and the saga's steps read and write through the session: each caller publishes
     # what it committed, and a call's reads come from what it committed or read already. (The session stamps each
     # event it commits with the current trace context before the relay claims it.)
-    session = OrderSession(instrument.TracedOrderRepository(orders), relay, instrument.TracedUnitOfWork(unit))
+    session = OrderSession(
+        instrument.TracedOrderRepository(orders) if observe else orders,
+        relay,
+        instrument.TracedUnitOfWork(unit) if observe else unit,
+    )
     scoped_restaurants = ScopedRestaurants(restaurants, session)
     steps = OrderSagaSteps(
         session, scoped_restaurants, drivers, traced_payments, traced_notifier, clock, ids, assignment
     )
     runner = SagaRunner(
         build_order_saga(settings.confirmation_timeout_s),
-        instrument.traced_actions(steps.actions()),
+        instrument.traced_actions(steps.actions()) if observe else steps.actions(),
         traced_sagas,
         traced_scheduler,
         clock,
@@ -362,7 +368,7 @@ def bootstrap(
         restaurants=scoped_restaurants,
         drivers=drivers,
         sagas=traced_sagas,
-        location=instrument.TracedLocationStream(location),
+        location=instrument.TracedLocationStream(location) if observe else location,
         runner=runner,
         steps=steps,
         relay=relay,

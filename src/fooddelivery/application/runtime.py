@@ -50,7 +50,6 @@ from fooddelivery.domain.errors import LateEvent, NotFound
 from fooddelivery.domain.events import DomainEvent, EventType
 from fooddelivery.domain.order import OrderStatus
 from fooddelivery.observability.instrument import event_span, timer_span
-from fooddelivery.observability.logs import bind
 from fooddelivery.ports.drivers import DriverRepository
 from fooddelivery.ports.notifications import Notification, NotificationKind, Notifier
 from fooddelivery.ports.orders import OrderRepository
@@ -241,7 +240,7 @@ class OrderRuntime:
         if not reactions:
             return (Outcome.NO_EFFECT,)
         # a span in the event's trace (its traceparent), whatever process or invocation handles it
-        with event_span(event), bind(order_id=event.order_id):
+        with event_span(event):
             return tuple(self._react(reaction, event) for reaction in reactions)
 
     def _react(self, reaction: Reaction, event: DomainEvent) -> Outcome:
@@ -306,7 +305,7 @@ class OrderRuntime:
         saga_id = message.body.get("sagaId")
         if not isinstance(saga_id, str) or not saga_id:
             raise MalformedMessage.single("body.sagaId", "a saga timer names its saga", "required")
-        with timer_span(message), bind(order_id=saga_id):
+        with timer_span(message):
             return self._deliver_timer(runner, saga_id, message)
 
     def _deliver_timer(self, runner: SagaRunner, saga_id: str, message: ScheduledMessage) -> Outcome:

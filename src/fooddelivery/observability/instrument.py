@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
@@ -33,10 +34,12 @@ from typing import Any, TypeVar
 from fooddelivery.domain.events import DomainEvent
 from fooddelivery.domain.money import Money
 from fooddelivery.domain.order import Order, OrderStatus
-from fooddelivery.observability.logs import annotate, bind
-from fooddelivery.observability.metrics import count_committed, metrics_off, record_outbox_lag, record_step
+from fooddelivery.observability.logs import FIELDS, annotate, bind
+from fooddelivery.observability.metrics import count_committed, instruments, metrics_off, record_outbox_lag, record_step
 from fooddelivery.observability.tracing import (
+    _NO_SPAN,
     TRACE_KEY,
+    _providers,
     consumer_span,
     context_from,
     current_carrier,
@@ -65,6 +68,7 @@ __all__ = [
     "TracedSagaStore",
     "TracedScheduler",
     "TracedUnitOfWork",
+    "active",
     "committed",
     "committing",
     "event_span",
@@ -76,11 +80,23 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+_modules = sys.modules
+_TRACE_API = "opentelemetry.trace"
+_METRICS_API = "opentelemetry.metrics"
 C = TypeVar("C", bound=type)
 
 
 def _adapter(inner: object) -> str:
     return type(inner).__name__
+
+
+def active() -> bool:
+    """Whether the composition root should add the instrumentation: an SDK tracer or meter provider is in use, or
+    log lines carry fields (:func:`~fooddelivery.observability.logs.configure_logging` ran). Otherwise the ports,
+    the saga's actions and the use cases run unwrapped: no cost at all. (So configure telemetry before
+    ``bootstrap()``, as every entrypoint does.)"""
+    return enabled() or (not metrics_off() and instruments() is not None) or FIELDS.on
 
 
 # -- events ---------------------------------------------------------------------------------------------------
@@ -145,35 +161,66 @@ def publish_span(operation: str, events: Sequence[DomainEvent], destination: str
 
 def event_span(event: DomainEvent) -> Any:
     """A ``CONSUMER`` span for the runtime's handling of ``event`` (see
-    :func:`~fooddelivery.observability.tracing.consumer_span`)."""
-    if not enabled():
-        return span("process")
-    return consumer_span(
-        f"process {event.type.value}",
-        event.payload.get(TRACE_KEY),
-        attributes={
-            "messaging.operation.type": "process",
-            "messaging.message.id": event.event_id,
-            "fooddelivery.event.type": event.type.value,
-            "fooddelivery.order_id": event.order_id,
-        },
+    :func:`~fooddelivery.observability.tracing.consumer_span`), with the order id bound to log lines."""
+    if (_providers.tracer_provider is None and _TRACE_API not in _modules) or not enabled():
+        return bind(order_id=event.order_id) if FIELDS.on else _NO_SPAN
+    return _Both(
+        consumer_span(
+            f"process {event.type.value}",
+            event.payload.get(TRACE_KEY),
+            attributes={
+                "messaging.operation.type": "process",
+                "messaging.message.id": event.event_id,
+                "fooddelivery.event.type": event.type.value,
+                "fooddelivery.order_id": event.order_id,
+            },
+        ),
+        bind(order_id=event.order_id),
     )
 
 
 def timer_span(message: ScheduledMessage) -> Any:
-    """A ``CONSUMER`` span for the delivery of a saga timer (continuing the trace that set it)."""
-    if not enabled():
-        return span("timer")
-    return consumer_span(
+    """A ``CONSUMER`` span for the delivery of a saga timer (continuing the trace that set it), with the order id
+    bound to log lines."""
+    order_id = str(message.body.get("sagaId") or "") or None
+    if (_providers.tracer_provider is None and _TRACE_API not in _modules) or not enabled():
+        return bind(order_id=order_id) if FIELDS.on else _NO_SPAN
+    return _Both(consumer_span(
         f"timer {message.kind}",
         message.body.get(TRACE_KEY),
         attributes={
             "messaging.operation.type": "process",
             "messaging.message.id": message.message_id,
-            "fooddelivery.order_id": str(message.body.get("sagaId") or "") or None,
+            "fooddelivery.order_id": order_id,
             "fooddelivery.saga.step": message.body.get("step") or message.body.get("state"),
         },
-    )
+    ), bind(order_id=order_id))
+
+
+class _Both:
+    """Two context managers entered in order and left in reverse."""
+
+    __slots__ = ("_first", "_second")
+
+    def __init__(self, first: Any, second: Any) -> None:
+        self._first = first
+        self._second = second
+
+    def __enter__(self) -> Any:
+        entered = self._first.__enter__()
+        try:
+            self._second.__enter__()
+        except BaseException:
+            self._first.__exit__(None, None, None)
+            raise
+        return entered
+
+    def __exit__(self, *exc: Any) -> bool:
+        try:
+            self._second.__exit__(*exc)
+        finally:
+            suppressed = bool(self._first.__exit__(*exc))
+        return suppressed
 
 
 # -- the order store -------------------------------------------------------------------------------------------
@@ -183,22 +230,23 @@ def committing(order: Order | None, saga: SagaState | None = None) -> list[Domai
     one and the current span is elsewhere; returns the events, for :func:`committed` once the write succeeded."""
     if order is None:
         return []
-    if not off():
+    if _providers.tracer_provider is not None or _TRACE_API in _modules:
         stamp_events(order.pending_events, saga.data.get(TRACE_KEY) if saga is not None else None)
     return list(order.pending_events)
 
 
 def committed(events: list[DomainEvent]) -> None:
     """After a successful write: count the orders placed, confirmed, failed and cancelled by its events."""
-    if events:
+    if events and (_providers.meter_provider is not None or _METRICS_API in _modules):
         count_committed(events)
 
 
 def placing(order: Order) -> None:
     """A new order is about to be written: its id goes to the log lines of the caller's block and to the current
     span (the use case's)."""
-    annotate(order_id=order.order_id)
-    if not off() and current_span_context() is not None:
+    if FIELDS.on:
+        annotate(order_id=order.order_id)
+    if (_providers.tracer_provider is not None or _TRACE_API in _modules) and current_span_context() is not None:
         from opentelemetry.trace import get_current_span
 
         get_current_span().set_attribute("fooddelivery.order_id", order.order_id)
@@ -597,10 +645,12 @@ def _traced_method(name: str, method: Callable[..., T]) -> Callable[..., T]:
 
     @functools.wraps(method)
     def run(*args: Any, **kwargs: Any) -> T:
-        order_id = kwargs.get("order_id")
+        order_id = kwargs.get("order_id") if kwargs else None
         if order_id is None and index is not None and index < len(args):
             order_id = args[index]
-        if off() or not enabled():
+        if (_providers.tracer_provider is None and _TRACE_API not in _modules) or not enabled():
+            if not FIELDS.on:
+                return method(*args, **kwargs)
             with bind(order_id=None if order_id is None else str(order_id)):
                 return method(*args, **kwargs)
         with span(

@@ -31,6 +31,7 @@ from fooddelivery.domain.errors import ValidationError
 from fooddelivery.observability.tracing import current_ids
 
 __all__ = [
+    "FIELDS",
     "LOG_FORMATS",
     "LOG_LEVELS",
     "JsonLogFormatter",
@@ -51,9 +52,20 @@ _NOTHING: Final[Mapping[str, str]] = MappingProxyType({})
 _bound: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar("fooddelivery_log_fields", default=_NOTHING)
 
 
+class _Fields:
+    """Whether log lines carry the bound fields: set once :func:`configure_logging` installed a formatter that
+    writes them (until then :func:`bind` does nothing, so a library that never configures logging pays nothing)."""
+
+    on = False
+
+
+FIELDS: Final[_Fields] = _Fields()
+
+
 class bind:
     """Add ``values`` (``order_id=...``, ``saga_step=...``; None ones are skipped) to every log line written in
-    this block, in this thread or task; :func:`annotate` adds more to the block later."""
+    this block, in this thread or task; :func:`annotate` adds more to the block later. A no-op until
+    :func:`configure_logging` ran (:data:`FIELDS`)."""
 
     __slots__ = ("_token", "_values")
 
@@ -62,6 +74,8 @@ class bind:
         self._token: contextvars.Token[Mapping[str, str]] | None = None
 
     def __enter__(self) -> None:
+        if not FIELDS.on:
+            return
         fields = dict(_bound.get())
         for key, value in self._values.items():
             if value is not None:
@@ -243,6 +257,7 @@ def configure_logging(
         ValidationError: an unknown format or level in the environment.
     """
     settings = settings or LogSettings.from_env()
+    FIELDS.on = True
     formatter = JsonLogFormatter() if settings.log_format == "json" else TextLogFormatter()
     ours = logging.getLogger("fooddelivery")
     ours.setLevel((level or settings.log_level).upper())
