@@ -133,3 +133,22 @@ def test_a_request_with_a_traceparent_header_continues_the_clients_trace(
     assert format(request.context.trace_id, "032x") == "4bf92f3577b34da6a3ce929d0e0e4736"
     assert request.parent is not None and format(request.parent.span_id, "016x") == "00f067aa0ba902b7"
     assert request.attributes["http.response.status_code"] == 200
+
+
+def test_a_change_stream_relay_in_another_invocation_publishes_in_the_events_trace(telemetry: Telemetry) -> None:
+    from fooddelivery.adapters.memory import InMemoryEventPublisher, InMemoryOrderRepository
+    from fooddelivery.application.relay import ChangeRecord, ChangeStreamRelay
+
+    bus = InMemoryEventPublisher()
+    event = _event(total="19.99", **{TRACE_KEY: {"traceparent": TRACEPARENT}})
+
+    result = ChangeStreamRelay(bus, InMemoryOrderRepository()).relay([ChangeRecord("seq-1", event)])
+
+    assert result.published == ("evt-1",)
+    relayed = telemetry.one("relay OrderPlaced")
+    assert format(relayed.context.trace_id, "032x") == "4bf92f3577b34da6a3ce929d0e0e4736"
+    assert relayed.parent is not None and format(relayed.parent.span_id, "016x") == "00f067aa0ba902b7"
+    assert relayed.attributes["messaging.message.id"] == "evt-1"
+    assert json.loads(to_json(bus.published[0]))["traceparent"] == TRACEPARENT
+    (lag,) = telemetry.points("fooddelivery.outbox.lag")
+    assert lag.attributes == {"messaging.operation.name": "relay"} and lag.count == 1
