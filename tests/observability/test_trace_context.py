@@ -152,3 +152,20 @@ def test_a_change_stream_relay_in_another_invocation_publishes_in_the_events_tra
     assert json.loads(to_json(bus.published[0]))["traceparent"] == TRACEPARENT
     (lag,) = telemetry.points("fooddelivery.outbox.lag")
     assert lag.attributes == {"messaging.operation.name": "relay"} and lag.count == 1
+
+
+def test_a_timer_keeps_its_trace_context_on_a_runtime_queue(telemetry: Telemetry) -> None:
+    from fooddelivery.application.messages import TimerInput, timer_body
+
+    message = ScheduledMessage(
+        "ord-1:WaitForRestaurantConfirmation:timeout",
+        T0,
+        "saga.timeout",
+        {"sagaId": "ord-1", "state": "WaitForRestaurantConfirmation", TRACE_KEY: {"traceparent": TRACEPARENT}},
+    )
+
+    decoded = decode_body(timer_body(message))
+
+    assert isinstance(decoded, TimerInput)
+    assert decoded.message == message
+    assert context_from(decoded.message.body[TRACE_KEY]) is not None
