@@ -119,19 +119,28 @@ def test_importing_the_http_api_and_the_composition_root_loads_no_opentelemetry(
     assert json.loads(out) == []
 
 
-def test_a_request_with_a_traceparent_header_continues_the_clients_trace(
+def test_a_request_with_a_traceparent_header_starts_its_own_trace_linked_to_the_clients(
     tmp_path: Path, telemetry: Telemetry
 ) -> None:
     server = open_server(tmp_path / "serve.db", VirtualClock(START))
     try:
-        response = call(server, "GET", "/restaurants/rest-0", "customer", headers={"traceparent": TRACEPARENT})
+        response = call(
+            server,
+            "GET",
+            "/restaurants/rest-0",
+            "customer",
+            headers={"traceparent": TRACEPARENT, "tracestate": "vendor=" + "x" * 200},
+        )
     finally:
         server.close()
 
     assert response.status == 200
     request = telemetry.one("GET /restaurants/{restaurantId}")
-    assert format(request.context.trace_id, "032x") == "4bf92f3577b34da6a3ce929d0e0e4736"
-    assert request.parent is not None and format(request.parent.span_id, "016x") == "00f067aa0ba902b7"
+    # a public edge: a new root, not the client's trace, linked to the client's span without its tracestate
+    assert request.parent is None
+    assert format(request.context.trace_id, "032x") != "4bf92f3577b34da6a3ce929d0e0e4736"
+    links = [(ln.context.trace_id, ln.context.span_id, ln.context.trace_state.to_header()) for ln in request.links]
+    assert links == [(0x4BF92F3577B34DA6A3CE929D0E0E4736, 0x00F067AA0BA902B7, "")]
     assert request.attributes["http.response.status_code"] == 200
 
 
@@ -169,3 +178,20 @@ def test_a_timer_keeps_its_trace_context_on_a_runtime_queue(telemetry: Telemetry
     assert isinstance(decoded, TimerInput)
     assert decoded.message == message
     assert context_from(decoded.message.body[TRACE_KEY]) is not None
+
+
+def test_a_clients_unsampled_traceparent_does_not_switch_off_tracing_of_the_order(
+    tmp_path: Path, telemetry: Telemetry
+) -> None:
+    server = open_server(tmp_path / "serve.db", VirtualClock(START))
+    try:
+        response = call(
+            server, "GET", "/restaurants/rest-0", "customer", headers={"traceparent": TRACEPARENT[:-2] + "00"}
+        )
+    finally:
+        server.close()
+
+    assert response.status == 200
+    request = telemetry.one("GET /restaurants/{restaurantId}")
+    assert request.context.trace_flags.sampled and request.parent is None
+    assert [link.context.trace_flags.sampled for link in request.links] == [False]

@@ -338,15 +338,32 @@ def workflow_span(name: str, carrier: Any, *, attributes: Mapping[str, Any] | No
 
 def http_server_span(method: str, path: str, headers: Mapping[str, str]) -> _Span | _NoSpan:
     """A ``SERVER`` span for one HTTP request (named by its method until :func:`set_http_route` names the
-    route), continuing the client's W3C ``traceparent`` header when it sends a valid one."""
+    route).
+
+    The API is a public edge, so a client's W3C ``traceparent`` header is not continued: the request starts a new
+    trace whose root span *links* to the client's span (trace and span id only). What a client sends must not
+    decide the order's durable trace, which every later saga step, timer and event of the order keeps: its sampled
+    flag would switch the operator's sampling on or off for the whole order, and its ``tracestate`` (up to 8 KB)
+    would be copied into every stored event and CloudEvent (the W3C Trace Context spec on public endpoints and
+    untrusted headers: https://www.w3.org/TR/trace-context/#privacy-considerations, and the OpenTelemetry HTTP
+    server conventions on public endpoints, https://opentelemetry.io/docs/specs/semconv/http/http-spans/).
+    """
     if _tracer() is None:
         return _NO_SPAN
-    parent = context_from({k: headers[k] for k in ("traceparent", "tracestate") if k in headers})
+    from opentelemetry.context import Context
+    from opentelemetry.trace import SpanContext
+
+    client = context_from({"traceparent": headers["traceparent"]} if "traceparent" in headers else {})
+    links: list[SpanContext] = []
+    if client is not None:
+        theirs = _span_context_of(client)
+        links.append(SpanContext(theirs.trace_id, theirs.span_id, is_remote=True, trace_flags=theirs.trace_flags))
     return span(
         method,
         kind="SERVER",
         attributes={"http.request.method": method, "url.path": path if len(path) <= 2048 else path[:2048]},
-        parent=parent,
+        parent=Context(),
+        links=links,
     )
 
 
