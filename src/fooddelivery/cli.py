@@ -74,8 +74,11 @@ def main() -> None:
     from fooddelivery.domain.errors import ValidationError
     from fooddelivery.observability.setup import configure
 
+    # service.name (unless OTEL_SERVICE_NAME is set): the SDK is set up once per process, here, before the
+    # command runs, so name it after the command ("fooddelivery-serve" for the server)
+    command = click.get_current_context().invoked_subcommand
     try:
-        configure("fooddelivery-cli")
+        configure("fooddelivery-serve" if command == "serve" else "fooddelivery-cli")
     except ValidationError as exc:
         raise click.UsageError(exc.detail) from None
     except ValueError as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import http.server
+import json
 import os
 import subprocess
 import sys
@@ -104,6 +105,29 @@ def test_the_cli_exports_traces_and_metrics_over_otlp_http_when_the_endpoint_is_
     assert placed["fooddelivery.orders.confirmed"] == 3
 
 
+def test_the_console_exporters_write_on_standard_error_so_a_json_report_on_standard_output_still_parses(
+    tmp_path: Path,
+) -> None:
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("OTEL_")},
+        "OTEL_TRACES_EXPORTER": "console",
+        "OTEL_METRICS_EXPORTER": "console",
+    }
+    run = subprocess.run(
+        [sys.executable, "-m", "fooddelivery.cli", "simulate", "--orders", "3", "--no-progress", "--format", "json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["ordersPlaced"] == 3
+    assert run.stderr.count('"name": "use_case place_order"') == 3  # the console exporter's JSON, one per span
+    assert "fooddelivery.orders.placed" in run.stderr
+
+
 def test_the_exporter_is_chosen_by_the_standard_variables() -> None:
     assert _exporter({}, "TRACES") is None
     assert _exporter({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"}, "TRACES") == "otlp"
@@ -123,3 +147,20 @@ def test_export_is_off_when_the_sdk_is_disabled_and_an_unknown_exporter_is_refus
     assert _configure_sdk("fooddelivery", {}) == Telemetry()
     with pytest.raises(ValueError, match="unsupported OpenTelemetry exporter 'zipkin'"):
         _configure_sdk("fooddelivery", {"OTEL_TRACES_EXPORTER": "zipkin"})
+
+
+@pytest.mark.parametrize(("command", "service"), [("serve", "fooddelivery-serve"), ("simulate", "fooddelivery-cli")])
+def test_the_cli_names_the_service_after_the_command_it_runs(command: str, service: str, tmp_path: Path) -> None:
+    code = (
+        "import sys\n"
+        "from opentelemetry import trace\n"
+        "from fooddelivery.cli import main\n"
+        f"main([{command!r}, '--help'], standalone_mode=False)\n"
+        "print(trace.get_tracer_provider().resource.attributes['service.name'], file=sys.stderr)\n"
+    )
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}, "OTEL_TRACES_EXPORTER": "console"}
+    run = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60, check=False, cwd=tmp_path
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stderr.strip().splitlines()[-1] == service

@@ -36,6 +36,7 @@ __all__ = [
     "LOG_LEVELS",
     "JsonLogFormatter",
     "LogSettings",
+    "PlatformTextFormatter",
     "TextLogFormatter",
     "annotate",
     "bind",
@@ -211,6 +212,31 @@ class TextLogFormatter(logging.Formatter):
         return head + " " + " ".join(f"{k}={v}" for k, v in extra.items()) + sep + rest
 
 
+class PlatformTextFormatter(logging.Formatter):
+    """The function host's own text format (the Lambda runtime's ``[LEVEL] time request-id message``, the
+    Functions worker's) with the log fields appended as ``key=value`` to the first line: replacing the host's
+    formatter would drop the invocation's request id and time from every line, other libraries' included.
+
+    Args:
+        inner: the formatter the host's handler had (None: :class:`TextLogFormatter`).
+    """
+
+    def __init__(self, inner: logging.Formatter | None) -> None:
+        super().__init__()
+        self.inner = inner if inner is not None else TextLogFormatter()
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The host's line with the fields after the message; a traceback stays on the next lines."""
+        line = self.inner.format(record)
+        if isinstance(self.inner, TextLogFormatter):
+            return line
+        extra = getattr(record, "fooddelivery", None) or log_fields()
+        if not extra:
+            return line
+        head, sep, rest = line.partition("\n")
+        return head + " " + " ".join(f"{k}={v}" for k, v in extra.items()) + sep + rest
+
+
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Writes to ``sys.stderr`` as it is when a line is written (a test runner or a CLI runner may swap it)."""
 
@@ -240,9 +266,10 @@ def configure_logging(
     - own handler (``serve``, the CLI): one handler on ``stream`` (standard error) for the ``fooddelivery``
       loggers, which stop propagating to the root logger (the handler installed before is replaced);
     - ``platform`` (a cloud entrypoint): the handlers the function host installed on the root logger (the Lambda
-      runtime's, the Azure Functions worker's) get the format, and the ``fooddelivery`` loggers keep propagating
-      to them, so their lines still go where the platform collects them; a root logger without handlers gets one
-      on standard error.
+      runtime's, the Azure Functions worker's) get the JSON format, or in the text format keep their own with the
+      fields appended (:class:`PlatformTextFormatter`: the host's request id and time stay on every line), and
+      the ``fooddelivery`` loggers keep propagating to them, so their lines still go where the platform collects
+      them; a root logger without handlers gets one on standard error.
 
     Args:
         settings: format and level (default :meth:`LogSettings.from_env`).
@@ -266,7 +293,10 @@ def configure_logging(
         if not root.handlers:
             root.addHandler(_StderrHandler())
         for platform_handler in root.handlers:
-            platform_handler.setFormatter(formatter)
+            if settings.log_format == "json":
+                platform_handler.setFormatter(formatter)
+            elif not isinstance(platform_handler.formatter, PlatformTextFormatter):
+                platform_handler.setFormatter(PlatformTextFormatter(platform_handler.formatter))
         ours.handlers[:] = []
         ours.propagate = True
         return list(root.handlers)

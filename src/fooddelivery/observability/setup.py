@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -123,7 +124,8 @@ def _configure_sdk(service_name: str, env: Mapping[str, str]) -> Telemetry:
 
             tracer_provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
         else:
-            tracer_provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
+            # standard error: standard output carries the CLI's own output (simulate --format json)
+            tracer_provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter(out=sys.stderr)))
         trace_api.set_tracer_provider(tracer_provider)
     if metrics is not None:
         from opentelemetry.sdk.metrics import MeterProvider
@@ -134,7 +136,7 @@ def _configure_sdk(service_name: str, env: Mapping[str, str]) -> Telemetry:
 
             reader = PeriodicExportingMetricReader(OTLPMetricExporter())
         else:
-            reader = PeriodicExportingMetricReader(ConsoleMetricExporter())
+            reader = PeriodicExportingMetricReader(ConsoleMetricExporter(out=sys.stderr))
         meter_provider = MeterProvider(resource=resource, metric_readers=[reader])
         metrics_api.set_meter_provider(meter_provider)
     log.info("OpenTelemetry export: traces %s, metrics %s", traces or "off", metrics or "off")
