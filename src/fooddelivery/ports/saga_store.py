@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["SagaState", "SagaStateStore", "SagaStatus"]
+__all__ = ["SagaState", "SagaStateStore", "SagaStatus", "copy_json"]
 
 
 class SagaStatus(StrEnum):
@@ -69,7 +69,7 @@ class SagaState:
             status=self.status,
             created_at=self.created_at,
             updated_at=self.updated_at,
-            data=_copy_json(self.data),
+            data=copy_json(self.data),
             completed=list(self.completed),
             compensated=list(self.compensated),
             attempts=dict(self.attempts),
@@ -115,19 +115,23 @@ class SagaStateStore(Protocol):
         ...
 
 
-def _copy_json(value: Any) -> Any:
-    """An independent copy of a JSON-like value: dicts and lists copied at every depth, everything else shared."""
+def copy_json(value: Any) -> Any:
+    """An independent copy of a JSON-like value: dicts and lists copied at every depth (saga data, message bodies).
+
+    Much faster than ``copy.deepcopy`` for the small, mostly flat dicts the core keeps: strings,
+    numbers, ``Decimal``, ``datetime`` and other immutables are shared, not copied; tuples are kept.
+    """
     kind = type(value)
     if kind is dict:
         out = value.copy()
         for key, item in out.items():
             if type(item) is dict or type(item) is list:
-                out[key] = _copy_json(item)
+                out[key] = copy_json(item)
         return out
     if kind is list:
         out_list = value.copy()
         for i, item in enumerate(out_list):
             if type(item) is dict or type(item) is list:
-                out_list[i] = _copy_json(item)
+                out_list[i] = copy_json(item)
         return out_list
     return value
