@@ -28,7 +28,7 @@ def validate(path: Path) -> dict[str, Any]:
     """Run asl-validator on ``path``; returns ``{"returncode", "output"}``."""
     node = shutil.which("node")
     if node is None:
-        pytest.fail("node is not installed: asl-validator needs Node.js (see ../shared/emulators.md)")
+        pytest.fail("node is not installed: asl-validator (adapters/aws/node, installed by scripts/test) needs Node.js")
     if not VALIDATOR.exists():
         pytest.fail(f"asl-validator is missing: npm install --prefix {VALIDATOR.parents[2]} asl-validator")
     done = subprocess.run(
