@@ -16,10 +16,7 @@ import argparse
 import contextlib
 import http.client
 import json
-import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,8 +24,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-HOST = "127.0.0.1"
-BIN = Path(sys.executable).parent
+from _serve import HOST, clean_env, fooddelivery, free_port, stop, wait_until
+
 PAYLOAD = {
     "userId": "user-1",
     "restaurantId": "rest-0",
@@ -36,17 +33,6 @@ PAYLOAD = {
     "deliveryAddress": "123 Main St",
     "paymentMethod": "card",
 }
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def _fooddelivery(*args: str) -> list[str]:
-    script = BIN / "fooddelivery"
-    return [str(script), *args] if script.exists() else [sys.executable, "-m", "fooddelivery.cli", *args]
 
 
 def _call(port: int, method: str, path: str, token: str | None = None, body: Any = None) -> tuple[int, Any]:
@@ -63,6 +49,13 @@ def _call(port: int, method: str, path: str, token: str | None = None, body: Any
         conn.close()
 
 
+def _healthy(port: int) -> bool:
+    try:
+        return _call(port, "GET", "/health")[0] == 200
+    except OSError:
+        return False
+
+
 def main() -> None:
     """Run the benchmark and print its figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -73,9 +66,9 @@ def main() -> None:
     args = parser.parse_args()
     if shutil.which("unshare") is None:
         sys.exit("needs unshare (util-linux) to mount a private tmpfs")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FOODDELIVERY_")}
+    env = clean_env()
     token = subprocess.run(
-        _fooddelivery("token", "--role", "customer", "--sub", "user-1"),
+        fooddelivery("token", "--role", "customer", "--sub", "user-1"),
         capture_output=True, text=True, check=True, env=env,
     ).stdout.strip()  # fmt: skip
 
@@ -83,8 +76,8 @@ def main() -> None:
         disk = Path(tmp) / "disk"
         disk.mkdir()
         log_path = Path(tmp) / "serve.log"
-        port = _free_port()
-        serve = _fooddelivery("serve", "--db", str(disk / "bench.db"), "--port", str(port), "--demo")
+        port = free_port()
+        serve = fooddelivery("serve", "--db", str(disk / "bench.db"), "--port", str(port), "--demo")
         serve += ["--confirmation-timeout", "2"]
         script = f'mount -t tmpfs -o size={args.tmpfs} tmpfs "$0" && exec "$@"'
         with log_path.open("wb") as log:
@@ -93,14 +86,7 @@ def main() -> None:
             )
         inside = Path(f"/proc/{server.pid}/root") / str(disk).lstrip("/")
         try:
-            deadline = time.monotonic() + 30
-            while True:
-                with contextlib.suppress(OSError):
-                    if _call(port, "GET", "/health")[0] == 200:
-                        break
-                if time.monotonic() > deadline or server.poll() is not None:
-                    sys.exit("serve did not start:\n" + log_path.read_text())
-                time.sleep(0.1)
+            wait_until(lambda: _healthy(port), server, 30, log_path)
             placed = []
             for _ in range(args.orders):
                 status, order = _call(port, "POST", "/orders", token, PAYLOAD)
@@ -131,8 +117,10 @@ def main() -> None:
             written = log_path.stat().st_size - before
             lines = log_path.read_bytes().count(b"\n") - lines_before
             health = _call(port, "GET", "/health")
-            print(f"disk full for {args.seconds:.0f} s with {len(placed)} orders waiting (timeouts falling due), "
-                  f"{sent} client requests ({answered_503} answered 503):")
+            print(
+                f"disk full for {args.seconds:.0f} s with {len(placed)} orders waiting (timeouts falling due), "
+                f"{sent} client requests ({answered_503} answered 503):"
+            )
             print(f"  log written: {written} bytes, {lines} lines")
             print(f"  /health: {health[0]} {json.dumps(health[1])}")
 
@@ -148,17 +136,12 @@ def main() -> None:
                 if time.monotonic() - freed > 60:
                     sys.exit("not recovered within 60 s:\n" + log_path.read_text()[-3000:])
                 time.sleep(0.1)
-            print(f"  after freeing the disk: every order FAILED (restaurant_timeout, refunded) and /health ok in "
-                  f"{time.monotonic() - freed:.1f} s")
+            print(
+                f"  after freeing the disk: every order FAILED (restaurant_timeout, refunded) and /health ok in "
+                f"{time.monotonic() - freed:.1f} s"
+            )
         finally:
-            if server.poll() is None:
-                server.send_signal(signal.SIGTERM)
-                try:
-                    server.wait(15)
-                except subprocess.TimeoutExpired:
-                    server.kill()
-                    server.wait()
-            print(f"server exit status {server.returncode}")
+            print(f"server exit status {stop(server)}")
 
 
 if __name__ == "__main__":

@@ -21,34 +21,18 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import os
 import random
-import signal
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
+from _serve import HOST, clean_env, fooddelivery, free_port, listening, stop, wait_until
+
 #: How ``bench/run_all.py`` runs this benchmark.
 RUN_ALL = {"python": "core", "args": ["--sequential", "200", "--concurrent", "400", "--clients", "8"], "timeout": 600}
-
-HOST = "127.0.0.1"
-BIN = Path(sys.executable).parent
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def _fooddelivery(*args: str) -> list[str]:
-    script = BIN / "fooddelivery"
-    return [str(script), *args] if script.exists() else [sys.executable, "-m", "fooddelivery.cli", *args]
 
 
 def _payload(rng: random.Random) -> bytes:
@@ -97,26 +81,19 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     rng = random.Random(args.seed)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FOODDELIVERY_")}
+    env = clean_env()
 
     with tempfile.TemporaryDirectory() as tmp:
-        port = _free_port()
+        port = free_port()
         db = Path(tmp) / "bench.db"
-        log = (Path(tmp) / "serve.log").open("wb")
-        cmd = _fooddelivery("serve", "--db", str(db), "--port", str(port), "--demo", "--log-level", "warning")
-        server = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+        log_path = Path(tmp) / "serve.log"
+        cmd = fooddelivery("serve", "--db", str(db), "--port", str(port), "--demo", "--log-level", "warning")
+        with log_path.open("wb") as log:
+            server = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
         try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    with socket.create_connection((HOST, port), timeout=0.5):
-                        break
-                except OSError:
-                    if time.monotonic() > deadline or server.poll() is not None:
-                        raise SystemExit("the server did not start") from None
-                    time.sleep(0.05)
+            wait_until(listening(port), server, 30, log_path)
             token = subprocess.run(
-                _fooddelivery("token", "--role", "customer", "--sub", "user-1"),
+                fooddelivery("token", "--role", "customer", "--sub", "user-1"),
                 check=True,
                 capture_output=True,
                 text=True,
@@ -181,9 +158,7 @@ def main() -> None:
                 f"{total / wall:.0f} req/s"
             )
         finally:
-            os.kill(server.pid, signal.SIGTERM)
-            server.wait(30)
-            log.close()
+            stop(server, 30)
         print(f"server exit status {server.returncode}; database {db.stat().st_size / 1e6:.1f} MB")
 
 

@@ -26,21 +26,18 @@ import json
 import os
 import random
 import resource
-import signal
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from _serve import HOST, clean_env, fooddelivery, free_port, listening, stop, wait_until
+
 #: How ``bench/run_all.py`` runs this benchmark.
 RUN_ALL = {"python": "core", "args": ["--scale", "0.125"], "timeout": 900}
 
-HOST = "127.0.0.1"
-BIN = Path(sys.executable).parent
 #: The reference profile: (name, seconds, target users at its end).
 STAGES: tuple[tuple[str, float, int], ...] = (
     ("ramp to 100", 120, 100),
@@ -49,17 +46,6 @@ STAGES: tuple[tuple[str, float, int], ...] = (
     ("hold 1000", 300, 1000),
     ("ramp down", 120, 0),
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def _fooddelivery(*args: str) -> list[str]:
-    script = BIN / "fooddelivery"
-    return [str(script), *args] if script.exists() else [sys.executable, "-m", "fooddelivery.cli", *args]
 
 
 @dataclass
@@ -228,28 +214,21 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     stages = [(name, seconds * args.scale, target) for name, seconds, target in STAGES]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FOODDELIVERY_")}
+    env = clean_env()
     from fooddelivery.http.auth import issue_dev_token
 
     peak = max(target for _, _, target in stages)
     tokens = [issue_dev_token("customer", f"user-{n}", ttl_s=7200) for n in range(peak)]
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     with tempfile.TemporaryDirectory() as tmp:
-        port = _free_port()
+        port = free_port()
         db = Path(tmp) / "bench.db"
-        log = (Path(tmp) / "serve.log").open("wb")
-        cmd = _fooddelivery("serve", "--db", str(db), "--port", str(port), "--demo", "--log-level", "warning")
-        server = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+        log_path = Path(tmp) / "serve.log"
+        cmd = fooddelivery("serve", "--db", str(db), "--port", str(port), "--demo", "--log-level", "warning")
+        with log_path.open("wb") as log:
+            server = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    with socket.create_connection((HOST, port), timeout=0.5):
-                        break
-                except OSError:
-                    if time.monotonic() > deadline or server.poll() is not None:
-                        raise SystemExit("the server did not start") from None
-                    time.sleep(0.05)
+            wait_until(listening(port), server, 60, log_path)
             server_cpu0 = _cpu_of(server.pid)
             own0 = resource.getrusage(resource.RUSAGE_SELF)
             wall0 = time.perf_counter()
@@ -258,9 +237,7 @@ def main() -> None:
             own1 = resource.getrusage(resource.RUSAGE_SELF)
             server_cpu = _cpu_of(server.pid) - server_cpu0
         finally:
-            os.kill(server.pid, signal.SIGTERM)
-            server.wait(60)
-            log.close()
+            stop(server, 60)
     print(
         f"k6 profile x{args.scale:g} ({wall:.0f} s, peak {peak} users), fooddelivery serve --demo on SQLite, "
         f"{run.iterations:,} iterations"
