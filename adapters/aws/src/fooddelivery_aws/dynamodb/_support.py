@@ -139,18 +139,12 @@ class TableRepository:
 
 
 def _build_client(region_name: str | None, endpoint_url: str | None) -> Any:
-    import boto3
-    from botocore.config import Config
+    from fooddelivery_aws._clients import new_client
 
     try:
         # Standard retry mode: exponential backoff with jitter on throttling and 5xx, 3 attempts in all
         # (source: botocore "Retries" guide, standard mode).
-        client = boto3.client(
-            "dynamodb",
-            region_name=region_name,
-            endpoint_url=endpoint_url,
-            config=Config(retries={"mode": "standard"}),
-        )
+        client = new_client("dynamodb", region_name, endpoint_url)
     except Exception as exc:
         raise InfrastructureError(f"cannot build a DynamoDB client: {exc}", reason="client_init") from exc
     from fooddelivery_aws.metering import instrument, process_meter
