@@ -73,7 +73,8 @@ class Counters(Protocol):
 
 
 class LazyClient:
-    """A DynamoDB client given by the caller, or built with boto3 on first use (thread-safe, once).
+    """A DynamoDB client given by the caller, or built on first use (thread-safe, once) from the process's botocore
+    session (:func:`fooddelivery_aws._clients.new_client`).
 
     Args:
         client: a ready ``boto3`` DynamoDB client, or None to build one lazily.
@@ -93,7 +94,7 @@ class LazyClient:
         """The client (built now if it was not given).
 
         Raises:
-            InfrastructureError: boto3 could not build a client (no region configured, for one).
+            InfrastructureError: botocore could not build a client (no region configured, for one).
         """
         client = self._client
         if client is None:
