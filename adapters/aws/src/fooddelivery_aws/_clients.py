@@ -1,19 +1,37 @@
-"""boto3 clients built on first use (never at import), and vendor errors translated into the core's.
+"""AWS SDK clients built on first use (never at import), and vendor errors translated into the core's.
 
 Every messaging adapter takes an injected client (``client=``) or builds one here, lazily and once, with
 botocore's *standard* retry mode: exponential backoff with jitter on throttling and 5xx answers, 3 attempts in all
 (https://boto3.amazonaws.com/v1/documentation/api/latest/guide/retries.html). Nothing imports boto3 or botocore
 at module level.
+
+Clients come from one botocore session per process (:func:`shared_session`), as ``boto3.client`` does with its
+default session, without importing boto3 itself: boto3 adds its resource layer and s3transfer (about 60 modules,
+~20 ms of a cold start) to what a low-level client needs, and none of it is used here. The clients are the same
+objects (``botocore.client.BaseClient``); the session resolves credentials as boto3's default session does (the
+environment first, then the rest of the provider chain; refreshable credentials refresh themselves).
 """
 
 from __future__ import annotations
 
 import threading
-from typing import Any, Final, Generic, NoReturn, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Final, Generic, NoReturn, TypeVar, cast
 
 from fooddelivery.domain.errors import InfrastructureError
 
-__all__ = ["RETRYABLE_CODES", "LazyClient", "error_code", "infrastructure_error", "reraise"]
+if TYPE_CHECKING:
+    from botocore.session import Session
+
+__all__ = [
+    "RETRYABLE_CODES",
+    "LazyClient",
+    "build_client",
+    "error_code",
+    "infrastructure_error",
+    "new_client",
+    "reraise",
+    "shared_session",
+]
 
 C = TypeVar("C")
 
@@ -80,22 +98,54 @@ class LazyClient(Generic[C]):
         return client
 
 
-def build_client(service: str, region_name: str | None = None, endpoint_url: str | None = None) -> Any:
-    """A boto3 client of ``service`` with standard retries.
+class _Session:
+    """The process's botocore session (built on first use) and the lock client creation takes."""
+
+    session: Session | None = None
+    lock = threading.Lock()
+
+
+def shared_session() -> Session:
+    """The process's botocore session, built on the first call (what ``boto3.client`` would use as its default
+    session): every client built here comes from it, so the service data botocore loads (endpoints, retry rules,
+    models) is loaded once per process."""
+    with _Session.lock:
+        if _Session.session is None:
+            from botocore.session import get_session
+
+            _Session.session = get_session()
+        return _Session.session
+
+
+def new_client(service: str, region_name: str | None = None, endpoint_url: str | None = None) -> Any:
+    """A new, uninstrumented botocore client of ``service`` from :func:`shared_session`, with standard retries.
+
+    Client creation is serialized: a botocore session is not safe to create clients from in several threads at once
+    (https://boto3.amazonaws.com/v1/documentation/api/latest/guide/clients.html#multithreading-or-multiprocessing-with-clients).
 
     Raises:
-        InfrastructureError: boto3 refused (unknown region, missing configuration).
+        Exception: whatever botocore raises (unknown service or region, missing configuration).
     """
-    import boto3
     from botocore.config import Config
 
-    try:
-        client = boto3.client(
-            service,  # type: ignore[call-overload]
+    session = shared_session()
+    with _Session.lock:
+        return session.create_client(
+            service,
             region_name=region_name,
             endpoint_url=endpoint_url,
             config=Config(retries={"mode": "standard"}),
         )
+
+
+def build_client(service: str, region_name: str | None = None, endpoint_url: str | None = None) -> Any:
+    """A client of ``service`` (:func:`new_client`), instrumented when a process meter is set.
+
+    Raises:
+        InfrastructureError: botocore refused (unknown region, missing configuration).
+    """
+    try:
+        client = new_client(service, region_name, endpoint_url)
     except Exception as exc:
         raise InfrastructureError(
             f"cannot build a {service} client: {exc}", service=service, reason="client_init"

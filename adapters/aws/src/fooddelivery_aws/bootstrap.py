@@ -92,7 +92,7 @@ PaymentsFactory = Callable[[SecretsManagerSecret | None], PaymentGateway]
 
 
 class _ClientProxy:
-    """Stands for a boto3 client built on its first attribute use (so adapters can share it without building it)."""
+    """Stands for an AWS SDK client built on its first attribute use (so adapters can share it without building it)."""
 
     __slots__ = ("_lazy",)
 
@@ -104,7 +104,8 @@ class _ClientProxy:
 
 
 class AwsClients:
-    """One boto3 client per service, shared by the adapters and built on first use.
+    """One AWS SDK client per service (botocore, from the process's shared session: ``_clients.new_client``), shared
+    by the adapters and built on first use.
 
     Args:
         settings: endpoint and region of the clients.

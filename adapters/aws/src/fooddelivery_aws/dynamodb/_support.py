@@ -73,7 +73,8 @@ class Counters(Protocol):
 
 
 class LazyClient:
-    """A DynamoDB client given by the caller, or built with boto3 on first use (thread-safe, once).
+    """A DynamoDB client given by the caller, or built on first use (thread-safe, once) from the process's botocore
+    session (:func:`fooddelivery_aws._clients.new_client`).
 
     Args:
         client: a ready ``boto3`` DynamoDB client, or None to build one lazily.
@@ -93,7 +94,7 @@ class LazyClient:
         """The client (built now if it was not given).
 
         Raises:
-            InfrastructureError: boto3 could not build a client (no region configured, for one).
+            InfrastructureError: botocore could not build a client (no region configured, for one).
         """
         client = self._client
         if client is None:
@@ -139,18 +140,12 @@ class TableRepository:
 
 
 def _build_client(region_name: str | None, endpoint_url: str | None) -> Any:
-    import boto3
-    from botocore.config import Config
+    from fooddelivery_aws._clients import new_client
 
     try:
         # Standard retry mode: exponential backoff with jitter on throttling and 5xx, 3 attempts in all
         # (source: botocore "Retries" guide, standard mode).
-        client = boto3.client(
-            "dynamodb",
-            region_name=region_name,
-            endpoint_url=endpoint_url,
-            config=Config(retries={"mode": "standard"}),
-        )
+        client = new_client("dynamodb", region_name, endpoint_url)
     except Exception as exc:
         raise InfrastructureError(f"cannot build a DynamoDB client: {exc}", reason="client_init") from exc
     from fooddelivery_aws.metering import instrument, process_meter
