@@ -122,9 +122,9 @@ class StepFunctionsSignaller:
     def client(self) -> SendTaskSuccessClient:
         """The Step Functions client (created on first use: nothing connects at import or construction)."""
         if self._client is None:
-            import boto3
+            from fooddelivery_aws._clients import build_client
 
-            self._client = boto3.client("stepfunctions")
+            self._client = build_client("stepfunctions")
         return self._client
 
     def signal(self, saga_id: str, event: str, detail: Mapping[str, Any] | None = None) -> SignalOutcome:
