@@ -117,9 +117,12 @@ class _Scope(threading.local):
         self.restaurants: dict[str, Restaurant] = {}
 
     def clear(self) -> None:
-        self.orders.clear()
-        self.sagas.clear()
-        self.restaurants.clear()
+        if self.orders:
+            self.orders.clear()
+        if self.sagas:
+            self.sagas.clear()
+        if self.restaurants:
+            self.restaurants.clear()
 
 
 class OrderSession:

@@ -245,10 +245,26 @@ class Driver:
     def evolve(self, **changes: Any) -> Driver:
         """A copy with ``changes``, for changes that keep the driver valid by construction (a version, a
         reservation made by :meth:`reserve`): unlike ``dataclasses.replace`` it does not validate every field again.
+        (Written out field by field: a reservation and a release take one each.)
+
+        Raises:
+            AttributeError: a name in ``changes`` that is not a field.
         """
+        values = {
+            "driver_id": self.driver_id,
+            "name": self.name,
+            "status": self.status,
+            "location": self.location,
+            "vehicle": self.vehicle,
+            "last_seen": self.last_seen,
+            "current_order_id": self.current_order_id,
+            "version": self.version,
+            "concurrency_token": self.concurrency_token,
+        }
+        values.update(changes)
         copy = _new_driver(Driver)
-        for name in _DRIVER_FIELDS:
-            object.__setattr__(copy, name, changes[name] if name in changes else getattr(self, name))
+        for name, value in values.items():
+            _set_field(copy, name, value)
         return copy
 
     def moved(self, location: GeoPoint, at: datetime) -> Driver:
@@ -257,7 +273,13 @@ class Driver:
 
 
 _new_driver = object.__new__
+_set_field = object.__setattr__
 _DRIVER_FIELDS: Final[tuple[str, ...]] = tuple(Driver.__dataclass_fields__)
+if _DRIVER_FIELDS != (
+    "driver_id", "name", "status", "location", "vehicle", "last_seen", "current_order_id", "version",
+    "concurrency_token",
+):  # pragma: no cover - guards evolve() upkeep
+    raise RuntimeError("Driver.evolve() must copy every field")
 
 
 @dataclass(frozen=True, slots=True)

@@ -473,7 +473,14 @@ class SagaRunner:
         states = self.definition.states
         while state.status is SagaStatus.RUNNING:
             node = states[state.current]
-            if isinstance(node, Task):
+            # exact types first (no isinstance call for the usual nodes), then subclasses
+            if type(node) is Task:
+                self._run_task(run, node)
+            elif type(node) is Parallel:
+                self._run_parallel(run, node)
+            elif type(node) is WaitForEvent:
+                self._enter_wait(run, node)
+            elif isinstance(node, Task):
                 self._run_task(run, node)
             elif isinstance(node, Parallel):
                 self._run_parallel(run, node)
@@ -503,7 +510,9 @@ class SagaRunner:
             step=step,
             data=state.data,
             outcome=state.outcome,
-            attempt=1 + sum(n for key, n in state.attempts.items() if key.partition("#")[0] == step),
+            attempt=1 + sum(n for key, n in state.attempts.items() if key.partition("#")[0] == step)
+            if state.attempts
+            else 1,
             _checkpoint=checkpoint,
             order=run.entity,
         )
@@ -650,5 +659,7 @@ def _entry_transitions(definition: SagaDefinition, node: object) -> int:
 
 def _clear_attempts(state: SagaState, step: str) -> None:
     """Forget ``step``'s retry counters (one per retry policy, keyed ``"<step>#<policy index>"``)."""
+    if not state.attempts:
+        return
     for key in [k for k in state.attempts if k.partition("#")[0] == step]:
         del state.attempts[key]
