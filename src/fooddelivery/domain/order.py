@@ -141,14 +141,19 @@ TRANSITIONS: Final[dict[tuple[OrderStatus, OrderStatus], frozenset[Role]]] = {
 _ROLES_FOR_TARGET: Final[dict[OrderStatus, frozenset[Role]]] = {}
 for (_from, _to), _roles in TRANSITIONS.items():
     _ROLES_FOR_TARGET[_to] = _ROLES_FOR_TARGET.get(_to, frozenset()) | _roles
-_NO_ROLES: Final[frozenset[Role]] = frozenset()
+#: :data:`_ROLES_FOR_TARGET` with every status (none may set an order back to PENDING).
+_TARGET_ROLES: Final[dict[OrderStatus, frozenset[Role]]] = {
+    status: _ROLES_FOR_TARGET.get(status, frozenset()) for status in OrderStatus
+}
 #: Each status's and role's value (a dict lookup: reading ``.value`` of an enum member is a descriptor call).
 _STATUS_VALUE: Final[dict[OrderStatus, str]] = {status: status.value for status in OrderStatus}
 _ROLE_VALUE: Final[dict[Role, str]] = {role: role.value for role in Role}
-#: The event a transition to these statuses records (any other: ``OrderStatusChanged``).
+#: The event a transition to each status records.
 _TRANSITION_EVENT: Final[dict[OrderStatus, EventType]] = {
-    OrderStatus.CANCELLED: EventType.ORDER_CANCELLED,
-    OrderStatus.FAILED: EventType.ORDER_FAILED,
+    s: {OrderStatus.CANCELLED: EventType.ORDER_CANCELLED, OrderStatus.FAILED: EventType.ORDER_FAILED}.get(
+        s, EventType.ORDER_STATUS_CHANGED
+    )
+    for s in OrderStatus
 }
 
 
@@ -309,7 +314,7 @@ class Order:
         """
         self.ensure_visible_to(actor)
         role = actor.role
-        if role not in _ROLES_FOR_TARGET.get(to, _NO_ROLES):
+        if role not in _TARGET_ROLES[to]:
             raise NotAllowed(f"a {role.value} may not set an order to {to.value}", order_id=self.order_id)
         previous = self.status
         roles = TRANSITIONS.get((previous, to))
@@ -329,7 +334,7 @@ class Order:
         payload: dict[str, Any] = {"from": _STATUS_VALUE[previous], "to": value, "by": _ROLE_VALUE[role]}
         if reason is not None:
             payload["reason"] = reason
-        self._record(event_id, _TRANSITION_EVENT.get(to, EventType.ORDER_STATUS_CHANGED), now, payload)
+        self._record(event_id, _TRANSITION_EVENT[to], now, payload)
 
     def cancel(self, actor: Actor, now: datetime, event_id: str, reason: str) -> None:
         """Cancel (see :meth:`transition` for the errors)."""

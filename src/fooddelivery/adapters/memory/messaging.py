@@ -67,6 +67,7 @@ class InMemoryEventPublisher:
                     "event bus unavailable (injected failure)",
                     failed_ids=[e.event_id for e in events],
                 )
+            count = len(events)
             kept, ids, counts = self._events, self._ids, self._counts
             retain = self._retain
             room = -1 if retain is None else retain - len(kept)  # -1: unbounded; 0: each append evicts
@@ -91,9 +92,9 @@ class InMemoryEventPublisher:
                     ids[event_id] = 1
                 kept.append(event)
                 counts[event.type] += 1
-            self._total += len(events)
-        if self._counters is not None and events:
-            self._counters.add("events.published", len(events))
+            self._total += count
+        if self._counters is not None and count:
+            self._counters.add("events.published", count)
         meter = self._meter
         if meter is not None:
             from fooddelivery.application.runtime import needs_runtime
