@@ -106,9 +106,11 @@ class OutboxRelay:
         self._release(ids)
 
     def _release(self, ids: set[str] | Sequence[str]) -> None:
+        claims = self._claims
         with self._claims_lock:
             for event_id in ids:
-                self._claims.pop(event_id, None)
+                if event_id in claims:
+                    del claims[event_id]
 
     def _claimed(self, event_id: str, now: float) -> bool:
         at = self._claims.get(event_id)

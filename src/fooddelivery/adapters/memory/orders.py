@@ -424,8 +424,21 @@ class InMemoryOrderRepository:
 
     def mark_published(self, event_ids: Sequence[str]) -> None:
         """Drop these records from the outbox; unknown or already-marked ids are ignored."""
-        removed: list[int] = []
         metering = self._meter is not None
+        if not metering:  # nothing to size: drop the records, count them
+            dropped = 0
+            with self._lock:
+                outbox, sizes = self._outbox, self._outbox_sizes
+                for event_id in event_ids:
+                    if event_id in outbox:
+                        del outbox[event_id]
+                        dropped += 1
+                        if sizes:
+                            sizes.pop(event_id, None)
+            if self._counters is not None and dropped:
+                self._counters.add("outbox.writes", dropped)
+            return
+        removed: list[int] = []
         with self._lock:
             outbox, sizes = self._outbox, self._outbox_sizes
             for event_id in event_ids:
