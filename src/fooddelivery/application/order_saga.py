@@ -62,6 +62,10 @@ __all__ = [
     "build_order_saga",
 ]
 
+#: Each status's and notification kind's text (a dict lookup: an enum member's ``.value`` is a descriptor call).
+_STATUS_TEXT: Final[dict[OrderStatus, str]] = {status: status.value for status in OrderStatus}
+_KIND_TEXT: Final[dict[NotificationKind, str]] = {kind: kind.value for kind in NotificationKind}
+
 #: Event names the saga waits for.
 RESTAURANT_CONFIRMED: Final[str] = "RestaurantConfirmed"
 RESTAURANT_REJECTED: Final[str] = "RestaurantRejected"
@@ -284,7 +288,7 @@ class OrderSagaSteps:
     def _notify(self, ctx: StepContext, kind: NotificationKind, template: str, order: Order | None = None) -> None:
         order = order if order is not None else self._order(ctx)
         recipient = order.restaurant_id if kind is NotificationKind.RESTAURANT else order.customer_id
-        notification_id = f"{order.order_id}:{kind.value}:{template}"
+        notification_id = f"{order.order_id}:{_KIND_TEXT[kind]}:{template}"
         self.notifier.send(
             Notification(
                 notification_id=notification_id,
@@ -292,7 +296,7 @@ class OrderSagaSteps:
                 recipient_id=recipient,
                 order_id=order.order_id,
                 template=template,
-                data={"total": str(order.pricing.total), "status": order.status.value},
+                data={"total": str(order.pricing.total), "status": _STATUS_TEXT[order.status]},
             )
         )
         who = Role.RESTAURANT if kind is NotificationKind.RESTAURANT else Role.CUSTOMER
