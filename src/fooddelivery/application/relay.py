@@ -179,7 +179,10 @@ class OutboxRelay:
                     self._mark(published, unhandled)
             finally:
                 # done or failed, this caller no longer publishes them: the sweep may
-                self._release(published + [e.event_id for e in batch] + [e.event_id for e in rest])
+                if batch or rest:
+                    self._release(published + [e.event_id for e in batch] + [e.event_id for e in rest])
+                else:
+                    self._release(published)
 
     def _mark(self, published: list[str], unhandled: set[str]) -> None:
         if unhandled:

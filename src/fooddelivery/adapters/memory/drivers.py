@@ -235,7 +235,9 @@ class InMemoryDriverRepository:
         dense the city around them. A search whose circle holds more cells than the fleet occupies walks the
         occupied cells instead.
 
-        Returns every driver examined within ``radius_km`` (with its distance) and how many were examined.
+        Returns the drivers examined within ``radius_km`` that could be among the ``limit`` nearest (with their
+        distances: every driver within the limit-th smallest distance known when it was examined, so the ``limit``
+        smallest of them are the answer) and how many were examined.
         """
         c = self._cell
         cells = self._cells
@@ -285,14 +287,16 @@ class InMemoryDriverRepository:
                     root = sqrt(sin((p2 - p1) / 2) ** 2 + cos1 * cos2 * sin((lon2 - lon) * deg_to_rad / 2) ** 2)
                     dist = _TWO_R * asin(root if root < 1.0 else 1.0)
                     if dist <= radius_km:
-                        found.append((dist, driver.driver_id, driver))
                         if held < limit:
                             heappush(nearest, -dist)
                             held += 1
                         elif dist < -nearest[0]:
                             heappushpop(nearest, -dist)
                         else:
+                            if dist == -nearest[0]:
+                                found.append((dist, driver.driver_id, driver))  # a tie: the id may rank it in
                             continue
+                        found.append((dist, driver.driver_id, driver))
                         if held == limit:
                             bound = -nearest[0] / ring_km
                             stop = bound if bound < reach else reach
