@@ -240,7 +240,12 @@ class OrderRuntime:
             InvalidTransition: the saga is running a step and takes the cancellation once it is done: retry.
             InfrastructureError / ConcurrencyConflict: a store or the engine failed: retry.
         """
-        reactions = reactions_to(event)
+        reactions: tuple[Reaction, ...] = ()
+        etype = event.type
+        for rule in REACTION_TABLE:  # reactions_to(event), written out: every event in process passes here
+            if rule.event_type is etype and rule.when(event):
+                reactions = rule.reactions
+                break
         if not reactions:
             return (Outcome.NO_EFFECT,)
         # a span in the event's trace (its traceparent), whatever process or invocation handles it

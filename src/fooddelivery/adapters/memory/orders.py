@@ -179,7 +179,7 @@ class InMemoryOrderRepository:
         self, order: Order, idempotency: IdempotencyRecord | None
     ) -> tuple[Order, list[DomainEvent]]:
         """Insert a checked order (call with the lock held); returns what was stored and the events taken."""
-        events = order.take_events()
+        events, order.pending_events = order.pending_events, []  # order.take_events()
         stored = order.snapshot()
         stored.persisted_version = order.version
         self._orders[order.order_id] = stored
@@ -283,7 +283,7 @@ class InMemoryOrderRepository:
     def _apply_save(self, order: Order) -> tuple[Order, list[DomainEvent]]:
         """Replace a checked order (call with the lock held); returns what was stored and the events taken."""
         stored = self._orders[order.order_id]
-        events = order.take_events()
+        events, order.pending_events = order.pending_events, []  # order.take_events()
         new = order.snapshot()
         new.persisted_version = order.version
         if stored.status is not new.status:
