@@ -261,7 +261,10 @@ class InMemoryOrderRepository:
         with self._lock:
             self._check_save(order)
             new, events = self._apply_save(order)
-        self._after_write(new, events, None)
+        if events and counters is not None:  # self._after_write(new, events, None), written out
+            counters.add("outbox.writes", len(events))
+        if self._meter is not None:
+            self._meter_write(self._meter, new, events, None)
 
     def _check_save(self, order: Order) -> None:
         """Refuse a replacement (call with the lock held; changes nothing).
