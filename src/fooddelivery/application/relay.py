@@ -176,7 +176,10 @@ class OutboxRelay:
             rest, own.events = own.events, []
             try:
                 if published:
-                    self._mark(published, unhandled)
+                    if unhandled:
+                        self._mark(published, unhandled)
+                    else:
+                        self.outbox.mark_published(published)
             finally:
                 # done or failed, this caller no longer publishes them: the sweep may
                 if batch or rest:

@@ -41,6 +41,8 @@ _Found = tuple[float, str, "Driver"]
 
 #: The offset tables of :func:`_offsets_within`, by span (rings), shared by every store of the process.
 _OFFSET_TABLES: dict[int, list[tuple[float, int, int]]] = {}
+#: Margin (km) of the latitude cut of the best-first search over the haversine's rounding (about 1e-11 km here).
+_CUT_MARGIN_KM = 1e-6
 #: ``math.radians(x)`` is ``x * (pi / 180)`` in CPython (``degToRad`` in Modules/mathmodule.c): the same product,
 #: bit for bit, without a function call per driver.
 _DEG_TO_RAD = math.pi / 180.0
@@ -256,6 +258,7 @@ class InMemoryDriverRepository:
         found: list[_Found] = []
         nearest: list[float] = []  # max-heap (negated) of the `limit` smallest distances found
         held = 0  # len(nearest)
+        cut = math.inf  # latitude difference (radians) beyond which a driver cannot rank (once `limit` are known)
         examined = 0
         half, lon_cells = self._half_lon_cells, self._lon_cells
         wraps = not (-half <= cy - rings and cy + rings < half)
@@ -282,9 +285,14 @@ class InMemoryDriverRepository:
                     continue
                 for p2, cos2, lon2, driver in cells[cell].values():
                     examined += 1
+                    dp = p2 - p1
+                    if (dp if dp >= 0.0 else -dp) > cut:
+                        # farther in latitude alone than the limit-th nearest known: the great-circle distance is
+                        # at least R * |dlat|, so it cannot rank (cut keeps a 1 mm margin over rounding)
+                        continue
                     # haversine_km(point.lat, point.lon, lat2, lon2), operation for operation (radians inlined,
                     # min(1.0, root) written out: the same floating-point results)
-                    root = sqrt(sin((p2 - p1) / 2) ** 2 + cos1 * cos2 * sin((lon2 - lon) * deg_to_rad / 2) ** 2)
+                    root = sqrt(sin(dp / 2) ** 2 + cos1 * cos2 * sin((lon2 - lon) * deg_to_rad / 2) ** 2)
                     dist = _TWO_R * asin(root if root < 1.0 else 1.0)
                     if dist <= radius_km:
                         if held < limit:
@@ -300,6 +308,7 @@ class InMemoryDriverRepository:
                         if held == limit:
                             bound = -nearest[0] / ring_km
                             stop = bound if bound < reach else reach
+                            cut = (-nearest[0] + _CUT_MARGIN_KM) / EARTH_RADIUS_KM
             else:
                 return found, examined
             # A sparse fleet: the rest of the circle spans more cells than are occupied: walk those instead.
@@ -456,7 +465,8 @@ class InMemoryDriverRepository:
 
     @property
     def last_query_examined(self) -> int:
-        """How many indexed drivers the last ``available_near`` computed a distance for."""
+        """How many indexed drivers the last ``available_near`` looked at (every driver of the cells it visited,
+        whether or not a latitude bound spared it the full distance)."""
         return self._last_examined
 
     @property
