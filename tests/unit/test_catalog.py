@@ -250,3 +250,16 @@ def test_actors_need_a_subject_and_their_binding(
     with pytest.raises(ValidationError) as info:
         Actor(role, subject, **binding)
     assert field_names(info.value) == {field}
+
+
+def test_a_str_subclass_id_is_checked_like_a_str() -> None:
+    class Tagged(str):
+        pass
+
+    assert check_id(Tagged("r-1"), "id") == "r-1"
+    with pytest.raises(ValidationError) as info:
+        check_id(Tagged("a/b"), "restaurantId")
+    assert field_codes(info.value) == {"restaurantId": "invalid"}
+    with pytest.raises(ValidationError) as info:
+        check_id(Tagged("x" * (MAX_ID_LENGTH + 1)), "restaurantId")
+    assert field_codes(info.value) == {"restaurantId": "too_long"}

@@ -32,11 +32,15 @@ MAX_ID_LENGTH = 128
 #: character (C0, DEL, C1), a line or paragraph separator (U+2028, U+2029) or ``/``. (A lone surrogate, which
 #: only a JSON ``\\ud800`` escape can produce and no Unicode text holds, is refused too.)
 ID_PATTERN: Final[str] = "^[^\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029/]+$"
-_ID: Final[re.Pattern[str]] = re.compile(ID_PATTERN)
 #: :data:`ID_PATTERN` with lone surrogates refused too (Python's ``re`` matches them as code points), so
 #: :func:`check_id` needs one match and no UTF-8 encoding.
 _ID_OR_SURROGATE: Final[re.Pattern[str]] = re.compile(
     "[^\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029/\\ud800-\\udfff]+"
+)
+#: A valid identifier in one match (its length too): :func:`check_id`'s fast path; anything else is classified
+#: by the checks that name what is wrong.
+_VALID_ID: Final[re.Pattern[str]] = re.compile(
+    f"[^\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029/\\ud800-\\udfff]{{1,{MAX_ID_LENGTH}}}"
 )
 
 
@@ -47,6 +51,8 @@ def check_id(value: object, field_name: str) -> str:
     Raises:
         ValidationError: naming ``field_name``.
     """
+    if type(value) is str and _VALID_ID.fullmatch(value) is not None:
+        return value
     if not isinstance(value, str) or not value:
         raise ValidationError.single(field_name, "must be a non-empty string", "required")
     if len(value) > MAX_ID_LENGTH:
