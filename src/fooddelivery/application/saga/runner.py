@@ -486,6 +486,9 @@ class SagaRunner:
                 self._run_parallel(run, node)
             elif type(node) is WaitForEvent:
                 self._enter_wait(run, node)
+            elif type(node) is Succeed:
+                state.status = SagaStatus.SUCCEEDED
+                self._commit(run)
             elif isinstance(node, Task):
                 self._run_task(run, node)
             elif isinstance(node, Parallel):
