@@ -28,6 +28,9 @@ BAD_IDS = [
     pytest.param("a\x00b", id="nul"),
     pytest.param("tab\there", id="tab"),
     pytest.param("a\u2028b", id="line-separator"),
+    pytest.param("a\x9fb", id="c1-control"),
+    pytest.param("a\ud800b", id="lone-high-surrogate"),
+    pytest.param("\udfff", id="lone-low-surrogate"),
     pytest.param("x" * (MAX_ID_LENGTH + 1), id="129-chars"),
     pytest.param(None, id="none"),
     pytest.param(42, id="int"),
@@ -36,7 +39,7 @@ BAD_IDS = [
 
 # -- ids
 @pytest.mark.parametrize(
-    "value", ["r-1", "x" * MAX_ID_LENGTH, "café-東京-😀", "with space", "a:b@c"]
+    "value", ["r-1", "x" * MAX_ID_LENGTH, "café-東京-😀", "with space", "a:b@c", "\ue000\ud7ff\U0010fffd"]
 )
 def test_printable_ids_up_to_128_characters_are_accepted(value: str) -> None:
     assert check_id(value, "id") == value
@@ -247,3 +250,16 @@ def test_actors_need_a_subject_and_their_binding(
     with pytest.raises(ValidationError) as info:
         Actor(role, subject, **binding)
     assert field_names(info.value) == {field}
+
+
+def test_a_str_subclass_id_is_checked_like_a_str() -> None:
+    class Tagged(str):
+        pass
+
+    assert check_id(Tagged("r-1"), "id") == "r-1"
+    with pytest.raises(ValidationError) as info:
+        check_id(Tagged("a/b"), "restaurantId")
+    assert field_codes(info.value) == {"restaurantId": "invalid"}
+    with pytest.raises(ValidationError) as info:
+        check_id(Tagged("x" * (MAX_ID_LENGTH + 1)), "restaurantId")
+    assert field_codes(info.value) == {"restaurantId": "too_long"}

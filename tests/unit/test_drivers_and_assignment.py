@@ -48,6 +48,16 @@ def test_releasing_the_held_order_makes_the_driver_available() -> None:
     assert (released.status, released.current_order_id) == (DriverStatus.AVAILABLE, None)
 
 
+def test_evolve_keeps_every_field_it_is_not_given_and_refuses_unknown_ones() -> None:
+    original = replace(driver(), version=7, concurrency_token="etag-1")
+    evolved = original.evolve(version=8)
+    assert evolved == replace(original, version=8)
+    assert evolved.concurrency_token == "etag-1"  # not compared by ==, kept all the same
+    assert original.version == 7
+    with pytest.raises(AttributeError):
+        original.evolve(colour="red")
+
+
 def test_releasing_another_order_is_an_invalid_transition() -> None:
     taken = driver().reserve("ord-1")
     with pytest.raises(InvalidTransition):

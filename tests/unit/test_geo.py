@@ -6,6 +6,8 @@ import math
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from fooddelivery.domain import GeoPoint, ValidationError, haversine_km
 
@@ -82,3 +84,26 @@ def test_invalid_coordinates_are_refused_naming_each_field(
     with pytest.raises(ValidationError) as info:
         GeoPoint(lat, lon)  # type: ignore[arg-type]
     assert field_codes(info.value) == expected
+
+
+def _textbook_haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """The haversine as written with ``math.radians`` and ``min`` (what ``haversine_km`` computed before it inlined
+    both)."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dl = math.radians(lon2 - lon1)
+    a = math.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
+
+
+@given(
+    st.floats(-90, 90), st.floats(-180, 180), st.floats(-90, 90), st.floats(-180, 180),
+)
+def test_the_inlined_haversine_gives_the_textbook_formulas_floats_bit_for_bit(
+    lat1: float, lon1: float, lat2: float, lon2: float
+) -> None:
+    assert haversine_km(lat1, lon1, lat2, lon2) == _textbook_haversine_km(lat1, lon1, lat2, lon2)
+
+
+def test_antipodes_stay_at_half_the_circumference() -> None:
+    assert haversine_km(0.0, 0.0, 0.0, 180.0) == _textbook_haversine_km(0.0, 0.0, 0.0, 180.0)
+    assert haversine_km(0.0, 0.0, 0.0, 180.0) == pytest.approx(math.pi * EARTH_RADIUS_KM)

@@ -356,6 +356,14 @@ def test_mixing_currencies_inside_a_hand_built_policy_fails_loudly() -> None:
         _price(money("10.00", "EUR"), policy=broken, restaurant_at=PARIS, address_at=PARIS)
 
 
+def test_a_flat_delivery_fee_in_another_currency_fails_loudly_too() -> None:
+    # only the flat fee is foreign: the total, summed in minor units, still checks every part's currency
+    eur = PricingPolicy.for_currency("EUR")
+    broken = dataclasses.replace(eur, delivery_flat=money("2.99", "USD"))
+    with pytest.raises(CurrencyMismatch):
+        _price(money("10.00", "EUR"), policy=broken)
+
+
 # -- invariants for all inputs
 points = st.builds(GeoPoint, lat=st.floats(-89.9, 89.9), lon=st.floats(-179.9, 179.9))
 

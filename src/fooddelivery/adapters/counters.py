@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import threading
+from collections import defaultdict
 from typing import Any, Final
 
 from fooddelivery.metering import Quantity, Tally, UsageMeter
@@ -63,7 +64,7 @@ class OperationCounters:
     def __init__(self, *, metering: bool = True) -> None:
         self._lock = threading.Lock()
         self._local = threading.local()
-        self._threads: list[dict[str, int]] = []
+        self._threads: list[defaultdict[str, int]] = []
         self._meter = UsageMeter()
         self.metering = metering
 
@@ -89,9 +90,10 @@ class OperationCounters:
         """:meth:`usage` as JSON-ready dicts."""
         return self._meter.usage_json()
 
-    def _mine(self) -> dict[str, int]:
-        """This thread's dict (made and registered on its first add)."""
-        counts: dict[str, int] = {}
+    def _mine(self) -> defaultdict[str, int]:
+        """This thread's dict (made and registered on its first add; a ``defaultdict(int)``, so an add is one
+        in-place update with no method call)."""
+        counts: defaultdict[str, int] = defaultdict(int)
         self._local.counts = counts
         with self._lock:
             self._threads.append(counts)
@@ -100,10 +102,10 @@ class OperationCounters:
     def add(self, name: str, n: int = 1) -> None:
         """Add ``n`` (default 1) to the count of ``name``."""
         try:
-            counts: dict[str, int] = self._local.counts
+            counts: defaultdict[str, int] = self._local.counts
         except AttributeError:
             counts = self._mine()
-        counts[name] = counts.get(name, 0) + n
+        counts[name] += n
 
     def _totals(self) -> dict[str, int]:
         with self._lock:

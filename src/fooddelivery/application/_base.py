@@ -48,11 +48,16 @@ def use_case(method: Callable[_P, _R]) -> Callable[_P, _R]:
     @functools.wraps(method)
     def run(*args: _P.args, **kwargs: _P.kwargs) -> _R:
         self: Any = args[0]
-        scope = self.orders.enter()
+        # OrderSession.enter / OrderSession.leave, written out (every use case and every in-process event batch
+        # passes here)
+        scope = self.orders._scope
+        scope.depth += 1
         try:
             return method(*args, **kwargs)
         finally:
-            self.orders.leave(scope)
+            scope.depth -= 1
+            if scope.depth == 0:
+                scope.clear()
 
     return run
 

@@ -62,6 +62,10 @@ __all__ = [
     "build_order_saga",
 ]
 
+#: Each status's and notification kind's text (a dict lookup: an enum member's ``.value`` is a descriptor call).
+_STATUS_TEXT: Final[dict[OrderStatus, str]] = {status: status.value for status in OrderStatus}
+_KIND_TEXT: Final[dict[NotificationKind, str]] = {kind: kind.value for kind in NotificationKind}
+
 #: Event names the saga waits for.
 RESTAURANT_CONFIRMED: Final[str] = "RestaurantConfirmed"
 RESTAURANT_REJECTED: Final[str] = "RestaurantRejected"
@@ -225,9 +229,6 @@ class OrderSagaSteps:
             return order
         raise ConcurrencyConflict(f"order {order_id}: too many concurrent writers")
 
-    def _event_id(self) -> str:
-        return self.ids.new_id("evt")
-
     # -- steps ----------------------------------------------------------------------------------------------
     def validate_order(self, ctx: StepContext) -> Mapping[str, Any] | None:
         """Re-read the order: it must exist and be PENDING with its payment PENDING.
@@ -258,7 +259,7 @@ class OrderSagaSteps:
         def record(o: Order) -> bool:
             if o.payment_status is PaymentStatus.CAPTURED:
                 return False
-            o.record_payment_captured(charge.charge_id, now, self._event_id())
+            o.record_payment_captured(charge.charge_id, now, self.ids.new_id("evt"))
             return True
 
         self._apply(ctx, order, record)
@@ -275,7 +276,7 @@ class OrderSagaSteps:
         def record(o: Order) -> bool:
             if o.payment_status is not PaymentStatus.CAPTURED:
                 return False
-            o.record_refund(refund.refund_id, refund.amount, now, self._event_id())
+            o.record_refund(refund.refund_id, refund.amount, now, self.ids.new_id("evt"))
             return True
 
         self._apply(ctx, order, record)
@@ -284,7 +285,7 @@ class OrderSagaSteps:
     def _notify(self, ctx: StepContext, kind: NotificationKind, template: str, order: Order | None = None) -> None:
         order = order if order is not None else self._order(ctx)
         recipient = order.restaurant_id if kind is NotificationKind.RESTAURANT else order.customer_id
-        notification_id = f"{order.order_id}:{kind.value}:{template}"
+        notification_id = f"{order.order_id}:{_KIND_TEXT[kind]}:{template}"
         self.notifier.send(
             Notification(
                 notification_id=notification_id,
@@ -292,12 +293,12 @@ class OrderSagaSteps:
                 recipient_id=recipient,
                 order_id=order.order_id,
                 template=template,
-                data={"total": str(order.pricing.total), "status": order.status.value},
+                data={"total": str(order.pricing.total), "status": _STATUS_TEXT[order.status]},
             )
         )
         who = Role.RESTAURANT if kind is NotificationKind.RESTAURANT else Role.CUSTOMER
         now = self.clock.now()
-        self._apply(ctx, order, lambda o: o.record_notified(who, now, self._event_id(), notification_id))
+        self._apply(ctx, order, lambda o: o.record_notified(who, now, self.ids.new_id("evt"), notification_id))
 
     def notify_restaurant(self, ctx: StepContext) -> Mapping[str, Any] | None:
         """Send the restaurant the new order; record ``RestaurantNotified``."""
@@ -347,7 +348,7 @@ class OrderSagaSteps:
         def record(o: Order) -> bool:
             if o.driver_id == chosen:
                 return False
-            o.assign_driver(chosen, now, self._event_id())
+            o.assign_driver(chosen, now, self.ids.new_id("evt"))
             return True
 
         try:
@@ -374,7 +375,7 @@ class OrderSagaSteps:
             def record(o: Order) -> bool:
                 if o.driver_id is None:
                     return False
-                o.release_driver(now, self._event_id(), reason)
+                o.release_driver(now, self.ids.new_id("evt"), reason)
                 return True
 
             self._apply(ctx, order, record)
@@ -387,7 +388,7 @@ class OrderSagaSteps:
         def confirm(o: Order) -> bool:
             if o.status is not OrderStatus.PENDING:
                 return False
-            o.transition(OrderStatus.CONFIRMED, Actor.system(), now, self._event_id())
+            o.transition(OrderStatus.CONFIRMED, Actor.system(), now, self.ids.new_id("evt"))
             return True
 
         if ctx.order is not None:  # in the runner's unit of work: changed there, committed with the saga
@@ -438,8 +439,8 @@ class OrderSagaSteps:
                 o.record_payment_failed(reason == "payment_declined", now)
             if o.driver_id is not None:
                 released.append(o.driver_id)
-                o.release_driver(now, self._event_id(), reason)
-            o.fail(now, self._event_id(), reason)
+                o.release_driver(now, self.ids.new_id("evt"), reason)
+            o.fail(now, self.ids.new_id("evt"), reason)
             return True
 
         order = self._apply(ctx, current, fail)

@@ -103,8 +103,9 @@ class OrderingUseCases(RestaurantUseCases):
         if command.customer_id is not None and command.customer_id != actor.subject:
             raise NotAllowed("customers place orders only for themselves")
         check_id(command.restaurant_id, "restaurant_id")
-        fingerprint = command.fingerprint()
+        fingerprint = ""  # only a keyed placement binds (and compares) the request's fingerprint
         if idempotency_key is not None:
+            fingerprint = command.fingerprint()
             check_idempotency_key(idempotency_key)
             bound = self.orders.find_idempotent(actor.subject, idempotency_key)
             if bound is not None:

@@ -106,9 +106,11 @@ class OutboxRelay:
         self._release(ids)
 
     def _release(self, ids: set[str] | Sequence[str]) -> None:
+        claims = self._claims
         with self._claims_lock:
             for event_id in ids:
-                self._claims.pop(event_id, None)
+                if event_id in claims:
+                    del claims[event_id]
 
     def _claimed(self, event_id: str, now: float) -> bool:
         at = self._claims.get(event_id)
@@ -174,10 +176,16 @@ class OutboxRelay:
             rest, own.events = own.events, []
             try:
                 if published:
-                    self._mark(published, unhandled)
+                    if unhandled:
+                        self._mark(published, unhandled)
+                    else:
+                        self.outbox.mark_published(published)
             finally:
                 # done or failed, this caller no longer publishes them: the sweep may
-                self._release(published + [e.event_id for e in batch] + [e.event_id for e in rest])
+                if batch or rest:
+                    self._release(published + [e.event_id for e in batch] + [e.event_id for e in rest])
+                else:
+                    self._release(published)
 
     def _mark(self, published: list[str], unhandled: set[str]) -> None:
         if unhandled:

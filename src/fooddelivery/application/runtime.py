@@ -107,8 +107,12 @@ def _always(event: DomainEvent) -> bool:
     return True
 
 
+_ADMIN: Final[str] = Role.ADMIN.value
+_DELIVERED: Final[str] = OrderStatus.DELIVERED.value
+
+
 def _by_admin(event: DomainEvent) -> bool:
-    return event.payload.get("by") == Role.ADMIN.value
+    return event.payload.get("by") == _ADMIN
 
 
 def _not_by_admin(event: DomainEvent) -> bool:
@@ -116,7 +120,7 @@ def _not_by_admin(event: DomainEvent) -> bool:
 
 
 def _to_delivered(event: DomainEvent) -> bool:
-    return event.payload.get("to") == OrderStatus.DELIVERED.value
+    return event.payload.get("to") == _DELIVERED
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,12 +240,19 @@ class OrderRuntime:
             InvalidTransition: the saga is running a step and takes the cancellation once it is done: retry.
             InfrastructureError / ConcurrencyConflict: a store or the engine failed: retry.
         """
-        reactions = reactions_to(event)
+        reactions: tuple[Reaction, ...] = ()
+        etype = event.type
+        for rule in REACTION_TABLE:  # reactions_to(event), written out: every event in process passes here
+            if rule.event_type is etype and rule.when(event):
+                reactions = rule.reactions
+                break
         if not reactions:
             return (Outcome.NO_EFFECT,)
         # a span in the event's trace (its traceparent), whatever process or invocation handles it
         with event_span(event):
-            return tuple(self._react(reaction, event) for reaction in reactions)
+            if len(reactions) == 1:
+                return (self._react(reactions[0], event),)
+            return tuple([self._react(reaction, event) for reaction in reactions])
 
     def _react(self, reaction: Reaction, event: DomainEvent) -> Outcome:
         if reaction is Reaction.START_SAGA:

@@ -117,9 +117,12 @@ class _Scope(threading.local):
         self.restaurants: dict[str, Restaurant] = {}
 
     def clear(self) -> None:
-        self.orders.clear()
-        self.sagas.clear()
-        self.restaurants.clear()
+        if self.orders:
+            self.orders.clear()
+        if self.sagas:
+            self.sagas.clear()
+        if self.restaurants:
+            self.restaurants.clear()
 
 
 class OrderSession:
@@ -253,8 +256,14 @@ class OrderSession:
             self.forget(order.order_id if order is not None else saga.saga_id if saga is not None else "")
             raise
         committed(events)
-        order_id = order.order_id if order is not None else saga.saga_id if saga is not None else ""
-        self._keep(order, saga, order_id, saga_known=saga is not None)
+        scope = self._scope  # self._keep(order, saga, <its id>, saga_known=saga is not None), written out
+        if scope.depth:
+            if order is not None:
+                scope.orders[order.order_id] = order
+                if saga is not None:
+                    scope.sagas[order.order_id] = saga
+            elif saga is not None:
+                scope.sagas[saga.saga_id] = saga
 
     # -- OrderRepository ------------------------------------------------------------------------------------
     def add(self, order: Order, idempotency: IdempotencyRecord | None = None) -> None:
@@ -298,7 +307,9 @@ class OrderSession:
             self.forget(order.order_id)
             raise
         committed(events)
-        self._keep(order, None, order.order_id, saga_known=False)
+        scope = self._scope  # self._keep(order, None, order.order_id, saga_known=False)
+        if scope.depth:
+            scope.orders[order.order_id] = order
 
     def get(self, order_id: str) -> Order:
         """The order: what this call committed or read of it (lent: see the module docstring), else
@@ -312,9 +323,10 @@ class OrderSession:
             cached = scope.orders.get(order_id)
             if cached is not None:
                 return cached
-        order = self.inner.get(order_id)
-        self._keep(order, None, order_id, saga_known=False)
-        return order
+            order = self.inner.get(order_id)
+            scope.orders[order_id] = order  # self._keep(order, None, order_id, saga_known=False)
+            return order
+        return self.inner.get(order_id)
 
     def find_idempotent(self, scope: str, key: str) -> IdempotencyRecord | None:
         """``OrderRepository.find_idempotent``."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Final
 
 from fooddelivery.domain.errors import ValidationError
 
@@ -69,5 +70,11 @@ class Actor:
 
     @classmethod
     def system(cls, subject: str = "saga") -> Actor:
-        """The core itself (saga steps, timers)."""
+        """The core itself (saga steps, timers). The default one is built once (an actor is immutable)."""
+        if subject == "saga" and cls is Actor:
+            return _SAGA
         return cls(Role.SYSTEM, subject)
+
+
+#: ``Actor.system()``: the saga's actor, shared.
+_SAGA: Final[Actor] = Actor(Role.SYSTEM, "saga")

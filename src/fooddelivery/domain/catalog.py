@@ -32,7 +32,16 @@ MAX_ID_LENGTH = 128
 #: character (C0, DEL, C1), a line or paragraph separator (U+2028, U+2029) or ``/``. (A lone surrogate, which
 #: only a JSON ``\\ud800`` escape can produce and no Unicode text holds, is refused too.)
 ID_PATTERN: Final[str] = "^[^\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029/]+$"
-_ID: Final[re.Pattern[str]] = re.compile(ID_PATTERN)
+#: :data:`ID_PATTERN` with lone surrogates refused too (Python's ``re`` matches them as code points), so
+#: :func:`check_id` needs one match and no UTF-8 encoding.
+_ID_OR_SURROGATE: Final[re.Pattern[str]] = re.compile(
+    "[^\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029/\\ud800-\\udfff]+"
+)
+#: A valid identifier in one match (its length too): :func:`check_id`'s fast path; anything else is classified
+#: by the checks that name what is wrong.
+_VALID_ID: Final[re.Pattern[str]] = re.compile(
+    f"[^\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029/\\ud800-\\udfff]{{1,{MAX_ID_LENGTH}}}"
+)
 
 
 def check_id(value: object, field_name: str) -> str:
@@ -42,22 +51,15 @@ def check_id(value: object, field_name: str) -> str:
     Raises:
         ValidationError: naming ``field_name``.
     """
+    if type(value) is str and _VALID_ID.fullmatch(value) is not None:
+        return value
     if not isinstance(value, str) or not value:
         raise ValidationError.single(field_name, "must be a non-empty string", "required")
     if len(value) > MAX_ID_LENGTH:
         raise ValidationError.single(field_name, f"must be at most {MAX_ID_LENGTH} characters", "too_long")
-    if _ID.match(value) is None or not _is_unicode(value):
+    if _ID_OR_SURROGATE.fullmatch(value) is None:
         raise ValidationError.single(field_name, "must not contain control characters or '/'", "invalid")
     return value
-
-
-def _is_unicode(text: str) -> bool:
-    """Whether ``text`` holds no lone surrogate (it encodes to UTF-8)."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def check_utc(value: datetime, field_name: str) -> datetime:
@@ -249,10 +251,26 @@ class Driver:
     def evolve(self, **changes: Any) -> Driver:
         """A copy with ``changes``, for changes that keep the driver valid by construction (a version, a
         reservation made by :meth:`reserve`): unlike ``dataclasses.replace`` it does not validate every field again.
+        (Written out field by field: a reservation and a release take one each.)
+
+        Raises:
+            AttributeError: a name in ``changes`` that is not a field.
         """
+        values = {
+            "driver_id": self.driver_id,
+            "name": self.name,
+            "status": self.status,
+            "location": self.location,
+            "vehicle": self.vehicle,
+            "last_seen": self.last_seen,
+            "current_order_id": self.current_order_id,
+            "version": self.version,
+            "concurrency_token": self.concurrency_token,
+        }
+        values.update(changes)
         copy = _new_driver(Driver)
-        for name in _DRIVER_FIELDS:
-            object.__setattr__(copy, name, changes[name] if name in changes else getattr(self, name))
+        for name, value in values.items():
+            _set_field(copy, name, value)
         return copy
 
     def moved(self, location: GeoPoint, at: datetime) -> Driver:
@@ -261,7 +279,13 @@ class Driver:
 
 
 _new_driver = object.__new__
+_set_field = object.__setattr__
 _DRIVER_FIELDS: Final[tuple[str, ...]] = tuple(Driver.__dataclass_fields__)
+if _DRIVER_FIELDS != (
+    "driver_id", "name", "status", "location", "vehicle", "last_seen", "current_order_id", "version",
+    "concurrency_token",
+):  # pragma: no cover - guards evolve() upkeep
+    raise RuntimeError("Driver.evolve() must copy every field")
 
 
 @dataclass(frozen=True, slots=True)

@@ -196,6 +196,22 @@ def parse_request(
     return ParsedRequest(tuple(priced), Money(subtotal_minor, currency), tip_money)
 
 
+#: :meth:`PricingPolicy.for_currency` by currency, built once (a policy is immutable).
+_DEFAULT_POLICIES: dict[str, PricingPolicy] = {}
+
+
+def _default_policy(currency: str) -> PricingPolicy:
+    """The default fees in ``currency`` (:meth:`PricingPolicy.for_currency`, cached).
+
+    Raises:
+        ValidationError: an unsupported currency.
+    """
+    policy = _DEFAULT_POLICIES.get(currency)
+    if policy is None:
+        policy = _DEFAULT_POLICIES[currency] = PricingPolicy.for_currency(currency)
+    return policy
+
+
 def price(
     parsed: ParsedRequest,
     restaurant: Restaurant,
@@ -215,7 +231,7 @@ def price(
         return price_order(
             subtotal=parsed.subtotal,
             tax_rate=restaurant.tax_rate,
-            policy=policy or PricingPolicy.for_currency(restaurant.currency),
+            policy=policy or _default_policy(restaurant.currency),
             restaurant_location=restaurant.location,
             address_location=delivery_address.location,
             tip=parsed.tip,

@@ -220,7 +220,15 @@ def price_order(
         delivery_fee = policy.delivery_flat
 
     service_fee = subtotal.multiply(policy.service_rate).max(policy.service_min)
-    total = subtotal - discount + tax + delivery_fee + service_fee + tip
+    # subtotal - discount + tax + delivery_fee + service_fee + tip, in integer minor units once every part is
+    # known to be in the subtotal's currency (the same exact sum; every partial sum is at most the total, as only
+    # the discount, at most the subtotal, is subtracted, so Money's range check on the total covers them all)
+    for part in (discount, tax, delivery_fee, service_fee):
+        if part.currency != cur:
+            subtotal._same(part)  # raises CurrencyMismatch, as the Money arithmetic would
+    total = Money(
+        subtotal.minor - discount.minor + tax.minor + delivery_fee.minor + service_fee.minor + tip.minor, cur
+    )
     return PriceBreakdown(
         subtotal=subtotal,
         discount=discount,

@@ -62,21 +62,25 @@ class SagaState:
     def copy(self) -> SagaState:
         """An independent copy (what a store keeps): the lists and ``attempts`` copied, ``data`` copied at every
         dict/list depth; strings, numbers, datetimes and other immutable values shared (they cannot change)."""
-        return SagaState(
-            saga_id=self.saga_id,
-            definition=self.definition,
-            current=self.current,
-            status=self.status,
-            created_at=self.created_at,
-            updated_at=self.updated_at,
-            data=copy_json(self.data),
-            completed=list(self.completed),
-            compensated=list(self.compensated),
-            attempts=dict(self.attempts),
-            branches_done=list(self.branches_done),
-            timer_id=self.timer_id,
-            outcome=self.outcome,
-            version=self.version,
+        data = self.data.copy()  # copy_json(self.data), its top level written out: every store write copies it
+        for key, item in data.items():
+            if type(item) is dict or type(item) is list:
+                data[key] = copy_json(item)
+        return SagaState(  # positionally: the field order of the class
+            self.saga_id,
+            self.definition,
+            self.current,
+            self.status,
+            self.created_at,
+            self.updated_at,
+            data,
+            list(self.completed),
+            list(self.compensated),
+            dict(self.attempts),
+            list(self.branches_done),
+            self.timer_id,
+            self.outcome,
+            self.version,
         )
 
     @property
@@ -84,6 +88,13 @@ class SagaState:
         """SUCCEEDED or FAILED."""
         return self.status in (SagaStatus.SUCCEEDED, SagaStatus.FAILED)
 
+
+
+if tuple(SagaState.__dataclass_fields__) != (
+    "saga_id", "definition", "current", "status", "created_at", "updated_at", "data", "completed", "compensated",
+    "attempts", "branches_done", "timer_id", "outcome", "version",
+):  # pragma: no cover - guards SagaState.copy(), which passes the fields positionally
+    raise RuntimeError("SagaState.copy() must pass every field in order")
 
 @runtime_checkable
 class SagaStateStore(Protocol):

@@ -39,6 +39,33 @@ _BEST_FIRST_MAX_LAT = 80.0
 _Found = tuple[float, str, "Driver"]
 
 
+#: The offset tables of :func:`_offsets_within`, by span (rings), shared by every store of the process.
+_OFFSET_TABLES: dict[int, list[tuple[float, int, int]]] = {}
+#: Margin (km) of the latitude cut of the best-first search over the haversine's rounding (about 1e-11 km here).
+_CUT_MARGIN_KM = 1e-6
+#: ``math.radians(x)`` is ``x * (pi / 180)`` in CPython (``degToRad`` in Modules/mathmodule.c): the same product,
+#: bit for bit, without a function call per driver.
+_DEG_TO_RAD = math.pi / 180.0
+
+
+def _offsets_within(rings: int) -> list[tuple[float, int, int]]:
+    """The sorted offset table of :meth:`InMemoryDriverRepository._ring_offsets` covering at least ``rings`` cells
+    (spans grow by doubling from 8, so a process builds a handful of tables at most). Never mutated once built."""
+    span = 8
+    while span < rings:
+        span *= 2
+    table = _OFFSET_TABLES.get(span)
+    if table is None:
+        table = [
+            (math.hypot(max(0, abs(dr) - 1), max(0, abs(dc) - 1)), dr, dc)
+            for dr in range(-span, span + 1)
+            for dc in range(-span, span + 1)
+        ]
+        table.sort()
+        _OFFSET_TABLES[span] = table
+    return table
+
+
 class InMemoryDriverRepository:
     """Drivers keyed by id, AVAILABLE ones in a spatial grid (implements ``DriverRepository``).
 
@@ -93,8 +120,6 @@ class InMemoryDriverRepository:
         self._drivers: dict[str, Driver] = {}
         self._cells: dict[_Cell, dict[str, _Entry]] = {}
         self._last_examined = 0
-        self._offsets: list[tuple[float, int, int]] = []
-        self._offset_rings = 0
 
     # -- index -------------------------------------------------------------------------------------
     def _wrap(self, iy: int) -> int:
@@ -196,20 +221,10 @@ class InMemoryDriverRepository:
         """Cell offsets ``(key, d_row, d_col)`` within ``rings`` cells, sorted by ``key``: the distance in cells between
         the nearest edges of the centre cell and the offset cell, ``hypot(max(0, |dr| - 1), max(0, |dc| - 1))``.
 
-        Computed once per store (and again only for a wider search): a query walks this list instead of building a
-        heap of cells.
+        The table depends on nothing but its span, so it is computed once per process (:func:`_offsets_within`) and
+        shared by every store: a query walks this list instead of building a heap of cells.
         """
-        if rings > self._offset_rings:
-            span = max(rings, 2 * self._offset_rings, 8)
-            offsets = [
-                (math.hypot(max(0, abs(dr) - 1), max(0, abs(dc) - 1)), dr, dc)
-                for dr in range(-span, span + 1)
-                for dc in range(-span, span + 1)
-            ]
-            offsets.sort()
-            self._offsets = offsets
-            self._offset_rings = span
-        return self._offsets
+        return _offsets_within(rings)
 
     def _nearest_first(self, point: GeoPoint, radius_km: float, limit: int) -> tuple[list[_Found], int]:
         """Nearest-first search over grid cells (call with the lock held).
@@ -222,7 +237,9 @@ class InMemoryDriverRepository:
         dense the city around them. A search whose circle holds more cells than the fleet occupies walks the
         occupied cells instead.
 
-        Returns every driver examined within ``radius_km`` (with its distance) and how many were examined.
+        Returns the drivers examined within ``radius_km`` that could be among the ``limit`` nearest (with their
+        distances: every driver within the limit-th smallest distance known when it was examined, so the ``limit``
+        smallest of them are the answer) and how many were examined.
         """
         c = self._cell
         cells = self._cells
@@ -236,10 +253,12 @@ class InMemoryDriverRepository:
         lon = point.lon
         p1 = math.radians(point.lat)
         cos1 = math.cos(p1)
-        sin, asin, sqrt, radians = math.sin, math.asin, math.sqrt, math.radians
+        sin, asin, sqrt, deg_to_rad = math.sin, math.asin, math.sqrt, _DEG_TO_RAD
         heappush, heappushpop = heapq.heappush, heapq.heappushpop
         found: list[_Found] = []
         nearest: list[float] = []  # max-heap (negated) of the `limit` smallest distances found
+        held = 0  # len(nearest)
+        cut = math.inf  # latitude difference (radians) beyond which a driver cannot rank (once `limit` are known)
         examined = 0
         half, lon_cells = self._half_lon_cells, self._lon_cells
         wraps = not (-half <= cy - rings and cy + rings < half)
@@ -261,24 +280,35 @@ class InMemoryDriverRepository:
                 iy = cy + dc
                 if wraps:
                     iy = (iy + half) % lon_cells - half
-                members = cells.get((cx + dr, iy))
-                if members is None:
+                cell = (cx + dr, iy)
+                if cell not in cells:
                     continue
-                examined += len(members)
-                for p2, cos2, lon2, driver in members.values():
-                    # haversine_km(point.lat, point.lon, lat2, lon2), operation for operation
-                    a = sin((p2 - p1) / 2) ** 2 + cos1 * cos2 * sin(radians(lon2 - lon) / 2) ** 2
-                    dist = _TWO_R * asin(min(1.0, sqrt(a)))
+                for p2, cos2, lon2, driver in cells[cell].values():
+                    examined += 1
+                    dp = p2 - p1
+                    if (dp if dp >= 0.0 else -dp) > cut:
+                        # farther in latitude alone than the limit-th nearest known: the great-circle distance is
+                        # at least R * |dlat|, so it cannot rank (cut keeps a 1 mm margin over rounding)
+                        continue
+                    # haversine_km(point.lat, point.lon, lat2, lon2), operation for operation (radians inlined,
+                    # min(1.0, root) written out: the same floating-point results)
+                    root = sqrt(sin(dp / 2) ** 2 + cos1 * cos2 * sin((lon2 - lon) * deg_to_rad / 2) ** 2)
+                    dist = _TWO_R * asin(root if root < 1.0 else 1.0)
                     if dist <= radius_km:
-                        found.append((dist, driver.driver_id, driver))
-                        if len(nearest) < limit:
+                        if held < limit:
                             heappush(nearest, -dist)
+                            held += 1
                         elif dist < -nearest[0]:
                             heappushpop(nearest, -dist)
                         else:
+                            if dist == -nearest[0]:
+                                found.append((dist, driver.driver_id, driver))  # a tie: the id may rank it in
                             continue
-                        if len(nearest) == limit:
-                            stop = min(reach, -nearest[0] / ring_km)
+                        found.append((dist, driver.driver_id, driver))
+                        if held == limit:
+                            bound = -nearest[0] / ring_km
+                            stop = bound if bound < reach else reach
+                            cut = (-nearest[0] + _CUT_MARGIN_KM) / EARTH_RADIUS_KM
             else:
                 return found, examined
             # A sparse fleet: the rest of the circle spans more cells than are occupied: walk those instead.
@@ -435,7 +465,8 @@ class InMemoryDriverRepository:
 
     @property
     def last_query_examined(self) -> int:
-        """How many indexed drivers the last ``available_near`` computed a distance for."""
+        """How many indexed drivers the last ``available_near`` looked at (every driver of the cells it visited,
+        whether or not a latitude bound spared it the full distance)."""
         return self._last_examined
 
     @property

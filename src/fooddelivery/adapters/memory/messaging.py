@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections import deque
+from collections import defaultdict, deque
 from collections.abc import Sequence
 
 from fooddelivery.adapters.counters import OperationCounters, meter_of
@@ -48,7 +48,7 @@ class InMemoryEventPublisher:
         self._retain = retain
         self._events: deque[DomainEvent] = deque(maxlen=retain)
         self._ids: dict[str, int] = {}
-        self._counts: dict[str, int] = {}
+        self._counts: defaultdict[str, int] = defaultdict(int)
         self._total = 0
         self._duplicates = 0
         self._fail_next = 0
@@ -67,12 +67,14 @@ class InMemoryEventPublisher:
                     "event bus unavailable (injected failure)",
                     failed_ids=[e.event_id for e in events],
                 )
+            count = len(events)
             kept, ids, counts = self._events, self._ids, self._counts
             retain = self._retain
+            room = -1 if retain is None else retain - len(kept)  # -1: unbounded; 0: each append evicts
             for event in events:
-                if retain is not None and len(kept) == retain:
+                if room == 0:
                     if retain == 0:
-                        counts[event.type] = counts.get(event.type, 0) + 1
+                        counts[event.type] += 1
                         continue
                     evicted = kept[0].event_id
                     left = ids[evicted] - 1
@@ -80,16 +82,19 @@ class InMemoryEventPublisher:
                         ids[evicted] = left
                     else:
                         del ids[evicted]
+                elif room > 0:
+                    room -= 1
                 event_id = event.event_id
-                seen = ids.get(event_id, 0)
-                if seen:
+                if event_id in ids:
                     self._duplicates += 1
-                ids[event_id] = seen + 1
+                    ids[event_id] += 1
+                else:
+                    ids[event_id] = 1
                 kept.append(event)
-                counts[event.type] = counts.get(event.type, 0) + 1
-            self._total += len(events)
-        if self._counters is not None and events:
-            self._counters.add("events.published", len(events))
+                counts[event.type] += 1
+            self._total += count
+        if self._counters is not None and count:
+            self._counters.add("events.published", count)
         meter = self._meter
         if meter is not None:
             from fooddelivery.application.runtime import needs_runtime

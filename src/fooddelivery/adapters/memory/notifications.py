@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import threading
-from collections import deque
+from collections import defaultdict, deque
+from typing import Final
 
 from fooddelivery.adapters.counters import OperationCounters, meter_of
 from fooddelivery.adapters.sizes import notification_size
 from fooddelivery.domain.errors import InfrastructureError
 from fooddelivery.metering.operations import NOTIFICATION
-from fooddelivery.ports.notifications import Notification
+from fooddelivery.ports.notifications import Notification, NotificationKind
 
 __all__ = ["InMemoryNotifier"]
+
+#: Each kind's text (a dict lookup: an enum member's ``.value`` is a descriptor call).
+_KIND_TEXT: Final[dict[NotificationKind, str]] = {kind: kind.value for kind in NotificationKind}
 
 
 class InMemoryNotifier:
@@ -53,8 +57,8 @@ class InMemoryNotifier:
         self._ids: set[str] = set()
         self._id_order: deque[str] | None = deque() if dedupe_window is not None else None
         self._window = dedupe_window
-        self._by_kind: dict[str, int] = {}
-        self._by_template: dict[str, int] = {}
+        self._by_kind: defaultdict[str, int] = defaultdict(int)
+        self._by_template: defaultdict[str, int] = defaultdict(int)
         self._total = 0
         self._duplicates = 0
         self._fail_next = 0
@@ -86,9 +90,9 @@ class InMemoryNotifier:
             n = notification  # kept with its own copy of ``data`` (the caller's dict may change)
             kept = Notification(n.notification_id, n.kind, n.recipient_id, n.order_id, n.template, dict(n.data))
             self._sent.append(kept)
-            kind = notification.kind.value
-            self._by_kind[kind] = self._by_kind.get(kind, 0) + 1
-            self._by_template[notification.template] = self._by_template.get(notification.template, 0) + 1
+            kind = _KIND_TEXT[notification.kind]
+            self._by_kind[kind] += 1
+            self._by_template[notification.template] += 1
             self._total += 1
         if self._counters is not None:
             self._counters.add("notifications.sent")

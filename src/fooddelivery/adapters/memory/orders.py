@@ -179,7 +179,7 @@ class InMemoryOrderRepository:
         self, order: Order, idempotency: IdempotencyRecord | None
     ) -> tuple[Order, list[DomainEvent]]:
         """Insert a checked order (call with the lock held); returns what was stored and the events taken."""
-        events = order.take_events()
+        events, order.pending_events = order.pending_events, []  # order.take_events()
         stored = order.snapshot()
         stored.persisted_version = order.version
         self._orders[order.order_id] = stored
@@ -261,7 +261,10 @@ class InMemoryOrderRepository:
         with self._lock:
             self._check_save(order)
             new, events = self._apply_save(order)
-        self._after_write(new, events, None)
+        if events and counters is not None:  # self._after_write(new, events, None), written out
+            counters.add("outbox.writes", len(events))
+        if self._meter is not None:
+            self._meter_write(self._meter, new, events, None)
 
     def _check_save(self, order: Order) -> None:
         """Refuse a replacement (call with the lock held; changes nothing).
@@ -283,7 +286,7 @@ class InMemoryOrderRepository:
     def _apply_save(self, order: Order) -> tuple[Order, list[DomainEvent]]:
         """Replace a checked order (call with the lock held); returns what was stored and the events taken."""
         stored = self._orders[order.order_id]
-        events = order.take_events()
+        events, order.pending_events = order.pending_events, []  # order.take_events()
         new = order.snapshot()
         new.persisted_version = order.version
         if stored.status is not new.status:
@@ -424,8 +427,21 @@ class InMemoryOrderRepository:
 
     def mark_published(self, event_ids: Sequence[str]) -> None:
         """Drop these records from the outbox; unknown or already-marked ids are ignored."""
-        removed: list[int] = []
         metering = self._meter is not None
+        if not metering:  # nothing to size: drop the records, count them
+            dropped = 0
+            with self._lock:
+                outbox, sizes = self._outbox, self._outbox_sizes
+                for event_id in event_ids:
+                    if event_id in outbox:
+                        del outbox[event_id]
+                        dropped += 1
+                        if sizes:
+                            sizes.pop(event_id, None)
+            if self._counters is not None and dropped:
+                self._counters.add("outbox.writes", dropped)
+            return
+        removed: list[int] = []
         with self._lock:
             outbox, sizes = self._outbox, self._outbox_sizes
             for event_id in event_ids:

@@ -107,7 +107,11 @@ class InMemoryUnitOfWork:
                     sagas._apply_create(saga)
                 else:
                     sagas._apply_save(saga)
+        # the stores' _after_write, written out: count (and meter) what took effect
         if stored is not None:
-            orders._after_write(stored, events, idempotency)
-        if saga is not None:
+            if events and orders._counters is not None:
+                orders._counters.add("outbox.writes", len(events))
+            if orders._meter is not None:
+                orders._meter_write(orders._meter, stored, events, idempotency)
+        if saga is not None and sagas._meter is not None:
             sagas._after_write(saga)

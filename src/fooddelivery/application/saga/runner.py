@@ -242,6 +242,10 @@ class SagaRunner:
         self.scheduler = scheduler
         self.clock = clock
         self.meter: Meter = meter if meter is not None else NullMeter()
+        #: False when :attr:`meter` records nothing (a ``NullMeter``, or operation counters built without metering,
+        #: as the in-memory adapters decide once too: ``fooddelivery.adapters.counters.meter_of``): the runner then
+        #: skips its meter calls
+        self._metering = not isinstance(self.meter, NullMeter) and getattr(self.meter, "metering", True) is not False
         self.unit: SagaUnit = unit if unit is not None else _StoreUnit(store)
         self._entry_cost = {name: _entry_transitions(definition, node) for name, node in definition.states.items()}
 
@@ -268,8 +272,9 @@ class SagaRunner:
 
     def started(self, state: SagaState) -> None:
         """Record the start of ``state``, created elsewhere (in the write that placed its order), on the meter."""
-        self.meter.record(SAGA_START)
-        self._transitions(0, self.definition.start)
+        if self._metering:
+            self.meter.record(SAGA_START)
+            self._transitions(0, self.definition.start)
 
     def start(self, saga_id: str, data: Mapping[str, Any] | None = None) -> SagaState:
         """Create and run an instance until it waits, sleeps or ends.
@@ -350,7 +355,7 @@ class SagaRunner:
                 self._commit(run)
             except ConcurrencyConflict:
                 continue
-            if timed_out:  # the state recording the timeout outcome, then the timeout route
+            if timed_out and self._metering:  # the state recording the timeout outcome, then the timeout route
                 self._transitions(1, state.current)
             return self._drive(run)
         raise ConcurrencyConflict(f"saga {saga_id}: timer lost {_MAX_CONFLICT_RETRIES} races")
@@ -429,8 +434,9 @@ class SagaRunner:
                 # After the commit: until then the timeout stays armed; once committed, a timer that still fires
                 # is stale (``timer_id`` no longer names it) and changes nothing.
                 self.scheduler.cancel(timer_to_cancel)
-            self.meter.record(SAGA_SIGNAL)
-            self._transitions(routing, state.current)
+            if self._metering:
+                self.meter.record(SAGA_SIGNAL)
+                self._transitions(routing, state.current)
             self._drive(run)
             return SignalOutcome.ACCEPTED
         raise ConcurrencyConflict(f"saga {saga_id}: signal lost {_MAX_CONFLICT_RETRIES} races")
@@ -473,7 +479,17 @@ class SagaRunner:
         states = self.definition.states
         while state.status is SagaStatus.RUNNING:
             node = states[state.current]
-            if isinstance(node, Task):
+            # exact types first (no isinstance call for the usual nodes), then subclasses
+            if type(node) is Task:
+                self._run_task(run, node)
+            elif type(node) is Parallel:
+                self._run_parallel(run, node)
+            elif type(node) is WaitForEvent:
+                self._enter_wait(run, node)
+            elif type(node) is Succeed:
+                state.status = SagaStatus.SUCCEEDED
+                self._commit(run)
+            elif isinstance(node, Task):
                 self._run_task(run, node)
             elif isinstance(node, Parallel):
                 self._run_parallel(run, node)
@@ -503,14 +519,17 @@ class SagaRunner:
             step=step,
             data=state.data,
             outcome=state.outcome,
-            attempt=1 + sum(n for key, n in state.attempts.items() if key.partition("#")[0] == step),
+            attempt=1 + sum(n for key, n in state.attempts.items() if key.partition("#")[0] == step)
+            if state.attempts
+            else 1,
             _checkpoint=checkpoint,
             order=run.entity,
         )
 
     def _attempt(self, run: _Run, task: Task) -> BaseException | None:
         """Run ``task``'s action once; on success merge its output and record completion (not committed)."""
-        self.meter.record(SAGA_TASK)
+        if self._metering:
+            self.meter.record(SAGA_TASK)
         state = run.state
         try:
             out = self.actions[task.action](self._context(run, task.name))
@@ -546,7 +565,8 @@ class SagaRunner:
                 state.timer_id = message_id
                 state.status = SagaStatus.RETRY_WAIT
                 self._commit(run)
-                self._transitions(1)  # the retry is a state entered again
+                if self._metering:  # the retry is a state entered again
+                    self._transitions(1)
                 return True
         return False
 
@@ -564,7 +584,8 @@ class SagaRunner:
                 # out, a card was declined), and what follows is not undone (a refund); a re-run after a crash or a
                 # lost race must take the same route, not decide again.
                 self._commit(run)
-                self._transitions(1, route.next)  # the state recording the outcome, then the route
+                if self._metering:  # the state recording the outcome, then the route
+                    self._transitions(1, route.next)
                 return
         raise exc
 
@@ -573,7 +594,8 @@ class SagaRunner:
         if exc is None:
             assert task.next is not None, f"task {task.name} has no next state"
             run.state.current = task.next
-            self._transitions(0, task.next)
+            if self._metering:
+                self._transitions(0, task.next)
             return
         if self._schedule_retry(run, task.name, task.retry, exc):
             return
@@ -595,7 +617,8 @@ class SagaRunner:
             return
         state.branches_done = []
         state.current = block.next
-        self._transitions(0, block.next)
+        if self._metering:
+            self._transitions(0, block.next)
 
     def _enter_wait(self, run: _Run, wait: WaitForEvent) -> None:
         state = run.state
@@ -608,7 +631,8 @@ class SagaRunner:
         state.status = SagaStatus.WAITING
         state.timer_id = message_id
         self._commit(run)
-        self.meter.record(SAGA_WAIT)
+        if self._metering:
+            self.meter.record(SAGA_WAIT)
 
     def _run_compensations(self, run: _Run, node: Compensate) -> None:
         state = run.state
@@ -619,8 +643,9 @@ class SagaRunner:
             task = self.definition.task(step)
             assert task.compensation is not None
             key = f"compensate:{step}"
-            self.meter.record(SAGA_TASK)
-            self._transitions(1)  # the compensation's own state
+            if self._metering:
+                self.meter.record(SAGA_TASK)
+                self._transitions(1)  # the compensation's own state
             try:
                 self.actions[task.compensation](self._context(run, key))
             except ConcurrencyConflict:
@@ -632,7 +657,8 @@ class SagaRunner:
             _clear_attempts(state, key)
             state.compensated.append(step)
         state.current = node.next
-        self._transitions(0, node.next)
+        if self._metering:
+            self._transitions(0, node.next)
 
 
 def _entry_transitions(definition: SagaDefinition, node: object) -> int:
@@ -650,5 +676,7 @@ def _entry_transitions(definition: SagaDefinition, node: object) -> int:
 
 def _clear_attempts(state: SagaState, step: str) -> None:
     """Forget ``step``'s retry counters (one per retry policy, keyed ``"<step>#<policy index>"``)."""
+    if not state.attempts:
+        return
     for key in [k for k in state.attempts if k.partition("#")[0] == step]:
         del state.attempts[key]
