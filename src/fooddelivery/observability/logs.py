@@ -176,8 +176,16 @@ class LogSettings:
         return cls(**values)
 
 
+#: The characters ``str.splitlines()`` breaks at that JSON leaves unescaped once non-ASCII text is kept as is
+#: (NEL, LINE SEPARATOR, PARAGRAPH SEPARATOR: https://docs.python.org/3/library/stdtypes.html#str.splitlines),
+#: and their JSON escapes. (JSON escapes the others, all below U+0020, itself.)
+_LINE_BREAKS: Final[dict[int, str]] = {0x85: "\\u0085", 0x2028: "\\u2028", 0x2029: "\\u2029"}
+
+
 class JsonLogFormatter(logging.Formatter):
-    """One JSON object per line (see the module docstring); non-ASCII text is kept as is (UTF-8)."""
+    """One JSON object per line (see the module docstring); non-ASCII text is kept as is (UTF-8), except the
+    characters a line splitter may break at (U+0085, U+2028, U+2029), which are escaped (``\\u2028``): a record
+    is exactly one line under ``str.splitlines()`` and any log shipper's splitter."""
 
     def format(self, record: logging.LogRecord) -> str:
         """The record as one JSON line (the traceback, if any, in ``exc_info``)."""
@@ -193,7 +201,9 @@ class JsonLogFormatter(logging.Formatter):
             document["aws_request_id"] = request_id
         if record.exc_info:
             document["exc_info"] = self.formatException(record.exc_info)
-        return json.dumps(document, ensure_ascii=False, default=str, separators=(",", ":"))
+        line = json.dumps(document, ensure_ascii=False, default=str, separators=(",", ":"))
+        # in JSON text these characters can only be inside strings, where their escape means the same
+        return line.translate(_LINE_BREAKS) if not line.isascii() else line
 
 
 class TextLogFormatter(logging.Formatter):
