@@ -1,0 +1,95 @@
+"""Export bounded in time: a collector that is down (connection refused) or silent (accepts, never answers)
+delays the CLI's exit by a few seconds at most, with one warning line and no traceback; ``flush()`` keeps to its
+``timeout_ms``; ``OTEL_EXPORTER_OTLP_TIMEOUT`` is read in milliseconds, as the specification says."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from fooddelivery.observability.setup import EXIT_TIMEOUT_S, TelemetryConfigurationError, _timeout_s
+
+#: The child runs the CLI's simulate, then prints the monotonic time at which its work was done (the clock is
+#: the system's, the same in both processes).
+CHILD = (
+    "import sys, time\n"
+    "from fooddelivery.cli import main\n"
+    "main(['simulate', '--orders', '50', '--no-progress'], standalone_mode=False)\n"
+    "print(f'DONE {time.monotonic()}', file=sys.stderr)\n"
+)
+
+
+@pytest.fixture
+def refusing_port() -> int:
+    """A loopback port nothing listens on (bound, then closed)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A loopback port that accepts connections (the kernel's backlog) and never answers."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(64)
+        yield sock.getsockname()[1]
+
+
+def _exit_delay(endpoint: str, tmp_path: Path, **extra: str) -> tuple[float, str]:
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("OTEL_")},
+        "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
+        "OTEL_BSP_SCHEDULE_DELAY": "200",  # export batches while the simulation runs, as a server would
+        **extra,
+    }
+    run = subprocess.run(
+        [sys.executable, "-c", CHILD], env=env, capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path
+    )
+    ended = time.monotonic()
+    assert run.returncode == 0, run.stderr
+    done = [line for line in run.stderr.splitlines() if line.startswith("DONE ")]
+    assert len(done) == 1, run.stderr
+    return ended - float(done[0].split()[1]), run.stderr
+
+
+@pytest.mark.parametrize("collector", ["refusing", "silent"])
+def test_a_collector_that_is_down_or_silent_delays_the_exit_a_few_seconds_with_one_warning_line(
+    collector: str, refusing_port: int, silent_port: int, tmp_path: Path
+) -> None:
+    port = refusing_port if collector == "refusing" else silent_port
+    delay, stderr = _exit_delay(f"http://127.0.0.1:{port}", tmp_path)
+
+    assert delay < EXIT_TIMEOUT_S + 2.5, f"exit delayed {delay:.1f} s:\n{stderr}"
+    lines = [line for line in stderr.splitlines() if not line.startswith(("DONE ", "INFO "))]
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("WARNING fooddelivery.observability.setup: OpenTelemetry export ")
+    assert "Traceback" not in stderr
+
+
+def test_the_export_timeout_is_read_in_milliseconds_per_signal_first() -> None:
+    assert _timeout_s({}, "TRACES") == 10.0
+    assert _timeout_s({"OTEL_EXPORTER_OTLP_TIMEOUT": "2500"}, "TRACES") == 2.5
+    both = {"OTEL_EXPORTER_OTLP_TIMEOUT": "2500", "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT": "500"}
+    assert (_timeout_s(both, "TRACES"), _timeout_s(both, "METRICS")) == (2.5, 0.5)
+    for bad in ("soon", "0", "-1", "inf"):
+        with pytest.raises(TelemetryConfigurationError) as refused:
+            _timeout_s({"OTEL_EXPORTER_OTLP_TIMEOUT": bad}, "TRACES")
+        assert refused.value.variable == "OTEL_EXPORTER_OTLP_TIMEOUT"
+        assert str(refused.value) == (
+            f"OTEL_EXPORTER_OTLP_TIMEOUT={bad!r} is not supported: use a positive number of milliseconds"
+        )
+
+
+def test_a_short_export_timeout_shortens_the_wait_at_exit(silent_port: int, tmp_path: Path) -> None:
+    delay, stderr = _exit_delay(f"http://127.0.0.1:{silent_port}", tmp_path, OTEL_EXPORTER_OTLP_TIMEOUT="500")
+    assert delay < 0.5 + 2.0, f"exit delayed {delay:.1f} s:\n{stderr}"
+    assert "Traceback" not in stderr
