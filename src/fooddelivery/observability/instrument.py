@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 from fooddelivery.domain.events import DomainEvent
 from fooddelivery.domain.money import Money
 from fooddelivery.domain.order import Order, OrderStatus
-from fooddelivery.observability.logs import FIELDS, annotate, bind
+from fooddelivery.observability.logs import FIELDS, _bound, annotate, bind
 from fooddelivery.observability.metrics import count_committed, instruments, metrics_off, record_outbox_lag, record_step
 from fooddelivery.observability.tracing import (
     _NO_SPAN,
@@ -92,11 +92,12 @@ def _adapter(inner: object) -> str:
 
 
 def active() -> bool:
-    """Whether the composition root should add the instrumentation: an SDK tracer or meter provider is in use, or
-    log lines carry fields (:func:`~fooddelivery.observability.logs.configure_logging` ran). Otherwise the ports,
-    the saga's actions and the use cases run unwrapped: no cost at all. (So configure telemetry before
+    """Whether the composition root should add the instrumentation: an SDK tracer or meter provider is in use.
+    Otherwise the ports and the saga's actions run unwrapped: no cost at all; log lines still carry the order id
+    and saga step, bound by the use cases, the runtime and the saga runner through context variables
+    (:mod:`~fooddelivery.observability.logs`), not by these wrappers. (So configure telemetry before
     ``bootstrap()``, as every entrypoint does.)"""
-    return enabled() or (not metrics_off() and instruments() is not None) or FIELDS.on
+    return enabled() or (not metrics_off() and instruments() is not None)
 
 
 # -- events ---------------------------------------------------------------------------------------------------
@@ -163,7 +164,7 @@ def event_span(event: DomainEvent) -> Any:
     """A ``CONSUMER`` span for the runtime's handling of ``event`` (see
     :func:`~fooddelivery.observability.tracing.consumer_span`), with the order id bound to log lines."""
     if (_providers.tracer_provider is None and _TRACE_API not in _modules) or not enabled():
-        return bind(order_id=event.order_id) if FIELDS.on else _NO_SPAN
+        return _order_fields(event.order_id) if FIELDS.on else _NO_SPAN
     return _Both(
         consumer_span(
             f"process {event.type.value}",
@@ -184,7 +185,7 @@ def timer_span(message: ScheduledMessage) -> Any:
     bound to log lines."""
     order_id = str(message.body.get("sagaId") or "") or None
     if (_providers.tracer_provider is None and _TRACE_API not in _modules) or not enabled():
-        return bind(order_id=order_id) if FIELDS.on else _NO_SPAN
+        return _order_fields(order_id) if FIELDS.on else _NO_SPAN
     return _Both(consumer_span(
         f"timer {message.kind}",
         message.body.get(TRACE_KEY),
@@ -195,6 +196,17 @@ def timer_span(message: ScheduledMessage) -> Any:
             "fooddelivery.saga.step": message.body.get("step") or message.body.get("state"),
         },
     ), bind(order_id=order_id))
+
+
+def _order_fields(order_id: str | None) -> Any:
+    """Bind ``order_id`` to the log lines of a block, unless log lines carry no fields or it is bound already (an
+    event handled in process, inside the use case that committed it): then nothing is done."""
+    if not FIELDS.on or order_id is None:
+        return _NO_SPAN
+    current = _bound.get()
+    if "order_id" in current and current["order_id"] == order_id:
+        return _NO_SPAN
+    return bind(order_id=order_id)
 
 
 class _Both:
@@ -590,16 +602,16 @@ def traced_actions(actions: Mapping[str, Callable[[Any], Mapping[str, Any] | Non
 def _traced_action(key: str, action: Callable[[Any], Mapping[str, Any] | None]) -> Any:
     @functools.wraps(action)
     def run(context: Any) -> Mapping[str, Any] | None:
+        # (the log lines' order id and step are bound by the saga runner around every action)
         if off() or not enabled():
-            with bind(order_id=context.saga_id, saga_step=context.step):
-                started = time.perf_counter()
-                try:
-                    out = action(context)
-                except BaseException as exc:
-                    record_step(context.step, time.perf_counter() - started, context.attempt, exc)
-                    raise
-                record_step(context.step, time.perf_counter() - started, context.attempt, None)
-                return out
+            started = time.perf_counter()
+            try:
+                out = action(context)
+            except BaseException as exc:
+                record_step(context.step, time.perf_counter() - started, context.attempt, exc)
+                raise
+            record_step(context.step, time.perf_counter() - started, context.attempt, None)
+            return out
         origin = context.data.get(TRACE_KEY)
         new_origin = origin_carrier() if origin is None else None
         attributes = {
@@ -608,9 +620,7 @@ def _traced_action(key: str, action: Callable[[Any], Mapping[str, Any] | None]) 
             "fooddelivery.saga.action": key,
             "fooddelivery.saga.attempt": context.attempt,
         }
-        with workflow_span(f"saga {context.step}", origin, attributes=attributes), bind(
-            order_id=context.saga_id, saga_step=context.step
-        ):
+        with workflow_span(f"saga {context.step}", origin, attributes=attributes):
             started = time.perf_counter()
             try:
                 out = action(context)
@@ -651,8 +661,12 @@ def _traced_method(name: str, method: Callable[..., T]) -> Callable[..., T]:
         if (_providers.tracer_provider is None and _TRACE_API not in _modules) or not enabled():
             if not FIELDS.on:
                 return method(*args, **kwargs)
-            with bind(order_id=None if order_id is None else str(order_id)):
+            # the log lines' order id for the block (a new block even without one: placing() adds the new order's)
+            token = _bound.set({**_bound.get()} if order_id is None else {**_bound.get(), "order_id": str(order_id)})
+            try:
                 return method(*args, **kwargs)
+            finally:
+                _bound.reset(token)
         with span(
             span_name,
             attributes={"fooddelivery.use_case": name, "fooddelivery.order_id": order_id},
