@@ -9,7 +9,8 @@ is wrapped there.
 - :func:`committing` / :func:`committed` (called by the order session around each write): stamp the current trace
   context into every event it writes to the outbox (:data:`~fooddelivery.observability.tracing.TRACE_KEY`), and
   count orders placed/confirmed/failed/cancelled once the write is committed;
-- :class:`TracedOrderRepository`, :class:`TracedUnitOfWork`: a span per store call;
+- :class:`TracedOrderRepository`, :class:`TracedUnitOfWork`, :class:`TracedDriverRepository`,
+  :class:`TracedRestaurantRepository`: a ``CLIENT`` span per store call;
 - :class:`TracedPublisher`: a ``PRODUCER`` span per publish (``messaging.*``) linking each event's trace, and the
   outbox lag;
 - :class:`TracedPaymentGateway`, :class:`TracedNotifier`, :class:`TracedScheduler` (which stamps the trace context
@@ -31,7 +32,9 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from fooddelivery.domain.catalog import Driver, Restaurant
 from fooddelivery.domain.events import DomainEvent
+from fooddelivery.domain.geo import GeoPoint
 from fooddelivery.domain.money import Money
 from fooddelivery.domain.order import Order, OrderStatus
 from fooddelivery.observability.logs import FIELDS, _bound, annotate, bind
@@ -51,20 +54,24 @@ from fooddelivery.observability.tracing import (
     workflow_span,
 )
 from fooddelivery.ports.clock import Clock
+from fooddelivery.ports.drivers import DriverRepository
 from fooddelivery.ports.messaging import EventPublisher
 from fooddelivery.ports.notifications import Notification, Notifier
 from fooddelivery.ports.orders import IdempotencyRecord, OrderRepository, Page
 from fooddelivery.ports.payments import Charge, PaymentGateway, Refund
+from fooddelivery.ports.restaurants import RestaurantQuery, RestaurantRepository
 from fooddelivery.ports.saga_store import SagaState, SagaStateStore
 from fooddelivery.ports.scheduler import ScheduledMessage, Scheduler
 from fooddelivery.ports.unit_of_work import OrderUnitOfWork
 
 __all__ = [
+    "TracedDriverRepository",
     "TracedLocationStream",
     "TracedNotifier",
     "TracedOrderRepository",
     "TracedPaymentGateway",
     "TracedPublisher",
+    "TracedRestaurantRepository",
     "TracedSagaStore",
     "TracedScheduler",
     "TracedUnitOfWork",
@@ -89,6 +96,16 @@ C = TypeVar("C", bound=type)
 
 def _adapter(inner: object) -> str:
     return type(inner).__name__
+
+
+#: ``db.system.name`` (https://opentelemetry.io/docs/specs/semconv/attributes-registry/db/) of the stores whose
+#: module names them; others (in memory, a store of an unknown kind) are left without it.
+_DB_SYSTEMS: dict[str, str] = {"sqlite": "sqlite", "dynamodb": "aws.dynamodb", "cosmos": "azure.cosmosdb"}
+
+
+def _db_system(inner: object) -> str | None:
+    module = type(inner).__module__
+    return next((system for marker, system in _DB_SYSTEMS.items() if marker in module), None)
 
 
 def active() -> bool:
@@ -274,12 +291,14 @@ class TracedOrderRepository:
     def __init__(self, inner: OrderRepository) -> None:
         self.inner = inner
         self._system = _adapter(inner)
+        self._db = _db_system(inner)
 
     def _span(self, operation: str, order_id: str | None) -> Any:
         return span(
             f"orders.{operation}",
             kind="CLIENT",
             attributes={
+                "db.system.name": self._db,
                 "db.operation.name": operation,
                 "db.collection.name": "orders",
                 "fooddelivery.adapter": self._system,
@@ -355,12 +374,14 @@ class TracedUnitOfWork:
         self.inner = inner
         self.atomic = inner.atomic
         self._system = _adapter(inner)
+        self._db = _db_system(inner)
 
     def _span(self, operation: str, order_id: str | None) -> Any:
         return span(
             f"unit_of_work.{operation}",
             kind="CLIENT",
             attributes={
+                "db.system.name": self._db,
                 "db.operation.name": operation,
                 "fooddelivery.adapter": self._system,
                 "fooddelivery.order_id": order_id,
@@ -389,6 +410,128 @@ class TracedUnitOfWork:
         order_id = order.order_id if order is not None else saga.saga_id if saga is not None else None
         with self._span("commit", order_id):
             self.inner.commit(saga, order, create_saga=create_saga, idempotency=idempotency)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+class TracedDriverRepository:
+    """The driver store: a ``CLIENT`` span per call (``db.operation.name``, ``db.collection.name`` ``drivers``,
+    ``db.system.name`` when known, ``fooddelivery.driver_id``).
+
+    Args:
+        inner: the store.
+    """
+
+    def __init__(self, inner: DriverRepository) -> None:
+        self.inner = inner
+        self._adapter = _adapter(inner)
+        self._system = _db_system(inner)
+
+    def _span(self, operation: str, driver_id: str | None) -> Any:
+        return span(
+            f"drivers.{operation}",
+            kind="CLIENT",
+            attributes={
+                "db.system.name": self._system,
+                "db.operation.name": operation,
+                "db.collection.name": "drivers",
+                "fooddelivery.adapter": self._adapter,
+                "fooddelivery.driver_id": driver_id,
+            },
+        )
+
+    def add(self, driver: Driver) -> Driver:
+        """``DriverRepository.add``."""
+        if off():
+            return self.inner.add(driver)
+        with self._span("add", driver.driver_id):
+            return self.inner.add(driver)
+
+    def get(self, driver_id: str) -> Driver:
+        """``DriverRepository.get``."""
+        if off():
+            return self.inner.get(driver_id)
+        with self._span("get", driver_id):
+            return self.inner.get(driver_id)
+
+    def save(self, driver: Driver) -> Driver:
+        """``DriverRepository.save``."""
+        if off():
+            return self.inner.save(driver)
+        with self._span("save", driver.driver_id):
+            return self.inner.save(driver)
+
+    def available_near(self, point: GeoPoint, radius_km: float, limit: int) -> Sequence[Driver]:
+        """``DriverRepository.available_near``."""
+        if off():
+            return self.inner.available_near(point, radius_km, limit)
+        with self._span("available_near", None) as current:
+            found = self.inner.available_near(point, radius_km, limit)
+            if current is not None:
+                current.set_attribute("db.response.returned_rows", len(found))
+            return found
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+class TracedRestaurantRepository:
+    """The restaurant store: a ``CLIENT`` span per call (``db.operation.name``, ``db.collection.name``
+    ``restaurants``, ``db.system.name`` when known, ``fooddelivery.restaurant_id``).
+
+    Args:
+        inner: the store.
+    """
+
+    def __init__(self, inner: RestaurantRepository) -> None:
+        self.inner = inner
+        self._adapter = _adapter(inner)
+        self._system = _db_system(inner)
+
+    def _span(self, operation: str, restaurant_id: str | None) -> Any:
+        return span(
+            f"restaurants.{operation}",
+            kind="CLIENT",
+            attributes={
+                "db.system.name": self._system,
+                "db.operation.name": operation,
+                "db.collection.name": "restaurants",
+                "fooddelivery.adapter": self._adapter,
+                "fooddelivery.restaurant_id": restaurant_id,
+            },
+        )
+
+    def add(self, restaurant: Restaurant) -> Restaurant:
+        """``RestaurantRepository.add``."""
+        if off():
+            return self.inner.add(restaurant)
+        with self._span("add", restaurant.restaurant_id):
+            return self.inner.add(restaurant)
+
+    def save(self, restaurant: Restaurant) -> Restaurant:
+        """``RestaurantRepository.save``."""
+        if off():
+            return self.inner.save(restaurant)
+        with self._span("save", restaurant.restaurant_id):
+            return self.inner.save(restaurant)
+
+    def get(self, restaurant_id: str) -> Restaurant:
+        """``RestaurantRepository.get``."""
+        if off():
+            return self.inner.get(restaurant_id)
+        with self._span("get", restaurant_id):
+            return self.inner.get(restaurant_id)
+
+    def search(self, query: RestaurantQuery) -> Page[Restaurant]:
+        """``RestaurantRepository.search``."""
+        if off():
+            return self.inner.search(query)
+        with self._span("search", None) as current:
+            page = self.inner.search(query)
+            if current is not None:
+                current.set_attribute("db.response.returned_rows", len(page.items))
+            return page
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
@@ -550,12 +693,14 @@ class TracedSagaStore:
     def __init__(self, inner: SagaStateStore) -> None:
         self.inner = inner
         self._adapter = _adapter(inner)
+        self._db = _db_system(inner)
 
     def _span(self, operation: str, saga_id: str) -> Any:
         return span(
             f"sagas.{operation}",
             kind="CLIENT",
             attributes={
+                "db.system.name": self._db,
                 "db.operation.name": operation,
                 "db.collection.name": "sagas",
                 "fooddelivery.adapter": self._adapter,
