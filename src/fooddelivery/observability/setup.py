@@ -107,6 +107,8 @@ class Telemetry:
         metrics: the metrics exporter in use or None.
         tracer_provider: the SDK tracer provider, or None.
         meter_provider: the SDK meter provider, or None.
+        timeout_s: the longest export timeout of the signals (s): what :func:`shutdown` waits at most when it is
+            shorter than :data:`EXIT_TIMEOUT_S`.
     """
 
     traces: str | None = None
@@ -187,6 +189,8 @@ def configure(
     Raises:
         ValidationError: an unknown ``FOODDELIVERY_LOG_FORMAT`` or ``FOODDELIVERY_LOG_LEVEL``.
         ValueError: an exporter other than ``otlp``, ``console`` or ``none``.
+        TelemetryConfigurationError: (a ``ValueError``) an OTLP protocol other than ``http/protobuf`` or ``grpc``,
+            or an export timeout that is not a positive number of milliseconds.
     """
     env = os.environ if environ is None else environ
     configure_logging(LogSettings.from_env(env), level=log_level, platform=platform)
@@ -219,10 +223,10 @@ def _configure_sdk(service_name: str, env: Mapping[str, str]) -> Telemetry:
     span_exporter = metric_exporter = None
     if traces == "otlp":
         span_exporter = _otlp_exporter("trace", protocols["TRACES"], timeouts["TRACES"])
-        traces = None if span_exporter is None else f"otlp {protocols['TRACES']}"
+        traces = None if span_exporter is None else traces
     if metrics == "otlp":
         metric_exporter = _otlp_exporter("metric", protocols["METRICS"], timeouts["METRICS"])
-        metrics = None if metric_exporter is None else f"otlp {protocols['METRICS']}"
+        metrics = None if metric_exporter is None else metrics
     if traces is None and metrics is None:
         return Telemetry()
     _fold_export_failures()
@@ -248,7 +252,11 @@ def _configure_sdk(service_name: str, env: Mapping[str, str]) -> Telemetry:
         meter_provider = MeterProvider(resource=resource, metric_readers=[reader], shutdown_on_exit=False)
         metrics_api.set_meter_provider(meter_provider)
     atexit.register(shutdown)
-    log.info("OpenTelemetry export: traces %s, metrics %s", traces or "off", metrics or "off")
+    labels = {
+        signal: "off" if chosen is None else f"otlp {protocols[signal]}" if chosen == "otlp" else chosen
+        for signal, chosen in (("TRACES", traces), ("METRICS", metrics))
+    }
+    log.info("OpenTelemetry export: traces %s, metrics %s", labels["TRACES"], labels["METRICS"])
     return Telemetry(traces, metrics, tracer_provider, meter_provider, max(timeouts.values()))
 
 
