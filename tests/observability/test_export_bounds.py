@@ -93,3 +93,33 @@ def test_a_short_export_timeout_shortens_the_wait_at_exit(silent_port: int, tmp_
     delay, stderr = _exit_delay(f"http://127.0.0.1:{silent_port}", tmp_path, OTEL_EXPORTER_OTLP_TIMEOUT="500")
     assert delay < 0.5 + 2.0, f"exit delayed {delay:.1f} s:\n{stderr}"
     assert "Traceback" not in stderr
+
+
+def test_flush_keeps_to_its_timeout_with_a_silent_collector(silent_port: int, tmp_path: Path) -> None:
+    code = (
+        "import sys, time\n"
+        "from fooddelivery.observability.setup import configure, flush\n"
+        "from fooddelivery.observability.tracing import span\n"
+        "configure('fooddelivery-test')\n"
+        "for i in range(20):\n"
+        "    with span(f'work {i}'):\n"
+        "        pass\n"
+        "started = time.monotonic()\n"
+        "flush(500)\n"
+        "print(f'FLUSHED {time.monotonic() - started}', file=sys.stderr)\n"
+    )
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("OTEL_")},
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{silent_port}",
+    }
+    run = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60, check=False, cwd=tmp_path
+    )
+    assert run.returncode == 0, run.stderr
+    (flushed,) = [line for line in run.stderr.splitlines() if line.startswith("FLUSHED ")]
+    assert float(flushed.split()[1]) < 1.0, run.stderr
+    warnings = [line for line in run.stderr.splitlines() if line.startswith("WARNING ")]
+    assert warnings == [
+        "WARNING fooddelivery.observability.setup: OpenTelemetry export did not finish within 500 ms; what was not "
+        "exported stays buffered"
+    ], run.stderr
