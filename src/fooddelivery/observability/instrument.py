@@ -1,10 +1,12 @@
 """The instrumentation composed by the composition root (``fooddelivery.bootstrap``): port wrappers, the saga's
 actions, the use cases.
 
-Each wrapper forwards to the adapter it wraps and adds, when something is traced (an SDK is in use), a span per
-call that leaves the process, with the semantic-convention attributes that apply; with no SDK each costs one
-function call and a ``sys.modules`` look-up. Cloud adapters are not edited: whatever ``bootstrap()`` is given
-is wrapped there.
+Each wrapper forwards to the adapter it wraps and adds a span per call that leaves the process, with the
+semantic-convention attributes that apply. The composition root composes the wrappers only when an SDK tracer or
+meter provider is in use (:func:`active`); without one nothing is wrapped, and the log lines' order id and saga
+step are bound by the use cases, the runtime and the saga runner through the logging layer's context variable
+(:mod:`~fooddelivery.observability.logs`). Cloud adapters are not edited: whatever ``bootstrap()`` is given is
+wrapped there.
 
 - :func:`committing` / :func:`committed` (called by the order session around each write): stamp the current trace
   context into every event it writes to the outbox (:data:`~fooddelivery.observability.tracing.TRACE_KEY`), and
