@@ -68,7 +68,8 @@ def test_a_collector_that_is_down_or_silent_delays_the_exit_a_few_seconds_with_o
     port = refusing_port if collector == "refusing" else silent_port
     delay, stderr = _exit_delay(f"http://127.0.0.1:{port}", tmp_path)
 
-    assert delay < EXIT_TIMEOUT_S + 2.5, f"exit delayed {delay:.1f} s:\n{stderr}"
+    # 3 s of waiting at most, plus the interpreter's own exit (slow on a loaded machine); 35-40 s without the bound
+    assert delay < EXIT_TIMEOUT_S + 5, f"exit delayed {delay:.1f} s:\n{stderr}"
     lines = [line for line in stderr.splitlines() if not line.startswith(("DONE ", "INFO "))]
     assert len(lines) == 1, stderr
     assert lines[0].startswith("WARNING fooddelivery.observability.setup: OpenTelemetry export ")
@@ -91,7 +92,9 @@ def test_the_export_timeout_is_read_in_milliseconds_per_signal_first() -> None:
 
 def test_a_short_export_timeout_shortens_the_wait_at_exit(silent_port: int, tmp_path: Path) -> None:
     delay, stderr = _exit_delay(f"http://127.0.0.1:{silent_port}", tmp_path, OTEL_EXPORTER_OTLP_TIMEOUT="500")
-    assert delay < 0.5 + 2.0, f"exit delayed {delay:.1f} s:\n{stderr}"
+    # at most 0.5 s of waiting; the rest is the interpreter's own exit, slow on a loaded machine (1.5 s seen) but
+    # below the 3 s the exit would wait for without the shorter timeout
+    assert delay < EXIT_TIMEOUT_S, f"exit delayed {delay:.1f} s:\n{stderr}"
     assert "Traceback" not in stderr
 
 
@@ -117,7 +120,7 @@ def test_flush_keeps_to_its_timeout_with_a_silent_collector(silent_port: int, tm
     )
     assert run.returncode == 0, run.stderr
     (flushed,) = [line for line in run.stderr.splitlines() if line.startswith("FLUSHED ")]
-    assert float(flushed.split()[1]) < 1.0, run.stderr
+    assert float(flushed.split()[1]) < 3.0, run.stderr  # 0.5 s and a loaded machine's slack; 10 s unbounded
     warnings = [line for line in run.stderr.splitlines() if line.startswith("WARNING ")]
     assert warnings == [
         "WARNING fooddelivery.observability.setup: OpenTelemetry export did not finish within 500 ms; what was not "
