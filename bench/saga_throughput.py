@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
+import os
 import pstats
 import tempfile
 import time
@@ -157,7 +158,18 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=5000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--profile", action="store_true", help="print the top functions by own time")
+    parser.add_argument(
+        "--log-format",
+        choices=("none", "text", "json"),
+        default="none",
+        help="configure the log lines first, as serve, the CLI and the cloud entrypoints do (lines to /dev/null)",
+    )
     args = parser.parse_args()
+    if args.log_format != "none":
+        from fooddelivery.observability.logs import LogSettings, configure_logging
+
+        configure_logging(LogSettings(log_format=args.log_format), stream=open(os.devnull, "w"))  # noqa: SIM115
+        print(f"log lines configured ({args.log_format}), as an entrypoint does")
     rates, cpu_rates = [], []
     for _ in range(args.repeat):
         cpu0 = time.process_time()

@@ -328,6 +328,8 @@ def bootstrap(
     traced_notifier = instrument.TracedNotifier(notifier) if observe else notifier
     traced_scheduler = instrument.TracedScheduler(scheduler) if observe else scheduler
     traced_sagas = instrument.TracedSagaStore(sagas) if observe else sagas
+    traced_drivers = instrument.TracedDriverRepository(drivers) if observe else drivers
+    traced_restaurants = instrument.TracedRestaurantRepository(restaurants) if observe else restaurants
     relay = OutboxRelay(outbox, traced_publisher, publish_after_commit=publish_after_commit)
     unit = unit_of_work if unit_of_work is not None else unit_of_work_for(orders, sagas)
     # The use cases, the runtime and the saga's steps read and write through the session: each caller publishes
@@ -338,9 +340,9 @@ def bootstrap(
         relay,
         instrument.TracedUnitOfWork(unit) if observe else unit,
     )
-    scoped_restaurants = ScopedRestaurants(restaurants, session)
+    scoped_restaurants = ScopedRestaurants(traced_restaurants, session)
     steps = OrderSagaSteps(
-        session, scoped_restaurants, drivers, traced_payments, traced_notifier, clock, ids, assignment
+        session, scoped_restaurants, traced_drivers, traced_payments, traced_notifier, clock, ids, assignment
     )
     runner = SagaRunner(
         build_order_saga(settings.confirmation_timeout_s),
@@ -359,14 +361,14 @@ def bootstrap(
     runtime = OrderRuntime(
         engine=saga_engine if saga_engine is not None else runner,
         orders=session,
-        drivers=drivers,
+        drivers=traced_drivers,
         notifier=traced_notifier,
         runner=runner if saga_engine is None or saga_engine_timers else None,
     )
     service = FoodDeliveryService(
         orders=session,
         restaurants=scoped_restaurants,
-        drivers=drivers,
+        drivers=traced_drivers,
         sagas=traced_sagas,
         location=instrument.TracedLocationStream(location) if observe else location,
         runner=runner,

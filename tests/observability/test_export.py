@@ -79,7 +79,7 @@ def test_the_cli_exports_traces_and_metrics_over_otlp_http_when_the_endpoint_is_
         cwd=tmp_path,
     )
     assert run.returncode == 0, run.stderr
-    assert '"message":"OpenTelemetry export: traces otlp, metrics otlp"' in run.stderr
+    assert '"message":"OpenTelemetry export: traces otlp http/protobuf, metrics otlp http/protobuf"' in run.stderr
 
     spans = []
     for body in collector.received["/v1/traces"]:

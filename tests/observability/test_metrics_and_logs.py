@@ -12,7 +12,7 @@ import pytest
 
 from fooddelivery.adapters.memory import VirtualClock
 from fooddelivery.domain.errors import InfrastructureError, ValidationError
-from fooddelivery.observability.logs import LogSettings, configure_logging
+from fooddelivery.observability.logs import LogSettings, configure_logging, reset_fields, step_fields
 
 from ._serve import T0, confirm, open_server, place
 from .conftest import Telemetry
@@ -126,7 +126,11 @@ def test_a_saga_step_log_line_carries_the_step(telemetry: Telemetry) -> None:
         logging.getLogger("fooddelivery.test").info("looking for a driver")
 
     try:
-        out = traced_actions({"assign_driver": action})["assign_driver"](Context())
+        fields = step_fields("ord-7", "AssignDriver")  # as the saga runner binds them around every action
+        try:
+            out = traced_actions({"assign_driver": action})["assign_driver"](Context())
+        finally:
+            reset_fields(fields)
     finally:
         logger.handlers[:], logger.level, logger.propagate = saved
 

@@ -78,6 +78,25 @@ def test_one_trace_from_post_orders_through_the_outbox_and_every_saga_step_to_or
         assert names[name] >= 1, f"{name} not in the order's trace: {sorted(names)}"
     steps = {s.attributes["fooddelivery.saga.step"] for s in in_trace if s.name.startswith("saga ")}
     assert steps == {*SAGA_STEPS, "ConfirmOrder"}
+    # the driver and restaurant stores (port calls that leave the process), as client spans of the order's trace
+    for name in ("restaurants.get", "drivers.available_near", "drivers.save"):
+        assert names[name] >= 1, f"{name} not in the order's trace: {sorted(names)}"
+    by_name = {s.name: s for s in in_trace}
+    reserve = by_name["drivers.save"]
+    assert reserve.kind is SpanKind.CLIENT
+    assert {
+        "db.system.name": "sqlite",
+        "db.operation.name": "save",
+        "db.collection.name": "drivers",
+    }.items() <= dict(reserve.attributes).items()
+    assert reserve.attributes["fooddelivery.driver_id"]
+    assert reserve.parent is not None and by_name["saga AssignDriver"].context.span_id == reserve.parent.span_id
+    search = by_name["drivers.available_near"]
+    assert search.attributes["db.response.returned_rows"] >= 1
+    assert by_name["unit_of_work.commit"].attributes["db.system.name"] == "sqlite"
+    restaurant = by_name["restaurants.get"]
+    assert restaurant.attributes["fooddelivery.restaurant_id"] == "rest-0"
+    assert restaurant.attributes["db.collection.name"] == "restaurants"
     assert {s.attributes["fooddelivery.order_id"] for s in in_trace if s.name.startswith("saga ")} == {order_id}
     process = telemetry.one("process OrderPlaced")
     assert process.kind is SpanKind.CONSUMER

@@ -1,15 +1,18 @@
 """The instrumentation composed by the composition root (``fooddelivery.bootstrap``): port wrappers, the saga's
 actions, the use cases.
 
-Each wrapper forwards to the adapter it wraps and adds, when something is traced (an SDK is in use), a span per
-call that leaves the process, with the semantic-convention attributes that apply; with no SDK each costs one
-function call and a ``sys.modules`` look-up. Cloud adapters are not edited: whatever ``bootstrap()`` is given
-is wrapped there.
+Each wrapper forwards to the adapter it wraps and adds a span per call that leaves the process, with the
+semantic-convention attributes that apply. The composition root composes the wrappers only when an SDK tracer or
+meter provider is in use (:func:`active`); without one nothing is wrapped, and the log lines' order id and saga
+step are bound by the use cases, the runtime and the saga runner through the logging layer's context variable
+(:mod:`~fooddelivery.observability.logs`). Cloud adapters are not edited: whatever ``bootstrap()`` is given is
+wrapped there.
 
 - :func:`committing` / :func:`committed` (called by the order session around each write): stamp the current trace
   context into every event it writes to the outbox (:data:`~fooddelivery.observability.tracing.TRACE_KEY`), and
   count orders placed/confirmed/failed/cancelled once the write is committed;
-- :class:`TracedOrderRepository`, :class:`TracedUnitOfWork`: a span per store call;
+- :class:`TracedOrderRepository`, :class:`TracedUnitOfWork`, :class:`TracedDriverRepository`,
+  :class:`TracedRestaurantRepository`: a ``CLIENT`` span per store call;
 - :class:`TracedPublisher`: a ``PRODUCER`` span per publish (``messaging.*``) linking each event's trace, and the
   outbox lag;
 - :class:`TracedPaymentGateway`, :class:`TracedNotifier`, :class:`TracedScheduler` (which stamps the trace context
@@ -31,10 +34,12 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from fooddelivery.domain.catalog import Driver, Restaurant
 from fooddelivery.domain.events import DomainEvent
+from fooddelivery.domain.geo import GeoPoint
 from fooddelivery.domain.money import Money
 from fooddelivery.domain.order import Order, OrderStatus
-from fooddelivery.observability.logs import FIELDS, annotate, bind
+from fooddelivery.observability.logs import FIELDS, _bound, annotate, bind
 from fooddelivery.observability.metrics import count_committed, instruments, metrics_off, record_outbox_lag, record_step
 from fooddelivery.observability.tracing import (
     _NO_SPAN,
@@ -51,20 +56,24 @@ from fooddelivery.observability.tracing import (
     workflow_span,
 )
 from fooddelivery.ports.clock import Clock
+from fooddelivery.ports.drivers import DriverRepository
 from fooddelivery.ports.messaging import EventPublisher
 from fooddelivery.ports.notifications import Notification, Notifier
 from fooddelivery.ports.orders import IdempotencyRecord, OrderRepository, Page
 from fooddelivery.ports.payments import Charge, PaymentGateway, Refund
+from fooddelivery.ports.restaurants import RestaurantQuery, RestaurantRepository
 from fooddelivery.ports.saga_store import SagaState, SagaStateStore
 from fooddelivery.ports.scheduler import ScheduledMessage, Scheduler
 from fooddelivery.ports.unit_of_work import OrderUnitOfWork
 
 __all__ = [
+    "TracedDriverRepository",
     "TracedLocationStream",
     "TracedNotifier",
     "TracedOrderRepository",
     "TracedPaymentGateway",
     "TracedPublisher",
+    "TracedRestaurantRepository",
     "TracedSagaStore",
     "TracedScheduler",
     "TracedUnitOfWork",
@@ -91,12 +100,23 @@ def _adapter(inner: object) -> str:
     return type(inner).__name__
 
 
+#: ``db.system.name`` (https://opentelemetry.io/docs/specs/semconv/attributes-registry/db/) of the stores whose
+#: module names them; others (in memory, a store of an unknown kind) are left without it.
+_DB_SYSTEMS: dict[str, str] = {"sqlite": "sqlite", "dynamodb": "aws.dynamodb", "cosmos": "azure.cosmosdb"}
+
+
+def _db_system(inner: object) -> str | None:
+    module = type(inner).__module__
+    return next((system for marker, system in _DB_SYSTEMS.items() if marker in module), None)
+
+
 def active() -> bool:
-    """Whether the composition root should add the instrumentation: an SDK tracer or meter provider is in use, or
-    log lines carry fields (:func:`~fooddelivery.observability.logs.configure_logging` ran). Otherwise the ports,
-    the saga's actions and the use cases run unwrapped: no cost at all. (So configure telemetry before
+    """Whether the composition root should add the instrumentation: an SDK tracer or meter provider is in use.
+    Otherwise the ports and the saga's actions run unwrapped: no cost at all; log lines still carry the order id
+    and saga step, bound by the use cases, the runtime and the saga runner through context variables
+    (:mod:`~fooddelivery.observability.logs`), not by these wrappers. (So configure telemetry before
     ``bootstrap()``, as every entrypoint does.)"""
-    return enabled() or (not metrics_off() and instruments() is not None) or FIELDS.on
+    return enabled() or (not metrics_off() and instruments() is not None)
 
 
 # -- events ---------------------------------------------------------------------------------------------------
@@ -163,7 +183,7 @@ def event_span(event: DomainEvent) -> Any:
     """A ``CONSUMER`` span for the runtime's handling of ``event`` (see
     :func:`~fooddelivery.observability.tracing.consumer_span`), with the order id bound to log lines."""
     if (_providers.tracer_provider is None and _TRACE_API not in _modules) or not enabled():
-        return bind(order_id=event.order_id) if FIELDS.on else _NO_SPAN
+        return _order_fields(event.order_id) if FIELDS.on else _NO_SPAN
     return _Both(
         consumer_span(
             f"process {event.type.value}",
@@ -184,7 +204,7 @@ def timer_span(message: ScheduledMessage) -> Any:
     bound to log lines."""
     order_id = str(message.body.get("sagaId") or "") or None
     if (_providers.tracer_provider is None and _TRACE_API not in _modules) or not enabled():
-        return bind(order_id=order_id) if FIELDS.on else _NO_SPAN
+        return _order_fields(order_id) if FIELDS.on else _NO_SPAN
     return _Both(consumer_span(
         f"timer {message.kind}",
         message.body.get(TRACE_KEY),
@@ -195,6 +215,17 @@ def timer_span(message: ScheduledMessage) -> Any:
             "fooddelivery.saga.step": message.body.get("step") or message.body.get("state"),
         },
     ), bind(order_id=order_id))
+
+
+def _order_fields(order_id: str | None) -> Any:
+    """Bind ``order_id`` to the log lines of a block, unless log lines carry no fields or it is bound already (an
+    event handled in process, inside the use case that committed it): then nothing is done."""
+    if not FIELDS.on or order_id is None:
+        return _NO_SPAN
+    current = _bound.get()
+    if "order_id" in current and current["order_id"] == order_id:
+        return _NO_SPAN
+    return bind(order_id=order_id)
 
 
 class _Both:
@@ -262,12 +293,14 @@ class TracedOrderRepository:
     def __init__(self, inner: OrderRepository) -> None:
         self.inner = inner
         self._system = _adapter(inner)
+        self._db = _db_system(inner)
 
     def _span(self, operation: str, order_id: str | None) -> Any:
         return span(
             f"orders.{operation}",
             kind="CLIENT",
             attributes={
+                "db.system.name": self._db,
                 "db.operation.name": operation,
                 "db.collection.name": "orders",
                 "fooddelivery.adapter": self._system,
@@ -343,12 +376,14 @@ class TracedUnitOfWork:
         self.inner = inner
         self.atomic = inner.atomic
         self._system = _adapter(inner)
+        self._db = _db_system(inner)
 
     def _span(self, operation: str, order_id: str | None) -> Any:
         return span(
             f"unit_of_work.{operation}",
             kind="CLIENT",
             attributes={
+                "db.system.name": self._db,
                 "db.operation.name": operation,
                 "fooddelivery.adapter": self._system,
                 "fooddelivery.order_id": order_id,
@@ -377,6 +412,128 @@ class TracedUnitOfWork:
         order_id = order.order_id if order is not None else saga.saga_id if saga is not None else None
         with self._span("commit", order_id):
             self.inner.commit(saga, order, create_saga=create_saga, idempotency=idempotency)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+class TracedDriverRepository:
+    """The driver store: a ``CLIENT`` span per call (``db.operation.name``, ``db.collection.name`` ``drivers``,
+    ``db.system.name`` when known, ``fooddelivery.driver_id``).
+
+    Args:
+        inner: the store.
+    """
+
+    def __init__(self, inner: DriverRepository) -> None:
+        self.inner = inner
+        self._adapter = _adapter(inner)
+        self._system = _db_system(inner)
+
+    def _span(self, operation: str, driver_id: str | None) -> Any:
+        return span(
+            f"drivers.{operation}",
+            kind="CLIENT",
+            attributes={
+                "db.system.name": self._system,
+                "db.operation.name": operation,
+                "db.collection.name": "drivers",
+                "fooddelivery.adapter": self._adapter,
+                "fooddelivery.driver_id": driver_id,
+            },
+        )
+
+    def add(self, driver: Driver) -> Driver:
+        """``DriverRepository.add``."""
+        if off():
+            return self.inner.add(driver)
+        with self._span("add", driver.driver_id):
+            return self.inner.add(driver)
+
+    def get(self, driver_id: str) -> Driver:
+        """``DriverRepository.get``."""
+        if off():
+            return self.inner.get(driver_id)
+        with self._span("get", driver_id):
+            return self.inner.get(driver_id)
+
+    def save(self, driver: Driver) -> Driver:
+        """``DriverRepository.save``."""
+        if off():
+            return self.inner.save(driver)
+        with self._span("save", driver.driver_id):
+            return self.inner.save(driver)
+
+    def available_near(self, point: GeoPoint, radius_km: float, limit: int) -> Sequence[Driver]:
+        """``DriverRepository.available_near``."""
+        if off():
+            return self.inner.available_near(point, radius_km, limit)
+        with self._span("available_near", None) as current:
+            found = self.inner.available_near(point, radius_km, limit)
+            if current is not None:
+                current.set_attribute("db.response.returned_rows", len(found))
+            return found
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+class TracedRestaurantRepository:
+    """The restaurant store: a ``CLIENT`` span per call (``db.operation.name``, ``db.collection.name``
+    ``restaurants``, ``db.system.name`` when known, ``fooddelivery.restaurant_id``).
+
+    Args:
+        inner: the store.
+    """
+
+    def __init__(self, inner: RestaurantRepository) -> None:
+        self.inner = inner
+        self._adapter = _adapter(inner)
+        self._system = _db_system(inner)
+
+    def _span(self, operation: str, restaurant_id: str | None) -> Any:
+        return span(
+            f"restaurants.{operation}",
+            kind="CLIENT",
+            attributes={
+                "db.system.name": self._system,
+                "db.operation.name": operation,
+                "db.collection.name": "restaurants",
+                "fooddelivery.adapter": self._adapter,
+                "fooddelivery.restaurant_id": restaurant_id,
+            },
+        )
+
+    def add(self, restaurant: Restaurant) -> Restaurant:
+        """``RestaurantRepository.add``."""
+        if off():
+            return self.inner.add(restaurant)
+        with self._span("add", restaurant.restaurant_id):
+            return self.inner.add(restaurant)
+
+    def save(self, restaurant: Restaurant) -> Restaurant:
+        """``RestaurantRepository.save``."""
+        if off():
+            return self.inner.save(restaurant)
+        with self._span("save", restaurant.restaurant_id):
+            return self.inner.save(restaurant)
+
+    def get(self, restaurant_id: str) -> Restaurant:
+        """``RestaurantRepository.get``."""
+        if off():
+            return self.inner.get(restaurant_id)
+        with self._span("get", restaurant_id):
+            return self.inner.get(restaurant_id)
+
+    def search(self, query: RestaurantQuery) -> Page[Restaurant]:
+        """``RestaurantRepository.search``."""
+        if off():
+            return self.inner.search(query)
+        with self._span("search", None) as current:
+            page = self.inner.search(query)
+            if current is not None:
+                current.set_attribute("db.response.returned_rows", len(page.items))
+            return page
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
@@ -538,12 +695,14 @@ class TracedSagaStore:
     def __init__(self, inner: SagaStateStore) -> None:
         self.inner = inner
         self._adapter = _adapter(inner)
+        self._db = _db_system(inner)
 
     def _span(self, operation: str, saga_id: str) -> Any:
         return span(
             f"sagas.{operation}",
             kind="CLIENT",
             attributes={
+                "db.system.name": self._db,
                 "db.operation.name": operation,
                 "db.collection.name": "sagas",
                 "fooddelivery.adapter": self._adapter,
@@ -590,16 +749,16 @@ def traced_actions(actions: Mapping[str, Callable[[Any], Mapping[str, Any] | Non
 def _traced_action(key: str, action: Callable[[Any], Mapping[str, Any] | None]) -> Any:
     @functools.wraps(action)
     def run(context: Any) -> Mapping[str, Any] | None:
+        # (the log lines' order id and step are bound by the saga runner around every action)
         if off() or not enabled():
-            with bind(order_id=context.saga_id, saga_step=context.step):
-                started = time.perf_counter()
-                try:
-                    out = action(context)
-                except BaseException as exc:
-                    record_step(context.step, time.perf_counter() - started, context.attempt, exc)
-                    raise
-                record_step(context.step, time.perf_counter() - started, context.attempt, None)
-                return out
+            started = time.perf_counter()
+            try:
+                out = action(context)
+            except BaseException as exc:
+                record_step(context.step, time.perf_counter() - started, context.attempt, exc)
+                raise
+            record_step(context.step, time.perf_counter() - started, context.attempt, None)
+            return out
         origin = context.data.get(TRACE_KEY)
         new_origin = origin_carrier() if origin is None else None
         attributes = {
@@ -608,9 +767,7 @@ def _traced_action(key: str, action: Callable[[Any], Mapping[str, Any] | None]) 
             "fooddelivery.saga.action": key,
             "fooddelivery.saga.attempt": context.attempt,
         }
-        with workflow_span(f"saga {context.step}", origin, attributes=attributes), bind(
-            order_id=context.saga_id, saga_step=context.step
-        ):
+        with workflow_span(f"saga {context.step}", origin, attributes=attributes):
             started = time.perf_counter()
             try:
                 out = action(context)
@@ -651,8 +808,12 @@ def _traced_method(name: str, method: Callable[..., T]) -> Callable[..., T]:
         if (_providers.tracer_provider is None and _TRACE_API not in _modules) or not enabled():
             if not FIELDS.on:
                 return method(*args, **kwargs)
-            with bind(order_id=None if order_id is None else str(order_id)):
+            # the log lines' order id for the block (a new block even without one: placing() adds the new order's)
+            token = _bound.set({**_bound.get()} if order_id is None else {**_bound.get(), "order_id": str(order_id)})
+            try:
                 return method(*args, **kwargs)
+            finally:
+                _bound.reset(token)
         with span(
             span_name,
             attributes={"fooddelivery.use_case": name, "fooddelivery.order_id": order_id},

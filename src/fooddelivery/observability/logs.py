@@ -42,6 +42,8 @@ __all__ = [
     "bind",
     "configure_logging",
     "log_fields",
+    "reset_fields",
+    "step_fields",
 ]
 
 #: The log formats :class:`LogSettings` accepts.
@@ -86,6 +88,21 @@ class bind:
     def __exit__(self, *exc: object) -> None:
         if self._token is not None:
             _bound.reset(self._token)
+
+
+def step_fields(order_id: str, saga_step: str) -> contextvars.Token[Mapping[str, str]] | None:
+    """Bind ``order_id`` and ``saga_step`` to the log lines of a saga step's block (the saga runner's, around each
+    action), or do nothing (None) until :func:`configure_logging` ran; pass the token to :func:`reset_fields` at
+    the block's end. (The lean form of :class:`bind`, for the hot path.)"""
+    if not FIELDS.on:
+        return None
+    return _bound.set({**_bound.get(), "order_id": order_id, "saga_step": saga_step})
+
+
+def reset_fields(token: contextvars.Token[Mapping[str, str]] | None) -> None:
+    """End the block :func:`step_fields` started (None: nothing to end)."""
+    if token is not None:
+        _bound.reset(token)
 
 
 def annotate(**values: str) -> None:
@@ -176,8 +193,16 @@ class LogSettings:
         return cls(**values)
 
 
+#: The characters ``str.splitlines()`` breaks at that JSON leaves unescaped once non-ASCII text is kept as is
+#: (NEL, LINE SEPARATOR, PARAGRAPH SEPARATOR: https://docs.python.org/3/library/stdtypes.html#str.splitlines),
+#: and their JSON escapes. (JSON escapes the others, all below U+0020, itself.)
+_LINE_BREAKS: Final[dict[int, str]] = {0x85: "\\u0085", 0x2028: "\\u2028", 0x2029: "\\u2029"}
+
+
 class JsonLogFormatter(logging.Formatter):
-    """One JSON object per line (see the module docstring); non-ASCII text is kept as is (UTF-8)."""
+    """One JSON object per line (see the module docstring); non-ASCII text is kept as is (UTF-8), except the
+    characters a line splitter may break at (U+0085, U+2028, U+2029), which are escaped (``\\u2028``): a record
+    is exactly one line under ``str.splitlines()`` and any log shipper's splitter."""
 
     def format(self, record: logging.LogRecord) -> str:
         """The record as one JSON line (the traceback, if any, in ``exc_info``)."""
@@ -193,7 +218,9 @@ class JsonLogFormatter(logging.Formatter):
             document["aws_request_id"] = request_id
         if record.exc_info:
             document["exc_info"] = self.formatException(record.exc_info)
-        return json.dumps(document, ensure_ascii=False, default=str, separators=(",", ":"))
+        line = json.dumps(document, ensure_ascii=False, default=str, separators=(",", ":"))
+        # in JSON text these characters can only be inside strings, where their escape means the same
+        return line.translate(_LINE_BREAKS) if not line.isascii() else line
 
 
 class TextLogFormatter(logging.Formatter):

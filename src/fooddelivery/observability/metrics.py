@@ -20,6 +20,7 @@ Service Bus dead-letter count, a Pub/Sub dead-letter topic's backlog), not the c
 
 from __future__ import annotations
 
+import itertools
 import sys
 import weakref
 from collections.abc import Callable, Iterable, Sequence
@@ -60,7 +61,9 @@ class _Instruments:
 
 
 _current: list[_Instruments] = []
-_dead_letter_sources: list[Callable[[], Sequence[Any] | None]] = []
+#: The watched owners' dead letters, by registration number (an entry goes when its owner is collected).
+_dead_letter_sources: dict[int, Callable[[], Sequence[Any] | None]] = {}
+_source_keys = itertools.count()
 
 
 def metrics_off() -> bool:
@@ -79,27 +82,32 @@ def instruments() -> _Instruments | None:
 
 
 def watch_dead_letters(owner: Any, attribute: str = "dead_letters") -> None:
-    """Report ``len(owner.<attribute>)`` in ``fooddelivery.dlq.depth`` while ``owner`` lives (weakly held)."""
-    ref = weakref.ref(owner)
+    """Report ``len(owner.<attribute>)`` in ``fooddelivery.dlq.depth`` while ``owner`` lives.
+
+    Only when a meter provider is in use now (otherwise nothing is kept: the composition root calls it on every
+    ``bootstrap()``, which a long-running process may do again and again); ``owner`` is held weakly and its
+    entry removed as soon as it is collected.
+    """
+    if metrics_off() or instruments() is None:  # (the gauge is created with the instruments)
+        return
+    key = next(_source_keys)
+    ref = weakref.ref(owner, lambda _ref: _dead_letter_sources.pop(key, None))
 
     def source() -> Sequence[Any] | None:
         target = ref()
         return None if target is None else getattr(target, attribute, None)
 
-    _dead_letter_sources.append(source)
+    _dead_letter_sources[key] = source
 
 
 def _observe_dead_letters(options: Any) -> Iterable[Any]:
     from opentelemetry.metrics import Observation
 
     depth = 0
-    alive = []
-    for source in _dead_letter_sources:
+    for source in list(_dead_letter_sources.values()):
         letters = source()
         if letters is not None:
             depth += len(letters)
-            alive.append(source)
-    _dead_letter_sources[:] = alive
     return [Observation(depth)]
 
 

@@ -1,40 +1,101 @@
 """The one set-up every entrypoint calls (``serve``, the CLI, the cloud entrypoints): :func:`configure`.
 
 It configures the log lines (:func:`~fooddelivery.observability.logs.configure_logging`) and, when the standard
-OpenTelemetry variables ask for export, the SDK (``pip install 'fooddelivery[otel]'``): a tracer provider and a
-meter provider with the OTLP/HTTP exporters, set as OpenTelemetry's global providers. The variables are the SDK's
-own (https://opentelemetry.io/docs/specs/otel/configuration/sdk-environment-variables/):
+OpenTelemetry variables ask for export, the SDK (``pip install 'fooddelivery[otel]'``; gRPC needs
+``'fooddelivery[otel-grpc]'``): a tracer provider and a meter provider with the OTLP exporters, set as
+OpenTelemetry's global providers. The variables are the SDK's own
+(https://opentelemetry.io/docs/specs/otel/configuration/sdk-environment-variables/ and
+https://opentelemetry.io/docs/specs/otel/protocol/exporter/):
 
 - ``OTEL_SDK_DISABLED=true``: nothing is exported;
 - ``OTEL_TRACES_EXPORTER`` / ``OTEL_METRICS_EXPORTER``: ``otlp`` (the default once an endpoint is set),
-  ``console`` (standard output) or ``none``;
+  ``console`` (standard error) or ``none``;
+- ``OTEL_EXPORTER_OTLP_PROTOCOL`` (and the per-signal ``..._TRACES_PROTOCOL`` / ``..._METRICS_PROTOCOL``, which
+  win): ``http/protobuf`` (the default) or ``grpc``; ``http/json`` has no exporter in OpenTelemetry Python's
+  stable packages and is refused, as is any other value (:class:`TelemetryConfigurationError`);
 - ``OTEL_EXPORTER_OTLP_ENDPOINT`` (and the per-signal ``..._TRACES_ENDPOINT`` / ``..._METRICS_ENDPOINT``,
-  ``OTEL_EXPORTER_OTLP_HEADERS``...): where OTLP/HTTP goes; read by the exporter itself;
+  ``OTEL_EXPORTER_OTLP_HEADERS``...): where OTLP goes; read by the exporter itself;
+- ``OTEL_EXPORTER_OTLP_TIMEOUT`` (and the per-signal ``..._TRACES_TIMEOUT`` / ``..._METRICS_TIMEOUT``): the
+  longest wait for one export, in **milliseconds** as the specification says (default 10,000; OpenTelemetry
+  Python's exporters would read the variable as seconds, so the value is read here and given to them);
 - ``OTEL_SERVICE_NAME``, ``OTEL_RESOURCE_ATTRIBUTES``: the resource (``service.name`` defaults to the
   entrypoint's name);
 - ``OTEL_METRIC_EXPORT_INTERVAL`` (ms), ``OTEL_BSP_*``: the SDK's batching.
 
-With none of them set, nothing is imported and the API stays a no-op.
+**Bounded in time.** Exports run in the SDK's background threads; what is still buffered when the process
+exits is exported by :func:`shutdown` (run at exit) within at most :data:`EXIT_TIMEOUT_S` seconds (or the export
+timeout when it is shorter), and :func:`flush` (a function invocation's end) within its ``timeout_ms``: a
+collector that is down or silent delays an exit by that much at most. Export failures are logged as one warning
+line (then none for :data:`WARNING_INTERVAL_S` seconds), not as the exporters' retry lines and tracebacks.
+
+With none of the variables set, nothing is imported and the API stays a no-op.
 """
 
 from __future__ import annotations
 
+import atexit
+import functools
 import logging
 import os
 import sys
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from fooddelivery.observability.logs import LogSettings, configure_logging
 
-__all__ = ["Telemetry", "configure", "flush"]
+__all__ = [
+    "EXIT_TIMEOUT_S",
+    "PROTOCOLS",
+    "WARNING_INTERVAL_S",
+    "Telemetry",
+    "TelemetryConfigurationError",
+    "configure",
+    "flush",
+    "shutdown",
+]
 
 log = logging.getLogger(__name__)
 
 _lock = threading.Lock()
 _installed: list[Telemetry] = []
+
+#: The OTLP protocols this build exports with (``OTEL_EXPORTER_OTLP_PROTOCOL``), and the package each needs.
+PROTOCOLS: Final[Mapping[str, str]] = {
+    "http/protobuf": "opentelemetry-exporter-otlp-proto-http (the otel extra)",
+    "grpc": "opentelemetry-exporter-otlp-proto-grpc (the otel-grpc extra)",
+}
+#: The longest an exit waits for buffered telemetry to be exported (s).
+EXIT_TIMEOUT_S: Final[float] = 3.0
+#: After an export-failure warning, how long further failures are not logged (s).
+WARNING_INTERVAL_S: Final[float] = 600.0
+#: The specification's default export timeout (ms).
+_DEFAULT_TIMEOUT_MS: Final[float] = 10_000.0
+#: The loggers whose lines about failed exports are folded into one warning: the OTLP exporters, the span batch
+#: processor, the periodic metric reader.
+_EXPORT_LOGGERS: Final[tuple[str, ...]] = (
+    "opentelemetry.exporter",
+    "opentelemetry.sdk._shared_internal",
+    "opentelemetry.sdk.metrics._internal.export",
+)
+
+
+class TelemetryConfigurationError(ValueError):
+    """An ``OTEL_*`` variable has a value this build cannot honour.
+
+    Attributes:
+        variable: the variable (``"OTEL_EXPORTER_OTLP_PROTOCOL"``...).
+        value: its value.
+        allowed: the values it may have.
+    """
+
+    def __init__(self, variable: str, value: str, allowed: tuple[str, ...], detail: str = "") -> None:
+        self.variable = variable
+        self.value = value
+        self.allowed = allowed
+        super().__init__(f"{variable}={value!r} is not supported{detail}: use {' or '.join(allowed)}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,12 +107,15 @@ class Telemetry:
         metrics: the metrics exporter in use or None.
         tracer_provider: the SDK tracer provider, or None.
         meter_provider: the SDK meter provider, or None.
+        timeout_s: the longest export timeout of the signals (s): what :func:`shutdown` waits at most when it is
+            shorter than :data:`EXIT_TIMEOUT_S`.
     """
 
     traces: str | None = None
     metrics: str | None = None
     tracer_provider: Any = None
     meter_provider: Any = None
+    timeout_s: float = _DEFAULT_TIMEOUT_MS / 1000
 
 
 def _exporter(env: Mapping[str, str], signal: str) -> str | None:
@@ -63,6 +127,46 @@ def _exporter(env: Mapping[str, str], signal: str) -> str | None:
         endpoint = env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get(f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT")
         return "otlp" if endpoint else None
     return chosen.split(",")[0].strip()
+
+
+def _protocol(env: Mapping[str, str], signal: str) -> str:
+    """The OTLP protocol for ``signal``: ``..._<SIGNAL>_PROTOCOL``, else ``OTEL_EXPORTER_OTLP_PROTOCOL``, else
+    ``http/protobuf`` (the specification's default).
+
+    Raises:
+        TelemetryConfigurationError: a value other than ``http/protobuf`` or ``grpc``.
+    """
+    for variable in (f"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"):
+        raw = env.get(variable, "").strip()
+        if not raw:
+            continue
+        value = raw.lower()
+        if value not in PROTOCOLS:
+            detail = " (OpenTelemetry Python has no stable OTLP/HTTP JSON exporter)" if value == "http/json" else ""
+            raise TelemetryConfigurationError(variable, raw, tuple(PROTOCOLS), detail)
+        return value
+    return "http/protobuf"
+
+
+def _timeout_s(env: Mapping[str, str], signal: str) -> float:
+    """The export timeout for ``signal`` in seconds, from ``..._<SIGNAL>_TIMEOUT`` or ``OTEL_EXPORTER_OTLP_TIMEOUT``
+    (milliseconds, the specification's unit), default 10 s.
+
+    Raises:
+        TelemetryConfigurationError: not a positive number of milliseconds.
+    """
+    for variable in (f"OTEL_EXPORTER_OTLP_{signal}_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT"):
+        raw = env.get(variable, "").strip()
+        if not raw:
+            continue
+        try:
+            value = float(raw)
+        except ValueError:
+            value = float("nan")
+        if not value > 0 or value == float("inf"):
+            raise TelemetryConfigurationError(variable, raw, ("a positive number of milliseconds",))
+        return value / 1000
+    return _DEFAULT_TIMEOUT_MS / 1000
 
 
 def configure(
@@ -85,6 +189,8 @@ def configure(
     Raises:
         ValidationError: an unknown ``FOODDELIVERY_LOG_FORMAT`` or ``FOODDELIVERY_LOG_LEVEL``.
         ValueError: an exporter other than ``otlp``, ``console`` or ``none``.
+        TelemetryConfigurationError: (a ``ValueError``) an OTLP protocol other than ``http/protobuf`` or ``grpc``,
+            or an export timeout that is not a positive number of milliseconds.
     """
     env = os.environ if environ is None else environ
     configure_logging(LogSettings.from_env(env), level=log_level, platform=platform)
@@ -103,6 +209,8 @@ def _configure_sdk(service_name: str, env: Mapping[str, str]) -> Telemetry:
     for chosen in (traces, metrics):
         if chosen not in (None, "otlp", "console"):
             raise ValueError(f"unsupported OpenTelemetry exporter {chosen!r}: use otlp, console or none")
+    protocols = {signal: _protocol(env, signal) for signal in ("TRACES", "METRICS")}
+    timeouts = {signal: _timeout_s(env, signal) for signal in ("TRACES", "METRICS")}
     if traces is None and metrics is None:
         return Telemetry()
     try:
@@ -112,40 +220,164 @@ def _configure_sdk(service_name: str, env: Mapping[str, str]) -> Telemetry:
     except ImportError:
         log.warning("OTEL_* variables ask for export, but the SDK is not installed: pip install 'fooddelivery[otel]'")
         return Telemetry()
+    span_exporter = metric_exporter = None
+    if traces == "otlp":
+        span_exporter = _otlp_exporter("trace", protocols["TRACES"], timeouts["TRACES"])
+        traces = None if span_exporter is None else traces
+    if metrics == "otlp":
+        metric_exporter = _otlp_exporter("metric", protocols["METRICS"], timeouts["METRICS"])
+        metrics = None if metric_exporter is None else metrics
+    if traces is None and metrics is None:
+        return Telemetry()
+    _fold_export_failures()
     resource = Resource.create({SERVICE_NAME: env.get("OTEL_SERVICE_NAME") or service_name})
     tracer_provider = meter_provider = None
     if traces is not None:
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
 
-        tracer_provider = TracerProvider(resource=resource)
-        if traces == "otlp":
-            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
-            tracer_provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
-        else:
-            # standard error: standard output carries the CLI's own output (simulate --format json)
-            tracer_provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter(out=sys.stderr)))
+        # shut down by shutdown() at exit, within a bound, not by the SDK's own unbounded atexit hook
+        tracer_provider = TracerProvider(resource=resource, shutdown_on_exit=False)
+        # standard error for the console: standard output carries the CLI's own output (simulate --format json)
+        exporter = span_exporter if span_exporter is not None else ConsoleSpanExporter(out=sys.stderr)
+        tracer_provider.add_span_processor(BatchSpanProcessor(exporter))
         trace_api.set_tracer_provider(tracer_provider)
     if metrics is not None:
         from opentelemetry.sdk.metrics import MeterProvider
         from opentelemetry.sdk.metrics.export import ConsoleMetricExporter, PeriodicExportingMetricReader
 
-        if metrics == "otlp":
-            from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-
-            reader = PeriodicExportingMetricReader(OTLPMetricExporter())
-        else:
-            reader = PeriodicExportingMetricReader(ConsoleMetricExporter(out=sys.stderr))
-        meter_provider = MeterProvider(resource=resource, metric_readers=[reader])
+        reader = PeriodicExportingMetricReader(
+            metric_exporter if metric_exporter is not None else ConsoleMetricExporter(out=sys.stderr)
+        )
+        meter_provider = MeterProvider(resource=resource, metric_readers=[reader], shutdown_on_exit=False)
         metrics_api.set_meter_provider(meter_provider)
-    log.info("OpenTelemetry export: traces %s, metrics %s", traces or "off", metrics or "off")
-    return Telemetry(traces, metrics, tracer_provider, meter_provider)
+    atexit.register(shutdown)
+    labels = {
+        signal: "off" if chosen is None else f"otlp {protocols[signal]}" if chosen == "otlp" else chosen
+        for signal, chosen in (("TRACES", traces), ("METRICS", metrics))
+    }
+    log.info("OpenTelemetry export: traces %s, metrics %s", labels["TRACES"], labels["METRICS"])
+    return Telemetry(traces, metrics, tracer_provider, meter_provider, max(timeouts.values()))
+
+
+def _otlp_exporter(signal: str, protocol: str, timeout_s: float) -> Any:
+    """The OTLP exporter of ``signal`` (``"trace"`` / ``"metric"``) for ``protocol``, with ``timeout_s`` per export,
+    or None (one warning line naming the extra) when its package is not installed."""
+    kind = "Span" if signal == "trace" else "Metric"
+    package = "grpc" if protocol == "grpc" else "http"
+    try:
+        module = __import__(
+            f"opentelemetry.exporter.otlp.proto.{package}.{signal}_exporter", fromlist=[f"OTLP{kind}Exporter"]
+        )
+    except ImportError:
+        extra = "otel-grpc" if protocol == "grpc" else "otel"
+        log.warning(
+            "OTLP %s export over %s needs %s: pip install 'fooddelivery[%s]'; %ss are not exported",
+            signal, protocol, PROTOCOLS[protocol].split(" (")[0], extra, signal,
+        )
+        return None
+    return getattr(module, f"OTLP{kind}Exporter")(timeout=timeout_s)
+
+
+class _ExportTrouble:
+    """One warning line for export failures, then silence for :data:`WARNING_INTERVAL_S` seconds."""
+
+    last: float | None = None
+
+
+def _warn(message: str, *args: object) -> None:
+    """Log ``message`` as a warning unless one was logged less than :data:`WARNING_INTERVAL_S` seconds ago."""
+    now = time.monotonic()
+    with _lock_warning:
+        if _ExportTrouble.last is not None and now - _ExportTrouble.last < WARNING_INTERVAL_S:
+            return
+        _ExportTrouble.last = now
+    log.warning(message, *args)
+
+
+_lock_warning = threading.Lock()
+
+
+class _FoldingHandler(logging.Handler):
+    """Takes the exporters' and the SDK's lines about failed exports (retries, tracebacks) and logs the first as
+    one warning line of ours (:func:`_warn`)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno < logging.WARNING:
+            return
+        try:
+            text = record.getMessage()
+        except Exception:
+            text = str(record.msg)
+        if record.exc_info and record.exc_info[1] is not None:
+            text = f"{text} {type(record.exc_info[1]).__name__}: {record.exc_info[1]}"
+        text = " ".join(text.split())
+        _warn(
+            "OpenTelemetry export failed: %s (export failures are not logged again for %d min)",
+            text if len(text) <= 300 else text[:297] + "...",
+            WARNING_INTERVAL_S // 60,
+        )
+
+
+def _fold_export_failures() -> None:
+    handler = _FoldingHandler()
+    for name in _EXPORT_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [handler]
+        logger.propagate = False
+
+
+def _bounded(calls: list[Callable[[], object]], timeout_s: float) -> bool:
+    """Run ``calls`` at once, each in a daemon thread, and wait for them at most ``timeout_s`` seconds in all;
+    returns whether they all finished (an unfinished one is left behind: a daemon thread never holds up an
+    exit)."""
+    threads = [threading.Thread(target=call, name="fooddelivery-otel-flush", daemon=True) for call in calls]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + timeout_s
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    return not any(thread.is_alive() for thread in threads)
+
+
+class _Stopped:
+    """Whether :func:`shutdown` ran (the providers are stopped)."""
+
+    done = False
+
+
+def _providers() -> list[Any]:
+    if _Stopped.done:
+        return []
+    return [
+        provider
+        for telemetry in _installed
+        for provider in (telemetry.tracer_provider, telemetry.meter_provider)
+        if provider is not None
+    ]
 
 
 def flush(timeout_ms: int = 5_000) -> None:
-    """Export what is buffered now (a function invocation about to be frozen calls it before it returns)."""
-    for telemetry in _installed:
-        for provider in (telemetry.tracer_provider, telemetry.meter_provider):
-            if provider is not None:
-                provider.force_flush(timeout_ms)
+    """Export what is buffered now (a function invocation about to be frozen calls it before it returns), waiting
+    ``timeout_ms`` milliseconds at most in all (then one warning line: what was not exported stays buffered)."""
+    providers = _providers()
+    if not providers:
+        return
+    calls: list[Callable[[], object]] = [functools.partial(p.force_flush, timeout_ms) for p in providers]
+    if not _bounded(calls, timeout_ms / 1000):
+        _warn("OpenTelemetry export did not finish within %d ms; what was not exported stays buffered", timeout_ms)
+
+
+def shutdown(timeout_s: float | None = None) -> None:
+    """Export what is buffered and stop the SDK's providers (registered to run at exit), waiting at most
+    ``timeout_s`` seconds in all (default: :data:`EXIT_TIMEOUT_S`, or the export timeout when it is shorter);
+    then one warning line, and what was not exported is dropped."""
+    providers = _providers()
+    if not providers:
+        return
+    if timeout_s is None:
+        timeout_s = min(EXIT_TIMEOUT_S, *(t.timeout_s for t in _installed))
+    _Stopped.done = True
+    calls: list[Callable[[], object]] = [p.shutdown for p in providers]
+    if not _bounded(calls, timeout_s):
+        _warn("OpenTelemetry export did not finish within %.1f s at exit; what was not exported is dropped", timeout_s)

@@ -48,6 +48,8 @@ from fooddelivery.application.saga.definition import (
 from fooddelivery.domain.errors import ConcurrencyConflict, FoodDeliveryError, InvalidTransition, LateEvent, NotFound
 from fooddelivery.metering import Meter, NullMeter
 from fooddelivery.metering.operations import SAGA_SIGNAL, SAGA_START, SAGA_TASK, SAGA_TRANSITION, SAGA_WAIT
+from fooddelivery.observability.logs import FIELDS as LOG_FIELDS
+from fooddelivery.observability.logs import reset_fields, step_fields
 from fooddelivery.ports.clock import Clock
 from fooddelivery.ports.saga_engine import SignalOutcome
 from fooddelivery.ports.saga_store import SagaState, SagaStateStore, SagaStatus
@@ -531,12 +533,17 @@ class SagaRunner:
         if self._metering:
             self.meter.record(SAGA_TASK)
         state = run.state
+        # the log lines' order id and step, when log lines carry fields
+        fields = step_fields(state.saga_id, task.name) if LOG_FIELDS.on else None
         try:
             out = self.actions[task.action](self._context(run, task.name))
         except ConcurrencyConflict:
             raise  # a lost race on the entity or the instance: the drive reads them again
         except FoodDeliveryError as exc:
             return exc
+        finally:
+            if fields is not None:
+                reset_fields(fields)
         if out:
             state.data.update(out)
         _clear_attempts(state, task.name)
@@ -646,6 +653,7 @@ class SagaRunner:
             if self._metering:
                 self.meter.record(SAGA_TASK)
                 self._transitions(1)  # the compensation's own state
+            fields = step_fields(state.saga_id, key) if LOG_FIELDS.on else None
             try:
                 self.actions[task.compensation](self._context(run, key))
             except ConcurrencyConflict:
@@ -654,6 +662,9 @@ class SagaRunner:
                 if self._schedule_retry(run, key, node.retry, exc):
                     return
                 raise
+            finally:
+                if fields is not None:
+                    reset_fields(fields)
             _clear_attempts(state, key)
             state.compensated.append(step)
         state.current = node.next
