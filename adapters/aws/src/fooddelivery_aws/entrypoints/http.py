@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from fooddelivery.http.messages import HttpRequest, HttpResponse
+from fooddelivery.observability.setup import flushing
 from fooddelivery_aws.metering import metered
 
 # pydantic looks for plugins through every installed distribution's entry points (importlib.metadata) the first
@@ -237,6 +238,7 @@ class ApiGatewayAdapter:
 
 
 @metered()
+@flushing()
 def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
     """Lambda entry point (``fooddelivery_aws.entrypoints.http.handler``): see the module docstring.
 
