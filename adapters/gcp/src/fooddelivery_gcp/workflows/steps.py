@@ -71,7 +71,9 @@ class StepHandler:
 
     def __init__(self, app: GcpApp) -> None:
         self.app = app
-        self.actions = app.boot.service.steps.actions()
+        # the runner's actions: with telemetry on, each a "saga <state>" span in the order's trace (the execution's
+        # record carries its context) recording the step's duration, as an in-process step does
+        self.actions = app.boot.runner.actions
 
     def _update(self, saga_id: str, change: Any) -> Any:
         service = self.app.boot.service
