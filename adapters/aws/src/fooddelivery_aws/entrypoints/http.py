@@ -41,7 +41,6 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from fooddelivery.http.messages import HttpRequest, HttpResponse
-from fooddelivery.observability.setup import flushing
 from fooddelivery_aws.metering import metered
 
 # pydantic looks for plugins through every installed distribution's entry points (importlib.metadata) the first
@@ -238,7 +237,6 @@ class ApiGatewayAdapter:
 
 
 @metered()
-@flushing()
 def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
     """Lambda entry point (``fooddelivery_aws.entrypoints.http.handler``): see the module docstring.
 
@@ -248,6 +246,9 @@ def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
         ValidationError: a setting is missing or invalid (named): the function is misconfigured, and says so in its
             log on every invocation until it is fixed (API Gateway answers 502 meanwhile).
     """
+    # (imported here, not with the module: the set-up's imports belong to the first invocation, as aws_app's do)
+    from fooddelivery.observability.setup import flushing
     from fooddelivery_aws.bootstrap import aws_app
 
-    return ApiGatewayAdapter(aws_app().http_api).handle(event)
+    with flushing():  # the invocation's telemetry is exported before API Gateway gets the answer
+        return ApiGatewayAdapter(aws_app().http_api).handle(event)
