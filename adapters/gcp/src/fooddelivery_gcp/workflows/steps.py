@@ -26,7 +26,7 @@ import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from fooddelivery.application.saga.runner import StepContext
+from fooddelivery.application.saga.runner import Action, StepContext
 from fooddelivery.domain.errors import FoodDeliveryError, NotAuthenticated
 from fooddelivery.ports.saga_store import SagaState, SagaStatus
 from fooddelivery_gcp.workflows.compile import AWAIT_STEP, FINISH_STEP, POLL_STEP, TIMEOUT_EVENT
@@ -71,9 +71,12 @@ class StepHandler:
 
     def __init__(self, app: GcpApp) -> None:
         self.app = app
-        # the runner's actions: with telemetry on, each a "saga <state>" span in the order's trace (the execution's
-        # record carries its context) recording the step's duration, as an in-process step does
-        self.actions = app.boot.runner.actions
+
+    @property
+    def actions(self) -> Mapping[str, Action]:
+        """The runner's actions: with telemetry on, each a ``saga <state>`` span in the order's trace (the
+        execution's record carries its context) recording the step's duration, as an in-process step does."""
+        return self.app.boot.runner.actions
 
     def _update(self, saga_id: str, change: Any) -> Any:
         service = self.app.boot.service
