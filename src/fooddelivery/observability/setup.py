@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
 from fooddelivery.observability.logs import LogSettings, configure_logging
-from fooddelivery.observability.tracing import _providers
+from fooddelivery.observability.tracing import _providers as _in_use
 
 __all__ = ["FLUSH_TIMEOUT_ENV", "Telemetry", "configure", "flush", "flush_timeout_ms", "flushing"]
 
@@ -198,7 +198,7 @@ def _providers_to_flush() -> list[Any]:
     """The SDK providers in use that :func:`flush` does not flush itself: those given to
     :func:`~fooddelivery.observability.tracing.use_providers`, and global ones another set-up installed
     (``opentelemetry-instrument``, a Lambda layer). Empty, at the cost of a few look-ups, when none is."""
-    found: list[Any] = [p for p in (_providers.tracer_provider, _providers.meter_provider) if p is not None]
+    found: list[Any] = [p for p in (_in_use.tracer_provider, _in_use.meter_provider) if p is not None]
     for module, getter in _GLOBAL_PROVIDERS:
         api = sys.modules.get(module)
         if api is not None:
@@ -249,8 +249,8 @@ class _Flushing:
 
     def __exit__(self, *exc: object) -> None:
         if (
-            _providers.tracer_provider is None
-            and _providers.meter_provider is None
+            _in_use.tracer_provider is None
+            and _in_use.meter_provider is None
             and _TRACE_API not in _modules
             and _METRICS_API not in _modules
         ):
