@@ -75,7 +75,9 @@ def test_every_step_of_the_workflow_is_a_span_in_the_trace_of_post_orders(
     proxy = TokenProxy(step.url, functions.keys)
     run: subprocess.Popen[bytes] | None = None
     try:
-        created = functions.http("POST", "/orders", REFERENCE_PAYLOAD, issue_dev_token("customer", "user-1"))
+        # the card fails once, transiently: the workflow's retry policy runs ProcessPayment a second time
+        payload = REFERENCE_PAYLOAD.replace(b'"paymentMethod": "card"', b'"paymentMethod": "tok_processingError_1"')
+        created = functions.http("POST", "/orders", payload, issue_dev_token("customer", "user-1"))
         assert created.status_code == 201, created.get_data()
         order_id = json.loads(created.get_data())["orderId"]
         assert functions.deliver_runtime_messages() == 1  # OrderPlaced: the engine starts the execution
@@ -101,7 +103,7 @@ def test_every_step_of_the_workflow_is_a_span_in_the_trace_of_post_orders(
         restaurant = issue_dev_token("restaurant", "owner-0", restaurant_id="rest-0")
         answer = functions.http("PUT", f"/orders/{order_id}", b'{"status": "CONFIRMED"}', restaurant)
         assert answer.status_code == 200, answer.get_data()
-        run.wait(timeout=90)
+        run.wait(timeout=120)
         assert sagas.get(record_key(order_id)).status is SagaStatus.SUCCEEDED, (tmp_path / "run.log").read_text()
 
         (request,) = recorded.named("POST /orders")
@@ -120,9 +122,14 @@ def test_every_step_of_the_workflow_is_a_span_in_the_trace_of_post_orders(
         for s in steps:
             assert s.attributes["fooddelivery.order_id"] == order_id
             assert s.attributes["fooddelivery.saga.step"] == s.name.removeprefix("saga ")
+        # two attempts of ProcessPayment (the workflow counts them), the second one paid
+        payment_steps = receiver.named("saga ProcessPayment")
+        assert sorted(s.attributes["fooddelivery.saga.attempt"] for s in payment_steps) == [1, 2]
+        assert [s.attributes.get("error.type") for s in payment_steps] == ["payment_retryable", None]
         (capture,) = receiver.named("payments.capture")
-        (payment_step,) = receiver.named("saga ProcessPayment")
-        assert capture.trace_id == order_trace and capture.parent_span_id == payment_step.span_id
+        assert capture.trace_id == order_trace and capture.parent_span_id == payment_steps[1].span_id
+        retried = [a for name, a in receiver.metric_points if name == "fooddelivery.saga.step.retries"]
+        assert retried and {a["fooddelivery.saga.step"] for a in retried} == {"ProcessPayment"}
         measured = {a["fooddelivery.saga.step"] for name, a in receiver.metric_points
                     if name == "fooddelivery.saga.step.duration"}
         assert measured == STEPS
