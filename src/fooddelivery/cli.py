@@ -475,6 +475,12 @@ def settings_markdown() -> str:
     )
     for variable, default, text in LogSettings.documented():
         rows.append(f"| `{variable}` | every deployment, `serve` and the CLI | {default} | {text} |")
+    from fooddelivery.observability.setup import DEFAULT_FLUSH_TIMEOUT_MS, FLUSH_TIMEOUT_DOC, FLUSH_TIMEOUT_ENV
+
+    rows.append(
+        f"| `{FLUSH_TIMEOUT_ENV}` | every cloud deployment (AWS, Azure, GCP) | {DEFAULT_FLUSH_TIMEOUT_MS} "
+        f"| {FLUSH_TIMEOUT_DOC} |"
+    )
     rows.append(
         f"| `{DEV_SECRET_ENV}` | `fooddelivery serve`, `fooddelivery token` | a public development secret | "
         "The HS256 secret of development bearer tokens, at least 32 bytes (RFC 7518 section 3.2). Unset, tokens "

@@ -5,8 +5,8 @@
 - Cloud Tasks calls go to the test's recording stand-in (``TEST_TASKS_ENDPOINT``) over the REST transport;
 - Workflows executions calls go to the workflows-emulator (``TEST_WORKFLOWS_ENDPOINT``), when a test runs one.
 
-Everything else (settings, Firestore and Pub/Sub on their emulators, the HTTP API, the runtime) is the production
-code path.
+Everything else (the telemetry set-up, settings, Firestore and Pub/Sub on their emulators, the HTTP API, the
+runtime) is the production code path.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any
 
 from google.auth.credentials import AnonymousCredentials
 
+from fooddelivery.observability.setup import configure
 from fooddelivery_gcp.bootstrap import build_gcp_app, reset_gcp_app
 from fooddelivery_gcp.main import http_api, outbox_sweep, runtime_event, saga_step, saga_timer
 from fooddelivery_gcp.tasks import OidcVerifier
@@ -41,6 +42,8 @@ def _install() -> None:
         executions_client = executions_v1.ExecutionsClient(
             transport="rest", credentials=AnonymousCredentials(), client_options={"api_endpoint": workflows}
         )
+    # what gcp_app() does first on a deployed instance: log lines and, when OTEL_* variables ask, the SDK
+    configure("fooddelivery-gcp", platform=True)
     app = build_gcp_app(tasks_client=tasks_client, executions_client=executions_client)
     with open(os.environ["TEST_OIDC_JWKS"]) as f:
         jwks = json.load(f)

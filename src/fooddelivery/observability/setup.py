@@ -42,18 +42,22 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from fooddelivery.observability.logs import LogSettings, configure_logging
+from fooddelivery.observability.tracing import _providers as _in_use
 
 __all__ = [
     "EXIT_TIMEOUT_S",
+    "FLUSH_TIMEOUT_ENV",
     "PROTOCOLS",
     "WARNING_INTERVAL_S",
     "Telemetry",
     "TelemetryConfigurationError",
     "configure",
     "flush",
+    "flush_timeout_ms",
+    "flushing",
     "shutdown",
 ]
 
@@ -273,7 +277,11 @@ def _otlp_exporter(signal: str, protocol: str, timeout_s: float) -> Any:
         extra = "otel-grpc" if protocol == "grpc" else "otel"
         log.warning(
             "OTLP %s export over %s needs %s: pip install 'fooddelivery[%s]'; %ss are not exported",
-            signal, protocol, PROTOCOLS[protocol].split(" (")[0], extra, signal,
+            signal,
+            protocol,
+            PROTOCOLS[protocol].split(" (")[0],
+            extra,
+            signal,
         )
         return None
     return getattr(module, f"OTLP{kind}Exporter")(timeout=timeout_s)
@@ -381,3 +389,121 @@ def shutdown(timeout_s: float | None = None) -> None:
     calls: list[Callable[[], object]] = [p.shutdown for p in providers]
     if not _bounded(calls, timeout_s):
         _warn("OpenTelemetry export did not finish within %.1f s at exit; what was not exported is dropped", timeout_s)
+
+
+#: The variable bounding the flush at the end of a cloud function's invocation (:func:`flushing`), milliseconds.
+FLUSH_TIMEOUT_ENV: Final[str] = "FOODDELIVERY_OTEL_FLUSH_TIMEOUT_MS"
+#: Its default: an OTLP export to a collector nearby takes milliseconds; a slow one must not hold the invocation.
+DEFAULT_FLUSH_TIMEOUT_MS: Final[int] = 1_000
+#: What :data:`FLUSH_TIMEOUT_ENV` sets, for the README's settings table.
+FLUSH_TIMEOUT_DOC: Final[str] = (
+    "Longest wait, in milliseconds, for the export of buffered spans and metrics at the end of each cloud "
+    "function invocation (a frozen or throttled instance would lose or delay them); a positive integer. Only "
+    "used when an OpenTelemetry SDK is configured; what is not exported in time goes with a later invocation."
+)
+_flush_timeout: list[int] = []
+_modules = sys.modules
+_TRACE_API: Final = "opentelemetry.trace"
+_METRICS_API: Final = "opentelemetry.metrics"
+_F = TypeVar("_F", bound=Callable[..., Any])
+_GLOBAL_PROVIDERS: Final = (
+    ("opentelemetry.trace", "get_tracer_provider"),
+    ("opentelemetry.metrics", "get_meter_provider"),
+)
+
+
+def flush_timeout_ms(environ: Mapping[str, str] | None = None) -> int:
+    """The bound of :func:`flushing`: ``FOODDELIVERY_OTEL_FLUSH_TIMEOUT_MS``, read once (default 1,000 ms).
+
+    A value that is not a positive integer is logged as an error naming the variable and the default is used:
+    a telemetry setting never fails an invocation.
+    """
+    if _flush_timeout and environ is None:
+        return _flush_timeout[0]
+    text = (os.environ if environ is None else environ).get(FLUSH_TIMEOUT_ENV, "").strip()
+    value = DEFAULT_FLUSH_TIMEOUT_MS
+    if text:
+        value = int(text) if text.isdigit() else 0
+        if value <= 0:
+            value = DEFAULT_FLUSH_TIMEOUT_MS
+            log.error("%s must be a positive integer (ms), got %r: using %d", FLUSH_TIMEOUT_ENV, text, value)
+    if environ is None:
+        _flush_timeout[:] = [value]
+    return value
+
+
+def _providers_to_flush() -> list[Any]:
+    """The SDK providers in use that :func:`flush` does not flush itself: those given to
+    :func:`~fooddelivery.observability.tracing.use_providers`, and global ones another set-up installed
+    (``opentelemetry-instrument``, a Lambda layer). Empty, at the cost of a few look-ups, when none is."""
+    found: list[Any] = [p for p in (_in_use.tracer_provider, _in_use.meter_provider) if p is not None]
+    for module, getter in _GLOBAL_PROVIDERS:
+        api = sys.modules.get(module)
+        if api is not None:
+            found.append(getattr(api, getter)())
+    mine = {id(p) for t in _installed for p in (t.tracer_provider, t.meter_provider)}
+    unique: dict[int, Any] = {}
+    for provider in found:
+        # the API's proxy and no-op providers have no force_flush: nothing is buffered there
+        if callable(getattr(provider, "force_flush", None)) and id(provider) not in mine:
+            unique.setdefault(id(provider), provider)
+    return list(unique.values())
+
+
+def _flush_within(timeout_ms: int) -> None:
+    """Flush every provider in use (:func:`flush`'s and :func:`_providers_to_flush`'s), waiting at most
+    ``timeout_ms`` in all (the SDK's batch processor ignores the timeout it is given and exports in the caller: each
+    export runs in a helper thread, left to finish in the background); then one warning line."""
+    providers = _providers() + _providers_to_flush()
+    if not providers:
+        return
+    calls: list[Callable[[], object]] = [functools.partial(p.force_flush, timeout_ms) for p in providers]
+    if not _bounded(calls, timeout_ms / 1000):
+        _warn(
+            "telemetry flush still running after %d ms (%s): the rest is exported later", timeout_ms, FLUSH_TIMEOUT_ENV
+        )
+
+
+class _Flushing:
+    """What :func:`flushing` returns: a context manager, and a decorator of functions."""
+
+    __slots__ = ("timeout_ms",)
+
+    def __init__(self, timeout_ms: int | None) -> None:
+        self.timeout_ms = timeout_ms
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        if (
+            _in_use.tracer_provider is None
+            and _in_use.meter_provider is None
+            and _TRACE_API not in _modules
+            and _METRICS_API not in _modules
+        ):
+            return  # nothing can have buffered anything
+        _flush_within(self.timeout_ms if self.timeout_ms is not None else flush_timeout_ms())
+
+    def __call__(self, function: _F) -> _F:
+        timeout_ms = self.timeout_ms
+
+        @functools.wraps(function)
+        def flushed(*args: Any, **kwargs: Any) -> Any:
+            with _Flushing(timeout_ms):
+                return function(*args, **kwargs)
+
+        return flushed  # type: ignore[return-value]
+
+
+def flushing(timeout_ms: int | None = None) -> _Flushing:
+    """Export the buffered spans and metrics when the block ends, normally or by an exception, waiting at most
+    ``timeout_ms`` (default :func:`flush_timeout_ms`): ``with flushing(): ...``, or ``@flushing()`` on a function.
+
+    Every cloud entrypoint runs each invocation in it: Lambda freezes an execution environment between
+    invocations, and Azure Functions and Cloud Functions instances are throttled or stopped, so spans left in a
+    batch processor would wait for the next invocation or be lost
+    (https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html). With no SDK provider in use
+    (the OpenTelemetry API not even imported) it costs a few look-ups.
+    """
+    return _Flushing(timeout_ms)

@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from fooddelivery.domain.errors import InfrastructureError, NotFound
+from fooddelivery.observability.tracing import TRACE_KEY, origin_carrier
 from fooddelivery.ports.saga_engine import SignalOutcome
 from fooddelivery.ports.saga_store import SagaStateStore, SagaStatus
 from fooddelivery.ports.scheduler import ScheduledMessage
@@ -56,8 +57,10 @@ class NoTimers:
 class StepFunctionsEngine:
     """The ``SagaEngine`` port on Step Functions: one execution of the order saga's state machine per order.
 
-    - ``start``: ``StartExecution`` named after the order with ``{"sagaId", "orderId"}`` (idempotent for the same
-      name and input; ``ExecutionAlreadyExists`` -- the execution has finished -- is taken as done);
+    - ``start``: ``StartExecution`` named after the order with ``{"sagaId", "orderId"}`` and, when traced, the
+      trace context (:meth:`execution_input`); idempotent for the same name and input, and
+      ``ExecutionAlreadyExists`` -- the execution has finished, or a redelivery started it under another span of
+      the trace -- is taken as done;
     - ``signal``: completes the waiting callback task (``StepFunctionsSignaller``);
     - ``status``: WAITING while the execution waits in a callback task (its callback record says so), else the
       execution's status (RUNNING, SUCCEEDED, FAILED for FAILED/TIMED_OUT/ABORTED), None when there is none.
@@ -95,6 +98,18 @@ class StepFunctionsEngine:
         prefix, _, name = self.state_machine_arn.rpartition(":stateMachine:")
         return f"{prefix}:execution:{name}:{saga_id}"
 
+    @staticmethod
+    def execution_input(saga_id: str, data: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The execution's input: ``{"sagaId", "orderId"}`` and, when something is traced, the W3C context of the
+        order's trace under ``_trace`` (``data``'s, else the message being handled's or the current span's), which
+        every Task state passes to the task Lambda (``"data.$": "$"``): each step's span joins the order's trace.
+        """
+        body: dict[str, Any] = {"sagaId": saga_id, "orderId": saga_id}
+        carrier = (data or {}).get(TRACE_KEY) or origin_carrier()
+        if carrier:
+            body[TRACE_KEY] = dict(carrier)
+        return body
+
     def start(self, saga_id: str, data: Mapping[str, Any] | None = None) -> None:
         """Start the execution of ``saga_id`` (idempotent).
 
@@ -105,7 +120,7 @@ class StepFunctionsEngine:
             self._client.get().start_execution(
                 stateMachineArn=self.state_machine_arn,
                 name=saga_id,
-                input=json.dumps({"sagaId": saga_id, "orderId": saga_id}, separators=(",", ":")),
+                input=json.dumps(self.execution_input(saga_id, data), separators=(",", ":")),
             )
         except Exception as exc:
             if error_code(exc) == "ExecutionAlreadyExists":

@@ -11,6 +11,8 @@ target                    trigger                 what it does (``fooddelivery_g
 ``saga_step``             HTTPS (Cloud Workflows) one step of the generated workflow, OIDC-checked
 ========================  ======================  ===========================================================
 
+Each invocation exports its telemetry before it returns or raises (:func:`fooddelivery.observability.setup.flushing`:
+an instance is throttled between requests and may be stopped, so spans left in a batch would wait or be lost).
 Importing this module registers the functions and nothing else: the application (settings, clients) is built on
 the first request of the instance and cached (:func:`fooddelivery_gcp.bootstrap.gcp_app`).
 """
@@ -22,10 +24,12 @@ from typing import Any
 import functions_framework
 from flask import Request, Response
 
+from fooddelivery.observability.setup import flushing
 from fooddelivery_gcp import entrypoints
 
 
 @functions_framework.http
+@flushing()
 def http_api(request: Request) -> Response:
     """The HTTP API."""
     from fooddelivery_gcp.bootstrap import gcp_app
@@ -34,6 +38,7 @@ def http_api(request: Request) -> Response:
 
 
 @functions_framework.cloud_event
+@flushing()
 def runtime_event(cloud_event: Any) -> None:
     """The saga runtime: return acks, raise nacks."""
     from fooddelivery_gcp.bootstrap import gcp_app
@@ -42,6 +47,7 @@ def runtime_event(cloud_event: Any) -> None:
 
 
 @functions_framework.http
+@flushing()
 def saga_timer(request: Request) -> Response:
     """Cloud Tasks' target for saga timers."""
     from fooddelivery_gcp.bootstrap import gcp_app
@@ -50,6 +56,7 @@ def saga_timer(request: Request) -> Response:
 
 
 @functions_framework.http
+@flushing()
 def outbox_sweep(request: Request) -> Response:
     """Cloud Scheduler's target: the outbox sweep."""
     from fooddelivery_gcp.bootstrap import gcp_app
@@ -58,6 +65,7 @@ def outbox_sweep(request: Request) -> Response:
 
 
 @functions_framework.http
+@flushing()
 def saga_step(request: Request) -> Response:
     """One step of the Cloud Workflows saga."""
     from fooddelivery_gcp.bootstrap import gcp_app

@@ -72,7 +72,8 @@ def test_every_state_of_the_core_definition_is_a_step_of_the_workflow() -> None:
 def test_the_payment_step_retries_payment_errors_inside_infrastructure_errors_and_routes_a_decline() -> None:
     workflow = compile_workflow(build_order_saga())
     payment = _steps(workflow)["ProcessPayment"]
-    outer = payment["try"]["steps"][0]["ProcessPayment_retry1"]
+    assert payment["try"]["steps"][0] == {"ProcessPayment_first": {"assign": [{"attempt_ProcessPayment": 0}]}}
+    outer = payment["try"]["steps"][1]["ProcessPayment_retry1"]
     inner = outer["try"]["steps"][0]["ProcessPayment_retry0"]
     assert inner["retry"]["predicate"] == "${retry_PaymentRetryableError}"
     assert (inner["retry"]["max_retries"], inner["retry"]["backoff"]) == (
@@ -80,6 +81,11 @@ def test_the_payment_step_retries_payment_errors_inside_infrastructure_errors_an
         {"initial_delay": 5, "max_delay": 20, "multiplier": 2},
     )
     assert outer["retry"]["predicate"] == "${retry_InfrastructureError}"
+    # every attempt (each retry runs the innermost steps again) counts itself and sends the count
+    counted, call = inner["try"]["steps"][0], inner["try"]["steps"][1]["ProcessPayment_call"]
+    increment = {"attempt_ProcessPayment": "${attempt_ProcessPayment + 1}"}
+    assert counted == {"ProcessPayment_attempt": {"assign": [increment]}}
+    assert call["args"]["body"]["attempt"] == "${attempt_ProcessPayment}"
     route = _steps(workflow)["ProcessPayment_route"]["switch"]
     assert [c.get("next") for c in route] == [
         "Record_PaymentDeclined_Compensate",

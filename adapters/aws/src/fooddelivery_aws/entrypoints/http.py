@@ -246,6 +246,9 @@ def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
         ValidationError: a setting is missing or invalid (named): the function is misconfigured, and says so in its
             log on every invocation until it is fixed (API Gateway answers 502 meanwhile).
     """
+    # (imported here, not with the module: the set-up's imports belong to the first invocation, as aws_app's do)
+    from fooddelivery.observability.setup import flushing
     from fooddelivery_aws.bootstrap import aws_app
 
-    return ApiGatewayAdapter(aws_app().http_api).handle(event)
+    with flushing():  # the invocation's telemetry is exported before API Gateway gets the answer
+        return ApiGatewayAdapter(aws_app().http_api).handle(event)

@@ -29,6 +29,7 @@ from fooddelivery.application.envelope import from_json
 from fooddelivery.domain.errors import ValidationError
 from fooddelivery.domain.events import DomainEvent, EventType
 from fooddelivery.domain.geo import GeoPoint
+from fooddelivery.observability.setup import flushing
 from fooddelivery.ports.clock import Clock
 from fooddelivery_aws.batch import BatchItemFailures
 from fooddelivery_aws.metering import metered
@@ -159,6 +160,7 @@ def _sequence(record: Any) -> str | None:
 
 
 @metered()
+@flushing()
 def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
     """Lambda entry point (``fooddelivery_aws.entrypoints.kinesis.handler``): see the module docstring."""
     from fooddelivery_aws.bootstrap import aws_app

@@ -53,6 +53,7 @@ from fooddelivery.application.messages import (
 )
 from fooddelivery.application.runtime import OrderRuntime
 from fooddelivery.domain.errors import ValidationError
+from fooddelivery.observability.setup import flushing
 from fooddelivery_aws.batch import BatchItemFailures
 from fooddelivery_aws.messaging.eventbridge import event_from_eventbridge
 from fooddelivery_aws.messaging.sqs_scheduler import SqsScheduler
@@ -147,6 +148,7 @@ def _identity(record: Any, index: int) -> tuple[str, str | None]:
 
 # -- the Lambda handler -----------------------------------------------------------------------------------------------
 @metered()
+@flushing()
 def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
     """Lambda entry point (``fooddelivery_aws.entrypoints.sqs.handler``): see the module docstring.
 

@@ -22,6 +22,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from fooddelivery.observability.setup import flushing
 from fooddelivery_aws.batch import BatchItemFailures
 from fooddelivery_aws.metering import metered
 from fooddelivery_aws.relay import is_scheduled_event
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 
 
 @metered()
+@flushing()
 def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
     """Lambda entry point (``fooddelivery_aws.entrypoints.stream.handler``): see the module docstring.
 

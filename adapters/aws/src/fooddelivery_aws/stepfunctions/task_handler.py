@@ -45,6 +45,7 @@ from typing import Any, Final
 from fooddelivery.application.saga.runner import Action, StepContext
 from fooddelivery.bootstrap import Bootstrapped
 from fooddelivery.domain.errors import FoodDeliveryError, NotFound
+from fooddelivery.observability.setup import flushing
 from fooddelivery.ports.saga_store import SagaState, SagaStateStore, SagaStatus
 from fooddelivery_aws.metering import metered
 from fooddelivery_aws.stepfunctions.asl import AWAIT_EVENT_STEP, domain_error_classes
@@ -191,9 +192,12 @@ class StepFunctionsTaskHandler:
 
     @property
     def actions(self) -> dict[str, Action]:
-        """Action name -> callable, from the core's ``OrderSagaSteps``."""
+        """Action name -> callable: the core's ``OrderSagaSteps`` actions as its runner holds them, so with
+        telemetry on each invocation is a ``saga <state>`` span in the order's trace (the execution's input carries
+        its context, see :class:`~fooddelivery_aws.sagas.StepFunctionsEngine`) and records the step's duration and
+        retries, as an in-process step does (``fooddelivery.observability.instrument.traced_actions``)."""
         if self._actions is None:
-            self._actions = dict(self.app.service.steps.actions())
+            self._actions = dict(self.app.runner.actions)
         return self._actions
 
     def __call__(self, event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
@@ -314,6 +318,7 @@ TASKS = StepFunctionsTaskHandler()
 
 
 @metered()
+@flushing()
 def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
     """The Lambda entry point (``fooddelivery_aws.stepfunctions.task_handler.handler``): :data:`TASKS`, each
     invocation metered when the application meters (:func:`fooddelivery_aws.metering.metered`).

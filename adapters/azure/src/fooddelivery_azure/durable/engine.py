@@ -59,6 +59,7 @@ from typing import Any, Final, TypeVar
 
 from fooddelivery.application.order_saga import build_order_saga
 from fooddelivery.domain.errors import InfrastructureError, InvalidTransition, LateEvent, NotFound
+from fooddelivery.observability.tracing import TRACE_KEY, origin_carrier
 from fooddelivery.ports.saga_engine import SignalOutcome
 from fooddelivery.ports.saga_store import SagaStatus
 from fooddelivery_azure.durable.orchestrator import (
@@ -217,9 +218,12 @@ class DurableSagaEngine:
         if self._view(instance) is not None:
             log.info("saga %s: orchestration %s exists already", saga_id, instance)
             return
-        saga = SagaInput(
-            saga_id, self.definition.key, self.confirmation_timeout_s, data={"orderId": saga_id, **dict(data or {})}
-        )
+        body: dict[str, Any] = {"orderId": saga_id, **dict(data or {})}
+        carrier = body.get(TRACE_KEY) or origin_carrier()
+        if carrier:
+            # the order's trace: every activity's "saga <state>" span joins it (the data reaches each step input)
+            body[TRACE_KEY] = dict(carrier)
+        saga = SagaInput(saga_id, self.definition.key, self.confirmation_timeout_s, data=body)
         self._start(instance, saga, saga_id)
 
     def signal(self, saga_id: str, event: str, detail: Mapping[str, Any] | None = None) -> SignalOutcome:

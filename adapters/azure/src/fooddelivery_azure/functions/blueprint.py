@@ -27,6 +27,10 @@ function             what it does
                      ``saga_refund_payment``...; :mod:`fooddelivery_azure.durable.activities`)
 ===================  ===========================================================================================
 
+Telemetry: every function that runs the core exports its spans and metrics before the invocation ends
+(:func:`fooddelivery.observability.setup.flushing`: a consumption-plan instance is throttled or stopped between
+invocations, and spans left in a batch would wait or be lost); the orchestrators run no core code and record none.
+
 ``http`` and ``runtime_queue`` take the ``durableClient`` input binding (in ``durable`` mode the core's saga engine
 starts and signals orchestrations through it; in ``servicebus`` mode it is unused). The binding makes them
 ``async`` (the Durable SDK wraps them); each runs the core, which blocks, in a worker thread
@@ -51,6 +55,7 @@ from azurefunctions.extensions.bindings import servicebus
 
 from fooddelivery.application.order_saga import ORDER_SAGA
 from fooddelivery.domain.errors import InfrastructureError
+from fooddelivery.observability.setup import flushing
 from fooddelivery_azure.bootstrap import AzureApp, azure_app
 from fooddelivery_azure.durable.activities import run_step
 from fooddelivery_azure.durable.engine import durable_client
@@ -141,13 +146,15 @@ def run_activity(action: str, payload: Any, app: AzureApp) -> dict[str, Any]:
     """One saga activity: the core's ``action`` for the orchestrator's step input (see
     :func:`fooddelivery_azure.durable.activities.run_step`)."""
     boot = app.boot
-    return run_step(payload, action, boot.service.steps.actions(), boot.adapters["sagas"], boot.service.clock)
+    # the runner's actions: with telemetry on, each a "saga <state>" span in the order's trace (the orchestration's
+    # data carries its context) recording the step's duration and retries, as an in-process step does
+    return run_step(payload, action, boot.runner.actions, boot.adapters["sagas"], boot.service.clock)
 
 
 async def _in_worker_thread(client: Any, body: Callable[[AzureApp], _R]) -> _R:
     """Run ``body`` (the core: it blocks) in a worker thread with the invocation's Durable client bound."""
     with durable_client(client, asyncio.get_running_loop()):
-        return await asyncio.to_thread(lambda: body(azure_app()))
+        return await asyncio.to_thread(flushing()(lambda: body(azure_app())))
 
 
 # -- registrations ----------------------------------------------------------------------------------------------
@@ -188,14 +195,16 @@ async def runtime_queue(
 )
 def outbox_changes(documents: func.DocumentList) -> None:
     """A batch of changed ``orders`` documents (see the module docstring)."""
-    handle_changes((d.to_dict() if hasattr(d, "to_dict") else d for d in documents), azure_app())
+    with flushing():
+        handle_changes((d.to_dict() if hasattr(d, "to_dict") else d for d in documents), azure_app())
 
 
 @blueprint.function_name("outbox_sweep")
 @blueprint.timer_trigger(arg_name="timer", schedule="0 */1 * * * *", run_on_startup=False, use_monitor=True)
 def outbox_sweep(timer: func.TimerRequest) -> None:
     """Every minute: the outbox sweep."""
-    sweep(azure_app())
+    with flushing():
+        sweep(azure_app())
 
 
 @blueprint.function_name(ORCHESTRATOR)
@@ -218,7 +227,8 @@ def _register_activity(action: str) -> None:
     name = activity_name(action)
 
     def activity(payload: Any) -> dict[str, Any]:
-        return run_activity(action, payload, azure_app())
+        with flushing():
+            return run_activity(action, payload, azure_app())
 
     activity.__name__ = activity.__qualname__ = name
     activity.__doc__ = f"Saga activity: the core's action {action!r} (see run_activity)."

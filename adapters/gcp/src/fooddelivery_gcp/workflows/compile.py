@@ -39,6 +39,11 @@ core state           Cloud Workflows
                      ``{error, cause, outcome}`` (the execution ends FAILED).
 ===================  ======================================================================================
 
+Each task's and compensation's call sends its attempt number (``attempt``: 1, then 2 for the first retry...),
+counted in a workflow variable ``attempt_<step>`` (set to 0 before the step's ``try``, incremented in the retried
+steps): the step function gives it to the core's action as ``StepContext.attempt``, which the step's telemetry
+reports (its span's attempt, the saga step retries metric).
+
 Known difference from the core's runner: a nested ``try`` restarts the inner policies' counters when an outer
 policy retries (the core keeps one counter per policy for the whole step). With the order saga's policies
 (payment errors and infrastructure errors never alternate in practice) the number of attempts is the same.
@@ -202,15 +207,29 @@ class _Compiler:
         return {f"{name}_route": {"switch": conditions}}
 
     # -- states -----------------------------------------------------------------------------------------------
+    def counted(
+        self, name: str, state: str, action: str, retry: Sequence[Retry], last: list[dict[str, Any]] | None = None
+    ) -> dict[str, Any]:
+        """The ``try`` block of a step's call with its retries, counting attempts in ``attempt_<name>`` (0 before
+        the block, + 1 inside the retried steps, which every retry runs again) and sending the count as the
+        request's ``attempt`` (1 for the first), as the core's runner numbers ``StepContext.attempt``; ``last``:
+        steps after the checked call, retried with it."""
+        counter = f"attempt_{name}"
+        inner = [{f"{name}_attempt": {"assign": [{counter: f"${{{counter} + 1}}"}]}}]
+        inner += self.checked_call(name, state, action, f"r_{name}", {"attempt": f"${{{counter}}}"})
+        inner += last or []
+        retried = self.retried(name, inner, retry)
+        return {"steps": [{f"{name}_first": {"assign": [{counter: 0}]}}, *retried["steps"]]}
+
     def task_try(
         self, task: Task, action: str, state: str, failure_steps: list[dict[str, Any]] | None
     ) -> dict[str, Any]:
-        inner = self.checked_call(task.name, state, action, f"r_{task.name}")
+        last: list[dict[str, Any]] = []
         if task.compensation:
-            inner.append(
+            last.append(
                 {f"{task.name}_completed": {"assign": [{"completed": f'${{list.concat(completed, "{task.name}")}}'}]}}
             )
-        step: dict[str, Any] = {"try": self.retried(task.name, inner, task.retry)}
+        step: dict[str, Any] = {"try": self.counted(task.name, state, action, task.retry, last)}
         if failure_steps is not None:
             step["except"] = {"as": f"e_{task.name}", "steps": failure_steps}
         return step
@@ -372,8 +391,8 @@ class _Compiler:
                 }
             )
             comp = Task(f"{node.name}_{task.name}_undo", action=str(task.compensation), retry=node.retry)
-            inner = self.checked_call(comp.name, f"{node.name}:{task.name}", str(task.compensation), f"r_{comp.name}")
-            self.steps.append({run: {"try": self.retried(comp.name, inner, node.retry)}})
+            block = self.counted(comp.name, f"{node.name}:{task.name}", str(task.compensation), node.retry)
+            self.steps.append({run: {"try": block}})
             self.steps.append({f"{run}_next": {"next": following}})
         if not steps:
             self.steps.append({node.name: {"next": node.next}})

@@ -8,7 +8,9 @@ WAITING, SUCCEEDED, FAILED) and its ``data`` holds:
 - ``events``, ``deadline`` (polling) or ``callbackUrl`` (callback): while the execution waits;
 - ``signals``: events accepted for the current wait (a repeat answers DUPLICATE); ``consumed``: whether the
   polling execution has taken it; ``closed``: the wait is over (an event was taken or the deadline passed);
-- whatever a step stored with ``StepContext.checkpoint`` (``reservedDriver``).
+- whatever a step stored with ``StepContext.checkpoint`` (``reservedDriver``);
+- ``_trace``: the W3C context of the order's trace, stored by ``start`` when something is traced, so every step's
+  span joins the trace of the order's placement.
 
 ``start`` creates the record first (``create`` fails for a known saga: starting twice starts once), then the
 execution with ``{"sagaId": <id>}`` (Executions API ``CreateExecution``; it has no idempotency key of its own,
@@ -35,6 +37,7 @@ from typing import Any, Final
 
 from fooddelivery.application.saga.runner import SignalOutcome
 from fooddelivery.domain.errors import ConcurrencyConflict, InfrastructureError, InvalidTransition, LateEvent, NotFound
+from fooddelivery.observability.tracing import TRACE_KEY, origin_carrier
 from fooddelivery.ports.clock import Clock
 from fooddelivery.ports.saga_store import SagaState, SagaStateStore, SagaStatus
 from fooddelivery_gcp.firestore._support import error_name
@@ -133,6 +136,7 @@ class WorkflowsEngine:
             InfrastructureError: Workflows refused; the claim is released so a retry starts it.
         """
         now = self.clock.now()
+        carrier = (data or {}).get(TRACE_KEY) or origin_carrier()
 
         def claim(record: SagaState) -> bool:
             if record.data.get("execution"):
@@ -141,6 +145,9 @@ class WorkflowsEngine:
             if claimed and now.timestamp() - float(claimed) < self.stale_after.total_seconds():
                 return False
             record.data["claimedAt"] = now.timestamp()
+            if carrier:
+                # the order's trace: every step reads the record, so its "saga <state>" span joins the trace
+                record.data[TRACE_KEY] = dict(carrier)
             return True
 
         _, mine = update_record(self.store, self.clock, saga_id, claim)

@@ -2,7 +2,7 @@
 
 Request (JSON, from the workflow, with an OIDC token of the workflow's service account)::
 
-    {"sagaId": "ord-1", "step": "capture_payment", "state": "ProcessPayment", "outcome": ""}
+    {"sagaId": "ord-1", "step": "capture_payment", "state": "ProcessPayment", "outcome": "", "attempt": 1}
     {"sagaId": "ord-1", "step": "__await__", "state": "WaitForRestaurantConfirmation",
      "events": ["RestaurantConfirmed", ...], "timeoutSeconds": 300, "callbackUrl": "https://..."?}
     {"sagaId": "ord-1", "step": "__poll__", ...}
@@ -26,7 +26,7 @@ import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from fooddelivery.application.saga.runner import StepContext
+from fooddelivery.application.saga.runner import Action, StepContext
 from fooddelivery.domain.errors import FoodDeliveryError, NotAuthenticated
 from fooddelivery.ports.saga_store import SagaState, SagaStatus
 from fooddelivery_gcp.workflows.compile import AWAIT_STEP, FINISH_STEP, POLL_STEP, TIMEOUT_EVENT
@@ -71,7 +71,12 @@ class StepHandler:
 
     def __init__(self, app: GcpApp) -> None:
         self.app = app
-        self.actions = app.boot.service.steps.actions()
+
+    @property
+    def actions(self) -> Mapping[str, Action]:
+        """The runner's actions: with telemetry on, each a ``saga <state>`` span in the order's trace (the
+        execution's record carries its context) recording the step's duration, as an in-process step does."""
+        return self.app.boot.runner.actions
 
     def _update(self, saga_id: str, change: Any) -> Any:
         service = self.app.boot.service
@@ -95,14 +100,16 @@ class StepHandler:
             elif step == FINISH_STEP:
                 output = self._finish(saga_id, body, outcome)
             else:
-                output = self._action(saga_id, step, state, outcome if isinstance(outcome, str) else None)
+                attempt = body.get("attempt")
+                attempt = attempt if isinstance(attempt, int) and not isinstance(attempt, bool) and attempt > 0 else 1
+                output = self._action(saga_id, step, state, outcome if isinstance(outcome, str) else None, attempt)
         except FoodDeliveryError as exc:
             names = error_names(exc)
             log.info("saga step failed", extra={"sagaId": saga_id, "step": step, "error": names[0]})
             return {"ok": False, "error": names[0], "errors": names, "detail": exc.detail}
         return {"ok": True, "output": output}
 
-    def _action(self, saga_id: str, step: str, state: str, outcome: str | None) -> dict[str, Any]:
+    def _action(self, saga_id: str, step: str, state: str, outcome: str | None, attempt: int = 1) -> dict[str, Any]:
         action = self.actions.get(step)
         if action is None:
             raise BadStep(f"unknown step {step!r}")
@@ -116,7 +123,9 @@ class StepHandler:
             self._update(saga_id, lambda r: r.data.update(values))
             data.update(values)
 
-        ctx = StepContext(saga_id=saga_id, step=state, data=data, outcome=outcome, attempt=1, _checkpoint=checkpoint)
+        ctx = StepContext(
+            saga_id=saga_id, step=state, data=data, outcome=outcome, attempt=attempt, _checkpoint=checkpoint
+        )
         out = action(ctx)
         return dict(out or {})
 
