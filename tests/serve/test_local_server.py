@@ -24,6 +24,7 @@ from fooddelivery.ports.saga_store import SagaStatus
 from fooddelivery.ports.scheduler import ScheduledMessage
 from fooddelivery.server import BackgroundWorker, DemoCatalog, LocalServer, load_demo_catalog
 from fooddelivery.server.demo import DRIVER_SPREAD_KM
+from fooddelivery.server.worker import Pass
 from tests.serve._live import REFERENCE_PAYLOAD, wait_for
 from tests.sqlite._damage import damage_table
 
@@ -236,6 +237,41 @@ def test_a_saga_stuck_running_is_resumed_by_a_sweep_once_it_is_stale(
     assert server.adapters.sagas.get(order_id).status is SagaStatus.SUCCEEDED
 
 
+def test_the_first_pass_after_an_outage_resumes_the_sagas_it_stopped_without_waiting_for_them_to_be_stale(
+    start: Callable[[], LocalServer], clock: VirtualClock
+) -> None:
+    # A full disk refused a saga step's write: the saga stays RUNNING, not saved since the outage began, and no
+    # thread drives it any more. The regular sweep would take it only once stale (30 s) and at its turn (15 s):
+    # CI saw an order still PENDING 20 s after the disk had room again.
+    server = start()
+    server.start()
+
+    def stuck_running(order_id: str) -> None:
+        state = server.adapters.sagas.get(order_id)
+        server.adapters.scheduler.cancel(str(state.timer_id))
+        state.status, state.current, state.timer_id = SagaStatus.RUNNING, "ConfirmOrder", None
+        state.data["waited"] = True
+        state.updated_at = clock.now()
+        server.adapters.sagas.save(state)
+
+    stopped = _place(server, clock)
+    stuck_running(stopped)
+    server.worker.note(Pass(failure="disk_full: commit: the disk is full"))  # the outage begins
+    clock.advance(3)
+    driven = _place(server, clock)  # saved during the outage (a write that still fitted): a thread may drive it
+    stuck_running(driven)
+    clock.advance(2)
+    server.worker.note(Pass())  # a pass succeeds: the outage is over, 5 s after it began
+
+    outcome = server.worker.run_once()  # not a regular sweep's turn (15 s), and 5 s is not stale (30 s)
+
+    assert server.worker.outage is None
+    assert server.adapters.sagas.get(stopped).status is SagaStatus.SUCCEEDED
+    assert server.adapters.sagas.get(driven).status is SagaStatus.RUNNING  # saved since the outage began
+    assert outcome.sagas_resumed == 1
+    assert server.worker.run_once().sagas_resumed == 0  # once: the next passes wait for the regular sweep
+
+
 def test_the_worker_publishes_what_a_request_could_not(start: Callable[[], LocalServer], clock: VirtualClock) -> None:
     server = start()
     server.start()
@@ -407,7 +443,10 @@ def test_the_worker_checkpoints_the_wal_and_truncates_it(start: Callable[[], Loc
     database = server.adapters.database
     assert database.wal_bytes > 0
     worker = BackgroundWorker(
-        server.boot.service, server.adapters.scheduler, server.adapters.sagas, checkpoint=database.checkpoint,
+        server.boot.service,
+        server.adapters.scheduler,
+        server.adapters.sagas,
+        checkpoint=database.checkpoint,
         checkpoint_s=0.05,
     )
 

@@ -19,8 +19,10 @@ first failure and the worker **backs off**: it waits ``backoff_min_s``, then twi
 failed pass, at most ``backoff_max_s``, instead of retrying a due timer every millisecond. It logs one line when
 passes start failing, one when the reason changes and one when they succeed again -- never one per attempt, and
 no traceback for an outage (a traceback is for a bug). Timers it had leased when the failure hit are released
-once the store works again, so they are not held until their lease ends. :attr:`BackgroundWorker.outage` is what
-``/health`` reports.
+once the store works again, so they are not held until their lease ends. The first pass after an outage also
+sweeps at once: it retries the saga events that failed in process and resumes every saga RUNNING and not saved
+since the outage began (the store refused its next write: nothing else will drive it), instead of leaving them for
+the next regular sweep and ``stale_after_s``. :attr:`BackgroundWorker.outage` is what ``/health`` reports.
 """
 
 from __future__ import annotations
@@ -180,6 +182,10 @@ class BackgroundWorker:
         self._next_sweep = time.monotonic() + sweep_s
         self._next_checkpoint = time.monotonic() + checkpoint_s
         self._outage: Outage | None = None
+        # when the current outage began on the service's clock (sagas' ``updated_at`` are on it), and, once it is
+        # over, how long a RUNNING saga must not have been saved to be resumed by the recovery sweep
+        self._outage_began: datetime | None = None
+        self._recovery_stale: timedelta | None = None
         self._pass_lock = threading.Lock()  # one pass at a time (the thread's, or a caller's)
         self._pass_failure: str | None = None
         self._unreleased: list[str] = []
@@ -238,6 +244,11 @@ class BackgroundWorker:
         if failure is None:
             if outage is not None:
                 self._outage = None
+                began = self._outage_began
+                if began is not None:  # the next pass sweeps at once (see the module docstring)
+                    since = self.service.clock.now() - began
+                    self._recovery_stale = min(self.stale_after, max(since, timedelta(0)))
+                self._outage_began = None
                 log.warning(
                     "background work succeeds again after %.1f s (%d failed passes; last: %s)",
                     time.monotonic() - outage.since,
@@ -248,6 +259,7 @@ class BackgroundWorker:
         if outage is None:
             delay = self.backoff_min_s
             self._outage = Outage(failure, time.monotonic(), 1, delay)
+            self._outage_began = self.service.clock.now()
             log.warning(
                 "background work fails (%s); retrying with back-off (%g s doubling to at most %g s), logged "
                 "again only when this changes",
@@ -294,9 +306,14 @@ class BackgroundWorker:
         if self._pass_failure is None:
             published = self._pump()
         now_mono = time.monotonic()
-        if self._pass_failure is None and (sweep or (sweep is None and now_mono >= self._next_sweep)):
+        recovery = self._recovery_stale
+        if self._pass_failure is None and (
+            sweep or recovery is not None or (sweep is None and now_mono >= self._next_sweep)
+        ):
             self._next_sweep = now_mono + self.sweep_s
-            resumed, resume_failed = self.resume_stuck()
+            resumed, resume_failed = self.resume_stuck(recovery)
+            if self._pass_failure is None:
+                self._recovery_stale = None
             if self._pass_failure is None and self.service.dead_letters:
                 try:
                     retried = self.service.resume_sagas()
