@@ -4,6 +4,7 @@ CloudEvents SDK. The reference ``value_size`` here is the implementation the fas
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -235,3 +236,9 @@ def test_saga_size_equals_the_reference(
     state = make_saga_state(data=data, status=status, timer_id=timer, outcome=outcome, completed=completed,
                             attempts=attempts, version=version)
     assert sizes.saga_size(state) == _reference_document_size(sizes.saga_document(state))
+
+
+@given(_values)
+def test_json_size_equals_the_length_of_compact_json(value: Any) -> None:
+    expected = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str).encode())
+    assert sizes.json_size(value) == expected

@@ -117,9 +117,15 @@ def document_size(document: Mapping[str, Any]) -> int:
     return sum(len(name.encode()) + value_size(v) for name, v in document.items() if v is not None)
 
 
+#: ``json.dumps(doc, separators=(",", ":"), ensure_ascii=False, default=str)``, made once (``dumps`` with options
+#: builds an encoder per call).
+_COMPACT_JSON: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str).encode
+
+
 def json_size(doc: Any) -> int:
     """Bytes of ``doc`` as compact JSON (UTF-8)."""
-    return len(json.dumps(doc, separators=(",", ":"), ensure_ascii=False, default=str).encode())
+    text: str = _COMPACT_JSON(doc)
+    return len(text) if text.isascii() else len(text.encode())
 
 
 def order_document(order: Order) -> dict[str, Any]:
@@ -339,6 +345,11 @@ def _envelope_default(value: object) -> object:
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
+#: The SDK's ``json.dumps(event_dict, cls=_JSONEncoderWithDatetime)``: default separators, ASCII escapes (so the
+#: text's length is its length in UTF-8), datetimes as above; made once.
+_ENVELOPE_JSON: Final = json.JSONEncoder(default=_envelope_default).encode
+
+
 @cache
 def _sdk_writes_v2() -> bool:
     """Whether the installed CloudEvents SDK is 2.x (whose JSON format :func:`envelope_size` reproduces)."""
@@ -382,7 +393,8 @@ def envelope_size(event: DomainEvent) -> int:
             if isinstance(value, str) and value:
                 attributes[name] = value
     attributes["data"] = data
-    return len(json.dumps(attributes, default=_envelope_default))
+    text: str = _ENVELOPE_JSON(attributes)
+    return len(text)
 
 
 def idempotency_size(record: IdempotencyRecord) -> int:
