@@ -9,6 +9,12 @@ bytes, a number by one byte per two significant digits plus one, a map or list 3
 package's test (``adapters/aws/tests/messaging/test_metering.py``) compares these sizes with its real items'.
 Messages are sized as the bytes that travel: the CloudEvents JSON envelope of an event, the JSON body of a
 notification or a timer.
+
+Every metered operation sizes what it moved, so these functions run about a hundred times per simulated order; they
+compute each size from the attributes' lengths instead of building the document (``order_document``,
+``outbox_document``, ``driver_document``, ``saga_document`` and ``restaurant_document`` build it: the reference
+the fast forms are tested against, ``tests/cost/test_size_fast_paths.py``), size what an order never changes once
+per order, and a restaurant once per stored object.
 """
 
 from __future__ import annotations
