@@ -9,17 +9,25 @@ bytes, a number by one byte per two significant digits plus one, a map or list 3
 package's test (``adapters/aws/tests/messaging/test_metering.py``) compares these sizes with its real items'.
 Messages are sized as the bytes that travel: the CloudEvents JSON envelope of an event, the JSON body of a
 notification or a timer.
+
+Every metered operation sizes what it moved, so these functions run about a hundred times per simulated order; they
+compute each size from the attributes' lengths instead of building the document (``order_document``,
+``outbox_document``, ``driver_document``, ``saga_document`` and ``restaurant_document`` build it: the reference
+the fast forms are tested against, ``tests/cost/test_size_fast_paths.py``), size what an order never changes once
+per order, and a restaurant once per stored object.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from datetime import datetime
 from decimal import Decimal
+from functools import cache
 from typing import Any, Final
 
 from fooddelivery.domain.catalog import Driver, Restaurant
-from fooddelivery.domain.events import DomainEvent
+from fooddelivery.domain.events import SCHEMA_VERSION, DomainEvent
 from fooddelivery.domain.order import Order
 from fooddelivery.ports.notifications import Notification
 from fooddelivery.ports.orders import IdempotencyRecord
@@ -28,14 +36,20 @@ from fooddelivery.ports.scheduler import ScheduledMessage
 
 __all__ = [
     "document_size",
+    "driver_document",
     "driver_size",
     "envelope_size",
+    "forget_order",
     "idempotency_size",
     "json_size",
     "notification_size",
+    "order_document",
     "order_size",
+    "outbox_document",
     "outbox_size",
+    "restaurant_document",
     "restaurant_size",
+    "saga_document",
     "saga_size",
     "timer_size",
     "value_size",
@@ -49,6 +63,8 @@ _EPOCH: Final[Decimal] = Decimal("1764525600.123456")
 
 def _number_size(value: int | Decimal | float) -> int:
     if type(value) is int:
+        if 0 <= value < _SMALL_INTS:
+            return _INT_SIZES[value]
         digits = str(value).lstrip("-").rstrip("0") or "0"
     else:
         text = repr(value) if isinstance(value, float) else str(value)
@@ -57,14 +73,37 @@ def _number_size(value: int | Decimal | float) -> int:
     return (len(digits) + 1) // 2 + 1
 
 
+def _int_size(value: int) -> int:
+    digits = str(value).lstrip("-").rstrip("0") or "0"
+    return (len(digits) + 1) // 2 + 1
+
+
+#: Sizes of the small non-negative integers (versions, quantities, attempts), looked up instead of formatted.
+_SMALL_INTS: Final[int] = 4096
+_INT_SIZES: Final[tuple[int, ...]] = tuple(_int_size(i) for i in range(_SMALL_INTS))
+
+
+def _text_size(text: str) -> int:
+    """UTF-8 bytes of ``text`` (its length when it is ASCII, which ``str.isascii`` tells without a scan)."""
+    return len(text) if text.isascii() else len(text.encode())
+
+
 def value_size(value: Any) -> int:
     """Bytes of one stored value (see the module docstring); a datetime counts as its 27-byte text."""
     kind = type(value)
     if kind is str:
-        return len(value.encode())
+        return len(value) if value.isascii() else len(value.encode())
+    if kind is dict:
+        total = 3
+        for k, v in value.items():
+            # str(k) as for any mapping; a str key is itself
+            total += 1 + _text_size(k if type(k) is str else str(k)) + value_size(v)
+        return total
     if value is None or kind is bool:
         return 1
-    if kind is int or kind is float or isinstance(value, Decimal):
+    if kind is int:
+        return _INT_SIZES[value] if 0 <= value < _SMALL_INTS else _int_size(value)
+    if kind is float or isinstance(value, Decimal):
         return _number_size(value)
     if isinstance(value, Mapping):
         total = 3
@@ -84,56 +123,146 @@ def document_size(document: Mapping[str, Any]) -> int:
     return sum(len(name.encode()) + value_size(v) for name, v in document.items() if v is not None)
 
 
+#: ``json.dumps(doc, separators=(",", ":"), ensure_ascii=False, default=str)``, made once (``dumps`` with options
+#: builds an encoder per call).
+_COMPACT_JSON: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str).encode
+
+
 def json_size(doc: Any) -> int:
     """Bytes of ``doc`` as compact JSON (UTF-8)."""
-    return len(json.dumps(doc, separators=(",", ":"), ensure_ascii=False, default=str).encode())
+    text: str = _COMPACT_JSON(doc)
+    return len(text) if text.isascii() else len(text.encode())
 
 
-def order_size(order: Order) -> int:
-    """Stored size of an order item (its state; not its pending events)."""
-    return _order_fixed_size(order) + document_size(
-        {
-            "orderId": order.order_id,
-            "itemType": "order",
-            "userId": order.customer_id,
-            "restaurantId": order.restaurant_id,
-            "status": order.status.value,
-            "paymentStatus": order.payment_status.value,
-            "paymentMethod": order.payment_method,
-            "createdAt": _EPOCH,
-            "createdAtUtc": _TIME,
-            "updatedAt": _TIME,
-            "statusCreatedAt": f"{order.status.value}#{_TIME}#{order.order_id}",
-            "createdAtKey": f"{_TIME}#{order.order_id}",
-            "currency": order.pricing.total.currency,
-            "statusTimes": dict.fromkeys(order.status_times, _TIME),
-            "notified": list(order.notified),
-            "version": order.version,
-            "driverId": order.driver_id,
-            "failureReason": order.failure_reason,
-            "chargeId": order.charge_id,
-        }
-    )
-
-
-#: order id -> (its lines, pricing and address objects, their stored size): they never change once placed.
-_FIXED: dict[str, tuple[object, object, object, int]] = {}
-_FIXED_MAX: Final[int] = 65_536
-
-
-def _order_fixed_size(order: Order) -> int:
-    """Bytes of the attributes an order never changes (lines, pricing, delivery address), computed once per order
-    (and again if its objects are not the ones sized)."""
-    cached = _FIXED.get(order.order_id)
-    if cached is not None and cached[0] is order.lines and cached[1] is order.pricing and (
-        cached[2] is order.delivery_address
-    ):
-        return cached[3]
+def order_document(order: Order) -> dict[str, Any]:
+    """The stored order item :func:`order_size` measures (its state; not its pending events): the reference form,
+    built attribute by attribute (:func:`order_size` computes the same size without building it)."""
     pricing = order.pricing
     address = order.delivery_address
     location = address.location
+    return {
+        "orderId": order.order_id,
+        "itemType": "order",
+        "userId": order.customer_id,
+        "restaurantId": order.restaurant_id,
+        "status": order.status.value,
+        "paymentStatus": order.payment_status.value,
+        "paymentMethod": order.payment_method,
+        "createdAt": _EPOCH,
+        "createdAtUtc": _TIME,
+        "updatedAt": _TIME,
+        "statusCreatedAt": f"{order.status.value}#{_TIME}#{order.order_id}",
+        "createdAtKey": f"{_TIME}#{order.order_id}",
+        "currency": order.pricing.total.currency,
+        "statusTimes": dict.fromkeys(order.status_times, _TIME),
+        "notified": list(order.notified),
+        "version": order.version,
+        "driverId": order.driver_id,
+        "failureReason": order.failure_reason,
+        "chargeId": order.charge_id,
+        "lines": [
+            {
+                "itemId": line.item_id,
+                "name": line.name,
+                "unitPriceMinor": line.unit_price.minor,
+                "quantity": line.quantity,
+                "lineTotalMinor": line.line_total.minor,
+            }
+            for line in order.lines
+        ],
+        "pricing": {
+            "subtotalMinor": pricing.subtotal.minor,
+            "discountMinor": pricing.discount.minor,
+            "taxMinor": pricing.tax.minor,
+            "deliveryFeeMinor": pricing.delivery_fee.minor,
+            "serviceFeeMinor": pricing.service_fee.minor,
+            "tipMinor": pricing.tip.minor,
+            "totalMinor": pricing.total.minor,
+            **({"promoCode": pricing.promo_code} if pricing.promo_code is not None else {}),
+            **({"distanceKm": pricing.distance_km} if pricing.distance_km is not None else {}),
+        },
+        "deliveryAddress": {
+            "text": address.text,
+            **({"lat": location.lat, "lon": location.lon} if location is not None else {}),
+        },
+    }
+
+
+#: Bytes of the order item's attributes whose values are the same for every order (names included).
+_ORDER_CONSTANT: Final[int] = (
+    len("itemType") + len("order")
+    + len("createdAt") + _number_size(_EPOCH)
+    + len("createdAtUtc") + len(_TIME)
+    + len("updatedAt") + len(_TIME)
+    + len("statusCreatedAt") + 1 + len(_TIME) + 1  # + the status and the order id
+    + len("createdAtKey") + len(_TIME) + 1  # + the order id
+    + len("statusTimes") + 3  # + 1 + key + time per status
+    + len("notified") + 3  # + 1 + id per notification
+    + len("version")
+)
+#: Per entry of ``statusTimes``: its separator byte and the time (plus the key's bytes).
+_STATUS_TIME_ENTRY: Final[int] = 1 + len(_TIME)
+
+
+def _optional_size(name_bytes: int, value: object) -> int:
+    return 0 if value is None else name_bytes + value_size(value)
+
+
+def order_size(order: Order) -> int:
+    """Stored size of an order item (its state; not its pending events): ``document_size(order_document(order))``,
+    computed from the attributes' lengths, with what an order never changes sized once per order
+    (:func:`_order_fixed_size`)."""
+    status = order.status.value
+    status_bytes = _text_size(status)
+    size = _order_fixed_size(order) + _ORDER_CONSTANT + status_bytes * 2 + 6  # "status" and its value, twice
+    size += 13 + _text_size(order.payment_status.value)  # "paymentStatus"
+    for key in order.status_times:
+        size += _STATUS_TIME_ENTRY + _text_size(key if type(key) is str else str(key))
+    for notification_id in order.notified:
+        size += 1 + value_size(notification_id)
+    size += value_size(order.version)
+    size += _optional_size(8, order.driver_id)  # "driverId"
+    size += _optional_size(13, order.failure_reason)  # "failureReason"
+    size += _optional_size(8, order.charge_id)  # "chargeId"
+    return size
+
+
+#: order id -> (the objects and texts sized, their stored size): an order's lines, pricing, address, customer,
+#: restaurant and payment method never change once it is placed.
+_FIXED: dict[str, tuple[object, object, object, object, object, object, int]] = {}
+_FIXED_MAX: Final[int] = 65_536
+
+
+def forget_order(order_id: str) -> None:
+    """Drop what :func:`order_size` keeps about an order (its store released it)."""
+    _FIXED.pop(order_id, None)
+
+
+def _order_fixed_size(order: Order) -> int:
+    """Bytes of the attributes an order never changes (its id, customer, restaurant, payment method, currency,
+    lines, pricing, delivery address and the copies of its id in index keys), computed once per order (and again if
+    its objects are not the ones sized)."""
+    cached = _FIXED.get(order.order_id)
+    if cached is not None and (
+        cached[0] is order.lines
+        and cached[1] is order.pricing
+        and cached[2] is order.delivery_address
+        and cached[3] is order.customer_id
+        and cached[4] is order.restaurant_id
+        and cached[5] is order.payment_method
+    ):
+        return cached[6]
+    pricing = order.pricing
+    address = order.delivery_address
+    location = address.location
+    id_bytes = _text_size(order.order_id)
     size = document_size(
         {
+            "orderId": order.order_id,
+            "userId": order.customer_id,
+            "restaurantId": order.restaurant_id,
+            "paymentMethod": order.payment_method,
+            "currency": pricing.total.currency,
             "lines": [
                 {
                     "itemId": line.item_id,
@@ -160,37 +289,118 @@ def _order_fixed_size(order: Order) -> int:
                 **({"lat": location.lat, "lon": location.lon} if location is not None else {}),
             },
         }
-    )
+    ) + 2 * id_bytes  # the id in statusCreatedAt and createdAtKey
     if len(_FIXED) >= _FIXED_MAX:
         _FIXED.clear()
-    _FIXED[order.order_id] = (order.lines, order.pricing, order.delivery_address, size)
+    _FIXED[order.order_id] = (
+        order.lines, order.pricing, order.delivery_address, order.customer_id, order.restaurant_id,
+        order.payment_method, size,
+    )
     return size
 
 
+def outbox_document(event: DomainEvent) -> dict[str, Any]:
+    """The stored outbox record :func:`outbox_size` measures: the event, its key and the pending-index keys."""
+    return {
+        "orderId": "outbox#" + event.event_id,
+        "itemType": "outbox",
+        "eventId": event.event_id,
+        "eventType": event.type.value,
+        "occurredAt": _TIME,
+        "aggregateId": event.order_id,
+        "orderVersion": event.order_version,
+        "payload": dict(event.payload),
+        "attempts": 0,
+        "outboxPartition": "pending#0",
+        "outboxSeq": f"{_TIME}#{event.order_id}#{event.order_version:010d}",
+    }
+
+
+#: Bytes of the outbox record's attributes whose values are the same for every record (names included).
+_OUTBOX_CONSTANT: Final[int] = (
+    len("orderId") + len("outbox#")  # + the event id
+    + len("itemType") + len("outbox")
+    + len("eventId") + len("eventType") + len("occurredAt") + len(_TIME) + len("aggregateId") + len("orderVersion")
+    + len("payload") + len("attempts") + _INT_SIZES[0]
+    + len("outboxPartition") + len("pending#0")
+    + len("outboxSeq") + len(_TIME) + 2  # + the order id and the version's 10 digits
+)
+
+
 def outbox_size(event: DomainEvent) -> int:
-    """Stored size of an outbox record: the event, its key and the pending-index keys."""
-    return document_size(
-        {
-            "orderId": "outbox#" + event.event_id,
-            "itemType": "outbox",
-            "eventId": event.event_id,
-            "eventType": event.type.value,
-            "occurredAt": _TIME,
-            "aggregateId": event.order_id,
-            "orderVersion": event.order_version,
-            "payload": dict(event.payload),
-            "attempts": 0,
-            "outboxPartition": "pending#0",
-            "outboxSeq": f"{_TIME}#{event.order_id}#{event.order_version:010d}",
-        }
+    """Stored size of an outbox record: ``document_size(outbox_document(event))``, from the attributes' lengths."""
+    version = event.order_version
+    order_bytes = value_size(event.order_id)
+    return (
+        _OUTBOX_CONSTANT
+        + 2 * value_size(event.event_id)
+        + value_size(event.type.value)
+        + 2 * order_bytes
+        + value_size(version)
+        + value_size(event.payload)
+        + len(f"{version:010d}")
     )
 
 
-def envelope_size(event: DomainEvent) -> int:
-    """Bytes of ``event``'s CloudEvents JSON envelope, as it travels on every bus."""
-    from fooddelivery.application.envelope import to_json
+def _envelope_default(value: object) -> object:
+    """How the CloudEvents SDK 2.x JSON format writes a non-JSON value: a datetime as ISO 8601 with ``Z`` for
+    +00:00 (``cloudevents.core.formats.json._JSONEncoderWithDatetime``); anything else is refused, as there."""
+    if isinstance(value, datetime):
+        text = value.isoformat()
+        return text.removesuffix("+00:00") + "Z" if text.endswith("+00:00") else text
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
-    return len(to_json(event))
+
+#: The SDK's ``json.dumps(event_dict, cls=_JSONEncoderWithDatetime)``: default separators, ASCII escapes (so the
+#: text's length is its length in UTF-8), datetimes as above; made once.
+_ENVELOPE_JSON: Final = json.JSONEncoder(default=_envelope_default).encode
+
+
+@cache
+def _sdk_writes_v2() -> bool:
+    """Whether the installed CloudEvents SDK is 2.x (whose JSON format :func:`envelope_size` reproduces)."""
+    try:
+        import cloudevents.core.formats.json  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def envelope_size(event: DomainEvent) -> int:
+    """Bytes of ``event``'s CloudEvents JSON envelope, as it travels on every bus: ``len(envelope.to_json(event))``.
+
+    With the CloudEvents SDK 2.x the same JSON is written here without building and validating the SDK's event
+    (the attributes of ``fooddelivery.application.envelope.to_cloudevent``, the SDK's ``json.dumps`` with its
+    default separators and ASCII escapes, so its length in characters is its length in bytes); with a 1.x SDK
+    the envelope itself is written and measured.
+    """
+    from fooddelivery.application.envelope import EVENT_SOURCE, TYPE_PREFIX, to_json
+    from fooddelivery.observability.tracing import TRACE_KEY
+
+    if not _sdk_writes_v2():
+        return len(to_json(event))
+    data = dict(event.payload)
+    attributes: dict[str, Any] = {
+        "id": event.event_id,
+        "source": EVENT_SOURCE,
+        "type": TYPE_PREFIX + event.type.value,
+        "subject": event.order_id,
+        "time": event.occurred_at,
+        "datacontenttype": "application/json",
+        "schemaversion": SCHEMA_VERSION,
+        "orderversion": str(event.order_version),
+        "partitionkey": event.order_id,
+        "specversion": "1.0",
+    }
+    trace = data.pop(TRACE_KEY, None)
+    if isinstance(trace, dict):
+        for name in ("traceparent", "tracestate"):
+            value = trace.get(name)
+            if isinstance(value, str) and value:
+                attributes[name] = value
+    attributes["data"] = data
+    text: str = _ENVELOPE_JSON(attributes)
+    return len(text)
 
 
 def idempotency_size(record: IdempotencyRecord) -> int:
@@ -207,71 +417,135 @@ def idempotency_size(record: IdempotencyRecord) -> int:
     )
 
 
+def restaurant_document(restaurant: Restaurant) -> dict[str, Any]:
+    """The stored restaurant item :func:`restaurant_size` measures."""
+    return {
+        "restaurantId": restaurant.restaurant_id,
+        "name": restaurant.name,
+        "cuisineType": restaurant.cuisine,
+        "rating": restaurant.rating,
+        "ratingRank": f"{Decimal(5) - restaurant.rating:.18f}#{restaurant.restaurant_id}",
+        "listing": "all",
+        "lat": restaurant.location.lat,
+        "lon": restaurant.location.lon,
+        "currency": restaurant.currency,
+        "taxRate": restaurant.tax_rate,
+        "avgPrepMinutes": restaurant.avg_prep_minutes,
+        "menu": [
+            {"itemId": m.item_id, "name": m.name, "priceMinor": m.price.minor, "available": m.available}
+            for m in restaurant.menu
+        ],
+        "acceptingOrders": restaurant.accepting_orders,
+        "version": restaurant.version,
+    }
+
+
+def driver_document(driver: Driver) -> dict[str, Any]:
+    """The stored driver item :func:`driver_size` measures (with its position, status and cell keys, the index
+    attributes)."""
+    available = driver.status.value == "AVAILABLE"
+    return {
+        "driverId": driver.driver_id,
+        "name": driver.name,
+        "status": driver.status.value,
+        "lat": driver.location.lat,
+        "lon": driver.location.lon,
+        "locationKey": "dr5ru7c",
+        "vehicle": driver.vehicle,
+        "lastSeen": _TIME,
+        "version": driver.version,
+        "currentOrderId": driver.current_order_id,
+        "availableCell": "cell#dr5ru" if available else None,
+    }
+
+
+#: restaurant id -> (the restaurant sized, its size): a restaurant is read with every order placed and rarely
+#: changes, so it is sized once per stored version (an identity check: ``Restaurant`` is immutable).
+_RESTAURANTS: dict[str, tuple[Restaurant, int]] = {}
+_RESTAURANTS_MAX: Final[int] = 65_536
+
+
 def restaurant_size(restaurant: Restaurant) -> int:
-    """Stored size of a restaurant item."""
-    return document_size(
-        {
-            "restaurantId": restaurant.restaurant_id,
-            "name": restaurant.name,
-            "cuisineType": restaurant.cuisine,
-            "rating": restaurant.rating,
-            "ratingRank": f"{Decimal(5) - restaurant.rating:.18f}#{restaurant.restaurant_id}",
-            "listing": "all",
-            "lat": restaurant.location.lat,
-            "lon": restaurant.location.lon,
-            "currency": restaurant.currency,
-            "taxRate": restaurant.tax_rate,
-            "avgPrepMinutes": restaurant.avg_prep_minutes,
-            "menu": [
-                {"itemId": m.item_id, "name": m.name, "priceMinor": m.price.minor, "available": m.available}
-                for m in restaurant.menu
-            ],
-            "acceptingOrders": restaurant.accepting_orders,
-            "version": restaurant.version,
-        }
-    )
+    """Stored size of a restaurant item: ``document_size(restaurant_document(restaurant))``, once per object."""
+    cached = _RESTAURANTS.get(restaurant.restaurant_id)
+    if cached is not None and cached[0] is restaurant:
+        return cached[1]
+    size = document_size(restaurant_document(restaurant))
+    if len(_RESTAURANTS) >= _RESTAURANTS_MAX:
+        _RESTAURANTS.clear()
+    _RESTAURANTS[restaurant.restaurant_id] = (restaurant, size)
+    return size
+
+
+#: Bytes of the driver item's attributes whose values are the same for every driver (names included).
+_DRIVER_CONSTANT: Final[int] = (
+    len("driverId") + len("name") + len("status") + len("lat") + len("lon")
+    + len("locationKey") + len("dr5ru7c") + len("vehicle") + len("lastSeen") + len(_TIME) + len("version")
+)
+#: ``availableCell`` and its value, present while the driver is AVAILABLE.
+_AVAILABLE_CELL: Final[int] = len("availableCell") + len("cell#dr5ru")
 
 
 def driver_size(driver: Driver) -> int:
-    """Stored size of a driver item (with its position, status and cell keys, the index attributes)."""
-    available = driver.status.value == "AVAILABLE"
-    return document_size(
-        {
-            "driverId": driver.driver_id,
-            "name": driver.name,
-            "status": driver.status.value,
-            "lat": driver.location.lat,
-            "lon": driver.location.lon,
-            "locationKey": "dr5ru7c",
-            "vehicle": driver.vehicle,
-            "lastSeen": _TIME,
-            "version": driver.version,
-            "currentOrderId": driver.current_order_id,
-            "availableCell": "cell#dr5ru" if available else None,
-        }
+    """Stored size of a driver item: ``document_size(driver_document(driver))``, from the attributes' lengths."""
+    status = driver.status.value
+    location = driver.location
+    size = (
+        _DRIVER_CONSTANT
+        + value_size(driver.driver_id)
+        + value_size(driver.name)
+        + value_size(status)
+        + value_size(location.lat)
+        + value_size(location.lon)
+        + value_size(driver.vehicle)
+        + value_size(driver.version)
     )
+    if driver.current_order_id is not None:
+        size += 14 + value_size(driver.current_order_id)  # "currentOrderId"
+    if status == "AVAILABLE":
+        size += _AVAILABLE_CELL
+    return size
+
+
+def saga_document(state: SagaState) -> dict[str, Any]:
+    """The stored saga instance item :func:`saga_size` measures."""
+    return {
+        "sagaId": state.saga_id,
+        "definition": state.definition,
+        "current": state.current,
+        "status": state.status.value,
+        "createdAt": _TIME,
+        "updatedAt": _TIME,
+        "data": state.data,
+        "completed": state.completed,
+        "compensated": state.compensated,
+        "attempts": state.attempts,
+        "branchesDone": state.branches_done,
+        "version": state.version,
+        "timerId": state.timer_id,
+        "outcome": state.outcome,
+    }
 
 
 def saga_size(state: SagaState) -> int:
-    """Stored size of a saga instance item."""
-    return document_size(
-        {
-            "sagaId": state.saga_id,
-            "definition": state.definition,
-            "current": state.current,
-            "status": state.status.value,
-            "createdAt": _TIME,
-            "updatedAt": _TIME,
-            "data": state.data,
-            "completed": state.completed,
-            "compensated": state.compensated,
-            "attempts": state.attempts,
-            "branchesDone": state.branches_done,
-            "version": state.version,
-            "timerId": state.timer_id,
-            "outcome": state.outcome,
-        }
-    )
+    """Stored size of a saga instance item: ``document_size(saga_document(state))``, without building it."""
+    size = 6 + value_size(state.saga_id) + len("createdAt") + len("updatedAt") + 2 * len(_TIME)  # "sagaId", times
+    for name_bytes, value in (
+        (10, state.definition),  # "definition"
+        (7, state.current),  # "current"
+        (6, state.status.value),  # "status"
+        (4, state.data),  # "data"
+        (9, state.completed),  # "completed"
+        (11, state.compensated),  # "compensated"
+        (8, state.attempts),  # "attempts"
+        (12, state.branches_done),  # "branchesDone"
+        (7, state.version),  # "version"
+        (7, state.timer_id),  # "timerId"
+        (7, state.outcome),  # "outcome"
+    ):
+        if value is not None:
+            size += name_bytes + value_size(value)
+    return size
 
 
 def notification_size(notification: Notification) -> int:

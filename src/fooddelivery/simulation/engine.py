@@ -471,8 +471,8 @@ class Simulation:
 
     def _release_finished(self) -> None:
         """Fold every order that finished in the last call into the audit (:class:`OrderAudit`) and release it, its
-        saga and its charge from the stores: memory follows the orders in flight, not every order placed. An order
-        whose saga has not ended yet stays stored (the final audit reads it)."""
+        saga and its payment (charge, idempotency results) from the stores: memory follows the orders in flight, not
+        every order placed. An order whose saga has not ended yet stays stored (the final audit reads it)."""
         finished, self._finished = self._finished, []
         for order_id in finished:
             if self.sagas.release(order_id, finished_only=True) is None:
@@ -482,10 +482,10 @@ class Simulation:
                 continue
             refunds = self.payments.refunds_of(order.charge_id) if order.charge_id is not None else []
             self.audit.fold(order, [r.amount.minor for r in refunds])
-            if order.charge_id is not None:
-                self.payments.release(
-                    order.charge_id, (f"{order_id}:authorize", f"{order_id}:capture", f"{order_id}:refund")
-                )
+            # a declined authorization leaves a stored result (and an exhausted retry its failure count) but no charge
+            self.payments.release(
+                order.charge_id, (f"{order_id}:authorize", f"{order_id}:capture", f"{order_id}:refund")
+            )
 
     # -- actors -----------------------------------------------------------------------------------------
     def _place(self, city: int) -> None:

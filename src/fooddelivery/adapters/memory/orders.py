@@ -16,7 +16,7 @@ from fooddelivery.adapters.paging import (
     decode_cursor,
     encode_cursor,
 )
-from fooddelivery.adapters.sizes import idempotency_size, order_size, outbox_size
+from fooddelivery.adapters.sizes import forget_order, idempotency_size, order_size, outbox_size
 from fooddelivery.domain.errors import (
     ConcurrencyConflict,
     DuplicateRequest,
@@ -499,6 +499,7 @@ class InMemoryOrderRepository:
             for k in bound:
                 del self._idempotency[k]
             self._sizes.pop(order_id, None)
+        forget_order(order_id)
         return stored
 
     # -- inspection --------------------------------------------------------------------------------

@@ -231,16 +231,20 @@ class FakePaymentGateway:
             return refund
 
     # -- retention -------------------------------------------------------------------------------
-    def release(self, charge_id: str, idempotency_keys: Sequence[str] = ()) -> None:
-        """Forget a settled charge and the results stored under ``idempotency_keys`` (the totals by currency and
-        the refunds list stay). Not a port operation (see ``InMemoryOrderRepository.release``): a replay of a
-        forgotten key runs again, as at a processor that forgot it (Stripe forgets keys after 24 hours).
+    def release(self, charge_id: str | None, idempotency_keys: Sequence[str] = ()) -> None:
+        """Forget a settled charge (None: no charge, e.g. a declined authorization) and the results and transient
+        failure counts stored under ``idempotency_keys`` (the totals by currency and the refunds list stay). Not a
+        port operation (see ``InMemoryOrderRepository.release``): a replay of a forgotten key runs again, as at a
+        processor that forgot it (Stripe forgets keys after 24 hours).
         """
         with self._lock:
-            self._charges.pop(charge_id, None)
-            self._refunds_by_charge.pop(charge_id, None)
+            if charge_id is not None:
+                self._charges.pop(charge_id, None)
+                self._refunds_by_charge.pop(charge_id, None)
             for key in idempotency_keys:
                 self._results.pop(key, None)
+                for operation in ("authorize", "capture", "refund"):
+                    self._attempts.pop((operation, key), None)
 
     def refunds_of(self, charge_id: str) -> list[Refund]:
         """The refunds of one charge, oldest first (inspection: not counted)."""
