@@ -169,3 +169,35 @@ def test_an_interrupted_run_exits_130_at_once_without_a_report(tmp_path: Path, s
     assert "interrupted; no report" in err and "Traceback" not in err
     assert out == ""
     assert list((tmp_path / "out").iterdir()) == []  # checked writable, nothing written
+
+
+_SIGTERM_WHILE_AN_EVENT_IS_HANDLED = """
+import os, signal
+from fooddelivery.application.runtime import OrderRuntime
+from fooddelivery.cli import main
+
+real = OrderRuntime.on_event
+
+def on_event(self, event):
+    os.kill(os.getpid(), signal.SIGTERM)  # the signal lands while the runtime handles an event
+    return real(self, event)
+
+OrderRuntime.on_event = on_event
+main(["simulate", "--orders", "50", "--no-progress"])
+"""
+
+
+def test_a_sigterm_landing_while_an_event_is_handled_still_ends_the_run() -> None:
+    # The runtime keeps an event whose handling raised an Exception as a dead letter and goes on; a SIGTERM that
+    # landed there was swallowed that way, and the run finished with a report (exit 0) or a broken invariant (1).
+    run = subprocess.run(
+        [sys.executable, "-c", _SIGTERM_WHILE_AN_EVENT_IS_HANDLED],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert run.returncode == EXIT_INTERRUPTED == 130, run.stderr[-2000:]
+    assert "interrupted; no report" in run.stderr and "Traceback" not in run.stderr
+    assert run.stdout == ""
