@@ -146,10 +146,16 @@ def test_a_json_override_and_the_price_flag_replace_a_known_price(tmp_path: Path
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ('{"prices": {"x": {"price": "-1"}}}', "must be a finite number >= 0"),
-        ('{"prices": {"x": {"price": 0.1}}}', "is not a decimal"),
-        ('{"prices": {"x": {"colour": "red"}}}', "unknown fields"),
+        ('{"prices": {"aws.lambda.requests": {"price": "-1"}}}', "must be a finite number >= 0"),
+        ('{"prices": {"aws.lambda.requests": {"price": 0.1}}}', "is not a decimal"),
+        ('{"prices": {"aws.lambda.requests": {"colour": "red"}}}', "unknown fields"),
         ('{"prices": []}', "expected"),
+        # a misspelt meter (request_unit, not request_units) used to be accepted and to change nothing
+        (
+            '{"prices": {"azure.cosmos.request_unit": {"price": "0.25"}}}',
+            "no such meter; did you mean azure.cosmos.request_units",
+        ),
+        ('{"prices": {"foo.bar": {"price": "1"}}}', r"override foo\.bar: no such meter \("),
     ],
 )
 def test_a_bad_override_is_refused_with_its_reason(tmp_path: Path, content: str, message: str) -> None:

@@ -162,8 +162,11 @@ def test_an_order_whose_fixed_objects_change_is_sized_again() -> None:
 
 
 # -- outbox records and envelopes -----------------------------------------------------------------------------
-_payloads = st.dictionaries(_text, st.one_of(_text, st.integers(-(10**9), 10**9), st.booleans(), st.none(),
-                                             st.lists(_text, max_size=3)), max_size=5)
+_payloads = st.dictionaries(
+    _text,
+    st.one_of(_text, st.integers(-(10**9), 10**9), st.booleans(), st.none(), st.lists(_text, max_size=3)),
+    max_size=5,
+)
 
 
 @st.composite
@@ -205,8 +208,13 @@ def test_driver_size_equals_the_reference(
     name: str, status: DriverStatus, lat: float, lon: float, version: int, current: str | None
 ) -> None:
     assigned = status is DriverStatus.ASSIGNED
-    driver = make_driver(name=name, status=status, location=GeoPoint(lat, lon), version=version,
-                         current_order_id=(current or "ord-1") if assigned else None)
+    driver = make_driver(
+        name=name,
+        status=status,
+        location=GeoPoint(lat, lon),
+        version=version,
+        current_order_id=(current or "ord-1") if assigned else None,
+    )
     assert sizes.driver_size(driver) == _reference_document_size(sizes.driver_document(driver))
 
 
@@ -230,11 +238,23 @@ def test_restaurant_size_equals_the_reference_and_follows_a_new_version() -> Non
     version=st.integers(0, 10**6),
 )
 def test_saga_size_equals_the_reference(
-    data: dict[str, Any], status: SagaStatus, timer: str | None, outcome: str | None, completed: list[str],
-    attempts: dict[str, int], version: int,
+    data: dict[str, Any],
+    status: SagaStatus,
+    timer: str | None,
+    outcome: str | None,
+    completed: list[str],
+    attempts: dict[str, int],
+    version: int,
 ) -> None:
-    state = make_saga_state(data=data, status=status, timer_id=timer, outcome=outcome, completed=completed,
-                            attempts=attempts, version=version)
+    state = make_saga_state(
+        data=data,
+        status=status,
+        timer_id=timer,
+        outcome=outcome,
+        completed=completed,
+        attempts=attempts,
+        version=version,
+    )
     assert sizes.saga_size(state) == _reference_document_size(sizes.saga_document(state))
 
 

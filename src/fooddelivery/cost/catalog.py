@@ -26,6 +26,7 @@ or ``--price METER=PRICE[/PER]`` on the command line. An overridden price is mar
 
 from __future__ import annotations
 
+import difflib
 import json
 import tomllib
 from collections.abc import Iterable, Mapping
@@ -182,12 +183,20 @@ class PriceCatalog:
         return self.prices.get(meter)
 
     def with_overrides(self, overrides: Mapping[str, Mapping[str, Any]]) -> PriceCatalog:
-        """A catalog with ``overrides`` (meter -> fields) applied; unknown meters are added as new entries.
+        """A catalog with ``overrides`` (meter -> fields) applied. A meter the catalog has no entry for yet is
+        added, provided it is one the metering records (:mod:`fooddelivery.metering.units`).
 
         Raises:
-            CatalogError: an override that cannot be read.
+            CatalogError: an override that cannot be read, or of a meter nothing records (a misspelt name would
+                otherwise be accepted and change nothing); the message names the closest known meters.
         """
         prices = dict(self.prices)
+        known = set(prices) | _recorded_meters()
+        for meter in overrides:
+            if meter not in known:
+                close = difflib.get_close_matches(meter, sorted(known), n=3, cutoff=0.6)
+                hint = f"; did you mean {', '.join(close)}?" if close else ""
+                raise CatalogError(f"override {meter}: no such meter{hint} (every meter is listed in `cost` output)")
         for meter, fields in overrides.items():
             prices[meter] = _override(meter, prices.get(meter), fields)
         return replace(self, prices=prices, overridden=self.overridden | frozenset(overrides))
@@ -275,6 +284,13 @@ def _price(entry: Mapping[str, Any]) -> Price:
         sources=_sources(entry.get("sources")),
         note=str(entry.get("note", "")),
     )
+
+
+def _recorded_meters() -> set[str]:
+    """Every meter name the metering records (the upper-case constants of ``units.AWS``/``AZURE``/``GCP``)."""
+    from fooddelivery.metering.units import AWS, AZURE, GCP
+
+    return {value for cls in (AWS, AZURE, GCP) for name, value in vars(cls).items() if name.isupper()}
 
 
 def _override(meter: str, base: Price | None, fields: Mapping[str, Any]) -> Price:
