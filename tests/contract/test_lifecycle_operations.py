@@ -37,8 +37,17 @@ from fooddelivery.domain import (
 START = datetime(2026, 11, 30, 18, 0, tzinfo=UTC)
 #: Port methods that are store calls (a round trip to a deployment's stores).
 STORE_CALLS = {
-    "orders": ("add", "get", "save", "find_idempotent", "list_by_customer", "list_by_restaurant", "pending",
-               "mark_published", "mark_failed"),
+    "orders": (
+        "add",
+        "get",
+        "save",
+        "find_idempotent",
+        "list_by_customer",
+        "list_by_restaurant",
+        "pending",
+        "mark_published",
+        "mark_failed",
+    ),
     "unit_of_work": ("load", "commit"),
     "sagas": ("create", "get", "save"),
     "drivers": ("add", "get", "save", "available_near"),
@@ -63,8 +72,17 @@ def _lifecycle(app: Any, counted: Counter[str]) -> None:
     """One order from placement to the door, counting the store calls made meanwhile (only)."""
     svc = app.service
     svc.restaurants.add(
-        Restaurant("rest-1", "Trattoria", "pizza", Decimal("4.5"), GeoPoint(40.7128, -74.0060), "USD",
-                   Decimal("0.08875"), 15, (MenuItem("pizza", "Pizza", Money.of("15.99", "USD")),))
+        Restaurant(
+            "rest-1",
+            "Trattoria",
+            "pizza",
+            Decimal("4.5"),
+            GeoPoint(40.7128, -74.0060),
+            "USD",
+            Decimal("0.08875"),
+            15,
+            (MenuItem("pizza", "Pizza", Money.of("15.99", "USD")),),
+        )
     )
     svc.drivers.add(Driver("drv-1", "Dana", DriverStatus.AVAILABLE, GeoPoint(40.715, -74.002), "scooter", START))
     for port, methods in STORE_CALLS.items():
@@ -83,8 +101,12 @@ def _lifecycle(app: Any, counted: Counter[str]) -> None:
     order = svc.place_order(Actor.customer("cus-1"), command).order
     restaurant, driver = Actor.restaurant("rest-1"), Actor.driver("drv-1")
     svc.confirm_order(restaurant, order.order_id)
-    for actor, status in ((restaurant, OrderStatus.PREPARING), (restaurant, OrderStatus.READY_FOR_PICKUP),
-                          (driver, OrderStatus.PICKED_UP), (driver, OrderStatus.DELIVERED)):
+    for actor, status in (
+        (restaurant, OrderStatus.PREPARING),
+        (restaurant, OrderStatus.READY_FOR_PICKUP),
+        (driver, OrderStatus.PICKED_UP),
+        (driver, OrderStatus.DELIVERED),
+    ):
         svc.change_status(actor, order.order_id, status)
     made = Counter(counted)
     assert app.adapters["drivers"].get("drv-1").status is DriverStatus.AVAILABLE  # the delivery freed it

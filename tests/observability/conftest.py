@@ -54,9 +54,7 @@ class Telemetry:
 
     def total(self, metric: str, **attributes: str) -> float:
         """The sum of a counter's points whose attributes include ``attributes``."""
-        return sum(
-            p.value for p in self.points(metric) if all(p.attributes.get(k) == v for k, v in attributes.items())
-        )
+        return sum(p.value for p in self.points(metric) if all(p.attributes.get(k) == v for k, v in attributes.items()))
 
 
 @pytest.fixture

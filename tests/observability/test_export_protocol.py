@@ -169,8 +169,11 @@ def test_grpc_without_the_grpc_exporter_installed_is_one_warning_naming_the_extr
         "main(sys.argv[1:])\n"
     )
     run = _simulate(
-        {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "grpc",
-         "OTEL_METRICS_EXPORTER": "none"},
+        {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9",
+            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "grpc",
+            "OTEL_METRICS_EXPORTER": "none",
+        },
         tmp_path,
         code,
     )

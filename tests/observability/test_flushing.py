@@ -86,4 +86,3 @@ def test_the_bound_comes_from_the_environment_and_a_bad_value_is_reported(caplog
         f"{FLUSH_TIMEOUT_ENV} must be a positive integer (ms), got '-5': using 1000",
         f"{FLUSH_TIMEOUT_ENV} must be a positive integer (ms), got 'soon': using 1000",
     ]
-

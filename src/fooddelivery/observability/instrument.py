@@ -162,8 +162,10 @@ def publish_span(operation: str, events: Sequence[DomainEvent], destination: str
     parent = None if current is not None else context_from(first.payload.get(TRACE_KEY))
     from opentelemetry.trace import get_current_span
 
-    main = current.trace_id if current is not None else (
-        get_current_span(parent).get_span_context().trace_id if parent is not None else None
+    main = (
+        current.trace_id
+        if current is not None
+        else (get_current_span(parent).get_span_context().trace_id if parent is not None else None)
     )
     links = []
     seen: set[int] = set()
@@ -205,16 +207,19 @@ def timer_span(message: ScheduledMessage) -> Any:
     order_id = str(message.body.get("sagaId") or "") or None
     if (_providers.tracer_provider is None and _TRACE_API not in _modules) or not enabled():
         return _order_fields(order_id) if FIELDS.on else _NO_SPAN
-    return _Both(consumer_span(
-        f"timer {message.kind}",
-        message.body.get(TRACE_KEY),
-        attributes={
-            "messaging.operation.type": "process",
-            "messaging.message.id": message.message_id,
-            "fooddelivery.order_id": order_id,
-            "fooddelivery.saga.step": message.body.get("step") or message.body.get("state"),
-        },
-    ), bind(order_id=order_id))
+    return _Both(
+        consumer_span(
+            f"timer {message.kind}",
+            message.body.get(TRACE_KEY),
+            attributes={
+                "messaging.operation.type": "process",
+                "messaging.message.id": message.message_id,
+                "fooddelivery.order_id": order_id,
+                "fooddelivery.saga.step": message.body.get("step") or message.body.get("state"),
+            },
+        ),
+        bind(order_id=order_id),
+    )
 
 
 def _order_fields(order_id: str | None) -> Any:
@@ -814,10 +819,13 @@ def _traced_method(name: str, method: Callable[..., T]) -> Callable[..., T]:
                 return method(*args, **kwargs)
             finally:
                 _bound.reset(token)
-        with span(
-            span_name,
-            attributes={"fooddelivery.use_case": name, "fooddelivery.order_id": order_id},
-        ) as current, bind(order_id=None if order_id is None else str(order_id)):
+        with (
+            span(
+                span_name,
+                attributes={"fooddelivery.use_case": name, "fooddelivery.order_id": order_id},
+            ) as current,
+            bind(order_id=None if order_id is None else str(order_id)),
+        ):
             result = method(*args, **kwargs)
             produced = _order_id_of(result)
             if produced is not None and current is not None:

@@ -196,7 +196,13 @@ class LogSettings:
 #: The characters ``str.splitlines()`` breaks at that JSON leaves unescaped once non-ASCII text is kept as is
 #: (NEL, LINE SEPARATOR, PARAGRAPH SEPARATOR: https://docs.python.org/3/library/stdtypes.html#str.splitlines),
 #: and their JSON escapes. (JSON escapes the others, all below U+0020, itself.)
-_LINE_BREAKS: Final[dict[int, str]] = {0x85: "\\u0085", 0x2028: "\\u2028", 0x2029: "\\u2029"}
+_LINE_BREAKS: Final[dict[int, str]] = {
+    0x85: "\\u0085",
+    0x2028: "\\u2028",
+    0x2029: "\\u2029",
+    # lone surrogates (a str may hold them; UTF-8 cannot): escaped, or the stream refuses the whole record
+    **{code: f"\\u{code:04x}" for code in range(0xD800, 0xE000)},
+}
 
 
 class JsonLogFormatter(logging.Formatter):

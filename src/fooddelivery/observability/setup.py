@@ -33,8 +33,10 @@ With none of the variables set, nothing is imported and the API stays a no-op.
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import functools
+import inspect
 import logging
 import os
 import sys
@@ -335,17 +337,38 @@ def _fold_export_failures() -> None:
         logger.propagate = False
 
 
+#: Export threads a bound left behind (still blocked in an export), and the lock over that list.
+_left_behind: list[threading.Thread] = []
+_left_behind_lock = threading.Lock()
+
+
 def _bounded(calls: list[Callable[[], object]], timeout_s: float) -> bool:
     """Run ``calls`` at once, each in a daemon thread, and wait for them at most ``timeout_s`` seconds in all;
     returns whether they all finished (an unfinished one is left behind: a daemon thread never holds up an
-    exit)."""
+    exit).
+
+    While threads an earlier call left behind are still exporting (a collector that stalls), it waits for those
+    within the same bound and starts no new ones: a warm function instance invoked again and again never piles up
+    one blocked thread per invocation.
+    """
+    deadline = time.monotonic() + timeout_s
+    with _left_behind_lock:
+        _left_behind[:] = [t for t in _left_behind if t.is_alive()]
+        earlier = list(_left_behind)
+    for thread in earlier:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    if any(thread.is_alive() for thread in earlier):
+        return False
     threads = [threading.Thread(target=call, name="fooddelivery-otel-flush", daemon=True) for call in calls]
     for thread in threads:
         thread.start()
-    deadline = time.monotonic() + timeout_s
     for thread in threads:
         thread.join(max(0.0, deadline - time.monotonic()))
-    return not any(thread.is_alive() for thread in threads)
+    alive = [thread for thread in threads if thread.is_alive()]
+    if alive:
+        with _left_behind_lock:
+            _left_behind.extend(alive)
+    return not alive
 
 
 class _Stopped:
@@ -487,6 +510,16 @@ class _Flushing:
 
     def __call__(self, function: _F) -> _F:
         timeout_ms = self.timeout_ms
+        if inspect.iscoroutinefunction(function):  # flush once the coroutine is done, not when it is created
+
+            @functools.wraps(function)
+            async def flushed_async(*args: Any, **kwargs: Any) -> Any:
+                try:
+                    return await function(*args, **kwargs)
+                finally:  # the bounded wait runs in a thread: the event loop goes on meanwhile
+                    await asyncio.to_thread(_Flushing(timeout_ms).__exit__, None, None, None)
+
+            return flushed_async  # type: ignore[return-value]
 
         @functools.wraps(function)
         def flushed(*args: Any, **kwargs: Any) -> Any:
