@@ -1,4 +1,4 @@
-"""the driver index against a brute-force ranking with exact ties (drivers sharing spots),
+"""The driver index against a brute-force ranking with exact ties (drivers sharing spots),
 near the poles (growing-box path), across the antimeridian and at the 80-degree switch."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""the log lines' order_id / saga_step bound through the context variable must not outlive a
+"""The log lines' order_id / saga_step bound through the context variable must not outlive a
 request (success, refusal, crash), with no SDK (the lean binding path)."""
 
 from __future__ import annotations
