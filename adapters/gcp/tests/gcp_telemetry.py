@@ -1,96 +1,23 @@
-"""Telemetry recorded in memory for the GCP package's observability tests: the OpenTelemetry SDK's in-memory span
-exporter, behind the SDK's **batch** span processor with a one-hour schedule (so a span reaches the exporter only
-when someone flushes), and a push metric reader with a one-hour interval feeding a list. The providers are given to
-``fooddelivery.observability.tracing.use_providers`` (the global ones can be set once per process) before the
-application is built (``bootstrap()`` composes the instrumentation only when telemetry is on)."""
+"""What the GCP package's observability tests need beyond :mod:`fooddelivery.testing.telemetry` (telemetry recorded
+in memory, re-exported here): an OTLP/HTTP receiver for telemetry exported by another process (a functions-framework
+server), and the GCP app in Cloud Workflows mode built in process."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import (
-    MetricExporter,
-    MetricExportResult,
-    MetricsData,
-    PeriodicExportingMetricReader,
-)
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from fooddelivery.testing.telemetry import Recorded, record
 
-from fooddelivery.observability.tracing import use_providers
-
-HOUR_MS = 3_600_000
-
-
-class ListMetricExporter(MetricExporter):
-    """Keeps every exported batch (a push exporter: it receives data only when the reader exports)."""
-
-    def __init__(self) -> None:
-        super().__init__(preferred_temporality={}, preferred_aggregation={})
-        self.batches: list[MetricsData] = []
-
-    def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
-        self.batches.append(metrics_data)
-        return MetricExportResult.SUCCESS
-
-    def force_flush(self, timeout_millis: float = 10_000) -> bool:
-        return True
-
-    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
-        return None
-
-
-@dataclass
-class Recorded:
-    """What reached the exporters."""
-
-    spans_exporter: InMemorySpanExporter
-    metrics_exporter: ListMetricExporter
-    tracer_provider: TracerProvider = field(repr=False)
-
-    def spans(self) -> list[ReadableSpan]:
-        """The spans exported so far."""
-        return list(self.spans_exporter.get_finished_spans())
-
-    def named(self, prefix: str) -> list[ReadableSpan]:
-        """The exported spans whose name starts with ``prefix``."""
-        return [s for s in self.spans() if s.name.startswith(prefix)]
-
-    def metric_points(self, name: str) -> list[Any]:
-        """The data points of the metric ``name`` in every exported batch."""
-        points: list[Any] = []
-        for batch in self.metrics_exporter.batches:
-            for resource in batch.resource_metrics:
-                for scope in resource.scope_metrics:
-                    for metric in scope.metrics:
-                        if metric.name == name:
-                            points.extend(metric.data.data_points)
-        return points
-
-
-def record(batched: bool) -> Iterator[Recorded]:
-    spans = InMemorySpanExporter()
-    tracer_provider = TracerProvider()
-    processor = (
-        BatchSpanProcessor(spans, schedule_delay_millis=HOUR_MS, max_export_batch_size=100_000, max_queue_size=100_000)
-        if batched
-        else SimpleSpanProcessor(spans)
-    )
-    tracer_provider.add_span_processor(processor)
-    metrics = ListMetricExporter()
-    reader = PeriodicExportingMetricReader(metrics, export_interval_millis=HOUR_MS)
-    meter_provider = MeterProvider(metric_readers=[reader])
-    use_providers(tracer_provider, meter_provider)
-    try:
-        yield Recorded(spans, metrics, tracer_provider)
-    finally:
-        use_providers(None, None)
-        tracer_provider.shutdown()
-        meter_provider.shutdown()
+__all__ = [
+    "REFERENCE_PAYLOAD",
+    "Executions",
+    "InProcessFunctions",
+    "OtlpReceiver",
+    "ReceivedSpan",
+    "Recorded",
+    "record",
+]
 
 
 @dataclass
@@ -165,8 +92,12 @@ class OtlpReceiver:
                     for s in scope.spans:
                         self.spans.append(
                             ReceivedSpan(
-                                s.name, s.trace_id.hex(), s.span_id.hex(), s.parent_span_id.hex(),
-                                self._attributes(s.attributes), service,
+                                s.name,
+                                s.trace_id.hex(),
+                                s.span_id.hex(),
+                                s.parent_span_id.hex(),
+                                self._attributes(s.attributes),
+                                service,
                             )
                         )
 
@@ -265,7 +196,14 @@ class InProcessFunctions:
         nyc = GeoPoint(40.7128, -74.0060)
         self.app.boot.restaurants.add(
             Restaurant(
-                "rest-0", "Luigi's", "pizza", Decimal("4.6"), nyc, "USD", Decimal("0.08875"), 15,
+                "rest-0",
+                "Luigi's",
+                "pizza",
+                Decimal("4.6"),
+                nyc,
+                "USD",
+                Decimal("0.08875"),
+                15,
                 (
                     MenuItem("pizza", "Pizza", Money.of("15.99", "USD")),
                     MenuItem("soda", "Soda", Money.of("2.99", "USD")),

@@ -1,11 +1,12 @@
-"""Fixtures of the observability tests: SDK providers recording in memory (see ``aws_telemetry``)."""
+"""Fixtures of the observability tests: SDK providers recording in memory (see ``fooddelivery.testing.telemetry``)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import pytest
-from aws_telemetry import Recorded, record
+
+from fooddelivery.testing.telemetry import Recorded, record
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 from aws_stack import create_stack
-from aws_telemetry import Recorded
 from deployment import Deployment
 from gateway import CUSTOMER, REFERENCE_PAYLOAD, body_of, rest_event
 from opentelemetry.trace import get_current_span
@@ -19,6 +18,7 @@ from stepfunctions_harness import place, seeded_app
 
 from fooddelivery.domain.errors import PaymentDeclined
 from fooddelivery.observability.tracing import TRACE_KEY, span
+from fooddelivery.testing.telemetry import Recorded
 from fooddelivery_aws.stepfunctions import task_handler
 from fooddelivery_aws.stepfunctions.task_handler import StepFunctionsTaskHandler
 

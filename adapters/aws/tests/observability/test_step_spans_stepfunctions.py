@@ -15,7 +15,6 @@ from collections.abc import Iterator
 
 import pytest
 from aws_stack import Stack, create_stack
-from aws_telemetry import Recorded
 from deployment import Deployment
 from gateway import CUSTOMER, REFERENCE_PAYLOAD, RESTAURANT, body_of, http_api_event, rest_event
 from stepfunctions_harness import (
@@ -31,6 +30,7 @@ from stepfunctions_harness import (
 from fooddelivery.application.order_saga import build_order_saga
 from fooddelivery.observability.tracing import TRACE_KEY
 from fooddelivery.ports.saga_store import SagaStatus
+from fooddelivery.testing.telemetry import Recorded
 from fooddelivery_aws.bootstrap import reset_aws_app
 from fooddelivery_aws.sagas import StepFunctionsEngine
 from fooddelivery_aws.stepfunctions import generate, task_handler

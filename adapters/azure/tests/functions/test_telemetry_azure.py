@@ -2,8 +2,8 @@
 invocation ends (success or failure), and in ``durable`` mode each activity is a ``saga <state>`` span in the
 order's trace.
 
-The flush tests give the SDK a batch span processor with a one-hour schedule (``azure_telemetry``): a span is in the
-exporter after an invocation only because the function flushed it."""
+The flush tests give the SDK a batch span processor with a one-hour schedule (``fooddelivery.testing.telemetry``):
+a span is in the exporter after an invocation only because the function flushed it."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from azure_telemetry import Recorded, record
 from azure_world import REFERENCE_PAYLOAD, AzureWorld, FunctionsLoop
 from durable_stand_in import DurableRpcServer
 
@@ -20,6 +19,7 @@ from fooddelivery.adapters.memory import FakePaymentGateway
 from fooddelivery.domain.money import Money
 from fooddelivery.observability.tracing import TRACE_KEY, span
 from fooddelivery.ports.payments import Charge
+from fooddelivery.testing.telemetry import Recorded, record
 from fooddelivery_azure.bootstrap import reset_azure_app
 from fooddelivery_azure.durable.orchestrator import StepInput
 from fooddelivery_azure.settings import SagaMode

@@ -1,8 +1,17 @@
-"""Telemetry recorded in memory for the Azure package's observability tests: the OpenTelemetry SDK's in-memory span
-exporter, behind the SDK's **batch** span processor with a one-hour schedule (so a span reaches the exporter only
-when someone flushes), and a push metric reader with a one-hour interval feeding a list. The providers are given to
-``fooddelivery.observability.tracing.use_providers`` (the global ones can be set once per process) before the
-application is built (``bootstrap()`` composes the instrumentation only when telemetry is on)."""
+"""Telemetry recorded in memory, for the observability tests of the core and of every cloud package.
+
+The OpenTelemetry SDK's in-memory span exporter, behind the SDK's **batch** span processor with a one-hour schedule
+(so a span reaches the exporter only when someone flushes, as at the end of a cloud function's invocation) or a
+simple processor, and a push metric reader with a one-hour interval feeding a list. The providers are given to
+:func:`fooddelivery.observability.tracing.use_providers` (the global ones can be set once per process) before the
+application is built (``bootstrap()`` composes the instrumentation only when telemetry is on).
+
+Needs the OpenTelemetry SDK (``pip install 'fooddelivery[otel,testing]'``). Use it as a pytest fixture::
+
+    @pytest.fixture
+    def telemetry() -> Iterator[Recorded]:
+        yield from record(batched=True)
+"""
 
 from __future__ import annotations
 
@@ -23,6 +32,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from fooddelivery.observability.tracing import use_providers
 
+#: The export interval of the recording providers: an hour, so only a flush exports.
 HOUR_MS = 3_600_000
 
 
@@ -73,6 +83,15 @@ class Recorded:
 
 
 def record(batched: bool) -> Iterator[Recorded]:
+    """Providers recording in memory, in use while the generator is suspended (a fixture's ``yield from``).
+
+    Args:
+        batched: a batch span processor with a one-hour schedule (spans exported only by a flush) if True, a
+            simple one (each span exported as it ends) if False.
+
+    Yields:
+        What reached the exporters (:class:`Recorded`); the providers are shut down and unset afterwards.
+    """
     spans = InMemorySpanExporter()
     tracer_provider = TracerProvider()
     processor = (
