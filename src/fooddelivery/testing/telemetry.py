@@ -15,7 +15,7 @@ Needs the OpenTelemetry SDK (``pip install 'fooddelivery[otel,testing]'``). Use 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,7 +82,7 @@ class Recorded:
         return points
 
 
-def record(batched: bool) -> Iterator[Recorded]:
+def record(batched: bool) -> Generator[Recorded, None, None]:
     """Providers recording in memory, in use while the generator is suspended (a fixture's ``yield from``).
 
     Args:
