@@ -1,6 +1,6 @@
 """Fixtures of the DynamoDB repository tests: tables created from ``fooddelivery_aws.dynamodb.tables`` on the
 session's moto server (fresh per test, after ``moto_reset``) and on dynalite, a second, independent DynamoDB
-implementation (npm ``dynalite``; see ../shared/emulators.md).
+implementation (npm ``dynalite``, installed by ``scripts/test`` under ``adapters/aws/node``).
 
 dynalite is started once per session on a free loopback port (``node .../dynalite --createTableMs 0``, in
 memory) and stopped by its process id. It is installed with ``npm ci --prefix adapters/aws/node`` (the lock file

@@ -127,7 +127,7 @@ LAMBDA_SERVICE_RETRY: Final[dict[str, Any]] = {
     "BackoffRate": 2.0,
 }
 
-#: Generated state name -> the reference workflow's name (``../shared/reference/``, Part 3), for the order saga.
+#: Generated state name -> its name in the reference design's Step Functions workflow (Part 3), for the order saga.
 #: States the core and the reference share keep the reference's names unchanged and need no entry
 #: (ValidateOrder, ProcessPayment, ParallelProcessing, NotifyRestaurant, AssignDriver, NotifyCustomer,
 #: WaitForRestaurantConfirmation, OrderFailed). The reference's ``PaymentSuccessful?`` Choice has no counterpart:
