@@ -71,7 +71,7 @@ ARTIFACT: Final = ROOT / "build" / "aws" / "fooddelivery-aws.zip"
 PYTHON_VERSION: Final = "3.12"
 #: The Lambda runtime identifier.
 RUNTIME: Final = f"python{PYTHON_VERSION}"
-#: The functions' instruction set (Graviton: 20% cheaper per GB-s than x86, see ``../shared/pricing.md``).
+#: The functions' instruction set (Graviton: 20% cheaper per GB-s than x86, see ``src/fooddelivery/cost/prices.json``).
 ARCHITECTURE: Final = "arm64"
 #: Wheel platforms accepted for ``arm64``. The python3.12 runtime runs on Amazon Linux 2023 (glibc 2.34).
 PLATFORMS: Final[tuple[str, ...]] = ("manylinux2014_aarch64", "manylinux_2_28_aarch64")

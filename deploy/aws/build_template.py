@@ -28,7 +28,7 @@ id, role ARN or bucket name is written anywhere: SAM builds the roles, ``sam dep
 
 Step Functions: STANDARD, not EXPRESS. Express workflows support neither ``.waitForTaskToken`` (the restaurant's
 confirmation is a callback task) nor runs past 5 minutes (the wait alone may take 300 s). Costs (list prices,
-``../shared/pricing.md``): Standard $0.025 per 1,000 state transitions; a confirmed order enters 10 states
+``src/fooddelivery/cost/prices.json``): Standard $0.025 per 1,000 state transitions; a confirmed order enters 10 states
 (``fooddelivery_aws.stepfunctions.asl``), so $0.00025 per order, $250 per million orders, each retry one more
 transition. Express would be $1.00 per million starts plus duration, but cannot run this workflow. The default
 ``SagaMode=queue`` runs the same saga on SQS: ~10 FIFO requests an order at $0.50 per million ($0.000005/order).

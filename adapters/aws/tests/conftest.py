@@ -1,7 +1,7 @@
 """Test session for the AWS package: a real moto server (DynamoDB, EventBridge, SQS, SNS, Kinesis, Secrets
 Manager, Step Functions) on a free loopback port, started once per session and reset between tests that ask.
 
-See ../shared/emulators.md. Stopped by process id at the end of the session.
+Started by the ``moto_server`` command of ``moto[server]``. Stopped by process id at the end of the session.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def moto_endpoint() -> Iterator[str]:
     """
     exe = shutil.which("moto_server") or str(Path(sys.executable).with_name("moto_server"))
     if not Path(exe).exists():
-        pytest.fail("moto_server is not installed: pip install 'moto[server]' (see ../shared/emulators.md)")
+        pytest.fail("moto_server is not installed: pip install 'moto[server]' (the AWS test extra installs it)")
     port = free_port()
     launcher = Path(__file__).with_name("moto_serial_server.py")
     proc = subprocess.Popen(

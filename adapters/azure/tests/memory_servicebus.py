@@ -1,5 +1,6 @@
-"""An in-memory Service Bus for the tests: no offline emulator of Service Bus exists (its official one needs Docker;
-see ../shared/emulators.md), so the adapters are tested against this stand-in, which speaks the SDK's own types.
+"""An in-memory Service Bus for the tests: no offline emulator of Service Bus exists (its official one needs Docker,
+which the test machine does not have), so the adapters are tested against this stand-in, which speaks the SDK's
+own types.
 
 Senders take ``azure.servicebus.ServiceBusMessage`` objects; receivers hand out real
 ``azure.servicebus.ServiceBusReceivedMessage`` objects, AMQP-encoded and decoded by the SDK itself
