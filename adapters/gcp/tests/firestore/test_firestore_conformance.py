@@ -1,6 +1,6 @@
 """The conformance scenarios (``fooddelivery.testing.conformance``) on the Firestore adapter set, against the
 official Firestore emulator: the whole business driven like a queue (each message 1x/2x/3x), a crash before and
-after every saga-state write, fifty orders racing for five drivers through the emulator's transactions, and the
+after every saga-state write, fifty orders racing for five drivers through the emulator's conditional writes, and the
 bad-input list."""
 
 from __future__ import annotations

@@ -11,12 +11,14 @@ from typing import Any
 import pytest
 
 from fooddelivery.domain.actors import Actor
-from fooddelivery.domain.errors import ConcurrencyConflict
+from fooddelivery.domain.errors import ConcurrencyConflict, NotFound
 from fooddelivery.domain.order import OrderStatus, order_id_for_key
 from fooddelivery.ports.orders import IdempotencyRecord
 from fooddelivery.testing.builders import T0, make_driver, make_order
+from fooddelivery.testing.contracts.driver_repository_contract import race_for_drivers
 from fooddelivery_gcp.firestore import FirestoreDriverRepository, FirestoreOrderRepository
-from fooddelivery_gcp.firestore._support import run_transaction
+from fooddelivery_gcp.firestore._support import CONTENTION_BUDGET_S, format_token, run_transaction
+from fooddelivery_gcp.firestore.drivers import cell_of
 from fooddelivery_gcp.metering import FirestoreMeter
 
 
@@ -128,22 +130,148 @@ def _counter_body(firestore_client: Any, prefix: str, aborts: int) -> tuple[Any,
     return body, runs
 
 
+class _FakeClock:
+    """Monotonic seconds that advance only by the pauses a test's ``sleep`` records."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.pauses: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.pauses.append(seconds)
+        self.now += seconds
+
+
 def test_a_contended_transaction_is_run_again_after_a_pause_and_writes_once(firestore_client: Any, prefix: str) -> None:
     body, runs = _counter_body(firestore_client, prefix, aborts=2)
-    pauses: list[float] = []
-    result = run_transaction(firestore_client, body, 5, "counters.save", rounds=3, sleep=pauses.append)
+    clock = _FakeClock()
+    result = run_transaction(firestore_client, body, 5, "counters.save", sleep=clock.sleep, clock=clock)
     assert result == 1 and runs == [1, 2, 3]
     assert firestore_client.collection(f"{prefix}counters").document("c").get().get("n") == 1
     # jittered x0.5-1.5 around 0.05 s, then 0.1 s
+    pauses = clock.pauses
     assert len(pauses) == 2 and 0.025 <= pauses[0] <= 0.075 and 0.05 <= pauses[1] <= 0.15
 
 
-def test_a_transaction_contended_in_every_round_is_a_concurrency_conflict_with_nothing_written(
+def test_contention_is_retried_for_the_whole_budget_not_a_fixed_count_of_rounds(
     firestore_client: Any, prefix: str
 ) -> None:
-    body, runs = _counter_body(firestore_client, prefix, aborts=99)
-    pauses: list[float] = []
-    with pytest.raises(ConcurrencyConflict, match=r"counters\.save: still aborted by contention after 3 rounds"):
-        run_transaction(firestore_client, body, 5, "counters.save", rounds=2, sleep=pauses.append, counter="c")
-    assert runs == [1, 2, 3] and len(pauses) == 2
+    # Eight aborted rounds in a row (more than the three a count allowed before) still end in one write: their
+    # pauses add up to at most 3.5 s of the 5 s budget (0.05 + 0.1 + 0.2 + 5 x 0.4, each at most x1.5).
+    body, runs = _counter_body(firestore_client, prefix, aborts=8)
+    clock = _FakeClock()
+    assert run_transaction(firestore_client, body, 5, "counters.save", sleep=clock.sleep, clock=clock) == 1
+    assert runs == list(range(1, 10))
+    assert firestore_client.collection(f"{prefix}counters").document("c").get().get("n") == 1
+    # pauses double from 0.05 s and stop growing at 0.4 s (each jittered x0.5-1.5)
+    assert all(0.2 <= p <= 0.6 for p in clock.pauses[4:])
+    assert clock.now - 1000.0 < CONTENTION_BUDGET_S
+
+
+def test_a_transaction_contended_for_the_whole_budget_is_a_concurrency_conflict_with_nothing_written(
+    firestore_client: Any, prefix: str
+) -> None:
+    body, runs = _counter_body(firestore_client, prefix, aborts=10_000)
+    clock = _FakeClock()
+    with pytest.raises(ConcurrencyConflict, match=r"counters\.save: still contended after \d+ rounds in 2 s") as caught:
+        run_transaction(
+            firestore_client, body, 5, "counters.save", budget_s=2.0, sleep=clock.sleep, clock=clock, counter="c"
+        )
+    assert caught.value.context == {"counter": "c"}
+    # it gave up before the budget ran out, and used most of it: 2 s of pauses of at most 0.6 s each
+    assert 1.4 < clock.now - 1000.0 <= 2.0
+    assert len(runs) == len(clock.pauses) + 1 >= 5
     assert firestore_client.collection(f"{prefix}counters").document("c").get().get("n") == 0
+
+
+def test_a_competing_write_that_committed_ends_the_retries_at_once(firestore_client: Any, prefix: str) -> None:
+    from google.api_core.exceptions import Aborted
+
+    ref = firestore_client.collection(f"{prefix}counters").document("c")
+    ref.set({"n": 0})
+    runs: list[int] = []
+
+    def body(transaction: Any) -> None:
+        runs.append(len(runs) + 1)
+        n = int(ref.get(transaction=transaction).get("n"))
+        if n != 0:
+            raise ConcurrencyConflict("counter c changed since it was read", counter="c")
+        if len(runs) == 1:
+            raise Aborted("Transaction lock timeout")
+        raise AssertionError("not reached: the competing write below commits between the rounds")
+
+    clock = _FakeClock()
+
+    def sleep_then_compete(seconds: float) -> None:
+        clock.sleep(seconds)
+        ref.set({"n": 7})
+
+    with pytest.raises(ConcurrencyConflict, match="changed since it was read"):
+        run_transaction(firestore_client, body, 5, "counters.save", sleep=sleep_then_compete, clock=clock)
+    assert runs == [1, 2] and len(clock.pauses) == 1
+
+
+def test_fifty_orders_racing_for_five_drivers_book_each_driver_once(firestore_client: Any, prefix: str) -> None:
+    repo = FirestoreDriverRepository(firestore_client, prefix=prefix)
+    winners = race_for_drivers(repo, orders=50, drivers=5, spacing_km=0.2, radius_km=5.0)
+    assert sorted(winners.values()) == [f"drv-race-{i}" for i in range(5)]
+
+
+def test_a_reservation_drops_the_available_cell_and_a_release_restores_it(firestore_client: Any, prefix: str) -> None:
+    repo = FirestoreDriverRepository(firestore_client, prefix=prefix)
+    stored = repo.add(make_driver(driver_id="drv-cell"))
+
+    def raw() -> dict[str, Any]:
+        return firestore_client.collection(f"{prefix}drivers").document("drv-cell").get().to_dict()
+
+    assert raw()["availableCell"] == cell_of(stored.location, repo.cell_deg)
+    reserved = repo.save(stored.reserve("ord-1"))
+    assert "availableCell" not in raw() and raw()["currentOrderId"] == "ord-1" and raw()["version"] == 2
+    released = repo.save(reserved.release("ord-1"))
+    assert raw()["availableCell"] == cell_of(stored.location, repo.cell_deg) and raw()["version"] == 3
+    # each save hands back the new update time, so the next save of that copy needs no read
+    assert released.concurrency_token == format_token(
+        firestore_client.collection(f"{prefix}drivers").document("drv-cell").get().update_time
+    )
+
+
+def test_a_driver_copy_without_a_token_is_compared_by_version(firestore_client: Any, prefix: str) -> None:
+    repo = FirestoreDriverRepository(firestore_client, prefix=prefix)
+    stored = repo.add(make_driver(driver_id="drv-plain"))
+    fresh = replace(stored, concurrency_token=None)
+    stale = replace(stored, concurrency_token=None)
+    assert repo.save(fresh.reserve("ord-1")).version == 2
+    with pytest.raises(ConcurrencyConflict, match="drv-plain changed since it was read"):
+        repo.save(stale.reserve("ord-2"))
+    assert repo.get("drv-plain").current_order_id == "ord-1"
+    with pytest.raises(NotFound):
+        repo.save(make_driver(driver_id="drv-missing"))
+
+
+def test_a_reservation_aborted_by_contention_is_written_again_once(
+    firestore_client: Any, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from google.api_core.exceptions import Aborted
+    from google.cloud.firestore_v1.document import DocumentReference
+
+    repo = FirestoreDriverRepository(firestore_client, prefix=prefix)
+    stored = repo.add(make_driver(driver_id="drv-busy"))
+    real_update = DocumentReference.update
+    calls: list[int] = []
+
+    def contended_update(self: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) <= 2:
+            raise Aborted("Too much contention on these documents. Please try again.")
+        return real_update(self, *args, **kwargs)
+
+    monkeypatch.setattr(DocumentReference, "update", contended_update)
+    reserved = repo.save(stored.reserve("ord-1"))
+    assert len(calls) == 3 and reserved.version == 2
+    assert repo.get("drv-busy").current_order_id == "ord-1"
+    # the precondition still guards the retried write: the copy it was read from is now stale
+    with pytest.raises(ConcurrencyConflict):
+        repo.save(stored.reserve("ord-2"))

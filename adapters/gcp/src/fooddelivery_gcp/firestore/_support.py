@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC
-from typing import TYPE_CHECKING, Any, Final, NoReturn
+from typing import TYPE_CHECKING, Any, Final, NoReturn, TypeVar
 
 from fooddelivery.domain.errors import InfrastructureError
 from fooddelivery_gcp.metering import FirestoreMeter
@@ -29,8 +29,9 @@ if TYPE_CHECKING:
     from google.cloud.firestore import Client
 
 __all__ = [
+    "CONTENTION_BUDGET_S",
+    "CONTENTION_MAX_PAUSE_S",
     "CONTENTION_PAUSE_S",
-    "CONTENTION_ROUNDS",
     "RETRYABLE_ERRORS",
     "FirestoreRepository",
     "LazyFirestore",
@@ -39,13 +40,19 @@ __all__ = [
     "format_token",
     "parse_token",
     "reraise",
+    "retry_contention",
     "run_transaction",
 ]
 
-#: How many more times :func:`run_transaction` runs a transaction that stayed contended (``ABORTED``), and the
-#: first pause between rounds in seconds (doubled each round, jittered by x0.5-1.5): at most about 0.35 s of pauses.
-CONTENTION_ROUNDS: Final[int] = 3
+T = TypeVar("T")
+
+#: How long :func:`retry_contention` keeps running an operation that stays contended (``ABORTED``), in seconds
+#: from its first start, before it gives up with a ``ConcurrencyConflict``.
+CONTENTION_BUDGET_S: Final[float] = 5.0
+#: The first pause between rounds in seconds, doubled each round up to :data:`CONTENTION_MAX_PAUSE_S`; every pause
+#: is jittered by x0.5-1.5 so that contenders released together do not meet again at the same instant.
 CONTENTION_PAUSE_S: Final[float] = 0.05
+CONTENTION_MAX_PAUSE_S: Final[float] = 0.4
 
 #: Error class names of ``google.api_core.exceptions`` worth retrying later (the service is busy or briefly away).
 RETRYABLE_ERRORS: Final[frozenset[str]] = frozenset(
@@ -223,39 +230,97 @@ class FirestoreRepository:
             reraise(exc, action, **context)
 
 
+def retry_contention(
+    call: Callable[[], T],
+    action: str,
+    *,
+    budget_s: float = CONTENTION_BUDGET_S,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+    **context: Any,
+) -> T:
+    """Run ``call()`` again, after a jittered pause, for as long as Firestore only reports contention.
+
+    Contention is not a lost race: a call that Firestore aborted (``ABORTED``, or the client library's "Failed to
+    commit transaction in N attempts") wrote nothing, and the document may be unchanged. So it runs again after a
+    pause of :data:`CONTENTION_PAUSE_S`, doubling per round up to :data:`CONTENTION_MAX_PAUSE_S`, each jittered by
+    x0.5-1.5 so that contenders released together do not meet again at the same instant, until ``budget_s``
+    seconds have passed since the first round. ``call`` must compare again each time it runs (a transaction that
+    reads, or a write with a precondition), so that a competing write that did commit ends in ``call``'s own error
+    at once. Under heavy contention every contender can be aborted several rounds in a row: a fixed count of
+    rounds gave up while the document was still unchanged, a time budget does not.
+
+    Args:
+        call: the operation; its errors other than contention propagate unchanged.
+        action: the operation's name for error messages (``"drivers.save"``).
+        budget_s: seconds, from the first round's start, after which an operation still contended gives up.
+        sleep: how to pause between rounds (seconds; a test passes a recorder).
+        clock: monotonic seconds (a test passes a fake clock).
+        **context: the error's context (``driver_id=...``).
+
+    Returns:
+        What ``call`` returned.
+
+    Raises:
+        ConcurrencyConflict: still contended when the budget ran out (nothing written).
+    """
+    from fooddelivery.domain.errors import ConcurrencyConflict
+
+    deadline = clock() + budget_s
+    rounds = 0
+    while True:
+        rounds += 1
+        try:
+            return call()
+        except ValueError as exc:  # the client library gives up a transaction after ``max_attempts`` so
+            if "attempts" not in str(exc):
+                raise
+            contended: BaseException = exc
+        except Exception as exc:
+            if error_name(exc) != "Aborted":
+                raise
+            contended = exc
+        pause = min(CONTENTION_PAUSE_S * (2 ** (rounds - 1)), CONTENTION_MAX_PAUSE_S)
+        pause *= 0.5 + random.random()  # jitter, not security
+        if clock() + pause > deadline:
+            raise ConcurrencyConflict(
+                f"{action}: still contended after {rounds} rounds in {budget_s:g} s", **context
+            ) from contended
+        sleep(pause)
+
+
 def run_transaction(
     client: Client,
     fn: Callable[[Any], Any],
     attempts: int,
     action: str,
     *,
-    rounds: int = CONTENTION_ROUNDS,
+    budget_s: float = CONTENTION_BUDGET_S,
     sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
     **context: Any,
 ) -> Any:
-    """Run ``fn(transaction)`` in a Firestore read-write transaction, retried on contention (``ABORTED``).
+    """Run ``fn(transaction)`` in a Firestore read-write transaction, run again while it is only contended.
 
     The client library retries an aborted commit up to ``attempts`` times at once (keeping the transaction's place
-    in line), but not a read that was aborted, and gives up after ``attempts``. Contention is not a lost race:
-    nothing was written and the document may be unchanged, so a contended transaction is run again, whole, up to
-    ``rounds`` more times after a jittered exponential pause (:data:`CONTENTION_PAUSE_S` doubling per round);
-    ``fn`` reads and compares again each time, so a document that did change meanwhile still ends in ``fn``'s own
-    ``ConcurrencyConflict``.
+    in line), but not a read that was aborted, and gives up after ``attempts``; :func:`retry_contention` then runs
+    the whole transaction again within ``budget_s``. ``fn`` reads and compares each time, so a document that did
+    change meanwhile ends in ``fn``'s own ``ConcurrencyConflict``.
 
     Args:
         client: the Firestore client.
         fn: the transaction's body (reads, compares, writes with the transaction it is given).
         attempts: the client library's attempts per round.
-        action: the operation's name for error messages (``"drivers.save"``).
-        rounds: how many more rounds a contended transaction gets.
-        sleep: how to pause between rounds (seconds; a test passes a recorder).
-        **context: the error's context (``driver_id=...``).
+        action: the operation's name for error messages (``"sagas.save"``).
+        budget_s, sleep, clock: as for :func:`retry_contention`.
+        **context: the error's context (``saga_id=...``).
 
     Returns:
         What ``fn`` returned.
 
     Raises:
-        ConcurrencyConflict: still contended after ``rounds + 1`` rounds, or a document created meanwhile.
+        ConcurrencyConflict: still contended when the budget ran out (nothing written), a document created
+            meanwhile, or ``fn``'s own conflict.
         InfrastructureError: Firestore failed otherwise.
     """
     from google.cloud import firestore
@@ -263,25 +328,19 @@ def run_transaction(
     from fooddelivery.domain.errors import ConcurrencyConflict, FoodDeliveryError
 
     wrapped = firestore.transactional(fn)
-    for round_ in range(rounds + 1):
-        try:
-            return wrapped(client.transaction(max_attempts=attempts))
-        except FoodDeliveryError:
-            raise
-        except ValueError as exc:  # the client library gives up after ``max_attempts`` with a ValueError
-            if "attempts" not in str(exc):
-                raise
-            contended: BaseException = exc
-            message = f"{action}: still contended after {rounds + 1} rounds of {attempts} attempts"
-        except Exception as exc:
-            name = error_name(exc)
-            if name == "AlreadyExists":
-                raise ConcurrencyConflict(f"{action}: lost a concurrent write ({name})", **context) from exc
-            if name != "Aborted":
-                reraise(exc, action, **context)
-            contended = exc
-            message = f"{action}: still aborted by contention after {rounds + 1} rounds"
-        if round_ == rounds:
-            raise ConcurrencyConflict(message, **context) from contended
-        sleep(CONTENTION_PAUSE_S * (2**round_) * (0.5 + random.random()))  # jitter, not security
-    raise AssertionError("unreachable")  # pragma: no cover
+    try:
+        return retry_contention(
+            lambda: wrapped(client.transaction(max_attempts=attempts)),
+            action,
+            budget_s=budget_s,
+            sleep=sleep,
+            clock=clock,
+            **context,
+        )
+    except FoodDeliveryError:
+        raise
+    except Exception as exc:
+        name = error_name(exc)
+        if name == "AlreadyExists":
+            raise ConcurrencyConflict(f"{action}: lost a concurrent write ({name})", **context) from exc
+        reraise(exc, action, **context)

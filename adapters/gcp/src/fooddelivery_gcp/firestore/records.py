@@ -32,6 +32,7 @@ from fooddelivery.domain.pricing import PriceBreakdown
 from fooddelivery.ports.saga_store import SagaState, SagaStatus
 
 __all__ = [
+    "AVAILABLE_CELL",
     "driver_doc",
     "driver_from_doc",
     "dumps",
@@ -50,6 +51,8 @@ __all__ = [
     "saga_from_doc",
 ]
 
+#: The field of an AVAILABLE driver's grid cell (absent while the driver is reserved or offline).
+AVAILABLE_CELL: Final[str] = "availableCell"
 #: Decimal places of a restaurant's rank key.
 _RANK_DECIMALS: Final[int] = 18
 _RANK_QUANTUM: Final[Decimal] = Decimal(1).scaleb(-_RANK_DECIMALS)
@@ -344,7 +347,7 @@ def driver_doc(driver: Driver, available_cell: str | None) -> dict[str, Any]:
         "version": driver.version,
     }
     if available_cell is not None:
-        doc["availableCell"] = available_cell
+        doc[AVAILABLE_CELL] = available_cell
     return doc
 
 
