@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -152,6 +153,24 @@ def test_a_broken_invariant_exits_1(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "invariant violated" in result.output
 
 
+def test_progress_asked_for_off_a_terminal_is_a_line_per_five_percent_of_the_orders() -> None:
+    result = CliRunner().invoke(main, ["simulate", "--orders", "400", "--progress", "--format", "json"])
+
+    assert result.exit_code == 0, result.output
+    lines = result.stderr.splitlines()
+    assert len(lines) == 20, lines
+    placed = [int(re.match(r"simulate: ([\d,]+) of 400 orders placed", line).group(1)) for line in lines]  # type: ignore[union-attr]
+    assert placed == list(range(20, 401, 20))
+    assert lines[-1].startswith("simulate: 400 of 400 orders placed (100.0 %) in ")
+    assert json.loads(result.stdout)["ordersPlaced"] == 400  # the report alone on standard output
+
+
+def test_no_progress_lines_unless_asked_for_off_a_terminal() -> None:
+    result = CliRunner().invoke(main, ["simulate", "--orders", "100", "--format", "json"])
+
+    assert result.exit_code == 0 and result.stderr == ""
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_an_interrupted_run_exits_130_at_once_without_a_report(tmp_path: Path, sig: signal.Signals) -> None:
     run = _simulate_process("--orders", "10000000", "--no-progress", "--out", str(tmp_path / "out"))
@@ -166,7 +185,10 @@ def test_an_interrupted_run_exits_130_at_once_without_a_report(tmp_path: Path, s
             run.communicate()
 
     assert run.returncode == EXIT_INTERRUPTED == 130, err
-    assert "interrupted; no report" in err and "Traceback" not in err
+    assert "Traceback" not in err
+    # how far it got, for a benchmark that stops a long run (bench/simulate_scale.py --max-seconds)
+    assert re.search(r"simulate: interrupted after [\d,]+ of 10,000,000 orders placed \([\d.]+ %\) in [\d.]+ s; "
+                     r"no report", err), err
     assert out == ""
     assert list((tmp_path / "out").iterdir()) == []  # checked writable, nothing written
 
@@ -199,5 +221,6 @@ def test_a_sigterm_landing_while_an_event_is_handled_still_ends_the_run() -> Non
     )
 
     assert run.returncode == EXIT_INTERRUPTED == 130, run.stderr[-2000:]
-    assert "interrupted; no report" in run.stderr and "Traceback" not in run.stderr
+    assert re.search(r"interrupted after [\d,]+ of 50 orders placed .*; no report", run.stderr), run.stderr
+    assert "Traceback" not in run.stderr
     assert run.stdout == ""
