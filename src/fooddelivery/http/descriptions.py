@@ -119,6 +119,7 @@ REQUEST_EXAMPLES: Final[Mapping[str, Mapping[str, Any]]] = {
         "deliveryAddress": {"text": "123 Main St", "lat": 40.7128, "lon": -74.006},
         "paymentMethod": "tok_visa",
         "tip": "2.00",
+        "promoCode": "WELCOME10",
     },
     "change_order_status": {"status": "CONFIRMED"},
     "reject_order": {"reason": "out of dough"},
