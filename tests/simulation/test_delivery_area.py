@@ -6,7 +6,9 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from click.testing import CliRunner
 
+from fooddelivery.cli import main
 from fooddelivery.domain.pricing import DEFAULT_MAX_DELIVERY_KM
 from fooddelivery.simulation import SimulationConfig
 from fooddelivery.simulation.engine import Simulation
@@ -37,3 +39,6 @@ def test_fewer_restaurants_than_cities_is_refused_since_customers_order_in_their
     with pytest.raises(ValueError, match="restaurants must be at least cities"):
         SimulationConfig(cities=10, restaurants=9)
     assert SimulationConfig(cities=10, restaurants=10).restaurants == 10
+    result = CliRunner().invoke(main, ["simulate", "--orders", "10", "--restaurants", "3"])
+    assert result.exit_code == 2
+    assert "restaurants must be at least cities (10)" in result.output
