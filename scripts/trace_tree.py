@@ -34,7 +34,7 @@ def _call(server: LocalServer, method: str, path: str, token: str, body: dict[st
 
 
 def _one_order(tmp: Path) -> str:
-    server = LocalServer(tmp / "serve.db", settings=Settings(), lock=False)
+    server = LocalServer(tmp / "serve.db", settings=Settings(), lock=False, demo=True)  # the demo's promo codes
     try:
         load_demo_catalog(server.adapters.restaurants, server.adapters.drivers, server.clock)
         now = server.clock.now()

@@ -84,6 +84,29 @@ def test_an_address_with_coordinates_prices_delivery_by_distance(world: World) -
     assert body["pricing"]["deliveryFee"] == "4.49"  # 1.99 + round_half_up(0.50 x 5.004 km = 2.502) = 4.49
 
 
+def test_an_address_outside_the_delivery_area_is_422_naming_the_address_and_stores_nothing(world: World) -> None:
+    before = world.footprint()
+    los_angeles = {"text": "200 N Spring St, Los Angeles", "lat": 34.0537, "lon": -118.2428}
+    headers = {"Idempotency-Key": "k-far"}
+
+    response = world.call("POST", "/orders", json_body=_payload(deliveryAddress=los_angeles), headers=headers)
+
+    body = assert_problem(response, 422, "validation_error", "deliveryAddress")
+    assert body["title"] == "Invalid request"
+    assert len(body["errors"]) == 1
+    error = body["errors"][0]
+    assert error["code"] == "out_of_delivery_area"
+    assert error["message"].startswith("is 393") and error["message"].endswith("outside its delivery area of 15 km")
+    assert body["detail"] == f"deliveryAddress: {error['message']}"
+    assert world.footprint() == before
+    document = world.call("GET", "/openapi.json").json()
+    assert "`out_of_delivery_area` on `deliveryAddress`" in document["paths"]["/orders"]["post"]["description"]
+    # nothing bound to the key: the same key with an address in the area places the order
+    near = {"text": "5th Avenue", "lat": 40.7578, "lon": -74.0060}
+    placed = world.call("POST", "/orders", json_body=_payload(deliveryAddress=near), headers=headers)
+    assert placed.status == 201, placed.body
+
+
 def test_a_user_id_that_is_not_the_caller_is_refused_with_403(world: World) -> None:
     before = world.footprint()
 

@@ -33,7 +33,9 @@ def _orders() -> list[Order]:
     full = advance(make_order(), OrderStatus.PICKED_UP)
     failed = make_order(promo=None, tip="0", address=make_address(location=None))
     failed.transition(OrderStatus.FAILED, Actor.system(), T0 + timedelta(minutes=5), "evt-fail", "restaurant_timeout")
-    whole = make_order(address=make_address(location=GeoPoint(40, -74)))
+    # an address in whole degrees (its restaurant 10 km north of it: inside the delivery area)
+    near_whole = make_restaurant(location=GeoPoint(40.09, -74))
+    whole = make_order(near_whole, address=make_address(location=GeoPoint(40, -74)))
     return [full, failed, whole]
 
 

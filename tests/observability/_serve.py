@@ -23,8 +23,9 @@ PERSONAS: Final[dict[str, dict[str, str]]] = {
 
 
 def open_server(db: Path, clock: VirtualClock) -> LocalServer:
-    """A serve application on ``db`` with the demo catalog loaded; nothing runs in the background."""
-    server = LocalServer(db, settings=Settings(), clock=clock, lock=False)
+    """A serve application on ``db`` with the demo catalog loaded (and its promo codes, which the documented
+    example uses); nothing runs in the background."""
+    server = LocalServer(db, settings=Settings(), clock=clock, lock=False, demo=True)
     load_demo_catalog(server.adapters.restaurants, server.adapters.drivers, clock)
     return server
 

@@ -121,6 +121,49 @@ def test_a_demo_catalog_cut_short_is_completed_on_the_next_load(tmp_path: Path, 
         assert (loaded.restaurants_added, loaded.drivers_added) == (97, 485)
 
 
+def test_the_documented_order_example_places_an_order_with_its_promo_code_on_the_demo(
+    start: Callable[[], LocalServer], clock: VirtualClock
+) -> None:
+    server = start()
+    server.start()
+    document = server.api.handle(HttpRequest.build("GET", "/openapi.json")).json()
+    example = document["paths"]["/orders"]["post"]["requestBody"]["content"]["application/json"]["example"]
+    assert example["promoCode"] == "WELCOME10" and example["restaurantId"] == "rest-0"
+    customer = issue_dev_token("customer", "user-1", secret=SECRET, now=clock.now())
+
+    response = server.api.handle(
+        HttpRequest.build("POST", "/orders", headers={"Authorization": f"Bearer {customer}"}, json_body=example)
+    )
+
+    assert response.status == 201, response.body
+    pricing = response.json()["pricing"]
+    # Pizza 15.99 + 2 x Soda 2.99 = 21.97; WELCOME10 takes 10 %: 2.197 -> 2.20 (half-up)
+    assert (pricing["subtotal"], pricing["promoCode"], pricing["discount"]) == ("21.97", "WELCOME10", "2.20")
+    assert float(pricing["distanceKm"]) < 15  # New York's centre is inside rest-0's delivery area
+    assert server.sagas.drain()
+
+
+def test_without_demo_the_server_offers_no_promo_code(tmp_path: Path, clock: VirtualClock) -> None:
+    server = LocalServer(
+        tmp_path / "plain.db",
+        settings=Settings(),
+        clock=clock,
+        lock=False,
+        authenticator=DevAuthenticator(SECRET, clock=clock),
+    )
+    try:
+        load_demo_catalog(server.adapters.restaurants, server.adapters.drivers, clock)  # restaurants, no promotions
+        customer = issue_dev_token("customer", "user-1", secret=SECRET, now=clock.now())
+        body = {**REFERENCE_PAYLOAD, "promoCode": "WELCOME10"}
+        response = server.api.handle(
+            HttpRequest.build("POST", "/orders", headers={"Authorization": f"Bearer {customer}"}, json_body=body)
+        )
+        assert response.status == 409, response.body
+        assert response.json()["errors"] == [{"field": "promoCode", "message": "is unknown", "code": "unknown"}]
+    finally:
+        server.close()
+
+
 # -- recovery ----------------------------------------------------------------------------------------------
 def test_start_up_publishes_what_the_outbox_still_holds_and_starts_its_saga(
     start: Callable[[], LocalServer], clock: VirtualClock

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 
 import pytest
@@ -13,6 +14,7 @@ from fooddelivery.domain import (
     DeliveryAddress,
     DriverStatus,
     EventType,
+    GeoPoint,
     IdempotencyKeyReused,
     LineRequest,
     Money,
@@ -21,6 +23,7 @@ from fooddelivery.domain import (
     OrderStatus,
     PaymentStatus,
     PriceChanged,
+    PricingPolicy,
     PromoCode,
     PromoKind,
     ValidationError,
@@ -28,7 +31,18 @@ from fooddelivery.domain import (
 from fooddelivery.ports.notifications import NotificationKind
 from fooddelivery.ports.saga_store import SagaStatus
 
-from ._world import CUSTOMER, HOME, OTHER_CUSTOMER, PARIS, REST_ID, START, World, build_world, make_restaurant
+from ._world import (
+    CUSTOMER,
+    HOME,
+    OTHER_CUSTOMER,
+    PARIS,
+    REST_ID,
+    START,
+    World,
+    build_world,
+    make_restaurant,
+    north_of,
+)
 
 E = EventType
 
@@ -354,3 +368,31 @@ def test_a_malformed_restaurant_id_is_refused_naming_the_field(app: World) -> No
 
     assert fields(exc) == {"restaurant_id": "required"}
     assert len(app.orders) == 0
+
+
+# -- the delivery area -----------------------------------------------------------------------------------------
+def test_an_address_outside_the_delivery_area_is_refused_with_nothing_stored_bound_published_or_charged(
+    app: World,
+) -> None:
+    before = app.observable()
+    new_york = DeliveryAddress("350 5th Ave, New York", GeoPoint(40.7484, -73.9857))  # 5,837 km from Paris
+
+    with pytest.raises(ValidationError) as exc:
+        app.place(key="key-far", address=new_york)
+
+    assert type(exc.value) is ValidationError  # 422: no change of the menu or the promotions makes it deliverable
+    assert fields(exc) == {"delivery_address": "out_of_delivery_area"}
+    assert exc.value.context["max_delivery_km"] == "15"
+    assert 5800 < float(exc.value.context["distance_km"]) < 5900
+    assert app.observable() == before
+    assert app.orders.find_idempotent(CUSTOMER, "key-far") is None
+    # the key is still free: the same key with an address in the area places the order
+    placed = app.place(key="key-far", address=DeliveryAddress("15 km south", north_of(PARIS, -15.0)))
+    assert placed.created is True and placed.order.pricing.distance_km == "15.000"
+
+
+def test_the_delivery_area_is_the_deployment_s_pricing_policy() -> None:
+    narrow = build_world(pricing=dataclasses.replace(PricingPolicy.for_currency("EUR"), max_delivery_km=Decimal(2)))
+    with pytest.raises(ValidationError) as exc:
+        narrow.place()  # HOME is 3 km from the restaurant
+    assert exc.value.context == {"distance_km": "3.000", "max_delivery_km": "2"}

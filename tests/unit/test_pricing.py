@@ -91,6 +91,7 @@ def test_the_default_policy_is_the_documented_usd_fees() -> None:
         service_rate=Decimal("0.05"),
         service_min=money("0.99"),
         max_tip=money("500.00"),
+        max_delivery_km=Decimal(15),
     )
 
 
@@ -121,7 +122,78 @@ def test_the_per_km_part_rounds_half_up() -> None:
     ],
 )
 def test_the_distance_based_fee_is_capped(km: float, fee: str) -> None:
-    assert str(_price(restaurant_at=PARIS, address_at=north_of(PARIS, km)).delivery_fee) == fee
+    # the default 15 km area never reaches the cap (1.99 + 0.50 x 15 = 9.49): a wider area does
+    wide = dataclasses.replace(PricingPolicy(), max_delivery_km=Decimal(400))
+    assert str(_price(policy=wide, restaurant_at=PARIS, address_at=north_of(PARIS, km)).delivery_fee) == fee
+
+
+# -- delivery area
+@pytest.mark.parametrize(
+    ("km", "shown", "fee"),
+    [
+        (15.0, "15.000", "9.49"),  # exactly the limit: delivered (1.99 + 0.50 x 15)
+        (15.0004, "15.000", "9.49"),  # rounds to the metre first, as the fee does: 15.000 km
+        (14.9996, "15.000", "9.49"),
+    ],
+)
+def test_an_address_at_the_edge_of_the_delivery_area_is_priced(km: float, shown: str, fee: str) -> None:
+    b = _price(restaurant_at=PARIS, address_at=north_of(PARIS, km))
+    assert (b.distance_km, str(b.delivery_fee)) == (shown, fee)
+
+
+@pytest.mark.parametrize(
+    ("km", "shown"),
+    [
+        (15.0006, "15.001"),  # one metre over, after rounding to the metre
+        (15.001, "15.001"),
+        (343.5, "343.500"),  # Paris -> London
+    ],
+)
+def test_an_address_beyond_the_delivery_area_is_refused_naming_the_distance_and_the_limit(
+    km: float, shown: str
+) -> None:
+    with pytest.raises(ValidationError) as info:
+        _price(restaurant_at=PARIS, address_at=north_of(PARIS, km))
+    error = info.value
+    assert type(error) is ValidationError  # not a CatalogMismatch: no change of the restaurant's data fixes it
+    assert field_codes(error) == {"delivery_address": "out_of_delivery_area"}
+    assert error.context == {"distance_km": shown, "max_delivery_km": "15"}
+    assert error.fields[0].message == f"is {shown} km from the restaurant, outside its delivery area of 15 km"
+    assert error.detail == f"delivery_address: {error.fields[0].message}"
+
+
+def test_the_delivery_area_is_the_policy_s_and_survives_a_policy_in_another_currency() -> None:
+    narrow = dataclasses.replace(PricingPolicy(), max_delivery_km=Decimal("2.5"))
+    assert _price(policy=narrow, restaurant_at=PARIS, address_at=north_of(PARIS, 2.5)).distance_km == "2.500"
+    with pytest.raises(ValidationError) as info:
+        # a USD policy for a EUR order: the fees become the EUR defaults, the area stays 2.5 km
+        _price(money("10.00", "EUR"), policy=narrow, restaurant_at=PARIS, address_at=north_of(PARIS, 2.6))
+    assert info.value.context == {"distance_km": "2.600", "max_delivery_km": "2.5"}
+
+
+def test_an_address_without_coordinates_has_no_distance_to_check() -> None:
+    b = _price(restaurant_at=PARIS, address_at=None)
+    assert (b.distance_km, str(b.delivery_fee)) == (None, "2.99")
+
+
+def test_the_delivery_area_is_checked_before_the_promo_code() -> None:
+    expired = PromoCode("OLD", PromoKind.PERCENT, percent=Decimal(10), expires_at=NOW - timedelta(days=1))
+    with pytest.raises(ValidationError) as info:
+        _price(restaurant_at=PARIS, address_at=north_of(PARIS, 20.0), promo=expired)
+    assert field_codes(info.value) == {"delivery_address": "out_of_delivery_area"}
+
+
+@pytest.mark.parametrize("km", [Decimal(0), Decimal(-1), Decimal("NaN"), Decimal("Infinity"), 15, 15.0])
+def test_a_delivery_area_that_is_not_a_positive_finite_decimal_is_refused(km: object) -> None:
+    with pytest.raises(ValidationError) as info:
+        PricingPolicy(max_delivery_km=km)  # type: ignore[arg-type]
+    assert field_codes(info.value) == {"max_delivery_km": "out_of_range"}
+
+
+def test_placing_an_order_beyond_the_delivery_area_is_refused() -> None:
+    with pytest.raises(ValidationError) as info:
+        place(address=DeliveryAddress("New York, as seen from Paris", GeoPoint(40.7128, -74.006)))
+    assert field_codes(info.value) == {"delivery_address": "out_of_delivery_area"}
 
 
 @pytest.mark.parametrize(
@@ -371,7 +443,8 @@ points = st.builds(GeoPoint, lat=st.floats(-89.9, 89.9), lon=st.floats(-179.9, 1
 @st.composite
 def pricing_inputs(draw: st.DrawFn) -> dict[str, object]:
     cur = draw(st.sampled_from(["USD", "EUR", "JPY", "KWD"]))
-    policy = PricingPolicy.for_currency(cur)
+    # an area wider than half the globe (20,015 km): any two points are priced (the area has its own tests)
+    policy = dataclasses.replace(PricingPolicy.for_currency(cur), max_delivery_km=Decimal(20_100))
     promo = draw(
         st.one_of(
             st.none(),

@@ -40,10 +40,20 @@ from fooddelivery.domain.order import (
     OrderStatus,
     PaymentStatus,
 )
-from fooddelivery.domain.pricing import PriceBreakdown, PricingPolicy, PromoCode, PromoKind, price_order
+from fooddelivery.domain.pricing import (
+    DEFAULT_MAX_DELIVERY_KM,
+    OUT_OF_DELIVERY_AREA,
+    PriceBreakdown,
+    PricingPolicy,
+    PromoCode,
+    PromoKind,
+    price_order,
+)
 from fooddelivery.domain.tracking import EtaPolicy, estimate_eta
 
 __all__ = [
+    "DEFAULT_MAX_DELIVERY_KM",
+    "OUT_OF_DELIVERY_AREA",
     "SCHEMA_VERSION",
     "TRANSITIONS",
     "Actor",

@@ -9,9 +9,11 @@ Formula (all amounts in the restaurant's currency, held in integer minor units):
    Either way capped at the subtotal.
 4. ``tax = round_half_up((subtotal - discount) x restaurant.tax_rate)`` **(rounding point 2)**.
 5. ``delivery_fee``: with both the restaurant's and the address's coordinates, the haversine distance is
-   rounded to the metre (3 decimals of a km), then ``base + round_half_up(per_km x distance_km)``
-   **(rounding point 3)**, capped at ``max_delivery_fee``;
-   otherwise the flat fee.
+   rounded to the metre (3 decimals of a km); a rounded distance over ``max_delivery_km`` is outside the
+   delivery area and refused (field ``delivery_address``, code ``out_of_delivery_area``: 15.000 km is
+   delivered under the default 15 km, 15.001 km is not); otherwise ``base + round_half_up(per_km x
+   distance_km)`` **(rounding point 3)**, capped at ``max_delivery_fee``. Without both coordinates the flat
+   fee (and no distance check: there is no distance).
 6. ``service_fee = max(service_min, round_half_up(subtotal x service_rate))`` **(rounding point 4)**.
 7. ``tip``: as given by the customer, >= 0 and at most ``max_tip``; exact.
 8. ``total = subtotal - discount + tax + delivery_fee + service_fee + tip`` (exact).
@@ -21,16 +23,33 @@ Half-up means ``0.005 -> 0.01`` and ``-0.005 -> -0.01`` (away from zero at the h
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
+from typing import Final
 
-from fooddelivery.domain.errors import ValidationError
+from fooddelivery.domain.errors import FieldError, ValidationError
 from fooddelivery.domain.geo import GeoPoint
 from fooddelivery.domain.money import MINOR_UNITS, Money
 
-__all__ = ["PriceBreakdown", "PricingPolicy", "PromoCode", "PromoKind", "price_order"]
+__all__ = [
+    "DEFAULT_MAX_DELIVERY_KM",
+    "OUT_OF_DELIVERY_AREA",
+    "PriceBreakdown",
+    "PricingPolicy",
+    "PromoCode",
+    "PromoKind",
+    "price_order",
+]
+
+#: The default delivery area: the farthest (haversine, rounded to the metre) an address may be from its restaurant,
+#: in km. Our choice, not an external figure: a city-scale radius a courier covers in well under the half hour the
+#: delivery estimate assumes at city speeds; the simulated world and the demo catalog keep every address within it.
+DEFAULT_MAX_DELIVERY_KM: Final[Decimal] = Decimal(15)
+
+#: The field-error code of an address outside the delivery area (field ``delivery_address``).
+OUT_OF_DELIVERY_AREA: Final[str] = "out_of_delivery_area"
 
 
 class PromoKind(StrEnum):
@@ -84,6 +103,14 @@ class PricingPolicy:
         service_rate: fraction of the subtotal.
         service_min: floor of the service fee.
         max_tip: largest tip accepted.
+        max_delivery_km: the delivery area: the farthest an address with coordinates may be from its restaurant
+            (km, haversine, compared after rounding to the metre as the fee does); a positive finite ``Decimal``,
+            :data:`DEFAULT_MAX_DELIVERY_KM` by default. Not money: the same in every currency. With the default
+            fees the distance-based fee then stays under ``max_delivery_fee`` (1.99 + 0.50 x 15 = 9.49 USD); the
+            cap matters for a policy with a wider area.
+
+    Raises:
+        ValidationError: ``max_delivery_km`` is not a positive finite ``Decimal`` (field ``max_delivery_km``).
     """
 
     currency: str = "USD"
@@ -94,10 +121,17 @@ class PricingPolicy:
     service_rate: Decimal = Decimal("0.05")
     service_min: Money = Money(99, "USD")
     max_tip: Money = Money(50_000, "USD")
+    max_delivery_km: Decimal = DEFAULT_MAX_DELIVERY_KM
+
+    def __post_init__(self) -> None:
+        km = self.max_delivery_km
+        if not (isinstance(km, Decimal) and km.is_finite() and km > 0):
+            raise ValidationError.single("max_delivery_km", "must be a positive finite Decimal (km)", "out_of_range")
 
     @classmethod
     def for_currency(cls, currency: str) -> PricingPolicy:
-        """The default fees, scaled to ``currency`` by face value (a documented simplification)."""
+        """The default fees, scaled to ``currency`` by face value (a documented simplification), and the default
+        delivery area."""
         if currency == "USD":
             return cls()
         base = cls()
@@ -177,19 +211,34 @@ def price_order(
 ) -> PriceBreakdown:
     """Apply the module's formula.
 
+    A ``policy`` in another currency than the subtotal's is replaced by the default fees in that currency
+    (:meth:`PricingPolicy.for_currency`), keeping its ``max_delivery_km`` (a distance, not money).
+
     Raises:
-        ValidationError: currency mismatches; a negative or too-large tip; a promo code whose minimum subtotal
-            is not met or that has expired (field ``promo_code``).
+        ValidationError: currency mismatches; a negative or too-large tip; an address farther from the restaurant
+            than ``policy.max_delivery_km`` (field ``delivery_address``, code ``out_of_delivery_area``, context
+            ``distance_km`` and ``max_delivery_km`` as decimal strings); a promo code whose minimum subtotal is not
+            met or that has expired (field ``promo_code``).
     """
     cur = subtotal.currency
     if policy.currency != cur:
-        policy = PricingPolicy.for_currency(cur)
+        policy = replace(PricingPolicy.for_currency(cur), max_delivery_km=policy.max_delivery_km)
     if tip.currency != cur:
         raise ValidationError.single("tip", f"must be in {cur}", "currency_mismatch")
     if tip.is_negative():
         raise ValidationError.single("tip", "must not be negative", "out_of_range")
     if tip > policy.max_tip:
         raise ValidationError.single("tip", f"must be at most {policy.max_tip}", "out_of_range")
+
+    # the distance the fee is computed on: haversine, rounded to the metre (the delivery area is checked on it too,
+    # before the promo code, so an address no promotion can fix is the error a client sees first)
+    distance: float | None = None
+    distance_km: Decimal | None = None
+    if restaurant_location is not None and address_location is not None:
+        distance = restaurant_location.distance_km(address_location)
+        distance_km = Decimal(repr(round(distance, 3)))
+        if distance_km > policy.max_delivery_km:
+            raise _out_of_area(distance_km, policy.max_delivery_km)
 
     discount = Money(0, cur)
     if promo is not None:
@@ -211,10 +260,8 @@ def price_order(
 
     tax = (subtotal - discount).multiply(tax_rate)
 
-    distance: float | None = None
-    if restaurant_location is not None and address_location is not None:
-        distance = restaurant_location.distance_km(address_location)
-        fee = policy.delivery_base + policy.delivery_per_km.multiply(Decimal(repr(round(distance, 3))))
+    if distance_km is not None:
+        fee = policy.delivery_base + policy.delivery_per_km.multiply(distance_km)
         delivery_fee = fee.min(policy.max_delivery_fee)
     else:
         delivery_fee = policy.delivery_flat
@@ -239,4 +286,16 @@ def price_order(
         total=total,
         promo_code=promo.code.upper() if promo else None,
         distance_km=f"{distance:.3f}" if distance is not None else None,
+    )
+
+
+def _out_of_area(distance_km: Decimal, max_km: Decimal) -> ValidationError:
+    """The error of an address ``distance_km`` (rounded to the metre) from its restaurant, beyond ``max_km``."""
+    distance, limit = f"{distance_km:.3f}", str(max_km)
+    message = f"is {distance} km from the restaurant, outside its delivery area of {limit} km"
+    return ValidationError(
+        f"delivery_address: {message}",
+        [FieldError("delivery_address", message, OUT_OF_DELIVERY_AREA)],
+        distance_km=distance,
+        max_delivery_km=limit,
     )

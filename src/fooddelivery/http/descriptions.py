@@ -13,6 +13,7 @@ from typing import Any, Final
 
 from fooddelivery.domain.actors import Role
 from fooddelivery.domain.order import TRANSITIONS, OrderStatus
+from fooddelivery.domain.pricing import DEFAULT_MAX_DELIVERY_KM, OUT_OF_DELIVERY_AREA
 
 __all__ = ["DESCRIPTIONS", "PATH_EXAMPLES", "REQUEST_EXAMPLES", "transition_table"]
 
@@ -52,7 +53,11 @@ DESCRIPTIONS: Final[Mapping[str, str]] = {
         "payment is authorized and captured, the restaurant and the customer notified and the nearest driver "
         "assigned before the answer (201, `Location`). An item not on the menu, a restaurant not accepting "
         "orders, a tip with more decimals than its currency or a promo code that does not apply is 409 "
-        "`catalog_mismatch`. With an `Idempotency-Key`, the same key and body return the first order (200). "
+        "`catalog_mismatch`. A `deliveryAddress` with coordinates farther from the restaurant than the delivery "
+        f"area ({DEFAULT_MAX_DELIVERY_KM} km unless the deployment's pricing policy sets another `max_delivery_km`; "
+        "the haversine distance rounded to the metre, as for the distance-based fee) is 422 with the error code "
+        f"`{OUT_OF_DELIVERY_AREA}` on `deliveryAddress`, its message giving the distance and the limit. "
+        "With an `Idempotency-Key`, the same key and body return the first order (200). "
         "Test card tokens of the local fake processor: `card`, `tok_visa`, `tok_mastercard`, `pm_card_visa` "
         "succeed; `tok_chargeDeclined` is declined (the order fails with nothing charged); "
         "`tok_processingError_N` fails N times, then succeeds on the saga's retries."
@@ -114,6 +119,7 @@ REQUEST_EXAMPLES: Final[Mapping[str, Mapping[str, Any]]] = {
         "deliveryAddress": {"text": "123 Main St", "lat": 40.7128, "lon": -74.006},
         "paymentMethod": "tok_visa",
         "tip": "2.00",
+        "promoCode": "WELCOME10",
     },
     "change_order_status": {"status": "CONFIRMED"},
     "reject_order": {"reason": "out of dough"},

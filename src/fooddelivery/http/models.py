@@ -314,7 +314,8 @@ class GeoIn(_In):
 
 class AddressIn(_In):
     """A delivery address: ``{"text": "123 Main St", "lat"?: ..., "lon"?: ...}`` (coordinates
-    together or not at all; without them the delivery fee is flat).
+    together or not at all; without them the delivery fee is flat; with them the address must be inside the
+    restaurant's delivery area, else 422 ``out_of_delivery_area``).
     """
 
     model_config = ConfigDict(json_schema_extra=_together("lat", "lon"))

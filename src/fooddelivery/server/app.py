@@ -61,6 +61,7 @@ from fooddelivery.adapters.sqlite import SqliteAdapters, open_sqlite_adapters
 from fooddelivery.adapters.system import SystemClock
 from fooddelivery.bootstrap import Bootstrapped, Settings, bootstrap
 from fooddelivery.domain.errors import InfrastructureError
+from fooddelivery.domain.pricing import PromoCode
 from fooddelivery.ports.auth import Authenticator
 from fooddelivery.ports.clock import Clock
 from fooddelivery.server.lock import DatabaseInUse, DatabaseLock
@@ -189,7 +190,7 @@ class LocalServer:
     Args:
         db: the database file.
         settings: typed settings (defaults: :meth:`Settings.from_env`).
-        demo: load the demo catalog on :meth:`start`.
+        demo: load the demo catalog on :meth:`start`, and offer its promo codes (``DEMO_PROMOTIONS``).
         clock: the clock (real time by default).
         authenticator: the request authenticator (``DevAuthenticator()`` by default: ``FOODDELIVERY_DEV_SECRET``
             or the public development secret).
@@ -232,8 +233,17 @@ class LocalServer:
             self._release_lock()
             raise
         try:
+            promotions: Mapping[str, PromoCode] | None = None
+            if demo:
+                from fooddelivery.server.demo import DEMO_PROMOTIONS
+
+                promotions = DEMO_PROMOTIONS
             self.boot: Bootstrapped = bootstrap(
-                settings or Settings.from_env(), clock=self.clock, counters=self.counters, **self.adapters.ports()
+                settings or Settings.from_env(),
+                clock=self.clock,
+                counters=self.counters,
+                promotions=promotions,
+                **self.adapters.ports(),
             )
             if authenticator is None:
                 from fooddelivery.http.auth import DevAuthenticator

@@ -10,22 +10,40 @@ Loading is idempotent and deterministic: every restaurant and driver is derived 
 generator, and one that already exists is left as it is (so a restart with ``--demo`` keeps drivers' states and
 anything an operator changed). Loading goes in order, ``rest-0`` and its drivers first, so when the last driver
 (``drv-99-4``) exists the catalog is complete and a restart skips the GeoNames data altogether.
+
+The demo also offers one promotion, :data:`DEMO_PROMOTIONS` (``WELCOME10``, 10 % off, the code of the
+``POST /orders`` example in the OpenAPI document). Promotions are configuration of the service, not stored data:
+``LocalServer(demo=True)`` hands them to ``bootstrap``.
+
+Every demo restaurant is within ``RESTAURANT_RADIUS_KM`` (7.2 km) of its city's centre, so an address at the
+centre (the OpenAPI examples use New York's, for ``rest-0``) is inside its delivery area (15 km by default).
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import cache
+from types import MappingProxyType
 from typing import Final
 
 from fooddelivery.domain.catalog import Driver, DriverStatus, Restaurant
 from fooddelivery.domain.errors import ConcurrencyConflict, NotFound
+from fooddelivery.domain.pricing import PromoCode, PromoKind
 from fooddelivery.ports.clock import Clock
 from fooddelivery.ports.drivers import DriverRepository
 from fooddelivery.ports.restaurants import RestaurantRepository
 
-__all__ = ["DEMO_CITIES", "DEMO_RESTAURANTS", "DRIVERS_PER_RESTAURANT", "DemoCatalog", "load_demo_catalog"]
+__all__ = [
+    "DEMO_CITIES",
+    "DEMO_PROMOTIONS",
+    "DEMO_RESTAURANTS",
+    "DRIVERS_PER_RESTAURANT",
+    "DemoCatalog",
+    "load_demo_catalog",
+]
 
 #: How many restaurants (``rest-0``..``rest-99``, as in the reference load test).
 DEMO_RESTAURANTS: Final[int] = 100
@@ -35,6 +53,11 @@ DEMO_CITIES: Final[int] = 10
 DRIVERS_PER_RESTAURANT: Final[int] = 5
 #: How far from its restaurant a driver starts (km).
 DRIVER_SPREAD_KM: Final[float] = 3.0
+#: The demo's promo codes, keyed by code: ``WELCOME10``, 10 % off any order (no minimum, no expiry), the code the
+#: OpenAPI document's ``POST /orders`` example sends.
+DEMO_PROMOTIONS: Final[Mapping[str, PromoCode]] = MappingProxyType(
+    {"WELCOME10": PromoCode("WELCOME10", PromoKind.PERCENT, percent=Decimal(10))}
+)
 
 _VEHICLES: Final[tuple[str, ...]] = ("bicycle", "scooter", "scooter", "car")
 _FIRST_NAMES: Final[tuple[str, ...]] = (

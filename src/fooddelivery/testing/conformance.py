@@ -443,6 +443,12 @@ BAD_INPUT: Final[tuple[tuple[str, dict[str, Any], str | None, type[FoodDeliveryE
     ("a negative tip", {"tip": "-1.00"}, "customer", ValidationError),
     ("a tip with a fraction of a cent", {"tip": "1.001"}, "customer", ValidationError),
     ("an unknown promo code", {"promo_code": "FREEFOOD"}, "customer", ValidationError),
+    (  # 40 km from the restaurant: outside the default 15 km delivery area
+        "an address outside the delivery area",
+        {"delivery_address": DeliveryAddress("Somewhere 40 km south of Lyon", _north(-40.0))},
+        "customer",
+        ValidationError,
+    ),
     ("another customer's id", {"customer_id": "cus-somebody-else"}, "customer", NotAllowed),
     ("a restaurant placing an order", {}, None, NotAllowed),
 )
