@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Any, Final, Protocol, runtime_checkable
+from typing import Any, Final, Generic, Protocol, TypeVar, runtime_checkable
 
 from fooddelivery.adapters.counters import OperationCounters
 from fooddelivery.adapters.system import SystemClock, UuidIdGenerator
@@ -47,7 +48,7 @@ from fooddelivery.ports import (
 )
 from fooddelivery.ports.unit_of_work import OrderUnitOfWork
 
-__all__ = ["Bootstrapped", "SettingDoc", "Settings", "bootstrap"]
+__all__ = ["Bootstrapped", "ProcessApp", "SettingDoc", "Settings", "bootstrap"]
 
 #: Longest confirmation timeout accepted (s): a year. Its timer must stay schedulable (``datetime`` ends in 9999).
 MAX_CONFIRMATION_TIMEOUT_S: Final[float] = 366 * 24 * 3600.0
@@ -401,3 +402,52 @@ def bootstrap(
         "ids": ids,
     }
     return Bootstrapped(service=service, runner=runner, counters=counters, adapters=adapters)
+
+
+AppT = TypeVar("AppT")
+
+
+class ProcessApp(Generic[AppT]):
+    """The one application of a process (a Lambda execution environment, a Functions host, a Cloud Functions
+    instance): set up and built on first use, then cached.
+
+    The first :meth:`get` configures the process's log lines (``FOODDELIVERY_LOG_FORMAT``) and OpenTelemetry
+    (``OTEL_*``) -- the one set-up of every entrypoint, :func:`fooddelivery.observability.setup.configure` --
+    then calls ``build``, under a lock so that concurrent first calls build once. A cloud package holds one::
+
+        _APP = ProcessApp("fooddelivery-aws", build_aws_app)
+
+    Args:
+        service_name: the telemetry's ``service.name`` (``"fooddelivery-aws"``...).
+        build: builds the application from the environment; may raise (then nothing is cached and the next
+            :meth:`get` tries again).
+    """
+
+    def __init__(self, service_name: str, build: Callable[[], AppT]) -> None:
+        self._service_name = service_name
+        self._build = build
+        self._app: AppT | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> AppT:
+        """The application: built (after the process's set-up) on the first call, then the cached one.
+
+        Raises:
+            ValidationError: a missing or invalid setting (named), or whatever ``build`` raises; the next call
+                tries again.
+        """
+        app = self._app
+        if app is None:
+            with self._lock:
+                if self._app is None:
+                    from fooddelivery.observability.setup import configure
+
+                    configure(self._service_name, platform=True)
+                    self._app = self._build()
+                app = self._app
+        return app
+
+    def reset(self, app: AppT | None = None) -> None:
+        """Forget the cached application, or install ``app`` as it (tests; a new configuration)."""
+        with self._lock:
+            self._app = app

@@ -11,16 +11,8 @@ from typing import Any
 
 import pytest
 
-from fooddelivery.adapters.memory import (
-    InMemoryOrderRepository,
-    InMemorySagaStateStore,
-    SequentialIdGenerator,
-    VirtualClock,
-)
-from fooddelivery.adapters.sqlite import open_sqlite_adapters
+from fooddelivery.adapters.memory import VirtualClock
 from fooddelivery.application import PlaceOrder
-from fooddelivery.application.unit_of_work import ComposedUnitOfWork
-from fooddelivery.bootstrap import Settings, bootstrap
 from fooddelivery.domain import (
     Actor,
     DeliveryAddress,
@@ -33,6 +25,7 @@ from fooddelivery.domain import (
     OrderStatus,
     Restaurant,
 )
+from fooddelivery.testing.lifecycle import AdapterSet, boot_adapter_set, deliver_orders
 
 START = datetime(2026, 11, 30, 18, 0, tzinfo=UTC)
 #: Port methods that are store calls (a round trip to a deployment's stores).
@@ -98,36 +91,22 @@ def _lifecycle(app: Any, counted: Counter[str]) -> None:
 
             setattr(adapter, name, wrapped)
     command = PlaceOrder("rest-1", [LineRequest(1, name="Pizza")], DeliveryAddress("1 Main St"), "tok_visa")
-    order = svc.place_order(Actor.customer("cus-1"), command).order
-    restaurant, driver = Actor.restaurant("rest-1"), Actor.driver("drv-1")
-    svc.confirm_order(restaurant, order.order_id)
-    for actor, status in (
-        (restaurant, OrderStatus.PREPARING),
-        (restaurant, OrderStatus.READY_FOR_PICKUP),
-        (driver, OrderStatus.PICKED_UP),
-        (driver, OrderStatus.DELIVERED),
-    ):
-        svc.change_status(actor, order.order_id, status)
+    [order_id] = deliver_orders(svc, [(Actor.customer("cus-1"), command)])
     made = Counter(counted)
+    delivered = svc.get_order(Actor.admin(), order_id)
+    assert delivered.driver_id == "drv-1"
     assert app.adapters["drivers"].get("drv-1").status is DriverStatus.AVAILABLE  # the delivery freed it
-    assert svc.get_order(Actor.admin(), order.order_id).status is OrderStatus.DELIVERED
+    assert delivered.status is OrderStatus.DELIVERED
     counted.clear()
     counted.update(made)
 
 
-def _boot(stores: str, tmp_path: Path) -> Any:
-    clock = VirtualClock(START)
-    extra: dict[str, Any] = {}
-    if stores == "sqlite":
-        extra = dict(open_sqlite_adapters(tmp_path / "ops.db", clock=clock).ports())
-    elif stores == "composed":
-        orders, sagas = InMemoryOrderRepository(), InMemorySagaStateStore()
-        extra = {"orders": orders, "sagas": sagas, "unit_of_work": ComposedUnitOfWork(orders, sagas)}
-    return bootstrap(Settings(), clock=clock, ids=SequentialIdGenerator(), **extra)
+def _boot(stores: AdapterSet, tmp_path: Path) -> Any:
+    return boot_adapter_set(stores, clock=VirtualClock(START), sqlite_path=tmp_path / "ops.db")
 
 
 @pytest.mark.parametrize("stores", ["memory", "sqlite"])
-def test_a_full_lifecycle_costs_25_store_calls_on_a_native_unit_of_work(stores: str, tmp_path: Path) -> None:
+def test_a_full_lifecycle_costs_25_store_calls_on_a_native_unit_of_work(stores: AdapterSet, tmp_path: Path) -> None:
     app = _boot(stores, tmp_path)
     counted: Counter[str] = Counter()
     _lifecycle(app, counted)

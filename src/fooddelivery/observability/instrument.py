@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from fooddelivery.domain.catalog import Driver, Restaurant
 from fooddelivery.domain.events import DomainEvent
@@ -94,6 +94,7 @@ _modules = sys.modules
 _TRACE_API = "opentelemetry.trace"
 _METRICS_API = "opentelemetry.metrics"
 C = TypeVar("C", bound=type)
+PortT = TypeVar("PortT")
 
 
 def _adapter(inner: object) -> str:
@@ -288,30 +289,58 @@ def placing(order: Order) -> None:
         get_current_span().set_attribute("fooddelivery.order_id", order.order_id)
 
 
-class TracedOrderRepository:
+class _Wrapper(Generic[PortT]):
+    """What every port wrapper shares: the adapter it wraps (``inner``), that adapter's class name (the
+    ``fooddelivery.adapter`` attribute of its spans), and whatever the adapter offers beyond the port, forwarded."""
+
+    def __init__(self, inner: PortT) -> None:
+        self.inner = inner
+        self._adapter = _adapter(inner)
+
+    def __getattr__(self, name: str) -> Any:
+        # what the wrapped adapter offers beyond the port (an outbox, a native unit of work...)
+        return getattr(self.inner, name)
+
+
+class _TracedStore(_Wrapper[PortT]):
+    """A store's wrapper: a ``CLIENT`` span per call, named ``<_prefix>.<operation>``, with ``db.system.name`` (when
+    the store's module names it), ``db.operation.name``, ``db.collection.name`` (``_collection``, when set),
+    ``fooddelivery.adapter`` and the record's id as ``_id_attribute``."""
+
+    #: The span name's prefix.
+    _prefix: ClassVar[str]
+    #: ``db.collection.name``, or None: left out.
+    _collection: ClassVar[str | None]
+    #: The attribute that carries the id of the record a call is about.
+    _id_attribute: ClassVar[str]
+
+    def __init__(self, inner: PortT) -> None:
+        super().__init__(inner)
+        self._db = _db_system(inner)
+
+    def _span(self, operation: str, record_id: str | None) -> Any:
+        return span(
+            f"{self._prefix}.{operation}",
+            kind="CLIENT",
+            attributes={
+                "db.system.name": self._db,
+                "db.operation.name": operation,
+                "db.collection.name": self._collection,
+                "fooddelivery.adapter": self._adapter,
+                self._id_attribute: record_id,
+            },
+        )
+
+
+class TracedOrderRepository(_TracedStore[OrderRepository]):
     """The order store: a ``CLIENT`` span per call (``db.operation.name``, ``fooddelivery.order_id``).
 
     Args:
         inner: the store.
     """
 
-    def __init__(self, inner: OrderRepository) -> None:
-        self.inner = inner
-        self._system = _adapter(inner)
-        self._db = _db_system(inner)
-
-    def _span(self, operation: str, order_id: str | None) -> Any:
-        return span(
-            f"orders.{operation}",
-            kind="CLIENT",
-            attributes={
-                "db.system.name": self._db,
-                "db.operation.name": operation,
-                "db.collection.name": "orders",
-                "fooddelivery.adapter": self._system,
-                "fooddelivery.order_id": order_id,
-            },
-        )
+    _prefix = _collection = "orders"
+    _id_attribute = "fooddelivery.order_id"
 
     def add(self, order: Order, idempotency: IdempotencyRecord | None = None) -> None:
         """``OrderRepository.add``."""
@@ -365,35 +394,21 @@ class TracedOrderRepository:
         with self._span("list_by_restaurant", None):
             return self.inner.list_by_restaurant(restaurant_id, status, limit, cursor, newest_first=newest_first)
 
-    def __getattr__(self, name: str) -> Any:
-        # what the wrapped store offers beyond the port (an outbox, a native unit of work...)
-        return getattr(self.inner, name)
 
-
-class TracedUnitOfWork:
+class TracedUnitOfWork(_TracedStore[OrderUnitOfWork]):
     """The order's unit of work (order, outbox, saga in one write): a ``CLIENT`` span per load and commit.
 
     Args:
         inner: the unit of work.
     """
 
-    def __init__(self, inner: OrderUnitOfWork) -> None:
-        self.inner = inner
-        self.atomic = inner.atomic
-        self._system = _adapter(inner)
-        self._db = _db_system(inner)
+    _prefix = "unit_of_work"
+    _collection = None
+    _id_attribute = "fooddelivery.order_id"
 
-    def _span(self, operation: str, order_id: str | None) -> Any:
-        return span(
-            f"unit_of_work.{operation}",
-            kind="CLIENT",
-            attributes={
-                "db.system.name": self._db,
-                "db.operation.name": operation,
-                "fooddelivery.adapter": self._system,
-                "fooddelivery.order_id": order_id,
-            },
-        )
+    def __init__(self, inner: OrderUnitOfWork) -> None:
+        super().__init__(inner)
+        self.atomic = inner.atomic
 
     def load(self, order_id: str) -> tuple[Order, SagaState | None]:
         """``OrderUnitOfWork.load``."""
@@ -418,11 +433,8 @@ class TracedUnitOfWork:
         with self._span("commit", order_id):
             self.inner.commit(saga, order, create_saga=create_saga, idempotency=idempotency)
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
 
-
-class TracedDriverRepository:
+class TracedDriverRepository(_TracedStore[DriverRepository]):
     """The driver store: a ``CLIENT`` span per call (``db.operation.name``, ``db.collection.name`` ``drivers``,
     ``db.system.name`` when known, ``fooddelivery.driver_id``).
 
@@ -430,23 +442,8 @@ class TracedDriverRepository:
         inner: the store.
     """
 
-    def __init__(self, inner: DriverRepository) -> None:
-        self.inner = inner
-        self._adapter = _adapter(inner)
-        self._system = _db_system(inner)
-
-    def _span(self, operation: str, driver_id: str | None) -> Any:
-        return span(
-            f"drivers.{operation}",
-            kind="CLIENT",
-            attributes={
-                "db.system.name": self._system,
-                "db.operation.name": operation,
-                "db.collection.name": "drivers",
-                "fooddelivery.adapter": self._adapter,
-                "fooddelivery.driver_id": driver_id,
-            },
-        )
+    _prefix = _collection = "drivers"
+    _id_attribute = "fooddelivery.driver_id"
 
     def add(self, driver: Driver) -> Driver:
         """``DriverRepository.add``."""
@@ -479,11 +476,8 @@ class TracedDriverRepository:
                 current.set_attribute("db.response.returned_rows", len(found))
             return found
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
 
-
-class TracedRestaurantRepository:
+class TracedRestaurantRepository(_TracedStore[RestaurantRepository]):
     """The restaurant store: a ``CLIENT`` span per call (``db.operation.name``, ``db.collection.name``
     ``restaurants``, ``db.system.name`` when known, ``fooddelivery.restaurant_id``).
 
@@ -491,23 +485,8 @@ class TracedRestaurantRepository:
         inner: the store.
     """
 
-    def __init__(self, inner: RestaurantRepository) -> None:
-        self.inner = inner
-        self._adapter = _adapter(inner)
-        self._system = _db_system(inner)
-
-    def _span(self, operation: str, restaurant_id: str | None) -> Any:
-        return span(
-            f"restaurants.{operation}",
-            kind="CLIENT",
-            attributes={
-                "db.system.name": self._system,
-                "db.operation.name": operation,
-                "db.collection.name": "restaurants",
-                "fooddelivery.adapter": self._adapter,
-                "fooddelivery.restaurant_id": restaurant_id,
-            },
-        )
+    _prefix = _collection = "restaurants"
+    _id_attribute = "fooddelivery.restaurant_id"
 
     def add(self, restaurant: Restaurant) -> Restaurant:
         """``RestaurantRepository.add``."""
@@ -540,12 +519,9 @@ class TracedRestaurantRepository:
                 current.set_attribute("db.response.returned_rows", len(page.items))
             return page
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
 
 # -- ports that leave the process ------------------------------------------------------------------------------
-class TracedPublisher:
+class TracedPublisher(_Wrapper[EventPublisher]):
     """The event bus: a ``PRODUCER`` span per publish call, and the outbox lag of every event it accepted.
 
     Args:
@@ -554,22 +530,18 @@ class TracedPublisher:
     """
 
     def __init__(self, inner: EventPublisher, clock: Clock) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.clock = clock
-        self._destination = _adapter(inner)
 
     def publish(self, events: Sequence[DomainEvent]) -> None:
         """``EventPublisher.publish``."""
         if off():
             self.inner.publish(events)
         else:
-            with publish_span("publish", events, self._destination):
+            with publish_span("publish", events, self._adapter):
                 self.inner.publish(events)
         if not metrics_off():
             record_outbox_lag(events, self.clock.now(), "publish")
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
 
 
 def _client_span(port: str, operation: str, adapter: str, **attributes: Any) -> Any:
@@ -580,12 +552,8 @@ def _client_span(port: str, operation: str, adapter: str, **attributes: Any) -> 
     )
 
 
-class TracedPaymentGateway:
+class TracedPaymentGateway(_Wrapper[PaymentGateway]):
     """The card processor: a ``CLIENT`` span per call (``fooddelivery.payment.amount`` in minor units as text)."""
-
-    def __init__(self, inner: PaymentGateway) -> None:
-        self.inner = inner
-        self._adapter = _adapter(inner)
 
     def authorize(self, payment_method: str, amount: Money, idempotency_key: str) -> Charge:
         """``PaymentGateway.authorize``."""
@@ -608,16 +576,9 @@ class TracedPaymentGateway:
         with _client_span("payments", "refund", self._adapter, **{"fooddelivery.currency": amount.currency}):
             return self.inner.refund(charge_id, amount, idempotency_key)
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
 
-
-class TracedNotifier:
+class TracedNotifier(_Wrapper[Notifier]):
     """The notification channel: a ``CLIENT`` span per notification sent."""
-
-    def __init__(self, inner: Notifier) -> None:
-        self.inner = inner
-        self._adapter = _adapter(inner)
 
     def send(self, notification: Notification) -> None:
         """``Notifier.send``."""
@@ -632,17 +593,10 @@ class TracedNotifier:
         ):
             self.inner.send(notification)
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
 
-
-class TracedScheduler:
+class TracedScheduler(_Wrapper[Scheduler]):
     """The timer service: a ``CLIENT`` span per call; each scheduled message's body carries the current trace
     context (:data:`TRACE_KEY`), so its delivery continues the trace."""
-
-    def __init__(self, inner: Scheduler) -> None:
-        self.inner = inner
-        self._adapter = _adapter(inner)
 
     def schedule(self, message: ScheduledMessage) -> None:
         """``Scheduler.schedule``."""
@@ -667,16 +621,9 @@ class TracedScheduler:
         with _client_span("scheduler", "cancel", self._adapter, **{"messaging.message.id": message_id}):
             return self.inner.cancel(message_id)
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
 
-
-class TracedLocationStream:
+class TracedLocationStream(_Wrapper[Any]):
     """The location stream: a ``PRODUCER`` span per position appended."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self._adapter = _adapter(inner)
 
     def append(self, event: DomainEvent, partition_key: str) -> None:
         """``LocationStream.append``."""
@@ -690,30 +637,12 @@ class TracedLocationStream:
         ):
             self.inner.append(event, partition_key)
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
 
-
-class TracedSagaStore:
+class TracedSagaStore(_TracedStore[SagaStateStore]):
     """The saga state store: a ``CLIENT`` span per call."""
 
-    def __init__(self, inner: SagaStateStore) -> None:
-        self.inner = inner
-        self._adapter = _adapter(inner)
-        self._db = _db_system(inner)
-
-    def _span(self, operation: str, saga_id: str) -> Any:
-        return span(
-            f"sagas.{operation}",
-            kind="CLIENT",
-            attributes={
-                "db.system.name": self._db,
-                "db.operation.name": operation,
-                "db.collection.name": "sagas",
-                "fooddelivery.adapter": self._adapter,
-                "fooddelivery.order_id": saga_id,
-            },
-        )
+    _prefix = _collection = "sagas"
+    _id_attribute = "fooddelivery.order_id"
 
     def create(self, state: SagaState) -> None:
         """``SagaStateStore.create``."""
@@ -735,9 +664,6 @@ class TracedSagaStore:
             return self.inner.save(state)
         with self._span("save", state.saga_id):
             self.inner.save(state)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
 
 
 # -- the saga's steps -------------------------------------------------------------------------------------------

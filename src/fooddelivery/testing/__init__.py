@@ -10,6 +10,8 @@ itself with it, without reaching into this repository's ``tests``:
 - :mod:`fooddelivery.testing.conformance` -- the business scenarios (place, pay, decline, retries, timeout,
   reject, cancel, duplicate deliveries, crashes at every saga step, a driver race, bad input) over a whole
   adapter set;
+- :mod:`fooddelivery.testing.lifecycle` -- one order (or many) driven from placement to delivery on an adapter
+  set (``deliver_orders``), and the adapter sets whose costs are compared (``boot_adapter_set``);
 - :mod:`fooddelivery.testing.http_parity` -- one list of HTTP requests every entrypoint must answer alike;
 - :mod:`fooddelivery.testing.plugin` -- the pytest plugin (``pytest_plugins = ["fooddelivery.testing.plugin"]``
   in a ``conftest.py``): rewrites the kit's ``assert`` statements and prints one conformance summary line per

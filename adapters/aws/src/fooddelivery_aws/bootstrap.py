@@ -49,7 +49,7 @@ from fooddelivery.adapters.payments import PAYMENT_GATEWAY_ENV, payment_gateway_
 from fooddelivery.adapters.system import SystemClock
 from fooddelivery.application.fanout import FanOutPublisher
 from fooddelivery.application.runtime import OrderRuntime
-from fooddelivery.bootstrap import Bootstrapped, bootstrap
+from fooddelivery.bootstrap import Bootstrapped, ProcessApp, bootstrap
 from fooddelivery.metering import Meter
 from fooddelivery.ports.clock import Clock
 from fooddelivery.ports.ids import IdGenerator
@@ -293,11 +293,8 @@ def bootstrap_aws(settings: AwsSettings | None = None, **overrides: Any) -> Boot
     return build_aws_app(settings, **overrides).boot
 
 
-class _Cache:
-    """The execution environment's application (one per process)."""
-
-    app: AwsApp | None = None
-    lock = threading.Lock()
+#: The application of this execution environment (one per process).
+_APP: ProcessApp[AwsApp] = ProcessApp("fooddelivery-aws", build_aws_app)
 
 
 def aws_app() -> AwsApp:
@@ -306,20 +303,9 @@ def aws_app() -> AwsApp:
     Raises:
         ValidationError: a missing or invalid setting (named); the next call tries again.
     """
-    app = _Cache.app
-    if app is None:
-        with _Cache.lock:
-            if _Cache.app is None:
-                # the one set-up of every entrypoint: log lines (FOODDELIVERY_LOG_FORMAT), OpenTelemetry (OTEL_*)
-                from fooddelivery.observability.setup import configure
-
-                configure("fooddelivery-aws", platform=True)
-                _Cache.app = build_aws_app()
-            app = _Cache.app
-    return app
+    return _APP.get()
 
 
 def reset_aws_app(app: AwsApp | None = None) -> None:
     """Forget the cached application, or install ``app`` as it (tests; a new configuration)."""
-    with _Cache.lock:
-        _Cache.app = app
+    _APP.reset(app)

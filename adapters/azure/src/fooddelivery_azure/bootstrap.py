@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 from fooddelivery.adapters.payments import payment_gateway_from_setting
 from fooddelivery.application.fanout import FanOutPublisher
 from fooddelivery.application.relay import ChangeStreamRelay
-from fooddelivery.bootstrap import Bootstrapped, bootstrap
+from fooddelivery.bootstrap import Bootstrapped, ProcessApp, bootstrap
 from fooddelivery.domain.errors import InfrastructureError
 from fooddelivery.metering import Meter
 from fooddelivery.ports.clock import Clock
@@ -298,9 +298,8 @@ def build_azure_app(
     )
 
 
-class _Cache:
-    app: AzureApp | None = None
-    lock = threading.Lock()
+#: The application of this host process (one per process).
+_APP: ProcessApp[AzureApp] = ProcessApp("fooddelivery-azure", build_azure_app)
 
 
 def azure_app() -> AzureApp:
@@ -309,20 +308,9 @@ def azure_app() -> AzureApp:
     Raises:
         ValidationError: a missing or invalid setting (named); the next call tries again.
     """
-    app = _Cache.app
-    if app is None:
-        with _Cache.lock:
-            if _Cache.app is None:
-                # the one set-up of every entrypoint: log lines (FOODDELIVERY_LOG_FORMAT), OpenTelemetry (OTEL_*)
-                from fooddelivery.observability.setup import configure
-
-                configure("fooddelivery-azure", platform=True)
-                _Cache.app = build_azure_app()
-            app = _Cache.app
-    return app
+    return _APP.get()
 
 
 def reset_azure_app(app: AzureApp | None = None) -> None:
     """Forget the cached application, or install ``app`` as it (tests; a new configuration)."""
-    with _Cache.lock:
-        _Cache.app = app
+    _APP.reset(app)

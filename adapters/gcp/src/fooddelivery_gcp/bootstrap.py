@@ -50,7 +50,7 @@ from fooddelivery.adapters.payments import payment_gateway_from_setting
 from fooddelivery.adapters.system import SystemClock
 from fooddelivery.application.fanout import FanOutPublisher
 from fooddelivery.application.relay import OutboxRelay
-from fooddelivery.bootstrap import Bootstrapped, bootstrap
+from fooddelivery.bootstrap import Bootstrapped, ProcessApp, bootstrap
 from fooddelivery.domain.errors import InfrastructureError
 from fooddelivery.metering import Meter
 from fooddelivery.ports.clock import Clock
@@ -290,11 +290,8 @@ def build_gcp_app(
     )
 
 
-class _Cache:
-    """The instance's application (one per process)."""
-
-    app: GcpApp | None = None
-    lock = threading.Lock()
+#: The application of this instance (one per process).
+_APP: ProcessApp[GcpApp] = ProcessApp("fooddelivery-gcp", build_gcp_app)
 
 
 def gcp_app() -> GcpApp:
@@ -303,20 +300,9 @@ def gcp_app() -> GcpApp:
     Raises:
         ValidationError: a missing or invalid setting (named); the next call tries again.
     """
-    app = _Cache.app
-    if app is None:
-        with _Cache.lock:
-            if _Cache.app is None:
-                # the one set-up of every entrypoint: log lines (FOODDELIVERY_LOG_FORMAT), OpenTelemetry (OTEL_*)
-                from fooddelivery.observability.setup import configure
-
-                configure("fooddelivery-gcp", platform=True)
-                _Cache.app = build_gcp_app()
-            app = _Cache.app
-    return app
+    return _APP.get()
 
 
 def reset_gcp_app(app: GcpApp | None = None) -> None:
     """Forget the cached application, or install ``app`` as it (tests; a new configuration)."""
-    with _Cache.lock:
-        _Cache.app = app
+    _APP.reset(app)

@@ -1,0 +1,85 @@
+"""``ProcessApp``: the one application of a cloud process, set up and built once, on first use."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from fooddelivery.bootstrap import ProcessApp
+from fooddelivery.domain.errors import ValidationError
+from fooddelivery.observability import setup
+
+
+@pytest.fixture
+def configured(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, bool]]:
+    """The calls of the process set-up (recorded instead of configuring this test process's logging)."""
+    calls: list[tuple[str, bool]] = []
+
+    def record(service_name: str = "fooddelivery", *, platform: bool = False, **_: object) -> None:
+        calls.append((service_name, platform))
+
+    monkeypatch.setattr(setup, "configure", record)
+    return calls
+
+
+def test_the_first_call_sets_the_process_up_then_builds_and_later_calls_reuse_the_app(
+    configured: list[tuple[str, bool]],
+) -> None:
+    built: list[object] = []
+
+    def build() -> object:
+        built.append(object())
+        return built[-1]
+
+    app = ProcessApp("fooddelivery-test", build)
+    first = app.get()
+    assert app.get() is first
+    assert built == [first]
+    assert configured == [("fooddelivery-test", True)]
+
+
+def test_concurrent_first_calls_build_once(configured: list[tuple[str, bool]]) -> None:
+    built: list[int] = []
+
+    def build() -> int:
+        time.sleep(0.05)  # the other threads arrive while this one builds
+        built.append(len(built))
+        return built[-1]
+
+    app = ProcessApp("fooddelivery-test", build)
+    got: list[int] = []
+    threads = [threading.Thread(target=lambda: got.append(app.get())) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert built == [0]
+    assert got == [0] * 8
+
+
+def test_a_failed_build_caches_nothing_and_the_next_call_tries_again(configured: list[tuple[str, bool]]) -> None:
+    attempts: list[int] = []
+
+    def build() -> str:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise ValidationError("FOODDELIVERY_TABLE is not set")
+        return "app"
+
+    app = ProcessApp("fooddelivery-test", build)
+    with pytest.raises(ValidationError, match="FOODDELIVERY_TABLE"):
+        app.get()
+    assert app.get() == "app"
+    assert len(attempts) == 2
+
+
+def test_reset_forgets_the_app_or_installs_another(configured: list[tuple[str, bool]]) -> None:
+    counter = iter(range(10))
+    app = ProcessApp("fooddelivery-test", lambda: next(counter))
+    assert app.get() == 0
+    app.reset()
+    assert app.get() == 1
+    app.reset(42)
+    assert app.get() == 42
