@@ -11,8 +11,6 @@ A benchmark, not a test: it prints figures.
 from __future__ import annotations
 
 import argparse
-import cProfile
-import pstats
 import runpy
 import sys
 from pathlib import Path
@@ -39,12 +37,6 @@ def _with_sdk() -> tuple[Any, Any]:
     return tracer_provider, MeterProvider(metric_readers=[InMemoryMetricReader()])
 
 
-def _calls_per_order(run: Any, orders: int) -> float:
-    profile = cProfile.Profile()
-    profile.runcall(run, orders)
-    return pstats.Stats(profile).total_calls / orders
-
-
 def main() -> None:
     """Parse options, run, print figures."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -57,7 +49,7 @@ def main() -> None:
     with_sdk: list[float] = []
     # without first: once the SDK ran, the API is imported and "no SDK" is no longer the cold case
     without = [run(args.orders) for _ in range(args.repeat)]
-    calls = _calls_per_order(run, args.orders)
+    calls = _SAGA["calls_per_order"](run, args.orders)
     api = "imported" if "opentelemetry.trace" in sys.modules else "not imported"
     for _ in range(args.repeat):
         use_providers(*_with_sdk())

@@ -132,6 +132,17 @@ def _all_orders(app: Any) -> list[Any]:
     return [store.get(order_id) for order_id in store.order_ids()]
 
 
+def calls_per_order(run: Any, orders: int) -> float:
+    """Python function calls per order of ``run(orders)``, counted by cProfile (built-ins included).
+
+    One entry per code object: pstats' (file, line, name) keys merge the dataclasses' generated ``__init__``s (all
+    ``"<string>"``, line 2), keeping one of them by memory layout, so their sum undercounts and shifts between builds.
+    """
+    profile = cProfile.Profile()
+    profile.runcall(run, orders)
+    return sum(entry.callcount for entry in profile.getstats()) / orders
+
+
 def main() -> None:
     """Parse options, run, print figures."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -158,12 +169,7 @@ def main() -> None:
     print(f"full saga, in process, 1 core: {max(rates):,.0f} orders/s best of {args.repeat} "
           f"(runs: {', '.join(f'{r:,.0f}' for r in rates)}; by CPU time: {max(cpu_rates):,.0f}); "
           f"{args.orders:,} orders per run; target >= 10,000 (20,000 the aim)")
-    counter = cProfile.Profile()
-    counter.runcall(run, args.orders)
-    # one entry per code object: pstats' (file, line, name) keys merge the dataclasses' generated __init__s (all
-    # "<string>", line 2), keeping one of them by memory layout, so its sum undercounts and shifts between builds
-    python_calls = sum(entry.callcount for entry in counter.getstats())
-    print(f"Python function calls per order: {python_calls / args.orders:,.0f} (cProfile, built-ins included); "
+    print(f"Python function calls per order: {calls_per_order(run, args.orders):,.0f} (cProfile, built-ins included); "
           f"target <= 300")
     adapter_sets: tuple[tuple[AdapterSet, str], ...] = (
         ("memory", "in-memory stores (native unit of work)"),
