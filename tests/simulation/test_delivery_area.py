@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from fooddelivery.cli import main
 from fooddelivery.domain.pricing import DEFAULT_MAX_DELIVERY_KM
 from fooddelivery.simulation import SimulationConfig
-from fooddelivery.simulation.engine import Simulation
+from fooddelivery.simulation.engine import Simulation, run_simulation
 from fooddelivery.simulation.world import CUSTOMER_RADIUS_KM, RESTAURANT_RADIUS_KM, load_cities
 
 
@@ -42,3 +42,19 @@ def test_fewer_restaurants_than_cities_is_refused_since_customers_order_in_their
     result = CliRunner().invoke(main, ["simulate", "--orders", "10", "--restaurants", "3"])
     assert result.exit_code == 2
     assert "restaurants must be at least cities (10)" in result.output
+
+
+def test_a_city_whose_orders_have_no_customer_of_its_own_gets_one_not_a_stranger_from_another_city() -> None:
+    # 50 cities and the default 100 customers spread by demand: some city with arrivals draws no customer. Its
+    # orders then went to customer 0, who lives in another city, hundreds of km from every restaurant of this one:
+    # refused as out of the delivery area.
+    sim = Simulation(SimulationConfig(orders=1, seed=3, cities=50, restaurants=50, customers=10, drivers=50))
+    sim.cities = load_cities(50)
+    sim._build_world([1] * 50, [1.0] * 50)
+    assert all(sim.city_customers[c] for c in range(50))
+    assert all(sim.customers[i].city == c for c in range(50) for i in sim.city_customers[c])
+
+
+def test_a_simulated_day_in_fifty_cities_refuses_no_order_for_its_address() -> None:
+    report = run_simulation(SimulationConfig(orders=400, seed=1, cities=50))
+    assert report["ordersRefusedAtPlacement"] == {}

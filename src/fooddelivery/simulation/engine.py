@@ -128,7 +128,8 @@ class SimulationConfig:
         restaurants: restaurant count (at least ``cities``: customers order in their own city), or None to size it
             from ``orders``.
         drivers: driver count, or None to size it for the peak hour.
-        customers: customer count, or None to size it from ``orders``.
+        customers: customer count, or None to size it from ``orders`` (a city with orders that drew no customer
+            gets one more, living there).
         day: the simulated (local) date.
         promo_rate: orders using the ``DINNER10`` promo code (10 % off from 20.00).
         metering: record billable operations (``fooddelivery.metering``) for the cost report; about half as
@@ -338,6 +339,15 @@ class Simulation:
             home = offset_point(rng, self.cities[c].centre, CUSTOMER_RADIUS_KM)
             self.customers.append(Customer(f"user-{i}", c, home))
             self.city_customers[c].append(i)
+        # a city with orders that drew no customer (few customers, many cities) gets one living there: its orders
+        # come from its own residents, inside the delivery area of its restaurants (a customer of another city is
+        # hundreds of km away). Runs where every such city drew one are unchanged.
+        for c, arrivals in enumerate(arrivals_per_city):
+            if arrivals and not self.city_customers[c]:
+                i = len(self.customers)
+                home = offset_point(rng, self.cities[c].centre, CUSTOMER_RADIUS_KM)
+                self.customers.append(Customer(f"user-{i}", c, home))
+                self.city_customers[c].append(i)
         # drivers: enough for each city's busiest hour (a driver is held ~50 min per order: assignment at
         # payment, cooking, the ride to the door), plus 60 % for drivers who are on the wrong side of town
         now = self.clock.now()
@@ -495,7 +505,7 @@ class Simulation:
     # -- actors -----------------------------------------------------------------------------------------
     def _place(self, city: int) -> None:
         cfg, rng, st = self.config, self.rng, self.stats
-        cust_ids = self.city_customers[city] or [0]
+        cust_ids = self.city_customers[city]  # never empty for a city with orders (see _build_world)
         ci = cust_ids[rng.randrange(len(cust_ids))]
         customer = self.customers[ci]
         # customers order nearby: the closest of a few restaurants of their city the app suggests (every city has

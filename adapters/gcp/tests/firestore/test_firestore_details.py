@@ -275,3 +275,69 @@ def test_a_reservation_aborted_by_contention_is_written_again_once(
     # the precondition still guards the retried write: the copy it was read from is now stale
     with pytest.raises(ConcurrencyConflict):
         repo.save(stored.reserve("ord-2"))
+
+
+class _LostCommitAnswer:
+    """A fault in front of the client library's Commit call: the first commit that writes document ``doc`` reaches
+    the emulator and is applied, then its answer is lost (``UNAVAILABLE``, as when the connection drops after the
+    server committed). The client library's own default retry for Commit (it retries ``UNAVAILABLE``) then sends
+    the same request again, as it would against Firestore."""
+
+    def __init__(self, firestore_client: Any, monkeypatch: pytest.MonkeyPatch, doc: str) -> None:
+        transport = firestore_client._firestore_api._transport
+        wrapped = transport._wrapped_methods[transport.commit]
+        self.real = wrapped._target
+        self.doc = doc
+        self.sent: list[str] = []
+        monkeypatch.setattr(wrapped, "_target", self)
+
+    def __call__(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        from google.api_core.exceptions import ServiceUnavailable
+
+        names = [w.update.name for w in request.writes if w.update.name]
+        ours = any(name.endswith(f"/{self.doc}") for name in names)
+        if ours:
+            self.sent.append(self.doc)
+        response = self.real(request, *args, **kwargs)
+        if ours and len(self.sent) == 1:
+            raise ServiceUnavailable("connection reset after the commit was applied")
+        return response
+
+
+def test_a_reservation_whose_commit_answer_was_lost_is_the_reservation_not_a_conflict(
+    firestore_client: Any, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = FirestoreDriverRepository(firestore_client, prefix=prefix)
+    stored = repo.add(make_driver(driver_id="drv-lost"))
+    fault = _LostCommitAnswer(firestore_client, monkeypatch, "drv-lost")
+
+    reserved = repo.save(stored.reserve("ord-1"))  # the library resends the commit; our own write fails its check
+
+    assert fault.sent == ["drv-lost", "drv-lost"]  # the commit was sent twice: applied once, then refused
+    assert reserved.version == 2 and reserved.current_order_id == "ord-1"
+    assert repo.get("drv-lost") == reserved
+    assert reserved.concurrency_token == repo.get("drv-lost").concurrency_token
+    # a genuinely stale copy still loses
+    with pytest.raises(ConcurrencyConflict):
+        repo.save(stored.reserve("ord-2"))
+
+
+def test_a_lost_commit_answer_does_not_leak_the_driver_the_saga_reserved(
+    firestore_client: Any, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The saga's reservation loop moves on to the next candidate on a ConcurrencyConflict: a committed reservation
+    # reported as a conflict would leave the first driver ASSIGNED to an order that got another one, for ever.
+    from fooddelivery.adapters.system import SystemClock
+    from fooddelivery.application.order_saga import reserve_nearest_driver
+    from fooddelivery.domain.assignment import AssignmentPolicy
+    from fooddelivery.testing.builders import DOWNTOWN, point_at
+
+    repo = FirestoreDriverRepository(firestore_client, prefix=prefix)
+    repo.add(make_driver(driver_id="drv-a", location=point_at(DOWNTOWN, km_north=0.2)))
+    repo.add(make_driver(driver_id="drv-b", location=point_at(DOWNTOWN, km_north=0.4)))
+    _LostCommitAnswer(firestore_client, monkeypatch, "drv-a")
+
+    chosen = reserve_nearest_driver(repo, "ord-1", DOWNTOWN, AssignmentPolicy(), SystemClock())
+
+    held = {d: repo.get(d).current_order_id for d in ("drv-a", "drv-b")}
+    assert (chosen, held) == ("drv-a", {"drv-a": "ord-1", "drv-b": None})

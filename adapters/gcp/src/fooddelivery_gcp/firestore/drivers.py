@@ -171,6 +171,10 @@ class FirestoreDriverRepository(FirestoreRepository):
     def save(self, driver: Driver) -> Driver:
         """Compare-and-set (see the module docstring); returns the driver at version + 1 with its new token.
 
+        A failed precondition where the stored driver is exactly the one this save writes (same state, version + 1)
+        is this save's own commit, resent by the client library after its answer was lost: a success, not a
+        conflict.
+
         Raises:
             NotFound: no such driver.
             ConcurrencyConflict: the stored driver changed since it was read, or the write stayed contended for
@@ -206,7 +210,13 @@ class FirestoreDriverRepository(FirestoreRepository):
             if name == "NotFound":
                 raise NotFound(f"driver {did} not found", driver_id=did) from exc
             if name == "FailedPrecondition":
-                self.get(did)  # NotFound if it is gone
+                current = self.get(did)  # NotFound if it is gone
+                if current == stored:
+                    # Our own write: the client library resends a commit whose answer was lost (it retries
+                    # UNAVAILABLE on Commit), and the resent one fails the precondition on the update time our
+                    # first one set. The same state at the same version is this save, done (a reservation reported
+                    # as a conflict would leave the driver ASSIGNED to an order that takes another one).
+                    return current
                 raise ConcurrencyConflict(f"driver {did} changed since it was read", driver_id=did) from exc
             reraise(exc, "drivers.save", driver_id=did)
         return replace(stored, concurrency_token=format_token(result.update_time))
