@@ -231,7 +231,8 @@ def price_order(
         raise ValidationError.single("tip", f"must be at most {policy.max_tip}", "out_of_range")
 
     # the distance the fee is computed on: haversine, rounded to the metre (the delivery area is checked on it too,
-    # before the promo code, so an address no promotion can fix is the error a client sees first)
+    # before the promo code's terms, so an address no promotion can fix comes first here; a code that is not on
+    # offer at all is refused earlier, by the placing use case, with a 409)
     distance: float | None = None
     distance_km: Decimal | None = None
     if restaurant_location is not None and address_location is not None:
