@@ -21,6 +21,7 @@ import threading
 from collections.abc import Sequence
 
 from fooddelivery.application.services import FoodDeliveryService
+from fooddelivery.domain.errors import InfrastructureError
 from fooddelivery.domain.events import DomainEvent, EventType
 
 __all__ = ["SagaQueue"]
@@ -112,6 +113,9 @@ class SagaQueue:
             events = [e for e in batch if isinstance(e, DomainEvent)]
             try:
                 self.service.react(events)
+            except InfrastructureError as exc:  # an outage (a full disk...): one line, as handle_events logs it
+                log.warning("publishing what %d saga starts committed waits for a dependency (%s); the sweep "
+                            "publishes it", len(events), exc)
             except Exception:  # handle_events keeps every failure as a dead letter; this is a failed publish
                 log.warning("publishing what %d saga starts committed failed; the sweep publishes it", len(events),
                             exc_info=True)
