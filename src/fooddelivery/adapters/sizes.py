@@ -134,32 +134,13 @@ def json_size(doc: Any) -> int:
     return len(text) if text.isascii() else len(text.encode())
 
 
-def order_document(order: Order) -> dict[str, Any]:
-    """The stored order item :func:`order_size` measures (its state; not its pending events): the reference form,
-    built attribute by attribute (:func:`order_size` computes the same size without building it)."""
+def _order_fixed_parts(order: Order) -> dict[str, Any]:
+    """The parts of an order's stored item that never change (lines, pricing, delivery address), as
+    :func:`order_document` holds them and :func:`_order_fixed_size` sizes them."""
     pricing = order.pricing
     address = order.delivery_address
     location = address.location
     return {
-        "orderId": order.order_id,
-        "itemType": "order",
-        "userId": order.customer_id,
-        "restaurantId": order.restaurant_id,
-        "status": order.status.value,
-        "paymentStatus": order.payment_status.value,
-        "paymentMethod": order.payment_method,
-        "createdAt": _EPOCH,
-        "createdAtUtc": _TIME,
-        "updatedAt": _TIME,
-        "statusCreatedAt": f"{order.status.value}#{_TIME}#{order.order_id}",
-        "createdAtKey": f"{_TIME}#{order.order_id}",
-        "currency": order.pricing.total.currency,
-        "statusTimes": dict.fromkeys(order.status_times, _TIME),
-        "notified": list(order.notified),
-        "version": order.version,
-        "driverId": order.driver_id,
-        "failureReason": order.failure_reason,
-        "chargeId": order.charge_id,
         "lines": [
             {
                 "itemId": line.item_id,
@@ -185,6 +166,33 @@ def order_document(order: Order) -> dict[str, Any]:
             "text": address.text,
             **({"lat": location.lat, "lon": location.lon} if location is not None else {}),
         },
+    }
+
+
+def order_document(order: Order) -> dict[str, Any]:
+    """The stored order item :func:`order_size` measures (its state; not its pending events): the reference form,
+    built attribute by attribute (:func:`order_size` computes the same size without building it)."""
+    return {
+        "orderId": order.order_id,
+        "itemType": "order",
+        "userId": order.customer_id,
+        "restaurantId": order.restaurant_id,
+        "status": order.status.value,
+        "paymentStatus": order.payment_status.value,
+        "paymentMethod": order.payment_method,
+        "createdAt": _EPOCH,
+        "createdAtUtc": _TIME,
+        "updatedAt": _TIME,
+        "statusCreatedAt": f"{order.status.value}#{_TIME}#{order.order_id}",
+        "createdAtKey": f"{_TIME}#{order.order_id}",
+        "currency": order.pricing.total.currency,
+        "statusTimes": dict.fromkeys(order.status_times, _TIME),
+        "notified": list(order.notified),
+        "version": order.version,
+        "driverId": order.driver_id,
+        "failureReason": order.failure_reason,
+        "chargeId": order.charge_id,
+        **_order_fixed_parts(order),
     }
 
 
@@ -253,8 +261,6 @@ def _order_fixed_size(order: Order) -> int:
     ):
         return cached[6]
     pricing = order.pricing
-    address = order.delivery_address
-    location = address.location
     id_bytes = _text_size(order.order_id)
     size = document_size(
         {
@@ -263,31 +269,7 @@ def _order_fixed_size(order: Order) -> int:
             "restaurantId": order.restaurant_id,
             "paymentMethod": order.payment_method,
             "currency": pricing.total.currency,
-            "lines": [
-                {
-                    "itemId": line.item_id,
-                    "name": line.name,
-                    "unitPriceMinor": line.unit_price.minor,
-                    "quantity": line.quantity,
-                    "lineTotalMinor": line.line_total.minor,
-                }
-                for line in order.lines
-            ],
-            "pricing": {
-                "subtotalMinor": pricing.subtotal.minor,
-                "discountMinor": pricing.discount.minor,
-                "taxMinor": pricing.tax.minor,
-                "deliveryFeeMinor": pricing.delivery_fee.minor,
-                "serviceFeeMinor": pricing.service_fee.minor,
-                "tipMinor": pricing.tip.minor,
-                "totalMinor": pricing.total.minor,
-                **({"promoCode": pricing.promo_code} if pricing.promo_code is not None else {}),
-                **({"distanceKm": pricing.distance_km} if pricing.distance_km is not None else {}),
-            },
-            "deliveryAddress": {
-                "text": address.text,
-                **({"lat": location.lat, "lon": location.lon} if location is not None else {}),
-            },
+            **_order_fixed_parts(order),
         }
     ) + 2 * id_bytes  # the id in statusCreatedAt and createdAtKey
     if len(_FIXED) >= _FIXED_MAX:
