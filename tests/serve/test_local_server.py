@@ -261,18 +261,24 @@ def test_a_timer_whose_delivery_fails_stays_leased_and_the_others_are_delivered(
     assert server.boot.orders.get(broken).status is OrderStatus.FAILED
 
 
-def test_a_saga_stuck_running_is_resumed_by_a_sweep_once_it_is_stale(
-    start: Callable[[], LocalServer], clock: VirtualClock
-) -> None:
-    server = start()
-    server.start()
-    order_id = _place(server, clock)
+def _stuck_running(server: LocalServer, clock: VirtualClock, order_id: str) -> None:
+    """Leave ``order_id``'s saga RUNNING at ConfirmOrder with no timer, saved now, as a process that stopped while
+    driving it would."""
     state = server.adapters.sagas.get(order_id)
     server.adapters.scheduler.cancel(str(state.timer_id))
     state.status, state.current, state.timer_id = SagaStatus.RUNNING, "ConfirmOrder", None
     state.data["waited"] = True
     state.updated_at = clock.now()
     server.adapters.sagas.save(state)
+
+
+def test_a_saga_stuck_running_is_resumed_by_a_sweep_once_it_is_stale(
+    start: Callable[[], LocalServer], clock: VirtualClock
+) -> None:
+    server = start()
+    server.start()
+    order_id = _place(server, clock)
+    _stuck_running(server, clock, order_id)
 
     assert server.worker.run_once(sweep=True).sagas_resumed == 0  # a request may still be driving it
     clock.advance(server.worker.stale_after.total_seconds())
@@ -289,20 +295,12 @@ def test_the_first_pass_after_an_outage_resumes_the_sagas_it_stopped_without_wai
     server = start()
     server.start()
 
-    def stuck_running(order_id: str) -> None:
-        state = server.adapters.sagas.get(order_id)
-        server.adapters.scheduler.cancel(str(state.timer_id))
-        state.status, state.current, state.timer_id = SagaStatus.RUNNING, "ConfirmOrder", None
-        state.data["waited"] = True
-        state.updated_at = clock.now()
-        server.adapters.sagas.save(state)
-
     stopped = _place(server, clock)
-    stuck_running(stopped)
+    _stuck_running(server, clock, stopped)
     server.worker.note(Pass(failure="disk_full: commit: the disk is full"))  # the outage begins
     clock.advance(3)
     driven = _place(server, clock)  # saved during the outage (a write that still fitted): a thread may drive it
-    stuck_running(driven)
+    _stuck_running(server, clock, driven)
     clock.advance(2)
     server.worker.note(Pass())  # a pass succeeds: the outage is over, 5 s after it began
 
