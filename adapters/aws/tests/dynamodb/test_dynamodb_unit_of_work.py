@@ -544,3 +544,73 @@ def test_the_native_unit_makes_five_requests_fewer_and_bills_four_write_units_mo
     assert native[0] == composed_[0] - 5 == 24
     assert native[1] == composed_[1] + 4 == 60
     assert native[2] == composed_[2]
+
+
+# -- a lost answer ----------------------------------------------------------------------------------------------
+class LoseFirstAnswer:
+    """Makes botocore resend the first ``operation`` request after it was answered, as if the answer was lost on
+    the way (a ``needs-retry`` handler: the request reached the server and was applied)."""
+
+    def __init__(self, client: Any, operation: str) -> None:
+        self.resent = 0
+        client.meta.events.register(f"needs-retry.dynamodb.{operation}", self._retry, unique_id="lose-first")
+
+    def _retry(self, attempts: int, response: Any = None, **_: Any) -> int | None:
+        if attempts == 1 and response is not None and response[0].status_code == 200:
+            self.resent += 1
+            return 0  # resend now
+        return None
+
+
+def test_a_placement_whose_answer_was_lost_and_resent_is_written_once(
+    unit: DynamoDBUnitOfWork, client: Any, calls: Calls, moto_tables: Tables
+) -> None:
+    lost = LoseFirstAnswer(client, "TransactWriteItems")
+    order = make_order(order_id="ord-1", customer_id="cus-ana")
+    binding = IdempotencyRecord("cus-ana", "key-1", "f" * 64, "ord-1")
+    saga = saga_for("ord-1")
+    unit.commit(saga, order, create_saga=True, idempotency=binding)  # resent, refused (moto ignores the token)
+    assert lost.resent == 1 and calls.take() == ["TransactWriteItems"]  # one call, sent twice by botocore
+    assert order.persisted_version == 1 and order.pending_events == [] and saga.version == 1
+    assert len(scan(client, moto_tables[ORDERS])) == 3 and len(scan(client, moto_tables[SAGAS])) == 1
+
+
+def test_a_step_whose_answer_was_lost_and_resent_is_written_once(
+    unit: DynamoDBUnitOfWork, client: Any, moto_tables: Tables
+) -> None:
+    placed(unit)
+    order, saga = unit.load("ord-1")
+    assert saga is not None
+    advance(order, OrderStatus.CONFIRMED)
+    saga.current = "Confirmed"
+    lost = LoseFirstAnswer(client, "TransactWriteItems")
+    unit.commit(saga, order)
+    assert lost.resent == 1 and order.persisted_version == 2 and saga.version == 2
+    stored, stored_saga = unit.load("ord-1")
+    assert stored.version == 2 and stored_saga == saga
+
+
+def test_a_saga_write_whose_answer_was_lost_and_resent_is_written_once(unit: DynamoDBUnitOfWork, client: Any) -> None:
+    placed(unit)
+    order, saga = unit.load("ord-1")
+    assert saga is not None
+    saga.current = "AssignDriver"
+    lost = LoseFirstAnswer(client, "PutItem")
+    unit.commit(saga, order)  # the saga alone: one PutItem, resent, refused by its condition
+    assert lost.resent == 1 and saga.version == 2
+    assert unit.load("ord-1")[1] == saga
+
+
+def test_a_rival_write_of_the_same_version_is_still_a_conflict(
+    unit: DynamoDBUnitOfWork, sagas: DynamoDBSagaStateStore
+) -> None:
+    placed(unit)
+    order, saga = unit.load("ord-1")
+    assert saga is not None
+    rival = sagas.get("ord-1")
+    rival.current = "Rival"
+    sagas.save(rival)
+    saga.current = "AssignDriver"
+    with pytest.raises(ConcurrencyConflict):
+        unit.commit(saga, order)
+    assert saga.version == 1

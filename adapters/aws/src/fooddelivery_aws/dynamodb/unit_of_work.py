@@ -37,6 +37,12 @@ would be after a snapshot read (the other item may change between the read and t
 1 unit per 4 KB strongly consistent; a missing item (no saga yet) still costs 1. ``BatchGetItem`` may return keys
 unprocessed (throttling): they are asked again, with backoff, in further calls.
 
+**A lost answer.** botocore resends a request whose answer did not arrive (standard retry mode). A resent
+``TransactWriteItems`` carries the same ``ClientRequestToken`` (botocore fills it in), which DynamoDB answers as the
+first call for 10 minutes; a resent ``PutItem``, or a transaction resent to a stand-in that ignores the token (moto),
+fails its conditions instead. The unit then looks at what is stored (the old items the refusal returns): when the
+order and the saga are exactly the items it put, its own write was applied and the commit succeeds.
+
 Source of the rules above: https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html,
 https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/read-write-operations.html,
 https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis.html#transaction-isolation.
@@ -125,6 +131,9 @@ class DynamoDBUnitOfWork:
         """Write the order (if new or changed) with its events and binding, and the saga, in one
         ``TransactWriteItems`` (see the port and the module docstring).
 
+        A request sent again after its answer was lost (botocore's retries) and refused because it was applied the
+        first time -- the order and the saga are stored exactly as this commit puts them -- counts as written.
+
         Raises:
             ConcurrencyConflict: the order or the saga changed since read (or exists, for an insert), an outbox
                 record with one of the event ids exists, or another transaction held an item past the retries;
@@ -153,17 +162,15 @@ class DynamoDBUnitOfWork:
             actions.append(self._saga_put(saga, create=create_saga))
         if not actions:
             return
+        mine = ([(order_index, "orderId")] if write_order is not None else []) + (
+            [(saga_index, "sagaId")] if saga is not None else []
+        )
         try:
             orders._write(actions, _ACTION)
         except _Cancelled as cancelled:
-            if write_order is not None:
-                orders._explain_order_failure(
-                    cancelled, write_order, idempotency, insert=insert, order_index=order_index
-                )
-            if saga is not None:
-                self._explain_saga_failure(cancelled, saga, create=create_saga, index=saga_index)
-            subject = write_order.order_id if write_order is not None else saga.saga_id if saga is not None else ""
-            orders._raise_cancelled(cancelled, _ACTION, subject)
+            # unless this very write was applied (its answer lost, the request sent again): then it succeeded
+            if not self._written(cancelled, actions, mine):
+                self._explain(cancelled, write_order, saga, idempotency, insert, order_index, saga_index, create_saga)
         if write_order is not None:
             write_order.take_events()
             write_order.persisted_version = write_order.version
@@ -172,6 +179,47 @@ class DynamoDBUnitOfWork:
             saga.version = 1 if create_saga else saga.version + 1
 
     # -- plumbing ----------------------------------------------------------------------------------------
+    def _explain(
+        self,
+        cancelled: _Cancelled,
+        order: Order | None,
+        saga: SagaState | None,
+        idempotency: IdempotencyRecord | None,
+        insert: bool,
+        order_index: int,
+        saga_index: int,
+        create_saga: bool,
+    ) -> NoReturn:
+        """Raise the core's error for a refused commit: the order's conditions first, then the saga's, then the
+        rest (an outbox record, throttling, a conflict with another transaction)."""
+        if order is not None:
+            self.orders._explain_order_failure(cancelled, order, idempotency, insert=insert, order_index=order_index)
+        if saga is not None:
+            self._explain_saga_failure(cancelled, saga, create=create_saga, index=saga_index)
+        subject = order.order_id if order is not None else saga.saga_id if saga is not None else ""
+        self.orders._raise_cancelled(cancelled, _ACTION, subject)
+
+    def _written(self, cancelled: _Cancelled, actions: list[dict[str, Any]], mine: list[tuple[int, str]]) -> bool:
+        """Whether a refused commit was this very write applied before: the order and the saga it puts (those of
+        ``mine``: action index, key attribute) are each stored exactly as put (each carries its new version, so no
+        other write leaves the same item).
+
+        That happens when the answer to the write was lost and the request sent again (botocore's retries resend
+        it; DynamoDB itself answers a resent ``TransactWriteItems`` with its ``ClientRequestToken``, which botocore
+        fills in, as the first one for 10 minutes; a resent ``PutItem`` fails its condition).
+        """
+        for index, key_attr in mine:
+            if cancelled.code(index) != "ConditionalCheckFailed":
+                return False
+            put = actions[index]
+            stored = cancelled.item(index)
+            if stored is None:  # emulators may not return the old item: read it (strongly consistent)
+                key = {key_attr: put["Item"][key_attr]}
+                stored = get_item(self.orders._client.get(), put["TableName"], key, _ACTION)
+            if stored != put["Item"]:
+                return False
+        return bool(mine)
+
     def _saga_put(self, saga: SagaState, *, create: bool) -> dict[str, Any]:
         """The saga's Put: a new item at version 1, or the next version if the stored one is still as read.
 
