@@ -200,9 +200,7 @@ class DynamoDBOrderRepository(TableRepository):
         order.persisted_version = order.version
         self._count("outbox.writes", len(events))
 
-    def _add_actions(
-        self, order: Order, idempotency: IdempotencyRecord | None
-    ) -> tuple[list[dict[str, Any]], int]:
+    def _add_actions(self, order: Order, idempotency: IdempotencyRecord | None) -> tuple[list[dict[str, Any]], int]:
         """The Puts of an insert (the binding first if given, the order, its outbox records) and the order's index.
 
         Raises:

@@ -21,7 +21,9 @@ guide, "Capacity unit consumption for write operations": "Transactional write re
 units to perform one write for items up to 1 KB"). The saga's write costs 1 write unit alone but 2 inside the
 order's transaction; an order write without events (a single ``PutItem``, 1 unit today) costs 2 once it shares a
 transaction with the saga. That is the price of the one atomic write per step (and one fewer request). A commit
-that writes only the saga (the order unchanged) stays one standard ``PutItem``.
+that writes only the saga (the order unchanged) stays one standard ``PutItem``. Measured over one full order
+lifecycle (``tests/dynamodb/test_dynamodb_unit_of_work.py``, on moto): 24 requests instead of 29 with the unit
+composed of the two stores (besides the driver search's Queries), 60 write units instead of 56, the same read units.
 
 **The read.** ``load`` is one ``BatchGetItem`` of the order's item (orders table) and the saga's item (sagas table),
 both ``ConsistentRead``. Why not ``TransactGetItems``: it is billed twice (2 read units per 4 KB per item, so 4 for
