@@ -55,6 +55,8 @@ from fooddelivery.domain.errors import (
 from fooddelivery.domain.order import Order, OrderStatus, order_id_for_key
 from fooddelivery.ports.messaging import OutboxRecord
 from fooddelivery.ports.orders import IdempotencyRecord, Page
+from fooddelivery.ports.saga_store import SagaStateStore
+from fooddelivery.ports.unit_of_work import OrderUnitOfWork
 from fooddelivery_gcp.firestore._support import (
     FirestoreRepository,
     doc_id,
@@ -301,6 +303,18 @@ class FirestoreOrderRepository(FirestoreRepository):
 
         run_transaction(self.client, write, _TXN_ATTEMPTS, "orders.save", order_id=order.order_id)
         self._written(order, None, len(outbox))
+
+    def unit_of_work(self, sagas: SagaStateStore) -> OrderUnitOfWork | None:
+        """A native unit of work when ``sagas`` is a :class:`~fooddelivery_gcp.firestore.saga_store.
+        FirestoreSagaStateStore` on the same client (one batched commit writes the order, its outbox records, its
+        binding and the saga; one ``get_all`` reads the order with its saga:
+        :mod:`fooddelivery_gcp.firestore.unit_of_work`), else None (``UnitOfWorkSource``)."""
+        from fooddelivery_gcp.firestore.saga_store import FirestoreSagaStateStore
+        from fooddelivery_gcp.firestore.unit_of_work import FirestoreUnitOfWork
+
+        if isinstance(sagas, FirestoreSagaStateStore) and self.shares_client(sagas):
+            return FirestoreUnitOfWork(self, sagas)
+        return None
 
     def find_idempotent(self, scope: str, key: str) -> IdempotencyRecord | None:
         """The binding of ``key`` in ``scope`` (one point read), or None.
