@@ -25,6 +25,14 @@ https://firebase.google.com/docs/firestore/manage-data/transactions#batched-writ
   fails the commit; a read then tells ``NotFound`` from ``ConcurrencyConflict``. An order without a token (built
   by hand) is written in a transaction that compares the stored ``version`` instead.
 
+With the saga (the unit of work, :meth:`FirestoreOrderRepository.unit_of_work` over a
+:class:`~fooddelivery_gcp.firestore.saga_store.FirestoreSagaStateStore` on the same client): a saga step's order
+write -- the ``create`` or preconditioned ``update`` above with its outbox records (and binding) -- and the saga's
+``create`` or ``update`` with its own ``last_update_time`` precondition go in **one** batched commit, so the order,
+its events and the saga's new state are written together or not at all; the order is read with its saga in one
+``get_all`` (:mod:`fooddelivery_gcp.firestore.unit_of_work`). Other saga stores get the unit composed of the two
+ports (two writes, not atomic).
+
 The outbox is a top-level collection keyed by event id rather than a subcollection of the order: Firestore
 commits span documents of any collection, so the placement stays one atomic write, and marking a record published
 is a delete by id with no query. ``pending`` is one query ordered by ``(committedAt, orderId, orderVersion)``
