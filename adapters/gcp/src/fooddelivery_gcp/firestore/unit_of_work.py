@@ -2,7 +2,10 @@
 in one call and written in one atomic commit.
 
 - ``load`` is one ``BatchGetDocuments`` call (``Client.get_all``) of ``orders/{id}`` and ``sagas/{id}``, outside
-  any transaction: the two documents are read at one read time (one consistent snapshot) and nothing is locked.
+  any transaction, so nothing is locked. The two answers are one consistent view: a document answered earlier in
+  the stream is guaranteed not to have changed between its read time and a later one's
+  (``BatchGetDocumentsResponse.read_time``,
+  https://cloud.google.com/firestore/docs/reference/rpc/google.firestore.v1#batchgetdocumentsresponse).
   (A server client library's transaction locks what it reads until it commits: see
   :mod:`fooddelivery_gcp.firestore.drivers` for what that did to twenty orders reading one driver.) Billed as two
   document reads, one per document asked for, found or not.
