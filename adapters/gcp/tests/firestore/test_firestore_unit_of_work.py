@@ -265,3 +265,22 @@ def test_a_load_of_a_missing_order_is_not_found_and_of_an_order_without_saga_non
     assert loaded.order_id == order.order_id and saga is None
     with pytest.raises(NotFound):
         unit.commit(make_saga_state(saga_id=order.order_id, version=1), None)  # a saga never created
+
+
+def test_a_keyed_placement_whose_answer_was_lost_is_the_placement_not_a_duplicate(
+    firestore_client: Any, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    unit = _stores(firestore_client, prefix)
+    order_id = order_id_for_key("cus-ana", "k-lost")
+    order, saga = make_order(order_id=order_id, customer_id="cus-ana"), make_saga_state(saga_id=order_id)
+    placed = order.pending_events[0].event_id
+    calls = _Calls(firestore_client, monkeypatch, lose_answer_of=order_id)
+
+    # the resent commit finds the order, the binding and the saga it created: ALREADY_EXISTS, then recognised
+    unit.commit(saga, order, create_saga=True, idempotency=IdempotencyRecord("cus-ana", "k-lost", "f" * 64, order_id))
+
+    assert calls.lost == 1 and calls.counts["commit"] == 2
+    assert (order.persisted_version, saga.version, order.pending_events) == (1, 1, [])
+    stored, stored_saga = unit.load(order_id)
+    assert stored.concurrency_token == order.concurrency_token and stored_saga == saga
+    assert [r.event.event_id for r in unit.orders.pending(10)] == [placed]
