@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from fooddelivery.application.unit_of_work import ComposedUnitOfWork, unit_of_work_for
-from fooddelivery.domain.errors import ConcurrencyConflict, DuplicateRequest, NotFound
+from fooddelivery.domain.errors import ConcurrencyConflict, DuplicateRequest, InfrastructureError, NotFound
 from fooddelivery.domain.order import OrderStatus, order_id_for_key
 from fooddelivery.ports.orders import IdempotencyRecord
 from fooddelivery.testing.builders import advance, make_order, make_saga_state
@@ -220,3 +220,49 @@ def test_a_saga_read_elsewhere_costs_one_read_before_the_batch(
     other.commit(saga, loaded)  # this process never read that saga: its etag is looked up first
     assert _calls(charges) == {"units.commit.read": 1, "units.commit": 1}
     assert other.load(order.order_id)[1] is not None
+
+
+class _AnswerLost:
+    """The orders container whose next batch runs in the store and then loses its answer (a connection reset after
+    the service committed it): the SDK raises ``ServiceResponseError`` and, for a write, does not resend it (it
+    resends writes only with ``retry_write`` / ``RetryNonIdempotentWrites``, off by default)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.lose_next = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def execute_item_batch(self, *args: Any, **kwargs: Any) -> Any:
+        from azure.core.exceptions import ServiceResponseError
+
+        result = self.inner.execute_item_batch(*args, **kwargs)
+        if self.lose_next:
+            self.lose_next = False
+            raise ServiceResponseError("Connection aborted: the answer was lost")
+        return result
+
+
+def test_a_commit_whose_answer_is_lost_is_retryable_and_its_retry_applies_nothing_twice(container: Any) -> None:
+    lossy = _AnswerLost(container("orders"))
+    unit = CosmosUnitOfWork(CosmosOrderRepository(lossy), CosmosSagaStateStore(lossy, in_order_partition=True))
+    order = make_order()
+    unit.commit(make_saga_state(saga_id=order.order_id), order, create_saga=True)
+    loaded, saga = unit.load(order.order_id)
+    assert saga is not None
+    advance(loaded, OrderStatus.CONFIRMED)
+    saga.current = "Confirmed"
+    lossy.lose_next = True
+    with pytest.raises(InfrastructureError) as caught:
+        unit.commit(saga, loaded)
+    assert caught.value.context["retryable"] is True
+    assert (loaded.persisted_version, len(loaded.pending_events), saga.version) == (1, 1, 1)  # not marked written
+    # it was written, once: the order, its event and the saga together
+    stored, stored_saga = unit.load(order.order_id)
+    assert stored.status is OrderStatus.CONFIRMED and stored_saga is not None and stored_saga.current == "Confirmed"
+    # the same commit again (a caller retrying blindly) is refused whole: the order's etag moved on
+    with pytest.raises(ConcurrencyConflict):
+        unit.commit(saga, loaded)
+    assert [r.event.type.value for r in unit.orders.pending()] == ["OrderPlaced", "OrderStatusChanged"]
+    assert unit.load(order.order_id)[1].version == 2  # type: ignore[union-attr]

@@ -32,10 +32,13 @@ writes only one side is that store's own single write (``orders.add`` / ``orders
 ``sagas.save``). A placement whose idempotency binding is not in the order's partition (a caller naming its own order
 ids; the core never does) cannot be one batch: it is ``orders.add`` then the saga's write, as the composed unit.
 
-A lost answer (a timeout after the service committed the batch) surfaces as an ``InfrastructureError``; the retry
-then finds the order's etag changed (412, ``ConcurrencyConflict``) and reloads, as for any lost race: the saga's
-steps are idempotent, so the step is not applied twice. Batches are capped at 100 operations (``check_size``); an
-order writes at most a handful of events per step.
+A lost answer (the connection dropped after the service committed the batch) surfaces as a retryable
+``InfrastructureError``, the order and saga objects left as they were: the SDK does not resend a write whose answer
+it lost (it does only with ``retry_write`` / ``RetryNonIdempotentWrites``, off by default and never set here). The
+message is then delivered again and the step reloads what was committed; a caller that resent the same commit
+instead would get ``ConcurrencyConflict`` (the order's etag moved on) and nothing written twice.
+
+Batches are capped at 100 operations (``check_size``); an order writes at most a handful of events per step.
 """
 
 from __future__ import annotations
