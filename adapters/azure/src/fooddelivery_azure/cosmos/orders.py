@@ -145,13 +145,13 @@ class CosmosOrderRepository:
         self.check_size(plan.operations, order.order_id)
         if separate_binding:
             assert idempotency is not None and binding_partition is not None
-            self._bind_alone(idempotency, binding_partition)
+            self.bind_alone(idempotency, binding_partition)
         try:
             results = self.batch("orders.add", plan.operations, order.order_id)
         except _Refused as refused:
             if separate_binding:
-                assert idempotency is not None and binding_partition is not None
-                self._calls.delete("orders.add.unbind", IDEMPOTENCY_DOC_ID, str(binding_partition))
+                assert binding_partition is not None
+                self.unbind(binding_partition)
             self.raise_refused(plan, refused)
         self.finish(plan, results)
 
@@ -227,7 +227,17 @@ class CosmosOrderRepository:
         order.concurrency_token = _etag(results, plan.order_index)
         self.remember((e.event_id, order.order_id) for e in plan.events)
 
-    def _bind_alone(self, idempotency: IdempotencyRecord, partition: str) -> None:
+    def unbind(self, partition: str) -> None:
+        """Delete the binding written alone in ``partition`` (its order's batch was refused)."""
+        self._calls.delete("orders.add.unbind", IDEMPOTENCY_DOC_ID, partition)
+
+    def bind_alone(self, idempotency: IdempotencyRecord, partition: str) -> None:
+        """Create the binding alone in ``partition`` (not its order's: a caller naming its own order ids).
+
+        Raises:
+            DuplicateRequest, IdempotencyKeyReused, ConcurrencyConflict: the key is bound (see :meth:`add`).
+            InfrastructureError: the store failed.
+        """
         try:
             self._calls.create("orders.add.bind", idempotency_to_doc(idempotency, partition))
         except Exception as exc:

@@ -30,7 +30,8 @@ error is the one the order store or the saga store raises for it. A saga whose e
 elsewhere) costs one point read first (``units.commit.read``), as ``CosmosSagaStateStore.save`` does. A commit that
 writes only one side is that store's own single write (``orders.add`` / ``orders.save``, ``sagas.create`` /
 ``sagas.save``). A placement whose idempotency binding is not in the order's partition (a caller naming its own order
-ids; the core never does) cannot be one batch: it is ``orders.add`` then the saga's write, as the composed unit.
+ids; the core never does) writes the binding alone first, then the batch, and deletes the binding again if the
+batch is refused -- as ``CosmosOrderRepository.add`` does.
 
 A lost answer (the connection dropped after the service committed the batch) surfaces as a retryable
 ``InfrastructureError``, the order and saga objects left as they were: the SDK does not resend a write whose answer
@@ -131,11 +132,11 @@ class CosmosUnitOfWork:
         if saga.saga_id != order.order_id:
             raise ValueError(f"saga {saga.saga_id} is not the saga of order {order.order_id}")
         binding = None if idempotency is None else order_id_for_key(idempotency.scope, idempotency.key)
-        if insert and binding is not None and binding != order.order_id:
-            self._order_alone(order, insert, idempotency)  # the binding is in another partition: two writes
-            self._saga_alone(saga, create_saga)
-            return
-        plan = self.orders.plan_add(order, idempotency) if insert else self.orders.plan_save(order)
+        elsewhere = binding if insert and binding is not None and binding != order.order_id else None
+        if insert:
+            plan = self.orders.plan_add(order, None if elsewhere is not None else idempotency)
+        else:
+            plan = self.orders.plan_save(order)
         if create_saga:
             version = 1
             saga_op: tuple[Any, ...] = ("create", (self.sagas.document(saga, version),))
@@ -147,9 +148,14 @@ class CosmosUnitOfWork:
         operations = [*plan.operations, saga_op]
         saga_index = len(plan.operations)
         self.orders.check_size(operations, order.order_id)
+        if elsewhere is not None:  # the binding's partition is not the order's: written alone first, as orders.add
+            assert idempotency is not None
+            self.orders.bind_alone(idempotency, elsewhere)
         try:
             results = self.orders.batch("units.commit", operations, order.order_id)
         except _Refused as refused:
+            if elsewhere is not None:
+                self.orders.unbind(elsewhere)
             if refused.index == saga_index:
                 self._raise_saga_refused(saga, refused, create_saga)
             self.orders.raise_refused(plan, refused)
