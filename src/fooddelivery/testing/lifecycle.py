@@ -9,21 +9,51 @@ built by :func:`boot_adapter_set`::
     app = boot_adapter_set("sqlite", clock=VirtualClock(start), sqlite_path=tmp_path / "ops.db")
     ...  # add restaurants and drivers
     [order_id] = deliver_orders(app.service, [(Actor.customer("cus-1"), place_order_command)])
+
+:func:`count_lifecycle_store_calls` counts the store calls of one such lifecycle on any application (an adapter
+package's stores included); :data:`NATIVE_LIFECYCLE_STORE_CALLS` is what it counts on a native unit of work::
+
+    app = bootstrap(Settings(), clock=VirtualClock(start), ids=SequentialIdGenerator(), orders=..., sagas=...)
+    assert count_lifecycle_store_calls(app) == Counter(NATIVE_LIFECYCLE_STORE_CALLS)  # 25 store calls
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from fooddelivery.adapters.memory import InMemoryOrderRepository, InMemorySagaStateStore, SequentialIdGenerator
 from fooddelivery.adapters.sqlite import open_sqlite_adapters
 from fooddelivery.application import FoodDeliveryService, PlaceOrder
 from fooddelivery.application.unit_of_work import ComposedUnitOfWork
 from fooddelivery.bootstrap import Bootstrapped, Settings, bootstrap
-from fooddelivery.domain import Actor, OrderStatus
+from fooddelivery.domain import (
+    Actor,
+    DeliveryAddress,
+    Driver,
+    DriverStatus,
+    GeoPoint,
+    LineRequest,
+    MenuItem,
+    Money,
+    OrderStatus,
+    Restaurant,
+)
 from fooddelivery.ports import Clock
+
+__all__ = [
+    "NATIVE_LIFECYCLE_STORE_CALLS",
+    "STORE_CALLS",
+    "AdapterSet",
+    "boot_adapter_set",
+    "count_lifecycle_store_calls",
+    "deliver_orders",
+]
 
 #: The adapter sets :func:`boot_adapter_set` builds.
 AdapterSet = Literal["memory", "sqlite", "composed"]
@@ -97,3 +127,150 @@ def deliver_orders(service: FoodDeliveryService, orders: Sequence[tuple[Actor, P
             service.change_status(actors[who], order.order_id, status)
         delivered[n] = order.order_id
     return delivered
+
+
+#: The port methods that are store calls (each a round trip to a deployment's stores), by the port name of the
+#: adapter in ``Bootstrapped.adapters``: ``{port: (method, ...)}``. The outbox's methods (``pending``,
+#: ``mark_published``, ``mark_failed``) are counted under ``orders`` whether or not the outbox is the order store.
+#: The unit of work's are counted only when it is native (``atomic``): a composed one is made of the order and saga
+#: stores' calls, which are counted instead.
+STORE_CALLS: Final[dict[str, tuple[str, ...]]] = {
+    "orders": (
+        "add",
+        "get",
+        "save",
+        "find_idempotent",
+        "list_by_customer",
+        "list_by_restaurant",
+        "pending",
+        "mark_published",
+        "mark_failed",
+    ),
+    "unit_of_work": ("load", "commit"),
+    "sagas": ("create", "get", "save"),
+    "drivers": ("add", "get", "save", "available_near"),
+    "restaurants": ("add", "get", "save", "search"),
+}
+_OUTBOX_METHODS: Final = frozenset({"pending", "mark_published", "mark_failed"})
+
+#: One lifecycle (:func:`count_lifecycle_store_calls`) on a native unit of work, call by call
+#: (``"<port>.<method>": calls``): 25 store calls. A unit of work composed of the two ports costs 30.
+NATIVE_LIFECYCLE_STORE_CALLS: Final[dict[str, int]] = {
+    "unit_of_work.commit": 5,  # placement with its saga; payment + restaurant notice + driver checkpoint; the
+    # wait with the driver and the customer notice; the confirmation; the confirmed order with its notice
+    "unit_of_work.load": 1,  # the restaurant's confirmation reads the order with its saga
+    "orders.get": 4,  # the four status changes read the order
+    "orders.save": 4,  # ... and write it
+    "orders.mark_published": 6,  # one per command: place, confirm, four status changes
+    "restaurants.get": 1,  # the placement reads the restaurant (the driver search reuses it)
+    "drivers.available_near": 1,
+    "drivers.save": 2,  # the reservation; the release after the delivery
+    "drivers.get": 1,  # the release reads the driver first
+}
+
+_START: Final = datetime(2026, 11, 30, 18, 0, tzinfo=UTC)
+
+
+def _default_restaurant() -> Restaurant:
+    return Restaurant(
+        "rest-1",
+        "Trattoria",
+        "pizza",
+        Decimal("4.5"),
+        GeoPoint(40.7128, -74.0060),
+        "USD",
+        Decimal("0.08875"),
+        15,
+        (MenuItem("pizza", "Pizza", Money.of("15.99", "USD")),),
+    )
+
+
+def _default_driver() -> Driver:
+    return Driver("drv-1", "Dana", DriverStatus.AVAILABLE, GeoPoint(40.715, -74.002), "scooter", _START)
+
+
+@contextmanager
+def _counting(app: Bootstrapped, counted: Counter[str]) -> Iterator[None]:
+    """Count the :data:`STORE_CALLS` made on ``app``'s adapters within the block; the adapters are as before after
+    it (the counting wrappers are instance attributes, removed again)."""
+    adapters = app.adapters
+    patched: list[tuple[object, str, object | None]] = []  # (adapter, method name, instance attribute it shadowed)
+    try:
+        for port, methods in STORE_CALLS.items():
+            if port == "unit_of_work" and not getattr(adapters[port], "atomic", False):
+                continue  # composed of the order and saga stores' calls: those are counted
+            for name in methods:
+                outbox_method = port == "orders" and name in _OUTBOX_METHODS
+                adapter = adapters.get("outbox", adapters[port]) if outbox_method else adapters[port]
+                method = getattr(adapter, name)
+
+                def wrapped(*args: Any, _m: Any = method, _n: str = f"{port}.{name}", **kwargs: Any) -> Any:
+                    counted[_n] += 1
+                    return _m(*args, **kwargs)
+
+                patched.append((adapter, name, getattr(adapter, "__dict__", {}).get(name)))
+                setattr(adapter, name, wrapped)
+        yield
+    finally:
+        for adapter, name, shadowed in reversed(patched):
+            if shadowed is not None:
+                setattr(adapter, name, shadowed)
+            else:
+                delattr(adapter, name)
+
+
+def count_lifecycle_store_calls(
+    app: Bootstrapped, *, restaurant: Restaurant | None = None, driver: Driver | None = None
+) -> Counter[str]:
+    """The store calls one full order lifecycle makes on ``app``, by port method.
+
+    Adds ``restaurant`` and ``driver`` through ``app.service`` (not counted), then drives one order of the
+    restaurant's first available menu item from placement to ``DELIVERED`` with :func:`deliver_orders`, counting
+    every call of a :data:`STORE_CALLS` method on ``app.adapters`` meanwhile (the unit of work's only when it is
+    native); then checks, uncounted, that the order was delivered by ``driver`` and that the driver is available
+    again. The adapters are left as they were (the counting wrappers are removed).
+
+    Compare the result with :data:`NATIVE_LIFECYCLE_STORE_CALLS` (25 calls on a native unit of work); a unit of
+    work composed of the two ports costs 30.
+
+    Args:
+        app: an application from :func:`fooddelivery.bootstrap.bootstrap` (or :func:`boot_adapter_set`), with the
+            in-process saga runner, no orders of its own yet and no restaurant or driver with the ids below; its
+            clock must be at or after the driver's ``last_seen`` (e.g. a ``VirtualClock``).
+        restaurant: the restaurant (with at least one available menu item, priced in its currency); by default
+            ``rest-1``, "Trattoria" in lower Manhattan with one pizza at 15.99 USD.
+        driver: an available driver near it; by default ``drv-1`` on a scooter about 0.4 km away.
+
+    Returns:
+        ``Counter({"<port>.<method>": calls})``, e.g. ``{"unit_of_work.commit": 5, "orders.get": 4, ...}``.
+
+    Raises:
+        AssertionError: the order did not end ``DELIVERED`` by ``driver``, or the driver was not freed.
+        ValueError: ``restaurant`` has no available menu item.
+        fooddelivery.domain.FoodDeliveryError: a use case refused a step (the restaurant or driver exists, no
+            driver near the restaurant...).
+    """
+    restaurant = restaurant or _default_restaurant()
+    driver = driver or _default_driver()
+    item = next((i for i in restaurant.menu if i.available), None)
+    if item is None:
+        raise ValueError(f"restaurant {restaurant.restaurant_id} has no available menu item")
+    service = app.service
+    service.restaurants.add(restaurant)
+    service.drivers.add(driver)
+    command = PlaceOrder(
+        restaurant.restaurant_id, [LineRequest(1, item_id=item.item_id)], DeliveryAddress("1 Main St"), "tok_visa"
+    )
+    counted: Counter[str] = Counter()
+    with _counting(app, counted):
+        [order_id] = deliver_orders(service, [(Actor.customer("cus-1"), command)])
+    delivered = service.get_order(Actor.admin(), order_id)
+    if delivered.status is not OrderStatus.DELIVERED or delivered.driver_id != driver.driver_id:
+        raise AssertionError(
+            f"order {order_id} ended {delivered.status.value} with driver {delivered.driver_id}, not DELIVERED by "
+            f"{driver.driver_id}"
+        )
+    freed = app.adapters["drivers"].get(driver.driver_id)
+    if freed.status is not DriverStatus.AVAILABLE:
+        raise AssertionError(f"driver {driver.driver_id} is {freed.status.value} after the delivery, not AVAILABLE")
+    return counted

@@ -3,6 +3,8 @@
 Subclass the suite in a ``Test*`` class and override the fixture that builds a fresh adapter (its docstring names
 it). The suites assert real values: a fully populated aggregate round-trips field by field, a stale version is a
 ``ConcurrencyConflict``, a reused idempotency key is refused, concurrent reservations have one winner.
+``OrderUnitOfWorkContract`` is the suite of a store's native ``OrderUnitOfWork`` (fixture ``stores``: a
+:class:`UnitOfWorkStores`): a failed commit writes nothing, of the order and of its saga.
 """
 
 from fooddelivery.testing.contracts.clock_contract import ClockContract
@@ -17,6 +19,7 @@ from fooddelivery.testing.contracts.payment_gateway_contract import PaymentGatew
 from fooddelivery.testing.contracts.restaurant_repository_contract import RestaurantRepositoryContract
 from fooddelivery.testing.contracts.saga_store_contract import SagaStateStoreContract
 from fooddelivery.testing.contracts.scheduler_contract import SchedulerContract
+from fooddelivery.testing.contracts.unit_of_work_contract import OrderUnitOfWorkContract, UnitOfWorkStores
 
 __all__ = [
     "EXPECTED_COUNTS",
@@ -27,10 +30,12 @@ __all__ = [
     "LocationStreamContract",
     "NotifierContract",
     "OrderRepositoryContract",
+    "OrderUnitOfWorkContract",
     "PaymentGatewayContract",
     "RestaurantRepositoryContract",
     "SagaStateStoreContract",
     "SchedulerContract",
+    "UnitOfWorkStores",
     "exercise_every_port",
     "race_for_drivers",
 ]
