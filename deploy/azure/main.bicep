@@ -162,7 +162,8 @@ resource database 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases@2024-11-15
   }
 }
 
-// Partition keys and indexes: fooddelivery_azure.cosmos.containers says why (a test keeps the two equal).
+// Partition keys and indexes: fooddelivery_azure.cosmos.containers says why (a test keeps the two equal). No sagas
+// container: the saga instances live in their orders' partitions of 'orders' (app setting COSMOS_SAGAS_CONTAINER).
 var containers = [
   {
     name: 'orders'
@@ -227,12 +228,6 @@ var containers = [
         ]
       }
     ]
-  }
-  {
-    name: 'sagas'
-    partitionKey: '/sagaId'
-    compositeIndexes: []
-    spatialIndexes: []
   }
   {
     name: 'timers'
@@ -443,6 +438,11 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         }
         {
           name: 'COSMOS_ORDERS_CONTAINER'
+          value: 'orders'
+        }
+        {
+          // the saga instances in their orders' partitions: one transactional batch per saga step
+          name: 'COSMOS_SAGAS_CONTAINER'
           value: 'orders'
         }
         {

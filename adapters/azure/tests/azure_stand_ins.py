@@ -15,13 +15,16 @@ open -- the adapters themselves run the code they run against Cosmos DB:
 
 - a 500 on ``read_item`` is checked with a query; if the document does not exist, the 404 Cosmos DB would answer
   is raised (the SDK's own ``CosmosResourceNotFoundError``); any other 500 is re-raised;
-- a batch of ``create`` operations goes to the stand-in's batch endpoint as is (the SDK's real request and response
-  path); a batch with other operations runs operation by operation over the stand-in's single-document API, stops at
-  the first failure and raises the SDK's own ``CosmosBatchOperationError`` with per-operation responses shaped as the
-  service's. Neither path is atomic: the adapters order every batch so that the operation whose precondition decides
-  (create order / replace if the etag matches / create binding) comes first, so a refusal there writes nothing here
-  either; a failure of a later operation (an outbox id collision) would leave a partial write on the stand-in, never
-  in Cosmos DB. **The service's atomic execution itself is not exercised offline.**
+- every batch's preconditions are checked first, before any operation runs (one query per operation: a ``create``
+  of an existing id is refused with 409, a ``replace``/``delete`` of a missing one with 404, a ``replace`` whose
+  ``if_match_etag`` is not the stored etag with 412), and a refusal raises the SDK's own
+  ``CosmosBatchOperationError`` with per-operation responses shaped as the service's (the refused index, 424 for the
+  others) having written nothing -- what Cosmos DB answers for a refused batch. The check reads without isolation:
+  it makes a refusal all-or-nothing for one writer (every test's case), not against a concurrent one;
+- then a batch of ``create`` operations goes to the stand-in's batch endpoint as is (the SDK's real request and
+  response path); a batch with other operations runs operation by operation over the stand-in's single-document API.
+  **The service's atomic execution under concurrent writers is not exercised offline**: the native unit of work's
+  batch (order + outbox + saga, ``fooddelivery_azure.cosmos.unit_of_work``) relies on it in Cosmos DB.
 """
 
 from __future__ import annotations
@@ -173,6 +176,7 @@ class StandInContainer:
         response_hook: Callable[[Mapping[str, str], Any], None] | None = None,
         **kwargs: Any,
     ) -> list[dict[str, Any]]:
+        self._check_preconditions(batch_operations, partition_key)
         if all(op[0] == "create" for op in batch_operations):
             self.stats["batch_forwarded"] += 1
             return list(
@@ -206,3 +210,31 @@ class StandInContainer:
         if response_hook is not None:
             response_hook({"x-ms-request-charge": str(float(len(responses)))}, responses)
         return responses
+
+    def _check_preconditions(self, batch_operations: Sequence[tuple[Any, ...]], partition_key: str) -> None:
+        """Refuse the batch, before running any of it, at the first operation whose precondition fails as Cosmos DB
+        would refuse it: a ``create`` of an existing id (409), a ``replace`` or ``delete`` of a missing one (404), a
+        ``replace`` whose ``if_match_etag`` is not the stored etag (412). Read without isolation: it makes a refusal
+        all-or-nothing when nobody else writes meanwhile (the tests' case), nothing more."""
+        for index, operation in enumerate(batch_operations):
+            kind, args = operation[0], operation[1]
+            options = operation[2] if len(operation) > 2 else {}
+            item = str(args[0]["id"]) if kind == "create" else str(args[0])
+            found = list(
+                self.inner.query_items(
+                    f"SELECT c._etag FROM c WHERE c.id = @id AND c.{self.pk_field} = @pk",
+                    parameters=[{"name": "@id", "value": item}, {"name": "@pk", "value": partition_key}],
+                    partition_key=partition_key,
+                )
+            )
+            status = 0
+            if kind == "create" and found:
+                status = 409
+            elif kind in ("replace", "delete") and not found:
+                status = 404
+            elif kind == "replace" and options.get("if_match_etag") not in (None, found[0]["_etag"]):
+                status = 412
+            if status:
+                responses = [{"statusCode": 424, "requestCharge": 0} for _ in batch_operations]
+                responses[index] = {"statusCode": status, "requestCharge": 0}
+                raise _batch_error(index, status, responses, f"precondition of operation {index} failed ({status})")

@@ -17,7 +17,7 @@ from azure_world import FunctionsLoop
 from durable_stand_in import DurableRpcServer
 
 from azure_stand_ins import EMULATOR_KEY, CosmosServer, StandInContainer, start_cosmos_server
-from fooddelivery_azure.cosmos.containers import CONTAINERS
+from fooddelivery_azure.cosmos.containers import CONTAINERS, SAGAS
 
 # The core's shipped test kit: assertion rewriting of its contract suites and the conformance summary line.
 pytest_plugins = ["fooddelivery.testing.plugin"]
@@ -81,12 +81,13 @@ ContainerFactory = Callable[[str], StandInContainer]
 
 @pytest.fixture
 def container(database: DatabaseProxy) -> ContainerFactory:
-    """Creates a container of :data:`~fooddelivery_azure.cosmos.containers.CONTAINERS` (by logical name) in the
+    """Creates a container of :data:`~fooddelivery_azure.cosmos.containers.CONTAINERS` (by logical name; ``sagas``:
+    the earlier layout's :data:`~fooddelivery_azure.cosmos.containers.SAGAS`) in the
     test's database, with its partition key and indexing policy, wrapped for the stand-in's gaps."""
     from azure.cosmos import PartitionKey
 
     def make(key: str) -> StandInContainer:
-        spec = CONTAINERS[key]
+        spec = SAGAS if key == "sagas" else CONTAINERS[key]
         inner = database.create_container(
             key, PartitionKey(path=spec.partition_key_path), indexing_policy=spec.indexing_policy()
         )

@@ -1,5 +1,6 @@
 """Settings from the environment: required ones named when missing, keys and development tokens only in local mode,
-the payment gateway required, an unknown saga mode refused, and ``durable`` wired to the Durable Functions engine."""
+the payment gateway required, an unknown saga mode refused, ``durable`` wired to the Durable Functions engine, and
+the saga instances in the orders container unless a container of their own is named."""
 
 from __future__ import annotations
 
@@ -7,8 +8,11 @@ from typing import Any
 
 import pytest
 
+from fooddelivery.application.unit_of_work import ComposedUnitOfWork
 from fooddelivery.domain.errors import ValidationError
 from fooddelivery_azure.bootstrap import NoTimers, build_azure_app
+from fooddelivery_azure.cosmos import CosmosSagaStateStore
+from fooddelivery_azure.cosmos.unit_of_work import CosmosUnitOfWork
 from fooddelivery_azure.durable import DurableSagaEngine
 from fooddelivery_azure.settings import AuthMode, AzureSettings, SagaMode
 
@@ -84,6 +88,33 @@ def test_the_durable_saga_mode_builds_the_durable_engine_with_the_confirmation_t
     assert isinstance(engine, DurableSagaEngine) and engine.confirmation_timeout_s == 120
     assert app.boot.service.runtime.runner is None  # timers and resume commands are refused as malformed
     assert isinstance(app.boot.adapters["scheduler"], NoTimers)
+
+
+def test_the_sagas_live_in_the_orders_container_by_default_and_the_order_store_gets_its_native_unit(
+    container: Any,
+) -> None:
+    settings = AzureSettings.from_env({**BASE, "COSMOS_ORDERS_CONTAINER": "orders-v2"})
+    assert (settings.container("sagas"), settings.sagas_in_orders_container) == ("orders-v2", True)
+    containers = {k: container(k) for k in ("orders", "restaurants", "drivers", "timers")}  # no sagas container
+    payments = {"FOODDELIVERY_PAYMENT_GATEWAY": "fake"}
+    app = build_azure_app(settings, containers=containers, servicebus_client=object(), environ=payments)
+    sagas = app.boot.adapters["sagas"]
+    assert isinstance(sagas, CosmosSagaStateStore) and sagas.in_order_partition
+    assert sagas.container is containers["orders"]
+    assert isinstance(app.boot.adapters["unit_of_work"], CosmosUnitOfWork)
+
+
+def test_a_sagas_container_of_their_own_still_works_with_the_composed_unit(container: Any) -> None:
+    settings = AzureSettings.from_env({**BASE, "COSMOS_SAGAS_CONTAINER": "sagas"})
+    assert (settings.container("sagas"), settings.sagas_in_orders_container) == ("sagas", False)
+    containers = {k: container(k) for k in ("orders", "restaurants", "drivers", "sagas", "timers")}
+    app = build_azure_app(
+        settings, containers=containers, servicebus_client=object(), environ={"FOODDELIVERY_PAYMENT_GATEWAY": "fake"}
+    )
+    sagas = app.boot.adapters["sagas"]
+    assert isinstance(sagas, CosmosSagaStateStore) and not sagas.in_order_partition
+    assert sagas.container is containers["sagas"]
+    assert isinstance(app.boot.adapters["unit_of_work"], ComposedUnitOfWork)
 
 
 def test_the_cosmos_client_is_built_by_the_first_data_call_not_by_the_cold_start(cosmos_client: Any) -> None:

@@ -70,9 +70,15 @@ class FunctionServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = LOGS / f"fooddelivery-gcp-ff-{target}-{self.port}.log"
         self._out = self.log.open("wb")
+        merged = {**os.environ, **env}
+        inherited = os.environ.get("PYTHONPATH")
+        if inherited and "PYTHONPATH" in env:
+            # the test's own path first, then the session's (a worktree run puts its sources there: the functions
+            # must import the same code as the tests, not the virtual environment's installed copy)
+            merged["PYTHONPATH"] = os.pathsep.join([env["PYTHONPATH"], inherited])
         self.proc = subprocess.Popen(
             [str(FF), "--target", target, "--source", str(SOURCE), "--host", "127.0.0.1", "--port", str(self.port)],
-            env={**os.environ, **env},
+            env=merged,
             stdout=self._out,
             stderr=subprocess.STDOUT,
             start_new_session=True,

@@ -74,6 +74,18 @@ def test_the_payment_gateway_must_be_named() -> None:
     assert [f.field for f in caught.value.fields] == ["FOODDELIVERY_PAYMENT_GATEWAY"]
 
 
+def test_the_app_reads_and_writes_an_order_with_its_saga_through_the_native_firestore_unit_of_work() -> None:
+    from fooddelivery_gcp.bootstrap import build_gcp_app
+    from fooddelivery_gcp.firestore.unit_of_work import FirestoreUnitOfWork
+
+    env = {**BASE_ENV, "FOODDELIVERY_PAYMENT_GATEWAY": "fake"}
+    app = build_gcp_app(GcpSettings.from_env(env), environ=env)
+    unit = app.boot.adapters["unit_of_work"]
+    assert isinstance(unit, FirestoreUnitOfWork) and unit.atomic
+    assert unit.orders is app.orders and unit.sagas is app.boot.adapters["sagas"]
+    assert unit.orders._lazy._client is None  # choosing it built no client (nothing connects before a request)
+
+
 # -- document ids -----------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("value", ["ord-1", "drv-zoë 🛵", "a.b"])
 def test_ids_firestore_accepts_are_kept(value: str) -> None:

@@ -11,7 +11,10 @@ port               adapter
 orders + outbox    ``CosmosOrderRepository`` (container ``orders``)
 restaurants        ``CosmosRestaurantRepository``
 drivers            ``CosmosDriverRepository``
-sagas              ``CosmosSagaStateStore``
+sagas              ``CosmosSagaStateStore``: in the orders container, each instance in its order's partition (the
+                   default), so the order store's native unit of work reads an order with its saga in one query
+                   and writes both in one transactional batch; in a container of its own when
+                   ``COSMOS_SAGAS_CONTAINER`` names another one (the core then composes the unit: two writes)
 publisher          ``FanOutPublisher``: every event to the ``order-events`` topic, the runtime's events also to the
                    ``order-runtime`` session queue (session = order id, message id = event id). Called by the
                    change-feed relay only: the core is built with ``publish_after_commit=False``
@@ -223,7 +226,8 @@ def build_azure_app(
         settings: defaults to :meth:`AzureSettings.from_env` of ``environ``.
         cosmos_client: a ready ``CosmosClient``; else one is built from the settings on the first Cosmos DB call
             (:class:`~fooddelivery_azure.cosmos.client.LazyContainers`: a cold start that serves no data makes none).
-        containers: ready container objects by logical name (tests); else the client's.
+        containers: ready container objects by logical name (tests); else the client's. ``sagas`` is used only
+            when the settings put the saga instances in a container of their own.
         servicebus_client: a ready ``ServiceBusClient`` (or a stand-in); else one is built on first use.
         clock, ids: the core's defaults when None.
         payments: a payment gateway (wins over ``FOODDELIVERY_PAYMENT_GATEWAY``).
@@ -251,12 +255,16 @@ def build_azure_app(
             or build_cosmos_client(s.cosmos_endpoint, key=s.cosmos_key, verify_tls=s.cosmos_verify_tls),
             settings.cosmos_database,
         )
-        containers = {
-            key: lazy.container(settings.container(key))
-            for key in ("orders", "restaurants", "drivers", "sagas", "timers")
-        }
+        keys = ["orders", "restaurants", "drivers", "timers"]
+        if not settings.sagas_in_orders_container:
+            keys.append("sagas")
+        containers = {key: lazy.container(settings.container(key)) for key in keys}
     bus = ServiceBusClients(settings, servicebus_client, meter)
     orders = CosmosOrderRepository(containers["orders"], charges=charges)
+    if settings.sagas_in_orders_container:  # the same container object: the order store's native unit of work
+        sagas = CosmosSagaStateStore(containers["orders"], charges=charges, in_order_partition=True)
+    else:
+        sagas = CosmosSagaStateStore(containers["sagas"], charges=charges)
     topic, queue = settings.order_events_topic, settings.runtime_queue
     publisher = FanOutPublisher(
         bus=ServiceBusEventPublisher(bus.sender("topic", topic), name=topic),
@@ -273,7 +281,7 @@ def build_azure_app(
         orders=orders,
         restaurants=CosmosRestaurantRepository(containers["restaurants"], charges=charges),
         drivers=CosmosDriverRepository(containers["drivers"], charges=charges),
-        sagas=CosmosSagaStateStore(containers["sagas"], charges=charges),
+        sagas=sagas,
         publisher=publisher,
         notifier=ServiceBusNotifier(
             bus.sender("topic", settings.notifications_topic), name=settings.notifications_topic

@@ -7,8 +7,13 @@ variable                            meaning
 ``COSMOS_ENDPOINT``                 the Cosmos DB account endpoint (``https://<account>.documents.azure.com``)
                                     - required
 ``COSMOS_DATABASE``                 database name (default ``fooddelivery``)
-``COSMOS_<NAME>_CONTAINER``         container names, ``<NAME>`` in ORDERS, RESTAURANTS, DRIVERS, SAGAS,
-                                    TIMERS (defaults: the lower-case names)
+``COSMOS_<NAME>_CONTAINER``         container names, ``<NAME>`` in ORDERS, RESTAURANTS, DRIVERS, TIMERS
+                                    (defaults: the lower-case names) and SAGAS (default: the orders container)
+                                    -- the saga instances then live in their orders' partitions, so an order
+                                    and its saga are read in one query and written in one transactional batch
+                                    (``fooddelivery_azure.cosmos.unit_of_work``). A container of their own
+                                    (``COSMOS_SAGAS_CONTAINER=sagas``, partition key ``/sagaId``: earlier
+                                    deployments' layout) still works, with two writes per saga step
 ``COSMOS_KEY``                      an account key: **local stand-ins only** (in Azure the managed identity
                                     signs requests; refused unless ``FOODDELIVERY_LOCAL=true``)
 ``COSMOS_VERIFY_TLS``               ``false`` for a stand-in's self-signed certificate (local only)
@@ -129,8 +134,15 @@ class AzureSettings:
             raise _missing(variable, " (FOODDELIVERY_AUTH=entra)")
 
     def container(self, key: str) -> str:
-        """The name of the container whose logical name is ``key``."""
+        """The name of the container whose logical name is ``key`` (``sagas``: the orders container unless set)."""
+        if key == "sagas" and "sagas" not in self.containers:
+            return self.container("orders")
         return self.containers.get(key, key)
+
+    @property
+    def sagas_in_orders_container(self) -> bool:
+        """Whether the saga instances live in the orders container, in their orders' partitions (the default)."""
+        return self.container("sagas") == self.container("orders")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> AzureSettings:

@@ -42,3 +42,11 @@ class TestCosmosSagaStateStore(SagaStateStoreContract):
     @pytest.fixture
     def store(self, container: Any) -> CosmosSagaStateStore:  # type: ignore[override]
         return CosmosSagaStateStore(cast(Any, container("sagas")))
+
+
+class TestCosmosSagaStateStoreInTheOrdersContainer(SagaStateStoreContract):
+    """The deployed layout: each instance in its order's partition of the orders container."""
+
+    @pytest.fixture
+    def store(self, container: Any) -> CosmosSagaStateStore:  # type: ignore[override]
+        return CosmosSagaStateStore(cast(Any, container("orders")), in_order_partition=True)

@@ -81,3 +81,22 @@ def test_placements_travel_the_stand_ins_real_batch_path_and_saves_the_wrappers(
     assert orders.stats["batch_forwarded"] == 1
     assert orders.stats["batch_op_by_op"] == 1
     assert repo.get(order.order_id).status is OrderStatus.CONFIRMED
+
+
+def test_the_wrapper_refuses_a_batch_whose_later_precondition_fails_before_writing_any_of_it(raw: Any) -> None:
+    wrapped = StandInContainer(raw, "/orderId")
+    order = raw.create_item({"id": "o", "orderId": "ord-1", "v": 1})
+    raw.create_item({"id": "s", "orderId": "ord-1", "v": 1})
+    with pytest.raises(CosmosBatchOperationError) as caught:
+        wrapped.execute_item_batch(
+            [
+                ("replace", ("o", {"id": "o", "orderId": "ord-1", "v": 2}), {"if_match_etag": order["_etag"]}),
+                ("create", ({"id": "evt", "orderId": "ord-1"},)),
+                ("replace", ("s", {"id": "s", "orderId": "ord-1", "v": 2}), {"if_match_etag": '"stale"'}),
+            ],
+            partition_key="ord-1",
+        )
+    assert caught.value.error_index == 2
+    assert [r["statusCode"] for r in caught.value.operation_responses] == [424, 424, 412]
+    ids = sorted(d["id"] for d in raw.query_items("SELECT c.id FROM c", enable_cross_partition_query=True))
+    assert ids == ["o", "s"] and raw.read_item("o", partition_key="ord-1")["v"] == 1

@@ -22,6 +22,7 @@ from pycep import BicepParser
 from fooddelivery.application.order_saga import ORDER_SAGA
 from fooddelivery_azure.cosmos.containers import CONTAINERS
 from fooddelivery_azure.durable.orchestrator import saga_actions
+from fooddelivery_azure.settings import AzureSettings
 
 ROOT = Path(__file__).resolve().parents[4]
 DEPLOY = ROOT / "deploy" / "azure"
@@ -47,6 +48,18 @@ def test_the_containers_partition_keys_and_indexes_are_the_packages(bicep: dict[
         assert declared[key]["partitionKey"] == spec.partition_key_path
         assert declared[key]["compositeIndexes"] == policy.get("compositeIndexes", [])
         assert declared[key]["spatialIndexes"] == policy.get("spatialIndexes", [])
+
+
+def test_the_saga_instances_are_deployed_into_the_orders_container_for_the_native_unit_of_work(
+    bicep: dict[str, Any],
+) -> None:
+    declared = {c["name"] for c in bicep["variables"]["containers"]["value"]}
+    assert "sagas" not in declared
+    app_settings = {s["name"]: s["value"] for s in _config(bicep, "app")["properties"]["siteConfig"]["appSettings"]}
+    assert app_settings["COSMOS_SAGAS_CONTAINER"] == app_settings["COSMOS_ORDERS_CONTAINER"] == "orders"
+    containers = {name: app_settings[name] for name in ("COSMOS_ORDERS_CONTAINER", "COSMOS_SAGAS_CONTAINER")}
+    base = {"COSMOS_ENDPOINT": "https://acct", "SERVICEBUS_NAMESPACE": "ns", "FOODDELIVERY_AUTH": "easyauth"}
+    assert AzureSettings.from_env({**base, **containers}).sagas_in_orders_container
 
 
 def test_cosmos_is_serverless_and_service_bus_and_cosmos_take_no_keys(bicep: dict[str, Any]) -> None:

@@ -13,6 +13,8 @@ orders + outbox    ``FirestoreOrderRepository``
 restaurants        ``FirestoreRestaurantRepository``
 drivers            ``FirestoreDriverRepository``
 sagas              ``FirestoreSagaStateStore``
+unit of work       ``FirestoreUnitOfWork`` (native, chosen by the core's ``unit_of_work_for``): an order read with
+                   its saga in one ``get_all``, a saga step's order, outbox records and saga in one batched commit
 publisher          ``FanOutPublisher``: every event to ``ORDER_EVENTS_TOPIC``, the runtime's events also to
                    ``RUNTIME_TOPIC`` (both ``PubSubEventPublisher``, ordering key = order id)
 scheduler          ``CloudTasksScheduler`` (pubsub mode); none in workflows mode (the workflow keeps time)

@@ -12,6 +12,7 @@ from fooddelivery.testing.contracts import (
     RestaurantRepositoryContract,
     SagaStateStoreContract,
 )
+from fooddelivery.testing.contracts.unit_of_work_contract import OrderUnitOfWorkContract, UnitOfWorkStores
 from fooddelivery_gcp.firestore import (
     FirestoreDriverRepository,
     FirestoreOrderRepository,
@@ -42,3 +43,13 @@ class TestFirestoreSagaStateStore(SagaStateStoreContract):
     @pytest.fixture
     def store(self, firestore_client: Any, prefix: str) -> FirestoreSagaStateStore:
         return FirestoreSagaStateStore(firestore_client, prefix=prefix)
+
+
+class TestFirestoreUnitOfWork(OrderUnitOfWorkContract):
+    @pytest.fixture
+    def stores(self, firestore_client: Any, prefix: str) -> UnitOfWorkStores:
+        orders = FirestoreOrderRepository(firestore_client, prefix=prefix)
+        sagas = FirestoreSagaStateStore(firestore_client, prefix=prefix)
+        unit = orders.unit_of_work(sagas)
+        assert unit is not None
+        return UnitOfWorkStores(orders, sagas, unit)

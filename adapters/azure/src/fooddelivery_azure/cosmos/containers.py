@@ -1,6 +1,7 @@
 """The Cosmos DB containers, their partition keys and indexing policies -- and why.
 
-One database (``COSMOS_DATABASE``, default ``fooddelivery``) with five containers. A partition key is chosen for the
+One database (``COSMOS_DATABASE``, default ``fooddelivery``) with four containers (five in the earlier layout,
+with the saga instances in a ``sagas`` container of their own). A partition key is chosen for the
 hot access pattern of its container: the point reads and conditional writes every request and saga step makes,
 each on one logical partition ("Partitioning and horizontal scaling in Azure Cosmos DB",
 https://learn.microsoft.com/azure/cosmos-db/partitioning-overview). Listings and searches are cross-partition
@@ -10,11 +11,15 @@ queries served by the index; at this service's scale (one order touched by a han
 =============  ===============  ==========================================================================
 container      partition key    why
 =============  ===============  ==========================================================================
-``orders``     ``/orderId``     An order, its outbox documents and (for a keyed placement, whose order id
-                                is ``order_id_for_key(customer, key)``) its idempotency binding share one
+``orders``     ``/orderId``     An order, its outbox documents, (for a keyed placement, whose order id
+                                is ``order_id_for_key(customer, key)``) its idempotency binding and its
+                                saga instance (``saga-<orderId>``; the saga id is the order id) share one
                                 logical partition, so one **transactional batch** writes them together
-                                (batches are single-partition:
-                                https://learn.microsoft.com/azure/cosmos-db/nosql/transactional-batch).
+                                (batches are single-container and single-partition:
+                                https://learn.microsoft.com/azure/cosmos-db/nosql/transactional-batch): a
+                                saga step's order, events and saga state in one write, the order read with
+                                its saga in one single-partition query (the native unit of work,
+                                :mod:`fooddelivery_azure.cosmos.unit_of_work`).
                                 ``get`` and ``find_idempotent`` are point reads. Customer and restaurant
                                 listings and ``pending()`` are cross-partition queries on indexed fields
                                 (composite indexes below serve their ``ORDER BY``). The change feed of
@@ -24,8 +29,10 @@ container      partition key    why
 ``drivers``    ``/driverId``    A reservation is a read and an etag-conditional replace of one driver: the
                                 contended path, on one partition. "Available near" is a cross-partition
                                 ``ST_DISTANCE`` query on the spatial index, widened ring by ring.
-``sagas``      ``/sagaId``      One saga instance per order, read and replaced (etag-conditional) after
-                                every step.
+``sagas``      ``/sagaId``      **Earlier layout only** (``COSMOS_SAGAS_CONTAINER=sagas``; not deployed):
+                                one saga instance per order, read and replaced (etag-conditional) after
+                                every step -- a second write per step, not atomic with the order's, since a
+                                batch cannot span containers. :data:`SAGAS`, not in :data:`CONTAINERS`.
 ``timers``     ``/messageId``   The scheduler's ledger: a scheduled message's sequence number by message id
                                 (scheduling the same id twice is a no-op; cancelling needs the number).
 =============  ===============  ==========================================================================
@@ -101,20 +108,24 @@ RESTAURANTS: Final = ContainerSpec(
 DRIVERS: Final = ContainerSpec("drivers", "/driverId", spatial_paths=("/location",))
 SAGAS: Final = ContainerSpec("sagas", "/sagaId")
 TIMERS: Final = ContainerSpec("timers", "/messageId")
-#: Every container, by logical name.
-CONTAINERS: Final[Mapping[str, ContainerSpec]] = {s.key: s for s in (ORDERS, RESTAURANTS, DRIVERS, SAGAS, TIMERS)}
+#: Every deployed container, by logical name (the saga instances live in ``orders``; :data:`SAGAS` is the earlier
+#: layout's container of their own).
+CONTAINERS: Final[Mapping[str, ContainerSpec]] = {s.key: s for s in (ORDERS, RESTAURANTS, DRIVERS, TIMERS)}
 
 
-def ensure_containers(database: DatabaseProxy, names: Mapping[str, str] | None = None) -> None:
+def ensure_containers(
+    database: DatabaseProxy, names: Mapping[str, str] | None = None, *, sagas_container: bool = False
+) -> None:
     """Create every container of :data:`CONTAINERS` that is missing (local stand-ins and tests).
 
     Args:
         database: the SDK's database.
         names: logical name -> container name, where they differ.
+        sagas_container: also :data:`SAGAS` (the earlier layout, saga instances in a container of their own).
     """
     from azure.cosmos import PartitionKey
 
-    for spec in CONTAINERS.values():
+    for spec in (*CONTAINERS.values(), *((SAGAS,) if sagas_container else ())):
         database.create_container_if_not_exists(
             (names or {}).get(spec.key, spec.key),
             PartitionKey(path=spec.partition_key_path),

@@ -4,7 +4,8 @@ Layout (container ``orders``, partition key ``/orderId``; see :mod:`fooddelivery
 order's logical partition holds the order document (``type: order``), one outbox document per event not yet
 published (``type: outbox``, id ``outbox-<eventId>``) and, for a keyed placement, the idempotency binding
 (``type: idempotency``, id ``idempotency``) -- because the core gives a keyed order the id
-``order_id_for_key(customer, key)``, the binding's partition is the order's own.
+``order_id_for_key(customer, key)``, the binding's partition is the order's own -- and, in the deployed layout, the
+order's saga instance (``type: saga``, id ``saga-<orderId>``; :mod:`fooddelivery_azure.cosmos.sagas`).
 
 The write path is **one transactional batch** on the order's partition
 (https://learn.microsoft.com/azure/cosmos-db/nosql/transactional-batch: "all operations ... either succeed or fail
@@ -17,6 +18,11 @@ together"), its operations ordered so that the one whose precondition decides co
 ``save``    replace order *if its etag is still the one read* (``if_match_etag`` = ``Order.concurrency_token``),
             create outbox x N. A 412 is a lost race (``ConcurrencyConflict``), a 404 an order never added.
 ==========  =================================================================================================
+
+With the saga instance in the partition, :meth:`CosmosOrderRepository.unit_of_work` gives the core a native unit of
+work (:mod:`fooddelivery_azure.cosmos.unit_of_work`): a saga step's order write above and the saga's conditional
+create or replace go in **the same batch** (``units.commit``), and the order is read with its saga in one
+single-partition query (``units.load``).
 
 A binding whose order id is not the key's derived id (a caller that names its own ids) cannot share the order's
 partition: it is then written first, alone (its 409 decides as above), and deleted again if the order's batch
@@ -40,6 +46,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final, NoReturn
 
@@ -51,9 +58,12 @@ from fooddelivery.domain.errors import (
     InfrastructureError,
     NotFound,
 )
+from fooddelivery.domain.events import DomainEvent
 from fooddelivery.domain.order import Order, OrderStatus, order_id_for_key
 from fooddelivery.ports.messaging import OutboxRecord
 from fooddelivery.ports.orders import IdempotencyRecord, Page
+from fooddelivery.ports.saga_store import SagaStateStore
+from fooddelivery.ports.unit_of_work import OrderUnitOfWork
 from fooddelivery_azure.cosmos._support import (
     RETRYABLE_STATUSES,
     CosmosCalls,
@@ -84,7 +94,7 @@ from fooddelivery_azure.metering import ChargeSink, RequestChargeRecorder
 if TYPE_CHECKING:
     from azure.cosmos import ContainerProxy
 
-__all__ = ["MAX_BATCH_OPERATIONS", "CosmosOrderRepository"]
+__all__ = ["MAX_BATCH_OPERATIONS", "CosmosOrderRepository", "OrderWrite"]
 
 #: Most operations in one transactional batch ("Azure Cosmos DB service quotas": 100 operations, 2 MB).
 MAX_BATCH_OPERATIONS: Final[int] = 100
@@ -121,39 +131,113 @@ class CosmosOrderRepository:
             ConcurrencyConflict: an order with this id (or an outbox document of one of its events) exists.
             InfrastructureError: the store failed or throttled, or the write exceeds the batch limit.
         """
-        events = list(order.pending_events)
-        order_doc = order_to_doc(order)
-        operations: list[tuple[Any, ...]] = []
+        self.insert(order, idempotency)
+
+    def insert(self, order: Order, idempotency: IdempotencyRecord | None = None) -> None:
+        """What :meth:`add` does (the unit of work calls it for a write of the order alone).
+
+        Raises:
+            As :meth:`add`.
+        """
         binding_partition = None if idempotency is None else order_id_for_key(idempotency.scope, idempotency.key)
         separate_binding = idempotency is not None and binding_partition != order.order_id
-        if idempotency is not None and not separate_binding:
-            operations.append(("create", (idempotency_to_doc(idempotency, order.order_id),)))
-        order_index = len(operations)
-        operations.append(("create", (order_doc,)))
-        operations.extend(("create", (outbox_to_doc(order, e),)) for e in events)
-        self._check_size(operations, order.order_id)
+        plan = self.plan_add(order, None if separate_binding else idempotency)
+        self.check_size(plan.operations, order.order_id)
         if separate_binding:
             assert idempotency is not None and binding_partition is not None
-            self._bind_alone(idempotency, binding_partition)
+            self.bind_alone(idempotency, binding_partition)
         try:
-            results = self._batch("orders.add", operations, order.order_id)
+            results = self.batch("orders.add", plan.operations, order.order_id)
         except _Refused as refused:
             if separate_binding:
-                assert idempotency is not None and binding_partition is not None
-                self._calls.delete("orders.add.unbind", IDEMPOTENCY_DOC_ID, str(binding_partition))
-            if idempotency is not None and not separate_binding and refused.index == 0 and refused.status == 409:
-                self._raise_bound(idempotency, order.order_id, refused.vendor)
-            if refused.index == order_index and refused.status == 409:
-                raise ConcurrencyConflict(
-                    f"order {order.order_id} already exists", order_id=order.order_id
-                ) from refused.vendor
-            self._raise_refused(refused, "orders.add", order.order_id)
+                assert binding_partition is not None
+                self.unbind(binding_partition)
+            self.raise_refused(plan, refused)
+        self.finish(plan, results)
+
+    def plan_add(self, order: Order, idempotency: IdempotencyRecord | None) -> OrderWrite:
+        """The batch operations inserting ``order``, its outbox documents and ``idempotency`` (which must belong to
+        the order's partition): [create binding], create order, create outbox x N.
+
+        Raises:
+            ValidationError: an event payload is not JSON-ready.
+        """
+        events = list(order.pending_events)
+        operations: list[tuple[Any, ...]] = []
+        if idempotency is not None:
+            operations.append(("create", (idempotency_to_doc(idempotency, order.order_id),)))
+        order_index = len(operations)
+        operations.append(("create", (order_to_doc(order),)))
+        operations.extend(("create", (outbox_to_doc(order, e),)) for e in events)
+        return OrderWrite(order, events, operations, order_index, idempotency, insert=True)
+
+    def plan_save(self, order: Order) -> OrderWrite:
+        """The batch operations writing a changed ``order`` and its outbox documents: replace order if its etag is
+        still ``concurrency_token`` (without one: the stored document's, after one point read comparing
+        ``persisted_version``), create outbox x N.
+
+        Raises:
+            NotFound: (without a token) the order was never added.
+            ConcurrencyConflict: (without a token) the stored order is at another version.
+            ValidationError: an event payload is not JSON-ready.
+            InfrastructureError: (without a token) the read failed.
+        """
+        events = list(order.pending_events)
+        etag = order.concurrency_token or self._etag_of_version(order)
+        order_doc = order_to_doc(order)
+        operations: list[tuple[Any, ...]] = [
+            ("replace", (order_doc["id"], order_doc), {"if_match_etag": etag}),
+            *(("create", (outbox_to_doc(order, e),)) for e in events),
+        ]
+        return OrderWrite(order, events, operations, 0, None, insert=False)
+
+    def raise_refused(self, plan: OrderWrite, refused: _Refused) -> NoReturn:
+        """The core's error for a batch of ``plan``'s operations refused at one of them (see the module docstring).
+
+        Raises:
+            DuplicateRequest, IdempotencyKeyReused: the binding exists (insert).
+            ConcurrencyConflict: the order exists (insert), changed since it was read (replace: 412), or an outbox
+                document of one of its events exists.
+            NotFound: the order to replace was never added (404).
+            InfrastructureError: any other refusal.
+        """
+        order_id = plan.order.order_id
+        if plan.insert:
+            if plan.idempotency is not None and refused.index == 0 and refused.status == 409:
+                self._raise_bound(plan.idempotency, order_id, refused.vendor)
+            if refused.index == plan.order_index and refused.status == 409:
+                raise ConcurrencyConflict(f"order {order_id} already exists", order_id=order_id) from refused.vendor
+            self._raise_refused(refused, "orders.add", order_id)
+        if refused.index == plan.order_index and refused.status == 404:
+            raise NotFound(f"order {order_id} not found", order_id=order_id) from refused.vendor
+        if refused.index == plan.order_index and refused.status == 412:
+            raise ConcurrencyConflict(
+                f"order {order_id} changed since it was read (version {plan.order.persisted_version})",
+                order_id=order_id,
+                expected_version=plan.order.persisted_version,
+            ) from refused.vendor
+        self._raise_refused(refused, "orders.save", order_id)
+
+    def finish(self, plan: OrderWrite, results: Sequence[Mapping[str, Any]]) -> None:
+        """After ``plan``'s batch succeeded: the events leave the order, ``persisted_version`` becomes ``version``,
+        ``concurrency_token`` the new etag, and the events' partition is remembered."""
+        order = plan.order
         order.take_events()
         order.persisted_version = order.version
-        order.concurrency_token = _etag(results, order_index)
-        self.remember((e.event_id, order.order_id) for e in events)
+        order.concurrency_token = _etag(results, plan.order_index)
+        self.remember((e.event_id, order.order_id) for e in plan.events)
 
-    def _bind_alone(self, idempotency: IdempotencyRecord, partition: str) -> None:
+    def unbind(self, partition: str) -> None:
+        """Delete the binding written alone in ``partition`` (its order's batch was refused)."""
+        self._calls.delete("orders.add.unbind", IDEMPOTENCY_DOC_ID, partition)
+
+    def bind_alone(self, idempotency: IdempotencyRecord, partition: str) -> None:
+        """Create the binding alone in ``partition`` (not its order's: a caller naming its own order ids).
+
+        Raises:
+            DuplicateRequest, IdempotencyKeyReused, ConcurrencyConflict: the key is bound (see :meth:`add`).
+            InfrastructureError: the store failed.
+        """
         try:
             self._calls.create("orders.add.bind", idempotency_to_doc(idempotency, partition))
         except Exception as exc:
@@ -200,30 +284,21 @@ class CosmosOrderRepository:
             ConcurrencyConflict: someone else wrote first (nothing written, the order left untouched).
             InfrastructureError: the store failed or throttled; nothing was written.
         """
-        events = list(order.pending_events)
-        etag = order.concurrency_token or self._etag_of_version(order)
-        order_doc = order_to_doc(order)
-        operations: list[tuple[Any, ...]] = [
-            ("replace", (order_doc["id"], order_doc), {"if_match_etag": etag}),
-            *(("create", (outbox_to_doc(order, e),)) for e in events),
-        ]
-        self._check_size(operations, order.order_id)
+        self.replace(order)
+
+    def replace(self, order: Order) -> None:
+        """What :meth:`save` does (the unit of work calls it for a write of the order alone).
+
+        Raises:
+            As :meth:`save`.
+        """
+        plan = self.plan_save(order)
+        self.check_size(plan.operations, order.order_id)
         try:
-            results = self._batch("orders.save", operations, order.order_id)
+            results = self.batch("orders.save", plan.operations, order.order_id)
         except _Refused as refused:
-            if refused.index == 0 and refused.status == 404:
-                raise NotFound(f"order {order.order_id} not found", order_id=order.order_id) from refused.vendor
-            if refused.index == 0 and refused.status == 412:
-                raise ConcurrencyConflict(
-                    f"order {order.order_id} changed since it was read (version {order.persisted_version})",
-                    order_id=order.order_id,
-                    expected_version=order.persisted_version,
-                ) from refused.vendor
-            self._raise_refused(refused, "orders.save", order.order_id)
-        order.take_events()
-        order.persisted_version = order.version
-        order.concurrency_token = _etag(results, 0)
-        self.remember((e.event_id, order.order_id) for e in events)
+            self.raise_refused(plan, refused)
+        self.finish(plan, results)
 
     def _etag_of_version(self, order: Order) -> str:
         doc = self._calls.read("orders.save.read", doc_id(order.order_id), order.order_id)
@@ -250,6 +325,26 @@ class CosmosOrderRepository:
     def _read_binding(self, partition: str) -> IdempotencyRecord | None:
         doc = self._calls.read("orders.idempotency", IDEMPOTENCY_DOC_ID, partition)
         return None if doc is None else decode_document(idempotency_from_doc, doc, "idempotency binding")
+
+    # -- the unit of work --------------------------------------------------------------------------------
+    def unit_of_work(self, sagas: SagaStateStore) -> OrderUnitOfWork | None:
+        """A native unit of work when ``sagas`` keeps its instances in this store's container, in their orders'
+        partitions (a :class:`~fooddelivery_azure.cosmos.sagas.CosmosSagaStateStore` built with
+        ``in_order_partition=True`` on the same container object): one query reads an order with its saga, one
+        transactional batch writes both. Else None: the core composes one from the two ports
+        (``UnitOfWorkSource``), e.g. for sagas in a container of their own.
+        """
+        from fooddelivery_azure.cosmos.sagas import CosmosSagaStateStore
+        from fooddelivery_azure.cosmos.unit_of_work import CosmosUnitOfWork
+
+        if isinstance(sagas, CosmosSagaStateStore) and sagas.in_order_partition and sagas.container is self.container:
+            return CosmosUnitOfWork(self, sagas)
+        return None
+
+    @property
+    def container(self) -> ContainerProxy:
+        """The orders container."""
+        return self._calls.container
 
     # -- listings ----------------------------------------------------------------------------------------
     def list_by_customer(self, customer_id: str, limit: int = 20, cursor: str | None = None) -> Page[Order]:
@@ -409,7 +504,7 @@ class CosmosOrderRepository:
 
     # -- the batch ---------------------------------------------------------------------------------------
     @staticmethod
-    def _check_size(operations: Sequence[object], order_id: str) -> None:
+    def check_size(operations: Sequence[object], order_id: str) -> None:
         if len(operations) > MAX_BATCH_OPERATIONS:
             raise InfrastructureError(
                 f"order {order_id}: {len(operations)} writes exceed one transactional batch "
@@ -418,7 +513,13 @@ class CosmosOrderRepository:
                 retryable=False,
             )
 
-    def _batch(self, action: str, operations: list[tuple[Any, ...]], partition: str) -> list[dict[str, Any]]:
+    def batch(self, action: str, operations: list[tuple[Any, ...]], partition: str) -> list[dict[str, Any]]:
+        """One transactional batch on ``partition``, recorded as ``action``.
+
+        Raises:
+            _Refused: an operation was refused (its index and status; nothing was written).
+            InfrastructureError: the call failed.
+        """
         from azure.cosmos.exceptions import CosmosBatchOperationError
 
         try:
@@ -442,6 +543,27 @@ class CosmosOrderRepository:
             code=str(refused.status),
             retryable=refused.status in RETRYABLE_STATUSES,
         ) from refused.vendor
+
+
+@dataclass(frozen=True, slots=True)
+class OrderWrite:
+    """The batch operations of one order write (:meth:`CosmosOrderRepository.plan_add` / ``plan_save``).
+
+    Attributes:
+        order: the order written.
+        events: its pending events (one outbox document each).
+        operations: the batch operations, the decisive one first.
+        order_index: the index of the order's own operation.
+        idempotency: the binding created with it (insert only).
+        insert: an insert (``add``) rather than a replace (``save``).
+    """
+
+    order: Order
+    events: list[DomainEvent]
+    operations: list[tuple[Any, ...]]
+    order_index: int
+    idempotency: IdempotencyRecord | None
+    insert: bool
 
 
 class _Refused(Exception):

@@ -18,7 +18,8 @@ every value is converted here, explicitly:
 - JSON-ready data (event payloads, saga data): checked to be plain JSON (no NaN, no Decimal) before writing.
 
 Every document has a ``type`` (``order``, ``outbox``, ``idempotency``, ``restaurant``, ``driver``, ``saga``,
-``timer``): the orders container holds three kinds in each order's partition.
+``timer``): the orders container holds three kinds in each order's partition, four when the saga instances live
+there too (``saga``, id ``saga-<orderId>``: :func:`saga_doc_id`).
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ __all__ = [
     "rank_key",
     "restaurant_from_doc",
     "restaurant_to_doc",
+    "saga_doc_id",
     "saga_from_doc",
     "saga_to_doc",
     "utc_text",
@@ -480,15 +482,29 @@ def driver_from_doc(doc: Mapping[str, Any]) -> Driver:
 
 
 # -- saga instances ---------------------------------------------------------------------------------------------
-def saga_to_doc(state: SagaState) -> dict[str, Any]:
-    """The saga instance document (partition: the saga id, which is the order id).
+def saga_doc_id(saga_id: str, *, in_order_partition: bool) -> str:
+    """The ``id`` of a saga instance's document: the saga id itself in a container of its own (partition key
+    ``/sagaId``), ``saga-<saga id>`` in its order's partition of the orders container (where the order document has
+    the order id -- which is the saga id -- as its ``id``)."""
+    return doc_id(saga_id, "saga-") if in_order_partition else doc_id(saga_id)
+
+
+def saga_to_doc(state: SagaState, *, in_order_partition: bool = False) -> dict[str, Any]:
+    """The saga instance document (partition: the saga id, which is the order id). It carries the id in both
+    ``sagaId`` (the partition key of a container of its own) and ``orderId`` (that of the orders container).
+
+    Args:
+        state: the instance.
+        in_order_partition: the document goes to its order's partition of the orders container (its ``id`` is
+            then :func:`saga_doc_id` ``(..., in_order_partition=True)``).
 
     Raises:
         ValidationError: ``data`` is not JSON-ready (field ``data``).
     """
     return {
-        "id": doc_id(state.saga_id),
+        "id": saga_doc_id(state.saga_id, in_order_partition=in_order_partition),
         "sagaId": state.saga_id,
+        "orderId": state.saga_id,
         "type": TYPE_SAGA,
         "definition": state.definition,
         "current": state.current,

@@ -219,6 +219,12 @@ class FirestoreRepository:
         """The stored name of the logical collection ``name``."""
         return f"{self.prefix}{name}"
 
+    def shares_client(self, other: FirestoreRepository) -> bool:
+        """Whether ``other`` talks to Firestore through the same client as this repository (one lazily built client,
+        or one injected client), so that one commit can write documents of both. Builds no client."""
+        mine, theirs = self._lazy, other._lazy
+        return mine is theirs or (mine._client is not None and mine._client is theirs._client)
+
     def _record(self, name: str, *, reads: int = 0, writes: int = 0, deletes: int = 0) -> None:
         self.meter.record(name, reads=reads, writes=writes, deletes=deletes)
 

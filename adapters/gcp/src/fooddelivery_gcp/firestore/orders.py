@@ -25,6 +25,14 @@ https://firebase.google.com/docs/firestore/manage-data/transactions#batched-writ
   fails the commit; a read then tells ``NotFound`` from ``ConcurrencyConflict``. An order without a token (built
   by hand) is written in a transaction that compares the stored ``version`` instead.
 
+With the saga (the unit of work, :meth:`FirestoreOrderRepository.unit_of_work` over a
+:class:`~fooddelivery_gcp.firestore.saga_store.FirestoreSagaStateStore` on the same client): a saga step's order
+write -- the ``create`` or preconditioned ``update`` above with its outbox records (and binding) -- and the saga's
+``create`` or ``update`` with its own ``last_update_time`` precondition go in **one** batched commit, so the order,
+its events and the saga's new state are written together or not at all; the order is read with its saga in one
+``get_all`` (:mod:`fooddelivery_gcp.firestore.unit_of_work`). Other saga stores get the unit composed of the two
+ports (two writes, not atomic).
+
 The outbox is a top-level collection keyed by event id rather than a subcollection of the order: Firestore
 commits span documents of any collection, so the placement stays one atomic write, and marking a record published
 is a delete by id with no query. ``pending`` is one query ordered by ``(committedAt, orderId, orderVersion)``
@@ -55,6 +63,8 @@ from fooddelivery.domain.errors import (
 from fooddelivery.domain.order import Order, OrderStatus, order_id_for_key
 from fooddelivery.ports.messaging import OutboxRecord
 from fooddelivery.ports.orders import IdempotencyRecord, Page
+from fooddelivery.ports.saga_store import SagaStateStore
+from fooddelivery.ports.unit_of_work import OrderUnitOfWork
 from fooddelivery_gcp.firestore._support import (
     FirestoreRepository,
     doc_id,
@@ -301,6 +311,18 @@ class FirestoreOrderRepository(FirestoreRepository):
 
         run_transaction(self.client, write, _TXN_ATTEMPTS, "orders.save", order_id=order.order_id)
         self._written(order, None, len(outbox))
+
+    def unit_of_work(self, sagas: SagaStateStore) -> OrderUnitOfWork | None:
+        """A native unit of work when ``sagas`` is a :class:`~fooddelivery_gcp.firestore.saga_store.
+        FirestoreSagaStateStore` on the same client (one batched commit writes the order, its outbox records, its
+        binding and the saga; one ``get_all`` reads the order with its saga:
+        :mod:`fooddelivery_gcp.firestore.unit_of_work`), else None (``UnitOfWorkSource``)."""
+        from fooddelivery_gcp.firestore.saga_store import FirestoreSagaStateStore
+        from fooddelivery_gcp.firestore.unit_of_work import FirestoreUnitOfWork
+
+        if isinstance(sagas, FirestoreSagaStateStore) and self.shares_client(sagas):
+            return FirestoreUnitOfWork(self, sagas)
+        return None
 
     def find_idempotent(self, scope: str, key: str) -> IdempotencyRecord | None:
         """The binding of ``key`` in ``scope`` (one point read), or None.
