@@ -15,6 +15,7 @@ import boto3
 import pytest
 
 from fooddelivery.adapters.memory import (
+    InMemoryOrderRepository,
     InMemorySagaStateStore,
     OperationCounters,
     SequentialIdGenerator,
@@ -23,6 +24,7 @@ from fooddelivery.adapters.memory import (
 from fooddelivery.application import PlaceOrder
 from fooddelivery.application.unit_of_work import ComposedUnitOfWork, unit_of_work_for
 from fooddelivery.bootstrap import Settings, bootstrap
+from fooddelivery.cost.models import ModelInputs, model_units
 from fooddelivery.domain import (
     Actor,
     DeliveryAddress,
@@ -354,6 +356,15 @@ def test_a_commit_bills_the_transactional_write_units_of_every_item(unit: Dynamo
     unit.commit(saga, order, create_saga=True)
     assert meter.quantity(AWS.DYNAMODB_WRITE_UNITS) == 2 * 3  # each item 1 unit, doubled in a transaction
     metering.instrument(client, None)
+
+    # the same commit on the in-memory unit of work, priced by the cost model's AWS runtime: the same write units
+    counters = OperationCounters()
+    memory_unit = InMemoryOrderRepository(counters=counters).unit_of_work(InMemorySagaStateStore(counters=counters))
+    assert memory_unit is not None
+    memory_unit.commit(saga_for("ord-1"), make_order(order_id="ord-1"), create_saga=True)
+    inputs = ModelInputs(counters.usage(), 1, 0.0, Decimal(1), Decimal(720), Decimal(1))
+    predicted = {u.meter: u.quantity for u in model_units("aws.queue", inputs)}
+    assert predicted[AWS.DYNAMODB_WRITE_UNITS] == meter.quantity(AWS.DYNAMODB_WRITE_UNITS)
 
 
 def _items_of_placement(order: Any, saga: SagaState) -> list[dict[str, Any]]:
