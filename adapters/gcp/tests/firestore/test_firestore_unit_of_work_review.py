@@ -1,0 +1,126 @@
+"""Adversarial review of the Firestore unit of work (``FirestoreUnitOfWork``) against the emulator.
+
+A refused commit is diagnosed by one read, and "every document the commit wrote is stored as it wrote it" is taken
+to mean "this commit, resent after its answer was lost". For a saga written alone that test is *content equality*,
+which another writer's identical write also passes; for an order it is the presence of the first outbox record,
+which the sweep may already have published (deleted). These tests pin down what the port
+(``fooddelivery.ports.unit_of_work.OrderUnitOfWork.commit``) says instead: a saga written or created by someone
+else since it was read is a ``ConcurrencyConflict``, and a commit that did take effect is not reported as one.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+
+from fooddelivery.domain.errors import ConcurrencyConflict
+from fooddelivery.ports.saga_store import SagaStatus
+from fooddelivery.testing.builders import make_order, make_saga_state
+from fooddelivery_gcp.firestore import FirestoreOrderRepository, FirestoreSagaStateStore
+from fooddelivery_gcp.firestore.unit_of_work import FirestoreUnitOfWork
+from fooddelivery_gcp.metering import FirestoreMeter
+
+
+def _unit(client: Any, prefix: str) -> FirestoreUnitOfWork:
+    """A unit of work of its own (another process: its own saga store and update-time memory)."""
+    meter = FirestoreMeter()
+    orders = FirestoreOrderRepository(client, prefix=prefix, meter=meter)
+    unit = orders.unit_of_work(FirestoreSagaStateStore(client, prefix=prefix, meter=meter))
+    assert isinstance(unit, FirestoreUnitOfWork)
+    return unit
+
+
+def _placed(unit: FirestoreUnitOfWork) -> str:
+    order, saga = make_order(), make_saga_state()
+    saga.saga_id = order.order_id
+    unit.commit(saga, order, create_saga=True)
+    return order.order_id
+
+
+def test_of_two_saga_only_commits_from_one_read_with_the_same_new_state_only_one_wins(
+    firestore_client: Any, prefix: str
+) -> None:
+    """Two instances take the same (redelivered) signal from one read and compute the same next state: the
+    second commit's precondition fails on the first one's write, and must be a conflict, not a success."""
+    order_id = _placed(_unit(firestore_client, prefix))
+    first, second = _unit(firestore_client, prefix), _unit(firestore_client, prefix)
+    _, mine = first.load(order_id)
+    _, theirs = second.load(order_id)
+    assert mine is not None and theirs is not None and mine == theirs
+    for saga in (mine, theirs):
+        saga.current, saga.status = "ProcessPayment", SagaStatus.RUNNING
+
+    first.commit(mine)
+    assert mine.version == 2
+    with pytest.raises(ConcurrencyConflict):
+        second.commit(theirs)  # written by someone else since it was read
+    assert theirs.version == 1
+
+
+def test_of_two_threads_committing_the_same_saga_step_from_one_read_exactly_one_wins(
+    firestore_client: Any, prefix: str
+) -> None:
+    order_id = _placed(_unit(firestore_client, prefix))
+    units = [_unit(firestore_client, prefix) for _ in range(2)]
+    reads = [u.load(order_id)[1] for u in units]
+    for saga in reads:
+        assert saga is not None
+        saga.current, saga.status = "ProcessPayment", SagaStatus.RUNNING
+    wins: list[int] = []
+    conflicts: list[int] = []
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(2)
+
+    def write(i: int) -> None:
+        barrier.wait()
+        try:
+            units[i].commit(reads[i])
+            wins.append(i)
+        except ConcurrencyConflict:
+            conflicts.append(i)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert (len(wins), len(conflicts)) == (1, 1), f"wins {wins}, conflicts {conflicts}"
+
+
+def test_a_saga_start_that_finds_an_identical_saga_created_by_another_instance_is_a_conflict(
+    firestore_client: Any, prefix: str
+) -> None:
+    """``SagaRunner.start`` creates the instance with ``commit(state, create_saga=True)`` and takes a
+    ``ConcurrencyConflict`` as "someone else started it: resume theirs". Two instances starting the same saga (an
+    at-least-once ``OrderPlaced`` handled twice at once, on one clock reading) build equal states: the second
+    create must be refused, or both instances drive the saga (its first step -- the payment -- twice)."""
+    order = make_order()
+    _unit(firestore_client, prefix).commit(None, order)
+    first, second = _unit(firestore_client, prefix), _unit(firestore_client, prefix)
+    mine = make_saga_state(saga_id=order.order_id, current="ProcessPayment", status=SagaStatus.RUNNING)
+    theirs = mine.copy()
+
+    first.commit(mine, create_saga=True)
+    with pytest.raises(ConcurrencyConflict):
+        second.commit(theirs, create_saga=True)  # it exists: the port says ConcurrencyConflict
+    assert theirs.version == 0
+
+
+def test_a_saga_created_by_the_saga_store_is_not_taken_for_the_units_own_create(
+    firestore_client: Any, prefix: str
+) -> None:
+    """The same, with the other instance on the saga store's own port (``sagas.create``, e.g. a composed unit or
+    an older deployment): its document is equal to what the unit writes, and is still not the unit's."""
+    order = make_order()
+    unit = _unit(firestore_client, prefix)
+    unit.commit(None, order)
+    state = make_saga_state(saga_id=order.order_id)
+    FirestoreSagaStateStore(firestore_client, prefix=prefix).create(state.copy())
+
+    with pytest.raises(ConcurrencyConflict):
+        unit.commit(state, create_saga=True)
