@@ -15,9 +15,11 @@ from typing import Any
 
 import pytest
 
+from fooddelivery.domain.actors import Actor
 from fooddelivery.domain.errors import ConcurrencyConflict
+from fooddelivery.domain.order import OrderStatus
 from fooddelivery.ports.saga_store import SagaStatus
-from fooddelivery.testing.builders import make_order, make_saga_state
+from fooddelivery.testing.builders import T0, make_order, make_saga_state
 from fooddelivery_gcp.firestore import FirestoreOrderRepository, FirestoreSagaStateStore
 from fooddelivery_gcp.firestore.unit_of_work import FirestoreUnitOfWork
 from fooddelivery_gcp.metering import FirestoreMeter
@@ -124,3 +126,43 @@ def test_a_saga_created_by_the_saga_store_is_not_taken_for_the_units_own_create(
 
     with pytest.raises(ConcurrencyConflict):
         unit.commit(state, create_saga=True)
+
+
+def test_a_lost_commit_answer_is_the_commit_even_when_its_outbox_record_was_published_meanwhile(
+    firestore_client: Any, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The commit is applied, its answer lost; before the client library's resend fails its preconditions, the
+    outbox record the commit wrote is published and deleted (the sweep, or any relay marking it sent). Every
+    document the commit wrote is as it wrote it except that record: still the commit, not a conflict (a conflict
+    makes the runner reload, see its own saga version moved on, and leave the instance to "someone else")."""
+    from google.api_core.exceptions import ServiceUnavailable
+
+    unit = _unit(firestore_client, prefix)
+    order_id = _placed(unit)
+    order, saga = unit.load(order_id)
+    assert saga is not None
+    order.transition(OrderStatus.CONFIRMED, Actor.system(), T0, "evt-published")
+    saga.current = "Prepare"
+    outbox = firestore_client.collection(f"{prefix}outbox")
+    transport = firestore_client._firestore_api._transport
+    wrapped = transport._wrapped_methods[transport.commit]
+    real = wrapped._target
+    state = {"lost": 0}
+
+    def commit(request: Any, *args: Any, **kwargs: Any) -> Any:
+        response = real(request, *args, **kwargs)
+        names = [w.update.name for w in request.writes if w.update.name]
+        if not state["lost"] and any(n.endswith("/evt-published") for n in names):
+            state["lost"] += 1
+            outbox.document("evt-published").delete()  # published by the relay, marked sent
+            raise ServiceUnavailable("connection reset after the commit was applied")
+        return response
+
+    monkeypatch.setattr(wrapped, "_target", commit)
+
+    unit.commit(saga, order)  # applied once; must not be reported as a conflict
+
+    assert state["lost"] == 1
+    assert (order.persisted_version, saga.version, order.pending_events) == (2, 2, [])
+    stored, stored_saga = unit.load(order_id)
+    assert stored.status is OrderStatus.CONFIRMED and stored_saga == saga
