@@ -6,7 +6,8 @@ Layout (collection names get the repository's ``prefix``):
 document                   content
 =========================  =====================================================================================
 ``orders/{orderId}``       the order (:func:`~fooddelivery_gcp.firestore.records.order_doc`) + ``writtenAt``
-                           (server timestamp of the last write)
+                           (server timestamp of the last write) + ``commitId`` once the unit of work wrote it
+                           (the id of its last commit: how a resent commit recognises its own write)
 ``order_keys/{id}``        an idempotency binding; ``id`` = ``order_id_for_key(customer, key)``, the id a keyed
                            placement gives its order, so ``find_idempotent`` is one point read
 ``outbox/{eventId}``       a pending event: its JSON text, ``orderId``, ``orderVersion``, ``attempts`` and

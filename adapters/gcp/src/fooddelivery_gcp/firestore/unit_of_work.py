@@ -23,12 +23,16 @@ in one call and written in one atomic commit.
   and a conditional write, no transaction, no lock (as ``FirestoreDriverRepository.save`` does).
 
   A failed precondition (``FAILED_PRECONDITION``, ``ALREADY_EXISTS``, ``NOT_FOUND``) wrote nothing; one
-  ``get_all`` of the order, the saga and the first outbox record of the commit then tells why: a document written
-  by someone else (``ConcurrencyConflict``), a missing one (``NotFound``), a bound idempotency key
+  ``get_all`` of the order and the saga then tells why: a document written by someone else
+  (``ConcurrencyConflict``), a missing one (``NotFound``), a bound idempotency key
   (``DuplicateRequest`` / ``IdempotencyKeyReused``) -- or **this commit itself**: the client library resends a
   commit whose answer was lost (it retries ``UNAVAILABLE`` on Commit), and the resent one fails the preconditions
-  the first one moved. When every document the commit wrote is stored as it wrote it (the first outbox record
-  present, the order and the saga at the versions and state it wrote), the commit succeeded and is reported so.
+  the first one moved. Every commit stamps the order and the saga it writes with a ``commitId`` of its own (a
+  random 128-bit hex string): when the stored order and saga still carry it, at the versions the commit wrote,
+  the commit succeeded and is reported so. Equal content is not enough (another instance taking the same step
+  from the same read writes an equal saga), nor is the first outbox record (the relay may have published and
+  deleted it already).
+
   ``ABORTED`` (contention) wrote nothing either: the commit is sent again within the contention budget
   (:func:`~fooddelivery_gcp.firestore._support.retry_contention`); the preconditions still guard it.
 
@@ -38,6 +42,7 @@ saga.
 
 from __future__ import annotations
 
+import uuid
 from typing import TYPE_CHECKING, Any, Final
 
 from fooddelivery.domain.errors import (
@@ -51,7 +56,7 @@ from fooddelivery.domain.order import Order
 from fooddelivery.ports.orders import IdempotencyRecord
 from fooddelivery.ports.saga_store import SagaState
 from fooddelivery_gcp.firestore._support import error_name, format_token, parse_token, reraise, retry_contention
-from fooddelivery_gcp.firestore.orders import _MAX_WRITES, ORDER_KEYS, ORDERS, OUTBOX, FirestoreOrderRepository
+from fooddelivery_gcp.firestore.orders import _MAX_WRITES, ORDER_KEYS, ORDERS, FirestoreOrderRepository
 from fooddelivery_gcp.firestore.records import order_doc, order_from_doc, saga_doc, saga_from_doc
 from fooddelivery_gcp.firestore.saga_store import SAGAS, FirestoreSagaStateStore
 
@@ -151,16 +156,18 @@ class FirestoreUnitOfWork:
         order_ref = self.orders._order_ref(order_id)
         saga_ref = self.sagas._ref(saga.saga_id) if saga is not None else None
 
-        # what to write, before anything is sent (a ValidationError leaves everything untouched)
+        # what to write, before anything is sent (a ValidationError leaves everything untouched); ``commitId``
+        # names this commit in the documents it writes, so that a resent commit can recognise its own write
+        commit_id = uuid.uuid4().hex
         order_data: dict[str, Any] | None = None
         outbox: list[tuple[DocumentReference, dict[str, Any]]] = []
         if write_order:
             assert order is not None
-            order_data = {**order_doc(order), "writtenAt": SERVER_TIMESTAMP}
+            order_data = {**order_doc(order), "writtenAt": SERVER_TIMESTAMP, "commitId": commit_id}
             outbox = self.orders._outbox_docs(order)
         saga_data: dict[str, Any] | None = None
         if saga is not None:
-            saga_data = {**saga_doc(saga), "version": 1 if create_saga else saga.version + 1}
+            saga_data = {**saga_doc(saga), "version": 1 if create_saga else saga.version + 1, "commitId": commit_id}
         writes = (1 if write_order else 0) + (1 if insert and idempotency is not None else 0) + len(outbox)
         writes += 1 if saga is not None else 0
         if writes > _MAX_WRITES:
@@ -222,7 +229,7 @@ class FirestoreUnitOfWork:
             if error_name(exc) not in _REFUSED:
                 reraise(exc, "units.commit", order_id=order_id)
             order_written = saga_written = self._explain(
-                exc, order_id, order, write_order, insert, idempotency, saga, create_saga, outbox
+                exc, order_id, commit_id, order, write_order, insert, idempotency, saga, create_saga
             )
 
         # written: the orders' and the saga store's own bookkeeping
@@ -284,13 +291,13 @@ class FirestoreUnitOfWork:
         self,
         exc: Exception,
         order_id: str,
+        commit_id: str,
         order: Order | None,
         write_order: bool,
         insert: bool,
         idempotency: IdempotencyRecord | None,
         saga: SagaState | None,
         create_saga: bool,
-        outbox: list[tuple[DocumentReference, dict[str, Any]]],
     ) -> Any:
         """Why a commit was refused: raise the core's error, or -- when every document it wrote is stored as it
         wrote it (its own commit, resent after a lost answer) -- return the commit's time (the stored documents'
@@ -300,16 +307,13 @@ class FirestoreUnitOfWork:
             ConcurrencyConflict, DuplicateRequest, IdempotencyKeyReused, NotFound: as :meth:`commit`.
         """
         order_ref, saga_ref = self.orders._order_ref(order_id), self.sagas._ref(order_id)
-        refs = [order_ref, saga_ref] + ([outbox[0][0]] if outbox else [])
-        snaps = self._get_all(refs, "units.commit", order_id)
+        snaps = self._get_all([order_ref, saga_ref], "units.commit", order_id)
         self.orders._record(ORDERS, reads=1)
         self.sagas._record(SAGAS, reads=1)
-        if outbox:
-            self.orders._record(OUTBOX, reads=1)
         order_snap, saga_snap = snaps.get(order_ref.path), snaps.get(saga_ref.path)
         order_stored = order_snap.to_dict() if order_snap is not None and order_snap.exists else None
         saga_stored = saga_snap.to_dict() if saga_snap is not None and saga_snap.exists else None
-        if self._ours(order, write_order, order_stored, saga, create_saga, saga_stored, snaps, outbox):
+        if self._ours(commit_id, order, write_order, order_stored, saga, create_saga, saga_stored):
             # this commit, resent by the client library after its answer was lost: done
             snap = order_snap if write_order else saga_snap
             assert snap is not None
@@ -356,33 +360,26 @@ class FirestoreUnitOfWork:
 
     @staticmethod
     def _ours(
+        commit_id: str,
         order: Order | None,
         write_order: bool,
         order_stored: dict[str, Any] | None,
         saga: SagaState | None,
         create_saga: bool,
         saga_stored: dict[str, Any] | None,
-        snaps: dict[str, Any],
-        outbox: list[tuple[DocumentReference, dict[str, Any]]],
     ) -> bool:
-        """Whether every document a refused commit writes is stored as it writes them (its own, resent): the order
-        at the version it writes, with its first outbox record (event ids are unique) or, without events, the same
-        document; the saga equal to the state it writes."""
+        """Whether every document a refused commit writes is still stored as this commit wrote it (its own,
+        resent): the order and the saga carry the commit's ``commitId`` at the versions it writes them. (The
+        stores' own ``update`` writes leave a ``commitId`` field in place; the version tells a later write.)"""
         if write_order:
             assert order is not None
-            if order_stored is None or order_stored.get("version") != order.version:
+            if order_stored is None or order_stored.get("commitId") != commit_id:
                 return False
-            if outbox:
-                first = snaps.get(outbox[0][0].path)
-                if first is None or not first.exists:
-                    return False
-            elif {k: v for k, v in order_stored.items() if k != "writtenAt"} != order_doc(order):
+            if order_stored.get("version") != order.version:
                 return False
         if saga is not None:
-            if saga_stored is None:
+            if saga_stored is None or saga_stored.get("commitId") != commit_id:
                 return False
-            expected = saga.copy()
-            expected.version = 1 if create_saga else saga.version + 1
-            if saga_from_doc(saga_stored) != expected:
+            if saga_stored.get("version") != (1 if create_saga else saga.version + 1):
                 return False
         return True
