@@ -166,3 +166,44 @@ def test_a_lost_commit_answer_is_the_commit_even_when_its_outbox_record_was_publ
     assert (order.persisted_version, saga.version, order.pending_events) == (2, 2, [])
     stored, stored_saga = unit.load(order_id)
     assert stored.status is OrderStatus.CONFIRMED and stored_saga == saga
+
+
+def test_after_a_lost_answer_the_saga_store_remembers_the_sagas_own_update_time_not_the_orders(
+    firestore_client: Any, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The commit is applied, its answer lost; before the resend, another caller rewrites the order without
+    changing it (``orders.save`` of the order read at that version: same version, new update time). The resend is
+    recognised as the commit -- and the saga's update time the saga store remembers for the next read-free
+    ``sagas.save`` must be the saga's, not the order's: otherwise that save fails on a saga nobody touched (the
+    emulator refuses a base time later than the stored one with ``INVALID_ARGUMENT``: an ``InfrastructureError``;
+    an earlier one would be a ``ConcurrencyConflict``)."""
+    from google.api_core.exceptions import ServiceUnavailable
+
+    unit = _unit(firestore_client, prefix)
+    order_id = _placed(unit)
+    order, saga = unit.load(order_id)
+    assert saga is not None
+    order.transition(OrderStatus.CONFIRMED, Actor.system(), T0, "evt-rewritten")
+    saga.current = "Prepare"
+    bystander = FirestoreOrderRepository(firestore_client, prefix=prefix)
+    transport = firestore_client._firestore_api._transport
+    wrapped = transport._wrapped_methods[transport.commit]
+    real = wrapped._target
+    state = {"lost": 0}
+
+    def commit(request: Any, *args: Any, **kwargs: Any) -> Any:
+        response = real(request, *args, **kwargs)
+        names = [w.update.name for w in request.writes if w.update.name]
+        if not state["lost"] and any(n.endswith("/evt-rewritten") for n in names):
+            state["lost"] += 1
+            bystander.save(bystander.get(order_id))  # an unchanged order written again: same version
+            raise ServiceUnavailable("connection reset after the commit was applied")
+        return response
+
+    monkeypatch.setattr(wrapped, "_target", commit)
+    unit.commit(saga, order)
+    assert state["lost"] == 1 and saga.version == 2
+
+    saga.current = "Ready"
+    unit.sagas.save(saga)  # nobody wrote the saga since this commit: must succeed
+    assert unit.sagas.get(order_id).current == "Ready"
