@@ -228,7 +228,7 @@ class FirestoreUnitOfWork:
         except Exception as exc:
             if error_name(exc) not in _REFUSED:
                 reraise(exc, "units.commit", order_id=order_id)
-            order_written = saga_written = self._explain(
+            order_written, saga_written = self._explain(
                 exc, order_id, commit_id, order, write_order, insert, idempotency, saga, create_saga
             )
 
@@ -298,10 +298,10 @@ class FirestoreUnitOfWork:
         idempotency: IdempotencyRecord | None,
         saga: SagaState | None,
         create_saga: bool,
-    ) -> Any:
+    ) -> tuple[Any, Any]:
         """Why a commit was refused: raise the core's error, or -- when every document it wrote is stored as it
-        wrote it (its own commit, resent after a lost answer) -- return the commit's time (the stored documents'
-        ``update_time``).
+        wrote it (its own commit, resent after a lost answer) -- return the stored order's and saga's
+        ``update_time`` (each its own: the order may have been written again, unchanged, since).
 
         Raises:
             ConcurrencyConflict, DuplicateRequest, IdempotencyKeyReused, NotFound: as :meth:`commit`.
@@ -315,9 +315,9 @@ class FirestoreUnitOfWork:
         saga_stored = saga_snap.to_dict() if saga_snap is not None and saga_snap.exists else None
         if self._ours(commit_id, order, write_order, order_stored, saga, create_saga, saga_stored):
             # this commit, resent by the client library after its answer was lost: done
-            snap = order_snap if write_order else saga_snap
-            assert snap is not None
-            return snap.update_time
+            order_time = order_snap.update_time if write_order and order_snap is not None else None
+            saga_time = saga_snap.update_time if saga is not None and saga_snap is not None else None
+            return order_time, saga_time
         if insert and idempotency is not None:
             bound = self.orders.find_idempotent(idempotency.scope, idempotency.key)
             if bound is not None:
