@@ -207,3 +207,48 @@ def test_after_a_lost_answer_the_saga_store_remembers_the_sagas_own_update_time_
     saga.current = "Ready"
     unit.sagas.save(saga)  # nobody wrote the saga since this commit: must succeed
     assert unit.sagas.get(order_id).current == "Ready"
+
+
+def test_a_lost_commit_answer_is_not_reported_as_a_conflict_that_wrote_nothing_when_the_commit_was_applied(
+    firestore_client: Any, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The commit (order, event, saga) is applied, its answer lost; before the client library's resend, another
+    instance moves the saga on. The port: a ``ConcurrencyConflict`` from an atomic commit means it "wrote
+    nothing". Here the order, its event and the saga step were all written: either the commit reports success, or
+    -- if it reports a conflict -- nothing of it may be stored."""
+    from google.api_core.exceptions import ServiceUnavailable
+
+    unit = _unit(firestore_client, prefix)
+    order_id = _placed(unit)
+    order, saga = unit.load(order_id)
+    assert saga is not None
+    order.transition(OrderStatus.CONFIRMED, Actor.system(), T0, "evt-applied")
+    saga.current = "Prepare"
+    rival = _unit(firestore_client, prefix)
+    transport = firestore_client._firestore_api._transport
+    wrapped = transport._wrapped_methods[transport.commit]
+    real = wrapped._target
+    state = {"lost": 0}
+
+    def commit(request: Any, *args: Any, **kwargs: Any) -> Any:
+        response = real(request, *args, **kwargs)
+        names = [w.update.name for w in request.writes if w.update.name]
+        if not state["lost"] and any(n.endswith("/evt-applied") for n in names):
+            state["lost"] += 1
+            _, moved = rival.load(order_id)  # another instance moves the saga on
+            assert moved is not None
+            moved.current = "Elsewhere"
+            rival.commit(moved)
+            raise ServiceUnavailable("connection reset after the commit was applied")
+        return response
+
+    monkeypatch.setattr(wrapped, "_target", commit)
+    try:
+        unit.commit(saga, order)
+    except ConcurrencyConflict:
+        stored, _ = unit.load(order_id)
+        assert (stored.status, stored.persisted_version) == (OrderStatus.PENDING, 1), "a conflict that wrote"
+        assert "evt-applied" not in [r.event.event_id for r in unit.orders.pending(10)], "a conflict that wrote"
+    else:
+        assert (order.persisted_version, order.pending_events) == (2, [])
+    assert state["lost"] == 1
