@@ -251,4 +251,10 @@ def test_a_lost_commit_answer_is_not_reported_as_a_conflict_that_wrote_nothing_w
         assert "evt-applied" not in [r.event.event_id for r in unit.orders.pending(10)], "a conflict that wrote"
     else:
         assert (order.persisted_version, order.pending_events) == (2, [])
+        # the saga was moved on since: this instance's next step from its copy must not pass a precondition
+        saga.current = "Next"
+        with pytest.raises(ConcurrencyConflict):
+            unit.commit(saga)
+        stored_saga = unit.load(order_id)[1]
+        assert stored_saga is not None and stored_saga.current == "Elsewhere"
     assert state["lost"] == 1

@@ -28,10 +28,12 @@ in one call and written in one atomic commit.
   (``DuplicateRequest`` / ``IdempotencyKeyReused``) -- or **this commit itself**: the client library resends a
   commit whose answer was lost (it retries ``UNAVAILABLE`` on Commit), and the resent one fails the preconditions
   the first one moved. Every commit stamps the order and the saga it writes with a ``commitId`` of its own (a
-  random 128-bit hex string): when the stored order and saga still carry it, at the versions the commit wrote,
-  the commit succeeded and is reported so. Equal content is not enough (another instance taking the same step
-  from the same read writes an equal saga), nor is the first outbox record (the relay may have published and
-  deleted it already).
+  random 128-bit hex string): when the stored order or saga carries it, the commit was applied (the id is this
+  commit's alone, and a commit applies all of its writes or none) and is reported so. A document of it written
+  again since (another instance moved the saga on before the resend) gets no remembered update time: its next
+  write reads and compares first. Equal content is not enough (another instance taking the same step from the
+  same read writes an equal saga), nor is the first outbox record (the relay may have published and deleted it
+  already).
 
   ``ABORTED`` (contention) wrote nothing either: the commit is sent again within the contention budget
   (:func:`~fooddelivery_gcp.firestore._support.retry_contention`); the preconditions still guard it.
@@ -299,9 +301,10 @@ class FirestoreUnitOfWork:
         saga: SagaState | None,
         create_saga: bool,
     ) -> tuple[Any, Any]:
-        """Why a commit was refused: raise the core's error, or -- when every document it wrote is stored as it
-        wrote it (its own commit, resent after a lost answer) -- return the stored order's and saga's
-        ``update_time`` (each its own: the order may have been written again, unchanged, since).
+        """Why a commit was refused: raise the core's error, or -- when a document it wrote carries its
+        ``commit_id`` (its own commit, applied, then resent after a lost answer) -- return the stored order's and
+        saga's ``update_time``, each None when that document was written again since (each its own: one may have
+        been written again and not the other).
 
         Raises:
             ConcurrencyConflict, DuplicateRequest, IdempotencyKeyReused, NotFound: as :meth:`commit`.
@@ -313,10 +316,18 @@ class FirestoreUnitOfWork:
         order_snap, saga_snap = snaps.get(order_ref.path), snaps.get(saga_ref.path)
         order_stored = order_snap.to_dict() if order_snap is not None and order_snap.exists else None
         saga_stored = saga_snap.to_dict() if saga_snap is not None and saga_snap.exists else None
-        if self._ours(commit_id, order, write_order, order_stored, saga, create_saga, saga_stored):
-            # this commit, resent by the client library after its answer was lost: done
-            order_time = order_snap.update_time if write_order and order_snap is not None else None
-            saga_time = saga_snap.update_time if saga is not None and saga_snap is not None else None
+        written_order = write_order and order_stored is not None and order_stored.get("commitId") == commit_id
+        written_saga = saga is not None and saga_stored is not None and saga_stored.get("commitId") == commit_id
+        if written_order or written_saga:
+            # this commit, resent by the client library after its answer was lost: it was applied (the commit id
+            # is this commit's alone, and a commit writes all of its documents or none). A document still as it
+            # wrote it gives its update time; one written again since gives none (its next write compares).
+            assert order_snap is not None and saga_snap is not None
+            order_time = saga_time = None
+            if write_order and order is not None and self._as_written(commit_id, order_stored, order.version):
+                order_time = order_snap.update_time
+            if saga is not None and self._as_written(commit_id, saga_stored, 1 if create_saga else saga.version + 1):
+                saga_time = saga_snap.update_time
             return order_time, saga_time
         if insert and idempotency is not None:
             bound = self.orders.find_idempotent(idempotency.scope, idempotency.key)
@@ -359,27 +370,7 @@ class FirestoreUnitOfWork:
         ) from exc
 
     @staticmethod
-    def _ours(
-        commit_id: str,
-        order: Order | None,
-        write_order: bool,
-        order_stored: dict[str, Any] | None,
-        saga: SagaState | None,
-        create_saga: bool,
-        saga_stored: dict[str, Any] | None,
-    ) -> bool:
-        """Whether every document a refused commit writes is still stored as this commit wrote it (its own,
-        resent): the order and the saga carry the commit's ``commitId`` at the versions it writes them. (The
-        stores' own ``update`` writes leave a ``commitId`` field in place; the version tells a later write.)"""
-        if write_order:
-            assert order is not None
-            if order_stored is None or order_stored.get("commitId") != commit_id:
-                return False
-            if order_stored.get("version") != order.version:
-                return False
-        if saga is not None:
-            if saga_stored is None or saga_stored.get("commitId") != commit_id:
-                return False
-            if saga_stored.get("version") != (1 if create_saga else saga.version + 1):
-                return False
-        return True
+    def _as_written(commit_id: str, stored: dict[str, Any] | None, version: int) -> bool:
+        """Whether a stored document is still the one commit ``commit_id`` wrote at ``version``. (The stores' own
+        ``update`` writes leave a ``commitId`` field in place: the version tells a later write.)"""
+        return stored is not None and stored.get("commitId") == commit_id and stored.get("version") == version
