@@ -135,8 +135,8 @@ class FirestoreUnitOfWork:
         idempotency: IdempotencyRecord | None = None,
     ) -> None:
         """Write the order (if new or changed) with its events and binding, and the saga, in one atomic commit (see
-        the port and the module docstring). On any error nothing was written and ``order`` and ``saga`` are left
-        as they were.
+        the port and the module docstring). On any error ``order`` and ``saga`` are left as they were, and nothing
+        was written -- except after an ``InfrastructureError`` whose answer never came (see below).
 
         Raises:
             ConcurrencyConflict: the order or the saga was written by someone else since it was read, or exists
@@ -146,7 +146,10 @@ class FirestoreUnitOfWork:
             IdempotencyKeyReused: the key is bound with another fingerprint.
             NotFound: the order or the saga to replace was never stored.
             ValidationError: an event payload or the saga's data is not JSON-ready.
-            InfrastructureError: Firestore failed (nothing written), or the commit would write over 500 documents.
+            InfrastructureError: Firestore failed, or the commit would write over 500 documents. Nothing was
+                written, unless the answer was lost for good (``UNAVAILABLE`` until the client library's 60 s
+                retry deadline, ``DEADLINE_EXCEEDED``): then the commit may have been applied, as any write whose
+                answer never came.
         """
         from google.cloud.firestore import SERVER_TIMESTAMP
 
