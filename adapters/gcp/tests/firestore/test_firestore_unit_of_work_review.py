@@ -258,3 +258,63 @@ def test_a_lost_commit_answer_is_not_reported_as_a_conflict_that_wrote_nothing_w
         stored_saga = unit.load(order_id)[1]
         assert stored_saga is not None and stored_saga.current == "Elsewhere"
     assert state["lost"] == 1
+
+
+def _lose_first_answer(client: Any, monkeypatch: pytest.MonkeyPatch, doc: str) -> dict[str, int]:
+    """The first ``Commit`` writing document ``doc`` is applied, then its answer lost (``UNAVAILABLE``): the client
+    library resends it."""
+    from google.api_core.exceptions import ServiceUnavailable
+
+    transport = client._firestore_api._transport
+    wrapped = transport._wrapped_methods[transport.commit]
+    real = wrapped._target
+    state = {"lost": 0}
+
+    def commit(request: Any, *args: Any, **kwargs: Any) -> Any:
+        response = real(request, *args, **kwargs)
+        names = [w.update.name for w in request.writes if w.update.name]
+        if not state["lost"] and any(n.endswith(f"/{doc}") for n in names):
+            state["lost"] += 1
+            raise ServiceUnavailable("connection reset after the commit was applied")
+        return response
+
+    monkeypatch.setattr(wrapped, "_target", commit)
+    return state
+
+
+def test_a_gcp_placement_whose_commit_answer_was_lost_is_the_placement_not_a_conflict(
+    firestore_client: Any, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On GCP a placement does not go through the unit of work: ``build_gcp_app`` unplugs the in-process consumer
+    (``relay.consumer = None``), so ``OrderSession.add`` calls ``FirestoreOrderRepository.add``. Its commit
+    applied and its answer lost, the resend finds the order it created (``ALREADY_EXISTS``) and ``add`` raises
+    ``ConcurrencyConflict``: the customer is told the placement failed while the order and its ``OrderPlaced``
+    event are stored (the sweep publishes it, the saga charges the payment)."""
+    orders = FirestoreOrderRepository(firestore_client, prefix=prefix)
+    order = make_order()
+    placed = order.pending_events[0].event_id
+    state = _lose_first_answer(firestore_client, monkeypatch, order.order_id)
+
+    orders.add(order)  # applied once: must not be reported as a conflict
+
+    assert state["lost"] == 1
+    assert (order.persisted_version, order.pending_events) == (1, [])
+    assert [r.event.event_id for r in orders.pending(10)] == [placed]
+
+
+def test_an_order_save_whose_commit_answer_was_lost_is_the_save_not_a_conflict(
+    firestore_client: Any, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same for ``FirestoreOrderRepository.save`` (a restaurant's accept, a customer's cancel on GCP): applied,
+    answer lost, the resend fails its ``last_update_time`` precondition on its own write."""
+    orders = FirestoreOrderRepository(firestore_client, prefix=prefix)
+    orders.add(make_order())
+    order = orders.get(orders.pending(10)[0].event.order_id)
+    order.cancel(Actor.customer(order.customer_id), T0, "evt-cancel-once", "changed my mind")
+    state = _lose_first_answer(firestore_client, monkeypatch, order.order_id)
+
+    orders.save(order)  # applied once: must not be reported as a conflict
+
+    assert state["lost"] == 1
+    assert (order.persisted_version, order.pending_events) == (2, [])
+    assert orders.get(order.order_id).status is OrderStatus.CANCELLED
