@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from azure.cosmos.exceptions import CosmosHttpResponseError
 
-from fooddelivery.domain.errors import InfrastructureError
+from fooddelivery.domain.errors import ConcurrencyConflict, DuplicateRequest, InfrastructureError
+from fooddelivery.domain.order import order_id_for_key
 from fooddelivery.ports.orders import IdempotencyRecord
 from fooddelivery.testing.builders import make_order, make_saga_state
 from fooddelivery_azure.cosmos import CosmosOrderRepository, CosmosSagaStateStore
@@ -16,21 +17,29 @@ from fooddelivery_azure.cosmos.unit_of_work import CosmosUnitOfWork
 
 
 class _Throttled:
-    """The orders container whose next batch is refused whole with 429 (throttled after the SDK's own retries):
-    the service ran none of it."""
+    """The orders container whose next batch is refused whole with 429 (throttled after the SDK's own retries: the
+    service ran none of it), or runs and then loses its answer (``lose_next``: the SDK raises
+    ``ServiceResponseError`` and does not resend a write)."""
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
         self.throttle_next = False
+        self.lose_next = False
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
     def execute_item_batch(self, *args: Any, **kwargs: Any) -> Any:
+        from azure.core.exceptions import ServiceResponseError
+
         if self.throttle_next:
             self.throttle_next = False
             raise CosmosHttpResponseError(status_code=429, message="Request rate is large")
-        return self.inner.execute_item_batch(*args, **kwargs)
+        result = self.inner.execute_item_batch(*args, **kwargs)
+        if self.lose_next:
+            self.lose_next = False
+            raise ServiceResponseError("Connection aborted: the answer was lost")
+        return result
 
 
 def test_a_throttled_placement_whose_binding_is_elsewhere_writes_nothing_and_can_be_retried(container: Any) -> None:
@@ -53,3 +62,31 @@ def test_a_throttled_placement_whose_binding_is_elsewhere_writes_nothing_and_can
     unit.commit(make_saga_state(saga_id="ord-chosen"), order, create_saga=True, idempotency=binding)  # the retry
     stored, saga = unit.load("ord-chosen")
     assert stored.customer_id == "cus-1" and saga is not None and saga.version == 1
+
+
+def test_a_resent_placement_whose_answer_was_lost_is_refused_as_a_duplicate_or_a_conflict(container: Any) -> None:
+    """The unit's docstring says a resent commit whose answer was lost "would get ConcurrencyConflict (the order's
+    etag moved on)". A placement has no etag to move on: a keyed one is refused by its binding (DuplicateRequest
+    naming the order), an unkeyed one by the order's create (ConcurrencyConflict); nothing is written twice."""
+    orders_container = _Throttled(container("orders"))
+    orders = CosmosOrderRepository(orders_container)
+    unit = CosmosUnitOfWork(orders, CosmosSagaStateStore(orders_container, in_order_partition=True))
+    order_id = order_id_for_key("cus-1", "key-1")
+    binding = IdempotencyRecord("cus-1", "key-1", "fp-1", order_id)
+    keyed = make_order(order_id=order_id, customer_id="cus-1")
+    orders_container.lose_next = True
+    with pytest.raises(InfrastructureError):
+        unit.commit(make_saga_state(saga_id=order_id), keyed, create_saga=True, idempotency=binding)
+    with pytest.raises(DuplicateRequest) as duplicate:
+        unit.commit(make_saga_state(saga_id=order_id), keyed, create_saga=True, idempotency=binding)
+    assert duplicate.value.resource_id == order_id
+
+    plain = make_order(customer_id="cus-1")
+    orders_container.lose_next = True
+    with pytest.raises(InfrastructureError):
+        unit.commit(make_saga_state(saga_id=plain.order_id), plain, create_saga=True)
+    with pytest.raises(ConcurrencyConflict):
+        unit.commit(make_saga_state(saga_id=plain.order_id), plain, create_saga=True)
+
+    assert sorted(r.event.order_id for r in orders.pending()) == sorted([order_id, plain.order_id])  # once each
+    assert [unit.load(i)[1].version for i in (order_id, plain.order_id)] == [1, 1]  # type: ignore[union-attr]
