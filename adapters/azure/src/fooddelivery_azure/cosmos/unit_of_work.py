@@ -37,7 +37,9 @@ A lost answer (the connection dropped after the service committed the batch) sur
 ``InfrastructureError``, the order and saga objects left as they were: the SDK does not resend a write whose answer
 it lost (it does only with ``retry_write`` / ``RetryNonIdempotentWrites``, off by default and never set here). The
 message is then delivered again and the step reloads what was committed; a caller that resent the same commit
-instead would get ``ConcurrencyConflict`` (the order's etag moved on) and nothing written twice.
+instead would be refused and nothing written twice: ``ConcurrencyConflict`` for a step (the order's or the saga's
+etag moved on) or an unkeyed placement (the order exists), ``DuplicateRequest`` naming the order for a keyed
+placement (its binding exists).
 
 Batches are capped at 100 operations (``check_size``); an order writes at most a handful of events per step.
 """
