@@ -90,3 +90,18 @@ def test_a_resent_placement_whose_answer_was_lost_is_refused_as_a_duplicate_or_a
 
     assert sorted(r.event.order_id for r in orders.pending()) == sorted([order_id, plain.order_id])  # once each
     assert [unit.load(i)[1].version for i in (order_id, plain.order_id)] == [1, 1]  # type: ignore[union-attr]
+
+
+def test_the_same_throttled_placement_through_orders_add_leaves_no_binding_either(container: Any) -> None:
+    """The unit copies ``CosmosOrderRepository.add``'s handling of a binding outside the order's partition, fault
+    included (older than the unit of work): ``add`` says "InfrastructureError: the store failed or throttled" and "on
+    any error the order is left untouched", yet the binding it wrote alone stays after a throttled batch."""
+    orders_container = _Throttled(container("orders"))
+    orders = CosmosOrderRepository(orders_container)
+    binding = IdempotencyRecord("cus-1", "key-1", "fp-1", "ord-chosen")
+    orders_container.throttle_next = True
+    with pytest.raises(InfrastructureError):
+        orders.add(make_order(order_id="ord-chosen", customer_id="cus-1"), binding)
+    assert orders.find_idempotent("cus-1", "key-1") is None
+    orders.add(make_order(order_id="ord-chosen", customer_id="cus-1"), binding)  # the retry
+    assert orders.get("ord-chosen").customer_id == "cus-1"
