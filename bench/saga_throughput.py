@@ -88,7 +88,7 @@ def run(orders: int, calls: Counter[str] | None = None, stores: AdapterSet = "me
     """Run ``orders`` full lifecycles; returns orders per second of wall time (``calls``: count port calls).
 
     ``stores``: ``memory`` (the in-memory stores, their native unit of work), ``composed`` (the same stores with
-    the unit of work composed from their ports, as on a cloud store today) or ``sqlite`` (a temporary file).
+    the unit of work composed from their ports, as a store with no native unit has) or ``sqlite`` (a temporary file).
     """
     clock = VirtualClock(datetime(2026, 11, 30, 18, 0, tzinfo=UTC))
     sqlite_path = Path(tempfile.mkdtemp()) / "bench.db" if stores == "sqlite" else None
@@ -174,7 +174,7 @@ def main() -> None:
     adapter_sets: tuple[tuple[AdapterSet, str], ...] = (
         ("memory", "in-memory stores (native unit of work)"),
         ("sqlite", "SQLite stores (native unit of work)"),
-        ("composed", "in-memory stores, unit of work composed of their ports (as a cloud store today)"),
+        ("composed", "in-memory stores, unit of work composed of their ports (a store with no native unit)"),
     )
     for stores, label in adapter_sets:
         calls: Counter[str] = Counter()

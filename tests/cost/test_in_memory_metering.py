@@ -3,17 +3,19 @@
 
 from __future__ import annotations
 
+import math
 from decimal import Decimal
 
 import pytest
 
 from fooddelivery.adapters.counters import OperationCounters
-from fooddelivery.adapters.memory import InMemoryEventPublisher, InMemoryOrderRepository
-from fooddelivery.adapters.sizes import envelope_size, idempotency_size, order_size, outbox_size
+from fooddelivery.adapters.memory import InMemoryEventPublisher, InMemoryOrderRepository, InMemorySagaStateStore
+from fooddelivery.adapters.sizes import envelope_size, idempotency_size, order_size, outbox_size, saga_size
 from fooddelivery.cost.models import DeploymentOptions, ModelInputs, cosmos_read_ru, cosmos_write_ru, model_units
+from fooddelivery.domain.order import OrderStatus
 from fooddelivery.metering import AWS, AZURE, GCP
 from fooddelivery.ports.orders import IdempotencyRecord
-from fooddelivery.testing.builders import make_order
+from fooddelivery.testing.builders import advance, make_order, make_saga_state
 
 
 @pytest.fixture
@@ -129,3 +131,40 @@ def test_metering_can_be_switched_off_without_changing_the_counts() -> None:
     orders.get("ord-3")
     assert counters.usage() == {}
     assert counters.snapshot() == {"orders.writes": 1, "outbox.writes": 1, "orders.reads": 1}
+
+
+def test_a_unit_of_work_commits_the_order_and_its_saga_as_one_atomic_write() -> None:
+    # The cloud stores' native units of work write the order, its outbox records and the saga in one atomic write
+    # (DynamoDB TransactWriteItems, a Cosmos DB transactional batch, a Firestore batched write): the saga is one
+    # more item of the order's transaction, not a write of its own.
+    counters = OperationCounters()
+    orders = InMemoryOrderRepository(counters=counters)
+    sagas = InMemorySagaStateStore(counters=counters)
+    unit = orders.unit_of_work(sagas)
+    assert unit is not None
+    order = make_order(order_id="ord-4", customer_id="cus-ana")
+    saga = make_saga_state(saga_id="ord-4")
+    unit.commit(saga, order, create_saga=True)  # the placement with its saga
+    loaded, stored_saga = unit.load("ord-4")
+    assert stored_saga is not None
+    advance(loaded, OrderStatus.CONFIRMED)  # one more event on the order
+    stored_saga.current = "AssignDriver"
+    unit.commit(stored_saga, loaded)  # a step: the order with its event, and the saga
+    stored_saga.current = "Done"
+    unit.commit(stored_saga)  # a step that changes only the saga
+    usage = counters.usage()
+    saga_kib = math.ceil(saga_size(stored_saga) / 1024)
+    assert usage["store.orders.txn"].quantity == 2  # one atomic write per commit of the order and the saga
+    assert usage["store.orders.txn_item"].quantity == 2
+    assert usage["store.outbox.txn_item"].quantity == 2  # OrderPlaced, OrderConfirmed
+    assert usage["store.sagas.txn_item"].quantity == 2
+    assert usage["store.sagas.write"].quantity == 1  # the saga-only commit is the saga store's own write
+    # every item written is under 1 KB: 1 KiB started each
+    assert saga_kib == 1
+    for name in ("orders.txn_item", "outbox.txn_item", "sagas.txn_item", "sagas.write"):
+        assert set(usage[f"store.{name}"].kib) == {1}, name
+    units = _units(counters, "aws.queue")
+    # 2 transactions x 3 items x 2 WRU (a transactional write bills double), plus the saga-only PutItem's 1 WRU
+    assert units[AWS.DYNAMODB_WRITE_UNITS] == 2 * 3 * 2 + 1
+    gcp = _units(counters, "gcp.queue")
+    assert gcp[GCP.FIRESTORE_WRITES] == 2 * 3 + 1  # one billed write per document, in a batch or not

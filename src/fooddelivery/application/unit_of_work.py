@@ -3,10 +3,11 @@
 Two pieces:
 
 - :class:`ComposedUnitOfWork` -- the :class:`~fooddelivery.ports.unit_of_work.OrderUnitOfWork` port made of the
-  ``OrderRepository`` and ``SagaStateStore`` ports, for stores that do not implement it natively (the cloud stores
-  today): ``load`` reads the order, then its saga; ``commit`` writes the order (with its outbox records), then the
-  saga. Not atomic: a crash between the two leaves the order written and the saga one step behind, which the saga's
-  idempotent steps absorb (the step runs again and finds its effect recorded on the order).
+  ``OrderRepository`` and ``SagaStateStore`` ports, for a store that does not implement it natively, or a saga
+  store it cannot write with in one call (e.g. a Cosmos DB saga store on a container of its own): ``load`` reads
+  the order, then its saga; ``commit`` writes the order (with its outbox records), then the saga. Not atomic: a
+  crash between the two leaves the order written and the saga one step behind, which the saga's idempotent steps
+  absorb (the step runs again and finds its effect recorded on the order).
 - :class:`OrderSession` -- the order store as the use cases, the runtime and the saga's steps see it: every write
   first *claims* its events with the relay (so the caller publishes exactly what it committed), goes through the
   unit of work, and leaves what it committed in the **call's scope**; reads within a call (a command and what the

@@ -57,7 +57,7 @@ Saga runtimes (what changes):
   wait (WRU 1) read and updated per signal (RRU 1 + WRU 1); no timers (the engine keeps time).
 - **Step Functions Express**: not applicable (no ``.waitForTaskToken``, 5 minutes at most).
 - **Durable Functions** (Azure): one activity execution per ``saga.task``; one orchestrator execution per start,
-  per completed activity, per external event and per durable timer that fires; no ``sagas`` container traffic,
+  per completed activity, per external event and per durable timer that fires; no saga documents in Cosmos DB,
   no Service Bus saga queue; the task hub's Storage transactions are not counted (no price in the catalog).
 - **Workflows** (Google Cloud): one step per ``saga.transition`` plus one per callback created; one Cloud Run
   request per ``saga.task``; no ``sagas`` collection traffic, no Cloud Tasks.

@@ -9,7 +9,8 @@ order and its saga together in one call. That is this port.
 Every store gets it: :class:`fooddelivery.application.unit_of_work.ComposedUnitOfWork` composes it from the
 ``OrderRepository`` and ``SagaStateStore`` ports (two calls where the port says one, and not atomic: the order is
 written first, then the saga, which the saga's idempotent steps make safe). A store implements it natively when it
-can do better (the in-memory and SQLite stores do).
+can do better (the in-memory, SQLite, DynamoDB, Cosmos DB and Firestore stores do, over a saga store they can write
+with in one call).
 """
 
 from __future__ import annotations

@@ -15,6 +15,8 @@ DynamoDB UpdateItem,         1 write unit (a floor: the item's size is not known
 DeleteItem
 DynamoDB GetItem             read units of the returned item (4 KB steps; 1 when absent), half if not
                              ``ConsistentRead``
+DynamoDB BatchGetItem        as one GetItem per key asked for, each item rounded up alone (an absent one: 1);
+                             keys returned unprocessed: nothing
 DynamoDB Query, Scan         read units of the page's items together, half if not ``ConsistentRead``
 EventBridge PutEvents        one event per 64 KB chunk of each accepted entry
 SQS SendMessage(Batch),      one request per 64 KB chunk of the call's payload (FIFO when the queue URL ends in
@@ -163,10 +165,17 @@ def _dynamodb(meter: Meter, op: str, params: Mapping[str, Any], parsed: Mapping[
     elif op in ("Query", "Scan"):
         rru = _read_units(parsed.get("Items") or [], bool(params.get("ConsistentRead")))
     elif op == "BatchGetItem":
-        for table, items in (parsed.get("Responses") or {}).items():
-            consistent = bool(params.get("RequestItems", {}).get(table, {}).get("ConsistentRead"))
+        responses = parsed.get("Responses") or {}
+        unprocessed = parsed.get("UnprocessedKeys") or {}
+        for table, request in params.get("RequestItems", {}).items():
+            consistent = bool(request.get("ConsistentRead"))
+            items = responses.get(table) or []
             for item in items:
                 rru += _read_units([item], consistent)
+            # a key asked for and not returned (nor left unprocessed) is an item that does not exist: it still
+            # costs the read's minimum
+            missing = len(request.get("Keys", ())) - len(items) - len((unprocessed.get(table) or {}).get("Keys", ()))
+            rru += max(0, missing) * _read_units([], consistent)
     if wru:
         meter.record(AWS.DYNAMODB_WRITE_UNITS, int(wru))
     if rru:

@@ -1,7 +1,8 @@
 """The core's port contract suites and its conformance scenarios, unchanged, on the DynamoDB repositories.
 
 On moto server: orders + outbox (outbox in the orders table; and again with a dedicated, 3-shard outbox table),
-restaurants, drivers and saga state, and the conformance scenarios over all four. On dynalite (a second, independent
+restaurants, drivers and saga state, the native unit of work over orders and sagas (both outbox layouts), and the
+conformance scenarios over all four (which run on that unit of work). On dynalite (a second, independent
 DynamoDB implementation): restaurants, drivers and saga state, whose writes are single-item conditional writes. The
 order repository is NOT run on dynalite: dynalite has no TransactWriteItems, and every order write is one (see
 ``TestDynaliteOrderRepository``).
@@ -21,11 +22,13 @@ from fooddelivery.testing.contracts.driver_repository_contract import DriverRepo
 from fooddelivery.testing.contracts.order_repository_contract import OrderRepositoryContract
 from fooddelivery.testing.contracts.restaurant_repository_contract import RestaurantRepositoryContract
 from fooddelivery.testing.contracts.saga_store_contract import SagaStateStoreContract
+from fooddelivery.testing.contracts.unit_of_work_contract import OrderUnitOfWorkContract, UnitOfWorkStores
 from fooddelivery_aws.dynamodb import (
     DynamoDBDriverRepository,
     DynamoDBOrderRepository,
     DynamoDBRestaurantRepository,
     DynamoDBSagaStateStore,
+    DynamoDBUnitOfWork,
 )
 from fooddelivery_aws.dynamodb.tables import DRIVERS, ORDERS, OUTBOX, RESTAURANTS, SAGAS, TableSpec
 
@@ -49,6 +52,33 @@ class TestMotoOrderRepositoryWithAShardedOutboxTable(OrderRepositoryContract):
         return DynamoDBOrderRepository(
             moto_tables[ORDERS], client=moto_dynamodb, outbox_table=moto_tables[OUTBOX], outbox_shards=3
         )
+
+
+class TestMotoUnitOfWork(OrderUnitOfWorkContract):
+    """The native unit of work (order + outbox + binding + saga in one TransactWriteItems, one BatchGetItem per
+    load) over the orders table and the sagas table."""
+
+    @pytest.fixture
+    def stores(self, moto_tables: dict[TableSpec, str], moto_dynamodb: Any) -> UnitOfWorkStores:
+        orders = DynamoDBOrderRepository(moto_tables[ORDERS], client=moto_dynamodb)
+        sagas = DynamoDBSagaStateStore(moto_tables[SAGAS], client=moto_dynamodb)
+        unit = orders.unit_of_work(sagas)
+        assert isinstance(unit, DynamoDBUnitOfWork)
+        return UnitOfWorkStores(orders, sagas, unit)
+
+
+class TestMotoUnitOfWorkWithAShardedOutboxTable(OrderUnitOfWorkContract):
+    """The same contract with the outbox in its own table (a transaction over three tables)."""
+
+    @pytest.fixture
+    def stores(self, moto_tables: dict[TableSpec, str], moto_dynamodb: Any) -> UnitOfWorkStores:
+        orders = DynamoDBOrderRepository(
+            moto_tables[ORDERS], client=moto_dynamodb, outbox_table=moto_tables[OUTBOX], outbox_shards=3
+        )
+        sagas = DynamoDBSagaStateStore(moto_tables[SAGAS], client=moto_dynamodb)
+        unit = orders.unit_of_work(sagas)
+        assert isinstance(unit, DynamoDBUnitOfWork)
+        return UnitOfWorkStores(orders, sagas, unit)
 
 
 class TestMotoRestaurantRepository(RestaurantRepositoryContract):

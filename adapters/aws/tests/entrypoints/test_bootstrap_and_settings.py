@@ -22,6 +22,7 @@ from fooddelivery.ports.saga_store import SagaStatus
 from fooddelivery.testing.builders import make_event
 from fooddelivery_aws.bootstrap import AwsApp, aws_app, build_aws_app, reset_aws_app
 from fooddelivery_aws.dynamodb import DynamoDBOrderRepository, DynamoDBSagaStateStore
+from fooddelivery_aws.dynamodb.unit_of_work import DynamoDBUnitOfWork
 from fooddelivery_aws.entrypoints import http, kinesis, sqs, stream
 from fooddelivery_aws.messaging import (
     EventBridgePublisher,
@@ -162,6 +163,10 @@ def test_queue_mode_wires_the_aws_adapters_and_leaves_publishing_to_the_stream(s
     adapters = app.boot.adapters
     assert isinstance(adapters["orders"], DynamoDBOrderRepository)
     assert isinstance(adapters["sagas"], DynamoDBSagaStateStore)
+    # the two stores share the client: a saga step is one TransactWriteItems (the native unit of work)
+    unit = adapters["unit_of_work"]
+    assert isinstance(unit, DynamoDBUnitOfWork) and unit.atomic is True
+    assert unit.orders is adapters["orders"] and unit.sagas is adapters["sagas"]
     publisher = adapters["publisher"]
     assert isinstance(publisher, FanOutPublisher)
     assert isinstance(publisher.bus, EventBridgePublisher)

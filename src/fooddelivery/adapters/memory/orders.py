@@ -210,10 +210,16 @@ class InMemoryOrderRepository:
         stored: Order,
         events: Sequence[DomainEvent],
         idempotency: IdempotencyRecord | None,
+        *,
+        in_transaction: bool = False,
     ) -> None:
+        """Meter an order write that took effect: a single write when it carries no outbox record and no binding
+        (and ``in_transaction`` is False), else one atomic write (``orders.txn``) of the order's, its records' and
+        its binding's items. ``in_transaction``: another item (the saga, in a unit of work) is in the same atomic
+        write, which the caller meters as its ``txn_item``."""
         size = order_size(stored)
         self._sizes[stored.order_id] = size
-        if not events and idempotency is None:
+        if not events and idempotency is None and not in_transaction:
             meter.record(_ORDERS_WRITE, size=size)
             return
         meter.record(_ORDERS_TXN)

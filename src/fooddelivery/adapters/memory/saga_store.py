@@ -15,6 +15,7 @@ __all__ = ["InMemorySagaStateStore", "copy_saga_state"]
 _READ = store("sagas", "read")
 _READ_MISS = store("sagas", "read_miss")
 _WRITE = store("sagas", "write")
+_TXN_ITEM = store("sagas", "txn_item")
 
 
 def copy_saga_state(state: SagaState) -> SagaState:
@@ -70,10 +71,12 @@ class InMemorySagaStateStore:
         state.version = 1
         self._states[state.saga_id] = state.copy()
 
-    def _after_write(self, state: SagaState) -> None:
+    def _after_write(self, state: SagaState, *, in_transaction: bool = False) -> None:
+        """Meter a write that took effect: its own write, or (``in_transaction``) an item of another store's atomic
+        write (a unit of work's commit with its order)."""
         if self._meter is not None:
             size = self._sizes[state.saga_id] = saga_size(state)
-            self._meter.record(_WRITE, size=size)
+            self._meter.record(_TXN_ITEM if in_transaction else _WRITE, size=size)
 
     def get(self, saga_id: str) -> SagaState:
         """An independent copy of the stored instance.

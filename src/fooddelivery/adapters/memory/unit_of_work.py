@@ -28,10 +28,12 @@ class InMemoryUnitOfWork:
     keep what they keep for their own writes (independent copies, the outbox, the indexes).
 
     Counted operations (with the stores' ``counters``): ``units.reads`` per ``load``, ``units.writes`` per
-    ``commit`` (successful or not), and ``outbox.writes`` per outbox record written. Metered as the writes the two
-    ports would make (an order write with its outbox records and binding as one transaction, the saga as its own
-    write; a load as two point reads): what a cloud store composing the unit of work from the two ports is billed
-    for, so ``fooddelivery cost`` prices the deployments as they run today.
+    ``commit`` (successful or not), and ``outbox.writes`` per outbox record written. Metered as the cloud stores'
+    native units of work bill it (DynamoDB ``TransactWriteItems``, a Cosmos DB transactional batch, a Firestore
+    batched write), so ``fooddelivery cost`` prices the deployments as they run: a commit that writes the order and
+    the saga is one atomic write (``orders.txn``) whose items are the order, its outbox records, its binding and the
+    saga (``sagas.txn_item``); a commit of the order alone is the order store's own write, of the saga alone the saga
+    store's; a load is metered as two point reads (DynamoDB's ``BatchGetItem`` bills each item as a ``GetItem``).
 
     Args:
         orders: the order store (and outbox).
@@ -108,10 +110,11 @@ class InMemoryUnitOfWork:
                 else:
                     sagas._apply_save(saga)
         # the stores' _after_write, written out: count (and meter) what took effect
+        together = stored is not None and saga is not None
         if stored is not None:
             if events and orders._counters is not None:
                 orders._counters.add("outbox.writes", len(events))
             if orders._meter is not None:
-                orders._meter_write(orders._meter, stored, events, idempotency)
+                orders._meter_write(orders._meter, stored, events, idempotency, in_transaction=together)
         if saga is not None and sagas._meter is not None:
-            sagas._after_write(saga)
+            sagas._after_write(saga, in_transaction=together)

@@ -82,10 +82,11 @@ class LazyClient:
         endpoint_url: endpoint of a lazily built client (None: the real service).
     """
 
-    __slots__ = ("_client", "_endpoint_url", "_lock", "_region_name")
+    __slots__ = ("_client", "_endpoint_url", "_given", "_lock", "_region_name")
 
     def __init__(self, client: Any = None, *, region_name: str | None = None, endpoint_url: str | None = None) -> None:
         self._client = client
+        self._given = client
         self._region_name = region_name
         self._endpoint_url = endpoint_url
         self._lock = threading.Lock()
@@ -103,6 +104,13 @@ class LazyClient:
                     self._client = _build_client(self._region_name, self._endpoint_url)
                 client = self._client
         return client  # type: ignore[no-any-return]
+
+    def same_as(self, other: LazyClient) -> bool:
+        """Whether ``other`` reaches the same DynamoDB as this one: the same given client, or both built lazily with
+        the same region and endpoint (from the process's one credentials chain)."""
+        if self._given is not None or other._given is not None:
+            return self._given is other._given
+        return (self._region_name, self._endpoint_url) == (other._region_name, other._endpoint_url)
 
 
 class TableRepository:

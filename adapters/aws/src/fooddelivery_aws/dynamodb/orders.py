@@ -4,6 +4,12 @@ One write = one ``TransactWriteItems``: the order (conditioned on its version), 
 and, on placement, the idempotency binding. Either all of them are written or none is, so no order is stored
 without its events and no event exists without its order.
 
+A saga step writes through the unit of work instead (:meth:`DynamoDBOrderRepository.unit_of_work`, over a
+``DynamoDBSagaStateStore`` on the same client): the same order, outbox and binding Puts with the saga instance's
+Put (sagas table) appended to the same ``TransactWriteItems``, and the order read with its saga in one
+``BatchGetItem`` (see :mod:`fooddelivery_aws.dynamodb.unit_of_work`). The outbox records are the same items either
+way, so the stream relay sees no difference.
+
 Where the outbox lives, and why ``pending()`` is a Query: outbox records are items of the orders table (key
 ``"outbox#<eventId>"``) or, with ``outbox_table=``, of a dedicated table. Each pending record carries
 ``outboxPartition`` (``"pending#<shard>"``) and ``outboxSeq`` (``"<order createdAt>#<orderId>#<version>"``), the
@@ -43,6 +49,8 @@ from fooddelivery.domain.errors import (
 from fooddelivery.domain.order import Order, OrderStatus
 from fooddelivery.ports.messaging import OutboxRecord
 from fooddelivery.ports.orders import IdempotencyRecord, Page
+from fooddelivery.ports.saga_store import SagaStateStore
+from fooddelivery.ports.unit_of_work import OrderUnitOfWork
 from fooddelivery_aws.dynamodb._support import (
     RETRYABLE_CODES,
     Counters,
@@ -182,6 +190,22 @@ class DynamoDBOrderRepository(TableRepository):
         """
         self._count("orders.writes")
         events = list(order.pending_events)
+        actions, order_index = self._add_actions(order, idempotency)
+        try:
+            self._write(actions, "orders.add")
+        except _Cancelled as cancelled:
+            self._explain_order_failure(cancelled, order, idempotency, insert=True, order_index=order_index)
+            self._raise_cancelled(cancelled, "orders.add", order.order_id)
+        order.take_events()
+        order.persisted_version = order.version
+        self._count("outbox.writes", len(events))
+
+    def _add_actions(self, order: Order, idempotency: IdempotencyRecord | None) -> tuple[list[dict[str, Any]], int]:
+        """The Puts of an insert (the binding first if given, the order, its outbox records) and the order's index.
+
+        Raises:
+            ValidationError: an event's payload cannot be stored.
+        """
         actions: list[dict[str, Any]] = []
         if idempotency is not None:
             expires = None
@@ -191,19 +215,62 @@ class DynamoDBOrderRepository(TableRepository):
         order_index = len(actions)
         actions.append(self._put_new(self._table, "orderId", order_to_item(order)))
         actions.extend(self._outbox_puts(order))
-        try:
-            self._write(actions, "orders.add")
-        except _Cancelled as cancelled:
+        return actions, order_index
+
+    def _save_actions(self, order: Order) -> list[dict[str, Any]]:
+        """The Puts of an update: the order (conditioned on the version it was read at), then its outbox records."""
+        put: dict[str, Any] = {
+            "TableName": self._table,
+            "Item": order_to_item(order),
+            "ConditionExpression": "#t = :order AND #v = :expected",
+            "ExpressionAttributeNames": {"#t": "itemType", "#v": "version"},
+            "ExpressionAttributeValues": {
+                ":order": {"S": ITEM_ORDER},
+                ":expected": {"N": str(order.persisted_version)},
+            },
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+        return [put, *self._outbox_puts(order)]
+
+    def _explain_order_failure(
+        self,
+        cancelled: _Cancelled,
+        order: Order,
+        idempotency: IdempotencyRecord | None,
+        *,
+        insert: bool,
+        order_index: int,
+    ) -> None:
+        """Raise the core's error when the order's own conditions refused the write (the binding's, the order's);
+        return when they did not (the caller looks at the other actions).
+
+        Raises:
+            DuplicateRequest, IdempotencyKeyReused: the binding's condition failed (an insert with ``idempotency``).
+            ConcurrencyConflict: the order exists (insert) or is at another version than read (update).
+            NotFound: the order to update was never stored.
+        """
+        if insert:
             if idempotency is not None and cancelled.code(0) == "ConditionalCheckFailed":
                 self._raise_idempotent(idempotency, cancelled)
             if cancelled.code(order_index) == "ConditionalCheckFailed":
                 raise ConcurrencyConflict(
                     f"order {order.order_id} already exists", order_id=order.order_id
                 ) from cancelled.vendor
-            self._raise_cancelled(cancelled, "orders.add", order.order_id)
-        order.take_events()
-        order.persisted_version = order.version
-        self._count("outbox.writes", len(events))
+            return
+        if cancelled.code(order_index) != "ConditionalCheckFailed":
+            return
+        stored = cancelled.item(order_index)
+        if stored is None:  # emulators may not return the old item: read it
+            stored = self._get_item(self._table, {"orderId": {"S": order.order_id}}, "orders.save")
+        if stored is None or _str_or_none(stored, "itemType") != ITEM_ORDER:
+            raise NotFound(f"order {order.order_id} not found", order_id=order.order_id) from cancelled.vendor
+        stored_version = _int_or_none(stored, "version")
+        raise ConcurrencyConflict(
+            f"order {order.order_id} is at version {stored_version}, not {order.persisted_version} as read",
+            order_id=order.order_id,
+            stored_version=stored_version,
+            expected_version=order.persisted_version,
+        ) from cancelled.vendor
 
     def _raise_idempotent(self, idempotency: IdempotencyRecord, cancelled: _Cancelled) -> NoReturn:
         raw = cancelled.item(0)
@@ -256,34 +323,10 @@ class DynamoDBOrderRepository(TableRepository):
         """
         self._count("orders.writes")
         events = list(order.pending_events)
-        put: dict[str, Any] = {
-            "TableName": self._table,
-            "Item": order_to_item(order),
-            "ConditionExpression": "#t = :order AND #v = :expected",
-            "ExpressionAttributeNames": {"#t": "itemType", "#v": "version"},
-            "ExpressionAttributeValues": {
-                ":order": {"S": ITEM_ORDER},
-                ":expected": {"N": str(order.persisted_version)},
-            },
-            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-        }
-        actions = [put, *self._outbox_puts(order)]
         try:
-            self._write(actions, "orders.save")
+            self._write(self._save_actions(order), "orders.save")
         except _Cancelled as cancelled:
-            if cancelled.code(0) == "ConditionalCheckFailed":
-                stored = cancelled.item(0)
-                if stored is None:  # emulators may not return the old item: read it
-                    stored = self._get_item(self._table, {"orderId": {"S": order.order_id}}, "orders.save")
-                if stored is None or _str_or_none(stored, "itemType") != ITEM_ORDER:
-                    raise NotFound(f"order {order.order_id} not found", order_id=order.order_id) from cancelled.vendor
-                stored_version = _int_or_none(stored, "version")
-                raise ConcurrencyConflict(
-                    f"order {order.order_id} is at version {stored_version}, not {order.persisted_version} as read",
-                    order_id=order.order_id,
-                    stored_version=stored_version,
-                    expected_version=order.persisted_version,
-                ) from cancelled.vendor
+            self._explain_order_failure(cancelled, order, None, insert=False, order_index=0)
             self._raise_cancelled(cancelled, "orders.save", order.order_id)
         order.take_events()
         order.persisted_version = order.version
@@ -402,6 +445,21 @@ class DynamoDBOrderRepository(TableRepository):
                 {"k": kind, "s": scope, "t": get_str(last, sort_attr), "id": get_str(last, "orderId")}
             )
         return Page(orders, next_cursor)
+
+    # -- the unit of work --------------------------------------------------------------------------------
+    def unit_of_work(self, sagas: SagaStateStore) -> OrderUnitOfWork | None:
+        """A native unit of work (``UnitOfWorkSource``) when ``sagas`` is a :class:`DynamoDBSagaStateStore` on the
+        same client as this store (one account and region: a ``TransactWriteItems`` spans tables of one account and
+        region, not of two), else None (the caller composes one from the two ports).
+
+        See :class:`fooddelivery_aws.dynamodb.unit_of_work.DynamoDBUnitOfWork`.
+        """
+        from fooddelivery_aws.dynamodb.saga_store import DynamoDBSagaStateStore
+        from fooddelivery_aws.dynamodb.unit_of_work import DynamoDBUnitOfWork
+
+        if isinstance(sagas, DynamoDBSagaStateStore) and self._client.same_as(sagas._client):
+            return DynamoDBUnitOfWork(self, sagas)
+        return None
 
     # -- Outbox ------------------------------------------------------------------------------------------
     def pending(self, limit: int = 100) -> Sequence[OutboxRecord]:

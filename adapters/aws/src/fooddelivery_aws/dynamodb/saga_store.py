@@ -2,7 +2,9 @@
 
 ``data`` is stored as a native map (floats refused, numbers as text); step names, attempts and timers as plain
 attributes. Each write is one conditional ``PutItem``: ``attribute_not_exists(sagaId)`` to create, ``version =
-<the version read>`` to save, so of two writers of one version exactly one wins.
+<the version read>`` to save, so of two writers of one version exactly one wins. The core's saga steps write
+through the order store's unit of work instead (:mod:`fooddelivery_aws.dynamodb.unit_of_work`), which puts the
+same item with the same condition inside the order's ``TransactWriteItems``.
 """
 
 from __future__ import annotations

@@ -1,0 +1,304 @@
+"""The DynamoDB unit of work: one order's partition -- the order, its outbox records, its idempotency binding and its
+saga instance -- read with one ``BatchGetItem`` and written with one ``TransactWriteItems``.
+
+**The write.** ``commit`` puts the order's actions exactly as ``DynamoDBOrderRepository.add`` / ``save`` would (the
+binding conditioned on ``attribute_not_exists``, the order on ``attribute_not_exists`` or on the version it was read
+at, one ``attribute_not_exists`` Put per outbox record) and appends the saga's Put to the same transaction
+(``attribute_not_exists(sagaId)`` to create it at version 1, ``version = <as read>`` to replace it). The saga lives
+in its own table: ``TransactWriteItems`` spans tables of one account and region (DynamoDB API reference,
+TransactWriteItems: "a synchronous write operation that groups up to 100 action requests ... in different tables
+... within the same account and Region"), so either every item is written or none is. A commit with a single item
+to write (the saga alone, or an order without events and no saga) is one conditional ``PutItem``. Limits: at most
+:data:`~fooddelivery_aws.dynamodb.orders.MAX_TRANSACTION_ITEMS` actions (the order, its events, the binding and
+the saga: one action fewer for events than ``save`` alone leaves) and 4 MB in all, as for the order store's own
+writes; a commit beyond the first is refused before anything is sent (``InfrastructureError``,
+``transaction_too_large``). The outbox records are the same items as before, in the same table, so the orders
+table's stream (:mod:`fooddelivery_aws.relay`) carries them exactly as it carries the order store's own writes; the
+saga's item goes to the sagas table as the saga store's own writes do.
+
+**What it costs.** DynamoDB bills a transactional write twice the write units of a standard one (DynamoDB developer
+guide, "Capacity unit consumption for write operations": "Transactional write requests require 2 write request
+units to perform one write for items up to 1 KB"). The saga's write costs 1 write unit alone but 2 inside the
+order's transaction; an order write without events (a single ``PutItem``, 1 unit today) costs 2 once it shares a
+transaction with the saga. That is the price of the one atomic write per step (and one fewer request). A commit
+that writes only the saga (the order unchanged) stays one standard ``PutItem``. Measured over one full order
+lifecycle (``tests/dynamodb/test_dynamodb_unit_of_work.py``, on moto): 24 requests instead of 29 with the unit
+composed of the two stores (besides the driver search's Queries), 60 write units instead of 56, the same read units.
+
+**The read.** ``load`` is one ``BatchGetItem`` of the order's item (orders table) and the saga's item (sagas table),
+both ``ConsistentRead``. Why not ``TransactGetItems``: it is billed twice (2 read units per 4 KB per item, so 4 for
+an order and a saga under 4 KB each, where a strongly consistent batch read costs 2, as the order store's and the
+saga store's two ``GetItem`` calls do today), and it is cancelled when a transaction writing one of the items is in
+flight (``TransactionConflict``), which a saga step racing a status change would hit. What it buys -- a snapshot of
+both items -- the unit does not need: a batch read may return the order of one commit and the saga of the next one
+(read-committed across items, DynamoDB developer guide, "Isolation levels for DynamoDB transactions"), but every
+commit that writes both items is conditioned on both versions read, so a commit based on such a pair fails with
+``ConcurrencyConflict`` and writes nothing; a commit that writes one item is conditioned on that item only, as it
+would be after a snapshot read (the other item may change between the read and the write either way). Read units
+(DynamoDB developer guide, "Capacity unit consumption for read operations"): each item's size rounded up to 4 KB,
+1 unit per 4 KB strongly consistent; a missing item (no saga yet) still costs 1. ``BatchGetItem`` may return keys
+unprocessed (throttling): they are asked again, with backoff, in further calls.
+
+**A lost answer.** botocore resends a request whose answer did not arrive (standard retry mode). A resent
+``TransactWriteItems`` carries the same ``ClientRequestToken`` (botocore fills it in), which DynamoDB answers as the
+first call for 10 minutes; a resent ``PutItem``, or a transaction resent to a stand-in that ignores the token (moto),
+fails its conditions instead. The unit then looks at what is stored (the old items the refusal returns): when the
+order and the saga are exactly the items it put, its own write was applied and the commit succeeds.
+
+Source of the rules above: https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html,
+https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/read-write-operations.html,
+https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis.html#transaction-isolation.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from typing import TYPE_CHECKING, Any, Final, NoReturn
+
+from fooddelivery.domain.errors import ConcurrencyConflict, InfrastructureError, NotFound
+from fooddelivery.domain.order import Order
+from fooddelivery.ports.orders import IdempotencyRecord
+from fooddelivery.ports.saga_store import SagaState
+from fooddelivery_aws.dynamodb._support import decode_item, get_item, reraise
+from fooddelivery_aws.dynamodb.orders import _Cancelled, _order, _str_or_none
+from fooddelivery_aws.dynamodb.records import ITEM_ORDER, saga_from_item, saga_to_item
+
+if TYPE_CHECKING:
+    from fooddelivery_aws.dynamodb.orders import DynamoDBOrderRepository
+    from fooddelivery_aws.dynamodb.saga_store import DynamoDBSagaStateStore
+
+__all__ = ["DynamoDBUnitOfWork"]
+
+#: Calls at a ``BatchGetItem`` whose keys keep coming back unprocessed.
+_READ_ATTEMPTS: Final[int] = 8
+_ACTION: Final[str] = "unit_of_work.commit"
+
+
+class DynamoDBUnitOfWork:
+    """``OrderUnitOfWork`` over a :class:`DynamoDBOrderRepository` and a :class:`DynamoDBSagaStateStore` reached by
+    the same client (see the module docstring for the calls and what they cost).
+
+    Counted operations (with the order store's ``counters``): ``units.reads`` per ``load``, ``units.writes`` per
+    ``commit`` (successful or not), ``outbox.writes`` per outbox record written.
+
+    Args:
+        orders: the order store (and outbox).
+        sagas: the saga store (its own table).
+
+    Raises:
+        ValueError: the two stores name the same table.
+    """
+
+    atomic = True
+
+    def __init__(self, orders: DynamoDBOrderRepository, sagas: DynamoDBSagaStateStore) -> None:
+        if orders.table_name == sagas.table_name:
+            raise ValueError("the orders and the sagas must be in two tables (their keys differ)")
+        self.orders = orders
+        self.sagas = sagas
+
+    def load(self, order_id: str) -> tuple[Order, SagaState | None]:
+        """The order (``persisted_version`` set) and its saga (None when it has none): one strongly consistent
+        ``BatchGetItem`` of both items.
+
+        Raises:
+            NotFound: no such order.
+            InfrastructureError: the store failed or throttled past the retries, or an item is unreadable.
+        """
+        orders, sagas = self.orders, self.sagas
+        orders._count("units.reads")
+        found = self._batch_get(
+            {
+                orders.table_name: {"Keys": [{"orderId": {"S": order_id}}], "ConsistentRead": True},
+                sagas.table_name: {"Keys": [{"sagaId": {"S": order_id}}], "ConsistentRead": True},
+            }
+        )
+        order_items = found.get(orders.table_name) or []
+        if not order_items or _str_or_none(order_items[0], "itemType") != ITEM_ORDER:
+            raise NotFound(f"order {order_id} not found", order_id=order_id)
+        order = _order(order_items[0])
+        saga_items = found.get(sagas.table_name) or []
+        saga = decode_item(saga_from_item, saga_items[0], "saga") if saga_items else None
+        return order, saga
+
+    def commit(
+        self,
+        saga: SagaState | None,
+        order: Order | None = None,
+        *,
+        create_saga: bool = False,
+        idempotency: IdempotencyRecord | None = None,
+    ) -> None:
+        """Write the order (if new or changed) with its events and binding, and the saga, in one
+        ``TransactWriteItems`` (see the port and the module docstring).
+
+        A request sent again after its answer was lost (botocore's retries) and refused because it was applied the
+        first time -- the order and the saga are stored exactly as this commit puts them -- counts as written.
+
+        Raises:
+            ConcurrencyConflict: the order or the saga changed since read (or exists, for an insert), an outbox
+                record with one of the event ids exists, or another transaction held an item past the retries;
+                nothing was written.
+            DuplicateRequest / IdempotencyKeyReused: as ``OrderRepository.add``; nothing was written.
+            NotFound: the order or the saga to replace was never stored; nothing was written.
+            ValidationError: an event payload or the saga's data cannot be stored; nothing was written.
+            InfrastructureError: the store failed or throttled, or the write exceeds one transaction; nothing was
+                written.
+        """
+        orders = self.orders
+        orders._count("units.writes")
+        insert = order is not None and order.persisted_version == 0
+        write_order = order if order is not None and (insert or order.version != order.persisted_version) else None
+        actions: list[dict[str, Any]] = []
+        order_index = 0
+        events = 0
+        if write_order is not None:
+            events = len(write_order.pending_events)
+            if insert:
+                actions, order_index = orders._add_actions(write_order, idempotency)
+            else:
+                actions = orders._save_actions(write_order)
+        saga_index = len(actions)
+        if saga is not None:
+            actions.append(self._saga_put(saga, create=create_saga))
+        if not actions:
+            return
+        mine = ([(order_index, "orderId")] if write_order is not None else []) + (
+            [(saga_index, "sagaId")] if saga is not None else []
+        )
+        try:
+            orders._write(actions, _ACTION)
+        except _Cancelled as cancelled:
+            # unless this very write was applied (its answer lost, the request sent again): then it succeeded
+            if not self._written(cancelled, actions, mine):
+                self._explain(cancelled, write_order, saga, idempotency, insert, order_index, saga_index, create_saga)
+        if write_order is not None:
+            write_order.take_events()
+            write_order.persisted_version = write_order.version
+            orders._count("outbox.writes", events)
+        if saga is not None:
+            saga.version = 1 if create_saga else saga.version + 1
+
+    # -- plumbing ----------------------------------------------------------------------------------------
+    def _explain(
+        self,
+        cancelled: _Cancelled,
+        order: Order | None,
+        saga: SagaState | None,
+        idempotency: IdempotencyRecord | None,
+        insert: bool,
+        order_index: int,
+        saga_index: int,
+        create_saga: bool,
+    ) -> NoReturn:
+        """Raise the core's error for a refused commit: the order's conditions first, then the saga's, then the
+        rest (an outbox record, throttling, a conflict with another transaction)."""
+        if order is not None:
+            self.orders._explain_order_failure(cancelled, order, idempotency, insert=insert, order_index=order_index)
+        if saga is not None:
+            self._explain_saga_failure(cancelled, saga, create=create_saga, index=saga_index)
+        subject = order.order_id if order is not None else saga.saga_id if saga is not None else ""
+        self.orders._raise_cancelled(cancelled, _ACTION, subject)
+
+    def _written(self, cancelled: _Cancelled, actions: list[dict[str, Any]], mine: list[tuple[int, str]]) -> bool:
+        """Whether a refused commit was this very write applied before: the order and the saga it puts (those of
+        ``mine``: action index, key attribute) are each stored exactly as put (each carries its new version, so no
+        other write leaves the same item).
+
+        That happens when the answer to the write was lost and the request sent again (botocore's retries resend
+        it; DynamoDB itself answers a resent ``TransactWriteItems`` with its ``ClientRequestToken``, which botocore
+        fills in, as the first one for 10 minutes; a resent ``PutItem`` fails its condition).
+        """
+        for index, key_attr in mine:
+            if cancelled.code(index) != "ConditionalCheckFailed":
+                return False
+            put = actions[index]
+            stored = cancelled.item(index)
+            if stored is None:  # emulators may not return the old item: read it (strongly consistent)
+                key = {key_attr: put["Item"][key_attr]}
+                stored = get_item(self.orders._client.get(), put["TableName"], key, _ACTION)
+            if stored != put["Item"]:
+                return False
+        return bool(mine)
+
+    def _saga_put(self, saga: SagaState, *, create: bool) -> dict[str, Any]:
+        """The saga's Put: a new item at version 1, or the next version if the stored one is still as read.
+
+        Raises:
+            ValidationError: ``saga.data`` holds a float or another non-JSON value.
+        """
+        item = saga_to_item(saga)
+        if create:
+            item["version"] = {"N": "1"}
+            return self.orders._put_new(self.sagas.table_name, "sagaId", item)
+        item["version"] = {"N": str(saga.version + 1)}
+        return {
+            "TableName": self.sagas.table_name,
+            "Item": item,
+            "ConditionExpression": "#v = :expected",
+            "ExpressionAttributeNames": {"#v": "version"},
+            "ExpressionAttributeValues": {":expected": {"N": str(saga.version)}},
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+
+    def _explain_saga_failure(self, cancelled: _Cancelled, saga: SagaState, *, create: bool, index: int) -> None:
+        """Raise the core's error when the saga's condition refused the write; return when it did not.
+
+        Raises:
+            ConcurrencyConflict: the saga exists (create) or is at another version than read (replace).
+            NotFound: the saga to replace was never created.
+        """
+        if cancelled.code(index) != "ConditionalCheckFailed":
+            return
+        what = f"saga {saga.saga_id}"
+        if create:
+            conflict = ConcurrencyConflict(f"{what} already exists", action=_ACTION, saga_id=saga.saga_id)
+            raise conflict from cancelled.vendor
+        stored = cancelled.item(index)
+        if stored is None:  # emulators may not return the old item: read it (strongly consistent)
+            key = {"sagaId": {"S": saga.saga_id}}
+            stored = get_item(self.orders._client.get(), self.sagas.table_name, key, _ACTION)
+        if stored is None:
+            raise NotFound(f"{what} not found", action=_ACTION, saga_id=saga.saga_id) from cancelled.vendor
+        stored_version = stored.get("version", {}).get("N")
+        raise ConcurrencyConflict(
+            f"{what} is at version {stored_version}, not {saga.version}",
+            action=_ACTION,
+            saga_id=saga.saga_id,
+            stored_version=stored_version,
+            expected_version=saga.version,
+        ) from cancelled.vendor
+
+    def _batch_get(self, request: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+        """The items of one ``BatchGetItem`` by table, asking again for keys returned unprocessed (with backoff).
+
+        Raises:
+            InfrastructureError: the service failed, or keys stayed unprocessed after the retries.
+        """
+        client = self.orders._client.get()
+        found: dict[str, list[dict[str, Any]]] = {}
+        pending = request
+        for attempt in range(_READ_ATTEMPTS):
+            try:
+                response = client.batch_get_item(RequestItems=pending)
+            except Exception as exc:
+                reraise(exc, "unit_of_work.load")
+            for table, items in (response.get("Responses") or {}).items():
+                found.setdefault(table, []).extend(dict(i) for i in items)
+            unprocessed = response.get("UnprocessedKeys") or {}
+            if not unprocessed:
+                return found
+            pending = dict(unprocessed)
+            time.sleep(min(1.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.0))
+        _unprocessed(pending)
+
+
+def _unprocessed(pending: dict[str, Any]) -> NoReturn:
+    left = sum(len(v.get("Keys", ())) for v in pending.values())
+    raise InfrastructureError(
+        f"unit_of_work.load: {left} keys stayed unprocessed after {_READ_ATTEMPTS} attempts",
+        action="unit_of_work.load",
+        reason="unprocessed",
+        retryable=True,
+    )
