@@ -25,16 +25,24 @@ class _Throttled:
         self.inner = inner
         self.throttle_next = False
         self.lose_next = False
+        self.unsent_next = False  # the connection cannot be made: azure-core's ServiceRequestError, nothing sent
+        self.time_out_next = False  # a 408 without running it: an outcome the caller cannot tell from a lost one
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
     def execute_item_batch(self, *args: Any, **kwargs: Any) -> Any:
-        from azure.core.exceptions import ServiceResponseError
+        from azure.core.exceptions import ServiceRequestError, ServiceResponseError
 
         if self.throttle_next:
             self.throttle_next = False
             raise CosmosHttpResponseError(status_code=429, message="Request rate is large")
+        if self.unsent_next:
+            self.unsent_next = False
+            raise ServiceRequestError("Failed to establish a new connection")
+        if self.time_out_next:
+            self.time_out_next = False
+            raise CosmosHttpResponseError(status_code=408, message="Request timed out")
         result = self.inner.execute_item_batch(*args, **kwargs)
         if self.lose_next:
             self.lose_next = False
@@ -105,3 +113,62 @@ def test_the_same_throttled_placement_through_orders_add_leaves_no_binding_eithe
     assert orders.find_idempotent("cus-1", "key-1") is None
     orders.add(make_order(order_id="ord-chosen", customer_id="cus-1"), binding)  # the retry
     assert orders.get("ord-chosen").customer_id == "cus-1"
+
+
+@pytest.mark.parametrize("through", ["unit", "add"])
+def test_a_placement_whose_batch_was_never_sent_removes_its_binding_elsewhere(container: Any, through: str) -> None:
+    """The second failure that certainly ran nothing: the request was never sent (azure-core's
+    ``ServiceRequestError``). The binding written alone is removed; the retry stores the order."""
+    orders_container = _Throttled(container("orders"))
+    orders = CosmosOrderRepository(orders_container)
+    unit = CosmosUnitOfWork(orders, CosmosSagaStateStore(orders_container, in_order_partition=True))
+    binding = IdempotencyRecord("cus-1", "key-1", "fp-1", "ord-chosen")
+
+    def place() -> None:
+        order = make_order(order_id="ord-chosen", customer_id="cus-1")
+        if through == "unit":
+            unit.commit(make_saga_state(saga_id="ord-chosen"), order, create_saga=True, idempotency=binding)
+        else:
+            orders.add(order, binding)
+
+    orders_container.unsent_next = True
+    with pytest.raises(InfrastructureError) as caught:
+        place()
+    assert caught.value.context["retryable"] is True
+    assert orders.find_idempotent("cus-1", "key-1") is None
+    place()
+    assert orders.get("ord-chosen").customer_id == "cus-1"
+    assert orders.find_idempotent("cus-1", "key-1") == binding
+
+
+@pytest.mark.parametrize("through", ["unit", "add"])
+@pytest.mark.parametrize("failure", ["lost", "timeout"])
+def test_after_an_unknown_outcome_the_binding_elsewhere_stays(container: Any, through: str, failure: str) -> None:
+    """A lost answer (the batch ran) and a 408 (here it did not run, but a caller cannot tell the two apart) leave the
+    binding written alone: removing it after a batch that ran would let a retry with the same key place a second
+    order. Either way the retry is refused as ``DuplicateRequest`` naming the order id the caller chose, and no
+    second order is written."""
+    orders_container = _Throttled(container("orders"))
+    orders = CosmosOrderRepository(orders_container)
+    unit = CosmosUnitOfWork(orders, CosmosSagaStateStore(orders_container, in_order_partition=True))
+    binding = IdempotencyRecord("cus-1", "key-1", "fp-1", "ord-chosen")
+
+    def place() -> None:
+        order = make_order(order_id="ord-chosen", customer_id="cus-1")
+        if through == "unit":
+            unit.commit(make_saga_state(saga_id="ord-chosen"), order, create_saga=True, idempotency=binding)
+        else:
+            orders.add(order, binding)
+
+    if failure == "lost":
+        orders_container.lose_next = True
+    else:
+        orders_container.time_out_next = True
+    with pytest.raises(InfrastructureError):
+        place()
+    assert orders.find_idempotent("cus-1", "key-1") == binding
+    with pytest.raises(DuplicateRequest) as duplicate:
+        place()
+    assert duplicate.value.resource_id == "ord-chosen"
+    stored = [r.event.order_id for r in orders.pending()]
+    assert stored == (["ord-chosen"] if failure == "lost" else [])  # the lost batch's events once, else none

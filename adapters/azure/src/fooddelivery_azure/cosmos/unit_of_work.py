@@ -30,8 +30,11 @@ error is the one the order store or the saga store raises for it. A saga whose e
 elsewhere) costs one point read first (``units.commit.read``), as ``CosmosSagaStateStore.save`` does. A commit that
 writes only one side is that store's own single write (``orders.add`` / ``orders.save``, ``sagas.create`` /
 ``sagas.save``). A placement whose idempotency binding is not in the order's partition (a caller naming its own order
-ids; the core never does) writes the binding alone first, then the batch, and deletes the binding again if the
-batch is refused -- as ``CosmosOrderRepository.add`` does.
+ids; the core never does) writes the binding alone first, then the batch, as ``CosmosOrderRepository.add`` does
+(``batch_bound_alone``), and deletes the binding again only when the batch certainly wrote nothing: refused at an
+operation, throttled (429) or never sent. After an unknown outcome (a lost answer, a timeout, a 5xx) the binding
+stays -- the batch may have run, and removing it could let a retry place the order twice -- so a retry is told
+``DuplicateRequest`` naming the order id the caller chose.
 
 A lost answer (the connection dropped after the service committed the batch) surfaces as a retryable
 ``InfrastructureError``, the order and saga objects left as they were: the SDK does not resend a write whose answer
@@ -120,7 +123,9 @@ class CosmosUnitOfWork:
             NotFound: the order or the saga to replace was never stored.
             ValueError: the saga is not the order's (its id differs from the order id).
             ValidationError: an event payload or the saga's data is not JSON-ready; nothing was written.
-            InfrastructureError: the store failed or throttled, or the write exceeds one batch; nothing was written.
+            InfrastructureError: the store failed or throttled, or the write exceeds one batch; nothing was written
+                (a binding outside the order's partition, written first, stays only after an unknown outcome: see
+                the module docstring).
         """
         insert = order is not None and order.persisted_version == 0 and order.concurrency_token is None
         changed = order is not None and (insert or order.version != order.persisted_version)
@@ -150,14 +155,13 @@ class CosmosUnitOfWork:
         operations = [*plan.operations, saga_op]
         saga_index = len(plan.operations)
         self.orders.check_size(operations, order.order_id)
-        if elsewhere is not None:  # the binding's partition is not the order's: written alone first, as orders.add
-            assert idempotency is not None
-            self.orders.bind_alone(idempotency, elsewhere)
         try:
-            results = self.orders.batch("units.commit", operations, order.order_id)
+            if elsewhere is not None:  # the binding's partition is not the order's: written alone first, as add
+                assert idempotency is not None
+                results = self.orders.batch_bound_alone("units.commit", operations, order.order_id, idempotency)
+            else:
+                results = self.orders.batch("units.commit", operations, order.order_id)
         except _Refused as refused:
-            if elsewhere is not None:
-                self.orders.unbind(elsewhere)
             if refused.index == saga_index:
                 self._raise_saga_refused(saga, refused, create_saga)
             self.orders.raise_refused(plan, refused)
