@@ -13,7 +13,8 @@ from fooddelivery.domain.order import order_id_for_key
 from fooddelivery.ports.orders import IdempotencyRecord
 from fooddelivery.testing.builders import make_order, make_saga_state
 from fooddelivery_azure.cosmos import CosmosOrderRepository, CosmosSagaStateStore
-from fooddelivery_azure.cosmos.unit_of_work import CosmosUnitOfWork
+from fooddelivery_azure.cosmos.unit_of_work import LOAD_PAGE_SIZE, CosmosUnitOfWork
+from fooddelivery_azure.metering import RequestChargeRecorder
 
 
 class _Throttled:
@@ -172,3 +173,47 @@ def test_after_an_unknown_outcome_the_binding_elsewhere_stays(container: Any, th
     assert duplicate.value.resource_id == "ord-chosen"
     stored = [r.event.order_id for r in orders.pending()]
     assert stored == (["ord-chosen"] if failure == "lost" else [])  # the lost batch's events once, else none
+
+
+class _Paged:
+    """The orders container whose queries are cut into pages of ``page`` documents (as the service may cut a page
+    short), recording each query's requested page size (``max_item_count``)."""
+
+    def __init__(self, inner: Any, page: int | None = None) -> None:
+        self.inner = inner
+        self.page = page
+        self.requested: list[int | None] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def query_items(self, *args: Any, **kwargs: Any) -> Any:
+        self.requested.append(kwargs.get("max_item_count"))
+        if self.page is not None:
+            kwargs["max_item_count"] = self.page
+        return self.inner.query_items(*args, **kwargs)
+
+
+def test_a_load_asks_for_pages_larger_than_what_it_can_match_and_reads_every_page(container: Any) -> None:
+    """A page of exactly the two documents the load can match may end with a continuation on the real service (it
+    stops at a full page), a second round trip for nothing: the load asks for ``LOAD_PAGE_SIZE`` (more than two).
+    Pages cut shorter still lose nothing: every page is read, each metered as one call of ``units.load``."""
+    inner = container("orders")
+    charges = RequestChargeRecorder()
+    paged = _Paged(inner)
+    orders = CosmosOrderRepository(paged, charges=charges)
+    unit = CosmosUnitOfWork(orders, CosmosSagaStateStore(paged, charges=charges, in_order_partition=True))
+    order = make_order()
+    unit.commit(make_saga_state(saga_id=order.order_id), order, create_saga=True)
+
+    charges.reset()
+    loaded, saga = unit.load(order.order_id)
+    assert paged.requested == [LOAD_PAGE_SIZE] and LOAD_PAGE_SIZE > 2
+    assert loaded.order_id == order.order_id and saga is not None and saga.version == 1
+    assert charges.snapshot()["units.load"].calls == 1
+
+    paged.page = 1  # the service cuts every page at one document
+    charges.reset()
+    loaded, saga = unit.load(order.order_id)
+    assert loaded.order_id == order.order_id and saga is not None and saga.version == 1
+    assert charges.snapshot()["units.load"].calls == 2  # two pages, two round trips, both recorded

@@ -14,7 +14,12 @@ a query costs more than a point read (a point read of a 1 KB item is 1 RU; a que
 and the documents it loads, "Request units in Azure Cosmos DB", https://learn.microsoft.com/azure/cosmos-db/request-units),
 so a few RU, about the two point reads it replaces; the real figure is the response's ``x-ms-request-charge``, which
 is recorded as one call of ``units.load`` (the local stand-in charges a flat 1 RU per response, so offline runs
-count calls, not real RU).
+count calls, not real RU). Its page size is :data:`LOAD_PAGE_SIZE` (100), not 2: the service may end a **full**
+page with a continuation without knowing whether more documents match, which would cost a second, empty round trip
+for an order with its saga; a page larger than the two documents the query can match holds both and ends the
+result. Every page is read anyway (the SDK's iterator follows continuations: a page cut short by the service's own
+limits still loses nothing), each recorded as one call of ``units.load`` -- so "one round trip" holds in practice,
+and the metering shows it when it does not.
 
 ``commit`` -- **one transactional batch** on the order's partition, recorded as ``units.commit``:
 
@@ -49,7 +54,7 @@ Batches are capped at 100 operations (``check_size``); an order writes at most a
 
 from __future__ import annotations
 
-from typing import Any, NoReturn
+from typing import Any, Final, NoReturn
 
 from fooddelivery.domain.errors import ConcurrencyConflict, InfrastructureError, NotFound
 from fooddelivery.domain.order import Order, order_id_for_key
@@ -60,9 +65,11 @@ from fooddelivery_azure.cosmos.orders import CosmosOrderRepository, _etag, _Refu
 from fooddelivery_azure.cosmos.records import TYPE_ORDER, TYPE_SAGA, order_from_doc, saga_doc_id
 from fooddelivery_azure.cosmos.sagas import CosmosSagaStateStore
 
-__all__ = ["CosmosUnitOfWork"]
+__all__ = ["LOAD_PAGE_SIZE", "CosmosUnitOfWork"]
 
 _LOAD = "SELECT * FROM c WHERE c.orderId = @order AND c.id IN (@orderDoc, @sagaDoc)"
+#: The load's page size (``max_item_count``): larger than the two documents it can match (see the module docstring).
+LOAD_PAGE_SIZE: Final[int] = 100
 
 
 class CosmosUnitOfWork:
@@ -86,7 +93,8 @@ class CosmosUnitOfWork:
         self.sagas = sagas
 
     def load(self, order_id: str) -> tuple[Order, SagaState | None]:
-        """The order and its saga (None when it has none): one single-partition query (``units.load``).
+        """The order and its saga (None when it has none): one single-partition query (``units.load``), every page of
+        it read (one in practice: see the module docstring).
 
         Raises:
             NotFound: no such order.
@@ -97,7 +105,8 @@ class CosmosUnitOfWork:
             "@orderDoc": doc_id(order_id),
             "@sagaDoc": saga_doc_id(order_id, in_order_partition=True),
         }
-        docs = list(self.orders._calls.query("units.load", _LOAD, params, partition_key=order_id, page_size=2))
+        pages = self.orders._calls.query("units.load", _LOAD, params, partition_key=order_id, page_size=LOAD_PAGE_SIZE)
+        docs = list(pages)  # every page: the SDK's iterator follows the continuations
         order_doc = next((d for d in docs if d.get("type") == TYPE_ORDER), None)
         if order_doc is None:
             raise NotFound(f"order {order_id} not found", order_id=order_id)
