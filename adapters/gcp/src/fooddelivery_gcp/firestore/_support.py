@@ -32,12 +32,14 @@ __all__ = [
     "CONTENTION_BUDGET_S",
     "CONTENTION_MAX_PAUSE_S",
     "CONTENTION_PAUSE_S",
+    "NOT_OURS",
     "RETRYABLE_ERRORS",
     "FirestoreRepository",
     "LazyFirestore",
     "doc_id",
     "error_name",
     "format_token",
+    "own_write",
     "parse_token",
     "reraise",
     "retry_contention",
@@ -129,6 +131,26 @@ def error_name(exc: BaseException) -> str | None:
     if module.startswith(("google.api_core", "google.auth", "grpc")):
         return type(exc).__name__
     return None
+
+
+#: :func:`own_write`'s answer for a refused commit that was not the caller's own.
+NOT_OURS: Final[object] = object()
+
+
+def own_write(snap: Any, commit_id: str, version: int) -> Any:
+    """After a refused commit stamped ``commit_id``, from ``snap`` (a document it wrote, read after the refusal;
+    None or not ``exists``: not stored), whether that commit was the caller's own.
+
+    When the stored document carries ``commit_id`` the commit was applied (the client library resent it after its
+    answer was lost, and the resend failed on the first one's write; the id is that commit's alone, and a commit
+    applies all of its writes or none): the answer is its update time when it is still at ``version`` (as the
+    commit wrote it), else None (written again since: the stores' own ``update`` writes leave a ``commitId`` field
+    in place, the version tells a later write). Else :data:`NOT_OURS`.
+    """
+    data = (snap.to_dict() or {}) if snap is not None and snap.exists else {}
+    if data.get("commitId") != commit_id:
+        return NOT_OURS
+    return snap.update_time if data.get("version") == version else None
 
 
 def reraise(exc: BaseException, action: str, **context: Any) -> NoReturn:

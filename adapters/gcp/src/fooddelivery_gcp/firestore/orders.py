@@ -73,10 +73,12 @@ from fooddelivery.ports.orders import IdempotencyRecord, Page
 from fooddelivery.ports.saga_store import SagaStateStore
 from fooddelivery.ports.unit_of_work import OrderUnitOfWork
 from fooddelivery_gcp.firestore._support import (
+    NOT_OURS,
     FirestoreRepository,
     doc_id,
     error_name,
     format_token,
+    own_write,
     parse_token,
     reraise,
     run_transaction,
@@ -95,8 +97,6 @@ OUTBOX: Final[str] = "outbox"
 _MAX_WRITES: Final[int] = 500
 #: Transaction attempts on contention (``ABORTED``) for a version-compared save.
 _TXN_ATTEMPTS: Final[int] = 5
-#: :meth:`FirestoreOrderRepository._own_write`'s answer for a refused commit that was not the caller's own.
-_NOT_OURS: Final[object] = object()
 
 
 def _cursor(kind: str, scope: str, created_at: datetime, order_id: str) -> str:
@@ -191,16 +191,7 @@ class FirestoreOrderRepository(FirestoreRepository):
         key_ref = None
         if idempotency is not None:
             key_ref = self._key_ref(idempotency.scope, idempotency.key)
-            batch.create(
-                key_ref,
-                {
-                    "scope": idempotency.scope,
-                    "key": idempotency.key,
-                    "fingerprint": idempotency.fingerprint,
-                    "orderId": idempotency.order_id,
-                    "writtenAt": SERVER_TIMESTAMP,
-                },
-            )
+            batch.create(key_ref, self._binding_doc(idempotency))
         for ref, data in outbox:
             batch.create(ref, data)
         try:
@@ -209,39 +200,54 @@ class FirestoreOrderRepository(FirestoreRepository):
         except Exception as exc:
             if error_name(exc) != "AlreadyExists":
                 reraise(exc, "orders.add", order_id=order.order_id)
-            written = self._own_write(order, commit_id, self._snapshot(order.order_id))
-            if written is _NOT_OURS:
+            written = own_write(self._snapshot(order.order_id), commit_id, order.version)
+            if written is NOT_OURS:
                 self._explain_existing(order, idempotency, exc)
         if key_ref is not None:
             self._record(ORDER_KEYS, writes=1)
         self._written(order, written, len(outbox))
 
     @staticmethod
-    def _own_write(order: Order, commit_id: str, snap: Any) -> Any:
-        """After a refused commit of ``order`` stamped ``commit_id``, from ``snap`` (the order read after it): when
-        the stored order carries that id the commit was applied (the client library resent it after its answer was
-        lost, and the resend failed on the first one's write): its update time, or None when the order was written
-        again since. Else :data:`_NOT_OURS`."""
-        data = (snap.to_dict() or {}) if snap.exists else {}
-        if data.get("commitId") != commit_id:
-            return _NOT_OURS
-        return snap.update_time if data.get("version") == order.version else None
+    def _binding_doc(idempotency: IdempotencyRecord) -> dict[str, Any]:
+        """The ``order_keys`` document binding ``idempotency``'s key to its order (written by a commit's
+        ``create``)."""
+        from google.cloud.firestore import SERVER_TIMESTAMP
+
+        return {
+            "scope": idempotency.scope,
+            "key": idempotency.key,
+            "fingerprint": idempotency.fingerprint,
+            "orderId": idempotency.order_id,
+            "writtenAt": SERVER_TIMESTAMP,
+        }
+
+    def _raise_if_bound(self, idempotency: IdempotencyRecord, exc: Exception) -> None:
+        """After a placement's commit found a document already there: when ``idempotency``'s key is bound (one
+        read of its binding), raise the core's error for it (``from exc``); else return.
+
+        Raises:
+            DuplicateRequest: the key is bound with the same fingerprint (``resource_id`` = the first order).
+            IdempotencyKeyReused: the key is bound with another fingerprint.
+            InfrastructureError: Firestore failed on the read.
+        """
+        bound = self.find_idempotent(idempotency.scope, idempotency.key)
+        if bound is None:
+            return
+        if bound.fingerprint == idempotency.fingerprint:
+            raise DuplicateRequest(
+                f"idempotency key {idempotency.key!r} already created order {bound.order_id}",
+                resource_id=bound.order_id,
+            ) from exc
+        raise IdempotencyKeyReused(
+            f"idempotency key {idempotency.key!r} was used with a different request",
+            scope=idempotency.scope,
+            key=idempotency.key,
+        ) from exc
 
     def _explain_existing(self, order: Order, idempotency: IdempotencyRecord | None, exc: Exception) -> None:
         """Raise the core's error for a placement whose commit found a document already there."""
         if idempotency is not None:
-            bound = self.find_idempotent(idempotency.scope, idempotency.key)
-            if bound is not None:
-                if bound.fingerprint == idempotency.fingerprint:
-                    raise DuplicateRequest(
-                        f"idempotency key {idempotency.key!r} already created order {bound.order_id}",
-                        resource_id=bound.order_id,
-                    ) from exc
-                raise IdempotencyKeyReused(
-                    f"idempotency key {idempotency.key!r} was used with a different request",
-                    scope=idempotency.scope,
-                    key=idempotency.key,
-                ) from exc
+            self._raise_if_bound(idempotency, exc)
         raise ConcurrencyConflict(f"order {order.order_id} already exists", order_id=order.order_id) from exc
 
     def _snapshot(self, order_id: str, transaction: Transaction | None = None) -> Any:
@@ -299,8 +305,8 @@ class FirestoreOrderRepository(FirestoreRepository):
             if name not in ("FailedPrecondition", "NotFound", "AlreadyExists"):
                 reraise(exc, "orders.save", order_id=order.order_id)
             snap = self._snapshot(order.order_id)
-            written = self._own_write(order, commit_id, snap)
-            if written is _NOT_OURS:
+            written = own_write(snap, commit_id, order.version)
+            if written is NOT_OURS:
                 self._record(ORDERS, writes=1)
                 self._conflict(order, exc, snap)
         self._written(order, written, len(outbox))

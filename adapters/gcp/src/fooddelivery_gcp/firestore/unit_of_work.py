@@ -49,15 +49,21 @@ from typing import TYPE_CHECKING, Any, Final
 
 from fooddelivery.domain.errors import (
     ConcurrencyConflict,
-    DuplicateRequest,
-    IdempotencyKeyReused,
     InfrastructureError,
     NotFound,
 )
 from fooddelivery.domain.order import Order
 from fooddelivery.ports.orders import IdempotencyRecord
 from fooddelivery.ports.saga_store import SagaState
-from fooddelivery_gcp.firestore._support import error_name, format_token, parse_token, reraise, retry_contention
+from fooddelivery_gcp.firestore._support import (
+    NOT_OURS,
+    error_name,
+    format_token,
+    own_write,
+    parse_token,
+    reraise,
+    retry_contention,
+)
 from fooddelivery_gcp.firestore.orders import _MAX_WRITES, ORDER_KEYS, ORDERS, FirestoreOrderRepository
 from fooddelivery_gcp.firestore.records import order_doc, order_from_doc, saga_doc, saga_from_doc
 from fooddelivery_gcp.firestore.saga_store import SAGAS, FirestoreSagaStateStore
@@ -205,14 +211,7 @@ class FirestoreUnitOfWork:
                 batch.update(order_ref, order_data, option=client.write_option(last_update_time=order_time))
             if insert and idempotency is not None:
                 batch.create(
-                    self.orders._key_ref(idempotency.scope, idempotency.key),
-                    {
-                        "scope": idempotency.scope,
-                        "key": idempotency.key,
-                        "fingerprint": idempotency.fingerprint,
-                        "orderId": idempotency.order_id,
-                        "writtenAt": SERVER_TIMESTAMP,
-                    },
+                    self.orders._key_ref(idempotency.scope, idempotency.key), self.orders._binding_doc(idempotency)
                 )
             for ref, data in outbox:
                 batch.create(ref, data)
@@ -319,32 +318,18 @@ class FirestoreUnitOfWork:
         order_snap, saga_snap = snaps.get(order_ref.path), snaps.get(saga_ref.path)
         order_stored = order_snap.to_dict() if order_snap is not None and order_snap.exists else None
         saga_stored = saga_snap.to_dict() if saga_snap is not None and saga_snap.exists else None
-        written_order = write_order and order_stored is not None and order_stored.get("commitId") == commit_id
-        written_saga = saga is not None and saga_stored is not None and saga_stored.get("commitId") == commit_id
-        if written_order or written_saga:
+        order_own = own_write(order_snap, commit_id, order.version) if write_order and order is not None else NOT_OURS
+        saga_own = NOT_OURS
+        if saga is not None:
+            saga_own = own_write(saga_snap, commit_id, 1 if create_saga else saga.version + 1)
+        if order_own is not NOT_OURS or saga_own is not NOT_OURS:
             # this commit, resent by the client library after its answer was lost: it was applied (the commit id
             # is this commit's alone, and a commit writes all of its documents or none). A document still as it
-            # wrote it gives its update time; one written again since gives none (its next write compares).
-            assert order_snap is not None and saga_snap is not None
-            order_time = saga_time = None
-            if write_order and order is not None and self._as_written(commit_id, order_stored, order.version):
-                order_time = order_snap.update_time
-            if saga is not None and self._as_written(commit_id, saga_stored, 1 if create_saga else saga.version + 1):
-                saga_time = saga_snap.update_time
-            return order_time, saga_time
+            # wrote it gives its update time; one written again since (or not this commit's) gives none (its next
+            # write compares).
+            return (None if order_own is NOT_OURS else order_own), (None if saga_own is NOT_OURS else saga_own)
         if insert and idempotency is not None:
-            bound = self.orders.find_idempotent(idempotency.scope, idempotency.key)
-            if bound is not None:
-                if bound.fingerprint == idempotency.fingerprint:
-                    raise DuplicateRequest(
-                        f"idempotency key {idempotency.key!r} already created order {bound.order_id}",
-                        resource_id=bound.order_id,
-                    ) from exc
-                raise IdempotencyKeyReused(
-                    f"idempotency key {idempotency.key!r} was used with a different request",
-                    scope=idempotency.scope,
-                    key=idempotency.key,
-                ) from exc
+            self.orders._raise_if_bound(idempotency, exc)
         if write_order:
             assert order is not None
             if insert and order_stored is not None:
@@ -371,9 +356,3 @@ class FirestoreUnitOfWork:
         raise ConcurrencyConflict(
             f"order {order_id}: a document of the commit was written meanwhile", order_id=order_id
         ) from exc
-
-    @staticmethod
-    def _as_written(commit_id: str, stored: dict[str, Any] | None, version: int) -> bool:
-        """Whether a stored document is still the one commit ``commit_id`` wrote at ``version``. (The stores' own
-        ``update`` writes leave a ``commitId`` field in place: the version tells a later write.)"""
-        return stored is not None and stored.get("commitId") == commit_id and stored.get("version") == version
