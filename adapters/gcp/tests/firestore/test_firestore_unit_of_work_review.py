@@ -11,14 +11,15 @@ else since it was read is a ``ConcurrencyConflict``, and a commit that did take 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from fooddelivery.domain.actors import Actor
 from fooddelivery.domain.errors import ConcurrencyConflict
-from fooddelivery.domain.order import OrderStatus
-from fooddelivery.ports.saga_store import SagaStatus
+from fooddelivery.domain.order import Order, OrderStatus
+from fooddelivery.ports.saga_store import SagaState, SagaStatus
 from fooddelivery.testing.builders import T0, make_order, make_saga_state
 from fooddelivery_gcp.firestore import FirestoreOrderRepository, FirestoreSagaStateStore
 from fooddelivery_gcp.firestore.unit_of_work import FirestoreUnitOfWork
@@ -39,6 +40,43 @@ def _placed(unit: FirestoreUnitOfWork) -> str:
     saga.saga_id = order.order_id
     unit.commit(saga, order, create_saga=True)
     return order.order_id
+
+
+def _next_step(unit: FirestoreUnitOfWork, event_id: str) -> tuple[Order, SagaState]:
+    """An order placed with its saga through ``unit``, loaded, and a step taken on the copies (not committed): the
+    order confirmed with event ``event_id``, the saga moved to ``Prepare``."""
+    order, saga = unit.load(_placed(unit))
+    assert saga is not None
+    order.transition(OrderStatus.CONFIRMED, Actor.system(), T0, event_id)
+    saga.current = "Prepare"
+    return order, saga
+
+
+def _lose_first_answer(
+    client: Any, monkeypatch: pytest.MonkeyPatch, doc: str, meanwhile: Callable[[], None] | None = None
+) -> dict[str, int]:
+    """The first ``Commit`` writing document ``doc`` is applied, then (after ``meanwhile``, another caller's work
+    between the commit and the resend) its answer lost (``UNAVAILABLE``): the client library resends it. Returns
+    ``{"lost": how many answers were lost}``."""
+    from google.api_core.exceptions import ServiceUnavailable
+
+    transport = client._firestore_api._transport
+    wrapped = transport._wrapped_methods[transport.commit]
+    real = wrapped._target
+    state = {"lost": 0}
+
+    def commit(request: Any, *args: Any, **kwargs: Any) -> Any:
+        response = real(request, *args, **kwargs)
+        names = [w.update.name for w in request.writes if w.update.name]
+        if not state["lost"] and any(n.endswith(f"/{doc}") for n in names):
+            state["lost"] += 1
+            if meanwhile is not None:
+                meanwhile()
+            raise ServiceUnavailable("connection reset after the commit was applied")  # type: ignore[no-untyped-call]
+        return response
+
+    monkeypatch.setattr(wrapped, "_target", commit)
+    return state
 
 
 def test_of_two_saga_only_commits_from_one_read_with_the_same_new_state_only_one_wins(
@@ -135,36 +173,20 @@ def test_a_lost_commit_answer_is_the_commit_even_when_its_outbox_record_was_publ
     outbox record the commit wrote is published and deleted (the sweep, or any relay marking it sent). Every
     document the commit wrote is as it wrote it except that record: still the commit, not a conflict (a conflict
     makes the runner reload, see its own saga version moved on, and leave the instance to "someone else")."""
-    from google.api_core.exceptions import ServiceUnavailable
-
     unit = _unit(firestore_client, prefix)
-    order_id = _placed(unit)
-    order, saga = unit.load(order_id)
-    assert saga is not None
-    order.transition(OrderStatus.CONFIRMED, Actor.system(), T0, "evt-published")
-    saga.current = "Prepare"
+    order, saga = _next_step(unit, "evt-published")
     outbox = firestore_client.collection(f"{prefix}outbox")
-    transport = firestore_client._firestore_api._transport
-    wrapped = transport._wrapped_methods[transport.commit]
-    real = wrapped._target
-    state = {"lost": 0}
 
-    def commit(request: Any, *args: Any, **kwargs: Any) -> Any:
-        response = real(request, *args, **kwargs)
-        names = [w.update.name for w in request.writes if w.update.name]
-        if not state["lost"] and any(n.endswith("/evt-published") for n in names):
-            state["lost"] += 1
-            outbox.document("evt-published").delete()  # published by the relay, marked sent
-            raise ServiceUnavailable("connection reset after the commit was applied")
-        return response
+    def published() -> None:
+        outbox.document("evt-published").delete()  # published by the relay, marked sent
 
-    monkeypatch.setattr(wrapped, "_target", commit)
+    state = _lose_first_answer(firestore_client, monkeypatch, "evt-published", published)
 
     unit.commit(saga, order)  # applied once; must not be reported as a conflict
 
     assert state["lost"] == 1
     assert (order.persisted_version, saga.version, order.pending_events) == (2, 2, [])
-    stored, stored_saga = unit.load(order_id)
+    stored, stored_saga = unit.load(order.order_id)
     assert stored.status is OrderStatus.CONFIRMED and stored_saga == saga
 
 
@@ -177,30 +199,15 @@ def test_after_a_lost_answer_the_saga_store_remembers_the_sagas_own_update_time_
     ``sagas.save`` must be the saga's, not the order's: otherwise that save fails on a saga nobody touched (the
     emulator refuses a base time later than the stored one with ``INVALID_ARGUMENT``: an ``InfrastructureError``;
     an earlier one would be a ``ConcurrencyConflict``)."""
-    from google.api_core.exceptions import ServiceUnavailable
-
     unit = _unit(firestore_client, prefix)
-    order_id = _placed(unit)
-    order, saga = unit.load(order_id)
-    assert saga is not None
-    order.transition(OrderStatus.CONFIRMED, Actor.system(), T0, "evt-rewritten")
-    saga.current = "Prepare"
+    order, saga = _next_step(unit, "evt-rewritten")
+    order_id = order.order_id
     bystander = FirestoreOrderRepository(firestore_client, prefix=prefix)
-    transport = firestore_client._firestore_api._transport
-    wrapped = transport._wrapped_methods[transport.commit]
-    real = wrapped._target
-    state = {"lost": 0}
 
-    def commit(request: Any, *args: Any, **kwargs: Any) -> Any:
-        response = real(request, *args, **kwargs)
-        names = [w.update.name for w in request.writes if w.update.name]
-        if not state["lost"] and any(n.endswith("/evt-rewritten") for n in names):
-            state["lost"] += 1
-            bystander.save(bystander.get(order_id))  # an unchanged order written again: same version
-            raise ServiceUnavailable("connection reset after the commit was applied")
-        return response
+    def rewritten() -> None:
+        bystander.save(bystander.get(order_id))  # an unchanged order written again: same version
 
-    monkeypatch.setattr(wrapped, "_target", commit)
+    state = _lose_first_answer(firestore_client, monkeypatch, "evt-rewritten", rewritten)
     unit.commit(saga, order)
     assert state["lost"] == 1 and saga.version == 2
 
@@ -216,33 +223,18 @@ def test_a_lost_commit_answer_is_not_reported_as_a_conflict_that_wrote_nothing_w
     instance moves the saga on. The port: a ``ConcurrencyConflict`` from an atomic commit means it "wrote
     nothing". Here the order, its event and the saga step were all written: either the commit reports success, or
     -- if it reports a conflict -- nothing of it may be stored."""
-    from google.api_core.exceptions import ServiceUnavailable
-
     unit = _unit(firestore_client, prefix)
-    order_id = _placed(unit)
-    order, saga = unit.load(order_id)
-    assert saga is not None
-    order.transition(OrderStatus.CONFIRMED, Actor.system(), T0, "evt-applied")
-    saga.current = "Prepare"
+    order, saga = _next_step(unit, "evt-applied")
+    order_id = order.order_id
     rival = _unit(firestore_client, prefix)
-    transport = firestore_client._firestore_api._transport
-    wrapped = transport._wrapped_methods[transport.commit]
-    real = wrapped._target
-    state = {"lost": 0}
 
-    def commit(request: Any, *args: Any, **kwargs: Any) -> Any:
-        response = real(request, *args, **kwargs)
-        names = [w.update.name for w in request.writes if w.update.name]
-        if not state["lost"] and any(n.endswith("/evt-applied") for n in names):
-            state["lost"] += 1
-            _, moved = rival.load(order_id)  # another instance moves the saga on
-            assert moved is not None
-            moved.current = "Elsewhere"
-            rival.commit(moved)
-            raise ServiceUnavailable("connection reset after the commit was applied")
-        return response
+    def moved_on() -> None:
+        _, moved = rival.load(order_id)  # another instance moves the saga on
+        assert moved is not None
+        moved.current = "Elsewhere"
+        rival.commit(moved)
 
-    monkeypatch.setattr(wrapped, "_target", commit)
+    state = _lose_first_answer(firestore_client, monkeypatch, "evt-applied", moved_on)
     try:
         unit.commit(saga, order)
     except ConcurrencyConflict:
@@ -258,28 +250,6 @@ def test_a_lost_commit_answer_is_not_reported_as_a_conflict_that_wrote_nothing_w
         stored_saga = unit.load(order_id)[1]
         assert stored_saga is not None and stored_saga.current == "Elsewhere"
     assert state["lost"] == 1
-
-
-def _lose_first_answer(client: Any, monkeypatch: pytest.MonkeyPatch, doc: str) -> dict[str, int]:
-    """The first ``Commit`` writing document ``doc`` is applied, then its answer lost (``UNAVAILABLE``): the client
-    library resends it."""
-    from google.api_core.exceptions import ServiceUnavailable
-
-    transport = client._firestore_api._transport
-    wrapped = transport._wrapped_methods[transport.commit]
-    real = wrapped._target
-    state = {"lost": 0}
-
-    def commit(request: Any, *args: Any, **kwargs: Any) -> Any:
-        response = real(request, *args, **kwargs)
-        names = [w.update.name for w in request.writes if w.update.name]
-        if not state["lost"] and any(n.endswith(f"/{doc}") for n in names):
-            state["lost"] += 1
-            raise ServiceUnavailable("connection reset after the commit was applied")
-        return response
-
-    monkeypatch.setattr(wrapped, "_target", commit)
-    return state
 
 
 def test_a_gcp_placement_whose_commit_answer_was_lost_is_the_placement_not_a_conflict(
