@@ -12,8 +12,9 @@ import pytest
 from fooddelivery.adapters.memory import InMemorySagaStateStore
 from fooddelivery.domain.actors import Actor
 from fooddelivery.domain.errors import ConcurrencyConflict, DuplicateRequest, NotFound
-from fooddelivery.domain.order import OrderStatus, order_id_for_key
+from fooddelivery.domain.order import Order, OrderStatus, order_id_for_key
 from fooddelivery.ports.orders import IdempotencyRecord
+from fooddelivery.ports.saga_store import SagaState
 from fooddelivery.ports.unit_of_work import OrderUnitOfWork
 from fooddelivery.testing.builders import T0, make_order, make_saga_state
 from fooddelivery_gcp.firestore import FirestoreOrderRepository, FirestoreSagaStateStore
@@ -46,7 +47,7 @@ class _Calls:
                 names = [w.update.name for w in request.writes if w.update.name]
                 if any(n.endswith(f"/{self.lose_answer_of}") for n in names):
                     self.lost += 1
-                    raise ServiceUnavailable("connection reset after the commit was applied")
+                    raise ServiceUnavailable("connection reset after the commit was applied")  # type: ignore[no-untyped-call]
             return response
 
         return call
@@ -58,6 +59,24 @@ def _stores(client: Any, prefix: str, meter: FirestoreMeter | None = None) -> Fi
     unit = orders.unit_of_work(FirestoreSagaStateStore(client, prefix=prefix, meter=meter))
     assert isinstance(unit, FirestoreUnitOfWork)
     return unit
+
+
+def _placed_and_loaded(unit: FirestoreUnitOfWork) -> tuple[Order, SagaState]:
+    """An order placed with its saga through ``unit``, then both loaded (the order's token and the saga's update
+    time known to the unit)."""
+    order, saga = make_order(), make_saga_state()
+    saga.saga_id = order.order_id
+    unit.commit(saga, order, create_saga=True)
+    loaded, loaded_saga = unit.load(order.order_id)
+    assert loaded_saga is not None
+    return loaded, loaded_saga
+
+
+def _step(order: Order, saga: SagaState, event_id: str) -> None:
+    """A saga step on the copies (not committed): the order confirmed with event ``event_id``, the saga moved to
+    ``Prepare``."""
+    order.transition(OrderStatus.CONFIRMED, Actor.system(), T0, event_id)
+    saga.current = "Prepare"
 
 
 def test_a_firestore_order_store_gives_a_native_atomic_unit_over_a_firestore_saga_store_of_its_client(
@@ -112,13 +131,8 @@ def test_a_step_writes_the_order_its_event_and_the_saga_in_one_commit_with_no_re
     firestore_client: Any, prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     unit = _stores(firestore_client, prefix)
-    order, saga = make_order(), make_saga_state()
-    saga.saga_id = order.order_id
-    unit.commit(saga, order, create_saga=True)
-    order, saga = unit.load(order.order_id)
-    assert saga is not None
-    order.transition(OrderStatus.CONFIRMED, Actor.system(), T0, "evt-confirmed")
-    saga.current = "Prepare"
+    order, saga = _placed_and_loaded(unit)
+    _step(order, saga, "evt-confirmed")
     calls = _Calls(firestore_client, monkeypatch)
 
     unit.commit(saga, order)
@@ -137,16 +151,11 @@ def test_a_step_writes_the_order_its_event_and_the_saga_in_one_commit_with_no_re
 
 def test_a_conflict_on_the_saga_writes_nothing_of_the_order(firestore_client: Any, prefix: str) -> None:
     unit = _stores(firestore_client, prefix)
-    order, saga = make_order(), make_saga_state()
-    saga.saga_id = order.order_id
-    unit.commit(saga, order, create_saga=True)
-    order, saga = unit.load(order.order_id)
-    assert saga is not None
+    order, saga = _placed_and_loaded(unit)
     rival = unit.sagas.get(order.order_id)
     rival.current = "Elsewhere"
     unit.sagas.save(rival)  # someone else moved the saga on
-    order.transition(OrderStatus.CONFIRMED, Actor.system(), T0, "evt-lost")
-    saga.current = "Prepare"
+    _step(order, saga, "evt-lost")
 
     with pytest.raises(ConcurrencyConflict):
         unit.commit(saga, order)
@@ -162,17 +171,12 @@ def test_a_conflict_on_the_saga_writes_nothing_of_the_order(firestore_client: An
 
 def test_a_conflict_on_the_order_writes_nothing_of_the_saga(firestore_client: Any, prefix: str) -> None:
     unit = _stores(firestore_client, prefix)
-    order, saga = make_order(), make_saga_state()
-    saga.saga_id = order.order_id
-    unit.commit(saga, order, create_saga=True)
-    order, saga = unit.load(order.order_id)
-    assert saga is not None
+    order, saga = _placed_and_loaded(unit)
     waiting = saga.current
     rival = unit.orders.get(order.order_id)
     rival.cancel(Actor.customer(rival.customer_id), T0, "evt-cancel", "changed my mind")
     unit.orders.save(rival)
-    order.transition(OrderStatus.CONFIRMED, Actor.system(), T0, "evt-lost")
-    saga.current = "Prepare"
+    _step(order, saga, "evt-lost")
 
     with pytest.raises(ConcurrencyConflict):
         unit.commit(saga, order)
@@ -231,13 +235,8 @@ def test_a_commit_whose_answer_was_lost_is_the_commit_not_a_conflict(
     firestore_client: Any, prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     unit = _stores(firestore_client, prefix)
-    order, saga = make_order(), make_saga_state()
-    saga.saga_id = order.order_id
-    unit.commit(saga, order, create_saga=True)
-    order, saga = unit.load(order.order_id)
-    assert saga is not None
-    order.transition(OrderStatus.CONFIRMED, Actor.system(), T0, "evt-once")
-    saga.current = "Prepare"
+    order, saga = _placed_and_loaded(unit)
+    _step(order, saga, "evt-once")
     calls = _Calls(firestore_client, monkeypatch, lose_answer_of=order.order_id)
 
     unit.commit(saga, order)  # the library resends the commit; its preconditions fail on our own write
