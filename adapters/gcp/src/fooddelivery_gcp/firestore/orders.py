@@ -99,6 +99,16 @@ _MAX_WRITES: Final[int] = 500
 _TXN_ATTEMPTS: Final[int] = 5
 
 
+def stale_order(order: Order, stored: Any) -> ConcurrencyConflict:
+    """The core's error for ``order`` (read at ``persisted_version``) found stored at version ``stored``."""
+    return ConcurrencyConflict(
+        f"order {order.order_id} is at version {stored}, not {order.persisted_version} as read",
+        order_id=order.order_id,
+        stored_version=stored,
+        expected_version=order.persisted_version,
+    )
+
+
 def _cursor(kind: str, scope: str, created_at: datetime, order_id: str) -> str:
     return encode_cursor({"k": kind, "s": scope, "t": created_at.isoformat(), "id": order_id})
 
@@ -316,12 +326,7 @@ class FirestoreOrderRepository(FirestoreRepository):
         if not snap.exists:
             raise NotFound(f"order {order.order_id} not found", order_id=order.order_id) from exc
         stored = (snap.to_dict() or {}).get("version")
-        raise ConcurrencyConflict(
-            f"order {order.order_id} is at version {stored}, not {order.persisted_version} as read",
-            order_id=order.order_id,
-            stored_version=stored,
-            expected_version=order.persisted_version,
-        ) from exc
+        raise stale_order(order, stored) from exc
 
     def _save_compared(
         self, order: Order, doc: dict[str, Any], outbox: list[tuple[DocumentReference, dict[str, Any]]]
@@ -335,12 +340,7 @@ class FirestoreOrderRepository(FirestoreRepository):
                 raise NotFound(f"order {order.order_id} not found", order_id=order.order_id)
             stored = (snap.to_dict() or {}).get("version")
             if stored != order.persisted_version:
-                raise ConcurrencyConflict(
-                    f"order {order.order_id} is at version {stored}, not {order.persisted_version} as read",
-                    order_id=order.order_id,
-                    stored_version=stored,
-                    expected_version=order.persisted_version,
-                )
+                raise stale_order(order, stored)
             transaction.set(ref, doc)
             for out_ref, data in outbox:
                 transaction.create(out_ref, data)

@@ -64,7 +64,7 @@ from fooddelivery_gcp.firestore._support import (
     reraise,
     retry_contention,
 )
-from fooddelivery_gcp.firestore.orders import _MAX_WRITES, ORDER_KEYS, ORDERS, FirestoreOrderRepository
+from fooddelivery_gcp.firestore.orders import _MAX_WRITES, ORDER_KEYS, ORDERS, FirestoreOrderRepository, stale_order
 from fooddelivery_gcp.firestore.records import order_doc, order_from_doc, saga_doc, saga_from_doc
 from fooddelivery_gcp.firestore.saga_store import SAGAS, FirestoreSagaStateStore
 
@@ -271,12 +271,7 @@ class FirestoreUnitOfWork:
                 raise NotFound(f"order {order.order_id} not found", order_id=order.order_id)
             stored = (snap.to_dict() or {}).get("version")
             if stored != order.persisted_version:
-                raise ConcurrencyConflict(
-                    f"order {order.order_id} is at version {stored}, not {order.persisted_version} as read",
-                    order_id=order.order_id,
-                    stored_version=stored,
-                    expected_version=order.persisted_version,
-                )
+                raise stale_order(order, stored)
             order_time = snap.update_time
         if saga is not None:
             self.sagas._record(SAGAS, reads=1)
@@ -337,13 +332,7 @@ class FirestoreUnitOfWork:
             if not insert and order_stored is None:
                 raise NotFound(f"order {order_id} not found", order_id=order_id) from exc
             if not insert and order_stored is not None and order_stored.get("version") != order.persisted_version:
-                stored = order_stored.get("version")
-                raise ConcurrencyConflict(
-                    f"order {order_id} is at version {stored}, not {order.persisted_version} as read",
-                    order_id=order_id,
-                    stored_version=stored,
-                    expected_version=order.persisted_version,
-                ) from exc
+                raise stale_order(order, order_stored.get("version")) from exc
         if saga is not None:
             if create_saga and saga_stored is not None:
                 raise ConcurrencyConflict(f"saga {saga.saga_id} already exists", saga_id=saga.saga_id) from exc
