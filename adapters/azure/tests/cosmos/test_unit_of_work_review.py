@@ -51,24 +51,46 @@ class _Throttled:
         return result
 
 
+#: A placement naming its own order id with a key: the binding lies outside the order's partition.
+_CHOSEN = IdempotencyRecord("cus-1", "key-1", "fp-1", "ord-chosen")
+
+
+def _stores(container: Any) -> tuple[_Throttled, CosmosOrderRepository, CosmosUnitOfWork]:
+    """The orders container behind a :class:`_Throttled` wrapper, its order store, and the native unit over it."""
+    orders_container = _Throttled(container("orders"))
+    orders = CosmosOrderRepository(orders_container)
+    return (
+        orders_container,
+        orders,
+        CosmosUnitOfWork(orders, CosmosSagaStateStore(orders_container, in_order_partition=True)),
+    )
+
+
+def _place_chosen(through: str, orders: CosmosOrderRepository, unit: CosmosUnitOfWork) -> None:
+    """Place order ``ord-chosen`` of ``cus-1`` bound by :data:`_CHOSEN`: through the unit with its saga
+    (``through="unit"``) or through ``orders.add`` (``"add"``)."""
+    order = make_order(order_id="ord-chosen", customer_id="cus-1")
+    if through == "unit":
+        unit.commit(make_saga_state(saga_id="ord-chosen"), order, create_saga=True, idempotency=_CHOSEN)
+    else:
+        orders.add(order, _CHOSEN)
+
+
 def test_a_throttled_placement_whose_binding_is_elsewhere_writes_nothing_and_can_be_retried(container: Any) -> None:
     """``commit`` says "InfrastructureError: ... nothing was written". A placement whose binding is not in the order's
     partition (a caller naming its own order id: the path the contract's placement cases take) writes the binding
     alone first; when the batch then fails with anything but a refusal (429 here: nothing of it ran), the binding
     stays, and the caller's retry of the same placement is told ``DuplicateRequest`` for an order never stored."""
-    orders_container = _Throttled(container("orders"))
-    orders = CosmosOrderRepository(orders_container)
-    unit = CosmosUnitOfWork(orders, CosmosSagaStateStore(orders_container, in_order_partition=True))
-    binding = IdempotencyRecord("cus-1", "key-1", "fp-1", "ord-chosen")
+    orders_container, orders, unit = _stores(container)
     order = make_order(order_id="ord-chosen", customer_id="cus-1")
 
     orders_container.throttle_next = True
     with pytest.raises(InfrastructureError) as caught:
-        unit.commit(make_saga_state(saga_id="ord-chosen"), order, create_saga=True, idempotency=binding)
+        unit.commit(make_saga_state(saga_id="ord-chosen"), order, create_saga=True, idempotency=_CHOSEN)
     assert caught.value.context["retryable"] is True
     assert orders.find_idempotent("cus-1", "key-1") is None  # nothing written: the binding neither
 
-    unit.commit(make_saga_state(saga_id="ord-chosen"), order, create_saga=True, idempotency=binding)  # the retry
+    unit.commit(make_saga_state(saga_id="ord-chosen"), order, create_saga=True, idempotency=_CHOSEN)  # the retry
     stored, saga = unit.load("ord-chosen")
     assert stored.customer_id == "cus-1" and saga is not None and saga.version == 1
 
@@ -77,9 +99,7 @@ def test_a_resent_placement_whose_answer_was_lost_is_refused_as_a_duplicate_or_a
     """The unit's docstring says a resent commit whose answer was lost "would get ConcurrencyConflict (the order's
     etag moved on)". A placement has no etag to move on: a keyed one is refused by its binding (DuplicateRequest
     naming the order), an unkeyed one by the order's create (ConcurrencyConflict); nothing is written twice."""
-    orders_container = _Throttled(container("orders"))
-    orders = CosmosOrderRepository(orders_container)
-    unit = CosmosUnitOfWork(orders, CosmosSagaStateStore(orders_container, in_order_partition=True))
+    orders_container, orders, unit = _stores(container)
     order_id = order_id_for_key("cus-1", "key-1")
     binding = IdempotencyRecord("cus-1", "key-1", "fp-1", order_id)
     keyed = make_order(order_id=order_id, customer_id="cus-1")
@@ -105,14 +125,12 @@ def test_the_same_throttled_placement_through_orders_add_leaves_no_binding_eithe
     """The unit copies ``CosmosOrderRepository.add``'s handling of a binding outside the order's partition, fault
     included (older than the unit of work): ``add`` says "InfrastructureError: the store failed or throttled" and "on
     any error the order is left untouched", yet the binding it wrote alone stays after a throttled batch."""
-    orders_container = _Throttled(container("orders"))
-    orders = CosmosOrderRepository(orders_container)
-    binding = IdempotencyRecord("cus-1", "key-1", "fp-1", "ord-chosen")
+    orders_container, orders, unit = _stores(container)
     orders_container.throttle_next = True
     with pytest.raises(InfrastructureError):
-        orders.add(make_order(order_id="ord-chosen", customer_id="cus-1"), binding)
+        _place_chosen("add", orders, unit)
     assert orders.find_idempotent("cus-1", "key-1") is None
-    orders.add(make_order(order_id="ord-chosen", customer_id="cus-1"), binding)  # the retry
+    _place_chosen("add", orders, unit)  # the retry
     assert orders.get("ord-chosen").customer_id == "cus-1"
 
 
@@ -120,26 +138,15 @@ def test_the_same_throttled_placement_through_orders_add_leaves_no_binding_eithe
 def test_a_placement_whose_batch_was_never_sent_removes_its_binding_elsewhere(container: Any, through: str) -> None:
     """The second failure that certainly ran nothing: the request was never sent (azure-core's
     ``ServiceRequestError``). The binding written alone is removed; the retry stores the order."""
-    orders_container = _Throttled(container("orders"))
-    orders = CosmosOrderRepository(orders_container)
-    unit = CosmosUnitOfWork(orders, CosmosSagaStateStore(orders_container, in_order_partition=True))
-    binding = IdempotencyRecord("cus-1", "key-1", "fp-1", "ord-chosen")
-
-    def place() -> None:
-        order = make_order(order_id="ord-chosen", customer_id="cus-1")
-        if through == "unit":
-            unit.commit(make_saga_state(saga_id="ord-chosen"), order, create_saga=True, idempotency=binding)
-        else:
-            orders.add(order, binding)
-
+    orders_container, orders, unit = _stores(container)
     orders_container.unsent_next = True
     with pytest.raises(InfrastructureError) as caught:
-        place()
+        _place_chosen(through, orders, unit)
     assert caught.value.context["retryable"] is True
     assert orders.find_idempotent("cus-1", "key-1") is None
-    place()
+    _place_chosen(through, orders, unit)
     assert orders.get("ord-chosen").customer_id == "cus-1"
-    assert orders.find_idempotent("cus-1", "key-1") == binding
+    assert orders.find_idempotent("cus-1", "key-1") == _CHOSEN
 
 
 @pytest.mark.parametrize("through", ["unit", "add"])
@@ -149,27 +156,16 @@ def test_after_an_unknown_outcome_the_binding_elsewhere_stays(container: Any, th
     binding written alone: removing it after a batch that ran would let a retry with the same key place a second
     order. Either way the retry is refused as ``DuplicateRequest`` naming the order id the caller chose, and no
     second order is written."""
-    orders_container = _Throttled(container("orders"))
-    orders = CosmosOrderRepository(orders_container)
-    unit = CosmosUnitOfWork(orders, CosmosSagaStateStore(orders_container, in_order_partition=True))
-    binding = IdempotencyRecord("cus-1", "key-1", "fp-1", "ord-chosen")
-
-    def place() -> None:
-        order = make_order(order_id="ord-chosen", customer_id="cus-1")
-        if through == "unit":
-            unit.commit(make_saga_state(saga_id="ord-chosen"), order, create_saga=True, idempotency=binding)
-        else:
-            orders.add(order, binding)
-
+    orders_container, orders, unit = _stores(container)
     if failure == "lost":
         orders_container.lose_next = True
     else:
         orders_container.time_out_next = True
     with pytest.raises(InfrastructureError):
-        place()
-    assert orders.find_idempotent("cus-1", "key-1") == binding
+        _place_chosen(through, orders, unit)
+    assert orders.find_idempotent("cus-1", "key-1") == _CHOSEN
     with pytest.raises(DuplicateRequest) as duplicate:
-        place()
+        _place_chosen(through, orders, unit)
     assert duplicate.value.resource_id == "ord-chosen"
     stored = [r.event.order_id for r in orders.pending()]
     assert stored == (["ord-chosen"] if failure == "lost" else [])  # the lost batch's events once, else none
