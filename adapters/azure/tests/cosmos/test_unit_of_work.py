@@ -16,8 +16,9 @@ import pytest
 
 from fooddelivery.application.unit_of_work import ComposedUnitOfWork, unit_of_work_for
 from fooddelivery.domain.errors import ConcurrencyConflict, DuplicateRequest, InfrastructureError, NotFound
-from fooddelivery.domain.order import OrderStatus, order_id_for_key
+from fooddelivery.domain.order import Order, OrderStatus, order_id_for_key
 from fooddelivery.ports.orders import IdempotencyRecord
+from fooddelivery.ports.saga_store import SagaState
 from fooddelivery.testing.builders import advance, make_order, make_saga_state
 from fooddelivery_azure.cosmos import CosmosOrderRepository, CosmosSagaStateStore
 from fooddelivery_azure.cosmos.unit_of_work import CosmosUnitOfWork
@@ -63,6 +64,15 @@ def _placed(unit: CosmosUnitOfWork, charges: RequestChargeRecorder) -> tuple[Any
     return order, saga
 
 
+def _placed_and_loaded(unit: CosmosUnitOfWork, charges: RequestChargeRecorder) -> tuple[Order, SagaState]:
+    """An order placed with its saga (see :func:`_placed`), then both loaded through ``unit`` (their etags known to
+    the unit; the load's call recorded in ``charges``)."""
+    order, _ = _placed(unit, charges)
+    loaded, saga = unit.load(order.order_id)
+    assert saga is not None
+    return loaded, saga
+
+
 def test_only_sagas_in_the_orders_containers_order_partitions_get_the_native_unit(
     container: Any, orders: CosmosOrderRepository, sagas: CosmosSagaStateStore
 ) -> None:
@@ -103,16 +113,14 @@ def test_a_placement_with_its_saga_is_one_batch_and_a_load_one_query(
 def test_a_step_writes_order_events_and_saga_in_one_batch_then_loads_them_back(
     unit: CosmosUnitOfWork, orders: CosmosOrderRepository, charges: Any
 ) -> None:
-    order, _ = _placed(unit, charges)
-    loaded, loaded_saga = unit.load(order.order_id)
-    assert loaded_saga is not None
+    loaded, loaded_saga = _placed_and_loaded(unit, charges)
     advance(loaded, OrderStatus.CONFIRMED)
     loaded_saga.current = "Done"
     charges.reset()
     unit.commit(loaded_saga, loaded)
     assert _calls(charges) == {"units.commit": 1}  # the saga's etag was known from the load: no read first
     assert (loaded.persisted_version, loaded_saga.version) == (2, 2)
-    again, again_saga = unit.load(order.order_id)
+    again, again_saga = unit.load(loaded.order_id)
     assert again.status is OrderStatus.CONFIRMED and again_saga is not None and again_saga.current == "Done"
     assert [r.event.type.value for r in orders.pending()] == ["OrderPlaced", "OrderStatusChanged"]
 
@@ -120,17 +128,15 @@ def test_a_step_writes_order_events_and_saga_in_one_batch_then_loads_them_back(
 def test_a_lost_race_on_the_saga_writes_nothing_of_the_order(
     unit: CosmosUnitOfWork, orders: CosmosOrderRepository, sagas: CosmosSagaStateStore, charges: Any
 ) -> None:
-    order, _ = _placed(unit, charges)
-    loaded, stale_saga = unit.load(order.order_id)
-    assert stale_saga is not None
-    winner = sagas.get(order.order_id)
+    loaded, stale_saga = _placed_and_loaded(unit, charges)
+    winner = sagas.get(loaded.order_id)
     winner.current = "Winner"
     sagas.save(winner)  # someone else advanced the saga
     advance(loaded, OrderStatus.CONFIRMED)
     with pytest.raises(ConcurrencyConflict):
         unit.commit(stale_saga, loaded)
     assert loaded.persisted_version == 1 and len(loaded.pending_events) == 1  # left as it was
-    stored, stored_saga = unit.load(order.order_id)
+    stored, stored_saga = unit.load(loaded.order_id)
     assert stored.status is OrderStatus.PENDING and stored.persisted_version == 1
     assert stored_saga is not None and stored_saga.current == "Winner"
     assert [r.event.type.value for r in orders.pending()] == ["OrderPlaced"]
@@ -139,10 +145,8 @@ def test_a_lost_race_on_the_saga_writes_nothing_of_the_order(
 def test_a_lost_race_on_the_order_writes_nothing_of_the_saga(
     unit: CosmosUnitOfWork, orders: CosmosOrderRepository, charges: Any
 ) -> None:
-    order, _ = _placed(unit, charges)
-    loaded, saga = unit.load(order.order_id)
-    assert saga is not None
-    winner = orders.get(order.order_id)
+    loaded, saga = _placed_and_loaded(unit, charges)
+    winner = orders.get(loaded.order_id)
     advance(winner, OrderStatus.CONFIRMED)
     orders.save(winner)
     advance(loaded, OrderStatus.CONFIRMED)
@@ -150,7 +154,7 @@ def test_a_lost_race_on_the_order_writes_nothing_of_the_saga(
     with pytest.raises(ConcurrencyConflict):
         unit.commit(saga, loaded)
     assert saga.version == 1
-    _, stored_saga = unit.load(order.order_id)
+    _, stored_saga = unit.load(loaded.order_id)
     assert stored_saga is not None and stored_saga.version == 1 and stored_saga.current != "Loser"
 
 
@@ -191,9 +195,7 @@ def test_loading_an_order_without_saga_or_a_missing_order(unit: CosmosUnitOfWork
 def test_one_sided_commits_are_each_stores_single_write(
     unit: CosmosUnitOfWork, sagas: CosmosSagaStateStore, charges: Any
 ) -> None:
-    order, _ = _placed(unit, charges)
-    loaded, loaded_saga = unit.load(order.order_id)
-    assert loaded_saga is not None
+    loaded, loaded_saga = _placed_and_loaded(unit, charges)
     charges.reset()
     loaded_saga.current = "Next"
     unit.commit(loaded_saga, loaded)  # the order did not change: the saga alone
@@ -202,7 +204,7 @@ def test_one_sided_commits_are_each_stores_single_write(
     advance(loaded, OrderStatus.CONFIRMED)
     unit.commit(None, loaded)  # no saga: the order alone
     assert _calls(charges) == {"orders.save": 1}
-    assert sagas.get(order.order_id).version == 2
+    assert sagas.get(loaded.order_id).version == 2
 
 
 def test_a_saga_read_elsewhere_costs_one_read_before_the_batch(
