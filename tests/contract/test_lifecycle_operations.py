@@ -7,7 +7,6 @@ package asserts the same figures on its own stores."""
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,8 @@ import pytest
 from fooddelivery.adapters.memory import VirtualClock
 from fooddelivery.domain import Driver, DriverStatus, GeoPoint, MenuItem, Money, Restaurant
 from fooddelivery.testing.lifecycle import (
+    COMPOSED_LIFECYCLE_STORE_CALLS,
+    LIFECYCLE_START,
     NATIVE_LIFECYCLE_STORE_CALLS,
     STORE_CALLS,
     AdapterSet,
@@ -24,11 +25,9 @@ from fooddelivery.testing.lifecycle import (
     count_lifecycle_store_calls,
 )
 
-START = datetime(2026, 11, 30, 18, 0, tzinfo=UTC)
-
 
 def _boot(stores: AdapterSet, tmp_path: Path) -> Any:
-    return boot_adapter_set(stores, clock=VirtualClock(START), sqlite_path=tmp_path / "ops.db")
+    return boot_adapter_set(stores, clock=VirtualClock(LIFECYCLE_START), sqlite_path=tmp_path / "ops.db")
 
 
 @pytest.mark.parametrize("stores", ["memory", "sqlite"])
@@ -44,19 +43,7 @@ def test_a_unit_of_work_composed_of_the_two_ports_costs_30_store_calls(tmp_path:
     # is an order write and a saga write; the placement is not combined with the saga's creation
     app = _boot("composed", tmp_path)
     counted = count_lifecycle_store_calls(app)
-    assert dict(counted) == {
-        "orders.add": 1,
-        "orders.get": 5,
-        "orders.save": 7,
-        "orders.mark_published": 6,
-        "sagas.create": 1,
-        "sagas.get": 1,
-        "sagas.save": 4,
-        "restaurants.get": 1,
-        "drivers.available_near": 1,
-        "drivers.save": 2,
-        "drivers.get": 1,
-    }
+    assert dict(counted) == COMPOSED_LIFECYCLE_STORE_CALLS
     assert sum(counted.values()) == 30
 
 
@@ -76,7 +63,7 @@ def test_a_given_restaurant_and_driver_cost_the_same_and_the_adapters_are_left_u
             MenuItem("itm-roll", "Maki 🍣", Money.of("12.50", "USD")),
         ),
     )
-    driver = Driver("drv-zoe", "Zoë", DriverStatus.AVAILABLE, GeoPoint(40.731, -73.991), "bike", START)
+    driver = Driver("drv-zoe", "Zoë", DriverStatus.AVAILABLE, GeoPoint(40.731, -73.991), "bike", LIFECYCLE_START)
     counted = count_lifecycle_store_calls(app, restaurant=restaurant, driver=driver)
     assert counted == Counter(NATIVE_LIFECYCLE_STORE_CALLS)
     for port, methods in STORE_CALLS.items():
