@@ -30,6 +30,21 @@ def _boot(stores: AdapterSet, tmp_path: Path) -> Any:
     return boot_adapter_set(stores, clock=VirtualClock(LIFECYCLE_START), sqlite_path=tmp_path / "ops.db")
 
 
+def _restaurant(restaurant_id: str, name: str, cuisine: str, rating: str, *menu: MenuItem) -> Restaurant:
+    """A restaurant in lower Manhattan (USD, New York City's sales tax, 20 minutes to prepare) serving ``menu``."""
+    return Restaurant(
+        restaurant_id,
+        name,
+        cuisine,
+        Decimal(rating),
+        GeoPoint(40.73, -73.99),
+        "USD",
+        Decimal("0.08875"),
+        20,
+        menu,
+    )
+
+
 @pytest.mark.parametrize("stores", ["memory", "sqlite"])
 def test_a_full_lifecycle_costs_25_store_calls_on_a_native_unit_of_work(stores: AdapterSet, tmp_path: Path) -> None:
     app = _boot(stores, tmp_path)
@@ -49,19 +64,13 @@ def test_a_unit_of_work_composed_of_the_two_ports_costs_30_store_calls(tmp_path:
 
 def test_a_given_restaurant_and_driver_cost_the_same_and_the_adapters_are_left_unwrapped(tmp_path: Path) -> None:
     app = _boot("memory", tmp_path)
-    restaurant = Restaurant(
+    restaurant = _restaurant(
         "rst-sushi",
         "寿司 Zoë",
         "sushi",
-        Decimal("4.8"),
-        GeoPoint(40.73, -73.99),
-        "USD",
-        Decimal("0.08875"),
-        20,
-        (
-            MenuItem("itm-gone", "Uni", Money.of("30.00", "USD"), available=False),
-            MenuItem("itm-roll", "Maki 🍣", Money.of("12.50", "USD")),
-        ),
+        "4.8",
+        MenuItem("itm-gone", "Uni", Money.of("30.00", "USD"), available=False),
+        MenuItem("itm-roll", "Maki 🍣", Money.of("12.50", "USD")),
     )
     driver = Driver("drv-zoe", "Zoë", DriverStatus.AVAILABLE, GeoPoint(40.731, -73.991), "bike", LIFECYCLE_START)
     counted = count_lifecycle_store_calls(app, restaurant=restaurant, driver=driver)
@@ -76,16 +85,8 @@ def test_a_given_restaurant_and_driver_cost_the_same_and_the_adapters_are_left_u
 
 def test_a_restaurant_without_an_available_dish_is_refused_before_anything_is_added(tmp_path: Path) -> None:
     app = _boot("memory", tmp_path)
-    closed_kitchen = Restaurant(
-        "rst-empty",
-        "Empty",
-        "pizza",
-        Decimal("4"),
-        GeoPoint(40.73, -73.99),
-        "USD",
-        Decimal("0.08875"),
-        20,
-        (MenuItem("itm-gone", "Gone", Money.of("9.00", "USD"), available=False),),
+    closed_kitchen = _restaurant(
+        "rst-empty", "Empty", "pizza", "4", MenuItem("itm-gone", "Gone", Money.of("9.00", "USD"), available=False)
     )
     with pytest.raises(ValueError, match="no available menu item"):
         count_lifecycle_store_calls(app, restaurant=closed_kitchen)
