@@ -14,7 +14,7 @@ itself with it, without reaching into this repository's ``tests``:
 - :mod:`fooddelivery.testing.lifecycle` -- one order (or many) driven from placement to delivery on an adapter
   set (``deliver_orders``), the adapter sets whose costs are compared (``boot_adapter_set``), and the store calls
   one lifecycle makes on any application (``count_lifecycle_store_calls``, against
-  ``NATIVE_LIFECYCLE_STORE_CALLS``);
+  ``NATIVE_LIFECYCLE_STORE_CALLS``, or ``COMPOSED_LIFECYCLE_STORE_CALLS`` for a unit composed of the two ports);
 - :mod:`fooddelivery.testing.http_parity` -- one list of HTTP requests every entrypoint must answer alike;
 - :mod:`fooddelivery.testing.plugin` -- the pytest plugin (``pytest_plugins = ["fooddelivery.testing.plugin"]``
   in a ``conftest.py``): rewrites the kit's ``assert`` statements and prints one conformance summary line per

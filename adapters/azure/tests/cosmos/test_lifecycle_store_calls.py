@@ -7,12 +7,16 @@ charge records.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any, cast
 
 from fooddelivery.adapters.memory import SequentialIdGenerator, VirtualClock
 from fooddelivery.bootstrap import Bootstrapped, Settings, bootstrap
-from fooddelivery.testing.lifecycle import NATIVE_LIFECYCLE_STORE_CALLS, count_lifecycle_store_calls
+from fooddelivery.testing.lifecycle import (
+    COMPOSED_LIFECYCLE_STORE_CALLS,
+    LIFECYCLE_START,
+    NATIVE_LIFECYCLE_STORE_CALLS,
+    count_lifecycle_store_calls,
+)
 from fooddelivery_azure.cosmos import (
     CosmosDriverRepository,
     CosmosOrderRepository,
@@ -21,9 +25,6 @@ from fooddelivery_azure.cosmos import (
 )
 from fooddelivery_azure.cosmos.unit_of_work import CosmosUnitOfWork
 from fooddelivery_azure.metering import RequestChargeRecorder
-
-#: The kit's default driver was last seen then: the clock starts there.
-START = datetime(2026, 11, 30, 18, 0, tzinfo=UTC)
 
 
 def _boot(container: Any, *, sagas_in_orders: bool, charges: RequestChargeRecorder) -> Bootstrapped:
@@ -36,7 +37,7 @@ def _boot(container: Any, *, sagas_in_orders: bool, charges: RequestChargeRecord
     )
     return bootstrap(
         Settings(),
-        clock=VirtualClock(START),
+        clock=VirtualClock(LIFECYCLE_START),
         ids=SequentialIdGenerator(),
         orders=orders,
         sagas=sagas,
@@ -86,19 +87,7 @@ def test_with_the_sagas_in_a_container_of_their_own_the_composed_unit_costs_30(c
     app = _boot(container, sagas_in_orders=False, charges=charges)
     assert app.adapters["unit_of_work"].atomic is False
     counted = count_lifecycle_store_calls(app)
-    assert dict(counted) == {
-        "orders.add": 1,
-        "orders.get": 5,
-        "orders.save": 7,
-        "orders.mark_published": 6,
-        "sagas.create": 1,
-        "sagas.get": 1,
-        "sagas.save": 4,
-        "restaurants.get": 1,
-        "drivers.available_near": 1,
-        "drivers.save": 2,
-        "drivers.get": 1,
-    }
+    assert dict(counted) == COMPOSED_LIFECYCLE_STORE_CALLS
     assert sum(counted.values()) == 30
     calls = _cosmos_calls(charges)
     assert (calls["sagas.create"], calls["sagas.save"]) == (1, 4) and "units.commit" not in calls

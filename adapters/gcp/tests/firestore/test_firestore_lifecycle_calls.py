@@ -5,12 +5,15 @@ the in-memory and SQLite stores, not the 30 of a unit composed of the two ports.
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime
 from typing import Any
 
 from fooddelivery.adapters.memory import SequentialIdGenerator, VirtualClock
 from fooddelivery.bootstrap import Settings, bootstrap
-from fooddelivery.testing.lifecycle import NATIVE_LIFECYCLE_STORE_CALLS, count_lifecycle_store_calls
+from fooddelivery.testing.lifecycle import (
+    LIFECYCLE_START,
+    NATIVE_LIFECYCLE_STORE_CALLS,
+    count_lifecycle_store_calls,
+)
 from fooddelivery_gcp.firestore import (
     FirestoreDriverRepository,
     FirestoreOrderRepository,
@@ -19,8 +22,6 @@ from fooddelivery_gcp.firestore import (
     FirestoreUnitOfWork,
 )
 from fooddelivery_gcp.metering import FirestoreMeter
-
-START = datetime(2026, 11, 30, 18, 0, tzinfo=UTC)
 
 
 def test_a_full_lifecycle_on_firestore_costs_the_25_store_calls_of_a_native_unit_of_work(
@@ -33,7 +34,7 @@ def test_a_full_lifecycle_on_firestore_costs_the_25_store_calls_of_a_native_unit
         restaurants=FirestoreRestaurantRepository(firestore_client, prefix=prefix, meter=meter),
         drivers=FirestoreDriverRepository(firestore_client, prefix=prefix, meter=meter),
         sagas=FirestoreSagaStateStore(firestore_client, prefix=prefix, meter=meter),
-        clock=VirtualClock(START),
+        clock=VirtualClock(LIFECYCLE_START),
         ids=SequentialIdGenerator(),
     )
     assert isinstance(app.adapters["unit_of_work"], FirestoreUnitOfWork)
