@@ -15,6 +15,8 @@ from fooddelivery.cost.models import DeploymentOptions, ModelInputs, cosmos_read
 from fooddelivery.domain.order import OrderStatus
 from fooddelivery.metering import AWS, AZURE, GCP
 from fooddelivery.ports.orders import IdempotencyRecord
+from fooddelivery.ports.saga_store import SagaState
+from fooddelivery.ports.unit_of_work import OrderUnitOfWork
 from fooddelivery.testing.builders import advance, make_order, make_saga_state
 
 
@@ -133,18 +135,25 @@ def test_metering_can_be_switched_off_without_changing_the_counts() -> None:
     assert counters.snapshot() == {"orders.writes": 1, "outbox.writes": 1, "orders.reads": 1}
 
 
-def test_a_unit_of_work_commits_the_order_and_its_saga_as_one_atomic_write() -> None:
-    # The cloud stores' native units of work write the order, its outbox records and the saga in one atomic write
-    # (DynamoDB TransactWriteItems, a Cosmos DB transactional batch, a Firestore batched write): the saga is one
-    # more item of the order's transaction, not a write of its own.
+def _placed_with_saga(order_id: str) -> tuple[OperationCounters, OrderUnitOfWork, SagaState]:
+    """Metered in-memory order and saga stores' unit of work, and order ``order_id`` of ``cus-ana`` (one event)
+    placed through it with its saga in one commit: (the counters, the unit, the saga as committed)."""
     counters = OperationCounters()
     orders = InMemoryOrderRepository(counters=counters)
     sagas = InMemorySagaStateStore(counters=counters)
     unit = orders.unit_of_work(sagas)
     assert unit is not None
-    order = make_order(order_id="ord-4", customer_id="cus-ana")
-    saga = make_saga_state(saga_id="ord-4")
-    unit.commit(saga, order, create_saga=True)  # the placement with its saga
+    order = make_order(order_id=order_id, customer_id="cus-ana")
+    saga = make_saga_state(saga_id=order_id)
+    unit.commit(saga, order, create_saga=True)
+    return counters, unit, saga
+
+
+def test_a_unit_of_work_commits_the_order_and_its_saga_as_one_atomic_write() -> None:
+    # The cloud stores' native units of work write the order, its outbox records and the saga in one atomic write
+    # (DynamoDB TransactWriteItems, a Cosmos DB transactional batch, a Firestore batched write): the saga is one
+    # more item of the order's transaction, not a write of its own.
+    counters, unit, _ = _placed_with_saga("ord-4")  # the placement with its saga
     loaded, stored_saga = unit.load("ord-4")
     assert stored_saga is not None
     advance(loaded, OrderStatus.CONFIRMED)  # one more event on the order
@@ -175,14 +184,7 @@ def test_on_azure_a_saga_only_write_is_a_change_feed_invocation_too() -> None:
     # partition), whose change feed triggers the relay function for every document written, outbox or not: a
     # saga-only commit (``store.sagas.write``) is one more invocation in queue mode, as a commit carrying events
     # (``store.orders.txn``) is. Durable Functions keeps no saga documents in Cosmos DB: nothing more there.
-    counters = OperationCounters()
-    orders = InMemoryOrderRepository(counters=counters)
-    sagas = InMemorySagaStateStore(counters=counters)
-    unit = orders.unit_of_work(sagas)
-    assert unit is not None
-    order = make_order(order_id="ord-5", customer_id="cus-ana")
-    saga = make_saga_state(saga_id="ord-5")
-    unit.commit(saga, order, create_saga=True)  # order, its event and the saga: one batch, one change-feed batch
+    counters, unit, saga = _placed_with_saga("ord-5")  # order, its event and the saga: one batch, one change-feed batch
     saga.current = "WaitForRestaurant"
     unit.commit(saga)  # the saga alone: one document of the orders container, one more change-feed batch
     saga.current = "Done"
