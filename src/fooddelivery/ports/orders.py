@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar, runtime_checkable
 
+from fooddelivery.domain.errors import DuplicateRequest, IdempotencyKeyReused
 from fooddelivery.domain.order import Order, OrderStatus
 
 __all__ = ["IdempotencyRecord", "OrderRepository", "Page"]
@@ -41,6 +42,23 @@ class IdempotencyRecord:
     key: str
     fingerprint: str
     order_id: str
+
+    def refused_by(self, bound: IdempotencyRecord) -> DuplicateRequest | IdempotencyKeyReused:
+        """The error a store's ``add`` raises for a placement bound by this record when its key is already bound
+        as ``bound`` (the stored record of the same scope and key).
+
+        Returns:
+            ``DuplicateRequest`` with ``resource_id`` = ``bound.order_id`` when the fingerprints match (the same
+            request again), else ``IdempotencyKeyReused`` with the ``scope`` and ``key`` in its context. Raise it
+            (``raise record.refused_by(bound) from cause``).
+        """
+        if bound.fingerprint == self.fingerprint:
+            return DuplicateRequest(
+                f"idempotency key {self.key!r} already created order {bound.order_id}", resource_id=bound.order_id
+            )
+        return IdempotencyKeyReused(
+            f"idempotency key {self.key!r} was used with a different request", scope=self.scope, key=self.key
+        )
 
 
 @runtime_checkable

@@ -56,8 +56,6 @@ from typing import TYPE_CHECKING, Any, Final, NoReturn
 from fooddelivery.application.relay import ChangeRecord
 from fooddelivery.domain.errors import (
     ConcurrencyConflict,
-    DuplicateRequest,
-    IdempotencyKeyReused,
     InfrastructureError,
     NotFound,
 )
@@ -300,16 +298,7 @@ class CosmosOrderRepository:
                 f"idempotency key {idempotency.key!r} changed while the order was written, retry",
                 scope=idempotency.scope,
             ) from vendor
-        if bound.fingerprint == idempotency.fingerprint:
-            raise DuplicateRequest(
-                f"idempotency key {idempotency.key!r} already created order {bound.order_id}",
-                resource_id=bound.order_id,
-            ) from vendor
-        raise IdempotencyKeyReused(
-            f"idempotency key {idempotency.key!r} was used with a different request",
-            scope=idempotency.scope,
-            key=idempotency.key,
-        ) from vendor
+        raise idempotency.refused_by(bound) from vendor
 
     def get(self, order_id: str) -> Order:
         """The stored order (a point read), ``persisted_version`` and ``concurrency_token`` (its etag) set.

@@ -62,8 +62,6 @@ from typing import TYPE_CHECKING, Any, Final
 from fooddelivery.adapters.paging import bad_cursor, check_limit, decode_cursor, encode_cursor
 from fooddelivery.domain.errors import (
     ConcurrencyConflict,
-    DuplicateRequest,
-    IdempotencyKeyReused,
     InfrastructureError,
     NotFound,
 )
@@ -241,18 +239,8 @@ class FirestoreOrderRepository(FirestoreRepository):
             InfrastructureError: Firestore failed on the read.
         """
         bound = self.find_idempotent(idempotency.scope, idempotency.key)
-        if bound is None:
-            return
-        if bound.fingerprint == idempotency.fingerprint:
-            raise DuplicateRequest(
-                f"idempotency key {idempotency.key!r} already created order {bound.order_id}",
-                resource_id=bound.order_id,
-            ) from exc
-        raise IdempotencyKeyReused(
-            f"idempotency key {idempotency.key!r} was used with a different request",
-            scope=idempotency.scope,
-            key=idempotency.key,
-        ) from exc
+        if bound is not None:
+            raise idempotency.refused_by(bound) from exc
 
     def _explain_existing(self, order: Order, idempotency: IdempotencyRecord | None, exc: Exception) -> None:
         """Raise the core's error for a placement whose commit found a document already there."""
