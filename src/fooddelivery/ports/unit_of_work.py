@@ -39,6 +39,10 @@ class OrderUnitOfWork(Protocol):
         """The stored order (``persisted_version`` / ``concurrency_token`` set, as ``OrderRepository.get``) and its
         saga instance, or None when no saga was started for it.
 
+        A native unit returns a pair that was stored together (a snapshot of the partition, or reads that cannot mix
+        two commits): a commit decided on the pair, even one that writes only the saga, must never succeed on a pair
+        that never existed. The composed unit reads the two one after the other and gives no such promise.
+
         Raises:
             NotFound: no such order.
             InfrastructureError: the store failed.
@@ -58,13 +62,19 @@ class OrderUnitOfWork(Protocol):
         - ``order``: inserted with its events (and ``idempotency``) when it was never stored (``persisted_version``
           0), as ``OrderRepository.add``; otherwise written with its events if it changed (``version`` differs from
           ``persisted_version``) and the stored order is still the one it was read as, as ``OrderRepository.save``;
-          an unchanged order is not written. On success its pending events are taken from it and
-          ``persisted_version`` (and ``concurrency_token``) set anew.
+          an unchanged order is neither written nor compared (a saga-only step succeeds even if the order changed
+          since it was read). On success its pending events are taken from it and ``persisted_version`` (and
+          ``concurrency_token``) set anew.
         - ``saga``: inserted at version 1 when ``create_saga``, else replaced if the stored version equals
           ``saga.version``, as ``SagaStateStore.create`` / ``save``; ``saga.version`` is set anew on success.
 
+        A store may resend a write whose answer was lost (a client library's retry). A native unit then either
+        recognises its own applied commit (and succeeds) or refuses the resend (``ConcurrencyConflict`` /
+        ``DuplicateRequest``); it never writes a commit twice, and never takes another writer's commit for its own.
+
         Args:
-            saga: the saga instance's new state, or None to write the order only.
+            saga: the saga instance's new state, or None to write the order only; when both are given,
+                ``saga.saga_id`` is ``order.order_id`` (the saga lives in the order's partition).
             order: the order, or None to write the saga only.
             create_saga: insert the saga instead of replacing it.
             idempotency: the placement's idempotency binding (only with a new order).
@@ -74,7 +84,8 @@ class OrderUnitOfWork(Protocol):
                 for an insert). An atomic commit then wrote nothing; a composed one may have written the order.
             DuplicateRequest / IdempotencyKeyReused: as ``OrderRepository.add``.
             NotFound: an order or saga to replace was never stored.
-            InfrastructureError: the store failed.
+            InfrastructureError: the store failed. When the answer was lost for good the commit may have been
+                applied: the caller reloads before deciding again (the saga's idempotent steps absorb a repeat).
         """
         ...
 
