@@ -1,0 +1,243 @@
+"""Attempts to break the DynamoDB unit of work (review): rivals that write what this commit writes, numbers that
+DynamoDB normalises, unprocessed batch keys, one read raced by many writers, and the billing of its calls.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+from decimal import Decimal
+from typing import Any
+
+import boto3
+import pytest
+
+from fooddelivery.adapters.memory import InMemoryOrderRepository, InMemorySagaStateStore, OperationCounters
+from fooddelivery.cost.models import ModelInputs, model_units
+from fooddelivery.domain import OrderStatus
+from fooddelivery.domain.errors import ConcurrencyConflict
+from fooddelivery.metering import AWS, UsageMeter
+from fooddelivery.ports.saga_store import SagaState
+from fooddelivery.testing.builders import advance, make_order, make_saga_state
+from fooddelivery_aws import metering
+from fooddelivery_aws.dynamodb import DynamoDBOrderRepository, DynamoDBSagaStateStore
+from fooddelivery_aws.dynamodb.tables import ORDERS, OUTBOX, SAGAS, TableSpec
+from fooddelivery_aws.dynamodb.unit_of_work import DynamoDBUnitOfWork
+
+Tables = dict[TableSpec, str]
+
+
+def new_client(endpoint: str) -> Any:
+    return boto3.client(
+        "dynamodb",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+@pytest.fixture
+def client(moto_endpoint: str, moto_tables: Tables) -> Any:
+    return new_client(moto_endpoint)
+
+
+def unit_on(client: Any, tables: Tables, **orders_kwargs: Any) -> DynamoDBUnitOfWork:
+    orders = DynamoDBOrderRepository(tables[ORDERS], client=client, **orders_kwargs)
+    unit = orders.unit_of_work(DynamoDBSagaStateStore(tables[SAGAS], client=client))
+    assert isinstance(unit, DynamoDBUnitOfWork)
+    return unit
+
+
+@pytest.fixture
+def unit(client: Any, moto_tables: Tables) -> DynamoDBUnitOfWork:
+    return unit_on(client, moto_tables)
+
+
+def scan(client: Any, table: str) -> list[dict[str, Any]]:
+    return list(client.scan(TableName=table, ConsistentRead=True)["Items"])
+
+
+def placed(unit: DynamoDBUnitOfWork, order_id: str = "ord-1") -> None:
+    unit.commit(make_saga_state(saga_id=order_id, version=0), make_order(order_id=order_id), create_saga=True)
+
+
+class LoseFirstAnswer:
+    """botocore resends the first ``operation`` request after it was answered (its answer "lost")."""
+
+    def __init__(self, client: Any, operation: str) -> None:
+        self.resent = 0
+        client.meta.events.register(f"needs-retry.dynamodb.{operation}", self._retry, unique_id="lose-first")
+
+    def _retry(self, attempts: int, response: Any = None, **_: Any) -> int | None:
+        if attempts == 1 and response is not None and response[0].status_code == 200:
+            self.resent += 1
+            return 0
+        return None
+
+
+# -- a rival that wrote what this commit writes -----------------------------------------------------------------
+
+
+def test_many_writers_from_one_read_of_different_steps_make_exactly_one_winner_with_its_own_items(
+    moto_endpoint: str, moto_tables: Tables
+) -> None:
+    setup = unit_on(new_client(moto_endpoint), moto_tables)
+    placed(setup)
+    units = [unit_on(new_client(moto_endpoint), moto_tables) for _ in range(6)]
+    loaded = [u.load("ord-1") for u in units]
+    winners: list[int] = []
+    conflicts: list[int] = []
+    lock = threading.Lock()
+    start = threading.Barrier(len(units))
+
+    def run(n: int, u: DynamoDBUnitOfWork, order: Any, saga: SagaState | None) -> None:
+        assert saga is not None
+        advance(order, OrderStatus.CONFIRMED)
+        saga.current = f"step-{n}"
+        start.wait()
+        try:
+            u.commit(saga, order)
+            with lock:
+                winners.append(n)
+        except ConcurrencyConflict:
+            with lock:
+                conflicts.append(n)
+
+    threads = [
+        threading.Thread(target=run, args=(n, u, o, s)) for n, (u, (o, s)) in enumerate(zip(units, loaded, strict=True))
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(winners) == 1 and len(conflicts) == 5
+    order, saga = setup.load("ord-1")
+    assert saga is not None and saga.current == f"step-{winners[0]}" and saga.version == 2
+    assert order.version == 2 and order.status is OrderStatus.CONFIRMED
+
+
+# -- numbers DynamoDB normalises ----------------------------------------------------------------------------------
+def test_dynalite_stores_numbers_as_dynamodb_does_without_trailing_zeros(
+    dynalite_tables: Tables, dynalite_endpoint: str
+) -> None:
+    """The fact the next tests rest on (DynamoDB developer guide, "Data types", Number: "Leading and trailing
+    zeroes are trimmed"), checked on dynalite."""
+    client = new_client(dynalite_endpoint)
+    client.put_item(TableName=dynalite_tables[SAGAS], Item={"sagaId": {"S": "x"}, "n": {"N": "1741953600.000000"}})
+    item = client.get_item(TableName=dynalite_tables[SAGAS], Key={"sagaId": {"S": "x"}}, ConsistentRead=True)["Item"]
+    assert item["n"] == {"N": "1741953600"}
+
+
+# -- a batch read that leaves keys unprocessed ----------------------------------------------------------------------
+class DropSagaKeyOnce:
+    """The real client, except that the first ``BatchGetItem`` leaves the sagas table's keys unprocessed (as
+    DynamoDB does under throttling or past 16 MB), billed as such."""
+
+    def __init__(self, client: Any, sagas_table: str) -> None:
+        self._client = client
+        self._sagas = sagas_table
+        self.batch_calls = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def batch_get_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:
+        self.batch_calls += 1
+        if self.batch_calls == 1 and self._sagas in RequestItems:
+            asked = dict(RequestItems)
+            held = asked.pop(self._sagas)
+            response = dict(self._client.batch_get_item(RequestItems=asked))
+            response["UnprocessedKeys"] = {self._sagas: held}
+            return response
+        return dict(self._client.batch_get_item(RequestItems=RequestItems))
+
+
+def test_a_load_asks_again_for_a_saga_key_left_unprocessed_instead_of_returning_no_saga(
+    client: Any, moto_tables: Tables
+) -> None:
+    placed(unit_on(client, moto_tables))
+    stub = DropSagaKeyOnce(client, moto_tables[SAGAS])
+    unit = unit_on(stub, moto_tables)
+    order, saga = unit.load("ord-1")
+    assert stub.batch_calls == 2
+    assert order.version == 1 and saga is not None and saga.version == 1
+
+
+# -- billing ----------------------------------------------------------------------------------------------------------
+def test_a_load_of_a_saga_over_4_kb_bills_its_4_kb_steps(unit: DynamoDBUnitOfWork, client: Any) -> None:
+    from fooddelivery_aws.dynamodb.records import saga_to_item
+
+    saga = make_saga_state(saga_id="ord-big", version=0)
+    saga.data["notes"] = "x" * 5000
+    assert 4096 < metering.dynamodb_item_size(saga_to_item(saga)) <= 8192
+    unit.commit(saga, make_order(order_id="ord-big"), create_saga=True)
+    meter = UsageMeter()
+    metering.instrument(client, meter)
+    try:
+        unit.load("ord-big")
+    finally:
+        metering.instrument(client, None)
+    assert meter.quantity(AWS.DYNAMODB_READ_UNITS) == 1 + 2  # the order under 4 KB, the saga in two 4 KB steps
+
+
+@pytest.mark.parametrize("shape", ["order_with_event_and_saga", "order_without_event_and_saga", "saga_only"])
+def test_the_cost_model_predicts_the_write_units_of_each_commit_shape(
+    shape: str, client: Any, moto_tables: Tables
+) -> None:
+    """The in-memory unit's metering (7a9cc1b) against what DynamoDBUnitOfWork is billed, for each shape of a step's
+    commit (after a placement with its saga)."""
+
+    def step(u: Any) -> None:
+        order, saga = u.load("ord-1")
+        if shape != "saga_only":
+            advance(order, OrderStatus.CONFIRMED)
+            if shape == "order_without_event_and_saga":
+                order.take_events()
+        saga.current = "Next"
+        u.commit(saga, order)
+
+    unit = unit_on(client, moto_tables)
+    placed(unit)
+    meter = UsageMeter()
+    metering.instrument(client, meter)
+    try:
+        step(unit)
+    finally:
+        metering.instrument(client, None)
+
+    counters = OperationCounters()
+    memory_orders = InMemoryOrderRepository(counters=counters)
+    memory_unit = memory_orders.unit_of_work(InMemorySagaStateStore(counters=counters))
+    assert memory_unit is not None
+    memory_unit.commit(make_saga_state(saga_id="ord-1", version=0), make_order(order_id="ord-1"), create_saga=True)
+    placed_counters = counters.usage()
+    step(memory_unit)
+
+    def wru(usage: Any) -> Decimal:
+        inputs = ModelInputs(usage, 1, 0.0, Decimal(1), Decimal(720), Decimal(1))
+        return Decimal({u.meter: u.quantity for u in model_units("aws.queue", inputs)}.get(AWS.DYNAMODB_WRITE_UNITS, 0))
+
+    predicted = wru(counters.usage()) - wru(placed_counters)
+    assert predicted == meter.quantity(AWS.DYNAMODB_WRITE_UNITS)
+
+
+# -- the outbox in its own sharded table --------------------------------------------------------------------------
+def test_an_event_id_taken_in_a_sharded_outbox_table_is_a_conflict_and_nothing_is_written(
+    client: Any, moto_tables: Tables
+) -> None:
+    unit = unit_on(client, moto_tables, outbox_table=moto_tables[OUTBOX], outbox_shards=3)
+    placed(unit)
+    order, saga = unit.load("ord-1")
+    assert saga is not None
+    advance(order, OrderStatus.CONFIRMED)
+    [event] = order.pending_events
+    placed_event_ids = [i["eventId"]["S"] for i in scan(client, moto_tables[OUTBOX])]
+    order.pending_events[0] = replace(event, event_id=placed_event_ids[0])
+    saga.current = "Confirmed"
+    with pytest.raises(ConcurrencyConflict) as caught:
+        unit.commit(saga, order)
+    assert "already written" in str(caught.value)
+    stored, stored_saga = unit.load("ord-1")
+    assert stored.version == 1 and stored_saga is not None and stored_saga.version == 1
+    assert len(scan(client, moto_tables[OUTBOX])) == 1
