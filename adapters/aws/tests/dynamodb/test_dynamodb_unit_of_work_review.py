@@ -77,6 +77,79 @@ class LoseFirstAnswer:
 
 
 # -- a rival that wrote what this commit writes -----------------------------------------------------------------
+def test_two_drivers_of_the_same_saga_step_from_one_read_do_not_both_win_a_saga_only_commit(
+    unit: DynamoDBUnitOfWork,
+) -> None:
+    """Two processes (a duplicated queue message) load the same order and saga and take the same step, which
+    changes the saga alone. The port: "ConcurrencyConflict: the order or the saga was written by someone else since
+    it was read". The second commit's PutItem is refused by its version condition, but ``_written`` finds the
+    stored saga equal to what it put (the rival put the very same item) and reports success: both run the step."""
+    placed(unit)
+    order_a, saga_a = unit.load("ord-1")
+    order_b, saga_b = unit.load("ord-1")
+    assert saga_a is not None and saga_b is not None
+    saga_a.current = saga_b.current = "AssignDriver"
+    unit.commit(saga_a, order_a)
+    with pytest.raises(ConcurrencyConflict):
+        unit.commit(saga_b, order_b)
+
+
+def test_two_drivers_of_the_same_step_from_one_read_do_not_both_win_and_the_loser_events_are_not_claimed_written(
+    unit: DynamoDBUnitOfWork, client: Any, moto_tables: Tables
+) -> None:
+    """The same race on a step that changes the order and the saga: both make the same order item (the domain's
+    time comes from the loaded order) and the same saga item, but their events have their own ids. The loser's
+    transaction is cancelled (both versions moved), ``_written`` compares only the order and the saga items, finds
+    them equal and reports success: the loser's events are taken off its order as if written, yet none is stored."""
+    placed(unit)
+    order_a, saga_a = unit.load("ord-1")
+    order_b, saga_b = unit.load("ord-1")
+    assert saga_a is not None and saga_b is not None
+    advance(order_a, OrderStatus.CONFIRMED)
+    advance(order_b, OrderStatus.CONFIRMED)
+    [event_b] = order_b.pending_events
+    saga_a.current = saga_b.current = "Confirmed"
+    unit.commit(saga_a, order_a)
+    try:
+        unit.commit(saga_b, order_b)
+    except ConcurrencyConflict:
+        return  # what the port says
+    keys = {item["orderId"]["S"] for item in scan(client, moto_tables[ORDERS])}
+    assert f"outbox#{event_b.event_id}" in keys, "the commit succeeded, but its event was never written"
+
+
+def test_many_writers_from_one_read_of_the_same_step_make_exactly_one_winner(
+    moto_endpoint: str, moto_tables: Tables
+) -> None:
+    """Six processes race the same step from one read (each its own client, as separate Lambdas): exactly one may
+    win; the others must get ConcurrencyConflict."""
+    setup = unit_on(new_client(moto_endpoint), moto_tables)
+    placed(setup)
+    units = [unit_on(new_client(moto_endpoint), moto_tables) for _ in range(6)]
+    loaded = [u.load("ord-1") for u in units]
+    outcomes: list[str] = []
+    lock = threading.Lock()
+    start = threading.Barrier(len(units))
+
+    def run(u: DynamoDBUnitOfWork, order: Any, saga: SagaState | None) -> None:
+        assert saga is not None
+        advance(order, OrderStatus.CONFIRMED)
+        saga.current = "Confirmed"
+        start.wait()
+        try:
+            u.commit(saga, order)
+            outcome = "won"
+        except ConcurrencyConflict:
+            outcome = "conflict"
+        with lock:
+            outcomes.append(outcome)
+
+    threads = [threading.Thread(target=run, args=(u, o, s)) for u, (o, s) in zip(units, loaded, strict=True)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["conflict"] * 5 + ["won"]
 
 
 def test_many_writers_from_one_read_of_different_steps_make_exactly_one_winner_with_its_own_items(
