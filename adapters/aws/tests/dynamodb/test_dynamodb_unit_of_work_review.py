@@ -352,3 +352,54 @@ def test_an_event_id_taken_in_a_sharded_outbox_table_is_a_conflict_and_nothing_i
     stored, stored_saga = unit.load("ord-1")
     assert stored.version == 1 and stored_saga is not None and stored_saga.version == 1
     assert len(scan(client, moto_tables[OUTBOX])) == 1
+
+
+# -- a batch read across a transaction ------------------------------------------------------------------------------
+class ReadOrderBeforeRival:
+    """The real client, except that ``BatchGetItem`` returns the order item as it was before a rival's transaction
+    and the saga item as it is after it: what DynamoDB may answer when a ``TransactWriteItems`` lands between the
+    batch's item reads (developer guide, "Isolation levels for DynamoDB transactions": BatchGetItem is not
+    serializable as a whole; the unit's module docstring says so too). moto serialises requests, so it never does."""
+
+    def __init__(self, client: Any, orders_table: str) -> None:
+        self._client = client
+        self._orders = orders_table
+        self.stale_order: dict[str, Any] | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def batch_get_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:
+        response = dict(self._client.batch_get_item(RequestItems=RequestItems))
+        if self.stale_order is not None:
+            response["Responses"] = {**response["Responses"], self._orders: [self.stale_order]}
+        return response
+
+
+def test_a_saga_only_step_decided_on_an_order_older_than_the_saga_it_read_does_not_commit(
+    client: Any, moto_tables: Tables
+) -> None:
+    """The module docstring argues the batch read is safe without a snapshot: "a commit that writes one item is
+    conditioned on that item only, as it would be after a snapshot read". Not so: a rival commits order v2 with saga
+    v2 (one transaction); a torn batch read returns order v1 with saga v2, a pair that never existed. A step decided
+    on it that writes the saga alone is conditioned on saga v2 only, and succeeds. After a snapshot read (the
+    in-memory and SQLite units, or TransactGetItems) the step saw (v1, v1) -- its saga write then fails, the rival
+    having moved the saga -- or (v2, v2) and decided on the order as it is."""
+    stub = ReadOrderBeforeRival(client, moto_tables[ORDERS])
+    unit = unit_on(stub, moto_tables)
+    placed(unit)
+    stub.stale_order = client.get_item(
+        TableName=moto_tables[ORDERS], Key={"orderId": {"S": "ord-1"}}, ConsistentRead=True
+    )["Item"]
+    rival_order, rival_saga = unit_on(client, moto_tables).load("ord-1")
+    assert rival_saga is not None
+    advance(rival_order, OrderStatus.CONFIRMED)
+    rival_saga.current = "AssignDriver"
+    unit_on(client, moto_tables).commit(rival_saga, rival_order)  # order v2 and saga v2, atomically
+
+    order, saga = unit.load("ord-1")  # torn: order v1 (PENDING), saga v2 (AssignDriver)
+    assert saga is not None and saga.version == 2
+    assert order.version == 1 and order.status is OrderStatus.PENDING
+    saga.data["decided_on"] = order.status.value  # a step that looked at the order, then writes the saga alone
+    with pytest.raises(ConcurrencyConflict):
+        unit.commit(saga, order)
