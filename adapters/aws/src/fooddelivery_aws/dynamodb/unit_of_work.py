@@ -43,7 +43,8 @@ unprocessed (throttling): they are asked again, with backoff, in further calls.
 ``TransactWriteItems`` carries the same ``ClientRequestToken`` (botocore fills it in), which DynamoDB answers as the
 first call for 10 minutes; a resent ``PutItem``, or a transaction resent to a stand-in that ignores the token (moto),
 fails its conditions instead. The unit then looks at what is stored (the old items the refusal returns): when the
-order and the saga are exactly the items it put, its own write was applied and the commit succeeds.
+order and the saga are the items it put (numbers compared by value: DynamoDB trims their zeros), its own write was
+applied and the commit succeeds.
 
 Source of the rules above: https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html,
 https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/read-write-operations.html,
@@ -54,6 +55,8 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, Final, NoReturn
 
 from fooddelivery.domain.errors import ConcurrencyConflict, InfrastructureError, NotFound
@@ -203,8 +206,8 @@ class DynamoDBUnitOfWork:
 
     def _written(self, cancelled: _Cancelled, actions: list[dict[str, Any]], mine: list[tuple[int, str]]) -> bool:
         """Whether a refused commit was this very write applied before: the order and the saga it puts (those of
-        ``mine``: action index, key attribute) are each stored exactly as put (each carries its new version, so no
-        other write leaves the same item).
+        ``mine``: action index, key attribute) are each stored as put (numbers by value, see :func:`_same_item`;
+        each carries its new version, so no other write leaves the same item).
 
         That happens when the answer to the write was lost and the request sent again (botocore's retries resend
         it; DynamoDB itself answers a resent ``TransactWriteItems`` with its ``ClientRequestToken``, which botocore
@@ -218,7 +221,7 @@ class DynamoDBUnitOfWork:
             if stored is None:  # emulators may not return the old item: read it (strongly consistent)
                 key = {key_attr: put["Item"][key_attr]}
                 stored = get_item(self.orders._client.get(), put["TableName"], key, _ACTION)
-            if stored != put["Item"]:
+            if stored is None or not _same_item(stored, put["Item"]):
                 return False
         return bool(mine)
 
@@ -292,6 +295,40 @@ class DynamoDBUnitOfWork:
             pending = dict(unprocessed)
             time.sleep(min(1.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.0))
         _unprocessed(pending)
+
+
+def _same_item(stored: Mapping[str, Any], put: Mapping[str, Any]) -> bool:
+    """Whether a stored item is the item put: the same attributes with equal values, numbers compared by value
+    (DynamoDB stores a number without leading or trailing zeros: "1.50" comes back "1.5"; developer guide, "Data
+    types", https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/HowItWorks.NamingRulesDataTypes.html)
+    and sets as sets (returned in no particular order)."""
+    return stored.keys() == put.keys() and all(_same_value(stored[name], put[name]) for name in put)
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    if not isinstance(a, Mapping) or not isinstance(b, Mapping) or a.keys() != b.keys() or len(a) != 1:
+        return bool(a == b)
+    [kind] = a.keys()
+    x, y = a[kind], b[kind]
+    if kind == "N":
+        nx, ny = _number(x), _number(y)
+        return nx == ny if nx is not None and ny is not None else bool(x == y)
+    if kind == "NS":
+        return {_number(n) for n in x} == {_number(n) for n in y}
+    if kind in ("SS", "BS"):
+        return set(x) == set(y)
+    if kind == "M":
+        return isinstance(x, Mapping) and isinstance(y, Mapping) and _same_item(x, y)
+    if kind == "L":
+        return len(x) == len(y) and all(_same_value(i, j) for i, j in zip(x, y, strict=True))
+    return bool(x == y)
+
+
+def _number(text: Any) -> Decimal | None:
+    try:
+        return Decimal(str(text))
+    except InvalidOperation:
+        return None
 
 
 def _unprocessed(pending: dict[str, Any]) -> NoReturn:
