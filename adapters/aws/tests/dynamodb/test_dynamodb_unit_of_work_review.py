@@ -403,3 +403,76 @@ def test_a_saga_only_step_decided_on_an_order_older_than_the_saga_it_read_does_n
     saga.data["decided_on"] = order.status.value  # a step that looked at the order, then writes the saga alone
     with pytest.raises(ConcurrencyConflict):
         unit.commit(saga, order)
+
+
+# -- the cost model against the bill, beyond the shapes tested so far -------------------------------------------------
+def _model(usage: Any, meter: str) -> Decimal:
+    inputs = ModelInputs(usage, 1, 0.0, Decimal(1), Decimal(720), Decimal(1))
+    return Decimal({u.meter: u.quantity for u in model_units("aws.queue", inputs)}.get(meter, 0))
+
+
+def _big_saga(order_id: str, chars: int) -> SagaState:
+    saga = make_saga_state(saga_id=order_id, version=0)
+    saga.data["notes"] = "x" * chars
+    return saga
+
+
+@pytest.mark.parametrize("chars", [0, 2500, 5000])
+def test_the_cost_model_predicts_the_write_units_of_a_placement_with_binding_and_saga_of_any_size(
+    chars: int, client: Any, moto_tables: Tables
+) -> None:
+    from fooddelivery.ports.orders import IdempotencyRecord
+    from fooddelivery.testing.builders import make_restaurant
+
+    restaurant = make_restaurant()
+    binding = IdempotencyRecord("cus-ana", "key-1", "f" * 64, "ord-1")
+    unit = unit_on(client, moto_tables)
+    meter = UsageMeter()
+    metering.instrument(client, meter)
+    try:
+        unit.commit(
+            _big_saga("ord-1", chars),
+            make_order(restaurant, order_id="ord-1", customer_id="cus-ana"),
+            create_saga=True,
+            idempotency=binding,
+        )
+    finally:
+        metering.instrument(client, None)
+    counters = OperationCounters()
+    memory_unit = InMemoryOrderRepository(counters=counters).unit_of_work(InMemorySagaStateStore(counters=counters))
+    assert memory_unit is not None
+    memory_unit.commit(
+        _big_saga("ord-1", chars),
+        make_order(restaurant, order_id="ord-1", customer_id="cus-ana"),
+        create_saga=True,
+        idempotency=binding,
+    )
+    assert _model(counters.usage(), AWS.DYNAMODB_WRITE_UNITS) == meter.quantity(AWS.DYNAMODB_WRITE_UNITS)
+
+
+@pytest.mark.parametrize("chars", [None, 0, 5000, 9000])
+def test_the_cost_model_predicts_the_read_units_of_a_load(chars: int | None, client: Any, moto_tables: Tables) -> None:
+    """None: an order without a saga (the batch read's missing key bills the minimum)."""
+    from fooddelivery.testing.builders import make_restaurant
+
+    restaurant = make_restaurant()
+    unit = unit_on(client, moto_tables)
+    counters = OperationCounters()
+    memory_unit = InMemoryOrderRepository(counters=counters).unit_of_work(InMemorySagaStateStore(counters=counters))
+    assert memory_unit is not None
+    for u in (unit, memory_unit):
+        order = make_order(restaurant, order_id="ord-1", customer_id="cus-ana")
+        if chars is None:
+            u.commit(None, order)
+        else:
+            u.commit(_big_saga("ord-1", chars), order, create_saga=True)
+    before = counters.usage()
+    meter = UsageMeter()
+    metering.instrument(client, meter)
+    try:
+        unit.load("ord-1")
+    finally:
+        metering.instrument(client, None)
+    memory_unit.load("ord-1")
+    predicted = _model(counters.usage(), AWS.DYNAMODB_READ_UNITS) - _model(before, AWS.DYNAMODB_READ_UNITS)
+    assert predicted == meter.quantity(AWS.DYNAMODB_READ_UNITS)
