@@ -476,3 +476,27 @@ def test_the_cost_model_predicts_the_read_units_of_a_load(chars: int | None, cli
     memory_unit.load("ord-1")
     predicted = _model(counters.usage(), AWS.DYNAMODB_READ_UNITS) - _model(before, AWS.DYNAMODB_READ_UNITS)
     assert predicted == meter.quantity(AWS.DYNAMODB_READ_UNITS)
+
+
+def test_a_placement_sent_again_with_its_idempotency_key_is_a_duplicate_even_when_its_items_match(
+    unit: DynamoDBUnitOfWork, client: Any, moto_tables: Tables
+) -> None:
+    """A client's retry of a placement races its first request (same key, same request: both found no binding).
+    With an atomic unit and the in-process runner, ``TransactionalOrders.add`` places through ``unit.commit(saga,
+    order, create_saga=True, idempotency=...)``. The retry builds the order again, with a new event id, at the same
+    clock time (a VirtualClock; or within the same microsecond). The port: DuplicateRequest (the use case then
+    answers with the first order, created=False). ``_written`` finds the stored order and saga equal to the new Puts
+    and reports a fresh success instead (created=True twice), with an OrderPlaced event that was never written."""
+    from fooddelivery.domain.errors import DuplicateRequest
+    from fooddelivery.ports.orders import IdempotencyRecord
+    from fooddelivery.testing.builders import make_restaurant
+
+    restaurant = make_restaurant()
+    binding = IdempotencyRecord("cus-ana", "key-1", "f" * 64, "ord-1")
+    first = make_order(restaurant, order_id="ord-1", customer_id="cus-ana", event_id="evt-first")
+    unit.commit(make_saga_state(saga_id="ord-1", version=0), first, create_saga=True, idempotency=binding)
+    again = make_order(restaurant, order_id="ord-1", customer_id="cus-ana", event_id="evt-again")
+    with pytest.raises(DuplicateRequest):
+        unit.commit(make_saga_state(saga_id="ord-1", version=0), again, create_saga=True, idempotency=binding)
+    keys = {item["orderId"]["S"] for item in scan(client, moto_tables[ORDERS])}
+    assert "outbox#evt-again" not in keys
