@@ -174,7 +174,8 @@ class DynamoDBUnitOfWork:
             orders._write(actions, _ACTION)
         except _Cancelled as cancelled:
             # unless this very write was applied (its answer lost, the request sent again): then it succeeded
-            if not self._written(cancelled, actions, mine):
+            records = range(order_index + 1, order_index + 1 + events) if write_order is not None else range(0)
+            if not self._written(cancelled, actions, mine, records):
                 self._explain(cancelled, write_order, saga, idempotency, insert, order_index, saga_index, create_saga)
         if write_order is not None:
             write_order.take_events()
@@ -204,15 +205,22 @@ class DynamoDBUnitOfWork:
         subject = order.order_id if order is not None else saga.saga_id if saga is not None else ""
         self.orders._raise_cancelled(cancelled, _ACTION, subject)
 
-    def _written(self, cancelled: _Cancelled, actions: list[dict[str, Any]], mine: list[tuple[int, str]]) -> bool:
-        """Whether a refused commit was this very write applied before: the order and the saga it puts (those of
-        ``mine``: action index, key attribute) are each stored as put (numbers by value, see :func:`_same_item`;
-        each carries its new version, so no other write leaves the same item).
+    def _written(
+        self, cancelled: _Cancelled, actions: list[dict[str, Any]], mine: list[tuple[int, str]], records: range
+    ) -> bool:
+        """Whether a refused commit was this very write applied before: each outbox record it puts (action indexes
+        ``records``) exists -- its event id is this commit's own, so only this transaction can have written it --
+        and the order and the saga it puts (those of ``mine``: action index, key attribute) are each stored as put
+        (numbers by value, see :func:`_same_item`). The version alone does not tell this write from a rival's: two
+        writers of one step from one read put the same version, and the same items when their clocks agree; a
+        commit without events has nothing of its own to show, so equal items are taken for its own.
 
         That happens when the answer to the write was lost and the request sent again (botocore's retries resend
         it; DynamoDB itself answers a resent ``TransactWriteItems`` with its ``ClientRequestToken``, which botocore
         fills in, as the first one for 10 minutes; a resent ``PutItem`` fails its condition).
         """
+        if any(cancelled.code(index) != "ConditionalCheckFailed" for index in records):
+            return False  # a record of its own is missing: not applied (or published since: a conflict is safe)
         for index, key_attr in mine:
             if cancelled.code(index) != "ConditionalCheckFailed":
                 return False
