@@ -500,3 +500,29 @@ def test_a_placement_sent_again_with_its_idempotency_key_is_a_duplicate_even_whe
         unit.commit(make_saga_state(saga_id="ord-1", version=0), again, create_saga=True, idempotency=binding)
     keys = {item["orderId"]["S"] for item in scan(client, moto_tables[ORDERS])}
     assert "outbox#evt-again" not in keys
+
+
+# -- the 4 MB of one transaction ---------------------------------------------------------------------------------------
+def test_a_commit_over_the_4_mb_of_one_transaction_is_refused_whole(
+    unit: DynamoDBUnitOfWork, client: Any, moto_tables: Tables
+) -> None:
+    """The unit's docstring: at most 100 actions "and 4 MB in all" (DynamoDB API reference, TransactWriteItems:
+    "The aggregate size of the items in the transaction cannot exceed 4 MB"). 60 records of ~80 KB each (each item
+    under the 400 KB item limit) with the saga: about 4.8 MB in 62 actions. It must be refused (InfrastructureError)
+    with nothing written."""
+    from fooddelivery.domain.errors import InfrastructureError
+
+    placed(unit)
+    order, saga = unit.load("ord-1")
+    assert saga is not None
+    advance(order, OrderStatus.CONFIRMED)
+    [confirmed] = order.pending_events
+    big = {"blob": "y" * 80_000}
+    order.pending_events[:] = [replace(confirmed, event_id=f"evt-big{n}", payload=big) for n in range(60)]
+    saga.current = "Confirmed"
+    before_orders = scan(client, moto_tables[ORDERS])
+    with pytest.raises(InfrastructureError):
+        unit.commit(saga, order)
+    assert scan(client, moto_tables[ORDERS]) == before_orders
+    stored, stored_saga = unit.load("ord-1")
+    assert stored.version == 1 and stored_saga is not None and stored_saga.version == 1
