@@ -10,8 +10,9 @@ TransactWriteItems: "a synchronous write operation that groups up to 100 action 
 ... within the same account and Region"), so either every item is written or none is. A commit with a single item
 to write (the saga alone, or an order without events and no saga) is one conditional ``PutItem``. Limits: at most
 :data:`~fooddelivery_aws.dynamodb.orders.MAX_TRANSACTION_ITEMS` actions (the order, its events, the binding and
-the saga: one action fewer for events than ``save`` alone leaves) and 4 MB in all, as for the order store's own
-writes; a commit beyond the first is refused before anything is sent (``InfrastructureError``,
+the saga: one action fewer for events than ``save`` alone leaves) and
+:data:`~fooddelivery_aws.dynamodb.orders.MAX_TRANSACTION_BYTES` (4 MB) of items in all, as for the order store's own
+writes; a commit beyond either is refused before anything is sent (``InfrastructureError``,
 ``transaction_too_large``). The outbox records are the same items as before, in the same table, so the orders
 table's stream (:mod:`fooddelivery_aws.relay`) carries them exactly as it carries the order store's own writes; the
 saga's item goes to the sagas table as the saga store's own writes do.
