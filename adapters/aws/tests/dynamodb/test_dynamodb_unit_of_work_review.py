@@ -526,3 +526,44 @@ def test_a_commit_over_the_4_mb_of_one_transaction_is_refused_whole(
     assert scan(client, moto_tables[ORDERS]) == before_orders
     stored, stored_saga = unit.load("ord-1")
     assert stored.version == 1 and stored_saga is not None and stored_saga.version == 1
+
+
+# -- the Streams relay -------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("own_table", [False, True])
+def test_the_streams_relay_publishes_exactly_the_unit_commits_events_in_order_and_nothing_of_the_saga(
+    own_table: bool, client: Any, moto_tables: Tables, moto_endpoint: str
+) -> None:
+    from fooddelivery.adapters.memory.messaging import InMemoryEventPublisher
+    from fooddelivery_aws.relay import StreamOutboxRelay
+
+    kwargs = {"outbox_table": moto_tables[OUTBOX], "outbox_shards": 3} if own_table else {}
+    unit = unit_on(client, moto_tables, **kwargs)
+    order = make_order(order_id="ord-1")
+    committed = list(order.pending_events)
+    unit.commit(make_saga_state(saga_id="ord-1", version=0), order, create_saga=True)
+    for to in (OrderStatus.CONFIRMED, OrderStatus.PREPARING):
+        loaded, saga = unit.load("ord-1")
+        assert saga is not None
+        advance(loaded, to)
+        committed += loaded.pending_events
+        saga.current = to.value
+        unit.commit(saga, loaded)
+    loaded, saga = unit.load("ord-1")
+    assert saga is not None
+    saga.current = "saga-only"
+    unit.commit(saga, loaded)  # the saga alone
+
+    table = moto_tables[OUTBOX] if own_table else moto_tables[ORDERS]
+    streams = boto3.client("dynamodbstreams", endpoint_url=moto_endpoint, region_name="us-east-1")
+    arn = client.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    records: list[Any] = []
+    for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+        iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON")
+        records += streams.get_records(ShardIterator=iterator["ShardIterator"])["Records"]
+    assert not any("sagaId" in r["dynamodb"].get("Keys", {}) for r in records)
+    publisher = InMemoryEventPublisher()
+    outbox = DynamoDBOrderRepository(moto_tables[ORDERS], client=client, **kwargs)
+    failures = StreamOutboxRelay(publisher, outbox).handle(records)
+    assert failures.identifiers == []
+    assert [e.event_id for e in publisher.published] == [e.event_id for e in committed]
+    assert outbox.pending() == []
