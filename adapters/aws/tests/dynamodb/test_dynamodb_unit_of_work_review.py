@@ -15,7 +15,7 @@ import pytest
 from fooddelivery.adapters.memory import InMemoryOrderRepository, InMemorySagaStateStore, OperationCounters
 from fooddelivery.cost.models import ModelInputs, model_units
 from fooddelivery.domain import OrderStatus
-from fooddelivery.domain.errors import ConcurrencyConflict
+from fooddelivery.domain.errors import ConcurrencyConflict, NotFound
 from fooddelivery.metering import AWS, UsageMeter
 from fooddelivery.ports.saga_store import SagaState
 from fooddelivery.testing.builders import advance, make_order, make_saga_state
@@ -567,3 +567,38 @@ def test_the_streams_relay_publishes_exactly_the_unit_commits_events_in_order_an
     assert failures.identifiers == []
     assert [e.event_id for e in publisher.published] == [e.event_id for e in committed]
     assert outbox.pending() == []
+
+
+# -- which failure is reported -------------------------------------------------------------------------------------
+def test_when_the_order_and_the_saga_both_moved_the_orders_conflict_is_reported(
+    unit: DynamoDBUnitOfWork, client: Any, moto_tables: Tables
+) -> None:
+    placed(unit)
+    order, saga = unit.load("ord-1")
+    rival_order, rival_saga = unit.load("ord-1")
+    assert saga is not None and rival_saga is not None
+    advance(rival_order, OrderStatus.CONFIRMED)
+    rival_saga.current = "Rival"
+    unit.commit(rival_saga, rival_order)
+    advance(order, OrderStatus.CONFIRMED)
+    saga.current = "Mine"
+    with pytest.raises(ConcurrencyConflict) as caught:
+        unit.commit(saga, order)
+    assert caught.value.context.get("order_id") == "ord-1" and caught.value.context["stored_version"] == 2
+    assert "saga_id" not in caught.value.context
+
+
+def test_a_step_on_an_order_deleted_since_its_read_is_not_found_even_if_the_saga_moved(
+    unit: DynamoDBUnitOfWork,
+) -> None:
+    placed(unit)
+    order, saga = unit.load("ord-1")
+    assert saga is not None
+    client = unit.orders._client.get()
+    client.delete_item(TableName=unit.orders.table_name, Key={"orderId": {"S": "ord-1"}})
+    rival = unit.sagas.get("ord-1")
+    unit.sagas.save(rival)
+    advance(order, OrderStatus.CONFIRMED)
+    with pytest.raises(NotFound) as caught:
+        unit.commit(saga, order)
+    assert caught.value.context.get("order_id") == "ord-1"
