@@ -3,14 +3,20 @@
 # package (build_package.py) to the Function App with a remote build.
 #
 #   deploy/azure/deploy.sh --resource-group RG --prefix NAME --payment-gateway 'module:factory' \
-#       --entra-audience api://fooddelivery [--location westeurope] [--saga-mode servicebus|durable] [--dry-run]
+#       --entra-audience api://fooddelivery [--location westeurope] [--saga-mode servicebus|durable] \
+#       [--sagas-container orders|sagas] [--dry-run]
 #
+# --sagas-container (default: $COSMOS_SAGAS_CONTAINER, else orders) is the template's sagasContainer: where the saga
+# instances live. 'orders' (their orders' partitions: the native unit of work) or 'sagas' (the earlier layout: keep it
+# while that container holds instances in flight; README.md, "Saga instances"). Every deployment sets the app
+# setting from it: a value set by hand on the app is replaced.
 # --dry-run prints the az commands instead of running them. Needs: az (logged in), python3 with pip.
 set -euo pipefail
 
-usage() { sed -n '2,8p' "$0"; }
+usage() { sed -n '2,13p' "$0"; }
 
 RG="" PREFIX="" GATEWAY="" AUDIENCE="" LOCATION="westeurope" SAGA_MODE="servicebus" DRY_RUN=0
+SAGAS_CONTAINER=${COSMOS_SAGAS_CONTAINER:-orders}
 while [ $# -gt 0 ]; do
   case "$1" in
     --resource-group) RG=$2; shift 2 ;;
@@ -19,6 +25,7 @@ while [ $# -gt 0 ]; do
     --entra-audience) AUDIENCE=$2; shift 2 ;;
     --location) LOCATION=$2; shift 2 ;;
     --saga-mode) SAGA_MODE=$2; shift 2 ;;
+    --sagas-container) SAGAS_CONTAINER=$2; shift 2 ;;
     --dry-run) DRY_RUN=1; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "unknown argument: $1" >&2; usage >&2; exit 2 ;;
@@ -28,6 +35,10 @@ done
 [ -n "$PREFIX" ] || { echo "missing --prefix" >&2; exit 2; }
 [ -n "$GATEWAY" ] || { echo "missing --payment-gateway (FOODDELIVERY_PAYMENT_GATEWAY: no default)" >&2; exit 2; }
 [ -n "$AUDIENCE" ] || { echo "missing --entra-audience" >&2; exit 2; }
+case "$SAGAS_CONTAINER" in
+  orders|sagas) ;;
+  *) echo "--sagas-container must be orders or sagas, not '$SAGAS_CONTAINER'" >&2; exit 2 ;;
+esac
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -44,7 +55,7 @@ run az group create --name "$RG" --location "$LOCATION" --output none
 run az deployment group create --resource-group "$RG" --name fooddelivery \
   --template-file "$HERE/main.bicep" \
   --parameters prefix="$PREFIX" paymentGateway="$GATEWAY" entraAudience="$AUDIENCE" sagaMode="$SAGA_MODE" \
-  --output none
+  sagasContainer="$SAGAS_CONTAINER" --output none
 PACKAGE="$ROOT/build/azure/app.zip"
 run python3 "$HERE/build_package.py" --out "$PACKAGE"
 run az functionapp deploy --resource-group "$RG" --name "$PREFIX-func" --src-path "$PACKAGE" --type zip \

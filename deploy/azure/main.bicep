@@ -35,6 +35,13 @@ param entraAudience string
 ])
 param sagaMode string = 'servicebus'
 
+@description('Where the saga instances live (app setting COSMOS_SAGAS_CONTAINER): \'orders\' (each in its order\'s partition of the orders container: one transactional batch per saga step, the native unit of work) or \'sagas\' (the earlier layout: a container of their own, partition key /sagaId, declared only then; each step two writes). Keep \'sagas\' on a deployment whose sagas container still holds instances in flight (deploy/azure/README.md, "Saga instances").')
+@allowed([
+  'orders'
+  'sagas'
+])
+param sagasContainer string = 'orders'
+
 @description('How many times a runtime message is delivered before Service Bus dead-letters it.')
 @minValue(1)
 param maxDeliveryCount int = 10
@@ -162,8 +169,9 @@ resource database 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases@2024-11-15
   }
 }
 
-// Partition keys and indexes: fooddelivery_azure.cosmos.containers says why (a test keeps the two equal). No sagas
-// container: the saga instances live in their orders' partitions of 'orders' (app setting COSMOS_SAGAS_CONTAINER).
+// Partition keys and indexes: fooddelivery_azure.cosmos.containers says why (a test keeps the two equal). The
+// 'sagas' container is the earlier layout's, declared only when sagasContainer = 'sagas' (sagasCosmosContainer below).
+// By default the saga instances live in their orders' partitions of 'orders' (app setting COSMOS_SAGAS_CONTAINER).
 var containers = [
   {
     name: 'orders'
@@ -276,6 +284,42 @@ resource cosmosContainers 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/co
     }
   }
 ]
+
+// The earlier layout's container of saga instances (fooddelivery_azure.cosmos.containers.SAGAS), only when
+// sagasContainer = 'sagas': the definition deployments made before the native unit of work had (the entry the list
+// above then held), so keeping the layout changes nothing of the container; with 'orders' it is not declared, and an
+// incremental deployment leaves an existing one (and its instances) in place.
+resource sagasCosmosContainer 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-11-15' = if (sagasContainer == 'sagas') {
+  parent: database
+  name: 'sagas'
+  properties: {
+    resource: {
+      id: 'sagas'
+      partitionKey: {
+        paths: [
+          '/sagaId'
+        ]
+        kind: 'Hash'
+      }
+      indexingPolicy: {
+        indexingMode: 'consistent'
+        automatic: true
+        includedPaths: [
+          {
+            path: '/*'
+          }
+        ]
+        excludedPaths: [
+          {
+            path: '/"_etag"/?'
+          }
+        ]
+        compositeIndexes: []
+        spatialIndexes: []
+      }
+    }
+  }
+}
 
 // -- Service Bus (Standard: topics and sessions; Entra ID only) -------------------------------------------------
 resource bus 'Microsoft.ServiceBus/namespaces@2022-10-01-preview' = {
@@ -441,9 +485,10 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
           value: 'orders'
         }
         {
-          // the saga instances in their orders' partitions: one transactional batch per saga step
+          // 'orders' (default): the saga instances in their orders' partitions, one transactional batch per saga
+          // step; 'sagas': the earlier layout, kept for a deployment with instances in flight there
           name: 'COSMOS_SAGAS_CONTAINER'
-          value: 'orders'
+          value: sagasContainer
         }
         {
           name: 'SERVICEBUS_NAMESPACE'

@@ -168,3 +168,27 @@ def test_a_unit_of_work_commits_the_order_and_its_saga_as_one_atomic_write() -> 
     assert units[AWS.DYNAMODB_WRITE_UNITS] == 2 * 3 * 2 + 1
     gcp = _units(counters, "gcp.queue")
     assert gcp[GCP.FIRESTORE_WRITES] == 2 * 3 + 1  # one billed write per document, in a batch or not
+
+
+def test_on_azure_a_saga_only_write_is_a_change_feed_invocation_too() -> None:
+    # With the native unit of work the saga documents live in the Cosmos DB orders container (each in its order's
+    # partition), whose change feed triggers the relay function for every document written, outbox or not: a
+    # saga-only commit (``store.sagas.write``) is one more invocation in queue mode, as a commit carrying events
+    # (``store.orders.txn``) is. Durable Functions keeps no saga documents in Cosmos DB: nothing more there.
+    counters = OperationCounters()
+    orders = InMemoryOrderRepository(counters=counters)
+    sagas = InMemorySagaStateStore(counters=counters)
+    unit = orders.unit_of_work(sagas)
+    assert unit is not None
+    order = make_order(order_id="ord-5", customer_id="cus-ana")
+    saga = make_saga_state(saga_id="ord-5")
+    unit.commit(saga, order, create_saga=True)  # order, its event and the saga: one batch, one change-feed batch
+    saga.current = "WaitForRestaurant"
+    unit.commit(saga)  # the saga alone: one document of the orders container, one more change-feed batch
+    saga.current = "Done"
+    unit.commit(saga)  # and again
+    usage = counters.usage()
+    assert (usage["store.orders.txn"].quantity, usage["store.sagas.write"].quantity) == (1, 2)
+    assert "api.request" not in usage and "runtime.event" not in usage  # no other invocation in this test
+    assert _units(counters, "azure.queue")[AZURE.FUNCTIONS_EXECUTIONS] == 1 + 2
+    assert _units(counters, "azure.durable")[AZURE.FUNCTIONS_EXECUTIONS] == 1

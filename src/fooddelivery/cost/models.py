@@ -40,7 +40,10 @@ api.request                 API Gateway 1 (REST or      (HTTP trigger, no gatewa
 
 Function invocations: one per API request, one per committed write that carries events (the store's change
 stream: DynamoDB Streams, the Cosmos DB change feed, a Firestore trigger; an upper bound, as the stream is read in
-batches), one per runtime message and one per timer message that arrives. Duration: the simulation's CPU time
+batches), one per runtime message and one per timer message that arrives. On Azure in queue mode also one per
+saga-only write (``store.sagas.write``): the saga documents live in the orders container, each in its order's
+partition (the native unit of work), and its change feed triggers the relay function for every document written,
+outbox or not (the relay then finds nothing to publish; same upper bound). Duration: the simulation's CPU time
 (scaled to the function's CPU share: Lambda has one vCPU at 1,769 MB,
 https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html; Cloud Run functions 0.083-4 vCPU by memory,
 https://cloud.google.com/functions/docs/configuring/memory) plus ``call_ms`` per remote call (an assumption: the
@@ -493,7 +496,8 @@ def _azure(inputs: ModelInputs, durable: bool) -> list[UnitLine]:
         schedules, cancels = u.q(ops.TIMER_SCHEDULE), u.q(ops.TIMER_CANCEL)
         fired = schedules - cancels
         sb += schedules + 2 * fired + cancels
-        invocations += fired
+        # the saga documents live in the orders container: a saga-only write is a change-feed invocation too
+        invocations += fired + u.q(ops.store("sagas", "write")) + u.q(ops.store("sagas", "update"))
         calls += runtime + schedules + cancels
     lines.append(UnitLine(AZURE.SERVICEBUS_OPERATIONS, sb, f"{_per(sb, n)} operations per order"))
     lines.append(UnitLine("azure.eventhubs.events", u.q(ops.LOCATION), "driver positions"))

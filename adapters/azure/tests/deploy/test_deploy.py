@@ -8,6 +8,7 @@ import importlib.metadata
 import importlib.util
 import inspect
 import json
+import os
 import re
 import subprocess
 import sys
@@ -20,7 +21,7 @@ import pytest
 from pycep import BicepParser
 
 from fooddelivery.application.order_saga import ORDER_SAGA
-from fooddelivery_azure.cosmos.containers import CONTAINERS
+from fooddelivery_azure.cosmos.containers import CONTAINERS, SAGAS
 from fooddelivery_azure.durable.orchestrator import saga_actions
 from fooddelivery_azure.settings import AzureSettings
 
@@ -53,13 +54,33 @@ def test_the_containers_partition_keys_and_indexes_are_the_packages(bicep: dict[
 def test_the_saga_instances_are_deployed_into_the_orders_container_for_the_native_unit_of_work(
     bicep: dict[str, Any],
 ) -> None:
+    """By default (parameter ``sagasContainer`` = ``orders``) the app setting names the orders container and no
+    ``sagas`` container is declared; ``sagas`` (the earlier layout) declares it as ``SAGAS`` and points the app at
+    it."""
     declared = {c["name"] for c in bicep["variables"]["containers"]["value"]}
     assert "sagas" not in declared
+    parameter = bicep["parameters"]["sagasContainer"]
+    assert parameter["default"] == "orders"
+    assert {"type": "allowed", "argument": ["orders", "sagas"]} in parameter["decorators"]
     app_settings = {s["name"]: s["value"] for s in _config(bicep, "app")["properties"]["siteConfig"]["appSettings"]}
-    assert app_settings["COSMOS_SAGAS_CONTAINER"] == app_settings["COSMOS_ORDERS_CONTAINER"] == "orders"
-    containers = {name: app_settings[name] for name in ("COSMOS_ORDERS_CONTAINER", "COSMOS_SAGAS_CONTAINER")}
+    assert app_settings["COSMOS_SAGAS_CONTAINER"] == "sagasContainer"  # the parameter, not a literal
+    assert app_settings["COSMOS_ORDERS_CONTAINER"] == "orders"
+
+    sagas = bicep["resources"]["sagasCosmosContainer"]["config"]
+    assert sagas["condition"] == {
+        "operator": {"type": "equals", "operands": {"operand_1": "sagasContainer", "operand_2": "sagas"}}
+    }
+    resource = sagas["config"]["properties"]["resource"]
+    assert resource["id"] == sagas["config"]["name"] == SAGAS.key
+    assert resource["partitionKey"]["paths"] == [SAGAS.partition_key_path]
+    policy = SAGAS.indexing_policy()
+    assert resource["indexingPolicy"]["compositeIndexes"] == policy.get("compositeIndexes", [])
+    assert resource["indexingPolicy"]["spatialIndexes"] == policy.get("spatialIndexes", [])
+
     base = {"COSMOS_ENDPOINT": "https://acct", "SERVICEBUS_NAMESPACE": "ns", "FOODDELIVERY_AUTH": "easyauth"}
-    assert AzureSettings.from_env({**base, **containers}).sagas_in_orders_container
+    for value, native in (("orders", True), ("sagas", False)):
+        env = {**base, "COSMOS_ORDERS_CONTAINER": "orders", "COSMOS_SAGAS_CONTAINER": value}
+        assert AzureSettings.from_env(env).sagas_in_orders_container is native
 
 
 def test_cosmos_is_serverless_and_service_bus_and_cosmos_take_no_keys(bicep: dict[str, Any]) -> None:
@@ -185,9 +206,11 @@ def test_the_package_holds_the_app_and_the_two_project_wheels_only(tmp_path: Pat
 def test_the_deploy_script_dry_run_prints_the_az_commands_and_requires_a_payment_gateway() -> None:
     script = DEPLOY / "deploy.sh"
     args = ["bash", str(script), "--resource-group", "rg", "--prefix", "fdtest", "--entra-audience", "api://x"]
-    refused = subprocess.run(args, capture_output=True, text=True, check=False)
+    env = {"PATH": os.environ["PATH"]}  # no COSMOS_SAGAS_CONTAINER of the caller's shell
+    refused = subprocess.run(args, capture_output=True, text=True, check=False, env=env)
     assert refused.returncode == 2 and "--payment-gateway" in refused.stderr
-    done = subprocess.run([*args, "--payment-gateway", "fake", "--dry-run"], capture_output=True, text=True, check=True)
+    dry = [*args, "--payment-gateway", "fake", "--dry-run"]
+    done = subprocess.run(dry, capture_output=True, text=True, check=True, env=env)
     lines = done.stdout.splitlines()
     assert [line.split()[:3] for line in lines] == [
         ["az", "group", "create"],
@@ -196,3 +219,12 @@ def test_the_deploy_script_dry_run_prints_the_az_commands_and_requires_a_payment
         ["az", "functionapp", "deploy"],
     ]
     assert "paymentGateway=fake" in lines[1] and "--build-remote true" in lines[3]
+    assert "sagasContainer=orders" in lines[1].split()  # the template's default layout, passed explicitly
+
+    kept = subprocess.run([*dry, "--sagas-container", "sagas"], capture_output=True, text=True, check=True, env=env)
+    assert "sagasContainer=sagas" in kept.stdout.splitlines()[1].split()
+    by_env = {**env, "COSMOS_SAGAS_CONTAINER": "sagas"}
+    kept = subprocess.run(dry, capture_output=True, text=True, check=True, env=by_env)
+    assert "sagasContainer=sagas" in kept.stdout.splitlines()[1].split()
+    wrong = subprocess.run([*dry, "--sagas-container", "saga"], capture_output=True, text=True, check=False, env=env)
+    assert wrong.returncode == 2 and "--sagas-container must be orders or sagas" in wrong.stderr

@@ -31,6 +31,7 @@ __all__ = [
     "decode_document",
     "doc_id",
     "encode_cursor",
+    "ran_nothing",
     "status_of",
 ]
 
@@ -64,6 +65,36 @@ def status_of(exc: BaseException) -> int | None:
     """The HTTP status of a Cosmos SDK error (``CosmosHttpResponseError.status_code``), else None."""
     status = getattr(exc, "status_code", None)
     return status if isinstance(status, int) else None
+
+
+def ran_nothing(exc: BaseException | None) -> bool:
+    """Whether a write that failed with the vendor error ``exc`` **certainly** ran none of its operations.
+
+    True for exactly two answers:
+
+    * a 429 (throttled, after the SDK's own retries): the service refuses the request before running it ("429 Too
+      many requests: the collection has exceeded the provisioned throughput limit", "HTTP Status Codes for Azure
+      Cosmos DB", https://learn.microsoft.com/rest/api/cosmos-db/http-status-codes-for-cosmosdb);
+    * azure-core's ``ServiceRequestError`` (and its subclass ``ServiceRequestTimeoutError``): "An error occurred
+      while attempt to make a request to the service. No request was sent."
+      (https://learn.microsoft.com/python/api/azure-core/azure.core.exceptions.servicerequesterror).
+
+    The SDK resends a write on its own only after an answer that means the same or a refusal (429, 503, 410 gone,
+    403 write-forbidden), never after a lost answer unless told to (``retry_write`` / ``RetryNonIdempotentWrites``,
+    never set in this package, or per-partition automatic failover, which needs an account of several regions; the
+    deployed account has one) -- so a final 429 or unsent request also means no earlier attempt ran.
+
+    False for everything else, above all a lost answer (``ServiceResponseError``: "The request was sent, but the
+    client failed to understand the response"), a timeout (408, ``CosmosClientTimeoutError``) or a 5xx: the service
+    may have run the write. A caller must then not undo anything on the strength of the failure.
+    """
+    if exc is None:
+        return False
+    if status_of(exc) == 429:
+        return True
+    from azure.core.exceptions import ServiceRequestError
+
+    return isinstance(exc, ServiceRequestError)
 
 
 def _is_vendor(exc: BaseException) -> bool:

@@ -29,7 +29,8 @@ container      partition key    why
 ``drivers``    ``/driverId``    A reservation is a read and an etag-conditional replace of one driver: the
                                 contended path, on one partition. "Available near" is a cross-partition
                                 ``ST_DISTANCE`` query on the spatial index, widened ring by ring.
-``sagas``      ``/sagaId``      **Earlier layout only** (``COSMOS_SAGAS_CONTAINER=sagas``; not deployed):
+``sagas``      ``/sagaId``      **Earlier layout only** (``COSMOS_SAGAS_CONTAINER=sagas``; deployed only with
+                                the template's ``sagasContainer=sagas``, deploy/azure/README.md):
                                 one saga instance per order, read and replaced (etag-conditional) after
                                 every step -- a second write per step, not atomic with the order's, since a
                                 batch cannot span containers. :data:`SAGAS`, not in :data:`CONTAINERS`.

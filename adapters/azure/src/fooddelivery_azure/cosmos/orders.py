@@ -26,7 +26,10 @@ single-partition query (``units.load``).
 
 A binding whose order id is not the key's derived id (a caller that names its own ids) cannot share the order's
 partition: it is then written first, alone (its 409 decides as above), and deleted again if the order's batch
-fails -- two steps, documented rather than hidden; the core never takes that path.
+certainly wrote nothing -- refused at an operation, throttled (429) or never sent -- but kept after an unknown
+outcome (a lost answer, a timeout, a 5xx: the batch may have run, and removing the binding could break
+idempotency); see :meth:`CosmosOrderRepository.batch_bound_alone`. Two steps, documented rather than hidden; the
+core never takes that path.
 
 Optimistic concurrency: ``get`` puts the document's etag in ``Order.concurrency_token``; ``save`` sends it as the
 batch's ``if_match_etag``. An order built elsewhere (no token) is read first and compared by ``version``.
@@ -74,6 +77,7 @@ from fooddelivery_azure.cosmos._support import (
     decode_document,
     doc_id,
     encode_cursor,
+    ran_nothing,
     status_of,
 )
 from fooddelivery_azure.cosmos.records import (
@@ -129,7 +133,10 @@ class CosmosOrderRepository:
             DuplicateRequest: the key is bound with the same fingerprint (``resource_id`` = the first order).
             IdempotencyKeyReused: the key is bound with another fingerprint.
             ConcurrencyConflict: an order with this id (or an outbox document of one of its events) exists.
-            InfrastructureError: the store failed or throttled, or the write exceeds the batch limit.
+            InfrastructureError: the store failed or throttled, or the write exceeds the batch limit. Nothing was
+                written, except in one case: a binding outside the order's partition (an order id that is not
+                ``order_id_for_key(scope, key)``) is written first and stays when the batch's outcome is unknown (a
+                lost answer, a timeout, a 5xx; see :meth:`batch_bound_alone`).
         """
         self.insert(order, idempotency)
 
@@ -143,15 +150,13 @@ class CosmosOrderRepository:
         separate_binding = idempotency is not None and binding_partition != order.order_id
         plan = self.plan_add(order, None if separate_binding else idempotency)
         self.check_size(plan.operations, order.order_id)
-        if separate_binding:
-            assert idempotency is not None and binding_partition is not None
-            self.bind_alone(idempotency, binding_partition)
         try:
-            results = self.batch("orders.add", plan.operations, order.order_id)
-        except _Refused as refused:
             if separate_binding:
-                assert binding_partition is not None
-                self.unbind(binding_partition)
+                assert idempotency is not None and binding_partition is not None
+                results = self.batch_bound_alone("orders.add", plan.operations, order.order_id, idempotency)
+            else:
+                results = self.batch("orders.add", plan.operations, order.order_id)
+        except _Refused as refused:
             self.raise_refused(plan, refused)
         self.finish(plan, results)
 
@@ -227,8 +232,51 @@ class CosmosOrderRepository:
         order.concurrency_token = _etag(results, plan.order_index)
         self.remember((e.event_id, order.order_id) for e in plan.events)
 
+    def batch_bound_alone(
+        self, action: str, operations: list[tuple[Any, ...]], order_id: str, idempotency: IdempotencyRecord
+    ) -> list[dict[str, Any]]:
+        """Bind ``idempotency`` alone in its own partition (not the order's), then run the order's batch
+        ``operations`` on ``order_id``'s partition; remove the binding again when the batch **certainly** wrote
+        nothing. The two writes cannot be one (a batch is single-partition), so this is the rule:
+
+        * the batch was refused at an operation (``_Refused``: the service answered, nothing of it ran), or failed
+          with an answer that ran none of it (a 429, or a request never sent: :func:`~._support.ran_nothing`): the
+          binding is deleted (``orders.add.unbind``), so the caller's retry of the same placement is not told
+          ``DuplicateRequest`` for an order never stored;
+        * the outcome is unknown (a lost answer, a timeout, a 5xx): the binding **stays**. The batch may have run;
+          deleting the binding then could let a retry with the same key place a second order (and a resent batch
+          is refused anyway: the order exists). A retry is told ``DuplicateRequest`` naming the order id the
+          caller chose -- stored, or (if the batch did not run after all) never: a caller naming its own order ids
+          reads the order to tell.
+
+        If the delete itself fails, its ``InfrastructureError`` (action ``orders.add.unbind``) is raised instead and
+        the binding stays. The core never takes this path (its keyed orders have the key's derived id, so the
+        binding is in the order's batch).
+
+        Raises:
+            DuplicateRequest, IdempotencyKeyReused, ConcurrencyConflict: the key is bound (see :meth:`add`); nothing
+                was written.
+            _Refused: the batch was refused (the binding removed again).
+            InfrastructureError: a call failed (the binding removed again only when nothing of the batch ran).
+        """
+        partition = order_id_for_key(idempotency.scope, idempotency.key)
+        self.bind_alone(idempotency, partition)
+        try:
+            return self.batch(action, operations, order_id)
+        except _Refused:
+            self.unbind(partition)
+            raise
+        except InfrastructureError as failed:
+            if ran_nothing(failed.__cause__):
+                self.unbind(partition)
+            raise
+
     def unbind(self, partition: str) -> None:
-        """Delete the binding written alone in ``partition`` (its order's batch was refused)."""
+        """Delete the binding written alone in ``partition`` (its order's batch certainly wrote nothing).
+
+        Raises:
+            InfrastructureError: the store failed (the binding stays).
+        """
         self._calls.delete("orders.add.unbind", IDEMPOTENCY_DOC_ID, partition)
 
     def bind_alone(self, idempotency: IdempotencyRecord, partition: str) -> None:

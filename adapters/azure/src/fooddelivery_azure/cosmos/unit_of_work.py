@@ -14,7 +14,12 @@ a query costs more than a point read (a point read of a 1 KB item is 1 RU; a que
 and the documents it loads, "Request units in Azure Cosmos DB", https://learn.microsoft.com/azure/cosmos-db/request-units),
 so a few RU, about the two point reads it replaces; the real figure is the response's ``x-ms-request-charge``, which
 is recorded as one call of ``units.load`` (the local stand-in charges a flat 1 RU per response, so offline runs
-count calls, not real RU).
+count calls, not real RU). Its page size is :data:`LOAD_PAGE_SIZE` (100), not 2: the service may end a **full**
+page with a continuation without knowing whether more documents match, which would cost a second, empty round trip
+for an order with its saga; a page larger than the two documents the query can match holds both and ends the
+result. Every page is read anyway (the SDK's iterator follows continuations: a page cut short by the service's own
+limits still loses nothing), each recorded as one call of ``units.load`` -- so "one round trip" holds in practice,
+and the metering shows it when it does not.
 
 ``commit`` -- **one transactional batch** on the order's partition, recorded as ``units.commit``:
 
@@ -30,21 +35,26 @@ error is the one the order store or the saga store raises for it. A saga whose e
 elsewhere) costs one point read first (``units.commit.read``), as ``CosmosSagaStateStore.save`` does. A commit that
 writes only one side is that store's own single write (``orders.add`` / ``orders.save``, ``sagas.create`` /
 ``sagas.save``). A placement whose idempotency binding is not in the order's partition (a caller naming its own order
-ids; the core never does) writes the binding alone first, then the batch, and deletes the binding again if the
-batch is refused -- as ``CosmosOrderRepository.add`` does.
+ids; the core never does) writes the binding alone first, then the batch, as ``CosmosOrderRepository.add`` does
+(``batch_bound_alone``), and deletes the binding again only when the batch certainly wrote nothing: refused at an
+operation, throttled (429) or never sent. After an unknown outcome (a lost answer, a timeout, a 5xx) the binding
+stays -- the batch may have run, and removing it could let a retry place the order twice -- so a retry is told
+``DuplicateRequest`` naming the order id the caller chose.
 
 A lost answer (the connection dropped after the service committed the batch) surfaces as a retryable
 ``InfrastructureError``, the order and saga objects left as they were: the SDK does not resend a write whose answer
 it lost (it does only with ``retry_write`` / ``RetryNonIdempotentWrites``, off by default and never set here). The
 message is then delivered again and the step reloads what was committed; a caller that resent the same commit
-instead would get ``ConcurrencyConflict`` (the order's etag moved on) and nothing written twice.
+instead would be refused and nothing written twice: ``ConcurrencyConflict`` for a step (the order's or the saga's
+etag moved on) or an unkeyed placement (the order exists), ``DuplicateRequest`` naming the order for a keyed
+placement (its binding exists).
 
 Batches are capped at 100 operations (``check_size``); an order writes at most a handful of events per step.
 """
 
 from __future__ import annotations
 
-from typing import Any, NoReturn
+from typing import Any, Final, NoReturn
 
 from fooddelivery.domain.errors import ConcurrencyConflict, InfrastructureError, NotFound
 from fooddelivery.domain.order import Order, order_id_for_key
@@ -55,9 +65,11 @@ from fooddelivery_azure.cosmos.orders import CosmosOrderRepository, _etag, _Refu
 from fooddelivery_azure.cosmos.records import TYPE_ORDER, TYPE_SAGA, order_from_doc, saga_doc_id
 from fooddelivery_azure.cosmos.sagas import CosmosSagaStateStore
 
-__all__ = ["CosmosUnitOfWork"]
+__all__ = ["LOAD_PAGE_SIZE", "CosmosUnitOfWork"]
 
 _LOAD = "SELECT * FROM c WHERE c.orderId = @order AND c.id IN (@orderDoc, @sagaDoc)"
+#: The load's page size (``max_item_count``): larger than the two documents it can match (see the module docstring).
+LOAD_PAGE_SIZE: Final[int] = 100
 
 
 class CosmosUnitOfWork:
@@ -81,7 +93,8 @@ class CosmosUnitOfWork:
         self.sagas = sagas
 
     def load(self, order_id: str) -> tuple[Order, SagaState | None]:
-        """The order and its saga (None when it has none): one single-partition query (``units.load``).
+        """The order and its saga (None when it has none): one single-partition query (``units.load``), every page of
+        it read (one in practice: see the module docstring).
 
         Raises:
             NotFound: no such order.
@@ -92,7 +105,8 @@ class CosmosUnitOfWork:
             "@orderDoc": doc_id(order_id),
             "@sagaDoc": saga_doc_id(order_id, in_order_partition=True),
         }
-        docs = list(self.orders._calls.query("units.load", _LOAD, params, partition_key=order_id, page_size=2))
+        pages = self.orders._calls.query("units.load", _LOAD, params, partition_key=order_id, page_size=LOAD_PAGE_SIZE)
+        docs = list(pages)  # every page: the SDK's iterator follows the continuations
         order_doc = next((d for d in docs if d.get("type") == TYPE_ORDER), None)
         if order_doc is None:
             raise NotFound(f"order {order_id} not found", order_id=order_id)
@@ -118,7 +132,9 @@ class CosmosUnitOfWork:
             NotFound: the order or the saga to replace was never stored.
             ValueError: the saga is not the order's (its id differs from the order id).
             ValidationError: an event payload or the saga's data is not JSON-ready; nothing was written.
-            InfrastructureError: the store failed or throttled, or the write exceeds one batch; nothing was written.
+            InfrastructureError: the store failed or throttled, or the write exceeds one batch; nothing was written
+                (a binding outside the order's partition, written first, stays only after an unknown outcome: see
+                the module docstring).
         """
         insert = order is not None and order.persisted_version == 0 and order.concurrency_token is None
         changed = order is not None and (insert or order.version != order.persisted_version)
@@ -148,14 +164,13 @@ class CosmosUnitOfWork:
         operations = [*plan.operations, saga_op]
         saga_index = len(plan.operations)
         self.orders.check_size(operations, order.order_id)
-        if elsewhere is not None:  # the binding's partition is not the order's: written alone first, as orders.add
-            assert idempotency is not None
-            self.orders.bind_alone(idempotency, elsewhere)
         try:
-            results = self.orders.batch("units.commit", operations, order.order_id)
+            if elsewhere is not None:  # the binding's partition is not the order's: written alone first, as add
+                assert idempotency is not None
+                results = self.orders.batch_bound_alone("units.commit", operations, order.order_id, idempotency)
+            else:
+                results = self.orders.batch("units.commit", operations, order.order_id)
         except _Refused as refused:
-            if elsewhere is not None:
-                self.orders.unbind(elsewhere)
             if refused.index == saga_index:
                 self._raise_saga_refused(saga, refused, create_saga)
             self.orders.raise_refused(plan, refused)

@@ -6,7 +6,9 @@ Layout (collection names get the repository's ``prefix``):
 document                   content
 =========================  =====================================================================================
 ``orders/{orderId}``       the order (:func:`~fooddelivery_gcp.firestore.records.order_doc`) + ``writtenAt``
-                           (server timestamp of the last write)
+                           (server timestamp of the last write) + ``commitId`` (a random id of the last
+                           commit of ``add``, ``save`` or the unit of work: how a resent commit recognises its
+                           own write)
 ``order_keys/{id}``        an idempotency binding; ``id`` = ``order_id_for_key(customer, key)``, the id a keyed
                            placement gives its order, so ``find_idempotent`` is one point read
 ``outbox/{eventId}``       a pending event: its JSON text, ``orderId``, ``orderVersion``, ``attempts`` and
@@ -24,6 +26,10 @@ https://firebase.google.com/docs/firestore/manage-data/transactions#batched-writ
   ``concurrency_token``, the ``update_time`` read with it -- plus the new outbox records. A failed precondition
   fails the commit; a read then tells ``NotFound`` from ``ConcurrencyConflict``. An order without a token (built
   by hand) is written in a transaction that compares the stored ``version`` instead.
+- a lost answer: the client library resends a Commit whose answer was lost (it retries ``UNAVAILABLE`` for up to
+  60 s), and the resend fails on the first one's write (``ALREADY_EXISTS``, a failed precondition). Each commit
+  stamps the order with a ``commitId`` of its own, so the read that follows a refusal tells the caller's own
+  applied commit (success) from another writer's.
 
 With the saga (the unit of work, :meth:`FirestoreOrderRepository.unit_of_work` over a
 :class:`~fooddelivery_gcp.firestore.saga_store.FirestoreSagaStateStore` on the same client): a saga step's order
@@ -48,6 +54,7 @@ least one per query.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
@@ -88,6 +95,8 @@ OUTBOX: Final[str] = "outbox"
 _MAX_WRITES: Final[int] = 500
 #: Transaction attempts on contention (``ABORTED``) for a version-compared save.
 _TXN_ATTEMPTS: Final[int] = 5
+#: :meth:`FirestoreOrderRepository._own_write`'s answer for a refused commit that was not the caller's own.
+_NOT_OURS: Final[object] = object()
 
 
 def _cursor(kind: str, scope: str, created_at: datetime, order_id: str) -> str:
@@ -171,7 +180,8 @@ class FirestoreOrderRepository(FirestoreRepository):
         """
         from google.cloud.firestore import SERVER_TIMESTAMP
 
-        doc = {**order_doc(order), "writtenAt": SERVER_TIMESTAMP}
+        commit_id = uuid.uuid4().hex
+        doc = {**order_doc(order), "writtenAt": SERVER_TIMESTAMP, "commitId": commit_id}
         outbox = self._outbox_docs(order)
         if 2 + len(outbox) > _MAX_WRITES:
             raise InfrastructureError(f"order {order.order_id}: too many events for one commit", reason="too_large")
@@ -195,13 +205,27 @@ class FirestoreOrderRepository(FirestoreRepository):
             batch.create(ref, data)
         try:
             results = batch.commit()
+            written = results[0].update_time if results else None
         except Exception as exc:
             if error_name(exc) != "AlreadyExists":
                 reraise(exc, "orders.add", order_id=order.order_id)
-            self._explain_existing(order, idempotency, exc)
+            written = self._own_write(order, commit_id, self._snapshot(order.order_id))
+            if written is _NOT_OURS:
+                self._explain_existing(order, idempotency, exc)
         if key_ref is not None:
             self._record(ORDER_KEYS, writes=1)
-        self._written(order, results[0].update_time if results else None, len(outbox))
+        self._written(order, written, len(outbox))
+
+    @staticmethod
+    def _own_write(order: Order, commit_id: str, snap: Any) -> Any:
+        """After a refused commit of ``order`` stamped ``commit_id``, from ``snap`` (the order read after it): when
+        the stored order carries that id the commit was applied (the client library resent it after its answer was
+        lost, and the resend failed on the first one's write): its update time, or None when the order was written
+        again since. Else :data:`_NOT_OURS`."""
+        data = (snap.to_dict() or {}) if snap.exists else {}
+        if data.get("commitId") != commit_id:
+            return _NOT_OURS
+        return snap.update_time if data.get("version") == order.version else None
 
     def _explain_existing(self, order: Order, idempotency: IdempotencyRecord | None, exc: Exception) -> None:
         """Raise the core's error for a placement whose commit found a document already there."""
@@ -260,6 +284,8 @@ class FirestoreOrderRepository(FirestoreRepository):
         if order.concurrency_token is None:
             self._save_compared(order, doc, outbox)
             return
+        commit_id = uuid.uuid4().hex
+        doc["commitId"] = commit_id
         ref = self._order_ref(order.order_id)
         batch = self.client.batch()
         batch.update(ref, doc, option=self.client.write_option(last_update_time=parse_token(order.concurrency_token)))
@@ -267,16 +293,20 @@ class FirestoreOrderRepository(FirestoreRepository):
             batch.create(out_ref, data)
         try:
             results = batch.commit()
+            written = results[0].update_time
         except Exception as exc:
             name = error_name(exc)
             if name not in ("FailedPrecondition", "NotFound", "AlreadyExists"):
                 reraise(exc, "orders.save", order_id=order.order_id)
-            self._record(ORDERS, writes=1)
-            self._conflict(order, exc)
-        self._written(order, results[0].update_time, len(outbox))
+            snap = self._snapshot(order.order_id)
+            written = self._own_write(order, commit_id, snap)
+            if written is _NOT_OURS:
+                self._record(ORDERS, writes=1)
+                self._conflict(order, exc, snap)
+        self._written(order, written, len(outbox))
 
-    def _conflict(self, order: Order, exc: Exception) -> None:
-        snap = self._snapshot(order.order_id)
+    def _conflict(self, order: Order, exc: Exception, snap: Any) -> None:
+        """Raise the core's error for a refused save, from ``snap`` (the order read after the refusal)."""
         if not snap.exists:
             raise NotFound(f"order {order.order_id} not found", order_id=order.order_id) from exc
         stored = (snap.to_dict() or {}).get("version")

@@ -6,7 +6,8 @@ read per save: it remembers the update time of each (saga, version) it read or w
 a save of that version is a ``set`` with that ``last_update_time`` precondition -- one write, no read. A save of a
 version it has not seen (another process wrote it) runs a transaction comparing the stored ``version`` instead.
 The order store's unit of work (:mod:`fooddelivery_gcp.firestore.unit_of_work`), which writes the saga in the order's
-commit, reads and writes that memory too: a save after a unit's load or commit is still one write.
+commit, reads and writes that memory too: a save after a unit's load or commit is still one write. The unit also
+stamps the document with the ``commitId`` of its commit (ignored when read).
 """
 
 from __future__ import annotations

@@ -23,12 +23,18 @@ in one call and written in one atomic commit.
   and a conditional write, no transaction, no lock (as ``FirestoreDriverRepository.save`` does).
 
   A failed precondition (``FAILED_PRECONDITION``, ``ALREADY_EXISTS``, ``NOT_FOUND``) wrote nothing; one
-  ``get_all`` of the order, the saga and the first outbox record of the commit then tells why: a document written
-  by someone else (``ConcurrencyConflict``), a missing one (``NotFound``), a bound idempotency key
+  ``get_all`` of the order and the saga then tells why: a document written by someone else
+  (``ConcurrencyConflict``), a missing one (``NotFound``), a bound idempotency key
   (``DuplicateRequest`` / ``IdempotencyKeyReused``) -- or **this commit itself**: the client library resends a
   commit whose answer was lost (it retries ``UNAVAILABLE`` on Commit), and the resent one fails the preconditions
-  the first one moved. When every document the commit wrote is stored as it wrote it (the first outbox record
-  present, the order and the saga at the versions and state it wrote), the commit succeeded and is reported so.
+  the first one moved. Every commit stamps the order and the saga it writes with a ``commitId`` of its own (a
+  random 128-bit hex string): when the stored order or saga carries it, the commit was applied (the id is this
+  commit's alone, and a commit applies all of its writes or none) and is reported so. A document of it written
+  again since (another instance moved the saga on before the resend) gets no remembered update time: its next
+  write reads and compares first. Equal content is not enough (another instance taking the same step from the
+  same read writes an equal saga), nor is the first outbox record (the relay may have published and deleted it
+  already).
+
   ``ABORTED`` (contention) wrote nothing either: the commit is sent again within the contention budget
   (:func:`~fooddelivery_gcp.firestore._support.retry_contention`); the preconditions still guard it.
 
@@ -38,6 +44,7 @@ saga.
 
 from __future__ import annotations
 
+import uuid
 from typing import TYPE_CHECKING, Any, Final
 
 from fooddelivery.domain.errors import (
@@ -51,7 +58,7 @@ from fooddelivery.domain.order import Order
 from fooddelivery.ports.orders import IdempotencyRecord
 from fooddelivery.ports.saga_store import SagaState
 from fooddelivery_gcp.firestore._support import error_name, format_token, parse_token, reraise, retry_contention
-from fooddelivery_gcp.firestore.orders import _MAX_WRITES, ORDER_KEYS, ORDERS, OUTBOX, FirestoreOrderRepository
+from fooddelivery_gcp.firestore.orders import _MAX_WRITES, ORDER_KEYS, ORDERS, FirestoreOrderRepository
 from fooddelivery_gcp.firestore.records import order_doc, order_from_doc, saga_doc, saga_from_doc
 from fooddelivery_gcp.firestore.saga_store import SAGAS, FirestoreSagaStateStore
 
@@ -128,8 +135,8 @@ class FirestoreUnitOfWork:
         idempotency: IdempotencyRecord | None = None,
     ) -> None:
         """Write the order (if new or changed) with its events and binding, and the saga, in one atomic commit (see
-        the port and the module docstring). On any error nothing was written and ``order`` and ``saga`` are left
-        as they were.
+        the port and the module docstring). On any error ``order`` and ``saga`` are left as they were, and nothing
+        was written -- except after an ``InfrastructureError`` whose answer never came (see below).
 
         Raises:
             ConcurrencyConflict: the order or the saga was written by someone else since it was read, or exists
@@ -139,7 +146,10 @@ class FirestoreUnitOfWork:
             IdempotencyKeyReused: the key is bound with another fingerprint.
             NotFound: the order or the saga to replace was never stored.
             ValidationError: an event payload or the saga's data is not JSON-ready.
-            InfrastructureError: Firestore failed (nothing written), or the commit would write over 500 documents.
+            InfrastructureError: Firestore failed, or the commit would write over 500 documents. Nothing was
+                written, unless the answer was lost for good (``UNAVAILABLE`` until the client library's 60 s
+                retry deadline, ``DEADLINE_EXCEEDED``): then the commit may have been applied, as any write whose
+                answer never came.
         """
         from google.cloud.firestore import SERVER_TIMESTAMP
 
@@ -151,16 +161,18 @@ class FirestoreUnitOfWork:
         order_ref = self.orders._order_ref(order_id)
         saga_ref = self.sagas._ref(saga.saga_id) if saga is not None else None
 
-        # what to write, before anything is sent (a ValidationError leaves everything untouched)
+        # what to write, before anything is sent (a ValidationError leaves everything untouched); ``commitId``
+        # names this commit in the documents it writes, so that a resent commit can recognise its own write
+        commit_id = uuid.uuid4().hex
         order_data: dict[str, Any] | None = None
         outbox: list[tuple[DocumentReference, dict[str, Any]]] = []
         if write_order:
             assert order is not None
-            order_data = {**order_doc(order), "writtenAt": SERVER_TIMESTAMP}
+            order_data = {**order_doc(order), "writtenAt": SERVER_TIMESTAMP, "commitId": commit_id}
             outbox = self.orders._outbox_docs(order)
         saga_data: dict[str, Any] | None = None
         if saga is not None:
-            saga_data = {**saga_doc(saga), "version": 1 if create_saga else saga.version + 1}
+            saga_data = {**saga_doc(saga), "version": 1 if create_saga else saga.version + 1, "commitId": commit_id}
         writes = (1 if write_order else 0) + (1 if insert and idempotency is not None else 0) + len(outbox)
         writes += 1 if saga is not None else 0
         if writes > _MAX_WRITES:
@@ -221,8 +233,8 @@ class FirestoreUnitOfWork:
         except Exception as exc:
             if error_name(exc) not in _REFUSED:
                 reraise(exc, "units.commit", order_id=order_id)
-            order_written = saga_written = self._explain(
-                exc, order_id, order, write_order, insert, idempotency, saga, create_saga, outbox
+            order_written, saga_written = self._explain(
+                exc, order_id, commit_id, order, write_order, insert, idempotency, saga, create_saga
             )
 
         # written: the orders' and the saga store's own bookkeeping
@@ -284,36 +296,42 @@ class FirestoreUnitOfWork:
         self,
         exc: Exception,
         order_id: str,
+        commit_id: str,
         order: Order | None,
         write_order: bool,
         insert: bool,
         idempotency: IdempotencyRecord | None,
         saga: SagaState | None,
         create_saga: bool,
-        outbox: list[tuple[DocumentReference, dict[str, Any]]],
-    ) -> Any:
-        """Why a commit was refused: raise the core's error, or -- when every document it wrote is stored as it
-        wrote it (its own commit, resent after a lost answer) -- return the commit's time (the stored documents'
-        ``update_time``).
+    ) -> tuple[Any, Any]:
+        """Why a commit was refused: raise the core's error, or -- when a document it wrote carries its
+        ``commit_id`` (its own commit, applied, then resent after a lost answer) -- return the stored order's and
+        saga's ``update_time``, each None when that document was written again since (each its own: one may have
+        been written again and not the other).
 
         Raises:
             ConcurrencyConflict, DuplicateRequest, IdempotencyKeyReused, NotFound: as :meth:`commit`.
         """
         order_ref, saga_ref = self.orders._order_ref(order_id), self.sagas._ref(order_id)
-        refs = [order_ref, saga_ref] + ([outbox[0][0]] if outbox else [])
-        snaps = self._get_all(refs, "units.commit", order_id)
+        snaps = self._get_all([order_ref, saga_ref], "units.commit", order_id)
         self.orders._record(ORDERS, reads=1)
         self.sagas._record(SAGAS, reads=1)
-        if outbox:
-            self.orders._record(OUTBOX, reads=1)
         order_snap, saga_snap = snaps.get(order_ref.path), snaps.get(saga_ref.path)
         order_stored = order_snap.to_dict() if order_snap is not None and order_snap.exists else None
         saga_stored = saga_snap.to_dict() if saga_snap is not None and saga_snap.exists else None
-        if self._ours(order, write_order, order_stored, saga, create_saga, saga_stored, snaps, outbox):
-            # this commit, resent by the client library after its answer was lost: done
-            snap = order_snap if write_order else saga_snap
-            assert snap is not None
-            return snap.update_time
+        written_order = write_order and order_stored is not None and order_stored.get("commitId") == commit_id
+        written_saga = saga is not None and saga_stored is not None and saga_stored.get("commitId") == commit_id
+        if written_order or written_saga:
+            # this commit, resent by the client library after its answer was lost: it was applied (the commit id
+            # is this commit's alone, and a commit writes all of its documents or none). A document still as it
+            # wrote it gives its update time; one written again since gives none (its next write compares).
+            assert order_snap is not None and saga_snap is not None
+            order_time = saga_time = None
+            if write_order and order is not None and self._as_written(commit_id, order_stored, order.version):
+                order_time = order_snap.update_time
+            if saga is not None and self._as_written(commit_id, saga_stored, 1 if create_saga else saga.version + 1):
+                saga_time = saga_snap.update_time
+            return order_time, saga_time
         if insert and idempotency is not None:
             bound = self.orders.find_idempotent(idempotency.scope, idempotency.key)
             if bound is not None:
@@ -355,34 +373,7 @@ class FirestoreUnitOfWork:
         ) from exc
 
     @staticmethod
-    def _ours(
-        order: Order | None,
-        write_order: bool,
-        order_stored: dict[str, Any] | None,
-        saga: SagaState | None,
-        create_saga: bool,
-        saga_stored: dict[str, Any] | None,
-        snaps: dict[str, Any],
-        outbox: list[tuple[DocumentReference, dict[str, Any]]],
-    ) -> bool:
-        """Whether every document a refused commit writes is stored as it writes them (its own, resent): the order
-        at the version it writes, with its first outbox record (event ids are unique) or, without events, the same
-        document; the saga equal to the state it writes."""
-        if write_order:
-            assert order is not None
-            if order_stored is None or order_stored.get("version") != order.version:
-                return False
-            if outbox:
-                first = snaps.get(outbox[0][0].path)
-                if first is None or not first.exists:
-                    return False
-            elif {k: v for k, v in order_stored.items() if k != "writtenAt"} != order_doc(order):
-                return False
-        if saga is not None:
-            if saga_stored is None:
-                return False
-            expected = saga.copy()
-            expected.version = 1 if create_saga else saga.version + 1
-            if saga_from_doc(saga_stored) != expected:
-                return False
-        return True
+    def _as_written(commit_id: str, stored: dict[str, Any] | None, version: int) -> bool:
+        """Whether a stored document is still the one commit ``commit_id`` wrote at ``version``. (The stores' own
+        ``update`` writes leave a ``commitId`` field in place: the version tells a later write.)"""
+        return stored is not None and stored.get("commitId") == commit_id and stored.get("version") == version
