@@ -43,9 +43,13 @@ unprocessed (throttling): they are asked again, with backoff, in further calls.
 **A lost answer.** botocore resends a request whose answer did not arrive (standard retry mode). A resent
 ``TransactWriteItems`` carries the same ``ClientRequestToken`` (botocore fills it in), which DynamoDB answers as the
 first call for 10 minutes; a resent ``PutItem``, or a transaction resent to a stand-in that ignores the token (moto),
-fails its conditions instead. The unit then looks at what is stored (the old items the refusal returns): when the
-order and the saga are the items it put (numbers compared by value: DynamoDB trims their zeros), its own write was
-applied and the commit succeeds.
+fails its conditions instead. The unit then looks for proof that the stored items are its own, never at their
+content (two processes driving one step from one read put equal items, and only one may win): every outbox record
+it put exists (their event ids are its own), and the saga it put carries this commit's ``commitId`` (a random id
+every saga write stamps, :func:`~fooddelivery_aws.dynamodb.records.saga_to_item`; 40 bytes of the item, billed). A
+commit with neither (an order written alone, without events) counts as its own when the stored order is the item it
+put (numbers compared by value: DynamoDB trims their zeros): a rival's equal write had the same effect and emitted
+nothing.
 
 Source of the rules above: https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html,
 https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/read-write-operations.html,
@@ -209,12 +213,16 @@ class DynamoDBUnitOfWork:
     def _written(
         self, cancelled: _Cancelled, actions: list[dict[str, Any]], mine: list[tuple[int, str]], records: range
     ) -> bool:
-        """Whether a refused commit was this very write applied before: each outbox record it puts (action indexes
-        ``records``) exists -- its event id is this commit's own, so only this transaction can have written it --
-        and the order and the saga it puts (those of ``mine``: action index, key attribute) are each stored as put
-        (numbers by value, see :func:`_same_item`). The version alone does not tell this write from a rival's: two
-        writers of one step from one read put the same version, and the same items when their clocks agree; a
-        commit without events has nothing of its own to show, so equal items are taken for its own.
+        """Whether a refused commit was this very write applied before. Proof of ownership, never the content (two
+        writers of one step from one read put equal items): each outbox record it puts (action indexes ``records``)
+        exists -- its event id is this commit's own, so only this transaction can have written it -- and, when it
+        puts the saga, the stored saga carries the ``commitId`` this commit stamped on it (a random id per write,
+        :func:`~fooddelivery_aws.dynamodb.records.saga_to_item`); the transaction being atomic, either proves the
+        whole of it. A commit with neither (an order written alone, without events) counts as its own when the
+        stored order is the item it put (numbers by value, see :func:`_same_item`): a rival's equal write from the
+        same read had the same effect and emitted nothing, so either may report it.
+        ``mine`` (action index, key attribute) are the order's and the saga's actions, whose conditions a resent
+        write fails.
 
         That happens when the answer to the write was lost and the request sent again (botocore's retries resend
         it; DynamoDB itself answers a resent ``TransactWriteItems`` with its ``ClientRequestToken``, which botocore
@@ -222,17 +230,25 @@ class DynamoDBUnitOfWork:
         """
         if any(cancelled.code(index) != "ConditionalCheckFailed" for index in records):
             return False  # a record of its own is missing: not applied (or published since: a conflict is safe)
+        proof = bool(records)
         for index, key_attr in mine:
             if cancelled.code(index) != "ConditionalCheckFailed":
                 return False
+            if key_attr == "orderId" and (proof or len(mine) > 1):
+                continue  # the records or the saga prove it
             put = actions[index]
             stored = cancelled.item(index)
             if stored is None:  # emulators may not return the old item: read it (strongly consistent)
                 key = {key_attr: put["Item"][key_attr]}
                 stored = get_item(self.orders._client.get(), put["TableName"], key, _ACTION)
-            if stored is None or not _same_item(stored, put["Item"]):
+            if stored is None:
                 return False
-        return bool(mine)
+            if key_attr == "sagaId" and stored.get("commitId") != put["Item"]["commitId"]:
+                return False
+            if key_attr == "orderId" and not _same_item(stored, put["Item"]):
+                return False
+            proof = True
+        return proof
 
     def _saga_put(self, saga: SagaState, *, create: bool) -> dict[str, Any]:
         """The saga's Put: a new item at version 1, or the next version if the stored one is still as read.
