@@ -1,5 +1,6 @@
 """Attempts to break the DynamoDB unit of work (review): rivals that write what this commit writes, numbers that
-DynamoDB normalises, unprocessed batch keys, one read raced by many writers, and the billing of its calls.
+DynamoDB normalises, a read cancelled by concurrent transactions, a torn read, one read raced by many writers,
+and the billing of its calls.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import pytest
 from fooddelivery.adapters.memory import InMemoryOrderRepository, InMemorySagaStateStore, OperationCounters
 from fooddelivery.cost.models import ModelInputs, model_units
 from fooddelivery.domain import OrderStatus
-from fooddelivery.domain.errors import ConcurrencyConflict, NotFound
+from fooddelivery.domain.errors import ConcurrencyConflict, InfrastructureError, NotFound
 from fooddelivery.metering import AWS, UsageMeter
 from fooddelivery.ports.saga_store import SagaState
 from fooddelivery.testing.builders import advance, make_order, make_saga_state
@@ -232,7 +233,7 @@ def test_an_order_write_alone_whose_answer_was_lost_is_written_once_on_dynalite(
     first.take_events()  # dynalite has no transactions: store the order alone (one PutItem)
     orders.add(first)
     unit = unit_on(client, dynalite_tables)
-    order, _ = unit.load("ord-1")
+    order = orders.get("ord-1")  # dynalite has no TransactGetItems either: the order store's own read
     advance(order, OrderStatus.CONFIRMED)
     order.take_events()  # a change without events: the order alone is one PutItem
     lost = LoseFirstAnswer(client, "PutItem")
@@ -240,39 +241,62 @@ def test_an_order_write_alone_whose_answer_was_lost_is_written_once_on_dynalite(
     assert lost.resent == 1 and order.persisted_version == 2
 
 
-# -- a batch read that leaves keys unprocessed ----------------------------------------------------------------------
-class DropSagaKeyOnce:
-    """The real client, except that the first ``BatchGetItem`` leaves the sagas table's keys unprocessed (as
-    DynamoDB does under throttling or past 16 MB), billed as such."""
+# -- a transactional read cancelled by a concurrent transaction -------------------------------------------------------
+class CancelReads:
+    """The real client, except that its first ``times`` ``TransactGetItems`` are cancelled with ``codes`` (one
+    reason per Get), as DynamoDB cancels one when a transaction writing one of its items is in flight."""
 
-    def __init__(self, client: Any, sagas_table: str) -> None:
+    def __init__(self, client: Any, times: int, codes: tuple[str, str] = ("TransactionConflict", "None")) -> None:
         self._client = client
-        self._sagas = sagas_table
-        self.batch_calls = 0
+        self._left = times
+        self._codes = codes
+        self.calls = 0
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)
 
-    def batch_get_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:
-        self.batch_calls += 1
-        if self.batch_calls == 1 and self._sagas in RequestItems:
-            asked = dict(RequestItems)
-            held = asked.pop(self._sagas)
-            response = dict(self._client.batch_get_item(RequestItems=asked))
-            response["UnprocessedKeys"] = {self._sagas: held}
-            return response
-        return dict(self._client.batch_get_item(RequestItems=RequestItems))
+    def transact_get_items(self, TransactItems: list[dict[str, Any]]) -> dict[str, Any]:
+        from botocore.exceptions import ClientError
+
+        self.calls += 1
+        if self._left > 0:
+            self._left -= 1
+            raise ClientError(
+                {
+                    "Error": {"Code": "TransactionCanceledException", "Message": "cancelled"},
+                    "CancellationReasons": [{"Code": code} for code in self._codes],
+                },
+                "TransactGetItems",
+            )
+        return dict(self._client.transact_get_items(TransactItems=TransactItems))
 
 
-def test_a_load_asks_again_for_a_saga_key_left_unprocessed_instead_of_returning_no_saga(
+def test_a_load_cancelled_by_a_concurrent_transaction_is_asked_again(client: Any, moto_tables: Tables) -> None:
+    placed(unit_on(client, moto_tables))
+    stub = CancelReads(client, times=2)
+    order, saga = unit_on(stub, moto_tables).load("ord-1")
+    assert stub.calls == 3
+    assert order.version == 1 and saga is not None and saga.version == 1
+
+
+def test_a_load_cancelled_past_its_retries_is_a_retryable_infrastructure_error(
     client: Any, moto_tables: Tables
 ) -> None:
     placed(unit_on(client, moto_tables))
-    stub = DropSagaKeyOnce(client, moto_tables[SAGAS])
-    unit = unit_on(stub, moto_tables)
-    order, saga = unit.load("ord-1")
-    assert stub.batch_calls == 2
-    assert order.version == 1 and saga is not None and saga.version == 1
+    stub = CancelReads(client, times=100)
+    with pytest.raises(InfrastructureError) as caught:
+        unit_on(stub, moto_tables).load("ord-1")
+    assert stub.calls == 4
+    assert caught.value.context["reason"] == "transaction_conflict" and caught.value.context["retryable"] is True
+
+
+def test_a_throttled_load_is_refused_at_once_as_retryable(client: Any, moto_tables: Tables) -> None:
+    placed(unit_on(client, moto_tables))
+    stub = CancelReads(client, times=1, codes=("ThrottlingError", "None"))
+    with pytest.raises(InfrastructureError) as caught:
+        unit_on(stub, moto_tables).load("ord-1")
+    assert stub.calls == 1
+    assert caught.value.context["reason"] == "throttled" and caught.value.context["retryable"] is True
 
 
 # -- billing ----------------------------------------------------------------------------------------------------------
@@ -289,7 +313,8 @@ def test_a_load_of_a_saga_over_4_kb_bills_its_4_kb_steps(unit: DynamoDBUnitOfWor
         unit.load("ord-big")
     finally:
         metering.instrument(client, None)
-    assert meter.quantity(AWS.DYNAMODB_READ_UNITS) == 1 + 2  # the order under 4 KB, the saga in two 4 KB steps
+    # transactional: the order under 4 KB 2, the saga in two 4 KB steps 2 x 2
+    assert meter.quantity(AWS.DYNAMODB_READ_UNITS) == 2 + 2 * 2
 
 
 @pytest.mark.parametrize("shape", ["order_with_event_and_saga", "order_without_event_and_saga", "saga_only"])
@@ -359,35 +384,45 @@ class ReadOrderBeforeRival:
     """The real client, except that ``BatchGetItem`` returns the order item as it was before a rival's transaction
     and the saga item as it is after it: what DynamoDB may answer when a ``TransactWriteItems`` lands between the
     batch's item reads (developer guide, "Isolation levels for DynamoDB transactions": BatchGetItem is not
-    serializable as a whole; the unit's module docstring says so too). moto serialises requests, so it never does."""
+    serializable as a whole). moto serialises requests, so it never does. ``TransactGetItems`` is serializable with
+    every transaction: it passes through (DynamoDB would cancel it while the rival is in flight, never tear it)."""
 
     def __init__(self, client: Any, orders_table: str) -> None:
         self._client = client
         self._orders = orders_table
         self.stale_order: dict[str, Any] | None = None
+        self.batch_reads = 0
+        self.transactional_reads = 0
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)
 
     def batch_get_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:
+        self.batch_reads += 1
         response = dict(self._client.batch_get_item(RequestItems=RequestItems))
         if self.stale_order is not None:
             response["Responses"] = {**response["Responses"], self._orders: [self.stale_order]}
         return response
 
+    def transact_get_items(self, TransactItems: list[dict[str, Any]]) -> dict[str, Any]:
+        self.transactional_reads += 1
+        return dict(self._client.transact_get_items(TransactItems=TransactItems))
+
 
 def test_a_saga_only_step_decided_on_an_order_older_than_the_saga_it_read_does_not_commit(
     client: Any, moto_tables: Tables
 ) -> None:
-    """The module docstring argues the batch read is safe without a snapshot: "a commit that writes one item is
-    conditioned on that item only, as it would be after a snapshot read". Not so: a rival commits order v2 with saga
-    v2 (one transaction); a torn batch read returns order v1 with saga v2, a pair that never existed. A step decided
-    on it that writes the saga alone is conditioned on saga v2 only, and succeeds. After a snapshot read (the
-    in-memory and SQLite units, or TransactGetItems) the step saw (v1, v1) -- its saga write then fails, the rival
-    having moved the saga -- or (v2, v2) and decided on the order as it is."""
+    """The unit's load was one ``BatchGetItem``, not a snapshot: a rival commits order v2 with saga v2 (one
+    transaction); a torn batch read returned order v1 with saga v2, a pair that never existed, and a step decided on
+    it that writes the saga alone (conditioned on saga v2 only) committed. The load is now one ``TransactGetItems``
+    (serializable): it returns the pair as one transaction left it, here (v2, v2), and never asks the batch read
+    that tears. A step decided on the order as it is then commits; one decided on the pair before the rival (v1, v1)
+    fails on the saga the rival moved."""
     stub = ReadOrderBeforeRival(client, moto_tables[ORDERS])
     unit = unit_on(stub, moto_tables)
     placed(unit)
+    before_order, before_saga = unit.load("ord-1")  # (v1, v1)
+    assert before_saga is not None
     stub.stale_order = client.get_item(
         TableName=moto_tables[ORDERS], Key={"orderId": {"S": "ord-1"}}, ConsistentRead=True
     )["Item"]
@@ -397,12 +432,18 @@ def test_a_saga_only_step_decided_on_an_order_older_than_the_saga_it_read_does_n
     rival_saga.current = "AssignDriver"
     unit_on(client, moto_tables).commit(rival_saga, rival_order)  # order v2 and saga v2, atomically
 
-    order, saga = unit.load("ord-1")  # torn: order v1 (PENDING), saga v2 (AssignDriver)
-    assert saga is not None and saga.version == 2
-    assert order.version == 1 and order.status is OrderStatus.PENDING
-    saga.data["decided_on"] = order.status.value  # a step that looked at the order, then writes the saga alone
+    order, saga = unit.load("ord-1")  # a snapshot: not torn
+    assert stub.batch_reads == 0 and stub.transactional_reads == 2
+    assert saga is not None and saga.version == 2 and saga.current == "AssignDriver"
+    assert order.version == 2 and order.status is OrderStatus.CONFIRMED
+    before_saga.data["decided_on"] = before_order.status.value  # decided on (v1, v1): the rival moved the saga
     with pytest.raises(ConcurrencyConflict):
-        unit.commit(saga, order)
+        unit.commit(before_saga, before_order)
+    saga.data["decided_on"] = order.status.value  # decided on the pair as it is
+    unit.commit(saga, order)
+    assert saga.version == 3
+    stored_order, stored_saga = unit_on(client, moto_tables).load("ord-1")
+    assert stored_saga is not None and stored_saga.data["decided_on"] == "CONFIRMED" and stored_order.version == 2
 
 
 # -- the cost model against the bill, beyond the shapes tested so far -------------------------------------------------

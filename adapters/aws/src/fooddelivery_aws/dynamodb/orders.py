@@ -7,7 +7,7 @@ without its events and no event exists without its order.
 A saga step writes through the unit of work instead (:meth:`DynamoDBOrderRepository.unit_of_work`, over a
 ``DynamoDBSagaStateStore`` on the same client): the same order, outbox and binding Puts with the saga instance's
 Put (sagas table) appended to the same ``TransactWriteItems``, and the order read with its saga in one
-``BatchGetItem`` (see :mod:`fooddelivery_aws.dynamodb.unit_of_work`). The outbox records are the same items either
+``TransactGetItems`` (see :mod:`fooddelivery_aws.dynamodb.unit_of_work`). The outbox records are the same items either
 way, so the stream relay sees no difference.
 
 Where the outbox lives, and why ``pending()`` is a Query: outbox records are items of the orders table (key
