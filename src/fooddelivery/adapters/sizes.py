@@ -489,6 +489,11 @@ def driver_size(driver: Driver) -> int:
     return size
 
 
+#: The id of the write that stored a saga item (32 hex digits): DynamoDB's and Firestore's stores stamp every saga
+#: write with one, to tell their own write, resent after a lost answer, from a rival's.
+_COMMIT_ID: Final[str] = "0" * 32
+
+
 def saga_document(state: SagaState) -> dict[str, Any]:
     """The stored saga instance item :func:`saga_size` measures."""
     return {
@@ -504,6 +509,7 @@ def saga_document(state: SagaState) -> dict[str, Any]:
         "attempts": state.attempts,
         "branchesDone": state.branches_done,
         "version": state.version,
+        "commitId": _COMMIT_ID,
         "timerId": state.timer_id,
         "outcome": state.outcome,
     }
@@ -512,6 +518,7 @@ def saga_document(state: SagaState) -> dict[str, Any]:
 def saga_size(state: SagaState) -> int:
     """Stored size of a saga instance item: ``document_size(saga_document(state))``, without building it."""
     size = 6 + value_size(state.saga_id) + len("createdAt") + len("updatedAt") + 2 * len(_TIME)  # "sagaId", times
+    size += len("commitId") + len(_COMMIT_ID)
     for name_bytes, value in (
         (10, state.definition),  # "definition"
         (7, state.current),  # "current"

@@ -13,6 +13,9 @@ operation                   AWS                         Azure                   
 store read                  RRU chunks(4 KB)            Cosmos RU (point read, by   Firestore read 1
                                                         size: table below)
 store read_miss             RRU 1                       Cosmos RU 1                 Firestore read 1
+store txn_read              RRU 2 x chunks(4 KB)        as store read               Firestore read 1
+                            (TransactGetItems)
+store txn_read_miss         RRU 2                       Cosmos RU 1                 Firestore read 1
 store query page            RRU chunks(4 KB) / 2        Cosmos RU of one point      Firestore read per item
                             (index: eventually          read of the page's size     returned, at least 1
                             consistent)                 (a lower bound)
@@ -296,6 +299,7 @@ def _dynamodb(u: _U, tables: tuple[str, ...]) -> tuple[Decimal, Decimal]:
     wru = Decimal(0)
     for t in tables:
         rru += u.chunks(ops.store(t, "read"), 4) + u.q(ops.store(t, "read_miss"))
+        rru += 2 * u.chunks(ops.store(t, "txn_read"), 4) + 2 * u.q(ops.store(t, "txn_read_miss"))
         rru += u.chunks(ops.store(t, "query"), 4) / 2
         wru += u.chunks(ops.store(t, "write"), 1) + u.chunks(ops.store(t, "update"), 1)
         wru += 2 * u.chunks(ops.store(t, "txn_item"), 1) + u.chunks(ops.store(t, "delete"), 1)
@@ -307,7 +311,7 @@ def _store_calls(u: _U, tables: tuple[str, ...]) -> Decimal:
     the outbox's deletes go in one batch per committed write (the relay marks a write's events together)."""
     calls = Decimal(0)
     for t in tables:
-        for action in ("read", "read_miss", "query", "write", "update", "txn"):
+        for action in ("read", "read_miss", "txn_read", "txn_read_miss", "query", "write", "update", "txn"):
             calls += u.q(ops.store(t, action))
     return calls + u.q(ops.store("orders", "txn"))  # one delete batch per committed write's events
 
@@ -468,6 +472,7 @@ def _azure(inputs: ModelInputs, durable: bool) -> list[UnitLine]:
     ru = Decimal(0)
     for t in tables:
         ru += _cosmos_ru(u.tally(ops.store(t, "read")), cosmos_read_ru) + u.q(ops.store(t, "read_miss"))
+        ru += _cosmos_ru(u.tally(ops.store(t, "txn_read")), cosmos_read_ru) + u.q(ops.store(t, "txn_read_miss"))
         ru += _cosmos_ru(u.tally(ops.store(t, "query")), cosmos_read_ru)
         for action in ("write", "update", "txn_item", "delete"):
             ru += _cosmos_ru(u.tally(ops.store(t, action)), cosmos_write_ru)
@@ -518,6 +523,7 @@ def _gcp(inputs: ModelInputs, workflows: bool) -> list[UnitLine]:
     deletes = Decimal(0)
     for t in tables:
         reads += u.q(ops.store(t, "read")) + u.q(ops.store(t, "read_miss"))
+        reads += u.q(ops.store(t, "txn_read")) + u.q(ops.store(t, "txn_read_miss"))
         queries = u.q(ops.store(t, "query"))
         items = u.q(ops.store(t, "query_item"))
         reads += max(items, queries)  # at least one read per query

@@ -10,6 +10,9 @@ name                                    one record is
 ======================================  ========================================================================
 ``store.<table>.read``                  a strongly consistent point read that found an item (sized: the item)
 ``store.<table>.read_miss``             a point read that found nothing
+``store.<table>.txn_read``              an item read inside a multi-item snapshot read (a unit of work's load;
+                                        sized: the item)
+``store.<table>.txn_read_miss``         an item a multi-item snapshot read asked for and did not find
 ``store.<table>.query``                 one query page on an index (sized: all items returned together)
 ``store.<table>.query_item``            one item a query page returned (unsized; per-document stores bill these)
 ``store.<table>.write``                 an item written on its own (sized: the item)
@@ -65,6 +68,8 @@ TABLES: Final[tuple[str, ...]] = ("orders", "outbox", "idempotency", "restaurant
 STORE_ACTIONS: Final[tuple[str, ...]] = (
     "read",
     "read_miss",
+    "txn_read",
+    "txn_read_miss",
     "query",
     "query_item",
     "write",

@@ -16,7 +16,7 @@ restaurants        ``DynamoDBRestaurantRepository`` (``RESTAURANTS_TABLE``)
 drivers            ``DynamoDBDriverRepository`` (``DRIVERS_TABLE``)
 sagas              ``DynamoDBSagaStateStore`` (``SAGAS_TABLE``)
 unit of work       native: ``DynamoDBOrderRepository.unit_of_work(sagas)`` (the two stores share the client): an
-                   order read with its saga in one ``BatchGetItem``, a saga step's order, outbox records and saga
+                   order read with its saga in one ``TransactGetItems``, a saga step's order, outbox records and saga
                    written in one ``TransactWriteItems`` (:mod:`fooddelivery_aws.dynamodb.unit_of_work`)
 publisher          the core's :class:`~fooddelivery.application.fanout.FanOutPublisher`: every event to
                    ``EventBridgePublisher`` (``EVENT_BUS_NAME``), the runtime's events also to

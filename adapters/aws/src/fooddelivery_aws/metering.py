@@ -17,6 +17,8 @@ DynamoDB GetItem             read units of the returned item (4 KB steps; 1 when
                              ``ConsistentRead``
 DynamoDB BatchGetItem        as one GetItem per key asked for, each item rounded up alone (an absent one: 1);
                              keys returned unprocessed: nothing
+DynamoDB TransactGetItems    2 x the read units of a strongly consistent GetItem per item asked for, each
+                             rounded up alone (an absent one: 2)
 DynamoDB Query, Scan         read units of the page's items together, half if not ``ConsistentRead``
 EventBridge PutEvents        one event per 64 KB chunk of each accepted entry
 SQS SendMessage(Batch),      one request per 64 KB chunk of the call's payload (FIFO when the queue URL ends in
@@ -164,6 +166,12 @@ def _dynamodb(meter: Meter, op: str, params: Mapping[str, Any], parsed: Mapping[
         rru = _read_units([item] if item else [], bool(params.get("ConsistentRead")))
     elif op in ("Query", "Scan"):
         rru = _read_units(parsed.get("Items") or [], bool(params.get("ConsistentRead")))
+    elif op == "TransactGetItems":
+        # "Transactional read requests require 2 read request units to perform one read for items up to 4 KB";
+        # one entry per Get, without ``Item`` when absent
+        for entry in parsed.get("Responses") or ():
+            item = entry.get("Item")
+            rru += 2 * _read_units([item] if item else [], True)
     elif op == "BatchGetItem":
         responses = parsed.get("Responses") or {}
         unprocessed = parsed.get("UnprocessedKeys") or {}

@@ -6,7 +6,7 @@ from __future__ import annotations
 from fooddelivery.adapters.counters import OperationCounters
 from fooddelivery.adapters.memory.orders import InMemoryOrderRepository
 from fooddelivery.adapters.memory.saga_store import InMemorySagaStateStore
-from fooddelivery.adapters.sizes import order_size
+from fooddelivery.adapters.sizes import order_size, saga_size
 from fooddelivery.domain.errors import NotFound
 from fooddelivery.domain.events import DomainEvent
 from fooddelivery.domain.order import Order
@@ -16,7 +16,10 @@ from fooddelivery.ports.saga_store import SagaState
 
 __all__ = ["InMemoryUnitOfWork"]
 
-_ORDERS_READ = store("orders", "read")
+_ORDERS_READ = store("orders", "txn_read")
+_ORDERS_READ_MISS = store("orders", "txn_read_miss")
+_SAGAS_READ = store("sagas", "txn_read")
+_SAGAS_READ_MISS = store("sagas", "txn_read_miss")
 
 
 class InMemoryUnitOfWork:
@@ -33,7 +36,8 @@ class InMemoryUnitOfWork:
     batched write), so ``fooddelivery cost`` prices the deployments as they run: a commit that writes the order and
     the saga is one atomic write (``orders.txn``) whose items are the order, its outbox records, its binding and the
     saga (``sagas.txn_item``); a commit of the order alone is the order store's own write, of the saga alone the saga
-    store's; a load is metered as two point reads (DynamoDB's ``BatchGetItem`` bills each item as a ``GetItem``).
+    store's; a load is one snapshot read of both items (``orders.txn_read`` and ``sagas.txn_read`` or
+    ``sagas.txn_read_miss``: DynamoDB's ``TransactGetItems`` bills each item twice a strongly consistent ``GetItem``).
 
     Args:
         orders: the order store (and outbox).
@@ -57,15 +61,25 @@ class InMemoryUnitOfWork:
             self._counters.add("units.reads")
         orders, sagas = self.orders, self.sagas
         with orders._lock, sagas._lock:
-            order = orders._read(order_id)
-            try:
-                saga: SagaState | None = sagas._read(order_id)
-            except NotFound:
-                saga = None
-        meter = orders._meter
-        if meter is not None:
-            size = orders._sizes.get(order_id)
-            meter.record(_ORDERS_READ, size=size if size is not None else order_size(order))
+            found = orders._orders.get(order_id)
+            order = found.snapshot() if found is not None else None
+            stored = sagas._states.get(order_id)
+            saga = stored.copy() if stored is not None else None
+            saga_bytes = sagas._sizes.get(order_id) if stored is not None else None
+        # one snapshot read of both items, billed per item whether found or not
+        if orders._meter is not None:
+            if order is None:
+                orders._meter.record(_ORDERS_READ_MISS)
+            else:
+                size = orders._sizes.get(order_id)
+                orders._meter.record(_ORDERS_READ, size=size if size is not None else order_size(order))
+        if sagas._meter is not None:
+            if stored is None:
+                sagas._meter.record(_SAGAS_READ_MISS)
+            else:
+                sagas._meter.record(_SAGAS_READ, size=saga_bytes if saga_bytes is not None else saga_size(stored))
+        if order is None:
+            raise NotFound(f"order {order_id} not found", order_id=order_id)
         return order, saga
 
     def commit(

@@ -7,7 +7,7 @@ without its events and no event exists without its order.
 A saga step writes through the unit of work instead (:meth:`DynamoDBOrderRepository.unit_of_work`, over a
 ``DynamoDBSagaStateStore`` on the same client): the same order, outbox and binding Puts with the saga instance's
 Put (sagas table) appended to the same ``TransactWriteItems``, and the order read with its saga in one
-``BatchGetItem`` (see :mod:`fooddelivery_aws.dynamodb.unit_of_work`). The outbox records are the same items either
+``TransactGetItems`` (see :mod:`fooddelivery_aws.dynamodb.unit_of_work`). The outbox records are the same items either
 way, so the stream relay sees no difference.
 
 Where the outbox lives, and why ``pending()`` is a Query: outbox records are items of the orders table (key
@@ -79,11 +79,15 @@ from fooddelivery_aws.dynamodb.records import (
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-__all__ = ["MAX_TRANSACTION_ITEMS", "DynamoDBOrderRepository"]
+__all__ = ["MAX_TRANSACTION_BYTES", "MAX_TRANSACTION_ITEMS", "DynamoDBOrderRepository"]
 
 #: Most actions in one ``TransactWriteItems`` (source: DynamoDB API reference, TransactWriteItems: "up to 100
 #: action requests"; the aggregate size of the items must also stay under 4 MB).
 MAX_TRANSACTION_ITEMS: Final[int] = 100
+#: Most bytes of the items of one ``TransactWriteItems`` (source: DynamoDB API reference, TransactWriteItems: "The
+#: aggregate size of the items in the transaction cannot exceed 4 MB"), counted as DynamoDB sizes an item
+#: (:func:`fooddelivery_aws.metering.dynamodb_item_size`).
+MAX_TRANSACTION_BYTES: Final[int] = 4 * 1024 * 1024
 #: Most requests in one ``BatchWriteItem`` (source: DynamoDB API reference, BatchWriteItem: "as many as 25 put or
 #: delete requests").
 _BATCH_WRITE_MAX: Final[int] = 25
@@ -569,7 +573,7 @@ class DynamoDBOrderRepository(TableRepository):
 
         Raises:
             _Cancelled: a condition failed (or a transaction conflict outlasted the retries).
-            InfrastructureError: too many actions, throttling or another service failure.
+            InfrastructureError: too many actions or bytes for one transaction, throttling or another service failure.
         """
         if len(puts) > MAX_TRANSACTION_ITEMS:
             raise InfrastructureError(
@@ -578,6 +582,17 @@ class DynamoDBOrderRepository(TableRepository):
                 reason="transaction_too_large",
                 retryable=False,
             )
+        if len(puts) > 1:
+            from fooddelivery_aws.metering import dynamodb_item_size
+
+            size = sum(dynamodb_item_size(put["Item"]) for put in puts)
+            if size > MAX_TRANSACTION_BYTES:
+                raise InfrastructureError(
+                    f"{action}: {size} bytes of items exceed the {MAX_TRANSACTION_BYTES} of one DynamoDB transaction",
+                    action=action,
+                    reason="transaction_too_large",
+                    retryable=False,
+                )
         client = self._client.get()
         if len(puts) == 1:
             try:

@@ -16,6 +16,7 @@ records of a stream record's ``NewImage`` (stream images use the same attribute-
 
 from __future__ import annotations
 
+import uuid
 import zlib
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -528,7 +529,9 @@ def driver_from_item(item: Mapping[str, Any]) -> Driver:
 
 # -- sagas -------------------------------------------------------------------------------------------------
 def saga_to_item(state: SagaState) -> Item:
-    """The sagas-table item of ``state``.
+    """The sagas-table item of ``state``, stamped with a new ``commitId`` (32 hex digits, random, ignored when read):
+    the id of the write that puts it, so that a write refused after its answer was lost and the request resent can
+    tell its own item (applied the first time) from a rival's that happens to hold the same state.
 
     Raises:
         ValidationError: a float or another non-JSON value in ``state.data``.
@@ -546,6 +549,7 @@ def saga_to_item(state: SagaState) -> Item:
         "attempts": {"M": {step: int_value(n) for step, n in state.attempts.items()}},
         "branchesDone": _str_list(state.branches_done),
         "version": int_value(state.version),
+        "commitId": {"S": uuid.uuid4().hex},
     }
     if state.timer_id is not None:
         item["timerId"] = {"S": state.timer_id}

@@ -1,5 +1,5 @@
 """The DynamoDB unit of work: one order's partition -- the order, its outbox records, its idempotency binding and its
-saga instance -- read with one ``BatchGetItem`` and written with one ``TransactWriteItems``.
+saga instance -- read with one ``TransactGetItems`` and written with one ``TransactWriteItems``.
 
 **The write.** ``commit`` puts the order's actions exactly as ``DynamoDBOrderRepository.add`` / ``save`` would (the
 binding conditioned on ``attribute_not_exists``, the order on ``attribute_not_exists`` or on the version it was read
@@ -10,8 +10,9 @@ TransactWriteItems: "a synchronous write operation that groups up to 100 action 
 ... within the same account and Region"), so either every item is written or none is. A commit with a single item
 to write (the saga alone, or an order without events and no saga) is one conditional ``PutItem``. Limits: at most
 :data:`~fooddelivery_aws.dynamodb.orders.MAX_TRANSACTION_ITEMS` actions (the order, its events, the binding and
-the saga: one action fewer for events than ``save`` alone leaves) and 4 MB in all, as for the order store's own
-writes; a commit beyond the first is refused before anything is sent (``InfrastructureError``,
+the saga: one action fewer for events than ``save`` alone leaves) and
+:data:`~fooddelivery_aws.dynamodb.orders.MAX_TRANSACTION_BYTES` (4 MB) of items in all, as for the order store's own
+writes; a commit beyond either is refused before anything is sent (``InfrastructureError``,
 ``transaction_too_large``). The outbox records are the same items as before, in the same table, so the orders
 table's stream (:mod:`fooddelivery_aws.relay`) carries them exactly as it carries the order store's own writes; the
 saga's item goes to the sagas table as the saga store's own writes do.
@@ -23,29 +24,35 @@ order's transaction; an order write without events (a single ``PutItem``, 1 unit
 transaction with the saga. That is the price of the one atomic write per step (and one fewer request). A commit
 that writes only the saga (the order unchanged) stays one standard ``PutItem``. Measured over one full order
 lifecycle (``tests/dynamodb/test_dynamodb_unit_of_work.py``, on moto): 24 requests instead of 29 with the unit
-composed of the two stores (besides the driver search's Queries), 60 write units instead of 56, the same read units.
+composed of the two stores (besides the driver search's Queries), 60 write units instead of 56, and 2 read units
+more (its one load, a ``TransactGetItems``: see below).
 
-**The read.** ``load`` is one ``BatchGetItem`` of the order's item (orders table) and the saga's item (sagas table),
-both ``ConsistentRead``. Why not ``TransactGetItems``: it is billed twice (2 read units per 4 KB per item, so 4 for
-an order and a saga under 4 KB each, where a strongly consistent batch read costs 2, as the order store's and the
-saga store's two ``GetItem`` calls do today), and it is cancelled when a transaction writing one of the items is in
-flight (``TransactionConflict``), which a saga step racing a status change would hit. What it buys -- a snapshot of
-both items -- the unit does not need: a batch read may return the order of one commit and the saga of the next one
-(read-committed across items, DynamoDB developer guide, "Isolation levels for DynamoDB transactions"), but every
-commit that writes both items is conditioned on both versions read, so a commit based on such a pair fails with
-``ConcurrencyConflict`` and writes nothing; a commit that writes one item is conditioned on that item only, as it
-would be after a snapshot read (the other item may change between the read and the write either way). Read units
-(DynamoDB developer guide, "Capacity unit consumption for read operations"): each item's size rounded up to 4 KB,
-1 unit per 4 KB strongly consistent; a missing item (no saga yet) still costs 1. ``BatchGetItem`` may return keys
-unprocessed (throttling): they are asked again, with backoff, in further calls.
+**The read.** ``load`` is one ``TransactGetItems`` of the order's item (orders table) and the saga's item (sagas
+table): a snapshot, serializable with every transaction (DynamoDB developer guide, "Isolation levels for DynamoDB
+transactions"), so the pair it returns existed together. A ``BatchGetItem`` would not do: it is read-committed
+across items and may return the order from before a transaction and the saga from after it; a step decided on that
+pair and writing the saga alone (conditioned on the saga only) would commit on a state that never existed. What it
+costs (DynamoDB developer guide, "Capacity unit consumption for read operations": "Transactional read requests
+require 2 read request units to perform one read for items up to 4 KB"): 2 read units per 4 KB (rounded up) of each
+item, an absent item (no saga yet) counted as one of the minimum size, so 4 for an order and a saga under 4 KB each,
+where the two strongly consistent reads of a batch cost 2. A ``TransactGetItems`` is cancelled
+(``TransactionConflict``) when a transaction writing one of its items is in flight: it is asked again, with backoff,
+up to 4 times, then refused ``InfrastructureError`` (``transaction_conflict``, retryable); throttling is refused at
+once (retryable), as botocore has already retried it.
 
 **A lost answer.** botocore resends a request whose answer did not arrive (standard retry mode). A resent
 ``TransactWriteItems`` carries the same ``ClientRequestToken`` (botocore fills it in), which DynamoDB answers as the
 first call for 10 minutes; a resent ``PutItem``, or a transaction resent to a stand-in that ignores the token (moto),
-fails its conditions instead. The unit then looks at what is stored (the old items the refusal returns): when the
-order and the saga are exactly the items it put, its own write was applied and the commit succeeds.
+fails its conditions instead. The unit then looks for proof that the stored items are its own, never at their
+content (two processes driving one step from one read put equal items, and only one may win): every outbox record
+it put exists (their event ids are its own), and the saga it put carries this commit's ``commitId`` (a random id
+every saga write stamps, :func:`~fooddelivery_aws.dynamodb.records.saga_to_item`; 40 bytes of the item, billed). A
+commit with neither (an order written alone, without events) counts as its own when the stored order is the item it
+put (numbers compared by value: DynamoDB trims their zeros): a rival's equal write had the same effect and emitted
+nothing.
 
 Source of the rules above: https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html,
+https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactGetItems.html,
 https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/read-write-operations.html,
 https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis.html#transaction-isolation.
 """
@@ -54,14 +61,16 @@ from __future__ import annotations
 
 import random
 import time
-from typing import TYPE_CHECKING, Any, Final, NoReturn
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any, Final, NoReturn, cast
 
 from fooddelivery.domain.errors import ConcurrencyConflict, InfrastructureError, NotFound
 from fooddelivery.domain.order import Order
 from fooddelivery.ports.orders import IdempotencyRecord
 from fooddelivery.ports.saga_store import SagaState
-from fooddelivery_aws.dynamodb._support import decode_item, get_item, reraise
-from fooddelivery_aws.dynamodb.orders import _Cancelled, _order, _str_or_none
+from fooddelivery_aws.dynamodb._support import decode_item, error_code, get_item, reraise
+from fooddelivery_aws.dynamodb.orders import _THROTTLED_REASONS, _Cancelled, _order, _str_or_none
 from fooddelivery_aws.dynamodb.records import ITEM_ORDER, saga_from_item, saga_to_item
 
 if TYPE_CHECKING:
@@ -70,9 +79,10 @@ if TYPE_CHECKING:
 
 __all__ = ["DynamoDBUnitOfWork"]
 
-#: Calls at a ``BatchGetItem`` whose keys keep coming back unprocessed.
-_READ_ATTEMPTS: Final[int] = 8
+#: Calls at a ``TransactGetItems`` cancelled by concurrent transactions on its items.
+_READ_ATTEMPTS: Final[int] = 4
 _ACTION: Final[str] = "unit_of_work.commit"
+_LOAD: Final[str] = "unit_of_work.load"
 
 
 class DynamoDBUnitOfWork:
@@ -99,27 +109,26 @@ class DynamoDBUnitOfWork:
         self.sagas = sagas
 
     def load(self, order_id: str) -> tuple[Order, SagaState | None]:
-        """The order (``persisted_version`` set) and its saga (None when it has none): one strongly consistent
-        ``BatchGetItem`` of both items.
+        """The order (``persisted_version`` set) and its saga (None when it has none): one ``TransactGetItems`` of
+        both items, a snapshot (see the module docstring).
 
         Raises:
             NotFound: no such order.
-            InfrastructureError: the store failed or throttled past the retries, or an item is unreadable.
+            InfrastructureError: the store failed or throttled, another transaction held an item past the retries
+                (retryable), or an item is unreadable.
         """
         orders, sagas = self.orders, self.sagas
         orders._count("units.reads")
-        found = self._batch_get(
-            {
-                orders.table_name: {"Keys": [{"orderId": {"S": order_id}}], "ConsistentRead": True},
-                sagas.table_name: {"Keys": [{"sagaId": {"S": order_id}}], "ConsistentRead": True},
-            }
+        order_item, saga_item = self._transact_get(
+            [
+                {"Get": {"TableName": orders.table_name, "Key": {"orderId": {"S": order_id}}}},
+                {"Get": {"TableName": sagas.table_name, "Key": {"sagaId": {"S": order_id}}}},
+            ]
         )
-        order_items = found.get(orders.table_name) or []
-        if not order_items or _str_or_none(order_items[0], "itemType") != ITEM_ORDER:
+        if order_item is None or _str_or_none(order_item, "itemType") != ITEM_ORDER:
             raise NotFound(f"order {order_id} not found", order_id=order_id)
-        order = _order(order_items[0])
-        saga_items = found.get(sagas.table_name) or []
-        saga = decode_item(saga_from_item, saga_items[0], "saga") if saga_items else None
+        order = _order(order_item)
+        saga = decode_item(saga_from_item, saga_item, "saga") if saga_item is not None else None
         return order, saga
 
     def commit(
@@ -171,7 +180,8 @@ class DynamoDBUnitOfWork:
             orders._write(actions, _ACTION)
         except _Cancelled as cancelled:
             # unless this very write was applied (its answer lost, the request sent again): then it succeeded
-            if not self._written(cancelled, actions, mine):
+            records = range(order_index + 1, order_index + 1 + events) if write_order is not None else range(0)
+            if not self._written(cancelled, actions, mine, records):
                 self._explain(cancelled, write_order, saga, idempotency, insert, order_index, saga_index, create_saga)
         if write_order is not None:
             write_order.take_events()
@@ -201,26 +211,45 @@ class DynamoDBUnitOfWork:
         subject = order.order_id if order is not None else saga.saga_id if saga is not None else ""
         self.orders._raise_cancelled(cancelled, _ACTION, subject)
 
-    def _written(self, cancelled: _Cancelled, actions: list[dict[str, Any]], mine: list[tuple[int, str]]) -> bool:
-        """Whether a refused commit was this very write applied before: the order and the saga it puts (those of
-        ``mine``: action index, key attribute) are each stored exactly as put (each carries its new version, so no
-        other write leaves the same item).
+    def _written(
+        self, cancelled: _Cancelled, actions: list[dict[str, Any]], mine: list[tuple[int, str]], records: range
+    ) -> bool:
+        """Whether a refused commit was this very write applied before. Proof of ownership, never the content (two
+        writers of one step from one read put equal items): each outbox record it puts (action indexes ``records``)
+        exists -- its event id is this commit's own, so only this transaction can have written it -- and, when it
+        puts the saga, the stored saga carries the ``commitId`` this commit stamped on it (a random id per write,
+        :func:`~fooddelivery_aws.dynamodb.records.saga_to_item`); the transaction being atomic, either proves the
+        whole of it. A commit with neither (an order written alone, without events) counts as its own when the
+        stored order is the item it put (numbers by value, see :func:`_same_item`): a rival's equal write from the
+        same read had the same effect and emitted nothing, so either may report it.
+        ``mine`` (action index, key attribute) are the order's and the saga's actions, whose conditions a resent
+        write fails.
 
         That happens when the answer to the write was lost and the request sent again (botocore's retries resend
         it; DynamoDB itself answers a resent ``TransactWriteItems`` with its ``ClientRequestToken``, which botocore
         fills in, as the first one for 10 minutes; a resent ``PutItem`` fails its condition).
         """
+        if any(cancelled.code(index) != "ConditionalCheckFailed" for index in records):
+            return False  # a record of its own is missing: not applied (or published since: a conflict is safe)
+        proof = bool(records)
         for index, key_attr in mine:
             if cancelled.code(index) != "ConditionalCheckFailed":
                 return False
+            if key_attr == "orderId" and (proof or len(mine) > 1):
+                continue  # the records or the saga prove it
             put = actions[index]
             stored = cancelled.item(index)
             if stored is None:  # emulators may not return the old item: read it (strongly consistent)
                 key = {key_attr: put["Item"][key_attr]}
                 stored = get_item(self.orders._client.get(), put["TableName"], key, _ACTION)
-            if stored != put["Item"]:
+            if stored is None:
                 return False
-        return bool(mine)
+            if key_attr == "sagaId" and stored.get("commitId") != put["Item"]["commitId"]:
+                return False
+            if key_attr == "orderId" and not _same_item(stored, put["Item"]):
+                return False
+            proof = True
+        return proof
 
     def _saga_put(self, saga: SagaState, *, create: bool) -> dict[str, Any]:
         """The saga's Put: a new item at version 1, or the next version if the stored one is still as read.
@@ -270,35 +299,75 @@ class DynamoDBUnitOfWork:
             expected_version=saga.version,
         ) from cancelled.vendor
 
-    def _batch_get(self, request: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
-        """The items of one ``BatchGetItem`` by table, asking again for keys returned unprocessed (with backoff).
+    def _transact_get(self, gets: list[dict[str, Any]]) -> list[dict[str, Any] | None]:
+        """The items of one ``TransactGetItems`` (None for an absent one), in the order of ``gets``; asked again,
+        with backoff, while the only reason it is cancelled is another transaction on one of the items.
 
         Raises:
-            InfrastructureError: the service failed, or keys stayed unprocessed after the retries.
+            InfrastructureError: the service failed or throttled, or the read kept being cancelled by concurrent
+                transactions (``transaction_conflict``, retryable).
         """
         client = self.orders._client.get()
-        found: dict[str, list[dict[str, Any]]] = {}
-        pending = request
         for attempt in range(_READ_ATTEMPTS):
             try:
-                response = client.batch_get_item(RequestItems=pending)
+                response = client.transact_get_items(TransactItems=cast(Any, gets))
             except Exception as exc:
-                reraise(exc, "unit_of_work.load")
-            for table, items in (response.get("Responses") or {}).items():
-                found.setdefault(table, []).extend(dict(i) for i in items)
-            unprocessed = response.get("UnprocessedKeys") or {}
-            if not unprocessed:
-                return found
-            pending = dict(unprocessed)
-            time.sleep(min(1.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.0))
-        _unprocessed(pending)
+                if error_code(exc) != "TransactionCanceledException":
+                    reraise(exc, _LOAD)
+                reasons = list(getattr(exc, "response", {}).get("CancellationReasons") or [])
+                codes = {str(r.get("Code")) for r in reasons}
+                if "TransactionConflict" in codes and codes <= {"TransactionConflict", "None"}:
+                    time.sleep(min(1.0, 0.01 * 2**attempt) * random.uniform(0.5, 1.0))
+                    continue
+                throttled = bool(codes & _THROTTLED_REASONS)
+                raise InfrastructureError(
+                    f"{_LOAD}: DynamoDB cancelled the read ({', '.join(sorted(codes))})",
+                    action=_LOAD,
+                    reason="throttled" if throttled else "cancelled",
+                    codes=sorted(codes),
+                    retryable=throttled,
+                ) from exc
+            responses = list(response.get("Responses") or [])
+            return [dict(r["Item"]) if r.get("Item") else None for r in responses] + [None] * (
+                len(gets) - len(responses)
+            )
+        raise InfrastructureError(
+            f"{_LOAD}: another transaction held the order's items for {_READ_ATTEMPTS} attempts",
+            action=_LOAD,
+            reason="transaction_conflict",
+            retryable=True,
+        )
 
 
-def _unprocessed(pending: dict[str, Any]) -> NoReturn:
-    left = sum(len(v.get("Keys", ())) for v in pending.values())
-    raise InfrastructureError(
-        f"unit_of_work.load: {left} keys stayed unprocessed after {_READ_ATTEMPTS} attempts",
-        action="unit_of_work.load",
-        reason="unprocessed",
-        retryable=True,
-    )
+def _same_item(stored: Mapping[str, Any], put: Mapping[str, Any]) -> bool:
+    """Whether a stored item is the item put: the same attributes with equal values, numbers compared by value
+    (DynamoDB stores a number without leading or trailing zeros: "1.50" comes back "1.5"; developer guide, "Data
+    types", https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/HowItWorks.NamingRulesDataTypes.html)
+    and sets as sets (returned in no particular order)."""
+    return stored.keys() == put.keys() and all(_same_value(stored[name], put[name]) for name in put)
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    if not isinstance(a, Mapping) or not isinstance(b, Mapping) or a.keys() != b.keys() or len(a) != 1:
+        return bool(a == b)
+    [kind] = a.keys()
+    x, y = a[kind], b[kind]
+    if kind == "N":
+        nx, ny = _number(x), _number(y)
+        return nx == ny if nx is not None and ny is not None else bool(x == y)
+    if kind == "NS":
+        return {_number(n) for n in x} == {_number(n) for n in y}
+    if kind in ("SS", "BS"):
+        return set(x) == set(y)
+    if kind == "M":
+        return isinstance(x, Mapping) and isinstance(y, Mapping) and _same_item(x, y)
+    if kind == "L":
+        return len(x) == len(y) and all(_same_value(i, j) for i, j in zip(x, y, strict=True))
+    return bool(x == y)
+
+
+def _number(text: Any) -> Decimal | None:
+    try:
+        return Decimal(str(text))
+    except InvalidOperation:
+        return None
