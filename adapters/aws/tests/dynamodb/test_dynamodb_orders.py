@@ -16,6 +16,7 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from raw_dynamodb import scan
 
 from fooddelivery.adapters.memory import OperationCounters
 from fooddelivery.domain.actors import Actor
@@ -40,18 +41,6 @@ Tables = dict[TableSpec, str]
 @pytest.fixture
 def repo(moto_tables: Tables, moto_dynamodb: Any) -> DynamoDBOrderRepository:
     return DynamoDBOrderRepository(moto_tables[ORDERS], client=moto_dynamodb)
-
-
-def scan(client: Any, table: str) -> list[dict[str, Any]]:
-    """Every raw item of ``table`` (a test-only full scan)."""
-    items: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {"TableName": table, "ConsistentRead": True}
-    while True:
-        page = client.scan(**kwargs)
-        items.extend(page["Items"])
-        if "LastEvaluatedKey" not in page:
-            return items
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
 def keys(client: Any, table: str) -> set[str]:

@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-import boto3
 import pytest
+from raw_dynamodb import new_client, scan
 
 from fooddelivery.adapters.memory import (
     InMemoryOrderRepository,
@@ -79,16 +79,6 @@ class Calls:
         return made
 
 
-def new_client(endpoint: str) -> Any:
-    return boto3.client(
-        "dynamodb",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-
-
 @pytest.fixture
 def client(moto_endpoint: str, moto_tables: Tables) -> Any:
     """A client of its own (hooks registered on it die with the test)."""
@@ -120,10 +110,6 @@ def unit(orders: DynamoDBOrderRepository, sagas: DynamoDBSagaStateStore) -> Dyna
     native = orders.unit_of_work(sagas)
     assert isinstance(native, DynamoDBUnitOfWork)
     return native
-
-
-def scan(client: Any, table: str) -> list[dict[str, Any]]:
-    return list(client.scan(TableName=table, ConsistentRead=True)["Items"])
 
 
 def saga_for(order_id: str) -> SagaState:

@@ -12,6 +12,7 @@ from typing import Any
 
 import boto3
 import pytest
+from raw_dynamodb import new_client, scan
 
 from fooddelivery.adapters.memory import InMemoryOrderRepository, InMemorySagaStateStore, OperationCounters
 from fooddelivery.cost.models import ModelInputs, model_units
@@ -26,16 +27,6 @@ from fooddelivery_aws.dynamodb.tables import ORDERS, OUTBOX, SAGAS, TableSpec
 from fooddelivery_aws.dynamodb.unit_of_work import DynamoDBUnitOfWork
 
 Tables = dict[TableSpec, str]
-
-
-def new_client(endpoint: str) -> Any:
-    return boto3.client(
-        "dynamodb",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
 
 
 @pytest.fixture
@@ -53,10 +44,6 @@ def unit_on(client: Any, tables: Tables, **orders_kwargs: Any) -> DynamoDBUnitOf
 @pytest.fixture
 def unit(client: Any, moto_tables: Tables) -> DynamoDBUnitOfWork:
     return unit_on(client, moto_tables)
-
-
-def scan(client: Any, table: str) -> list[dict[str, Any]]:
-    return list(client.scan(TableName=table, ConsistentRead=True)["Items"])
 
 
 def placed(unit: DynamoDBUnitOfWork, order_id: str = "ord-1") -> None:
