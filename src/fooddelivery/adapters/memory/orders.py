@@ -19,8 +19,6 @@ from fooddelivery.adapters.paging import (
 from fooddelivery.adapters.sizes import forget_order, idempotency_size, order_size, outbox_size
 from fooddelivery.domain.errors import (
     ConcurrencyConflict,
-    DuplicateRequest,
-    IdempotencyKeyReused,
     NotFound,
 )
 from fooddelivery.domain.events import DomainEvent
@@ -162,16 +160,7 @@ class InMemoryOrderRepository:
         if idempotency is not None:
             bound = self._idempotency.get((idempotency.scope, idempotency.key))
             if bound is not None:
-                if bound.fingerprint == idempotency.fingerprint:
-                    raise DuplicateRequest(
-                        f"idempotency key {idempotency.key!r} already created order {bound.order_id}",
-                        resource_id=bound.order_id,
-                    )
-                raise IdempotencyKeyReused(
-                    f"idempotency key {idempotency.key!r} was used with a different request",
-                    scope=idempotency.scope,
-                    key=idempotency.key,
-                )
+                raise idempotency.refused_by(bound)
         if order.order_id in self._orders:
             raise ConcurrencyConflict(f"order {order.order_id} already exists", order_id=order.order_id)
 

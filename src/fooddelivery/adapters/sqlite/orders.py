@@ -21,7 +21,7 @@ from fooddelivery.adapters.sqlite.records import (
     order_row,
     utc_text,
 )
-from fooddelivery.domain.errors import ConcurrencyConflict, DataCorrupted, DuplicateRequest, IdempotencyKeyReused
+from fooddelivery.domain.errors import ConcurrencyConflict, DataCorrupted
 from fooddelivery.domain.order import Order, OrderStatus
 from fooddelivery.ports.messaging import OutboxRecord
 from fooddelivery.ports.orders import IdempotencyRecord, Page
@@ -145,15 +145,9 @@ class SqliteOrderRepository:
                         (idempotency.scope, idempotency.key),
                     ).fetchone()
                     if bound is not None:
-                        if bound[0] == idempotency.fingerprint:
-                            raise DuplicateRequest(
-                                f"idempotency key {idempotency.key!r} already created order {bound[1]}",
-                                resource_id=bound[1],
-                            )
-                        raise IdempotencyKeyReused(
-                            f"idempotency key {idempotency.key!r} was used with a different request",
-                            scope=idempotency.scope,
-                            key=idempotency.key,
+                        fingerprint, order_id = bound
+                        raise idempotency.refused_by(
+                            IdempotencyRecord(idempotency.scope, idempotency.key, fingerprint, order_id)
                         )
                 insert_new(
                     conn,

@@ -41,8 +41,6 @@ from typing import TYPE_CHECKING, Any, Final, NoReturn, cast
 
 from fooddelivery.domain.errors import (
     ConcurrencyConflict,
-    DuplicateRequest,
-    IdempotencyKeyReused,
     InfrastructureError,
     NotFound,
 )
@@ -291,16 +289,7 @@ class DynamoDBOrderRepository(TableRepository):
                 f"idempotency key {idempotency.key!r} changed while the order was written, retry",
                 scope=idempotency.scope,
             ) from cancelled.vendor
-        if bound.fingerprint == idempotency.fingerprint:
-            raise DuplicateRequest(
-                f"idempotency key {idempotency.key!r} already created order {bound.order_id}",
-                resource_id=bound.order_id,
-            ) from cancelled.vendor
-        raise IdempotencyKeyReused(
-            f"idempotency key {idempotency.key!r} was used with a different request",
-            scope=idempotency.scope,
-            key=idempotency.key,
-        ) from cancelled.vendor
+        raise idempotency.refused_by(bound) from cancelled.vendor
 
     def get(self, order_id: str) -> Order:
         """The stored order (strongly consistent read), ``persisted_version`` set.
