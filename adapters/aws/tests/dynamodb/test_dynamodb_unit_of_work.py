@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import replace
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -48,7 +47,12 @@ from fooddelivery.metering import AWS, UsageMeter
 from fooddelivery.ports.orders import IdempotencyRecord
 from fooddelivery.ports.saga_store import SagaState
 from fooddelivery.testing.builders import advance, make_order, make_saga_state
-from fooddelivery.testing.lifecycle import NATIVE_LIFECYCLE_STORE_CALLS, count_lifecycle_store_calls, deliver_orders
+from fooddelivery.testing.lifecycle import (
+    LIFECYCLE_START,
+    NATIVE_LIFECYCLE_STORE_CALLS,
+    count_lifecycle_store_calls,
+    deliver_orders,
+)
 from fooddelivery_aws import metering
 from fooddelivery_aws.dynamodb import (
     DynamoDBDriverRepository,
@@ -391,7 +395,6 @@ def test_dynalite_refuses_a_units_read_and_its_transaction_and_nothing_is_stored
 
 
 # -- a full lifecycle -------------------------------------------------------------------------------------------
-START = datetime(2026, 11, 30, 18, 0, tzinfo=UTC)
 
 
 def dynamodb_app(tables: Tables, client: Any, *, composed: bool = False, with_world: bool = True) -> Any:
@@ -406,7 +409,7 @@ def dynamodb_app(tables: Tables, client: Any, *, composed: bool = False, with_wo
         sagas=sagas,
         restaurants=DynamoDBRestaurantRepository(tables[RESTAURANTS], client=client),
         drivers=DynamoDBDriverRepository(tables[DRIVERS], client=client),
-        clock=VirtualClock(START),
+        clock=VirtualClock(LIFECYCLE_START),
         ids=SequentialIdGenerator(),
         **extra,
     )
@@ -426,7 +429,7 @@ def dynamodb_app(tables: Tables, client: Any, *, composed: bool = False, with_wo
         )
     )
     app.service.drivers.add(
-        Driver("drv-1", "Dana", DriverStatus.AVAILABLE, GeoPoint(40.715, -74.002), "scooter", START)
+        Driver("drv-1", "Dana", DriverStatus.AVAILABLE, GeoPoint(40.715, -74.002), "scooter", LIFECYCLE_START)
     )
     return app
 
