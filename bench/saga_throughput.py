@@ -39,22 +39,18 @@ from fooddelivery.domain import (
     OrderStatus,
     Restaurant,
 )
-from fooddelivery.testing.lifecycle import AdapterSet, boot_adapter_set, deliver_orders
+from fooddelivery.testing.lifecycle import STORE_CALLS, AdapterSet, boot_adapter_set, deliver_orders
 
 #: How ``bench/run_all.py`` runs this benchmark.
 RUN_ALL = {"python": "core", "args": ["--orders", "5000", "--repeat", "3"], "timeout": 600}
 
 
-#: The adapters whose calls are store calls (round trips to the stores of a deployment).
-STORES = ("orders", "unit_of_work", "sagas", "drivers", "restaurants")
-#: Every adapter whose calls the port-call count wraps, and its port's methods (the calls that leave the process).
+#: The adapters whose calls are store calls (round trips to the stores of a deployment): the shipped kit's table.
+STORES = tuple(STORE_CALLS)
+#: Every adapter whose calls the port-call count wraps, and its port's methods (the calls that leave the process):
+#: the store calls, then the other ports.
 PORTS: dict[str, tuple[str, ...]] = {
-    "orders": ("add", "get", "save", "find_idempotent", "list_by_customer", "list_by_restaurant", "pending",
-               "mark_published", "mark_failed"),
-    "unit_of_work": ("load", "commit"),
-    "sagas": ("create", "get", "save"),
-    "drivers": ("add", "get", "save", "available_near"),
-    "restaurants": ("add", "get", "save", "search"),
+    **STORE_CALLS,
     "publisher": ("publish",),
     "notifier": ("send",),
     "payments": ("authorize", "capture", "refund"),
