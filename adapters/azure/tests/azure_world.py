@@ -28,7 +28,6 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-import azure.durable_functions as df
 import azure.functions as func
 from durable_stand_in import DurableHost, DurableRpcServer
 from memory_servicebus import MemoryReceiver, MemoryServiceBus, drain
@@ -55,7 +54,7 @@ REFERENCE_PAYLOAD = (
 
 def function_app() -> Any:
     """The app as ``deploy/azure/app/function_app.py`` builds it."""
-    app = df.DFApp()
+    app = func.FunctionApp()
     app.register_functions(blueprint)
     return app
 

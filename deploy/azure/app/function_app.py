@@ -4,10 +4,14 @@ Nothing else lives here: the functions, their bindings and their bodies are in
 ``fooddelivery_azure.functions.blueprint`` (a Durable Functions Blueprint: HTTP, Service Bus, Cosmos DB change feed,
 timer, and the saga's orchestrators and activities); the application is built by the first invocation in each host
 process.
+
+The app is a plain ``azure.functions.FunctionApp``: the Blueprint declares its Durable Functions bindings itself,
+and the Durable SDK (``azure.durable_functions``, ~300 ms to import) is imported by the first function that uses it,
+not when the host loads this file (see ``fooddelivery_azure.functions.durable_bindings``).
 """
 
-import azure.durable_functions as df
+import azure.functions as func
 from fooddelivery_azure.functions import blueprint
 
-app = df.DFApp()
+app = func.FunctionApp()
 app.register_functions(blueprint)

@@ -2,10 +2,10 @@
 
 ``deploy/azure/app/function_app.py`` is the whole app::
 
-    import azure.durable_functions as df
+    import azure.functions as func
     from fooddelivery_azure.functions import blueprint
 
-    app = df.DFApp()
+    app = func.FunctionApp()
     app.register_functions(blueprint)
 
 ===================  ===========================================================================================
@@ -33,13 +33,19 @@ invocations, and spans left in a batch would wait or be lost); the orchestrators
 
 ``http`` and ``runtime_queue`` take the ``durableClient`` input binding (in ``durable`` mode the core's saga engine
 starts and signals orchestrations through it; in ``servicebus`` mode it is unused). The binding makes them
-``async`` (the Durable SDK wraps them); each runs the core, which blocks, in a worker thread
+``async`` (wrapped as the Durable SDK wraps them); each runs the core, which blocks, in a worker thread
 (``asyncio.to_thread``) with the client bound for the engine (:func:`fooddelivery_azure.durable.engine.durable_client`).
 
 Every function body is a plain function of this module taking the cached application (:func:`handle_http`,
 :func:`handle_runtime_message`, :func:`handle_changes`, :func:`sweep`, :func:`run_activity`), so tests call the
 registered functions with real ``azure.functions`` objects, and the bodies directly. Importing this module builds
 nothing: the application is built by the first invocation (:func:`fooddelivery_azure.bootstrap.azure_app`).
+
+The Durable bindings are declared by :mod:`fooddelivery_azure.functions.durable_bindings` (the same bindings as the
+Durable SDK's decorators, on a plain ``func.Blueprint``): the SDK (``azure.durable_functions``, ~300 ms to import,
+``aiohttp`` with it) is imported by the first orchestration, or the first request that uses the Durable client, not
+when the host loads the app. Imported here: ``azure.functions`` (the host's worker has it loaded already) and the
+Service Bus worker extension (the worker resolves ``runtime_queue``'s annotations when it indexes the app).
 """
 
 from __future__ import annotations
@@ -47,9 +53,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Generator, Iterable, Mapping
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
-import azure.durable_functions as df
 import azure.functions as func
 from azurefunctions.extensions.bindings import servicebus
 
@@ -68,6 +73,7 @@ from fooddelivery_azure.durable.orchestrator import (
     saga_actions,
 )
 from fooddelivery_azure.functions import http as http_translation
+from fooddelivery_azure.functions.durable_bindings import activity_trigger, durable_client_input, orchestration_trigger
 from fooddelivery_azure.metering import MeteredSettler, record_delivery
 from fooddelivery_azure.servicebus.consumer import MessageActionsSettler, Settler, Verdict, process
 
@@ -82,20 +88,12 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-_F = TypeVar("_F", bound=Callable[..., Any])
 _R = TypeVar("_R")
 
-#: The app's functions. A Durable Functions Blueprint: the azure.functions decorators (typed as such for mypy) plus
-#: the Durable ones (used through ``_durable``: the Durable SDK has no type information).
-blueprint: func.Blueprint = df.Blueprint(http_auth_level=func.AuthLevel.ANONYMOUS)
-_durable: Any = blueprint
+#: The app's functions (the Durable bindings declared by :mod:`fooddelivery_azure.functions.durable_bindings`).
+blueprint = func.Blueprint(http_auth_level=func.AuthLevel.ANONYMOUS)  # type: ignore[no-untyped-call]  # untyped SDK
 
 _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"]
-
-
-def _typed(decorator: Any) -> Callable[[_F], _F]:
-    """A decorator of the (untyped) Durable SDK, typed as keeping the function's signature for mypy."""
-    return cast(Callable[[_F], _F], decorator)
 
 
 # -- bodies -----------------------------------------------------------------------------------------------------
@@ -160,7 +158,7 @@ async def _in_worker_thread(client: Any, body: Callable[[AzureApp], _R]) -> _R:
 # -- registrations ----------------------------------------------------------------------------------------------
 @blueprint.function_name("http")
 @blueprint.route(route="{*path}", methods=_METHODS, auth_level=func.AuthLevel.ANONYMOUS)
-@_typed(_durable.durable_client_input(client_name="client"))
+@durable_client_input(blueprint, client_name="client")
 async def http(req: func.HttpRequest, client: Any) -> func.HttpResponse:
     """Every HTTP request (see the module docstring)."""
     return await _in_worker_thread(client, lambda app: handle_http(req, app))
@@ -174,7 +172,7 @@ async def http(req: func.HttpRequest, client: Any) -> func.HttpResponse:
     is_sessions_enabled=True,
     auto_complete_messages=False,
 )
-@_typed(_durable.durable_client_input(client_name="client"))
+@durable_client_input(blueprint, client_name="client")
 async def runtime_queue(
     message: servicebus.ServiceBusReceivedMessage, message_actions: servicebus.ServiceBusMessageActions, client: Any
 ) -> None:
@@ -208,14 +206,14 @@ def outbox_sweep(timer: func.TimerRequest) -> None:
 
 
 @blueprint.function_name(ORCHESTRATOR)
-@_typed(_durable.orchestration_trigger(context_name="context", orchestration=ORCHESTRATOR))
+@orchestration_trigger(blueprint, context_name="context", orchestration=ORCHESTRATOR)
 def order_saga(context: Any) -> Generator[Any, Any, Any]:
     """The order's saga (see :func:`fooddelivery_azure.durable.orchestrator.orchestrate_saga`)."""
     return (yield from orchestrate_saga(context))
 
 
 @blueprint.function_name(STEP_ORCHESTRATOR)
-@_typed(_durable.orchestration_trigger(context_name="context", orchestration=STEP_ORCHESTRATOR))
+@orchestration_trigger(blueprint, context_name="context", orchestration=STEP_ORCHESTRATOR)
 def order_saga_step(context: Any) -> Generator[Any, Any, Any]:
     """One branch of the saga's parallel block (see
     :func:`~fooddelivery_azure.durable.orchestrator.orchestrate_step`)."""
@@ -232,7 +230,7 @@ def _register_activity(action: str) -> None:
 
     activity.__name__ = activity.__qualname__ = name
     activity.__doc__ = f"Saga activity: the core's action {action!r} (see run_activity)."
-    blueprint.function_name(name)(_durable.activity_trigger(input_name="payload", activity=name)(activity))
+    blueprint.function_name(name)(activity_trigger(blueprint, input_name="payload", activity=name)(activity))
 
 
 for _action in saga_actions(ORDER_SAGA):
