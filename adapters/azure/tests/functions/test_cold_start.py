@@ -1,0 +1,166 @@
+"""What the Functions host's process imports when it loads the app and answers its first request (a cold start).
+
+The Durable SDK (``azure.durable_functions``, with ``aiohttp``) is imported by the first orchestration or the first
+use of the Durable client, not by loading ``function_app.py`` nor by a request that uses neither
+(``bench/cold_start.py`` measures the time; these tests check the imports, in a fresh interpreter each). The
+bindings the host indexes are the SDK's own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import azure.durable_functions as df
+import azure.functions as func
+from azure_world import START, function_app
+from durable_stand_in import DurableHost, DurableRpcServer
+
+from fooddelivery.adapters.memory import VirtualClock
+from fooddelivery.application.order_saga import ORDER_SAGA
+from fooddelivery_azure.durable.orchestrator import ORCHESTRATOR, STEP_ORCHESTRATOR, activity_name, saga_actions
+
+APP = Path(__file__).resolve().parents[4] / "deploy" / "azure" / "app"
+#: Modules the first GET /health must not import (SDKs and exporters the request does not use).
+HEAVY = ("azure.durable_functions", "aiohttp", "azure.cosmos", "azure.identity", "azure.monitor", "opentelemetry.sdk")
+#: The settings the app needs to start (resources that need not exist: GET /health reaches none of them).
+ENV = {
+    "COSMOS_ENDPOINT": "https://cold.documents.azure.com:443/",
+    "SERVICEBUS_NAMESPACE": "cold.servicebus.windows.net",
+    "FOODDELIVERY_AUTH": "easyauth",
+    "FOODDELIVERY_PAYMENT_GATEWAY": "fake",
+    "FOODDELIVERY_SAGA_MODE": "durable",
+}
+
+#: Run in a fresh interpreter: load the app as the host does, call the registered ``http`` function (the Durable
+#: client binding's JSON as the host passes it) with GET /health, note the heavy modules then loaded, then start an
+#: orchestration on the Durable stand-in with the client the function was given, and read its status back.
+PROBE = """
+import asyncio, json, sys
+sys.path.insert(0, sys.argv[1])
+binding = sys.argv[2]
+import function_app
+import azure.functions as func
+from fooddelivery_azure.functions.durable_bindings import LazyDurableClient
+HEAVY = json.loads(sys.argv[3])
+after_load = sorted(m for m in HEAVY if m in sys.modules)
+functions = {f.get_function_name(): f.get_user_function() for f in function_app.app.get_functions()}
+blueprint = sys.modules["fooddelivery_azure.functions.blueprint"]
+clients = []
+run_in_thread = blueprint._in_worker_thread
+async def keep_client(client, body):  # what the http function was handed, kept for the call below
+    clients.append(client)
+    return await run_in_thread(client, body)
+blueprint._in_worker_thread = keep_client
+request = func.HttpRequest("GET", "https://app.azurewebsites.net/health", headers={}, body=b"")
+response = asyncio.run(functions["http"](req=request, client=binding))
+after_health = sorted(m for m in HEAVY if m in sys.modules)
+client = clients[0]
+async def start_and_read():
+    started = await client.start_new("order_saga", "order-1", {"order_id": "order-1"})
+    status = await client.get_status("order-1")
+    return started, status.runtime_status.value, status.name
+started, runtime_status, name = asyncio.run(start_and_read())
+print(json.dumps({
+    "after_load": after_load, "status": response.status_code, "body": json.loads(response.get_body()),
+    "after_health": after_health, "client_before": isinstance(client, LazyDurableClient),
+    "client": type(client.client).__module__ + "." + type(client.client).__name__,
+    "started": started, "runtime_status": runtime_status, "name": name,
+    "durable_loaded": "azure.durable_functions" in sys.modules,
+}))
+"""
+
+
+def _fresh_run(durable_rpc: DurableRpcServer) -> dict[str, Any]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("COSMOS", "SERVICEBUS", "FOODDELIVERY"))}
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, str(APP), durable_rpc.client_binding(), json.dumps(HEAVY)],
+        env=env | ENV,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def test_the_first_health_request_imports_no_durable_sdk_and_the_client_still_starts_an_orchestration(
+    durable_rpc: DurableRpcServer,
+) -> None:
+    durable_rpc.host = DurableHost.of_app(function_app(), VirtualClock(START).now)
+    durable_rpc.requests.clear()
+    try:
+        result = _fresh_run(durable_rpc)
+        requests = list(durable_rpc.requests)
+        instance = durable_rpc.host.instances["order-1"]
+    finally:
+        durable_rpc.host = None
+    assert result["after_load"] == []
+    assert (result["status"], result["body"]) == (200, {"status": "ok", "checks": {}})
+    assert result["after_health"] == []
+    # the function was handed the lazy client; its first use built the SDK's client, which reached the stand-in
+    assert result["client_before"] is True
+    assert result["client"] == "azure.durable_functions.models.DurableOrchestrationClient.DurableOrchestrationClient"
+    assert result["durable_loaded"] is True
+    assert result["started"] == "order-1"
+    assert (result["runtime_status"], result["name"]) == ("Pending", "order_saga")
+    assert [method for method, _ in requests] == ["POST", "GET"]
+    assert requests[0][1].startswith("/durabletask/orchestrators/order_saga/order-1")
+    assert (instance.name, json.loads(instance.input or "null")) == ("order_saga", {"order_id": "order-1"})
+
+
+def _sdk_bindings(decorate: Any) -> list[str]:
+    """The raw bindings of a function registered with the Durable SDK's own decorators (``decorate(blueprint)``)."""
+    blueprint = df.Blueprint()
+    decorate(blueprint)
+    app = df.DFApp()
+    app.register_functions(blueprint)
+    (function,) = app.get_functions()
+    return list(function.get_raw_bindings())
+
+
+def test_the_durable_bindings_are_the_ones_the_durable_sdks_decorators_declare() -> None:
+    functions = {f.get_function_name(): f for f in function_app().get_functions()}
+
+    def orchestrator(name: str) -> Any:
+        def decorate(bp: Any) -> None:
+            def body(context: Any) -> Any:
+                yield None
+
+            bp.function_name(name)(bp.orchestration_trigger(context_name="context", orchestration=name)(body))
+
+        return decorate
+
+    def activity(name: str) -> Any:
+        def decorate(bp: Any) -> None:
+            def body(payload: Any) -> None:
+                return None
+
+            bp.function_name(name)(bp.activity_trigger(input_name="payload", activity=name)(body))
+
+        return decorate
+
+    def client(bp: Any) -> None:
+        async def body(req: func.HttpRequest, client: Any) -> None:
+            return None
+
+        bp.function_name("f")(bp.route(route="x")(bp.durable_client_input(client_name="client")(body)))
+
+    for name in (ORCHESTRATOR, STEP_ORCHESTRATOR):
+        assert list(functions[name].get_raw_bindings()) == _sdk_bindings(orchestrator(name))
+    activities = [activity_name(a) for a in saga_actions(ORDER_SAGA)]
+    assert len(activities) >= 5
+    for name in activities:
+        assert list(functions[name].get_raw_bindings()) == _sdk_bindings(activity(name))
+    (sdk_client,) = [b for b in _sdk_bindings(client) if '"durableClient"' in b]
+    for name in ("http", "runtime_queue"):
+        ours = [b for b in functions[name].get_raw_bindings() if '"durableClient"' in b]
+        assert ours == [sdk_client]
+        # the worker type-checks the parameter against the binding: a string, as the SDK annotates it
+        assert functions[name].get_user_function().__annotations__["client"] is str
