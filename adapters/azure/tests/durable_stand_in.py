@@ -117,7 +117,7 @@ class DurableHost:
 
     @classmethod
     def of_app(cls, app: Any, clock: Clock) -> DurableHost:
-        """A host running the orchestrator and activity functions registered on ``app`` (a ``DFApp``)."""
+        """A host running the orchestrator and activity functions registered on ``app`` (the ``FunctionApp``)."""
         orchestrators: dict[str, Callable[..., Any]] = {}
         activities: dict[str, Callable[..., Any]] = {}
         for function in app.get_functions():
