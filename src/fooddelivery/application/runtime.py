@@ -58,6 +58,7 @@ from fooddelivery.ports.saga_store import SagaStatus
 from fooddelivery.ports.scheduler import ScheduledMessage
 
 __all__ = [
+    "REACTING_EVENT_TYPES",
     "REACTION_TABLE",
     "OrderRuntime",
     "Outcome",
@@ -168,6 +169,11 @@ REACTION_TABLE: Final[tuple[ReactionRule, ...]] = (
         "delivered: the driver is free again",
     ),
 )
+
+
+#: The event types some row of :data:`REACTION_TABLE` applies to: an event of any other type has no reaction, so a
+#: consumer may skip :meth:`OrderRuntime.on_event` for it (it would return ``(NO_EFFECT,)`` and change nothing).
+REACTING_EVENT_TYPES: Final[frozenset[EventType]] = frozenset(rule.event_type for rule in REACTION_TABLE)
 
 
 def reactions_to(event: DomainEvent) -> tuple[Reaction, ...]:
