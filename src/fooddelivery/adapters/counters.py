@@ -107,6 +107,16 @@ class OperationCounters:
             counts = self._mine()
         counts[name] += n
 
+    def add_two(self, name: str, other: str, n: int = 1) -> None:
+        """Add 1 to the count of ``name`` and ``n`` to that of ``other``: what ``add(name); add(other, n)`` does, in
+        one call (a write and the outbox records it carried, on the in-memory stores' hot path)."""
+        try:
+            counts: defaultdict[str, int] = self._local.counts
+        except AttributeError:
+            counts = self._mine()
+        counts[name] += 1
+        counts[other] += n
+
     def _totals(self) -> dict[str, int]:
         with self._lock:
             parts = [d.copy() for d in self._threads]  # dict.copy is one step under the GIL
