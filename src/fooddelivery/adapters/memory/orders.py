@@ -232,7 +232,12 @@ class InMemoryOrderRepository:
         if counters is not None:
             counters.add("orders.reads")
         with self._lock:
-            snapshot = self._read(order_id)
+            stored = self._orders.get(order_id)  # self._read(order_id), written out
+            if stored is None:
+                if self._meter is not None:
+                    self._meter.record(_ORDERS_READ_MISS)
+                raise NotFound(f"order {order_id} not found", order_id=order_id)
+            snapshot = stored.snapshot()
         if self._meter is not None:
             self._meter.record(_ORDERS_READ, size=self._size_of(snapshot))
         return snapshot
