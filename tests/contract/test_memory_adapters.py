@@ -659,25 +659,33 @@ class TestOperationCounters:
             t.join()
         assert counters["drivers.queries"] == 40_000
 
-    def test_add_two_adds_one_to_the_first_name_and_n_to_the_second(self) -> None:
+    def test_adding_to_this_threads_counts_is_adding(self) -> None:
         counters = OperationCounters()
-        counters.add_two("units.writes", "outbox.writes", 3)
-        counters.add_two("units.writes", "outbox.writes")
-        assert counters.snapshot() == {"units.writes": 2, "outbox.writes": 4}
+        counters.local.counts["units.writes"] += 1
+        counters.local.counts["outbox.writes"] += 3
+        counters.add("units.writes")
+        assert counters.snapshot() == {"units.writes": 2, "outbox.writes": 3}
+        counters.reset()
+        assert counters.snapshot() == {}
+        counters.local.counts["units.writes"] += 1  # the same thread's dict, still registered after a reset
+        assert counters.snapshot() == {"units.writes": 1}
 
-    def test_concurrent_add_twos_are_never_lost(self) -> None:
+    def test_concurrent_adds_to_each_threads_counts_are_never_lost(self) -> None:
         counters = OperationCounters()
 
         def work() -> None:
             for _ in range(3000):
-                counters.add_two("orders.writes", "outbox.writes", 2)
+                counts = counters.local.counts
+                counts["orders.writes"] += 1
+                counts["outbox.writes"] += 2
+                counters.add("orders.reads")
 
         threads = [threading.Thread(target=work) for _ in range(8)]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
-        assert counters.snapshot() == {"orders.writes": 24_000, "outbox.writes": 48_000}
+        assert counters.snapshot() == {"orders.writes": 24_000, "outbox.writes": 48_000, "orders.reads": 24_000}
 
     def test_a_refused_write_counts_as_a_write_and_carries_no_outbox_record(self) -> None:
         counters = OperationCounters()

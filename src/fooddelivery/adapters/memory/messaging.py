@@ -99,7 +99,7 @@ class InMemoryEventPublisher:
             if room == 0 and retain is not None:
                 self._full = True
         if self._counters is not None and count:
-            self._counters.add("events.published", count)
+            self._counters.local.counts["events.published"] += count
         meter = self._meter
         if meter is not None:
             from fooddelivery.application.runtime import needs_runtime

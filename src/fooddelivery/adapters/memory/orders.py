@@ -147,7 +147,7 @@ class InMemoryOrderRepository:
         """
         counters = self._counters
         if counters is not None:
-            counters.add("orders.writes")
+            counters.local.counts["orders.writes"] += 1
         with self._lock:
             self._check_add(order, idempotency)
             stored, events = self._apply_add(order, idempotency)
@@ -191,7 +191,7 @@ class InMemoryOrderRepository:
     ) -> None:
         """Count and meter a write that took effect (outside the lock)."""
         if self._counters is not None and events:
-            self._counters.add("outbox.writes", len(events))
+            self._counters.local.counts["outbox.writes"] += len(events)
         if self._meter is not None:
             self._meter_write(self._meter, stored, events, idempotency)
 
@@ -230,7 +230,7 @@ class InMemoryOrderRepository:
         """
         counters = self._counters
         if counters is not None:
-            counters.add("orders.reads")
+            counters.local.counts["orders.reads"] += 1
         with self._lock:
             stored = self._orders.get(order_id)  # self._read(order_id), written out
             if stored is None:
@@ -264,13 +264,15 @@ class InMemoryOrderRepository:
                 new, events = self._apply_save(order)
         except BaseException:
             if counters is not None:
-                counters.add("orders.writes")  # an attempt counts, as a refused write does on a real store
+                counters.local.counts["orders.writes"] += 1  # an attempt counts, as a refused write does on a store
             raise
         if counters is not None:  # the write and, as self._after_write(new, events, None) does, its outbox records
             if events:
-                counters.add_two("orders.writes", "outbox.writes", len(events))
+                counts = counters.local.counts
+                counts["orders.writes"] += 1
+                counts["outbox.writes"] += len(events)
             else:
-                counters.add("orders.writes")
+                counters.local.counts["orders.writes"] += 1
         if self._meter is not None:
             self._meter_write(self._meter, new, events, None)
 
@@ -346,7 +348,7 @@ class InMemoryOrderRepository:
         with self._lock:
             found = self._idempotency.get((scope, key))
         if self._counters is not None:
-            self._counters.add("orders.reads")
+            self._counters.local.counts["orders.reads"] += 1
         meter = self._meter
         if meter is not None:
             if found is None:
@@ -364,7 +366,7 @@ class InMemoryOrderRepository:
         """
         check_limit(limit)
         if self._counters is not None:
-            self._counters.add("orders.reads")
+            self._counters.local.counts["orders.reads"] += 1
         after = _cursor_key(cursor, "oc", customer_id) if cursor is not None else None
         with self._lock:
             index = self._by_customer.get(customer_id, [])
@@ -400,7 +402,7 @@ class InMemoryOrderRepository:
         """
         check_limit(limit)
         if self._counters is not None:
-            self._counters.add("orders.reads")
+            self._counters.local.counts["orders.reads"] += 1
         scope = f"{restaurant_id}|{status.value if status is not None else '*'}"
         kind = "ord" if newest_first else "or"
         after = _cursor_key(cursor, kind, scope) if cursor is not None else None
@@ -457,7 +459,7 @@ class InMemoryOrderRepository:
                         if sizes:
                             sizes.pop(event_id, None)
             if self._counters is not None and dropped:
-                self._counters.add("outbox.writes", dropped)
+                self._counters.local.counts["outbox.writes"] += dropped
             return
         removed: list[int] = []
         with self._lock:
@@ -470,7 +472,7 @@ class InMemoryOrderRepository:
                         size = outbox_size(record.event if isinstance(record, OutboxRecord) else record)
                     removed.append(size or 0)
         if self._counters is not None and removed:
-            self._counters.add("outbox.writes", len(removed))
+            self._counters.local.counts["outbox.writes"] += len(removed)
         if self._meter is not None:
             for size in removed:
                 self._meter.record(_OUTBOX_DELETE, size=size)
@@ -489,7 +491,7 @@ class InMemoryOrderRepository:
                     if self._meter is not None:
                         self._meter.record(_OUTBOX_UPDATE, size=outbox_size(record.event))
         if self._counters is not None and updated:
-            self._counters.add("outbox.writes", updated)
+            self._counters.local.counts["outbox.writes"] += updated
 
     # -- retention ---------------------------------------------------------------------------------
     def release(self, order_id: str) -> Order | None:

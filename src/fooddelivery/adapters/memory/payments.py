@@ -132,7 +132,7 @@ class FakePaymentGateway:
 
     def _count(self) -> None:
         if self._counters is not None:
-            self._counters.add("payments.calls")
+            self._counters.local.counts["payments.calls"] += 1
         if self._meter is not None:
             self._meter.record(PAYMENT_CALL)
 

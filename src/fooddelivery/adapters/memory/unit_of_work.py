@@ -58,7 +58,7 @@ class InMemoryUnitOfWork:
             NotFound: no such order.
         """
         if self._counters is not None:
-            self._counters.add("units.reads")
+            self._counters.local.counts["units.reads"] += 1
         orders, sagas = self.orders, self.sagas
         with orders._lock, sagas._lock:
             found = orders._orders.get(order_id)
@@ -125,15 +125,17 @@ class InMemoryUnitOfWork:
                         sagas._apply_save(saga)
         except BaseException:
             if counters is not None:
-                counters.add("units.writes")  # an attempt counts (as before the write), whatever its outcome
+                counters.local.counts["units.writes"] += 1  # an attempt counts, whatever its outcome
             raise
         # the stores' _after_write, written out: count (and meter) what took effect
         together = stored is not None and saga is not None
         if counters is not None:  # the unit's write and the outbox records it carried, in one call
             if events:
-                counters.add_two("units.writes", "outbox.writes", len(events))
+                counts = counters.local.counts
+                counts["units.writes"] += 1
+                counts["outbox.writes"] += len(events)
             else:
-                counters.add("units.writes")
+                counters.local.counts["units.writes"] += 1
         if stored is not None and orders._meter is not None:
             orders._meter_write(orders._meter, stored, events, idempotency, in_transaction=together)
         if saga is not None and sagas._meter is not None:
