@@ -97,7 +97,7 @@ class FoodDeliveryService(OrderingUseCases, DeliveryUseCases):
         finally:
             scope.depth -= 1
             if scope.depth == 0:
-                scope.clear()
+                scope.orders, scope.sagas, scope.restaurants = {}, {}, {}  # scope.clear()
 
     @use_case
     def react(self, events: Sequence[DomainEvent]) -> list[str]:

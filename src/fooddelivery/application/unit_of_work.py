@@ -120,12 +120,11 @@ class _Scope(threading.local):
         self.restaurants: dict[str, Restaurant] = {}
 
     def clear(self) -> None:
-        if self.orders:
-            self.orders.clear()
-        if self.sagas:
-            self.sagas.clear()
-        if self.restaurants:
-            self.restaurants.clear()
+        # new dicts, not dict.clear() calls (the use cases write this out when their outermost call ends); nothing
+        # keeps a reference to the old ones: every access goes through the scope's attributes
+        self.orders = {}
+        self.sagas = {}
+        self.restaurants = {}
 
 
 class OrderSession:

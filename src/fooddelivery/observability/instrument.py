@@ -720,7 +720,14 @@ def traced_use_cases(*names: str) -> Callable[[C], C]:
 
     def decorate(cls: C) -> C:
         for name in names:
-            setattr(cls, name, _traced_method(name, getattr(cls, name)))
+            method = getattr(cls, name)
+            with_tracing = getattr(method, "with_tracing", None)
+            if with_tracing is not None and hasattr(method, "__wrapped__"):
+                # a use case (fooddelivery.application._base.use_case): its own wrapper calls the traced method
+                # when telemetry is configured, and the method itself when not (one wrapper per call, not two)
+                setattr(cls, name, with_tracing(_traced_method(name, method.__wrapped__)))
+            else:
+                setattr(cls, name, _traced_method(name, method))
         return cls
 
     return decorate
