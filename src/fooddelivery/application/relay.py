@@ -97,7 +97,7 @@ class OutboxRelay:
         claims = self._claims
         for event in events:
             claims[event.event_id] = now
-        self._own.events.extend(events)
+        self._own.events += events  # (in place, as extend() does, without the call)
 
     def unclaim(self, events: Sequence[DomainEvent]) -> None:
         """Forget ``events``: their write failed, so nothing was committed."""

@@ -451,7 +451,12 @@ class Order:
             return False
         self.notified = (*self.notified, notification_id)
         etype = EventType.RESTAURANT_NOTIFIED if who is Role.RESTAURANT else EventType.CUSTOMER_NOTIFIED
-        self._record(event_id, etype, now, {"notificationId": notification_id})
+        # self._record(event_id, etype, now, {...}), written out
+        self.version += 1
+        self.updated_at = now
+        self.pending_events.append(
+            DomainEvent(event_id, etype, now, self.order_id, self.version, {"notificationId": notification_id})
+        )
         return True
 
     # -- plumbing -----------------------------------------------------------------------------------------

@@ -108,12 +108,18 @@ class InMemoryUnitOfWork:
                     if insert:
                         orders._check_add(order, idempotency)
                     else:
-                        orders._check_save(order)
+                        # orders._check_save(order), its test written out: called only to raise what it raises
+                        current = orders._orders.get(order.order_id)
+                        if current is None or current.version != order.persisted_version:
+                            orders._check_save(order)
                 if saga is not None:
                     if create_saga:
                         sagas._check_create(saga)
                     else:
-                        sagas._check_save(saga)
+                        # sagas._check_save(saga), likewise
+                        kept = sagas._states.get(saga.saga_id)
+                        if kept is None or kept.version != saga.version:
+                            sagas._check_save(saga)
                 # every check passed: apply
                 if write_order:
                     assert order is not None
@@ -121,8 +127,9 @@ class InMemoryUnitOfWork:
                 if saga is not None:
                     if create_saga:
                         sagas._apply_create(saga)
-                    else:
-                        sagas._apply_save(saga)
+                    else:  # sagas._apply_save(saga), written out
+                        saga.version += 1
+                        sagas._states[saga.saga_id] = saga.copy()
         except BaseException:
             if counters is not None:
                 counters.local.counts["units.writes"] += 1  # an attempt counts, whatever its outcome
