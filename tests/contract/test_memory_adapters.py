@@ -34,6 +34,7 @@ from fooddelivery.adapters.system import SystemClock, UuidIdGenerator
 from fooddelivery.domain.actors import Actor
 from fooddelivery.domain.catalog import DriverStatus
 from fooddelivery.domain.errors import (
+    ConcurrencyConflict,
     IdempotencyKeyReused,
     InfrastructureError,
     NotFound,
@@ -164,6 +165,24 @@ class TestSequentialIdGenerator(IdGeneratorContract):
             "ord-00000003",
         ]
         assert ids.next_number == 4
+
+    def test_threads_never_get_the_same_number(self) -> None:
+        ids = SequentialIdGenerator()
+        got: list[list[str]] = [[] for _ in range(8)]
+
+        def work(mine: list[str]) -> None:
+            for _ in range(2000):
+                mine.append(ids.new_id("evt"))
+
+        threads = [threading.Thread(target=work, args=(mine,)) for mine in got]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        every = [i for mine in got for i in mine]
+        assert len(set(every)) == 16_000
+        assert sorted(every) == [f"evt-{n:08d}" for n in range(1, 16_001)]
+        assert ids.next_number == 16_001
 
     def test_a_namespace_and_a_start_make_ids_of_separate_generators_distinct(self) -> None:
         ids = SequentialIdGenerator(namespace="w2", start=41)
@@ -639,6 +658,58 @@ class TestOperationCounters:
         for t in threads:
             t.join()
         assert counters["drivers.queries"] == 40_000
+
+    def test_adding_to_this_threads_counts_is_adding(self) -> None:
+        counters = OperationCounters()
+        counters.local.counts["units.writes"] += 1
+        counters.local.counts["outbox.writes"] += 3
+        counters.add("units.writes")
+        assert counters.snapshot() == {"units.writes": 2, "outbox.writes": 3}
+        counters.reset()
+        assert counters.snapshot() == {}
+        counters.local.counts["units.writes"] += 1  # the same thread's dict, still registered after a reset
+        assert counters.snapshot() == {"units.writes": 1}
+
+    def test_concurrent_adds_to_each_threads_counts_are_never_lost(self) -> None:
+        counters = OperationCounters()
+
+        def work() -> None:
+            for _ in range(3000):
+                counts = counters.local.counts
+                counts["orders.writes"] += 1
+                counts["outbox.writes"] += 2
+                counters.add("orders.reads")
+
+        threads = [threading.Thread(target=work) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert counters.snapshot() == {"orders.writes": 24_000, "outbox.writes": 48_000, "orders.reads": 24_000}
+
+    def test_a_refused_write_counts_as_a_write_and_carries_no_outbox_record(self) -> None:
+        counters = OperationCounters()
+        orders = InMemoryOrderRepository(counters=counters)
+        unit = orders.unit_of_work(InMemorySagaStateStore(counters=counters))
+        assert unit is not None
+        order = make_order()
+        orders.add(order)
+        stale, fresh = orders.get(order.order_id), orders.get(order.order_id)
+        advance(fresh, OrderStatus.PREPARING)
+        orders.save(fresh)
+        before = counters.snapshot()
+        advance(stale, OrderStatus.PREPARING)
+        with pytest.raises(ConcurrencyConflict):
+            orders.save(stale)
+        with pytest.raises(ConcurrencyConflict):
+            unit.commit(None, stale)
+        after = counters.snapshot()
+        assert after["orders.writes"] - before["orders.writes"] == 1
+        assert after.get("units.writes", 0) - before.get("units.writes", 0) == 1
+        assert after["outbox.writes"] == before["outbox.writes"]
+        unit.commit(None, orders.get(order.order_id))  # nothing changed: a unit write, no outbox record
+        assert counters.snapshot()["units.writes"] == after.get("units.writes", 0) + 1
+        assert counters.snapshot()["outbox.writes"] == before["outbox.writes"]
 
     def test_every_adapter_counts_its_operations_under_the_stable_names(self) -> None:
         c = OperationCounters()

@@ -42,6 +42,17 @@ OPERATION_NAMES: Final[frozenset[str]] = frozenset(
 )
 
 
+class _ThreadCounts(threading.local):
+    """One thread's counts (``counts``, a ``defaultdict(int)``), made and registered with their
+    :class:`OperationCounters` the first time the thread touches them (``threading.local`` runs ``__init__`` once per
+    thread, with the arguments it was built with)."""
+
+    def __init__(self, threads: list[defaultdict[str, int]], lock: threading.Lock) -> None:
+        self.counts: defaultdict[str, int] = defaultdict(int)
+        with lock:
+            threads.append(self.counts)
+
+
 class OperationCounters:
     """A tally of named operations, like a ``collections.Counter`` shared by threads, plus a meter.
 
@@ -49,7 +60,9 @@ class OperationCounters:
     simulation can read how many port operations a scenario cost. Names are free-form; the adapters
     use :data:`OPERATION_NAMES`. Adding takes no lock: each thread adds to its own dict (a dict update
     under the GIL); reading (:meth:`get`, :meth:`snapshot`) sums every thread's dict, so a count is
-    never lost, and the hot paths of the adapters pay one dict update per operation.
+    never lost, and the hot paths of the adapters pay one dict update per operation: they add to
+    ``counters.local.counts[name]`` themselves (this thread's ``defaultdict(int)``: ``+= n`` is :meth:`add` without
+    the call).
 
     It implements :class:`~fooddelivery.metering.Meter` too: :meth:`record` keeps sized, billable operations
     apart from the counts (:meth:`usage`), so :meth:`snapshot` is unchanged by metering.
@@ -59,12 +72,13 @@ class OperationCounters:
             adapters (:func:`meter_of`) not to compute sizes at all (a long simulation runs faster without it).
     """
 
-    __slots__ = ("_local", "_lock", "_meter", "_threads", "metering")
+    __slots__ = ("_lock", "_meter", "_threads", "local", "metering")
 
     def __init__(self, *, metering: bool = True) -> None:
         self._lock = threading.Lock()
-        self._local = threading.local()
         self._threads: list[defaultdict[str, int]] = []
+        #: this thread's counts: ``local.counts[name] += n`` adds ``n`` to ``name`` (what :meth:`add` does)
+        self.local = _ThreadCounts(self._threads, self._lock)
         self._meter = UsageMeter()
         self.metering = metering
 
@@ -90,22 +104,9 @@ class OperationCounters:
         """:meth:`usage` as JSON-ready dicts."""
         return self._meter.usage_json()
 
-    def _mine(self) -> defaultdict[str, int]:
-        """This thread's dict (made and registered on its first add; a ``defaultdict(int)``, so an add is one
-        in-place update with no method call)."""
-        counts: defaultdict[str, int] = defaultdict(int)
-        self._local.counts = counts
-        with self._lock:
-            self._threads.append(counts)
-        return counts
-
     def add(self, name: str, n: int = 1) -> None:
         """Add ``n`` (default 1) to the count of ``name``."""
-        try:
-            counts: defaultdict[str, int] = self._local.counts
-        except AttributeError:
-            counts = self._mine()
-        counts[name] += n
+        self.local.counts[name] += n
 
     def _totals(self) -> dict[str, int]:
         with self._lock:

@@ -7,7 +7,7 @@ import functools
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar, cast
 
 from fooddelivery.application.order_saga import OrderSagaSteps
 from fooddelivery.application.relay import OutboxRelay
@@ -21,6 +21,9 @@ from fooddelivery.domain.errors import InfrastructureError
 from fooddelivery.domain.order import Order
 from fooddelivery.domain.pricing import PricingPolicy, PromoCode
 from fooddelivery.domain.tracking import EtaPolicy
+from fooddelivery.observability.instrument import _TRACE_API, _modules
+from fooddelivery.observability.logs import FIELDS as LOG_FIELDS
+from fooddelivery.observability.tracing import _providers
 from fooddelivery.ports.clock import Clock
 from fooddelivery.ports.drivers import DriverRepository
 from fooddelivery.ports.ids import IdGenerator
@@ -37,12 +40,15 @@ _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
 
-def use_case(method: Callable[_P, _R]) -> Callable[_P, _R]:
+def use_case(method: Callable[_P, _R], *, traced: Callable[_P, _R] | None = None) -> Callable[_P, _R]:
     """Run a use case (or any entry point of the service) inside its call's scope.
 
     The one place every use case passes through: the scope of the call (what it commits and reads, kept for the
     rest of the call: ``fooddelivery.application.unit_of_work.OrderSession``) opens here, and a nested use case
-    shares its caller's. A tracer wraps this function to see every use case (its name is ``method.__qualname__``).
+    shares its caller's. A tracer sees every use case (its name is ``method.__qualname__``): the returned function's
+    ``with_tracing(traced)`` makes a copy that calls ``traced`` (``method`` wrapped in a span by
+    ``fooddelivery.observability.instrument.traced_use_cases``) instead of ``method`` whenever a tracer or log fields
+    are configured -- one wrapper per call, not two, when none is.
     """
 
     @functools.wraps(method)
@@ -53,12 +59,20 @@ def use_case(method: Callable[_P, _R]) -> Callable[_P, _R]:
         scope = self.orders._scope
         scope.depth += 1
         try:
+            if traced is not None and (
+                LOG_FIELDS.on or _providers.tracer_provider is not None or _TRACE_API in _modules
+            ):
+                return traced(*args, **kwargs)
             return method(*args, **kwargs)
         finally:
             scope.depth -= 1
             if scope.depth == 0:
-                scope.clear()
+                scope.orders, scope.sagas, scope.restaurants = {}, {}, {}  # scope.clear()
 
+    def with_tracing(wrapped: Callable[_P, _R]) -> Callable[_P, _R]:
+        return use_case(method, traced=wrapped)
+
+    cast(Any, run).with_tracing = with_tracing
     return run
 
 

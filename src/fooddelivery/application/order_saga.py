@@ -236,7 +236,7 @@ class OrderSagaSteps:
         Raises:
             InvalidTransition: it is no longer PENDING (e.g. cancelled before processing).
         """
-        order = self._order(ctx)
+        order = ctx.order if ctx.order is not None else self._order(ctx)  # (no call in the runner's unit of work)
         if order.status is not OrderStatus.PENDING:
             raise InvalidTransition(f"order {order.order_id} is {order.status.value}, not PENDING")
         return {"total": str(order.pricing.total), "currency": order.pricing.total.currency}
@@ -248,7 +248,7 @@ class OrderSagaSteps:
             PaymentDeclined: do not retry; nothing was charged.
             PaymentRetryableError: retried by the saga with the same keys.
         """
-        order = self._order(ctx)
+        order = ctx.order if ctx.order is not None else self._order(ctx)
         if order.payment_status is PaymentStatus.CAPTURED:
             return {"chargeId": order.charge_id}
         total = order.pricing.total
@@ -262,7 +262,10 @@ class OrderSagaSteps:
             o.record_payment_captured(charge.charge_id, now, self.ids.new_id("evt"))
             return True
 
-        self._apply(ctx, order, record)
+        if ctx.order is not None:  # self._apply(ctx, order, record), written out
+            record(order)
+        else:
+            self._update(order.order_id, record, order)
         return {"chargeId": charge.charge_id}
 
     def refund_payment(self, ctx: StepContext) -> Mapping[str, Any] | None:
@@ -283,7 +286,8 @@ class OrderSagaSteps:
         return {"refundId": refund.refund_id}
 
     def _notify(self, ctx: StepContext, kind: NotificationKind, template: str, order: Order | None = None) -> None:
-        order = order if order is not None else self._order(ctx)
+        if order is None:
+            order = ctx.order if ctx.order is not None else self._order(ctx)
         recipient = order.restaurant_id if kind is NotificationKind.RESTAURANT else order.customer_id
         notification_id = f"{order.order_id}:{_KIND_TEXT[kind]}:{template}"
         self.notifier.send(
@@ -298,7 +302,12 @@ class OrderSagaSteps:
         )
         who = Role.RESTAURANT if kind is NotificationKind.RESTAURANT else Role.CUSTOMER
         now = self.clock.now()
-        self._apply(ctx, order, lambda o: o.record_notified(who, now, self.ids.new_id("evt"), notification_id))
+        if ctx.order is not None:  # self._apply(...), written out: in the runner's unit of work, changed in place
+            order.record_notified(who, now, self.ids.new_id("evt"), notification_id)
+        else:
+            self._update(
+                order.order_id, lambda o: o.record_notified(who, now, self.ids.new_id("evt"), notification_id), order
+            )
 
     def notify_restaurant(self, ctx: StepContext) -> Mapping[str, Any] | None:
         """Send the restaurant the new order; record ``RestaurantNotified``."""
@@ -319,7 +328,7 @@ class OrderSagaSteps:
         Raises:
             NoDriverAvailable: no candidate within the radius could be reserved.
         """
-        order = self._order(ctx)
+        order = ctx.order if ctx.order is not None else self._order(ctx)
         reserved = ctx.data.get("reservedDriver")
         if order.driver_id is not None:
             if reserved is not None and reserved != order.driver_id:

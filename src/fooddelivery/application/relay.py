@@ -83,7 +83,6 @@ class OutboxRelay:
         self.claim_ttl_s = claim_ttl_s
         self._own = _Own()
         self._claims: dict[str, float] = {}
-        self._claims_lock = threading.Lock()
         self._sweep_lock = threading.Lock()
 
     # -- claims: what a caller is committing ----------------------------------------------------------------
@@ -91,11 +90,14 @@ class OutboxRelay:
         """Record that this thread is about to commit ``events`` (called before the write)."""
         if not events or not self.publish_after_commit:
             return  # a change stream publishes them: nothing to remember
+        # No lock: each claim is one dict store under the GIL, only the claiming thread stores its events' ids, and
+        # the events are not in the outbox before the write that follows, so the sweep cannot see a half-claimed
+        # batch.
         now = time.monotonic()
-        with self._claims_lock:
-            for event in events:
-                self._claims[event.event_id] = now
-        self._own.events.extend(events)
+        claims = self._claims
+        for event in events:
+            claims[event.event_id] = now
+        self._own.events += events  # (in place, as extend() does, without the call)
 
     def unclaim(self, events: Sequence[DomainEvent]) -> None:
         """Forget ``events``: their write failed, so nothing was committed."""
@@ -106,11 +108,15 @@ class OutboxRelay:
         self._release(ids)
 
     def _release(self, ids: set[str] | Sequence[str]) -> None:
+        # No lock (see claim): each delete is one step under the GIL; the sweep may release an expired claim at the
+        # same time as its owner, so one of the two finds it gone.
         claims = self._claims
-        with self._claims_lock:
-            for event_id in ids:
-                if event_id in claims:
+        for event_id in ids:
+            if event_id in claims:
+                try:  # noqa: SIM105 -- contextlib.suppress is two calls per id on the hot path
                     del claims[event_id]
+                except KeyError:
+                    pass
 
     def _claimed(self, event_id: str, now: float) -> bool:
         at = self._claims.get(event_id)
@@ -147,8 +153,9 @@ class OutboxRelay:
         (and one for the events the consumer could not handle, which stay pending)."""
         own = self._own
         consumer = self.consumer
-        published: list[str] = []
-        unhandled: set[str] = set()
+        publish = self.publisher.publish
+        published: list[DomainEvent] = []  # grown with += (no call per batch); their ids are taken once, at the end
+        unhandled: set[str] | None = None
         batch = events
         try:
             while True:
@@ -157,35 +164,43 @@ class OutboxRelay:
                     own.events = []
                 if not batch:
                     break
-                ids = [e.event_id for e in batch]
                 try:
-                    self.publisher.publish(batch)
+                    publish(batch)
                 except InfrastructureError:
-                    self.outbox.mark_failed(ids)
+                    self.outbox.mark_failed([e.event_id for e in batch])
                     raise
-                published.extend(ids)
+                published += batch
                 # Consumers first, then the mark: a crash in between republishes (at-least-once, consumers are
                 # idempotent); marking first would lose the in-process delivery for good.
                 if consumer is not None:
                     failed = consumer(batch)
                     if failed:
+                        if unhandled is None:
+                            unhandled = set()
                         unhandled.update(failed)
                 batch = []
             return len(published)
         finally:
             rest, own.events = own.events, []
+            ids = [e.event_id for e in published]
             try:
-                if published:
+                if ids:
                     if unhandled:
-                        self._mark(published, unhandled)
+                        self._mark(ids, unhandled)
                     else:
-                        self.outbox.mark_published(published)
+                        self.outbox.mark_published(ids)
             finally:
-                # done or failed, this caller no longer publishes them: the sweep may
+                # done or failed, this caller no longer publishes them: the sweep may (self._release, written out)
                 if batch or rest:
-                    self._release(published + [e.event_id for e in batch] + [e.event_id for e in rest])
-                else:
-                    self._release(published)
+                    ids += [e.event_id for e in batch]
+                    ids += [e.event_id for e in rest]
+                claims = self._claims
+                for event_id in ids:
+                    if event_id in claims:
+                        try:  # noqa: SIM105 -- as in _release
+                            del claims[event_id]
+                        except KeyError:
+                            pass
 
     def _mark(self, published: list[str], unhandled: set[str]) -> None:
         if unhandled:

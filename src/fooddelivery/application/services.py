@@ -21,6 +21,7 @@ from fooddelivery.application._base import use_case
 from fooddelivery.application.commands import PlaceOrder, PlaceOrderResult, Tracking
 from fooddelivery.application.deliveries import DeliveryUseCases
 from fooddelivery.application.ordering import OrderingUseCases
+from fooddelivery.application.runtime import REACTING_EVENT_TYPES
 from fooddelivery.domain.errors import InfrastructureError
 from fooddelivery.domain.events import DomainEvent
 from fooddelivery.observability.instrument import traced_use_cases
@@ -61,9 +62,10 @@ class FoodDeliveryService(OrderingUseCases, DeliveryUseCases):
     dead_letters: list[tuple[DomainEvent, Exception]] = field(default_factory=list)
 
     # -- events -------------------------------------------------------------------------------------------
-    @use_case
     def handle_events(self, events: Sequence[DomainEvent]) -> list[str]:
-        """The in-process consumer of published events: each goes to :meth:`OrderRuntime.on_event`.
+        """The in-process consumer of published events: each goes to :meth:`OrderRuntime.on_event` (an event of a
+        type the reaction table does not name is skipped: the runtime would do nothing with it). Runs inside its
+        call's scope, as a use case does (written out: the relay calls it for every batch it publishes).
 
         Returns:
             The ids of the events whose handling failed. The relay leaves them in the outbox, so the sweep (the
@@ -72,18 +74,30 @@ class FoodDeliveryService(OrderingUseCases, DeliveryUseCases):
             for inspection, and logged (an outage as one line, anything else with its traceback).
         """
         failed: list[str] = []
-        for event in events:
-            try:
-                self.runtime.on_event(event)
-            except InfrastructureError as exc:
-                log.warning("handling %s of order %s waits for a dependency: %s", event.type.value, event.order_id, exc)
-                self.dead_letters.append((event, exc))
-                failed.append(event.event_id)
-            except Exception as exc:
-                log.exception("handling %s of order %s failed", event.type.value, event.order_id)
-                self.dead_letters.append((event, exc))
-                failed.append(event.event_id)
-        return failed
+        runtime = self.runtime
+        scope = self.orders._scope  # use_case's scope handling, written out
+        scope.depth += 1
+        try:
+            for event in events:
+                if event.type not in REACTING_EVENT_TYPES:
+                    continue
+                try:
+                    runtime.on_event(event)
+                except InfrastructureError as exc:
+                    log.warning(
+                        "handling %s of order %s waits for a dependency: %s", event.type.value, event.order_id, exc
+                    )
+                    self.dead_letters.append((event, exc))
+                    failed.append(event.event_id)
+                except Exception as exc:
+                    log.exception("handling %s of order %s failed", event.type.value, event.order_id)
+                    self.dead_letters.append((event, exc))
+                    failed.append(event.event_id)
+            return failed
+        finally:
+            scope.depth -= 1
+            if scope.depth == 0:
+                scope.orders, scope.sagas, scope.restaurants = {}, {}, {}  # scope.clear()
 
     @use_case
     def react(self, events: Sequence[DomainEvent]) -> list[str]:

@@ -148,11 +148,17 @@ class Money:
     def __str__(self) -> str:
         """The wire form: a decimal string with the currency's decimals, e.g. ``"21.97"``."""
         exp = MINOR_UNITS[self.currency]
+        minor = self.minor
         if exp == 0:
-            return str(self.minor)
-        sign = "-" if self.minor < 0 else ""
-        whole, frac = divmod(abs(self.minor), 10**exp)
-        return f"{sign}{whole}.{frac:0{exp}d}"
+            return str(minor)
+        # divmod(abs(minor), 10**exp), in operators (no call: notifications and events format totals often)
+        scale = 10**exp
+        if minor < 0:
+            minor = -minor
+            whole = minor // scale
+            return f"-{whole}.{minor - whole * scale:0{exp}d}"
+        whole = minor // scale
+        return f"{whole}.{minor - whole * scale:0{exp}d}"
 
     def __repr__(self) -> str:
         return f"Money({str(self)!r}, {self.currency!r})"

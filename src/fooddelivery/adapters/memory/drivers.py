@@ -367,7 +367,7 @@ class InMemoryDriverRepository:
             ConcurrencyConflict: the id exists.
         """
         if self._counters is not None:
-            self._counters.add("drivers.writes")
+            self._counters.local.counts["drivers.writes"] += 1
         with self._lock:
             if driver.driver_id in self._drivers:
                 raise ConcurrencyConflict(f"driver {driver.driver_id} already exists", driver_id=driver.driver_id)
@@ -385,7 +385,7 @@ class InMemoryDriverRepository:
             NotFound: no such driver.
         """
         if self._counters is not None:
-            self._counters.add("drivers.reads")
+            self._counters.local.counts["drivers.reads"] += 1
         with self._lock:
             stored = self._drivers.get(driver_id)
         if stored is None:
@@ -404,7 +404,7 @@ class InMemoryDriverRepository:
             ConcurrencyConflict: the stored version differs (nothing written).
         """
         if self._counters is not None:
-            self._counters.add("drivers.writes")
+            self._counters.local.counts["drivers.writes"] += 1
         with self._lock:
             current = self._drivers.get(driver.driver_id)
             if current is None:
@@ -436,7 +436,7 @@ class InMemoryDriverRepository:
         if type(limit) is not int or limit < 1:
             raise ValidationError.single("limit", "must be an integer >= 1", "out_of_range")
         if self._counters is not None:
-            self._counters.add("drivers.queries")
+            self._counters.local.counts["drivers.queries"] += 1
         with self._lock:
             if abs(point.lat) + math.degrees(radius_km / EARTH_RADIUS_KM) < _BEST_FIRST_MAX_LAT:
                 found, examined = self._nearest_first(point, radius_km, limit)

@@ -68,7 +68,7 @@ class InMemoryLocationStream:
                 log.append(event)
             self._total += 1
         if self._counters is not None:
-            self._counters.add("location.appends")
+            self._counters.local.counts["location.appends"] += 1
         if self._meter is not None:
             self._meter.record(LOCATION, size=envelope_size(event))
 

@@ -50,6 +50,7 @@ class InMemoryEventPublisher:
         self._ids: dict[str, int] = {}
         self._counts: defaultdict[str, int] = defaultdict(int)
         self._total = 0
+        self._full = False  # the retained events fill the deque: each append evicts the oldest
         self._duplicates = 0
         self._fail_next = 0
 
@@ -67,11 +68,13 @@ class InMemoryEventPublisher:
                     "event bus unavailable (injected failure)",
                     failed_ids=[e.event_id for e in events],
                 )
-            count = len(events)
+            count = 0  # counted in the loop, not by len(): every publish passes here
             kept, ids, counts = self._events, self._ids, self._counts
             retain = self._retain
-            room = -1 if retain is None else retain - len(kept)  # -1: unbounded; 0: each append evicts
+            # -1: unbounded; 0: each append evicts (a full deque stays full until clear(): no len() then)
+            room = -1 if retain is None else 0 if self._full else retain - len(kept)
             for event in events:
+                count += 1
                 if room == 0:
                     if retain == 0:
                         counts[event.type] += 1
@@ -93,8 +96,10 @@ class InMemoryEventPublisher:
                 kept.append(event)
                 counts[event.type] += 1
             self._total += count
+            if room == 0 and retain is not None:
+                self._full = True
         if self._counters is not None and count:
-            self._counters.add("events.published", count)
+            self._counters.local.counts["events.published"] += count
         meter = self._meter
         if meter is not None:
             from fooddelivery.application.runtime import needs_runtime
@@ -149,3 +154,4 @@ class InMemoryEventPublisher:
         with self._lock:
             self._events.clear()
             self._ids.clear()
+            self._full = False

@@ -95,7 +95,7 @@ class InMemoryNotifier:
             self._by_template[notification.template] += 1
             self._total += 1
         if self._counters is not None:
-            self._counters.add("notifications.sent")
+            self._counters.local.counts["notifications.sent"] += 1
         if self._meter is not None:
             self._meter.record(NOTIFICATION, size=notification_size(notification))
 

@@ -125,7 +125,9 @@ class InMemoryOrderRepository:
         self._by_restaurant: dict[str, list[_Key]] = {}
         self._by_restaurant_status: dict[tuple[str, OrderStatus], list[_Key]] = {}
         self._idempotency: dict[tuple[str, str], IdempotencyRecord] = {}
-        self._outbox: OrderedDict[str, OutboxRecord] = OrderedDict()
+        # a pending event is kept as itself until a publish of it fails (then as its OutboxRecord with the attempts):
+        # no record object per event written; pending() makes the records it returns
+        self._outbox: OrderedDict[str, DomainEvent | OutboxRecord] = OrderedDict()
         # stored sizes (bytes) of orders and outbox records, for metering reads and deletes
         self._sizes: dict[str, int] = {}
         self._outbox_sizes: dict[str, int] = {}
@@ -145,7 +147,7 @@ class InMemoryOrderRepository:
         """
         counters = self._counters
         if counters is not None:
-            counters.add("orders.writes")
+            counters.local.counts["orders.writes"] += 1
         with self._lock:
             self._check_add(order, idempotency)
             stored, events = self._apply_add(order, idempotency)
@@ -180,7 +182,7 @@ class InMemoryOrderRepository:
             self._idempotency[(idempotency.scope, idempotency.key)] = idempotency
         outbox = self._outbox
         for event in events:
-            outbox[event.event_id] = OutboxRecord(event)
+            outbox[event.event_id] = event
         order.persisted_version = order.version
         return stored, events
 
@@ -189,7 +191,7 @@ class InMemoryOrderRepository:
     ) -> None:
         """Count and meter a write that took effect (outside the lock)."""
         if self._counters is not None and events:
-            self._counters.add("outbox.writes", len(events))
+            self._counters.local.counts["outbox.writes"] += len(events)
         if self._meter is not None:
             self._meter_write(self._meter, stored, events, idempotency)
 
@@ -228,9 +230,14 @@ class InMemoryOrderRepository:
         """
         counters = self._counters
         if counters is not None:
-            counters.add("orders.reads")
+            counters.local.counts["orders.reads"] += 1
         with self._lock:
-            snapshot = self._read(order_id)
+            stored = self._orders.get(order_id)  # self._read(order_id), written out
+            if stored is None:
+                if self._meter is not None:
+                    self._meter.record(_ORDERS_READ_MISS)
+                raise NotFound(f"order {order_id} not found", order_id=order_id)
+            snapshot = stored.snapshot()
         if self._meter is not None:
             self._meter.record(_ORDERS_READ, size=self._size_of(snapshot))
         return snapshot
@@ -251,13 +258,24 @@ class InMemoryOrderRepository:
                 untouched).
         """
         counters = self._counters
-        if counters is not None:
-            counters.add("orders.writes")
-        with self._lock:
-            self._check_save(order)
-            new, events = self._apply_save(order)
-        if events and counters is not None:  # self._after_write(new, events, None), written out
-            counters.add("outbox.writes", len(events))
+        try:
+            with self._lock:
+                # self._check_save(order), its test written out: called only to raise what it raises
+                current = self._orders.get(order.order_id)
+                if current is None or current.version != order.persisted_version:
+                    self._check_save(order)
+                new, events = self._apply_save(order)
+        except BaseException:
+            if counters is not None:
+                counters.local.counts["orders.writes"] += 1  # an attempt counts, as a refused write does on a store
+            raise
+        if counters is not None:  # the write and, as self._after_write(new, events, None) does, its outbox records
+            if events:
+                counts = counters.local.counts
+                counts["orders.writes"] += 1
+                counts["outbox.writes"] += len(events)
+            else:
+                counters.local.counts["orders.writes"] += 1
         if self._meter is not None:
             self._meter_write(self._meter, new, events, None)
 
@@ -285,16 +303,23 @@ class InMemoryOrderRepository:
         new = order.snapshot()
         new.persisted_version = order.version
         if stored.status is not new.status:
+            # _remove(old, key) and _insert(new, key), written out (every status change passes here)
             key: _Key = (stored.created_at, stored.order_id)
             index = self._by_restaurant_status
             old_index = index.get((stored.restaurant_id, stored.status))
             if old_index is not None:
-                _remove(old_index, key)
-            _insert(index.setdefault((stored.restaurant_id, new.status), []), key)
+                i = bisect_left(old_index, key)
+                if i < len(old_index) and old_index[i] == key:
+                    del old_index[i]
+            new_index = index.setdefault((stored.restaurant_id, new.status), [])
+            if not new_index or new_index[-1] < key:
+                new_index.append(key)
+            else:
+                insort(new_index, key)
         self._orders[order.order_id] = new
         outbox = self._outbox
         for event in events:
-            outbox[event.event_id] = OutboxRecord(event)
+            outbox[event.event_id] = event
         order.persisted_version = order.version
         return new, events
 
@@ -326,7 +351,7 @@ class InMemoryOrderRepository:
         with self._lock:
             found = self._idempotency.get((scope, key))
         if self._counters is not None:
-            self._counters.add("orders.reads")
+            self._counters.local.counts["orders.reads"] += 1
         meter = self._meter
         if meter is not None:
             if found is None:
@@ -344,7 +369,7 @@ class InMemoryOrderRepository:
         """
         check_limit(limit)
         if self._counters is not None:
-            self._counters.add("orders.reads")
+            self._counters.local.counts["orders.reads"] += 1
         after = _cursor_key(cursor, "oc", customer_id) if cursor is not None else None
         with self._lock:
             index = self._by_customer.get(customer_id, [])
@@ -380,7 +405,7 @@ class InMemoryOrderRepository:
         """
         check_limit(limit)
         if self._counters is not None:
-            self._counters.add("orders.reads")
+            self._counters.local.counts["orders.reads"] += 1
         scope = f"{restaurant_id}|{status.value if status is not None else '*'}"
         kind = "ord" if newest_first else "or"
         after = _cursor_key(cursor, kind, scope) if cursor is not None else None
@@ -412,7 +437,10 @@ class InMemoryOrderRepository:
         if limit <= 0:
             return []
         with self._lock:
-            records = list(islice(self._outbox.values(), limit))
+            records = [
+                kept if isinstance(kept, OutboxRecord) else OutboxRecord(kept)
+                for kept in islice(self._outbox.values(), limit)
+            ]
         if self._meter is not None:
             sizes = self._outbox_sizes
             total = sum(sizes.get(r.event.event_id) or outbox_size(r.event) for r in records)
@@ -434,7 +462,7 @@ class InMemoryOrderRepository:
                         if sizes:
                             sizes.pop(event_id, None)
             if self._counters is not None and dropped:
-                self._counters.add("outbox.writes", dropped)
+                self._counters.local.counts["outbox.writes"] += dropped
             return
         removed: list[int] = []
         with self._lock:
@@ -444,10 +472,10 @@ class InMemoryOrderRepository:
                 if record is not None:
                     size = sizes.pop(event_id, None)
                     if size is None and metering:
-                        size = outbox_size(record.event)
+                        size = outbox_size(record.event if isinstance(record, OutboxRecord) else record)
                     removed.append(size or 0)
         if self._counters is not None and removed:
-            self._counters.add("outbox.writes", len(removed))
+            self._counters.local.counts["outbox.writes"] += len(removed)
         if self._meter is not None:
             for size in removed:
                 self._meter.record(_OUTBOX_DELETE, size=size)
@@ -458,14 +486,15 @@ class InMemoryOrderRepository:
         with self._lock:
             outbox = self._outbox
             for event_id in event_ids:
-                record = outbox.get(event_id)
-                if record is not None:
+                kept = outbox.get(event_id)
+                if kept is not None:
+                    record = kept if isinstance(kept, OutboxRecord) else OutboxRecord(kept)
                     outbox[event_id] = OutboxRecord(record.event, record.attempts + 1)
                     updated += 1
                     if self._meter is not None:
                         self._meter.record(_OUTBOX_UPDATE, size=outbox_size(record.event))
         if self._counters is not None and updated:
-            self._counters.add("outbox.writes", updated)
+            self._counters.local.counts["outbox.writes"] += updated
 
     # -- retention ---------------------------------------------------------------------------------
     def release(self, order_id: str) -> Order | None:

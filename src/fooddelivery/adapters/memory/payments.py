@@ -132,7 +132,7 @@ class FakePaymentGateway:
 
     def _count(self) -> None:
         if self._counters is not None:
-            self._counters.add("payments.calls")
+            self._counters.local.counts["payments.calls"] += 1
         if self._meter is not None:
             self._meter.record(PAYMENT_CALL)
 
@@ -147,14 +147,21 @@ class FakePaymentGateway:
             IdempotencyKeyReused: the key was used for another operation or other parameters.
             ValidationError: a non-positive amount.
         """
-        self._count()
+        if self._counters is not None or self._meter is not None:
+            self._count()
         params: Params = ("authorize", payment_method, amount)
         with self._lock:
-            self._begin("authorize", idempotency_key)
-            first = replay(idempotency_key, self._results.get(idempotency_key), params)
-            if first is not None:
-                assert isinstance(first, Charge)
-                return first
+            # self._begin(...), written out (every payment passes here)
+            self._calls += 1
+            if self._fail_next:
+                self._fail_next -= 1
+                raise injected_failure("authorize", idempotency_key)
+            stored = self._results.get(idempotency_key)
+            if stored is not None:  # replay() answers None for a first call
+                first = replay(idempotency_key, stored, params)
+                if first is not None:
+                    assert isinstance(first, Charge)
+                    return first
             check_positive(amount)
             self._transient(payment_method, "authorize", idempotency_key)
             declined = decline_of(payment_method)
@@ -182,15 +189,24 @@ class FakePaymentGateway:
                 charge already captured under another key.
             IdempotencyKeyReused: the key was used for another operation or other parameters.
         """
-        self._count()
+        if self._counters is not None or self._meter is not None:
+            self._count()
         params: Params = ("capture", charge_id, amount)
         with self._lock:
-            self._begin("capture", idempotency_key)
-            first = replay(idempotency_key, self._results.get(idempotency_key), params)
-            if first is not None:
-                assert isinstance(first, Charge)
-                return first
-            state = self._charge(charge_id)
+            # self._begin(...), written out
+            self._calls += 1
+            if self._fail_next:
+                self._fail_next -= 1
+                raise injected_failure("capture", idempotency_key)
+            stored = self._results.get(idempotency_key)
+            if stored is not None:
+                first = replay(idempotency_key, stored, params)
+                if first is not None:
+                    assert isinstance(first, Charge)
+                    return first
+            state = self._charges.get(charge_id)  # self._charge(charge_id), written out
+            if state is None:
+                state = self._charge(charge_id)  # raises NotFound
             check_capture(charge_id, amount, state.authorized, state.captured)
             state.captured = amount
             cur = amount.currency

@@ -84,7 +84,7 @@ class InMemoryRestaurantRepository:
             ConcurrencyConflict: the id exists.
         """
         if self._counters is not None:
-            self._counters.add("restaurants.writes")
+            self._counters.local.counts["restaurants.writes"] += 1
         with self._lock:
             if restaurant.restaurant_id in self._restaurants:
                 raise ConcurrencyConflict(
@@ -108,7 +108,7 @@ class InMemoryRestaurantRepository:
             ConcurrencyConflict: the stored version differs (nothing written).
         """
         if self._counters is not None:
-            self._counters.add("restaurants.writes")
+            self._counters.local.counts["restaurants.writes"] += 1
         with self._lock:
             current = self._restaurants.get(restaurant.restaurant_id)
             if current is None:
@@ -140,7 +140,7 @@ class InMemoryRestaurantRepository:
             NotFound: no such restaurant.
         """
         if self._counters is not None:
-            self._counters.add("restaurants.reads")
+            self._counters.local.counts["restaurants.reads"] += 1
         with self._lock:
             stored = self._restaurants.get(restaurant_id)
         if stored is None:
@@ -161,7 +161,7 @@ class InMemoryRestaurantRepository:
             ValidationError: a malformed cursor (field ``cursor``).
         """
         if self._counters is not None:
-            self._counters.add("restaurants.reads")
+            self._counters.local.counts["restaurants.reads"] += 1
         after = _cursor_key(query.cursor) if query.cursor is not None else None
         min_rating = query.min_rating
         near, radius = query.near, query.radius_km

@@ -52,7 +52,7 @@ class InMemorySagaStateStore:
             ConcurrencyConflict: an instance with this id exists (``state`` is left unchanged).
         """
         if self._counters is not None:
-            self._counters.add("saga.writes")
+            self._counters.local.counts["saga.writes"] += 1
         with self._lock:
             self._check_create(state)
             self._apply_create(state)
@@ -85,7 +85,7 @@ class InMemorySagaStateStore:
             NotFound: no such instance.
         """
         if self._counters is not None:
-            self._counters.add("saga.reads")
+            self._counters.local.counts["saga.reads"] += 1
         with self._lock:
             copy = self._read(saga_id)
         return copy
@@ -115,7 +115,7 @@ class InMemorySagaStateStore:
             ConcurrencyConflict: the stored version differs (nothing written, ``state`` unchanged).
         """
         if self._counters is not None:
-            self._counters.add("saga.writes")
+            self._counters.local.counts["saga.writes"] += 1
         with self._lock:
             self._check_save(state)
             self._apply_save(state)

@@ -62,7 +62,7 @@ class InMemoryScheduler:
             self._pending[message.message_id] = (self._seq, stored)
             heapq.heappush(self._heap, (message.due_at, self._seq, message.message_id))
         if self._counters is not None:
-            self._counters.add("scheduler.scheduled")
+            self._counters.local.counts["scheduler.scheduled"] += 1
         if self._meter is not None:
             self._meter.record(TIMER_SCHEDULE, size=timer_size(message))
 
@@ -74,7 +74,7 @@ class InMemoryScheduler:
             if len(self._heap) > 64 and len(self._heap) > 2 * len(self._pending):
                 self._compact()
         if self._counters is not None:
-            self._counters.add("scheduler.cancelled")
+            self._counters.local.counts["scheduler.cancelled"] += 1
         if self._meter is not None:
             self._meter.record(TIMER_CANCEL)
         return True
@@ -92,7 +92,7 @@ class InMemoryScheduler:
                     del pending[message_id]
                     out.append(live[1])
         if self._counters is not None and out:
-            self._counters.add("scheduler.delivered", len(out))
+            self._counters.local.counts["scheduler.delivered"] += len(out)
         if self._meter is not None and out:
             self._meter.record(TIMER_FIRE, len(out))
         return out

@@ -58,7 +58,7 @@ class InMemoryUnitOfWork:
             NotFound: no such order.
         """
         if self._counters is not None:
-            self._counters.add("units.reads")
+            self._counters.local.counts["units.reads"] += 1
         orders, sagas = self.orders, self.sagas
         with orders._lock, sagas._lock:
             found = orders._orders.get(order_id)
@@ -95,40 +95,55 @@ class InMemoryUnitOfWork:
         Raises:
             ConcurrencyConflict, DuplicateRequest, IdempotencyKeyReused, NotFound: nothing was written.
         """
-        if self._counters is not None:
-            self._counters.add("units.writes")
+        counters = self._counters
         orders, sagas = self.orders, self.sagas
         insert = order is not None and order.persisted_version == 0
         write_order = order is not None and (insert or order.version != order.persisted_version)
         stored: Order | None = None
         events: list[DomainEvent] = []
-        with orders._lock, sagas._lock:
-            if write_order:
-                assert order is not None
-                if insert:
-                    orders._check_add(order, idempotency)
-                else:
-                    orders._check_save(order)
-            if saga is not None:
-                if create_saga:
-                    sagas._check_create(saga)
-                else:
-                    sagas._check_save(saga)
-            # every check passed: apply
-            if write_order:
-                assert order is not None
-                stored, events = orders._apply_add(order, idempotency) if insert else orders._apply_save(order)
-            if saga is not None:
-                if create_saga:
-                    sagas._apply_create(saga)
-                else:
-                    sagas._apply_save(saga)
+        try:
+            with orders._lock, sagas._lock:
+                if write_order:
+                    assert order is not None
+                    if insert:
+                        orders._check_add(order, idempotency)
+                    else:
+                        # orders._check_save(order), its test written out: called only to raise what it raises
+                        current = orders._orders.get(order.order_id)
+                        if current is None or current.version != order.persisted_version:
+                            orders._check_save(order)
+                if saga is not None:
+                    if create_saga:
+                        sagas._check_create(saga)
+                    else:
+                        # sagas._check_save(saga), likewise
+                        kept = sagas._states.get(saga.saga_id)
+                        if kept is None or kept.version != saga.version:
+                            sagas._check_save(saga)
+                # every check passed: apply
+                if write_order:
+                    assert order is not None
+                    stored, events = orders._apply_add(order, idempotency) if insert else orders._apply_save(order)
+                if saga is not None:
+                    if create_saga:
+                        sagas._apply_create(saga)
+                    else:  # sagas._apply_save(saga), written out
+                        saga.version += 1
+                        sagas._states[saga.saga_id] = saga.copy()
+        except BaseException:
+            if counters is not None:
+                counters.local.counts["units.writes"] += 1  # an attempt counts, whatever its outcome
+            raise
         # the stores' _after_write, written out: count (and meter) what took effect
         together = stored is not None and saga is not None
-        if stored is not None:
-            if events and orders._counters is not None:
-                orders._counters.add("outbox.writes", len(events))
-            if orders._meter is not None:
-                orders._meter_write(orders._meter, stored, events, idempotency, in_transaction=together)
+        if counters is not None:  # the unit's write and the outbox records it carried, in one call
+            if events:
+                counts = counters.local.counts
+                counts["units.writes"] += 1
+                counts["outbox.writes"] += len(events)
+            else:
+                counters.local.counts["units.writes"] += 1
+        if stored is not None and orders._meter is not None:
+            orders._meter_write(orders._meter, stored, events, idempotency, in_transaction=together)
         if saga is not None and sagas._meter is not None:
             sagas._after_write(saga, in_transaction=together)

@@ -535,8 +535,25 @@ class SagaRunner:
         state = run.state
         # the log lines' order id and step, when log lines carry fields
         fields = step_fields(state.saga_id, task.name) if LOG_FIELDS.on else None
+        step = task.name
+        attempts = state.attempts
+
+        def checkpoint(values: dict[str, Any]) -> None:
+            state.data.update(values)
+            self._commit(run)
+
+        # self._context(run, step), written out (every step passes here)
+        context = StepContext(
+            saga_id=state.saga_id,
+            step=step,
+            data=state.data,
+            outcome=state.outcome,
+            attempt=1 + sum(n for key, n in attempts.items() if key.partition("#")[0] == step) if attempts else 1,
+            _checkpoint=checkpoint,
+            order=run.entity,
+        )
         try:
-            out = self.actions[task.action](self._context(run, task.name))
+            out = self.actions[task.action](context)
         except ConcurrencyConflict:
             raise  # a lost race on the entity or the instance: the drive reads them again
         except FoodDeliveryError as exc:
@@ -546,7 +563,8 @@ class SagaRunner:
                 reset_fields(fields)
         if out:
             state.data.update(out)
-        _clear_attempts(state, task.name)
+        if state.attempts:
+            _clear_attempts(state, step)
         if task.compensation and task.name not in state.completed:
             state.completed.append(task.name)
         return None
