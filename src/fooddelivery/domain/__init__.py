@@ -38,14 +38,7 @@ if TYPE_CHECKING:
     from fooddelivery.domain.events import SCHEMA_VERSION, DomainEvent, EventType
     from fooddelivery.domain.geo import GeoPoint, haversine_km
     from fooddelivery.domain.money import Money
-    from fooddelivery.domain.order import (
-        TRANSITIONS,
-        LineItem,
-        LineRequest,
-        Order,
-        OrderStatus,
-        PaymentStatus,
-    )
+    from fooddelivery.domain.order import TRANSITIONS, LineItem, LineRequest, Order
     from fooddelivery.domain.pricing import (
         DEFAULT_MAX_DELIVERY_KM,
         OUT_OF_DELIVERY_AREA,
@@ -55,6 +48,7 @@ if TYPE_CHECKING:
         PromoKind,
         price_order,
     )
+    from fooddelivery.domain.status import OrderStatus, PaymentStatus
     from fooddelivery.domain.tracking import EtaPolicy, estimate_eta
 
 __all__ = [
@@ -152,8 +146,8 @@ _WHERE: dict[str, str] = {
     "LineItem": "fooddelivery.domain.order",
     "LineRequest": "fooddelivery.domain.order",
     "Order": "fooddelivery.domain.order",
-    "OrderStatus": "fooddelivery.domain.order",
-    "PaymentStatus": "fooddelivery.domain.order",
+    "OrderStatus": "fooddelivery.domain.status",
+    "PaymentStatus": "fooddelivery.domain.status",
     "DEFAULT_MAX_DELIVERY_KM": "fooddelivery.domain.pricing",
     "OUT_OF_DELIVERY_AREA": "fooddelivery.domain.pricing",
     "PriceBreakdown": "fooddelivery.domain.pricing",

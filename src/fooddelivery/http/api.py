@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 import logging
 import re
@@ -56,7 +55,7 @@ from fooddelivery.domain.actors import Actor, Role
 from fooddelivery.domain.catalog import check_id
 from fooddelivery.domain.errors import FieldError, FoodDeliveryError, NotAllowed, ValidationError
 from fooddelivery.domain.geo import GeoPoint
-from fooddelivery.domain.order import IDEMPOTENCY_KEY_PATTERN, OrderStatus
+from fooddelivery.domain.status import IDEMPOTENCY_KEY_PATTERN, OrderStatus
 from fooddelivery.http import wire
 from fooddelivery.http.messages import HttpRequest, HttpResponse
 from fooddelivery.http.problems import (
@@ -564,6 +563,8 @@ def _filters_fingerprint(query: RestaurantQuery) -> str:
         None if near is None else [near.lat, near.lon],
         query.radius_km,
     ]
+    import hashlib  # (here: a cold start answering GET /health does not load OpenSSL's hashes)
+
     return hashlib.sha256(json.dumps(doc).encode()).hexdigest()[:16]
 
 

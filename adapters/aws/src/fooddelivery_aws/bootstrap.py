@@ -4,7 +4,9 @@
 :class:`~fooddelivery_aws.settings.AwsSettings` from the environment and builds everything; warm invocations get
 the same object back (Lambda reuses the environment: https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html).
 Nothing happens at import: no environment read, no boto3 import, no client. Clients are shared (one per service)
-and each is built on its first use, so a function pays only for the services it calls.
+and each is built on its first use, so a function pays only for the services it calls. The core itself (stores,
+saga, runtime, relay, payment gateway: :class:`AwsCore`) is built by the first invocation that uses it: an HTTP
+function's ``GET /health`` answers without it.
 
 Wiring (both modes):
 
@@ -33,11 +35,13 @@ clock, ids         ``SystemClock``, ``UuidIdGenerator`` (the core's ``fooddelive
 =================  ==========================================================================================
 
 Payments: ``FOODDELIVERY_PAYMENT_GATEWAY`` must name the card processor (the core's
-:func:`~fooddelivery.adapters.payments.payment_gateway_from_setting`): ``<module>:<factory>`` is called once per
-cold start with the cached payment key reader (:class:`~fooddelivery_aws.secrets.SecretsManagerSecret` of
-``PAYMENT_SECRET_ARN``, or None) and returns a ``PaymentGateway``; ``fake`` asks for the core's test gateway by
-name (demos only: its books live in one execution environment's memory). Unset, the cold start fails naming the
-variable: a deployment can never take orders without charging them. Tests inject ``payments=`` directly.
+:func:`~fooddelivery.adapters.payments.payment_gateway_factory`: read and imported at the cold start):
+``<module>:<factory>`` is called once per execution environment, when the core is built (by the first invocation
+that needs it: not by ``GET /health``), with the cached payment key reader
+(:class:`~fooddelivery_aws.secrets.SecretsManagerSecret` of ``PAYMENT_SECRET_ARN``, or None) and returns a
+``PaymentGateway``; ``fake`` asks for the core's test gateway by name (demos only: its books live in one execution
+environment's memory). Unset, the cold start fails naming the variable: a deployment can never take orders without
+charging them. Tests inject ``payments=`` directly.
 """
 
 from __future__ import annotations
@@ -46,15 +50,14 @@ import os
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
-from fooddelivery.adapters.payments import PAYMENT_GATEWAY_ENV, payment_gateway_from_setting
+from fooddelivery.adapters.payments import PAYMENT_GATEWAY_ENV, payment_gateway_factory
 from fooddelivery.adapters.system import SystemClock
 from fooddelivery.bootstrap import Bootstrapped, ProcessApp
 from fooddelivery.metering import Meter
 from fooddelivery.ports.clock import Clock
 from fooddelivery.ports.ids import IdGenerator
-from fooddelivery.ports.payments import PaymentGateway
 from fooddelivery_aws._clients import LazyClient
 from fooddelivery_aws.metering import instrument, is_instrumented, process_meter, set_process_meter
 from fooddelivery_aws.secrets import SecretsManagerSecret
@@ -63,6 +66,7 @@ from fooddelivery_aws.settings import AwsSettings
 if TYPE_CHECKING:
     from fooddelivery.application.runtime import OrderRuntime
     from fooddelivery.http import HttpApi
+    from fooddelivery.ports.payments import PaymentGateway
     from fooddelivery_aws.messaging import SqsScheduler
     from fooddelivery_aws.relay import StreamOutboxRelay
 
@@ -77,7 +81,8 @@ __all__ = [
     "reset_aws_app",
 ]
 
-PaymentsFactory = Callable[[SecretsManagerSecret | None], PaymentGateway]
+#: Makes the payment gateway from the payment key reader (or None).
+PaymentsFactory: TypeAlias = "Callable[[SecretsManagerSecret | None], PaymentGateway]"
 
 
 class _ClientProxy:
@@ -298,20 +303,21 @@ def build_aws_app(
         if settings.payment_secret_arn
         else None
     )
-    # The payment gateway is chosen now: a missing or wrong setting fails the cold start, naming the variable.
-    gateway = (
-        payments
+    # The payment gateway is chosen now (a missing or wrong setting fails the cold start, naming the variable) and
+    # made with the core: a cold start answering GET /health neither builds it nor fetches its key.
+    make_gateway: PaymentsFactory = (
+        (lambda _secret: payments)
         if payments is not None
-        else payments_factory(secret)
+        else payments_factory
         if payments_factory is not None
-        else payment_gateway_from_setting(env, secret)
+        else payment_gateway_factory(env)
     )
     return AwsApp(
         settings=settings,
         clients=shared,
         payment_secret=secret,
         meter=meter,
-        core=lambda: _build_core(settings, shared, clock, ids, gateway),
+        core=lambda: _build_core(settings, shared, clock, ids, make_gateway(secret)),
     )
 
 
