@@ -43,8 +43,9 @@ Interpreter and packages: the reference needs boto3, Powertools and the X-Ray SD
     .venv-bench/bin/python bench/cold_start.py --runs 20
 
 Environment of every measured process: the settings each module reads (dummy resource names; the table names
-exist in moto), a region, test credentials, ``AWS_ENDPOINT_URL`` (moto), no ``PYTHON*`` variables (so bytecode is
-cached by the warm-up runs).
+exist in moto), a region, test credentials, ``AWS_ENDPOINT_URL`` (moto), no ``PYTHON*`` variables but ``PYTHONPATH``
+(so bytecode is cached by the warm-up runs; ``PYTHONPATH`` lets a git worktree's sources be measured with the
+interpreter of another clone, whose editable installs point elsewhere).
 """
 
 from __future__ import annotations
@@ -433,7 +434,10 @@ def run(
     version = subprocess.run([python, "-VV"], capture_output=True, text=True, check=False).stdout.strip()
     tool = "hyperfine" if use_hyperfine and shutil.which("hyperfine") else "perf_counter"
     measure = _hyperfine if tool == "hyperfine" else _interleaved
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PYTHON"))} | dict(BASE_ENV)
+    # (PYTHONPATH is kept, so a worktree's code can be measured with another clone's interpreter)
+    base = {
+        k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PYTHON")) or k == "PYTHONPATH"
+    } | dict(BASE_ENV)
     moto, endpoint = _start_moto(python)
     try:
         env = base | {"AWS_ENDPOINT_URL": endpoint}

@@ -13,40 +13,87 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Any, Final, Generic, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Final, Generic, Protocol, TypeVar, runtime_checkable
 
-from fooddelivery.adapters.counters import OperationCounters
-from fooddelivery.adapters.system import SystemClock, UuidIdGenerator
-from fooddelivery.application.order_saga import OrderSagaSteps, build_order_saga
-from fooddelivery.application.relay import OutboxRelay
-from fooddelivery.application.runtime import OrderRuntime
-from fooddelivery.application.saga.runner import SagaRunner
-from fooddelivery.application.services import FoodDeliveryService
-from fooddelivery.application.unit_of_work import OrderSession, ScopedRestaurants, unit_of_work_for
-from fooddelivery.domain.assignment import AssignmentPolicy
 from fooddelivery.domain.errors import ValidationError
-from fooddelivery.domain.pricing import PricingPolicy, PromoCode
-from fooddelivery.domain.tracking import EtaPolicy
-from fooddelivery.observability import instrument
-from fooddelivery.observability.metrics import watch_dead_letters
-from fooddelivery.observability.tracing import trace_data
-from fooddelivery.ports import (
-    Clock,
-    DriverRepository,
-    EventPublisher,
-    IdGenerator,
-    LocationStream,
-    Notifier,
-    OrderRepository,
-    Outbox,
-    PaymentGateway,
-    RestaurantRepository,
-    SagaEngine,
-    SagaStateStore,
-    ScheduledMessage,
-    Scheduler,
-)
-from fooddelivery.ports.unit_of_work import OrderUnitOfWork
+
+if TYPE_CHECKING:
+    from fooddelivery.adapters.counters import OperationCounters
+    from fooddelivery.application.saga.runner import SagaRunner
+    from fooddelivery.application.services import FoodDeliveryService
+    from fooddelivery.domain.pricing import PricingPolicy, PromoCode
+    from fooddelivery.ports import (
+        Clock,
+        DriverRepository,
+        EventPublisher,
+        IdGenerator,
+        LocationStream,
+        Notifier,
+        OrderRepository,
+        Outbox,
+        PaymentGateway,
+        RestaurantRepository,
+        SagaEngine,
+        SagaStateStore,
+        ScheduledMessage,
+        Scheduler,
+    )
+    from fooddelivery.ports.unit_of_work import OrderUnitOfWork
+
+# What this module builds with is imported by :func:`bootstrap` when it runs, not with the module: a process that
+# reads :class:`Settings` or holds a :class:`ProcessApp` (a cloud entrypoint answering ``GET /health``) never loads
+# the use cases, the saga or the adapters. The names it used to import at module level stay importable from it
+# (PEP 562 ``__getattr__`` below).
+_DEFERRED: Final[Mapping[str, str]] = {
+    "OperationCounters": "fooddelivery.adapters.counters",
+    "SystemClock": "fooddelivery.adapters.system",
+    "UuidIdGenerator": "fooddelivery.adapters.system",
+    "OrderSagaSteps": "fooddelivery.application.order_saga",
+    "build_order_saga": "fooddelivery.application.order_saga",
+    "OutboxRelay": "fooddelivery.application.relay",
+    "OrderRuntime": "fooddelivery.application.runtime",
+    "SagaRunner": "fooddelivery.application.saga.runner",
+    "FoodDeliveryService": "fooddelivery.application.services",
+    "OrderSession": "fooddelivery.application.unit_of_work",
+    "ScopedRestaurants": "fooddelivery.application.unit_of_work",
+    "unit_of_work_for": "fooddelivery.application.unit_of_work",
+    "AssignmentPolicy": "fooddelivery.domain.assignment",
+    "PricingPolicy": "fooddelivery.domain.pricing",
+    "PromoCode": "fooddelivery.domain.pricing",
+    "EtaPolicy": "fooddelivery.domain.tracking",
+    "instrument": "fooddelivery.observability.instrument",  # the module itself
+    "watch_dead_letters": "fooddelivery.observability.metrics",
+    "trace_data": "fooddelivery.observability.tracing",
+    "Clock": "fooddelivery.ports",
+    "DriverRepository": "fooddelivery.ports",
+    "EventPublisher": "fooddelivery.ports",
+    "IdGenerator": "fooddelivery.ports",
+    "LocationStream": "fooddelivery.ports",
+    "Notifier": "fooddelivery.ports",
+    "OrderRepository": "fooddelivery.ports",
+    "Outbox": "fooddelivery.ports",
+    "PaymentGateway": "fooddelivery.ports",
+    "RestaurantRepository": "fooddelivery.ports",
+    "SagaEngine": "fooddelivery.ports",
+    "SagaStateStore": "fooddelivery.ports",
+    "ScheduledMessage": "fooddelivery.ports",
+    "Scheduler": "fooddelivery.ports",
+    "OrderUnitOfWork": "fooddelivery.ports.unit_of_work",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """The names this module imported at module level before they were deferred (PEP 562)."""
+    module = _DEFERRED.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    imported = import_module(module)
+    value = imported if module.endswith(f".{name}") else getattr(imported, name)
+    globals()[name] = value
+    return value
+
 
 __all__ = ["Bootstrapped", "ProcessApp", "SettingDoc", "Settings", "bootstrap"]
 
@@ -298,6 +345,21 @@ def bootstrap(
     Raises:
         TypeError: ``orders`` is not an outbox and no ``outbox`` was given.
     """
+    from fooddelivery.adapters.counters import OperationCounters
+    from fooddelivery.adapters.system import SystemClock, UuidIdGenerator
+    from fooddelivery.application.order_saga import OrderSagaSteps, build_order_saga
+    from fooddelivery.application.relay import OutboxRelay
+    from fooddelivery.application.runtime import OrderRuntime
+    from fooddelivery.application.saga.runner import SagaRunner
+    from fooddelivery.application.services import FoodDeliveryService
+    from fooddelivery.application.unit_of_work import OrderSession, ScopedRestaurants, unit_of_work_for
+    from fooddelivery.domain.assignment import AssignmentPolicy
+    from fooddelivery.domain.tracking import EtaPolicy
+    from fooddelivery.observability import instrument
+    from fooddelivery.observability.metrics import watch_dead_letters
+    from fooddelivery.observability.tracing import trace_data
+    from fooddelivery.ports import Outbox
+
     settings = settings or Settings.from_env()
     # metering (sizing every item written) is for cost runs: pass OperationCounters() to meter
     counters = counters if counters is not None else OperationCounters(metering=False)

@@ -9,7 +9,8 @@ falls back to a fake would take orders and never charge them. The setting names 
 - ``<module>:<factory>``: a callable imported from an installed module, called once per process with the
   deployment's secret reader (or None) and returning a ``PaymentGateway``.
 
-Every cloud bootstrap calls :func:`payment_gateway_from_setting` at start-up, so a missing or wrong setting fails
+Every cloud bootstrap calls :func:`payment_gateway_from_setting` (or :func:`payment_gateway_factory`, which
+checks the setting now and makes the gateway on first use) at start-up, so a missing or wrong setting fails
 the first invocation with a message naming the variable.
 """
 
@@ -17,17 +18,80 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from fooddelivery.domain.errors import ValidationError
-from fooddelivery.ports.payments import PaymentGateway
 
-__all__ = ["FAKE_GATEWAY", "PAYMENT_GATEWAY_ENV", "payment_gateway_from_setting"]
+if TYPE_CHECKING:
+    from fooddelivery.ports.payments import PaymentGateway
+
+__all__ = ["FAKE_GATEWAY", "PAYMENT_GATEWAY_ENV", "payment_gateway_factory", "payment_gateway_from_setting"]
 
 #: The environment variable naming the gateway.
 PAYMENT_GATEWAY_ENV: Final[str] = "FOODDELIVERY_PAYMENT_GATEWAY"
 #: The value that asks for the fake gateway by name.
 FAKE_GATEWAY: Final[str] = "fake"
+
+
+def payment_gateway_factory(
+    environ: Mapping[str, str], *, default: str | None = None
+) -> Callable[[object | None], PaymentGateway]:
+    """What builds the gateway ``FOODDELIVERY_PAYMENT_GATEWAY`` names, checked now and called later: the setting is
+    read and its factory imported at once (so a missing or wrong setting fails a cold start, naming the variable),
+    the gateway is made when the returned function is called (a cold start that answers ``GET /health`` need not).
+
+    Args:
+        environ: the environment (``os.environ``).
+        default: the value used when the variable is absent (see :func:`payment_gateway_from_setting`).
+
+    Returns:
+        A function of the secret reader (or None) returning the gateway; it raises
+        :class:`~fooddelivery.domain.errors.ValidationError` (naming the variable) when the factory returns
+        something that is not a ``PaymentGateway``.
+
+    Raises:
+        ValidationError: the variable is missing or empty (and no default), or names nothing importable; the
+            message names ``FOODDELIVERY_PAYMENT_GATEWAY``.
+    """
+    target = environ.get(PAYMENT_GATEWAY_ENV, "").strip() or (default or "")
+    if not target:
+        raise ValidationError.single(
+            PAYMENT_GATEWAY_ENV,
+            "is not set: name the payment gateway to charge with ('<module>:<factory>'), or 'fake' for the test "
+            "gateway (demos only: it never moves money)",
+            "required",
+        )
+    if target == FAKE_GATEWAY:
+        return _fake_gateway
+    module_name, sep, attr = target.partition(":")
+    if not sep or not module_name or not attr:
+        raise ValidationError.single(
+            PAYMENT_GATEWAY_ENV, f"must be 'fake' or '<module>:<factory>', got {target!r}", "invalid"
+        )
+    try:
+        factory: Callable[[Any], object] = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise ValidationError.single(
+            PAYMENT_GATEWAY_ENV, f"{target!r} names no importable factory: {exc}", "invalid"
+        ) from exc
+
+    def build(secret: object | None) -> PaymentGateway:
+        from fooddelivery.ports.payments import PaymentGateway
+
+        gateway = factory(secret)
+        if not isinstance(gateway, PaymentGateway):
+            raise ValidationError.single(
+                PAYMENT_GATEWAY_ENV, f"{target!r} returned {type(gateway).__name__}, not a PaymentGateway", "invalid"
+            )
+        return gateway
+
+    return build
+
+
+def _fake_gateway(secret: object | None) -> PaymentGateway:
+    from fooddelivery.adapters.memory import FakePaymentGateway
+
+    return FakePaymentGateway()
 
 
 def payment_gateway_from_setting(
@@ -45,32 +109,4 @@ def payment_gateway_from_setting(
         ValidationError: the variable is missing or empty (and no default), or names nothing importable, or its
             factory does not return a gateway; the message names ``FOODDELIVERY_PAYMENT_GATEWAY``.
     """
-    target = environ.get(PAYMENT_GATEWAY_ENV, "").strip() or (default or "")
-    if not target:
-        raise ValidationError.single(
-            PAYMENT_GATEWAY_ENV,
-            "is not set: name the payment gateway to charge with ('<module>:<factory>'), or 'fake' for the test "
-            "gateway (demos only: it never moves money)",
-            "required",
-        )
-    if target == FAKE_GATEWAY:
-        from fooddelivery.adapters.memory import FakePaymentGateway
-
-        return FakePaymentGateway()
-    module_name, sep, attr = target.partition(":")
-    if not sep or not module_name or not attr:
-        raise ValidationError.single(
-            PAYMENT_GATEWAY_ENV, f"must be 'fake' or '<module>:<factory>', got {target!r}", "invalid"
-        )
-    try:
-        factory: Callable[[Any], object] = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError, ValueError) as exc:
-        raise ValidationError.single(
-            PAYMENT_GATEWAY_ENV, f"{target!r} names no importable factory: {exc}", "invalid"
-        ) from exc
-    gateway = factory(secret)
-    if not isinstance(gateway, PaymentGateway):
-        raise ValidationError.single(
-            PAYMENT_GATEWAY_ENV, f"{target!r} returned {type(gateway).__name__}, not a PaymentGateway", "invalid"
-        )
-    return gateway
+    return payment_gateway_factory(environ, default=default)(secret)

@@ -19,7 +19,6 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from typing import Any, Final
 
 from fooddelivery.domain.actors import Actor, Role
@@ -34,6 +33,15 @@ from fooddelivery.domain.events import DomainEvent, EventType
 from fooddelivery.domain.money import Money
 from fooddelivery.domain.placement import MAX_LINES, MAX_QUANTITY, LineItem, LineRequest, parse_request, price
 from fooddelivery.domain.pricing import PriceBreakdown, PricingPolicy, PromoCode
+
+# (defined in their own module, so that what needs only them -- the HTTP route table, the ports -- does not import
+# the order aggregate with its pricing and events; they are this module's names as before)
+from fooddelivery.domain.status import (
+    IDEMPOTENCY_KEY_PATTERN,
+    MAX_IDEMPOTENCY_KEY_LENGTH,
+    OrderStatus,
+    PaymentStatus,
+)
 
 __all__ = [
     "IDEMPOTENCY_KEY_PATTERN",
@@ -53,11 +61,6 @@ __all__ = [
 
 #: Every order id starts with it.
 ORDER_ID_PREFIX: Final[str] = "ord"
-#: Longest ``Idempotency-Key`` accepted.
-MAX_IDEMPOTENCY_KEY_LENGTH: Final[int] = 255
-#: What an ``Idempotency-Key`` may hold, as a regular expression meaning the same in Python and ECMA-262 (the
-#: OpenAPI document states it): 1..255 characters, none of them a control character (C0, DEL, C1).
-IDEMPOTENCY_KEY_PATTERN: Final[str] = "^[^\\u0000-\\u001f\\u007f-\\u009f]{1,255}$"
 _IDEMPOTENCY_KEY: Final[re.Pattern[str]] = re.compile(IDEMPOTENCY_KEY_PATTERN)
 
 
@@ -93,34 +96,6 @@ def order_id_for_key(customer_id: str, idempotency_key: str) -> str:
     """
     digest = hashlib.sha256(f"{customer_id}\x1f{idempotency_key}".encode()).hexdigest()
     return f"{ORDER_ID_PREFIX}-{digest[:32]}"
-
-
-class OrderStatus(StrEnum):
-    """Where an order is in its lifecycle."""
-
-    PENDING = "PENDING"
-    CONFIRMED = "CONFIRMED"
-    PREPARING = "PREPARING"
-    READY_FOR_PICKUP = "READY_FOR_PICKUP"
-    PICKED_UP = "PICKED_UP"
-    DELIVERED = "DELIVERED"
-    CANCELLED = "CANCELLED"
-    FAILED = "FAILED"
-
-    @property
-    def is_terminal(self) -> bool:
-        """DELIVERED, CANCELLED and FAILED never change again."""
-        return self in (OrderStatus.DELIVERED, OrderStatus.CANCELLED, OrderStatus.FAILED)
-
-
-class PaymentStatus(StrEnum):
-    """Where the order's money is."""
-
-    PENDING = "PENDING"
-    CAPTURED = "CAPTURED"
-    DECLINED = "DECLINED"
-    FAILED = "FAILED"
-    REFUNDED = "REFUNDED"
 
 
 _S = OrderStatus

@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 import logging
 import re
@@ -56,7 +55,7 @@ from fooddelivery.domain.actors import Actor, Role
 from fooddelivery.domain.catalog import check_id
 from fooddelivery.domain.errors import FieldError, FoodDeliveryError, NotAllowed, ValidationError
 from fooddelivery.domain.geo import GeoPoint
-from fooddelivery.domain.order import IDEMPOTENCY_KEY_PATTERN, OrderStatus
+from fooddelivery.domain.status import IDEMPOTENCY_KEY_PATTERN, OrderStatus
 from fooddelivery.http import wire
 from fooddelivery.http.messages import HttpRequest, HttpResponse
 from fooddelivery.http.problems import (
@@ -564,6 +563,8 @@ def _filters_fingerprint(query: RestaurantQuery) -> str:
         None if near is None else [near.lat, near.lon],
         query.radius_km,
     ]
+    import hashlib  # (here: a cold start answering GET /health does not load OpenSSL's hashes)
+
     return hashlib.sha256(json.dumps(doc).encode()).hexdigest()[:16]
 
 
@@ -686,7 +687,11 @@ class HttpApi:
     Thread-safe: :meth:`handle` keeps no per-request state on the instance.
 
     Args:
-        service: the use cases (``bootstrap().service``).
+        service: the use cases (``bootstrap().service``), or a function that builds them: called once, on the
+            first request that needs them (a cloud entrypoint's cold start answers ``GET /health``,
+            ``GET /openapi.json`` and ``OPTIONS`` without building its stores and saga; concurrent first requests
+            build once). A failure it raises is answered as any other (a 500 problem, or what the error table
+            says of a typed error) and the next request calls it again.
         authenticator: turns credentials into an actor (``fooddelivery.http.auth``).
         max_body_bytes: largest request body accepted (413 above).
         base_path: prefix of ``Location`` headers (e.g. an API Gateway stage, ``"/prod"``).
@@ -699,7 +704,7 @@ class HttpApi:
 
     def __init__(
         self,
-        service: FoodDeliveryService,
+        service: FoodDeliveryService | Callable[[], FoodDeliveryService],
         authenticator: Authenticator,
         *,
         max_body_bytes: int = MAX_BODY_BYTES,
@@ -709,7 +714,13 @@ class HttpApi:
         version: str = "0.1.0",
         health: Callable[[], HealthReport] | None = None,
     ) -> None:
-        self.service = service
+        self._service: FoodDeliveryService | None = None
+        self._build_service: Callable[[], FoodDeliveryService] | None = None
+        if callable(service):
+            self._build_service = service
+        else:
+            self._service = service
+        self._service_lock = threading.Lock()
         self.health = health
         self.authenticator = authenticator
         self.max_body_bytes = max_body_bytes
@@ -722,6 +733,18 @@ class HttpApi:
             self._router.add(spec.method, spec.path, (spec, getattr(self, f"_{spec.operation_id}")))
         self._openapi_bytes: bytes | None = None
         self._openapi_lock = threading.Lock()
+
+    @property
+    def service(self) -> FoodDeliveryService:
+        """The use cases (built on first use when a function to build them was given)."""
+        service = self._service
+        if service is None:
+            with self._service_lock:
+                service = self._service
+                if service is None:
+                    assert self._build_service is not None  # one of the two is always set
+                    service = self._service = self._build_service()
+        return service
 
     # -- entry point -------------------------------------------------------------------------------
     def handle(self, request: HttpRequest) -> HttpResponse:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar, runtime_checkable
 
 from fooddelivery.domain.errors import DuplicateRequest, IdempotencyKeyReused
-from fooddelivery.domain.order import Order, OrderStatus
+
+if TYPE_CHECKING:
+    from fooddelivery.domain.order import Order
+    from fooddelivery.domain.status import OrderStatus
 
 __all__ = ["IdempotencyRecord", "OrderRepository", "Page"]
 

@@ -4,7 +4,9 @@
 :class:`~fooddelivery_aws.settings.AwsSettings` from the environment and builds everything; warm invocations get
 the same object back (Lambda reuses the environment: https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html).
 Nothing happens at import: no environment read, no boto3 import, no client. Clients are shared (one per service)
-and each is built on its first use, so a function pays only for the services it calls.
+and each is built on its first use, so a function pays only for the services it calls. The core itself (stores,
+saga, runtime, relay, payment gateway: :class:`AwsCore`) is built by the first invocation that uses it: an HTTP
+function's ``GET /health`` answers without it.
 
 Wiring (both modes):
 
@@ -33,11 +35,13 @@ clock, ids         ``SystemClock``, ``UuidIdGenerator`` (the core's ``fooddelive
 =================  ==========================================================================================
 
 Payments: ``FOODDELIVERY_PAYMENT_GATEWAY`` must name the card processor (the core's
-:func:`~fooddelivery.adapters.payments.payment_gateway_from_setting`): ``<module>:<factory>`` is called once per
-cold start with the cached payment key reader (:class:`~fooddelivery_aws.secrets.SecretsManagerSecret` of
-``PAYMENT_SECRET_ARN``, or None) and returns a ``PaymentGateway``; ``fake`` asks for the core's test gateway by
-name (demos only: its books live in one execution environment's memory). Unset, the cold start fails naming the
-variable: a deployment can never take orders without charging them. Tests inject ``payments=`` directly.
+:func:`~fooddelivery.adapters.payments.payment_gateway_factory`: read and imported at the cold start):
+``<module>:<factory>`` is called once per execution environment, when the core is built (by the first invocation
+that needs it: not by ``GET /health``), with the cached payment key reader
+(:class:`~fooddelivery_aws.secrets.SecretsManagerSecret` of ``PAYMENT_SECRET_ARN``, or None) and returns a
+``PaymentGateway``; ``fake`` asks for the core's test gateway by name (demos only: its books live in one execution
+environment's memory). Unset, the cold start fails naming the variable: a deployment can never take orders without
+charging them. Tests inject ``payments=`` directly.
 """
 
 from __future__ import annotations
@@ -45,53 +49,40 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeAlias
 
-from fooddelivery.adapters.payments import PAYMENT_GATEWAY_ENV, payment_gateway_from_setting
+from fooddelivery.adapters.payments import PAYMENT_GATEWAY_ENV, payment_gateway_factory
 from fooddelivery.adapters.system import SystemClock
-from fooddelivery.application.fanout import FanOutPublisher
-from fooddelivery.application.runtime import OrderRuntime
-from fooddelivery.bootstrap import Bootstrapped, ProcessApp, bootstrap
+from fooddelivery.bootstrap import Bootstrapped, ProcessApp
 from fooddelivery.metering import Meter
 from fooddelivery.ports.clock import Clock
 from fooddelivery.ports.ids import IdGenerator
-from fooddelivery.ports.payments import PaymentGateway
 from fooddelivery_aws._clients import LazyClient
-from fooddelivery_aws.dynamodb import (
-    DynamoDBDriverRepository,
-    DynamoDBOrderRepository,
-    DynamoDBRestaurantRepository,
-    DynamoDBSagaStateStore,
-)
-from fooddelivery_aws.messaging import (
-    EventBridgePublisher,
-    KinesisLocationStream,
-    SnsNotifier,
-    SqsFifoEventPublisher,
-    SqsSagaCommandBus,
-    SqsScheduler,
-)
 from fooddelivery_aws.metering import instrument, is_instrumented, process_meter, set_process_meter
-from fooddelivery_aws.relay import StreamOutboxRelay
-from fooddelivery_aws.sagas import NoTimers, StepFunctionsEngine
 from fooddelivery_aws.secrets import SecretsManagerSecret
-from fooddelivery_aws.settings import AwsSettings, SagaMode
+from fooddelivery_aws.settings import AwsSettings
 
 if TYPE_CHECKING:
+    from fooddelivery.application.runtime import OrderRuntime
     from fooddelivery.http import HttpApi
+    from fooddelivery.ports.payments import PaymentGateway
+    from fooddelivery_aws.messaging import SqsScheduler
+    from fooddelivery_aws.relay import StreamOutboxRelay
 
 __all__ = [
     "PAYMENT_GATEWAY_ENV",
     "AwsApp",
     "AwsClients",
+    "AwsCore",
     "aws_app",
     "bootstrap_aws",
     "build_aws_app",
     "reset_aws_app",
 ]
 
-PaymentsFactory = Callable[[SecretsManagerSecret | None], PaymentGateway]
+#: Makes the payment gateway from the payment key reader (or None).
+PaymentsFactory: TypeAlias = "Callable[[SecretsManagerSecret | None], PaymentGateway]"
 
 
 class _ClientProxy:
@@ -140,13 +131,35 @@ class AwsClients:
             return client
 
 
-@dataclass
+@dataclass(frozen=True)
+class AwsCore:
+    """The part of an :class:`AwsApp` built on its first use: the core wired with the AWS adapters.
+
+    Attributes:
+        boot: the core (service, runner, adapters).
+        runtime: the core's order runtime, which the SQS consumer hands every input to.
+        timers: the timer queue's scheduler (queue mode), or None (stepfunctions mode).
+        relay: the DynamoDB Streams outbox relay.
+    """
+
+    boot: Bootstrapped
+    runtime: OrderRuntime
+    timers: SqsScheduler | None
+    relay: StreamOutboxRelay
+
+
 class AwsApp:
     """Everything one Lambda execution environment needs, built once.
 
-    Attributes:
+    The settings, the payment gateway and the clients (each a lazy stand-in) are made with the application; the core
+    (:class:`AwsCore`: the stores, the saga, the runtime, the relay) on the first use of :attr:`boot`,
+    :attr:`runtime`, :attr:`timers` or :attr:`relay` -- once, under a lock, so concurrent first uses build it once; a
+    build that raises is tried again on the next use. An HTTP function answering ``GET /health`` never builds it.
+
+    Args:
         settings: the settings it was built from.
-        boot: the core (service, runner, adapters).
+        boot: the core (service, runner, adapters), when given ready (with ``runtime``, ``timers``, ``relay``);
+            else ``core`` builds it.
         runtime: the core's order runtime, which the SQS consumer hands every input to.
         timers: the timer queue's scheduler (queue mode), or None (stepfunctions mode).
         relay: the DynamoDB Streams outbox relay.
@@ -154,22 +167,83 @@ class AwsApp:
         payment_secret: the payment key reader, or None.
         meter: the meter its clients and its entrypoints' invocations record billable units on, or None (metering
             is opt-in).
+        core: builds the core on first use (when ``boot`` is None).
+
+    Raises:
+        TypeError: neither ``boot`` nor ``core`` was given.
     """
 
-    settings: AwsSettings
-    boot: Bootstrapped
-    runtime: OrderRuntime
-    timers: SqsScheduler | None
-    relay: StreamOutboxRelay
-    clients: AwsClients
-    payment_secret: SecretsManagerSecret | None = None
-    meter: Meter | None = None
-    _apis: dict[str, HttpApi] = field(default_factory=dict, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    def __init__(
+        self,
+        settings: AwsSettings,
+        boot: Bootstrapped | None = None,
+        runtime: OrderRuntime | None = None,
+        timers: SqsScheduler | None = None,
+        relay: StreamOutboxRelay | None = None,
+        clients: AwsClients | None = None,
+        payment_secret: SecretsManagerSecret | None = None,
+        meter: Meter | None = None,
+        *,
+        core: Callable[[], AwsCore] | None = None,
+    ) -> None:
+        if boot is None and core is None:
+            raise TypeError("AwsApp needs boot (and runtime, timers, relay) or core")
+        self.settings = settings
+        self.clients = clients if clients is not None else AwsClients(settings)
+        self.payment_secret = payment_secret
+        self.meter = meter
+        self._core: AwsCore | None = None
+        self._build_core = core
+        if boot is not None:
+            # (what is given is used as it is: a test's or a benchmark's app may leave the queue side unset)
+            self._core = AwsCore(boot, runtime, timers, relay)  # type: ignore[arg-type]
+        self._apis: dict[str, HttpApi] = {}
+        self._lock = threading.Lock()
+
+    def core(self) -> AwsCore:
+        """The core: built on the first call (see the class docstring), then the same one.
+
+        Raises:
+            ValidationError: what building it raises (the next call tries again).
+        """
+        core = self._core
+        if core is None:
+            with self._lock:
+                core = self._core
+                if core is None:
+                    assert self._build_core is not None  # __init__ guarantees one of the two
+                    core = self._core = self._build_core()
+        return core
+
+    @property
+    def built(self) -> bool:
+        """Whether the core has been built (tests; the cold start benchmark)."""
+        return self._core is not None
+
+    @property
+    def boot(self) -> Bootstrapped:
+        """The core (service, runner, adapters); built on first use."""
+        return self.core().boot
+
+    @property
+    def runtime(self) -> OrderRuntime:
+        """The core's order runtime, which the SQS consumer hands every input to; built on first use."""
+        return self.core().runtime
+
+    @property
+    def timers(self) -> SqsScheduler | None:
+        """The timer queue's scheduler (queue mode), or None (stepfunctions mode); built on first use."""
+        return self.core().timers
+
+    @property
+    def relay(self) -> StreamOutboxRelay:
+        """The DynamoDB Streams outbox relay; built on first use."""
+        return self.core().relay
 
     def http_api(self, base_path: str = "") -> HttpApi:
         """The HTTP API for requests under ``base_path`` (an API Gateway stage, for ``Location`` headers), built on
-        first use; it trusts the claims API Gateway's Cognito / JWT authorizer verified."""
+        first use; it trusts the claims API Gateway's Cognito / JWT authorizer verified. Its use cases are the
+        core's, built by the first request that needs them (not by ``GET /health``)."""
         api = self._apis.get(base_path)
         if api is None:
             from fooddelivery.http import ClaimMapping, GatewayClaimsAuthenticator, HttpApi
@@ -178,7 +252,9 @@ class AwsApp:
                 api = self._apis.get(base_path)
                 if api is None:
                     api = HttpApi(
-                        self.boot.service, GatewayClaimsAuthenticator(ClaimMapping.cognito()), base_path=base_path
+                        lambda: self.boot.service,
+                        GatewayClaimsAuthenticator(ClaimMapping.cognito()),
+                        base_path=base_path,
                     )
                     self._apis[base_path] = api
         return api
@@ -209,6 +285,10 @@ def build_aws_app(
             of its clients, and every invocation of the entrypoints (they record on the process meter, which this
             sets); None: the process meter if one was set before (a cold start a benchmark meters), else nothing.
 
+    Returns:
+        The application: its settings, clients and payment gateway made now; its core (stores, saga, runtime,
+        relay) on first use (:meth:`AwsApp.core`).
+
     Raises:
         ValidationError: a missing or invalid setting (named), ``FOODDELIVERY_PAYMENT_GATEWAY`` included.
     """
@@ -218,6 +298,53 @@ def build_aws_app(
     set_process_meter(meter)
     shared = AwsClients(settings, clients, meter)
     clock = clock or SystemClock()
+    secret = (
+        SecretsManagerSecret(settings.payment_secret_arn, clock=clock, client=shared("secretsmanager"))
+        if settings.payment_secret_arn
+        else None
+    )
+    # The payment gateway is chosen now (a missing or wrong setting fails the cold start, naming the variable) and
+    # made with the core: a cold start answering GET /health neither builds it nor fetches its key.
+    make_gateway: PaymentsFactory = (
+        (lambda _secret: payments)
+        if payments is not None
+        else payments_factory
+        if payments_factory is not None
+        else payment_gateway_factory(env)
+    )
+    return AwsApp(
+        settings=settings,
+        clients=shared,
+        payment_secret=secret,
+        meter=meter,
+        core=lambda: _build_core(settings, shared, clock, ids, make_gateway(secret)),
+    )
+
+
+def _build_core(
+    settings: AwsSettings, shared: AwsClients, clock: Clock, ids: IdGenerator | None, payments: PaymentGateway
+) -> AwsCore:
+    """The core wired with the AWS adapters (see the module docstring): what :meth:`AwsApp.core` builds once."""
+    from fooddelivery.application.fanout import FanOutPublisher
+    from fooddelivery.bootstrap import bootstrap
+    from fooddelivery_aws.dynamodb import (
+        DynamoDBDriverRepository,
+        DynamoDBOrderRepository,
+        DynamoDBRestaurantRepository,
+        DynamoDBSagaStateStore,
+    )
+    from fooddelivery_aws.messaging import (
+        EventBridgePublisher,
+        KinesisLocationStream,
+        SnsNotifier,
+        SqsFifoEventPublisher,
+        SqsSagaCommandBus,
+        SqsScheduler,
+    )
+    from fooddelivery_aws.relay import StreamOutboxRelay
+    from fooddelivery_aws.sagas import NoTimers, StepFunctionsEngine
+    from fooddelivery_aws.settings import SagaMode
+
     ddb = shared("dynamodb")
     orders = DynamoDBOrderRepository(settings.orders_table, client=ddb, outbox_table=settings.outbox_table)
     publisher = FanOutPublisher(
@@ -230,11 +357,6 @@ def build_aws_app(
         timers = SqsScheduler(
             settings.timer_queue_url, settings.sagas_table, clock=clock, sqs_client=shared("sqs"), dynamodb_client=ddb
         )
-    secret = (
-        SecretsManagerSecret(settings.payment_secret_arn, clock=clock, client=shared("secretsmanager"))
-        if settings.payment_secret_arn
-        else None
-    )
     sagas = DynamoDBSagaStateStore(settings.sagas_table, client=ddb)
     engine: StepFunctionsEngine | None = None
     if settings.saga_mode is SagaMode.STEPFUNCTIONS:
@@ -260,11 +382,7 @@ def build_aws_app(
             sns_client=shared("sns"),
             dynamodb_client=ddb,
         ),
-        payments=payments
-        if payments is not None
-        else payments_factory(secret)
-        if payments_factory is not None
-        else payment_gateway_from_setting(env, secret),
+        payments=payments,
         location=KinesisLocationStream(settings.location_stream_name, client=shared("kinesis")),
         scheduler=timers if timers is not None else NoTimers(),
         clock=clock,
@@ -276,16 +394,7 @@ def build_aws_app(
     )
     boot.service.relay.consumer = None
     boot.adapters["saga_commands"] = SqsSagaCommandBus(settings.saga_queue_url, client=shared("sqs"))
-    return AwsApp(
-        settings=settings,
-        boot=boot,
-        runtime=boot.service.runtime,
-        timers=timers,
-        relay=StreamOutboxRelay(publisher, orders),
-        clients=shared,
-        payment_secret=secret,
-        meter=meter,
-    )
+    return AwsCore(boot=boot, runtime=boot.service.runtime, timers=timers, relay=StreamOutboxRelay(publisher, orders))
 
 
 def bootstrap_aws(settings: AwsSettings | None = None, **overrides: Any) -> Bootstrapped:

@@ -196,8 +196,11 @@ def test_a_payment_gateway_factory_gets_the_cached_payment_key(stack: Stack) -> 
     sys.modules[__name__].payment_factory = factory  # type: ignore[attr-defined]
     env = stack.environ(PAYMENT_SECRET_ARN=arn, FOODDELIVERY_PAYMENT_GATEWAY=f"{__name__}:payment_factory")
     app = build_aws_app(environ=env)
+    assert seen == []  # made with the core, by the first invocation that needs it
+    assert app.payment_secret is not None and app.payment_secret.fetches == 0
+    assert app.boot.adapters["payments"] is app.boot.adapters["payments"]
     assert seen == ["sk_live_x"]
-    assert app.payment_secret is not None and app.payment_secret.fetches == 1
+    assert app.payment_secret.fetches == 1
 
 
 def test_a_payment_gateway_factory_that_cannot_be_imported_fails_naming_it(stack: Stack) -> None:

@@ -1,0 +1,117 @@
+"""What a cold start defers: the HTTP API's use cases built by the first request that needs them (once, also when
+requests race), and the packages whose names are imported on first access (PEP 562) still exporting every name."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+import fooddelivery.bootstrap
+import fooddelivery.domain
+import fooddelivery.ports
+from fooddelivery.application.services import FoodDeliveryService
+from fooddelivery.bootstrap import bootstrap
+from fooddelivery.domain.errors import InfrastructureError
+from fooddelivery.http import DevAuthenticator, HttpApi, HttpRequest, issue_dev_token
+
+
+class _Builds:
+    """A service factory that counts its calls (and fails its first ``failures`` calls)."""
+
+    def __init__(self, failures: int = 0, delay_s: float = 0.0) -> None:
+        self.calls = 0
+        self.failures = failures
+        self.delay_s = delay_s
+        self.service = bootstrap().service
+
+    def __call__(self) -> FoodDeliveryService:
+        self.calls += 1
+        time.sleep(self.delay_s)
+        if self.calls <= self.failures:
+            raise InfrastructureError("the store is unreachable")
+        return self.service
+
+
+def _restaurants(api: HttpApi) -> int:
+    token = issue_dev_token("customer", "user-1")
+    return api.handle(HttpRequest.build("GET", "/restaurants", headers={"Authorization": f"Bearer {token}"})).status
+
+
+def test_health_openapi_and_options_do_not_build_the_service_and_the_first_use_case_builds_it_once() -> None:
+    builds = _Builds()
+    api = HttpApi(builds, DevAuthenticator())
+    assert api.handle(HttpRequest.build("GET", "/health")).status == 200
+    assert api.handle(HttpRequest.build("GET", "/openapi.json")).status == 200
+    assert api.handle(HttpRequest.build("OPTIONS", "/orders")).status == 204
+    assert builds.calls == 0
+    assert _restaurants(api) == 200
+    assert _restaurants(api) == 200
+    assert builds.calls == 1
+    assert api.service is builds.service
+
+
+def test_a_service_given_ready_is_used_as_it_is() -> None:
+    service = bootstrap().service
+    assert HttpApi(service, DevAuthenticator()).service is service
+
+
+def test_a_failed_build_is_answered_as_an_error_and_tried_again_by_the_next_request() -> None:
+    builds = _Builds(failures=1)
+    api = HttpApi(builds, DevAuthenticator())
+    assert _restaurants(api) == 503  # the error table's status for InfrastructureError
+    assert _restaurants(api) == 200
+    assert builds.calls == 2
+
+
+def test_concurrent_first_requests_build_the_service_once() -> None:
+    builds = _Builds(delay_s=0.05)
+    api = HttpApi(builds, DevAuthenticator())
+    statuses: list[int] = []
+    threads = [threading.Thread(target=lambda: statuses.append(_restaurants(api))) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert statuses == [200] * 8
+    assert builds.calls == 1
+
+
+@pytest.mark.parametrize("package", [fooddelivery.domain, fooddelivery.ports], ids=lambda p: p.__name__)
+def test_every_name_a_lazy_package_exports_is_importable_from_it(package: object) -> None:
+    names = package.__all__  # type: ignore[attr-defined]
+    assert len(names) > 20
+    for name in names:
+        value = getattr(package, name)
+        assert getattr(value, "__name__", name) == name or not isinstance(value, type)
+    assert set(names) <= set(dir(package))
+    with pytest.raises(AttributeError):
+        package.NoSuchName  # type: ignore[attr-defined]  # noqa: B018
+
+
+def test_the_names_bootstrap_imported_at_module_level_are_still_importable_from_it() -> None:
+    from fooddelivery.application.saga.runner import SagaRunner
+    from fooddelivery.observability import instrument
+    from fooddelivery.ports import Outbox
+
+    assert fooddelivery.bootstrap.SagaRunner is SagaRunner  # type: ignore[attr-defined]
+    assert fooddelivery.bootstrap.instrument is instrument  # type: ignore[attr-defined]
+    assert fooddelivery.bootstrap.Outbox is Outbox  # type: ignore[attr-defined]
+
+
+def test_reading_settings_imports_neither_the_application_nor_the_adapters() -> None:
+    program = (
+        "import json, sys\n"
+        "from fooddelivery.bootstrap import Settings, ProcessApp\n"
+        "Settings.from_env()\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith('fooddelivery'))))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=True)
+    loaded = json.loads(done.stdout.strip().splitlines()[-1])
+    assert "fooddelivery.bootstrap" in loaded
+    assert [m for m in loaded if m.startswith(("fooddelivery.application", "fooddelivery.adapters"))] == []
+    assert "fooddelivery.domain.order" not in loaded
