@@ -6,7 +6,9 @@ Virtual time, failure injection, retention, operation counters, the fake process
 from __future__ import annotations
 
 import re
+import sys
 import threading
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
@@ -95,6 +97,18 @@ def usd(amount: str) -> Money:
     return Money.of(amount, "USD")
 
 
+@pytest.fixture
+def busy_switching() -> Iterator[None]:
+    """Make the interpreter switch threads every microsecond, so races get a real chance to happen (at the default
+    5 ms a thread runs a whole test loop of a few thousand rounds alone, and a racy implementation passes)."""
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(previous)
+
+
 # == the port contracts
 # ======================================================================================
 class TestSystemClock(ClockContract):
@@ -166,6 +180,7 @@ class TestSequentialIdGenerator(IdGeneratorContract):
         ]
         assert ids.next_number == 4
 
+    @pytest.mark.usefixtures("busy_switching")
     def test_threads_never_get_the_same_number(self) -> None:
         ids = SequentialIdGenerator()
         got: list[list[str]] = [[] for _ in range(8)]
@@ -645,6 +660,7 @@ class TestOperationCounters:
         snapshot["saga.reads"] = 100
         assert counters["saga.reads"] == 1
 
+    @pytest.mark.usefixtures("busy_switching")
     def test_concurrent_adds_are_never_lost(self) -> None:
         counters = OperationCounters()
 
@@ -670,10 +686,13 @@ class TestOperationCounters:
         counters.local.counts["units.writes"] += 1  # the same thread's dict, still registered after a reset
         assert counters.snapshot() == {"units.writes": 1}
 
+    @pytest.mark.usefixtures("busy_switching")
     def test_concurrent_adds_to_each_threads_counts_are_never_lost(self) -> None:
         counters = OperationCounters()
+        dicts: list[object] = []
 
         def work() -> None:
+            dicts.append(counters.local.counts)  # each thread its own dict (what makes adding without a lock exact)
             for _ in range(3000):
                 counts = counters.local.counts
                 counts["orders.writes"] += 1
@@ -686,6 +705,7 @@ class TestOperationCounters:
         for t in threads:
             t.join()
         assert counters.snapshot() == {"orders.writes": 24_000, "outbox.writes": 48_000, "orders.reads": 24_000}
+        assert len({id(d) for d in dicts}) == 8 and all(d is not counters.local.counts for d in dicts)
 
     def test_a_refused_write_counts_as_a_write_and_carries_no_outbox_record(self) -> None:
         counters = OperationCounters()
