@@ -8,10 +8,12 @@ bindings the host indexes are the SDK's own.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import subprocess
 import sys
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -210,3 +212,42 @@ def test_the_first_use_of_the_lazy_client_imports_the_durable_sdk_off_the_worker
     assert started
     assert len(result["importers"]) == 1
     assert result["importers"] != [result["loop"]]
+
+
+def _what_the_worker_reads(function: Any) -> tuple[Any, ...]:
+    """What the Python worker reads of a registered function when it indexes it and invokes it
+    (``azure_functions_worker/functions.py``, ``Registry.add_indexed_function``): the parameters it binds, their
+    resolved annotations (type-checked against each binding's converter) and whether it awaits the function."""
+    user = function.get_user_function()
+    return (
+        list(inspect.signature(user).parameters),
+        typing.get_type_hints(user),
+        inspect.iscoroutinefunction(user),
+        list(function.get_raw_bindings()),
+    )
+
+
+def test_the_worker_reads_the_same_functions_as_the_durable_sdks_decorators_register() -> None:
+    functions = {f.get_function_name(): f for f in function_app().get_functions()}
+    for name in (ORCHESTRATOR, STEP_ORCHESTRATOR):
+        generator = functions[name].get_user_function().orchestrator_function
+
+        def orchestrator(bp: Any, name: str = name, generator: Any = generator) -> None:
+            bp.function_name(name)(bp.orchestration_trigger(context_name="context", orchestration=name)(generator))
+
+        sdk = df.DFApp()
+        orchestrator(sdk)
+        (sdk_function,) = sdk.get_functions()
+        assert _what_the_worker_reads(functions[name]) == _what_the_worker_reads(sdk_function)
+        assert typing.get_type_hints(functions[name].get_user_function())["context"] is func.OrchestrationContext
+    for name in ("http", "runtime_queue"):
+        ours = _what_the_worker_reads(functions[name])
+        user = functions[name].get_user_function().client_function
+        sdk = df.DFApp()
+        trigger = next(iter(inspect.signature(user).parameters))  # a trigger, for the app to build the function
+        registered = sdk.durable_client_input(client_name="client")(user)
+        sdk.function_name(name)(sdk.generic_trigger(arg_name=trigger, type="httpTrigger")(registered))
+        (sdk_function,) = sdk.get_functions()
+        params, hints, is_async, _ = _what_the_worker_reads(sdk_function)
+        assert ours[:3] == (params, hints, is_async)
+        assert hints["client"] is str
