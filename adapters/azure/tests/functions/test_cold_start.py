@@ -8,10 +8,12 @@ bindings the host indexes are the SDK's own.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import subprocess
 import sys
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -164,3 +166,88 @@ def test_the_durable_bindings_are_the_ones_the_durable_sdks_decorators_declare()
         assert ours == [sdk_client]
         # the worker type-checks the parameter against the binding: a string, as the SDK annotates it
         assert functions[name].get_user_function().__annotations__["client"] is str
+
+
+#: Run in a fresh interpreter: an invocation as the worker runs one (its event loop; the core in a worker thread with
+#: the lazy Durable client bound) starts a saga through the engine; note the thread that imported the Durable SDK.
+ENGINE_PROBE = """
+import asyncio, importlib.abc, json, sys, threading
+binding = sys.argv[1]
+importers = []
+class Spy(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name == "azure.durable_functions":
+            importers.append(threading.current_thread().name)
+        return None
+sys.meta_path.insert(0, Spy())
+from fooddelivery_azure.durable import DurableSagaEngine, durable_client
+from fooddelivery_azure.functions.durable_bindings import LazyDurableClient
+async def invocation():
+    with durable_client(LazyDurableClient(binding)):
+        await asyncio.to_thread(DurableSagaEngine(300.0).start, "order-2", {"orderId": "order-2"})
+    return threading.current_thread().name
+loop_thread = asyncio.run(invocation())
+print(json.dumps({"loop": loop_thread, "importers": importers}))
+"""
+
+
+def test_the_first_use_of_the_lazy_client_imports_the_durable_sdk_off_the_workers_event_loop(
+    durable_rpc: DurableRpcServer,
+) -> None:
+    # the worker runs every async invocation on one event loop: an import there (~100 ms) stalls all of them
+    durable_rpc.host = DurableHost.of_app(function_app(), VirtualClock(START).now)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", ENGINE_PROBE, durable_rpc.client_binding()],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        started = "order-2" in durable_rpc.host.instances
+    finally:
+        durable_rpc.host = None
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert started
+    assert len(result["importers"]) == 1
+    assert result["importers"] != [result["loop"]]
+
+
+def _what_the_worker_reads(function: Any) -> tuple[Any, ...]:
+    """What the Python worker reads of a registered function when it indexes it and invokes it
+    (``azure_functions_worker/functions.py``, ``Registry.add_indexed_function``): the parameters it binds, their
+    resolved annotations (type-checked against each binding's converter) and whether it awaits the function."""
+    user = function.get_user_function()
+    return (
+        list(inspect.signature(user).parameters),
+        typing.get_type_hints(user),
+        inspect.iscoroutinefunction(user),
+        list(function.get_raw_bindings()),
+    )
+
+
+def test_the_worker_reads_the_same_functions_as_the_durable_sdks_decorators_register() -> None:
+    functions = {f.get_function_name(): f for f in function_app().get_functions()}
+    for name in (ORCHESTRATOR, STEP_ORCHESTRATOR):
+        generator = functions[name].get_user_function().orchestrator_function
+
+        def orchestrator(bp: Any, name: str = name, generator: Any = generator) -> None:
+            bp.function_name(name)(bp.orchestration_trigger(context_name="context", orchestration=name)(generator))
+
+        sdk = df.DFApp()
+        orchestrator(sdk)
+        (sdk_function,) = sdk.get_functions()
+        assert _what_the_worker_reads(functions[name]) == _what_the_worker_reads(sdk_function)
+        assert typing.get_type_hints(functions[name].get_user_function())["context"] is func.OrchestrationContext
+    for name in ("http", "runtime_queue"):
+        ours = _what_the_worker_reads(functions[name])
+        user = functions[name].get_user_function().client_function
+        sdk = df.DFApp()
+        trigger = next(iter(inspect.signature(user).parameters))  # a trigger, for the app to build the function
+        registered = sdk.durable_client_input(client_name="client")(user)
+        sdk.function_name(name)(sdk.generic_trigger(arg_name=trigger, type="httpTrigger")(registered))
+        (sdk_function,) = sdk.get_functions()
+        params, hints, is_async, _ = _what_the_worker_reads(sdk_function)
+        assert ours[:3] == (params, hints, is_async)
+        assert hints["client"] is str

@@ -341,8 +341,17 @@ class DurableSagaEngine:
         if running is binding.loop:
             raise RuntimeError("the Durable saga engine blocks: call it from a worker thread, not the event loop")
 
+        try:
+            # the call's awaitable is made here, in the worker thread: resolving the client's method builds a lazy
+            # client (:class:`~fooddelivery_azure.functions.durable_bindings.LazyDurableClient`: the SDK imported,
+            # ~100 ms) off the event loop, which every async invocation of the worker shares; the SDK's methods are
+            # ``async``, so nothing else runs before the loop awaits it
+            awaitable = call(binding.client)
+        except Exception as exc:
+            raise InfrastructureError(f"Durable {what} failed: {exc}", retryable=True, operation=what) from exc
+
         async def invoke() -> _T:
-            return await call(binding.client)
+            return await awaitable
 
         future = asyncio.run_coroutine_threadsafe(invoke(), binding.loop)
         try:
