@@ -8,8 +8,9 @@ call at the end. A request therefore carries its own work only, never a burst's:
 theirs to publish. What a caller could not publish (the bus refused, the process died) stays pending in the outbox,
 and :meth:`OutboxRelay.flush` -- the sweep, run by ``serve``'s worker and at start-up -- publishes it. The events
 a caller is about to commit are *claimed* (:class:`~fooddelivery.application.unit_of_work.OrderSession` claims them
-just before the write), and the sweep leaves claimed events alone for ``claim_ttl_s``, so it does not race the
-caller that owns them.
+just before the write), and the sweep leaves claimed events alone for ``claim_ttl_s``, so it seldom races the
+caller that owns them: a caller that publishes, marks and releases its events between the sweep's read of the outbox
+and its look at the claims has them published a second time by the sweep (at-least-once, see below).
 
 **Change streams** (:class:`ChangeStreamRelay`; DynamoDB Streams, the Cosmos DB change feed, a Firestore
 trigger): the store itself delivers every committed outbox record to a function, which publishes the events and
