@@ -4,6 +4,7 @@ requests race), and the packages whose names are imported on first access (PEP 5
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 import threading
@@ -16,7 +17,7 @@ import fooddelivery.domain
 import fooddelivery.ports
 from fooddelivery.application.services import FoodDeliveryService
 from fooddelivery.bootstrap import bootstrap
-from fooddelivery.domain.errors import InfrastructureError
+from fooddelivery.domain.errors import InfrastructureError, ValidationError
 from fooddelivery.http import DevAuthenticator, HttpApi, HttpRequest, issue_dev_token
 
 
@@ -64,6 +65,48 @@ def test_a_failed_build_is_answered_as_an_error_and_tried_again_by_the_next_requ
     builds = _Builds(failures=1)
     api = HttpApi(builds, DevAuthenticator())
     assert _restaurants(api) == 503  # the error table's status for InfrastructureError
+    assert _restaurants(api) == 200
+    assert builds.calls == 2
+
+
+class _FailsOnce:
+    """A service factory whose first call raises ``error`` (a deployment fault met by the first request)."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+        self.calls = 0
+        self.service = bootstrap().service
+
+    def __call__(self) -> FoodDeliveryService:
+        self.calls += 1
+        if self.calls == 1:
+            raise self.error
+        return self.service
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ValidationError.single("FOODDELIVERY_PAYMENT_GATEWAY", "'pay:make' returned object, not a gateway", "invalid"),
+        KeyError("STRIPE_ACCOUNT"),
+    ],
+    ids=["a setting the build checks", "an untyped failure"],
+)
+def test_a_build_that_fails_is_a_503_never_the_clients_4xx_nor_a_500_and_names_no_internals(
+    error: Exception, caplog: pytest.LogCaptureFixture
+) -> None:
+    builds = _FailsOnce(error)
+    api = HttpApi(builds, DevAuthenticator())
+    token = issue_dev_token("customer", "user-1")
+    with caplog.at_level(logging.ERROR, logger="fooddelivery.http"):
+        response = api.handle(HttpRequest.build("GET", "/restaurants", headers={"Authorization": f"Bearer {token}"}))
+    body = json.loads(response.body)
+    assert response.status == 503, body
+    assert response.headers["Retry-After"] == "1"
+    assert body["code"] == "infrastructure_error" and body["errors"] == []
+    assert "FOODDELIVERY" not in response.body.decode() and "STRIPE" not in response.body.decode()
+    # the operator still reads the cause (the cold start used to fail with it in the function's log)
+    assert any(r.exc_info and r.exc_info[1] is error for r in caplog.records), caplog.records
     assert _restaurants(api) == 200
     assert builds.calls == 2
 
