@@ -158,3 +158,19 @@ def test_reading_settings_imports_neither_the_application_nor_the_adapters() -> 
     assert "fooddelivery.bootstrap" in loaded
     assert [m for m in loaded if m.startswith(("fooddelivery.application", "fooddelivery.adapters"))] == []
     assert "fooddelivery.domain.order" not in loaded
+
+
+def test_a_submodule_of_a_lazy_package_is_still_an_attribute_of_it_after_importing_the_package() -> None:
+    # Importing fooddelivery.domain (or .ports) used to import every module of it, so each was an attribute of the
+    # package: `import fooddelivery.domain` then `fooddelivery.domain.order.order_id_for_key(...)` worked.
+    program = (
+        "import fooddelivery.domain, fooddelivery.ports\n"
+        "print(fooddelivery.domain.order.order_id_for_key('c-1', 'k-1'))\n"
+        "print(fooddelivery.ports.orders.OrderRepository.__name__, fooddelivery.domain.pricing.PromoCode.__name__)\n"
+        "print(hasattr(fooddelivery.domain, 'no_such_module'), hasattr(fooddelivery.domain, '_private'))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    from fooddelivery.domain.order import order_id_for_key
+
+    assert done.stdout.splitlines() == [order_id_for_key("c-1", "k-1"), "OrderRepository PromoCode", "False False"]
