@@ -174,3 +174,23 @@ def test_a_submodule_of_a_lazy_package_is_still_an_attribute_of_it_after_importi
     from fooddelivery.domain.order import order_id_for_key
 
     assert done.stdout.splitlines() == [order_id_for_key("c-1", "k-1"), "OrderRepository PromoCode", "False False"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=NameError,
+    reason="review of cold-aws, left open: ports.orders and bootstrap import what their annotations name under "
+    "TYPE_CHECKING only (so GET /health does not load the order aggregate), so typing.get_type_hints cannot resolve "
+    "them (NameError); every port resolved before. Fixing it means importing fooddelivery.domain.order with the port.",
+)
+def test_the_type_hints_of_the_order_port_and_of_bootstrap_resolve() -> None:
+    import typing
+
+    from fooddelivery.bootstrap import Bootstrapped
+    from fooddelivery.domain.order import Order
+    from fooddelivery.domain.status import OrderStatus
+    from fooddelivery.ports.orders import OrderRepository
+
+    assert typing.get_type_hints(OrderRepository.get)["return"] is Order
+    assert typing.get_type_hints(OrderRepository.list_by_restaurant)["status"] == OrderStatus | None
+    assert typing.get_type_hints(Bootstrapped)["service"] is FoodDeliveryService
