@@ -8,7 +8,7 @@ import types
 import pytest
 
 from fooddelivery.adapters.memory import FakePaymentGateway
-from fooddelivery.adapters.payments import PAYMENT_GATEWAY_ENV, payment_gateway_from_setting
+from fooddelivery.adapters.payments import PAYMENT_GATEWAY_ENV, payment_gateway_factory, payment_gateway_from_setting
 from fooddelivery.domain.errors import ValidationError
 
 
@@ -55,3 +55,13 @@ def test_a_factory_returning_something_else_is_refused(monkeypatch: pytest.Monke
     monkeypatch.setitem(sys.modules, "bad_payments", module)
     with pytest.raises(ValidationError, match="not a PaymentGateway"):
         payment_gateway_from_setting({PAYMENT_GATEWAY_ENV: "bad_payments:build"})
+
+
+@pytest.mark.parametrize("value", ["fooddelivery.adapters.payments:PAYMENT_GATEWAY_ENV", "fooddelivery:__name__"])
+def test_a_setting_naming_something_that_cannot_be_called_is_refused_when_it_is_checked(value: str) -> None:
+    # A cloud cold start only checks the setting (payment_gateway_factory) and makes the gateway with the core, on
+    # the first request that needs it: a name that is not a factory must fail the check, naming the variable, not
+    # that first request (with "'str' object is not callable").
+    with pytest.raises(ValidationError, match=PAYMENT_GATEWAY_ENV) as caught:
+        payment_gateway_factory({PAYMENT_GATEWAY_ENV: value})
+    assert "not callable" in caught.value.fields[0].message

@@ -4,6 +4,7 @@ requests race), and the packages whose names are imported on first access (PEP 5
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 import threading
@@ -16,7 +17,7 @@ import fooddelivery.domain
 import fooddelivery.ports
 from fooddelivery.application.services import FoodDeliveryService
 from fooddelivery.bootstrap import bootstrap
-from fooddelivery.domain.errors import InfrastructureError
+from fooddelivery.domain.errors import InfrastructureError, ValidationError
 from fooddelivery.http import DevAuthenticator, HttpApi, HttpRequest, issue_dev_token
 
 
@@ -68,6 +69,48 @@ def test_a_failed_build_is_answered_as_an_error_and_tried_again_by_the_next_requ
     assert builds.calls == 2
 
 
+class _FailsOnce:
+    """A service factory whose first call raises ``error`` (a deployment fault met by the first request)."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+        self.calls = 0
+        self.service = bootstrap().service
+
+    def __call__(self) -> FoodDeliveryService:
+        self.calls += 1
+        if self.calls == 1:
+            raise self.error
+        return self.service
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ValidationError.single("FOODDELIVERY_PAYMENT_GATEWAY", "'pay:make' returned object, not a gateway", "invalid"),
+        KeyError("STRIPE_ACCOUNT"),
+    ],
+    ids=["a setting the build checks", "an untyped failure"],
+)
+def test_a_build_that_fails_is_a_503_never_the_clients_4xx_nor_a_500_and_names_no_internals(
+    error: Exception, caplog: pytest.LogCaptureFixture
+) -> None:
+    builds = _FailsOnce(error)
+    api = HttpApi(builds, DevAuthenticator())
+    token = issue_dev_token("customer", "user-1")
+    with caplog.at_level(logging.ERROR, logger="fooddelivery.http"):
+        response = api.handle(HttpRequest.build("GET", "/restaurants", headers={"Authorization": f"Bearer {token}"}))
+    body = json.loads(response.body)
+    assert response.status == 503, body
+    assert response.headers["Retry-After"] == "1"
+    assert body["code"] == "infrastructure_error" and body["errors"] == []
+    assert "FOODDELIVERY" not in response.body.decode() and "STRIPE" not in response.body.decode()
+    # the operator still reads the cause (the cold start used to fail with it in the function's log)
+    assert any(r.exc_info and r.exc_info[1] is error for r in caplog.records), caplog.records
+    assert _restaurants(api) == 200
+    assert builds.calls == 2
+
+
 def test_concurrent_first_requests_build_the_service_once() -> None:
     builds = _Builds(delay_s=0.05)
     api = HttpApi(builds, DevAuthenticator())
@@ -115,3 +158,39 @@ def test_reading_settings_imports_neither_the_application_nor_the_adapters() -> 
     assert "fooddelivery.bootstrap" in loaded
     assert [m for m in loaded if m.startswith(("fooddelivery.application", "fooddelivery.adapters"))] == []
     assert "fooddelivery.domain.order" not in loaded
+
+
+def test_a_submodule_of_a_lazy_package_is_still_an_attribute_of_it_after_importing_the_package() -> None:
+    # Importing fooddelivery.domain (or .ports) used to import every module of it, so each was an attribute of the
+    # package: `import fooddelivery.domain` then `fooddelivery.domain.order.order_id_for_key(...)` worked.
+    program = (
+        "import fooddelivery.domain, fooddelivery.ports\n"
+        "print(fooddelivery.domain.order.order_id_for_key('c-1', 'k-1'))\n"
+        "print(fooddelivery.ports.orders.OrderRepository.__name__, fooddelivery.domain.pricing.PromoCode.__name__)\n"
+        "print(hasattr(fooddelivery.domain, 'no_such_module'), hasattr(fooddelivery.domain, '_private'))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    from fooddelivery.domain.order import order_id_for_key
+
+    assert done.stdout.splitlines() == [order_id_for_key("c-1", "k-1"), "OrderRepository PromoCode", "False False"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=NameError,
+    reason="review of cold-aws, left open: ports.orders and bootstrap import what their annotations name under "
+    "TYPE_CHECKING only (so GET /health does not load the order aggregate), so typing.get_type_hints cannot resolve "
+    "them (NameError); every port resolved before. Fixing it means importing fooddelivery.domain.order with the port.",
+)
+def test_the_type_hints_of_the_order_port_and_of_bootstrap_resolve() -> None:
+    import typing
+
+    from fooddelivery.bootstrap import Bootstrapped
+    from fooddelivery.domain.order import Order
+    from fooddelivery.domain.status import OrderStatus
+    from fooddelivery.ports.orders import OrderRepository
+
+    assert typing.get_type_hints(OrderRepository.get)["return"] is Order
+    assert typing.get_type_hints(OrderRepository.list_by_restaurant)["status"] == OrderStatus | None
+    assert typing.get_type_hints(Bootstrapped)["service"] is FoodDeliveryService

@@ -50,8 +50,8 @@ def payment_gateway_factory(
         something that is not a ``PaymentGateway``.
 
     Raises:
-        ValidationError: the variable is missing or empty (and no default), or names nothing importable; the
-            message names ``FOODDELIVERY_PAYMENT_GATEWAY``.
+        ValidationError: the variable is missing or empty (and no default), or names nothing importable or
+            nothing callable; the message names ``FOODDELIVERY_PAYMENT_GATEWAY``.
     """
     target = environ.get(PAYMENT_GATEWAY_ENV, "").strip() or (default or "")
     if not target:
@@ -74,6 +74,11 @@ def payment_gateway_factory(
         raise ValidationError.single(
             PAYMENT_GATEWAY_ENV, f"{target!r} names no importable factory: {exc}", "invalid"
         ) from exc
+    if not callable(factory):
+        # (checked now: the factory is called only when the core is built, by a later request)
+        raise ValidationError.single(
+            PAYMENT_GATEWAY_ENV, f"{target!r} names a {type(factory).__name__}, not callable: no factory", "invalid"
+        )
 
     def build(secret: object | None) -> PaymentGateway:
         from fooddelivery.ports.payments import PaymentGateway

@@ -53,7 +53,13 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from fooddelivery.domain.actors import Actor, Role
 from fooddelivery.domain.catalog import check_id
-from fooddelivery.domain.errors import FieldError, FoodDeliveryError, NotAllowed, ValidationError
+from fooddelivery.domain.errors import (
+    FieldError,
+    FoodDeliveryError,
+    InfrastructureError,
+    NotAllowed,
+    ValidationError,
+)
 from fooddelivery.domain.geo import GeoPoint
 from fooddelivery.domain.status import IDEMPOTENCY_KEY_PATTERN, OrderStatus
 from fooddelivery.http import wire
@@ -196,14 +202,10 @@ def _model(name: str | None) -> type[BaseModel] | None:
 
 _AUTH_ERRORS = (401, 403)
 _BODY_ERRORS = (400, 413, 415, 422)
-_LIMIT = QueryParam(
-    "limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}, "Page size.", example=10
-)
+_LIMIT = QueryParam("limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}, "Page size.", example=10)
 _CURSOR = QueryParam("cursor", CURSOR_SCHEMA, "The nextCursor of the previous page (same filters).")
 #: Latitude -90..90 and longitude -180..180 in decimal degrees, as 'lat,lon'.
-_NEAR_PATTERN: Final[str] = (
-    r"^-?(90(\.0+)?|[1-8]?\d(\.\d+)?),-?(180(\.0+)?|(1[0-7]\d|[1-9]?\d)(\.\d+)?)$"
-)
+_NEAR_PATTERN: Final[str] = r"^-?(90(\.0+)?|[1-8]?\d(\.\d+)?),-?(180(\.0+)?|(1[0-7]\d|[1-9]?\d)(\.\d+)?)$"
 _LIST_QUERY = (
     QueryParam(
         "cuisine",
@@ -690,8 +692,9 @@ class HttpApi:
         service: the use cases (``bootstrap().service``), or a function that builds them: called once, on the
             first request that needs them (a cloud entrypoint's cold start answers ``GET /health``,
             ``GET /openapi.json`` and ``OPTIONS`` without building its stores and saga; concurrent first requests
-            build once). A failure it raises is answered as any other (a 500 problem, or what the error table
-            says of a typed error) and the next request calls it again.
+            build once). A failure it raises is the deployment's, never the request's: it is logged and answered
+            as a 503 problem naming nothing of it (not the 422 of a setting's ValidationError, not a 500), and the
+            next request calls it again.
         authenticator: turns credentials into an actor (``fooddelivery.http.auth``).
         max_body_bytes: largest request body accepted (413 above).
         base_path: prefix of ``Location`` headers (e.g. an API Gateway stage, ``"/prod"``).
@@ -736,14 +739,26 @@ class HttpApi:
 
     @property
     def service(self) -> FoodDeliveryService:
-        """The use cases (built on first use when a function to build them was given)."""
+        """The use cases (built on first use when a function to build them was given).
+
+        Raises:
+            InfrastructureError: building them failed (whatever the build raised, a setting's ValidationError
+                included, is its cause and is logged with its traceback): the deployment's fault, never the
+                request's, so a 503 problem that names nothing of it; the next use builds again.
+        """
         service = self._service
         if service is None:
             with self._service_lock:
                 service = self._service
                 if service is None:
                     assert self._build_service is not None  # one of the two is always set
-                    service = self._service = self._build_service()
+                    try:
+                        service = self._service = self._build_service()
+                    except Exception as exc:
+                        log.error("the use cases could not be built (the next request tries again)", exc_info=exc)
+                        raise InfrastructureError(
+                            "the use cases could not be built", reason="build_failed", retryable=True
+                        ) from exc
         return service
 
     # -- entry point -------------------------------------------------------------------------------

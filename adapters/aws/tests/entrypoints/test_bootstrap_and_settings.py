@@ -10,9 +10,11 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aws_stack import Stack
+from gateway import CUSTOMER, REFERENCE_PAYLOAD, rest_event, seed
 
 from fooddelivery.adapters.memory import FakePaymentGateway
 from fooddelivery.application.fanout import FanOutPublisher
@@ -21,7 +23,12 @@ from fooddelivery.domain.events import EventType
 from fooddelivery.ports.saga_store import SagaStatus
 from fooddelivery.testing.builders import make_event
 from fooddelivery_aws.bootstrap import AwsApp, aws_app, build_aws_app, reset_aws_app
-from fooddelivery_aws.dynamodb import DynamoDBOrderRepository, DynamoDBSagaStateStore
+from fooddelivery_aws.dynamodb import (
+    DynamoDBDriverRepository,
+    DynamoDBOrderRepository,
+    DynamoDBRestaurantRepository,
+    DynamoDBSagaStateStore,
+)
 from fooddelivery_aws.dynamodb.unit_of_work import DynamoDBUnitOfWork
 from fooddelivery_aws.entrypoints import http, kinesis, sqs, stream
 from fooddelivery_aws.messaging import (
@@ -269,3 +276,57 @@ def test_the_package_imports_neither_another_cloud_nor_an_sdk_at_module_level() 
                 assert top not in {"boto3", "botocore", "azure", "google", "fooddelivery_azure", "fooddelivery_gcp"}, (
                     f"{path.name} imports {name} at module level"
                 )
+
+
+def _post_order(app: AwsApp) -> dict[str, Any]:
+    return http.ApiGatewayAdapter(app.http_api).handle(
+        rest_event("POST", "/orders", body=REFERENCE_PAYLOAD, claims=CUSTOMER)
+    )
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        pytest.param(lambda secret: object(), id="the factory returns no gateway (a setting error)"),
+        pytest.param(lambda secret: secret.value(), id="Secrets Manager cannot give the key"),  # type: ignore[attr-defined]
+        pytest.param(lambda secret: {}["STRIPE_ACCOUNT"], id="the factory fails untyped"),
+    ],
+)
+def test_a_core_that_cannot_be_built_answers_the_http_client_503_and_the_next_request_builds_it(
+    stack: Stack, failure: object
+) -> None:
+    # Before the core was built lazily, these failed the cold start (the function errored: API Gateway 502, the
+    # cause in the log). Now the first request that needs the core meets them: it is the deployment's fault, not the
+    # client's, and passes: a 503 problem (retry later), never a 422 naming a setting nor a 500.
+    arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:no-such-secret"
+    calls: list[int] = []
+
+    def factory(secret: object) -> object:
+        calls.append(1)
+        if len(calls) == 1:
+            return failure(secret)  # type: ignore[operator]
+        return FakePaymentGateway()
+
+    sys.modules[__name__].failing_payment_factory = factory  # type: ignore[attr-defined]
+    env = stack.environ(PAYMENT_SECRET_ARN=arn, FOODDELIVERY_PAYMENT_GATEWAY=f"{__name__}:failing_payment_factory")
+    app = build_aws_app(environ=env)
+    ddb = stack.clients["dynamodb"]
+    seed(
+        DynamoDBRestaurantRepository(stack.tables["restaurants"], client=ddb),
+        DynamoDBDriverRepository(stack.tables["drivers"], client=ddb),
+    )
+
+    first = _post_order(app)
+    body = json.loads(first["body"])
+    assert first["statusCode"] == 503, body
+    assert first["headers"]["Content-Type"] == "application/problem+json"
+    assert first["headers"]["Retry-After"] == "1"
+    assert body["status"] == 503 and body["code"] == "infrastructure_error"
+    assert "PAYMENT" not in first["body"] and "STRIPE" not in first["body"]
+    assert app.built is False  # nothing half-built kept
+
+    # the next request builds the core (the factory works now): the order is validated and placed as usual
+    second = _post_order(app)
+    assert second["statusCode"] == 201, second["body"]
+    assert app.built is True
+    assert len(calls) == 2

@@ -244,7 +244,10 @@ def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
 
     Raises:
         ValidationError: a setting is missing or invalid (named): the function is misconfigured, and says so in its
-            log on every invocation until it is fixed (API Gateway answers 502 meanwhile).
+            log on every invocation until it is fixed (API Gateway answers 502 meanwhile). What only building the
+            core finds (the payment gateway factory failing or returning no gateway, Secrets Manager down) is met
+            by the first request that needs the core: logged, answered 503 (``HttpApi.service``), retried by the
+            next request.
     """
     # (imported here, not with the module: the set-up's imports belong to the first invocation, as aws_app's do)
     from fooddelivery.observability.setup import flushing
