@@ -10,9 +10,10 @@ For every measured target, a fresh process is timed from its start until
 Targets:
 
 - **ours, AWS**: ``fooddelivery_aws.entrypoints.http`` (the Lambda handler), in ``--python``;
-- **ours, Azure**: ``deploy/azure/app/function_app.py`` (what the Functions host loads: the Durable Functions app with
-  the package's blueprint), then its HTTP function's body (``fooddelivery_azure.functions.blueprint.handle_http``) on
-  an ``azure.functions.HttpRequest`` ``GET /health``, in ``--azure-python`` (default ``.venv-azure`` of this clone);
+- **ours, Azure**: ``deploy/azure/app/function_app.py`` (what the Functions host loads: a ``FunctionApp`` with
+  the package's blueprint; the Durable Functions SDK is imported on first use, not here), then its HTTP function's
+  body (``fooddelivery_azure.functions.blueprint.handle_http``) on an ``azure.functions.HttpRequest`` ``GET /health``,
+  in ``--azure-python`` (default ``.venv-azure`` of this clone);
 - **ours, Google Cloud**: ``fooddelivery_gcp.main`` (what functions-framework loads), then its ``http_api`` function
   on a Flask request ``GET /health``, in ``--gcp-python`` (default ``.venv-gcp``);
   a cloud whose interpreter is missing is left out with a line saying so. Azure's and Google's first requests make
@@ -189,7 +190,7 @@ import function_app
     "Azure GET /health": """
 import sys
 sys.path.insert(0, __FOLDER__)
-import function_app  # what the Functions host loads: the Durable Functions app with the blueprint's functions
+import function_app  # what the Functions host loads: the FunctionApp with the blueprint's functions
 import azure.functions as func
 from fooddelivery_azure.bootstrap import azure_app
 from fooddelivery_azure.functions.blueprint import handle_http
