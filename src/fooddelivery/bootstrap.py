@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final, Generic, Protocol, TypeVar, runtime_checkable
 
+from fooddelivery.domain._lazy import lazy_names
 from fooddelivery.domain.errors import ValidationError
 
 if TYPE_CHECKING:
@@ -82,17 +83,7 @@ _DEFERRED: Final[Mapping[str, str]] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """The names this module imported at module level before they were deferred (PEP 562)."""
-    module = _DEFERRED.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from importlib import import_module
-
-    imported = import_module(module)
-    value = imported if module.endswith(f".{name}") else getattr(imported, name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_names(globals(), _DEFERRED)
 
 
 __all__ = ["Bootstrapped", "ProcessApp", "SettingDoc", "Settings", "bootstrap"]

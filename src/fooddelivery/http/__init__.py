@@ -16,8 +16,9 @@ loads with :class:`HttpApi`, PyJWT on the first token verified.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from fooddelivery.domain._lazy import lazy_names
 
 if TYPE_CHECKING:
     from fooddelivery.http.api import MAX_BODY_BYTES, ROUTES, HttpApi, RouteSpec
@@ -62,36 +63,26 @@ __all__ = [
 ]
 
 _WHERE = {
-    "MAX_BODY_BYTES": "api",
-    "ROUTES": "api",
-    "HttpApi": "api",
-    "RouteSpec": "api",
-    "AsgiApp": "asgi",
-    "ClaimMapping": "auth",
-    "DevAuthenticator": "auth",
-    "GatewayClaimsAuthenticator": "auth",
-    "JwksAuthenticator": "auth",
-    "UrlJwksFetcher": "auth",
-    "actor_from_claims": "auth",
-    "issue_dev_token": "auth",
-    "Headers": "messages",
-    "HttpRequest": "messages",
-    "HttpResponse": "messages",
-    "ERROR_TABLE": "problems",
-    "RequestRejected": "problems",
-    "problem_response": "problems",
-    "status_for": "problems",
+    "MAX_BODY_BYTES": ".api",
+    "ROUTES": ".api",
+    "HttpApi": ".api",
+    "RouteSpec": ".api",
+    "AsgiApp": ".asgi",
+    "ClaimMapping": ".auth",
+    "DevAuthenticator": ".auth",
+    "GatewayClaimsAuthenticator": ".auth",
+    "JwksAuthenticator": ".auth",
+    "UrlJwksFetcher": ".auth",
+    "actor_from_claims": ".auth",
+    "issue_dev_token": ".auth",
+    "Headers": ".messages",
+    "HttpRequest": ".messages",
+    "HttpResponse": ".messages",
+    "ERROR_TABLE": ".problems",
+    "RequestRejected": ".problems",
+    "problem_response": ".problems",
+    "status_for": ".problems",
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__ = lazy_names(globals(), _WHERE)

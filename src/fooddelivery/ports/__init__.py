@@ -6,9 +6,9 @@ One module per concern; every signature uses domain types only. Each port has an
 
 from __future__ import annotations
 
-from importlib import import_module
-from importlib.util import find_spec
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from fooddelivery.domain._lazy import lazy_names
 
 if TYPE_CHECKING:
     from fooddelivery.ports.auth import Authenticator, CredentialSource
@@ -88,17 +88,4 @@ _WHERE: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        if not name.startswith("_") and find_spec(f"{__name__}.{name}") is not None:
-            # a module of the package: an attribute of it after a bare import, as when this imported them all
-            return import_module(f"{__name__}.{name}")
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__ = lazy_names(globals(), _WHERE, submodules=True)

@@ -6,10 +6,10 @@ limits), stores independent copies, is thread-safe, and exposes what it saw (``p
 operations.
 """
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from fooddelivery.adapters.counters import OPERATION_NAMES, OperationCounters
+from fooddelivery.domain._lazy import lazy_names
 
 if TYPE_CHECKING:
     from fooddelivery.adapters.memory.clock import VirtualClock
@@ -28,29 +28,23 @@ if TYPE_CHECKING:
 #: Where each adapter lives: importing one loads only its module (a cloud entrypoint that uses the fake card
 #: processor does not pay for the in-memory stores on its cold start).
 _MODULES = {
-    "VirtualClock": "clock",
-    "InMemoryDriverRepository": "drivers",
-    "SequentialIdGenerator": "ids",
-    "InMemoryLocationStream": "location",
-    "InMemoryEventPublisher": "messaging",
-    "InMemoryNotifier": "notifications",
-    "InMemoryOrderRepository": "orders",
-    "FakePaymentGateway": "payments",
-    "InMemoryRestaurantRepository": "restaurants",
-    "InMemorySagaStateStore": "saga_store",
-    "copy_saga_state": "saga_store",
-    "InMemoryScheduler": "scheduler",
-    "InMemoryUnitOfWork": "unit_of_work",
+    "VirtualClock": ".clock",
+    "InMemoryDriverRepository": ".drivers",
+    "SequentialIdGenerator": ".ids",
+    "InMemoryLocationStream": ".location",
+    "InMemoryEventPublisher": ".messaging",
+    "InMemoryNotifier": ".notifications",
+    "InMemoryOrderRepository": ".orders",
+    "FakePaymentGateway": ".payments",
+    "InMemoryRestaurantRepository": ".restaurants",
+    "InMemorySagaStateStore": ".saga_store",
+    "copy_saga_state": ".saga_store",
+    "InMemoryScheduler": ".scheduler",
+    "InMemoryUnitOfWork": ".unit_of_work",
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _MODULES.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_names(globals(), _MODULES)
 
 
 __all__ = [
