@@ -6,9 +6,7 @@ Virtual time, failure injection, retention, operation counters, the fake process
 from __future__ import annotations
 
 import re
-import sys
 import threading
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
@@ -97,16 +95,6 @@ def usd(amount: str) -> Money:
     return Money.of(amount, "USD")
 
 
-@pytest.fixture
-def busy_switching() -> Iterator[None]:
-    """Make the interpreter switch threads every microsecond, so races get a real chance to happen (at the default
-    5 ms a thread runs a whole test loop of a few thousand rounds alone, and a racy implementation passes)."""
-    previous = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(previous)
 
 
 # == the port contracts

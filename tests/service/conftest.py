@@ -7,9 +7,6 @@ customers ``cust-ana`` and ``cust-bo``. ``app.place()`` places the default cart.
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Iterator
-
 import pytest
 
 from ._world import NO_DRIVER_LAYOUT, World, build_world
@@ -39,14 +36,3 @@ def confirmed_order(app: World, waiting_order: str) -> str:
     app.advance(60)
     app.confirm(waiting_order)
     return waiting_order
-
-
-@pytest.fixture
-def busy_switching() -> Iterator[None]:
-    """Make the interpreter switch threads every microsecond, so races get a real chance to happen."""
-    previous = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(previous)

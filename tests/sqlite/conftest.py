@@ -6,7 +6,6 @@ and reopens it, as a restarted process would.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -50,14 +49,3 @@ def open_adapters(db_path: Path) -> Iterator[Callable[..., SqliteAdapters]]:
     yield open_
     for adapters in opened:
         adapters.close()
-
-
-@pytest.fixture
-def busy_switching() -> Iterator[None]:
-    """Make the interpreter switch threads every microsecond, so races get a real chance to happen."""
-    previous = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(previous)
