@@ -168,6 +168,9 @@ class AwsApp:
         meter: the meter its clients and its entrypoints' invocations record billable units on, or None (metering
             is opt-in).
         core: builds the core on first use (when ``boot`` is None).
+        clock: the application's time source, the one its core is built with: what needs only the time (the
+            Kinesis tracking consumer's lag) reads it without building the core. Default: ``boot``'s clock when
+            ``boot`` is given, else a ``SystemClock``.
 
     Raises:
         TypeError: neither ``boot`` nor ``core`` was given.
@@ -185,10 +188,12 @@ class AwsApp:
         meter: Meter | None = None,
         *,
         core: Callable[[], AwsCore] | None = None,
+        clock: Clock | None = None,
     ) -> None:
         if boot is None and core is None:
             raise TypeError("AwsApp needs boot (and runtime, timers, relay) or core")
         self.settings = settings
+        self.clock: Clock = clock if clock is not None else boot.service.clock if boot is not None else SystemClock()
         self.clients = clients if clients is not None else AwsClients(settings)
         self.payment_secret = payment_secret
         self.meter = meter
@@ -318,6 +323,7 @@ def build_aws_app(
         payment_secret=secret,
         meter=meter,
         core=lambda: _build_core(settings, shared, clock, ids, make_gateway(secret)),
+        clock=clock,
     )
 
 

@@ -8,13 +8,20 @@ import json
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from aws_stack import Stack, sample_event
 
 from fooddelivery.adapters.memory import VirtualClock
 from fooddelivery.application.envelope import to_json
 from fooddelivery.domain.events import DomainEvent
 from fooddelivery.testing.builders import T0, make_event, make_location_event
-from fooddelivery_aws.entrypoints.kinesis import KinesisTrackingConsumer, LocationMetrics, decode_location_record
+from fooddelivery_aws.bootstrap import build_aws_app, reset_aws_app
+from fooddelivery_aws.entrypoints.kinesis import (
+    KinesisTrackingConsumer,
+    LocationMetrics,
+    decode_location_record,
+    handler,
+)
 from fooddelivery_aws.messaging.kinesis import KinesisLocationStream
 
 
@@ -110,3 +117,25 @@ def test_an_empty_batch_writes_no_metrics_line() -> None:
     lines: list[str] = []
     KinesisTrackingConsumer(LocationMetrics(VirtualClock(T0), lines.append)).handle([])
     assert lines == []
+
+
+def test_the_lambda_handler_times_the_lag_on_the_applications_clock_without_building_the_core(
+    stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clock = VirtualClock(T0 + timedelta(seconds=3))
+    app = build_aws_app(environ=stack.environ(), clock=clock)
+    reset_aws_app(app)
+    try:
+        records = [kinesis_record(to_json(location(seconds=s)), "drv-1", str(s)) for s in (0, 2)]
+
+        response = handler({"Records": records})
+
+        assert response == {"batchItemFailures": []}
+        (line,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+        document = json.loads(line)
+        assert document["LocationUpdates"] == 2
+        assert document["LocationLagMs"] == [3000.0, 1000.0]
+        assert app.clock is clock
+        assert app.built is False  # the stores, the saga and the runtime are not made for a clock
+    finally:
+        reset_aws_app()

@@ -169,5 +169,5 @@ def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
     if not isinstance(records, list):
         log.error("not a Kinesis event: no Records list")
         return BatchItemFailures().response()
-    consumer = KinesisTrackingConsumer(LocationMetrics(aws_app().boot.service.clock))
+    consumer = KinesisTrackingConsumer(LocationMetrics(aws_app().clock))  # the time only: the core is not built
     return consumer.handle(records).response()
