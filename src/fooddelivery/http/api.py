@@ -74,7 +74,7 @@ from fooddelivery.http.routing import Router
 from fooddelivery.http.schemas import CURSOR_SCHEMA, ID_SCHEMA
 from fooddelivery.observability.tracing import http_server_span, set_http_route, set_http_status
 from fooddelivery.ports.auth import Authenticator
-from fooddelivery.ports.orders import Page
+from fooddelivery.ports.paging import Page
 from fooddelivery.ports.restaurants import RestaurantQuery
 
 if TYPE_CHECKING:

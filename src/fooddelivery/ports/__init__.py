@@ -18,7 +18,8 @@ if TYPE_CHECKING:
     from fooddelivery.ports.location import LocationStream
     from fooddelivery.ports.messaging import EventPublisher, Outbox, OutboxRecord
     from fooddelivery.ports.notifications import Notification, NotificationKind, Notifier
-    from fooddelivery.ports.orders import IdempotencyRecord, OrderRepository, Page
+    from fooddelivery.ports.orders import IdempotencyRecord, OrderRepository
+    from fooddelivery.ports.paging import Page
     from fooddelivery.ports.payments import Charge, PaymentGateway, Refund
     from fooddelivery.ports.restaurants import RestaurantQuery, RestaurantRepository
     from fooddelivery.ports.saga_engine import SagaEngine, SignalOutcome
@@ -72,7 +73,7 @@ _WHERE: dict[str, str] = {
     "Notifier": "fooddelivery.ports.notifications",
     "IdempotencyRecord": "fooddelivery.ports.orders",
     "OrderRepository": "fooddelivery.ports.orders",
-    "Page": "fooddelivery.ports.orders",
+    "Page": "fooddelivery.ports.paging",
     "Charge": "fooddelivery.ports.payments",
     "PaymentGateway": "fooddelivery.ports.payments",
     "Refund": "fooddelivery.ports.payments",

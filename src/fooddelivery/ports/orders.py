@@ -1,33 +1,21 @@
-"""Order storage, with the transactional outbox and idempotent placement."""
+"""Order storage, with the transactional outbox and idempotent placement.
+
+Its annotations name the order aggregate, imported here, so ``typing.get_type_hints`` resolves every method of the
+port. ``Page`` lives in :mod:`fooddelivery.ports.paging` (re-exported here): what pages restaurants (the HTTP API's
+``GET /health`` path included) imports it from there without loading the order aggregate.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Generic, Protocol, TypeVar, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from fooddelivery.domain.errors import DuplicateRequest, IdempotencyKeyReused
-
-if TYPE_CHECKING:
-    from fooddelivery.domain.order import Order
-    from fooddelivery.domain.status import OrderStatus
+from fooddelivery.domain.order import Order
+from fooddelivery.domain.status import OrderStatus
+from fooddelivery.ports.paging import Page
 
 __all__ = ["IdempotencyRecord", "OrderRepository", "Page"]
-
-T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class Page(Generic[T]):
-    """One page of a listing.
-
-    Attributes:
-        items: the results in the listing's order.
-        next_cursor: an opaque string to pass back for the next page, or None at the end.
-    """
-
-    items: Sequence[T]
-    next_cursor: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

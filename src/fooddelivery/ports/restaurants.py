@@ -9,7 +9,7 @@ from typing import Protocol, runtime_checkable
 from fooddelivery.domain.catalog import Restaurant
 from fooddelivery.domain.errors import ValidationError
 from fooddelivery.domain.geo import GeoPoint
-from fooddelivery.ports.orders import Page
+from fooddelivery.ports.paging import Page
 
 __all__ = ["RestaurantQuery", "RestaurantRepository"]
 
