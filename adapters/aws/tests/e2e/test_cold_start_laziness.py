@@ -20,8 +20,11 @@ from gateway import CUSTOMER, REFERENCE_PAYLOAD, rest_event, seed
 from fooddelivery.domain import Money, OrderStatus
 from fooddelivery_aws.dynamodb import DynamoDBDriverRepository, DynamoDBOrderRepository, DynamoDBRestaurantRepository
 
-#: What answering ``GET /health`` must not import (the core's saga runtime and use cases, the AWS adapters).
+#: What answering ``GET /health`` must not import (the core's saga runtime and use cases, the order aggregate and its
+#: port, the AWS adapters).
 DEFERRED = (
+    "fooddelivery.domain.order",
+    "fooddelivery.ports.orders",
     "fooddelivery.application",
     "fooddelivery.application.saga.runner",
     "fooddelivery.application.runtime",
