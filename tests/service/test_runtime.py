@@ -25,7 +25,7 @@ from fooddelivery.bootstrap import Settings, bootstrap
 from fooddelivery.domain import Actor, DriverStatus, OrderStatus
 from fooddelivery.domain.errors import InfrastructureError, NotFound
 from fooddelivery.domain.events import DomainEvent, EventType
-from fooddelivery.domain.order import order_id_for_key
+from fooddelivery.domain.order import Order, order_id_for_key
 from fooddelivery.ports.saga_store import SagaStatus
 from fooddelivery.ports.scheduler import ScheduledMessage
 from fooddelivery.testing.builders import make_event, make_order
@@ -209,6 +209,36 @@ def test_a_caller_publishes_only_what_it_committed_and_the_sweep_leaves_others_c
     relay.claim_ttl_s = 0  # ... until its claim is old
     assert relay.flush() == 1
     assert outbox.outbox_size == 0
+
+
+def test_a_claim_is_aged_from_the_start_of_the_first_sweep_after_it() -> None:
+    outbox = InMemoryOrderRepository()
+    bus = InMemoryEventPublisher()
+    now = [100.0]
+    relay = OutboxRelay(outbox, bus, claim_ttl_s=10, monotonic=lambda: now[0])
+    first, second = make_order(), make_order()
+
+    def commit_in_another_thread(order: Order) -> None:  # a caller that has not published yet
+        thread = threading.Thread(target=lambda: (relay.claim(list(order.pending_events)), outbox.add(order)))
+        thread.start()
+        thread.join()
+
+    commit_in_another_thread(first)  # its claim reads no clock: stamped with the sweeps started so far (none)
+    assert relay.flush() == 0  # sweep 1 starts at 100: the first claim is at least 0 s old
+    commit_in_another_thread(second)
+    now[0] = 105.0
+    assert relay.flush() == 0  # sweep 2 at 105: the first claim is at least 5 s old, the second 0 s
+    now[0] = 110.0
+    assert relay.flush() == 1  # sweep 3 at 110: the first claim is at least 10 s old (sweep 1 came after it)
+    assert [e.order_id for e in bus.published] == [first.order_id]
+    now[0] = 114.0
+    assert relay.flush() == 0  # the second is at least 9 s old (sweep 2 came after it)
+    now[0] = 115.0
+    assert relay.flush() == 1 and outbox.outbox_size == 0
+    assert [e.order_id for e in bus.published] == [first.order_id, second.order_id]
+    now[0] = 1000.0
+    relay.flush()
+    assert [g for g, _ in relay._sweeps] == [5, 6]  # only the sweeps that still age a claim are kept
 
 
 def test_a_failed_publish_releases_the_claims_to_the_sweep_and_counts_the_attempt() -> None:
