@@ -161,9 +161,10 @@ class OutboxRelay:
 
     # -- per caller -----------------------------------------------------------------------------------------
     def publish_own(self) -> int:
-        """Publish the events this thread committed and hand them to the consumer; repeat for what the consumer
-        committed in turn; then mark them all in one call. A nested call (from inside the consumer) returns 0: the
-        outer call goes on.
+        """Publish the events this thread committed and hand them to the consumer, a batch at a time; repeat for
+        what the consumer committed in turn; then mark them all in one call (and the events the consumer could not
+        handle as failed: they stay pending). A nested call (from inside the consumer) returns 0: the outer call
+        goes on. With ``publish_after_commit`` False nothing was claimed, so there is nothing to publish.
 
         Returns:
             How many events were published.
@@ -173,27 +174,14 @@ class OutboxRelay:
                 (attempts counted) for the sweep; what was published before is marked.
         """
         own = self._own
-        if not self.publish_after_commit:
-            own.events.clear()
-            return 0
         if own.publishing or not own.events:
             return 0
         own.publishing = True
-        try:
-            return self._deliver_own([])
-        finally:
-            own.publishing = False
-
-    def _deliver_own(self, events: list[DomainEvent]) -> int:
-        """Publish ``events`` (taken from the outbox by the sweep, or none) and what this thread committed, a batch
-        at a time, each batch then handed to the consumer (whose commits make the next batch); then one mark call
-        (and one for the events the consumer could not handle, which stay pending)."""
-        own = self._own
         consumer = self.consumer
         publish = self.publisher.publish
         published: list[DomainEvent] = []  # grown with += (no call per batch); their ids are taken once, at the end
         unhandled: set[str] | None = None
-        batch = events
+        batch: list[DomainEvent] = []
         try:
             while True:
                 if own.events:
@@ -204,7 +192,7 @@ class OutboxRelay:
                 try:
                     publish(batch)
                 except InfrastructureError:
-                    self.outbox.mark_failed([e.event_id for e in batch])
+                    self.outbox.mark_failed(list(map(_EVENT_ID, batch)))
                     raise
                 published += batch
                 # Consumers first, then the mark: a crash in between republishes (at-least-once, consumers are
@@ -218,6 +206,7 @@ class OutboxRelay:
                 batch = []
             return len(published)
         finally:
+            own.publishing = False
             rest, own.events = own.events, []
             ids = list(map(_EVENT_ID, published))
             try:
@@ -238,6 +227,17 @@ class OutboxRelay:
                             del claims[event_id]
                         except KeyError:
                             pass
+
+    def _deliver_own(self, events: list[DomainEvent]) -> int:
+        """Publish ``events`` (the sweep's, taken from the outbox) and then what this thread committed, as
+        :meth:`publish_own` does, whether or not this thread is publishing already (the sweep's own flag is kept)."""
+        own = self._own
+        own.events = events + own.events
+        publishing, own.publishing = own.publishing, False
+        try:
+            return self.publish_own()
+        finally:
+            own.publishing = publishing
 
     def _mark(self, published: list[str], unhandled: set[str]) -> None:
         if unhandled:
