@@ -14,6 +14,7 @@ from fooddelivery.application.fanout import FanOutPublisher
 from fooddelivery.application.messages import EventInput, MalformedMessage, ResumeInput, TimerInput
 from fooddelivery.application.relay import ChangeRecord, ChangeStreamRelay, OutboxRelay
 from fooddelivery.application.runtime import (
+    REACTION_GATES,
     REACTION_TABLE,
     Outcome,
     Reaction,
@@ -43,6 +44,7 @@ from ._world import CUSTOMER, REST_ID, World, build_world
         (EventType.ORDER_FAILED, {"by": "system"}, (Reaction.NOTIFY_RESTAURANT,)),
         (EventType.ORDER_STATUS_CHANGED, {"to": "DELIVERED"}, (Reaction.FREE_DRIVER,)),
         (EventType.ORDER_STATUS_CHANGED, {"to": "PREPARING"}, ()),
+        (EventType.ORDER_STATUS_CHANGED, {}, ()),
         (EventType.PAYMENT_CAPTURED, {}, ()),
         (EventType.DRIVER_ASSIGNED, {}, ()),
         (EventType.RESTAURANT_NOTIFIED, {}, ()),
@@ -55,6 +57,13 @@ def test_the_reaction_table_says_what_each_event_does(
     event = make_event(type=event_type, payload=payload)
     assert reactions_to(event) == expected
     assert needs_runtime(event) is bool(expected)
+    gate = REACTION_GATES.get(event_type)
+    if gate is not None and payload.get(gate[0]) != gate[1]:  # what handle_events skips has no reaction
+        assert expected == ()
+
+
+def test_only_status_changes_are_gated_by_a_payload_value() -> None:
+    assert REACTION_GATES == {EventType.ORDER_STATUS_CHANGED: ("to", "DELIVERED")}
 
 
 def test_every_row_of_the_table_is_reachable_and_described() -> None:
