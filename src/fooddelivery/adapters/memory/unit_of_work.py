@@ -109,16 +109,16 @@ class InMemoryUnitOfWork:
                         orders._check_add(order, idempotency)
                     else:
                         # orders._check_save(order), its test written out: called only to raise what it raises
-                        current = orders._orders.get(order.order_id)
-                        if current is None or current.version != order.persisted_version:
+                        stored_orders, order_id = orders._orders, order.order_id  # (no dict.get call)
+                        if order_id not in stored_orders or stored_orders[order_id].version != order.persisted_version:
                             orders._check_save(order)
                 if saga is not None:
                     if create_saga:
                         sagas._check_create(saga)
                     else:
                         # sagas._check_save(saga), likewise
-                        kept = sagas._states.get(saga.saga_id)
-                        if kept is None or kept.version != saga.version:
+                        states, saga_id = sagas._states, saga.saga_id
+                        if saga_id not in states or states[saga_id].version != saga.version:
                             sagas._check_save(saga)
                 # every check passed: apply
                 if write_order:
