@@ -132,6 +132,12 @@ class InMemoryOrderRepository:
         self._sizes: dict[str, int] = {}
         self._outbox_sizes: dict[str, int] = {}
 
+    @property
+    def lock(self) -> threading.Lock:
+        """The lock every read and write of this store takes: give it to an ``InMemorySagaStateStore`` (its
+        ``lock``) and their unit of work takes this one lock instead of both stores'."""
+        return self._lock
+
     # -- OrderRepository ---------------------------------------------------------------------------
     def add(self, order: Order, idempotency: IdempotencyRecord | None = None) -> None:
         """Insert ``order`` with its pending events and bind ``idempotency`` if given, atomically.
