@@ -105,7 +105,8 @@ class OutboxRelay:
 
     # -- claims: what a caller is committing ----------------------------------------------------------------
     def claim(self, events: Sequence[DomainEvent]) -> None:
-        """Record that this thread is about to commit ``events`` (called before the write)."""
+        """Record that this thread is about to commit ``events`` (called before the write; ``OrderSession.commit``
+        and ``.save`` write it out: keep them in step)."""
         if not events or not self.publish_after_commit:
             return  # a change stream publishes them: nothing to remember
         # No lock: each claim is one dict store under the GIL, only the claiming thread stores its events' ids, and

@@ -255,7 +255,12 @@ class OrderSession:
             events = order.pending_events[:]
         else:
             events = committing(order, saga)
-        self.relay.claim(events)
+        relay = self.relay
+        if events and relay.publish_after_commit:  # relay.claim(events), written out (every commit passes here)
+            generation, claims = relay._generation, relay._claims
+            for event in events:
+                claims[event.event_id] = generation
+            relay._own.events += events
         try:
             self.unit.commit(saga, order, create_saga=create_saga, idempotency=idempotency)
         except BaseException:
@@ -311,7 +316,12 @@ class OrderSession:
             events = order.pending_events[:]
         else:
             events = committing(order)
-        self.relay.claim(events)
+        relay = self.relay
+        if events and relay.publish_after_commit:  # relay.claim(events), written out (see commit)
+            generation, claims = relay._generation, relay._claims
+            for event in events:
+                claims[event.event_id] = generation
+            relay._own.events += events
         try:
             self.inner.save(order)
         except BaseException:
