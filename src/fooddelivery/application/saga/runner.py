@@ -459,22 +459,18 @@ class SagaRunner:
         where this run last committed it) runs the steps since then again on a fresh read."""
         for _ in range(_MAX_CONFLICT_RETRIES):
             try:
-                return self._steps(run)
+                return self._run_steps(run)
             except ConcurrencyConflict:
                 committed = run.state.version  # a failed commit leaves the version as last committed
-                self.unit.forget(run.state.saga_id)
+                self.unit.forget(run.state.saga_id)  # what this run changed and did not commit is not to be read
                 entity, fresh = self.unit.load(run.state.saga_id, fresh=True)
                 if fresh is None or fresh.version != committed or fresh.status is not SagaStatus.RUNNING:
                     raise  # someone else moved the instance on: theirs to drive
                 run = _Run(fresh, entity)
+            except BaseException:
+                self.unit.forget(run.state.saga_id)  # likewise
+                raise
         raise ConcurrencyConflict(f"saga {run.state.saga_id}: lost {_MAX_CONFLICT_RETRIES} races on its entity")
-
-    def _steps(self, run: _Run) -> SagaState:
-        try:
-            return self._run_steps(run)
-        except BaseException:
-            self.unit.forget(run.state.saga_id)  # what this run changed and did not commit is not to be read
-            raise
 
     def _run_steps(self, run: _Run) -> SagaState:
         state = run.state
