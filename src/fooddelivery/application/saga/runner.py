@@ -478,8 +478,15 @@ class SagaRunner:
         while state.status is SagaStatus.RUNNING:
             node = states[state.current]
             # exact types first (no isinstance call for the usual nodes), then subclasses
-            if type(node) is Task:
-                self._run_task(run, node)
+            if type(node) is Task:  # self._run_task(run, node), written out (most steps are tasks)
+                exc = self._attempt(run, node)
+                if exc is None:
+                    assert node.next is not None, f"task {node.name} has no next state"
+                    state.current = node.next
+                    if self._metering:
+                        self._transitions(0, node.next)
+                elif not self._schedule_retry(run, node.name, node.retry, exc):
+                    self._route(run, node.catch, exc, node.name)
             elif type(node) is Parallel:
                 self._run_parallel(run, node)
             elif type(node) is WaitForEvent:
@@ -610,7 +617,7 @@ class SagaRunner:
                 return
         raise exc
 
-    def _run_task(self, run: _Run, task: Task) -> None:
+    def _run_task(self, run: _Run, task: Task) -> None:  # (written out in _run_steps for exact Task nodes)
         exc = self._attempt(run, task)
         if exc is None:
             assert task.next is not None, f"task {task.name} has no next state"
