@@ -366,7 +366,9 @@ def bootstrap(
         outbox = orders
     restaurants = restaurants if restaurants is not None else memory.InMemoryRestaurantRepository(counters=counters)
     drivers = drivers if drivers is not None else memory.InMemoryDriverRepository(counters=counters)
-    sagas = sagas if sagas is not None else memory.InMemorySagaStateStore(counters=counters)
+    if sagas is None:  # sharing the in-memory order store's lock: their unit of work takes one lock, not two
+        shared = orders.lock if isinstance(orders, memory.InMemoryOrderRepository) else None
+        sagas = memory.InMemorySagaStateStore(counters=counters, lock=shared)
     publisher = publisher if publisher is not None else memory.InMemoryEventPublisher(counters=counters, retain=retain)
     notifier = notifier if notifier is not None else memory.InMemoryNotifier(counters=counters, retain=retain)
     payments = payments if payments is not None else memory.FakePaymentGateway(counters=counters)

@@ -410,6 +410,18 @@ class TestInMemoryEventPublisher(EventPublisherContract):
         assert publisher.counts_by_type == {"OrderPlaced": 3, "OrderCancelled": 1}
         assert publisher.total == 4
 
+    def test_retain_evicts_the_oldest_across_calls_and_within_one(self) -> None:
+        publisher = InMemoryEventPublisher(retain=3)
+        a, b, c, d, e = (make_event() for _ in range(5))
+        publisher.publish([a])
+        publisher.publish([b, c, d, e])  # room for two, then a and b (kept earlier in this call) are evicted
+        assert publisher.published == [c, d, e]
+        assert publisher.published_ids == {c.event_id, d.event_id, e.event_id}
+        publisher.publish([a, c])  # full: a evicts c, then c evicts d; c, evicted, is no duplicate
+        assert publisher.published == [e, a, c]
+        assert publisher.published_ids == {e.event_id, a.event_id, c.event_id}
+        assert publisher.duplicates == 0 and publisher.total == 7
+
     def test_a_republished_event_is_accepted_and_counted_as_a_duplicate(self) -> None:
         publisher = InMemoryEventPublisher()
         event = make_event()

@@ -14,6 +14,7 @@ from fooddelivery.application.fanout import FanOutPublisher
 from fooddelivery.application.messages import EventInput, MalformedMessage, ResumeInput, TimerInput
 from fooddelivery.application.relay import ChangeRecord, ChangeStreamRelay, OutboxRelay
 from fooddelivery.application.runtime import (
+    REACTION_GATES,
     REACTION_TABLE,
     Outcome,
     Reaction,
@@ -25,7 +26,7 @@ from fooddelivery.bootstrap import Settings, bootstrap
 from fooddelivery.domain import Actor, DriverStatus, OrderStatus
 from fooddelivery.domain.errors import InfrastructureError, NotFound
 from fooddelivery.domain.events import DomainEvent, EventType
-from fooddelivery.domain.order import order_id_for_key
+from fooddelivery.domain.order import Order, order_id_for_key
 from fooddelivery.ports.saga_store import SagaStatus
 from fooddelivery.ports.scheduler import ScheduledMessage
 from fooddelivery.testing.builders import make_event, make_order
@@ -43,6 +44,7 @@ from ._world import CUSTOMER, REST_ID, World, build_world
         (EventType.ORDER_FAILED, {"by": "system"}, (Reaction.NOTIFY_RESTAURANT,)),
         (EventType.ORDER_STATUS_CHANGED, {"to": "DELIVERED"}, (Reaction.FREE_DRIVER,)),
         (EventType.ORDER_STATUS_CHANGED, {"to": "PREPARING"}, ()),
+        (EventType.ORDER_STATUS_CHANGED, {}, ()),
         (EventType.PAYMENT_CAPTURED, {}, ()),
         (EventType.DRIVER_ASSIGNED, {}, ()),
         (EventType.RESTAURANT_NOTIFIED, {}, ()),
@@ -55,6 +57,13 @@ def test_the_reaction_table_says_what_each_event_does(
     event = make_event(type=event_type, payload=payload)
     assert reactions_to(event) == expected
     assert needs_runtime(event) is bool(expected)
+    gate = REACTION_GATES.get(event_type)
+    if gate is not None and payload.get(gate[0]) != gate[1]:  # what handle_events skips has no reaction
+        assert expected == ()
+
+
+def test_only_status_changes_are_gated_by_a_payload_value() -> None:
+    assert REACTION_GATES == {EventType.ORDER_STATUS_CHANGED: ("to", "DELIVERED")}
 
 
 def test_every_row_of_the_table_is_reachable_and_described() -> None:
@@ -209,6 +218,36 @@ def test_a_caller_publishes_only_what_it_committed_and_the_sweep_leaves_others_c
     relay.claim_ttl_s = 0  # ... until its claim is old
     assert relay.flush() == 1
     assert outbox.outbox_size == 0
+
+
+def test_a_claim_is_aged_from_the_start_of_the_first_sweep_after_it() -> None:
+    outbox = InMemoryOrderRepository()
+    bus = InMemoryEventPublisher()
+    now = [100.0]
+    relay = OutboxRelay(outbox, bus, claim_ttl_s=10, monotonic=lambda: now[0])
+    first, second = make_order(), make_order()
+
+    def commit_in_another_thread(order: Order) -> None:  # a caller that has not published yet
+        thread = threading.Thread(target=lambda: (relay.claim(list(order.pending_events)), outbox.add(order)))
+        thread.start()
+        thread.join()
+
+    commit_in_another_thread(first)  # its claim reads no clock: stamped with the sweeps started so far (none)
+    assert relay.flush() == 0  # sweep 1 starts at 100: the first claim is at least 0 s old
+    commit_in_another_thread(second)
+    now[0] = 105.0
+    assert relay.flush() == 0  # sweep 2 at 105: the first claim is at least 5 s old, the second 0 s
+    now[0] = 110.0
+    assert relay.flush() == 1  # sweep 3 at 110: the first claim is at least 10 s old (sweep 1 came after it)
+    assert [e.order_id for e in bus.published] == [first.order_id]
+    now[0] = 114.0
+    assert relay.flush() == 0  # the second is at least 9 s old (sweep 2 came after it)
+    now[0] = 115.0
+    assert relay.flush() == 1 and outbox.outbox_size == 0
+    assert [e.order_id for e in bus.published] == [first.order_id, second.order_id]
+    now[0] = 1000.0
+    relay.flush()
+    assert [g for g, _ in relay._sweeps] == [5, 6]  # only the sweeps that still age a claim are kept
 
 
 def test_a_failed_publish_releases_the_claims_to_the_sweep_and_counts_the_attempt() -> None:

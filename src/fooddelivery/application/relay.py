@@ -8,9 +8,12 @@ call at the end. A request therefore carries its own work only, never a burst's:
 theirs to publish. What a caller could not publish (the bus refused, the process died) stays pending in the outbox,
 and :meth:`OutboxRelay.flush` -- the sweep, run by ``serve``'s worker and at start-up -- publishes it. The events
 a caller is about to commit are *claimed* (:class:`~fooddelivery.application.unit_of_work.OrderSession` claims them
-just before the write), and the sweep leaves claimed events alone for ``claim_ttl_s``, so it seldom races the
-caller that owns them: a caller that publishes, marks and releases its events between the sweep's read of the outbox
-and its look at the claims has them published a second time by the sweep (at-least-once, see below).
+just before the write), and the sweep leaves claimed events alone for at least ``claim_ttl_s``, so it seldom races
+the caller that owns them: a caller that publishes, marks and releases its events between the sweep's read of the
+outbox and its look at the claims has them published a second time by the sweep (at-least-once, see below). A claim
+reads no clock: it is stamped with the number of the sweeps started so far, and the sweep ages it by the start of
+the sweep that followed it (a lower bound of its age), so a claim is left alone from ``claim_ttl_s`` to
+``claim_ttl_s`` plus one sweep interval.
 
 **Change streams** (:class:`ChangeStreamRelay`; DynamoDB Streams, the Cosmos DB change feed, a Firestore
 trigger): the store itself delivers every committed outbox record to a function, which publishes the events and
@@ -28,6 +31,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 from fooddelivery.domain.errors import InfrastructureError
 from fooddelivery.domain.events import DomainEvent
@@ -42,6 +46,9 @@ log = logging.getLogger(__name__)
 #: The in-process consumer: handles a published batch; returns the ids of the events it could not handle (they stay
 #: in the outbox, so the sweep delivers them again: the outbox is the durable dead-letter store), or None.
 Consumer = Callable[[Sequence[DomainEvent]], Collection[str] | None]
+
+#: An event's id (``list(map(_EVENT_ID, events))``: the ids of a batch without a Python-level call per batch).
+_EVENT_ID = attrgetter("event_id")
 
 
 class _Own(threading.local):
@@ -63,7 +70,9 @@ class OutboxRelay:
         batch_size: records per publish call of the sweep.
         publish_after_commit: False where a change stream publishes (the cloud stores): :meth:`publish_own` then
             forgets what was committed instead of publishing it.
-        claim_ttl_s: how long the sweep leaves a claimed event to the caller that committed it (seconds).
+        claim_ttl_s: how long the sweep leaves a claimed event to the caller that committed it, at least (seconds;
+            at most one sweep interval more: see the module docstring).
+        monotonic: the sweep's clock (seconds; ``time.monotonic``): what ages claims.
     """
 
     def __init__(
@@ -75,6 +84,7 @@ class OutboxRelay:
         *,
         publish_after_commit: bool = True,
         claim_ttl_s: float = 10.0,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.outbox = outbox
         self.publisher = publisher
@@ -82,22 +92,30 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.publish_after_commit = publish_after_commit
         self.claim_ttl_s = claim_ttl_s
+        self._monotonic = monotonic
         self._own = _Own()
-        self._claims: dict[str, float] = {}
+        #: event id -> the number of sweeps started when it was claimed (its generation)
+        self._claims: dict[str, int] = {}
+        #: how many sweeps have started
+        self._generation = 0
+        #: (generation, when its sweep started, by ``monotonic``) of the sweeps still needed to age claims, oldest
+        #: first: a claim of generation g is at least as old as the start of generation g + 1
+        self._sweeps: list[tuple[int, float]] = []
         self._sweep_lock = threading.Lock()
 
     # -- claims: what a caller is committing ----------------------------------------------------------------
     def claim(self, events: Sequence[DomainEvent]) -> None:
-        """Record that this thread is about to commit ``events`` (called before the write)."""
+        """Record that this thread is about to commit ``events`` (called before the write; ``OrderSession.commit``
+        and ``.save`` write it out: keep them in step)."""
         if not events or not self.publish_after_commit:
             return  # a change stream publishes them: nothing to remember
         # No lock: each claim is one dict store under the GIL, only the claiming thread stores its events' ids, and
         # the events are not in the outbox before the write that follows, so the sweep cannot see a half-claimed
-        # batch.
-        now = time.monotonic()
+        # batch. No clock either: the claim's generation dates it (see _expired_below).
+        generation = self._generation
         claims = self._claims
         for event in events:
-            claims[event.event_id] = now
+            claims[event.event_id] = generation
         self._own.events += events  # (in place, as extend() does, without the call)
 
     def unclaim(self, events: Sequence[DomainEvent]) -> None:
@@ -119,15 +137,35 @@ class OutboxRelay:
                 except KeyError:
                     pass
 
-    def _claimed(self, event_id: str, now: float) -> bool:
-        at = self._claims.get(event_id)
-        return at is not None and now - at < self.claim_ttl_s
+    def _start_sweep(self) -> int:
+        """Start a new generation of claims (call with the sweep lock held); returns the generation below which
+        claims are expired: those of a generation ``g`` whose next generation started ``claim_ttl_s`` or longer
+        ago (the claim was made before that, so it is at least that old)."""
+        now = self._monotonic()
+        self._generation += 1
+        sweeps = self._sweeps
+        sweeps.append((self._generation, now))
+        horizon = now - self.claim_ttl_s
+        expired_below = 0
+        keep = 0
+        for i, (generation, started) in enumerate(sweeps):
+            if started > horizon:
+                break
+            expired_below, keep = generation, i
+        if keep:
+            del sweeps[:keep]  # the newest expired start still ages every older claim
+        return expired_below
+
+    def _claimed(self, event_id: str, expired_below: int) -> bool:
+        generation = self._claims.get(event_id)
+        return generation is not None and generation >= expired_below
 
     # -- per caller -----------------------------------------------------------------------------------------
     def publish_own(self) -> int:
-        """Publish the events this thread committed and hand them to the consumer; repeat for what the consumer
-        committed in turn; then mark them all in one call. A nested call (from inside the consumer) returns 0: the
-        outer call goes on.
+        """Publish the events this thread committed and hand them to the consumer, a batch at a time; repeat for
+        what the consumer committed in turn; then mark them all in one call (and the events the consumer could not
+        handle as failed: they stay pending). A nested call (from inside the consumer) returns 0: the outer call
+        goes on. With ``publish_after_commit`` False nothing was claimed, so there is nothing to publish.
 
         Returns:
             How many events were published.
@@ -137,27 +175,14 @@ class OutboxRelay:
                 (attempts counted) for the sweep; what was published before is marked.
         """
         own = self._own
-        if not self.publish_after_commit:
-            own.events.clear()
-            return 0
         if own.publishing or not own.events:
             return 0
         own.publishing = True
-        try:
-            return self._deliver_own([])
-        finally:
-            own.publishing = False
-
-    def _deliver_own(self, events: list[DomainEvent]) -> int:
-        """Publish ``events`` (taken from the outbox by the sweep, or none) and what this thread committed, a batch
-        at a time, each batch then handed to the consumer (whose commits make the next batch); then one mark call
-        (and one for the events the consumer could not handle, which stay pending)."""
-        own = self._own
         consumer = self.consumer
         publish = self.publisher.publish
         published: list[DomainEvent] = []  # grown with += (no call per batch); their ids are taken once, at the end
         unhandled: set[str] | None = None
-        batch = events
+        batch: list[DomainEvent] = []
         try:
             while True:
                 if own.events:
@@ -168,7 +193,7 @@ class OutboxRelay:
                 try:
                     publish(batch)
                 except InfrastructureError:
-                    self.outbox.mark_failed([e.event_id for e in batch])
+                    self.outbox.mark_failed(list(map(_EVENT_ID, batch)))
                     raise
                 published += batch
                 # Consumers first, then the mark: a crash in between republishes (at-least-once, consumers are
@@ -182,8 +207,9 @@ class OutboxRelay:
                 batch = []
             return len(published)
         finally:
+            own.publishing = False
             rest, own.events = own.events, []
-            ids = [e.event_id for e in published]
+            ids = list(map(_EVENT_ID, published))
             try:
                 if ids:
                     if unhandled:
@@ -193,8 +219,8 @@ class OutboxRelay:
             finally:
                 # done or failed, this caller no longer publishes them: the sweep may (self._release, written out)
                 if batch or rest:
-                    ids += [e.event_id for e in batch]
-                    ids += [e.event_id for e in rest]
+                    ids += map(_EVENT_ID, batch)
+                    ids += map(_EVENT_ID, rest)
                 claims = self._claims
                 for event_id in ids:
                     if event_id in claims:
@@ -202,6 +228,17 @@ class OutboxRelay:
                             del claims[event_id]
                         except KeyError:
                             pass
+
+    def _deliver_own(self, events: list[DomainEvent]) -> int:
+        """Publish ``events`` (the sweep's, taken from the outbox) and then what this thread committed, as
+        :meth:`publish_own` does, whether or not this thread is publishing already (the sweep's own flag is kept)."""
+        own = self._own
+        own.events = events + own.events
+        publishing, own.publishing = own.publishing, False
+        try:
+            return self.publish_own()
+        finally:
+            own.publishing = publishing
 
     def _mark(self, published: list[str], unhandled: set[str]) -> None:
         if unhandled:
@@ -236,8 +273,8 @@ class OutboxRelay:
             if own.events and not nested:
                 published += self._deliver_own([])
             seen: set[str] = set()
+            expired_below = self._start_sweep()
             while True:
-                now = time.monotonic()
                 records = self.outbox.pending(self.batch_size)
                 blocked: set[str] = set()
                 events = []
@@ -245,7 +282,7 @@ class OutboxRelay:
                     event = record.event
                     if event.event_id in seen:
                         continue
-                    if event.order_id in blocked or self._claimed(event.event_id, now):
+                    if event.order_id in blocked or self._claimed(event.event_id, expired_below):
                         blocked.add(event.order_id)
                         continue
                     events.append(event)

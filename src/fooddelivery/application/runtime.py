@@ -61,6 +61,7 @@ from fooddelivery.ports.scheduler import ScheduledMessage
 
 __all__ = [
     "REACTING_EVENT_TYPES",
+    "REACTION_GATES",
     "REACTION_TABLE",
     "OrderRuntime",
     "Outcome",
@@ -122,10 +123,6 @@ def _not_by_admin(event: DomainEvent) -> bool:
     return not _by_admin(event)
 
 
-def _to_delivered(event: DomainEvent) -> bool:
-    return event.payload.get("to") == _DELIVERED
-
-
 @dataclass(frozen=True, slots=True)
 class ReactionRule:
     """One row of the reaction table.
@@ -135,12 +132,25 @@ class ReactionRule:
         when: a condition on the event (its payload).
         reactions: what happens, in order.
         description: the row in words.
+        payload_is: ``(key, value)``: the row applies only when ``event.payload[key] == value`` (tested before
+            ``when``, and by a consumer before it hands an event to the runtime: see :data:`REACTION_GATES`), or
+            None.
     """
 
     event_type: EventType
     when: Callable[[DomainEvent], bool]
     reactions: tuple[Reaction, ...]
     description: str
+    payload_is: tuple[str, str] | None = None
+
+    def applies_to(self, event: DomainEvent) -> bool:
+        """Whether this row applies to ``event`` (its type, its ``payload_is`` and its ``when``)."""
+        if self.event_type is not event.type:
+            return False
+        gate = self.payload_is
+        if gate is not None and (gate[0] not in event.payload or event.payload[gate[0]] != gate[1]):
+            return False
+        return self.when is _always or self.when(event)
 
 
 #: The reaction table: the first row matching an event (type and condition) says what happens; no row, nothing.
@@ -166,9 +176,10 @@ REACTION_TABLE: Final[tuple[ReactionRule, ...]] = (
     ),
     ReactionRule(
         EventType.ORDER_STATUS_CHANGED,
-        _to_delivered,
+        _always,
         (Reaction.FREE_DRIVER,),
         "delivered: the driver is free again",
+        payload_is=("to", _DELIVERED),
     ),
 )
 
@@ -178,10 +189,25 @@ REACTION_TABLE: Final[tuple[ReactionRule, ...]] = (
 REACTING_EVENT_TYPES: Final[frozenset[EventType]] = frozenset(rule.event_type for rule in REACTION_TABLE)
 
 
+def _gates(table: tuple[ReactionRule, ...]) -> dict[EventType, tuple[str, str]]:
+    gates: dict[EventType, tuple[str, str]] = {}
+    for etype in {rule.event_type for rule in table}:
+        required = {rule.payload_is for rule in table if rule.event_type is etype}
+        if len(required) == 1 and (gate := required.pop()) is not None:
+            gates[etype] = gate
+    return gates
+
+
+#: ``{event type: (key, value)}`` for the types every row of which requires ``payload[key] == value``
+#: (``payload_is``): an event of such a type without that value has no reaction either, so a consumer may skip
+#: :meth:`OrderRuntime.on_event` for it (a status change to anything but ``DELIVERED``).
+REACTION_GATES: Final[Mapping[EventType, tuple[str, str]]] = _gates(REACTION_TABLE)
+
+
 def reactions_to(event: DomainEvent) -> tuple[Reaction, ...]:
     """What the runtime does for ``event`` (the first matching row of :data:`REACTION_TABLE`; none: ``()``)."""
     for rule in REACTION_TABLE:
-        if rule.event_type is event.type and rule.when(event):
+        if rule.applies_to(event):
             return rule.reactions
     return ()
 
@@ -251,9 +277,14 @@ class OrderRuntime:
         reactions: tuple[Reaction, ...] = ()
         etype = event.type
         for rule in REACTION_TABLE:  # reactions_to(event), written out: every event in process passes here
-            if rule.event_type is etype and rule.when(event):
-                reactions = rule.reactions
-                break
+            if rule.event_type is etype:  # rule.applies_to(event), likewise
+                gate = rule.payload_is
+                if gate is not None and (gate[0] not in event.payload or event.payload[gate[0]] != gate[1]):
+                    continue
+                when = rule.when
+                if when is _always or when(event):
+                    reactions = rule.reactions
+                    break
         if not reactions:
             return (Outcome.NO_EFFECT,)
         if not LOG_FIELDS.on and _providers.tracer_provider is None and _TRACE_API not in _modules:

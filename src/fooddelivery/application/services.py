@@ -21,7 +21,7 @@ from fooddelivery.application._base import use_case
 from fooddelivery.application.commands import PlaceOrder, PlaceOrderResult, Tracking
 from fooddelivery.application.deliveries import DeliveryUseCases
 from fooddelivery.application.ordering import OrderingUseCases
-from fooddelivery.application.runtime import REACTING_EVENT_TYPES
+from fooddelivery.application.runtime import REACTING_EVENT_TYPES, REACTION_GATES
 from fooddelivery.domain.errors import InfrastructureError
 from fooddelivery.domain.events import DomainEvent
 from fooddelivery.observability.instrument import traced_use_cases
@@ -64,7 +64,8 @@ class FoodDeliveryService(OrderingUseCases, DeliveryUseCases):
     # -- events -------------------------------------------------------------------------------------------
     def handle_events(self, events: Sequence[DomainEvent]) -> list[str]:
         """The in-process consumer of published events: each goes to :meth:`OrderRuntime.on_event` (an event of a
-        type the reaction table does not name is skipped: the runtime would do nothing with it). Runs inside its
+        type the reaction table does not name, or without the payload value its type's rows require
+        (``REACTION_GATES``), is skipped: the runtime would do nothing with it). Runs inside its
         call's scope, as a use case does (written out: the relay calls it for every batch it publishes).
 
         Returns:
@@ -79,8 +80,13 @@ class FoodDeliveryService(OrderingUseCases, DeliveryUseCases):
         scope.depth += 1
         try:
             for event in events:
-                if event.type not in REACTING_EVENT_TYPES:
+                etype = event.type
+                if etype not in REACTING_EVENT_TYPES:
                     continue
+                if etype in REACTION_GATES:  # a status change to anything but DELIVERED: no reaction either
+                    key, value = REACTION_GATES[etype]
+                    if key not in event.payload or event.payload[key] != value:
+                        continue
                 try:
                     runtime.on_event(event)
                 except InfrastructureError as exc:

@@ -220,10 +220,8 @@ class OrderSession:
             NotFound: no such order.
         """
         scope = self._scope
-        if not fresh and scope.depth:
-            order = scope.orders.get(order_id)
-            if order is not None and order_id in scope.sagas:
-                return order, scope.sagas[order_id]
+        if not fresh and scope.depth and order_id in scope.orders and order_id in scope.sagas:
+            return scope.orders[order_id], scope.sagas[order_id]  # (tests and subscripts: no call on this path)
         order, saga = self.unit.load(order_id)
         self._keep(order, saga, order_id, saga_known=True)
         return order, saga
@@ -257,7 +255,12 @@ class OrderSession:
             events = order.pending_events[:]
         else:
             events = committing(order, saga)
-        self.relay.claim(events)
+        relay = self.relay
+        if events and relay.publish_after_commit:  # relay.claim(events), written out (every commit passes here)
+            generation, claims = relay._generation, relay._claims
+            for event in events:
+                claims[event.event_id] = generation
+            relay._own.events += events
         try:
             self.unit.commit(saga, order, create_saga=create_saga, idempotency=idempotency)
         except BaseException:
@@ -313,7 +316,12 @@ class OrderSession:
             events = order.pending_events[:]
         else:
             events = committing(order)
-        self.relay.claim(events)
+        relay = self.relay
+        if events and relay.publish_after_commit:  # relay.claim(events), written out (see commit)
+            generation, claims = relay._generation, relay._claims
+            for event in events:
+                claims[event.event_id] = generation
+            relay._own.events += events
         try:
             self.inner.save(order)
         except BaseException:
@@ -335,11 +343,11 @@ class OrderSession:
         """
         scope = self._scope
         if scope.depth:
-            cached = scope.orders.get(order_id)
-            if cached is not None:
-                return cached
+            orders = scope.orders
+            if order_id in orders:  # (a test and a subscript: no call on this path; the scope keeps no None)
+                return orders[order_id]
             order = self.inner.get(order_id)
-            scope.orders[order_id] = order  # self._keep(order, None, order_id, saga_known=False)
+            orders[order_id] = order  # self._keep(order, None, order_id, saga_known=False)
             return order
         return self.inner.get(order_id)
 

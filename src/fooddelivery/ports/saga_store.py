@@ -63,7 +63,8 @@ class SagaState:
         """An independent copy (what a store keeps): the lists and ``attempts`` copied, ``data`` copied at every
         dict/list depth; strings, numbers, datetimes and other immutable values shared (they cannot change)."""
         data = self.data.copy()  # copy_json(self.data), its top level written out: every store write copies it
-        for key, item in data.items():
+        for key in data:  # (by key, not items(): no call; replacing a value does not change the dict's size)
+            item = data[key]
             if type(item) is dict or type(item) is list:
                 data[key] = copy_json(item)
         return SagaState(  # positionally: the field order of the class
@@ -135,7 +136,8 @@ def copy_json(value: Any) -> Any:
     kind = type(value)
     if kind is dict:
         out = value.copy()
-        for key, item in out.items():
+        for key in out:  # (as in SagaState.copy)
+            item = out[key]
             if type(item) is dict or type(item) is list:
                 out[key] = copy_json(item)
         return out

@@ -72,14 +72,17 @@ class InMemoryEventPublisher:
             kept, ids, counts = self._events, self._ids, self._counts
             retain = self._retain
             # -1: unbounded; 0: each append evicts (a full deque stays full until clear(): no len() then)
-            room = -1 if retain is None else 0 if self._full else retain - len(kept)
+            held = 0 if retain is None else retain if self._full else len(kept)  # how many kept before this call
+            room = -1 if retain is None else retain - held
+            evictions = 0  # the n-th event kept when full evicts the n-th of (kept before this call + this call's)
             for event in events:
                 count += 1
                 if room == 0:
                     if retain == 0:
                         counts[event.type] += 1
                         continue
-                    evicted = kept[0].event_id
+                    evicted = (kept[evictions] if evictions < held else events[evictions - held]).event_id
+                    evictions += 1
                     left = ids[evicted] - 1
                     if left:
                         ids[evicted] = left
@@ -93,8 +96,9 @@ class InMemoryEventPublisher:
                     ids[event_id] += 1
                 else:
                     ids[event_id] = 1
-                kept.append(event)
                 counts[event.type] += 1
+            if retain != 0:
+                kept.extend(events)  # one call; a full deque (maxlen=retain) drops the evicted from its left
             self._total += count
             if room == 0 and retain is not None:
                 self._full = True

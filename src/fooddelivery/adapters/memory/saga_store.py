@@ -36,10 +36,12 @@ class InMemorySagaStateStore:
 
     Args:
         counters: optional shared operation counters.
+        lock: the lock this store's reads and writes take: an in-memory order store's
+            (``InMemoryOrderRepository.lock``) makes their unit of work take one lock, not two; by default its own.
     """
 
-    def __init__(self, *, counters: OperationCounters | None = None) -> None:
-        self._lock = threading.Lock()
+    def __init__(self, *, counters: OperationCounters | None = None, lock: threading.Lock | None = None) -> None:
+        self._lock = lock if lock is not None else threading.Lock()
         self._counters = counters
         self._meter = meter_of(counters)
         self._states: dict[str, SagaState] = {}

@@ -3,6 +3,9 @@ under both stores' locks at once."""
 
 from __future__ import annotations
 
+import threading
+from types import TracebackType
+
 from fooddelivery.adapters.counters import OperationCounters
 from fooddelivery.adapters.memory.orders import InMemoryOrderRepository
 from fooddelivery.adapters.memory.saga_store import InMemorySagaStateStore
@@ -22,13 +25,38 @@ _SAGAS_READ = store("sagas", "txn_read")
 _SAGAS_READ_MISS = store("sagas", "txn_read_miss")
 
 
+class _BothLocks:
+    """Two locks taken as one (in this order) and released in reverse: the stores' own locks, when not shared."""
+
+    __slots__ = ("first", "second")
+
+    def __init__(self, first: threading.Lock, second: threading.Lock) -> None:
+        self.first = first
+        self.second = second
+
+    def __enter__(self) -> None:
+        self.first.acquire()
+        try:
+            self.second.acquire()
+        except BaseException:
+            self.first.release()
+            raise
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.second.release()
+        self.first.release()
+
+
 class InMemoryUnitOfWork:
     """``OrderUnitOfWork`` over an :class:`InMemoryOrderRepository` and an :class:`InMemorySagaStateStore`.
 
     ``load`` reads the order and its saga under both locks; ``commit`` checks every write first (the order's
     version or its insert, the saga's version or its insert) and applies them only if all pass, under both locks
-    (taken in one order: the order store's, then the saga store's), so it writes everything or nothing. The stores
-    keep what they keep for their own writes (independent copies, the outbox, the indexes).
+    (taken in one order: the order store's, then the saga store's; only one when the saga store shares the order
+    store's, as ``bootstrap`` builds them: ``InMemorySagaStateStore(lock=orders.lock)``), so it writes everything or
+    nothing. The stores keep what they keep for their own writes (independent copies, the outbox, the indexes).
 
     Counted operations (with the stores' ``counters``): ``units.reads`` per ``load``, ``units.writes`` per
     ``commit`` (successful or not), and ``outbox.writes`` per outbox record written. Metered as the cloud stores'
@@ -50,6 +78,10 @@ class InMemoryUnitOfWork:
         self.orders = orders
         self.sagas = sagas
         self._counters: OperationCounters | None = orders._counters
+        #: what load and commit hold: the one lock both stores share, else both stores' locks
+        self._locked: threading.Lock | _BothLocks = (
+            orders._lock if sagas._lock is orders._lock else _BothLocks(orders._lock, sagas._lock)
+        )
 
     def load(self, order_id: str) -> tuple[Order, SagaState | None]:
         """The order (a snapshot) and its saga (a copy, or None).
@@ -60,7 +92,7 @@ class InMemoryUnitOfWork:
         if self._counters is not None:
             self._counters.local.counts["units.reads"] += 1
         orders, sagas = self.orders, self.sagas
-        with orders._lock, sagas._lock:
+        with self._locked:
             found = orders._orders.get(order_id)
             order = found.snapshot() if found is not None else None
             stored = sagas._states.get(order_id)
@@ -102,23 +134,23 @@ class InMemoryUnitOfWork:
         stored: Order | None = None
         events: list[DomainEvent] = []
         try:
-            with orders._lock, sagas._lock:
+            with self._locked:
                 if write_order:
                     assert order is not None
                     if insert:
                         orders._check_add(order, idempotency)
                     else:
                         # orders._check_save(order), its test written out: called only to raise what it raises
-                        current = orders._orders.get(order.order_id)
-                        if current is None or current.version != order.persisted_version:
+                        stored_orders, order_id = orders._orders, order.order_id  # (no dict.get call)
+                        if order_id not in stored_orders or stored_orders[order_id].version != order.persisted_version:
                             orders._check_save(order)
                 if saga is not None:
                     if create_saga:
                         sagas._check_create(saga)
                     else:
                         # sagas._check_save(saga), likewise
-                        kept = sagas._states.get(saga.saga_id)
-                        if kept is None or kept.version != saga.version:
+                        states, saga_id = sagas._states, saga.saga_id
+                        if saga_id not in states or states[saga_id].version != saga.version:
                             sagas._check_save(saga)
                 # every check passed: apply
                 if write_order:

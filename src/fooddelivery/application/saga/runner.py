@@ -459,22 +459,18 @@ class SagaRunner:
         where this run last committed it) runs the steps since then again on a fresh read."""
         for _ in range(_MAX_CONFLICT_RETRIES):
             try:
-                return self._steps(run)
+                return self._run_steps(run)
             except ConcurrencyConflict:
                 committed = run.state.version  # a failed commit leaves the version as last committed
-                self.unit.forget(run.state.saga_id)
+                self.unit.forget(run.state.saga_id)  # what this run changed and did not commit is not to be read
                 entity, fresh = self.unit.load(run.state.saga_id, fresh=True)
                 if fresh is None or fresh.version != committed or fresh.status is not SagaStatus.RUNNING:
                     raise  # someone else moved the instance on: theirs to drive
                 run = _Run(fresh, entity)
+            except BaseException:
+                self.unit.forget(run.state.saga_id)  # likewise
+                raise
         raise ConcurrencyConflict(f"saga {run.state.saga_id}: lost {_MAX_CONFLICT_RETRIES} races on its entity")
-
-    def _steps(self, run: _Run) -> SagaState:
-        try:
-            return self._run_steps(run)
-        except BaseException:
-            self.unit.forget(run.state.saga_id)  # what this run changed and did not commit is not to be read
-            raise
 
     def _run_steps(self, run: _Run) -> SagaState:
         state = run.state
@@ -482,8 +478,15 @@ class SagaRunner:
         while state.status is SagaStatus.RUNNING:
             node = states[state.current]
             # exact types first (no isinstance call for the usual nodes), then subclasses
-            if type(node) is Task:
-                self._run_task(run, node)
+            if type(node) is Task:  # self._run_task(run, node), written out (most steps are tasks)
+                exc = self._attempt(run, node)
+                if exc is None:
+                    assert node.next is not None, f"task {node.name} has no next state"
+                    state.current = node.next
+                    if self._metering:
+                        self._transitions(0, node.next)
+                elif not self._schedule_retry(run, node.name, node.retry, exc):
+                    self._route(run, node.catch, exc, node.name)
             elif type(node) is Parallel:
                 self._run_parallel(run, node)
             elif type(node) is WaitForEvent:
@@ -614,7 +617,7 @@ class SagaRunner:
                 return
         raise exc
 
-    def _run_task(self, run: _Run, task: Task) -> None:
+    def _run_task(self, run: _Run, task: Task) -> None:  # (written out in _run_steps for exact Task nodes)
         exc = self._attempt(run, task)
         if exc is None:
             assert task.next is not None, f"task {task.name} has no next state"
