@@ -274,6 +274,21 @@ def test_with_a_change_stream_a_caller_publishes_nothing_and_keeps_nothing() -> 
     assert relay.publish_own() == 0 and bus.published == [] and outbox.outbox_size == 1
 
 
+def test_with_a_change_stream_the_sweep_still_publishes_and_marks_what_is_pending() -> None:
+    # the sweep's batches go through publish_own, which no longer looks at publish_after_commit: it must not start
+    # to (a stream's missed records would then stay pending for ever)
+    outbox = InMemoryOrderRepository()
+    bus = InMemoryEventPublisher()
+    relay = OutboxRelay(outbox, bus, publish_after_commit=False)
+    orders = [make_order(), make_order()]
+    for order in orders:
+        relay.claim(list(order.pending_events))  # nothing claimed: a change stream publishes
+        outbox.add(order)
+    assert relay.flush() == 2
+    assert [e.order_id for e in bus.published] == [o.order_id for o in orders]
+    assert outbox.outbox_size == 0 and relay.flush() == 0 and bus.duplicates == 0
+
+
 # -- the change-stream relay ----------------------------------------------------------------------------------
 class _RefusingAfter:
     """A bus that takes events until ``refused`` and refuses that one and the rest of the call."""
