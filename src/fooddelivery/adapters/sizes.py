@@ -20,7 +20,7 @@ per order, and a restaurant once per stored object.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from functools import cache
@@ -29,9 +29,10 @@ from typing import Any, Final
 from fooddelivery.domain.catalog import Driver, Restaurant
 from fooddelivery.domain.events import SCHEMA_VERSION, DomainEvent
 from fooddelivery.domain.order import Order
+from fooddelivery.observability.tracing import TRACE_KEY
 from fooddelivery.ports.notifications import Notification
 from fooddelivery.ports.orders import IdempotencyRecord
-from fooddelivery.ports.saga_store import SagaState
+from fooddelivery.ports.saga_store import SagaState, SagaStatus
 from fooddelivery.ports.scheduler import ScheduledMessage
 
 __all__ = [
@@ -88,32 +89,76 @@ def _text_size(text: str) -> int:
     return len(text) if text.isascii() else len(text.encode())
 
 
+class _Memo(dict[Any, int]):
+    """A bounded memo of sizes: ``memo[key]`` is the size of ``key``, computed by ``size_of`` the first time (a
+    dict subscript: no call on a hit). Emptied when it reaches ``limit`` entries."""
+
+    __slots__ = ("limit", "size_of")
+
+    def __init__(self, size_of: Callable[[Any], int], limit: int = 4096) -> None:
+        super().__init__()
+        self.size_of = size_of
+        self.limit = limit
+
+    def __missing__(self, key: Any) -> int:
+        size = self.size_of(key)
+        if len(self) >= self.limit:
+            self.clear()
+        self[key] = size
+        return size
+
+
+#: UTF-8 bytes of the value of an enum member (its status, type or kind): ``_ENUM_BYTES[member]``.
+_ENUM_BYTES: Final = _Memo(lambda member: _text_size(member._value_), 1024)
+#: UTF-8 bytes of a string from a small vocabulary (statuses, state names): ``_WORD_BYTES[text]``.
+_WORD_BYTES: Final = _Memo(_text_size, 1024)
+#: Bytes of a float: the same few numbers (coordinates of restaurants, addresses and drivers) recur.
+_FLOAT_SIZES: Final = _Memo(_number_size, 65_536)
+
+
+def _items_size(pairs: Iterable[tuple[Any, Any]]) -> int:
+    """Bytes of a map's entries (see :func:`value_size`): 3, plus 1 + key + value per entry; a str key or value and a
+    small int are sized here, without a call."""
+    total = 3
+    for key, v in pairs:
+        k = key if type(key) is str else str(key)
+        total += 1 + (len(k) if k.isascii() else len(k.encode()))
+        kind = type(v)
+        if kind is str:
+            total += len(v) if v.isascii() else len(v.encode())
+        elif kind is int and 0 <= v < _SMALL_INTS:
+            total += _INT_SIZES[v]
+        elif v is None or kind is bool:
+            total += 1
+        else:
+            total += value_size(v)
+    return total
+
+
 def value_size(value: Any) -> int:
     """Bytes of one stored value (see the module docstring); a datetime counts as its 27-byte text."""
     kind = type(value)
     if kind is str:
         return len(value) if value.isascii() else len(value.encode())
     if kind is dict:
-        total = 3
-        for k, v in value.items():
-            # str(k) as for any mapping; a str key is itself
-            total += 1 + _text_size(k if type(k) is str else str(k)) + value_size(v)
-        return total
+        return _items_size(value.items())
     if value is None or kind is bool:
         return 1
     if kind is int:
         return _INT_SIZES[value] if 0 <= value < _SMALL_INTS else _int_size(value)
-    if kind is float or isinstance(value, Decimal):
+    if kind is float:
+        return _FLOAT_SIZES[value]
+    if isinstance(value, Decimal):
         return _number_size(value)
     if isinstance(value, Mapping):
-        total = 3
-        for k, v in value.items():
-            total += 1 + len(str(k).encode()) + value_size(v)
-        return total
-    if isinstance(value, (list, tuple)):
+        return _items_size(value.items())
+    if kind is list or kind is tuple or isinstance(value, (list, tuple)):
         total = 3
         for v in value:
-            total += 1 + value_size(v)
+            if type(v) is str:
+                total += 1 + (len(v) if v.isascii() else len(v.encode()))
+            else:
+                total += 1 + value_size(v)
         return total
     return len(_TIME)  # datetimes (and anything else stored as text of that width)
 
@@ -123,14 +168,28 @@ def document_size(document: Mapping[str, Any]) -> int:
     return sum(len(name.encode()) + value_size(v) for name, v in document.items() if v is not None)
 
 
-#: ``json.dumps(doc, separators=(",", ":"), ensure_ascii=False, default=str)``, made once (``dumps`` with options
-#: builds an encoder per call).
-_COMPACT_JSON: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str).encode
+def _chunk_encoder(encoder: json.JSONEncoder) -> Callable[[Any, int], list[str]]:
+    """``encoder``'s C encoding function (``encoder(value, 0)`` is the JSON text's chunks), built once with its
+    options, as ``JSONEncoder.encode`` builds it per call; without the C module, ``[encoder.encode(value)]``."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # pragma: no cover - CPython has the C accelerator
+        return lambda value, _level: [encoder.encode(value)]
+    strings = json.encoder.encode_basestring_ascii if encoder.ensure_ascii else json.encoder.encode_basestring
+    chunks: Callable[[Any, int], list[str]] = make(
+        None, encoder.default, strings, None, encoder.key_separator, encoder.item_separator,
+        encoder.sort_keys, encoder.skipkeys, encoder.allow_nan,
+    )
+    return chunks
+
+
+#: ``json.dumps(doc, separators=(",", ":"), ensure_ascii=False, default=str)``'s chunks, its encoder made once
+#: (``dumps`` with options builds an encoder per call).
+_COMPACT_JSON: Final = _chunk_encoder(json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str))
 
 
 def json_size(doc: Any) -> int:
     """Bytes of ``doc`` as compact JSON (UTF-8)."""
-    text: str = _COMPACT_JSON(doc)
+    text = "".join(_COMPACT_JSON(doc, 0))
     return len(text) if text.isascii() else len(text.encode())
 
 
@@ -213,22 +272,30 @@ _STATUS_TIME_ENTRY: Final[int] = 1 + len(_TIME)
 
 
 def _optional_size(name_bytes: int, value: object) -> int:
-    return 0 if value is None else name_bytes + value_size(value)
+    """``name_bytes`` plus the bytes of ``value``, or 0 when it is None (an absent attribute)."""
+    if value is None:
+        return 0
+    if type(value) is str and value.isascii():
+        return name_bytes + len(value)
+    return name_bytes + value_size(value)
 
 
 def order_size(order: Order) -> int:
     """Stored size of an order item (its state; not its pending events): ``document_size(order_document(order))``,
     computed from the attributes' lengths, with what an order never changes sized once per order
     (:func:`_order_fixed_size`)."""
-    status = order.status.value
-    status_bytes = _text_size(status)
-    size = _order_fixed_size(order) + _ORDER_CONSTANT + status_bytes * 2 + 6  # "status" and its value, twice
-    size += 13 + _text_size(order.payment_status.value)  # "paymentStatus"
+    # "status" and its value, twice; "paymentStatus" and its value
+    size = _order_fixed_size(order) + _ORDER_CONSTANT + 2 * _ENUM_BYTES[order.status] + 6
+    size += 13 + _ENUM_BYTES[order.payment_status]
     for key in order.status_times:
-        size += _STATUS_TIME_ENTRY + _text_size(key if type(key) is str else str(key))
+        size += _STATUS_TIME_ENTRY + (_WORD_BYTES[key] if type(key) is str else _text_size(str(key)))
     for notification_id in order.notified:
-        size += 1 + value_size(notification_id)
-    size += value_size(order.version)
+        if type(notification_id) is str and notification_id.isascii():
+            size += 1 + len(notification_id)
+        else:
+            size += 1 + value_size(notification_id)
+    version = order.version
+    size += _INT_SIZES[version] if type(version) is int and 0 <= version < _SMALL_INTS else value_size(version)
     size += _optional_size(8, order.driver_id)  # "driverId"
     size += _optional_size(13, order.failure_reason)  # "failureReason"
     size += _optional_size(8, order.charge_id)  # "chargeId"
@@ -312,15 +379,17 @@ _OUTBOX_CONSTANT: Final[int] = (
 def outbox_size(event: DomainEvent) -> int:
     """Stored size of an outbox record: ``document_size(outbox_document(event))``, from the attributes' lengths."""
     version = event.order_version
-    order_bytes = value_size(event.order_id)
+    event_id = event.event_id
+    order_id = event.order_id
+    payload = event.payload
     return (
         _OUTBOX_CONSTANT
-        + 2 * value_size(event.event_id)
-        + value_size(event.type.value)
-        + 2 * order_bytes
-        + value_size(version)
-        + value_size(event.payload)
-        + len(f"{version:010d}")
+        + 2 * (len(event_id) if type(event_id) is str and event_id.isascii() else value_size(event_id))
+        + _ENUM_BYTES[event.type]
+        + 2 * (len(order_id) if type(order_id) is str and order_id.isascii() else value_size(order_id))
+        + (_INT_SIZES[version] if type(version) is int and 0 <= version < _SMALL_INTS else value_size(version))
+        + (_items_size(payload.items()) if type(payload) is dict else value_size(payload))
+        + (10 if type(version) is int and 0 <= version < 10**10 else len(f"{version:010d}"))  # outboxSeq's digits
     )
 
 
@@ -351,16 +420,45 @@ def _sdk_writes_v2() -> bool:
 def envelope_size(event: DomainEvent) -> int:
     """Bytes of ``event``'s CloudEvents JSON envelope, as it travels on every bus: ``len(envelope.to_json(event))``.
 
-    With the CloudEvents SDK 2.x the same JSON is written here without building and validating the SDK's event
-    (the attributes of ``fooddelivery.application.envelope.to_cloudevent``, the SDK's ``json.dumps`` with its
-    default separators and ASCII escapes, so its length in characters is its length in bytes); with a 1.x SDK
-    the envelope itself is written and measured.
+    With the CloudEvents SDK 2.x the length of the same JSON is computed without building and validating the SDK's
+    event (the attributes of ``fooddelivery.application.envelope.to_cloudevent``, written as the SDK's
+    ``json.dumps`` writes them: default separators, ASCII escapes, so a length in characters is one in bytes):
+    the constant attributes' bytes are summed once, each string attribute is measured as its JSON string, the
+    time from its fixed width, and only ``data`` is encoded; with a 1.x SDK the envelope itself is written and
+    measured.
     """
-    from fooddelivery.application.envelope import EVENT_SOURCE, TYPE_PREFIX, to_json
-    from fooddelivery.observability.tracing import TRACE_KEY
-
     if not _sdk_writes_v2():
+        from fooddelivery.application.envelope import to_json
+
         return len(to_json(event))
+    occurred_at = event.occurred_at
+    version = event.order_version
+    payload = event.payload
+    if type(occurred_at) is not datetime or type(version) is not int or TRACE_KEY in payload:
+        return _envelope_size_encoded(event)
+    order_id = _json_string_size(event.order_id)
+    offset = occurred_at.utcoffset()
+    if offset is None:
+        time = 21 + (7 if occurred_at.microsecond else 0)  # "YYYY-MM-DDTHH:MM:SS[.ffffff]" (isoformat's widths)
+    elif not offset:
+        time = 22 + (7 if occurred_at.microsecond else 0)  # "YYYY-MM-DDTHH:MM:SS[.ffffff]Z"
+    else:
+        time = len(_ENVELOPE_STRING(str(_envelope_default(occurred_at))))
+    return (
+        _ENVELOPE_FIXED
+        + _json_string_size(event.event_id)
+        + _TYPE_JSON_BYTES[event.type]
+        + 2 * order_id
+        + time
+        + (len(str(version)) + 2)
+        + len("".join(_ENVELOPE_DATA(payload if type(payload) is dict else dict(payload), 0)))
+    )
+
+
+def _envelope_size_encoded(event: DomainEvent) -> int:
+    """:func:`envelope_size` by writing the SDK's JSON (an event with a trace context, or unusual types)."""
+    from fooddelivery.application.envelope import EVENT_SOURCE, TYPE_PREFIX
+
     data = dict(event.payload)
     attributes: dict[str, Any] = {
         "id": event.event_id,
@@ -383,6 +481,44 @@ def envelope_size(event: DomainEvent) -> int:
     attributes["data"] = data
     text: str = _ENVELOPE_JSON(attributes)
     return len(text)
+
+
+#: JSON string of a text as the SDK writes it (quoted, ASCII escapes).
+_ENVELOPE_STRING: Final[Callable[[str], str]] = json.encoder.encode_basestring_ascii
+
+
+def _json_string_size(text: str) -> int:
+    """Bytes of ``text`` as a JSON string in the envelope (quoted, escaped as the SDK's ``json.dumps`` does)."""
+    return len(_ENVELOPE_STRING(text))
+
+
+#: The envelope's ``data`` as JSON chunks, written as the SDK writes it.
+_ENVELOPE_DATA: Final = _chunk_encoder(json.JSONEncoder(default=_envelope_default))
+
+
+def _envelope_fixed() -> int:
+    """Bytes of the envelope around its variable values: the braces, every attribute's name (quoted), ``": "`` and
+    ``", "``, the constant values (source, content type, schema and spec versions), the type's prefix and the
+    quotes of ``orderversion``; ``time``'s quotes are counted with it."""
+    from fooddelivery.application.envelope import EVENT_SOURCE, TYPE_PREFIX
+
+    names = ("id", "source", "type", "subject", "time", "datacontenttype", "schemaversion", "orderversion",
+             "partitionkey", "specversion", "data")
+    return (
+        2
+        + sum(len(name) + 2 + 2 for name in names)  # '"name": '
+        + 2 * (len(names) - 1)  # ', '
+        + _json_string_size(EVENT_SOURCE)
+        + len(TYPE_PREFIX)
+        + _json_string_size("application/json")
+        + _json_string_size(SCHEMA_VERSION)
+        + _json_string_size("1.0")
+    )
+
+
+_ENVELOPE_FIXED: Final[int] = _envelope_fixed()
+#: Bytes of an event type's JSON string in ``type`` without the prefix (its quotes and value).
+_TYPE_JSON_BYTES: Final = _Memo(lambda member: _json_string_size(member._value_), 256)
 
 
 def idempotency_size(record: IdempotencyRecord) -> int:
@@ -468,15 +604,25 @@ _DRIVER_CONSTANT: Final[int] = (
 _AVAILABLE_CELL: Final[int] = len("availableCell") + len("cell#dr5ru")
 
 
+#: driver id -> (the driver sized, its size): a stored driver is read (and found by queries) several times between
+#: two writes, so it is sized once per stored version (an identity check: ``Driver`` is immutable).
+_DRIVERS: dict[str, tuple[Driver, int]] = {}
+_DRIVERS_MAX: Final[int] = 65_536
+
+
 def driver_size(driver: Driver) -> int:
-    """Stored size of a driver item: ``document_size(driver_document(driver))``, from the attributes' lengths."""
-    status = driver.status.value
+    """Stored size of a driver item: ``document_size(driver_document(driver))``, from the attributes' lengths, once
+    per object."""
+    cached = _DRIVERS.get(driver.driver_id)
+    if cached is not None and cached[0] is driver:
+        return cached[1]
+    status = driver.status
     location = driver.location
     size = (
         _DRIVER_CONSTANT
         + value_size(driver.driver_id)
         + value_size(driver.name)
-        + value_size(status)
+        + _ENUM_BYTES[status]
         + value_size(location.lat)
         + value_size(location.lon)
         + value_size(driver.vehicle)
@@ -486,6 +632,9 @@ def driver_size(driver: Driver) -> int:
         size += 14 + value_size(driver.current_order_id)  # "currentOrderId"
     if status == "AVAILABLE":
         size += _AVAILABLE_CELL
+    if len(_DRIVERS) >= _DRIVERS_MAX:
+        _DRIVERS.clear()
+    _DRIVERS[driver.driver_id] = (driver, size)
     return size
 
 
@@ -519,10 +668,10 @@ def saga_size(state: SagaState) -> int:
     """Stored size of a saga instance item: ``document_size(saga_document(state))``, without building it."""
     size = 6 + value_size(state.saga_id) + len("createdAt") + len("updatedAt") + 2 * len(_TIME)  # "sagaId", times
     size += len("commitId") + len(_COMMIT_ID)
-    for name_bytes, value in (
+    fields: tuple[tuple[int, Any], ...] = (
         (10, state.definition),  # "definition"
         (7, state.current),  # "current"
-        (6, state.status.value),  # "status"
+        (6, state.status),  # "status" (a StrEnum: sized as its value)
         (4, state.data),  # "data"
         (9, state.completed),  # "completed"
         (11, state.compensated),  # "compensated"
@@ -531,8 +680,20 @@ def saga_size(state: SagaState) -> int:
         (7, state.version),  # "version"
         (7, state.timer_id),  # "timerId"
         (7, state.outcome),  # "outcome"
-    ):
-        if value is not None:
+    )
+    for name_bytes, value in fields:
+        if value is None:
+            continue
+        kind = type(value)
+        if kind is str:
+            size += name_bytes + (len(value) if value.isascii() else len(value.encode()))
+        elif kind is dict:
+            size += name_bytes + _items_size(value.items())
+        elif kind is int and 0 <= value < _SMALL_INTS:
+            size += name_bytes + _INT_SIZES[value]
+        elif kind is SagaStatus:
+            size += name_bytes + _ENUM_BYTES[value]
+        else:
             size += name_bytes + value_size(value)
     return size
 
