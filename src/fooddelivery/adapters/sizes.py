@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from functools import cache
 from typing import Any, Final
@@ -117,12 +117,11 @@ _FLOAT_SIZES: Final = _Memo(_number_size, 65_536)
 
 
 def _items_size(pairs: Iterable[tuple[Any, Any]]) -> int:
-    """Bytes of a map's entries (see :func:`value_size`): 3, plus 1 + key + value per entry; a str key or value and a
-    small int are sized here, without a call."""
+    """Bytes of a map's entries (see :func:`value_size`): 3, plus 1 + key + value per entry; a str key (from the
+    memo: keys are a small vocabulary), a str value and a small int are sized here, without a call."""
     total = 3
-    for key, v in pairs:
-        k = key if type(key) is str else str(key)
-        total += 1 + (len(k) if k.isascii() else len(k.encode()))
+    for k, v in pairs:
+        total += 1 + (_WORD_BYTES[k] if type(k) is str else _text_size(str(k)))
         kind = type(v)
         if kind is str:
             total += len(v) if v.isascii() else len(v.encode())
@@ -271,15 +270,6 @@ _ORDER_CONSTANT: Final[int] = (
 _STATUS_TIME_ENTRY: Final[int] = 1 + len(_TIME)
 
 
-def _optional_size(name_bytes: int, value: object) -> int:
-    """``name_bytes`` plus the bytes of ``value``, or 0 when it is None (an absent attribute)."""
-    if value is None:
-        return 0
-    if type(value) is str and value.isascii():
-        return name_bytes + len(value)
-    return name_bytes + value_size(value)
-
-
 def order_size(order: Order) -> int:
     """Stored size of an order item (its state; not its pending events): ``document_size(order_document(order))``,
     computed from the attributes' lengths, with what an order never changes sized once per order
@@ -296,9 +286,9 @@ def order_size(order: Order) -> int:
             size += 1 + value_size(notification_id)
     version = order.version
     size += _INT_SIZES[version] if type(version) is int and 0 <= version < _SMALL_INTS else value_size(version)
-    size += _optional_size(8, order.driver_id)  # "driverId"
-    size += _optional_size(13, order.failure_reason)  # "failureReason"
-    size += _optional_size(8, order.charge_id)  # "chargeId"
+    for name_bytes, value in ((8, order.driver_id), (13, order.failure_reason), (8, order.charge_id)):
+        if value is not None:  # "driverId", "failureReason", "chargeId"
+            size += name_bytes + (len(value) if type(value) is str and value.isascii() else value_size(value))
     return size
 
 
@@ -436,7 +426,21 @@ def envelope_size(event: DomainEvent) -> int:
     payload = event.payload
     if type(occurred_at) is not datetime or type(version) is not int or TRACE_KEY in payload:
         return _envelope_size_encoded(event)
-    order_id = _json_string_size(event.order_id)
+    # "YYYY-MM-DDTHH:MM:SS[.ffffff]Z" in UTC (isoformat's widths)
+    time = (29 if occurred_at.microsecond else 22) if occurred_at.tzinfo is UTC else _time_json_size(occurred_at)
+    return (
+        _ENVELOPE_FIXED
+        + len(_ENVELOPE_STRING(event.event_id))
+        + _TYPE_JSON_BYTES[event.type]
+        + 2 * len(_ENVELOPE_STRING(event.order_id))
+        + time
+        + (len(str(version)) + 2)
+        + len("".join(_ENVELOPE_DATA(payload if type(payload) is dict else dict(payload), 0)))
+    )
+
+
+def _time_json_size(occurred_at: datetime) -> int:
+    """Bytes of ``occurred_at`` as the envelope's ``time`` JSON string (quoted)."""
     offset = occurred_at.utcoffset()
     if offset is None:
         time = 21 + (7 if occurred_at.microsecond else 0)  # "YYYY-MM-DDTHH:MM:SS[.ffffff]" (isoformat's widths)
@@ -444,15 +448,7 @@ def envelope_size(event: DomainEvent) -> int:
         time = 22 + (7 if occurred_at.microsecond else 0)  # "YYYY-MM-DDTHH:MM:SS[.ffffff]Z"
     else:
         time = len(_ENVELOPE_STRING(str(_envelope_default(occurred_at))))
-    return (
-        _ENVELOPE_FIXED
-        + _json_string_size(event.event_id)
-        + _TYPE_JSON_BYTES[event.type]
-        + 2 * order_id
-        + time
-        + (len(str(version)) + 2)
-        + len("".join(_ENVELOPE_DATA(payload if type(payload) is dict else dict(payload), 0)))
-    )
+    return time
 
 
 def _envelope_size_encoded(event: DomainEvent) -> int:
@@ -618,18 +614,23 @@ def driver_size(driver: Driver) -> int:
         return cached[1]
     status = driver.status
     location = driver.location
-    size = (
-        _DRIVER_CONSTANT
-        + value_size(driver.driver_id)
-        + value_size(driver.name)
-        + _ENUM_BYTES[status]
-        + value_size(location.lat)
-        + value_size(location.lon)
-        + value_size(driver.vehicle)
-        + value_size(driver.version)
+    size = _DRIVER_CONSTANT + _ENUM_BYTES[status]
+    values: tuple[Any, ...] = (
+        driver.driver_id, driver.name, driver.vehicle, location.lat, location.lon, driver.version
     )
-    if driver.current_order_id is not None:
-        size += 14 + value_size(driver.current_order_id)  # "currentOrderId"
+    for value in values:
+        kind = type(value)
+        if kind is str and value.isascii():
+            size += len(value)
+        elif kind is float:
+            size += _FLOAT_SIZES[value]
+        elif kind is int and 0 <= value < _SMALL_INTS:
+            size += _INT_SIZES[value]
+        else:
+            size += value_size(value)
+    current = driver.current_order_id
+    if current is not None:  # "currentOrderId"
+        size += 14 + (len(current) if type(current) is str and current.isascii() else value_size(current))
     if status == "AVAILABLE":
         size += _AVAILABLE_CELL
     if len(_DRIVERS) >= _DRIVERS_MAX:
