@@ -82,6 +82,8 @@ def _int_size(value: int) -> int:
 #: Sizes of the small non-negative integers (versions, quantities, attempts), looked up instead of formatted.
 _SMALL_INTS: Final[int] = 4096
 _INT_SIZES: Final[tuple[int, ...]] = tuple(_int_size(i) for i in range(_SMALL_INTS))
+#: Decimal digits of the small non-negative integers (as text).
+_DIGITS: Final[tuple[int, ...]] = tuple(len(str(i)) for i in range(_SMALL_INTS))
 
 
 def _text_size(text: str) -> int:
@@ -112,6 +114,8 @@ class _Memo(dict[Any, int]):
 _ENUM_BYTES: Final = _Memo(lambda member: _text_size(member._value_), 1024)
 #: UTF-8 bytes of a string from a small vocabulary (statuses, state names): ``_WORD_BYTES[text]``.
 _WORD_BYTES: Final = _Memo(_text_size, 1024)
+#: UTF-8 bytes of an order id: an order's records follow one another, so they hit.
+_ID_BYTES: Final = _Memo(_text_size, 4096)
 #: Bytes of a float: the same few numbers (coordinates of restaurants, addresses and drivers) recur.
 _FLOAT_SIZES: Final = _Memo(_number_size, 65_536)
 
@@ -376,7 +380,7 @@ def outbox_size(event: DomainEvent) -> int:
         _OUTBOX_CONSTANT
         + 2 * (len(event_id) if type(event_id) is str and event_id.isascii() else value_size(event_id))
         + _ENUM_BYTES[event.type]
-        + 2 * (len(order_id) if type(order_id) is str and order_id.isascii() else value_size(order_id))
+        + 2 * (_ID_BYTES[order_id] if type(order_id) is str else value_size(order_id))
         + (_INT_SIZES[version] if type(version) is int and 0 <= version < _SMALL_INTS else value_size(version))
         + (_items_size(payload.items()) if type(payload) is dict else value_size(payload))
         + (10 if type(version) is int and 0 <= version < 10**10 else len(f"{version:010d}"))  # outboxSeq's digits
@@ -424,17 +428,25 @@ def envelope_size(event: DomainEvent) -> int:
     occurred_at = event.occurred_at
     version = event.order_version
     payload = event.payload
-    if type(occurred_at) is not datetime or type(version) is not int or TRACE_KEY in payload:
+    event_id = event.event_id
+    order_id = event.order_id
+    if (
+        type(occurred_at) is not datetime
+        or type(version) is not int
+        or type(event_id) is not str
+        or type(order_id) is not str
+        or TRACE_KEY in payload
+    ):
         return _envelope_size_encoded(event)
     # "YYYY-MM-DDTHH:MM:SS[.ffffff]Z" in UTC (isoformat's widths)
     time = (29 if occurred_at.microsecond else 22) if occurred_at.tzinfo is UTC else _time_json_size(occurred_at)
     return (
         _ENVELOPE_FIXED
-        + len(_ENVELOPE_STRING(event.event_id))
+        + len(_ENVELOPE_STRING(event_id))
         + _TYPE_JSON_BYTES[event.type]
-        + 2 * len(_ENVELOPE_STRING(event.order_id))
+        + 2 * _ID_JSON_BYTES[order_id]  # subject, partitionkey
         + time
-        + (len(str(version)) + 2)
+        + (_DIGITS[version] if 0 <= version < _SMALL_INTS else len(str(version))) + 2  # orderversion, quoted
         + len("".join(_ENVELOPE_DATA(payload if type(payload) is dict else dict(payload), 0)))
     )
 
@@ -513,6 +525,8 @@ def _envelope_fixed() -> int:
 
 
 _ENVELOPE_FIXED: Final[int] = _envelope_fixed()
+#: Bytes of an order id's JSON string (quoted, escaped): an order's events follow one another, so they hit.
+_ID_JSON_BYTES: Final = _Memo(_json_string_size, 4096)
 #: Bytes of an event type's JSON string in ``type`` without the prefix (its quotes and value).
 _TYPE_JSON_BYTES: Final = _Memo(lambda member: _json_string_size(member._value_), 256)
 
@@ -665,10 +679,27 @@ def saga_document(state: SagaState) -> dict[str, Any]:
     }
 
 
+#: Bytes of the saga item's attributes whose values are the same for every saga (names included).
+_SAGA_CONSTANT: Final[int] = (
+    len("sagaId") + len("createdAt") + len("updatedAt") + 2 * len(_TIME) + len("commitId") + len(_COMMIT_ID)
+)
+
+
+def _words_size(words: list[Any]) -> int:
+    """Bytes of a list of names (state names: a small vocabulary, sized from the memo)."""
+    total = 3
+    for word in words:
+        total += 1 + (_WORD_BYTES[word] if type(word) is str else value_size(word))
+    return total
+
+
 def saga_size(state: SagaState) -> int:
     """Stored size of a saga instance item: ``document_size(saga_document(state))``, without building it."""
-    size = 6 + value_size(state.saga_id) + len("createdAt") + len("updatedAt") + 2 * len(_TIME)  # "sagaId", times
-    size += len("commitId") + len(_COMMIT_ID)
+    saga_id = state.saga_id
+    size = _SAGA_CONSTANT + (len(saga_id) if type(saga_id) is str and saga_id.isascii() else value_size(saga_id))
+    timer_id = state.timer_id
+    if timer_id is not None:  # "timerId"
+        size += 7 + (len(timer_id) if type(timer_id) is str and timer_id.isascii() else value_size(timer_id))
     fields: tuple[tuple[int, Any], ...] = (
         (10, state.definition),  # "definition"
         (7, state.current),  # "current"
@@ -679,17 +710,18 @@ def saga_size(state: SagaState) -> int:
         (8, state.attempts),  # "attempts"
         (12, state.branches_done),  # "branchesDone"
         (7, state.version),  # "version"
-        (7, state.timer_id),  # "timerId"
         (7, state.outcome),  # "outcome"
     )
     for name_bytes, value in fields:
         if value is None:
             continue
         kind = type(value)
-        if kind is str:
-            size += name_bytes + (len(value) if value.isascii() else len(value.encode()))
+        if kind is str:  # a definition, state or outcome name
+            size += name_bytes + _WORD_BYTES[value]
         elif kind is dict:
             size += name_bytes + _items_size(value.items())
+        elif kind is list:
+            size += name_bytes + _words_size(value)
         elif kind is int and 0 <= value < _SMALL_INTS:
             size += name_bytes + _INT_SIZES[value]
         elif kind is SagaStatus:
