@@ -218,6 +218,23 @@ def test_driver_size_equals_the_reference(
     assert sizes.driver_size(driver) == _reference_document_size(sizes.driver_document(driver))
 
 
+def test_a_driver_is_sized_again_when_it_changes() -> None:
+    # sized once per stored object, its id, name and vehicle once while they are the same objects
+    driver = make_driver(driver_id="drv-same")
+    assert sizes.driver_size(driver) == _reference_document_size(sizes.driver_document(driver))
+    steps = [
+        driver.evolve(version=7),
+        replace(driver, status=DriverStatus.ASSIGNED, current_order_id="ord-ü-1", location=GeoPoint(1.5, -2.25)),
+        replace(driver, name="Al"),
+        replace(driver, vehicle="a much longer vehicle description"),
+        driver,
+    ]
+    for changed in steps:
+        expected = _reference_document_size(sizes.driver_document(changed))
+        assert sizes.driver_size(changed) == expected
+        assert sizes.driver_size(changed) == expected
+
+
 def test_restaurant_size_equals_the_reference_and_follows_a_new_version() -> None:
     restaurant = make_restaurant()
     expected = _reference_document_size(sizes.restaurant_document(restaurant))

@@ -114,21 +114,23 @@ class _Memo(dict[Any, int]):
 _ENUM_BYTES: Final = _Memo(lambda member: _text_size(member._value_), 1024)
 #: UTF-8 bytes of a string from a small vocabulary (statuses, state names): ``_WORD_BYTES[text]``.
 _WORD_BYTES: Final = _Memo(_text_size, 1024)
-#: UTF-8 bytes of an order id: an order's records follow one another, so they hit.
-_ID_BYTES: Final = _Memo(_text_size, 4096)
+#: UTF-8 bytes of an id or a value in a map (an order id, a driver id, a notification id, a total): an order's
+#: records follow one another and repeat them, so they hit.
+_ID_BYTES: Final = _Memo(_text_size, 16_384)
 #: Bytes of a float: the same few numbers (coordinates of restaurants, addresses and drivers) recur.
 _FLOAT_SIZES: Final = _Memo(_number_size, 65_536)
 
 
 def _items_size(pairs: Iterable[tuple[Any, Any]]) -> int:
     """Bytes of a map's entries (see :func:`value_size`): 3, plus 1 + key + value per entry; a str key (from the
-    memo: keys are a small vocabulary), a str value and a small int are sized here, without a call."""
+    memo: keys are a small vocabulary), a str value (from the memo of ids and values: an order's records repeat
+    them) and a small int are sized here, without a call."""
     total = 3
     for k, v in pairs:
         total += 1 + (_WORD_BYTES[k] if type(k) is str else _text_size(str(k)))
         kind = type(v)
         if kind is str:
-            total += len(v) if v.isascii() else len(v.encode())
+            total += _ID_BYTES[v]
         elif kind is int and 0 <= v < _SMALL_INTS:
             total += _INT_SIZES[v]
         elif v is None or kind is bool:
@@ -284,15 +286,12 @@ def order_size(order: Order) -> int:
     for key in order.status_times:
         size += _STATUS_TIME_ENTRY + (_WORD_BYTES[key] if type(key) is str else _text_size(str(key)))
     for notification_id in order.notified:
-        if type(notification_id) is str and notification_id.isascii():
-            size += 1 + len(notification_id)
-        else:
-            size += 1 + value_size(notification_id)
+        size += 1 + (_ID_BYTES[notification_id] if type(notification_id) is str else value_size(notification_id))
     version = order.version
     size += _INT_SIZES[version] if type(version) is int and 0 <= version < _SMALL_INTS else value_size(version)
     for name_bytes, value in ((8, order.driver_id), (13, order.failure_reason), (8, order.charge_id)):
         if value is not None:  # "driverId", "failureReason", "chargeId"
-            size += name_bytes + (len(value) if type(value) is str and value.isascii() else value_size(value))
+            size += name_bytes + (_ID_BYTES[value] if type(value) is str else value_size(value))
     return size
 
 
@@ -614,29 +613,34 @@ _DRIVER_CONSTANT: Final[int] = (
 _AVAILABLE_CELL: Final[int] = len("availableCell") + len("cell#dr5ru")
 
 
-#: driver id -> (the driver sized, its size): a stored driver is read (and found by queries) several times between
-#: two writes, so it is sized once per stored version (an identity check: ``Driver`` is immutable).
-_DRIVERS: dict[str, tuple[Driver, int]] = {}
+#: driver id -> (the driver sized, its size, the bytes of its id, name, vehicle and constant attributes): a stored
+#: driver is read (and found by queries) several times between two writes, so it is sized once per stored version
+#: (an identity check: ``Driver`` is immutable).
+_DRIVERS: dict[str, tuple[Driver, int, int]] = {}
 _DRIVERS_MAX: Final[int] = 65_536
 
 
 def driver_size(driver: Driver) -> int:
     """Stored size of a driver item: ``document_size(driver_document(driver))``, from the attributes' lengths, once
-    per object."""
+    per object (and its id, name and vehicle once per driver while they are the same objects)."""
     cached = _DRIVERS.get(driver.driver_id)
-    if cached is not None and cached[0] is driver:
-        return cached[1]
+    if cached is None:
+        fixed = _driver_fixed_size(driver)
+    else:
+        previous = cached[0]
+        if previous is driver:
+            return cached[1]
+        if previous.name is driver.name and previous.vehicle is driver.vehicle:
+            fixed = cached[2]
+        else:
+            fixed = _driver_fixed_size(driver)
     status = driver.status
     location = driver.location
-    size = _DRIVER_CONSTANT + _ENUM_BYTES[status]
-    values: tuple[Any, ...] = (
-        driver.driver_id, driver.name, driver.vehicle, location.lat, location.lon, driver.version
-    )
+    size = fixed + _ENUM_BYTES[status]
+    values: tuple[Any, ...] = (location.lat, location.lon, driver.version)
     for value in values:
         kind = type(value)
-        if kind is str and value.isascii():
-            size += len(value)
-        elif kind is float:
+        if kind is float:
             size += _FLOAT_SIZES[value]
         elif kind is int and 0 <= value < _SMALL_INTS:
             size += _INT_SIZES[value]
@@ -644,13 +648,18 @@ def driver_size(driver: Driver) -> int:
             size += value_size(value)
     current = driver.current_order_id
     if current is not None:  # "currentOrderId"
-        size += 14 + (len(current) if type(current) is str and current.isascii() else value_size(current))
+        size += 14 + (_ID_BYTES[current] if type(current) is str else value_size(current))
     if status == "AVAILABLE":
         size += _AVAILABLE_CELL
     if len(_DRIVERS) >= _DRIVERS_MAX:
         _DRIVERS.clear()
-    _DRIVERS[driver.driver_id] = (driver, size)
+    _DRIVERS[driver.driver_id] = (driver, size, fixed)
     return size
+
+
+def _driver_fixed_size(driver: Driver) -> int:
+    """Bytes of the driver item's attributes that do not change: the constant ones, its id, name and vehicle."""
+    return _DRIVER_CONSTANT + value_size(driver.driver_id) + value_size(driver.name) + value_size(driver.vehicle)
 
 
 #: The id of the write that stored a saga item (32 hex digits): DynamoDB's and Firestore's stores stamp every saga
