@@ -336,7 +336,7 @@ def bootstrap(
     Raises:
         TypeError: ``orders`` is not an outbox and no ``outbox`` was given.
     """
-    from fooddelivery.adapters.counters import OperationCounters
+    from fooddelivery.adapters.counters import OperationCounters, meter_of
     from fooddelivery.adapters.system import SystemClock, UuidIdGenerator
     from fooddelivery.application.order_saga import OrderSagaSteps, build_order_saga
     from fooddelivery.application.relay import OutboxRelay
@@ -406,7 +406,7 @@ def bootstrap(
         traced_sagas,
         traced_scheduler,
         clock,
-        meter=counters,
+        meter=meter_of(counters),  # the meter itself (one call a record), None when not metering
         unit=session,
     )
     if saga_engine is None and unit.atomic:

@@ -110,3 +110,42 @@ def test_the_usage_meter_adds_up_concurrent_records() -> None:
     with pytest.raises(ValueError):
         meter.record("x", -1)
     NullMeter().record("anything", 5, size=10)  # records nothing, raises nothing
+
+
+def test_the_usage_meter_keeps_the_tallies_of_recording_one_by_one() -> None:
+    # The meter sums whole quantities per (name, size) in each thread and builds tallies when read; a fractional
+    # quantity goes to a tally as it comes. Either way the tallies are those of adding every record in turn.
+    records: list[tuple[str, int | Decimal, int | None]] = [
+        ("store.orders.write", 1, 907),
+        ("store.orders.write", 1, 1025),
+        ("store.orders.write", 3, 907),
+        ("store.orders.read_miss", 1, None),
+        ("bus.event", 2, 0),
+        ("bus.event", 0, 999),
+        ("saga.transition", 7, None),
+        ("azure.cosmos.request_units", Decimal("5.71"), None),
+        ("azure.cosmos.request_units", 2, None),
+        ("mixed", Decimal("1.5"), 2000),
+        ("mixed", 2, 2000),
+        ("mixed", 1, None),
+    ]
+    meter = UsageMeter()
+    expected: dict[str, Tally] = {}
+    for name, quantity, size in records:
+        meter.record(name, quantity, size=size)
+        expected.setdefault(name, Tally()).add(quantity, size)
+    done = threading.Thread(target=meter.record, args=("store.orders.write", 1), kwargs={"size": 5000})
+    done.start()
+    done.join()
+    expected["store.orders.write"].add(1, 5000)
+    usage = meter.usage()
+    assert list(usage) == sorted(expected)
+    assert usage == expected
+    assert usage["azure.cosmos.request_units"].quantity == Decimal("7.71")
+    assert usage["mixed"].kib == {2: 3} and usage["mixed"].quantity == Decimal("4.5")
+    assert meter.quantity("store.orders.write") == 6
+    assert meter.quantity("never") == 0
+    with pytest.raises(ValueError):
+        meter.record("x", 1, size=-1)
+    meter.reset()
+    assert meter.usage() == {}

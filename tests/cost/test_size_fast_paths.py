@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -218,6 +218,23 @@ def test_driver_size_equals_the_reference(
     assert sizes.driver_size(driver) == _reference_document_size(sizes.driver_document(driver))
 
 
+def test_a_driver_is_sized_again_when_it_changes() -> None:
+    # sized once per stored object, its id, name and vehicle once while they are the same objects
+    driver = make_driver(driver_id="drv-same")
+    assert sizes.driver_size(driver) == _reference_document_size(sizes.driver_document(driver))
+    steps = [
+        driver.evolve(version=7),
+        replace(driver, status=DriverStatus.ASSIGNED, current_order_id="ord-ü-1", location=GeoPoint(1.5, -2.25)),
+        replace(driver, name="Al"),
+        replace(driver, vehicle="a much longer vehicle description"),
+        driver,
+    ]
+    for changed in steps:
+        expected = _reference_document_size(sizes.driver_document(changed))
+        assert sizes.driver_size(changed) == expected
+        assert sizes.driver_size(changed) == expected
+
+
 def test_restaurant_size_equals_the_reference_and_follows_a_new_version() -> None:
     restaurant = make_restaurant()
     expected = _reference_document_size(sizes.restaurant_document(restaurant))
@@ -262,3 +279,21 @@ def test_saga_size_equals_the_reference(
 def test_json_size_equals_the_length_of_compact_json(value: Any) -> None:
     expected = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str).encode())
     assert sizes.json_size(value) == expected
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    event=_events(),
+    at=st.datetimes(
+        min_value=datetime(1, 1, 1),
+        timezones=st.sampled_from([UTC, timezone(timedelta(hours=2)), timezone(timedelta(hours=-5, minutes=-30))]),
+    ),
+    whole_second=st.booleans(),
+)
+def test_the_envelope_size_follows_any_time_width_and_offset(
+    event: DomainEvent, at: datetime, whole_second: bool
+) -> None:
+    # the fast form counts the time's width instead of writing it: years before 1000, whole seconds (no
+    # microseconds written) and other offsets than UTC (written as +hh:mm, not Z) change it
+    event = replace(event, occurred_at=at.replace(microsecond=0) if whole_second else at)
+    assert sizes.envelope_size(event) == len(to_json(event))

@@ -72,14 +72,15 @@ class OperationCounters:
             adapters (:func:`meter_of`) not to compute sizes at all (a long simulation runs faster without it).
     """
 
-    __slots__ = ("_lock", "_meter", "_threads", "local", "metering")
+    __slots__ = ("_lock", "_threads", "local", "meter", "metering")
 
     def __init__(self, *, metering: bool = True) -> None:
         self._lock = threading.Lock()
         self._threads: list[defaultdict[str, int]] = []
         #: this thread's counts: ``local.counts[name] += n`` adds ``n`` to ``name`` (what :meth:`add` does)
         self.local = _ThreadCounts(self._threads, self._lock)
-        self._meter = UsageMeter()
+        #: where :meth:`record` records (the adapters record on it directly: :func:`meter_of`)
+        self.meter = UsageMeter()
         self.metering = metering
 
     def record(self, name: str, quantity: Quantity = 1, *, size: int | None = None) -> None:
@@ -90,19 +91,19 @@ class OperationCounters:
             ValueError: a negative quantity or size.
         """
         if self.metering:
-            self._meter.record(name, quantity, size=size)
+            self.meter.record(name, quantity, size=size)
 
     def usage(self) -> dict[str, Tally]:
         """What was recorded with :meth:`record`, by name (independent copies)."""
-        return self._meter.usage()
+        return self.meter.usage()
 
     def reset_usage(self) -> None:
         """Forget what was metered (the counts stay): e.g. after setting up a world, before the measured run."""
-        self._meter.reset()
+        self.meter.reset()
 
     def usage_json(self) -> dict[str, dict[str, Any]]:
         """:meth:`usage` as JSON-ready dicts."""
-        return self._meter.usage_json()
+        return self.meter.usage_json()
 
     def add(self, name: str, n: int = 1) -> None:
         """Add ``n`` (default 1) to the count of ``name``."""
@@ -134,12 +135,13 @@ class OperationCounters:
         with self._lock:
             for counts in self._threads:
                 counts.clear()
-        self._meter.reset()
+        self.meter.reset()
 
     def __repr__(self) -> str:
         return f"OperationCounters({self.snapshot()!r})"
 
 
-def meter_of(counters: OperationCounters | None) -> OperationCounters | None:
-    """``counters`` if it meters (the adapters record sized operations on it), else None (they skip sizing)."""
-    return counters if counters is not None and counters.metering else None
+def meter_of(counters: OperationCounters | None) -> UsageMeter | None:
+    """The meter of ``counters`` if it meters (the adapters record sized operations on it, with one call a record),
+    else None (they skip sizing)."""
+    return counters.meter if counters is not None and counters.metering else None

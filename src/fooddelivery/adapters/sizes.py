@@ -10,18 +10,21 @@ package's test (``adapters/aws/tests/messaging/test_metering.py``) compares thes
 Messages are sized as the bytes that travel: the CloudEvents JSON envelope of an event, the JSON body of a
 notification or a timer.
 
-Every metered operation sizes what it moved, so these functions run about a hundred times per simulated order; they
+Every metered operation sizes what it moved, so these functions run about fifty times per simulated order; they
 compute each size from the attributes' lengths instead of building the document (``order_document``,
 ``outbox_document``, ``driver_document``, ``saga_document`` and ``restaurant_document`` build it: the reference
 the fast forms are tested against, ``tests/cost/test_size_fast_paths.py``), size what an order never changes once
-per order, and a restaurant once per stored object.
+per order, a restaurant and a driver once per stored object, and take the sizes of recurring small values (map
+keys, state names, ids an order's records repeat, floats, enum values) from bounded memos (dicts whose misses
+compute the size: a hit costs a subscript, no call). An envelope is sized from its attributes' JSON lengths, with
+only its ``data`` encoded (by the C encoder, built once).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from datetime import datetime
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
 from decimal import Decimal
 from functools import cache
 from typing import Any, Final
@@ -29,9 +32,10 @@ from typing import Any, Final
 from fooddelivery.domain.catalog import Driver, Restaurant
 from fooddelivery.domain.events import SCHEMA_VERSION, DomainEvent
 from fooddelivery.domain.order import Order
+from fooddelivery.observability.tracing import TRACE_KEY
 from fooddelivery.ports.notifications import Notification
 from fooddelivery.ports.orders import IdempotencyRecord
-from fooddelivery.ports.saga_store import SagaState
+from fooddelivery.ports.saga_store import SagaState, SagaStatus
 from fooddelivery.ports.scheduler import ScheduledMessage
 
 __all__ = [
@@ -81,11 +85,62 @@ def _int_size(value: int) -> int:
 #: Sizes of the small non-negative integers (versions, quantities, attempts), looked up instead of formatted.
 _SMALL_INTS: Final[int] = 4096
 _INT_SIZES: Final[tuple[int, ...]] = tuple(_int_size(i) for i in range(_SMALL_INTS))
+#: Decimal digits of the small non-negative integers (as text).
+_DIGITS: Final[tuple[int, ...]] = tuple(len(str(i)) for i in range(_SMALL_INTS))
 
 
 def _text_size(text: str) -> int:
     """UTF-8 bytes of ``text`` (its length when it is ASCII, which ``str.isascii`` tells without a scan)."""
     return len(text) if text.isascii() else len(text.encode())
+
+
+class _Memo(dict[Any, int]):
+    """A bounded memo of sizes: ``memo[key]`` is the size of ``key``, computed by ``size_of`` the first time (a
+    dict subscript: no call on a hit). Emptied when it reaches ``limit`` entries."""
+
+    __slots__ = ("limit", "size_of")
+
+    def __init__(self, size_of: Callable[[Any], int], limit: int = 4096) -> None:
+        super().__init__()
+        self.size_of = size_of
+        self.limit = limit
+
+    def __missing__(self, key: Any) -> int:
+        size = self.size_of(key)
+        if len(self) >= self.limit:
+            self.clear()
+        self[key] = size
+        return size
+
+
+#: UTF-8 bytes of the value of an enum member (its status, type or kind): ``_ENUM_BYTES[member]``.
+_ENUM_BYTES: Final = _Memo(lambda member: _text_size(member._value_), 1024)
+#: UTF-8 bytes of a string from a small vocabulary (statuses, state names): ``_WORD_BYTES[text]``.
+_WORD_BYTES: Final = _Memo(_text_size, 1024)
+#: UTF-8 bytes of an id or a value in a map (an order id, a driver id, a notification id, a total): an order's
+#: records follow one another and repeat them, so they hit.
+_ID_BYTES: Final = _Memo(_text_size, 16_384)
+#: Bytes of a float: the same few numbers (coordinates of restaurants, addresses and drivers) recur.
+_FLOAT_SIZES: Final = _Memo(_number_size, 65_536)
+
+
+def _items_size(pairs: Iterable[tuple[Any, Any]]) -> int:
+    """Bytes of a map's entries (see :func:`value_size`): 3, plus 1 + key + value per entry; a str key (from the
+    memo: keys are a small vocabulary), a str value (from the memo of ids and values: an order's records repeat
+    them) and a small int are sized here, without a call."""
+    total = 3
+    for k, v in pairs:
+        total += 1 + (_WORD_BYTES[k] if type(k) is str else _text_size(str(k)))
+        kind = type(v)
+        if kind is str:
+            total += _ID_BYTES[v]
+        elif kind is int and 0 <= v < _SMALL_INTS:
+            total += _INT_SIZES[v]
+        elif v is None or kind is bool:
+            total += 1
+        else:
+            total += value_size(v)
+    return total
 
 
 def value_size(value: Any) -> int:
@@ -94,26 +149,24 @@ def value_size(value: Any) -> int:
     if kind is str:
         return len(value) if value.isascii() else len(value.encode())
     if kind is dict:
-        total = 3
-        for k, v in value.items():
-            # str(k) as for any mapping; a str key is itself
-            total += 1 + _text_size(k if type(k) is str else str(k)) + value_size(v)
-        return total
+        return _items_size(value.items())
     if value is None or kind is bool:
         return 1
     if kind is int:
         return _INT_SIZES[value] if 0 <= value < _SMALL_INTS else _int_size(value)
-    if kind is float or isinstance(value, Decimal):
+    if kind is float:
+        return _FLOAT_SIZES[value]
+    if isinstance(value, Decimal):
         return _number_size(value)
     if isinstance(value, Mapping):
-        total = 3
-        for k, v in value.items():
-            total += 1 + len(str(k).encode()) + value_size(v)
-        return total
-    if isinstance(value, (list, tuple)):
+        return _items_size(value.items())
+    if kind is list or kind is tuple or isinstance(value, (list, tuple)):
         total = 3
         for v in value:
-            total += 1 + value_size(v)
+            if type(v) is str:
+                total += 1 + (len(v) if v.isascii() else len(v.encode()))
+            else:
+                total += 1 + value_size(v)
         return total
     return len(_TIME)  # datetimes (and anything else stored as text of that width)
 
@@ -123,14 +176,28 @@ def document_size(document: Mapping[str, Any]) -> int:
     return sum(len(name.encode()) + value_size(v) for name, v in document.items() if v is not None)
 
 
-#: ``json.dumps(doc, separators=(",", ":"), ensure_ascii=False, default=str)``, made once (``dumps`` with options
-#: builds an encoder per call).
-_COMPACT_JSON: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str).encode
+def _chunk_encoder(encoder: json.JSONEncoder) -> Callable[[Any, int], list[str]]:
+    """``encoder``'s C encoding function (``encoder(value, 0)`` is the JSON text's chunks), built once with its
+    options, as ``JSONEncoder.encode`` builds it per call; without the C module, ``[encoder.encode(value)]``."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # pragma: no cover - CPython has the C accelerator
+        return lambda value, _level: [encoder.encode(value)]
+    strings = json.encoder.encode_basestring_ascii if encoder.ensure_ascii else json.encoder.encode_basestring
+    chunks: Callable[[Any, int], list[str]] = make(
+        None, encoder.default, strings, None, encoder.key_separator, encoder.item_separator,
+        encoder.sort_keys, encoder.skipkeys, encoder.allow_nan,
+    )
+    return chunks
+
+
+#: ``json.dumps(doc, separators=(",", ":"), ensure_ascii=False, default=str)``'s chunks, its encoder made once
+#: (``dumps`` with options builds an encoder per call).
+_COMPACT_JSON: Final = _chunk_encoder(json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str))
 
 
 def json_size(doc: Any) -> int:
     """Bytes of ``doc`` as compact JSON (UTF-8)."""
-    text: str = _COMPACT_JSON(doc)
+    text = "".join(_COMPACT_JSON(doc, 0))
     return len(text) if text.isascii() else len(text.encode())
 
 
@@ -212,26 +279,22 @@ _ORDER_CONSTANT: Final[int] = (
 _STATUS_TIME_ENTRY: Final[int] = 1 + len(_TIME)
 
 
-def _optional_size(name_bytes: int, value: object) -> int:
-    return 0 if value is None else name_bytes + value_size(value)
-
-
 def order_size(order: Order) -> int:
     """Stored size of an order item (its state; not its pending events): ``document_size(order_document(order))``,
     computed from the attributes' lengths, with what an order never changes sized once per order
     (:func:`_order_fixed_size`)."""
-    status = order.status.value
-    status_bytes = _text_size(status)
-    size = _order_fixed_size(order) + _ORDER_CONSTANT + status_bytes * 2 + 6  # "status" and its value, twice
-    size += 13 + _text_size(order.payment_status.value)  # "paymentStatus"
+    # "status" and its value, twice; "paymentStatus" and its value
+    size = _order_fixed_size(order) + _ORDER_CONSTANT + 2 * _ENUM_BYTES[order.status] + 6
+    size += 13 + _ENUM_BYTES[order.payment_status]
     for key in order.status_times:
-        size += _STATUS_TIME_ENTRY + _text_size(key if type(key) is str else str(key))
+        size += _STATUS_TIME_ENTRY + (_WORD_BYTES[key] if type(key) is str else _text_size(str(key)))
     for notification_id in order.notified:
-        size += 1 + value_size(notification_id)
-    size += value_size(order.version)
-    size += _optional_size(8, order.driver_id)  # "driverId"
-    size += _optional_size(13, order.failure_reason)  # "failureReason"
-    size += _optional_size(8, order.charge_id)  # "chargeId"
+        size += 1 + (_ID_BYTES[notification_id] if type(notification_id) is str else value_size(notification_id))
+    version = order.version
+    size += _INT_SIZES[version] if type(version) is int and 0 <= version < _SMALL_INTS else value_size(version)
+    for name_bytes, value in ((8, order.driver_id), (13, order.failure_reason), (8, order.charge_id)):
+        if value is not None:  # "driverId", "failureReason", "chargeId"
+            size += name_bytes + (_ID_BYTES[value] if type(value) is str else value_size(value))
     return size
 
 
@@ -312,15 +375,17 @@ _OUTBOX_CONSTANT: Final[int] = (
 def outbox_size(event: DomainEvent) -> int:
     """Stored size of an outbox record: ``document_size(outbox_document(event))``, from the attributes' lengths."""
     version = event.order_version
-    order_bytes = value_size(event.order_id)
+    event_id = event.event_id
+    order_id = event.order_id
+    payload = event.payload
     return (
         _OUTBOX_CONSTANT
-        + 2 * value_size(event.event_id)
-        + value_size(event.type.value)
-        + 2 * order_bytes
-        + value_size(version)
-        + value_size(event.payload)
-        + len(f"{version:010d}")
+        + 2 * (len(event_id) if type(event_id) is str and event_id.isascii() else value_size(event_id))
+        + _ENUM_BYTES[event.type]
+        + 2 * (_ID_BYTES[order_id] if type(order_id) is str else value_size(order_id))
+        + (_INT_SIZES[version] if type(version) is int and 0 <= version < _SMALL_INTS else value_size(version))
+        + (_items_size(payload.items()) if type(payload) is dict else value_size(payload))
+        + (10 if type(version) is int and 0 <= version < 10**10 else len(f"{version:010d}"))  # outboxSeq's digits
     )
 
 
@@ -351,16 +416,59 @@ def _sdk_writes_v2() -> bool:
 def envelope_size(event: DomainEvent) -> int:
     """Bytes of ``event``'s CloudEvents JSON envelope, as it travels on every bus: ``len(envelope.to_json(event))``.
 
-    With the CloudEvents SDK 2.x the same JSON is written here without building and validating the SDK's event
-    (the attributes of ``fooddelivery.application.envelope.to_cloudevent``, the SDK's ``json.dumps`` with its
-    default separators and ASCII escapes, so its length in characters is its length in bytes); with a 1.x SDK
-    the envelope itself is written and measured.
+    With the CloudEvents SDK 2.x the length of the same JSON is computed without building and validating the SDK's
+    event (the attributes of ``fooddelivery.application.envelope.to_cloudevent``, written as the SDK's
+    ``json.dumps`` writes them: default separators, ASCII escapes, so a length in characters is one in bytes):
+    the constant attributes' bytes are summed once, each string attribute is measured as its JSON string, the
+    time from its fixed width, and only ``data`` is encoded; with a 1.x SDK the envelope itself is written and
+    measured.
     """
-    from fooddelivery.application.envelope import EVENT_SOURCE, TYPE_PREFIX, to_json
-    from fooddelivery.observability.tracing import TRACE_KEY
-
     if not _sdk_writes_v2():
+        from fooddelivery.application.envelope import to_json
+
         return len(to_json(event))
+    occurred_at = event.occurred_at
+    version = event.order_version
+    payload = event.payload
+    event_id = event.event_id
+    order_id = event.order_id
+    if (
+        type(occurred_at) is not datetime
+        or type(version) is not int
+        or type(event_id) is not str
+        or type(order_id) is not str
+        or TRACE_KEY in payload
+    ):
+        return _envelope_size_encoded(event)
+    # "YYYY-MM-DDTHH:MM:SS[.ffffff]Z" in UTC (isoformat's widths)
+    time = (29 if occurred_at.microsecond else 22) if occurred_at.tzinfo is UTC else _time_json_size(occurred_at)
+    return (
+        _ENVELOPE_FIXED
+        + len(_ENVELOPE_STRING(event_id))
+        + _TYPE_JSON_BYTES[event.type]
+        + 2 * _ID_JSON_BYTES[order_id]  # subject, partitionkey
+        + time
+        + (_DIGITS[version] if 0 <= version < _SMALL_INTS else len(str(version))) + 2  # orderversion, quoted
+        + len("".join(_ENVELOPE_DATA(payload if type(payload) is dict else dict(payload), 0)))
+    )
+
+
+def _time_json_size(occurred_at: datetime) -> int:
+    """Bytes of ``occurred_at`` as the envelope's ``time`` JSON string (quoted)."""
+    offset = occurred_at.utcoffset()
+    if offset is None:
+        time = 21 + (7 if occurred_at.microsecond else 0)  # "YYYY-MM-DDTHH:MM:SS[.ffffff]" (isoformat's widths)
+    elif not offset:
+        time = 22 + (7 if occurred_at.microsecond else 0)  # "YYYY-MM-DDTHH:MM:SS[.ffffff]Z"
+    else:
+        time = len(_ENVELOPE_STRING(str(_envelope_default(occurred_at))))
+    return time
+
+
+def _envelope_size_encoded(event: DomainEvent) -> int:
+    """:func:`envelope_size` by writing the SDK's JSON (an event with a trace context, or unusual types)."""
+    from fooddelivery.application.envelope import EVENT_SOURCE, TYPE_PREFIX
+
     data = dict(event.payload)
     attributes: dict[str, Any] = {
         "id": event.event_id,
@@ -383,6 +491,46 @@ def envelope_size(event: DomainEvent) -> int:
     attributes["data"] = data
     text: str = _ENVELOPE_JSON(attributes)
     return len(text)
+
+
+#: JSON string of a text as the SDK writes it (quoted, ASCII escapes).
+_ENVELOPE_STRING: Final[Callable[[str], str]] = json.encoder.encode_basestring_ascii
+
+
+def _json_string_size(text: str) -> int:
+    """Bytes of ``text`` as a JSON string in the envelope (quoted, escaped as the SDK's ``json.dumps`` does)."""
+    return len(_ENVELOPE_STRING(text))
+
+
+#: The envelope's ``data`` as JSON chunks, written as the SDK writes it.
+_ENVELOPE_DATA: Final = _chunk_encoder(json.JSONEncoder(default=_envelope_default))
+
+
+def _envelope_fixed() -> int:
+    """Bytes of the envelope around its variable values: the braces, every attribute's name (quoted), ``": "`` and
+    ``", "``, the constant values (source, content type, schema and spec versions), the type's prefix and the
+    quotes of ``orderversion``; ``time``'s quotes are counted with it."""
+    from fooddelivery.application.envelope import EVENT_SOURCE, TYPE_PREFIX
+
+    names = ("id", "source", "type", "subject", "time", "datacontenttype", "schemaversion", "orderversion",
+             "partitionkey", "specversion", "data")
+    return (
+        2
+        + sum(len(name) + 2 + 2 for name in names)  # '"name": '
+        + 2 * (len(names) - 1)  # ', '
+        + _json_string_size(EVENT_SOURCE)
+        + len(TYPE_PREFIX)
+        + _json_string_size("application/json")
+        + _json_string_size(SCHEMA_VERSION)
+        + _json_string_size("1.0")
+    )
+
+
+_ENVELOPE_FIXED: Final[int] = _envelope_fixed()
+#: Bytes of an order id's JSON string (quoted, escaped): an order's events follow one another, so they hit.
+_ID_JSON_BYTES: Final = _Memo(_json_string_size, 4096)
+#: Bytes of an event type's JSON string in ``type`` without the prefix (its quotes and value).
+_TYPE_JSON_BYTES: Final = _Memo(lambda member: _json_string_size(member._value_), 256)
 
 
 def idempotency_size(record: IdempotencyRecord) -> int:
@@ -468,25 +616,53 @@ _DRIVER_CONSTANT: Final[int] = (
 _AVAILABLE_CELL: Final[int] = len("availableCell") + len("cell#dr5ru")
 
 
+#: driver id -> (the driver sized, its size, the bytes of its id, name, vehicle and constant attributes): a stored
+#: driver is read (and found by queries) several times between two writes, so it is sized once per stored version
+#: (an identity check: ``Driver`` is immutable).
+_DRIVERS: dict[str, tuple[Driver, int, int]] = {}
+_DRIVERS_MAX: Final[int] = 65_536
+
+
 def driver_size(driver: Driver) -> int:
-    """Stored size of a driver item: ``document_size(driver_document(driver))``, from the attributes' lengths."""
-    status = driver.status.value
+    """Stored size of a driver item: ``document_size(driver_document(driver))``, from the attributes' lengths, once
+    per object (and its id, name and vehicle once per driver while they are the same objects)."""
+    cached = _DRIVERS.get(driver.driver_id)
+    if cached is None:
+        fixed = _driver_fixed_size(driver)
+    else:
+        previous = cached[0]
+        if previous is driver:
+            return cached[1]
+        if previous.name is driver.name and previous.vehicle is driver.vehicle:
+            fixed = cached[2]
+        else:
+            fixed = _driver_fixed_size(driver)
+    status = driver.status
     location = driver.location
-    size = (
-        _DRIVER_CONSTANT
-        + value_size(driver.driver_id)
-        + value_size(driver.name)
-        + value_size(status)
-        + value_size(location.lat)
-        + value_size(location.lon)
-        + value_size(driver.vehicle)
-        + value_size(driver.version)
-    )
-    if driver.current_order_id is not None:
-        size += 14 + value_size(driver.current_order_id)  # "currentOrderId"
+    size = fixed + _ENUM_BYTES[status]
+    values: tuple[Any, ...] = (location.lat, location.lon, driver.version)
+    for value in values:
+        kind = type(value)
+        if kind is float:
+            size += _FLOAT_SIZES[value]
+        elif kind is int and 0 <= value < _SMALL_INTS:
+            size += _INT_SIZES[value]
+        else:
+            size += value_size(value)
+    current = driver.current_order_id
+    if current is not None:  # "currentOrderId"
+        size += 14 + (_ID_BYTES[current] if type(current) is str else value_size(current))
     if status == "AVAILABLE":
         size += _AVAILABLE_CELL
+    if len(_DRIVERS) >= _DRIVERS_MAX:
+        _DRIVERS.clear()
+    _DRIVERS[driver.driver_id] = (driver, size, fixed)
     return size
+
+
+def _driver_fixed_size(driver: Driver) -> int:
+    """Bytes of the driver item's attributes that do not change: the constant ones, its id, name and vehicle."""
+    return _DRIVER_CONSTANT + value_size(driver.driver_id) + value_size(driver.name) + value_size(driver.vehicle)
 
 
 #: The id of the write that stored a saga item (32 hex digits): DynamoDB's and Firestore's stores stamp every saga
@@ -515,24 +691,54 @@ def saga_document(state: SagaState) -> dict[str, Any]:
     }
 
 
+#: Bytes of the saga item's attributes whose values are the same for every saga (names included).
+_SAGA_CONSTANT: Final[int] = (
+    len("sagaId") + len("createdAt") + len("updatedAt") + 2 * len(_TIME) + len("commitId") + len(_COMMIT_ID)
+)
+
+
+def _words_size(words: list[Any]) -> int:
+    """Bytes of a list of names (state names: a small vocabulary, sized from the memo)."""
+    total = 3
+    for word in words:
+        total += 1 + (_WORD_BYTES[word] if type(word) is str else value_size(word))
+    return total
+
+
 def saga_size(state: SagaState) -> int:
     """Stored size of a saga instance item: ``document_size(saga_document(state))``, without building it."""
-    size = 6 + value_size(state.saga_id) + len("createdAt") + len("updatedAt") + 2 * len(_TIME)  # "sagaId", times
-    size += len("commitId") + len(_COMMIT_ID)
-    for name_bytes, value in (
+    saga_id = state.saga_id
+    size = _SAGA_CONSTANT + (len(saga_id) if type(saga_id) is str and saga_id.isascii() else value_size(saga_id))
+    timer_id = state.timer_id
+    if timer_id is not None:  # "timerId"
+        size += 7 + (len(timer_id) if type(timer_id) is str and timer_id.isascii() else value_size(timer_id))
+    fields: tuple[tuple[int, Any], ...] = (
         (10, state.definition),  # "definition"
         (7, state.current),  # "current"
-        (6, state.status.value),  # "status"
+        (6, state.status),  # "status" (a StrEnum: sized as its value)
         (4, state.data),  # "data"
         (9, state.completed),  # "completed"
         (11, state.compensated),  # "compensated"
         (8, state.attempts),  # "attempts"
         (12, state.branches_done),  # "branchesDone"
         (7, state.version),  # "version"
-        (7, state.timer_id),  # "timerId"
         (7, state.outcome),  # "outcome"
-    ):
-        if value is not None:
+    )
+    for name_bytes, value in fields:
+        if value is None:
+            continue
+        kind = type(value)
+        if kind is str:  # a definition, state or outcome name
+            size += name_bytes + _WORD_BYTES[value]
+        elif kind is dict:
+            size += name_bytes + _items_size(value.items())
+        elif kind is list:
+            size += name_bytes + _words_size(value)
+        elif kind is int and 0 <= value < _SMALL_INTS:
+            size += name_bytes + _INT_SIZES[value]
+        elif kind is SagaStatus:
+            size += name_bytes + _ENUM_BYTES[value]
+        else:
             size += name_bytes + value_size(value)
     return size
 

@@ -23,6 +23,7 @@ from fooddelivery.domain.errors import (
 )
 from fooddelivery.domain.events import DomainEvent
 from fooddelivery.domain.order import Order, OrderStatus
+from fooddelivery.metering import UsageMeter
 from fooddelivery.metering.operations import store
 from fooddelivery.ports.messaging import OutboxRecord
 from fooddelivery.ports.orders import IdempotencyRecord, Page
@@ -203,7 +204,7 @@ class InMemoryOrderRepository:
 
     def _meter_write(
         self,
-        meter: OperationCounters,
+        meter: UsageMeter,
         stored: Order,
         events: Sequence[DomainEvent],
         idempotency: IdempotencyRecord | None,
