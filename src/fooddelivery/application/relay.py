@@ -111,7 +111,7 @@ class OutboxRelay:
             return  # a change stream publishes them: nothing to remember
         # No lock: each claim is one dict store under the GIL, only the claiming thread stores its events' ids, and
         # the events are not in the outbox before the write that follows, so the sweep cannot see a half-claimed
-        # batch. No clock either: the claim's generation dates it (see _expired_below).
+        # batch. No clock either: the claim's generation dates it (see _start_sweep).
         generation = self._generation
         claims = self._claims
         for event in events:
@@ -177,9 +177,9 @@ class OutboxRelay:
         own = self._own
         if own.publishing or not own.events:
             return 0
-        own.publishing = True
         consumer = self.consumer
         publish = self.publisher.publish
+        own.publishing = True  # (after the lookups: nothing between here and the try can raise)
         published: list[DomainEvent] = []  # grown with += (no call per batch); their ids are taken once, at the end
         unhandled: set[str] | None = None
         batch: list[DomainEvent] = []
