@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -297,3 +298,52 @@ def test_the_envelope_size_follows_any_time_width_and_offset(
     # microseconds written) and other offsets than UTC (written as +hh:mm, not Z) change it
     event = replace(event, occurred_at=at.replace(microsecond=0) if whole_second else at)
     assert sizes.envelope_size(event) == len(to_json(event))
+
+
+def test_the_memos_give_the_same_sizes_when_they_fill_and_start_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The memos are bounded (emptied when full) and a driver is kept per id: with room for two entries, every kind
+    # of size is taken from a memo that keeps filling and starting again, and from kept drivers replaced in turn.
+    for memo in (
+        sizes._ENUM_BYTES,
+        sizes._WORD_BYTES,
+        sizes._ID_BYTES,
+        sizes._FLOAT_SIZES,
+        sizes._ID_JSON_BYTES,
+        sizes._TYPE_JSON_BYTES,
+    ):
+        monkeypatch.setattr(memo, "limit", 2)
+    monkeypatch.setattr(sizes, "_DRIVERS_MAX", 2)
+    words = ["PLACED", "é-ü", "😀", "", "x" * 40]
+    kinds, statuses = list(EventType), list(SagaStatus)
+    for i in range(60):
+        word = words[i % len(words)]
+        value = {word: [word, i * 1.5, -0.0, 1e-7, 1e21, -(10**20)], str(i): word, i: None, "d": {word: i}}
+        assert sizes.value_size(value) == _reference_value_size(value)
+        driver = make_driver(
+            driver_id=f"drv-{i % 3}",
+            name=f"Dr {word}",
+            status=DriverStatus.ASSIGNED if i % 2 else DriverStatus.AVAILABLE,
+            current_order_id=f"ord-{word}" if i % 2 else None,
+            location=GeoPoint(i * 0.5 - 10, -i * 0.25),
+            version=i * 97,
+        )
+        for _ in range(2):
+            assert sizes.driver_size(driver) == _reference_document_size(sizes.driver_document(driver))
+        event = DomainEvent(
+            event_id=f"evt-{word}-{i}",
+            type=kinds[i % len(kinds)],
+            occurred_at=T0 + timedelta(seconds=i, microseconds=i % 2),
+            order_id=f"ord-{word}-{i % 4}",
+            order_version=i * 131,
+            payload={"driverId": word, "n": i, "at": word * 2},
+        )
+        assert sizes.outbox_size(event) == _reference_document_size(sizes.outbox_document(event))
+        assert sizes.envelope_size(event) == len(to_json(event))
+        state = make_saga_state(
+            data={word: i, "x": word},
+            status=statuses[i % len(statuses)],
+            completed=[word, "Reserve"],
+            outcome=word or None,
+            version=i * 7,
+        )
+        assert sizes.saga_size(state) == _reference_document_size(sizes.saga_document(state))

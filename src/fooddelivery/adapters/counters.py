@@ -45,12 +45,27 @@ OPERATION_NAMES: Final[frozenset[str]] = frozenset(
 class _ThreadCounts(threading.local):
     """One thread's counts (``counts``, a ``defaultdict(int)``), made and registered with their
     :class:`OperationCounters` the first time the thread touches them (``threading.local`` runs ``__init__`` once per
-    thread, with the arguments it was built with)."""
+    thread, with the arguments it was built with). Registering first adds the counts of the threads that ended to
+    ``folded`` and drops their dicts, so counters counted on by short-lived threads (a thread per request) keep
+    their counts without a dict per thread they ever saw."""
 
-    def __init__(self, threads: list[defaultdict[str, int]], lock: threading.Lock) -> None:
+    def __init__(
+        self,
+        threads: list[tuple[threading.Thread, defaultdict[str, int]]],
+        folded: dict[str, int],
+        lock: threading.Lock,
+    ) -> None:
         self.counts: defaultdict[str, int] = defaultdict(int)
         with lock:
-            threads.append(self.counts)
+            live = []
+            for thread, counts in threads:
+                if thread.is_alive():
+                    live.append((thread, counts))
+                    continue
+                for name, n in counts.items():  # an ended thread counts no more
+                    folded[name] = folded.get(name, 0) + n
+            threads[:] = live
+            threads.append((threading.current_thread(), self.counts))
 
 
 class OperationCounters:
@@ -72,13 +87,15 @@ class OperationCounters:
             adapters (:func:`meter_of`) not to compute sizes at all (a long simulation runs faster without it).
     """
 
-    __slots__ = ("_lock", "_threads", "local", "meter", "metering")
+    __slots__ = ("_folded", "_lock", "_threads", "local", "meter", "metering")
 
     def __init__(self, *, metering: bool = True) -> None:
         self._lock = threading.Lock()
-        self._threads: list[defaultdict[str, int]] = []
+        self._threads: list[tuple[threading.Thread, defaultdict[str, int]]] = []
+        #: the counts of the threads that ended
+        self._folded: dict[str, int] = {}
         #: this thread's counts: ``local.counts[name] += n`` adds ``n`` to ``name`` (what :meth:`add` does)
-        self.local = _ThreadCounts(self._threads, self._lock)
+        self.local = _ThreadCounts(self._threads, self._folded, self._lock)
         #: where :meth:`record` records (the adapters record on it directly: :func:`meter_of`)
         self.meter = UsageMeter()
         self.metering = metering
@@ -111,7 +128,7 @@ class OperationCounters:
 
     def _totals(self) -> dict[str, int]:
         with self._lock:
-            parts = [d.copy() for d in self._threads]  # dict.copy is one step under the GIL
+            parts = [self._folded.copy(), *(d.copy() for _, d in self._threads)]  # dict.copy: one step (GIL)
         totals: dict[str, int] = {}
         for part in parts:
             for name, count in part.items():
@@ -133,7 +150,8 @@ class OperationCounters:
     def reset(self) -> None:
         """Set every count back to zero and forget what was metered (call it while no thread adds)."""
         with self._lock:
-            for counts in self._threads:
+            self._folded.clear()
+            for _, counts in self._threads:
                 counts.clear()
         self.meter.reset()
 

@@ -174,17 +174,40 @@ def _tally_of(tallies: dict[str, Tally], name: str) -> Tally:
     return tally
 
 
+#: One thread's records: the thread, its sums by name ({name: quantity}) and by name and size ({(name, size): how
+#: many}).
+_Records = tuple[threading.Thread, defaultdict[str, int], defaultdict[tuple[str, int], int]]
+
+
 class _ThreadRecords(threading.local):
     """One thread's records of a :class:`UsageMeter`: ``unsized`` ({name: quantity}) and ``sized`` ({(name, size):
     how many}), made and registered with their meter the first time the thread records (``threading.local`` runs
-    ``__init__`` once per thread, with the arguments it was built with)."""
+    ``__init__`` once per thread, with the arguments it was built with). Registering first folds the records of
+    the threads that ended into the meter's tallies, so a meter recorded on by short-lived threads (a thread per
+    request) keeps what they recorded without keeping a pair of dicts per thread it ever saw."""
 
-    def __init__(self, threads: list[tuple[defaultdict[str, int], defaultdict[tuple[str, int], int]]],
-                 lock: threading.Lock) -> None:
+    def __init__(self, threads: list[_Records], tallies: dict[str, Tally], lock: threading.Lock) -> None:
         self.unsized: defaultdict[str, int] = defaultdict(int)
         self.sized: defaultdict[tuple[str, int], int] = defaultdict(int)
         with lock:
-            threads.append((self.unsized, self.sized))
+            _fold_ended(threads, tallies)
+            threads.append((threading.current_thread(), self.unsized, self.sized))
+
+
+def _fold_ended(threads: list[_Records], tallies: dict[str, Tally]) -> None:
+    """Add the records of the threads that ended to ``tallies`` and drop them from ``threads`` (under the meter's
+    lock: an ended thread records no more)."""
+    live: list[_Records] = []
+    for records in threads:
+        thread, unsized, sized = records
+        if thread.is_alive():
+            live.append(records)
+            continue
+        for name, quantity in unsized.items():
+            _tally_of(tallies, name).add(quantity, None)
+        for (name, size), n in sized.items():
+            _tally_of(tallies, name).add(n, size)
+    threads[:] = live
 
 
 class UsageMeter:
@@ -204,8 +227,8 @@ class UsageMeter:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._tallies: dict[str, Tally] = {}
-        self._threads: list[tuple[defaultdict[str, int], defaultdict[tuple[str, int], int]]] = []
-        self._local = _ThreadRecords(self._threads, self._lock)
+        self._threads: list[_Records] = []
+        self._local = _ThreadRecords(self._threads, self._tallies, self._lock)
 
     def record(self, name: str, quantity: Quantity = 1, *, size: int | None = None) -> None:
         """Record ``quantity`` of ``name``, each ``size`` bytes when given.
@@ -232,7 +255,7 @@ class UsageMeter:
             for name, tally in self._tallies.items():
                 copy = out[name] = Tally()
                 copy.merge(tally)
-            parts = [(unsized.copy(), sized.copy()) for unsized, sized in self._threads]  # one step under the GIL
+            parts = [(unsized.copy(), sized.copy()) for _, unsized, sized in self._threads]  # each one step (GIL)
         for unsized, sized in parts:
             for name, quantity in unsized.items():
                 _tally_of(out, name).add(quantity, None)
@@ -249,7 +272,7 @@ class UsageMeter:
         """Forget everything recorded (call it while no other thread records)."""
         with self._lock:
             self._tallies.clear()
-            for unsized, sized in self._threads:
+            for _, unsized, sized in self._threads:
                 unsized.clear()
                 sized.clear()
 
