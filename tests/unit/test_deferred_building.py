@@ -202,17 +202,32 @@ def test_the_type_hints_of_every_port_resolve() -> None:
     assert typing.get_type_hints(OrderRepository.list_by_restaurant)["status"] == OrderStatus | None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=NameError,
-    reason="review of cold-aws, left open: bootstrap imports what its annotations name (the application layer) "
-    "under TYPE_CHECKING only, as every cloud's bootstrap imports it (Bootstrapped, ProcessApp, Settings) on the "
-    "cold start, so typing.get_type_hints(Bootstrapped) cannot resolve them (NameError). Fixing it means moving "
-    "Settings, Bootstrapped and ProcessApp out of fooddelivery.bootstrap for the clouds' cold starts.",
-)
 def test_the_type_hints_of_bootstrap_resolve() -> None:
+    """``Bootstrapped`` and ``bootstrap`` live in ``fooddelivery.composition``, which imports what their annotations
+    name; ``fooddelivery.bootstrap`` (Settings, ProcessApp: what a cold start reads) loads it on first use."""
     import typing
 
-    from fooddelivery.bootstrap import Bootstrapped
+    from fooddelivery.application.saga.runner import SagaRunner
+    from fooddelivery.bootstrap import Bootstrapped, Settings, bootstrap
+    from fooddelivery.ports.unit_of_work import OrderUnitOfWork
 
-    assert typing.get_type_hints(Bootstrapped)["service"] is FoodDeliveryService
+    hints = typing.get_type_hints(Bootstrapped)
+    assert hints["service"] is FoodDeliveryService
+    assert hints["runner"] is SagaRunner
+    signature = typing.get_type_hints(bootstrap)
+    assert signature["return"] is Bootstrapped
+    assert signature["settings"] == Settings | None
+    assert signature["unit_of_work"] == OrderUnitOfWork | None
+
+
+def test_holding_a_process_app_does_not_load_the_composition() -> None:
+    program = (
+        "import json, sys\n"
+        "import fooddelivery.bootstrap as b\n"
+        "app = b.ProcessApp('x', lambda: 1)\n"
+        "before = 'fooddelivery.composition' in sys.modules\n"
+        "b.bootstrap\n"
+        "print(json.dumps([before, 'fooddelivery.composition' in sys.modules, b.Bootstrapped.__module__]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=True)
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == [False, True, "fooddelivery.composition"]

@@ -54,7 +54,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 from fooddelivery.adapters.payments import PAYMENT_GATEWAY_ENV, payment_gateway_factory
 from fooddelivery.adapters.system import SystemClock
-from fooddelivery.bootstrap import Bootstrapped, ProcessApp
+from fooddelivery.bootstrap import ProcessApp
 from fooddelivery.metering import Meter
 from fooddelivery.ports.clock import Clock
 from fooddelivery.ports.ids import IdGenerator
@@ -65,6 +65,7 @@ from fooddelivery_aws.settings import AwsSettings
 
 if TYPE_CHECKING:
     from fooddelivery.application.runtime import OrderRuntime
+    from fooddelivery.bootstrap import Bootstrapped
     from fooddelivery.http import HttpApi
     from fooddelivery.ports.payments import PaymentGateway
     from fooddelivery_aws.messaging import SqsScheduler

@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 from fooddelivery.adapters.payments import payment_gateway_from_setting
 from fooddelivery.application.fanout import FanOutPublisher
 from fooddelivery.application.relay import ChangeStreamRelay
-from fooddelivery.bootstrap import Bootstrapped, ProcessApp, bootstrap
+from fooddelivery.bootstrap import ProcessApp
 from fooddelivery.domain.errors import InfrastructureError
 from fooddelivery.metering import Meter
 from fooddelivery.ports.clock import Clock
@@ -75,6 +75,7 @@ from fooddelivery_azure.servicebus.consumer import RetryPolicy, SenderRetrier
 from fooddelivery_azure.settings import AuthMode, AzureSettings, SagaMode
 
 if TYPE_CHECKING:
+    from fooddelivery.bootstrap import Bootstrapped
     from fooddelivery.http import HttpApi
     from fooddelivery.ports.auth import Authenticator
 
@@ -276,6 +277,8 @@ def build_azure_app(
         queue_name=settings.runtime_queue,
         charges=charges,
     )
+    from fooddelivery.bootstrap import bootstrap  # the use cases, the saga: built on first use, not on import
+
     boot = bootstrap(
         settings.core,
         orders=orders,

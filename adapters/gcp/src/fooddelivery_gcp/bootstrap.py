@@ -52,7 +52,7 @@ from fooddelivery.adapters.payments import payment_gateway_from_setting
 from fooddelivery.adapters.system import SystemClock
 from fooddelivery.application.fanout import FanOutPublisher
 from fooddelivery.application.relay import OutboxRelay
-from fooddelivery.bootstrap import Bootstrapped, ProcessApp, bootstrap
+from fooddelivery.bootstrap import ProcessApp
 from fooddelivery.domain.errors import InfrastructureError
 from fooddelivery.metering import Meter
 from fooddelivery.ports.clock import Clock
@@ -78,6 +78,7 @@ from fooddelivery_gcp.settings import AuthMode, GcpSettings, SagaMode
 from fooddelivery_gcp.tasks import CloudTasksScheduler, OidcVerifier
 
 if TYPE_CHECKING:
+    from fooddelivery.bootstrap import Bootstrapped
     from fooddelivery.http import HttpApi
     from fooddelivery_gcp.workflows.engine import WorkflowsEngine
 
@@ -260,6 +261,8 @@ def build_gcp_app(
 
         assert settings.workflow is not None  # GcpSettings checks
         engine = WorkflowsEngine(settings.workflow, sagas, clock, client=executions_client)
+    from fooddelivery.bootstrap import bootstrap  # the use cases, the saga: built on first use, not on import
+
     boot = bootstrap(
         settings.core,
         orders=orders,
