@@ -176,7 +176,12 @@ def test_a_full_disk_is_survived_with_bounded_logs_and_every_timeout_refunded_on
     again = server.request("POST", "/orders", token=customer, json_body=REFERENCE_PAYLOAD)
     assert again.status == 201, again.body
     output = server.output()
-    assert output.count("writes fail (") == 1, output[-3000:]
+    # One line per change of state, not per attempt. A full disk usually gives one episode; but a write that fits in
+    # pages the files already have succeeds, and one success 2 s after the last failure (RECOVERY_QUIET_S) is "ok
+    # again" -- a loaded machine, whose worker retries further apart, once saw two episodes. Each is logged at both
+    # ends, once.
+    episodes = output.count("writes fail (")
+    assert 1 <= episodes <= 3 and output.count("writes succeed again") == episodes, output[-3000:]
     assert output.count("background work fails (") == 1, output[-3000:]
-    assert "writes succeed again" in output and "background work succeeds again" in output
+    assert "background work succeeds again" in output
     assert server.stop() == 0
