@@ -31,7 +31,7 @@ def test_the_shipped_catalog_has_a_source_and_a_unit_for_every_price() -> None:
 
 @pytest.mark.parametrize(
     "meter",
-    ["azure.cosmos.request_units", "azure.servicebus.operations", "gcp.workflows.internal_steps", "aws.sns.sms_us"],
+    ["azure.eventhubs.events", "azure.servicebus.operations", "gcp.workflows.internal_steps", "aws.sns.sms_us"],
 )
 def test_prices_that_were_not_found_are_unknown_not_invented(meter: str) -> None:
     price = load_catalog().get(meter)
@@ -104,32 +104,44 @@ def test_free_allowances_come_off_first_and_a_shared_pool_is_used_once() -> None
 
 
 def test_unknown_prices_are_reported_as_unknown_and_left_out_of_the_total() -> None:
-    report = _report({"store.orders.read": 2})
+    report = _report({"stream.location": 2})
     est = estimate(report, load_catalog(), TrafficProfile(1000, 30))
     azure = est.runtime("azure.queue")
-    ru = azure.line(AZURE.COSMOS_REQUEST_UNITS)
-    assert ru is not None and ru.cost is None and ru.quantity == 60_000  # 2 unsized reads x 1 RU x 30,000 orders
-    assert ru in azure.unknown
+    events = azure.line("azure.eventhubs.events")
+    assert events is not None and events.cost is None and events.quantity == 60_000  # 2 positions x 30,000 orders
+    assert events in azure.unknown
+    assert azure.total == sum((line.cost for line in azure.lines if line.cost is not None), Decimal(0))
     text = render_text(est)
-    assert "plus unknown prices: Cosmos DB (serverless) Request units (60.00k)" in text
-    assert "azure.cosmos.request_units [unknown]" in text
+    assert "plus unknown prices: Event Hubs Ingress events (driver positions) (60.00k)" in text
+    assert "azure.eventhubs.events [unknown]" in text
+
+
+def test_cosmos_db_serverless_request_units_are_priced_from_the_billing_example() -> None:
+    # Microsoft's "Understand your Azure Cosmos DB bill", serverless example: 500,000 RUs cost $0.125 ($0.25/M)
+    price = load_catalog().get(AZURE.COSMOS_REQUEST_UNITS)
+    assert price is not None and price.known and price.status == "found"
+    assert price.first_price() == Decimal("0.25") and price.per == 1_000_000
+    assert price.charge(Decimal(500_000)) == Decimal("0.125")
+    est = estimate(_report({"store.orders.read": 2}), load_catalog(), TrafficProfile(1000, 30))
+    ru = est.runtime("azure.queue").line(AZURE.COSMOS_REQUEST_UNITS)
+    assert ru is not None and ru.quantity == 60_000 and ru.cost == Decimal("0.02")  # 60,000 x 0.25 / 1M = 0.015
 
 
 def test_an_override_file_prices_what_was_unknown(tmp_path: Path) -> None:
     toml = tmp_path / "prices.toml"
     toml.write_text(
-        '[prices."azure.cosmos.request_units"]\nprice = "0.25"\nper = 1000000\nsource = "our agreement"\n',
+        '[prices."azure.eventhubs.events"]\nprice = "0.25"\nper = 1000000\nsource = "our agreement"\n',
         encoding="utf-8",
     )
     catalog = load_catalog().with_overrides(load_overrides(toml))
-    price = catalog.get(AZURE.COSMOS_REQUEST_UNITS)
+    price = catalog.get("azure.eventhubs.events")
     assert price is not None and price.status == "override" and price.sources[0].url == "our agreement"
-    est = estimate(_report({"store.orders.read": 2}), catalog, TrafficProfile(1000, 30))
-    line = est.runtime("azure.queue").line(AZURE.COSMOS_REQUEST_UNITS)
+    est = estimate(_report({"stream.location": 2}), catalog, TrafficProfile(1000, 30))
+    line = est.runtime("azure.queue").line("azure.eventhubs.events")
     assert line is not None and line.cost == round_cents(Decimal(60_000) * Decimal("0.25") / 1_000_000) == Decimal(
         "0.02"
     )
-    assert catalog.overridden == {AZURE.COSMOS_REQUEST_UNITS}
+    assert catalog.overridden == {"azure.eventhubs.events"}
 
 
 def test_a_json_override_and_the_price_flag_replace_a_known_price(tmp_path: Path) -> None:
