@@ -19,6 +19,7 @@ from fooddelivery.adapters import sizes
 from fooddelivery.application.envelope import to_json
 from fooddelivery.domain.actors import Actor
 from fooddelivery.domain.catalog import DriverStatus
+from fooddelivery.domain.errors import ValidationError
 from fooddelivery.domain.events import DomainEvent, EventType
 from fooddelivery.domain.geo import GeoPoint
 from fooddelivery.domain.money import Money
@@ -298,6 +299,21 @@ def test_the_envelope_size_follows_any_time_width_and_offset(
     # microseconds written) and other offsets than UTC (written as +hh:mm, not Z) change it
     event = replace(event, occurred_at=at.replace(microsecond=0) if whole_second else at)
     assert sizes.envelope_size(event) == len(to_json(event))
+
+
+@pytest.mark.parametrize("traced", [False, True], ids=["fast form", "encoded form"])
+def test_a_naive_event_time_is_refused_by_the_size_as_by_the_envelope(traced: bool) -> None:
+    # the envelope's time is RFC 3339, which needs an offset: both refuse a naive time with the same typed error
+    payload = {TRACE_KEY: {"traceparent": "00-" + "1" * 32 + "-" + "2" * 16 + "-01"}} if traced else {}
+    event = DomainEvent("evt-1", EventType.ORDER_PLACED, datetime(2026, 12, 7, 18, 0), "ord-1", 1, payload)
+    with pytest.raises(ValidationError) as sized:
+        sizes.envelope_size(event)
+    with pytest.raises(ValidationError) as enveloped:
+        to_json(event)
+    assert sized.value.fields[0].field == enveloped.value.fields[0].field == "occurred_at"
+    assert sized.value.fields[0].code == enveloped.value.fields[0].code == "naive_time"
+    aware = replace(event, occurred_at=event.occurred_at.replace(tzinfo=UTC))
+    assert sizes.envelope_size(aware) == len(to_json(aware))
 
 
 def test_the_memos_give_the_same_sizes_when_they_fill_and_start_again(monkeypatch: pytest.MonkeyPatch) -> None:

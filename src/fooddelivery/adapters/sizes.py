@@ -30,6 +30,7 @@ from functools import cache
 from typing import Any, Final
 
 from fooddelivery.domain.catalog import Driver, Restaurant
+from fooddelivery.domain.errors import ValidationError
 from fooddelivery.domain.events import SCHEMA_VERSION, DomainEvent
 from fooddelivery.domain.order import Order
 from fooddelivery.observability.tracing import TRACE_KEY
@@ -422,6 +423,9 @@ def envelope_size(event: DomainEvent) -> int:
     the constant attributes' bytes are summed once, each string attribute is measured as its JSON string, the
     time from its fixed width, and only ``data`` is encoded; with a 1.x SDK the envelope itself is written and
     measured.
+
+    Raises:
+        ValidationError: ``occurred_at`` is a naive time, which the envelope refuses too (``to_json``).
     """
     if not _sdk_writes_v2():
         from fooddelivery.application.envelope import to_json
@@ -454,11 +458,16 @@ def envelope_size(event: DomainEvent) -> int:
 
 
 def _time_json_size(occurred_at: datetime) -> int:
-    """Bytes of ``occurred_at`` as the envelope's ``time`` JSON string (quoted)."""
+    """Bytes of ``occurred_at`` as the envelope's ``time`` JSON string (quoted).
+
+    Raises:
+        ValidationError: a naive time, as :func:`fooddelivery.application.envelope.to_json` refuses it.
+    """
     offset = occurred_at.utcoffset()
     if offset is None:
-        time = 21 + (7 if occurred_at.microsecond else 0)  # "YYYY-MM-DDTHH:MM:SS[.ffffff]" (isoformat's widths)
-    elif not offset:
+        message = f"must be timezone-aware (UTC), got {occurred_at.isoformat()}"
+        raise ValidationError.single("occurred_at", message, "naive_time")
+    if not offset:
         time = 22 + (7 if occurred_at.microsecond else 0)  # "YYYY-MM-DDTHH:MM:SS[.ffffff]Z"
     else:
         time = len(_ENVELOPE_STRING(str(_envelope_default(occurred_at))))
@@ -466,8 +475,15 @@ def _time_json_size(occurred_at: datetime) -> int:
 
 
 def _envelope_size_encoded(event: DomainEvent) -> int:
-    """:func:`envelope_size` by writing the SDK's JSON (an event with a trace context, or unusual types)."""
+    """:func:`envelope_size` by writing the SDK's JSON (an event with a trace context, or unusual types).
+
+    Raises:
+        ValidationError: a naive time (see :func:`_time_json_size`).
+    """
     from fooddelivery.application.envelope import EVENT_SOURCE, TYPE_PREFIX
+
+    if isinstance(event.occurred_at, datetime):
+        _time_json_size(event.occurred_at)  # refuses a naive time, as the envelope does
 
     data = dict(event.payload)
     attributes: dict[str, Any] = {

@@ -66,7 +66,15 @@ def _sdk() -> _Sdk:
 
 
 def to_cloudevent(event: DomainEvent) -> Any:
-    """Wrap ``event`` in a CloudEvents 1.0 event (see the module docstring for the attributes)."""
+    """Wrap ``event`` in a CloudEvents 1.0 event (see the module docstring for the attributes).
+
+    Raises:
+        ValidationError: ``occurred_at`` is a naive time (the envelope's ``time`` is RFC 3339, which needs an offset;
+            the 2.x SDK refuses it with its own error, and the 1.x SDK would write it without one).
+    """
+    if event.occurred_at.utcoffset() is None:
+        message = f"must be timezone-aware (UTC), got {event.occurred_at.isoformat()}"
+        raise ValidationError.single("occurred_at", message, "naive_time")
     sdk = _sdk()
     attributes: dict[str, Any] = {
         "id": event.event_id,
@@ -91,7 +99,11 @@ def to_cloudevent(event: DomainEvent) -> Any:
 
 
 def to_json(event: DomainEvent) -> bytes:
-    """The structured-mode JSON bytes of ``event``'s envelope (``application/cloudevents+json``)."""
+    """The structured-mode JSON bytes of ``event``'s envelope (``application/cloudevents+json``).
+
+    Raises:
+        ValidationError: ``occurred_at`` is a naive time (see :func:`to_cloudevent`).
+    """
     sdk = _sdk()
     if sdk.legacy:
         from cloudevents.conversion import to_json as legacy_to_json
