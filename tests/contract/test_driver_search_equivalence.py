@@ -52,3 +52,47 @@ def test_available_near_equals_a_brute_force_ranking(
 
     expected = [d.driver_id for _, d in rank_candidates(drivers, point, radius)[:limit]]
     assert got == expected
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    fleet=st.lists(offsets, min_size=1, max_size=40),
+    changes=st.lists(
+        st.tuples(st.integers(0, 39), st.sampled_from(["reserve", "release", "move"]), offsets), max_size=80
+    ),
+    query=offsets,
+    limit=st.integers(1, 8),
+    cell=st.sampled_from([0.002, 0.05, 0.5]),
+)
+def test_after_any_reservations_releases_and_moves_the_index_still_equals_a_brute_force_ranking(
+    fleet: list[tuple[float, float]],
+    changes: list[tuple[int, str, tuple[float, float]]],
+    query: tuple[float, float],
+    limit: int,
+    cell: float,
+) -> None:
+    # large cells put many drivers in one cell, so leaving it takes entries out of the middle of its list
+    centre = (40.7128, -74.0060)
+
+    def at(offset: tuple[float, float]) -> GeoPoint:
+        return GeoPoint(centre[0] + offset[0], centre[1] + offset[1])
+
+    repo = InMemoryDriverRepository(cell_degrees=cell)
+    for i, offset in enumerate(fleet):
+        repo.add(Driver(f"d{i:03d}", "x", DriverStatus.AVAILABLE, at(offset), "car", NOW))
+    for n, (pick, change, offset) in enumerate(changes):
+        driver = repo.get(f"d{pick % len(fleet):03d}")
+        if change == "reserve" and driver.status is DriverStatus.AVAILABLE:
+            repo.save(driver.reserve(f"o-{n}"))
+        elif change == "release" and driver.current_order_id is not None:
+            repo.save(driver.release(driver.current_order_id))
+        elif change == "move":
+            repo.save(driver.moved(at(offset), NOW))
+    stored = repo.all_drivers()
+    point = at(query)
+
+    got = [d.driver_id for d in repo.available_near(point, 30.0, limit)]
+
+    expected = [d.driver_id for _, d in rank_candidates(stored, point, 30.0)[:limit]]
+    assert got == expected
+    assert repo.available_count == sum(1 for d in stored if d.status is DriverStatus.AVAILABLE)

@@ -118,7 +118,10 @@ class InMemoryDriverRepository:
         self._counters = counters
         self._meter = meter_of(counters)
         self._drivers: dict[str, Driver] = {}
-        self._cells: dict[_Cell, dict[str, _Entry]] = {}
+        #: each cell's AVAILABLE drivers, a plain list (a query walks it without a call per cell)
+        self._cells: dict[_Cell, list[_Entry]] = {}
+        #: where each indexed driver's entry is: (its cell, its position in the cell's list)
+        self._where: dict[str, tuple[_Cell, int]] = {}
         self._last_examined = 0
 
     # -- index -------------------------------------------------------------------------------------
@@ -135,16 +138,31 @@ class InMemoryDriverRepository:
             loc = driver.location
             lat_rad = math.radians(loc.lat)
             entry: _Entry = (lat_rad, math.cos(lat_rad), loc.lon, driver)
-            self._cells.setdefault(self._cell_of(loc), {})[driver.driver_id] = entry
+            cell = self._cell_of(loc)
+            cells = self._cells
+            if cell in cells:
+                members = cells[cell]
+            else:
+                members = cells[cell] = []
+            self._where[driver.driver_id] = (cell, len(members))
+            members.append(entry)
 
     def _unindex(self, driver: Driver) -> None:
+        """Drop ``driver``'s entry from its cell (a no-op when it is not indexed): the cell's last entry takes its
+        place, so removal costs the same however many drivers share the cell. (The order of a cell's entries does
+        not change a query's answer, see :meth:`_nearest_first`.)"""
         if driver.status is DriverStatus.AVAILABLE:
-            cell = self._cell_of(driver.location)
-            members = self._cells.get(cell)
-            if members is not None:
-                members.pop(driver.driver_id, None)
-                if not members:
-                    del self._cells[cell]
+            where = self._where.pop(driver.driver_id, None)
+            if where is None:
+                return
+            cell, slot = where
+            members = self._cells[cell]
+            last = members.pop()
+            if slot < len(members):
+                members[slot] = last
+                self._where[last[3].driver_id] = (cell, slot)
+            elif not members:
+                del self._cells[cell]
 
     def _box(self, point: GeoPoint, radius_km: float) -> tuple[range, list[int] | None]:
         """Cell rows and columns covering the circle (columns None = every column)."""
@@ -200,7 +218,7 @@ class InMemoryDriverRepository:
                 if members is None:
                     continue
                 examined += len(members)
-                for p2, cos2, lon2, driver in members.values():
+                for p2, cos2, lon2, driver in members:
                     # haversine_km(point.lat, point.lon, lat2, lon2), operation for operation
                     a = sin((p2 - p1) / 2) ** 2 + cos1 * cos2 * sin(radians(lon2 - lon) / 2) ** 2
                     dist = _TWO_R * asin(min(1.0, sqrt(a)))
@@ -240,6 +258,10 @@ class InMemoryDriverRepository:
         Returns the drivers examined within ``radius_km`` that could be among the ``limit`` nearest (with their
         distances: every driver within the limit-th smallest distance known when it was examined, so the ``limit``
         smallest of them are the answer) and how many were examined.
+
+        Neither depends on the order of the drivers within a cell: after each cell, the heap holds the ``limit``
+        smallest distances of every driver examined so far (whatever their order), and that alone decides the next
+        cell, the cut and the stop.
         """
         c = self._cell
         cells = self._cells
@@ -283,7 +305,7 @@ class InMemoryDriverRepository:
                 cell = (cx + dr, iy)
                 if cell not in cells:
                     continue
-                for p2, cos2, lon2, driver in cells[cell].values():
+                for p2, cos2, lon2, driver in cells[cell]:
                     examined += 1
                     dp = p2 - p1
                     if (dp if dp >= 0.0 else -dp) > cut:
