@@ -41,9 +41,9 @@ class DeliveryUseCases(UseCaseBase):
 
         Three writes, each recoverable: the driver is first written on the order as a claim (the intent), then
         reserved, then recorded on the order. A process dying after the claim leaves it on the order, and
-        whoever touches the order next settles it (:func:`settle_driver_claim`: the saga's ``AssignDriver`` retry
-        or its failure, a stop, or this call sent again, which then returns the order with the claimed driver),
-        so a driver is never held by an order that does not name it.
+        whoever touches the order next settles it (:func:`settle_driver_claim`: the saga's ``AssignDriver`` step
+        or retry, its compensation or ``FailOrder``, or this call sent again, which then returns the order with the
+        claimed driver), so a driver is never held by an order that does not name it.
 
         Raises:
             NotFound: no such order / driver, or not visible.
