@@ -322,6 +322,33 @@ def test_releasing_the_driver_returns_its_id_and_allows_a_new_one() -> None:
     assert order.driver_id == "drv-2"
 
 
+def test_a_driver_claim_records_no_event_bumps_the_version_and_ends_with_the_assignment() -> None:
+    order = place()
+    order.take_events()
+    order.claim_driver("drv-7", LATER)
+    assert (order.driver_claim, order.driver_id, order.version, order.take_events()) == ("drv-7", None, 2, [])
+    order.claim_driver("drv-7", LATER)  # the same claim again (a settlement repeated): allowed
+    with pytest.raises(InvalidTransition, match="in flight"):
+        order.claim_driver("drv-8", LATER)
+    order.assign_driver("drv-7", LATER, event_id())
+    assert (order.driver_claim, order.driver_id) == (None, "drv-7")
+    with pytest.raises(InvalidTransition):
+        order.claim_driver("drv-8", LATER)
+
+
+@pytest.mark.parametrize("status", [s for s in OrderStatus if s.is_terminal] + [OrderStatus.PICKED_UP])
+def test_a_picked_up_or_finished_order_takes_no_driver_claim_but_drops_one(status: OrderStatus) -> None:
+    order = order_in(status, driver_id=None)
+    with pytest.raises(InvalidTransition):
+        order.claim_driver("drv-1", LATER)
+    order.driver_claim = "drv-1"  # claimed before it finished
+    version = order.version
+    order.drop_driver_claim(LATER)
+    assert (order.driver_claim, order.version) == (None, version + 1)
+    order.drop_driver_claim(LATER)  # nothing left to drop: no change
+    assert order.version == version + 1
+
+
 def test_a_snapshot_is_independent_and_carries_no_events() -> None:
     order = order_in(OrderStatus.CONFIRMED)
     order.transition(OrderStatus.PREPARING, ACTORS["restaurant-owner"], LATER, event_id())

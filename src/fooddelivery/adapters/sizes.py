@@ -260,6 +260,7 @@ def order_document(order: Order) -> dict[str, Any]:
         "driverId": order.driver_id,
         "failureReason": order.failure_reason,
         "chargeId": order.charge_id,
+        "driverClaim": order.driver_claim,
         **_order_fixed_parts(order),
     }
 

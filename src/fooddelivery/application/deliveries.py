@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from datetime import timedelta
 from decimal import Decimal
 
 from fooddelivery.application._base import UseCaseBase, log, use_case
 from fooddelivery.application.commands import Tracking
-from fooddelivery.application.order_saga import release_driver_hold, reserve_nearest_driver
+from fooddelivery.application.order_saga import settle_driver_claim
 from fooddelivery.domain.actors import Actor, Role
 from fooddelivery.domain.catalog import Driver, DriverStatus, check_id
-from fooddelivery.domain.errors import ConcurrencyConflict, InvalidTransition, NotAllowed, NotFound
+from fooddelivery.domain.errors import (
+    ConcurrencyConflict,
+    FoodDeliveryError,
+    InvalidTransition,
+    NoDriverAvailable,
+    NotAllowed,
+    NotFound,
+)
 from fooddelivery.domain.events import DomainEvent, EventType
 from fooddelivery.domain.geo import GeoPoint
 from fooddelivery.domain.order import Order, OrderStatus
@@ -31,11 +39,17 @@ class DeliveryUseCases(UseCaseBase):
         admin gets the nearest AVAILABLE driver. Both reserve by compare-and-set, so of two concurrent claims
         exactly one wins.
 
+        Three writes, each recoverable: the driver is first written on the order as a claim (the intent), then
+        reserved, then recorded on the order. A process dying after the claim leaves it on the order, and
+        whoever touches the order next settles it (:func:`settle_driver_claim`: the saga's ``AssignDriver`` step
+        or retry, its compensation or ``FailOrder``, or this call sent again, which then returns the order with the
+        claimed driver), so a driver is never held by an order that does not name it.
+
         Raises:
             NotFound: no such order / driver, or not visible.
             NotAllowed: a customer.
             InvalidTransition: the order already has a driver or is finished.
-            ConcurrencyConflict: the driver was taken concurrently.
+            ConcurrencyConflict: the driver, or the order, was changed concurrently.
             NoDriverAvailable: no driver nearby.
         """
         check_id(order_id, "order_id")
@@ -45,6 +59,12 @@ class DeliveryUseCases(UseCaseBase):
             raise NotAllowed("customers do not assign drivers")
         if actor.role is Role.RESTAURANT:
             order.ensure_visible_to(actor)
+        if order.driver_claim is not None:
+            # an assignment of this order did not finish (its process died, or it is this one sent again)
+            order = self._settle_claim(order_id)
+            if order.driver_id is not None and (actor.role is not Role.DRIVER or order.driver_id == actor.driver_id):
+                self._after_commit()
+                return self.orders.get(order_id)
         if order.driver_id is not None:
             raise InvalidTransition(f"order {order_id} already has a driver")
         if order.status.is_terminal or order.status is OrderStatus.PICKED_UP:
@@ -54,26 +74,82 @@ class DeliveryUseCases(UseCaseBase):
             driver = self.drivers.get(actor.driver_id)
             if driver.status is not DriverStatus.AVAILABLE:
                 raise InvalidTransition(f"driver {driver.driver_id} is {driver.status.value}")
-            self.drivers.save(driver.reserve(order_id))
-            driver_id = driver.driver_id
+            candidates: Sequence[Driver] = (driver,)
         else:
             restaurant = self.restaurants.get(order.restaurant_id)
-            driver_id = reserve_nearest_driver(
-                self.drivers, order_id, restaurant.location, self.assignment, self.clock
-            )
+            policy = self.assignment
+            candidates = self.drivers.available_near(restaurant.location, policy.radius_km, policy.max_candidates)
+        for candidate in candidates:  # nearest first; a lost race moves on to the next
+            order = self._reserve_for(order, candidate)
+            if order.driver_id is not None:
+                self._after_commit()
+                return self.orders.get(order_id)
+        if actor.role is Role.DRIVER:
+            raise ConcurrencyConflict(f"driver {actor.driver_id} was taken concurrently", driver_id=actor.driver_id)
+        raise NoDriverAvailable(
+            f"no available driver within {self.assignment.radius_km:g} km for order {order_id}", order_id=order_id
+        )
+
+    def _reserve_for(self, order: Order, driver: Driver) -> Order:
+        """Claim ``driver`` on ``order``, reserve it (compare-and-set on the version read), record it; returns the
+        order as stored after (without a driver: the driver was taken, and the claim is settled).
+
+        A typed error after the claim is settled at once; anything else (the process dying) leaves the claim on
+        the order for the next settlement.
+
+        Raises:
+            ConcurrencyConflict: the order changed since it was read (nothing reserved).
+            InvalidTransition: the order can no longer take a driver (nothing reserved).
+        """
+        order_id, driver_id = order.order_id, driver.driver_id
+        order.claim_driver(driver_id, self.clock.now())
+        self.orders.save(order)  # the intent, before the reservation
+        try:
+            self.drivers.save(driver.reserve(order_id))
+        except ConcurrencyConflict:
+            return self._settle_claim(order_id)  # taken meanwhile (or free again: then it is ours after all)
+        except FoodDeliveryError:  # OFFLINE, or the store failed (the reservation may have landed)
+            self._settle_after_failure(order_id, driver_id)
+            raise
         order.assign_driver(driver_id, self.clock.now(), self.ids.new_id("evt"))
         try:
             self.orders.save(order)
-        except Exception:
-            # not recorded on the order (a lost race, or the store failed): give the driver back, else nothing
-            # ever would; a failure to do so is logged and the store's error is what the caller sees
-            try:
-                release_driver_hold(self.drivers, driver_id, order_id)
-            except Exception:
-                log.exception("driver %s stays reserved for order %s", driver_id, order_id)
+        except FoodDeliveryError:
+            # not recorded (the order changed: a settlement by the saga, a stop; or the store failed): settle on a
+            # fresh read, which records the driver if the order can still take it and gives it back otherwise
+            stored = self._settle_after_failure(order_id, driver_id)
+            if stored is not None and stored.driver_id == driver_id:
+                return stored
             raise
-        self._after_commit()
-        return self.orders.get(order_id)
+        return order
+
+    def _settle_claim(self, order_id: str) -> Order:
+        """Settle the order's unfinished manual assignment (:func:`settle_driver_claim`) and store the result;
+        returns the order as stored.
+
+        Raises:
+            ConcurrencyConflict: the order kept changing under five attempts.
+        """
+        for _ in range(5):
+            order = self.orders.get(order_id)
+            if not settle_driver_claim(self.drivers, order, self.clock.now(), self.ids):
+                return order
+            try:
+                self.orders.save(order)
+            except ConcurrencyConflict:
+                continue
+            return order
+        raise ConcurrencyConflict(f"order {order_id}: too many concurrent writers")
+
+    def _settle_after_failure(self, order_id: str, driver_id: str) -> Order | None:
+        """Settle the claim of ``driver_id`` after a failed write; None if that fails too (the claim stays on the
+        order for the next settlement, which the saga makes; the caller raises the first error).
+        """
+        try:
+            return self._settle_claim(order_id)
+        except Exception:
+            log.exception("driver %s: assignment to order %s left for the saga to settle", driver_id, order_id)
+            return None
 
     @use_case
     def report_location(self, actor: Actor, order_id: str, point: GeoPoint) -> DomainEvent:

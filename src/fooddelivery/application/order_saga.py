@@ -18,8 +18,10 @@ driver reservation by a checkpoint of the reserved driver, order updates by chec
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Final
 
 from fooddelivery.application.saga.definition import (
@@ -60,6 +62,7 @@ __all__ = [
     "RESTAURANT_REJECTED",
     "OrderSagaSteps",
     "build_order_saga",
+    "settle_driver_claim",
 ]
 
 #: Each status's and notification kind's text (a dict lookup: an enum member's ``.value`` is a descriptor call).
@@ -324,11 +327,16 @@ class OrderSagaSteps:
 
         A driver this step reserved earlier (``reservedDriver``, checkpointed before its reservation) is used again
         if it still holds the order, and given back if the order got another driver meanwhile (a driver's claim).
+        A manual assignment the order records as in flight (its process may have died) is settled first
+        (:func:`settle_driver_claim`): its driver is recorded if it holds the order.
 
         Raises:
             NoDriverAvailable: no candidate within the radius could be reserved.
         """
         order = ctx.order if ctx.order is not None else self._order(ctx)
+        if order.driver_claim is not None:
+            now = self.clock.now()
+            order = self._apply(ctx, order, lambda o: settle_driver_claim(self.drivers, o, now, self.ids))
         reserved = ctx.data.get("reservedDriver")
         if order.driver_id is not None:
             if reserved is not None and reserved != order.driver_id:
@@ -372,8 +380,12 @@ class OrderSagaSteps:
         return {"driverId": chosen}
 
     def release_driver(self, ctx: StepContext) -> Mapping[str, Any] | None:
-        """Compensation: make the reserved driver AVAILABLE again and record ``DriverReleased``."""
+        """Compensation: make the reserved driver AVAILABLE again and record ``DriverReleased`` (a manual
+        assignment in flight is undone too)."""
         order = self._order(ctx)
+        if order.driver_claim is not None:
+            now = self.clock.now()
+            order = self._apply(ctx, order, lambda o: settle_driver_claim(self.drivers, o, now, self.ids, adopt=False))
         driver_id = order.driver_id or ctx.data.get("reservedDriver")
         if driver_id is not None:
             release_driver_hold(self.drivers, driver_id, order.order_id)
@@ -437,6 +449,10 @@ class OrderSagaSteps:
         reason = ctx.outcome or "processing_failed"
         now = self.clock.now()
         current = self._order(ctx)
+        if current.driver_claim is not None:  # a manual assignment in flight: undone
+            current = self._apply(
+                ctx, current, lambda o: settle_driver_claim(self.drivers, o, now, self.ids, adopt=False)
+            )
         if not current.status.is_terminal and current.driver_id is not None:
             release_driver_hold(self.drivers, current.driver_id, current.order_id)
         released: list[str] = []
@@ -493,6 +509,63 @@ def reserve_nearest_driver(
     raise NoDriverAvailable(
         f"no available driver within {policy.radius_km:g} km for order {order_id}", order_id=order_id
     )
+
+
+def settle_driver_claim(
+    drivers: DriverRepository, order: Order, now: datetime, ids: IdGenerator, *, adopt: bool = True
+) -> bool:
+    """Finish or undo the manual assignment ``order`` records as in flight (its ``driver_claim``), if any.
+
+    A manual assignment writes its claim on the order, then reserves the driver, then records the driver on the
+    order; a process dying in between leaves the claim, and whoever touches the order next (the saga's
+    ``AssignDriver`` retry or its failure, a stop, the same assignment sent again) settles it here:
+
+    - the claimed driver holds the order: it is recorded on ``order`` if ``adopt`` and the order can still take a
+      driver, else released;
+    - the driver is AVAILABLE: the assignment may still be running, about to compare-and-set the driver version
+      it read, so the driver is reserved here first (its write then fails) and settled as above;
+    - the driver is held by another order, OFFLINE or gone: the assignment's reservation can no longer land, and
+      the claim is dropped.
+
+    Driver writes happen here; ``order`` is changed in memory only and the caller saves it (a failed save leaves
+    the claim for the next settlement: every branch is idempotent).
+
+    Args:
+        drivers: the driver store.
+        order: the order, changed in place.
+        now: the time of the change (UTC).
+        ids: event ids (``DriverAssigned``).
+        adopt: False to never record the claimed driver (the order is being stopped or failed).
+
+    Returns:
+        Whether ``order`` changed (False: it had no claim).
+
+    Raises:
+        ConcurrencyConflict: the driver kept changing under five attempts.
+    """
+    claim = order.driver_claim
+    if claim is None:
+        return False
+    order_id = order.order_id
+    for _ in range(5):
+        try:
+            driver = drivers.get(claim)
+        except NotFound:
+            order.drop_driver_claim(now)
+            return True
+        if driver.status is DriverStatus.ASSIGNED and driver.current_order_id == order_id:
+            if adopt and order.driver_id is None and not order.status.is_terminal:
+                order.assign_driver(claim, now, ids.new_id("evt"))
+            else:
+                release_driver_hold(drivers, claim, order_id)
+                order.drop_driver_claim(now)
+            return True
+        if driver.status is not DriverStatus.AVAILABLE:
+            order.drop_driver_claim(now)
+            return True
+        with contextlib.suppress(ConcurrencyConflict):  # lost: read it again
+            drivers.save(driver.reserve(order_id))  # fences off the assignment's own compare-and-set
+    raise ConcurrencyConflict(f"driver {claim}: too many concurrent writers")
 
 
 def release_driver_hold(drivers: DriverRepository, driver_id: str, order_id: str) -> None:

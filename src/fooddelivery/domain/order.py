@@ -147,6 +147,9 @@ class Order:
         status: lifecycle state.
         payment_status: where the money is.
         driver_id: the assigned driver, or None.
+        driver_claim: the driver a manual assignment is reserving for this order, recorded before its reservation
+            (:meth:`claim_driver`) so that a process dying between the two writes leaves a trace that whoever
+            touches the order next settles; None when no manual assignment is in flight.
         created_at: placement time (UTC).
         updated_at: last change (UTC).
         status_times: when each status was entered (UTC).
@@ -172,6 +175,7 @@ class Order:
     created_at: datetime
     updated_at: datetime
     driver_id: str | None = None
+    driver_claim: str | None = None
     status_times: dict[str, datetime] = field(default_factory=dict)
     failure_reason: str | None = None
     charge_id: str | None = None
@@ -402,7 +406,37 @@ class Order:
         if self.status.is_terminal:
             raise InvalidTransition(f"order {self.order_id} is {self.status.value}")
         self.driver_id = driver_id
+        self.driver_claim = None
         self._record(event_id, EventType.DRIVER_ASSIGNED, now, {"driverId": driver_id})
+
+    def claim_driver(self, driver_id: str, now: datetime) -> None:
+        """Record that a manual assignment is about to reserve ``driver_id`` for this order (the intent, stored
+        before the reservation; :meth:`assign_driver` or :meth:`drop_driver_claim` ends it). No event: nothing
+        happened yet that anyone outside needs to hear of; the version is bumped, so two concurrent claims of one
+        order compare-and-set against each other.
+
+        Raises:
+            InvalidTransition: a driver is already assigned, the order is picked up or finished, or another
+                driver's assignment is in flight.
+        """
+        if self.driver_id is not None:
+            raise InvalidTransition(f"order {self.order_id} already has driver {self.driver_id}")
+        if self.status.is_terminal or self.status is OrderStatus.PICKED_UP:
+            raise InvalidTransition(f"order {self.order_id} is {self.status.value}")
+        if self.driver_claim is not None and self.driver_claim != driver_id:
+            raise InvalidTransition(f"order {self.order_id}: the assignment of driver {self.driver_claim} is in flight")
+        self.driver_claim = driver_id
+        self.version += 1
+        self.updated_at = now
+
+    def drop_driver_claim(self, now: datetime) -> None:
+        """Forget an unfinished manual assignment (its driver was given back, or never reserved); allowed on a
+        finished order. A no-op without a claim."""
+        if self.driver_claim is None:
+            return
+        self.driver_claim = None
+        self.version += 1
+        self.updated_at = now
 
     def release_driver(self, now: datetime, event_id: str, reason: str) -> str:
         """Unassign the driver (compensation); returns the released driver's id.
@@ -464,6 +498,7 @@ class Order:
         c.created_at = self.created_at
         c.updated_at = self.updated_at
         c.driver_id = self.driver_id
+        c.driver_claim = self.driver_claim
         c.failure_reason = self.failure_reason
         c.charge_id = self.charge_id
         c.notified = self.notified
@@ -481,7 +516,7 @@ class Order:
             for f in (
                 "order_id", "customer_id", "restaurant_id", "lines", "delivery_address", "payment_method",
                 "pricing", "status", "payment_status", "created_at", "updated_at", "driver_id",
-                "status_times", "failure_reason", "charge_id", "notified", "version",
+                "driver_claim", "status_times", "failure_reason", "charge_id", "notified", "version",
             )
         )
 
@@ -489,8 +524,8 @@ class Order:
 _new_order = object.__new__
 _SNAPSHOT_FIELDS: Final[frozenset[str]] = frozenset(
     ("order_id", "customer_id", "restaurant_id", "lines", "delivery_address", "payment_method", "pricing",
-     "status", "payment_status", "created_at", "updated_at", "driver_id", "failure_reason", "charge_id",
-     "notified", "version", "persisted_version", "concurrency_token", "status_times", "pending_events")
+     "status", "payment_status", "created_at", "updated_at", "driver_id", "driver_claim", "failure_reason",
+     "charge_id", "notified", "version", "persisted_version", "concurrency_token", "status_times", "pending_events")
 )
 if set(Order.__dataclass_fields__) != _SNAPSHOT_FIELDS:  # pragma: no cover - guards snapshot() upkeep
     raise RuntimeError("Order.snapshot() must copy every field")

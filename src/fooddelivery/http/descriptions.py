@@ -97,7 +97,8 @@ DESCRIPTIONS: Final[Mapping[str, str]] = {
         "**A restaurant, a driver or an admin.** For an order that has no driver (the saga assigns one when "
         "the order is paid, so this is for orders that found none): a driver claims it for themselves; a "
         "restaurant or an admin gets the nearest available one. 409 when it already has a driver or none is "
-        "available."
+        "available. An attempt cut short (a lost answer, a dead server) is finished by the next one or by the "
+        "saga: a driver is never left reserved for an order that does not name it."
     ),
     "track_delivery": (
         f"**Any role.** The order's status, its driver's last position and an ETA (when the delivery address "

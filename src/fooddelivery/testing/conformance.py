@@ -192,6 +192,28 @@ class _CrashingUnitOfWork:
             self.plan.around(write)
 
 
+class _DyingDriverStore:
+    """A driver store whose first ``save`` kills the process, before or after it takes effect (a manual
+    assignment's reservation); everything else goes to the real store."""
+
+    def __init__(self, inner: DriverRepository, *, after: bool) -> None:
+        self.inner = inner
+        self.after = after
+        self.saves = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def save(self, driver: Driver) -> Any:
+        self.saves += 1
+        if self.saves == 1 and not self.after:
+            raise SimulatedCrash("crash before the reservation")
+        stored = self.inner.save(driver)
+        if self.saves == 1:
+            raise SimulatedCrash("crash after the reservation")
+        return stored
+
+
 def _north(km: float) -> GeoPoint:
     return GeoPoint(LYON.lat + km / _KM_PER_DEGREE, LYON.lon)
 
@@ -636,6 +658,41 @@ class ConformanceSuite:
             order_id = _run_scenario(world, scenario, crash_safe=True)
             assert world.crash.fired, f"no crash at saga write {at}"
             assert world.end_state(order_id) == expected, f"crash {'before' if before else 'after'} write {at}"
+
+    @pytest.mark.parametrize("recovery", ["saga-retry", "sent-again"])
+    @pytest.mark.parametrize("dies", ["before-reserving", "after-reserving"])
+    def test_a_manual_assignment_whose_process_died_never_holds_its_driver_for_an_order_that_does_not_name_it(
+        self, adapter_set: AdapterSet, dies: str, recovery: str
+    ) -> None:
+        world = ConformanceWorld.build(adapter_set, drivers=0)
+        order_id = world.place().order.order_id
+        world.deliver()
+        assert world.saga(order_id).status is SagaStatus.RETRY_WAIT  # no driver yet: AssignDriver retries
+        driver_id = f"drv-{world.namespace}-late"
+        late = Driver(driver_id, "Coursier tardif", DriverStatus.AVAILABLE, _north(1.0), "vélo", START)
+        adapter_set.drivers.add(late)
+        world.driver_ids.append(driver_id)
+        store = world.service.drivers
+        world.service.drivers = _DyingDriverStore(store, after=dies == "after-reserving")
+        with pytest.raises(SimulatedCrash):
+            world.service.assign_driver(world.restaurant(), order_id)
+        world.service.drivers = store  # a new process
+        left = world.order(order_id)
+        assert (left.driver_id, left.driver_claim) == (None, driver_id)  # the claim, as the store keeps it
+        assert world.driver(driver_id).current_order_id == (order_id if dies == "after-reserving" else None)
+
+        if recovery == "sent-again":
+            assert world.service.assign_driver(world.restaurant(), order_id).driver_id == driver_id
+        world.restart()
+        world.advance(30)  # the saga's retry of AssignDriver
+
+        order = world.order(order_id)
+        assert (order.driver_id, order.driver_claim) == (driver_id, None)
+        assert world.driver(driver_id).current_order_id == order_id
+        assert world.saga(order_id).status is SagaStatus.WAITING
+        assigned = {e.event_id: e for e in world.publisher.published if e.type is EventType.DRIVER_ASSIGNED}
+        assert [e.payload["driverId"] for e in assigned.values()] == [driver_id]
+        world.assert_no_driver_held_twice()
 
     # -- concurrency ------------------------------------------------------------------------------------------
     def test_fifty_orders_racing_for_five_drivers_book_each_driver_once(self, adapter_set: AdapterSet) -> None:

@@ -225,6 +225,8 @@ def order_row(order: Order) -> OrderRow:
         "chargeId": order.charge_id,
         "notified": list(order.notified),
     }
+    if order.driver_claim is not None:  # a manual assignment in flight (rare: kept out of every other record)
+        record["driverClaim"] = order.driver_claim
     return (
         order.order_id,
         order.customer_id,
@@ -263,6 +265,7 @@ def order_from_row(row: tuple[Any, ...]) -> Order:
         created_at=parse_utc(created_at),
         updated_at=parse_utc(doc["updatedAt"]),
         driver_id=doc["driverId"],
+        driver_claim=doc.get("driverClaim"),
         status_times={name: parse_utc(at) for name, at in doc["statusTimes"].items()},
         failure_reason=doc["failureReason"],
         charge_id=doc["chargeId"],

@@ -151,6 +151,8 @@ def order_to_item(order: Order) -> Item:
     }
     if order.driver_id is not None:
         item["driverId"] = {"S": order.driver_id}
+    if order.driver_claim is not None:
+        item["driverClaim"] = {"S": order.driver_claim}
     if order.failure_reason is not None:
         item["failureReason"] = {"S": order.failure_reason}
     if order.charge_id is not None:
@@ -244,6 +246,7 @@ def order_from_item(item: Mapping[str, Any]) -> Order:
             created_at=get_time(item, "createdAtUtc"),
             updated_at=get_time(item, "updatedAt"),
             driver_id=get_opt_str(item, "driverId"),
+            driver_claim=get_opt_str(item, "driverClaim"),
             status_times={k: parse_utc(_as_str(v)) for k, v in get_map(item, "statusTimes").items()},
             failure_reason=get_opt_str(item, "failureReason"),
             charge_id=get_opt_str(item, "chargeId"),

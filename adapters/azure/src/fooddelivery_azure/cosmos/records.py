@@ -358,6 +358,8 @@ def order_to_doc(order: Order) -> dict[str, Any]:
         "pricing": _pricing(order.pricing),
         "paymentStatus": order.payment_status.value,
         "driverId": order.driver_id,
+        # a manual assignment in flight (rare: absent from every other document)
+        **({"driverClaim": order.driver_claim} if order.driver_claim is not None else {}),
         "statusTimes": {name: utc_text(at) for name, at in order.status_times.items()},
         "failureReason": order.failure_reason,
         "chargeId": order.charge_id,
@@ -393,6 +395,7 @@ def order_from_doc(doc: Mapping[str, Any]) -> Order:
         created_at=parse_utc(doc.get("createdAt")),
         updated_at=parse_utc(doc.get("updatedAt")),
         driver_id=_opt_str(doc, "driverId"),
+        driver_claim=_opt_str(doc, "driverClaim"),
         status_times={str(name): parse_utc(at) for name, at in doc["statusTimes"].items()},
         failure_reason=_opt_str(doc, "failureReason"),
         charge_id=_opt_str(doc, "chargeId"),

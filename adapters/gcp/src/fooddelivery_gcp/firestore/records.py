@@ -229,6 +229,9 @@ def order_doc(order: Order) -> dict[str, Any]:
         "pricing": _pricing_doc(order.pricing),
         "paymentStatus": order.payment_status.value,
         "driverId": order.driver_id,
+        # a manual assignment in flight, else null (always written: the store updates a document field by field,
+        # so a claim left out would outlive the assignment that ended it)
+        "driverClaim": order.driver_claim,
         "statusTimes": {name: _utc(at) for name, at in order.status_times.items()},
         "failureReason": order.failure_reason,
         "chargeId": order.charge_id,
@@ -268,6 +271,7 @@ def order_from_doc(doc: Mapping[str, Any], token: str | None = None) -> Order:
             created_at=plain_utc(doc["createdAt"]),
             updated_at=plain_utc(doc["updatedAt"]),
             driver_id=doc["driverId"],
+            driver_claim=doc.get("driverClaim"),
             status_times={name: plain_utc(at) for name, at in doc["statusTimes"].items()},
             failure_reason=doc["failureReason"],
             charge_id=doc["chargeId"],
