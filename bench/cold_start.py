@@ -11,9 +11,12 @@ Targets:
 
 - **ours, AWS**: ``fooddelivery_aws.entrypoints.http`` (the Lambda handler), in ``--python``;
 - **ours, Azure**: ``deploy/azure/app/function_app.py`` (what the Functions host loads: a ``FunctionApp`` with
-  the package's blueprint; the Durable Functions SDK is imported on first use, not here), then its HTTP function's
-  body (``fooddelivery_azure.functions.blueprint.handle_http``) on an ``azure.functions.HttpRequest`` ``GET /health``,
-  in ``--azure-python`` (default ``.venv-azure`` of this clone);
+  every function of the package, ``FOODDELIVERY_AZURE_FUNCTIONS=all``; the Durable Functions SDK is imported on first
+  use, not here), then its HTTP function's body (``fooddelivery_azure.functions.http_functions.handle_http``) on an
+  ``azure.functions.HttpRequest`` ``GET /health``, in ``--azure-python`` (default ``.venv-azure`` of this clone);
+  and the same two probes as an **Azure HTTP-only app** (``FOODDELIVERY_AZURE_FUNCTIONS=http``: the app registers
+  the HTTP function alone, without the Service Bus worker extension; ``deploy/azure/main.bicep``'s
+  ``functionApps='two'``);
 - **ours, Google Cloud**: ``fooddelivery_gcp.main`` (what functions-framework loads), then its ``http_api`` function
   on a Flask request ``GET /health``, in ``--gcp-python`` (default ``.venv-gcp``);
   a cloud whose interpreter is missing is left out with a line saying so. Azure's and Google's first requests make
@@ -82,7 +85,7 @@ _BLOCK: Final = re.compile(r"Create `functions/order-service/app\.py`:\s*```pyth
 #: Our HTTP entrypoint per cloud (the module a function's handler setting names, or the app the host loads).
 ENTRYPOINTS: Final[Mapping[str, str]] = {
     "AWS": "fooddelivery_aws.entrypoints.http",
-    "Azure": "fooddelivery_azure.functions.blueprint",
+    "Azure": "fooddelivery_azure.functions.apps",
     "Google Cloud": "fooddelivery_gcp.main",
 }
 #: What the platform's own process imports before it loads our module, measured alone so the report can say what
@@ -100,7 +103,10 @@ AZURE_ENV: Final[Mapping[str, str]] = {
     "SERVICEBUS_NAMESPACE": "bench.servicebus.windows.net",
     "FOODDELIVERY_AUTH": "easyauth",
     "FOODDELIVERY_PAYMENT_GATEWAY": "fake",
+    "FOODDELIVERY_AZURE_FUNCTIONS": "all",
 }
+#: The Azure HTTP-only app's setting (the other Azure settings are :data:`AZURE_ENV`'s).
+AZURE_HTTP_ONLY_ENV: Final[Mapping[str, str]] = {"FOODDELIVERY_AZURE_FUNCTIONS": "http"}
 GCP_ENV: Final[Mapping[str, str]] = {
     "GOOGLE_CLOUD_PROJECT": "bench",
     "ORDER_EVENTS_TOPIC": "order-events",
@@ -190,10 +196,10 @@ import function_app
     "Azure GET /health": """
 import sys
 sys.path.insert(0, __FOLDER__)
-import function_app  # what the Functions host loads: the FunctionApp with the blueprint's functions
+import function_app  # what the Functions host loads: the FunctionApp with the functions the setting chooses
 import azure.functions as func
 from fooddelivery_azure.bootstrap import azure_app
-from fooddelivery_azure.functions.blueprint import handle_http
+from fooddelivery_azure.functions.http_functions import handle_http
 r = handle_http(func.HttpRequest("GET", "https://bench.azurewebsites.net/health", headers={}, body=b""), azure_app())
 assert r.status_code == 200, r.get_body()
 """,
@@ -280,7 +286,7 @@ class Timing:
         ms = [s * 1000 for s in self.seconds]
         cpu = f"   cpu {self.cpu_seconds * 1000:7.1f}" if self.cpu_seconds is not None else ""
         return (
-            f"{self.name:<34} median {self.median_ms:7.1f} ms   min {self.min_ms:7.1f}   "
+            f"{self.name:<42} median {self.median_ms:7.1f} ms   min {self.min_ms:7.1f}   "
             f"mean {statistics.fmean(ms):7.1f}{cpu}   (n={len(ms)})"
         )
 
@@ -487,6 +493,12 @@ def run(
                     }
                 cloud_cmds[f"platform ({cloud}) import"] = [interpreter, "-c", f"import {PLATFORM_MODULES[cloud]}"]
                 groups.append((cloud_cmds, clean | dict(cloud_env)))
+                if cloud == "Azure":  # the same probes, the app registering the HTTP function alone
+                    http_only = {
+                        "ours (Azure HTTP-only app) module loaded": cloud_cmds["ours (Azure) module loaded"],
+                        "ours (Azure HTTP-only app) GET /health": cloud_cmds["ours (Azure) GET /health"],
+                    }
+                    groups.append((http_only, clean | dict(cloud_env) | dict(AZURE_HTTP_ONLY_ENV)))
             if reference_text is not None:
                 ref_dir = folder / "reference"
                 ref_dir.mkdir()
@@ -541,6 +553,16 @@ def run(
                 f"interpreter and 'import {PLATFORM_MODULES[cloud]}' (what the platform's process does before it "
                 f"loads ours) take {platform.median_ms:.1f} ms{platform.cpu_text()}: ours above that "
                 f"{health.median_ms - platform.median_ms:.1f} ms{health.cpu_text(minus=platform)}"
+            )
+        http_only = timings.get(f"ours ({cloud} HTTP-only app) GET /health")
+        if health is not None and http_only is not None:
+            verdict = "meets" if http_only.median_ms < TARGET_MS else "MISSES"
+            print(
+                f"{cloud} HTTP-only app (FOODDELIVERY_AZURE_FUNCTIONS=http) first request (GET /health, median): "
+                f"{http_only.median_ms:.1f} ms -> {verdict} the target (module loaded "
+                f"{timings[f'ours ({cloud} HTTP-only app) module loaded'].median_ms:.1f} ms); ours above the "
+                f"platform's import {http_only.median_ms - platform.median_ms:.1f} ms"
+                f"{http_only.cpu_text(minus=platform)}"
             )
     if reference_text is None:
         where = reference if reference is not None else "(no --reference given)"

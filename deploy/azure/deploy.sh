@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Deploy fooddelivery to Azure with the az CLI: the Bicep template (main.bicep) into a resource group, then the app
-# package (build_package.py) to the Function App with a remote build.
+# package (build_package.py) to the Function App(s) with a remote build.
 #
 #   deploy/azure/deploy.sh --resource-group RG --prefix NAME --payment-gateway 'module:factory' \
 #       --entra-audience api://fooddelivery [--location westeurope] [--saga-mode servicebus|durable] \
-#       [--sagas-container orders|sagas] [--dry-run]
+#       [--sagas-container orders|sagas] [--function-apps one|two] [--dry-run]
 #
+# --function-apps (default one) is the template's functionApps: 'one' app runs every function; 'two' runs the HTTP API
+# in NAME-func and the background work (runtime queue, change feed, sweep, Durable) in NAME-work, the same package
+# deployed to both (app setting FOODDELIVERY_AZURE_FUNCTIONS chooses the functions).
 # --sagas-container (default: $COSMOS_SAGAS_CONTAINER, else orders) is the template's sagasContainer: where the saga
 # instances live. 'orders' (their orders' partitions: the native unit of work) or 'sagas' (the earlier layout: keep it
 # while that container holds instances in flight; README.md, "Saga instances"). Every deployment sets the app
@@ -13,9 +16,9 @@
 # --dry-run prints the az commands instead of running them. Needs: az (logged in), python3 with pip.
 set -euo pipefail
 
-usage() { sed -n '2,13p' "$0"; }
+usage() { sed -n '2,16p' "$0"; }
 
-RG="" PREFIX="" GATEWAY="" AUDIENCE="" LOCATION="westeurope" SAGA_MODE="servicebus" DRY_RUN=0
+RG="" PREFIX="" GATEWAY="" AUDIENCE="" LOCATION="westeurope" SAGA_MODE="servicebus" FUNCTION_APPS="one" DRY_RUN=0
 SAGAS_CONTAINER=${COSMOS_SAGAS_CONTAINER:-orders}
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -26,6 +29,7 @@ while [ $# -gt 0 ]; do
     --location) LOCATION=$2; shift 2 ;;
     --saga-mode) SAGA_MODE=$2; shift 2 ;;
     --sagas-container) SAGAS_CONTAINER=$2; shift 2 ;;
+    --function-apps) FUNCTION_APPS=$2; shift 2 ;;
     --dry-run) DRY_RUN=1; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "unknown argument: $1" >&2; usage >&2; exit 2 ;;
@@ -38,6 +42,10 @@ done
 case "$SAGAS_CONTAINER" in
   orders|sagas) ;;
   *) echo "--sagas-container must be orders or sagas, not '$SAGAS_CONTAINER'" >&2; exit 2 ;;
+esac
+case "$FUNCTION_APPS" in
+  one|two) ;;
+  *) echo "--function-apps must be one or two, not '$FUNCTION_APPS'" >&2; exit 2 ;;
 esac
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -55,8 +63,11 @@ run az group create --name "$RG" --location "$LOCATION" --output none
 run az deployment group create --resource-group "$RG" --name fooddelivery \
   --template-file "$HERE/main.bicep" \
   --parameters prefix="$PREFIX" paymentGateway="$GATEWAY" entraAudience="$AUDIENCE" sagaMode="$SAGA_MODE" \
-  sagasContainer="$SAGAS_CONTAINER" --output none
+  sagasContainer="$SAGAS_CONTAINER" functionApps="$FUNCTION_APPS" --output none
 PACKAGE="$ROOT/build/azure/app.zip"
 run python3 "$HERE/build_package.py" --out "$PACKAGE"
-run az functionapp deploy --resource-group "$RG" --name "$PREFIX-func" --src-path "$PACKAGE" --type zip \
-  --build-remote true
+APPS=("$PREFIX-func")
+[ "$FUNCTION_APPS" = one ] || APPS+=("$PREFIX-work")
+for APP in "${APPS[@]}"; do
+  run az functionapp deploy --resource-group "$RG" --name "$APP" --src-path "$PACKAGE" --type zip --build-remote true
+done

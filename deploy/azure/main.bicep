@@ -1,4 +1,4 @@
-// fooddelivery on Azure: a Function App on Flex Consumption, a serverless Cosmos DB account and its containers, a
+// fooddelivery on Azure: a Function App on Flex Consumption (or two: parameter functionApps), a serverless Cosmos DB account and its containers, a
 // Service Bus namespace (topics, subscriptions, the runtime's session queue, dead-lettering), Application Insights,
 // and the app's managed identity with data-plane role assignments. No key or connection string is in any setting:
 // every client (the app's SDK clients, the triggers, the host's storage, telemetry) authenticates as the identity.
@@ -42,12 +42,22 @@ param sagaMode string = 'servicebus'
 ])
 param sagasContainer string = 'orders'
 
+@description('How the functions are deployed: \'one\' (a single Function App, <prefix>-func, runs every function: app setting FOODDELIVERY_AZURE_FUNCTIONS=all) or \'two\' (<prefix>-func runs the HTTP API alone, FOODDELIVERY_AZURE_FUNCTIONS=http: its instances never import the Service Bus worker extension nor the Durable functions, so they start faster; <prefix>-work runs the background work, =background: the runtime queue, the outbox change feed and sweep, the Durable orchestrations). The two apps share the storage account and its task hub, Cosmos DB and Service Bus; the HTTP app may only send to Service Bus.')
+@allowed([
+  'one'
+  'two'
+])
+param functionApps string = 'one'
+
 @description('How many times a runtime message is delivered before Service Bus dead-letters it.')
 @minValue(1)
 param maxDeliveryCount int = 10
 
 var databaseName = 'fooddelivery'
 var deploymentContainer = 'app-package'
+// the background app's package (functionApps = 'two'): a container of its own, as each Flex Consumption app has
+var workDeploymentContainer = 'app-package-work'
+var twoApps = functionApps == 'two'
 var runtimeQueueName = 'order-runtime'
 var orderEventsTopicName = 'order-events'
 var notificationsTopicName = 'notifications'
@@ -118,6 +128,14 @@ resource blobs 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' = {
 resource packages 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
   parent: blobs
   name: deploymentContainer
+  properties: {
+    publicAccess: 'None'
+  }
+}
+
+resource workPackages 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = if (twoApps) {
+  parent: blobs
+  name: workDeploymentContainer
   properties: {
     publicAccess: 'None'
   }
@@ -413,7 +431,101 @@ resource locationsTracking 'Microsoft.ServiceBus/namespaces/topics/subscriptions
   }
 }
 
-// -- the Function App (Flex Consumption, Linux, Python 3.11) ----------------------------------------------------
+// -- the Function App(s) (Flex Consumption, Linux, Python 3.11) -------------------------------------------------
+// Every app setting but FOODDELIVERY_AZURE_FUNCTIONS, the same in both apps (the trigger connections,
+// CosmosDBConnection and ServiceBusConnection, are read by the background functions only; they name endpoints, no
+// secret). DURABLE_TASK_HUB and AzureWebJobsStorage name the same task hub in both: the HTTP app's Durable client
+// starts and signals the orchestrations the background app runs (the HTTP app has no orchestration or activity
+// trigger, so its host runs no task hub worker).
+var sharedAppSettings = [
+{
+  name: 'AzureWebJobsStorage__accountName'
+  value: storage.name
+}
+{
+  name: 'AzureWebJobsStorage__credential'
+  value: 'managedidentity'
+}
+{
+  name: 'APPLICATIONINSIGHTS_CONNECTION_STRING'
+  value: insights.properties.ConnectionString
+}
+{
+  name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING'
+  value: 'Authorization=AAD'
+}
+{
+  name: 'CosmosDBConnection__accountEndpoint'
+  value: cosmos.properties.documentEndpoint
+}
+{
+  name: 'ServiceBusConnection__fullyQualifiedNamespace'
+  value: '${bus.name}.servicebus.windows.net'
+}
+{
+  name: 'COSMOS_ENDPOINT'
+  value: cosmos.properties.documentEndpoint
+}
+{
+  name: 'COSMOS_DATABASE'
+  value: databaseName
+}
+{
+  name: 'COSMOS_ORDERS_CONTAINER'
+  value: 'orders'
+}
+{
+  // 'orders' (default): the saga instances in their orders' partitions, one transactional batch per saga
+  // step; 'sagas': the earlier layout, kept for a deployment with instances in flight there
+  name: 'COSMOS_SAGAS_CONTAINER'
+  value: sagasContainer
+}
+{
+  name: 'SERVICEBUS_NAMESPACE'
+  value: '${bus.name}.servicebus.windows.net'
+}
+{
+  name: 'RUNTIME_QUEUE'
+  value: runtimeQueueName
+}
+{
+  name: 'ORDER_EVENTS_TOPIC'
+  value: orderEventsTopicName
+}
+{
+  name: 'NOTIFICATIONS_TOPIC'
+  value: notificationsTopicName
+}
+{
+  name: 'LOCATIONS_TOPIC'
+  value: locationsTopicName
+}
+{
+  name: 'FOODDELIVERY_SAGA_MODE'
+  value: sagaMode
+}
+{
+  name: 'DURABLE_TASK_HUB'
+  value: taskHubName
+}
+{
+  name: 'FOODDELIVERY_AUTH'
+  value: authMode
+}
+{
+  name: 'ENTRA_TENANT_ID'
+  value: entraTenantId
+}
+{
+  name: 'ENTRA_AUDIENCE'
+  value: entraAudience
+}
+{
+  name: 'FOODDELIVERY_PAYMENT_GATEWAY'
+  value: paymentGateway
+}
+]
+
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   //checkov:skip=CKV_AZURE_225:Flex Consumption (FC1) plans have no zone-redundancy setting of their own.
   name: '${prefix}-plan'
@@ -447,94 +559,13 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
       ftpsState: 'Disabled'
       http20Enabled: true
       healthCheckPath: '/health'
-      appSettings: [
+      // the settings both apps share, and the functions this one registers (fooddelivery_azure.functions.apps)
+      appSettings: concat(sharedAppSettings, [
         {
-          name: 'AzureWebJobsStorage__accountName'
-          value: storage.name
+          name: 'FOODDELIVERY_AZURE_FUNCTIONS'
+          value: twoApps ? 'http' : 'all'
         }
-        {
-          name: 'AzureWebJobsStorage__credential'
-          value: 'managedidentity'
-        }
-        {
-          name: 'APPLICATIONINSIGHTS_CONNECTION_STRING'
-          value: insights.properties.ConnectionString
-        }
-        {
-          name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING'
-          value: 'Authorization=AAD'
-        }
-        {
-          name: 'CosmosDBConnection__accountEndpoint'
-          value: cosmos.properties.documentEndpoint
-        }
-        {
-          name: 'ServiceBusConnection__fullyQualifiedNamespace'
-          value: '${bus.name}.servicebus.windows.net'
-        }
-        {
-          name: 'COSMOS_ENDPOINT'
-          value: cosmos.properties.documentEndpoint
-        }
-        {
-          name: 'COSMOS_DATABASE'
-          value: databaseName
-        }
-        {
-          name: 'COSMOS_ORDERS_CONTAINER'
-          value: 'orders'
-        }
-        {
-          // 'orders' (default): the saga instances in their orders' partitions, one transactional batch per saga
-          // step; 'sagas': the earlier layout, kept for a deployment with instances in flight there
-          name: 'COSMOS_SAGAS_CONTAINER'
-          value: sagasContainer
-        }
-        {
-          name: 'SERVICEBUS_NAMESPACE'
-          value: '${bus.name}.servicebus.windows.net'
-        }
-        {
-          name: 'RUNTIME_QUEUE'
-          value: runtimeQueueName
-        }
-        {
-          name: 'ORDER_EVENTS_TOPIC'
-          value: orderEventsTopicName
-        }
-        {
-          name: 'NOTIFICATIONS_TOPIC'
-          value: notificationsTopicName
-        }
-        {
-          name: 'LOCATIONS_TOPIC'
-          value: locationsTopicName
-        }
-        {
-          name: 'FOODDELIVERY_SAGA_MODE'
-          value: sagaMode
-        }
-        {
-          name: 'DURABLE_TASK_HUB'
-          value: taskHubName
-        }
-        {
-          name: 'FOODDELIVERY_AUTH'
-          value: authMode
-        }
-        {
-          name: 'ENTRA_TENANT_ID'
-          value: entraTenantId
-        }
-        {
-          name: 'ENTRA_AUDIENCE'
-          value: entraAudience
-        }
-        {
-          name: 'FOODDELIVERY_PAYMENT_GATEWAY'
-          value: paymentGateway
-        }
-      ]
+      ])
     }
     functionAppConfig: {
       deployment: {
@@ -558,6 +589,79 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
   }
 }
 
+// The background app (functionApps = 'two'): the same package, FOODDELIVERY_AZURE_FUNCTIONS=background. A plan and a
+// package container of its own (a Flex Consumption plan hosts one app). A loop over workApps (its name, or none with
+// 'one') rather than a condition: checkov reads a loop's body, not a conditional resource's.
+var workApps = twoApps ? [
+  '${prefix}-work'
+] : []
+resource workPlan 'Microsoft.Web/serverfarms@2024-04-01' = [
+  for name in workApps: {
+    //checkov:skip=CKV_AZURE_225:Flex Consumption (FC1) plans have no zone-redundancy setting of their own.
+    name: '${name}-plan'
+    location: location
+    kind: 'functionapp'
+    sku: {
+      tier: 'FlexConsumption'
+      name: 'FC1'
+    }
+    properties: {
+      reserved: true
+    }
+  }
+]
+
+resource workApp 'Microsoft.Web/sites@2024-04-01' = [
+  for (name, i) in workApps: {
+    //checkov:skip=CKV_AZURE_222:It serves no HTTP function (triggers only); its public endpoint is where deploy.sh publishes the package (az functionapp deploy).
+    //checkov:skip=CKV_AZURE_17:It serves no HTTP function: no caller to authenticate with a client certificate.
+    //checkov:skip=CKV_AZURE_212:Flex Consumption scales out on demand (up to maximumInstanceCount) and to zero when idle by design.
+    //checkov:skip=CKV_AZURE_213:It serves no HTTP function, so no health-check path: the platform watches its triggers.
+    //checkov:skip=CKV_AZURE_18:http20Enabled is true (siteConfig below); checkov's check also needs the resource's apiVersion, which its Bicep reader does not carry into a loop's body (CKV_AZURE_67, the same setting, passes).
+    name: name
+    location: location
+    kind: 'functionapp,linux'
+    identity: {
+      type: 'SystemAssigned'
+    }
+    properties: {
+      serverFarmId: workPlan[i].id
+      httpsOnly: true
+      clientCertEnabled: false
+      siteConfig: {
+        minTlsVersion: '1.2'
+        ftpsState: 'Disabled'
+        http20Enabled: true
+        appSettings: concat(sharedAppSettings, [
+          {
+            name: 'FOODDELIVERY_AZURE_FUNCTIONS'
+            value: 'background'
+          }
+        ])
+      }
+      functionAppConfig: {
+        deployment: {
+          storage: {
+            type: 'blobContainer'
+            value: '${storage.properties.primaryEndpoints.blob}${workDeploymentContainer}'
+            authentication: {
+              type: 'SystemAssignedIdentity'
+            }
+          }
+        }
+        scaleAndConcurrency: {
+          maximumInstanceCount: 100
+          instanceMemoryMB: 2048
+        }
+        runtime: {
+          name: 'python'
+          version: '3.11'
+        }
+      }
+    }
+  }
+]
+
 // -- role assignments of the app's identity ---------------------------------------------------------------------
 var storageRoles = [
   storageBlobDataOwner
@@ -565,8 +669,12 @@ var storageRoles = [
   storageTableDataContributor
 ]
 
+// The HTTP app of two: blob (its host's storage and package) always; queue and table (the task hub) only when its
+// Durable client reaches the task hub (sagaMode 'durable').
+var appStorageRoles = (twoApps && sagaMode != 'durable') ? [storageBlobDataOwner] : storageRoles
+
 resource storageAccess 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
-  for role in storageRoles: {
+  for role in appStorageRoles: {
     name: guid(storage.id, app.id, role)
     scope: storage
     properties: {
@@ -582,8 +690,12 @@ var busRoles = [
   serviceBusDataReceiver
 ]
 
+// The HTTP app of two sends only (the change feed's relay and the runtime queue's function, which receive, run in
+// the background app).
+var appBusRoles = twoApps ? [serviceBusDataSender] : busRoles
+
 resource busAccess 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
-  for role in busRoles: {
+  for role in appBusRoles: {
     name: guid(bus.id, app.id, role)
     scope: bus
     properties: {
@@ -614,7 +726,61 @@ resource cosmosAccess 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments@
   }
 }
 
+// the background app's role assignments (functionApps = 'two'): what the single app has (none with 'one': empty lists)
+var workStorageRoles = twoApps ? storageRoles : []
+var workBusRoles = twoApps ? busRoles : []
+
+resource workStorageAccess 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
+  for role in workStorageRoles: {
+    name: guid(storage.id, workApp[0].id, role)
+    scope: storage
+    properties: {
+      principalId: workApp[0].identity.principalId
+      principalType: 'ServicePrincipal'
+      roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', role)
+    }
+  }
+]
+
+resource workBusAccess 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
+  for role in workBusRoles: {
+    name: guid(bus.id, workApp[0].id, role)
+    scope: bus
+    properties: {
+      principalId: workApp[0].identity.principalId
+      principalType: 'ServicePrincipal'
+      roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', role)
+    }
+  }
+]
+
+resource workTelemetryAccess 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
+  for (name, i) in workApps: {
+    name: guid(insights.id, workApp[i].id, monitoringMetricsPublisher)
+    scope: insights
+    properties: {
+      principalId: workApp[i].identity.principalId
+      principalType: 'ServicePrincipal'
+      roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', monitoringMetricsPublisher)
+    }
+  }
+]
+
+resource workCosmosAccess 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments@2024-11-15' = [
+  for (name, i) in workApps: {
+    parent: cosmos
+    name: guid(cosmos.id, workApp[i].id, cosmosDataContributor)
+    properties: {
+      principalId: workApp[i].identity.principalId
+      roleDefinitionId: '${cosmos.id}/sqlRoleDefinitions/${cosmosDataContributor}'
+      scope: cosmos.id
+    }
+  }
+]
+
 output functionAppName string = app.name
 output functionAppHostName string = app.properties.defaultHostName
+// the background app's name ('two'), or '' ('one': the functionApp runs everything)
+output workFunctionAppName string = twoApps ? workApp[0].name : ''
 output cosmosEndpoint string = cosmos.properties.documentEndpoint
 output serviceBusNamespace string = '${bus.name}.servicebus.windows.net'

@@ -1,17 +1,16 @@
-"""The Azure Functions app (Python v2 programming model): the functions of ``fooddelivery_azure``'s Blueprint.
+"""The Azure Functions app (Python v2 programming model): the functions of ``fooddelivery_azure``.
 
-Nothing else lives here: the functions, their bindings and their bodies are in
-``fooddelivery_azure.functions.blueprint`` (an ``azure.functions`` Blueprint: HTTP, Service Bus, Cosmos DB change feed,
-timer, and the saga's orchestrators and activities); the application is built by the first invocation in each host
-process.
+Nothing else lives here: ``fooddelivery_azure.functions.apps.function_app`` builds the ``azure.functions.FunctionApp``
+with the functions the app setting ``FOODDELIVERY_AZURE_FUNCTIONS`` chooses -- ``all`` (the default: HTTP, Service Bus,
+Cosmos DB change feed, timer, and the saga's orchestrators and activities), ``http`` (the HTTP API alone: an app whose
+instances never import the Service Bus worker extension nor the Durable functions) or ``background`` (everything
+but HTTP); any other value fails the load with an error naming the setting. The application is built by the first
+invocation in each host process.
 
-The app is a plain ``azure.functions.FunctionApp``: the Blueprint declares its Durable Functions bindings itself,
-and the Durable SDK (``azure.durable_functions``, ~300 ms to import) is imported by the first function that uses it,
-not when the host loads this file (see ``fooddelivery_azure.functions.durable_bindings``).
+The Durable SDK (``azure.durable_functions``, ~300 ms to import) is imported by the first function that uses it, not
+when the host loads this file (see ``fooddelivery_azure.functions.durable_bindings``).
 """
 
-import azure.functions as func
-from fooddelivery_azure.functions import blueprint
+from fooddelivery_azure.functions.apps import function_app
 
-app = func.FunctionApp()
-app.register_functions(blueprint)
+app = function_app()

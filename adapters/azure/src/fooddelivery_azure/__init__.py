@@ -11,7 +11,8 @@ Modules:
   restaurants, drivers, saga state, the timer ledger), each call's request charge recorded;
 - :mod:`fooddelivery_azure.servicebus` -- the publishers (topic, session queue), the scheduler (scheduled messages)
   and the consumer's settlement rules;
-- :mod:`fooddelivery_azure.functions` -- the Functions blueprint (HTTP, Service Bus, change feed, timer triggers);
+- :mod:`fooddelivery_azure.functions` -- the Functions blueprints (HTTP; Service Bus, change feed, timer, Durable)
+  and :mod:`fooddelivery_azure.functions.apps`, which of them an app registers (``FOODDELIVERY_AZURE_FUNCTIONS``);
 - :mod:`fooddelivery_azure.metering` -- request-unit recording;
 - :mod:`fooddelivery_azure.settings`, :mod:`fooddelivery_azure.bootstrap` -- configuration and composition.
 """

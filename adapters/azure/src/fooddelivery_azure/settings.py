@@ -33,6 +33,9 @@ variable                            meaning
                                     ``entra``.
 ``FOODDELIVERY_LOCAL``              ``true`` on a laptop or in tests: allows keys and development tokens
 ``FOODDELIVERY_PAYMENT_GATEWAY``    the card processor (``fooddelivery.adapters.payments``) - required
+``FOODDELIVERY_AZURE_FUNCTIONS``    which functions the app registers: ``all`` (default), ``http`` or ``background``
+                                    -- read when the host loads the app, not here
+                                    (:mod:`fooddelivery_azure.functions.apps`)
 ``FOODDELIVERY_*``                  the core's settings (:class:`fooddelivery.bootstrap.Settings`)
 ==================================  ==========================================================================
 

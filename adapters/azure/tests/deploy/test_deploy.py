@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bicep_values import app_settings
 from pycep import BicepParser
 
 from fooddelivery.application.order_saga import ORDER_SAGA
@@ -41,6 +42,7 @@ def _config(bicep: dict[str, Any], name: str) -> dict[str, Any]:
     return config
 
 
+
 def test_the_containers_partition_keys_and_indexes_are_the_packages(bicep: dict[str, Any]) -> None:
     declared = {c["name"]: c for c in bicep["variables"]["containers"]["value"]}
     assert set(declared) == {*CONTAINERS, "leases"}
@@ -62,9 +64,9 @@ def test_the_saga_instances_are_deployed_into_the_orders_container_for_the_nativ
     parameter = bicep["parameters"]["sagasContainer"]
     assert parameter["default"] == "orders"
     assert {"type": "allowed", "argument": ["orders", "sagas"]} in parameter["decorators"]
-    app_settings = {s["name"]: s["value"] for s in _config(bicep, "app")["properties"]["siteConfig"]["appSettings"]}
-    assert app_settings["COSMOS_SAGAS_CONTAINER"] == "sagasContainer"  # the parameter, not a literal
-    assert app_settings["COSMOS_ORDERS_CONTAINER"] == "orders"
+    settings = app_settings(bicep)
+    assert settings["COSMOS_SAGAS_CONTAINER"] == "sagasContainer"  # the parameter, not a literal
+    assert settings["COSMOS_ORDERS_CONTAINER"] == "orders"
 
     sagas = bicep["resources"]["sagasCosmosContainer"]["config"]
     assert sagas["condition"] == {
@@ -107,7 +109,7 @@ def test_the_app_runs_on_flex_consumption_with_its_identity_and_every_setting_th
     assert _config(bicep, "plan")["sku"] == {"tier": "FlexConsumption", "name": "FC1"}
     app = _config(bicep, "app")
     assert app["identity"]["type"] == "SystemAssigned"
-    settings = {s["name"] for s in app["properties"]["siteConfig"]["appSettings"]}
+    settings = set(app_settings(bicep))
     assert settings >= {
         "COSMOS_ENDPOINT", "COSMOS_DATABASE", "COSMOS_ORDERS_CONTAINER", "SERVICEBUS_NAMESPACE", "RUNTIME_QUEUE",
         "ORDER_EVENTS_TOPIC", "FOODDELIVERY_PAYMENT_GATEWAY", "FOODDELIVERY_AUTH", "FOODDELIVERY_SAGA_MODE",
@@ -117,7 +119,8 @@ def test_the_app_runs_on_flex_consumption_with_its_identity_and_every_setting_th
     assert not settings & {"COSMOS_KEY", "SERVICEBUS_CONNECTION_STRING", "FOODDELIVERY_LOCAL"}
     assert bicep["parameters"]["paymentGateway"].get("default") is None
     roles = {name for name in bicep["resources"] if name.endswith("Access")}
-    assert roles == {"storageAccess", "busAccess", "telemetryAccess", "cosmosAccess"}
+    work = {"workStorageAccess", "workBusAccess", "workTelemetryAccess", "workCosmosAccess"}  # functionApps = 'two'
+    assert roles == {"storageAccess", "busAccess", "telemetryAccess", "cosmosAccess", *work}
 
 
 def test_the_function_app_registers_its_functions_and_host_json_matches_them() -> None:
@@ -150,7 +153,7 @@ def test_the_template_offers_both_saga_modes_and_names_a_valid_task_hub(bicep: d
     text = TEMPLATE.read_text()
     allowed = re.search(r"@allowed\(\[\s*'servicebus'\s*'durable'\s*\]\)\s*param sagaMode", text)
     assert allowed is not None
-    settings = {s["name"]: s["value"] for s in _config(bicep, "app")["properties"]["siteConfig"]["appSettings"]}
+    settings = app_settings(bicep)
     assert settings["DURABLE_TASK_HUB"] == "taskHubName"
     hub = bicep["variables"]["taskHubName"]["value"]
     # letters and digits, starting with a letter, 3..45 characters, for every prefix the template accepts (3..11)
@@ -220,6 +223,16 @@ def test_the_deploy_script_dry_run_prints_the_az_commands_and_requires_a_payment
     ]
     assert "paymentGateway=fake" in lines[1] and "--build-remote true" in lines[3]
     assert "sagasContainer=orders" in lines[1].split()  # the template's default layout, passed explicitly
+    assert "functionApps=one" in lines[1].split() and "fdtest-func" in lines[3].split()
+
+    two = subprocess.run([*dry, "--function-apps", "two"], capture_output=True, text=True, check=True, env=env)
+    lines = two.stdout.splitlines()
+    assert "functionApps=two" in lines[1].split()
+    deployed = [line.split()[line.split().index("--name") + 1] for line in lines if line.startswith("az functionapp")]
+    assert deployed == ["fdtest-func", "fdtest-work"]  # the same package to both apps
+    assert all(f"--src-path {lines[2].split()[-1]}" in line for line in lines[3:])
+    wrong = subprocess.run([*dry, "--function-apps", "2"], capture_output=True, text=True, check=False, env=env)
+    assert wrong.returncode == 2 and "--function-apps must be one or two" in wrong.stderr
 
     kept = subprocess.run([*dry, "--sagas-container", "sagas"], capture_output=True, text=True, check=True, env=env)
     assert "sagasContainer=sagas" in kept.stdout.splitlines()[1].split()

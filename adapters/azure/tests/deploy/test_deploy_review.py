@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from bicep_values import app_settings
 from pycep import BicepParser
 
 ROOT = Path(__file__).resolve().parents[4]
@@ -23,8 +24,7 @@ def test_a_deployment_can_keep_the_earlier_sagas_container_through_the_template(
     instance, a restaurant's confirmation finds none). The layout must be a template parameter (default
     ``orders``) that ``deploy.sh`` can pass."""
     tree: dict[str, Any] = BicepParser().parse(file_path=DEPLOY / "main.bicep")
-    settings = tree["resources"]["app"]["config"]["properties"]["siteConfig"]["appSettings"]
-    value = next(s["value"] for s in settings if s["name"] == "COSMOS_SAGAS_CONTAINER")
+    value = app_settings(tree)["COSMOS_SAGAS_CONTAINER"]
     assert value in tree["parameters"], f"COSMOS_SAGAS_CONTAINER is the literal {value!r}, not a template parameter"
     assert tree["parameters"][value].get("default") == "orders"
     assert value in (DEPLOY / "deploy.sh").read_text()

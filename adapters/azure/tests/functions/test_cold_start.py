@@ -51,13 +51,13 @@ from fooddelivery_azure.functions.durable_bindings import LazyDurableClient
 HEAVY = json.loads(sys.argv[3])
 after_load = sorted(m for m in HEAVY if m in sys.modules)
 functions = {f.get_function_name(): f.get_user_function() for f in function_app.app.get_functions()}
-blueprint = sys.modules["fooddelivery_azure.functions.blueprint"]
+http_functions = sys.modules["fooddelivery_azure.functions.http_functions"]
 clients = []
-run_in_thread = blueprint._in_worker_thread
+run_in_thread = http_functions._in_worker_thread
 async def keep_client(client, body):  # what the http function was handed, kept for the call below
     clients.append(client)
     return await run_in_thread(client, body)
-blueprint._in_worker_thread = keep_client
+http_functions._in_worker_thread = keep_client
 request = func.HttpRequest("GET", "https://app.azurewebsites.net/health", headers={}, body=b"")
 response = asyncio.run(functions["http"](req=request, client=binding))
 after_health = sorted(m for m in HEAVY if m in sys.modules)

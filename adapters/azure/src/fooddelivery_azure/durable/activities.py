@@ -1,6 +1,6 @@
 """The activities of the Durable Functions saga: one per action of the core's ``OrderSagaSteps.actions()``.
 
-Each activity function (``saga_<action>``, registered in :mod:`fooddelivery_azure.functions.blueprint`) runs
+Each activity function (``saga_<action>``, registered in :mod:`fooddelivery_azure.functions.background_functions`) runs
 :func:`run_step`: the core's action with a :class:`~fooddelivery.application.saga.runner.StepContext` built from
 the orchestrator's :class:`~fooddelivery_azure.durable.orchestrator.StepInput`, and answers a
 :class:`~fooddelivery_azure.durable.orchestrator.StepResult`:

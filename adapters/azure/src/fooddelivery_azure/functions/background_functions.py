@@ -1,17 +1,14 @@
-"""The Functions app's functions (Python v2 programming model), registered from one Durable Functions Blueprint.
+"""The app's background functions (Python v2 programming model), on a Blueprint of their own
+(:data:`blueprint_background`): what a background Function app loads, or, with the HTTP function's, the whole app.
 
-``deploy/azure/app/function_app.py`` is the whole app::
-
-    import azure.functions as func
-    from fooddelivery_azure.functions import blueprint
-
-    app = func.FunctionApp()
-    app.register_functions(blueprint)
+:mod:`fooddelivery_azure.functions.apps` chooses what ``deploy/azure/app/function_app.py`` registers (app setting
+``FOODDELIVERY_AZURE_FUNCTIONS``: ``all``, the default, registers this Blueprint and
+:data:`fooddelivery_azure.functions.http_functions.blueprint_http`; ``background`` this one alone; ``http`` the HTTP
+function alone).
 
 ===================  ===========================================================================================
 function             what it does
 ===================  ===========================================================================================
-``http``             every path and method -> the core's HTTP API (:mod:`fooddelivery_azure.functions.http`)
 ``runtime_queue``    Service Bus trigger on the runtime's session queue, ``autoCompleteMessages`` off: each
                      message to ``OrderRuntime.handle``, then settled explicitly
                      (:mod:`fooddelivery_azure.servicebus.consumer`) with the worker extension's message actions
@@ -31,29 +28,30 @@ Telemetry: every function that runs the core exports its spans and metrics befor
 (:func:`fooddelivery.observability.setup.flushing`: a consumption-plan instance is throttled or stopped between
 invocations, and spans left in a batch would wait or be lost); the orchestrators run no core code and record none.
 
-``http`` and ``runtime_queue`` take the ``durableClient`` input binding (in ``durable`` mode the core's saga engine
-starts and signals orchestrations through it; in ``servicebus`` mode it is unused). The binding makes them
-``async`` (wrapped as the Durable SDK wraps them); each runs the core, which blocks, in a worker thread
-(``asyncio.to_thread``) with the client bound for the engine (:func:`fooddelivery_azure.durable.engine.durable_client`).
+``runtime_queue`` takes the ``durableClient`` input binding (in ``durable`` mode the core's saga engine starts and
+signals orchestrations through it; in ``servicebus`` mode it is unused). The binding makes it ``async`` (wrapped as
+the Durable SDK wraps it); it runs the core, which blocks, in a worker thread
+(:func:`fooddelivery_azure.functions.invocation.in_worker_thread`) with the client bound for the engine
+(:func:`fooddelivery_azure.durable.engine.durable_client`).
 
-Every function body is a plain function of this module taking the cached application (:func:`handle_http`,
-:func:`handle_runtime_message`, :func:`handle_changes`, :func:`sweep`, :func:`run_activity`), so tests call the
+Every function body is a plain function of this module taking the cached application
+(:func:`handle_runtime_message`, :func:`handle_changes`, :func:`sweep`, :func:`run_activity`), so tests call the
 registered functions with real ``azure.functions`` objects, and the bodies directly. Importing this module builds
 nothing: the application is built by the first invocation (:func:`fooddelivery_azure.bootstrap.azure_app`).
 
 The Durable bindings are declared by :mod:`fooddelivery_azure.functions.durable_bindings` (the same bindings as the
 Durable SDK's decorators, on a plain ``func.Blueprint``): the SDK (``azure.durable_functions``, ~300 ms to import,
-``aiohttp`` with it) is imported by the first orchestration, or the first request that uses the Durable client, not
-when the host loads the app. Imported here: ``azure.functions`` (the host's worker has it loaded already) and the
-Service Bus worker extension (the worker resolves ``runtime_queue``'s annotations when it indexes the app).
+``aiohttp`` with it) is imported by the first orchestration, or the first use of the Durable client, not when the
+host loads the app. Imported here: ``azure.functions`` (the host's worker has it loaded already) and the Service Bus
+worker extension (the worker resolves ``runtime_queue``'s annotations when it indexes the app; ~200 ms of CPU with
+``azure.servicebus`` and ``grpc``: the reason an HTTP-only app leaves this module out).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Callable, Generator, Iterable, Mapping
-from typing import Any, TypeVar
+from collections.abc import Generator, Iterable, Mapping
+from typing import Any
 
 import azure.functions as func
 from azurefunctions.extensions.bindings import servicebus
@@ -63,7 +61,6 @@ from fooddelivery.domain.errors import InfrastructureError
 from fooddelivery.observability.setup import flushing
 from fooddelivery_azure.bootstrap import AzureApp, azure_app
 from fooddelivery_azure.durable.activities import run_step
-from fooddelivery_azure.durable.engine import durable_client
 from fooddelivery_azure.durable.orchestrator import (
     ORCHESTRATOR,
     STEP_ORCHESTRATOR,
@@ -72,15 +69,14 @@ from fooddelivery_azure.durable.orchestrator import (
     orchestrate_step,
     saga_actions,
 )
-from fooddelivery_azure.functions import http as http_translation
 from fooddelivery_azure.functions.durable_bindings import activity_trigger, durable_client_input, orchestration_trigger
+from fooddelivery_azure.functions.invocation import in_worker_thread as _in_worker_thread
 from fooddelivery_azure.metering import MeteredSettler, record_delivery
 from fooddelivery_azure.servicebus.consumer import MessageActionsSettler, Settler, Verdict, process
 
 __all__ = [
-    "blueprint",
+    "blueprint_background",
     "handle_changes",
-    "handle_http",
     "handle_runtime_message",
     "run_activity",
     "sweep",
@@ -88,20 +84,11 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-_R = TypeVar("_R")
-
-#: The app's functions (the Durable bindings declared by :mod:`fooddelivery_azure.functions.durable_bindings`).
-blueprint = func.Blueprint(http_auth_level=func.AuthLevel.ANONYMOUS)  # type: ignore[no-untyped-call]  # untyped SDK
-
-_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"]
+#: The background functions (the Durable bindings declared by :mod:`fooddelivery_azure.functions.durable_bindings`).
+blueprint_background = func.Blueprint()  # type: ignore[no-untyped-call]  # untyped SDK
 
 
 # -- bodies -----------------------------------------------------------------------------------------------------
-def handle_http(req: func.HttpRequest, app: AzureApp) -> func.HttpResponse:
-    """An HTTP request through the core's HTTP API."""
-    return http_translation.handle(req, app.http_api(), trust_principal=app.trust_principal)
-
-
 def handle_runtime_message(message: Any, actions: Any, app: AzureApp) -> Verdict:
     """One runtime-queue message to the core's runtime, settled with ``actions`` (``ServiceBusMessageActions``), a
     "not now" failure retried later through the application's retrier (a delayed copy); with the application's
@@ -149,30 +136,16 @@ def run_activity(action: str, payload: Any, app: AzureApp) -> dict[str, Any]:
     return run_step(payload, action, boot.runner.actions, boot.adapters["sagas"], boot.service.clock)
 
 
-async def _in_worker_thread(client: Any, body: Callable[[AzureApp], _R]) -> _R:
-    """Run ``body`` (the core: it blocks) in a worker thread with the invocation's Durable client bound."""
-    with durable_client(client, asyncio.get_running_loop()):
-        return await asyncio.to_thread(flushing()(lambda: body(azure_app())))
-
-
 # -- registrations ----------------------------------------------------------------------------------------------
-@blueprint.function_name("http")
-@blueprint.route(route="{*path}", methods=_METHODS, auth_level=func.AuthLevel.ANONYMOUS)
-@durable_client_input(blueprint, client_name="client")
-async def http(req: func.HttpRequest, client: Any) -> func.HttpResponse:
-    """Every HTTP request (see the module docstring)."""
-    return await _in_worker_thread(client, lambda app: handle_http(req, app))
-
-
-@blueprint.function_name("runtime_queue")
-@blueprint.service_bus_queue_trigger(
+@blueprint_background.function_name("runtime_queue")
+@blueprint_background.service_bus_queue_trigger(
     arg_name="message",
     queue_name="%RUNTIME_QUEUE%",
     connection="ServiceBusConnection",
     is_sessions_enabled=True,
     auto_complete_messages=False,
 )
-@durable_client_input(blueprint, client_name="client")
+@durable_client_input(blueprint_background, client_name="client")
 async def runtime_queue(
     message: servicebus.ServiceBusReceivedMessage, message_actions: servicebus.ServiceBusMessageActions, client: Any
 ) -> None:
@@ -180,10 +153,11 @@ async def runtime_queue(
     await _in_worker_thread(client, lambda app: handle_runtime_message(message, message_actions, app))
 
 
-@blueprint.function_name("outbox_changes")
-@blueprint.retry(strategy="exponential_backoff", max_retry_count="5", minimum_interval="00:00:02",
-                 maximum_interval="00:01:00")
-@blueprint.cosmos_db_trigger(
+@blueprint_background.function_name("outbox_changes")
+@blueprint_background.retry(
+    strategy="exponential_backoff", max_retry_count="5", minimum_interval="00:00:02", maximum_interval="00:01:00"
+)
+@blueprint_background.cosmos_db_trigger(
     arg_name="documents",
     connection="CosmosDBConnection",
     database_name="%COSMOS_DATABASE%",
@@ -197,23 +171,25 @@ def outbox_changes(documents: func.DocumentList) -> None:
         handle_changes((d.to_dict() if hasattr(d, "to_dict") else d for d in documents), azure_app())
 
 
-@blueprint.function_name("outbox_sweep")
-@blueprint.timer_trigger(arg_name="timer", schedule="0 */1 * * * *", run_on_startup=False, use_monitor=True)
+@blueprint_background.function_name("outbox_sweep")
+@blueprint_background.timer_trigger(
+    arg_name="timer", schedule="0 */1 * * * *", run_on_startup=False, use_monitor=True
+)
 def outbox_sweep(timer: func.TimerRequest) -> None:
     """Every minute: the outbox sweep."""
     with flushing():
         sweep(azure_app())
 
 
-@blueprint.function_name(ORCHESTRATOR)
-@orchestration_trigger(blueprint, context_name="context", orchestration=ORCHESTRATOR)
+@blueprint_background.function_name(ORCHESTRATOR)
+@orchestration_trigger(blueprint_background, context_name="context", orchestration=ORCHESTRATOR)
 def order_saga(context: Any) -> Generator[Any, Any, Any]:
     """The order's saga (see :func:`fooddelivery_azure.durable.orchestrator.orchestrate_saga`)."""
     return (yield from orchestrate_saga(context))
 
 
-@blueprint.function_name(STEP_ORCHESTRATOR)
-@orchestration_trigger(blueprint, context_name="context", orchestration=STEP_ORCHESTRATOR)
+@blueprint_background.function_name(STEP_ORCHESTRATOR)
+@orchestration_trigger(blueprint_background, context_name="context", orchestration=STEP_ORCHESTRATOR)
 def order_saga_step(context: Any) -> Generator[Any, Any, Any]:
     """One branch of the saga's parallel block (see
     :func:`~fooddelivery_azure.durable.orchestrator.orchestrate_step`)."""
@@ -230,7 +206,8 @@ def _register_activity(action: str) -> None:
 
     activity.__name__ = activity.__qualname__ = name
     activity.__doc__ = f"Saga activity: the core's action {action!r} (see run_activity)."
-    blueprint.function_name(name)(activity_trigger(blueprint, input_name="payload", activity=name)(activity))
+    declared = activity_trigger(blueprint_background, input_name="payload", activity=name)(activity)
+    blueprint_background.function_name(name)(declared)
 
 
 for _action in saga_actions(ORDER_SAGA):
