@@ -7,6 +7,7 @@ and one driver never serves two orders.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -14,6 +15,7 @@ import pytest
 
 from fooddelivery.domain import Actor, ConcurrencyConflict, DriverStatus, InvalidTransition, OrderStatus
 from fooddelivery.domain.errors import NoDriverAvailable
+from fooddelivery.domain.events import EventType
 from fooddelivery.ports.saga_store import SagaStatus
 from tests.service._world import NO_DRIVER_LAYOUT, REST_ID, World, build_world, make_driver
 from tests.service.test_crash_recovery import SimulatedCrash, fail_nth_call, restart
@@ -206,6 +208,37 @@ def test_an_assignment_sent_twice_at_once_books_the_driver_once() -> None:
 
     assert outcomes == ["drv-new"]  # it settled the first one's claim: the same driver, once
     assert app.held_drivers() == {"drv-new": order_id}
+    _assert_consistent(app)
+
+
+def test_a_driver_settling_another_drivers_claim_publishes_the_assignment_it_commits_before_it_is_refused() -> None:
+    # drv-far's claim is on the order (its call is between the claim and the reservation) when drv-new's call, on
+    # another thread, reads it: drv-new's call settles it (reserves drv-far and records it on the order, with its
+    # DriverAssigned event), then is refused. Each caller publishes what it committed: the event drv-new's call
+    # committed must be published by it, not left in the outbox for the sweep (seen in tests/e2e/test_concurrency.py)
+    app, order_id = _waiting_for_a_driver()
+    app.drivers.add(make_driver("drv-far", 3.0))
+    refused: list[BaseException] = []
+
+    def other_driver_on_another_thread() -> None:
+        def call() -> None:
+            try:
+                app.service.assign_driver(Actor.driver("drv-new"), order_id)
+            except InvalidTransition as exc:
+                refused.append(exc)
+
+        thread = threading.Thread(target=call)
+        thread.start()
+        thread.join()
+
+    _hook(app.drivers, "save", 1, other_driver_on_another_thread)
+
+    assert app.service.assign_driver(Actor.driver("drv-far"), order_id).driver_id == "drv-far"
+
+    assert [str(exc) for exc in refused] == [f"order {order_id} already has a driver"]
+    published = [e.payload["driverId"] for e in app.publisher.of_order(order_id) if e.type is EventType.DRIVER_ASSIGNED]
+    assert published == ["drv-far"]
+    assert app.orders.outbox_size == 0
     _assert_consistent(app)
 
 
