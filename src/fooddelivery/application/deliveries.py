@@ -125,7 +125,9 @@ class DeliveryUseCases(UseCaseBase):
 
     def _settle_claim(self, order_id: str) -> Order:
         """Settle the order's unfinished manual assignment (:func:`settle_driver_claim`) and store the result;
-        returns the order as stored.
+        returns the order as stored. What the settlement committed (a ``DriverAssigned`` event when it recorded the
+        claimed driver) is published at once: the caller may go on to refuse the request, and each caller publishes
+        what it committed.
 
         Raises:
             ConcurrencyConflict: the order kept changing under five attempts.
@@ -138,6 +140,7 @@ class DeliveryUseCases(UseCaseBase):
                 self.orders.save(order)
             except ConcurrencyConflict:
                 continue
+            self._after_commit()
             return order
         raise ConcurrencyConflict(f"order {order_id}: too many concurrent writers")
 
