@@ -22,6 +22,13 @@ The request path then makes no publish call at all (``OutboxRelay(publish_after_
 
 Delivery is at-least-once either way: a crash between publishing and marking publishes again, so every consumer
 deduplicates on the event id (the runtime is idempotent on business keys).
+
+**Fewer transactions where the store offers it.** When the outbox offers the optional
+:class:`~fooddelivery.ports.unit_of_work.WriteBatching` capability (the SQLite store: ``serve``), each
+:meth:`OutboxRelay.publish_own` runs inside ``outbox.batch()``: the bus append (a SQLite bus's log on the same
+database), what the consumer writes in reaction and the outbox mark are committed in one transaction, so an event is
+never marked sent without being on the bus, and a crash before the commit leaves all of them pending, as before.
+Any other outbox publishes and marks in separate calls, as described above.
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ from fooddelivery.domain.events import DomainEvent
 from fooddelivery.observability.instrument import now_utc, publish_span
 from fooddelivery.observability.metrics import record_outbox_lag
 from fooddelivery.ports.messaging import EventPublisher, Outbox
+from fooddelivery.ports.unit_of_work import WriteBatching
 
 __all__ = ["ChangeRecord", "ChangeStreamRelay", "Consumer", "OutboxRelay", "RelayResult"]
 
@@ -102,6 +110,8 @@ class OutboxRelay:
         #: first: a claim of generation g is at least as old as the start of generation g + 1
         self._sweeps: list[tuple[int, float]] = []
         self._sweep_lock = threading.Lock()
+        #: the outbox's ``batch`` (the optional ``WriteBatching`` capability), or None: see the module docstring
+        self._batch = outbox.batch if isinstance(outbox, WriteBatching) else None
 
     # -- claims: what a caller is committing ----------------------------------------------------------------
     def claim(self, events: Sequence[DomainEvent]) -> None:
@@ -165,18 +175,27 @@ class OutboxRelay:
         """Publish the events this thread committed and hand them to the consumer, a batch at a time; repeat for
         what the consumer committed in turn; then mark them all in one call (and the events the consumer could not
         handle as failed: they stay pending). A nested call (from inside the consumer) returns 0: the outer call
-        goes on. With ``publish_after_commit`` False nothing was claimed, so there is nothing to publish.
+        goes on. With ``publish_after_commit`` False nothing was claimed, so there is nothing to publish. On an
+        outbox that offers ``WriteBatching`` all of it is one write batch (see the module docstring).
 
         Returns:
             How many events were published.
 
         Raises:
             InfrastructureError: the bus refused a batch; those events and the rest of this thread's stay pending
-                (attempts counted) for the sweep; what was published before is marked.
+                (attempts counted) for the sweep; what was published before is marked. With a write batch, also:
+                its commit failed; nothing of it was written, so every event stays pending for the sweep.
         """
         own = self._own
         if own.publishing or not own.events:
             return 0
+        if self._batch is not None:
+            with self._batch():
+                return self._publish_own()
+        return self._publish_own()
+
+    def _publish_own(self) -> int:
+        own = self._own
         consumer = self.consumer
         publish = self.publisher.publish
         own.publishing = True  # (after the lookups: nothing between here and the try can raise)

@@ -15,13 +15,14 @@ with in one call).
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from typing import Protocol, runtime_checkable
 
 from fooddelivery.domain.order import Order
 from fooddelivery.ports.orders import IdempotencyRecord
 from fooddelivery.ports.saga_store import SagaState, SagaStateStore
 
-__all__ = ["OrderUnitOfWork", "UnitOfWorkSource"]
+__all__ = ["OrderUnitOfWork", "UnitOfWorkSource", "WriteBatching"]
 
 
 @runtime_checkable
@@ -97,4 +98,35 @@ class UnitOfWorkSource(Protocol):
     def unit_of_work(self, sagas: SagaStateStore) -> OrderUnitOfWork | None:
         """A native unit of work over this order store and ``sagas``, or None when it cannot make one with that
         saga store (another technology, another database): the caller then composes one from the two ports."""
+        ...
+
+
+@runtime_checkable
+class WriteBatching(Protocol):
+    """An optional capability of a store adapter (a unit of work, an outbox): join the writes of a stretch of work
+    into fewer transactions, with the same outcomes.
+
+    Inside ``with adapter.batch():`` every write this thread makes to the same store (every adapter on the same
+    database: orders, outbox, sagas, the bus's log, payments, notifications, timers, drivers) keeps its own
+    all-or-nothing, but they are committed together when the block ends -- also when the block raises an
+    ``Exception`` (each write before it succeeded, as it would have alone); a crash before the end loses them all,
+    which leaves the store as it was before the block (a state the writes one by one could have left too). Until
+    then no other writer runs and nobody else sees them (the thread's own reads do). Nested blocks join the
+    outermost one. A block that writes nothing costs nothing.
+
+    The core uses it where the store offers it, and does without it elsewhere (each write its own transaction):
+    the outbox relay batches a caller's publication (the bus append, the consumer's reaction and the outbox mark
+    of what it published: an event is never marked sent without being on the bus, and both are committed at
+    once), and the saga runner batches each drive of an instance (a step's payments, notifications and timers
+    with the unit of work that checkpoints it). The SQLite adapters offer it (one file, one writer:
+    ``fooddelivery.adapters.sqlite.SqliteDatabase.batch``); the cloud stores do not (their writes are separate
+    requests).
+    """
+
+    def batch(self) -> AbstractContextManager[None]:
+        """A block whose writes to this store are committed together when it ends (see the class).
+
+        Raises:
+            InfrastructureError: (when the block ends) the store failed to commit them: none of them was written.
+        """
         ...

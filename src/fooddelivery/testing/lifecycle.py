@@ -50,6 +50,7 @@ __all__ = [
     "COMPOSED_LIFECYCLE_STORE_CALLS",
     "LIFECYCLE_START",
     "NATIVE_LIFECYCLE_STORE_CALLS",
+    "SQLITE_LIFECYCLE_WRITE_TRANSACTIONS",
     "STORE_CALLS",
     "AdapterSet",
     "boot_adapter_set",
@@ -187,6 +188,20 @@ COMPOSED_LIFECYCLE_STORE_CALLS: Final[dict[str, int]] = {
     "drivers.available_near": 1,
     "drivers.save": 2,
     "drivers.get": 1,
+}
+
+#: SQLite write transactions (``SqliteDatabase.write_transactions``) of one lifecycle driven by
+#: :func:`deliver_orders` on the SQLite adapter set, the saga running in the caller's thread: one per command,
+#: plus one for the placement, whose order is committed before its ``OrderPlaced`` reaches a consumer (the write
+#: batches of ``fooddelivery.ports.unit_of_work.WriteBatching``; each write of a batch keeps its own
+#: all-or-nothing). Without batches it was 31: 7 bus appends, 6 outbox marks, 5 unit-of-work commits, 4 order
+#: saves, 3 notifications, 2 driver saves, 2 payment records, 1 timer scheduled, 1 cancelled.
+SQLITE_LIFECYCLE_WRITE_TRANSACTIONS: Final[dict[str, int]] = {
+    "place: the order with its saga": 1,
+    "place: the bus append, the saga's start (payment, notices, driver, timer, wait) and the outbox mark": 1,
+    "confirm: the saga's signal (timer cancelled, notice) with the publication": 1,
+    "preparing, ready, picked up: the order with its publication": 3,
+    "delivered: the order with its publication and the driver's release": 1,
 }
 
 #: When the default driver of :func:`count_lifecycle_store_calls` was last seen (UTC): start the application's

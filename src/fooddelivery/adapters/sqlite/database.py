@@ -172,6 +172,9 @@ class SqliteDatabase:
         self._health_lock = threading.Lock()
         self._ok_streak = 0
         self._last_failure = 0.0
+        #: this thread's open batch (:meth:`batch`), if any
+        self._local = _Local()
+        self._transactions = 0
         if migrate:
             try:
                 with self.write() as conn:
@@ -196,6 +199,13 @@ class SqliteDatabase:
         with self.read() as conn:
             row = conn.execute("PRAGMA journal_mode").fetchone()
         return str(row[0]).lower()
+
+    @property
+    def write_transactions(self) -> int:
+        """How many write transactions (``BEGIN IMMEDIATE``) this object began since it was opened, the schema's
+        included: a batch (:meth:`batch`) is one, however many writes it joins. What ``bench/saga_throughput.py``
+        reports per order lifecycle."""
+        return self._transactions
 
     @property
     def closed(self) -> bool:
@@ -394,9 +404,21 @@ class SqliteDatabase:
     def read(self) -> Iterator[sqlite3.Connection]:
         """A connection for reads, in autocommit mode (returned to the pool afterwards).
 
+        Inside a :meth:`batch` whose transaction has begun, this thread reads on that transaction's connection (it sees
+        its own uncommitted writes).
+
         Raises:
             InfrastructureError: the database is closed, or a statement failed.
         """
+        batch = self._local.batch
+        if batch is not None and batch.conn is not None:
+            try:
+                yield batch.conn
+            except sqlite3.Error as exc:
+                error = translate_error(exc, "read")
+                self._note(error)
+                raise error from exc
+            return
         conn = self._acquire()
         broken = False
         try:
@@ -418,6 +440,11 @@ class SqliteDatabase:
         Raises:
             InfrastructureError: the database is closed, or a statement failed.
         """
+        batch = self._local.batch
+        if batch is not None and batch.conn is not None:  # this thread's open write transaction is the snapshot
+            with self.read() as conn:
+                yield conn
+            return
         with self.read() as conn:
             conn.execute("BEGIN")
             yield conn
@@ -433,7 +460,15 @@ class SqliteDatabase:
             ConcurrencyConflict: a statement hit a duplicate key (``sqlite3.IntegrityError``); nothing was
                 written.
             DataCorrupted: the file is damaged (found now, or earlier: every write is then refused at once).
+
+        Inside a :meth:`batch` the block is a ``SAVEPOINT`` of the batch's transaction instead (begun by the first
+        write of the batch): rolled back alone if it raises, committed with the batch.
         """
+        batch = self._local.batch
+        if batch is not None:
+            with self._in_batch(batch) as conn:
+                yield conn
+            return
         if self._health.integrity == "corrupt":
             raise DataCorrupted(
                 f"write: the database {self._path} is damaged ({self._health.integrity_detail}); writes are refused",
@@ -459,6 +494,7 @@ class SqliteDatabase:
                 error = translate_error(exc, "begin")
                 self._note(error)
                 raise error from exc
+            self._transactions += 1  # (under the writer lock)
             try:
                 yield conn
             except BaseException as exc:
@@ -479,6 +515,142 @@ class SqliteDatabase:
         finally:
             self._release(conn, broken)
             self._writer.release()
+
+    # -- batches -------------------------------------------------------------------------------------------
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Join every :meth:`write` this thread makes inside the block into one transaction, committed when it ends.
+
+        Each write keeps its own all-or-nothing (a ``SAVEPOINT``: one that raises is rolled back alone, as its own
+        transaction would have been), and what each wrote is committed when the block ends -- whether the block
+        ends normally or raises an ``Exception`` (the writes before it succeeded, as they would have one by one);
+        it is rolled back on any other ``BaseException`` (an interrupt: as if the process had stopped there). Until
+        then nobody else sees the writes (this thread's reads do: they use the transaction's connection) and this
+        process's other writers wait: the transaction begins (``BEGIN IMMEDIATE``) at the block's first write, not
+        at its start, so a block that only reads holds nothing. A crash inside the block loses every write of it,
+        which leaves the file as it was before the block: a state the writes one by one could also have left.
+
+        Nested batches join the outermost one. This is what the ``WriteBatching`` capability of the SQLite adapters
+        (``fooddelivery.ports.unit_of_work.WriteBatching``) offers: fewer transactions, the same outcomes.
+
+        Raises:
+            InfrastructureError, DataCorrupted: the commit at the end failed: nothing of the block was written
+                (raised in place of the block's own exception, which is its context).
+        """
+        local = self._local
+        if local.batch is not None:
+            yield
+            return
+        batch = _Batch()
+        local.batch = batch
+        failed: BaseException | None = None
+        try:
+            yield
+        except Exception:
+            raise
+        except BaseException as exc:
+            failed = exc
+            raise
+        finally:
+            local.batch = None
+            if batch.conn is not None:
+                self._end_batch(batch, commit=failed is None)
+
+    @contextmanager
+    def _in_batch(self, batch: _Batch) -> Iterator[sqlite3.Connection]:
+        """One write of an open batch: a savepoint of its transaction (begun here if this is the first write)."""
+        if batch.conn is None:
+            if self._health.integrity == "corrupt":
+                raise DataCorrupted(
+                    f"write: the database {self._path} is damaged ({self._health.integrity_detail}); writes are "
+                    "refused",
+                    action="begin",
+                    reason="corrupt",
+                )
+            if not self._writer.acquire(timeout=self._busy_timeout_s):
+                raise InfrastructureError(
+                    f"write: the database {self._path} is locked by this process's writers",
+                    action="begin",
+                    reason="locked",
+                )
+            try:
+                conn = self._acquire()
+            except BaseException:
+                self._writer.release()
+                raise
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                self._release(conn, not _rollback(conn))
+                self._writer.release()
+                error = translate_error(exc, "begin")
+                self._note(error)
+                raise error from exc
+            self._transactions += 1  # (under the writer lock)
+            batch.conn = conn
+        conn = batch.conn
+        batch.savepoints += 1
+        name = f"fd_write_{batch.savepoints}"
+        try:
+            conn.execute(f"SAVEPOINT {name}")
+        except sqlite3.Error as exc:
+            error = translate_error(exc, "write")
+            self._note(error)
+            raise error from exc
+        try:
+            yield conn
+        except BaseException as exc:
+            try:
+                conn.execute(f"ROLLBACK TO {name}")
+                conn.execute(f"RELEASE {name}")
+            except sqlite3.Error:
+                batch.broken = True
+            if isinstance(exc, sqlite3.Error):
+                error = translate_error(exc, "write")
+                self._note(error)
+                raise error from exc
+            raise
+        try:
+            conn.execute(f"RELEASE {name}")
+        except sqlite3.Error as exc:
+            batch.broken = True
+            error = translate_error(exc, "write")
+            self._note(error)
+            raise error from exc
+
+    def _end_batch(self, batch: _Batch, *, commit: bool) -> None:
+        """Commit (or roll back) a batch's transaction and give back its connection and the writer lock."""
+        conn = batch.conn
+        assert conn is not None
+        batch.conn = None
+        broken = False
+        try:
+            if commit and not batch.broken:
+                try:
+                    conn.execute("COMMIT")
+                except sqlite3.Error as exc:
+                    broken = not _rollback(conn)
+                    error = translate_error(exc, "commit")
+                    self._note(error)
+                    raise error from exc
+                self._note_write_ok()
+            else:
+                broken = not _rollback(conn)
+                if batch.broken:
+                    raise InfrastructureError(
+                        f"commit: a savepoint of the database {self._path} could not be undone; the batch was rolled"
+                        " back",
+                        action="commit",
+                        reason="rollback",
+                    )
+        finally:
+            self._release(conn, broken)
+            self._writer.release()
+
+    @property
+    def in_batch(self) -> bool:
+        """Whether this thread is inside a :meth:`batch`."""
+        return self._local.batch is not None
 
     def close(self) -> None:
         """Close every pooled connection; later calls raise ``InfrastructureError``. Idempotent.
@@ -502,6 +674,24 @@ class SqliteDatabase:
 
     def __repr__(self) -> str:
         return f"SqliteDatabase({self._path!r}{', closed' if self._closed else ''})"
+
+
+class _Batch:
+    """One thread's open batch: its transaction's connection (None until the first write) and savepoints so far."""
+
+    __slots__ = ("broken", "conn", "savepoints")
+
+    def __init__(self) -> None:
+        self.conn: sqlite3.Connection | None = None
+        self.savepoints = 0
+        self.broken = False
+
+
+class _Local(threading.local):
+    """Per-thread state of a :class:`SqliteDatabase`: the thread's open batch."""
+
+    def __init__(self) -> None:
+        self.batch: _Batch | None = None
 
 
 def _rollback(conn: sqlite3.Connection) -> bool:

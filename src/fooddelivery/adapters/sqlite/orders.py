@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 
 from fooddelivery.adapters.counters import OperationCounters
@@ -237,6 +238,12 @@ class SqliteOrderRepository:
         with self._db.write() as conn:
             write(conn, None)
         self.finish(order)
+
+    def batch(self) -> AbstractContextManager[None]:
+        """Every write this thread makes to the database inside the block in one transaction (``WriteBatching``;
+        :meth:`SqliteDatabase.batch`): what the outbox relay uses to append a published batch to the bus's log and
+        mark it sent in one transaction."""
+        return self._db.batch()
 
     def unit_of_work(self, sagas: SagaStateStore) -> OrderUnitOfWork | None:
         """A native unit of work when ``sagas`` is a SQLite saga store on the same database (one transaction writes

@@ -28,10 +28,12 @@ https://aws.amazon.com/step-functions/pricing/).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar, runtime_checkable
 
 from fooddelivery.application.saga.definition import (
     Catch,
@@ -112,11 +114,34 @@ class StepContext:
 Action = Callable[[StepContext], Mapping[str, Any] | None]
 
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _batched(method: Callable[Concatenate[SagaRunner, _P], _R]) -> Callable[Concatenate[SagaRunner, _P], _R]:
+    """Run an entry point of the runner inside its unit's write batch, when the unit offers one (see
+    :class:`SagaUnit`)."""
+
+    @functools.wraps(method)
+    def run(self: SagaRunner, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        batch = self._batch
+        if batch is None:
+            return method(self, *args, **kwargs)
+        with batch():
+            return method(self, *args, **kwargs)
+
+    return run
+
+
 @runtime_checkable
 class SagaUnit(Protocol):
     """What the runner reads and writes an instance through: its state and the entity its steps change (the order),
     committed together (``fooddelivery.application.unit_of_work.OrderSession`` for the order saga).
 
+    A unit may also have a ``batching`` attribute: a callable returning a context manager whose writes are
+    committed together (the store's ``WriteBatching.batch``, see ``fooddelivery.ports.unit_of_work``), or None.
+    The runner then runs each entry point (:meth:`SagaRunner.start`, ``resume``, ``deliver``, ``signal``) inside
+    one: a step's payments, notifications and timers are committed with the unit of work that checkpoints it.
     """
 
     @property
@@ -249,6 +274,8 @@ class SagaRunner:
         #: skips its meter calls
         self._metering = not isinstance(self.meter, NullMeter) and getattr(self.meter, "metering", True) is not False
         self.unit: SagaUnit = unit if unit is not None else _StoreUnit(store)
+        #: the unit's write batch (see :class:`SagaUnit`), or None
+        self._batch: Callable[[], AbstractContextManager[None]] | None = getattr(self.unit, "batching", None)
         self._entry_cost = {name: _entry_transitions(definition, node) for name, node in definition.states.items()}
 
     def _transitions(self, n: int, entering: str | None = None) -> None:
@@ -278,6 +305,7 @@ class SagaRunner:
             self.meter.record(SAGA_START)
             self._transitions(0, self.definition.start)
 
+    @_batched
     def start(self, saga_id: str, data: Mapping[str, Any] | None = None) -> SagaState:
         """Create and run an instance until it waits, sleeps or ends.
 
@@ -316,6 +344,7 @@ class SagaRunner:
             raise NotFound(f"saga {saga_id} not found", saga_id=saga_id)
         return _Run(state, entity)
 
+    @_batched
     def resume(self, saga_id: str) -> SagaState:
         """Continue an instance interrupted in a RUNNING step (after a crash); others are returned unchanged.
 
@@ -327,6 +356,7 @@ class SagaRunner:
             return self._drive(run)
         return run.state
 
+    @_batched
     def deliver(self, message: ScheduledMessage) -> SagaState | None:
         """Handle a timer. Stale timers (cancelled, superseded, or duplicated) change nothing.
 
@@ -362,6 +392,7 @@ class SagaRunner:
             return self._drive(run)
         raise ConcurrencyConflict(f"saga {saga_id}: timer lost {_MAX_CONFLICT_RETRIES} races")
 
+    @_batched
     def signal(self, saga_id: str, event: str, detail: Mapping[str, Any] | None = None) -> SignalOutcome:
         """Deliver an external event (``"RestaurantConfirmed"``...).
 
