@@ -187,7 +187,8 @@ def main() -> None:
     transactions: list[int] = []
     run(min(args.orders, 500), None, "sqlite", transactions)
     print(f"SQLite write transactions per full lifecycle: {transactions[0] / min(args.orders, 500):g} (each one "
-          "BEGIN IMMEDIATE behind the single writer; fooddelivery.testing.lifecycle.SQLITE_LIFECYCLE_WRITE_TRANSACTIONS)")
+          "BEGIN IMMEDIATE behind the single writer; see SQLITE_LIFECYCLE_WRITE_TRANSACTIONS in "
+          "fooddelivery.testing.lifecycle)")
     adapter_sets: tuple[tuple[AdapterSet, str], ...] = (
         ("memory", "in-memory stores (native unit of work)"),
         ("sqlite", "SQLite stores (native unit of work)"),

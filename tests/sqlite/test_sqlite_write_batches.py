@@ -1,22 +1,23 @@
-"""Write batches (``SqliteDatabase.batch``, the ``WriteBatching`` capability): several writes, one transaction, the
-same outcomes -- each write still all-or-nothing, nothing visible to others (nor lost to a crash) half-way, and the
-outbox relay's bus append and outbox mark committed together."""
+"""Write batches (``SqliteDatabase.batch``, the ``WriteBatching`` capability): a notification, a timer or a bus
+append made inside one rides along with the thread's next transaction -- fewer transactions, each as short as
+before, the same outcomes -- and the outbox relay's bus append is committed with its outbox mark at the latest."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 
 import pytest
 
-from fooddelivery.adapters.sqlite import SqliteAdapters, SqliteDatabase, SqliteOrderRepository
+from fooddelivery.adapters.memory import InMemoryOrderRepository
+from fooddelivery.adapters.sqlite import SqliteAdapters
 from fooddelivery.application.relay import OutboxRelay
 from fooddelivery.domain.errors import ConcurrencyConflict, InfrastructureError
 from fooddelivery.domain.events import DomainEvent
 from fooddelivery.ports.unit_of_work import WriteBatching
-from fooddelivery.testing.builders import make_order
+from fooddelivery.testing.builders import T0, make_notification, make_order, make_scheduled
 
-OpenDb = Callable[..., SqliteDatabase]
 OpenAdapters = Callable[..., SqliteAdapters]
 
 
@@ -24,113 +25,92 @@ class _Crash(BaseException):
     """The process stopping inside a block (not an ``Exception``: nothing handles it)."""
 
 
-def _count(db: SqliteDatabase) -> int:
-    with db.read() as conn:
-        return int(conn.execute("SELECT COUNT(*) FROM orders").fetchone()[0])
-
-
-def test_the_writes_of_a_batch_are_one_transaction_and_its_own_reads_see_them(open_db: OpenDb) -> None:
-    db = open_db()
-    repo = SqliteOrderRepository(db)
+def test_deferred_writes_ride_along_with_the_next_transaction(open_adapters: OpenAdapters) -> None:
+    adapters = open_adapters()
+    db = adapters.database
     before = db.write_transactions
-    seen_inside: list[int] = []
     with db.batch():
-        assert db.in_batch
-        for _ in range(3):
-            repo.add(make_order())
-        seen_inside.append(len(repo))  # this thread reads on the batch's connection
-        other = threading.Thread(target=lambda: seen_inside.append(_count(db)))  # the pool's connection
-        other.start()
-        other.join()
-    assert seen_inside == [3, 0]  # nobody else saw them before the end
+        adapters.notifier.send(make_notification())
+        adapters.scheduler.schedule(make_scheduled(due_at=T0 + timedelta(minutes=5)))
+        assert db.deferred_writes == 2
+        seen = threading.Thread(target=lambda: seen_by_others.append(len(adapters.notifier.sent)))
+        seen_by_others: list[int] = []
+        seen.start()
+        seen.join()
+        assert seen_by_others == [0]  # not written yet
+        adapters.orders.add(make_order())  # the next transaction carries them
+        assert db.deferred_writes == 0
     assert db.write_transactions - before == 1
-    assert len(repo) == 3
+    assert len(adapters.notifier.sent) == 1
+    assert adapters.scheduler.next_due() == T0 + timedelta(minutes=5)
+    assert len(adapters.orders) == 1
+
+
+def test_what_is_still_deferred_is_written_when_the_block_ends_even_if_it_raises(open_adapters: OpenAdapters) -> None:
+    adapters = open_adapters()
+    db = adapters.database
+    before = db.write_transactions
+    with pytest.raises(RuntimeError), db.batch():
+        adapters.notifier.send(make_notification())
+        adapters.notifier.send(make_notification())
+        raise RuntimeError("a step failed after sending")  # as without a batch: they were sent
+    assert db.write_transactions - before == 1
+    assert len(adapters.notifier.sent) == 2
     assert not db.in_batch
 
 
-def test_a_batch_that_only_reads_begins_no_transaction(open_db: OpenDb) -> None:
-    db = open_db()
-    repo = SqliteOrderRepository(db)
-    before = db.write_transactions
-    with db.batch():
-        assert len(repo) == 0
-    assert db.write_transactions == before
-
-
-def test_a_failing_write_is_undone_alone_and_the_others_are_committed(open_db: OpenDb) -> None:
-    db = open_db()
-    repo = SqliteOrderRepository(db)
-    first, second = make_order(), make_order()
-    with db.batch():
-        repo.add(first)
-        with pytest.raises(ConcurrencyConflict):
-            repo.add(make_order(order_id=first.order_id))  # the same id: refused
-        repo.add(second)
-    assert set(repo.order_ids()) == {first.order_id, second.order_id}
-    assert repo.outbox_size == 2  # one OrderPlaced each: the refused insert left no outbox row behind
-
-
-def test_a_block_that_raises_keeps_the_writes_before_it_and_a_crash_loses_all_of_them(open_db: OpenDb) -> None:
-    db = open_db()
-    repo = SqliteOrderRepository(db)
-    kept = make_order()
-    with pytest.raises(RuntimeError), db.batch():
-        repo.add(kept)
-        raise RuntimeError("a step failed after its write")  # as the write alone: it happened
-    lost = make_order()
-    with pytest.raises(_Crash), db.batch():
-        repo.add(lost)
+def test_a_crash_inside_the_block_drops_what_was_deferred(open_adapters: OpenAdapters) -> None:
+    adapters = open_adapters()
+    with pytest.raises(_Crash), adapters.database.batch():
+        adapters.notifier.send(make_notification())
         raise _Crash
-    assert repo.order_ids() == [kept.order_id]
-    with db.write() as conn:  # the writer lock was given back both times
-        conn.execute("SELECT 1")
+    assert adapters.notifier.sent == []  # as if the process had stopped before writing it
 
 
-def test_nested_batches_join_the_outermost_one(open_db: OpenDb) -> None:
-    db = open_db()
-    repo = SqliteOrderRepository(db)
+def test_a_transaction_that_fails_gives_its_deferred_writes_back_to_the_next_one(open_adapters: OpenAdapters) -> None:
+    adapters = open_adapters()
+    db = adapters.database
+    order = make_order()
+    adapters.orders.add(order)
+    notice = make_notification()
+    with db.batch():
+        adapters.notifier.send(notice)
+        with pytest.raises(ConcurrencyConflict):
+            adapters.orders.add(make_order(order_id=order.order_id))  # refused: rolled back with the notice
+        assert db.deferred_writes == 1
+        assert adapters.notifier.sent == []
+    assert [n.notification_id for n in adapters.notifier.sent] == [notice.notification_id]
+
+
+def test_outside_a_batch_every_write_is_its_own_transaction(open_adapters: OpenAdapters) -> None:
+    adapters = open_adapters()
+    db = adapters.database
+    before = db.write_transactions
+    adapters.notifier.send(make_notification())
+    adapters.scheduler.schedule(make_scheduled())
+    assert db.write_transactions - before == 2
+    assert db.deferred_writes == 0
+
+
+def test_nested_batches_join_the_outermost_one(open_adapters: OpenAdapters) -> None:
+    adapters = open_adapters()
+    db = adapters.database
     before = db.write_transactions
     with db.batch():
-        repo.add(make_order())
         with db.batch():
-            repo.add(make_order())
-        assert db.in_batch
-        repo.add(make_order())
+            adapters.notifier.send(make_notification())
+        assert db.deferred_writes == 1  # the inner block's end wrote nothing
+        adapters.notifier.send(make_notification())
     assert db.write_transactions - before == 1
-    assert len(repo) == 3
+    assert len(adapters.notifier.sent) == 2
 
 
-def test_another_thread_writes_after_the_batch_and_sees_what_it_committed(open_db: OpenDb) -> None:
-    db = open_db()
-    repo = SqliteOrderRepository(db)
-    in_batch, done = threading.Event(), threading.Event()
-    seen: list[int] = []
-
-    def writer() -> None:
-        in_batch.wait(5)
-        repo.add(make_order())  # waits for the batch's writer lock
-        seen.append(len(repo))
-        done.set()
-
-    thread = threading.Thread(target=writer)
-    thread.start()
-    with db.batch():
-        repo.add(make_order())
-        in_batch.set()
-        assert not done.wait(0.2)  # held off while the batch is open
-    thread.join(5)
-    assert seen == [2]
-
-
-def test_the_sqlite_outbox_and_unit_of_work_offer_batches_and_the_in_memory_ones_do_not(
+def test_the_sqlite_outbox_and_unit_of_work_offer_batches_and_the_in_memory_store_does_not(
     open_adapters: OpenAdapters,
 ) -> None:
-    from fooddelivery.adapters.memory import InMemoryOrderRepository
-
     adapters = open_adapters()
     assert isinstance(adapters.orders, WriteBatching)
-    unit = adapters.orders.unit_of_work(adapters.sagas)
-    assert isinstance(unit, WriteBatching)
+    assert isinstance(adapters.orders.unit_of_work(adapters.sagas), WriteBatching)
     assert not isinstance(InMemoryOrderRepository(), WriteBatching)
 
 
@@ -158,30 +138,29 @@ def test_the_relay_appends_to_the_bus_and_marks_the_outbox_in_one_transaction(op
     assert adapters.orders.outbox_size == 0
 
 
-def test_a_crash_before_the_relays_commit_leaves_the_event_pending_and_off_the_bus(
+def test_a_consumer_that_raises_still_gets_the_bus_append_and_the_mark_committed_together(
     open_adapters: OpenAdapters,
 ) -> None:
     adapters = open_adapters()
     order = make_order()
 
-    def crash(events: Sequence[DomainEvent]) -> None:
-        raise _Crash
+    def broken(events: Sequence[DomainEvent]) -> None:
+        raise RuntimeError("a consumer bug")
 
-    relay = _relay(adapters, crash)
+    relay = _relay(adapters, broken)
     relay.claim(list(order.pending_events))
     adapters.orders.add(order)
-    with pytest.raises(_Crash):
+    before = adapters.database.write_transactions
+    with pytest.raises(RuntimeError):
         relay.publish_own()
 
-    # never marked sent without being on the bus: neither happened; the sweep publishes it
-    assert adapters.publisher.total == 0
-    assert [r.event.order_id for r in adapters.orders.pending()] == [order.order_id]
-    assert _relay(adapters, None).flush() == 1
+    # what it published is marked, as without a batch; the append went with the mark, in one transaction
+    assert adapters.database.write_transactions - before == 1
     assert adapters.publisher.total == 1
     assert adapters.orders.outbox_size == 0
 
 
-def test_a_bus_that_refuses_the_batch_leaves_it_pending_with_its_attempt_counted(
+def test_a_mark_that_fails_takes_the_bus_append_with_it_and_the_event_stays_pending(
     open_adapters: OpenAdapters, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     adapters = open_adapters()
@@ -189,13 +168,19 @@ def test_a_bus_that_refuses_the_batch_leaves_it_pending_with_its_attempt_counted
     relay = _relay(adapters, None)
     relay.claim(list(order.pending_events))
     adapters.orders.add(order)
+    db = adapters.database
+    write = db.write
+    calls = [0]
 
-    def refuse(events: Sequence[DomainEvent]) -> None:
-        raise InfrastructureError("the bus is down", reason="unavailable")
+    def failing_write() -> object:  # the mark's transaction, and the batch's end, find the disk full
+        calls[0] += 1
+        raise InfrastructureError("the disk is full", reason="disk_full")
 
-    monkeypatch.setattr(adapters.publisher, "publish", refuse)
+    monkeypatch.setattr(db, "write", failing_write)
     with pytest.raises(InfrastructureError):
         relay.publish_own()
+    monkeypatch.setattr(db, "write", write)
 
-    [record] = adapters.orders.pending()
-    assert (record.event.order_id, record.attempts) == (order.order_id, 1)
+    assert calls[0] >= 1
+    assert adapters.publisher.total == 0  # never marked without being on the bus: neither happened
+    assert [r.event.order_id for r in adapters.orders.pending()] == [order.order_id]

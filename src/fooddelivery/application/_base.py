@@ -32,7 +32,7 @@ from fooddelivery.ports.restaurants import RestaurantRepository
 from fooddelivery.ports.saga_engine import SagaEngine
 from fooddelivery.ports.saga_store import SagaStateStore
 
-__all__ = ["UseCaseBase", "unbatched_use_case", "use_case"]
+__all__ = ["UseCaseBase", "use_case"]
 
 log = logging.getLogger("fooddelivery.application.services")
 
@@ -40,9 +40,7 @@ _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
 
-def use_case(
-    method: Callable[_P, _R], *, traced: Callable[_P, _R] | None = None, batched: bool = True
-) -> Callable[_P, _R]:
+def use_case(method: Callable[_P, _R], *, traced: Callable[_P, _R] | None = None) -> Callable[_P, _R]:
     """Run a use case (or any entry point of the service) inside its call's scope.
 
     The one place every use case passes through: the scope of the call (what it commits and reads, kept for the
@@ -51,13 +49,6 @@ def use_case(
     ``with_tracing(traced)`` makes a copy that calls ``traced`` (``method`` wrapped in a span by
     ``fooddelivery.observability.instrument.traced_use_cases``) instead of ``method`` whenever a tracer or log fields
     are configured -- one wrapper per call, not two, when none is.
-
-    When the unit of work offers a write batch (``OrderSession.batching``: the optional ``WriteBatching``
-    capability of the SQLite store) a ``batched`` use case runs inside one: a command's writes -- the order, the
-    saga's reaction, the bus append and the outbox mark of what it published -- are committed together when it
-    returns (``fooddelivery.ports.unit_of_work.WriteBatching``). The entry points that drive many orders at once
-    (the saga queue's batches, the sweep) pass ``batched=False``: each instance and each publication still gets
-    its own batch (the saga runner's, the relay's), so no one transaction holds the writer for a whole sweep.
     """
 
     @functools.wraps(method)
@@ -68,33 +59,21 @@ def use_case(
         scope = self.orders._scope
         scope.depth += 1
         try:
-            call = (
-                traced
-                if traced is not None
-                and (LOG_FIELDS.on or _providers.tracer_provider is not None or _TRACE_API in _modules)
-                else method
-            )
-            if batched:
-                batching = self.orders.batching
-                if batching is not None:
-                    with batching():
-                        return call(*args, **kwargs)
-            return call(*args, **kwargs)
+            if traced is not None and (
+                LOG_FIELDS.on or _providers.tracer_provider is not None or _TRACE_API in _modules
+            ):
+                return traced(*args, **kwargs)
+            return method(*args, **kwargs)
         finally:
             scope.depth -= 1
             if scope.depth == 0:
                 scope.orders, scope.sagas, scope.restaurants = {}, {}, {}  # scope.clear()
 
     def with_tracing(wrapped: Callable[_P, _R]) -> Callable[_P, _R]:
-        return use_case(method, traced=wrapped, batched=batched)
+        return use_case(method, traced=wrapped)
 
     cast(Any, run).with_tracing = with_tracing
     return run
-
-
-def unbatched_use_case(method: Callable[_P, _R]) -> Callable[_P, _R]:
-    """:func:`use_case` with ``batched=False``: for the entry points that drive many orders in one call."""
-    return use_case(method, batched=False)
 
 
 @dataclass

@@ -10,7 +10,7 @@ import json
 from collections.abc import Callable
 from typing import Final
 
-from fooddelivery.application._base import unbatched_use_case, use_case
+from fooddelivery.application._base import use_case
 from fooddelivery.application.commands import PlaceOrder, PlaceOrderResult
 from fooddelivery.application.order_saga import ORDER_CANCELLED
 from fooddelivery.application.restaurant_actions import RestaurantUseCases
@@ -80,10 +80,7 @@ def _read_cursor(cursor: str, fingerprint: str) -> _Position:
 class OrderingUseCases(RestaurantUseCases):
     """The order use cases (a confirmation sent as a status change goes through the restaurant's use case)."""
 
-    # Not one write batch: the placement is committed before its OrderPlaced reaches a consumer, which may drive the
-    # saga on another thread or process (serve's saga queue) and must find the order there. What follows the
-    # commit -- the bus append, the saga's start when it runs inline, the outbox mark -- is the relay's batch.
-    @unbatched_use_case
+    @use_case
     def place_order(
         self, actor: Actor, command: PlaceOrder, idempotency_key: str | None = None
     ) -> PlaceOrderResult:

@@ -25,10 +25,9 @@ deduplicates on the event id (the runtime is idempotent on business keys).
 
 **Fewer transactions where the store offers it.** When the outbox offers the optional
 :class:`~fooddelivery.ports.unit_of_work.WriteBatching` capability (the SQLite store: ``serve``), each
-:meth:`OutboxRelay.publish_own` runs inside ``outbox.batch()``: the bus append (a SQLite bus's log on the same
-database), what the consumer writes in reaction and the outbox mark are committed in one transaction, so an event is
-never marked sent without being on the bus, and a crash before the commit leaves all of them pending, as before.
-Any other outbox publishes and marks in separate calls, as described above.
+:meth:`OutboxRelay.publish_own` runs inside ``outbox.batch()``: a bus log kept in the same store then appends the
+batch with the thread's next write -- the outbox mark at the latest, in one transaction -- so an event is never
+marked sent without being on the bus. Any other outbox publishes and marks in separate calls, as described above.
 """
 
 from __future__ import annotations

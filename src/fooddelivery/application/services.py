@@ -17,7 +17,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from fooddelivery.application._base import unbatched_use_case, use_case
+from fooddelivery.application._base import use_case
 from fooddelivery.application.commands import PlaceOrder, PlaceOrderResult, Tracking
 from fooddelivery.application.deliveries import DeliveryUseCases
 from fooddelivery.application.ordering import OrderingUseCases
@@ -105,7 +105,7 @@ class FoodDeliveryService(OrderingUseCases, DeliveryUseCases):
             if scope.depth == 0:
                 scope.orders, scope.sagas, scope.restaurants = {}, {}, {}  # scope.clear()
 
-    @unbatched_use_case
+    @use_case
     def react(self, events: Sequence[DomainEvent]) -> list[str]:
         """Hand already-published ``events`` to the runtime (:meth:`handle_events`) and publish what it committed:
         for a consumer that runs the reactions outside the request that committed the events (``serve``'s saga
@@ -121,7 +121,7 @@ class FoodDeliveryService(OrderingUseCases, DeliveryUseCases):
         self.relay.publish_own()
         return failed
 
-    @unbatched_use_case
+    @use_case
     def pump(self) -> int:
         """Sweep the outbox: publish every committed event no caller is publishing, and run the consumers;
         returns the number published.
@@ -152,7 +152,7 @@ class FoodDeliveryService(OrderingUseCases, DeliveryUseCases):
         self.runtime.on_resume(saga_id)
         self._after_commit()
 
-    @unbatched_use_case
+    @use_case
     def resume_sagas(self) -> int:
         """Deliver the dead-lettered events again (starts, cancellations...); returns how many were retried."""
         letters, self.dead_letters = self.dead_letters, []

@@ -103,30 +103,28 @@ class UnitOfWorkSource(Protocol):
 
 @runtime_checkable
 class WriteBatching(Protocol):
-    """An optional capability of a store adapter (a unit of work, an outbox): join the writes of a stretch of work
-    into fewer transactions, with the same outcomes.
+    """An optional capability of a store adapter (a unit of work, an outbox): fewer write transactions for a stretch
+    of work, with the same outcomes.
 
-    Inside ``with adapter.batch():`` every write this thread makes to the same store (every adapter on the same
-    database: orders, outbox, sagas, the bus's log, payments, notifications, timers, drivers) keeps its own
-    all-or-nothing, but they are committed together when the block ends -- also when the block raises an
-    ``Exception`` (each write before it succeeded, as it would have alone); a crash before the end loses them all,
-    which leaves the store as it was before the block (a state the writes one by one could have left too). Until
-    then no other writer runs and nobody else sees them (the thread's own reads do). Nested blocks join the
-    outermost one. A block that writes nothing costs nothing.
+    Inside ``with adapter.batch():`` the writes of the store's adapters that nothing reads back within the block
+    (a notification sent, a timer scheduled, an event appended to a bus log kept in the same store) may be deferred
+    and committed with the next write transaction the thread makes to the store (the unit of work that checkpoints a
+    saga step, the outbox mark of a published batch); what is still deferred when the block ends is written then
+    (also when the block raises an ``Exception``). A transaction that fails keeps nothing of them: they wait for the
+    next one. No transaction is held open between writes. Nested blocks join the outermost one.
 
-    The core uses it where the store offers it, and does without it elsewhere (each write its own transaction):
-    the outbox relay batches a caller's publication (the bus append, the consumer's reaction and the outbox mark
-    of what it published: an event is never marked sent without being on the bus, and both are committed at
-    once), and the saga runner batches each drive of an instance (a step's payments, notifications and timers
-    with the unit of work that checkpoints it). The SQLite adapters offer it (one file, one writer:
-    ``fooddelivery.adapters.sqlite.SqliteDatabase.batch``); the cloud stores do not (their writes are separate
-    requests).
+    The core uses it where the store offers it and does without it elsewhere (each write its own transaction, as
+    before): the outbox relay runs each publication in one (the bus append is then committed with the outbox mark
+    at the latest: an event is never marked sent without being on the bus), and the saga runner each of its entry
+    points (a step's notifications and timer go with the unit of work that records the step). The SQLite adapters
+    offer it (``fooddelivery.adapters.sqlite.SqliteDatabase.batch``); the in-memory and cloud stores do not.
     """
 
     def batch(self) -> AbstractContextManager[None]:
-        """A block whose writes to this store are committed together when it ends (see the class).
+        """A block whose deferrable writes to this store ride along with the thread's next write (see the class).
 
         Raises:
-            InfrastructureError: (when the block ends) the store failed to commit them: none of them was written.
+            InfrastructureError: (when the block ends) writing what was still deferred failed: none of it was
+                written.
         """
         ...

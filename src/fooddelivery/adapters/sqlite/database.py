@@ -23,7 +23,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -203,8 +203,7 @@ class SqliteDatabase:
     @property
     def write_transactions(self) -> int:
         """How many write transactions (``BEGIN IMMEDIATE``) this object began since it was opened, the schema's
-        included: a batch (:meth:`batch`) is one, however many writes it joins. What ``bench/saga_throughput.py``
-        reports per order lifecycle."""
+        included (what ``bench/saga_throughput.py`` reports per order lifecycle)."""
         return self._transactions
 
     @property
@@ -404,21 +403,9 @@ class SqliteDatabase:
     def read(self) -> Iterator[sqlite3.Connection]:
         """A connection for reads, in autocommit mode (returned to the pool afterwards).
 
-        Inside a :meth:`batch` whose transaction has begun, this thread reads on that transaction's connection (it sees
-        its own uncommitted writes).
-
         Raises:
             InfrastructureError: the database is closed, or a statement failed.
         """
-        batch = self._local.batch
-        if batch is not None and batch.conn is not None:
-            try:
-                yield batch.conn
-            except sqlite3.Error as exc:
-                error = translate_error(exc, "read")
-                self._note(error)
-                raise error from exc
-            return
         conn = self._acquire()
         broken = False
         try:
@@ -440,11 +427,6 @@ class SqliteDatabase:
         Raises:
             InfrastructureError: the database is closed, or a statement failed.
         """
-        batch = self._local.batch
-        if batch is not None and batch.conn is not None:  # this thread's open write transaction is the snapshot
-            with self.read() as conn:
-                yield conn
-            return
         with self.read() as conn:
             conn.execute("BEGIN")
             yield conn
@@ -460,24 +442,22 @@ class SqliteDatabase:
             ConcurrencyConflict: a statement hit a duplicate key (``sqlite3.IntegrityError``); nothing was
                 written.
             DataCorrupted: the file is damaged (found now, or earlier: every write is then refused at once).
-
-        Inside a :meth:`batch` the block is a ``SAVEPOINT`` of the batch's transaction instead (begun by the first
-        write of the batch): rolled back alone if it raises, committed with the batch.
         """
-        batch = self._local.batch
-        if batch is not None:
-            with self._in_batch(batch) as conn:
-                yield conn
-            return
         if self._health.integrity == "corrupt":
             raise DataCorrupted(
                 f"write: the database {self._path} is damaged ({self._health.integrity_detail}); writes are refused",
                 action="begin",
                 reason="corrupt",
             )
+        batch = self._local.batch
+        carried: list[_Deferred] = []
+        if batch is not None and batch.pending:  # this thread's deferred writes ride along (see batch)
+            carried, batch.pending = batch.pending, []
         # Writers of this process queue on a lock (a fast hand-over) instead of polling SQLite's busy handler,
         # which sleeps between retries; other processes are kept out by SQLite's own lock.
         if not self._writer.acquire(timeout=self._busy_timeout_s):
+            if carried and batch is not None:
+                batch.pending[:0] = carried
             raise InfrastructureError(
                 f"write: the database {self._path} is locked by this process's writers", action="begin", reason="locked"
             )
@@ -485,6 +465,8 @@ class SqliteDatabase:
             conn = self._acquire()
         except BaseException:
             self._writer.release()
+            if carried and batch is not None:
+                batch.pending[:0] = carried
             raise
         broken = False
         try:
@@ -496,6 +478,8 @@ class SqliteDatabase:
                 raise error from exc
             self._transactions += 1  # (under the writer lock)
             try:
+                for deferred in carried:
+                    deferred.write(conn)
                 yield conn
             except BaseException as exc:
                 broken = not _rollback(conn)
@@ -512,30 +496,36 @@ class SqliteDatabase:
                 self._note(error)
                 raise error from exc
             self._note_write_ok()
+            committed, carried = carried, []
         finally:
+            if carried and batch is not None:  # not committed: they wait for this thread's next write
+                batch.pending[:0] = carried
             self._release(conn, broken)
             self._writer.release()
+        for deferred in committed:
+            if deferred.done is not None:
+                deferred.done()
 
-    # -- batches -------------------------------------------------------------------------------------------
+    # -- batches: deferred writes ---------------------------------------------------------------------------
     @contextmanager
     def batch(self) -> Iterator[None]:
-        """Join every :meth:`write` this thread makes inside the block into one transaction, committed when it ends.
+        """Let the writes this thread defers (:meth:`defer`) inside the block ride along with its next transaction.
 
-        Each write keeps its own all-or-nothing (a ``SAVEPOINT``: one that raises is rolled back alone, as its own
-        transaction would have been), and what each wrote is committed when the block ends -- whether the block
-        ends normally or raises an ``Exception`` (the writes before it succeeded, as they would have one by one);
-        it is rolled back on any other ``BaseException`` (an interrupt: as if the process had stopped there). Until
-        then nobody else sees the writes (this thread's reads do: they use the transaction's connection) and this
-        process's other writers wait: the transaction begins (``BEGIN IMMEDIATE``) at the block's first write, not
-        at its start, so a block that only reads holds nothing. A crash inside the block loses every write of it,
-        which leaves the file as it was before the block: a state the writes one by one could also have left.
+        A deferred write (a notification sent, a timer scheduled, an event appended to the bus's log: a record
+        nothing reads back within the block) is not written at once: the next :meth:`write` this thread makes --
+        the unit of work that checkpoints a saga step, the outbox mark of a published batch -- runs it first, in its
+        own transaction, so both are committed together (or, if that transaction fails, neither: the deferred writes
+        then wait for the next one). Whatever is still deferred when the block ends is written then, in one
+        transaction -- also when the block raises an ``Exception``; on any other ``BaseException`` (an interrupt:
+        as if the process had stopped there) it is dropped. No lock is held between writes: transactions stay as
+        short as before, there are just fewer of them. Nested blocks join the outermost one.
 
-        Nested batches join the outermost one. This is what the ``WriteBatching`` capability of the SQLite adapters
-        (``fooddelivery.ports.unit_of_work.WriteBatching``) offers: fewer transactions, the same outcomes.
+        This is what the ``WriteBatching`` capability of the SQLite adapters offers
+        (``fooddelivery.ports.unit_of_work.WriteBatching``).
 
         Raises:
-            InfrastructureError, DataCorrupted: the commit at the end failed: nothing of the block was written
-                (raised in place of the block's own exception, which is its context).
+            InfrastructureError, DataCorrupted: (when the block ends) writing what was still deferred failed;
+                nothing of it was written (raised in place of the block's own exception, which is its context).
         """
         local = self._local
         if local.batch is not None:
@@ -543,114 +533,54 @@ class SqliteDatabase:
             return
         batch = _Batch()
         local.batch = batch
-        failed: BaseException | None = None
+        interrupted = False
         try:
             yield
         except Exception:
             raise
-        except BaseException as exc:
-            failed = exc
+        except BaseException:
+            interrupted = True
             raise
         finally:
             local.batch = None
-            if batch.conn is not None:
-                self._end_batch(batch, commit=failed is None)
+            if batch.pending and not interrupted:
+                carried, batch.pending = batch.pending, []
+                self._write_now(carried)
 
-    @contextmanager
-    def _in_batch(self, batch: _Batch) -> Iterator[sqlite3.Connection]:
-        """One write of an open batch: a savepoint of its transaction (begun here if this is the first write)."""
-        if batch.conn is None:
-            if self._health.integrity == "corrupt":
-                raise DataCorrupted(
-                    f"write: the database {self._path} is damaged ({self._health.integrity_detail}); writes are "
-                    "refused",
-                    action="begin",
-                    reason="corrupt",
-                )
-            if not self._writer.acquire(timeout=self._busy_timeout_s):
-                raise InfrastructureError(
-                    f"write: the database {self._path} is locked by this process's writers",
-                    action="begin",
-                    reason="locked",
-                )
-            try:
-                conn = self._acquire()
-            except BaseException:
-                self._writer.release()
-                raise
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                self._release(conn, not _rollback(conn))
-                self._writer.release()
-                error = translate_error(exc, "begin")
-                self._note(error)
-                raise error from exc
-            self._transactions += 1  # (under the writer lock)
-            batch.conn = conn
-        conn = batch.conn
-        batch.savepoints += 1
-        name = f"fd_write_{batch.savepoints}"
-        try:
-            conn.execute(f"SAVEPOINT {name}")
-        except sqlite3.Error as exc:
-            error = translate_error(exc, "write")
-            self._note(error)
-            raise error from exc
-        try:
-            yield conn
-        except BaseException as exc:
-            try:
-                conn.execute(f"ROLLBACK TO {name}")
-                conn.execute(f"RELEASE {name}")
-            except sqlite3.Error:
-                batch.broken = True
-            if isinstance(exc, sqlite3.Error):
-                error = translate_error(exc, "write")
-                self._note(error)
-                raise error from exc
-            raise
-        try:
-            conn.execute(f"RELEASE {name}")
-        except sqlite3.Error as exc:
-            batch.broken = True
-            error = translate_error(exc, "write")
-            self._note(error)
-            raise error from exc
+    def defer(self, write: Callable[[sqlite3.Connection], None], done: Callable[[], None] | None = None) -> None:
+        """Run ``write`` in a transaction: with this thread's next one when inside a :meth:`batch`, else in one of
+        its own now; ``done`` is called once it is committed.
 
-    def _end_batch(self, batch: _Batch, *, commit: bool) -> None:
-        """Commit (or roll back) a batch's transaction and give back its connection and the writer lock."""
-        conn = batch.conn
-        assert conn is not None
-        batch.conn = None
-        broken = False
-        try:
-            if commit and not batch.broken:
-                try:
-                    conn.execute("COMMIT")
-                except sqlite3.Error as exc:
-                    broken = not _rollback(conn)
-                    error = translate_error(exc, "commit")
-                    self._note(error)
-                    raise error from exc
-                self._note_write_ok()
-            else:
-                broken = not _rollback(conn)
-                if batch.broken:
-                    raise InfrastructureError(
-                        f"commit: a savepoint of the database {self._path} could not be undone; the batch was rolled"
-                        " back",
-                        action="commit",
-                        reason="rollback",
-                    )
-        finally:
-            self._release(conn, broken)
-            self._writer.release()
+        ``write`` must not depend on being run at once (its caller reads nothing back) and must be safe to run
+        again if its transaction fails (an ``INSERT OR IGNORE`` keyed by an id).
+
+        Raises:
+            InfrastructureError, ConcurrencyConflict, DataCorrupted: as :meth:`write` (outside a batch only).
+        """
+        batch = self._local.batch
+        if batch is not None:
+            batch.pending.append(_Deferred(write, done))
+            return
+        self._write_now([_Deferred(write, done)])
+
+    def _write_now(self, deferred: list[_Deferred]) -> None:
+        with self.write() as conn:
+            for item in deferred:
+                item.write(conn)
+        for item in deferred:
+            if item.done is not None:
+                item.done()
 
     @property
     def in_batch(self) -> bool:
         """Whether this thread is inside a :meth:`batch`."""
         return self._local.batch is not None
+
+    @property
+    def deferred_writes(self) -> int:
+        """How many writes this thread has deferred and not written yet (0 outside a :meth:`batch`)."""
+        batch = self._local.batch
+        return len(batch.pending) if batch is not None else 0
 
     def close(self) -> None:
         """Close every pooled connection; later calls raise ``InfrastructureError``. Idempotent.
@@ -676,15 +606,21 @@ class SqliteDatabase:
         return f"SqliteDatabase({self._path!r}{', closed' if self._closed else ''})"
 
 
-class _Batch:
-    """One thread's open batch: its transaction's connection (None until the first write) and savepoints so far."""
+@dataclass(frozen=True, slots=True)
+class _Deferred:
+    """A write waiting for a transaction, and what to do once it is committed."""
 
-    __slots__ = ("broken", "conn", "savepoints")
+    write: Callable[[sqlite3.Connection], None]
+    done: Callable[[], None] | None
+
+
+class _Batch:
+    """One thread's open batch: its deferred writes, oldest first."""
+
+    __slots__ = ("pending",)
 
     def __init__(self) -> None:
-        self.conn: sqlite3.Connection | None = None
-        self.savepoints = 0
-        self.broken = False
+        self.pending: list[_Deferred] = []
 
 
 class _Local(threading.local):

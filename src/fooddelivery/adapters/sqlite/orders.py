@@ -240,9 +240,8 @@ class SqliteOrderRepository:
         self.finish(order)
 
     def batch(self) -> AbstractContextManager[None]:
-        """Every write this thread makes to the database inside the block in one transaction (``WriteBatching``;
-        :meth:`SqliteDatabase.batch`): what the outbox relay uses to append a published batch to the bus's log and
-        mark it sent in one transaction."""
+        """A write batch on the database (``WriteBatching``; :meth:`SqliteDatabase.batch`): what the outbox relay
+        uses to append a published batch to the bus's log with its outbox mark, in one transaction."""
         return self._db.batch()
 
     def unit_of_work(self, sagas: SagaStateStore) -> OrderUnitOfWork | None:

@@ -46,9 +46,8 @@ class SqliteUnitOfWork:
         self._counters: OperationCounters | None = orders._counters
 
     def batch(self) -> AbstractContextManager[None]:
-        """Every write this thread makes to the database inside the block in one transaction (``WriteBatching``;
-        :meth:`SqliteDatabase.batch`): what the saga runner uses to commit a step's payments, notifications and
-        timers with the unit of work that checkpoints it."""
+        """A write batch on the database (``WriteBatching``; :meth:`SqliteDatabase.batch`): what the saga runner
+        uses to commit a step's notifications and timers with the unit of work that records the step."""
         return self._db.batch()
 
     def load(self, order_id: str) -> tuple[Order, SagaState | None]:
