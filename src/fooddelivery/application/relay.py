@@ -170,31 +170,31 @@ class OutboxRelay:
         return generation is not None and generation >= expired_below
 
     # -- per caller -----------------------------------------------------------------------------------------
-    def publish_own(self) -> int:
+    def publish_own(self, _in_batch: bool = False) -> int:
         """Publish the events this thread committed and hand them to the consumer, a batch at a time; repeat for
         what the consumer committed in turn; then mark them all in one call (and the events the consumer could not
         handle as failed: they stay pending). A nested call (from inside the consumer) returns 0: the outer call
         goes on. With ``publish_after_commit`` False nothing was claimed, so there is nothing to publish. On an
-        outbox that offers ``WriteBatching`` all of it is one write batch (see the module docstring).
+        outbox that offers ``WriteBatching`` all of it runs in one write batch (see the module docstring).
+
+        Args:
+            _in_batch: internal: the call is already inside the outbox's write batch.
 
         Returns:
             How many events were published.
 
         Raises:
             InfrastructureError: the bus refused a batch; those events and the rest of this thread's stay pending
-                (attempts counted) for the sweep; what was published before is marked. With a write batch, also:
-                its commit failed; nothing of it was written, so every event stays pending for the sweep.
+                (attempts counted) for the sweep; what was published before is marked. In a write batch, also: the
+                outbox mark (which carries the deferred bus append) failed; neither was written, so the events stay
+                pending for the sweep.
         """
         own = self._own
         if own.publishing or not own.events:
             return 0
-        if self._batch is not None:
+        if self._batch is not None and not _in_batch:
             with self._batch():
-                return self._publish_own()
-        return self._publish_own()
-
-    def _publish_own(self) -> int:
-        own = self._own
+                return self.publish_own(True)
         consumer = self.consumer
         publish = self.publisher.publish
         own.publishing = True  # (after the lookups: nothing between here and the try can raise)

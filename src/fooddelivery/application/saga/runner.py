@@ -33,7 +33,7 @@ from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from fooddelivery.application.saga.definition import (
     Catch,
@@ -114,21 +114,16 @@ class StepContext:
 Action = Callable[[StepContext], Mapping[str, Any] | None]
 
 
-_P = ParamSpec("_P")
 _R = TypeVar("_R")
 
 
-def _batched(method: Callable[Concatenate[SagaRunner, _P], _R]) -> Callable[Concatenate[SagaRunner, _P], _R]:
-    """Run an entry point of the runner inside its unit's write batch, when the unit offers one (see
-    :class:`SagaUnit`)."""
+def _in_batch(batch: Callable[[], AbstractContextManager[None]], method: Callable[..., _R]) -> Callable[..., _R]:
+    """``method`` run inside ``batch()`` (the unit's write batch: see :class:`SagaUnit`)."""
 
     @functools.wraps(method)
-    def run(self: SagaRunner, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
-        batch = self._batch
-        if batch is None:
-            return method(self, *args, **kwargs)
+    def run(*args: Any, **kwargs: Any) -> _R:
         with batch():
-            return method(self, *args, **kwargs)
+            return method(*args, **kwargs)
 
     return run
 
@@ -275,7 +270,12 @@ class SagaRunner:
         self._metering = not isinstance(self.meter, NullMeter) and getattr(self.meter, "metering", True) is not False
         self.unit: SagaUnit = unit if unit is not None else _StoreUnit(store)
         #: the unit's write batch (see :class:`SagaUnit`), or None
-        self._batch: Callable[[], AbstractContextManager[None]] | None = getattr(self.unit, "batching", None)
+        batch: Callable[[], AbstractContextManager[None]] | None = getattr(self.unit, "batching", None)
+        if batch is not None:  # each entry point in a write batch (instance attributes: no cost without one)
+            self.start = _in_batch(batch, self.start)  # type: ignore[method-assign]
+            self.resume = _in_batch(batch, self.resume)  # type: ignore[method-assign]
+            self.deliver = _in_batch(batch, self.deliver)  # type: ignore[method-assign]
+            self.signal = _in_batch(batch, self.signal)  # type: ignore[method-assign]
         self._entry_cost = {name: _entry_transitions(definition, node) for name, node in definition.states.items()}
 
     def _transitions(self, n: int, entering: str | None = None) -> None:
@@ -305,7 +305,6 @@ class SagaRunner:
             self.meter.record(SAGA_START)
             self._transitions(0, self.definition.start)
 
-    @_batched
     def start(self, saga_id: str, data: Mapping[str, Any] | None = None) -> SagaState:
         """Create and run an instance until it waits, sleeps or ends.
 
@@ -344,7 +343,6 @@ class SagaRunner:
             raise NotFound(f"saga {saga_id} not found", saga_id=saga_id)
         return _Run(state, entity)
 
-    @_batched
     def resume(self, saga_id: str) -> SagaState:
         """Continue an instance interrupted in a RUNNING step (after a crash); others are returned unchanged.
 
@@ -356,7 +354,6 @@ class SagaRunner:
             return self._drive(run)
         return run.state
 
-    @_batched
     def deliver(self, message: ScheduledMessage) -> SagaState | None:
         """Handle a timer. Stale timers (cancelled, superseded, or duplicated) change nothing.
 
@@ -392,7 +389,6 @@ class SagaRunner:
             return self._drive(run)
         raise ConcurrencyConflict(f"saga {saga_id}: timer lost {_MAX_CONFLICT_RETRIES} races")
 
-    @_batched
     def signal(self, saga_id: str, event: str, detail: Mapping[str, Any] | None = None) -> SignalOutcome:
         """Deliver an external event (``"RestaurantConfirmed"``...).
 
