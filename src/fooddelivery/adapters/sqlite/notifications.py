@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 from fooddelivery.adapters.counters import OperationCounters
 from fooddelivery.adapters.sqlite.database import SqliteDatabase
 from fooddelivery.adapters.sqlite.records import dumps, notification_from_row, utc_text
@@ -42,6 +44,9 @@ class SqliteNotifier:
         Raises:
             ValidationError: ``data`` is not JSON-ready (field ``data``).
             InfrastructureError: the database failed; nothing was delivered and retrying with the same id is safe.
+
+        Inside a write batch (``SqliteDatabase.batch``) the delivery is written with the thread's next transaction
+        (the saga step's unit of work), or when the batch ends.
         """
         n = notification
         row = (
@@ -53,12 +58,19 @@ class SqliteNotifier:
             dumps(n.data, "data"),
             utc_text(self._clock.now()),
         )
-        with self._db.write() as conn:
-            inserted = conn.execute(
+        inserted = [0]
+
+        def write(conn: sqlite3.Connection) -> None:
+            inserted[0] = conn.execute(
                 f"INSERT OR IGNORE INTO notifications ({_COLUMNS}, sent_at) VALUES (?, ?, ?, ?, ?, ?, ?)", row
             ).rowcount
-        if inserted and self._counters is not None:
-            self._counters.add("notifications.sent")
+
+        def done() -> None:
+            if inserted[0] and self._counters is not None:
+                self._counters.add("notifications.sent")
+
+        # inside a write batch (a saga step), written with the step's unit of work (SqliteDatabase.batch)
+        self._db.defer(write, done)
 
     # -- what it sent --------------------------------------------------------------------------------------
     @property
