@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from fooddelivery.domain import Actor, ConcurrencyConflict, DriverStatus, InvalidTransition, OrderStatus
-from fooddelivery.domain.errors import NoDriverAvailable
+from fooddelivery.domain.errors import InfrastructureError, NoDriverAvailable
 from fooddelivery.ports.saga_store import SagaStatus
 from tests.service._world import NO_DRIVER_LAYOUT, REST_ID, World, build_world, make_driver
 from tests.service.test_crash_recovery import SimulatedCrash, fail_nth_call, restart
@@ -262,3 +262,45 @@ def test_a_manual_assignment_still_running_when_the_saga_fails_the_order_cannot_
     order = app.order(order_id)
     assert (order.status, order.driver_id, order.driver_claim) == (OrderStatus.FAILED, None, None)
     assert app.held_drivers() == {}
+
+
+# -- an order stopped before its saga started ------------------------------------------------------------------
+def _placed_without_a_saga() -> tuple[World, str, Callable[[], None]]:
+    """An order whose saga has not started yet (its start keeps failing: dead-lettered), and what brings the saga
+    store back."""
+    app = build_world()
+    app.service.orders.new_saga = None  # the saga starts when OrderPlaced reaches the runtime (as in a cloud)
+    engine = app.service.runtime.engine
+    start = engine.start
+    down = [True]
+
+    def start_unless_down(*args: Any, **kwargs: Any) -> Any:
+        if down[0]:
+            raise InfrastructureError("the saga store is down")
+        return start(*args, **kwargs)
+
+    engine.start = start_unless_down
+    order_id = app.place_id()
+    assert app.runner.status(order_id) is None
+    return app, order_id, lambda: down.clear() or down.append(False)
+
+
+@pytest.mark.parametrize("point", [None, *CRASH_POINTS[1:5]], ids=["recorded", *CRASH_IDS[1:5]])
+def test_an_order_cancelled_before_its_saga_started_frees_the_driver_a_manual_assignment_gave_it(
+    point: tuple[str, str, int, bool] | None,
+) -> None:
+    app, order_id, back_up = _placed_without_a_saga()
+    if point is None:
+        assert app.service.assign_driver(RESTAURANT, order_id).driver_id == "drv-near"
+    else:
+        _crash_in_assignment(app, order_id, point)
+    app.cancel(order_id)
+
+    back_up()
+    restart(app)  # the saga starts, finds the order cancelled and fails it
+
+    order = app.order(order_id)
+    assert order.status is OrderStatus.CANCELLED
+    assert order.driver_claim is None
+    assert app.held_drivers() == {}
+    assert app.drivers.get("drv-near").status is DriverStatus.AVAILABLE
