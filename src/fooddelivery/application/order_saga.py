@@ -453,7 +453,9 @@ class OrderSagaSteps:
             current = self._apply(
                 ctx, current, lambda o: settle_driver_claim(self.drivers, o, now, self.ids, adopt=False)
             )
-        if not current.status.is_terminal and current.driver_id is not None:
+        if current.driver_id is not None and current.status is not OrderStatus.DELIVERED:
+            # also when the order was stopped already (cancelled before this saga started: nothing else frees the
+            # driver a manual assignment gave it); a no-op when the driver no longer holds it
             release_driver_hold(self.drivers, current.driver_id, current.order_id)
         released: list[str] = []
 
