@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from fooddelivery.application.saga.runner import StepContext
 from fooddelivery.domain import Actor, ConcurrencyConflict, DriverStatus, InvalidTransition, OrderStatus
 from fooddelivery.domain.errors import InfrastructureError, NoDriverAvailable
 from fooddelivery.ports.saga_store import SagaStatus
@@ -304,3 +305,54 @@ def test_an_order_cancelled_before_its_saga_started_frees_the_driver_a_manual_as
     assert order.driver_claim is None
     assert app.held_drivers() == {}
     assert app.drivers.get("drv-near").status is DriverStatus.AVAILABLE
+
+
+# -- a workflow engine's activity (the step writes the order itself, re-reading it on a conflict) --------------
+def _activity(order_id: str, step: str, outcome: str | None = None) -> StepContext:
+    """The context a workflow engine's activity (Step Functions, Durable Functions, Workflows) runs a step in: no
+    order in a unit of work, so the step reads and writes the order itself."""
+    return StepContext(
+        saga_id=order_id, step=step, data={}, outcome=outcome, attempt=2, _checkpoint=lambda values: None, order=None
+    )
+
+
+def _assignment_dying_before_its_record_inside_the_first_order_write(app: World, order_id: str) -> None:
+    """Just before the step's first order write (its compare-and-set on the order it read before any claim), a
+    manual assignment claims and reserves a driver and dies before recording it."""
+    original = app.service.orders.save
+    calls: list[str] = []
+
+    def save(order: Any) -> Any:
+        calls.append(order.order_id)
+        if len(calls) == 1:
+            with pytest.raises(SimulatedCrash):
+                app.service.assign_driver(RESTAURANT, order_id)
+        elif len(calls) == 3:  # the assignment's record
+            raise SimulatedCrash("orders.save #3")
+        return original(order)
+
+    app.service.orders.save = save
+
+
+def test_an_activitys_assign_driver_retrying_its_write_never_erases_a_claim_whose_driver_holds_the_order() -> None:
+    app, order_id = _waiting_for_a_driver()
+    app.drivers.add(make_driver("drv-far", 2.0))  # the assignment's driver once the step has taken drv-new
+    _assignment_dying_before_its_record_inside_the_first_order_write(app, order_id)
+
+    app.service.steps.assign_driver(_activity(order_id, "AssignDriver"))
+
+    order = app.order(order_id)
+    assert order.driver_claim is None
+    assert app.held_drivers() == {order.driver_id: order_id}  # drv-far is not left held by an order naming drv-new
+    _assert_consistent(app)
+
+
+def test_an_activitys_fail_order_retrying_its_write_never_leaves_a_claim_on_the_failed_order() -> None:
+    app, order_id = _waiting_for_a_driver()
+    _assignment_dying_before_its_record_inside_the_first_order_write(app, order_id)
+
+    app.service.steps.fail_order(_activity(order_id, "FailOrder", "no_driver"))
+
+    order = app.order(order_id)
+    assert (order.status, order.driver_claim) == (OrderStatus.FAILED, None)
+    assert app.held_drivers() == {}
