@@ -356,3 +356,26 @@ def test_an_activitys_fail_order_retrying_its_write_never_leaves_a_claim_on_the_
     order = app.order(order_id)
     assert (order.status, order.driver_claim) == (OrderStatus.FAILED, None)
     assert app.held_drivers() == {}
+
+
+def test_a_reservation_that_landed_though_the_store_reported_a_failure_is_answered_as_the_assignment_it_is() -> None:
+    """The driver store fails after writing (a timeout on the way back): the assignment settles its own claim on a
+    fresh read, which records the driver; the caller gets the order with its driver, as when the same thing happens
+    to the order's record, not a 503 for an assignment that took place (whose retry would then get a 409)."""
+    app, order_id = _waiting_for_a_driver()
+    original = app.drivers.save
+    calls: list[str] = []
+
+    def save(driver: Any) -> Any:
+        calls.append(driver.driver_id)
+        stored = original(driver)
+        if len(calls) == 1:
+            raise InfrastructureError("timed out reading the answer")
+        return stored
+
+    app.drivers.save = save
+
+    assert app.service.assign_driver(RESTAURANT, order_id).driver_id == "drv-new"
+
+    assert app.held_drivers() == {"drv-new": order_id}
+    _assert_consistent(app)
