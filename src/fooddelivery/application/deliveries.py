@@ -109,7 +109,9 @@ class DeliveryUseCases(UseCaseBase):
         except ConcurrencyConflict:
             return self._settle_claim(order_id)  # taken meanwhile (or free again: then it is ours after all)
         except FoodDeliveryError:  # OFFLINE, or the store failed (the reservation may have landed)
-            self._settle_after_failure(order_id, driver_id)
+            stored = self._settle_after_failure(order_id, driver_id)
+            if stored is not None and stored.driver_id == driver_id:
+                return stored  # it had landed: the settlement recorded it, as below
             raise
         order.assign_driver(driver_id, self.clock.now(), self.ids.new_id("evt"))
         try:
