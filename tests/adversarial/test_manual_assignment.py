@@ -7,6 +7,7 @@ and one driver never serves two orders.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -379,3 +380,45 @@ def test_a_reservation_that_landed_though_the_store_reported_a_failure_is_answer
 
     assert app.held_drivers() == {"drv-new": order_id}
     _assert_consistent(app)
+
+
+def _in_another_process(action: Callable[[], object]) -> Callable[[], None]:
+    """``action`` run as another process would: in its own thread, so in its own call scope (a nested call in this
+    thread would share the assignment's scope and let it see the other process's writes for free)."""
+
+    def run() -> None:
+        errors: list[BaseException] = []
+
+        def target() -> None:
+            try:
+                action()
+            except BaseException as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+        thread = threading.Thread(target=target)
+        thread.start()
+        thread.join()
+        assert not errors, errors
+
+    return run
+
+
+def test_a_saga_in_another_process_failing_the_order_inside_a_manual_assignment_leaves_no_driver_held() -> None:
+    """As the test above, with the saga in another process: the assignment's settlement must read the order as
+    stored, not the copy its own call kept of the claim it wrote (that copy is PENDING; the order is FAILED)."""
+    app = build_world()
+    order_id = app.place_id(token="tok_processingError")
+
+    def saga_gives_up() -> None:
+        for _ in range(4):
+            app.advance(20)
+        assert app.order(order_id).status is OrderStatus.FAILED
+
+    _hook(app.drivers, "save", 1, _in_another_process(saga_gives_up))
+
+    with pytest.raises(InvalidTransition):
+        app.service.assign_driver(RESTAURANT, order_id)
+
+    order = app.order(order_id)
+    assert (order.status, order.driver_id, order.driver_claim) == (OrderStatus.FAILED, None, None)
+    assert app.held_drivers() == {}
