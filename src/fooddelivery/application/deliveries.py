@@ -133,6 +133,9 @@ class DeliveryUseCases(UseCaseBase):
             ConcurrencyConflict: the order kept changing under five attempts.
         """
         for _ in range(5):
+            # the order as stored: not the copy this call kept of the claim it wrote, which another process (the
+            # saga settling, failing or stopping the order) may have moved on since
+            self.orders.forget(order_id)
             order = self.orders.get(order_id)
             if not settle_driver_claim(self.drivers, order, self.clock.now(), self.ids):
                 return order
