@@ -422,3 +422,28 @@ def test_a_saga_in_another_process_failing_the_order_inside_a_manual_assignment_
     order = app.order(order_id)
     assert (order.status, order.driver_id, order.driver_claim) == (OrderStatus.FAILED, None, None)
     assert app.held_drivers() == {}
+
+
+def test_a_sent_again_assignment_settling_while_the_saga_fails_the_order_elsewhere_leaves_no_driver_held() -> None:
+    """A dead assignment left its claim (drv-near, not reserved); it is sent again, and between its settlement's
+    read of the driver and its reservation, the saga (another process) fails the order and settles the claim itself
+    (reserve, give back, drop). The settlement's reservation then lands for a claim that no longer exists: it must
+    be given back when its order write loses."""
+    app = build_world()
+    order_id = app.place_id(token="tok_processingError")
+    _crash_in_assignment(app, order_id, ("orders", "save", 1, True))  # claimed, not reserved
+    restart(app)
+
+    def saga_gives_up() -> None:
+        for _ in range(4):
+            app.advance(20)
+        assert app.order(order_id).status is OrderStatus.FAILED
+
+    _hook(app.drivers, "get", 1, _in_another_process(saga_gives_up))
+
+    with pytest.raises(InvalidTransition):  # the order is FAILED by the time it is settled
+        app.service.assign_driver(RESTAURANT, order_id)
+
+    order = app.order(order_id)
+    assert (order.status, order.driver_id, order.driver_claim) == (OrderStatus.FAILED, None, None)
+    assert app.held_drivers() == {}
