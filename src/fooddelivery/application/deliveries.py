@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from fooddelivery.application._base import UseCaseBase, log, use_case
 from fooddelivery.application.commands import Tracking
-from fooddelivery.application.order_saga import settle_driver_claim
+from fooddelivery.application.order_saga import release_driver_hold, settle_driver_claim
 from fooddelivery.domain.actors import Actor, Role
 from fooddelivery.domain.catalog import Driver, DriverStatus, check_id
 from fooddelivery.domain.errors import (
@@ -137,11 +137,18 @@ class DeliveryUseCases(UseCaseBase):
             # saga settling, failing or stopping the order) may have moved on since
             self.orders.forget(order_id)
             order = self.orders.get(order_id)
+            claim = order.driver_claim
             if not settle_driver_claim(self.drivers, order, self.clock.now(), self.ids):
                 return order
             try:
                 self.orders.save(order)
             except ConcurrencyConflict:
+                # someone else settled the claim meanwhile (the saga failing the order, say): a reservation this
+                # settlement made of the claimed driver would then be held for a claim that no longer exists
+                self.orders.forget(order_id)
+                stored = self.orders.get(order_id)
+                if claim is not None and claim not in (stored.driver_claim, stored.driver_id):
+                    release_driver_hold(self.drivers, claim, order_id)
                 continue
             return order
         raise ConcurrencyConflict(f"order {order_id}: too many concurrent writers")
