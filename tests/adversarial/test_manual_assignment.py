@@ -447,3 +447,28 @@ def test_a_sent_again_assignment_settling_while_the_saga_fails_the_order_elsewhe
     order = app.order(order_id)
     assert (order.status, order.driver_id, order.driver_claim) == (OrderStatus.FAILED, None, None)
     assert app.held_drivers() == {}
+
+
+def test_a_driver_refused_after_settling_another_drivers_claim_publishes_the_assignment_it_recorded() -> None:
+    """Driver B asks while driver A's assignment sits between its claim and its reservation (in another process):
+    B's settlement records A (``DriverAssigned``) and B is refused; the event it committed must be published with
+    its answer, as any committed change is, not left in the outbox for a later sweep (A's own call publishes only
+    what A committed). Seen in ``tests/e2e/test_concurrency.py``'s two drivers racing, now and then."""
+    app, order_id = _waiting_for_a_driver()
+    app.drivers.add(make_driver("drv-b", 2.0))
+    outcomes: list[str] = []
+
+    def driver_b() -> None:
+        with pytest.raises(InvalidTransition, match="already has a driver"):
+            app.service.assign_driver(Actor.driver("drv-b"), order_id)
+        outcomes.append("refused")
+
+    _hook(app.drivers, "save", 1, _in_another_process(driver_b))
+
+    assert app.service.assign_driver(Actor.driver("drv-new"), order_id).driver_id == "drv-new"
+
+    assert outcomes == ["refused"]
+    assert app.held_drivers() == {"drv-new": order_id}
+    assigned = [e for e in app.publisher.of_order(order_id) if e.type.value == "DriverAssigned"]
+    assert [e.payload["driverId"] for e in assigned] == ["drv-new"]
+    _assert_consistent(app)
