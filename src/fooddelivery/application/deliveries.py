@@ -62,8 +62,8 @@ class DeliveryUseCases(UseCaseBase):
         if order.driver_claim is not None:
             # an assignment of this order did not finish (its process died, or it is this one sent again)
             order = self._settle_claim(order_id)
+            self._after_commit()  # what the settlement committed (a DriverAssigned), whatever this call answers
             if order.driver_id is not None and (actor.role is not Role.DRIVER or order.driver_id == actor.driver_id):
-                self._after_commit()
                 return self.orders.get(order_id)
         if order.driver_id is not None:
             raise InvalidTransition(f"order {order_id} already has a driver")
