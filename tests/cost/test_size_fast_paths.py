@@ -363,3 +363,10 @@ def test_the_memos_give_the_same_sizes_when_they_fill_and_start_again(monkeypatc
             version=i * 7,
         )
         assert sizes.saga_size(state) == _reference_document_size(sizes.saga_document(state))
+
+
+def test_an_order_with_a_manual_assignment_in_flight_is_sized_with_its_claim() -> None:
+    order = make_order(order_id="ord-claimed", promo=None)
+    order.claim_driver("drv-claimed", T0 + timedelta(minutes=1))
+    sizes.forget_order(order.order_id)
+    assert sizes.order_size(order) == _reference_document_size(sizes.order_document(order))

@@ -294,8 +294,10 @@ def order_size(order: Order) -> int:
         size += 1 + (_ID_BYTES[notification_id] if type(notification_id) is str else value_size(notification_id))
     version = order.version
     size += _INT_SIZES[version] if type(version) is int and 0 <= version < _SMALL_INTS else value_size(version)
-    for name_bytes, value in ((8, order.driver_id), (13, order.failure_reason), (8, order.charge_id)):
-        if value is not None:  # "driverId", "failureReason", "chargeId"
+    for name_bytes, value in (
+        (8, order.driver_id), (13, order.failure_reason), (8, order.charge_id), (11, order.driver_claim)
+    ):
+        if value is not None:  # "driverId", "failureReason", "chargeId", "driverClaim"
             size += name_bytes + (_ID_BYTES[value] if type(value) is str else value_size(value))
     return size
 

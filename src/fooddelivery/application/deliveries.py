@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from fooddelivery.application._base import UseCaseBase, log, use_case
 from fooddelivery.application.commands import Tracking
-from fooddelivery.application.order_saga import settle_driver_claim
+from fooddelivery.application.order_saga import release_driver_hold, settle_driver_claim
 from fooddelivery.domain.actors import Actor, Role
 from fooddelivery.domain.catalog import Driver, DriverStatus, check_id
 from fooddelivery.domain.errors import (
@@ -61,9 +61,8 @@ class DeliveryUseCases(UseCaseBase):
             order.ensure_visible_to(actor)
         if order.driver_claim is not None:
             # an assignment of this order did not finish (its process died, or it is this one sent again)
-            order = self._settle_claim(order_id)
+            order = self._settle_claim(order_id)  # publishes what it committed, whatever this call answers
             if order.driver_id is not None and (actor.role is not Role.DRIVER or order.driver_id == actor.driver_id):
-                self._after_commit()
                 return self.orders.get(order_id)
         if order.driver_id is not None:
             raise InvalidTransition(f"order {order_id} already has a driver")
@@ -109,7 +108,9 @@ class DeliveryUseCases(UseCaseBase):
         except ConcurrencyConflict:
             return self._settle_claim(order_id)  # taken meanwhile (or free again: then it is ours after all)
         except FoodDeliveryError:  # OFFLINE, or the store failed (the reservation may have landed)
-            self._settle_after_failure(order_id, driver_id)
+            stored = self._settle_after_failure(order_id, driver_id)
+            if stored is not None and stored.driver_id == driver_id:
+                return stored  # it had landed: the settlement recorded it, as below
             raise
         order.assign_driver(driver_id, self.clock.now(), self.ids.new_id("evt"))
         try:
@@ -133,12 +134,22 @@ class DeliveryUseCases(UseCaseBase):
             ConcurrencyConflict: the order kept changing under five attempts.
         """
         for _ in range(5):
+            # the order as stored: not the copy this call kept of the claim it wrote, which another process (the
+            # saga settling, failing or stopping the order) may have moved on since
+            self.orders.forget(order_id)
             order = self.orders.get(order_id)
+            claim = order.driver_claim
             if not settle_driver_claim(self.drivers, order, self.clock.now(), self.ids):
                 return order
             try:
                 self.orders.save(order)
             except ConcurrencyConflict:
+                # someone else settled the claim meanwhile (the saga failing the order, say): a reservation this
+                # settlement made of the claimed driver would then be held for a claim that no longer exists
+                self.orders.forget(order_id)
+                stored = self.orders.get(order_id)
+                if claim is not None and claim not in (stored.driver_claim, stored.driver_id):
+                    release_driver_hold(self.drivers, claim, order_id)
                 continue
             self._after_commit()
             return order

@@ -365,6 +365,10 @@ class OrderSagaSteps:
         def record(o: Order) -> bool:
             if o.driver_id == chosen:
                 return False
+            if o.driver_claim is not None and o.driver_id is None and o.driver_claim != chosen:
+                # a manual assignment claimed the order since this step read it (an activity re-reading after a
+                # conflict): its driver may hold the order already; undo it, since this step has its own driver
+                settle_driver_claim(self.drivers, o, now, self.ids, adopt=False)
             o.assign_driver(chosen, now, self.ids.new_id("evt"))
             return True
 
@@ -453,13 +457,17 @@ class OrderSagaSteps:
             current = self._apply(
                 ctx, current, lambda o: settle_driver_claim(self.drivers, o, now, self.ids, adopt=False)
             )
-        if not current.status.is_terminal and current.driver_id is not None:
+        if current.driver_id is not None and current.status is not OrderStatus.DELIVERED:
+            # also when the order was stopped already (cancelled before this saga started: nothing else frees the
+            # driver a manual assignment gave it); a no-op when the driver no longer holds it
             release_driver_hold(self.drivers, current.driver_id, current.order_id)
         released: list[str] = []
 
         def fail(o: Order) -> bool:
             if o.status.is_terminal:
                 return False
+            if o.driver_claim is not None:  # claimed since the read above (an activity re-reading): undone
+                settle_driver_claim(self.drivers, o, now, self.ids, adopt=False)
             if reason in ("payment_declined", "payment_unavailable") and o.payment_status is PaymentStatus.PENDING:
                 o.record_payment_failed(reason == "payment_declined", now)
             if o.driver_id is not None:
