@@ -10,8 +10,6 @@ Bounded (``max_examples`` per operation) so it fits CI.
 
 from __future__ import annotations
 
-import re
-import uuid
 from typing import Any
 
 import schemathesis
@@ -19,8 +17,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis import Case
 from schemathesis.checks import CHECKS, load_all_checks
 
-from fooddelivery.domain.status import IDEMPOTENCY_KEY_PATTERN
-
+from ._idempotency import fresh_idempotency_key
 from ._world import build_world
 from ._wsgi import wsgi_app
 
@@ -30,17 +27,7 @@ _TOKEN = _world.token("customer")
 schema = schemathesis.openapi.from_wsgi("/openapi.json", wsgi_app(_world.api))
 
 
-def _fresh_idempotency_key(ctx: Any, headers: dict[str, Any] | None) -> dict[str, Any] | None:
-    """A generated valid ``Idempotency-Key`` made unique: a key reused with another body is refused with 422 by design
-    (the IETF draft-ietf-httpapi-idempotency-key-header), which no document can say and ST202 would call a valid request
-    refused; that refusal is tested by the idempotency tests. An invalid key (a negative case) is left as generated."""
-    key = None if headers is None else headers.get("Idempotency-Key")
-    if isinstance(key, str) and re.fullmatch(IDEMPOTENCY_KEY_PATTERN, key):
-        headers = {**(headers or {}), "Idempotency-Key": f"k-{uuid.uuid4().hex}"}
-    return headers
-
-
-schema.hook("map_headers")(_fresh_idempotency_key)
+schema.hook("map_headers")(fresh_idempotency_key)
 
 
 @schema.auth()

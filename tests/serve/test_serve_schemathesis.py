@@ -10,8 +10,6 @@ reading, SQLite.
 
 from __future__ import annotations
 
-import re
-import uuid
 from functools import cache
 from typing import Any
 
@@ -22,22 +20,12 @@ from schemathesis import Case, GenerationMode
 from schemathesis.checks import CHECKS, load_all_checks
 from schemathesis.schemas import APIOperation, BaseSchema
 
-from fooddelivery.domain.status import IDEMPOTENCY_KEY_PATTERN
+from tests.e2e._idempotency import fresh_idempotency_key
 
 from ._live import token
 from .conftest import StartServer
 
 MAX_EXAMPLES = 20
-
-
-def _fresh_idempotency_key(ctx: Any, headers: dict[str, Any] | None) -> dict[str, Any] | None:
-    """A generated valid ``Idempotency-Key`` made unique: a key reused with another body is refused with 422 by design
-    (the IETF draft-ietf-httpapi-idempotency-key-header), which no document can say and ST202 would call a valid request
-    refused; that refusal is tested by the idempotency tests. An invalid key (a negative case) is left as generated."""
-    key = None if headers is None else headers.get("Idempotency-Key")
-    if isinstance(key, str) and re.fullmatch(IDEMPOTENCY_KEY_PATTERN, key):
-        headers = {**(headers or {}), "Idempotency-Key": f"k-{uuid.uuid4().hex}"}
-    return headers
 
 
 @cache
@@ -82,7 +70,7 @@ def test_the_live_server_conforms_to_its_own_document_and_never_answers_5xx(star
     server = start_server("--demo", "--log-level", "warning")
     schema = schemathesis.openapi.from_url(f"{server.url}/openapi.json", timeout=10)
     schema.auth()(_CustomerToken)
-    schema.hook("map_headers")(_fresh_idempotency_key)
+    schema.hook("map_headers")(fresh_idempotency_key)
     load_all_checks()
     enabled = schema.config.checks_config_for()
     assert all(enabled.get_by_name(name=name).enabled for name in CHECKS.get_all_names())
