@@ -186,8 +186,9 @@ class OutboxRelay:
         Raises:
             InfrastructureError: the bus refused a batch; those events and the rest of this thread's stay pending
                 (attempts counted) for the sweep; what was published before is marked. In a write batch, also: the
-                outbox mark (which carries the deferred bus append) failed; neither was written, so the events stay
-                pending for the sweep.
+                outbox mark (which carries the deferred bus append) failed: the events stay pending for the sweep,
+                and the append is written when the batch ends if the store takes it then (a passing failure: the
+                sweep then appends them again -- at-least-once, as a crash between publishing and marking).
         """
         own = self._own
         if own.publishing or not own.events:
