@@ -96,3 +96,43 @@ def test_after_any_reservations_releases_and_moves_the_index_still_equals_a_brut
     expected = [d.driver_id for _, d in rank_candidates(stored, point, 30.0)[:limit]]
     assert got == expected
     assert repo.available_count == sum(1 for d in stored if d.status is DriverStatus.AVAILABLE)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    centre=centres,
+    fleet=st.lists(offsets, min_size=1, max_size=60),
+    steps=st.lists(
+        st.tuples(offsets, st.floats(0.1, 40.0), st.integers(1, 8), st.integers(0, 59), offsets),
+        min_size=1,
+        max_size=12,
+    ),
+    cell=st.sampled_from([0.001, 0.002, 0.005, 1.0, 10.0]),
+)
+def test_a_run_of_searches_between_moves_equals_a_brute_force_ranking(
+    centre: tuple[float, float],
+    fleet: list[tuple[float, float]],
+    steps: list[tuple[tuple[float, float], float, int, int, tuple[float, float]]],
+    cell: float,
+) -> None:
+    """One store answering search after search while drivers move, get reserved and come back (a search starts from
+    what the previous one needed: only its cost may depend on that), with cells up to a tenth of every longitude."""
+
+    def at(offset: tuple[float, float]) -> GeoPoint:
+        lon = centre[1] + offset[1]
+        lon = (lon + 180.0) % 360.0 - 180.0
+        return GeoPoint(centre[0] + offset[0], lon)
+
+    repo = InMemoryDriverRepository(cell_degrees=cell)
+    for i, offset in enumerate(fleet):
+        repo.add(Driver(f"d{i:03d}", "x", DriverStatus.AVAILABLE, at(offset), "car", NOW))
+    for query, radius, limit, which, move in steps:
+        point = at(query)
+        got = [d.driver_id for d in repo.available_near(point, radius, limit)]
+        expected = [d.driver_id for _, d in rank_candidates(repo.all_drivers(), point, radius)[:limit]]
+        assert got == expected
+        driver = repo.get(f"d{which % len(fleet):03d}")
+        if driver.status is DriverStatus.AVAILABLE:
+            repo.save(driver.reserve("o-1"))
+        else:
+            repo.save(driver.evolve(status=DriverStatus.AVAILABLE, current_order_id=None, location=at(move)))
