@@ -282,3 +282,31 @@ def test_near_a_pole_and_across_the_antimeridian_the_index_equals_a_brute_force_
 
     expected = [d.driver_id for _, d in rank_candidates(repo.all_drivers(), point, radius)[:limit]]
     assert got == expected
+
+
+class _CountingBoxes(InMemoryDriverRepository):
+    """The store, counting the bounding boxes its growing-box search (near a pole) computes: one per step."""
+
+    boxes = 0
+
+    def _box(self, point: GeoPoint, radius_km: float) -> tuple[range, tuple[int, int] | None]:
+        self.boxes += 1
+        return super()._box(point, radius_km)
+
+
+def test_a_wide_search_near_a_pole_in_a_sparse_fleet_grows_its_box_in_few_steps() -> None:
+    """A 300 km search at 79 deg N (so past the best-first search's 80 deg) with 0.002 deg cells and 20 drivers far
+    apart: growing the box one 220 m cell per step took ~1,400 steps (2.6 s here; a 5,000 km search from 40 deg N
+    did not end in 2 minutes). Once the box holds more cells than are occupied, each step walks the occupied cells,
+    so the box doubles instead."""
+    repo = _CountingBoxes(cell_degrees=0.002)
+    for i in range(20):
+        repo.add(Driver(f"d{i:02d}", "x", DriverStatus.AVAILABLE, GeoPoint(78.0 + i * 0.1, 18.0 * i - 180), "car", NOW))
+    point = GeoPoint(79.0, 0.0)
+
+    got = [d.driver_id for d in repo.available_near(point, 300.0, 5)]
+
+    expected = [d.driver_id for _, d in rank_candidates(repo.all_drivers(), point, 300.0)[:5]]
+    assert got == expected
+    assert expected != []
+    assert repo.boxes < 40
