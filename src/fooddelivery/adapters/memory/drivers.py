@@ -176,8 +176,10 @@ class InMemoryDriverRepository:
                 if not strip:
                     del self._strips[cell[0] // _STRIP]
 
-    def _box(self, point: GeoPoint, radius_km: float) -> tuple[range, list[int] | None]:
-        """Cell rows and columns covering the circle (columns None = every column)."""
+    def _box(self, point: GeoPoint, radius_km: float) -> tuple[range, tuple[int, int] | None]:
+        """Cell rows and the first and last column covering the circle, unwrapped (``first`` may lie below ``-lon_cells
+        / 2`` and ``last`` at or above it: the columns are ``first..last`` wrapped); None = every column. Costs the
+        same however many columns the box spans."""
         c = self._cell
         d = radius_km / EARTH_RADIUS_KM
         d_deg = math.degrees(d)
@@ -192,7 +194,7 @@ class InMemoryDriverRepository:
         hi = math.floor((point.lon + d_lon) / c)
         if hi - lo + 1 >= self._lon_cells:
             return rows, None
-        return rows, [self._wrap(iy) for iy in range(lo, hi + 1)]
+        return rows, (lo, hi)
 
     def _growing_box(self, point: GeoPoint, radius_km: float, limit: int) -> tuple[list[_Found], int]:
         """Search near a pole: the cells of a bounding box around a growing circle (call with the lock held).
@@ -209,19 +211,24 @@ class InMemoryDriverRepository:
         search_km = min(radius_km, self._cell_km)
         previous: tuple[int, int, int, int] | None = None  # the last box scanned cell by cell
         cells = self._cells
+        lon_cells = self._lon_cells
         while True:
             rows, cols = self._box(point, search_km)
-            if cols is None or len(rows) * len(cols) > len(cells):
+            sparse = cols is None or len(rows) * (cols[1] - cols[0] + 1) > len(cells)
+            if cols is None:
+                todo = [cell for cell in cells if cell not in seen and cell[0] in rows]
+                previous = None
+            elif sparse:
                 # A box with more cells than are occupied: walk the occupied ones instead.
-                col_set = None if cols is None else set(cols)
+                first, width = cols[0], cols[1] - cols[0]
                 todo = [
                     cell
                     for cell in cells
-                    if cell not in seen and cell[0] in rows and (col_set is None or cell[1] in col_set)
+                    if cell not in seen and cell[0] in rows and (cell[1] - first) % lon_cells <= width
                 ]
                 previous = None
             else:
-                box = (rows.start, rows.stop - 1, *self._raw_cols(point, search_km))
+                box = (rows.start, rows.stop - 1, *cols)
                 todo = self._new_cells(box, previous, seen)
                 previous = box
             for cell in todo:
@@ -243,8 +250,10 @@ class InMemoryDriverRepository:
                 break
             # Grow one cell at a time: when the nearest drivers are busy, a dense city can have thousands
             # of available ones a few km out, and a doubling circle would examine them all. Each step
-            # scans only the cells the box gained, so the steps cost little.
-            search_km = min(radius_km, search_km + self._cell_km)
+            # scans only the cells the box gained, so the steps cost little. Once the box holds more cells
+            # than are occupied, a step walks every occupied cell, so the circle doubles instead (a step per
+            # cell took ~1,400 steps for 300 km at 79 deg N with 0.002 deg cells).
+            search_km = min(radius_km, 2 * search_km if sparse else search_km + self._cell_km)
         return found, examined
 
     def _occupied_within(self, cx: int, cy: int, lo: float, hi: float) -> list[tuple[float, int, int, int]]:
@@ -399,13 +408,6 @@ class InMemoryDriverRepository:
                         cut = (-nearest[0] + _CUT_MARGIN_KM) / EARTH_RADIUS_KM
         self._reach_hint = stop
         return found, examined
-
-    def _raw_cols(self, point: GeoPoint, radius_km: float) -> tuple[int, int]:
-        """Unwrapped first and last column of :meth:`_box` (only when it does not span every longitude)."""
-        c = self._cell
-        d = radius_km / EARTH_RADIUS_KM
-        d_lon = math.degrees(math.asin(math.sin(d) / math.cos(math.radians(point.lat)))) + _EPS_DEG
-        return math.floor((point.lon - d_lon) / c), math.floor((point.lon + d_lon) / c)
 
     def _new_cells(
         self, box: tuple[int, int, int, int], previous: tuple[int, int, int, int] | None, seen: set[_Cell]
