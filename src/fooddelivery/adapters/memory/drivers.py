@@ -6,7 +6,7 @@ import heapq
 import math
 import threading
 from bisect import bisect_left, bisect_right, insort
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 from fooddelivery.adapters.counters import OperationCounters, meter_of
 from fooddelivery.adapters.sizes import driver_size
@@ -51,14 +51,15 @@ _STRIP = 4
 #: first (cheap where most cells are occupied), and lists occupied cells band by band beyond them.
 _WALK_KEYS = 4.0
 _WALK_SPAN = int(_WALK_KEYS) + 1
-#: Cell offsets ``(key, d_row, d_col)`` with ``key <= _WALK_KEYS``, sorted: ``key = hypot(max(0, |d_row| - 1),
-#: max(0, |d_col| - 1))``, the distance in cells between the nearest edges of the two cells.
-_WALK_TABLE: tuple[tuple[float, int, int], ...] = tuple(
+#: Cell offsets ``(key, d_row, d_col, None)`` with ``key <= _WALK_KEYS``, sorted: ``key = hypot(max(0, |d_row| - 1),
+#: max(0, |d_col| - 1))``, the distance in cells between the nearest edges of the two cells (None: the column is
+#: computed, and the cell may be empty; :meth:`InMemoryDriverRepository._occupied_within` gives occupied ones).
+_WALK_TABLE: tuple[tuple[float, int, int, None], ...] = tuple(
     sorted(
-        entry
+        (key, dr, dc, None)
         for dr in range(-_WALK_SPAN, _WALK_SPAN + 1)
         for dc in range(-_WALK_SPAN, _WALK_SPAN + 1)
-        if (entry := (math.hypot(max(0, abs(dr) - 1), max(0, abs(dc) - 1)), dr, dc))[0] <= _WALK_KEYS
+        if (key := math.hypot(max(0, abs(dr) - 1), max(0, abs(dc) - 1))) <= _WALK_KEYS
     )
 )
 
@@ -297,42 +298,6 @@ class InMemoryDriverRepository:
         out.sort()
         return out
 
-    def _cells_by_key(self, cx: int, cy: int, reach: float) -> Iterator[tuple[float, int, int, int | None]]:
-        """The occupied cells around the cell ``(cx, cy)`` with a key up to ``reach``, as ``(key, d_row, d_col,
-        column)`` in order of key then offset (see :meth:`_occupied_within`), lazily; after the cells of each band of
-        keys a marker ``(key, 0, 0, None)``: every occupied cell with a key up to ``key`` has been yielded.
-
-        Walks the offset table (:data:`_WALK_TABLE`) first when the last search stopped within it (a dense fleet),
-        then lists occupied cells a band of keys at a time, each twice as wide (the first as wide as the last search
-        needed), from the strips index. Only the cost depends on that choice, never the cells or their order.
-        """
-        lo = -1.0
-        hint = self._reach_hint
-        if hint <= _WALK_KEYS:
-            cells = self._cells
-            half, lon_cells = self._half_lon_cells, self._lon_cells
-            wraps = not (-half <= cy - _WALK_SPAN and cy + _WALK_SPAN < half)
-            for key, dr, dc in _WALK_TABLE:
-                if key > reach:
-                    return
-                iy = cy + dc
-                if wraps:
-                    iy = (iy + half) % lon_cells - half
-                if (cx + dr, iy) in cells:
-                    yield key, dr, dc, iy
-            lo = _WALK_KEYS
-            yield lo, 0, 0, None
-            hi = 2 * _WALK_KEYS
-        else:
-            hi = hint
-        while True:
-            hi = min(hi, reach)
-            yield from self._occupied_within(cx, cy, lo, hi)
-            if hi >= reach:
-                return
-            yield hi, 0, 0, None
-            lo, hi = hi, 2 * hi
-
     def _nearest_first(self, point: GeoPoint, radius_km: float, limit: int) -> tuple[list[_Found], int]:
         """Nearest-first search over grid cells (call with the lock held).
 
@@ -342,8 +307,8 @@ class InMemoryDriverRepository:
         by 0.999, so never above the haversine distance at these scales). The search stops once ``limit`` drivers
         are known and the next cell's bound exceeds the farthest of them, or the bound exceeds ``radius_km``; so its
         cost follows the cells between the point and its nearest drivers, however dense the city around them.
-        The cells come from :meth:`_cells_by_key`: the offsets near the point walked one by one where the fleet is
-        dense, then only the occupied cells, a band of keys at a time, so empty cells cost little however sparse it is.
+        The offsets near the point are walked one by one where the fleet is dense, then only the occupied cells are
+        listed (:meth:`_occupied_within`), a band of keys at a time, so empty cells cost little however sparse it is.
 
         Returns the drivers examined within ``radius_km`` that could be among the ``limit`` nearest (with their
         distances: every driver within the limit-th smallest distance known when it was examined, so the ``limit``
@@ -373,39 +338,66 @@ class InMemoryDriverRepository:
         examined = 0
         # stop at the first cell whose bound passes `stop` (in cells): the radius, then the limit-th distance
         stop = reach
-        for key, dr, _, iy in self._cells_by_key(cx, cy, reach):
-            if iy is None:
-                if key >= stop:
-                    break  # every occupied cell with a key up to `stop` has been visited
-                continue
-            if key > stop:
-                break
-            for p2, cos2, lon2, driver in cells[(cx + dr, iy)]:
-                examined += 1
-                dp = p2 - p1
-                if (dp if dp >= 0.0 else -dp) > cut:
-                    # farther in latitude alone than the limit-th nearest known: the great-circle distance is
-                    # at least R * |dlat|, so it cannot rank (cut keeps a 1 mm margin over rounding)
-                    continue
-                # haversine_km(point.lat, point.lon, lat2, lon2), operation for operation (radians inlined,
-                # min(1.0, root) written out: the same floating-point results)
-                root = sqrt(sin(dp / 2) ** 2 + cos1 * cos2 * sin((lon2 - lon) * deg_to_rad / 2) ** 2)
-                dist = _TWO_R * asin(root if root < 1.0 else 1.0)
-                if dist <= radius_km:
-                    if held < limit:
-                        heappush(nearest, -dist)
-                        held += 1
-                    elif dist < -nearest[0]:
-                        heappushpop(nearest, -dist)
-                    else:
-                        if dist == -nearest[0]:
-                            found.append((dist, driver.driver_id, driver))  # a tie: the id may rank it in
+        # The cells come in phases: the offset table near the point when the last search stopped within it (a dense
+        # fleet: most of those cells are occupied), then the occupied cells a band of keys at a time, each band twice
+        # as wide (the first as wide as the last search needed). `hi`: every occupied cell with a key up to `hi` is in
+        # this phase or an earlier one. Only the cost depends on the phases, never the cells or their order.
+        half, lon_cells = self._half_lon_cells, self._lon_cells
+        targets: Sequence[tuple[float, int, int, int | None]]
+        hint = self._reach_hint
+        wraps = False
+        if hint <= _WALK_KEYS:
+            targets, hi = _WALK_TABLE, _WALK_KEYS
+            wraps = not (-half <= cy - _WALK_SPAN and cy + _WALK_SPAN < half)
+        else:
+            hi = hint if hint < reach else reach
+            targets = self._occupied_within(cx, cy, -1.0, hi)
+        while True:
+            for key, dr, dc, column in targets:
+                if key > stop:
+                    break
+                if column is None:  # an offset of the walk table
+                    iy = cy + dc
+                    if wraps:
+                        iy = (iy + half) % lon_cells - half
+                    members = cells.get((cx + dr, iy))
+                    if members is None:
                         continue
-                    found.append((dist, driver.driver_id, driver))
-                    if held == limit:
-                        bound = -nearest[0] / ring_km
-                        stop = bound if bound < reach else reach
-                        cut = (-nearest[0] + _CUT_MARGIN_KM) / EARTH_RADIUS_KM
+                else:
+                    members = cells[(cx + dr, column)]
+                for p2, cos2, lon2, driver in members:
+                    examined += 1
+                    dp = p2 - p1
+                    if (dp if dp >= 0.0 else -dp) > cut:
+                        # farther in latitude alone than the limit-th nearest known: the great-circle distance is
+                        # at least R * |dlat|, so it cannot rank (cut keeps a 1 mm margin over rounding)
+                        continue
+                    # haversine_km(point.lat, point.lon, lat2, lon2), operation for operation (radians inlined,
+                    # min(1.0, root) written out: the same floating-point results)
+                    root = sqrt(sin(dp / 2) ** 2 + cos1 * cos2 * sin((lon2 - lon) * deg_to_rad / 2) ** 2)
+                    dist = _TWO_R * asin(root if root < 1.0 else 1.0)
+                    if dist <= radius_km:
+                        if held < limit:
+                            heappush(nearest, -dist)
+                            held += 1
+                        elif dist < -nearest[0]:
+                            heappushpop(nearest, -dist)
+                        else:
+                            if dist == -nearest[0]:
+                                found.append((dist, driver.driver_id, driver))  # a tie: the id may rank it in
+                            continue
+                        found.append((dist, driver.driver_id, driver))
+                        if held == limit:
+                            bound = -nearest[0] / ring_km
+                            stop = bound if bound < reach else reach
+                            cut = (-nearest[0] + _CUT_MARGIN_KM) / EARTH_RADIUS_KM
+            else:
+                if hi >= stop:
+                    break  # every occupied cell with a key up to `stop` has been visited
+                lo, hi = hi, (2 * hi if 2 * hi < reach else reach)
+                targets = self._occupied_within(cx, cy, lo, hi)
+                continue
+            break
         self._reach_hint = stop
         return found, examined
 
