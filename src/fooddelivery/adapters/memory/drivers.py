@@ -45,8 +45,17 @@ _CUT_MARGIN_KM = 1e-6
 #: ``math.radians(x)`` is ``x * (pi / 180)`` in CPython (``degToRad`` in Modules/mathmodule.c): the same product,
 #: bit for bit, without a function call per driver.
 _DEG_TO_RAD = math.pi / 180.0
-#: Rows per strip of the occupied-cells index (a search bisects one sorted list per strip in reach).
-_STRIP = 4
+#: Rows per strip of the occupied-cells index (a search bisects one sorted list per strip in reach): a power of
+#: two, so a cell's code splits into column and row with a shift and a mask (no call per cell).
+_STRIP_BITS = 2
+_STRIP = 1 << _STRIP_BITS
+_STRIP_MASK = _STRIP - 1
+#: ``_KEYS[a][b] == math.hypot(a, b)`` for ``0 <= a, b < 64``: the keys of :meth:`InMemoryDriverRepository.
+#: _occupied_within` looked up instead of computed (no call per cell); the same floats as the call.
+_KEY_SPAN = 64
+_KEYS: tuple[tuple[float, ...], ...] = tuple(
+    tuple(math.hypot(a, b) for b in range(_KEY_SPAN)) for a in range(_KEY_SPAN)
+)
 #: A search expected to stop within this many cells (its predecessor did) walks the offsets of :data:`_WALK_TABLE`
 #: first (cheap where most cells are occupied), and lists occupied cells band by band beyond them.
 _WALK_KEYS = 4.0
@@ -267,7 +276,7 @@ class InMemoryDriverRepository:
         span = int(hi) + 1  # no cell more rows or columns away has a key within `hi`
         strips = self._strips
         half, lon_cells = self._half_lon_cells, self._lon_cells
-        hypot = math.hypot
+        hypot, keys = math.hypot, _KEYS
         out: list[tuple[float, int, int, int]] = []
         s_lo, s_hi = (cx - span) // _STRIP, (cx + span) // _STRIP
         if s_hi - s_lo >= len(strips):
@@ -287,12 +296,14 @@ class InMemoryDriverRepository:
                 window = codes[bisect_left(codes, first) :] + codes[: bisect_right(codes, last)]
             base = k * _STRIP - cx
             for code in window:
-                iy, r = divmod(code, _STRIP)
-                dr = base + r
-                ar = (dr if dr > 0 else -dr) - 1
+                iy = code >> _STRIP_BITS
+                dr = base + (code & _STRIP_MASK)
+                ar = dr - 1 if dr > 1 else (-dr - 1 if dr < -1 else 0)  # max(0, |dr| - 1), no call
                 dc = (iy - cy + half) % lon_cells - half
-                ac = (dc if dc > 0 else -dc) - 1
-                key = hypot(ar if ar > 0 else 0, ac if ac > 0 else 0)
+                ac = dc - 1 if dc > 1 else (-dc - 1 if dc < -1 else 0)
+                if ar > hi or ac > hi:
+                    continue  # key >= max(ar, ac)
+                key = keys[ar][ac] if ar < _KEY_SPAN and ac < _KEY_SPAN else hypot(ar, ac)
                 if lo < key <= hi:
                     out.append((key, dr, dc, iy))
         out.sort()
@@ -360,9 +371,10 @@ class InMemoryDriverRepository:
                     iy = cy + dc
                     if wraps:
                         iy = (iy + half) % lon_cells - half
-                    members = cells.get((cx + dr, iy))
-                    if members is None:
+                    cell = (cx + dr, iy)
+                    if cell not in cells:
                         continue
+                    members = cells[cell]
                 else:
                     members = cells[(cx + dr, column)]
                 for p2, cos2, lon2, driver in members:
