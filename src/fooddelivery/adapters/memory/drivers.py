@@ -85,7 +85,8 @@ class InMemoryDriverRepository:
     unvisited cell could hold, so its cost follows the drivers near the point, never the whole fleet.
     Near a pole it looks instead at the cells of a bounding box around a growing search circle
     (``cell_km``, then one cell wider per step, up to ``radius_km``; each step scans only the cells the
-    box gained) and stops as soon as ``limit`` drivers lie inside the circle searched so far. The box of
+    box gained; once the box holds more cells than are occupied, a step walks the occupied cells and the
+    circle doubles) and stops as soon as ``limit`` drivers lie inside the circle searched so far. The box of
     a circle of angular radius ``d`` around latitude ``lat`` spans ``lat +- d`` and ``lon +- asin(sin d
     / cos lat)`` (J. P. Matuschek, "Finding Points Within a Distance of a Latitude/Longitude Using
     Bounding Coordinates"); near a pole it spans every longitude.
