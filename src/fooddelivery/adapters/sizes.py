@@ -30,7 +30,6 @@ from functools import cache
 from typing import Any, Final
 
 from fooddelivery.domain.catalog import Driver, Restaurant
-from fooddelivery.domain.errors import ValidationError
 from fooddelivery.domain.events import SCHEMA_VERSION, DomainEvent
 from fooddelivery.domain.order import Order
 from fooddelivery.observability.tracing import TRACE_KEY
@@ -468,8 +467,9 @@ def _time_json_size(occurred_at: datetime) -> int:
     """
     offset = occurred_at.utcoffset()
     if offset is None:
-        message = f"must be timezone-aware (UTC), got {occurred_at.isoformat()}"
-        raise ValidationError.single("occurred_at", message, "naive_time")
+        from fooddelivery.application.envelope import check_event_time
+
+        check_event_time(occurred_at)  # raises
     if not offset:
         time = 22 + (7 if occurred_at.microsecond else 0)  # "YYYY-MM-DDTHH:MM:SS[.ffffff]Z"
     else:
@@ -481,12 +481,12 @@ def _envelope_size_encoded(event: DomainEvent) -> int:
     """:func:`envelope_size` by writing the SDK's JSON (an event with a trace context, or unusual types).
 
     Raises:
-        ValidationError: a naive time (see :func:`_time_json_size`).
+        ValidationError: a naive time (:func:`fooddelivery.application.envelope.check_event_time`).
     """
-    from fooddelivery.application.envelope import EVENT_SOURCE, TYPE_PREFIX
+    from fooddelivery.application.envelope import EVENT_SOURCE, TYPE_PREFIX, check_event_time
 
     if isinstance(event.occurred_at, datetime):
-        _time_json_size(event.occurred_at)  # refuses a naive time, as the envelope does
+        check_event_time(event.occurred_at)  # a naive time is refused, as the envelope does
 
     data = dict(event.payload)
     attributes: dict[str, Any] = {

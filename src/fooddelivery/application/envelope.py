@@ -35,7 +35,15 @@ from fooddelivery.domain.errors import ValidationError
 from fooddelivery.domain.events import SCHEMA_VERSION, DomainEvent, EventType
 from fooddelivery.observability.tracing import TRACE_KEY
 
-__all__ = ["EVENT_SOURCE", "TYPE_PREFIX", "from_cloudevent", "from_json", "to_cloudevent", "to_json"]
+__all__ = [
+    "EVENT_SOURCE",
+    "TYPE_PREFIX",
+    "check_event_time",
+    "from_cloudevent",
+    "from_json",
+    "to_cloudevent",
+    "to_json",
+]
 
 EVENT_SOURCE: Final[str] = "/fooddelivery/orders"
 TYPE_PREFIX: Final[str] = "com.fooddelivery."
@@ -65,6 +73,17 @@ def _sdk() -> _Sdk:
         return _Sdk(LegacyCloudEvent, None, legacy=True)
 
 
+def check_event_time(occurred_at: datetime) -> None:
+    """Refuse an event time the envelope cannot carry: its ``time`` is RFC 3339, which needs an offset.
+
+    Raises:
+        ValidationError: ``occurred_at`` is naive (field ``occurred_at``, code ``naive_time``).
+    """
+    if occurred_at.utcoffset() is None:
+        message = f"must be timezone-aware (UTC), got {occurred_at.isoformat()}"
+        raise ValidationError.single("occurred_at", message, "naive_time")
+
+
 def to_cloudevent(event: DomainEvent) -> Any:
     """Wrap ``event`` in a CloudEvents 1.0 event (see the module docstring for the attributes).
 
@@ -72,9 +91,7 @@ def to_cloudevent(event: DomainEvent) -> Any:
         ValidationError: ``occurred_at`` is a naive time (the envelope's ``time`` is RFC 3339, which needs an offset;
             the 2.x SDK refuses it with its own error, and the 1.x SDK would write it without one).
     """
-    if event.occurred_at.utcoffset() is None:
-        message = f"must be timezone-aware (UTC), got {event.occurred_at.isoformat()}"
-        raise ValidationError.single("occurred_at", message, "naive_time")
+    check_event_time(event.occurred_at)
     sdk = _sdk()
     attributes: dict[str, Any] = {
         "id": event.event_id,
