@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 
-from fooddelivery.adapters.memory import InMemoryEventPublisher, InMemoryOrderRepository
+from fooddelivery.adapters.memory import InMemoryOrderRepository
 from fooddelivery.adapters.sqlite import SqliteAdapters
 from fooddelivery.application.relay import OutboxRelay
 from fooddelivery.domain.errors import ConcurrencyConflict, InfrastructureError
@@ -112,25 +112,6 @@ def test_the_sqlite_outbox_and_unit_of_work_offer_batches_and_the_in_memory_stor
     assert isinstance(adapters.orders, WriteBatching)
     assert isinstance(adapters.orders.unit_of_work(adapters.sagas), WriteBatching)
     assert not isinstance(InMemoryOrderRepository(), WriteBatching)
-
-
-class _StoreWithItsOwnBatch(InMemoryOrderRepository):
-    """An outbox with a ``batch`` method that is no write batch (the Cosmos DB order store's
-    ``batch(action, operations, partition)``: one transactional batch)."""
-
-    def batch(self, action: str, operations: list[object], partition: str) -> list[object]:
-        raise AssertionError(f"the relay called the store's own batch ({action!r})")
-
-
-def test_an_outbox_with_a_batch_method_of_its_own_is_swept_as_before() -> None:
-    outbox = _StoreWithItsOwnBatch()
-    order = make_order()
-    outbox.add(order)
-    bus = InMemoryEventPublisher()
-    assert OutboxRelay(outbox, bus, claim_ttl_s=0).flush() == 1  # (it raised TypeError: batch() takes 3 arguments)
-    assert not isinstance(outbox, WriteBatching)
-    assert [e.order_id for e in bus.published] == [order.order_id]
-    assert list(outbox.pending(10)) == []
 
 
 def _relay(adapters: SqliteAdapters, consumer: Callable[[Sequence[DomainEvent]], None] | None) -> OutboxRelay:

@@ -25,7 +25,7 @@ deduplicates on the event id (the runtime is idempotent on business keys).
 
 **Fewer transactions where the store offers it.** When the outbox offers the optional
 :class:`~fooddelivery.ports.unit_of_work.WriteBatching` capability (the SQLite store: ``serve``), each
-:meth:`OutboxRelay.publish_own` runs inside ``outbox.write_batch()``: a bus log kept in the same store then appends the
+:meth:`OutboxRelay.publish_own` runs inside ``outbox.batch()``: a bus log kept in the same store then appends the
 batch with the thread's next write -- the outbox mark at the latest, in one transaction -- so an event is never
 marked sent without being on the bus. Any other outbox publishes and marks in separate calls, as described above.
 """
@@ -109,8 +109,8 @@ class OutboxRelay:
         #: first: a claim of generation g is at least as old as the start of generation g + 1
         self._sweeps: list[tuple[int, float]] = []
         self._sweep_lock = threading.Lock()
-        #: the outbox's ``write_batch`` (the optional ``WriteBatching`` capability), or None: see the module docstring
-        self._batch = outbox.write_batch if isinstance(outbox, WriteBatching) else None
+        #: the outbox's ``batch`` (the optional ``WriteBatching`` capability), or None: see the module docstring
+        self._batch = outbox.batch if isinstance(outbox, WriteBatching) else None
 
     # -- claims: what a caller is committing ----------------------------------------------------------------
     def claim(self, events: Sequence[DomainEvent]) -> None:
@@ -186,9 +186,8 @@ class OutboxRelay:
         Raises:
             InfrastructureError: the bus refused a batch; those events and the rest of this thread's stay pending
                 (attempts counted) for the sweep; what was published before is marked. In a write batch, also: the
-                outbox mark (which carries the deferred bus append) failed: the events stay pending for the sweep,
-                and the append is written when the batch ends if the store takes it then (a passing failure: the
-                sweep then appends them again -- at-least-once, as a crash between publishing and marking).
+                outbox mark (which carries the deferred bus append) failed; neither was written, so the events stay
+                pending for the sweep.
         """
         own = self._own
         if own.publishing or not own.events:

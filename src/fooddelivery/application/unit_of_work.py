@@ -163,7 +163,7 @@ class OrderSession:
         #: the unit of work's write batch (the optional ``WriteBatching`` capability), or None: the saga runner runs
         #: each of its entry points in one (``fooddelivery.application.saga.runner.SagaUnit``)
         self.batching: Callable[[], AbstractContextManager[None]] | None = (
-            unit.write_batch if isinstance(unit, WriteBatching) else None
+            unit.batch if isinstance(unit, WriteBatching) else None
         )
 
     # -- the call's scope -----------------------------------------------------------------------------------

@@ -106,7 +106,7 @@ class WriteBatching(Protocol):
     """An optional capability of a store adapter (a unit of work, an outbox): fewer write transactions for a stretch
     of work, with the same outcomes.
 
-    Inside ``with adapter.write_batch():`` the writes of the store's adapters that nothing reads back within the block
+    Inside ``with adapter.batch():`` the writes of the store's adapters that nothing reads back within the block
     (a notification sent, a timer scheduled, an event appended to a bus log kept in the same store) may be deferred
     and committed with the next write transaction the thread makes to the store (the unit of work that checkpoints a
     saga step, the outbox mark of a published batch); what is still deferred when the block ends is written then
@@ -118,13 +118,9 @@ class WriteBatching(Protocol):
     at the latest: an event is never marked sent without being on the bus), and the saga runner each of its entry
     points (a step's notifications and timer go with the unit of work that records the step). The SQLite adapters
     offer it (``fooddelivery.adapters.sqlite.SqliteDatabase.batch``); the in-memory and cloud stores do not.
-
-    The method is named ``write_batch``, not ``batch``: a runtime-checkable protocol matches by name only, and the
-    Cosmos DB order store has a ``batch(action, operations, partition)`` of its own (one transactional batch), which
-    the relay's sweep would otherwise have called with no arguments.
     """
 
-    def write_batch(self) -> AbstractContextManager[None]:
+    def batch(self) -> AbstractContextManager[None]:
         """A block whose deferrable writes to this store ride along with the thread's next write (see the class).
 
         Raises:

@@ -239,7 +239,7 @@ class SqliteOrderRepository:
             write(conn, None)
         self.finish(order)
 
-    def write_batch(self) -> AbstractContextManager[None]:
+    def batch(self) -> AbstractContextManager[None]:
         """A write batch on the database (``WriteBatching``; :meth:`SqliteDatabase.batch`): what the outbox relay
         uses to append a published batch to the bus's log with its outbox mark, in one transaction."""
         return self._db.batch()

@@ -45,7 +45,7 @@ class SqliteUnitOfWork:
         self._db = sagas.database
         self._counters: OperationCounters | None = orders._counters
 
-    def write_batch(self) -> AbstractContextManager[None]:
+    def batch(self) -> AbstractContextManager[None]:
         """A write batch on the database (``WriteBatching``; :meth:`SqliteDatabase.batch`): what the saga runner
         uses to commit a step's notifications and timers with the unit of work that records the step."""
         return self._db.batch()

@@ -133,7 +133,7 @@ class SagaUnit(Protocol):
     """What the runner reads and writes an instance through: its state and the entity its steps change (the order),
     committed together (``fooddelivery.application.unit_of_work.OrderSession`` for the order saga).
 
-    A unit may also have a ``batching`` attribute: the store's write batch (``WriteBatching.write_batch``, see
+    A unit may also have a ``batching`` attribute: the store's write batch (``WriteBatching.batch``, see
     ``fooddelivery.ports.unit_of_work``), or None. The runner then runs each entry point (:meth:`SagaRunner.start`,
     ``resume``, ``deliver``, ``signal``) inside one: a step's notifications and timers are committed with the unit
     of work that records the step.
