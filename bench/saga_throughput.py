@@ -80,17 +80,11 @@ def _count_calls(app: Any, calls: Counter[str], counting: list[bool]) -> None:
             setattr(adapter, name, counted)
 
 
-def run(
-    orders: int,
-    calls: Counter[str] | None = None,
-    stores: AdapterSet = "memory",
-    transactions: list[int] | None = None,
-) -> float:
+def run(orders: int, calls: Counter[str] | None = None, stores: AdapterSet = "memory") -> float:
     """Run ``orders`` full lifecycles; returns orders per second of wall time (``calls``: count port calls).
 
     ``stores``: ``memory`` (the in-memory stores, their native unit of work), ``composed`` (the same stores with
     the unit of work composed from their ports, as a store with no native unit has) or ``sqlite`` (a temporary file).
-    ``transactions``: on ``sqlite``, the SQLite write transactions the lifecycles took is appended to it.
     """
     clock = VirtualClock(datetime(2026, 11, 30, 18, 0, tzinfo=UTC))
     sqlite_path = Path(tempfile.mkdtemp()) / "bench.db" if stores == "sqlite" else None
@@ -114,16 +108,12 @@ def run(
     counting = [True]
     if calls is not None:
         _count_calls(app, calls, counting)
-    database = app.adapters["sagas"].database if stores == "sqlite" else None
-    before = database.write_transactions if database is not None else 0
     start = time.perf_counter()
     deliver_orders(svc, [
         (Actor.customer(f"user-{i % 1000}"), PlaceOrder(f"rest-{i % 50}", lines, address, "tok_visa"))
         for i in range(orders)
     ])
     elapsed = time.perf_counter() - start
-    if database is not None and transactions is not None:
-        transactions.append(database.write_transactions - before)
     counting[0] = False
     delivered = sum(1 for o in _all_orders(app) if o.status is OrderStatus.DELIVERED)
     if delivered != orders:
@@ -156,12 +146,6 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--profile", action="store_true", help="print the top functions by own time")
     parser.add_argument(
-        "--adapters",
-        choices=("memory", "sqlite", "composed"),
-        default="memory",
-        help="the adapter set of the timed runs and the call count (the port-call counts cover all three)",
-    )
-    parser.add_argument(
         "--log-format",
         choices=("none", "text", "json"),
         default="none",
@@ -174,21 +158,15 @@ def main() -> None:
         configure_logging(LogSettings(log_format=args.log_format), stream=open(os.devnull, "w"))  # noqa: SIM115
         print(f"log lines configured ({args.log_format}), as an entrypoint does")
     rates, cpu_rates = [], []
-    timed: AdapterSet = args.adapters
     for _ in range(args.repeat):
         cpu0 = time.process_time()
-        rates.append(run(args.orders, None, timed))
+        rates.append(run(args.orders))
         cpu_rates.append(args.orders / (time.process_time() - cpu0))
-    print(f"full saga, in process, 1 core, {timed} stores: {max(rates):,.0f} orders/s best of {args.repeat} "
+    print(f"full saga, in process, 1 core: {max(rates):,.0f} orders/s best of {args.repeat} "
           f"(runs: {', '.join(f'{r:,.0f}' for r in rates)}; by CPU time: {max(cpu_rates):,.0f}); "
           f"{args.orders:,} orders per run; target >= 10,000 (20,000 the aim)")
-    counted_calls = calls_per_order(lambda n: run(n, None, timed), args.orders)
-    print(f"Python function calls per order: {counted_calls:,.0f} (cProfile, built-ins included); target <= 300")
-    transactions: list[int] = []
-    run(min(args.orders, 500), None, "sqlite", transactions)
-    print(f"SQLite write transactions per full lifecycle: {transactions[0] / min(args.orders, 500):g} (each one "
-          "BEGIN IMMEDIATE behind the single writer; see SQLITE_LIFECYCLE_WRITE_TRANSACTIONS in "
-          "fooddelivery.testing.lifecycle)")
+    print(f"Python function calls per order: {calls_per_order(run, args.orders):,.0f} (cProfile, built-ins included); "
+          f"target <= 300")
     adapter_sets: tuple[tuple[AdapterSet, str], ...] = (
         ("memory", "in-memory stores (native unit of work)"),
         ("sqlite", "SQLite stores (native unit of work)"),
@@ -204,7 +182,7 @@ def main() -> None:
         print("  " + ", ".join(f"{name} {n / count:g}" for name, n in sorted(calls.items())))
     if args.profile:
         prof = cProfile.Profile()
-        prof.runcall(run, args.orders, None, timed)
+        prof.runcall(run, args.orders)
         out = io.StringIO()
         pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(15)
         print(out.getvalue())

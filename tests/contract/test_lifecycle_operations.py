@@ -14,29 +14,15 @@ from typing import Any
 import pytest
 
 from fooddelivery.adapters.memory import VirtualClock
-from fooddelivery.application import PlaceOrder
-from fooddelivery.domain import (
-    Actor,
-    DeliveryAddress,
-    Driver,
-    DriverStatus,
-    GeoPoint,
-    LineRequest,
-    MenuItem,
-    Money,
-    OrderStatus,
-    Restaurant,
-)
+from fooddelivery.domain import Driver, DriverStatus, GeoPoint, MenuItem, Money, Restaurant
 from fooddelivery.testing.lifecycle import (
     COMPOSED_LIFECYCLE_STORE_CALLS,
     LIFECYCLE_START,
     NATIVE_LIFECYCLE_STORE_CALLS,
-    SQLITE_LIFECYCLE_WRITE_TRANSACTIONS,
     STORE_CALLS,
     AdapterSet,
     boot_adapter_set,
     count_lifecycle_store_calls,
-    deliver_orders,
 )
 
 
@@ -65,30 +51,6 @@ def test_a_full_lifecycle_costs_25_store_calls_on_a_native_unit_of_work(stores: 
     counted = count_lifecycle_store_calls(app)
     assert dict(counted) == NATIVE_LIFECYCLE_STORE_CALLS
     assert sum(counted.values()) == 25
-
-
-def test_a_full_lifecycle_on_sqlite_costs_20_write_transactions(tmp_path: Path) -> None:
-    # down from 31: the bus appends, notifications and the timer ride along with the transaction that follows them
-    # (the outbox mark, the saga step's unit of work)
-    app = _boot("sqlite", tmp_path)
-    db = app.adapters["sagas"].database
-    service = app.service
-    service.restaurants.add(
-        _restaurant("rest-1", "Trattoria", "pizza", "4.5", MenuItem("pizza", "Pizza", Money.of("15.99", "USD")))
-    )
-    for n in range(3):
-        service.drivers.add(
-            Driver(f"drv-{n}", "Dana", DriverStatus.AVAILABLE, GeoPoint(40.731, -73.991), "bike", LIFECYCLE_START)
-        )
-    command = PlaceOrder("rest-1", [LineRequest(1, item_id="pizza")], DeliveryAddress("1 Main St"), "tok_visa")
-    before = db.write_transactions
-
-    order_ids = deliver_orders(service, [(Actor.customer(f"cus-{n}"), command) for n in range(3)])
-
-    assert (db.write_transactions - before) / 3 == sum(SQLITE_LIFECYCLE_WRITE_TRANSACTIONS.values()) == 20
-    assert {service.get_order(Actor.admin(), i).status for i in order_ids} == {OrderStatus.DELIVERED}
-    assert app.adapters["orders"].outbox_size == 0  # every event published and marked
-    assert app.adapters["publisher"].total == 3 * 11  # ... and on the bus, once each
 
 
 def test_a_unit_of_work_composed_of_the_two_ports_costs_30_store_calls(tmp_path: Path) -> None:

@@ -22,12 +22,6 @@ The request path then makes no publish call at all (``OutboxRelay(publish_after_
 
 Delivery is at-least-once either way: a crash between publishing and marking publishes again, so every consumer
 deduplicates on the event id (the runtime is idempotent on business keys).
-
-**Fewer transactions where the store offers it.** When the outbox offers the optional
-:class:`~fooddelivery.ports.unit_of_work.WriteBatching` capability (the SQLite store: ``serve``), each
-:meth:`OutboxRelay.publish_own` runs inside ``outbox.batch()``: a bus log kept in the same store then appends the
-batch with the thread's next write -- the outbox mark at the latest, in one transaction -- so an event is never
-marked sent without being on the bus. Any other outbox publishes and marks in separate calls, as described above.
 """
 
 from __future__ import annotations
@@ -44,7 +38,6 @@ from fooddelivery.domain.events import DomainEvent
 from fooddelivery.observability.instrument import now_utc, publish_span
 from fooddelivery.observability.metrics import record_outbox_lag
 from fooddelivery.ports.messaging import EventPublisher, Outbox
-from fooddelivery.ports.unit_of_work import WriteBatching
 
 __all__ = ["ChangeRecord", "ChangeStreamRelay", "Consumer", "OutboxRelay", "RelayResult"]
 
@@ -109,8 +102,6 @@ class OutboxRelay:
         #: first: a claim of generation g is at least as old as the start of generation g + 1
         self._sweeps: list[tuple[int, float]] = []
         self._sweep_lock = threading.Lock()
-        #: the outbox's ``batch`` (the optional ``WriteBatching`` capability), or None: see the module docstring
-        self._batch = outbox.batch if isinstance(outbox, WriteBatching) else None
 
     # -- claims: what a caller is committing ----------------------------------------------------------------
     def claim(self, events: Sequence[DomainEvent]) -> None:
@@ -170,31 +161,22 @@ class OutboxRelay:
         return generation is not None and generation >= expired_below
 
     # -- per caller -----------------------------------------------------------------------------------------
-    def publish_own(self, _in_batch: bool = False) -> int:
+    def publish_own(self) -> int:
         """Publish the events this thread committed and hand them to the consumer, a batch at a time; repeat for
         what the consumer committed in turn; then mark them all in one call (and the events the consumer could not
         handle as failed: they stay pending). A nested call (from inside the consumer) returns 0: the outer call
-        goes on. With ``publish_after_commit`` False nothing was claimed, so there is nothing to publish. On an
-        outbox that offers ``WriteBatching`` all of it runs in one write batch (see the module docstring).
-
-        Args:
-            _in_batch: internal: the call is already inside the outbox's write batch.
+        goes on. With ``publish_after_commit`` False nothing was claimed, so there is nothing to publish.
 
         Returns:
             How many events were published.
 
         Raises:
             InfrastructureError: the bus refused a batch; those events and the rest of this thread's stay pending
-                (attempts counted) for the sweep; what was published before is marked. In a write batch, also: the
-                outbox mark (which carries the deferred bus append) failed; neither was written, so the events stay
-                pending for the sweep.
+                (attempts counted) for the sweep; what was published before is marked.
         """
         own = self._own
         if own.publishing or not own.events:
             return 0
-        if self._batch is not None and not _in_batch:
-            with self._batch():
-                return self.publish_own(True)
         consumer = self.consumer
         publish = self.publisher.publish
         own.publishing = True  # (after the lookups: nothing between here and the try can raise)

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from typing import Any
 
 from fooddelivery.application.relay import OutboxRelay
@@ -39,7 +39,7 @@ from fooddelivery.observability.tracing import _providers
 from fooddelivery.ports.orders import IdempotencyRecord, OrderRepository, Page
 from fooddelivery.ports.restaurants import RestaurantQuery, RestaurantRepository
 from fooddelivery.ports.saga_store import SagaState, SagaStateStore
-from fooddelivery.ports.unit_of_work import OrderUnitOfWork, UnitOfWorkSource, WriteBatching
+from fooddelivery.ports.unit_of_work import OrderUnitOfWork, UnitOfWorkSource
 
 __all__ = ["ComposedUnitOfWork", "OrderSession", "ScopedRestaurants", "unit_of_work_for"]
 
@@ -160,11 +160,6 @@ class OrderSession:
         #: service's ``handle_events``; a wrapper of it registers itself): see ``new_saga``
         self.runtime_consumers: list[object] = []
         self._scope = _Scope()
-        #: the unit of work's write batch (the optional ``WriteBatching`` capability), or None: the saga runner runs
-        #: each of its entry points in one (``fooddelivery.application.saga.runner.SagaUnit``)
-        self.batching: Callable[[], AbstractContextManager[None]] | None = (
-            unit.batch if isinstance(unit, WriteBatching) else None
-        )
 
     # -- the call's scope -----------------------------------------------------------------------------------
     @contextmanager

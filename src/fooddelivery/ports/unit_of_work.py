@@ -15,14 +15,13 @@ with in one call).
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
 from typing import Protocol, runtime_checkable
 
 from fooddelivery.domain.order import Order
 from fooddelivery.ports.orders import IdempotencyRecord
 from fooddelivery.ports.saga_store import SagaState, SagaStateStore
 
-__all__ = ["OrderUnitOfWork", "UnitOfWorkSource", "WriteBatching"]
+__all__ = ["OrderUnitOfWork", "UnitOfWorkSource"]
 
 
 @runtime_checkable
@@ -98,33 +97,4 @@ class UnitOfWorkSource(Protocol):
     def unit_of_work(self, sagas: SagaStateStore) -> OrderUnitOfWork | None:
         """A native unit of work over this order store and ``sagas``, or None when it cannot make one with that
         saga store (another technology, another database): the caller then composes one from the two ports."""
-        ...
-
-
-@runtime_checkable
-class WriteBatching(Protocol):
-    """An optional capability of a store adapter (a unit of work, an outbox): fewer write transactions for a stretch
-    of work, with the same outcomes.
-
-    Inside ``with adapter.batch():`` the writes of the store's adapters that nothing reads back within the block
-    (a notification sent, a timer scheduled, an event appended to a bus log kept in the same store) may be deferred
-    and committed with the next write transaction the thread makes to the store (the unit of work that checkpoints a
-    saga step, the outbox mark of a published batch); what is still deferred when the block ends is written then
-    (also when the block raises an ``Exception``). A transaction that fails keeps nothing of them: they wait for the
-    next one. No transaction is held open between writes. Nested blocks join the outermost one.
-
-    The core uses it where the store offers it and does without it elsewhere (each write its own transaction, as
-    before): the outbox relay runs each publication in one (the bus append is then committed with the outbox mark
-    at the latest: an event is never marked sent without being on the bus), and the saga runner each of its entry
-    points (a step's notifications and timer go with the unit of work that records the step). The SQLite adapters
-    offer it (``fooddelivery.adapters.sqlite.SqliteDatabase.batch``); the in-memory and cloud stores do not.
-    """
-
-    def batch(self) -> AbstractContextManager[None]:
-        """A block whose deferrable writes to this store ride along with the thread's next write (see the class).
-
-        Raises:
-            InfrastructureError: (when the block ends) writing what was still deferred failed: none of it was
-                written.
-        """
         ...

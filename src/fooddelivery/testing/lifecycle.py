@@ -50,7 +50,6 @@ __all__ = [
     "COMPOSED_LIFECYCLE_STORE_CALLS",
     "LIFECYCLE_START",
     "NATIVE_LIFECYCLE_STORE_CALLS",
-    "SQLITE_LIFECYCLE_WRITE_TRANSACTIONS",
     "STORE_CALLS",
     "AdapterSet",
     "boot_adapter_set",
@@ -188,30 +187,6 @@ COMPOSED_LIFECYCLE_STORE_CALLS: Final[dict[str, int]] = {
     "drivers.available_near": 1,
     "drivers.save": 2,
     "drivers.get": 1,
-}
-
-#: SQLite write transactions (``SqliteDatabase.write_transactions``) of one lifecycle driven by
-#: :func:`deliver_orders` on the SQLite adapter set, the saga running in the caller's thread, by what each commits
-#: (31 before write batches: 7 bus appends, 6 outbox marks, 5 unit-of-work commits, 4 order saves, 3
-#: notifications, 2 driver saves, 2 payment records, 1 timer scheduled, 1 cancelled). In a write batch
-#: (``fooddelivery.ports.unit_of_work.WriteBatching``: the relay's publication, the saga runner's entry points) a
-#: notification, a timer scheduled and a bus append ride along with the thread's next transaction; every
-#: transaction stays as short as before (no lock is held between them).
-SQLITE_LIFECYCLE_WRITE_TRANSACTIONS: Final[dict[str, int]] = {
-    "place: the order with its saga": 1,
-    "saga start: the authorization, with the OrderPlaced bus append": 1,
-    "saga start: the capture": 1,
-    "saga start: the driver checkpoint, with the restaurant's notice": 1,
-    "saga start: the driver's reservation": 1,
-    "saga start: the wait, with the customer's notice and its timer": 1,
-    "place: the outbox mark, with the bus append of the saga's events": 1,
-    "confirm: the signal": 1,
-    "confirm: the timer cancelled": 1,
-    "confirm: the confirmed saga, with the customer's notice": 1,
-    "confirm: the outbox mark, with the bus append": 1,
-    "four status changes: the order": 4,
-    "four status changes: the outbox mark, with the bus append": 4,
-    "delivered: the driver's release": 1,
 }
 
 #: When the default driver of :func:`count_lifecycle_store_calls` was last seen (UTC): start the application's

@@ -23,7 +23,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -172,9 +172,6 @@ class SqliteDatabase:
         self._health_lock = threading.Lock()
         self._ok_streak = 0
         self._last_failure = 0.0
-        #: this thread's open batch (:meth:`batch`), if any
-        self._local = _Local()
-        self._transactions = 0
         if migrate:
             try:
                 with self.write() as conn:
@@ -199,12 +196,6 @@ class SqliteDatabase:
         with self.read() as conn:
             row = conn.execute("PRAGMA journal_mode").fetchone()
         return str(row[0]).lower()
-
-    @property
-    def write_transactions(self) -> int:
-        """How many write transactions (``BEGIN IMMEDIATE``) this object began since it was opened, the schema's
-        included (what ``bench/saga_throughput.py`` reports per order lifecycle)."""
-        return self._transactions
 
     @property
     def closed(self) -> bool:
@@ -449,15 +440,9 @@ class SqliteDatabase:
                 action="begin",
                 reason="corrupt",
             )
-        batch = self._local.batch
-        carried: list[_Deferred] = []
-        if batch is not None and batch.pending:  # this thread's deferred writes ride along (see batch)
-            carried, batch.pending = batch.pending, []
         # Writers of this process queue on a lock (a fast hand-over) instead of polling SQLite's busy handler,
         # which sleeps between retries; other processes are kept out by SQLite's own lock.
         if not self._writer.acquire(timeout=self._busy_timeout_s):
-            if carried and batch is not None:
-                batch.pending[:0] = carried
             raise InfrastructureError(
                 f"write: the database {self._path} is locked by this process's writers", action="begin", reason="locked"
             )
@@ -465,8 +450,6 @@ class SqliteDatabase:
             conn = self._acquire()
         except BaseException:
             self._writer.release()
-            if carried and batch is not None:
-                batch.pending[:0] = carried
             raise
         broken = False
         try:
@@ -476,10 +459,7 @@ class SqliteDatabase:
                 error = translate_error(exc, "begin")
                 self._note(error)
                 raise error from exc
-            self._transactions += 1  # (under the writer lock)
             try:
-                for deferred in carried:
-                    deferred.write(conn)
                 yield conn
             except BaseException as exc:
                 broken = not _rollback(conn)
@@ -496,91 +476,9 @@ class SqliteDatabase:
                 self._note(error)
                 raise error from exc
             self._note_write_ok()
-            committed, carried = carried, []
         finally:
-            if carried and batch is not None:  # not committed: they wait for this thread's next write
-                batch.pending[:0] = carried
             self._release(conn, broken)
             self._writer.release()
-        for deferred in committed:
-            if deferred.done is not None:
-                deferred.done()
-
-    # -- batches: deferred writes ---------------------------------------------------------------------------
-    @contextmanager
-    def batch(self) -> Iterator[None]:
-        """Let the writes this thread defers (:meth:`defer`) inside the block ride along with its next transaction.
-
-        A deferred write (a notification sent, a timer scheduled, an event appended to the bus's log: a record
-        nothing reads back within the block) is not written at once: the next :meth:`write` this thread makes --
-        the unit of work that checkpoints a saga step, the outbox mark of a published batch -- runs it first, in its
-        own transaction, so both are committed together (or, if that transaction fails, neither: the deferred writes
-        then wait for the next one). Whatever is still deferred when the block ends is written then, in one
-        transaction -- also when the block raises an ``Exception``; on any other ``BaseException`` (an interrupt:
-        as if the process had stopped there) it is dropped. No lock is held between writes: transactions stay as
-        short as before, there are just fewer of them. Nested blocks join the outermost one.
-
-        This is what the ``WriteBatching`` capability of the SQLite adapters offers
-        (``fooddelivery.ports.unit_of_work.WriteBatching``).
-
-        Raises:
-            InfrastructureError, DataCorrupted: (when the block ends) writing what was still deferred failed;
-                nothing of it was written (raised in place of the block's own exception, which is its context).
-        """
-        local = self._local
-        if local.batch is not None:
-            yield
-            return
-        batch = _Batch()
-        local.batch = batch
-        interrupted = False
-        try:
-            yield
-        except Exception:
-            raise
-        except BaseException:
-            interrupted = True
-            raise
-        finally:
-            local.batch = None
-            if batch.pending and not interrupted:
-                carried, batch.pending = batch.pending, []
-                self._write_now(carried)
-
-    def defer(self, write: Callable[[sqlite3.Connection], None], done: Callable[[], None] | None = None) -> None:
-        """Run ``write`` in a transaction: with this thread's next one when inside a :meth:`batch`, else in one of
-        its own now; ``done`` is called once it is committed.
-
-        ``write`` must not depend on being run at once (its caller reads nothing back) and must be safe to run
-        again if its transaction fails (an ``INSERT OR IGNORE`` keyed by an id).
-
-        Raises:
-            InfrastructureError, ConcurrencyConflict, DataCorrupted: as :meth:`write` (outside a batch only).
-        """
-        batch = self._local.batch
-        if batch is not None:
-            batch.pending.append(_Deferred(write, done))
-            return
-        self._write_now([_Deferred(write, done)])
-
-    def _write_now(self, deferred: list[_Deferred]) -> None:
-        with self.write() as conn:
-            for item in deferred:
-                item.write(conn)
-        for item in deferred:
-            if item.done is not None:
-                item.done()
-
-    @property
-    def in_batch(self) -> bool:
-        """Whether this thread is inside a :meth:`batch`."""
-        return self._local.batch is not None
-
-    @property
-    def deferred_writes(self) -> int:
-        """How many writes this thread has deferred and not written yet (0 outside a :meth:`batch`)."""
-        batch = self._local.batch
-        return len(batch.pending) if batch is not None else 0
 
     def close(self) -> None:
         """Close every pooled connection; later calls raise ``InfrastructureError``. Idempotent.
@@ -604,30 +502,6 @@ class SqliteDatabase:
 
     def __repr__(self) -> str:
         return f"SqliteDatabase({self._path!r}{', closed' if self._closed else ''})"
-
-
-@dataclass(frozen=True, slots=True)
-class _Deferred:
-    """A write waiting for a transaction, and what to do once it is committed."""
-
-    write: Callable[[sqlite3.Connection], None]
-    done: Callable[[], None] | None
-
-
-class _Batch:
-    """One thread's open batch: its deferred writes, oldest first."""
-
-    __slots__ = ("pending",)
-
-    def __init__(self) -> None:
-        self.pending: list[_Deferred] = []
-
-
-class _Local(threading.local):
-    """Per-thread state of a :class:`SqliteDatabase`: the thread's open batch."""
-
-    def __init__(self) -> None:
-        self.batch: _Batch | None = None
 
 
 def _rollback(conn: sqlite3.Connection) -> bool:

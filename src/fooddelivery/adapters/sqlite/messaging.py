@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 
 from fooddelivery.adapters.counters import OperationCounters
@@ -46,28 +45,18 @@ class SqliteEventPublisher:
             ValidationError: a payload is not JSON-ready (field ``payload``); nothing was accepted.
             InfrastructureError: the database failed; nothing was accepted and ``failed_ids`` in the error's
                 context lists every event id.
-
-        Inside a write batch (``SqliteDatabase.batch``: the outbox relay's, when the outbox is on this database)
-        the batch is appended with the thread's next transaction -- the outbox mark that follows it at the latest,
-        so an event is never marked sent without being on the bus -- and a failure surfaces there.
         """
         if not events:
             return
         at = utc_text(self._clock.now())
         rows = [(e.event_id, e.type.value, e.order_id, at, event_json(e)) for e in events]
-
-        def write(conn: sqlite3.Connection) -> None:
-            conn.executemany(
-                "INSERT INTO published_events (event_id, type, order_id, published_at, event) VALUES (?, ?, ?, ?, ?)",
-                rows,
-            )
-
-        if self._db.in_batch:  # the relay's batch: appended with its next write (the outbox mark at the latest)
-            counters = self._counters
-            self._db.defer(write, None if counters is None else lambda: counters.add("events.published", len(rows)))
-            return
         try:
-            self._db.defer(write)
+            with self._db.write() as conn:
+                conn.executemany(
+                    "INSERT INTO published_events (event_id, type, order_id, published_at, event)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    rows,
+                )
         except InfrastructureError as exc:
             raise InfrastructureError(
                 f"the event log refused the batch: {exc.detail}",

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 from fooddelivery.adapters.counters import OperationCounters
 from fooddelivery.adapters.sqlite.database import SqliteDatabase
 from fooddelivery.adapters.sqlite.records import dumps, notification_from_row, utc_text
@@ -44,9 +42,6 @@ class SqliteNotifier:
         Raises:
             ValidationError: ``data`` is not JSON-ready (field ``data``).
             InfrastructureError: the database failed; nothing was delivered and retrying with the same id is safe.
-
-        Inside a write batch (``SqliteDatabase.batch``) the delivery is written with the thread's next transaction
-        (the saga step's unit of work), or when the batch ends.
         """
         n = notification
         row = (
@@ -58,19 +53,12 @@ class SqliteNotifier:
             dumps(n.data, "data"),
             utc_text(self._clock.now()),
         )
-        inserted = [0]
-
-        def write(conn: sqlite3.Connection) -> None:
-            inserted[0] = conn.execute(
+        with self._db.write() as conn:
+            inserted = conn.execute(
                 f"INSERT OR IGNORE INTO notifications ({_COLUMNS}, sent_at) VALUES (?, ?, ?, ?, ?, ?, ?)", row
             ).rowcount
-
-        def done() -> None:
-            if inserted[0] and self._counters is not None:
-                self._counters.add("notifications.sent")
-
-        # inside a write batch (a saga step), written with the step's unit of work (SqliteDatabase.batch)
-        self._db.defer(write, done)
+        if inserted and self._counters is not None:
+            self._counters.add("notifications.sent")
 
     # -- what it sent --------------------------------------------------------------------------------------
     @property

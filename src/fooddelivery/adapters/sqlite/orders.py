@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
 from datetime import datetime
 
 from fooddelivery.adapters.counters import OperationCounters
@@ -238,11 +237,6 @@ class SqliteOrderRepository:
         with self._db.write() as conn:
             write(conn, None)
         self.finish(order)
-
-    def batch(self) -> AbstractContextManager[None]:
-        """A write batch on the database (``WriteBatching``; :meth:`SqliteDatabase.batch`): what the outbox relay
-        uses to append a published batch to the bus's log with its outbox mark, in one transaction."""
-        return self._db.batch()
 
     def unit_of_work(self, sagas: SagaStateStore) -> OrderUnitOfWork | None:
         """A native unit of work when ``sagas`` is a SQLite saga store on the same database (one transaction writes

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
@@ -58,27 +57,17 @@ class SqliteScheduler:
             ValidationError: ``due_at`` is not timezone-aware UTC (field ``due_at``), or the body is not
                 JSON-ready (field ``body``).
             InfrastructureError: the database failed; nothing was scheduled.
-
-        Inside a write batch (``SqliteDatabase.batch``) the timer is written with the thread's next transaction (the
-        unit of work that records the wait), or when the batch ends.
         """
         check_utc(message.due_at, "due_at")
         body = dumps(message.body, "body")
-        inserted = [0]
-
-        def write(conn: sqlite3.Connection) -> None:
+        with self._db.write() as conn:
             conn.execute("DELETE FROM timers WHERE message_id = ? AND claimed_until IS NOT NULL", (message.message_id,))
-            inserted[0] = conn.execute(
+            inserted = conn.execute(
                 "INSERT OR IGNORE INTO timers (message_id, due_at, kind, body) VALUES (?, ?, ?, ?)",
                 (message.message_id, utc_text(message.due_at), message.kind, body),
             ).rowcount
-
-        def done() -> None:
-            if self._counters is not None and inserted[0]:
-                self._counters.add("scheduler.scheduled")
-
-        # inside a write batch (a saga entering a wait), written with the wait's unit of work (SqliteDatabase.batch)
-        self._db.defer(write, done)
+        if self._counters is not None and inserted:
+            self._counters.add("scheduler.scheduled")
 
     def cancel(self, message_id: str) -> bool:
         """Remove a pending message; returns True if one was removed (False: unknown, delivered or claimed).

@@ -3,8 +3,6 @@ written in one ``BEGIN IMMEDIATE`` transaction."""
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
-
 from fooddelivery.adapters.counters import OperationCounters
 from fooddelivery.adapters.sqlite.orders import _COLUMNS, SqliteOrderRepository, _damaged
 from fooddelivery.adapters.sqlite.records import order_from_row, saga_from_row
@@ -44,11 +42,6 @@ class SqliteUnitOfWork:
         self.sagas = sagas
         self._db = sagas.database
         self._counters: OperationCounters | None = orders._counters
-
-    def batch(self) -> AbstractContextManager[None]:
-        """A write batch on the database (``WriteBatching``; :meth:`SqliteDatabase.batch`): what the saga runner
-        uses to commit a step's notifications and timers with the unit of work that records the step."""
-        return self._db.batch()
 
     def load(self, order_id: str) -> tuple[Order, SagaState | None]:
         """The order and its saga (None when it has none), read in one snapshot.

@@ -28,12 +28,10 @@ https://aws.amazon.com/step-functions/pricing/).
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from fooddelivery.application.saga.definition import (
     Catch,
@@ -114,29 +112,11 @@ class StepContext:
 Action = Callable[[StepContext], Mapping[str, Any] | None]
 
 
-_R = TypeVar("_R")
-
-
-def _in_batch(batch: Callable[[], AbstractContextManager[None]], method: Callable[..., _R]) -> Callable[..., _R]:
-    """``method`` run inside ``batch()`` (the unit's write batch: see :class:`SagaUnit`)."""
-
-    @functools.wraps(method)
-    def run(*args: Any, **kwargs: Any) -> _R:
-        with batch():
-            return method(*args, **kwargs)
-
-    return run
-
-
 @runtime_checkable
 class SagaUnit(Protocol):
     """What the runner reads and writes an instance through: its state and the entity its steps change (the order),
     committed together (``fooddelivery.application.unit_of_work.OrderSession`` for the order saga).
 
-    A unit may also have a ``batching`` attribute: the store's write batch (``WriteBatching.batch``, see
-    ``fooddelivery.ports.unit_of_work``), or None. The runner then runs each entry point (:meth:`SagaRunner.start`,
-    ``resume``, ``deliver``, ``signal``) inside one: a step's notifications and timers are committed with the unit
-    of work that records the step.
     """
 
     @property
@@ -269,13 +249,6 @@ class SagaRunner:
         #: skips its meter calls
         self._metering = not isinstance(self.meter, NullMeter) and getattr(self.meter, "metering", True) is not False
         self.unit: SagaUnit = unit if unit is not None else _StoreUnit(store)
-        #: the unit's write batch (see :class:`SagaUnit`), or None
-        batch: Callable[[], AbstractContextManager[None]] | None = getattr(self.unit, "batching", None)
-        if batch is not None:  # each entry point in a write batch (instance attributes: no cost without one)
-            self.start = _in_batch(batch, self.start)  # type: ignore[method-assign]
-            self.resume = _in_batch(batch, self.resume)  # type: ignore[method-assign]
-            self.deliver = _in_batch(batch, self.deliver)  # type: ignore[method-assign]
-            self.signal = _in_batch(batch, self.signal)  # type: ignore[method-assign]
         self._entry_cost = {name: _entry_transitions(definition, node) for name, node in definition.states.items()}
 
     def _transitions(self, n: int, entering: str | None = None) -> None:
