@@ -140,7 +140,9 @@ class Settings:
     driver_candidates: int = _setting(
         5,
         "FOODDELIVERY_DRIVER_CANDIDATES",
-        "How many of the nearest available drivers an assignment tries to reserve, in order; positive.",
+        "How many of the nearest available drivers an assignment tries to reserve, in order; positive. When every "
+        "one of them was reserved by another order meanwhile (a race), the assignment searches again, up to 3 "
+        "searches in all (`AssignmentPolicy.searches`).",
     )
     average_speed_kmh: float = _setting(
         25.0, "FOODDELIVERY_AVERAGE_SPEED_KMH", "Courier speed used for delivery ETAs, km/h; positive."

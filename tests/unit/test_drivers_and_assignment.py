@@ -162,4 +162,4 @@ def test_only_available_drivers_are_candidates() -> None:
 
 
 def test_the_default_assignment_policy() -> None:
-    assert AssignmentPolicy() == AssignmentPolicy(radius_km=8.0, max_candidates=5)
+    assert AssignmentPolicy() == AssignmentPolicy(radius_km=8.0, max_candidates=5, searches=3)

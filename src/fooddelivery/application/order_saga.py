@@ -496,6 +496,8 @@ def reserve_nearest_driver(
     """Reserve the nearest AVAILABLE driver to ``pickup`` for ``order_id`` by compare-and-set.
 
     Tries up to ``policy.max_candidates`` drivers, nearest first (ties by id); a lost race moves on to the next.
+    When every candidate of a full search (``max_candidates`` of them) was lost to a race, the search read
+    drivers that concurrent orders had just reserved: it searches again, up to ``policy.searches`` times in all.
     ``before_reserve`` is called with each candidate's id just before its compare-and-set (the saga persists
     it there, so a crash right after the reservation cannot leak the driver).
 
@@ -505,15 +507,18 @@ def reserve_nearest_driver(
     Raises:
         NoDriverAvailable: none could be reserved.
     """
-    candidates = drivers.available_near(pickup, policy.radius_km, policy.max_candidates)
-    for driver in candidates:
-        if before_reserve is not None:
-            before_reserve(driver.driver_id)
-        try:
-            drivers.save(driver.reserve(order_id))
-        except ConcurrencyConflict:
-            continue
-        return driver.driver_id
+    for _ in range(max(1, policy.searches)):
+        candidates = drivers.available_near(pickup, policy.radius_km, policy.max_candidates)
+        for driver in candidates:
+            if before_reserve is not None:
+                before_reserve(driver.driver_id)
+            try:
+                drivers.save(driver.reserve(order_id))
+            except ConcurrencyConflict:
+                continue
+            return driver.driver_id
+        if len(candidates) < policy.max_candidates:
+            break  # it saw every available driver in the radius: searching again finds no more
     raise NoDriverAvailable(
         f"no available driver within {policy.radius_km:g} km for order {order_id}", order_id=order_id
     )

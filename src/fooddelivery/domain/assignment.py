@@ -17,12 +17,16 @@ class AssignmentPolicy:
 
     Attributes:
         radius_km: only drivers within this haversine distance of the restaurant qualify.
-        max_candidates: how many nearest drivers to try to reserve before giving up (each try is a
-            compare-and-set that may lose a race).
+        max_candidates: how many nearest drivers to try to reserve per search (each try is a compare-and-set
+            that may lose a race).
+        searches: how many times to search when every candidate of a search was lost to a race (the search read
+            drivers that other orders had reserved meanwhile: a new search sees those reservations). A search
+            that found fewer candidates than it tried, or none, is not repeated.
     """
 
     radius_km: float = 8.0
     max_candidates: int = 5
+    searches: int = 3
 
 
 def rank_candidates(
