@@ -35,7 +35,6 @@ def test_the_shipped_catalog_has_a_source_and_a_unit_for_every_price() -> None:
         "gcp.workflows.internal_steps",
         "gcp.workflows.external_steps",
         "aws.sns.sms_us",
-        "azure.servicebus.base_hours",
         "azure.storage.transactions",
     ],
 )
@@ -137,6 +136,13 @@ def test_service_bus_standard_operations_are_priced_band_by_band_after_the_13m_i
         assert line is not None and line.quantity == 450_000_000 and line.free == 13_000_000
         # 87M x 0.80 = 69.60, then (437M - 87M) x 0.50 = 175.00
         assert line.cost == Decimal("244.60")
+
+
+def test_the_service_bus_standard_base_charge_is_hourly() -> None:
+    price = load_catalog().get("azure.servicebus.base_hours")
+    assert price is not None and price.status == "found" and price.per == 1
+    # $0.013441 an hour: a 730-hour month is $9.81, Infracost's West Europe figure
+    assert round_cents(price.charge(Decimal(730)) or Decimal(-1)) == Decimal("9.81")
 
 
 def test_event_hubs_ingress_events_cost_0_028_per_million() -> None:
