@@ -13,7 +13,7 @@ from fooddelivery.cost import CatalogError, TrafficProfile, estimate, load_catal
 from fooddelivery.cost.catalog import Price, Tier
 from fooddelivery.cost.estimate import busiest_window, round_cents
 from fooddelivery.cost.render import render_text
-from fooddelivery.metering import AWS, AZURE, Tally
+from fooddelivery.metering import AWS, AZURE, GCP, Tally
 
 
 def test_the_shipped_catalog_has_a_source_and_a_unit_for_every_price() -> None:
@@ -31,7 +31,12 @@ def test_the_shipped_catalog_has_a_source_and_a_unit_for_every_price() -> None:
 
 @pytest.mark.parametrize(
     "meter",
-    ["azure.eventhubs.events", "azure.servicebus.operations", "gcp.workflows.internal_steps", "aws.sns.sms_us"],
+    [
+        "gcp.workflows.internal_steps",
+        "gcp.workflows.external_steps",
+        "aws.sns.sms_us",
+        "azure.storage.transactions",
+    ],
 )
 def test_prices_that_were_not_found_are_unknown_not_invented(meter: str) -> None:
     price = load_catalog().get(meter)
@@ -104,16 +109,56 @@ def test_free_allowances_come_off_first_and_a_shared_pool_is_used_once() -> None
 
 
 def test_unknown_prices_are_reported_as_unknown_and_left_out_of_the_total() -> None:
-    report = _report({"stream.location": 2})
+    report = _report({"saga.transition": 2})
     est = estimate(report, load_catalog(), TrafficProfile(1000, 30))
-    azure = est.runtime("azure.queue")
-    events = azure.line("azure.eventhubs.events")
-    assert events is not None and events.cost is None and events.quantity == 60_000  # 2 positions x 30,000 orders
-    assert events in azure.unknown
-    assert azure.total == sum((line.cost for line in azure.lines if line.cost is not None), Decimal(0))
+    workflows = est.runtime("gcp.workflows")
+    steps = workflows.line(GCP.WORKFLOWS_INTERNAL_STEPS)
+    # 2 transitions x 30,000 orders; the always-free 5,000 steps come off, the price of the rest is unknown
+    assert steps is not None and steps.cost is None and steps.quantity == 60_000 and steps.free == 5000
+    assert steps in workflows.unknown
+    assert workflows.total == sum((line.cost for line in workflows.lines if line.cost is not None), Decimal(0))
     text = render_text(est)
-    assert "plus unknown prices: Event Hubs Ingress events (driver positions) (60.00k)" in text
-    assert "azure.eventhubs.events [unknown]" in text
+    assert "plus unknown prices: Workflows Internal steps (60.00k)" in text
+    assert "gcp.workflows.internal_steps [unknown]" in text
+
+
+def test_service_bus_standard_operations_are_priced_band_by_band_after_the_13m_included() -> None:
+    price = load_catalog().get(AZURE.SERVICEBUS_OPERATIONS)
+    assert price is not None and price.status == "found" and price.per == 1_000_000
+    assert price.free is not None and price.free.quantity == 13_000_000
+    # Infracost's West Europe example: 3,000M operations = 87M x $0.80 + 2,400M x $0.50 + 500M x $0.20
+    assert price.charge(Decimal(3_000_000_000 - 13_000_000)) == Decimal("69.60") + Decimal("1200.00") + 100
+    assert price.charge(Decimal(100_000_000 - 13_000_000)) == Decimal("69.60")
+    # 5 bus events an order, 3 operations each, at a million orders a day: 450M operations a month
+    est = estimate(_report({"bus.event": 5}), load_catalog(), TrafficProfile(1_000_000, 30))
+    for runtime in ("azure.queue", "azure.durable"):
+        line = est.runtime(runtime).line(AZURE.SERVICEBUS_OPERATIONS)
+        assert line is not None and line.quantity == 450_000_000 and line.free == 13_000_000
+        # 87M x 0.80 = 69.60, then (437M - 87M) x 0.50 = 175.00
+        assert line.cost == Decimal("244.60")
+
+
+def test_the_service_bus_standard_base_charge_is_hourly() -> None:
+    price = load_catalog().get("azure.servicebus.base_hours")
+    assert price is not None and price.status == "found" and price.per == 1
+    # $0.013441 an hour: a 730-hour month is $9.81, Infracost's West Europe figure
+    assert round_cents(price.charge(Decimal(730)) or Decimal(-1)) == Decimal("9.81")
+
+
+def test_event_hubs_ingress_events_cost_0_028_per_million() -> None:
+    price = load_catalog().get("azure.eventhubs.events")
+    assert price is not None and price.status == "found" and price.free is None
+    assert price.charge(Decimal(100_000_000)) == Decimal("2.8")  # Infracost's eastus example: 100M events $2.80
+    est = estimate(_report({"stream.location": 2}), load_catalog(), TrafficProfile(1_000_000, 30))
+    events = est.runtime("azure.queue").line("azure.eventhubs.events")
+    assert events is not None and events.quantity == 60_000_000 and events.cost == Decimal("1.68")
+    assert events not in est.runtime("azure.queue").unknown
+
+
+def test_sns_deliveries_to_sqs_and_lambda_are_free_but_known() -> None:
+    price = load_catalog().get(AWS.SNS_DELIVERIES_AWS)
+    assert price is not None and price.status == "found" and price.known
+    assert price.charge(Decimal(1_000_000_000)) == 0
 
 
 def test_cosmos_db_serverless_request_units_are_priced_from_the_billing_example() -> None:
@@ -130,18 +175,17 @@ def test_cosmos_db_serverless_request_units_are_priced_from_the_billing_example(
 def test_an_override_file_prices_what_was_unknown(tmp_path: Path) -> None:
     toml = tmp_path / "prices.toml"
     toml.write_text(
-        '[prices."azure.eventhubs.events"]\nprice = "0.25"\nper = 1000000\nsource = "our agreement"\n',
+        '[prices."gcp.workflows.internal_steps"]\nprice = "0.05"\nper = 1000\nsource = "our agreement"\n',
         encoding="utf-8",
     )
     catalog = load_catalog().with_overrides(load_overrides(toml))
-    price = catalog.get("azure.eventhubs.events")
+    price = catalog.get(GCP.WORKFLOWS_INTERNAL_STEPS)
     assert price is not None and price.status == "override" and price.sources[0].url == "our agreement"
-    est = estimate(_report({"stream.location": 2}), catalog, TrafficProfile(1000, 30))
-    line = est.runtime("azure.queue").line("azure.eventhubs.events")
-    assert line is not None and line.cost == round_cents(Decimal(60_000) * Decimal("0.25") / 1_000_000) == Decimal(
-        "0.02"
-    )
-    assert catalog.overridden == {"azure.eventhubs.events"}
+    est = estimate(_report({"saga.transition": 2}), catalog, TrafficProfile(1000, 30))
+    line = est.runtime("gcp.workflows").line(GCP.WORKFLOWS_INTERNAL_STEPS)
+    # the catalog's free 5,000 steps stay: (60,000 - 5,000) x 0.05 / 1,000
+    assert line is not None and line.cost == Decimal("2.75")
+    assert catalog.overridden == {GCP.WORKFLOWS_INTERNAL_STEPS}
 
 
 def test_a_json_override_and_the_price_flag_replace_a_known_price(tmp_path: Path) -> None:

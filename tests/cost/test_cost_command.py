@@ -56,7 +56,8 @@ def test_the_text_report_states_the_finding_with_sources_and_unknowns(day: tuple
     assert "1,000,000 orders/day x 30 days = 30,000,000 orders/month" in text
     assert "Step Functions Standard alone:" in text
     assert "AWS, Step Functions Express\n  not applicable: no .waitForTaskToken" in text
-    assert "plus unknown prices: Service Bus (Standard) Operations" in text
+    assert "plus unknown prices: Workflows Internal steps" in text
+    assert "azure.servicebus.operations [found]: https://github.com/" in text
     assert "aws.stepfunctions.standard_transitions [found]: https://aws.amazon.com/step-functions/pricing/" in text
     assert "Monolithic on EC2 $30,000, Containerized on ECS $15,000, Serverless Architecture $3,000" in text
 
@@ -95,12 +96,12 @@ def test_out_writes_the_markdown_report_and_the_charts(day: tuple[Path, dict[str
 
 def test_a_price_override_on_the_command_line_is_used_and_reported(day: tuple[Path, dict[str, Any]]) -> None:
     path, _ = day
-    out = _cost_json("--report", str(path), "--price", "azure.servicebus.operations=0.80/1000000")
-    azure = next(r for r in out["runtimes"] if r["key"] == "azure.queue")
-    operations = next(x for x in azure["lines"] if x["meter"] == "azure.servicebus.operations")
-    assert operations["status"] == "override" and operations["cost"] is not None
-    assert "azure.servicebus.operations" not in azure["unknown"]
-    assert out["overridden"] == ["azure.servicebus.operations"]
+    out = _cost_json("--report", str(path), "--price", "gcp.workflows.internal_steps=0.05/1000")
+    workflows = next(r for r in out["runtimes"] if r["key"] == "gcp.workflows")
+    steps = next(x for x in workflows["lines"] if x["meter"] == "gcp.workflows.internal_steps")
+    assert steps["status"] == "override" and steps["cost"] is not None
+    assert "gcp.workflows.internal_steps" not in workflows["unknown"]
+    assert out["overridden"] == ["gcp.workflows.internal_steps"]
 
 
 def test_bad_options_are_usage_errors(tmp_path: Path) -> None:
