@@ -537,7 +537,8 @@ def settings_markdown() -> str:
         envvar = getattr(param, "envvar", None)
         if isinstance(param, click.Option) and isinstance(envvar, str) and envvar not in core:
             flag = param.opts[0]
-            rows.append(f"| `{envvar}` | `fooddelivery serve` ({flag}) | {param.default:g} | {param.help} |")
+            default = f"{param.default:g}" if isinstance(param.default, float) else f"`{param.default}`"
+            rows.append(f"| `{envvar}` | `fooddelivery serve` ({flag}) | {default} | {param.help} |")
     return "\n".join(rows) + "\n"
 
 
