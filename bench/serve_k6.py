@@ -212,6 +212,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", type=float, default=0.125, help="multiplies every stage's duration")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--http", choices=["auto", "httptools", "h11"], default="auto",
+                        help="the server's HTTP/1.1 parser (serve --http)")
     args = parser.parse_args()
     stages = [(name, seconds * args.scale, target) for name, seconds, target in STAGES]
     env = clean_env()
@@ -224,7 +226,8 @@ def main() -> None:
         port = free_port()
         db = Path(tmp) / "bench.db"
         log_path = Path(tmp) / "serve.log"
-        cmd = fooddelivery("serve", "--db", str(db), "--port", str(port), "--demo", "--log-level", "warning")
+        cmd = fooddelivery("serve", "--db", str(db), "--port", str(port), "--demo", "--log-level", "warning",
+                           "--http", args.http)
         with log_path.open("wb") as log:
             server = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
         try:
@@ -239,7 +242,8 @@ def main() -> None:
         finally:
             stop(server, 60)
     print(
-        f"k6 profile x{args.scale:g} ({wall:.0f} s, peak {peak} users), fooddelivery serve --demo on SQLite, "
+        f"k6 profile x{args.scale:g} ({wall:.0f} s, peak {peak} users), fooddelivery serve --demo --http {args.http} "
+        "on SQLite, "
         f"{run.iterations:,} iterations"
     )
     start = 0.0

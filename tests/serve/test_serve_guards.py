@@ -81,8 +81,13 @@ def test_a_second_server_on_the_same_database_is_refused_at_once_naming_the_firs
     assert again.request("GET", "/restaurants/rest-0", token=None).status == 401
 
 
-def test_silent_slow_and_idle_connections_are_closed_after_their_deadline(start_server: StartServer) -> None:
-    server = start_server("--idle-timeout", str(DEADLINE_S), "--body-timeout", str(DEADLINE_S))
+#: Both HTTP/1.1 implementations ``serve --http`` offers must guard alike.
+HTTP = pytest.mark.parametrize("http", ["httptools", "h11"])
+
+
+@HTTP
+def test_silent_slow_and_idle_connections_are_closed_after_their_deadline(start_server: StartServer, http: str) -> None:
+    server = start_server("--http", http, "--idle-timeout", str(DEADLINE_S), "--body-timeout", str(DEADLINE_S))
     before = _open_descriptors(server.pid)
     silent = [_connect(server) for _ in range(SILENT)]
     slow = [_connect(server) for _ in range(5)]
@@ -127,11 +132,12 @@ def test_silent_slow_and_idle_connections_are_closed_after_their_deadline(start_
     assert server.stop() == 0
 
 
+@HTTP
 @pytest.mark.parametrize("chunked", [False, True], ids=["one-write", "trickled"])
 def test_a_request_head_over_16_kib_gets_431_and_one_under_it_is_served(
-    start_server: StartServer, chunked: bool
+    start_server: StartServer, chunked: bool, http: str
 ) -> None:
-    server = start_server()
+    server = start_server("--http", http)
     head = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Padding: " + b"a" * (17 * 1024) + b"\r\n\r\n"
     sock = _connect(server)
     if chunked:
@@ -151,3 +157,33 @@ def test_a_request_head_over_16_kib_gets_431_and_one_under_it_is_served(
 
     fits = server.request("GET", "/health", headers={"X-Padding": "a" * (15 * 1024)})
     assert fits.status == 200
+
+
+@HTTP
+def test_a_pipelined_head_over_16_kib_behind_a_good_request_gets_431_after_its_answer(
+    start_server: StartServer, http: str
+) -> None:
+    server = start_server("--http", http)
+    good = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+    large = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Padding: " + b"a" * (17 * 1024) + b"\r\n\r\n"
+    sock = _connect(server)
+    sock.sendall(good + large)  # one write: the second head begins in the read that ends the first request
+    answer = _read_until_closed(sock)
+    sock.close()
+
+    first, _, rest = answer.partition(b"HTTP/1.1 431 Request Header Fields Too Large\r\n")
+    assert first.startswith(b"HTTP/1.1 200 OK\r\n") and first.count(b"HTTP/1.1 ") == 1
+    problem = json.loads(rest.partition(b"\r\n\r\n")[2])
+    assert (problem["status"], problem["code"]) == (431, "header_too_large")
+    assert server.request("GET", "/health").status == 200
+
+
+@HTTP
+def test_pipelined_requests_are_answered_in_order_on_one_connection(start_server: StartServer, http: str) -> None:
+    server = start_server("--http", http, "--idle-timeout", str(DEADLINE_S))
+    sock = _connect(server)
+    sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n" * 3)
+    answer = _read_until_closed(sock)  # served, then closed once idle
+    sock.close()
+    assert answer.count(b"HTTP/1.1 200 OK\r\n") == 3
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n")

@@ -146,6 +146,9 @@ class ServeOptions:
         log_level: one of :data:`LOG_LEVELS`.
         idle_timeout_s: how long a connection may stay without a complete request head, seconds.
         body_timeout_s: longest wait for the next chunk of a request body, seconds.
+        http: the HTTP/1.1 implementation, one of ``fooddelivery.server.protocol.HTTP_IMPLEMENTATIONS``
+            (``"auto"``: httptools when installed, else h11). The event loop is uvicorn's choice (uvloop when
+            installed).
     """
 
     db: Path
@@ -156,6 +159,7 @@ class ServeOptions:
     log_level: str = "info"
     idle_timeout_s: float = IDLE_TIMEOUT_S
     body_timeout_s: float = BODY_TIMEOUT_S
+    http: str = "auto"
 
 
 @dataclass(frozen=True, slots=True)
@@ -449,7 +453,8 @@ def run(options: ServeOptions) -> int:
 
     Connections are guarded (:mod:`fooddelivery.server.protocol`): a request head must arrive within
     ``idle_timeout_s`` (and a kept-alive connection is closed after it), a head over :data:`MAX_HEAD_BYTES` gets
-    431, and a request body that stalls for ``body_timeout_s`` gets 408.
+    431, and a request body that stalls for ``body_timeout_s`` gets 408. ``options.http`` chooses the HTTP parser
+    (httptools by default when installed).
 
     Returns:
         0 after a graceful shutdown; uvicorn's non-zero status when it could not start (3 when the start-up
@@ -460,9 +465,12 @@ def run(options: ServeOptions) -> int:
         PortUnavailable: the port cannot be bound (nothing else was done).
         DatabaseInUse: another process serves this database file (the database was not opened).
         InfrastructureError: the database cannot be opened.
+        ValueError: ``options.http`` is unknown, or ``"httptools"`` without the package (nothing was done).
     """
     uvicorn = _uvicorn()
     from fooddelivery.server.protocol import guarded_protocol
+
+    protocol = guarded_protocol(options.idle_timeout_s, MAX_HEAD_BYTES, options.http)
 
     json_logs = configure_logging(options.log_level)
     settings = replace(Settings.from_env(), confirmation_timeout_s=options.confirmation_timeout_s)
@@ -488,7 +496,7 @@ def run(options: ServeOptions) -> int:
         lifespan="on",
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
         server_header=False,
-        http=guarded_protocol(options.idle_timeout_s, MAX_HEAD_BYTES),
+        http=protocol,
         h11_max_incomplete_event_size=MAX_HEAD_BYTES,
         timeout_keep_alive=max(1, int(options.idle_timeout_s)),
     )

@@ -1,5 +1,5 @@
-"""uvicorn's HTTP/1.1 protocol (h11) with the two guards it lacks: a deadline for the request head, and 431 for a
-head over the limit.
+"""uvicorn's HTTP/1.1 protocols (httptools, and h11) with the two guards they lack: a deadline for the request head,
+and 431 for a head over the limit.
 
 uvicorn closes a kept-alive connection after ``timeout_keep_alive`` once a response is sent, but a connection
 that never sends a request (or sends its head one byte at a time) is held for ever: 10,000 such connections were
@@ -14,7 +14,14 @@ answered ``400 Invalid HTTP request``, where RFC 6585 section 5 has ``431 Reques
 - answers a head over ``max_head_bytes`` with ``431`` (``application/problem+json``) and closes the connection.
 
 The request *body* has its own deadline in :class:`fooddelivery.http.asgi.AsgiApp` (``body_timeout_s``): a body
-that stalls is answered ``408`` there. Only uvicorn's h11 implementation is guarded (``serve`` always uses it).
+that stalls is answered ``408`` there.
+
+Two implementations, the same guards: :class:`GuardedHttpToolsProtocol` on uvicorn's ``httptools`` protocol
+(llhttp, in C: ``serve``'s default when the ``httptools`` package is installed, as the ``serve`` extra does) and
+:class:`GuardedH11Protocol` on its pure-Python ``h11`` one. Under the reference's 1,000-user spike the h11 parser and
+its event-loop work took about half of the server's GIL time (py-spy ``--gil``, 2026-12-07); with httptools (and
+uvloop, which uvicorn picks when it is installed) the same ``bench/serve_k6.py`` run held 1,224 requests/s against
+888 (README, *Benchmarks*). Choose with :func:`guarded_protocol`'s ``implementation`` (``serve --http``).
 """
 
 from __future__ import annotations
@@ -28,7 +35,17 @@ from typing import Any, ClassVar, Final
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-__all__ = ["DEFAULT_IDLE_TIMEOUT_S", "DEFAULT_MAX_HEAD_BYTES", "GuardedH11Protocol", "guarded_protocol"]
+__all__ = [
+    "DEFAULT_IDLE_TIMEOUT_S",
+    "DEFAULT_MAX_HEAD_BYTES",
+    "HTTP_IMPLEMENTATIONS",
+    "GuardedH11Protocol",
+    "guarded_protocol",
+    "resolve_implementation",
+]
+
+#: ``serve --http`` choices: ``auto`` is ``httptools`` when that package is installed, else ``h11``.
+HTTP_IMPLEMENTATIONS: Final[tuple[str, ...]] = ("auto", "httptools", "h11")
 
 #: Seconds a connection may stay without a complete request head (new, or kept alive after a response).
 DEFAULT_IDLE_TIMEOUT_S: Final[float] = 10.0
@@ -97,7 +114,17 @@ class GuardedH11Protocol(H11Protocol):
             self._disarm_head_deadline()
 
     def on_response_complete(self) -> None:
-        """After a response: uvicorn's keep-alive timer, and a new head deadline for the next request."""
+        """After a response: uvicorn's keep-alive timer, and a new head deadline for the next request; a pipelined
+        head already buffered behind this request is measured first (h11 limits only incomplete heads, so a whole
+        one that arrived in the same read as the request before it would pass unmeasured) and refused if over the
+        limit."""
+        if not self.transport.is_closing() and self.conn.their_state is h11.DONE:
+            pending = self.conn.trailing_data[0]
+            end = _HEAD_END.search(pending, 0, self.max_head_bytes + 5)
+            if pending and (end.end() if end is not None else len(pending)) > self.max_head_bytes:
+                self.server_state.total_requests += 1
+                self._refuse_large_head()
+                return
         super().on_response_complete()
         if not self.transport.is_closing() and self.conn.their_state is h11.IDLE:
             self._head_bytes_seen = False
@@ -150,18 +177,53 @@ class GuardedH11Protocol(H11Protocol):
         self.transport.close()
 
 
-def guarded_protocol(
-    idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S, max_head_bytes: int = DEFAULT_MAX_HEAD_BYTES
-) -> type[GuardedH11Protocol]:
-    """A :class:`GuardedH11Protocol` subclass with these limits, for ``uvicorn.Config(http=...)``.
-
-    Pair it with ``uvicorn.Config(h11_max_incomplete_event_size=max_head_bytes, timeout_keep_alive=...)``: h11
-    then stops buffering at the limit and the protocol answers 431.
+def resolve_implementation(implementation: str) -> str:
+    """``"httptools"`` or ``"h11"`` for a :data:`HTTP_IMPLEMENTATIONS` choice (``"auto"``: httptools when the
+    ``httptools`` package imports, else h11).
 
     Raises:
-        ValueError: a non-positive limit.
+        ValueError: an unknown choice, or ``"httptools"`` when the package is not installed (the message says how
+            to install it).
+    """
+    if implementation not in HTTP_IMPLEMENTATIONS:
+        choices = ", ".join(HTTP_IMPLEMENTATIONS)
+        raise ValueError(f"unknown HTTP implementation {implementation!r}: choose one of {choices}")
+    if implementation == "h11":
+        return "h11"
+    try:
+        import httptools  # noqa: F401
+    except ImportError:
+        if implementation == "httptools":
+            raise ValueError(
+                "the httptools HTTP implementation is not installed: pip install 'fooddelivery[serve]'"
+            ) from None
+        return "h11"
+    return "httptools"
+
+
+def guarded_protocol(
+    idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S,
+    max_head_bytes: int = DEFAULT_MAX_HEAD_BYTES,
+    implementation: str = "h11",
+) -> type[asyncio.Protocol]:
+    """A guarded protocol class with these limits, for ``uvicorn.Config(http=...)``.
+
+    Args:
+        idle_timeout_s: seconds a connection may stay without a complete request head (> 0).
+        max_head_bytes: largest request head accepted, bytes (>= 1).
+        implementation: one of :data:`HTTP_IMPLEMENTATIONS` (see :func:`resolve_implementation`).
+
+    With ``h11``, pair it with ``uvicorn.Config(h11_max_incomplete_event_size=max_head_bytes,
+    timeout_keep_alive=...)``: h11 then stops buffering at the limit and the protocol answers 431.
+
+    Raises:
+        ValueError: a non-positive limit, or an implementation that is unknown or not installed.
     """
     if not idle_timeout_s > 0 or max_head_bytes < 1:
         raise ValueError("idle_timeout_s and max_head_bytes must be positive")
     attributes: dict[str, Any] = {"idle_timeout_s": float(idle_timeout_s), "max_head_bytes": int(max_head_bytes)}
+    if resolve_implementation(implementation) == "httptools":
+        from fooddelivery.server.httptools_protocol import GuardedHttpToolsProtocol
+
+        return type("ConfiguredGuardedHttpToolsProtocol", (GuardedHttpToolsProtocol,), attributes)
     return type("ConfiguredGuardedH11Protocol", (GuardedH11Protocol,), attributes)

@@ -1,0 +1,183 @@
+"""uvicorn's ``httptools`` HTTP/1.1 protocol with ``serve``'s two guards: a deadline for the request head, and 431
+for a head over the limit (the same behaviour as :class:`fooddelivery.server.protocol.GuardedH11Protocol`; see that
+module's docstring for why).
+
+Imported only when ``serve`` uses httptools (:func:`fooddelivery.server.protocol.guarded_protocol`), since it needs
+the ``httptools`` package.
+
+How the head is measured: llhttp (httptools' parser) has no limit of its own and buffers a header until it ends, so
+the bytes of a head are counted as they arrive, before the parser sees them: a head over ``max_head_bytes``
+(request line, headers and the blank line that ends them) is answered 431 as soon as its bytes pass the limit,
+however it is split into reads. A pipelined request whose head begins in the same read as the end of the request
+before it is measured again from its parsed request target and headers once they are complete (the same bytes
+less the request line's method and version, and the spaces around header values).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import ClassVar
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from fooddelivery.server.protocol import (
+    _HEAD_END,
+    DEFAULT_IDLE_TIMEOUT_S,
+    DEFAULT_MAX_HEAD_BYTES,
+    LINGER_S,
+    _header_too_large,
+    _raw_response,
+)
+
+__all__ = ["GuardedHttpToolsProtocol"]
+
+
+class GuardedHttpToolsProtocol(HttpToolsProtocol):
+    """``HttpToolsProtocol`` with a request-head deadline and a 431 for oversized heads.
+
+    Configure a subclass with :func:`fooddelivery.server.protocol.guarded_protocol`; the class attributes are its
+    limits.
+    """
+
+    idle_timeout_s: ClassVar[float] = DEFAULT_IDLE_TIMEOUT_S
+    max_head_bytes: ClassVar[int] = DEFAULT_MAX_HEAD_BYTES
+
+    _in_head: bool
+    _head_bytes: int
+    _head_tail: bytes
+    _head_bytes_seen: bool
+    _parsed_head: int
+    _discarding: bool
+    _refusal_waits: bool
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        """Start the connection, and its first head deadline."""
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._discarding = False
+        self._refusal_waits = False
+        self._begin_head()
+        super().connection_made(transport)
+        self._arm_head_deadline()
+
+    def data_received(self, data: bytes) -> None:
+        """Count the bytes of a head in progress (431 past the limit), then hand ``data`` to the parser."""
+        if self._discarding:  # the rest of a refused request: dropped until the lingering close
+            return
+        if self._in_head and data:
+            self._head_bytes_seen = True
+            pending = self._head_tail + data
+            end = _HEAD_END.search(pending)
+            size = self._head_bytes + (end.end() - len(self._head_tail) if end is not None else len(data))
+            if size > self.max_head_bytes:
+                self._refuse_large_head()
+                return
+            self._head_bytes = size
+            self._head_tail = pending[-3:]
+        super().data_received(data)
+
+    # -- parser callbacks ------------------------------------------------------------------------------------
+    def on_message_begin(self) -> None:
+        """A request begins: its parsed head is measured from here."""
+        self._parsed_head = 0
+        super().on_message_begin()
+
+    def on_url(self, url: bytes) -> None:
+        """Count the request target (it may come in pieces)."""
+        self._parsed_head += len(url)
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        """Count a header (``name: value`` and its line end)."""
+        self._parsed_head += len(name) + len(value) + 4
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        """The head is complete: its deadline ends; a head measured over the limit is answered 431."""
+        self._in_head = False
+        self._disarm_head_deadline()
+        if self._discarding:
+            return
+        if self._parsed_head > self.max_head_bytes:
+            self._refuse_large_head()
+            return
+        super().on_headers_complete()
+
+    def on_body(self, body: bytes) -> None:
+        """Pass the body on, unless the request was refused."""
+        if self._discarding:
+            return
+        super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        """The request is complete: what follows on the connection is the next head."""
+        if self._discarding:
+            return
+        super().on_message_complete()
+        self._begin_head()
+
+    def on_response_complete(self) -> None:
+        """After a response: uvicorn's keep-alive timer, and a new head deadline for the next request (or the 431
+        of a refused head that waited for this answer)."""
+        super().on_response_complete()
+        if self._refusal_waits:
+            if not self.pipeline and (self.cycle is None or self.cycle.response_complete):
+                self._write_refusal()
+            return
+        if not self.transport.is_closing() and self._in_head and not self.pipeline:
+            self._head_bytes_seen = self._head_bytes > 0
+            self._arm_head_deadline()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """End the connection and its deadline."""
+        self._disarm_head_deadline()
+        super().connection_lost(exc)
+
+    # -- the guards ------------------------------------------------------------------------------------------
+    def _begin_head(self) -> None:
+        self._in_head = True
+        self._head_bytes = 0
+        self._head_tail = b""
+        self._head_bytes_seen = False
+        self._parsed_head = 0
+
+    def _refuse_large_head(self) -> None:
+        """Answer 431 (after the answers of the requests before it, which pipelining keeps in order), stop
+        reading, drop what still comes for :data:`LINGER_S`, then close."""
+        self._disarm_head_deadline()
+        if self.transport.is_closing() or self._discarding:
+            return
+        self.logger.warning("Request head over %d bytes: 431", self.max_head_bytes)
+        self._discarding = True
+        if self.pipeline or (self.cycle is not None and not self.cycle.response_complete):
+            self._refusal_waits = True  # written by on_response_complete once the earlier requests are answered
+            return
+        self._write_refusal()
+
+    def _write_refusal(self) -> None:
+        self._refusal_waits = False
+        if self.transport.is_closing():
+            return
+        self.transport.write(_header_too_large(self.max_head_bytes))
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+            self.loop.call_later(LINGER_S, self.transport.close)
+        else:  # pragma: no cover - TLS transports cannot half-close
+            self.transport.close()
+
+    def _arm_head_deadline(self) -> None:
+        self._disarm_head_deadline()
+        self._head_timer = self.loop.call_later(self.idle_timeout_s, self._head_deadline_passed)
+
+    def _disarm_head_deadline(self) -> None:
+        timer = getattr(self, "_head_timer", None)
+        if timer is not None:
+            timer.cancel()
+            self._head_timer = None
+
+    def _head_deadline_passed(self) -> None:
+        self._head_timer = None
+        if self.transport.is_closing() or not self._in_head:
+            return
+        if self._head_bytes_seen:
+            self.transport.write(_raw_response(408, "Request Timeout"))
+        self.transport.close()
