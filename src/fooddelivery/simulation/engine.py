@@ -416,11 +416,6 @@ class Simulation:
         self.seq += 1
         heapq.heappush(self.heap, (at, self.seq, kind, order_id))
 
-    def _set_clock(self, t: float) -> None:
-        if t > self.now_s:
-            self.now_s = t
-            self.clock.set(self.start + timedelta(seconds=t))
-
     # -- observing the system ---------------------------------------------------------------------------
     def _observe(self, events: Sequence[DomainEvent]) -> None:
         st = self.stats
@@ -665,15 +660,28 @@ class Simulation:
         heap = self.heap
         report_every = max(1, n // 200)
         inf = math.inf
+        clock, start = self.clock, self.start
+        # the earliest timer's due time (a datetime) and its seconds: the same timer stays first for many steps
+        last_due: datetime | None = None
+        last_tim = inf
         while True:
             t_arr = times[i] if i < n else inf
             t_act = heap[0][0] if heap else inf
             due = next_sched()
-            t_tim = self._t(due) if due is not None else inf
-            t = min(t_arr, t_act, t_tim)
+            if due is None:
+                t_tim = inf
+            elif due is last_due:
+                t_tim = last_tim
+            else:
+                t_tim = last_tim = self._t(due)
+                last_due = due
+            t = t_arr if t_arr < t_act else t_act
+            t = t_tim if t_tim < t else t  # min(t_arr, t_act, t_tim), without the call
             if t == inf:
                 break
-            self._set_clock(t)
+            if t > self.now_s:  # the clock jumps to the next thing to happen
+                self.now_s = t
+                clock.set(start + timedelta(seconds=t))
             if t_tim <= t:
                 self.app.run_due()
             elif t_act <= t:
