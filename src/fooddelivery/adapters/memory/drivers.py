@@ -42,6 +42,10 @@ _Found = tuple[float, str, "Driver"]
 
 #: Margin (km) of the latitude cut of the best-first search over the haversine's rounding (about 1e-11 km here).
 _CUT_MARGIN_KM = 1e-6
+#: Margin (radians, about 6 mm) by which a row of cells must lie beyond the latitude cut for the best-first search to
+#: pass over its drivers without looking at each: far above the rounding of a row's edge and of a driver's latitude
+#: (about 1e-16 rad), so a driver of such a row always fails the per-driver cut too.
+_LAT_GAP_MARGIN_RAD = 1e-9
 #: ``math.radians(x)`` is ``x * (pi / 180)`` in CPython (``degToRad`` in Modules/mathmodule.c): the same product,
 #: bit for bit, without a function call per driver.
 _DEG_TO_RAD = math.pi / 180.0
@@ -340,15 +344,16 @@ class InMemoryDriverRepository:
         km_col = _KM_PER_DEG_LAT_MIN * math.cos(math.radians(band)) * c * 0.999
         ring_km = min(km_row, km_col)
         reach = radius_km / ring_km  # offsets with a larger key lie wholly outside the circle
-        lon = point.lon
-        p1 = math.radians(point.lat)
+        lon, lat = point.lon, point.lat
+        p1 = math.radians(lat)
         cos1 = math.cos(p1)
         sin, asin, sqrt, deg_to_rad = math.sin, math.asin, math.sqrt, _DEG_TO_RAD
         heappush, heappushpop = heapq.heappush, heapq.heappushpop
         found: list[_Found] = []
         nearest: list[float] = []  # max-heap (negated) of the `limit` smallest distances found
         held = 0  # len(nearest)
-        cut = math.inf  # latitude difference (radians) beyond which a driver cannot rank (once `limit` are known)
+        inf = math.inf
+        cut = inf  # latitude difference (radians) beyond which a driver cannot rank (once `limit` are known)
         examined = 0
         # stop at the first cell whose bound passes `stop` (in cells): the radius, then the limit-th distance
         stop = reach
@@ -380,6 +385,14 @@ class InMemoryDriverRepository:
                     members = cells[cell]
                 else:
                     members = cells[(cx + dr, column)]
+                if dr and cut < inf:  # (a cut is known once `limit` drivers are)
+                    # the cell's row lies wholly farther in latitude than the cut: each of its drivers would be
+                    # examined and passed over (below), so they are counted and passed over at once. `gap`: degrees
+                    # between the point and the row's nearer edge; the margin covers the rounding of both sides.
+                    gap = (cx + dr) * c - lat if dr > 0 else lat - (cx + dr + 1) * c
+                    if gap * deg_to_rad - _LAT_GAP_MARGIN_RAD > cut:
+                        examined += len(members)
+                        continue
                 for p2, cos2, lon2, driver in members:
                     examined += 1
                     dp = p2 - p1
