@@ -110,7 +110,7 @@ _CONFIRM, _REJECT, _PREPARING, _READY, _PICKUP, _MIDWAY, _DELIVER = range(7)
 #: Notification ids remembered for deduplication (the last ~25,000 orders' worth).
 _DEDUPE_WINDOW = 100_000
 #: Orders placed between two freezes of what the collector tracks (see :meth:`Simulation.run`).
-_REFREEZE_EVERY = 2_000
+_REFREEZE_EVERY = 10_000
 #: The collector's thresholds during the loop: young collections rarely (the freezes every
 #: :data:`_REFREEZE_EVERY` orders collect the young generations anyway), full ones more rarely still.
 _GC_THRESHOLDS = (50_000, 20, 20)
