@@ -224,3 +224,36 @@ def test_a_sigterm_landing_while_an_event_is_handled_still_ends_the_run() -> Non
     assert re.search(r"interrupted after [\d,]+ of 50 orders placed .*; no report", run.stderr), run.stderr
     assert "Traceback" not in run.stderr
     assert run.stdout == ""
+
+
+def test_the_collector_is_frozen_during_the_run_and_left_as_found_after_it_even_when_the_run_raises(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import gc
+
+    from fooddelivery.simulation import engine
+
+    monkeypatch.setattr(engine, "_REFREEZE_EVERY", 300)
+    before = (gc.get_threshold(), gc.get_freeze_count())
+    seen: list[tuple[int, tuple[int, ...], int]] = []
+
+    def watch(placed: int, _total: int) -> None:
+        seen.append((placed, gc.get_threshold(), gc.get_freeze_count()))
+
+    report = engine.Simulation(SimulationConfig(orders=1000, seed=3), watch).run()
+    assert report["ordersPlaced"] == 1000
+    assert (gc.get_threshold(), gc.get_freeze_count()) == before
+    # during the loop: the loop's thresholds, and the world (then what survived each 300 orders) frozen
+    assert {threshold for _, threshold, _ in seen} == {engine._GC_THRESHOLDS}
+    assert all(frozen > before[1] for _, _, frozen in seen)
+
+    class Stop(Exception):
+        pass
+
+    def stop(placed: int, _total: int) -> None:
+        if placed >= 600:
+            raise Stop
+
+    with pytest.raises(Stop):
+        engine.Simulation(SimulationConfig(orders=1000, seed=3), stop).run()
+    assert (gc.get_threshold(), gc.get_freeze_count()) == before

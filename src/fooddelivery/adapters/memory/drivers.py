@@ -5,6 +5,7 @@ from __future__ import annotations
 import heapq
 import math
 import threading
+from array import array
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Sequence
 
@@ -26,9 +27,12 @@ _WRITE = store("drivers", "write")
 _TYPICAL_DRIVER_BYTES = 160
 
 _Cell = tuple[int, int]
-#: An indexed driver: (latitude in radians, its cosine, longitude in degrees, the driver), i.e. what
-#: the haversine needs of it, computed once per write instead of once per query.
-_Entry = tuple[float, float, float, Driver]
+#: A cell's AVAILABLE drivers: the drivers, and what the haversine needs of each (latitude in radians, its cosine,
+#: longitude in degrees), computed once per write instead of once per query, at the same positions in three arrays of
+#: doubles. Contiguous: a search reads the latitudes of a cell's drivers from one buffer, where a tuple and three
+#: float objects per driver, scattered over a large heap, cost a cache miss each (at a million orders' fleet, about
+#: 550 ns a driver against 120 read from an array, measured on this machine).
+_CellData = tuple[list[Driver], "array[float]", "array[float]", "array[float]"]
 #: Extra degrees around every search box, against floating-point noise at cell edges (about 1 cm).
 _EPS_DEG = 1e-7
 _TWO_R = 2 * EARTH_RADIUS_KM
@@ -42,6 +46,10 @@ _Found = tuple[float, str, "Driver"]
 
 #: Margin (km) of the latitude cut of the best-first search over the haversine's rounding (about 1e-11 km here).
 _CUT_MARGIN_KM = 1e-6
+#: Margin (radians, about 6 mm) by which a row of cells must lie beyond the latitude cut for the best-first search to
+#: pass over its drivers without looking at each: far above the rounding of a row's edge and of a driver's latitude
+#: (about 1e-16 rad), so a driver of such a row always fails the per-driver cut too.
+_LAT_GAP_MARGIN_RAD = 1e-9
 #: ``math.radians(x)`` is ``x * (pi / 180)`` in CPython (``degToRad`` in Modules/mathmodule.c): the same product,
 #: bit for bit, without a function call per driver.
 _DEG_TO_RAD = math.pi / 180.0
@@ -132,8 +140,8 @@ class InMemoryDriverRepository:
         self._counters = counters
         self._meter = meter_of(counters)
         self._drivers: dict[str, Driver] = {}
-        #: each cell's AVAILABLE drivers, a plain list (a query walks it without a call per cell)
-        self._cells: dict[_Cell, list[_Entry]] = {}
+        #: each cell's AVAILABLE drivers (:data:`_CellData`; a query walks them without a call per cell)
+        self._cells: dict[_Cell, _CellData] = {}
         #: where each indexed driver's entry is: (its cell, its position in the cell's list)
         self._where: dict[str, tuple[_Cell, int]] = {}
         #: The occupied cells of each strip of :data:`_STRIP` rows (``row // _STRIP``), sorted by column then row,
@@ -155,16 +163,18 @@ class InMemoryDriverRepository:
         if driver.status is DriverStatus.AVAILABLE:
             loc = driver.location
             lat_rad = math.radians(loc.lat)
-            entry: _Entry = (lat_rad, math.cos(lat_rad), loc.lon, driver)
             cell = self._cell_of(loc)
             cells = self._cells
             if cell in cells:
-                members = cells[cell]
+                members, lats, cosines, lons = cells[cell]
             else:
-                members = cells[cell] = []
+                members, lats, cosines, lons = cells[cell] = ([], array("d"), array("d"), array("d"))
                 insort(self._strips.setdefault(cell[0] // _STRIP, []), cell[1] * _STRIP + cell[0] % _STRIP)
             self._where[driver.driver_id] = (cell, len(members))
-            members.append(entry)
+            members.append(driver)
+            lats.append(lat_rad)
+            cosines.append(math.cos(lat_rad))
+            lons.append(loc.lon)
 
     def _unindex(self, driver: Driver) -> None:
         """Drop ``driver``'s entry from its cell (a no-op when it is not indexed): the cell's last entry takes its
@@ -175,11 +185,11 @@ class InMemoryDriverRepository:
             if where is None:
                 return
             cell, slot = where
-            members = self._cells[cell]
-            last = members.pop()
+            members, lats, cosines, lons = self._cells[cell]
+            last, last_lat, last_cos, last_lon = members.pop(), lats.pop(), cosines.pop(), lons.pop()
             if slot < len(members):
-                members[slot] = last
-                self._where[last[3].driver_id] = (cell, slot)
+                members[slot], lats[slot], cosines[slot], lons[slot] = last, last_lat, last_cos, last_lon
+                self._where[last.driver_id] = (cell, slot)
             elif not members:
                 del self._cells[cell]
                 strip = self._strips[cell[0] // _STRIP]
@@ -244,11 +254,12 @@ class InMemoryDriverRepository:
                 previous = box
             for cell in todo:
                 seen.add(cell)
-                members = cells.get(cell)
-                if members is None:
+                data = cells.get(cell)
+                if data is None:
                     continue
+                members, lats, cosines, lons = data
                 examined += len(members)
-                for p2, cos2, lon2, driver in members:
+                for p2, cos2, lon2, driver in zip(lats, cosines, lons, members, strict=True):
                     # haversine_km(point.lat, point.lon, lat2, lon2), operation for operation
                     a = sin((p2 - p1) / 2) ** 2 + cos1 * cos2 * sin(radians(lon2 - lon) / 2) ** 2
                     dist = _TWO_R * asin(min(1.0, sqrt(a)))
@@ -340,15 +351,16 @@ class InMemoryDriverRepository:
         km_col = _KM_PER_DEG_LAT_MIN * math.cos(math.radians(band)) * c * 0.999
         ring_km = min(km_row, km_col)
         reach = radius_km / ring_km  # offsets with a larger key lie wholly outside the circle
-        lon = point.lon
-        p1 = math.radians(point.lat)
+        lon, lat = point.lon, point.lat
+        p1 = math.radians(lat)
         cos1 = math.cos(p1)
         sin, asin, sqrt, deg_to_rad = math.sin, math.asin, math.sqrt, _DEG_TO_RAD
         heappush, heappushpop = heapq.heappush, heapq.heappushpop
         found: list[_Found] = []
         nearest: list[float] = []  # max-heap (negated) of the `limit` smallest distances found
         held = 0  # len(nearest)
-        cut = math.inf  # latitude difference (radians) beyond which a driver cannot rank (once `limit` are known)
+        inf = math.inf
+        cut = inf  # latitude difference (radians) beyond which a driver cannot rank (once `limit` are known)
         examined = 0
         # stop at the first cell whose bound passes `stop` (in cells): the radius, then the limit-th distance
         stop = reach
@@ -377,11 +389,20 @@ class InMemoryDriverRepository:
                     cell = (cx + dr, iy)
                     if cell not in cells:
                         continue
-                    members = cells[cell]
+                    members, lats, cosines, lons = cells[cell]
                 else:
-                    members = cells[(cx + dr, column)]
-                for p2, cos2, lon2, driver in members:
-                    examined += 1
+                    members, lats, cosines, lons = cells[(cx + dr, column)]
+                examined += len(members)  # every driver of a visited cell counts as examined
+                if dr and cut < inf:  # (a cut is known once `limit` drivers are)
+                    # the cell's row lies wholly farther in latitude than the cut: each of its drivers would be
+                    # passed over by the cut below, so the cell is passed over at once. `gap`: degrees between the
+                    # point and the row's nearer edge; the margin covers the rounding of both sides.
+                    gap = (cx + dr) * c - lat if dr > 0 else lat - (cx + dr + 1) * c
+                    if gap * deg_to_rad - _LAT_GAP_MARGIN_RAD > cut:
+                        continue
+                k = -1  # the driver's position in the cell
+                for p2 in lats:
+                    k += 1
                     dp = p2 - p1
                     if (dp if dp >= 0.0 else -dp) > cut:
                         # farther in latitude alone than the limit-th nearest known: the great-circle distance is
@@ -389,9 +410,10 @@ class InMemoryDriverRepository:
                         continue
                     # haversine_km(point.lat, point.lon, lat2, lon2), operation for operation (radians inlined,
                     # min(1.0, root) written out: the same floating-point results)
-                    root = sqrt(sin(dp / 2) ** 2 + cos1 * cos2 * sin((lon2 - lon) * deg_to_rad / 2) ** 2)
+                    root = sqrt(sin(dp / 2) ** 2 + cos1 * cosines[k] * sin((lons[k] - lon) * deg_to_rad / 2) ** 2)
                     dist = _TWO_R * asin(root if root < 1.0 else 1.0)
                     if dist <= radius_km:
+                        driver = members[k]
                         if held < limit:
                             heappush(nearest, -dist)
                             held += 1
@@ -554,4 +576,4 @@ class InMemoryDriverRepository:
     def available_count(self) -> int:
         """How many drivers are AVAILABLE (the size of the spatial index)."""
         with self._lock:
-            return sum(len(members) for members in self._cells.values())
+            return sum(len(data[0]) for data in self._cells.values())
