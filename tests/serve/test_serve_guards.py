@@ -187,3 +187,33 @@ def test_pipelined_requests_are_answered_in_order_on_one_connection(start_server
     sock.close()
     assert answer.count(b"HTTP/1.1 200 OK\r\n") == 3
     assert answer.startswith(b"HTTP/1.1 200 OK\r\n")
+
+
+def _head(total: int) -> bytes:
+    """A ``GET /health`` head of exactly ``total`` bytes, request line and blank line included."""
+    base = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Padding: "
+    head = base + b"a" * (total - len(base) - 4) + b"\r\n\r\n"
+    assert len(head) == total
+    return head
+
+
+@HTTP
+@pytest.mark.parametrize("pipelined", [False, True], ids=["alone", "behind-a-request"])
+def test_a_head_of_exactly_16_kib_is_served_and_one_byte_more_gets_431_counting_the_request_line(
+    start_server: StartServer, http: str, pipelined: bool
+) -> None:
+    server = start_server("--http", http, "--idle-timeout", str(DEADLINE_S))
+    before = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n" if pipelined else b""
+    answers = []
+    for size in (16 * 1024, 16 * 1024 + 1):
+        sock = _connect(server)
+        sock.sendall(before + _head(size))  # one write: a pipelined head begins in the read that ends the first
+        answers.append(_read_until_closed(sock))
+        sock.close()
+
+    served, refused = answers
+    assert served.count(b"HTTP/1.1 200 OK\r\n") == (2 if pipelined else 1), served[:200]
+    assert b" 431 " not in served
+    assert refused.count(b"HTTP/1.1 200 OK\r\n") == (1 if pipelined else 0), refused[:200]
+    assert b"HTTP/1.1 431 Request Header Fields Too Large\r\n" in refused, refused[:200]
+

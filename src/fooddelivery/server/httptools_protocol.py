@@ -9,8 +9,9 @@ How the head is measured: llhttp (httptools' parser) has no limit of its own and
 the bytes of a head are counted as they arrive, before the parser sees them: a head over ``max_head_bytes``
 (request line, headers and the blank line that ends them) is answered 431 as soon as its bytes pass the limit,
 however it is split into reads. A pipelined request whose head begins in the same read as the end of the request
-before it is measured again from its parsed request target and headers once they are complete (the same bytes
-less the request line's method and version, and the spaces around header values).
+before it is measured again from its parsed parts once they are complete: method, target and version with the
+request line's two spaces and CRLF, each header as ``name: value`` and CRLF, and the blank line (the bytes of a head
+written that way; extra spaces before a header value are not counted, and llhttp does not keep them).
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     _head_tail: bytes
     _head_bytes_seen: bool
     _parsed_head: int
+    _read_counted: bool
+    _head_counted: bool
     _discarding: bool
     _refusal_waits: bool
 
@@ -73,18 +76,16 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                 return
             self._head_bytes = size
             self._head_tail = pending[-3:]
+        self._read_counted = self._in_head  # until a request ends in this read: what follows it is not counted
         super().data_received(data)
 
     # -- parser callbacks ------------------------------------------------------------------------------------
     def on_message_begin(self) -> None:
-        """A request begins: its parsed head is measured from here."""
+        """A request begins: its parsed head is measured from here (and checked once complete, unless its bytes
+        were all counted as they arrived)."""
         self._parsed_head = 0
+        self._head_counted = self._read_counted
         super().on_message_begin()
-
-    def on_url(self, url: bytes) -> None:
-        """Count the request target (it may come in pieces)."""
-        self._parsed_head += len(url)
-        super().on_url(url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
         """Count a header (``name: value`` and its line end)."""
@@ -97,7 +98,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._disarm_head_deadline()
         if self._discarding:
             return
-        if self._parsed_head > self.max_head_bytes:
+        request_line = len(self.parser.get_method()) + len(self.url) + len(b"HTTP/1.1") + 4  # 2 spaces, CRLF
+        if not self._head_counted and request_line + self._parsed_head + 2 > self.max_head_bytes:  # + blank line
             self._refuse_large_head()
             return
         super().on_headers_complete()
@@ -114,6 +116,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             return
         super().on_message_complete()
         self._begin_head()
+        self._read_counted = False
 
     def on_response_complete(self) -> None:
         """After a response: uvicorn's keep-alive timer, and a new head deadline for the next request (or the 431
@@ -139,6 +142,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._head_tail = b""
         self._head_bytes_seen = False
         self._parsed_head = 0
+        self._head_counted = True
 
     def _refuse_large_head(self) -> None:
         """Answer 431 (after the answers of the requests before it, which pipelining keeps in order), stop
