@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import socket
 import subprocess
 import time
@@ -217,3 +218,17 @@ def test_a_head_of_exactly_16_kib_is_served_and_one_byte_more_gets_431_counting_
     assert refused.count(b"HTTP/1.1 200 OK\r\n") == (1 if pipelined else 0), refused[:200]
     assert b"HTTP/1.1 431 Request Header Fields Too Large\r\n" in refused, refused[:200]
 
+
+@HTTP
+def test_an_invalid_request_pipelined_behind_good_ones_gets_its_400_after_their_answers(
+    start_server: StartServer, http: str
+) -> None:
+    server = start_server("--http", http)
+    good = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+    sock = _connect(server)
+    sock.sendall(good + good + b"GET /health HTTP/1.1\r\nHost x\r\n\r\n" + good)  # the third has no colon
+    answer = _read_until_closed(sock)
+    sock.close()
+
+    assert re.findall(rb"HTTP/1\.1 (\d{3}) ", answer) == [b"200", b"200", b"400"], answer[-300:]
+    assert server.request("GET", "/health").status == 200

@@ -52,12 +52,14 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     _head_counted: bool
     _discarding: bool
     _refusal_waits: bool
+    _invalid: str | None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         """Start the connection, and its first head deadline."""
         self._head_timer: asyncio.TimerHandle | None = None
         self._discarding = False
         self._refusal_waits = False
+        self._invalid = None
         self._begin_head()
         super().connection_made(transport)
         self._arm_head_deadline()
@@ -120,7 +122,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_response_complete(self) -> None:
         """After a response: uvicorn's keep-alive timer, and a new head deadline for the next request (or the 431
-        of a refused head that waited for this answer)."""
+        of a refused head, or the 400 of an invalid request, that waited for this answer)."""
         super().on_response_complete()
         if self._refusal_waits:
             if not self.pipeline and (self.cycle is None or self.cycle.response_complete):
@@ -129,6 +131,18 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if not self.transport.is_closing() and self._in_head and not self.pipeline:
             self._head_bytes_seen = self._head_bytes > 0
             self._arm_head_deadline()
+
+    def send_400_response(self, msg: str) -> None:
+        """llhttp refused the request: uvicorn's 400, after the answers of the complete requests before it (uvicorn
+        writes it at once, closing the connection before they are answered)."""
+        cycle = self.cycle
+        if cycle is not None and not cycle.more_body and (self.pipeline or not cycle.response_complete):
+            self._disarm_head_deadline()
+            self._discarding = True  # the parser stopped at the error: what follows is dropped
+            self._invalid = msg
+            self._refusal_waits = True  # written by on_response_complete once the earlier requests are answered
+            return
+        super().send_400_response(msg)
 
     def connection_lost(self, exc: Exception | None) -> None:
         """End the connection and its deadline."""
@@ -160,6 +174,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def _write_refusal(self) -> None:
         self._refusal_waits = False
         if self.transport.is_closing():
+            return
+        if self._invalid is not None:
+            super().send_400_response(self._invalid)
             return
         self.transport.write(_header_too_large(self.max_head_bytes))
         if self.transport.can_write_eof():
