@@ -232,3 +232,58 @@ def test_an_invalid_request_pipelined_behind_good_ones_gets_its_400_after_their_
 
     assert re.findall(rb"HTTP/1\.1 (\d{3}) ", answer) == [b"200", b"200", b"400"], answer[-300:]
     assert server.request("GET", "/health").status == 200
+
+
+def _stream_trailer(sock: socket.socket, limit: int = 4 * 1024 * 1024) -> None:
+    """Write a trailer field value of up to ``limit`` bytes, stopping when the server refuses more."""
+    sent = 0
+    with contextlib.suppress(OSError):  # the server closed or reset the connection: it stopped reading
+        while sent < limit:
+            sock.sendall(b"z" * 65536)
+            sent += 65536
+
+
+@HTTP
+def test_a_chunked_trailer_section_over_16_kib_gets_431_before_the_body_deadline(
+    start_server: StartServer, http: str
+) -> None:
+    server = start_server("--http", http, "--body-timeout", "3")
+    sock = _connect(server)
+    started = time.monotonic()
+    sock.sendall(
+        b"POST /orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"2\r\n{}\r\n0\r\nX-Trailer: "
+    )
+    _stream_trailer(sock)
+    answer = _read_until_closed(sock)
+    took = time.monotonic() - started
+    sock.close()
+
+    assert answer.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n"), answer[:200]
+    assert took < 3, took  # not the body deadline's 408
+    assert server.request("GET", "/health").status == 200
+
+
+@HTTP
+def test_a_trailer_section_that_never_ends_after_the_answer_does_not_hold_the_connection(
+    start_server: StartServer, http: str
+) -> None:
+    server = start_server("--http", http, "--idle-timeout", "30", "--body-timeout", "30")
+    sock = _connect(server)
+    big = 256 * 1024 + 1  # over the API's body limit: answered (401, no token) before the request has all arrived
+    sock.sendall(
+        b"POST /orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + f"{big:x}\r\n".encode() + b"a" * big + b"\r\n"
+    )
+    first = sock.recv(65536)
+    assert first.startswith(b"HTTP/1.1 401 "), first[:200]
+    sock.sendall(b"0\r\nX-Trailer: ")
+    _stream_trailer(sock)
+    sock.settimeout(3)
+    rest = b""
+    with contextlib.suppress(ConnectionResetError):
+        while chunk := sock.recv(65536):  # socket.timeout here: the connection was still held
+            rest += chunk
+    sock.close()
+    assert b"HTTP/1.1 200" not in rest
+    assert server.request("GET", "/health").status == 200
