@@ -287,3 +287,23 @@ def test_a_trailer_section_that_never_ends_after_the_answer_does_not_hold_the_co
     sock.close()
     assert b"HTTP/1.1 200" not in rest
     assert server.request("GET", "/health").status == 200
+
+
+@HTTP
+@pytest.mark.parametrize("writes", [1, 2], ids=["one-write", "blank-lines-first"])
+def test_a_head_over_16_kib_after_blank_lines_is_refused_not_served(
+    start_server: StartServer, http: str, writes: int
+) -> None:
+    server = start_server("--http", http)
+    blank, head = b"\r\n\r\n", _head(20 * 1024)
+    sock = _connect(server)
+    if writes == 1:
+        sock.sendall(blank + head)
+    else:
+        sock.sendall(blank)
+        time.sleep(0.2)
+        sock.sendall(head)
+    answer = _read_until_closed(sock)
+    sock.close()
+
+    assert re.findall(rb"HTTP/1\.1 (\d{3}) ", answer) in ([b"431"], [b"400"]), answer[:200]  # h11: 400, no blank line

@@ -11,7 +11,9 @@ the bytes of a head are counted as they arrive, before the parser sees them: a h
 however it is split into reads. A pipelined request whose head begins in the same read as the end of the request
 before it is measured again from its parsed parts once they are complete: method, target and version with the
 request line's two spaces and CRLF, each header as ``name: value`` and CRLF, and the blank line (the bytes of a head
-written that way; extra spaces before a header value are not counted, and llhttp does not keep them).
+written that way; extra spaces before a header value are not counted, and llhttp does not keep them). Every other
+head is measured that way too, without the spaces after the colons, as a safety net under the count (which skips
+blank lines before a request line, as llhttp does).
 
 The trailer section of a chunked body is buffered like a head (httptools joins a field's pieces until it ends), so
 it has the same limit: counted from the read after the last chunk's size line, one over ``max_head_bytes`` is
@@ -54,6 +56,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     _head_tail: bytes
     _head_bytes_seen: bool
     _parsed_head: int
+    _parsed_headers: int
     _read_counted: bool
     _head_counted: bool
     _discarding: bool
@@ -80,9 +83,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             return
         if self._in_head and data:
             self._head_bytes_seen = True
-            pending = self._head_tail + data
+            counted = data.lstrip(b"\r\n") if self._head_bytes == 0 else data  # llhttp skips blank lines first
+            pending = self._head_tail + counted
             end = _HEAD_END.search(pending)
-            size = self._head_bytes + (end.end() - len(self._head_tail) if end is not None else len(data))
+            size = self._head_bytes + (end.end() - len(self._head_tail) if end is not None else len(counted))
             if size > self.max_head_bytes:
                 self._refuse_large_head()
                 return
@@ -101,12 +105,14 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         """A request begins: its parsed head is measured from here (and checked once complete, unless its bytes
         were all counted as they arrived)."""
         self._parsed_head = 0
+        self._parsed_headers = 0
         self._head_counted = self._read_counted
         super().on_message_begin()
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        """Count a header (``name: value`` and its line end)."""
-        self._parsed_head += len(name) + len(value) + 4
+        """Count a header (``name:value`` and its line end, and the usual space apart)."""
+        self._parsed_head += len(name) + len(value) + 3
+        self._parsed_headers += 1
         super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
@@ -115,8 +121,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._disarm_head_deadline()
         if self._discarding:
             return
-        request_line = len(self.parser.get_method()) + len(self.url) + len(b"HTTP/1.1") + 4  # 2 spaces, CRLF
-        if not self._head_counted and request_line + self._parsed_head + 2 > self.max_head_bytes:  # + blank line
+        least = len(self.parser.get_method()) + len(self.url) + len(b"HTTP/1.1") + 4 + self._parsed_head + 2
+        # a head counted as it arrived is checked again with the fewest bytes it can have been (a safety net); one
+        # that began uncounted, with a space after each header's colon, as clients write them
+        if (least if self._head_counted else least + self._parsed_headers) > self.max_head_bytes:
             self._refuse_large_head()
             return
         super().on_headers_complete()
@@ -183,6 +191,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._head_tail = b""
         self._head_bytes_seen = False
         self._parsed_head = 0
+        self._parsed_headers = 0
         self._head_counted = True
 
     def _refuse_large_head(self, part: str = "head") -> None:
