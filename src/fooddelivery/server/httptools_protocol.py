@@ -166,6 +166,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if not self.transport.is_closing() and self._in_head and not self.pipeline:
             self._head_bytes_seen = self._head_bytes > 0
             self._arm_head_deadline()
+        elif not self.transport.is_closing() and not self.pipeline and self.cycle is not None and self.cycle.more_body:
+            self._arm_head_deadline()  # answered before its body all arrived: the rest, and the next head, in time
 
     def send_400_response(self, msg: str) -> None:
         """llhttp refused the request: uvicorn's 400, after the answers of the complete requests before it (uvicorn
@@ -247,7 +249,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def _head_deadline_passed(self) -> None:
         self._head_timer = None
-        if self.transport.is_closing() or not self._in_head:
+        if self.transport.is_closing():
+            return
+        if not self._in_head:  # still the body of a request answered before it all arrived: closed
+            if self.cycle is not None and self.cycle.response_complete:
+                self.transport.close()
             return
         if self._head_bytes_seen:
             self.transport.write(_raw_response(408, "Request Timeout"))
