@@ -220,13 +220,21 @@ def test_a_head_of_exactly_16_kib_is_served_and_one_byte_more_gets_431_counting_
 
 
 @HTTP
+@pytest.mark.parametrize(
+    "invalid",
+    [
+        b"GET /health HTTP/1.1\r\nHost x\r\n\r\n",  # a header without its colon
+        b"POST /orders HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\n",  # a bad chunk size
+    ],
+    ids=["head", "chunk"],
+)
 def test_an_invalid_request_pipelined_behind_good_ones_gets_its_400_after_their_answers(
-    start_server: StartServer, http: str
+    start_server: StartServer, http: str, invalid: bytes
 ) -> None:
     server = start_server("--http", http)
     good = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
     sock = _connect(server)
-    sock.sendall(good + good + b"GET /health HTTP/1.1\r\nHost x\r\n\r\n" + good)  # the third has no colon
+    sock.sendall(good + good + invalid + good)
     answer = _read_until_closed(sock)
     sock.close()
 

@@ -173,7 +173,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         """llhttp refused the request: uvicorn's 400, after the answers of the complete requests before it (uvicorn
         writes it at once, closing the connection before they are answered)."""
         cycle = self.cycle
-        if cycle is not None and not cycle.more_body and (self.pipeline or not cycle.response_complete):
+        if cycle is not None and cycle.more_body and self.pipeline and self.pipeline[0][0] is cycle:
+            cycle.disconnected = True  # the broken one is queued behind others: its application answers nothing
+        if self.pipeline or (cycle is not None and not cycle.more_body and not cycle.response_complete):
             self._disarm_head_deadline()
             self._discarding = True  # the parser stopped at the error: what follows is dropped
             self._invalid = msg
