@@ -166,7 +166,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if not self.transport.is_closing() and self._in_head and not self.pipeline:
             self._head_bytes_seen = self._head_bytes > 0
             self._arm_head_deadline()
-        elif not self.transport.is_closing() and not self.pipeline and self.cycle is not None and self.cycle.more_body:
+        elif not self.transport.is_closing() and self.cycle is not None and self.cycle.response_complete and (
+            self.cycle.more_body and not self.pipeline
+        ):
             self._arm_head_deadline()  # answered before its body all arrived: the rest, and the next head, in time
 
     def send_400_response(self, msg: str) -> None:

@@ -132,7 +132,9 @@ class GuardedH11Protocol(H11Protocol):
         if not self.transport.is_closing() and self.conn.their_state is h11.IDLE:
             self._head_bytes_seen = False
             self._arm_head_deadline()
-        elif not self.transport.is_closing() and self.conn.their_state is h11.SEND_BODY:
+        elif not self.transport.is_closing() and self.conn.their_state is h11.SEND_BODY and (
+            self.conn.our_state is h11.DONE
+        ):
             self._arm_head_deadline()  # answered before its body all arrived: the rest, and the next head, in time
 
     def connection_lost(self, exc: Exception | None) -> None:
