@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import socket
 import subprocess
 import time
@@ -187,3 +188,158 @@ def test_pipelined_requests_are_answered_in_order_on_one_connection(start_server
     sock.close()
     assert answer.count(b"HTTP/1.1 200 OK\r\n") == 3
     assert answer.startswith(b"HTTP/1.1 200 OK\r\n")
+
+
+def _head(total: int) -> bytes:
+    """A ``GET /health`` head of exactly ``total`` bytes, request line and blank line included."""
+    base = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Padding: "
+    head = base + b"a" * (total - len(base) - 4) + b"\r\n\r\n"
+    assert len(head) == total
+    return head
+
+
+@HTTP
+@pytest.mark.parametrize("pipelined", [False, True], ids=["alone", "behind-a-request"])
+def test_a_head_of_exactly_16_kib_is_served_and_one_byte_more_gets_431_counting_the_request_line(
+    start_server: StartServer, http: str, pipelined: bool
+) -> None:
+    server = start_server("--http", http, "--idle-timeout", str(DEADLINE_S))
+    before = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n" if pipelined else b""
+    answers = []
+    for size in (16 * 1024, 16 * 1024 + 1):
+        sock = _connect(server)
+        sock.sendall(before + _head(size))  # one write: a pipelined head begins in the read that ends the first
+        answers.append(_read_until_closed(sock))
+        sock.close()
+
+    served, refused = answers
+    assert served.count(b"HTTP/1.1 200 OK\r\n") == (2 if pipelined else 1), served[:200]
+    assert b" 431 " not in served
+    assert refused.count(b"HTTP/1.1 200 OK\r\n") == (1 if pipelined else 0), refused[:200]
+    assert b"HTTP/1.1 431 Request Header Fields Too Large\r\n" in refused, refused[:200]
+
+
+@HTTP
+@pytest.mark.parametrize(
+    "invalid",
+    [
+        b"GET /health HTTP/1.1\r\nHost x\r\n\r\n",  # a header without its colon
+        b"POST /orders HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\n",  # a bad chunk size
+    ],
+    ids=["head", "chunk"],
+)
+def test_an_invalid_request_pipelined_behind_good_ones_gets_its_400_after_their_answers(
+    start_server: StartServer, http: str, invalid: bytes
+) -> None:
+    server = start_server("--http", http)
+    good = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+    sock = _connect(server)
+    sock.sendall(good + good + invalid + good)
+    answer = _read_until_closed(sock)
+    sock.close()
+
+    assert re.findall(rb"HTTP/1\.1 (\d{3}) ", answer) == [b"200", b"200", b"400"], answer[-300:]
+    assert server.request("GET", "/health").status == 200
+
+
+def _stream_trailer(sock: socket.socket, limit: int = 4 * 1024 * 1024) -> None:
+    """Write a trailer field value of up to ``limit`` bytes, stopping when the server refuses more."""
+    sent = 0
+    with contextlib.suppress(OSError):  # the server closed or reset the connection: it stopped reading
+        while sent < limit:
+            sock.sendall(b"z" * 65536)
+            sent += 65536
+
+
+@HTTP
+def test_a_chunked_trailer_section_over_16_kib_gets_431_before_the_body_deadline(
+    start_server: StartServer, http: str
+) -> None:
+    server = start_server("--http", http, "--body-timeout", "3")
+    sock = _connect(server)
+    started = time.monotonic()
+    sock.sendall(
+        b"POST /orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"2\r\n{}\r\n0\r\nX-Trailer: "
+    )
+    _stream_trailer(sock)
+    answer = _read_until_closed(sock)
+    took = time.monotonic() - started
+    sock.close()
+
+    assert answer.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n"), answer[:200]
+    assert took < 3, took  # not the body deadline's 408
+    assert server.request("GET", "/health").status == 200
+
+
+@HTTP
+def test_a_trailer_section_that_never_ends_after_the_answer_does_not_hold_the_connection(
+    start_server: StartServer, http: str
+) -> None:
+    server = start_server("--http", http, "--idle-timeout", "30", "--body-timeout", "30")
+    sock = _connect(server)
+    big = 256 * 1024 + 1  # over the API's body limit: answered (401, no token) before the request has all arrived
+    sock.sendall(
+        b"POST /orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + f"{big:x}\r\n".encode() + b"a" * big + b"\r\n"
+    )
+    first = sock.recv(65536)
+    assert first.startswith(b"HTTP/1.1 401 "), first[:200]
+    sock.sendall(b"0\r\nX-Trailer: ")
+    _stream_trailer(sock)
+    sock.settimeout(3)
+    rest = b""
+    with contextlib.suppress(ConnectionResetError):
+        while chunk := sock.recv(65536):  # socket.timeout here: the connection was still held
+            rest += chunk
+    sock.close()
+    assert b"HTTP/1.1 200" not in rest
+    assert server.request("GET", "/health").status == 200
+
+
+@HTTP
+@pytest.mark.parametrize("writes", [1, 2], ids=["one-write", "blank-lines-first"])
+def test_a_head_over_16_kib_after_blank_lines_is_refused_not_served(
+    start_server: StartServer, http: str, writes: int
+) -> None:
+    server = start_server("--http", http)
+    blank, head = b"\r\n\r\n", _head(20 * 1024)
+    sock = _connect(server)
+    if writes == 1:
+        sock.sendall(blank + head)
+    else:
+        sock.sendall(blank)
+        time.sleep(0.2)
+        sock.sendall(head)
+    answer = _read_until_closed(sock)
+    sock.close()
+
+    assert re.findall(rb"HTTP/1\.1 (\d{3}) ", answer) in ([b"431"], [b"400"]), answer[:200]  # h11: 400, no blank line
+
+
+@HTTP
+def test_a_body_still_trickling_after_its_answer_does_not_hold_the_connection(
+    start_server: StartServer, http: str
+) -> None:
+    server = start_server("--http", http, "--idle-timeout", str(DEADLINE_S), "--body-timeout", str(DEADLINE_S))
+    sock = _connect(server)
+    # over the API's body limit: answered (401, no token) after 256 KiB, long before the declared length has arrived
+    sock.sendall(b"POST /orders HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\n" + b"a" * (300 * 1024))
+    sock.settimeout(0.2)
+    answer, closed, started = b"", False, time.monotonic()
+    while not closed and time.monotonic() - started < DEADLINE_S + 4:
+        try:
+            sock.sendall(b"a")  # one byte each 0.2 s: never idle for the keep-alive timeout
+            chunk = sock.recv(65536)
+            closed = not chunk
+            answer += chunk
+        except TimeoutError:
+            continue
+        except OSError:
+            closed = True
+    took = time.monotonic() - started
+    sock.close()
+
+    assert answer.startswith(b"HTTP/1.1 401 "), answer[:200]
+    assert closed, f"still open after {took:.1f} s"
+    assert took < DEADLINE_S + 2, took

@@ -10,7 +10,9 @@ answered ``400 Invalid HTTP request``, where RFC 6585 section 5 has ``431 Reques
 
 - gives every request head ``idle_timeout_s`` to arrive complete, counted from the moment the connection opens or
   the previous response was sent; past it the connection is closed (with ``408 Request Timeout`` when part of a
-  head had arrived, silently when nothing had);
+  head had arrived, silently when nothing had). A request answered before its body all arrived (413, 401 on an
+  oversized body) has the same time for the rest of it and the next head, else it is closed: a byte a second kept
+  such a connection open for ever;
 - answers a head over ``max_head_bytes`` with ``431`` (``application/problem+json``) and closes the connection.
 
 The request *body* has its own deadline in :class:`fooddelivery.http.asgi.AsgiApp` (``body_timeout_s``): a body
@@ -102,7 +104,8 @@ class GuardedH11Protocol(H11Protocol):
         deadline ends once a whole head has arrived."""
         if self._discarding:  # the rest of a refused request: dropped until the lingering close
             return
-        if self.conn.their_state is h11.IDLE and data:
+        idle = self.conn.their_state is h11.IDLE
+        if idle and data:
             self._head_bytes_seen = True
             pending = self.conn.trailing_data[0] + data  # the head so far: at most max_head_bytes + one read
             end = _HEAD_END.search(pending, 0, self.max_head_bytes + 5)
@@ -110,7 +113,7 @@ class GuardedH11Protocol(H11Protocol):
                 self._refuse_large_head()
                 return
         super().data_received(data)
-        if self.conn.their_state is not h11.IDLE:
+        if idle and self.conn.their_state is not h11.IDLE:  # a head arrived (not: more body of an answered request)
             self._disarm_head_deadline()
 
     def on_response_complete(self) -> None:
@@ -129,6 +132,10 @@ class GuardedH11Protocol(H11Protocol):
         if not self.transport.is_closing() and self.conn.their_state is h11.IDLE:
             self._head_bytes_seen = False
             self._arm_head_deadline()
+        elif not self.transport.is_closing() and self.conn.their_state is h11.SEND_BODY and (
+            self.conn.our_state is h11.DONE
+        ):
+            self._arm_head_deadline()  # answered before its body all arrived: the rest, and the next head, in time
 
     def connection_lost(self, exc: Exception | None) -> None:
         """End the connection and its deadline."""
@@ -170,7 +177,12 @@ class GuardedH11Protocol(H11Protocol):
 
     def _head_deadline_passed(self) -> None:
         self._head_timer = None
-        if self.transport.is_closing() or self.conn.their_state is not h11.IDLE:
+        if self.transport.is_closing():
+            return
+        if self.conn.their_state is h11.SEND_BODY and self.conn.our_state is h11.DONE:  # answered; body still coming
+            self.transport.close()
+            return
+        if self.conn.their_state is not h11.IDLE:
             return
         if self._head_bytes_seen:
             self.transport.write(_raw_response(408, "Request Timeout"))
