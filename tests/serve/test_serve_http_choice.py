@@ -16,6 +16,8 @@ from fooddelivery.server.protocol import (
     resolve_implementation,
 )
 
+from .conftest import StartServer
+
 
 def test_auto_is_httptools_when_installed_and_each_choice_gives_its_guarded_protocol() -> None:
     from fooddelivery.server.httptools_protocol import GuardedHttpToolsProtocol
@@ -67,3 +69,13 @@ def test_the_cli_refuses_httptools_when_it_is_missing_before_touching_the_databa
     assert not db.exists()
     bad = CliRunner().invoke(main, ["serve", "--db", str(db), "--http", "http2"])
     assert bad.exit_code == 2 and "'http2' is not one of 'auto', 'httptools', 'h11'" in bad.output
+
+
+@pytest.mark.parametrize(("http", "parser"), [("auto", "httptools"), ("h11", "h11")])
+def test_the_server_says_which_parser_and_event_loop_it_serves_with(
+    start_server: StartServer, http: str, parser: str
+) -> None:
+    server = start_server("--http", http, "--log-level", "info")
+    assert server.request("GET", "/health").status == 200
+    assert server.stop() == 0
+    assert f"HTTP/1.1 parser: {parser} (--http {http}); event loop: uvloop" in server.log.read_text()

@@ -45,6 +45,7 @@ Recovery after a restart (:meth:`LocalServer.recover`), before the first request
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import signal
@@ -471,8 +472,11 @@ def run(options: ServeOptions) -> int:
     from fooddelivery.server.protocol import guarded_protocol
 
     protocol = guarded_protocol(options.idle_timeout_s, MAX_HEAD_BYTES, options.http)
+    parser = "httptools" if "HttpTools" in protocol.__name__ else "h11"
+    loop_name = "uvloop" if importlib.util.find_spec("uvloop") is not None else "asyncio"
 
     json_logs = configure_logging(options.log_level)
+    log.info("HTTP/1.1 parser: %s (--http %s); event loop: %s", parser, options.http, loop_name)
     settings = replace(Settings.from_env(), confirmation_timeout_s=options.confirmation_timeout_s)
     _warn_about_development_tokens(options.host)
     listener = bind_socket(options.host, options.port)
