@@ -33,15 +33,15 @@ from fooddelivery.server.protocol import (
     _HEAD_END,
     DEFAULT_IDLE_TIMEOUT_S,
     DEFAULT_MAX_HEAD_BYTES,
-    LINGER_S,
-    _header_too_large,
+    _HeadDeadline,
     _raw_response,
+    _send_431_and_linger,
 )
 
 __all__ = ["GuardedHttpToolsProtocol"]
 
 
-class GuardedHttpToolsProtocol(HttpToolsProtocol):
+class GuardedHttpToolsProtocol(_HeadDeadline, HttpToolsProtocol):
     """``HttpToolsProtocol`` with a request-head deadline and a 431 for oversized heads.
 
     Configure a subclass with :func:`fooddelivery.server.protocol.guarded_protocol`; the class attributes are its
@@ -202,7 +202,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def _refuse_large_head(self, part: str = "head") -> None:
         """Answer 431 (after the answers of the requests before it, which pipelining keeps in order), stop
-        reading, drop what still comes for :data:`LINGER_S`, then close."""
+        reading, drop what still comes for :data:`fooddelivery.server.protocol.LINGER_S`, then close."""
         self._disarm_head_deadline()
         if self.transport.is_closing() or self._discarding:
             return
@@ -234,22 +234,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if self._invalid is not None:
             super().send_400_response(self._invalid)
             return
-        self.transport.write(_header_too_large(self.max_head_bytes))
-        if self.transport.can_write_eof():
-            self.transport.write_eof()
-            self.loop.call_later(LINGER_S, self.transport.close)
-        else:  # pragma: no cover - TLS transports cannot half-close
-            self.transport.close()
-
-    def _arm_head_deadline(self) -> None:
-        self._disarm_head_deadline()
-        self._head_timer = self.loop.call_later(self.idle_timeout_s, self._head_deadline_passed)
-
-    def _disarm_head_deadline(self) -> None:
-        timer = getattr(self, "_head_timer", None)
-        if timer is not None:
-            timer.cancel()
-            self._head_timer = None
+        _send_431_and_linger(self.transport, self.loop, self.max_head_bytes)
 
     def _head_deadline_passed(self) -> None:
         self._head_timer = None

@@ -82,7 +82,39 @@ def _header_too_large(limit: int) -> bytes:
     return _raw_response(431, "Request Header Fields Too Large", body, "application/problem+json")
 
 
-class GuardedH11Protocol(H11Protocol):
+def _send_431_and_linger(transport: asyncio.Transport, loop: asyncio.AbstractEventLoop, max_head_bytes: int) -> None:
+    """Write the 431 answer, half-close, and close :data:`LINGER_S` later (reading and dropping what still comes)."""
+    transport.write(_header_too_large(max_head_bytes))
+    if transport.can_write_eof():
+        transport.write_eof()
+        loop.call_later(LINGER_S, transport.close)
+    else:  # pragma: no cover - TLS transports cannot half-close
+        transport.close()
+
+
+class _HeadDeadline:
+    """The head-deadline timer of the guarded protocols: :meth:`_arm_head_deadline` (re)starts it for
+    ``idle_timeout_s``; the protocol's ``_head_deadline_passed`` decides what its expiry means."""
+
+    loop: asyncio.AbstractEventLoop
+    idle_timeout_s: ClassVar[float]
+    _head_timer: asyncio.TimerHandle | None
+
+    def _head_deadline_passed(self) -> None:  # pragma: no cover - every guarded protocol defines it
+        raise NotImplementedError
+
+    def _arm_head_deadline(self) -> None:
+        self._disarm_head_deadline()
+        self._head_timer = self.loop.call_later(self.idle_timeout_s, self._head_deadline_passed)
+
+    def _disarm_head_deadline(self) -> None:
+        timer = getattr(self, "_head_timer", None)
+        if timer is not None:
+            timer.cancel()
+            self._head_timer = None
+
+
+class GuardedH11Protocol(_HeadDeadline, H11Protocol):
     """``H11Protocol`` with a request-head deadline and a 431 for oversized heads (see the module docstring).
 
     Configure a subclass with :func:`guarded_protocol`; the class attributes are its limits.
@@ -157,24 +189,9 @@ class GuardedH11Protocol(H11Protocol):
             return
         self.logger.warning("Request head over %d bytes: 431", self.max_head_bytes)
         self._discarding = True
-        self.transport.write(_header_too_large(self.max_head_bytes))
-        if self.transport.can_write_eof():
-            self.transport.write_eof()
-            self.loop.call_later(LINGER_S, self.transport.close)
-        else:  # pragma: no cover - TLS transports cannot half-close
-            self.transport.close()
+        _send_431_and_linger(self.transport, self.loop, self.max_head_bytes)
 
     # -- the head deadline -----------------------------------------------------------------------------------
-    def _arm_head_deadline(self) -> None:
-        self._disarm_head_deadline()
-        self._head_timer = self.loop.call_later(self.idle_timeout_s, self._head_deadline_passed)
-
-    def _disarm_head_deadline(self) -> None:
-        timer = getattr(self, "_head_timer", None)
-        if timer is not None:
-            timer.cancel()
-            self._head_timer = None
-
     def _head_deadline_passed(self) -> None:
         self._head_timer = None
         if self.transport.is_closing():
