@@ -257,3 +257,21 @@ def test_the_collector_is_frozen_during_the_run_and_left_as_found_after_it_even_
     with pytest.raises(Stop):
         engine.Simulation(SimulationConfig(orders=1000, seed=3), stop).run()
     assert (gc.get_threshold(), gc.get_freeze_count()) == before
+
+
+def test_what_the_caller_froze_before_a_run_is_still_frozen_after_it() -> None:
+    """A process that froze its own objects (say after imports, before forking workers) finds them still frozen
+    after a run: ``gc.unfreeze`` cannot tell the run's objects from the caller's, so the run must not unfreeze them."""
+    import gc
+
+    marker: list[list[int]] = [[1]]  # tracked by the collector, so frozen with everything else
+    gc.collect()
+    gc.freeze()
+    try:
+        assert not any(o is marker for o in gc.get_objects())  # in the permanent generation
+        report = run_simulation(SimulationConfig(orders=300, seed=3))
+        assert report["ordersPlaced"] == 300
+        assert gc.get_freeze_count() > 0
+        assert not any(o is marker for o in gc.get_objects())
+    finally:
+        gc.unfreeze()

@@ -305,6 +305,7 @@ class Simulation:
         self.first_arrival_s = 0.0
         self._staged: _Pending | None = None
         self.loop_cpu_s = 0.0
+        self._freeze = True  # whether the run freezes what the collector tracks (see run)
         orders, sagas = self.app.adapters["orders"], self.app.adapters["sagas"]
         assert isinstance(orders, InMemoryOrderRepository) and isinstance(sagas, InMemorySagaStateStore)
         self.orders, self.sagas = orders, sagas
@@ -635,9 +636,13 @@ class Simulation:
         peak_f = [n * top for n in per_city]
         self._build_world(per_city, peak_f)
         self.counters.reset_usage()  # the world's setup is not part of the day's bill
-        # The world lives as long as the run: out of the collector's generations, so a collection never walks it
-        gc.collect()
-        gc.freeze()
+        # The world lives as long as the run: out of the collector's generations, so a collection never walks it.
+        # Not when the caller has frozen objects of its own: gc.unfreeze() at the end cannot tell them from the run's
+        # and would unfreeze them too (the run is then slower, the caller's state left as found).
+        self._freeze = gc.get_freeze_count() == 0
+        if self._freeze:
+            gc.collect()
+            gc.freeze()
         thresholds = gc.get_threshold()
         gc.set_threshold(*_GC_THRESHOLDS)
         build_s = time.perf_counter() - wall0
@@ -647,7 +652,8 @@ class Simulation:
             self._loop(times, cities)
         finally:
             gc.set_threshold(*thresholds)
-            gc.unfreeze()
+            if self._freeze:
+                gc.unfreeze()
         loop_s = time.perf_counter() - loop0
         self.loop_cpu_s = time.process_time() - cpu0
         return self._report(build_s, loop_s)
@@ -692,7 +698,7 @@ class Simulation:
                 i += 1
                 if self.progress is not None and i % report_every == 0:
                     self.progress(i, n)
-                if i % _REFREEZE_EVERY == 0:
+                if i % _REFREEZE_EVERY == 0 and self._freeze:
                     # The young generations' cyclic garbage (an exception's frames) collected, what is left is mostly
                     # long-lived (drivers saved since, each a new object with new index entries; orders in flight):
                     # frozen too, so no collection walks the fleet again as it moves out of the frozen world (at a
