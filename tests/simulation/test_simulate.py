@@ -257,3 +257,71 @@ def test_the_collector_is_frozen_during_the_run_and_left_as_found_after_it_even_
     with pytest.raises(Stop):
         engine.Simulation(SimulationConfig(orders=1000, seed=3), stop).run()
     assert (gc.get_threshold(), gc.get_freeze_count()) == before
+
+
+def test_what_the_caller_froze_before_a_run_is_still_frozen_after_it() -> None:
+    """A process that froze its own objects (say after imports, before forking workers) finds them still frozen
+    after a run: ``gc.unfreeze`` cannot tell the run's objects from the caller's, so the run must not unfreeze them."""
+    import gc
+
+    marker: list[list[int]] = [[1]]  # tracked by the collector, so frozen with everything else
+    gc.collect()
+    gc.freeze()
+    try:
+        assert not any(o is marker for o in gc.get_objects())  # in the permanent generation
+        report = run_simulation(SimulationConfig(orders=300, seed=3))
+        assert report["ordersPlaced"] == 300
+        assert gc.get_freeze_count() > 0
+        assert not any(o is marker for o in gc.get_objects())
+    finally:
+        gc.unfreeze()
+
+
+def test_two_runs_overlapping_in_threads_leave_the_collector_as_found() -> None:
+    """Run A starts, run B starts while A is in its loop, A ends, then B ends: the collector's thresholds and freeze
+    state are those from before A (each run saving and restoring them on its own, B restored A's loop thresholds)."""
+    import gc
+    import threading
+
+    from fooddelivery.simulation import engine
+
+    before = (gc.get_threshold(), gc.get_freeze_count())
+    a_in_loop, b_in_loop, a_done = threading.Event(), threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def a_progress(placed: int, _total: int) -> None:
+        a_in_loop.set()
+        if not b_in_loop.wait(60):
+            raise TimeoutError("run B never reached its loop")
+
+    def b_progress(placed: int, _total: int) -> None:
+        b_in_loop.set()
+        if not a_done.wait(60):
+            raise TimeoutError("run A never ended")
+
+    def run_a() -> None:
+        try:
+            engine.Simulation(SimulationConfig(orders=200, seed=3), a_progress).run()
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        finally:
+            a_done.set()
+
+    def run_b() -> None:
+        try:
+            if not a_in_loop.wait(60):
+                raise TimeoutError("run A never reached its loop")
+            engine.Simulation(SimulationConfig(orders=200, seed=4), b_progress).run()
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run_a), threading.Thread(target=run_b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    after = (gc.get_threshold(), gc.get_freeze_count())
+    gc.set_threshold(*before[0])  # (the rest of the session runs with the usual collector, even if this fails)
+
+    assert errors == []
+    assert after == before

@@ -18,6 +18,7 @@ import heapq
 import math
 import random
 import resource
+import threading
 import time
 from array import array
 from bisect import bisect_right
@@ -114,6 +115,15 @@ _REFREEZE_EVERY = 10_000
 #: The collector's thresholds during the loop: young collections rarely (the freezes every
 #: :data:`_REFREEZE_EVERY` orders collect the young generations anyway), full ones more rarely still.
 _GC_THRESHOLDS = (50_000, 20, 20)
+
+
+class _Collector:
+    """The collector as found by the first of the runs in progress (see :meth:`Simulation.run`), under ``lock``."""
+
+    lock = threading.Lock()
+    runs = 0  # runs in progress
+    thresholds: tuple[int, ...] = (700, 10, 10)
+    freeze = True  # whether the runs freeze (nothing was frozen before the first)
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,6 +315,7 @@ class Simulation:
         self.first_arrival_s = 0.0
         self._staged: _Pending | None = None
         self.loop_cpu_s = 0.0
+        self._freeze = True  # whether the run freezes what the collector tracks (see run)
         orders, sagas = self.app.adapters["orders"], self.app.adapters["sagas"]
         assert isinstance(orders, InMemoryOrderRepository) and isinstance(sagas, InMemorySagaStateStore)
         self.orders, self.sagas = orders, sagas
@@ -635,19 +646,33 @@ class Simulation:
         peak_f = [n * top for n in per_city]
         self._build_world(per_city, peak_f)
         self.counters.reset_usage()  # the world's setup is not part of the day's bill
-        # The world lives as long as the run: out of the collector's generations, so a collection never walks it
-        gc.collect()
-        gc.freeze()
-        thresholds = gc.get_threshold()
-        gc.set_threshold(*_GC_THRESHOLDS)
-        build_s = time.perf_counter() - wall0
-        loop0 = time.perf_counter()
-        cpu0 = time.process_time()
+        # The collector's thresholds and freeze are process-wide: the first of overlapping runs (threads) keeps them
+        # as found, the last restores them
+        with _Collector.lock:
+            if _Collector.runs == 0:
+                _Collector.thresholds = gc.get_threshold()
+                _Collector.freeze = gc.get_freeze_count() == 0
+            _Collector.runs += 1
+            self._freeze = _Collector.freeze
+            gc.set_threshold(*_GC_THRESHOLDS)
         try:
+            # The world lives as long as the run: out of the collector's generations, so a collection never walks it.
+            # Not when the caller has frozen objects of its own: gc.unfreeze() at the end cannot tell them from the
+            # run's and would unfreeze them too (the run is then slower, the caller's state left as found).
+            if self._freeze:
+                gc.collect()
+                gc.freeze()
+            build_s = time.perf_counter() - wall0
+            loop0 = time.perf_counter()
+            cpu0 = time.process_time()
             self._loop(times, cities)
         finally:
-            gc.set_threshold(*thresholds)
-            gc.unfreeze()
+            with _Collector.lock:
+                _Collector.runs -= 1
+                if _Collector.runs == 0:
+                    gc.set_threshold(*_Collector.thresholds)
+                    if _Collector.freeze:
+                        gc.unfreeze()
         loop_s = time.perf_counter() - loop0
         self.loop_cpu_s = time.process_time() - cpu0
         return self._report(build_s, loop_s)
@@ -692,7 +717,7 @@ class Simulation:
                 i += 1
                 if self.progress is not None and i % report_every == 0:
                     self.progress(i, n)
-                if i % _REFREEZE_EVERY == 0:
+                if i % _REFREEZE_EVERY == 0 and self._freeze:
                     # The young generations' cyclic garbage (an exception's frames) collected, what is left is mostly
                     # long-lived (drivers saved since, each a new object with new index entries; orders in flight):
                     # frozen too, so no collection walks the fleet again as it moves out of the frozen world (at a
