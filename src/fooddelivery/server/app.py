@@ -469,10 +469,10 @@ def run(options: ServeOptions) -> int:
         ValueError: ``options.http`` is unknown, or ``"httptools"`` without the package (nothing was done).
     """
     uvicorn = _uvicorn()
-    from fooddelivery.server.protocol import guarded_protocol
+    from fooddelivery.server.protocol import guarded_protocol, resolve_implementation
 
     protocol = guarded_protocol(options.idle_timeout_s, MAX_HEAD_BYTES, options.http)
-    parser = "httptools" if "HttpTools" in protocol.__name__ else "h11"
+    parser = resolve_implementation(options.http)
     loop_name = "uvloop" if importlib.util.find_spec("uvloop") is not None else "asyncio"
 
     json_logs = configure_logging(options.log_level)
