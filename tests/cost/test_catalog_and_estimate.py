@@ -122,6 +122,29 @@ def test_unknown_prices_are_reported_as_unknown_and_left_out_of_the_total() -> N
     assert "gcp.workflows.internal_steps [unknown]" in text
 
 
+def test_workflows_bills_the_wait_for_the_restaurant_as_an_external_step_and_the_states_as_internal_ones() -> None:
+    # a confirmed order's path: 10 states entered, 1 wait for the restaurant; 1,000 orders a day for 30 days
+    report = _report({"saga.transition": 10, "saga.wait": 1})
+    est = estimate(report, load_catalog(), TrafficProfile(1000, 30))
+    workflows = est.runtime("gcp.workflows")
+    internal = workflows.line(GCP.WORKFLOWS_INTERNAL_STEPS)
+    external = workflows.line(GCP.WORKFLOWS_EXTERNAL_STEPS)
+    # 10 x 30,000 internal steps (the waiting state's own creates the callback endpoint), 1 x 30,000 external
+    # (events.await_callback); the always-free 5,000 internal and 2,000 external steps come off, the prices are unknown
+    assert internal is not None and (internal.quantity, internal.free, internal.cost) == (300_000, 5000, None)
+    assert external is not None and (external.quantity, external.free, external.cost) == (30_000, 2000, None)
+    assert internal in workflows.unknown and external in workflows.unknown
+    assert "Workflows Internal steps (300.00k), Workflows External HTTP steps (30.00k)" in render_text(est)
+    # priced by the user: (300,000 - 5,000) x 0.05 / 1,000 = 14.75; (30,000 - 2,000) x 0.10 / 1,000 = 2.80
+    flags = parse_price_flag([f"{GCP.WORKFLOWS_INTERNAL_STEPS}=0.05/1000", f"{GCP.WORKFLOWS_EXTERNAL_STEPS}=0.10/1000"])
+    priced = estimate(report, load_catalog().with_overrides(flags), TrafficProfile(1000, 30)).runtime("gcp.workflows")
+    internal = priced.line(GCP.WORKFLOWS_INTERNAL_STEPS)
+    external = priced.line(GCP.WORKFLOWS_EXTERNAL_STEPS)
+    assert internal is not None and internal.cost == Decimal("14.75")
+    assert external is not None and external.cost == Decimal("2.80")
+    assert not priced.unknown
+
+
 def test_service_bus_standard_operations_are_priced_band_by_band_after_the_13m_included() -> None:
     price = load_catalog().get(AZURE.SERVICEBUS_OPERATIONS)
     assert price is not None and price.status == "found" and price.per == 1_000_000

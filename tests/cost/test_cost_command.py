@@ -48,6 +48,21 @@ def test_the_step_functions_bill_is_the_simulated_transitions_priced(day: tuple[
     assert out["perOrder"]["saga.transition"] == str(per_order)
 
 
+def test_workflows_bills_each_wait_for_the_restaurant_as_one_external_step(day: tuple[Path, dict[str, Any]]) -> None:
+    path, report = day
+    out = _cost_json("--report", str(path), "--orders-per-day", "1000000")
+    workflows = next(r for r in out["runtimes"] if r["key"] == "gcp.workflows")
+    lines = {x["meter"]: x for x in workflows["lines"]}
+    placed = report["ordersPlaced"]
+    waits = report["metering"]["saga.wait"]["quantity"]
+    transitions = report["metering"]["saga.transition"]["quantity"]
+    assert 0 < waits <= placed  # one wait per order that got as far as the restaurant
+    # events.await_callback is an external step; every state entered (a wait's creates the callback) an internal one
+    assert Decimal(lines["gcp.workflows.external_steps"]["quantity"]) == Decimal(waits) / placed * 30_000_000
+    assert Decimal(lines["gcp.workflows.internal_steps"]["quantity"]) == Decimal(transitions) / placed * 30_000_000
+    assert {"gcp.workflows.internal_steps", "gcp.workflows.external_steps"} <= set(workflows["unknown"])
+
+
 def test_the_text_report_states_the_finding_with_sources_and_unknowns(day: tuple[Path, dict[str, Any]]) -> None:
     path, _ = day
     result = CliRunner().invoke(main, ["cost", "--report", str(path), "--orders-per-day", "1000000"])

@@ -64,9 +64,21 @@ Saga runtimes (what changes):
 - **Step Functions Express**: not applicable (no ``.waitForTaskToken``, 5 minutes at most).
 - **Durable Functions** (Azure): one activity execution per ``saga.task``; one orchestrator execution per start,
   per completed activity, per external event and per durable timer that fires; no saga documents in Cosmos DB,
-  no Service Bus saga queue; the task hub's Storage transactions are not counted (no price in the catalog).
-- **Workflows** (Google Cloud): one step per ``saga.transition`` plus one per callback created; one Cloud Run
-  request per ``saga.task``; no ``sagas`` collection traffic, no Cloud Tasks.
+  no Service Bus saga queue; the task hub's Storage transactions are not counted: Microsoft's "Durable Functions
+  billing" (https://learn.microsoft.com/azure/azure-functions/durable/durable-functions-billing, 2022-05-26; the
+  2019 text in MicrosoftDocs/azure-docs@0104bf1 ``articles/azure-functions/durable/durable-functions-billing.md``
+  says the same) names what drives them -- each app instance polling the task hub's queues with exponential
+  back-off, the scale controller polling them at a constant interval, blob lease renewals per partition -- and
+  gives no count of transactions per activity, timer or external event; they follow time and instances, not orders.
+- **Workflows** (Google Cloud): one internal step per ``saga.transition`` (a waiting state's own is its
+  ``events.create_callback_endpoint`` call, a standard-library function) and one external step per ``saga.wait``
+  (its ``events.await_callback``: the official page classes "steps that wait for a callback to be received using
+  events.await_callback" as external, https://cloud.google.com/workflows/pricing, read in the archived copy of
+  2022-03-08, https://waybackassets.bk21.net/20220308084934/https://cloud.google.com/workflows/pricing, and in
+  the current page); one Cloud Run request per ``saga.task``; no ``sagas`` collection traffic, no Cloud Tasks.
+  A lower bound: the current page bills every assignment, call and retry as a step of its own, and the compiled
+  workflow (``deploy/gcp/workflows/order-saga.yaml``) runs several per state (``try``, the call, a ``switch`` on
+  its answer, ``assign`` steps; per wait also the ``http.post`` that registers the callback URL).
 
 Cosmos DB request charges by item size (https://learn.microsoft.com/azure/cosmos-db/understand-request-unit-consumption,
 session consistency): point read 1 KB 1.00 RU, 2 KB 1.04, 4 KB 1.14, 100 KB 10; write 1 KB 4.95, 2 KB 6.29,
@@ -492,7 +504,8 @@ def _azure(inputs: ModelInputs, durable: bool) -> list[UnitLine]:
             UnitLine(
                 AZURE.STORAGE_TRANSACTIONS,
                 Decimal(0),
-                "the task hub's queue and table transactions: not counted (no price in the catalog)",
+                "the task hub's queue, table and blob transactions: not counted (Microsoft's billing doc gives no"
+                " count per activity, timer or event: queue polling and lease renewals follow time and instances)",
                 counted=False,
             )
         )
@@ -544,9 +557,22 @@ def _gcp(inputs: ModelInputs, workflows: bool) -> list[UnitLine]:
     calls += runtime
     if workflows:
         tasks = u.q(ops.SAGA_TASK)
-        steps = u.q(ops.SAGA_TRANSITION) + u.q(ops.SAGA_WAIT)
+        internal, waits = u.q(ops.SAGA_TRANSITION), u.q(ops.SAGA_WAIT)
         invocations += tasks
-        lines.append(UnitLine(GCP.WORKFLOWS_INTERNAL_STEPS, steps, f"{_per(steps, n)} steps per order"))
+        lines.append(
+            UnitLine(
+                GCP.WORKFLOWS_INTERNAL_STEPS,
+                internal,
+                f"{_per(internal, n)} steps per order: one per state entered (a wait's creates its callback)",
+            )
+        )
+        lines.append(
+            UnitLine(
+                GCP.WORKFLOWS_EXTERNAL_STEPS,
+                waits,
+                f"{_per(waits, n)} per order: one events.await_callback per wait for the restaurant",
+            )
+        )
         tasks_ops = Decimal(0)
     else:
         schedules, cancels = u.q(ops.TIMER_SCHEDULE), u.q(ops.TIMER_CANCEL)
