@@ -21,9 +21,10 @@ that stalls is answered ``408`` there.
 Two implementations, the same guards: :class:`GuardedHttpToolsProtocol` on uvicorn's ``httptools`` protocol
 (llhttp, in C: ``serve``'s default when the ``httptools`` package is installed, as the ``serve`` extra does) and
 :class:`GuardedH11Protocol` on its pure-Python ``h11`` one. Under the reference's 1,000-user spike the h11 parser and
-its event-loop work took about half of the server's GIL time (py-spy ``--gil``, 2026-12-07); with httptools (and
-uvloop, which uvicorn picks when it is installed) the same ``bench/serve_k6.py`` run held 1,224 requests/s against
-888 (README, *Benchmarks*). Choose with :func:`guarded_protocol`'s ``implementation`` (``serve --http``).
+its event-loop work took about half of the server's GIL time (py-spy ``--gil``, 2026-12-07), which is why httptools
+(with uvloop, which uvicorn picks when it is installed) is the default; for what each parser holds, see the README's
+*Benchmarks* section (``bench/serve_k6.py``). Choose with :func:`guarded_protocol`'s ``implementation``
+(``serve --http``).
 """
 
 from __future__ import annotations
