@@ -141,8 +141,7 @@ class GuardedH11Protocol(_HeadDeadline, H11Protocol):
         if idle and data:
             self._head_bytes_seen = True
             pending = self.conn.trailing_data[0] + data  # the head so far: at most max_head_bytes + one read
-            end = _HEAD_END.search(pending, 0, self.max_head_bytes + 5)
-            if (end.end() if end is not None else len(pending)) > self.max_head_bytes:
+            if self._head_over_limit(pending):
                 self._refuse_large_head()
                 return
         super().data_received(data)
@@ -154,13 +153,14 @@ class GuardedH11Protocol(_HeadDeadline, H11Protocol):
         head already buffered behind this request is measured first (h11 limits only incomplete heads, so a whole
         one that arrived in the same read as the request before it would pass unmeasured) and refused if over the
         limit."""
-        if not self.transport.is_closing() and self.conn.their_state is h11.DONE:
-            pending = self.conn.trailing_data[0]
-            end = _HEAD_END.search(pending, 0, self.max_head_bytes + 5)
-            if pending and (end.end() if end is not None else len(pending)) > self.max_head_bytes:
-                self.server_state.total_requests += 1
-                self._refuse_large_head()
-                return
+        if (
+            not self.transport.is_closing()
+            and self.conn.their_state is h11.DONE
+            and self._head_over_limit(self.conn.trailing_data[0])
+        ):
+            self.server_state.total_requests += 1
+            self._refuse_large_head()
+            return
         super().on_response_complete()
         if not self.transport.is_closing() and self.conn.their_state is h11.IDLE:
             self._head_bytes_seen = False
@@ -182,6 +182,13 @@ class GuardedH11Protocol(_HeadDeadline, H11Protocol):
             self._refuse_large_head()
             return
         super().send_400_response(msg)
+
+    def _head_over_limit(self, pending: bytes) -> bool:
+        """Whether the request head at the start of ``pending`` (bytes h11 has not parsed yet) is over
+        ``max_head_bytes``: measured up to the end of its blank line when one is found near enough the start to
+        decide, else all of ``pending`` counts (the head is not complete yet). False when nothing is pending."""
+        end = _HEAD_END.search(pending, 0, self.max_head_bytes + 5)
+        return bool(pending) and (end.end() if end is not None else len(pending)) > self.max_head_bytes
 
     def _refuse_large_head(self) -> None:
         """Answer 431, stop writing, drop what still comes for :data:`LINGER_S`, then close."""
