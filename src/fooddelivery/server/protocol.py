@@ -38,6 +38,8 @@ from typing import Any, ClassVar, Final
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from fooddelivery.server.http_choice import HTTP_IMPLEMENTATIONS, resolve_implementation
+
 __all__ = [
     "DEFAULT_IDLE_TIMEOUT_S",
     "DEFAULT_MAX_HEAD_BYTES",
@@ -46,9 +48,6 @@ __all__ = [
     "guarded_protocol",
     "resolve_implementation",
 ]
-
-#: ``serve --http`` choices: ``auto`` is ``httptools`` when that package is installed, else ``h11``.
-HTTP_IMPLEMENTATIONS: Final[tuple[str, ...]] = ("auto", "httptools", "h11")
 
 #: Seconds a connection may stay without a complete request head (new, or kept alive after a response).
 DEFAULT_IDLE_TIMEOUT_S: Final[float] = 10.0
@@ -214,30 +213,6 @@ class GuardedH11Protocol(_HeadDeadline, H11Protocol):
         self.transport.close()
 
 
-def resolve_implementation(implementation: str) -> str:
-    """``"httptools"`` or ``"h11"`` for a :data:`HTTP_IMPLEMENTATIONS` choice (``"auto"``: httptools when the
-    ``httptools`` package imports, else h11).
-
-    Raises:
-        ValueError: an unknown choice, or ``"httptools"`` when the package is not installed (the message says how
-            to install it).
-    """
-    if implementation not in HTTP_IMPLEMENTATIONS:
-        choices = ", ".join(HTTP_IMPLEMENTATIONS)
-        raise ValueError(f"unknown HTTP implementation {implementation!r}: choose one of {choices}")
-    if implementation == "h11":
-        return "h11"
-    try:
-        import httptools  # noqa: F401
-    except ImportError:
-        if implementation == "httptools":
-            raise ValueError(
-                "the httptools HTTP implementation is not installed: pip install 'fooddelivery[serve]'"
-            ) from None
-        return "h11"
-    return "httptools"
-
-
 def guarded_protocol(
     idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S,
     max_head_bytes: int = DEFAULT_MAX_HEAD_BYTES,
@@ -248,7 +223,8 @@ def guarded_protocol(
     Args:
         idle_timeout_s: seconds a connection may stay without a complete request head (> 0).
         max_head_bytes: largest request head accepted, bytes (>= 1).
-        implementation: one of :data:`HTTP_IMPLEMENTATIONS` (see :func:`resolve_implementation`).
+        implementation: one of :data:`HTTP_IMPLEMENTATIONS` (see :func:`resolve_implementation`; both are defined
+            in :mod:`fooddelivery.server.http_choice`, which imports no uvicorn, and re-exported here).
 
     With ``h11``, pair it with ``uvicorn.Config(h11_max_incomplete_event_size=max_head_bytes,
     timeout_keep_alive=...)``: h11 then stops buffering at the limit and the protocol answers 431.
