@@ -10,7 +10,6 @@ Commands:
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
@@ -342,11 +341,12 @@ def serve(
     """
     from fooddelivery.domain.errors import InfrastructureError, ValidationError
     from fooddelivery.server import DatabaseInUse, PortUnavailable, ServeOptions, ServerUnavailable, run
+    from fooddelivery.server.http_choice import resolve_implementation
 
-    if http == "httptools" and importlib.util.find_spec("httptools") is None:  # say so before anything starts
-        raise click.ClickException(
-            "cannot serve: the httptools HTTP implementation is not installed: pip install 'fooddelivery[serve]'"
-        )
+    try:  # say so before anything starts (the module imports no uvicorn)
+        resolve_implementation(http)
+    except ValueError as exc:  # --http httptools without the package
+        raise click.ClickException(f"cannot serve: {exc}") from None
     options = ServeOptions(db, host, port, demo, confirmation_timeout, log_level, idle_timeout, body_timeout, http)
     try:
         status = run(options)

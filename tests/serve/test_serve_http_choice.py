@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from fooddelivery.server.protocol import (
     resolve_implementation,
 )
 
+from ._live import server_env
 from .conftest import StartServer
 
 
@@ -58,17 +60,44 @@ def test_an_unknown_implementation_is_refused() -> None:
 def test_the_cli_refuses_httptools_when_it_is_missing_before_touching_the_database(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(
-        importlib.util, "find_spec", lambda name, *a: None if name == "httptools" else real_find_spec(name, *a)
-    )
+    monkeypatch.setitem(sys.modules, "httptools", None)  # makes `import httptools` raise ImportError
     db = tmp_path / "serve.db"
     result = CliRunner().invoke(main, ["serve", "--db", str(db), "--port", "0", "--http", "httptools"])
     assert result.exit_code == 1
-    assert "the httptools HTTP implementation is not installed: pip install 'fooddelivery[serve]'" in result.output
+    assert (
+        "Error: cannot serve: the httptools HTTP implementation is not installed: pip install 'fooddelivery[serve]'"
+        in result.output
+    )
     assert not db.exists()
     bad = CliRunner().invoke(main, ["serve", "--db", str(db), "--http", "http2"])
     assert bad.exit_code == 2 and "'http2' is not one of 'auto', 'httptools', 'h11'" in bad.output
+
+
+def test_without_the_serve_extra_the_cli_names_httptools_for_it_and_imports_no_uvicorn(tmp_path: Path) -> None:
+    db = tmp_path / "serve.db"
+    code = (
+        "import sys; sys.modules['uvicorn'] = sys.modules['httptools'] = None\n"  # neither imports
+        "from fooddelivery.cli import main\n"
+        f"main(['serve', '--db', {str(db)!r}, '--port', '0', '--http', 'httptools'])"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code], env=server_env(), capture_output=True, text=True, timeout=60, check=False
+    )
+    assert run.returncode == 1, run.stderr
+    assert run.stderr == (
+        "Error: cannot serve: the httptools HTTP implementation is not installed: pip install 'fooddelivery[serve]'\n"
+    )
+    assert not db.exists()
+
+
+def test_the_http_choice_module_imports_no_uvicorn_and_protocol_re_exports_it() -> None:
+    from fooddelivery.server import http_choice, protocol
+
+    assert protocol.HTTP_IMPLEMENTATIONS is http_choice.HTTP_IMPLEMENTATIONS
+    assert protocol.resolve_implementation is http_choice.resolve_implementation
+    code = "import sys, fooddelivery.server.http_choice; print(sorted(m for m in sys.modules if 'uvicorn' in m))"
+    run = subprocess.run([sys.executable, "-c", code], env=server_env(), capture_output=True, text=True, check=True)
+    assert run.stdout == "[]\n"
 
 
 @pytest.mark.parametrize(("http", "parser"), [("auto", "httptools"), ("h11", "h11")])

@@ -6,6 +6,7 @@
   checkpoints the WAL, backing off while the store fails;
 - :mod:`fooddelivery.server.lock`: one ``serve`` per database file;
 - :mod:`fooddelivery.server.protocol`: uvicorn's HTTP/1.1 protocol with a request-head deadline and 431;
+- :mod:`fooddelivery.server.http_choice`: what a ``--http`` choice resolves to (imports no uvicorn);
 - :mod:`fooddelivery.server.demo`: the ``--demo`` catalog (``rest-0``..``rest-99`` and drivers near them).
 
 The CLI imports this package only when ``serve`` runs; uvicorn is imported only by :func:`run`.

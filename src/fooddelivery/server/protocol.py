@@ -21,9 +21,10 @@ that stalls is answered ``408`` there.
 Two implementations, the same guards: :class:`GuardedHttpToolsProtocol` on uvicorn's ``httptools`` protocol
 (llhttp, in C: ``serve``'s default when the ``httptools`` package is installed, as the ``serve`` extra does) and
 :class:`GuardedH11Protocol` on its pure-Python ``h11`` one. Under the reference's 1,000-user spike the h11 parser and
-its event-loop work took about half of the server's GIL time (py-spy ``--gil``, 2026-12-07); with httptools (and
-uvloop, which uvicorn picks when it is installed) the same ``bench/serve_k6.py`` run held 1,224 requests/s against
-888 (README, *Benchmarks*). Choose with :func:`guarded_protocol`'s ``implementation`` (``serve --http``).
+its event-loop work took about half of the server's GIL time (py-spy ``--gil``, 2026-12-07), which is why httptools
+(with uvloop, which uvicorn picks when it is installed) is the default; for what each parser holds, see the README's
+*Benchmarks* section (``bench/serve_k6.py``). Choose with :func:`guarded_protocol`'s ``implementation``
+(``serve --http``).
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ from typing import Any, ClassVar, Final
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from fooddelivery.server.http_choice import HTTP_IMPLEMENTATIONS, resolve_implementation
+
 __all__ = [
     "DEFAULT_IDLE_TIMEOUT_S",
     "DEFAULT_MAX_HEAD_BYTES",
@@ -45,9 +48,6 @@ __all__ = [
     "guarded_protocol",
     "resolve_implementation",
 ]
-
-#: ``serve --http`` choices: ``auto`` is ``httptools`` when that package is installed, else ``h11``.
-HTTP_IMPLEMENTATIONS: Final[tuple[str, ...]] = ("auto", "httptools", "h11")
 
 #: Seconds a connection may stay without a complete request head (new, or kept alive after a response).
 DEFAULT_IDLE_TIMEOUT_S: Final[float] = 10.0
@@ -140,8 +140,7 @@ class GuardedH11Protocol(_HeadDeadline, H11Protocol):
         if idle and data:
             self._head_bytes_seen = True
             pending = self.conn.trailing_data[0] + data  # the head so far: at most max_head_bytes + one read
-            end = _HEAD_END.search(pending, 0, self.max_head_bytes + 5)
-            if (end.end() if end is not None else len(pending)) > self.max_head_bytes:
+            if self._head_over_limit(pending):
                 self._refuse_large_head()
                 return
         super().data_received(data)
@@ -153,13 +152,14 @@ class GuardedH11Protocol(_HeadDeadline, H11Protocol):
         head already buffered behind this request is measured first (h11 limits only incomplete heads, so a whole
         one that arrived in the same read as the request before it would pass unmeasured) and refused if over the
         limit."""
-        if not self.transport.is_closing() and self.conn.their_state is h11.DONE:
-            pending = self.conn.trailing_data[0]
-            end = _HEAD_END.search(pending, 0, self.max_head_bytes + 5)
-            if pending and (end.end() if end is not None else len(pending)) > self.max_head_bytes:
-                self.server_state.total_requests += 1
-                self._refuse_large_head()
-                return
+        if (
+            not self.transport.is_closing()
+            and self.conn.their_state is h11.DONE
+            and self._head_over_limit(self.conn.trailing_data[0])
+        ):
+            self.server_state.total_requests += 1
+            self._refuse_large_head()
+            return
         super().on_response_complete()
         if not self.transport.is_closing() and self.conn.their_state is h11.IDLE:
             self._head_bytes_seen = False
@@ -181,6 +181,13 @@ class GuardedH11Protocol(_HeadDeadline, H11Protocol):
             self._refuse_large_head()
             return
         super().send_400_response(msg)
+
+    def _head_over_limit(self, pending: bytes) -> bool:
+        """Whether the request head at the start of ``pending`` (bytes h11 has not parsed yet) is over
+        ``max_head_bytes``: measured up to the end of its blank line when one is found near enough the start to
+        decide, else all of ``pending`` counts (the head is not complete yet). False when nothing is pending."""
+        end = _HEAD_END.search(pending, 0, self.max_head_bytes + 5)
+        return bool(pending) and (end.end() if end is not None else len(pending)) > self.max_head_bytes
 
     def _refuse_large_head(self) -> None:
         """Answer 431, stop writing, drop what still comes for :data:`LINGER_S`, then close."""
@@ -206,30 +213,6 @@ class GuardedH11Protocol(_HeadDeadline, H11Protocol):
         self.transport.close()
 
 
-def resolve_implementation(implementation: str) -> str:
-    """``"httptools"`` or ``"h11"`` for a :data:`HTTP_IMPLEMENTATIONS` choice (``"auto"``: httptools when the
-    ``httptools`` package imports, else h11).
-
-    Raises:
-        ValueError: an unknown choice, or ``"httptools"`` when the package is not installed (the message says how
-            to install it).
-    """
-    if implementation not in HTTP_IMPLEMENTATIONS:
-        choices = ", ".join(HTTP_IMPLEMENTATIONS)
-        raise ValueError(f"unknown HTTP implementation {implementation!r}: choose one of {choices}")
-    if implementation == "h11":
-        return "h11"
-    try:
-        import httptools  # noqa: F401
-    except ImportError:
-        if implementation == "httptools":
-            raise ValueError(
-                "the httptools HTTP implementation is not installed: pip install 'fooddelivery[serve]'"
-            ) from None
-        return "h11"
-    return "httptools"
-
-
 def guarded_protocol(
     idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S,
     max_head_bytes: int = DEFAULT_MAX_HEAD_BYTES,
@@ -240,7 +223,8 @@ def guarded_protocol(
     Args:
         idle_timeout_s: seconds a connection may stay without a complete request head (> 0).
         max_head_bytes: largest request head accepted, bytes (>= 1).
-        implementation: one of :data:`HTTP_IMPLEMENTATIONS` (see :func:`resolve_implementation`).
+        implementation: one of :data:`HTTP_IMPLEMENTATIONS` (see :func:`resolve_implementation`; both are defined
+            in :mod:`fooddelivery.server.http_choice`, which imports no uvicorn, and re-exported here).
 
     With ``h11``, pair it with ``uvicorn.Config(h11_max_incomplete_event_size=max_head_bytes,
     timeout_keep_alive=...)``: h11 then stops buffering at the limit and the protocol answers 431.

@@ -117,13 +117,20 @@ _REFREEZE_EVERY = 10_000
 _GC_THRESHOLDS = (50_000, 20, 20)
 
 
-class _Collector:
+class _CollectorState:
     """The collector as found by the first of the runs in progress (see :meth:`Simulation.run`), under ``lock``."""
 
-    lock = threading.Lock()
-    runs = 0  # runs in progress
-    thresholds: tuple[int, ...] = (700, 10, 10)
-    freeze = True  # whether the runs freeze (nothing was frozen before the first)
+    __slots__ = ("freeze", "lock", "runs", "thresholds")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.runs = 0  # runs in progress
+        self.thresholds: tuple[int, ...] = (700, 10, 10)
+        self.freeze = True  # whether the runs freeze (nothing was frozen before the first)
+
+
+#: The one collector state of the process (the collector's thresholds and freeze are process-wide).
+_collector = _CollectorState()
 
 
 @dataclass(frozen=True, slots=True)
@@ -648,12 +655,12 @@ class Simulation:
         self.counters.reset_usage()  # the world's setup is not part of the day's bill
         # The collector's thresholds and freeze are process-wide: the first of overlapping runs (threads) keeps them
         # as found, the last restores them
-        with _Collector.lock:
-            if _Collector.runs == 0:
-                _Collector.thresholds = gc.get_threshold()
-                _Collector.freeze = gc.get_freeze_count() == 0
-            _Collector.runs += 1
-            self._freeze = _Collector.freeze
+        with _collector.lock:
+            if _collector.runs == 0:
+                _collector.thresholds = gc.get_threshold()
+                _collector.freeze = gc.get_freeze_count() == 0
+            _collector.runs += 1
+            self._freeze = _collector.freeze
             gc.set_threshold(*_GC_THRESHOLDS)
         try:
             # The world lives as long as the run: out of the collector's generations, so a collection never walks it.
@@ -667,11 +674,11 @@ class Simulation:
             cpu0 = time.process_time()
             self._loop(times, cities)
         finally:
-            with _Collector.lock:
-                _Collector.runs -= 1
-                if _Collector.runs == 0:
-                    gc.set_threshold(*_Collector.thresholds)
-                    if _Collector.freeze:
+            with _collector.lock:
+                _collector.runs -= 1
+                if _collector.runs == 0:
+                    gc.set_threshold(*_collector.thresholds)
+                    if _collector.freeze:
                         gc.unfreeze()
         loop_s = time.perf_counter() - loop0
         self.loop_cpu_s = time.process_time() - cpu0
