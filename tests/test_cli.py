@@ -33,7 +33,13 @@ def test_token_for_a_customer_maps_the_subject_to_the_customer_id() -> None:
 def test_token_refuses_a_restaurant_role_without_its_restaurant() -> None:
     result = CliRunner().invoke(main, ["token", "--role", "restaurant", "--sub", "owner-7"])
     assert result.exit_code == 2
-    assert "restaurant" in result.output
+    assert "Error: --restaurant-id: a restaurant actor must name its restaurant" in result.output  # the flag
+
+
+def test_token_refuses_a_driver_role_without_its_driver_naming_the_flag() -> None:
+    result = CliRunner().invoke(main, ["token", "--role", "driver", "--sub", "courier-1"])
+    assert result.exit_code == 2
+    assert "Error: --driver-id: a driver actor must name its driver id" in result.output
 
 
 def test_token_refuses_an_unknown_role() -> None:

@@ -288,7 +288,12 @@ def token(role: str, sub: str, restaurant_id: str | None, driver_id: str | None,
     try:
         click.echo(issue_dev_token(role, sub, restaurant_id, driver_id, ttl_s=ttl_s))
     except ValidationError as exc:
-        raise click.UsageError(exc.detail) from None
+        # name the flag, not the actor's field: "--restaurant-id: a restaurant actor must name its restaurant"
+        detail = exc.detail
+        for field_name, flag in (("restaurant_id", "--restaurant-id"), ("driver_id", "--driver-id")):
+            if detail.startswith(f"{field_name}:"):
+                detail = flag + detail[len(field_name) :]
+        raise click.UsageError(detail) from None
     except ValueError as exc:  # FOODDELIVERY_DEV_SECRET too short
         raise click.ClickException(f"FOODDELIVERY_DEV_SECRET: {exc}") from None
 
