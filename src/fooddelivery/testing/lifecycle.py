@@ -50,6 +50,7 @@ __all__ = [
     "COMPOSED_LIFECYCLE_STORE_CALLS",
     "LIFECYCLE_START",
     "NATIVE_LIFECYCLE_STORE_CALLS",
+    "SQLITE_LIFECYCLE_WRITE_TRANSACTIONS",
     "STORE_CALLS",
     "AdapterSet",
     "boot_adapter_set",
@@ -187,6 +188,22 @@ COMPOSED_LIFECYCLE_STORE_CALLS: Final[dict[str, int]] = {
     "drivers.available_near": 1,
     "drivers.save": 2,
     "drivers.get": 1,
+}
+
+#: SQLite write transactions (``SqliteDatabase.write_transactions``: each a ``BEGIN IMMEDIATE`` behind the single
+#: writer) of one lifecycle driven by :func:`deliver_orders` on the SQLite adapter set, the saga running in the
+#: caller's thread, by what each one writes: 31.
+SQLITE_LIFECYCLE_WRITE_TRANSACTIONS: Final[dict[str, int]] = {
+    "unit of work commits (placement with its saga; payment, notice and driver checkpoint; the wait; the "
+    "confirmation; the confirmed saga)": 5,
+    "bus appends (the in-process bus's log, one per publication)": 7,
+    "outbox marks (one per command)": 6,
+    "order saves (the four status changes)": 4,
+    "notifications sent": 3,
+    "driver saves (the reservation; the release)": 2,
+    "payment records (authorization; capture)": 2,
+    "timer scheduled (the wait's timeout, before the wait's commit)": 1,
+    "timer cancelled (after the confirmation's commit)": 1,
 }
 
 #: When the default driver of :func:`count_lifecycle_store_calls` was last seen (UTC): start the application's
