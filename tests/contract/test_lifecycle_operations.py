@@ -122,4 +122,4 @@ def test_a_full_lifecycle_on_sqlite_takes_the_counted_write_transactions(tmp_pat
     before = database.write_transactions
     [order_id] = deliver_orders(service, [(Actor.customer("cus-1"), command)])
     assert service.get_order(Actor.admin(), order_id).status is OrderStatus.DELIVERED
-    assert database.write_transactions - before == sum(SQLITE_LIFECYCLE_WRITE_TRANSACTIONS.values()) == 31
+    assert database.write_transactions - before == sum(SQLITE_LIFECYCLE_WRITE_TRANSACTIONS.values()) == 29
