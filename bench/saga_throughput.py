@@ -80,11 +80,17 @@ def _count_calls(app: Any, calls: Counter[str], counting: list[bool]) -> None:
             setattr(adapter, name, counted)
 
 
-def run(orders: int, calls: Counter[str] | None = None, stores: AdapterSet = "memory") -> float:
+def run(
+    orders: int,
+    calls: Counter[str] | None = None,
+    stores: AdapterSet = "memory",
+    transactions: list[int] | None = None,
+) -> float:
     """Run ``orders`` full lifecycles; returns orders per second of wall time (``calls``: count port calls).
 
     ``stores``: ``memory`` (the in-memory stores, their native unit of work), ``composed`` (the same stores with
     the unit of work composed from their ports, as a store with no native unit has) or ``sqlite`` (a temporary file).
+    ``transactions``: on ``sqlite``, the SQLite write transactions the lifecycles took is appended to it.
     """
     clock = VirtualClock(datetime(2026, 11, 30, 18, 0, tzinfo=UTC))
     sqlite_path = Path(tempfile.mkdtemp()) / "bench.db" if stores == "sqlite" else None
@@ -108,12 +114,16 @@ def run(orders: int, calls: Counter[str] | None = None, stores: AdapterSet = "me
     counting = [True]
     if calls is not None:
         _count_calls(app, calls, counting)
+    database = app.adapters["sagas"].database if stores == "sqlite" else None
+    before = database.write_transactions if database is not None else 0
     start = time.perf_counter()
     deliver_orders(svc, [
         (Actor.customer(f"user-{i % 1000}"), PlaceOrder(f"rest-{i % 50}", lines, address, "tok_visa"))
         for i in range(orders)
     ])
     elapsed = time.perf_counter() - start
+    if database is not None and transactions is not None:
+        transactions.append(database.write_transactions - before)
     counting[0] = False
     delivered = sum(1 for o in _all_orders(app) if o.status is OrderStatus.DELIVERED)
     if delivered != orders:
@@ -167,6 +177,11 @@ def main() -> None:
           f"{args.orders:,} orders per run; target >= 10,000 (20,000 the aim)")
     print(f"Python function calls per order: {calls_per_order(run, args.orders):,.0f} (cProfile, built-ins included); "
           f"target <= 300")
+    transactions: list[int] = []
+    run(min(args.orders, 500), None, "sqlite", transactions)
+    print(f"SQLite write transactions per full lifecycle: {transactions[0] / min(args.orders, 500):g} (each one "
+          "BEGIN IMMEDIATE behind the single writer; see SQLITE_LIFECYCLE_WRITE_TRANSACTIONS in "
+          "fooddelivery.testing.lifecycle)")
     adapter_sets: tuple[tuple[AdapterSet, str], ...] = (
         ("memory", "in-memory stores (native unit of work)"),
         ("sqlite", "SQLite stores (native unit of work)"),

@@ -162,7 +162,9 @@ def bootstrap(
         outbox: the outbox, if separate from the order store.
         unit_of_work: reads and writes an order's partition (order, outbox, saga) as a unit; by default the order
             store's native one over ``sagas`` (``UnitOfWorkSource``: the in-memory and SQLite stores), else one
-            composed of the two ports (``ComposedUnitOfWork``).
+            composed of the two ports (``ComposedUnitOfWork``). A native one that can hold ``scheduler``'s timers
+            holds them (``TimerUnitOfWork``: the SQLite stores and scheduler of one database): the saga runner
+            then writes a step's timers in the step's commit.
         restaurants, drivers, sagas, publisher, notifier, payments, location, scheduler, clock, ids: adapters.
         counters: operation counters for the in-memory adapters (a new one, without metering, by default); also
             the meter the in-memory adapters and the saga runner record their billable operations on when it meters
@@ -217,7 +219,8 @@ def bootstrap(
     traced_drivers = instrument.TracedDriverRepository(drivers) if observe else drivers
     traced_restaurants = instrument.TracedRestaurantRepository(restaurants) if observe else restaurants
     relay = OutboxRelay(outbox, traced_publisher, publish_after_commit=publish_after_commit)
-    unit = unit_of_work if unit_of_work is not None else unit_of_work_for(orders, sagas)
+    # (the raw scheduler: a SQLite unit of work holds the timers of the SQLite scheduler on its own database)
+    unit = unit_of_work if unit_of_work is not None else unit_of_work_for(orders, sagas, scheduler)
     # The use cases, the runtime and the saga's steps read and write through the session: each caller publishes
     # what it committed, and a call's reads come from what it committed or read already. (The session stamps each
     # event it commits with the current trace context before the relay claims it.)

@@ -14,15 +14,29 @@ from typing import Any
 import pytest
 
 from fooddelivery.adapters.memory import VirtualClock
-from fooddelivery.domain import Driver, DriverStatus, GeoPoint, MenuItem, Money, Restaurant
+from fooddelivery.application import PlaceOrder
+from fooddelivery.domain import (
+    Actor,
+    DeliveryAddress,
+    Driver,
+    DriverStatus,
+    GeoPoint,
+    LineRequest,
+    MenuItem,
+    Money,
+    OrderStatus,
+    Restaurant,
+)
 from fooddelivery.testing.lifecycle import (
     COMPOSED_LIFECYCLE_STORE_CALLS,
     LIFECYCLE_START,
     NATIVE_LIFECYCLE_STORE_CALLS,
+    SQLITE_LIFECYCLE_WRITE_TRANSACTIONS,
     STORE_CALLS,
     AdapterSet,
     boot_adapter_set,
     count_lifecycle_store_calls,
+    deliver_orders,
 )
 
 
@@ -91,3 +105,21 @@ def test_a_restaurant_without_an_available_dish_is_refused_before_anything_is_ad
     with pytest.raises(ValueError, match="no available menu item"):
         count_lifecycle_store_calls(app, restaurant=closed_kitchen)
     assert len(app.adapters["restaurants"]) == 0
+
+
+def test_a_full_lifecycle_on_sqlite_takes_the_counted_write_transactions(tmp_path: Path) -> None:
+    app = _boot("sqlite", tmp_path)
+    database = app.adapters["sagas"].database
+    service = app.service
+    restaurant = _restaurant(
+        "rst-1", "Trattoria", "pizza", "4.5", MenuItem("itm-pizza", "Pizza", Money.of("15.99", "USD"))
+    )
+    service.restaurants.add(restaurant)
+    service.drivers.add(
+        Driver("drv-1", "Dana", DriverStatus.AVAILABLE, GeoPoint(40.731, -73.991), "scooter", LIFECYCLE_START)
+    )
+    command = PlaceOrder("rst-1", [LineRequest(1, item_id="itm-pizza")], DeliveryAddress("1 Main St"), "tok_visa")
+    before = database.write_transactions
+    [order_id] = deliver_orders(service, [(Actor.customer("cus-1"), command)])
+    assert service.get_order(Actor.admin(), order_id).status is OrderStatus.DELIVERED
+    assert database.write_transactions - before == sum(SQLITE_LIFECYCLE_WRITE_TRANSACTIONS.values()) == 29

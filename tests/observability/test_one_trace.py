@@ -72,10 +72,27 @@ def test_one_trace_from_post_orders_through_the_outbox_and_every_saga_step_to_or
         *(f"saga {step}" for step in SAGA_STEPS),
         "payments.authorize",
         "payments.capture",
-        "scheduler.schedule",
         "saga ConfirmOrder",
     ):
         assert names[name] >= 1, f"{name} not in the order's trace: {sorted(names)}"
+    # the confirmation's timeout is written in the wait's commit (the SQLite unit of work holds the timers), and
+    # removed in the commit that accepts the confirmation: no scheduler call of their own
+    timeout = f"{order_id}:WaitForRestaurantConfirmation:timeout"
+    arming = [
+        s
+        for s in in_trace
+        if s.name == "unit_of_work.commit"
+        and s.attributes is not None
+        and s.attributes.get("fooddelivery.timer.scheduled") == timeout
+    ]
+    assert len(arming) == 1
+    disarming = [
+        s
+        for s in telemetry.named("unit_of_work.commit")
+        if s.attributes is not None and s.attributes.get("fooddelivery.timer.cancelled") == timeout
+    ]
+    assert len(disarming) == 1
+    assert not telemetry.named("scheduler.schedule") and not telemetry.named("scheduler.cancel")
     steps = {s.attributes["fooddelivery.saga.step"] for s in in_trace if s.name.startswith("saga ")}
     assert steps == {*SAGA_STEPS, "ConfirmOrder"}
     # the driver and restaurant stores (port calls that leave the process), as client spans of the order's trace

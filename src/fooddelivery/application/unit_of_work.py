@@ -27,7 +27,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 from fooddelivery.application.relay import OutboxRelay
 from fooddelivery.domain.catalog import Restaurant
@@ -39,7 +39,8 @@ from fooddelivery.observability.tracing import _providers
 from fooddelivery.ports.orders import IdempotencyRecord, OrderRepository, Page
 from fooddelivery.ports.restaurants import RestaurantQuery, RestaurantRepository
 from fooddelivery.ports.saga_store import SagaState, SagaStateStore
-from fooddelivery.ports.unit_of_work import OrderUnitOfWork, UnitOfWorkSource
+from fooddelivery.ports.scheduler import ScheduledMessage, Scheduler
+from fooddelivery.ports.unit_of_work import OrderUnitOfWork, TimerUnitOfWork, UnitOfWorkSource
 
 __all__ = ["ComposedUnitOfWork", "OrderSession", "ScopedRestaurants", "unit_of_work_for"]
 
@@ -101,11 +102,22 @@ class ComposedUnitOfWork:
                 self.sagas.save(saga)
 
 
-def unit_of_work_for(orders: OrderRepository, sagas: SagaStateStore) -> OrderUnitOfWork:
-    """The native unit of work of ``orders`` over ``sagas`` when it has one, else :class:`ComposedUnitOfWork`."""
+def unit_of_work_for(
+    orders: OrderRepository, sagas: SagaStateStore, timers: Scheduler | None = None
+) -> OrderUnitOfWork:
+    """The native unit of work of ``orders`` over ``sagas`` when it has one, else :class:`ComposedUnitOfWork`.
+
+    With ``timers``: a native unit that can hold that scheduler's timers in its commits
+    (``fooddelivery.ports.unit_of_work.TimerUnitOfWork.with_timers``: SQLite, on the scheduler's database) holds
+    them; any other unit is returned as without it.
+    """
     if isinstance(orders, UnitOfWorkSource):
         native = orders.unit_of_work(sagas)
         if native is not None:
+            if timers is not None and isinstance(native, TimerUnitOfWork):
+                held = native.with_timers(timers)
+                if held is not None:
+                    return held
             return native
     return ComposedUnitOfWork(orders, sagas)
 
@@ -212,6 +224,12 @@ class OrderSession:
         """Whether commits write the order and its saga in one atomic write (a native unit of work)."""
         return self.unit.atomic
 
+    @property
+    def timers(self) -> Scheduler | None:
+        """The scheduler whose timers :meth:`commit` writes with the order and the saga (``schedule`` /
+        ``cancel``): the unit of work's (``fooddelivery.ports.unit_of_work.TimerUnitOfWork``), or None."""
+        return getattr(self.unit, "timers", None)
+
     def load(self, order_id: str, *, fresh: bool = False) -> tuple[Order, SagaState | None]:
         """The order and its saga (None: not started), from the call's scope when it knows both, else from the
         unit of work (``fresh``: always from the store). Lent by the scope (see the module docstring).
@@ -240,12 +258,17 @@ class OrderSession:
         *,
         create_saga: bool = False,
         idempotency: IdempotencyRecord | None = None,
+        schedule: ScheduledMessage | None = None,
+        cancel: str | None = None,
     ) -> None:
         """The unit of work's commit, claiming the order's pending events first (released if it fails); what was
         committed joins the call's scope. On a conflict the scope forgets the order (the next read is fresh).
 
+        ``schedule`` / ``cancel``: timers written in the same commit (only when :attr:`timers` is not None: see
+        ``TimerUnitOfWork.commit``); passed on only when given, so a unit without timers is called as before.
+
         Raises:
-            As ``OrderUnitOfWork.commit``.
+            As ``OrderUnitOfWork.commit`` (and ``TimerUnitOfWork.commit`` with timers).
         """
         # committing(order, saga): the events, stamped with the trace context (fooddelivery.observability); its
         # test written out: without tracing it only copies them
@@ -262,7 +285,14 @@ class OrderSession:
                 claims[event.event_id] = generation
             relay._own.events += events
         try:
-            self.unit.commit(saga, order, create_saga=create_saga, idempotency=idempotency)
+            if schedule is None and cancel is None:
+                self.unit.commit(saga, order, create_saga=create_saga, idempotency=idempotency)
+            else:
+                if self.timers is None:
+                    raise TypeError(f"{type(self.unit).__name__} holds no timers: commit without schedule / cancel")
+                cast(TimerUnitOfWork, self.unit).commit(
+                    saga, order, create_saga=create_saga, idempotency=idempotency, schedule=schedule, cancel=cancel
+                )
         except BaseException:
             self.relay.unclaim(events)
             self.forget(order.order_id if order is not None else saga.saga_id if saga is not None else "")

@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar, cast
 
 from fooddelivery.domain.catalog import Driver, Restaurant
 from fooddelivery.domain.events import DomainEvent
@@ -64,7 +64,7 @@ from fooddelivery.ports.payments import Charge, PaymentGateway, Refund
 from fooddelivery.ports.restaurants import RestaurantQuery, RestaurantRepository
 from fooddelivery.ports.saga_store import SagaState, SagaStateStore
 from fooddelivery.ports.scheduler import ScheduledMessage, Scheduler
-from fooddelivery.ports.unit_of_work import OrderUnitOfWork
+from fooddelivery.ports.unit_of_work import OrderUnitOfWork, TimerUnitOfWork
 
 __all__ = [
     "TracedDriverRepository",
@@ -409,6 +409,14 @@ class TracedUnitOfWork(_TracedStore[OrderUnitOfWork]):
     def __init__(self, inner: OrderUnitOfWork) -> None:
         super().__init__(inner)
         self.atomic = inner.atomic
+        #: the inner unit's timers (``TimerUnitOfWork``), or None
+        self.timers: Scheduler | None = getattr(inner, "timers", None)
+
+    def with_timers(self, scheduler: Scheduler) -> TracedUnitOfWork | None:
+        """``TimerUnitOfWork.with_timers`` of the inner unit, traced; None when it has none or cannot."""
+        with_timers = getattr(self.inner, "with_timers", None)
+        held = with_timers(scheduler) if with_timers is not None else None
+        return TracedUnitOfWork(held) if held is not None else None
 
     def load(self, order_id: str) -> tuple[Order, SagaState | None]:
         """``OrderUnitOfWork.load``."""
@@ -424,14 +432,43 @@ class TracedUnitOfWork(_TracedStore[OrderUnitOfWork]):
         *,
         create_saga: bool = False,
         idempotency: IdempotencyRecord | None = None,
+        schedule: ScheduledMessage | None = None,
+        cancel: str | None = None,
     ) -> None:
-        """``OrderUnitOfWork.commit``."""
+        """``OrderUnitOfWork.commit`` (``TimerUnitOfWork.commit`` with ``schedule`` / ``cancel``: the span carries
+        their ids, ``fooddelivery.timer.scheduled`` / ``fooddelivery.timer.cancelled``, and the scheduled message's
+        body the current trace context, as :class:`TracedScheduler` does)."""
         if off():
-            self.inner.commit(saga, order, create_saga=create_saga, idempotency=idempotency)
+            self._commit(saga, order, create_saga, idempotency, schedule, cancel)
             return
         order_id = order.order_id if order is not None else saga.saga_id if saga is not None else None
-        with self._span("commit", order_id):
+        with self._span("commit", order_id) as current:
+            if current is not None:  # the timers written with it (``TimerUnitOfWork``), by message id
+                if schedule is not None:
+                    current.set_attribute("fooddelivery.timer.scheduled", schedule.message_id)
+                if cancel is not None:
+                    current.set_attribute("fooddelivery.timer.cancelled", cancel)
+            if schedule is not None:
+                carrier = current_carrier()
+                if carrier is not None and TRACE_KEY not in schedule.body:
+                    schedule = replace(schedule, body={**schedule.body, TRACE_KEY: carrier})
+            self._commit(saga, order, create_saga, idempotency, schedule, cancel)
+
+    def _commit(
+        self,
+        saga: SagaState | None,
+        order: Order | None,
+        create_saga: bool,
+        idempotency: IdempotencyRecord | None,
+        schedule: ScheduledMessage | None,
+        cancel: str | None,
+    ) -> None:
+        if schedule is None and cancel is None:  # a unit without timers is called as the port says
             self.inner.commit(saga, order, create_saga=create_saga, idempotency=idempotency)
+        else:
+            cast(TimerUnitOfWork, self.inner).commit(
+                saga, order, create_saga=create_saga, idempotency=idempotency, schedule=schedule, cancel=cancel
+            )
 
 
 class TracedDriverRepository(_TracedStore[DriverRepository]):

@@ -11,6 +11,12 @@ Every store gets it: :class:`fooddelivery.application.unit_of_work.ComposedUnitO
 written first, then the saga, which the saga's idempotent steps make safe). A store implements it natively when it
 can do better (the in-memory, SQLite, DynamoDB, Cosmos DB and Firestore stores do, over a saga store they can write
 with in one call).
+
+A native unit may also hold a scheduler's timers (:class:`TimerUnitOfWork`: the SQLite unit of work with the SQLite
+scheduler of the same database). The saga runner then writes the timer a step schedules (a retry back-off, a wait's
+timeout) and the timer a step cancels (the wait's timeout, once a signal answered it) in the step's own commit: one
+write instead of two, and the timer and the saga state are written together or not at all. Everywhere else the
+runner schedules a timer before the commit and cancels one after it.
 """
 
 from __future__ import annotations
@@ -20,8 +26,9 @@ from typing import Protocol, runtime_checkable
 from fooddelivery.domain.order import Order
 from fooddelivery.ports.orders import IdempotencyRecord
 from fooddelivery.ports.saga_store import SagaState, SagaStateStore
+from fooddelivery.ports.scheduler import ScheduledMessage, Scheduler
 
-__all__ = ["OrderUnitOfWork", "UnitOfWorkSource"]
+__all__ = ["OrderUnitOfWork", "TimerUnitOfWork", "UnitOfWorkSource"]
 
 
 @runtime_checkable
@@ -97,4 +104,57 @@ class UnitOfWorkSource(Protocol):
     def unit_of_work(self, sagas: SagaStateStore) -> OrderUnitOfWork | None:
         """A native unit of work over this order store and ``sagas``, or None when it cannot make one with that
         saga store (another technology, another database): the caller then composes one from the two ports."""
+        ...
+
+
+@runtime_checkable
+class TimerUnitOfWork(OrderUnitOfWork, Protocol):
+    """An :class:`OrderUnitOfWork` that can also hold a scheduler's timers: its :meth:`commit` then writes the timer
+    to schedule and the timer to cancel in the same atomic write as the order, its outbox records and the saga.
+
+    The capability is declared, not assumed: :attr:`timers` names the scheduler whose timers this unit writes, or is
+    None when it holds none (then ``schedule`` / ``cancel`` are refused). A caller checks it once (the saga runner,
+    at construction, against the scheduler it was given) and passes ``schedule`` / ``cancel`` only when it is the
+    scheduler it would otherwise call.
+
+    Attributes:
+        timers: the scheduler whose pending timers :meth:`commit` writes (the same messages ``timers.schedule``
+            and ``timers.cancel`` would write, counted as they count them), or None.
+    """
+
+    timers: Scheduler | None
+
+    def commit(
+        self,
+        saga: SagaState | None,
+        order: Order | None = None,
+        *,
+        create_saga: bool = False,
+        idempotency: IdempotencyRecord | None = None,
+        schedule: ScheduledMessage | None = None,
+        cancel: str | None = None,
+    ) -> None:
+        """:meth:`OrderUnitOfWork.commit`, plus the timers, in the same atomic write.
+
+        - ``schedule``: the message to schedule, as ``timers.schedule(schedule)`` would (a no-op while a pending
+          message has its ``message_id``; once that id was delivered or cancelled, a new message).
+        - ``cancel``: the ``message_id`` of a pending message to remove, as ``timers.cancel(cancel)`` would (none
+          pending: nothing removed, not an error). Cancelled before ``schedule`` is written.
+
+        Either timer alone (with ``saga`` and ``order`` None) is one write too. When the commit fails neither timer
+        is written: a version conflict on the order or the saga leaves the scheduler as it was.
+
+        Raises:
+            TypeError: ``schedule`` or ``cancel`` given while :attr:`timers` is None; nothing was written.
+            ValidationError: the message's ``due_at`` is not timezone-aware UTC (field ``due_at``) or its body is not
+                JSON-ready (field ``body``); nothing was written.
+            ConcurrencyConflict, DuplicateRequest, IdempotencyKeyReused, NotFound, InfrastructureError: as
+                :meth:`OrderUnitOfWork.commit`; nothing was written, the timers included.
+        """
+        ...
+
+    def with_timers(self, scheduler: Scheduler) -> TimerUnitOfWork | None:
+        """A unit of work over the same stores that holds ``scheduler``'s timers, or None when it cannot (a
+        scheduler of another technology or another database): the caller then keeps this unit and the scheduler
+        apart (timer first, then commit; cancel after commit)."""
         ...

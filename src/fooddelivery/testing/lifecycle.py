@@ -50,6 +50,7 @@ __all__ = [
     "COMPOSED_LIFECYCLE_STORE_CALLS",
     "LIFECYCLE_START",
     "NATIVE_LIFECYCLE_STORE_CALLS",
+    "SQLITE_LIFECYCLE_WRITE_TRANSACTIONS",
     "STORE_CALLS",
     "AdapterSet",
     "boot_adapter_set",
@@ -187,6 +188,23 @@ COMPOSED_LIFECYCLE_STORE_CALLS: Final[dict[str, int]] = {
     "drivers.available_near": 1,
     "drivers.save": 2,
     "drivers.get": 1,
+}
+
+#: SQLite write transactions (``SqliteDatabase.write_transactions``: each a ``BEGIN IMMEDIATE`` behind the single
+#: writer) of one lifecycle driven by :func:`deliver_orders` on the SQLite adapter set, the saga running in the
+#: caller's thread, by what each one writes: 29. The unit of work holds the scheduler's timers (one database), so
+#: the wait's timeout is written in the wait's commit and removed in the confirmation's: 2 fewer than with the
+#: timer scheduled in a transaction of its own before the wait's commit and cancelled in one after the
+#: confirmation's (31).
+SQLITE_LIFECYCLE_WRITE_TRANSACTIONS: Final[dict[str, int]] = {
+    "unit of work commits (placement with its saga; payment, notice and driver checkpoint; the wait with its "
+    "timeout; the confirmation, removing the timeout; the confirmed saga)": 5,
+    "bus appends (the in-process bus's log, one per publication)": 7,
+    "outbox marks (one per command)": 6,
+    "order saves (the four status changes)": 4,
+    "notifications sent": 3,
+    "driver saves (the reservation; the release)": 2,
+    "payment records (authorization; capture)": 2,
 }
 
 #: When the default driver of :func:`count_lifecycle_store_calls` was last seen (UTC): start the application's

@@ -172,6 +172,7 @@ class SqliteDatabase:
         self._health_lock = threading.Lock()
         self._ok_streak = 0
         self._last_failure = 0.0
+        self._write_transactions = 0
         if migrate:
             try:
                 with self.write() as conn:
@@ -201,6 +202,12 @@ class SqliteDatabase:
     def closed(self) -> bool:
         """Whether :meth:`close` was called."""
         return self._closed
+
+    @property
+    def write_transactions(self) -> int:
+        """How many :meth:`write` transactions this object committed since it was opened (the schema's migration
+        included; rolled-back ones are not counted): each one took the single writer's lock once."""
+        return self._write_transactions
 
     @property
     def health(self) -> StorageHealth:
@@ -475,6 +482,7 @@ class SqliteDatabase:
                 error = translate_error(exc, "commit")
                 self._note(error)
                 raise error from exc
+            self._write_transactions += 1  # under the writer lock
             self._note_write_ok()
         finally:
             self._release(conn, broken)

@@ -67,7 +67,12 @@ class SqliteAdapters:
     location: SqliteLocationStream
 
     def ports(self) -> SqlitePorts:
-        """The adapters as ``bootstrap`` keyword arguments: ``bootstrap(settings, clock=..., **adapters.ports())``."""
+        """The adapters as ``bootstrap`` keyword arguments: ``bootstrap(settings, clock=..., **adapters.ports())``.
+
+        From these ``bootstrap`` builds the unit of work ``SqliteUnitOfWork(orders, sagas, timers=scheduler)`` (the
+        ``TimerUnitOfWork`` port: all three share :attr:`database`), so each saga step writes its timers in its own
+        transaction.
+        """
         return SqlitePorts(
             orders=self.orders,
             outbox=self.orders,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import sqlite3
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from fooddelivery.adapters.counters import OperationCounters
@@ -50,6 +51,11 @@ class SqliteScheduler:
         self._counters = counters
 
     # -- Scheduler -----------------------------------------------------------------------------------------
+    @property
+    def database(self) -> SqliteDatabase:
+        """The database the timers live in."""
+        return self._db
+
     def schedule(self, message: ScheduledMessage) -> None:
         """Arrange delivery of ``message`` at ``message.due_at`` (a no-op while its id is pending).
 
@@ -58,16 +64,10 @@ class SqliteScheduler:
                 JSON-ready (field ``body``).
             InfrastructureError: the database failed; nothing was scheduled.
         """
-        check_utc(message.due_at, "due_at")
-        body = dumps(message.body, "body")
+        write = self.prepare_schedule(message)
         with self._db.write() as conn:
-            conn.execute("DELETE FROM timers WHERE message_id = ? AND claimed_until IS NOT NULL", (message.message_id,))
-            inserted = conn.execute(
-                "INSERT OR IGNORE INTO timers (message_id, due_at, kind, body) VALUES (?, ?, ?, ?)",
-                (message.message_id, utc_text(message.due_at), message.kind, body),
-            ).rowcount
-        if self._counters is not None and inserted:
-            self._counters.add("scheduler.scheduled")
+            inserted = write(conn)
+        self.finish(scheduled=inserted)
 
     def cancel(self, message_id: str) -> bool:
         """Remove a pending message; returns True if one was removed (False: unknown, delivered or claimed).
@@ -76,12 +76,49 @@ class SqliteScheduler:
             InfrastructureError: the database failed; nothing was removed.
         """
         with self._db.write() as conn:
-            removed = conn.execute(
-                "DELETE FROM timers WHERE message_id = ? AND claimed_until IS NULL", (message_id,)
+            removed = self.cancel_in(conn, message_id)
+        self.finish(cancelled=removed)
+        return removed
+
+    # -- inside another adapter's transaction (``SqliteUnitOfWork``) ---------------------------------------
+    def prepare_schedule(self, message: ScheduledMessage) -> Callable[[sqlite3.Connection], bool]:
+        """Check ``message`` and return the write that schedules it inside a write transaction of this database:
+        ``write(conn)`` runs what :meth:`schedule` runs and returns whether a message was inserted (False: its id
+        is pending). Call :meth:`finish` once the transaction committed.
+
+        Raises:
+            ValidationError: ``due_at`` is not timezone-aware UTC (field ``due_at``), or the body is not
+                JSON-ready (field ``body``).
+        """
+        check_utc(message.due_at, "due_at")
+        row = (message.message_id, utc_text(message.due_at), message.kind, dumps(message.body, "body"))
+
+        def write(conn: sqlite3.Connection) -> bool:
+            # a claimed (delivered) message of that id is gone for the scheduler: the id may be scheduled again
+            conn.execute("DELETE FROM timers WHERE message_id = ? AND claimed_until IS NOT NULL", (row[0],))
+            inserted = conn.execute(
+                "INSERT OR IGNORE INTO timers (message_id, due_at, kind, body) VALUES (?, ?, ?, ?)", row
             ).rowcount
-        if removed and self._counters is not None:
-            self._counters.add("scheduler.cancelled")
-        return bool(removed)
+            return bool(inserted)
+
+        return write
+
+    @staticmethod
+    def cancel_in(conn: sqlite3.Connection, message_id: str) -> bool:
+        """Remove a pending message inside a write transaction of this database; returns whether one was removed.
+        Call :meth:`finish` once the transaction committed."""
+        return bool(
+            conn.execute("DELETE FROM timers WHERE message_id = ? AND claimed_until IS NULL", (message_id,)).rowcount
+        )
+
+    def finish(self, *, scheduled: bool = False, cancelled: bool = False) -> None:
+        """Count what a committed transaction did (``scheduler.scheduled`` / ``scheduler.cancelled``)."""
+        counters = self._counters
+        if counters is not None:
+            if scheduled:
+                counters.add("scheduler.scheduled")
+            if cancelled:
+                counters.add("scheduler.cancelled")
 
     # -- delivery ------------------------------------------------------------------------------------------
     def pop_due(self, now: datetime, limit: int = 1000) -> list[ScheduledMessage]:

@@ -4,8 +4,9 @@ State is committed whenever the instance stops, before every effect that is not 
 failure is routed and when a signal or a timer decides its path (see :class:`SagaRunner`), each time together with
 the changes the steps made to the order (one unit of work), so a crash anywhere resumes with
 :meth:`SagaRunner.resume` without repeating a side effect: actions are idempotent on stable keys derived from the
-saga id and step name. Timers (retry back-offs and wait timeouts) go through the :class:`Scheduler` port and come
-back through :meth:`SagaRunner.deliver`; the clock is injected (virtual time in tests and the simulation, real
+saga id and step name. Timers (retry back-offs and wait timeouts) go through the :class:`Scheduler` port -- or, when
+the unit of work holds that scheduler's timers (SQLite), into the step's own commit -- and come back through
+:meth:`SagaRunner.deliver`; the clock is injected (virtual time in tests and the simulation, real
 time in a server). The same definition runs unchanged on queues in the cloud packages.
 
 Metering (with a ``meter``): ``saga.start`` per instance created, ``saga.task`` per action attempt
@@ -31,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, cast, runtime_checkable
 
 from fooddelivery.application.saga.definition import (
     Catch,
@@ -146,6 +147,41 @@ class SagaUnit(Protocol):
         ...
 
 
+class _TimerSagaUnit(SagaUnit, Protocol):
+    """A :class:`SagaUnit` that also holds a scheduler's timers (``OrderSession`` over a
+    ``fooddelivery.ports.unit_of_work.TimerUnitOfWork``): ``timers`` names the scheduler, and :meth:`commit` writes
+    the timer to schedule and the timer to cancel with the entity and the state, or nothing."""
+
+    @property
+    def timers(self) -> Scheduler | None:
+        """The scheduler whose timers :meth:`commit` writes, or None."""
+        ...
+
+    def commit(
+        self,
+        saga: SagaState | None,
+        order: Any = None,
+        *,
+        create_saga: bool = False,
+        schedule: ScheduledMessage | None = None,
+        cancel: str | None = None,
+    ) -> None:
+        """:meth:`SagaUnit.commit`, plus ``schedule`` / ``cancel`` in the same write."""
+        ...
+
+
+def _holds(timers: object, scheduler: Scheduler) -> bool:
+    """Whether ``timers`` is ``scheduler``, or the scheduler it wraps (``TracedScheduler``...: ``inner``)."""
+    candidate: object = scheduler
+    for _ in range(8):  # wrappers of wrappers; never a cycle
+        if candidate is timers:
+            return True
+        candidate = getattr(candidate, "inner", None)
+        if candidate is None:
+            return False
+    return False
+
+
 class _StoreUnit:
     """The unit of a saga without an entity: its state store alone."""
 
@@ -203,6 +239,15 @@ class SagaRunner:
     the entity alone (a driver claimed the order meanwhile) runs the steps since the last commit again on the fresh
     entity.
 
+    **Where timers are written.** When ``unit`` holds ``scheduler``'s timers (its ``timers`` attribute is that
+    scheduler, or the one it wraps: the SQLite unit of work and scheduler of one database, see
+    ``fooddelivery.ports.unit_of_work.TimerUnitOfWork``; checked once, here), the timer a step schedules (a retry
+    back-off, a wait's timeout) and the timer a signal cancels (the wait's timeout) are written in that step's
+    commit: one write, and the timer and the state are stored together or not at all. Otherwise the timer is
+    scheduled *before* the commit (a crash in between leaves a stale timer, ignored; never a saga waiting for a
+    timer nobody scheduled) and cancelled *after* the commit that accepted the signal (until then the timeout stays
+    armed; once committed a timer that still fires is stale).
+
     Args:
         definition: the saga.
         actions: action key -> callable, for every ``action`` and ``compensation`` the definition names.
@@ -249,6 +294,11 @@ class SagaRunner:
         #: skips its meter calls
         self._metering = not isinstance(self.meter, NullMeter) and getattr(self.meter, "metering", True) is not False
         self.unit: SagaUnit = unit if unit is not None else _StoreUnit(store)
+        held = getattr(self.unit, "timers", None)
+        #: the unit, when its commits write this runner's timers (see "Where timers are written"); else None
+        self._timer_unit: _TimerSagaUnit | None = (
+            cast(_TimerSagaUnit, self.unit) if held is not None and _holds(held, scheduler) else None
+        )
         self._entry_cost = {name: _entry_transitions(definition, node) for name, node in definition.states.items()}
 
     def _transitions(self, n: int, entering: str | None = None) -> None:
@@ -428,11 +478,15 @@ class SagaRunner:
             if detail:
                 state.data.setdefault("signalDetail", {})[event] = dict(detail)
             state.status = SagaStatus.RUNNING
+            timer_unit = self._timer_unit if timer_to_cancel else None
             try:
-                self._commit(run)
+                if timer_unit is not None:  # the timeout removed in the commit that accepts the signal
+                    self._commit(run, timer_unit, cancel=timer_to_cancel)
+                else:
+                    self._commit(run)
             except ConcurrencyConflict:
                 continue
-            if timer_to_cancel:
+            if timer_to_cancel and timer_unit is None:
                 # After the commit: until then the timeout stays armed; once committed, a timer that still fires
                 # is stale (``timer_id`` no longer names it) and changes nothing.
                 self.scheduler.cancel(timer_to_cancel)
@@ -448,11 +502,22 @@ class SagaRunner:
         """True once the instance left its wait states behind (it compensates, fails or confirms)."""
         return state.data.get("waited", False) is True
 
-    def _commit(self, run: _Run) -> None:
-        """Write the instance and its entity's changes (one unit of work; bumps ``version``)."""
+    def _commit(
+        self,
+        run: _Run,
+        timer_unit: _TimerSagaUnit | None = None,
+        *,
+        schedule: ScheduledMessage | None = None,
+        cancel: str | None = None,
+    ) -> None:
+        """Write the instance and its entity's changes (one unit of work; bumps ``version``); with ``timer_unit``
+        (:attr:`_timer_unit`), ``schedule`` and ``cancel`` in the same write."""
         state = run.state
         state.updated_at = self.clock.now()
-        self.unit.commit(state, run.entity)
+        if timer_unit is None:
+            self.unit.commit(state, run.entity)
+        else:
+            timer_unit.commit(state, run.entity, schedule=schedule, cancel=cancel)
 
     def _drive(self, run: _Run) -> SagaState:
         """Run steps until the instance stops; a commit that lost a race on the entity alone (the instance is still
@@ -584,15 +649,16 @@ class SagaRunner:
                     return False
                 message_id = f"{state.saga_id}:{step}:retry:{index}:{done + 1}"
                 due = self.clock.now() + timedelta(seconds=policy.delay_for(done + 1))
-                # Timer first: a crash before the commit leaves a stale timer (ignored), never a saga that
-                # waits for a timer nobody scheduled.
-                self.scheduler.schedule(
-                    ScheduledMessage(message_id, due, TIMER_RETRY, {"sagaId": state.saga_id, "step": step})
-                )
+                timer = ScheduledMessage(message_id, due, TIMER_RETRY, {"sagaId": state.saga_id, "step": step})
+                timer_unit = self._timer_unit
+                if timer_unit is None:
+                    # Timer first: a crash before the commit leaves a stale timer (ignored), never a saga that
+                    # waits for a timer nobody scheduled.
+                    self.scheduler.schedule(timer)
                 state.attempts[counter] = done + 1
                 state.timer_id = message_id
                 state.status = SagaStatus.RETRY_WAIT
-                self._commit(run)
+                self._commit(run, timer_unit, schedule=timer)  # (with the state when the unit holds timers)
                 if self._metering:  # the retry is a state entered again
                     self._transitions(1)
                 return True
@@ -652,13 +718,14 @@ class SagaRunner:
         state = run.state
         message_id = f"{state.saga_id}:{wait.name}:timeout"
         due = self.clock.now() + timedelta(seconds=wait.timeout_seconds)
-        # Timer first (see _schedule_retry): a WAITING instance always has its timeout scheduled.
-        self.scheduler.schedule(
-            ScheduledMessage(message_id, due, TIMER_TIMEOUT, {"sagaId": state.saga_id, "state": wait.name})
-        )
+        timer = ScheduledMessage(message_id, due, TIMER_TIMEOUT, {"sagaId": state.saga_id, "state": wait.name})
+        timer_unit = self._timer_unit
+        if timer_unit is None:
+            # Timer first (see _schedule_retry): a WAITING instance always has its timeout scheduled.
+            self.scheduler.schedule(timer)
         state.status = SagaStatus.WAITING
         state.timer_id = message_id
-        self._commit(run)
+        self._commit(run, timer_unit, schedule=timer)  # (with the state when the unit holds timers)
         if self._metering:
             self.meter.record(SAGA_WAIT)
 
