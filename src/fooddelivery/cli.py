@@ -319,6 +319,10 @@ def token(role: str, sub: str, restaurant_id: str | None, driver_id: str | None,
               envvar="FOODDELIVERY_HTTP", show_envvar=True,
               help="HTTP/1.1 parser: httptools (C, llhttp; installed by the serve extra), h11 (pure Python), or auto "
                    "(httptools when installed). Both have the same guards and behaviour; httptools is faster.")
+@click.option("--processes", "processes", type=click.IntRange(1, 64), default=1, show_default=True,
+              envvar="FOODDELIVERY_PROCESSES", show_envvar=True,
+              help="Processes serving the port and the file (POSIX). One process runs Python on one core; with N "
+                   "the first does recovery, timers and the outbox sweep, and all N serve requests.")
 def serve(
     db: Path,
     host: str,
@@ -329,6 +333,7 @@ def serve(
     idle_timeout: float,
     body_timeout: float,
     http: str,
+    processes: int,
 ) -> None:
     """Serve the HTTP API on a SQLite file with uvicorn, until Ctrl-C (SIGINT) or SIGTERM.
 
@@ -347,7 +352,11 @@ def serve(
         resolve_implementation(http)
     except ValueError as exc:  # --http httptools without the package
         raise click.ClickException(f"cannot serve: {exc}") from None
-    options = ServeOptions(db, host, port, demo, confirmation_timeout, log_level, idle_timeout, body_timeout, http)
+    if processes > 1 and os.name != "posix":
+        raise click.UsageError("--processes above 1 needs POSIX (flock and inherited sockets)")
+    options = ServeOptions(
+        db, host, port, demo, confirmation_timeout, log_level, idle_timeout, body_timeout, http, processes
+    )
     try:
         status = run(options)
     except ServerUnavailable as exc:
