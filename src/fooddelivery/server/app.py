@@ -600,7 +600,7 @@ def serve_with_uvicorn(
         timeout_keep_alive=max(1, int(options.idle_timeout_s)),
     )
 
-    class _Server(uvicorn.Server):  # type: ignore[misc,name-defined]
+    class _Server(uvicorn.Server):  # type: ignore[misc]
         def handle_exit(self, sig: int, frame: FrameType | None) -> None:
             if on_exit is not None:
                 on_exit.signal_stop()  # the others start draining at the same time as this one

@@ -30,6 +30,7 @@ Counters, ``/metrics`` and each sibling's ``/health`` are per process. POSIX onl
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -123,7 +124,7 @@ class Siblings:
             if self._stopping.is_set():
                 return
             env[SIBLING_ENV] = sibling_config(self.options, self._listener, self._control_r, index)
-            proc = subprocess.Popen(  # noqa: S603 -- this interpreter, fixed arguments
+            proc = subprocess.Popen(
                 self._command, env=env, pass_fds=(self._listener, self._control_r), stdin=subprocess.DEVNULL
             )
             self._procs[index] = proc
@@ -200,10 +201,8 @@ class Siblings:
         if first:
             for proc in procs:
                 if proc.poll() is None:
-                    try:
+                    with contextlib.suppress(ProcessLookupError):  # ended meanwhile
                         proc.send_signal(signal.SIGTERM)
-                    except ProcessLookupError:  # ended meanwhile
-                        pass
 
 
 def read_config(environ: dict[str, str] | None = None) -> tuple[ServeOptions, int, int, int]:
@@ -214,7 +213,7 @@ def read_config(environ: dict[str, str] | None = None) -> tuple[ServeOptions, in
     """
     raw = (environ if environ is not None else os.environ).get(SIBLING_ENV)
     if not raw:
-        raise RuntimeError(f"{SIBLING_ENV} is not set: serve processes are started by `fooddelivery serve --processes N`")
+        raise RuntimeError(f"{SIBLING_ENV} is not set: this is started by `fooddelivery serve --processes N`")
     try:
         data = json.loads(raw)
         fields = dict(data["options"])

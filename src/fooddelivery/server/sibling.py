@@ -18,7 +18,6 @@ from dataclasses import replace
 from fooddelivery.bootstrap import Settings
 from fooddelivery.server.app import (
     LocalServer,
-    ServerUnavailable,
     _uvicorn,
     configure_logging,
     serve_with_uvicorn,
@@ -60,7 +59,7 @@ def main() -> int:
             sibling=True,
             shared_writes=True,
         )
-    except (ServerUnavailable, Exception) as exc:  # noqa: BLE001 -- reported, and the first process logs the exit
+    except Exception as exc:  # reported here; the first process logs the exit and starts another
         log.error("serve process %d could not start: %s: %s", index + 1, type(exc).__name__, exc)
         listener.close()
         return 3

@@ -8,8 +8,9 @@ first (a quick hand-over rather than SQLite's sleeping busy handler); writers of
 are kept apart by SQLite's file lock, or, for the processes of one server (``serve --processes N``, opened with
 ``shared_writes=True``), by an exclusive ``flock`` on a lock file beside the database taken before ``BEGIN
 IMMEDIATE``: the kernel hands it to the next waiting process at once, where SQLite's busy handler sleeps 1 - 100 ms
-between retries (https://sqlite.org/c3ref/busy_timeout.html), which under contention costs more than the write. Connections come from a small pool shared by all threads (a server's worker
-threads plus a timer thread); a connection is used by one thread at a time.
+between retries (https://sqlite.org/c3ref/busy_timeout.html), which under contention costs more than the write.
+Connections come from a small pool shared by all threads (a server's worker threads plus a timer thread); a
+connection is used by one thread at a time.
 
 Health (:attr:`SqliteDatabase.health`): the database remembers what its last writes met -- a full disk, an I/O or
 permission error -- and logs a line when that *changes* (never once per failed write), and whether the file passed
