@@ -286,7 +286,7 @@ class OutboxRelay:
                 published += self._deliver_own([])
             seen: set[str] = set()
             expired_below = self._start_sweep()
-            # events at or after this instant may be another process's to publish (foreign_claim_s)
+            # events after this instant may be another process's to publish (younger than foreign_claim_s)
             settling = (
                 self._wall_clock() - timedelta(seconds=self.foreign_claim_s) if self.foreign_claim_s > 0 else None
             )
@@ -301,7 +301,7 @@ class OutboxRelay:
                     if (
                         event.order_id in blocked
                         or self._claimed(event.event_id, expired_below)
-                        or (settling is not None and event.occurred_at >= settling)
+                        or (settling is not None and event.occurred_at > settling)
                     ):
                         blocked.add(event.order_id)
                         continue
