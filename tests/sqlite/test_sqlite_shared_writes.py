@@ -88,7 +88,9 @@ def test_two_processes_writing_at_once_lose_nothing_and_never_meet_the_busy_time
     # other process takes it again and again, and runs out ("database is locked"); the flock queues each writer
     # until the other's COMMIT, so BEGIN IMMEDIATE never waits
     writers = [
-        subprocess.Popen([sys.executable, "-c", _WRITER, str(path), who, "200", "0.02"], env=env, stderr=subprocess.PIPE)
+        subprocess.Popen(
+            [sys.executable, "-c", _WRITER, str(path), who, "200", "0.02"], env=env, stderr=subprocess.PIPE
+        )
         for who in ("a", "b")
     ]
     with db.write() as conn:  # this process writes meanwhile too

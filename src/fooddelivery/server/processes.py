@@ -3,9 +3,9 @@
 One Python process runs request handlers one at a time (the GIL), so one ``serve`` uses one core however many
 it has. With ``--processes N`` the first process (the one started) binds the port, takes the database's writer
 lock, checks and recovers the file and runs the background worker, as a single ``serve`` does; once it is ready it
-starts ``N - 1`` more processes (:class:`Siblings`), each ``python -m fooddelivery.server.sibling``, which inherit
-the listening socket and accept from it too (the kernel gives each new connection to one of them), serve requests
-and drive the sagas of the orders placed through them; they take no lock, recover nothing and run no worker.
+starts ``N - 1`` more processes (:class:`Siblings`), each ``python -m fooddelivery.server.sibling CONFIG``, which
+inherit the listening socket and accept from it too (the kernel gives each new connection to one of them), serve
+requests and drive the sagas of the orders placed through them; they take no lock, recover nothing, run no worker.
 
 What makes it safe on one file:
 
@@ -45,12 +45,10 @@ from typing import Final
 
 from fooddelivery.server.app import ServeOptions
 
-__all__ = ["EARLY_EXIT_S", "MAX_EARLY_EXITS", "RESTART_DELAY_S", "SIBLING_ENV", "Siblings", "sibling_config"]
+__all__ = ["EARLY_EXIT_S", "MAX_EARLY_EXITS", "RESTART_DELAY_S", "Siblings", "sibling_config"]
 
 log = logging.getLogger("fooddelivery.server")
 
-#: The environment variable that hands a sibling its configuration (JSON; set by :class:`Siblings` only).
-SIBLING_ENV: Final[str] = "FOODDELIVERY_SERVE_SIBLING"
 #: Seconds before a sibling that exited while the server runs is started again.
 RESTART_DELAY_S: Final[float] = 1.0
 #: A sibling that exits within this many seconds of its start counts as failing to start.
@@ -60,7 +58,7 @@ MAX_EARLY_EXITS: Final[int] = 3
 
 
 def sibling_config(options: ServeOptions, listener_fd: int, control_fd: int, index: int) -> str:
-    """The JSON a sibling reads from :data:`SIBLING_ENV`: the serve options, the inherited descriptors, its number
+    """The JSON a sibling gets as its one argument: the serve options, the inherited descriptors, its number
     (1 .. N - 1; the first process is 0)."""
     fields = asdict(options)
     fields["db"] = str(options.db)
@@ -119,13 +117,12 @@ class Siblings:
             return [proc.pid for proc in self._procs.values() if proc.poll() is None]
 
     def _spawn(self, index: int) -> None:
-        env = dict(os.environ)
         with self._lock:
             if self._stopping.is_set():
                 return
-            env[SIBLING_ENV] = sibling_config(self.options, self._listener, self._control_r, index)
+            config = sibling_config(self.options, self._listener, self._control_r, index)
             proc = subprocess.Popen(
-                self._command, env=env, pass_fds=(self._listener, self._control_r), stdin=subprocess.DEVNULL
+                [*self._command, config], pass_fds=(self._listener, self._control_r), stdin=subprocess.DEVNULL
             )
             self._procs[index] = proc
         log.info("serve process %d of %d started: pid %d", index + 1, self.wanted + 1, proc.pid)
@@ -205,19 +202,19 @@ class Siblings:
                         proc.send_signal(signal.SIGTERM)
 
 
-def read_config(environ: dict[str, str] | None = None) -> tuple[ServeOptions, int, int, int]:
-    """A sibling's ``(options, listener_fd, control_fd, index)`` from :data:`SIBLING_ENV`.
+def read_config(argv: list[str]) -> tuple[ServeOptions, int, int, int]:
+    """A sibling's ``(options, listener_fd, control_fd, index)`` from its arguments (``[config JSON]``).
 
     Raises:
-        RuntimeError: the variable is missing or not what :func:`sibling_config` writes (the module was run by hand).
+        RuntimeError: not one argument written by :func:`sibling_config` (the module was run by hand).
     """
-    raw = (environ if environ is not None else os.environ).get(SIBLING_ENV)
-    if not raw:
-        raise RuntimeError(f"{SIBLING_ENV} is not set: this is started by `fooddelivery serve --processes N`")
+    if len(argv) != 1:
+        raise RuntimeError("this is started by `fooddelivery serve --processes N`, with its configuration")
+    raw = argv[0]
     try:
         data = json.loads(raw)
         fields = dict(data["options"])
         fields["db"] = Path(fields["db"])
         return ServeOptions(**fields), int(data["listener_fd"]), int(data["control_fd"]), int(data["index"])
     except (ValueError, KeyError, TypeError) as exc:
-        raise RuntimeError(f"{SIBLING_ENV} is not a serve process's configuration: {exc}") from exc
+        raise RuntimeError(f"not a serve process's configuration: {exc}") from exc

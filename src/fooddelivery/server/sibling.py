@@ -1,9 +1,9 @@
 """One of the extra processes of ``fooddelivery serve --processes N`` (see :mod:`fooddelivery.server.processes`).
 
-Started by the first process as ``python -m fooddelivery.server.sibling`` with its configuration in
-``FOODDELIVERY_SERVE_SIBLING``; not a command for people. It serves the inherited listening socket with a
-:class:`~fooddelivery.server.app.LocalServer` built with ``sibling=True`` until SIGINT/SIGTERM or until the first
-process closes the control pipe (it stopped, or died).
+Started by the first process as ``python -m fooddelivery.server.sibling CONFIG`` (the JSON of
+:func:`~fooddelivery.server.processes.sibling_config`); not a command for people. It serves the inherited listening
+socket with a :class:`~fooddelivery.server.app.LocalServer` built with ``sibling=True`` until SIGINT/SIGTERM or until
+the first process closes the control pipe (it stopped, or died).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def main() -> int:
     """Serve until told to stop; returns the exit status (0 after a graceful shutdown, 2 on a bad configuration,
     3 when the server could not be built)."""
     try:
-        options, listener_fd, control_fd, index = read_config()
+        options, listener_fd, control_fd, index = read_config(sys.argv[1:])
     except RuntimeError as exc:
         print(f"fooddelivery.server.sibling: {exc}", file=sys.stderr)
         return 2
