@@ -342,7 +342,8 @@ def serve(
     events go out, interrupted sagas continue, and a saga waiting for its restaurant still times out on time.
     Requests are authenticated with development tokens (`fooddelivery token`), signed with
     FOODDELIVERY_DEV_SECRET or the public development default. One server per database file: a second one is
-    refused at once, naming the first. Needs the `serve` extra: pip install 'fooddelivery[serve]'.
+    refused at once, naming the first; --processes N runs that one server in N processes (POSIX). Needs the
+    `serve` extra: pip install 'fooddelivery[serve]'.
     """
     from fooddelivery.domain.errors import InfrastructureError, ValidationError
     from fooddelivery.server import DatabaseInUse, PortUnavailable, ServeOptions, ServerUnavailable, run
