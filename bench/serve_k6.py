@@ -191,6 +191,28 @@ def _cpu_of(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / ticks
 
 
+def _children(pid: int) -> list[int]:
+    """The child processes of ``pid`` (``serve --processes N``'s others), from /proc (Linux)."""
+    kids: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            kids += [int(k) for k in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return kids
+
+
+def _tree_cpu(pid: int) -> dict[int, float]:
+    """CPU seconds so far of ``pid`` and of each of its children, by pid."""
+    cpu = {pid: _cpu_of(pid)}
+    for kid in _children(pid):
+        try:
+            cpu[kid] = _cpu_of(kid)
+        except OSError:
+            continue
+    return cpu
+
+
 def _pct(values: list[float], q: int) -> float:
     if len(values) < 2:
         return values[0] * 1000 if values else float("nan")
@@ -214,6 +236,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--http", choices=["auto", "httptools", "h11"], default="auto",
                         help="the server's HTTP/1.1 parser (serve --http)")
+    parser.add_argument("--processes", type=int, default=1, help="processes serving (serve --processes)")
     args = parser.parse_args()
     stages = [(name, seconds * args.scale, target) for name, seconds, target in STAGES]
     env = clean_env()
@@ -227,23 +250,25 @@ def main() -> None:
         db = Path(tmp) / "bench.db"
         log_path = Path(tmp) / "serve.log"
         cmd = fooddelivery("serve", "--db", str(db), "--port", str(port), "--demo", "--log-level", "warning",
-                           "--http", args.http)
+                           "--http", args.http, "--processes", str(args.processes))
         with log_path.open("wb") as log:
             server = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
         try:
             wait_until(listening(port), server, 60, log_path)
-            server_cpu0 = _cpu_of(server.pid)
+            cpu0 = _tree_cpu(server.pid)
             own0 = resource.getrusage(resource.RUSAGE_SELF)
             wall0 = time.perf_counter()
             run = asyncio.run(_drive(port, tokens, stages, args.seed))
             wall = time.perf_counter() - wall0
             own1 = resource.getrusage(resource.RUSAGE_SELF)
-            server_cpu = _cpu_of(server.pid) - server_cpu0
+            cpu1 = _tree_cpu(server.pid)
+            by_process = [cpu1[pid] - cpu0.get(pid, 0.0) for pid in cpu1]
+            server_cpu = sum(by_process)
         finally:
             stop(server, 60)
     print(
         f"k6 profile x{args.scale:g} ({wall:.0f} s, peak {peak} users), fooddelivery serve --demo --http {args.http} "
-        "on SQLite, "
+        f"--processes {args.processes} on SQLite, "
         f"{run.iterations:,} iterations"
     )
     start = 0.0
@@ -265,7 +290,9 @@ def main() -> None:
     )
     own_cpu = own1.ru_utime + own1.ru_stime - own0.ru_utime - own0.ru_stime
     print(
-        f"CPU: server {server_cpu:.1f} s ({server_cpu / wall:.0%} of one core), load generator {own_cpu:.1f} s "
+        f"CPU: server {server_cpu:.1f} s ({server_cpu / wall:.0%} of one core"
+        + (f"; by process: {', '.join(f'{c:.1f}' for c in by_process)} s" if len(by_process) > 1 else "")
+        + f"), load generator {own_cpu:.1f} s "
         f"({own_cpu / wall:.0%} of one core); load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
     )
 

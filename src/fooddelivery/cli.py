@@ -324,6 +324,10 @@ def token(role: str, sub: str, restaurant_id: str | None, driver_id: str | None,
               envvar="FOODDELIVERY_HTTP", show_envvar=True,
               help="HTTP/1.1 parser: httptools (C, llhttp; installed by the serve extra), h11 (pure Python), or auto "
                    "(httptools when installed). Both have the same guards and behaviour; httptools is faster.")
+@click.option("--processes", "processes", type=click.IntRange(1, 64), default=1, show_default=True,
+              envvar="FOODDELIVERY_PROCESSES", show_envvar=True,
+              help="Processes serving the port and the file (POSIX). One process runs Python on one core; with N "
+                   "the first does recovery, timers and the outbox sweep, and all N serve requests.")
 def serve(
     db: Path,
     host: str,
@@ -334,6 +338,7 @@ def serve(
     idle_timeout: float,
     body_timeout: float,
     http: str,
+    processes: int,
 ) -> None:
     """Serve the HTTP API on a SQLite file with uvicorn, until Ctrl-C (SIGINT) or SIGTERM.
 
@@ -342,7 +347,8 @@ def serve(
     events go out, interrupted sagas continue, and a saga waiting for its restaurant still times out on time.
     Requests are authenticated with development tokens (`fooddelivery token`), signed with
     FOODDELIVERY_DEV_SECRET or the public development default. One server per database file: a second one is
-    refused at once, naming the first. Needs the `serve` extra: pip install 'fooddelivery[serve]'.
+    refused at once, naming the first; --processes N runs that one server in N processes (POSIX). Needs the
+    `serve` extra: pip install 'fooddelivery[serve]'.
     """
     from fooddelivery.domain.errors import InfrastructureError, ValidationError
     from fooddelivery.server import DatabaseInUse, PortUnavailable, ServeOptions, ServerUnavailable, run
@@ -352,7 +358,11 @@ def serve(
         resolve_implementation(http)
     except ValueError as exc:  # --http httptools without the package
         raise click.ClickException(f"cannot serve: {exc}") from None
-    options = ServeOptions(db, host, port, demo, confirmation_timeout, log_level, idle_timeout, body_timeout, http)
+    if processes > 1 and os.name != "posix":
+        raise click.UsageError("--processes above 1 needs POSIX (flock and inherited sockets)")
+    options = ServeOptions(
+        db, host, port, demo, confirmation_timeout, log_level, idle_timeout, body_timeout, http, processes
+    )
     try:
         status = run(options)
     except ServerUnavailable as exc:

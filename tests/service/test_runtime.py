@@ -29,7 +29,7 @@ from fooddelivery.domain.events import DomainEvent, EventType
 from fooddelivery.domain.order import Order, order_id_for_key
 from fooddelivery.ports.saga_store import SagaStatus
 from fooddelivery.ports.scheduler import ScheduledMessage
-from fooddelivery.testing.builders import make_event, make_order
+from fooddelivery.testing.builders import T0, make_event, make_order
 
 from ._world import CUSTOMER, REST_ID, World, build_world
 
@@ -248,6 +248,31 @@ def test_a_claim_is_aged_from_the_start_of_the_first_sweep_after_it() -> None:
     now[0] = 1000.0
     relay.flush()
     assert [g for g, _ in relay._sweeps] == [5, 6]  # only the sweeps that still age a claim are kept
+
+
+def test_with_other_processes_the_sweep_leaves_them_their_fresh_events() -> None:
+    # serve --processes N: the other processes' claims are not in this one's memory, so the sweep goes by age
+    outbox = InMemoryOrderRepository()
+    bus = InMemoryEventPublisher()
+    born = T0
+    old = make_order()
+    outbox.add(old)  # committed by another process long ago, never published (it died)
+    fresh = make_order()
+    outbox.add(fresh)  # committed by another process a moment ago: it is publishing it now
+    events = {r.event.order_id: r.event for r in outbox.pending()}
+    old_event, fresh_event = events[old.order_id], events[fresh.order_id]
+    assert old_event.occurred_at == fresh_event.occurred_at == born  # the builders' instant
+    now = [born + timedelta(seconds=9.999)]
+    relay = OutboxRelay(outbox, bus, foreign_claim_s=10, wall_clock=lambda: now[0])
+    assert relay.flush() == 0 and bus.published == []  # both younger than 10 s: the other processes' to publish
+    now[0] = born + timedelta(seconds=10)
+    assert relay.flush() == 2 and outbox.outbox_size == 0  # 10 s old: the sweep's
+    assert [e.event_id for e in bus.published] == [old_event.event_id, fresh_event.event_id]
+    relay.foreign_claim_s = 0  # one process again: no age at all
+    fresh_again = make_order()
+    outbox.add(fresh_again)
+    now[0] = born
+    assert relay.flush() == 1 and outbox.outbox_size == 0
 
 
 def test_a_failed_publish_releases_the_claims_to_the_sweep_and_counts_the_attempt() -> None:

@@ -13,7 +13,10 @@ the caller that owns them: a caller that publishes, marks and releases its event
 outbox and its look at the claims has them published a second time by the sweep (at-least-once, see below). A claim
 reads no clock: it is stamped with the number of the sweeps started so far, and the sweep ages it by the start of
 the sweep that followed it (a lower bound of its age), so a claim is left alone from ``claim_ttl_s`` to
-``claim_ttl_s`` plus one sweep interval.
+``claim_ttl_s`` plus one sweep interval. Claims live in the process that made them: where other processes commit
+to the same outbox and publish their own (``serve --processes N``: the sweep runs in one of them), the sweep also
+leaves alone every event younger than ``foreign_claim_s`` by its ``occurred_at`` (those processes' callers are
+presumed to be publishing it), and the order's later events with it.
 
 **Change streams** (:class:`ChangeStreamRelay`; DynamoDB Streams, the Cosmos DB change feed, a Firestore
 trigger): the store itself delivers every committed outbox record to a function, which publishes the events and
@@ -31,6 +34,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from operator import attrgetter
 
 from fooddelivery.domain.errors import InfrastructureError
@@ -73,6 +77,10 @@ class OutboxRelay:
         claim_ttl_s: how long the sweep leaves a claimed event to the caller that committed it, at least (seconds;
             at most one sweep interval more: see the module docstring).
         monotonic: the sweep's clock (seconds; ``time.monotonic``): what ages claims.
+        foreign_claim_s: how long the sweep leaves an event to the other processes that may have committed it,
+            by the event's ``occurred_at`` (seconds; 0, the default, when this process is the outbox's only
+            writer). Settable later: ``serve`` sets it once its other processes start.
+        wall_clock: what ages events for ``foreign_claim_s`` (timezone-aware UTC; the system clock by default).
     """
 
     def __init__(
@@ -85,6 +93,8 @@ class OutboxRelay:
         publish_after_commit: bool = True,
         claim_ttl_s: float = 10.0,
         monotonic: Callable[[], float] = time.monotonic,
+        foreign_claim_s: float = 0.0,
+        wall_clock: Callable[[], datetime] = now_utc,
     ) -> None:
         self.outbox = outbox
         self.publisher = publisher
@@ -93,6 +103,8 @@ class OutboxRelay:
         self.publish_after_commit = publish_after_commit
         self.claim_ttl_s = claim_ttl_s
         self._monotonic = monotonic
+        self.foreign_claim_s = foreign_claim_s
+        self._wall_clock = wall_clock
         self._own = _Own()
         #: event id -> the number of sweeps started when it was claimed (its generation)
         self._claims: dict[str, int] = {}
@@ -274,6 +286,10 @@ class OutboxRelay:
                 published += self._deliver_own([])
             seen: set[str] = set()
             expired_below = self._start_sweep()
+            # events after this instant may be another process's to publish (younger than foreign_claim_s)
+            settling = (
+                self._wall_clock() - timedelta(seconds=self.foreign_claim_s) if self.foreign_claim_s > 0 else None
+            )
             while True:
                 records = self.outbox.pending(self.batch_size)
                 blocked: set[str] = set()
@@ -282,7 +298,11 @@ class OutboxRelay:
                     event = record.event
                     if event.event_id in seen:
                         continue
-                    if event.order_id in blocked or self._claimed(event.event_id, expired_below):
+                    if (
+                        event.order_id in blocked
+                        or self._claimed(event.event_id, expired_below)
+                        or (settling is not None and event.occurred_at > settling)
+                    ):
                         blocked.add(event.order_id)
                         continue
                     events.append(event)

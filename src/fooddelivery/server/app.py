@@ -50,7 +50,8 @@ import logging
 import os
 import signal
 import socket
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
@@ -73,6 +74,7 @@ if TYPE_CHECKING:
     from fooddelivery.http.api import HealthReport, HttpApi
     from fooddelivery.http.asgi import AsgiApp
     from fooddelivery.server.demo import DemoCatalog
+    from fooddelivery.server.processes import Siblings
 
 __all__ = [
     "LOG_LEVELS",
@@ -150,6 +152,8 @@ class ServeOptions:
         http: the HTTP/1.1 implementation, one of ``fooddelivery.server.protocol.HTTP_IMPLEMENTATIONS``
             (``"auto"``: httptools when installed, else h11). The event loop is uvicorn's choice (uvloop when
             installed).
+        processes: how many processes serve the port and the file (>= 1; see
+            :mod:`fooddelivery.server.processes`; more than 1 on POSIX only).
     """
 
     db: Path
@@ -161,6 +165,7 @@ class ServeOptions:
     idle_timeout_s: float = IDLE_TIMEOUT_S
     body_timeout_s: float = BODY_TIMEOUT_S
     http: str = "auto"
+    processes: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +209,13 @@ class LocalServer:
             one may not).
         holder: what the lock tells a process it refuses (``{"url": ...}``).
         body_timeout_s: the ASGI app's body deadline (see :class:`~fooddelivery.http.asgi.AsgiApp`), or None.
+        sibling: this is one of the extra processes of ``serve --processes N``
+            (:mod:`fooddelivery.server.processes`): the first process holds the writer lock, checked and recovered
+            the file and runs the background worker; this one serves requests and drives the sagas of the orders
+            placed through it, nothing else (no lock taken, no check, catalog, recovery or worker on
+            :meth:`start`).
+        shared_writes: other processes of this server write the file too (``--processes`` > 1): writes take the
+            writers' ``flock`` (see :class:`~fooddelivery.adapters.sqlite.database.SqliteDatabase`).
 
     Raises:
         DatabaseInUse: another process holds the database's writer lock (nothing was opened).
@@ -222,18 +234,23 @@ class LocalServer:
         lock: bool = True,
         holder: Mapping[str, Any] | None = None,
         body_timeout_s: float | None = None,
+        sibling: bool = False,
+        shared_writes: bool = False,
     ) -> None:
         from fooddelivery.http.api import HttpApi
         from fooddelivery.http.asgi import AsgiApp
 
         self.demo = demo
+        self.sibling = sibling
         self.clock = clock or SystemClock()
         self.counters = OperationCounters()
-        self.lock: DatabaseLock | None = DatabaseLock(db, holder) if lock else None
+        self.lock: DatabaseLock | None = DatabaseLock(db, holder) if lock and not sibling else None
         if self.lock is not None:
             self.lock.acquire()  # before the database is opened (opening migrates: a write)
         try:
-            self.adapters: SqliteAdapters = open_sqlite_adapters(db, counters=self.counters, clock=self.clock)
+            self.adapters: SqliteAdapters = open_sqlite_adapters(
+                db, counters=self.counters, clock=self.clock, shared_writes=shared_writes
+            )
         except BaseException:
             self._release_lock()
             raise
@@ -275,6 +292,8 @@ class LocalServer:
             raise
         self.catalog: DemoCatalog | None = None
         self.recovery: Recovery | None = None
+        #: ``serve --processes N`` in the first process: (running, wanted) of the other processes, for ``/health``
+        self.processes: Callable[[], tuple[int, int]] | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------------------
     def start(self) -> Recovery | None:
@@ -284,12 +303,17 @@ class LocalServer:
         A damaged file is served read-only: no catalog, no recovery, no worker (logged once, reported by
         ``/health``). A store failing during recovery (a full disk) postpones it: the worker's passes retry.
 
+        A sibling process (``sibling=True``) only starts its saga queue: the first process did the rest.
+
         Returns:
-            What recovery did, or None when it did not run (a damaged file, or postponed).
+            What recovery did, or None when it did not run (a damaged file, or postponed, or a sibling).
 
         Raises:
             InfrastructureError: the demo catalog could not be loaded (the server does not start).
         """
+        if self.sibling:
+            self.sagas.start()
+            return None
         problems = self.adapters.database.check_integrity()
         if problems:
             log.error(
@@ -371,12 +395,19 @@ class LocalServer:
             "integrity": db.integrity,
             "worker": "backing_off" if outage is not None else ("running" if self.worker.running else "stopped"),
         }
+        if self.sibling:
+            checks["worker"] = "other_process"  # the first process runs it
+        processes = self.processes() if self.processes is not None else None
+        if processes is not None:
+            checks["processes"] = f"{processes[0] + 1} of {processes[1] + 1} running"
         if db.integrity == "corrupt":
             detail = f"the database file is damaged ({db.integrity_detail}); it is served read-only"
         elif db.writes != "ok":
             detail = f"writes fail ({db.writes}) since {db.writes_since:%Y-%m-%dT%H:%M:%SZ}; free the disk"
         elif outage is not None:
             detail = f"background work fails: {outage.reason}"
+        elif processes is not None and processes[0] < processes[1]:
+            detail = f"{processes[1] - processes[0]} of the server's other processes not running (being restarted)"
         else:
             return HealthReport(ok=True, checks=checks)
         return HealthReport(ok=False, checks=checks, detail=detail)
@@ -457,6 +488,9 @@ def run(options: ServeOptions) -> int:
     431, and a request body that stalls for ``body_timeout_s`` gets 408. ``options.http`` chooses the HTTP parser
     (httptools by default when installed).
 
+    With ``options.processes`` > 1 this process starts the others once it has checked and recovered the file
+    (:mod:`fooddelivery.server.processes`) and, on a signal, stops them with itself.
+
     Returns:
         0 after a graceful shutdown; uvicorn's non-zero status when it could not start (3 when the start-up
         failed, uvicorn having logged why).
@@ -466,17 +500,18 @@ def run(options: ServeOptions) -> int:
         PortUnavailable: the port cannot be bound (nothing else was done).
         DatabaseInUse: another process serves this database file (the database was not opened).
         InfrastructureError: the database cannot be opened.
-        ValueError: ``options.http`` is unknown, or ``"httptools"`` without the package (nothing was done).
+        ValueError: ``options.http`` is unknown, or ``"httptools"`` without the package, or ``options.processes``
+            is below 1, or above 1 on Windows (nothing was done).
     """
+    if options.processes < 1:
+        raise ValueError(f"processes must be >= 1, not {options.processes}")
+    if options.processes > 1 and os.name != "posix":
+        raise ValueError("--processes > 1 needs POSIX (flock and inherited sockets); use 1 here")
     uvicorn = _uvicorn()
-    from fooddelivery.server.protocol import guarded_protocol, resolve_implementation
+    from fooddelivery.server.protocol import guarded_protocol
 
-    protocol = guarded_protocol(options.idle_timeout_s, MAX_HEAD_BYTES, options.http)
-    parser = resolve_implementation(options.http)
-    loop_name = "uvloop" if importlib.util.find_spec("uvloop") is not None else "asyncio"
-
+    guarded_protocol(options.idle_timeout_s, MAX_HEAD_BYTES, options.http)  # an unknown --http fails here
     json_logs = configure_logging(options.log_level)
-    log.info("HTTP/1.1 parser: %s (--http %s); event loop: %s", parser, options.http, loop_name)
     settings = replace(Settings.from_env(), confirmation_timeout_s=options.confirmation_timeout_s)
     _warn_about_development_tokens(options.host)
     listener = bind_socket(options.host, options.port)
@@ -489,10 +524,70 @@ def run(options: ServeOptions) -> int:
             demo=options.demo,
             holder={"url": url},
             body_timeout_s=options.body_timeout_s,
+            shared_writes=options.processes > 1,
         )
     except BaseException:
         listener.close()
         raise
+    siblings = None
+    if options.processes > 1:
+        from fooddelivery.server.processes import Siblings
+
+        siblings = Siblings(options, listener.fileno())
+        server.processes = siblings.running
+        server.app.startup.append(lambda: _start_siblings(server, siblings))
+        server.app.shutdown.insert(0, siblings.stop)  # they finish their requests while this process still runs
+    log.info("listening on %s (serving once the database is checked and recovered)", url)
+    try:
+        status = serve_with_uvicorn(uvicorn, server, listener, options, json_logs, on_exit=siblings)
+    finally:
+        if siblings is not None:
+            siblings.stop()
+    if status == 0:
+        log.info("stopped; database %s closed", options.db)
+    return status
+
+
+def _start_siblings(server: LocalServer, siblings: Siblings) -> None:
+    if server.adapters.database.health.integrity == "corrupt":
+        log.error("not starting the other %d serve processes: the database is served read-only", siblings.wanted)
+        return
+    relay = server.boot.service.relay
+    relay.foreign_claim_s = relay.claim_ttl_s  # the sweep leaves the others' fresh events to them
+    siblings.start()
+
+
+def serve_with_uvicorn(
+    uvicorn: Any,
+    server: LocalServer,
+    listener: socket.socket,
+    options: ServeOptions,
+    json_logs: bool,
+    *,
+    on_exit: Siblings | None = None,
+    should_exit: threading.Event | None = None,
+) -> int:
+    """Serve ``server.app`` on ``listener`` with uvicorn until SIGINT/SIGTERM (or ``should_exit``), then close
+    ``server`` and ``listener``; shared by every process of ``serve``.
+
+    Args:
+        uvicorn: the module (:func:`_uvicorn`).
+        server: the composition to serve (its lifespan hooks run inside).
+        listener: a bound, listening socket.
+        options: the HTTP options (``http``, timeouts, log level).
+        json_logs: whether the logs are JSON (uvicorn must not install its own logging configuration).
+        on_exit: the other processes, told to stop as soon as the signal arrives (before this one drains).
+        should_exit: set from another thread to shut down gracefully, as on SIGTERM (a sibling's control pipe).
+
+    Returns:
+        0 after a graceful shutdown; 1 (or ``128 + signal``) when it could not start or was stopped before.
+    """
+    from fooddelivery.server.protocol import guarded_protocol, resolve_implementation
+
+    protocol = guarded_protocol(options.idle_timeout_s, MAX_HEAD_BYTES, options.http)
+    parser = resolve_implementation(options.http)
+    loop_name = "uvloop" if importlib.util.find_spec("uvloop") is not None else "asyncio"
+    log.info("HTTP/1.1 parser: %s (--http %s); event loop: %s", parser, options.http, loop_name)
     config = uvicorn.Config(
         server.app,
         log_level=options.log_level,
@@ -504,7 +599,14 @@ def run(options: ServeOptions) -> int:
         h11_max_incomplete_event_size=MAX_HEAD_BYTES,
         timeout_keep_alive=max(1, int(options.idle_timeout_s)),
     )
-    uv_server = uvicorn.Server(config)
+
+    class _Server(uvicorn.Server):  # type: ignore[misc]
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            if on_exit is not None:
+                on_exit.signal_stop()  # the others start draining at the same time as this one
+            super().handle_exit(sig, frame)
+
+    uv_server = _Server(config)
 
     def after_graceful_shutdown(sig: int, frame: FrameType | None) -> None:
         # uvicorn handles SIGINT/SIGTERM while it serves, then re-raises the signal to the handler it found
@@ -513,8 +615,14 @@ def run(options: ServeOptions) -> int:
         if not uv_server.should_exit:
             raise SystemExit(128 + sig)
 
+    if should_exit is not None:
+
+        def watch() -> None:
+            should_exit.wait()
+            uv_server.should_exit = True  # uvicorn's main loop looks at it every 0.1 s
+
+        threading.Thread(target=watch, name="fooddelivery-exit", daemon=True).start()
     previous = {sig: signal.signal(sig, after_graceful_shutdown) for sig in (signal.SIGINT, signal.SIGTERM)}
-    log.info("listening on %s (serving once the database is checked and recovered)", url)
     try:
         uv_server.run(sockets=[listener])
     except SystemExit as exc:
@@ -524,10 +632,7 @@ def run(options: ServeOptions) -> int:
             signal.signal(sig, handler)
         server.close()
         listener.close()
-    if not uv_server.started:
-        return 1
-    log.info("stopped; database %s closed", options.db)
-    return 0
+    return 0 if uv_server.started else 1
 
 
 def _warn_about_development_tokens(host: str) -> None:

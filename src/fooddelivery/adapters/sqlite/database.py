@@ -5,8 +5,12 @@ the file runs in WAL mode, so readers never block the single writer and the writ
 write is one explicit ``BEGIN IMMEDIATE`` transaction: it takes the write lock up front (waiting up to the busy
 timeout), so two writers never deadlock upgrading a read lock. Writers of one process also queue on a Python lock
 first (a quick hand-over rather than SQLite's sleeping busy handler); writers of other processes on the same file
-are kept apart by SQLite's file lock. Connections come from a small pool shared by all threads (a server's worker
-threads plus a timer thread); a connection is used by one thread at a time.
+are kept apart by SQLite's file lock, or, for the processes of one server (``serve --processes N``, opened with
+``shared_writes=True``), by an exclusive ``flock`` on a lock file beside the database taken before ``BEGIN
+IMMEDIATE``: the kernel hands it to the next waiting process at once, where SQLite's busy handler sleeps 1 - 100 ms
+between retries (https://sqlite.org/c3ref/busy_timeout.html), which under contention costs more than the write.
+Connections come from a small pool shared by all threads (a server's worker threads plus a timer thread); a
+connection is used by one thread at a time.
 
 Health (:attr:`SqliteDatabase.health`): the database remembers what its last writes met -- a full disk, an I/O or
 permission error -- and logs a line when that *changes* (never once per failed write), and whether the file passed
@@ -31,9 +35,21 @@ from pathlib import Path
 from typing import Final, Literal, cast
 
 from fooddelivery.adapters.sqlite.schema import migrate as run_migrations
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock, so no shared_writes
+    fcntl = None  # type: ignore[assignment]
 from fooddelivery.domain.errors import ConcurrencyConflict, DataCorrupted, FoodDeliveryError, InfrastructureError
 
-__all__ = ["JOURNAL_SIZE_LIMIT_BYTES", "MEMORY", "SqliteDatabase", "StorageHealth", "translate_error"]
+__all__ = [
+    "JOURNAL_SIZE_LIMIT_BYTES",
+    "MEMORY",
+    "SqliteDatabase",
+    "StorageHealth",
+    "translate_error",
+    "writers_lock_path",
+]
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +57,18 @@ log = logging.getLogger(__name__)
 MEMORY: Final[str] = ":memory:"
 #: The size a checkpoint truncates the WAL file to (``PRAGMA journal_size_limit``; https://sqlite.org/pragma.html).
 JOURNAL_SIZE_LIMIT_BYTES: Final[int] = 4 * 1024 * 1024
+
+
+
+def writers_lock_path(database: str | os.PathLike[str]) -> Path:
+    """The file whose ``flock`` the processes of one server take around each write: ``<resolved path>.writers``.
+
+    Not one of SQLite's files (``<database>``, ``-wal``, ``-shm``: https://sqlite.org/tempfiles.html), nor
+    ``serve``'s one-server lock (``<database>.lock``, :mod:`fooddelivery.server.lock`).
+    """
+    resolved = Path(database).resolve()
+    return resolved.with_name(resolved.name + ".writers")
+
 
 # SQLite primary result codes (https://sqlite.org/rescode.html); extended codes carry them in their low byte.
 _SQLITE_READONLY: Final[int] = 8
@@ -140,9 +168,14 @@ class SqliteDatabase:
         busy_timeout_s: how long a writer waits for the write lock before ``InfrastructureError`` (seconds, > 0).
         max_connections: most connections open at once (>= 1); further callers wait for a free one.
         migrate: create the schema if missing (``fooddelivery.adapters.sqlite.schema.migrate``).
+        shared_writes: other processes write this file all the time (the processes of one ``serve``): every
+            write (and checkpoint) also takes an exclusive ``flock`` on :func:`writers_lock_path` (created if
+            missing), held until its ``COMMIT`` or ``ROLLBACK``. A writer waits for another process's transaction
+            as long as it lasts; the kernel drops the lock of a process that ends, however it ends. POSIX only.
 
     Raises:
-        ValueError: a non-positive timeout or pool size.
+        ValueError: a non-positive timeout or pool size; ``shared_writes`` where ``flock`` does not exist
+            (Windows) or with :data:`MEMORY`.
         InfrastructureError: the file cannot be opened, is not a database, or has a newer schema.
     """
 
@@ -153,6 +186,7 @@ class SqliteDatabase:
         busy_timeout_s: float = 5.0,
         max_connections: int = 8,
         migrate: bool = True,
+        shared_writes: bool = False,
     ) -> None:
         if not busy_timeout_s > 0:
             raise ValueError("busy_timeout_s must be positive")
@@ -160,6 +194,19 @@ class SqliteDatabase:
             raise ValueError("max_connections must be >= 1")
         self._path = str(path) if str(path) == MEMORY else str(Path(path))
         self._in_memory = self._path == MEMORY
+        #: the descriptor of the writers' lock file (shared_writes), or None
+        self._writers_fd: int | None = None
+        if shared_writes:
+            if fcntl is None:
+                raise ValueError("shared_writes needs POSIX flock (not available on this platform)")
+            if self._in_memory:
+                raise ValueError("shared_writes needs a database file, not :memory:")
+            try:
+                self._writers_fd = os.open(writers_lock_path(self._path), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            except OSError as exc:
+                raise InfrastructureError(
+                    f"open {writers_lock_path(self._path)}: {exc.strerror or exc}", action="open", reason="io_error"
+                ) from exc
         self._busy_timeout_s = busy_timeout_s
         self._max = 1 if self._in_memory else max_connections
         self._cond = threading.Condition()
@@ -334,8 +381,12 @@ class SqliteDatabase:
         if not self._writer.acquire(timeout=self._busy_timeout_s):
             raise InfrastructureError("checkpoint: this process's writers hold the database", reason="locked")
         try:
-            with self.read() as conn:
-                row = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            self._lock_writers()
+            try:
+                with self.read() as conn:
+                    row = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            finally:
+                self._unlock_writers()
         finally:
             self._writer.release()
         return int(row[0]), int(row[1]), int(row[2])
@@ -454,8 +505,14 @@ class SqliteDatabase:
                 f"write: the database {self._path} is locked by this process's writers", action="begin", reason="locked"
             )
         try:
+            self._lock_writers()
+        except BaseException:
+            self._writer.release()
+            raise
+        try:
             conn = self._acquire()
         except BaseException:
+            self._unlock_writers()
             self._writer.release()
             raise
         broken = False
@@ -486,7 +543,27 @@ class SqliteDatabase:
             self._note_write_ok()
         finally:
             self._release(conn, broken)
+            self._unlock_writers()
             self._writer.release()
+
+    def _lock_writers(self) -> None:
+        """Take the writers' ``flock`` (shared_writes; call with ``self._writer`` held): blocks while another
+        process of the server writes. ``flock`` releases the GIL while it waits."""
+        fd = self._writers_fd
+        if fd is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except OSError as exc:
+                raise InfrastructureError(
+                    f"write: cannot lock {writers_lock_path(self._path)}: {exc.strerror or exc}",
+                    action="begin",
+                    reason="locked",
+                ) from exc
+
+    def _unlock_writers(self) -> None:
+        fd = self._writers_fd
+        if fd is not None:
+            fcntl.flock(fd, fcntl.LOCK_UN)
 
     def close(self) -> None:
         """Close every pooled connection; later calls raise ``InfrastructureError``. Idempotent.
@@ -501,6 +578,10 @@ class SqliteDatabase:
             self._cond.notify_all()
         for conn in idle:
             conn.close()
+        with self._writer:  # no write is between its flock and its unlock
+            fd, self._writers_fd = self._writers_fd, None
+        if fd is not None:
+            os.close(fd)
 
     def __enter__(self) -> SqliteDatabase:
         return self

@@ -105,6 +105,7 @@ def open_sqlite_adapters(
     busy_timeout_s: float = 5.0,
     max_connections: int = 8,
     location_retain: int | None = None,
+    shared_writes: bool = False,
 ) -> SqliteAdapters:
     """Open (creating if missing) the SQLite database at ``path`` and build every adapter on it.
 
@@ -130,6 +131,7 @@ def open_sqlite_adapters(
         busy_timeout_s: how long a writer waits for the write lock before ``InfrastructureError`` (seconds).
         max_connections: most connections open at once (threads beyond wait for one).
         location_retain: positions kept per driver in the location stream, or None for all.
+        shared_writes: the processes of one server write the file together (see :class:`SqliteDatabase`).
 
     Returns:
         The adapters, sharing one :class:`SqliteDatabase`; close them with :meth:`SqliteAdapters.close`.
@@ -137,10 +139,12 @@ def open_sqlite_adapters(
     Raises:
         InfrastructureError: the file cannot be opened or created, is not a SQLite database, or holds a newer
             schema.
-        ValueError: a non-positive timeout, pool size or retention.
+        ValueError: a non-positive timeout, pool size or retention; ``shared_writes`` on Windows or in memory.
     """
     clock = clock or SystemClock()
-    db = SqliteDatabase(path, busy_timeout_s=busy_timeout_s, max_connections=max_connections)
+    db = SqliteDatabase(
+        path, busy_timeout_s=busy_timeout_s, max_connections=max_connections, shared_writes=shared_writes
+    )
     try:
         return SqliteAdapters(
             database=db,

@@ -1,0 +1,105 @@
+"""``SqliteDatabase(shared_writes=True)``: the processes of one server hand writes over through a ``flock`` on
+``<database>.writers`` (``serve --processes N``)."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from fooddelivery.adapters.sqlite import SqliteDatabase
+from fooddelivery.adapters.sqlite.database import MEMORY, writers_lock_path
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+
+
+def _locked_by_someone(path: Path) -> bool:
+    fd = os.open(path, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # (closing drops a lock taken here)
+    return False
+
+
+def test_a_write_holds_the_writers_lock_from_begin_to_commit_and_not_after(tmp_path: Path) -> None:
+    db = SqliteDatabase(tmp_path / "shared.db", shared_writes=True)
+    lock = writers_lock_path(tmp_path / "shared.db")
+    assert lock == (tmp_path / "shared.db.writers").resolve() and lock.exists()
+    assert not _locked_by_someone(lock)
+    with db.write() as conn:
+        conn.execute("CREATE TABLE t (n INTEGER)")
+        assert _locked_by_someone(lock)
+    assert not _locked_by_someone(lock)
+    with pytest.raises(RuntimeError), db.write() as conn:  # a block that raises rolls back and unlocks
+        conn.execute("INSERT INTO t VALUES (1)")
+        raise RuntimeError("boom")
+    assert not _locked_by_someone(lock)
+    with db.read() as conn:
+        assert conn.execute("SELECT COUNT(*) FROM t").fetchone()[0] == 0
+    db.checkpoint()
+    assert not _locked_by_someone(lock)
+    db.close()
+    assert db._writers_fd is None
+
+
+def test_without_shared_writes_there_is_no_lock_file_and_memory_cannot_share(tmp_path: Path) -> None:
+    db = SqliteDatabase(tmp_path / "alone.db")
+    with db.write() as conn:
+        conn.execute("CREATE TABLE t (n INTEGER)")
+    db.close()
+    assert not writers_lock_path(tmp_path / "alone.db").exists()
+    with pytest.raises(ValueError, match="database file"):
+        SqliteDatabase(MEMORY, shared_writes=True)
+
+
+_WRITER = textwrap.dedent(
+    """
+    import sys
+    import time
+    from fooddelivery.adapters.sqlite import SqliteDatabase
+    db = SqliteDatabase(sys.argv[1], busy_timeout_s=float(sys.argv[4]), shared_writes=True)
+    for n in range(int(sys.argv[3])):
+        with db.write() as conn:
+            conn.execute("INSERT INTO t (who, n) VALUES (?, ?)", (sys.argv[2], n))
+            conn.execute("UPDATE total SET n = n + 1")
+            time.sleep(0.002)  # a transaction that takes a while: the other process must wait for it
+    db.close()
+    """
+)
+
+
+def test_two_processes_writing_at_once_lose_nothing_and_never_meet_the_busy_timeout(tmp_path: Path) -> None:
+    path = tmp_path / "two.db"
+    db = SqliteDatabase(path, shared_writes=True)
+    with db.write() as conn:
+        conn.execute("CREATE TABLE t (who TEXT, n INTEGER, PRIMARY KEY (who, n))")
+        conn.execute("CREATE TABLE total (n INTEGER)")
+        conn.execute("INSERT INTO total VALUES (0)")
+    env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    # a busy timeout of 20 ms: with SQLite's own lock alone a writer polls it (sleeping 1, 2, 5, 10 ms...) while the
+    # other process takes it again and again, and runs out ("database is locked"); the flock queues each writer
+    # until the other's COMMIT, so BEGIN IMMEDIATE never waits
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", _WRITER, str(path), who, "200", "0.02"], env=env, stderr=subprocess.PIPE
+        )
+        for who in ("a", "b")
+    ]
+    with db.write() as conn:  # this process writes meanwhile too
+        conn.execute("UPDATE total SET n = n + 1")
+    results = [(w.wait(120), w.stderr.read().decode() if w.stderr else "") for w in writers]
+    assert results == [(0, ""), (0, "")]
+    with db.read() as conn:
+        rows = conn.execute("SELECT who, COUNT(*), MIN(n), MAX(n) FROM t GROUP BY who ORDER BY who").fetchall()
+        total = conn.execute("SELECT n FROM total").fetchone()[0]
+    db.close()
+    assert rows == [("a", 200, 0, 199), ("b", 200, 0, 199)]
+    assert total == 401
