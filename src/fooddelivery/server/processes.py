@@ -96,9 +96,11 @@ class Siblings:
         self._given_up: set[int] = set()
 
     def start(self) -> None:
-        """Start every sibling (returns at once; each is watched by a thread of its own)."""
+        """Start every sibling (returns at once; each is watched by a thread of its own). Starts nothing once
+        :meth:`signal_stop` was called (a signal during the first process's start-up)."""
         for index in range(1, self.wanted + 1):
-            self._spawn(index)
+            if not self._spawn(index):
+                return
             watcher = threading.Thread(target=self._watch, args=(index,), name=f"fooddelivery-sibling-{index}")
             watcher.daemon = True
             watcher.start()
@@ -116,16 +118,18 @@ class Siblings:
         with self._lock:
             return [proc.pid for proc in self._procs.values() if proc.poll() is None]
 
-    def _spawn(self, index: int) -> None:
+    def _spawn(self, index: int) -> bool:
+        """Start sibling ``index``; False (nothing started) once stopping."""
         with self._lock:
             if self._stopping.is_set():
-                return
+                return False
             config = sibling_config(self.options, self._listener, self._control_r, index)
             proc = subprocess.Popen(
                 [*self._command, config], pass_fds=(self._listener, self._control_r), stdin=subprocess.DEVNULL
             )
             self._procs[index] = proc
         log.info("serve process %d of %d started: pid %d", index + 1, self.wanted + 1, proc.pid)
+        return True
 
     def _watch(self, index: int) -> None:
         early_exits = 0
@@ -152,7 +156,8 @@ class Siblings:
             if self._stopping.wait(RESTART_DELAY_S):
                 return
             try:
-                self._spawn(index)
+                if not self._spawn(index):
+                    return
             except OSError as exc:
                 log.error("serve process %d could not be started again: %s", index + 1, exc)
                 self._given_up.add(index)
