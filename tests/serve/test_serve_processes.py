@@ -160,3 +160,17 @@ def test_many_orders_through_both_processes_are_each_paid_once_and_published_onc
             published = [e.event_id for e in stored.publisher.of_order(order_id)]
             assert len(published) == len(set(published)), f"{order_id}: an event published twice"
         assert stored.orders.outbox_size == 0
+
+
+def test_a_second_process_killed_three_times_soon_after_its_start_is_still_replaced(start_server: StartServer) -> None:
+    # SIGKILL (the OOM killer, an operator) ends a process that started: it is no failure to start, so no give-up
+    server, sibling = _started_with_two(start_server)
+    for _ in range(3):
+        os.kill(sibling, signal.SIGKILL)
+        replaced = wait_for(lambda old=sibling: [p for p in _siblings(server) if p != old and _alive(p)], 20.0)
+        assert replaced, server.output()
+        sibling = replaced[0]
+    assert "not starting it again" not in server.output()
+    assert wait_for(lambda: _health(server)[1]["checks"].get("processes") == "2 of 2 running", 20.0), server.output()
+    assert server.stop() == 0
+    assert not _alive(sibling)

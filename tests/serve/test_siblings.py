@@ -46,3 +46,17 @@ def test_told_to_stop_before_starting_them_starts_none_and_no_thread_fails(
     assert siblings.pids == []
     assert siblings.stop() == []
     assert failures == []
+
+
+def test_a_sibling_killed_from_outside_soon_after_its_start_is_still_restarted(listener: socket.socket) -> None:
+    # the OOM killer or an operator's SIGKILL: the process had started; it did not fail to start
+    siblings = _siblings(listener, "import os, signal; os.kill(os.getpid(), signal.SIGKILL)")
+    siblings.start()
+    try:
+        deadline = time.monotonic() + 15.0
+        while time.monotonic() < deadline and siblings.restarts < 4:
+            time.sleep(0.05)
+        assert siblings.restarts >= 4
+        assert siblings.given_up == 0
+    finally:
+        siblings.stop()

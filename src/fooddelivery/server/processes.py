@@ -23,7 +23,8 @@ Lifetime: each sibling watches a pipe from the first process and shuts down grac
 process stopping, or dying however it dies); SIGINT/SIGTERM to the first process stops the siblings first, then
 itself. A sibling that exits while the server runs is started again after :data:`RESTART_DELAY_S` (logged), and
 ``/health`` of the first process says ``degraded`` until it is back; one that keeps failing within
-:data:`EARLY_EXIT_S` of its start is given up after :data:`MAX_EARLY_EXITS` tries (logged).
+:data:`EARLY_EXIT_S` of its start is given up after :data:`MAX_EARLY_EXITS` tries (logged); one ended from outside
+(SIGKILL from the OOM killer or an operator, SIGTERM, SIGINT) did not fail to start and is always started again.
 
 Counters, ``/metrics`` and each sibling's ``/health`` are per process. POSIX only (``flock``, descriptor passing).
 """
@@ -55,6 +56,9 @@ RESTART_DELAY_S: Final[float] = 1.0
 EARLY_EXIT_S: Final[float] = 10.0
 #: Consecutive failed starts after which a sibling slot is given up.
 MAX_EARLY_EXITS: Final[int] = 3
+#: Exit statuses (``Popen.returncode``) of a sibling ended from outside -- a graceful stop (0), SIGTERM, SIGINT, or
+#: SIGKILL (an operator, the OOM killer) -- rather than failing to start: never counted as a failed start.
+_ENDED_FROM_OUTSIDE: Final[frozenset[int]] = frozenset({0, -signal.SIGKILL, -signal.SIGTERM, -signal.SIGINT})
 
 
 def sibling_config(options: ServeOptions, listener_fd: int, control_fd: int, index: int) -> str:
@@ -94,6 +98,7 @@ class Siblings:
         self._control_r, self._control_w = os.pipe()
         os.set_inheritable(self._control_r, False)  # passed explicitly with pass_fds
         self._given_up: set[int] = set()
+        self._restarts = 0
 
     def start(self) -> None:
         """Start every sibling (returns at once; each is watched by a thread of its own). Starts nothing once
@@ -111,6 +116,18 @@ class Siblings:
         with self._lock:
             alive = sum(1 for proc in self._procs.values() if proc.poll() is None)
         return alive, self.wanted
+
+    @property
+    def restarts(self) -> int:
+        """How many siblings were started again after one exited."""
+        with self._lock:
+            return self._restarts
+
+    @property
+    def given_up(self) -> int:
+        """How many sibling slots were given up (their process kept failing to start)."""
+        with self._lock:
+            return len(self._given_up)
 
     @property
     def pids(self) -> list[int]:
@@ -140,14 +157,16 @@ class Siblings:
             status = proc.wait()
             if self._stopping.is_set():
                 return
-            early_exits = early_exits + 1 if time.monotonic() - started < EARLY_EXIT_S else 0
+            early = time.monotonic() - started < EARLY_EXIT_S and status not in _ENDED_FROM_OUTSIDE
+            early_exits = early_exits + 1 if early else 0
             if early_exits >= MAX_EARLY_EXITS:
                 log.error(
                     "serve process %d (pid %d) exited with status %d within %.0f s of its start %d times in a row; "
                     "not starting it again (the server goes on with fewer processes)",
                     index + 1, proc.pid, status, EARLY_EXIT_S, early_exits,
                 )  # fmt: skip
-                self._given_up.add(index)
+                with self._lock:
+                    self._given_up.add(index)
                 return
             log.error(
                 "serve process %d (pid %d) exited with status %d; starting another in %.0f s",
@@ -160,8 +179,11 @@ class Siblings:
                     return
             except OSError as exc:
                 log.error("serve process %d could not be started again: %s", index + 1, exc)
-                self._given_up.add(index)
+                with self._lock:
+                    self._given_up.add(index)
                 return
+            with self._lock:
+                self._restarts += 1
 
     def stop(self, timeout_s: float = 15.0) -> list[int]:
         """Tell every sibling to stop (the control pipe closes, and SIGTERM), wait up to ``timeout_s`` for them,
