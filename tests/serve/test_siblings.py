@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from fooddelivery.server.app import ServeOptions
-from fooddelivery.server.processes import Siblings
+from fooddelivery.server.app import LocalServer, ServeOptions
+from fooddelivery.server.processes import MAX_EARLY_EXITS, Siblings
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="--processes is POSIX only")
 
@@ -60,3 +60,23 @@ def test_a_sibling_killed_from_outside_soon_after_its_start_is_still_restarted(l
         assert siblings.given_up == 0
     finally:
         siblings.stop()
+
+
+def test_a_sibling_that_cannot_start_is_given_up_and_health_says_so(listener: socket.socket, tmp_path: Path) -> None:
+    siblings = _siblings(listener, "import sys; sys.exit(3)")  # sibling.py's status when the server cannot be built
+    with LocalServer(tmp_path / "serve.db") as server:
+        server.processes = siblings.status  # as run() wires it
+        siblings.start()
+        try:
+            deadline = time.monotonic() + 15.0
+            while time.monotonic() < deadline and siblings.given_up == 0:
+                time.sleep(0.05)
+            assert (siblings.given_up, siblings.restarts) == (1, MAX_EARLY_EXITS - 1)
+            assert siblings.running() == (0, 1)
+            report = server.health()
+            assert (report.ok, report.checks["processes"]) == (False, "1 of 2 running")
+            assert report.detail == (
+                "1 of the server's other processes given up after failing to start 3 times in a row (see the log)"
+            )
+        finally:
+            assert siblings.stop() == [3]

@@ -23,7 +23,8 @@ Lifetime: each sibling watches a pipe from the first process and shuts down grac
 process stopping, or dying however it dies); SIGINT/SIGTERM to the first process stops the siblings first, then
 itself. A sibling that exits while the server runs is started again after :data:`RESTART_DELAY_S` (logged), and
 ``/health`` of the first process says ``degraded`` until it is back; one that keeps failing within
-:data:`EARLY_EXIT_S` of its start is given up after :data:`MAX_EARLY_EXITS` tries (logged); one ended from outside
+:data:`EARLY_EXIT_S` of its start is given up after :data:`MAX_EARLY_EXITS` tries (logged, and ``/health`` stays
+``degraded`` saying so: restart the server once the cause is fixed); one ended from outside
 (SIGKILL from the OOM killer or an operator, SIGTERM, SIGINT) did not fail to start and is always started again.
 
 Counters, ``/metrics`` and each sibling's ``/health`` are per process. POSIX only (``flock``, descriptor passing).
@@ -116,6 +117,11 @@ class Siblings:
         with self._lock:
             alive = sum(1 for proc in self._procs.values() if proc.poll() is None)
         return alive, self.wanted
+
+    def status(self) -> tuple[int, int, int]:
+        """``(running, wanted, given_up)``: :meth:`running` and :attr:`given_up` together (``/health``)."""
+        running, wanted = self.running()
+        return running, wanted, self.given_up
 
     @property
     def restarts(self) -> int:
