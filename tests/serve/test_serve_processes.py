@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -15,7 +16,17 @@ from fooddelivery.adapters.sqlite import open_sqlite_adapters
 from fooddelivery.domain import EventType
 from fooddelivery.ports.saga_store import SagaStatus
 
-from ._live import REFERENCE_PAYLOAD, LiveServer, placed_and_settled, token, wait_for
+from ._live import (
+    HOST,
+    REFERENCE_PAYLOAD,
+    LiveServer,
+    fooddelivery_command,
+    free_port,
+    placed_and_settled,
+    server_env,
+    token,
+    wait_for,
+)
 from .conftest import StartServer
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc for the child processes")
@@ -174,3 +185,33 @@ def test_a_second_process_killed_three_times_soon_after_its_start_is_still_repla
     assert wait_for(lambda: _health(server)[1]["checks"].get("processes") == "2 of 2 running", 20.0), server.output()
     assert server.stop() == 0
     assert not _alive(sibling)
+
+
+def test_a_new_server_is_refused_while_a_second_process_of_a_killed_first_one_still_runs(
+    start_server: StartServer,
+) -> None:
+    # the second process of a SIGKILLed first one drains and drives its sagas for a while; a server started
+    # meanwhile must not recover the file under it (both would publish the same events and resume the same sagas)
+    server, sibling = _started_with_two(start_server)
+    os.kill(sibling, signal.SIGSTOP)  # still running when the first one dies
+    try:
+        server.kill()
+        refused = subprocess.run(
+            [*fooddelivery_command(), "serve", "--db", str(server.db), "--host", HOST, "--port", str(free_port())],
+            cwd=server.db.parent,
+            env=server_env(),
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert _alive(sibling)
+    finally:
+        os.kill(sibling, signal.SIGCONT)
+    assert refused.returncode == 1, refused.stderr
+    assert f"{server.db.name} is in use by fooddelivery serve" in refused.stderr
+    assert "recovered" not in refused.stderr
+    assert wait_for(lambda: not _alive(sibling), 20.0)  # its pipe closed: it ends by itself, and frees the file
+    restarted = start_server("--demo", db=server.db)
+    assert "recovered" in restarted.output()
+    assert restarted.stop() == 0

@@ -541,7 +541,8 @@ def run(options: ServeOptions) -> int:
     if options.processes > 1:
         from fooddelivery.server.processes import Siblings
 
-        siblings = Siblings(options, listener.fileno())
+        held = server.lock.fileno() if server.lock is not None else None
+        siblings = Siblings(options, listener.fileno(), hold=() if held is None else (held,))
         server.processes = siblings.status
         server.app.startup.append(lambda: _start_siblings(server, siblings))
         server.app.shutdown.insert(0, siblings.stop)  # they finish their requests while this process still runs

@@ -20,9 +20,12 @@ What makes it safe on one file:
   saga write is a compare-and-set on its version, so two processes never both apply one step.
 
 Lifetime: each sibling watches a pipe from the first process and shuts down gracefully when it closes (the first
-process stopping, or dying however it dies); SIGINT/SIGTERM to the first process stops the siblings first, then
-itself. A sibling that exits while the server runs is started again after :data:`RESTART_DELAY_S` (logged), and
-``/health`` of the first process says ``degraded`` until it is back; one that keeps failing within
+process stopping, or dying however it dies). Each inherits the first process's database lock and holds it until it
+ends, so a ``serve`` started after the first process died is refused (``DatabaseInUse``) until the siblings have
+finished what they were doing, instead of recovering the file under them (both would publish the same events).
+SIGINT/SIGTERM to the first process stops the siblings first, then itself. A sibling that exits while the server
+runs is started again after :data:`RESTART_DELAY_S` (logged), and ``/health`` of the first process says
+``degraded`` until it is back; one that keeps failing within
 :data:`EARLY_EXIT_S` of its start is given up after :data:`MAX_EARLY_EXITS` tries (logged, and ``/health`` stays
 ``degraded`` saying so: restart the server once the cause is fixed); one ended from outside
 (SIGKILL from the OOM killer or an operator, SIGTERM, SIGINT) did not fail to start and is always started again.
@@ -41,6 +44,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Final
@@ -77,12 +81,17 @@ class Siblings:
         options: what ``serve`` was asked for (``options.processes`` counts the first process too).
         listener: the first process's listening socket's descriptor; every sibling inherits it.
         command: how a sibling is started (``python -m fooddelivery.server.sibling`` with this interpreter).
+        hold: descriptors every sibling inherits and keeps open until it ends, unused: the first process's
+            :class:`~fooddelivery.server.lock.DatabaseLock` (:meth:`~fooddelivery.server.lock.DatabaseLock.fileno`),
+            so the database stays locked while any sibling runs, even after the first process died.
 
     Raises:
         ValueError: ``options.processes`` < 2, or not on POSIX.
     """
 
-    def __init__(self, options: ServeOptions, listener: int, command: list[str] | None = None) -> None:
+    def __init__(
+        self, options: ServeOptions, listener: int, command: list[str] | None = None, hold: Sequence[int] = ()
+    ) -> None:
         if options.processes < 2:
             raise ValueError("Siblings needs options.processes >= 2")
         if os.name != "posix":
@@ -91,6 +100,7 @@ class Siblings:
         self.wanted = options.processes - 1
         self._listener = listener
         self._command = command or [sys.executable, "-m", "fooddelivery.server.sibling"]
+        self._hold = tuple(hold)
         self._lock = threading.Lock()
         self._procs: dict[int, subprocess.Popen[bytes]] = {}
         self._watchers: list[threading.Thread] = []
@@ -148,7 +158,9 @@ class Siblings:
                 return False
             config = sibling_config(self.options, self._listener, self._control_r, index)
             proc = subprocess.Popen(
-                [*self._command, config], pass_fds=(self._listener, self._control_r), stdin=subprocess.DEVNULL
+                [*self._command, config],
+                pass_fds=(self._listener, self._control_r, *self._hold),
+                stdin=subprocess.DEVNULL,
             )
             self._procs[index] = proc
         log.info("serve process %d of %d started: pid %d", index + 1, self.wanted + 1, proc.pid)
