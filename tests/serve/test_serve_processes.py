@@ -215,3 +215,17 @@ def test_a_new_server_is_refused_while_a_second_process_of_a_killed_first_one_st
     restarted = start_server("--demo", db=server.db)
     assert "recovered" in restarted.output()
     assert restarted.stop() == 0
+
+
+def test_the_second_process_runs_the_code_the_first_one_runs_not_a_package_in_the_working_directory(
+    start_server: StartServer, tmp_path: Path
+) -> None:
+    # `python -m` puts the working directory first on sys.path: a checkout's (or any) `fooddelivery` package there
+    # would be what the second process runs, while the first one runs the installed one
+    shadow = tmp_path / "fooddelivery"  # the server's working directory is its database's
+    shadow.mkdir()
+    (shadow / "__init__.py").write_text("raise SystemExit('the package in the working directory was imported')\n")
+    server, sibling = _started_with_two(start_server)
+    assert wait_for(lambda: f"serve process 2 (pid {sibling}) serving" in server.output(), 20.0), server.output()
+    assert "the package in the working directory was imported" not in server.output()
+    assert server.stop() == 0

@@ -3,9 +3,11 @@
 One Python process runs request handlers one at a time (the GIL), so one ``serve`` uses one core however many
 it has. With ``--processes N`` the first process (the one started) binds the port, takes the database's writer
 lock, checks and recovers the file and runs the background worker, as a single ``serve`` does; once it is ready it
-starts ``N - 1`` more processes (:class:`Siblings`), each ``python -m fooddelivery.server.sibling CONFIG``, which
+starts ``N - 1`` more processes (:class:`Siblings`), each running ``fooddelivery.server.sibling`` (with the first
+process's interpreter and import path: :func:`sibling_command`) given its ``CONFIG``, which
 inherit the listening socket and accept from it too (the kernel gives each new connection to one of them), serve
-requests and drive the sagas of the orders placed through them; they take no lock, recover nothing, run no worker.
+requests and drive the sagas of the orders placed through them; they take no lock of their own (they hold the first
+process's, inherited: see Lifetime), recover nothing, run no worker.
 
 What makes it safe on one file:
 
@@ -51,7 +53,7 @@ from typing import Final
 
 from fooddelivery.server.app import ServeOptions
 
-__all__ = ["EARLY_EXIT_S", "MAX_EARLY_EXITS", "RESTART_DELAY_S", "Siblings", "sibling_config"]
+__all__ = ["EARLY_EXIT_S", "MAX_EARLY_EXITS", "RESTART_DELAY_S", "Siblings", "sibling_command", "sibling_config"]
 
 log = logging.getLogger("fooddelivery.server")
 
@@ -74,13 +76,24 @@ def sibling_config(options: ServeOptions, listener_fd: int, control_fd: int, ind
     return json.dumps({"options": fields, "listener_fd": listener_fd, "control_fd": control_fd, "index": index})
 
 
+def sibling_command() -> list[str]:
+    """How the first process starts a sibling: this interpreter running :func:`fooddelivery.server.sibling.main` with
+    this process's ``sys.path``, so the sibling imports the code the first process runs. Not ``python -m``, which
+    puts the working directory first on the path: a ``fooddelivery`` package there (a checkout's ``src``) would be
+    what the siblings run. ``-P`` (Python 3.11+) keeps the working directory out of the path ``site`` sees too."""
+    code = (
+        f"import sys; sys.path[:] = {list(sys.path)!r}; from fooddelivery.server.sibling import main; sys.exit(main())"
+    )
+    return [sys.executable, "-P", "-c", code]
+
+
 class Siblings:
     """The first process's other processes: started, watched, restarted, stopped.
 
     Args:
         options: what ``serve`` was asked for (``options.processes`` counts the first process too).
         listener: the first process's listening socket's descriptor; every sibling inherits it.
-        command: how a sibling is started (``python -m fooddelivery.server.sibling`` with this interpreter).
+        command: how a sibling is started (default :func:`sibling_command`).
         hold: descriptors every sibling inherits and keeps open until it ends, unused: the first process's
             :class:`~fooddelivery.server.lock.DatabaseLock` (:meth:`~fooddelivery.server.lock.DatabaseLock.fileno`),
             so the database stays locked while any sibling runs, even after the first process died.
@@ -99,7 +112,7 @@ class Siblings:
         self.options = options
         self.wanted = options.processes - 1
         self._listener = listener
-        self._command = command or [sys.executable, "-m", "fooddelivery.server.sibling"]
+        self._command = command or sibling_command()
         self._hold = tuple(hold)
         self._lock = threading.Lock()
         self._procs: dict[int, subprocess.Popen[bytes]] = {}
