@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -15,7 +16,17 @@ from fooddelivery.adapters.sqlite import open_sqlite_adapters
 from fooddelivery.domain import EventType
 from fooddelivery.ports.saga_store import SagaStatus
 
-from ._live import REFERENCE_PAYLOAD, LiveServer, placed_and_settled, token, wait_for
+from ._live import (
+    HOST,
+    REFERENCE_PAYLOAD,
+    LiveServer,
+    fooddelivery_command,
+    free_port,
+    placed_and_settled,
+    server_env,
+    token,
+    wait_for,
+)
 from .conftest import StartServer
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc for the child processes")
@@ -160,3 +171,61 @@ def test_many_orders_through_both_processes_are_each_paid_once_and_published_onc
             published = [e.event_id for e in stored.publisher.of_order(order_id)]
             assert len(published) == len(set(published)), f"{order_id}: an event published twice"
         assert stored.orders.outbox_size == 0
+
+
+def test_a_second_process_killed_three_times_soon_after_its_start_is_still_replaced(start_server: StartServer) -> None:
+    # SIGKILL (the OOM killer, an operator) ends a process that started: it is no failure to start, so no give-up
+    server, sibling = _started_with_two(start_server)
+    for _ in range(3):
+        os.kill(sibling, signal.SIGKILL)
+        replaced = wait_for(lambda old=sibling: [p for p in _siblings(server) if p != old and _alive(p)], 20.0)
+        assert replaced, server.output()
+        sibling = replaced[0]
+    assert "not starting it again" not in server.output()
+    assert wait_for(lambda: _health(server)[1]["checks"].get("processes") == "2 of 2 running", 20.0), server.output()
+    assert server.stop() == 0
+    assert not _alive(sibling)
+
+
+def test_a_new_server_is_refused_while_a_second_process_of_a_killed_first_one_still_runs(
+    start_server: StartServer,
+) -> None:
+    # the second process of a SIGKILLed first one drains and drives its sagas for a while; a server started
+    # meanwhile must not recover the file under it (both would publish the same events and resume the same sagas)
+    server, sibling = _started_with_two(start_server)
+    os.kill(sibling, signal.SIGSTOP)  # still running when the first one dies
+    try:
+        server.kill()
+        refused = subprocess.run(
+            [*fooddelivery_command(), "serve", "--db", str(server.db), "--host", HOST, "--port", str(free_port())],
+            cwd=server.db.parent,
+            env=server_env(),
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert _alive(sibling)
+    finally:
+        os.kill(sibling, signal.SIGCONT)
+    assert refused.returncode == 1, refused.stderr
+    assert f"{server.db.name} is in use by fooddelivery serve" in refused.stderr
+    assert "recovered" not in refused.stderr
+    assert wait_for(lambda: not _alive(sibling), 20.0)  # its pipe closed: it ends by itself, and frees the file
+    restarted = start_server("--demo", db=server.db)
+    assert "recovered" in restarted.output()
+    assert restarted.stop() == 0
+
+
+def test_the_second_process_runs_the_code_the_first_one_runs_not_a_package_in_the_working_directory(
+    start_server: StartServer, tmp_path: Path
+) -> None:
+    # `python -m` puts the working directory first on sys.path: a checkout's (or any) `fooddelivery` package there
+    # would be what the second process runs, while the first one runs the installed one
+    shadow = tmp_path / "fooddelivery"  # the server's working directory is its database's
+    shadow.mkdir()
+    (shadow / "__init__.py").write_text("raise SystemExit('the package in the working directory was imported')\n")
+    server, sibling = _started_with_two(start_server)
+    assert wait_for(lambda: f"serve process 2 (pid {sibling}) serving" in server.output(), 20.0), server.output()
+    assert "the package in the working directory was imported" not in server.output()
+    assert server.stop() == 0

@@ -292,8 +292,9 @@ class LocalServer:
             raise
         self.catalog: DemoCatalog | None = None
         self.recovery: Recovery | None = None
-        #: ``serve --processes N`` in the first process: (running, wanted) of the other processes, for ``/health``
-        self.processes: Callable[[], tuple[int, int]] | None = None
+        #: ``serve --processes N`` in the first process: (running, wanted, given up) of the other processes, for
+        #: ``/health``
+        self.processes: Callable[[], tuple[int, int, int]] | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------------------
     def start(self) -> Recovery | None:
@@ -406,6 +407,13 @@ class LocalServer:
             detail = f"writes fail ({db.writes}) since {db.writes_since:%Y-%m-%dT%H:%M:%SZ}; free the disk"
         elif outage is not None:
             detail = f"background work fails: {outage.reason}"
+        elif processes is not None and processes[2]:
+            from fooddelivery.server.processes import MAX_EARLY_EXITS
+
+            detail = (
+                f"{processes[2]} of the server's other processes given up after failing to start "
+                f"{MAX_EARLY_EXITS} times in a row (see the log)"
+            )
         elif processes is not None and processes[0] < processes[1]:
             detail = f"{processes[1] - processes[0]} of the server's other processes not running (being restarted)"
         else:
@@ -533,8 +541,9 @@ def run(options: ServeOptions) -> int:
     if options.processes > 1:
         from fooddelivery.server.processes import Siblings
 
-        siblings = Siblings(options, listener.fileno())
-        server.processes = siblings.running
+        held = server.lock.fileno() if server.lock is not None else None
+        siblings = Siblings(options, listener.fileno(), hold=() if held is None else (held,))
+        server.processes = siblings.status
         server.app.startup.append(lambda: _start_siblings(server, siblings))
         server.app.shutdown.insert(0, siblings.stop)  # they finish their requests while this process still runs
     log.info("listening on %s (serving once the database is checked and recovered)", url)

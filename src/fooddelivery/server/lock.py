@@ -122,6 +122,12 @@ class DatabaseLock:
             raise
         self._file = file
 
+    def fileno(self) -> int | None:
+        """The locked file's descriptor while held, else None. A child process given it (``pass_fds``) holds the
+        lock with this one (``flock`` locks the open file, not the process): it is free again only once every
+        process holding it ended or closed it (``serve --processes``: :mod:`fooddelivery.server.processes`)."""
+        return self._file.fileno() if self._file is not None else None
+
     def release(self) -> None:
         """Drop the lock (closing the file drops it). Idempotent. The file stays: removing it could let a
         process that opened it just before lock a file no one else sees."""

@@ -1,6 +1,7 @@
 """One of the extra processes of ``fooddelivery serve --processes N`` (see :mod:`fooddelivery.server.processes`).
 
-Started by the first process as ``python -m fooddelivery.server.sibling CONFIG`` (the JSON of
+Started by the first process (:func:`~fooddelivery.server.processes.sibling_command`: :func:`main` with its import
+path) with one argument, CONFIG (the JSON of
 :func:`~fooddelivery.server.processes.sibling_config`); not a command for people. It serves the inherited listening
 socket with a :class:`~fooddelivery.server.app.LocalServer` built with ``sibling=True`` until SIGINT/SIGTERM or until
 the first process closes the control pipe (it stopped, or died).
