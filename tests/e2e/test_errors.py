@@ -117,6 +117,17 @@ def test_a_bad_token_is_401_with_an_invalid_token_challenge(world: World) -> Non
     assert response.header("WWW-Authenticate") == 'Bearer realm="fooddelivery", error="invalid_token"'
 
 
+def test_another_scheme_is_401_with_a_bare_bearer_challenge_and_no_error_code(world: World) -> None:
+    # RFC 6750 section 3.1: a request with no bearer credentials (here HTTP Basic) gets no error code
+    response = world.call("GET", "/restaurants", as_=None, headers={"Authorization": "Basic dXNlcjpwYXNz"})
+
+    body = assert_problem(response, 401, "not_authenticated")
+    assert body["detail"] == "the Authorization header must use the Bearer scheme"
+    assert response.header("WWW-Authenticate") == 'Bearer realm="fooddelivery"'
+    empty = world.call("GET", "/restaurants", as_=None, headers={"Authorization": "Bearer "})  # bearer, no token
+    assert empty.header("WWW-Authenticate") == 'Bearer realm="fooddelivery", error="invalid_token"'
+
+
 def test_an_unknown_route_is_a_404_problem(world: World) -> None:
     body = assert_problem(world.call("GET", "/menus"), 404, "no_route")
 
