@@ -117,6 +117,29 @@ def test_a_bad_token_is_401_with_an_invalid_token_challenge(world: World) -> Non
     assert response.header("WWW-Authenticate") == 'Bearer realm="fooddelivery", error="invalid_token"'
 
 
+def test_another_scheme_is_401_with_a_bare_bearer_challenge_and_no_error_code(world: World) -> None:
+    # RFC 6750 section 3.1: a request with no bearer credentials (here HTTP Basic) gets no error code
+    response = world.call("GET", "/restaurants", as_=None, headers={"Authorization": "Basic dXNlcjpwYXNz"})
+
+    body = assert_problem(response, 401, "not_authenticated")
+    assert body["detail"] == "the Authorization header must use the Bearer scheme"
+    assert response.header("WWW-Authenticate") == 'Bearer realm="fooddelivery"'
+    empty = world.call("GET", "/restaurants", as_=None, headers={"Authorization": "Bearer "})  # bearer, no token
+    assert empty.header("WWW-Authenticate") == 'Bearer realm="fooddelivery", error="invalid_token"'
+
+
+def test_an_oversized_body_is_413_naming_its_declared_size_not_where_reading_stopped(world: World) -> None:
+    from fooddelivery.http.api import MAX_BODY_BYTES
+
+    big = b"x" * (MAX_BODY_BYTES + 1)  # what the ASGI server hands over for a 2 MB body: the limit + 1 byte
+    declared = world.call("POST", "/orders", body=big, headers={"Content-Length": "2000010"})
+    body = assert_problem(declared, 413, "payload_too_large")
+    assert body["detail"] == f"the body is 2000010 bytes; at most {MAX_BODY_BYTES} bytes are accepted"
+    chunked = world.call("POST", "/orders", body=big)  # no Content-Length (chunked): the size is not known
+    body = assert_problem(chunked, 413, "payload_too_large")
+    assert body["detail"] == f"the body is larger; at most {MAX_BODY_BYTES} bytes are accepted"
+
+
 def test_an_unknown_route_is_a_404_problem(world: World) -> None:
     body = assert_problem(world.call("GET", "/menus"), 404, "no_route")
 

@@ -197,15 +197,17 @@ def bearer_token(request: CredentialSource) -> str:
     """The token of the request's ``Authorization: Bearer <token>`` header (RFC 6750 section 2.1).
 
     Raises:
-        NotAuthenticated: no ``Authorization`` header (``reason="missing"``), another scheme, or a
-            token that is empty, too long or not in the b64token alphabet.
+        NotAuthenticated: no ``Authorization`` header (``reason="missing"``), another scheme
+            (``reason="other_scheme"``), or a token that is empty, too long or not in the b64token alphabet.
     """
     header = request.header("authorization")
     if header is None or not header.strip():
         raise _not_authenticated("an 'Authorization: Bearer <token>' header is required", "missing")
     scheme, _, token = header.strip().partition(" ")
     token = token.strip()
-    if scheme.lower() != "bearer" or not token:
+    if scheme.lower() != "bearer":  # another scheme (Basic...): no bearer credentials at all (RFC 6750 section 3.1)
+        raise _not_authenticated("the Authorization header must use the Bearer scheme", "other_scheme")
+    if not token:
         raise _not_authenticated("the Authorization header must use the Bearer scheme")
     if len(token) > _MAX_TOKEN_CHARS or not _is_b64token(token):
         raise _not_authenticated("the bearer token is malformed")

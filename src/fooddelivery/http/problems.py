@@ -280,8 +280,10 @@ def problem_response(error: FoodDeliveryError, request_id: str, instance: str | 
     if isinstance(error, RequestRejected):
         headers.update(error.headers)
     if status == 401:
-        missing = error.context.get("reason") == "missing"
-        headers["WWW-Authenticate"] = _REALM if missing else f'{_REALM}, error="invalid_token"'
+        # no bearer credentials at all (none, or another scheme): the challenge carries no error code (RFC 6750
+        # section 3.1); a bearer token that was refused: error="invalid_token"
+        no_bearer = error.context.get("reason") in ("missing", "other_scheme")
+        headers["WWW-Authenticate"] = _REALM if no_bearer else f'{_REALM}, error="invalid_token"'
     if status == 503:
         headers["Retry-After"] = "1"
     return _problem(

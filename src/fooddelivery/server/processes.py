@@ -238,9 +238,8 @@ class Siblings:
         for watcher in self._watchers:
             watcher.join(1.0)
         with self._lock:
-            for fd in (self._control_r,):
-                if fd >= 0:
-                    os.close(fd)
+            if self._control_r >= 0:
+                os.close(self._control_r)
             self._control_r = -1
         return statuses
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import traceback
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -700,22 +701,22 @@ class ConformanceSuite:
         placed = [world.place(customer=i).order for i in range(50)]
         world.publisher.clear()  # the fifty sagas start from the threads below, not from the loop
         barrier = threading.Barrier(10)
-        errors: list[BaseException] = []
+        errors: list[str] = []  # each with its traceback: a failure in a thread must say where it came from
 
         def start(chunk: Sequence[Order]) -> None:
             barrier.wait()
             for order in chunk:
                 try:
                     world.boot.service.runtime.on_event(_placed_event(order))
-                except BaseException as exc:  # a lost race must never escape as an error
-                    errors.append(exc)
+                except BaseException:  # a lost race must never escape as an error
+                    errors.append(traceback.format_exc())
 
         threads = [threading.Thread(target=start, args=(placed[i::10],)) for i in range(10)]
         for t in threads:
             t.start()
         for t in threads:
             t.join(120)
-        assert errors == []
+        assert not errors, "\n".join(errors)
         world.placed = [o.order_id for o in placed]
         assigned = [world.order(o.order_id).driver_id for o in placed]
         winners = [d for d in assigned if d is not None]
