@@ -516,9 +516,9 @@ def run(options: ServeOptions) -> int:
     if options.processes > 1 and os.name != "posix":
         raise ValueError("--processes > 1 needs POSIX (flock and inherited sockets); use 1 here")
     uvicorn = _uvicorn()
-    from fooddelivery.server.protocol import guarded_protocol
+    from fooddelivery.server.http_choice import resolve_implementation
 
-    guarded_protocol(options.idle_timeout_s, MAX_HEAD_BYTES, options.http)  # an unknown --http fails here
+    resolve_implementation(options.http)  # an unknown --http (or httptools missing) fails here, before anything starts
     json_logs = configure_logging(options.log_level)
     settings = replace(Settings.from_env(), confirmation_timeout_s=options.confirmation_timeout_s)
     _warn_about_development_tokens(options.host)
