@@ -336,6 +336,73 @@ def test_a_repeated_confirmation_changes_nothing_and_says_duplicate(world: World
     assert world.footprint() == before
 
 
+@pytest.mark.parametrize(
+    ("persona", "status", "before"),
+    [
+        ("restaurant", "PREPARING", []),
+        ("restaurant", "READY_FOR_PICKUP", [("restaurant", "PREPARING")]),
+        ("driver", "PICKED_UP", [("restaurant", "PREPARING"), ("restaurant", "READY_FOR_PICKUP")]),
+        (
+            "driver",
+            "DELIVERED",
+            [("restaurant", "PREPARING"), ("restaurant", "READY_FOR_PICKUP"), ("driver", "PICKED_UP")],
+        ),
+    ],
+)
+def test_a_repeated_status_change_answers_200_and_changes_nothing(
+    world: World, waiting_order: str, persona: str, status: str, before: list[tuple[str, str]]
+) -> None:
+    path = f"/orders/{waiting_order}"
+    world.call("PUT", path, json_body={"status": "CONFIRMED"}, as_="restaurant")
+    for who, step in [*before, (persona, status)]:
+        assert world.call("PUT", path, json_body={"status": step}, as_=who).status == 200
+    version = world.order(waiting_order).version
+    footprint = world.footprint()
+
+    again = world.call("PUT", path, json_body={"status": status}, as_=persona)
+
+    assert (again.status, again.json()["status"]) == (200, status)
+    assert world.order(waiting_order).version == version
+    assert world.footprint() == footprint
+
+
+def test_a_repeated_status_change_still_checks_who_asks(world: World, waiting_order: str) -> None:
+    path = f"/orders/{waiting_order}"
+    world.call("PUT", path, json_body={"status": "CONFIRMED"}, as_="restaurant")
+    assert world.call("PUT", path, json_body={"status": "PREPARING"}, as_="restaurant").status == 200
+    footprint = world.footprint()
+
+    customer = world.call("PUT", path, json_body={"status": "PREPARING"}, as_="customer")
+    stranger = world.call("PUT", path, json_body={"status": "PREPARING"}, as_="other_restaurant")
+    back_to_pending = world.call("PUT", path, json_body={"status": "PENDING"}, as_="admin")
+
+    assert_problem(customer, 403, "not_allowed")
+    assert_problem(stranger, 404, "not_found")
+    assert_problem(back_to_pending, 403, "not_allowed")  # nobody may set PENDING
+    assert world.footprint() == footprint
+
+
+def test_a_repeated_cancellation_answers_200_and_refunds_once(world: World, waiting_order: str) -> None:
+    path = f"/orders/{waiting_order}"
+    first = world.call("PUT", path, json_body={"status": "CANCELLED", "reason": "changed my mind"})
+    assert first.status == 200
+    footprint = world.footprint()
+
+    again = world.call("PUT", path, json_body={"status": "CANCELLED", "reason": "changed my mind"})
+    by_restaurant = world.call("PUT", path, json_body={"status": "CANCELLED"}, as_="restaurant")
+    failed_instead = world.call("PUT", path, json_body={"status": "FAILED"}, as_="admin")
+
+    assert (again.status, again.json()["status"], again.json()["failureReason"]) == (
+        200,
+        "CANCELLED",
+        "changed my mind",
+    )
+    assert by_restaurant.status == 200
+    assert_problem(failed_instead, 409, "invalid_transition")
+    assert len(world.boot.payments.refunds) == 1
+    assert world.footprint() == footprint
+
+
 def test_a_confirmation_after_the_300_s_timeout_is_409_late_event(world: World, waiting_order: str) -> None:
     assert world.advance(301) == 1  # the confirmation timeout fires; the saga compensates
 

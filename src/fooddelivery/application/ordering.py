@@ -278,7 +278,9 @@ class OrderingUseCases(RestaurantUseCases):
 
         CONFIRMED (by the restaurant or an admin) is the confirmation the saga waits for (:meth:`confirm_order`);
         CANCELLED is
-        :meth:`cancel_order`; DELIVERED frees the driver (the runtime's reaction to the committed event).
+        :meth:`cancel_order`; DELIVERED frees the driver (the runtime's reaction to the committed event). A repeat
+        (the order has that status already: a retried request whose answer was lost) writes nothing and returns the
+        order, once the actor passes the checks the change itself would make (NotFound, NotAllowed).
 
         Raises:
             NotFound, NotAllowed, InvalidTransition, LateEvent, ConcurrencyConflict: see the aggregate.
@@ -299,6 +301,9 @@ class OrderingUseCases(RestaurantUseCases):
             return self._stop_order(actor, order_id, OrderStatus.FAILED, reason)
         check_id(order_id, "order_id")
         order = self.orders.get(order_id)
+        if order.status is status:  # a repeat (a retried PUT): the change is made already; nothing to write
+            order.ensure_may_set(status, actor)
+            return order
         now = self.clock.now()
         order.transition(status, actor, now, self.ids.new_id("evt"), reason)
         self.orders.save(order)
@@ -307,7 +312,8 @@ class OrderingUseCases(RestaurantUseCases):
 
     @use_case
     def cancel_order(self, actor: Actor, order_id: str, reason: str) -> Order:
-        """Cancel under the lifecycle rules; the saga then refunds once and releases the driver.
+        """Cancel under the lifecycle rules; the saga then refunds once and releases the driver. Cancelling a
+        cancelled order again writes nothing and returns it (when the actor may cancel it at all).
 
         Raises:
             NotFound, NotAllowed, InvalidTransition: see the aggregate.
@@ -320,6 +326,9 @@ class OrderingUseCases(RestaurantUseCases):
         refunds once and releases the driver). The committed ``OrderCancelled``/``OrderFailed`` event tells it
         again after a crash in between (:meth:`handle_events`)."""
         order = self._load_for_saga(actor, order_id)
+        if order.status is status:  # a repeat: the order is cancelled (failed) already; the saga was told then
+            order.ensure_may_set(status, actor)
+            return order
         saga_status = self.runtime.status(order_id)
         if saga_status in (SagaStatus.RUNNING, SagaStatus.RETRY_WAIT):
             raise InvalidTransition(f"order {order_id} is being processed; retry shortly")

@@ -288,6 +288,19 @@ class Order:
             raise NotFound(f"order {self.order_id} not found", order_id=self.order_id)
 
     # -- lifecycle ----------------------------------------------------------------------------------------
+    def ensure_may_set(self, to: OrderStatus, actor: Actor) -> None:
+        """Raise unless ``actor`` may see the order and its role may set an order to ``to`` from some status (the
+        checks :meth:`transition` makes before the lifecycle's): what a repeat of a change already made must pass
+        to be answered as a success without changing anything.
+
+        Raises:
+            NotFound: the actor is unrelated to the order.
+            NotAllowed: the actor's role may never set ``to``.
+        """
+        self.ensure_visible_to(actor)
+        if actor.role not in _TARGET_ROLES[to]:
+            raise NotAllowed(f"a {actor.role.value} may not set an order to {to.value}", order_id=self.order_id)
+
     def transition(
         self, to: OrderStatus, actor: Actor, now: datetime, event_id: str, reason: str | None = None
     ) -> None:

@@ -73,7 +73,8 @@ DESCRIPTIONS: Final[Mapping[str, str]] = {
     "get_order": f"**Any role.** {_ORDER_VISIBILITY}",
     "change_order_status": (
         "**Any role, by the lifecycle table below** (status changes a role may not make are 403; changes the "
-        "lifecycle does not allow from the current status are 409). `CONFIRMED` from the restaurant (or an "
+        "lifecycle does not allow from the current status are 409). Sending the status the order has already (a "
+        "retry) changes nothing and answers 200 with the order. `CONFIRMED` from the restaurant (or an "
         "admin) is the confirmation the order's saga waits for: the answer's `Signal-Outcome` is `ACCEPTED`, or "
         "`DUPLICATE` when it was already confirmed. `CANCELLED` refunds a captured payment once and frees the "
         "driver; `FAILED` is for admins only. "
