@@ -121,6 +121,21 @@ def test_reading_stops_one_byte_past_the_limit_and_the_api_gets_no_more() -> Non
     assert len(recorder.requests[0].body) == 1001
 
 
+def test_a_body_declared_over_the_limit_is_not_read_and_the_connection_is_closed_after_the_answer() -> None:
+    recorder = _Recorder()  # limit 1000 bytes
+    declared = _scope("POST", "/orders", headers=[(b"content-length", b"1001")])
+    at_limit = _scope("POST", "/orders", headers=[(b"content-length", b"1000")])
+
+    sent, read = _call(AsgiApp(recorder), declared, [b"x" * 1001])
+    kept, read_at_limit = _call(AsgiApp(recorder), at_limit, [b"x" * 1000])
+
+    assert read == 0  # nothing received: a server sends "100 Continue" only when the app first reads
+    assert len(recorder.requests[0].body) == 1001  # what the API sees when reading stops past the limit
+    assert _response(sent)[1]["connection"] == "close"
+    assert (read_at_limit, len(recorder.requests[1].body)) == (1, 1000)
+    assert "connection" not in _response(kept)[1]
+
+
 def test_an_oversized_body_gets_the_apis_413_and_its_order_of_checks() -> None:
     world = build_world()
     app = AsgiApp(world.api)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from ._live import HOST, LiveServer, fooddelivery_command, free_port, server_env, wait_for
+from ._live import HOST, LiveServer, fooddelivery_command, free_port, server_env, token, wait_for
 from .conftest import StartServer
 
 DEADLINE_S = 1.0
@@ -343,3 +343,35 @@ def test_a_body_still_trickling_after_its_answer_does_not_hold_the_connection(
     assert answer.startswith(b"HTTP/1.1 401 "), answer[:200]
     assert closed, f"still open after {took:.1f} s"
     assert took < DEADLINE_S + 2, took
+
+
+@HTTP
+@pytest.mark.parametrize("authorized", [True, False], ids=["customer", "anonymous"])
+def test_a_declared_oversized_body_waiting_on_100_continue_gets_its_final_answer_and_no_continue(
+    start_server: StartServer, http: str, authorized: bool
+) -> None:
+    server = start_server("--demo", "--http", http)
+    auth = f"Authorization: Bearer {token('customer', 'user-1')}\r\n" if authorized else ""
+    sock = _connect(server)
+    sock.sendall(
+        b"POST /orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 300000\r\n"
+        + auth.encode()
+        + b"Expect: 100-continue\r\n\r\n"
+    )  # and no body: a client waiting for 100 Continue sends none until it gets one
+    answer = _read_until_closed(sock)  # the server answers and closes; it does not wait for the body
+    sock.close()
+
+    status_line, _, rest = answer.partition(b"\r\n")
+    assert b"100 Continue" not in answer
+    head, _, body = rest.partition(b"\r\n\r\n")
+    assert b"connection: close" in head.lower()
+    if authorized:
+        assert status_line == b"HTTP/1.1 413 Request Entity Too Large"
+        problem = json.loads(body)
+        assert (problem["code"], problem["detail"]) == (
+            "payload_too_large",
+            "the body is 300000 bytes; at most 262144 bytes are accepted",
+        )
+    else:
+        assert status_line == b"HTTP/1.1 401 Unauthorized"  # credentials are checked before the body, as always
+    assert server.request("GET", "/health").status == 200

@@ -17,7 +17,10 @@ What it translates (ASGI 3.0 HTTP and lifespan specifications, https://asgi.read
 - the body, read from ``http.request`` messages with the API's limit (256 KB by default) enforced *while
   reading*: once the limit is passed it stops reading and hands the API ``limit + 1`` bytes, so the API answers
   413 in its usual order of checks (an unauthenticated oversized request still gets its 401) and memory stays
-  bounded whatever the client sends;
+  bounded whatever the client sends. A request whose ``Content-Length`` already says it is over the limit is
+  answered without reading its body at all, with ``Connection: close``: a client waiting on ``Expect:
+  100-continue`` gets the final answer instead of a ``100 Continue`` that would make it send a body to be refused
+  (RFC 9110 section 10.1.1: a server that answers before reading the content says whether it closes);
 - with ``body_timeout_s``, a body that stalls (no chunk for that long) is answered ``408 Request Timeout`` with
   ``Connection: close``, so a client that declares 100 bytes and sends 2 cannot hold its connection;
 - the lifespan protocol: ``startup`` and ``shutdown`` hooks (synchronous callables, run in a worker thread);
@@ -121,15 +124,25 @@ class AsgiApp:
 
     # -- HTTP ----------------------------------------------------------------------------------------------
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            body = await self._read_body(receive)
-        except _Disconnected:
-            return
-        except _BodyTimeout:
-            await send_response(send, self._body_timeout_response(scope), head=scope.get("method") == "HEAD")
-            return
+        declared = _declared_length(scope)
+        unread = declared is not None and declared > self.max_body_bytes
+        if unread:
+            # over the limit by its own account: not read (no "100 Continue" is sent for it); the API sees one byte
+            # more than the limit, as when reading stops there, so its checks and its 413 are the usual ones
+            body = bytes(self.max_body_bytes + 1)
+        else:
+            try:
+                body = await self._read_body(receive)
+            except _Disconnected:
+                return
+            except _BodyTimeout:
+                await send_response(send, self._body_timeout_response(scope), head=scope.get("method") == "HEAD")
+                return
         request = to_request(scope, body)
         response = await asyncio.to_thread(self.api.handle, request)
+        if unread:
+            # the body is still on the wire: this connection ends here (a copy: the API may answer with a shared one)
+            response = HttpResponse(response.status, {**response.headers, "Connection": "close"}, response.body)
         await send_response(send, response, head=scope.get("method") == "HEAD")
 
     async def _read_body(self, receive: Receive) -> bytes:
@@ -227,6 +240,16 @@ def to_request(scope: Scope, body: bytes) -> HttpRequest:
     query = bytes(scope.get("query_string") or b"").decode("latin-1")
     headers = [(bytes(k).decode("latin-1"), bytes(v).decode("latin-1")) for k, v in scope.get("headers") or ()]
     return HttpRequest.build(str(scope.get("method", "GET")), path, query=query, headers=headers, body=body)
+
+
+def _declared_length(scope: Scope) -> int | None:
+    """The request's ``Content-Length`` in bytes, or None (absent, chunked, or not a plain decimal: the server
+    refuses those before the app sees them)."""
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            text = bytes(value).strip()
+            return int(text) if text.isdigit() else None
+    return None
 
 
 async def send_response(send: Send, response: HttpResponse, *, head: bool = False) -> None:
