@@ -16,6 +16,7 @@ error rate and the throughput, then the k6 thresholds over the whole run and ove
 
     .venv/bin/python bench/serve_k6.py                 # the scaled profile (about 2 minutes)
     .venv/bin/python bench/serve_k6.py --scale 1       # the reference's 16 minutes
+    .venv/bin/python bench/serve_k6.py --processes 1 2 # one process, then two (serve --processes), back to back
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from pathlib import Path
 from _serve import HOST, clean_env, fooddelivery, free_port, listening, stop, wait_until
 
 #: How ``bench/run_all.py`` runs this benchmark.
-RUN_ALL = {"python": "core", "args": ["--scale", "0.125"], "timeout": 900}
+RUN_ALL = {"python": "core", "args": ["--scale", "0.125", "--processes", "1", "2"], "timeout": 900}
 
 #: The reference profile: (name, seconds, target users at its end).
 STAGES: tuple[tuple[str, float, int], ...] = (
@@ -230,27 +231,18 @@ def _summary(name: str, samples: list[Sample], seconds: float) -> str:
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--scale", type=float, default=0.125, help="multiplies every stage's duration")
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--http", choices=["auto", "httptools", "h11"], default="auto",
-                        help="the server's HTTP/1.1 parser (serve --http)")
-    parser.add_argument("--processes", type=int, default=1, help="processes serving (serve --processes)")
-    args = parser.parse_args()
-    stages = [(name, seconds * args.scale, target) for name, seconds, target in STAGES]
+def _run_once(args: argparse.Namespace, processes: int, stages: list[tuple[str, float, int]],
+              tokens: list[str]) -> None:
+    """Start ``serve --demo --processes <processes>`` on a fresh database, replay the profile, stop it, print."""
     env = clean_env()
-    from fooddelivery.http.auth import issue_dev_token
-
     peak = max(target for _, _, target in stages)
-    tokens = [issue_dev_token("customer", f"user-{n}", ttl_s=7200) for n in range(peak)]
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
         db = Path(tmp) / "bench.db"
         log_path = Path(tmp) / "serve.log"
         cmd = fooddelivery("serve", "--db", str(db), "--port", str(port), "--demo", "--log-level", "warning",
-                           "--http", args.http, "--processes", str(args.processes))
+                           "--http", args.http, "--processes", str(processes))
         with log_path.open("wb") as log:
             server = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
         try:
@@ -268,7 +260,7 @@ def main() -> None:
             stop(server, 60)
     print(
         f"k6 profile x{args.scale:g} ({wall:.0f} s, peak {peak} users), fooddelivery serve --demo --http {args.http} "
-        f"--processes {args.processes} on SQLite, "
+        f"--processes {processes} on SQLite, "
         f"{run.iterations:,} iterations"
     )
     start = 0.0
@@ -295,6 +287,29 @@ def main() -> None:
         + f"), load generator {own_cpu:.1f} s "
         f"({own_cpu / wall:.0%} of one core); load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
     )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scale", type=float, default=0.125, help="multiplies every stage's duration")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--http", choices=["auto", "httptools", "h11"], default="auto",
+                        help="the server's HTTP/1.1 parser (serve --http)")
+    parser.add_argument("--processes", type=int, nargs="+", default=[1], metavar="N",
+                        help="processes serving (serve --processes); several values run the profile once for each, "
+                             "one after the other, each on a fresh database")
+    args = parser.parse_args()
+    if any(n < 1 for n in args.processes):
+        parser.error("--processes: every value must be >= 1")
+    stages = [(name, seconds * args.scale, target) for name, seconds, target in STAGES]
+    from fooddelivery.http.auth import issue_dev_token
+
+    peak = max(target for _, _, target in stages)
+    tokens = [issue_dev_token("customer", f"user-{n}", ttl_s=7200) for n in range(peak)]
+    for i, processes in enumerate(args.processes):
+        if i:
+            print()
+        _run_once(args, processes, stages, tokens)
 
 
 if __name__ == "__main__":
