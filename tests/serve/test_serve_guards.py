@@ -375,3 +375,38 @@ def test_a_declared_oversized_body_waiting_on_100_continue_gets_its_final_answer
     else:
         assert status_line == b"HTTP/1.1 401 Unauthorized"  # credentials are checked before the body, as always
     assert server.request("GET", "/health").status == 200
+
+
+@HTTP
+def test_a_declared_oversized_body_sent_at_once_gets_its_answer_not_a_reset(
+    start_server: StartServer, http: str
+) -> None:
+    """Most clients (``http.client``, requests, browsers) send no ``Expect: 100-continue``: the body follows the
+    head at once. Answered before it is read, the connection must not be closed under a body still arriving -- a
+    close with unread input is a reset, and the client, still writing, never reads its answer (RFC 9112 section
+    9.6): it is half-closed, the rest read and dropped, then closed."""
+    server = start_server("--demo", "--http", http)
+    bearer = token("customer", "user-1")
+    before = _open_descriptors(server.pid)
+    size = 20 * 1024 * 1024  # far more than the kernel buffers of both ends hold
+    sock = _connect(server)
+    sock.sendall(
+        b"POST /orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        + f"Authorization: Bearer {bearer}\r\nContent-Length: {size}\r\n\r\n".encode()
+        + b"a" * size
+    )  # ConnectionResetError or BrokenPipeError here: the server closed the connection under the body
+    answer = _read_until_closed(sock)
+
+    status_line, _, rest = answer.partition(b"\r\n")
+    assert status_line == b"HTTP/1.1 413 Request Entity Too Large"
+    assert b"connection: close" in rest.partition(b"\r\n\r\n")[0].lower()
+    assert json.loads(rest.partition(b"\r\n\r\n")[2])["code"] == "payload_too_large"
+    # the client reads the end of the answer (the server's half-close) and keeps its end open: the server does not
+    # hold the connection for it
+    if before is not None:
+        assert wait_for(lambda: (_open_descriptors(server.pid) or 0) <= before, timeout_s=5), (
+            before,
+            _open_descriptors(server.pid),
+        )
+    sock.close()
+    assert server.request("GET", "/health").status == 200

@@ -25,7 +25,7 @@ for seconds while the field was joined (h11 stops at 16 KiB).
 from __future__ import annotations
 
 import asyncio
-from typing import ClassVar
+from typing import ClassVar, cast
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -34,6 +34,7 @@ from fooddelivery.server.protocol import (
     DEFAULT_IDLE_TIMEOUT_S,
     DEFAULT_MAX_HEAD_BYTES,
     _HeadDeadline,
+    _LingeringClose,
     _raw_response,
     _send_431_and_linger,
 )
@@ -74,7 +75,7 @@ class GuardedHttpToolsProtocol(_HeadDeadline, HttpToolsProtocol):
         self._trailer_bytes = None
         self._chunks = 0
         self._begin_head()
-        super().connection_made(transport)
+        super().connection_made(cast(asyncio.Transport, _LingeringClose(transport, self)))
         self._arm_head_deadline()
 
     def data_received(self, data: bytes) -> None:
@@ -191,6 +192,11 @@ class GuardedHttpToolsProtocol(_HeadDeadline, HttpToolsProtocol):
         super().connection_lost(exc)
 
     # -- the guards ------------------------------------------------------------------------------------------
+    def _body_unread(self) -> bool:
+        """Whether the request's body is still coming (and not being dropped): see
+        :class:`fooddelivery.server.protocol._LingeringClose`."""
+        return not self._discarding and self.cycle is not None and self.cycle.more_body
+
     def _begin_head(self) -> None:
         self._in_head = True
         self._head_bytes = 0

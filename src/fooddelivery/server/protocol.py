@@ -13,7 +13,10 @@ answered ``400 Invalid HTTP request``, where RFC 6585 section 5 has ``431 Reques
   head had arrived, silently when nothing had). A request answered before its body all arrived (413, 401 on an
   oversized body) has the same time for the rest of it and the next head, else it is closed: a byte a second kept
   such a connection open for ever;
-- answers a head over ``max_head_bytes`` with ``431`` (``application/problem+json``) and closes the connection.
+- answers a head over ``max_head_bytes`` with ``431`` (``application/problem+json``) and closes the connection;
+- closes a connection whose request is answered before its body was read (``Connection: close`` on a body declared
+  over the limit: :class:`fooddelivery.http.asgi.AsgiApp`) lingering -- half-closed, the rest read and dropped for
+  :data:`LINGER_S` -- so that a client still writing that body reads its answer instead of a reset.
 
 The request *body* has its own deadline in :class:`fooddelivery.http.asgi.AsgiApp` (``body_timeout_s``): a body
 that stalls is answered ``408`` there.
@@ -33,7 +36,7 @@ import asyncio
 import json
 import re
 import uuid
-from typing import Any, ClassVar, Final
+from typing import Any, ClassVar, Final, cast
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -53,7 +56,8 @@ __all__ = [
 DEFAULT_IDLE_TIMEOUT_S: Final[float] = 10.0
 #: Largest request head (request line + headers) accepted, bytes; h11's own default buffer limit.
 DEFAULT_MAX_HEAD_BYTES: Final[int] = 16 * 1024
-#: How long the rest of a refused request is read and dropped after the 431, seconds: closing a socket with unread
+#: How long the rest of a refused request is read and dropped after the 431 (or after an answer given before the
+#: request's body was read: :class:`_LingeringClose`), seconds: closing a socket with unread
 #: input resets the connection, and the client could lose the answer (RFC 9112 section 9.6, "lingering close").
 LINGER_S: Final[float] = 2.0
 #: The blank line ending a head (h11 also accepts bare LF line ends).
@@ -92,6 +96,55 @@ def _send_431_and_linger(transport: asyncio.Transport, loop: asyncio.AbstractEve
         transport.close()
 
 
+class _LingeringClose:
+    """A guarded protocol's transport as uvicorn uses it (pass it to ``connection_made``), with one change: closing
+    it while the request being answered still has body to come (answered before the body was read: a 413, or a 401,
+    for a body declared over the limit, sent with ``Connection: close``) half-closes instead, drops what still
+    comes, and closes :data:`LINGER_S` later, or when the client closes first.
+
+    A plain close there resets the connection (the kernel answers unread input with RST), and a client still
+    writing its body -- most send it right behind the head, without waiting for ``100 Continue`` -- fails with
+    "connection reset" instead of reading its answer (RFC 9112 section 9.6, "lingering close"). Every other close,
+    and a second close while lingering, is a plain close.
+
+    Args:
+        transport: the connection's transport.
+        protocol: the guarded protocol: ``_body_unread()`` says whether its request's body is still to come (False
+            once it discards input); its ``_discarding`` is set while lingering (its ``data_received`` then drops
+            what arrives); its ``loop`` runs the final close.
+    """
+
+    def __init__(self, transport: asyncio.Transport, protocol: Any) -> None:
+        self._transport = transport
+        self._protocol = protocol
+        self._lingering = False
+        self.write = transport.write  # the hot path, without __getattr__
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+    def is_closing(self) -> bool:
+        """Whether it is closing (or lingering before its close)."""
+        return self._lingering or self._transport.is_closing()
+
+    def close(self) -> None:
+        """Close; linger first when the request's body is still coming (see the class docstring)."""
+        transport = self._transport
+        if (
+            self._lingering
+            or transport.is_closing()
+            or not transport.can_write_eof()
+            or not self._protocol._body_unread()
+        ):
+            transport.close()
+            return
+        self._lingering = True
+        self._protocol._discarding = True
+        transport.resume_reading()  # uvicorn stops reading a body the application does not read
+        transport.write_eof()
+        self._protocol.loop.call_later(LINGER_S, transport.close)
+
+
 class _HeadDeadline:
     """The head-deadline timer of the guarded protocols: :meth:`_arm_head_deadline` (re)starts it for
     ``idle_timeout_s``; the protocol's ``_head_deadline_passed`` decides what its expiry means."""
@@ -128,7 +181,7 @@ class GuardedH11Protocol(_HeadDeadline, H11Protocol):
         self._head_timer: asyncio.TimerHandle | None = None
         self._head_bytes_seen = False
         self._discarding = False
-        super().connection_made(transport)
+        super().connection_made(cast(asyncio.Transport, _LingeringClose(transport, self)))
         self._arm_head_deadline()
 
     def data_received(self, data: bytes) -> None:
@@ -181,6 +234,10 @@ class GuardedH11Protocol(_HeadDeadline, H11Protocol):
             self._refuse_large_head()
             return
         super().send_400_response(msg)
+
+    def _body_unread(self) -> bool:
+        """Whether the request's body is still coming (and not being dropped): see :class:`_LingeringClose`."""
+        return not self._discarding and self.conn.their_state is h11.SEND_BODY
 
     def _head_over_limit(self, pending: bytes) -> bool:
         """Whether the request head at the start of ``pending`` (bytes h11 has not parsed yet) is over
