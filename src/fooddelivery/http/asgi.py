@@ -243,8 +243,11 @@ def to_request(scope: Scope, body: bytes) -> HttpRequest:
 
 
 def _declared_length(scope: Scope) -> int | None:
-    """The request's ``Content-Length`` in bytes, or None (absent, chunked, or not a plain decimal: the server
-    refuses those before the app sees them)."""
+    """The request's ``Content-Length`` in bytes, or None when it has none (a chunked request without one) or
+    one that is not a plain decimal (the parser refuses those before the app sees them). A chunked request that
+    also declares a length is taken by that length: httptools refuses it with 400, h11 passes both headers, so one
+    declaring more than the limit gets 413 and ``Connection: close`` (RFC 9112 section 6.1 allows refusing such a
+    request, and requires closing the connection after it)."""
     for name, value in scope.get("headers", ()):
         if name == b"content-length":
             text = bytes(value).strip()
