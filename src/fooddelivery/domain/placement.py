@@ -67,6 +67,7 @@ class LineItem:
     line_total: Money
 
 
+@fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class ParsedRequest:
     """A request that passed every check of :func:`parse_request`.
