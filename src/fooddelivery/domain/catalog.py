@@ -270,10 +270,10 @@ class Driver:
             "version": self.version,
             "concurrency_token": self.concurrency_token,
         }
+        for name in changes:  # (a loop, not a set comparison: no call on the way through)
+            if name not in _DRIVER_FIELD_SET:
+                raise AttributeError(f"'Driver' object has no attribute '{name}'")
         values.update(changes)
-        if len(values) != _DRIVER_FIELD_COUNT:  # a name that is not a field (update appended it)
-            unknown = next(name for name in values if name not in Driver.__dataclass_fields__)
-            raise AttributeError(f"'Driver' object has no attribute '{unknown}'")
         copy = _new_driver(Driver)
         # each slot's own descriptor, in field order (the dict keeps it: update() replaces values in place)
         for set_field, value in zip(_DRIVER_SETTERS, values.values()):  # noqa: B905 -- the lengths match (above)
@@ -287,7 +287,7 @@ class Driver:
 
 _new_driver = object.__new__
 _DRIVER_FIELDS: Final[tuple[str, ...]] = tuple(Driver.__dataclass_fields__)
-_DRIVER_FIELD_COUNT: Final[int] = len(_DRIVER_FIELDS)
+_DRIVER_FIELD_SET: Final[frozenset[str]] = frozenset(_DRIVER_FIELDS)
 #: ``Driver``'s slot descriptors' setters, in field order: what :meth:`Driver.evolve` stores each value with (one
 #: call a field, where ``object.__setattr__`` looks the descriptor up in the class every time).
 _DRIVER_SETTERS: Final[tuple[Callable[[Driver, Any], None], ...]] = tuple(
