@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
+from fooddelivery.domain._frozen import fast_frozen_init
 from fooddelivery.domain.catalog import DeliveryAddress
 from fooddelivery.domain.geo import GeoPoint
 from fooddelivery.domain.order import LineRequest, Order, OrderStatus
@@ -16,6 +17,7 @@ from fooddelivery.domain.order import LineRequest, Order, OrderStatus
 __all__ = ["PlaceOrder", "PlaceOrderResult", "Tracking"]
 
 
+@fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class PlaceOrder:
     """The command to place an order (the customer is the acting actor).
@@ -89,6 +91,7 @@ def _canonical_decimal(value: object) -> str:
     return f"{minus}{whole or '0'}.{fraction}"
 
 
+@fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class PlaceOrderResult:
     """The outcome of placing an order.

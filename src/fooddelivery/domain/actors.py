@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
+from fooddelivery.domain._frozen import fast_frozen_init
 from fooddelivery.domain.errors import ValidationError
 
 __all__ = ["Actor", "Role"]
@@ -21,6 +22,7 @@ class Role(StrEnum):
     SYSTEM = "system"
 
 
+@fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class Actor:
     """An identity acting on the core.

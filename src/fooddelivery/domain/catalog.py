@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Final
 
+from fooddelivery.domain._frozen import fast_frozen_init
 from fooddelivery.domain.errors import ConcurrencyConflict, FieldError, InvalidTransition, ValidationError
 from fooddelivery.domain.geo import GeoPoint
 from fooddelivery.domain.money import Money
@@ -189,6 +191,7 @@ class DriverStatus(StrEnum):
     OFFLINE = "OFFLINE"
 
 
+@fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class Driver:
     """A courier.
@@ -267,10 +270,14 @@ class Driver:
             "version": self.version,
             "concurrency_token": self.concurrency_token,
         }
+        for name in changes:  # (a loop, not a set comparison: no call on the way through)
+            if name not in _DRIVER_FIELD_SET:
+                raise AttributeError(f"'Driver' object has no attribute '{name}'")
         values.update(changes)
         copy = _new_driver(Driver)
-        for name, value in values.items():
-            _set_field(copy, name, value)
+        # each slot's own descriptor, in field order (the dict keeps it: update() replaces values in place)
+        for set_field, value in zip(_DRIVER_SETTERS, values.values()):  # noqa: B905 -- the lengths match (above)
+            set_field(copy, value)
         return copy
 
     def moved(self, location: GeoPoint, at: datetime) -> Driver:
@@ -279,8 +286,13 @@ class Driver:
 
 
 _new_driver = object.__new__
-_set_field = object.__setattr__
 _DRIVER_FIELDS: Final[tuple[str, ...]] = tuple(Driver.__dataclass_fields__)
+_DRIVER_FIELD_SET: Final[frozenset[str]] = frozenset(_DRIVER_FIELDS)
+#: ``Driver``'s slot descriptors' setters, in field order: what :meth:`Driver.evolve` stores each value with (one
+#: call a field, where ``object.__setattr__`` looks the descriptor up in the class every time).
+_DRIVER_SETTERS: Final[tuple[Callable[[Driver, Any], None], ...]] = tuple(
+    Driver.__dict__[name].__set__ for name in _DRIVER_FIELDS
+)
 if _DRIVER_FIELDS != (
     "driver_id", "name", "status", "location", "vehicle", "last_seen", "current_order_id", "version",
     "concurrency_token",

@@ -11,6 +11,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Final
 
+from fooddelivery.domain._frozen import fast_frozen_init
+
 __all__ = ["SCHEMA_VERSION", "DomainEvent", "EventType"]
 
 #: Version of every event payload schema; bump on an incompatible change.
@@ -33,6 +35,7 @@ class EventType(StrEnum):
     DELIVERY_LOCATION_UPDATED = "DeliveryLocationUpdated"
 
 
+@fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class DomainEvent:
     """One fact about an order.

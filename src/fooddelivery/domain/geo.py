@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import Final
 
+from fooddelivery.domain._frozen import fast_frozen_init
 from fooddelivery.domain.errors import FieldError, ValidationError
 
 __all__ = ["EARTH_RADIUS_KM", "GeoPoint", "haversine_km"]
@@ -14,6 +15,7 @@ __all__ = ["EARTH_RADIUS_KM", "GeoPoint", "haversine_km"]
 EARTH_RADIUS_KM: Final[float] = 6371.0088
 
 
+@fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class GeoPoint:
     """A WGS84 position in decimal degrees.

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
+from fooddelivery.domain._frozen import fast_frozen_init
 from fooddelivery.domain.catalog import DeliveryAddress, MenuItem, Restaurant
 from fooddelivery.domain.errors import CatalogMismatch, FieldError, PriceChanged, ValidationError
 from fooddelivery.domain.money import Money, parse_decimal
@@ -46,6 +47,7 @@ class LineRequest:
     unit_price: object = None
 
 
+@fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class LineItem:
     """A priced line of an order; the price comes from the menu at order time.
@@ -65,6 +67,7 @@ class LineItem:
     line_total: Money
 
 
+@fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class ParsedRequest:
     """A request that passed every check of :func:`parse_request`.

@@ -29,6 +29,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from typing import Final
 
+from fooddelivery.domain._frozen import fast_frozen_init
 from fooddelivery.domain.errors import FieldError, ValidationError
 from fooddelivery.domain.geo import GeoPoint
 from fooddelivery.domain.money import MINOR_UNITS, Money
@@ -156,6 +157,7 @@ def _rescale(m: Money, currency: str) -> Decimal:
     return m.amount.quantize(Decimal(1).scaleb(-MINOR_UNITS[currency]), rounding=ROUND_HALF_UP)
 
 
+@fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class PriceBreakdown:
     """Every component of an order's price (all one currency).

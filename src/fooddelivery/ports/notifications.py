@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
+from fooddelivery.domain._frozen import fast_frozen_init
+
 __all__ = ["Notification", "NotificationKind", "Notifier"]
 
 
@@ -17,6 +19,7 @@ class NotificationKind(StrEnum):
     OPERATIONS_ALERT = "operations_alert"
 
 
+@fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class Notification:
     """One message to one recipient.

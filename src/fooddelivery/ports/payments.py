@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from fooddelivery.domain._frozen import fast_frozen_init
 from fooddelivery.domain.money import Money
 
 __all__ = ["Charge", "PaymentGateway", "Refund"]
 
 
+@fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class Charge:
     """An authorization or a capture.

@@ -6,9 +6,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
+from fooddelivery.domain._frozen import fast_frozen_init
+
 __all__ = ["ScheduledMessage", "Scheduler"]
 
 
+@fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class ScheduledMessage:
     """A message to deliver at ``due_at``.

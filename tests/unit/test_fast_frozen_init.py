@@ -1,0 +1,102 @@
+"""fast_frozen_init: the hot frozen dataclasses' cheaper ``__init__`` builds exactly what the generated one does."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import pytest
+
+from fooddelivery.domain import Actor, Role, ValidationError
+from fooddelivery.domain._frozen import fast_frozen_init
+from fooddelivery.domain.events import DomainEvent, EventType
+from fooddelivery.ports.notifications import Notification
+from fooddelivery.ports.payments import Charge
+from fooddelivery.ports.scheduler import ScheduledMessage
+
+
+@dataclass(frozen=True, slots=True)
+class _Generated:
+    a: str
+    b: int = 7
+    c: dict[str, int] = field(default_factory=dict)
+
+
+@fast_frozen_init
+@dataclass(frozen=True, slots=True)
+class _Fast:
+    a: str
+    b: int = 7
+    c: dict[str, int] = field(default_factory=dict)
+
+
+@fast_frozen_init
+@dataclass(frozen=True, slots=True)
+class _Checked:
+    a: int
+
+    def __post_init__(self) -> None:
+        if self.a < 0:
+            raise ValueError("a must be >= 0")
+
+
+def test_the_fast_init_takes_the_same_arguments_and_defaults_as_the_generated_one() -> None:
+    assert str(inspect.signature(_Fast)) == str(inspect.signature(_Generated))
+    for args, kwargs in [(("x",), {}), (("x", 3), {}), (("x",), {"c": {"k": 1}}), ((), {"a": "y", "b": 0})]:
+        fast, generated = _Fast(*args, **kwargs), _Generated(*args, **kwargs)
+        assert dataclasses.astuple(fast) == dataclasses.astuple(generated)
+        assert repr(fast).replace("_Fast", "_Generated") == repr(generated)
+    with pytest.raises(TypeError):
+        _Fast()  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        _Fast("x", 1, {}, 4)  # type: ignore[call-arg]
+
+
+def test_each_instance_gets_its_own_default_factory_value_and_stays_frozen() -> None:
+    one, two = _Fast("x"), _Fast("x")
+    assert one.c == {} and one.c is not two.c
+    assert one == two and one != _Fast("x", 8)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        one.a = "y"  # type: ignore[misc]
+
+
+def test_post_init_still_runs_and_can_refuse() -> None:
+    assert _Checked(3).a == 3
+    with pytest.raises(ValueError, match="a must be >= 0"):
+        _Checked(-1)
+    with pytest.raises(ValidationError):
+        Actor(Role.RESTAURANT, "owner")  # a restaurant actor names its restaurant
+
+
+def test_the_decorator_refuses_what_it_cannot_build() -> None:
+    @dataclass(slots=True)
+    class Mutable:
+        a: int
+
+    @dataclass(frozen=True, slots=True)
+    class KeywordOnly:
+        a: int = field(kw_only=True)
+
+    @dataclass(frozen=True)
+    class NoSlots:
+        a: int
+
+    for cls in (Mutable, KeywordOnly, NoSlots):
+        with pytest.raises(TypeError):
+            fast_frozen_init(cls)
+
+
+def test_the_hot_records_build_as_before() -> None:
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    event = DomainEvent("evt-1", EventType.ORDER_PLACED, now, "ord-1", 1)
+    assert (event.event_id, event.type, event.occurred_at, event.order_id, event.order_version, event.payload) == (
+        "evt-1", EventType.ORDER_PLACED, now, "ord-1", 1, {}
+    )
+    assert event.payload is not DomainEvent("evt-2", EventType.ORDER_PLACED, now, "ord-1", 1).payload
+    message = ScheduledMessage("m-1", now, "saga.timeout")
+    assert message.body == {} and message == ScheduledMessage("m-1", now, "saga.timeout")
+    assert Charge("ch-1", None, True).captured is True  # type: ignore[arg-type]
+    assert Notification("n-1", "customer", "u-1", "ord-1", "t").data == {}  # type: ignore[arg-type]
+    assert Actor.customer("u-1") == Actor(Role.CUSTOMER, "u-1", None, None)
