@@ -138,6 +138,8 @@ def _items_size(pairs: Iterable[tuple[Any, Any]]) -> int:
             total += _INT_SIZES[v]
         elif v is None or kind is bool:
             total += 1
+        elif kind is dict:  # a nested map (a saga's signal details): value_size(v) without the call
+            total += _items_size(v.items())
         else:
             total += value_size(v)
     return total
@@ -287,18 +289,35 @@ def order_size(order: Order) -> int:
     # "status" and its value, twice; "paymentStatus" and its value
     size = _order_fixed_size(order) + _ORDER_CONSTANT + 2 * _ENUM_BYTES[order.status] + 6
     size += 13 + _ENUM_BYTES[order.payment_status]
-    for key in order.status_times:
-        size += _STATUS_TIME_ENTRY + (_WORD_BYTES[key] if type(key) is str else _text_size(str(key)))
+    size += _STATUS_TIMES_BYTES[tuple(order.status_times)]  # the statuses reached: a few sequences recur
     for notification_id in order.notified:
         size += 1 + (_ID_BYTES[notification_id] if type(notification_id) is str else value_size(notification_id))
     version = order.version
     size += _INT_SIZES[version] if type(version) is int and 0 <= version < _SMALL_INTS else value_size(version)
-    for name_bytes, value in (
-        (8, order.driver_id), (13, order.failure_reason), (8, order.charge_id), (11, order.driver_claim)
-    ):
-        if value is not None:  # "driverId", "failureReason", "chargeId", "driverClaim"
-            size += name_bytes + (_ID_BYTES[value] if type(value) is str else value_size(value))
+    # "driverId", "failureReason", "chargeId", "driverClaim" when set
+    value = order.driver_id
+    if value is not None:
+        size += 8 + (_ID_BYTES[value] if type(value) is str else value_size(value))
+    value = order.failure_reason
+    if value is not None:
+        size += 13 + (_ID_BYTES[value] if type(value) is str else value_size(value))
+    value = order.charge_id
+    if value is not None:
+        size += 8 + (_ID_BYTES[value] if type(value) is str else value_size(value))
+    value = order.driver_claim
+    if value is not None:
+        size += 11 + (_ID_BYTES[value] if type(value) is str else value_size(value))
     return size
+
+
+def _status_times_size(keys: tuple[Any, ...]) -> int:
+    """Bytes of ``statusTimes``' entries (not its 3 bytes): 1 + the key + a time each."""
+    return sum(_STATUS_TIME_ENTRY + (_WORD_BYTES[key] if type(key) is str else _text_size(str(key))) for key in keys)
+
+
+#: Bytes of the entries of ``statusTimes`` by its keys in order (the statuses an order reached: a small vocabulary
+#: of sequences): ``_STATUS_TIMES_BYTES[tuple(order.status_times)]``.
+_STATUS_TIMES_BYTES: Final = _Memo(_status_times_size, 1024)
 
 
 #: order id -> (the objects and texts sized, their stored size): an order's lines, pricing, address, customer,
