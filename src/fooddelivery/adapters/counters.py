@@ -108,7 +108,10 @@ class OperationCounters:
             ValueError: a negative quantity or size.
         """
         if self.metering:
-            self.meter.record(name, quantity, size=size)
+            if size is None and type(quantity) is int and quantity >= 0:
+                self.meter.local.unsized[name] += quantity  # meter.record(name, quantity), without the call
+            else:
+                self.meter.record(name, quantity, size=size)
 
     def usage(self) -> dict[str, Tally]:
         """What was recorded with :meth:`record`, by name (independent copies)."""

@@ -220,15 +220,21 @@ class UsageMeter:
     size for a sized one (one dict update); :meth:`usage` builds the tallies from those sums, which hold everything
     a tally keeps (``n`` items of ``size`` bytes are ``Tally.add(n, size)``), so they are the same tallies as
     recording them one by one. A fractional quantity (a ``Decimal``) goes to a tally under a lock.
+
+    The in-memory adapters record on :attr:`local` themselves, as they count on ``OperationCounters.local``:
+    ``meter.local.sized[name, size] += n`` is ``meter.record(name, n, size=size)`` and ``meter.local.unsized[name]
+    += n`` is ``meter.record(name, n)``, for ``n`` and ``size`` ints >= 0 (the sizes they compute are), without the
+    call and its checks (a metered simulation makes about a hundred records per order).
     """
 
-    __slots__ = ("_local", "_lock", "_tallies", "_threads")
+    __slots__ = ("_lock", "_tallies", "_threads", "local")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._tallies: dict[str, Tally] = {}
         self._threads: list[_Records] = []
-        self._local = _ThreadRecords(self._threads, self._tallies, self._lock)
+        #: this thread's records: ``sized`` ({(name, size): how many}) and ``unsized`` ({name: quantity})
+        self.local = _ThreadRecords(self._threads, self._tallies, self._lock)
 
     def record(self, name: str, quantity: Quantity = 1, *, size: int | None = None) -> None:
         """Record ``quantity`` of ``name``, each ``size`` bytes when given.
@@ -238,10 +244,10 @@ class UsageMeter:
         """
         if type(quantity) is int and quantity >= 0:
             if size is None:
-                self._local.unsized[name] += quantity
+                self.local.unsized[name] += quantity
                 return
             if type(size) is int and size >= 0:
-                self._local.sized[name, size] += quantity
+                self.local.sized[name, size] += quantity
                 return
         if quantity < 0 or (size is not None and size < 0):
             raise ValueError("quantity and size must be >= 0")

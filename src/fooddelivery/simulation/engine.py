@@ -32,6 +32,7 @@ from zoneinfo import ZoneInfo
 
 from fooddelivery.adapters.memory import (
     FakePaymentGateway,
+    InMemoryEventPublisher,
     InMemoryLocationStream,
     InMemoryNotifier,
     InMemoryOrderRepository,
@@ -108,6 +109,17 @@ _HANDOVER_S = 90.0
 
 # simulated actions in the heap
 _CONFIRM, _REJECT, _PREPARING, _READY, _PICKUP, _MIDWAY, _DELIVER = range(7)
+# the event kinds _observe reads
+_STATUS_CHANGED = EventType.ORDER_STATUS_CHANGED
+_CUSTOMER_NOTIFIED = EventType.CUSTOMER_NOTIFIED
+_PLACED = EventType.ORDER_PLACED
+_PAYMENT_CAPTURED = EventType.PAYMENT_CAPTURED
+_PAYMENT_REFUNDED = EventType.PAYMENT_REFUNDED
+_RESTAURANT_NOTIFIED = EventType.RESTAURANT_NOTIFIED
+_DRIVER_ASSIGNED = EventType.DRIVER_ASSIGNED
+_DRIVER_RELEASED = EventType.DRIVER_RELEASED
+_ORDER_FAILED = EventType.ORDER_FAILED
+_ORDER_CANCELLED = EventType.ORDER_CANCELLED
 #: Notification ids remembered for deduplication (the last ~25,000 orders' worth).
 _DEDUPE_WINDOW = 100_000
 #: Orders placed between two freezes of what the collector tracks (see :meth:`Simulation.run`).
@@ -296,7 +308,9 @@ class Simulation:
             promotions=promotions,
             retain=1000,
             # bounded memory: notifications deduplicated over a window (a re-sent notice comes within seconds),
-            # driver positions counted, not kept (nothing reads them back)
+            # published events and driver positions counted, not kept (nothing reads them back: the simulation
+            # observes the events as its consumer, see consume below; a publisher that keeps none tracks no ids)
+            publisher=InMemoryEventPublisher(counters=self.counters, retain=0),
             notifier=InMemoryNotifier(counters=self.counters, retain=1000, dedupe_window=_DEDUPE_WINDOW),
             location=InMemoryLocationStream(counters=self.counters, retain=0),
         )
@@ -436,40 +450,17 @@ class Simulation:
 
     # -- observing the system ---------------------------------------------------------------------------
     def _observe(self, events: Sequence[DomainEvent]) -> None:
+        # the kinds by how often they come (a status change about five times per order; a customer notice, which
+        # changes nothing here, about twice), each kind tested once; the order in flight looked up only for the
+        # kinds that read it
         st = self.stats
+        pending = self.pending
         for e in events:
             kind = e.type
-            p = self.pending.get(e.order_id)
-            if kind is EventType.ORDER_PLACED and self._staged is not None:
-                self.pending[e.order_id] = self._staged
-                self._staged = None
-            elif kind is EventType.RESTAURANT_NOTIFIED and p is not None:
-                if p.behaviour == 0:
-                    self._push(self.now_s + p.delay, _CONFIRM, e.order_id)
-                elif p.behaviour == 1:
-                    self._push(self.now_s + p.delay, _REJECT, e.order_id)
-            elif kind is EventType.DRIVER_ASSIGNED and p is not None:
-                driver = str(e.payload["driverId"])
-                if driver in self.holders:
-                    st.double_bookings += 1
-                self.holders[driver] = e.order_id
-                p.assigned_at = self.now_s
-                p.driver_id = driver
-            elif kind is EventType.DRIVER_RELEASED and p is not None:
-                self._free(p, str(e.payload["driverId"]), e.order_id)
-            elif kind is EventType.PAYMENT_CAPTURED:
-                st.captured_minor += Money.of(e.payload["amount"], e.payload["currency"]).minor
-            elif kind is EventType.PAYMENT_REFUNDED:
-                st.refunds += 1
-                st.refunded_minor += Money.of(e.payload["amount"], e.payload["currency"]).minor
-            elif kind is EventType.ORDER_FAILED and p is not None:
-                st.failed[str(e.payload.get("reason", "unknown"))] += 1
-                st.hourly_failed[self._hour(p.placed_at)] += 1
-                self._finish(e.order_id)
-            elif kind is EventType.ORDER_CANCELLED and p is not None:
-                st.cancelled += 1
-                self._finish(e.order_id)
-            elif kind is EventType.ORDER_STATUS_CHANGED and p is not None:
+            if kind is _STATUS_CHANGED:
+                p = pending.get(e.order_id)
+                if p is None:
+                    continue
                 to = e.payload["to"]
                 if to == "CONFIRMED":
                     st.to_confirm_min.append((self.now_s - p.placed_at) / 60)
@@ -482,6 +473,42 @@ class Simulation:
                     st.hourly_delivered[self._hour(p.placed_at)] += 1
                     if p.driver_id is not None:
                         self._free(p, p.driver_id, e.order_id)
+                    self._finish(e.order_id)
+            elif kind is _CUSTOMER_NOTIFIED:
+                continue
+            elif kind is _PLACED:
+                if self._staged is not None:
+                    pending[e.order_id] = self._staged
+                    self._staged = None
+            elif kind is _PAYMENT_CAPTURED:
+                st.captured_minor += Money.of(e.payload["amount"], e.payload["currency"]).minor
+            elif kind is _PAYMENT_REFUNDED:
+                st.refunds += 1
+                st.refunded_minor += Money.of(e.payload["amount"], e.payload["currency"]).minor
+            else:
+                p = pending.get(e.order_id)
+                if p is None:
+                    continue
+                if kind is _RESTAURANT_NOTIFIED:
+                    if p.behaviour == 0:
+                        self._push(self.now_s + p.delay, _CONFIRM, e.order_id)
+                    elif p.behaviour == 1:
+                        self._push(self.now_s + p.delay, _REJECT, e.order_id)
+                elif kind is _DRIVER_ASSIGNED:
+                    driver = str(e.payload["driverId"])
+                    if driver in self.holders:
+                        st.double_bookings += 1
+                    self.holders[driver] = e.order_id
+                    p.assigned_at = self.now_s
+                    p.driver_id = driver
+                elif kind is _DRIVER_RELEASED:
+                    self._free(p, str(e.payload["driverId"]), e.order_id)
+                elif kind is _ORDER_FAILED:
+                    st.failed[str(e.payload.get("reason", "unknown"))] += 1
+                    st.hourly_failed[self._hour(p.placed_at)] += 1
+                    self._finish(e.order_id)
+                elif kind is _ORDER_CANCELLED:
+                    st.cancelled += 1
                     self._finish(e.order_id)
 
     def _hour(self, t: float) -> int:

@@ -496,7 +496,7 @@ class InMemoryDriverRepository:
                 self._meter.record(_READ_MISS)
             raise NotFound(f"driver {driver_id} not found", driver_id=driver_id)
         if self._meter is not None:
-            self._meter.record(_READ, size=driver_size(stored))
+            self._meter.local.sized[_READ, driver_size(stored)] += 1  # meter.record, without the call
         return stored
 
     def save(self, driver: Driver) -> Driver:
@@ -522,7 +522,7 @@ class InMemoryDriverRepository:
             self._drivers[stored.driver_id] = stored
             self._index(stored)
         if self._meter is not None:
-            self._meter.record(_WRITE, size=driver_size(stored))
+            self._meter.local.sized[_WRITE, driver_size(stored)] += 1  # meter.record, without the call
         return stored
 
     def available_near(self, point: GeoPoint, radius_km: float, limit: int) -> Sequence[Driver]:

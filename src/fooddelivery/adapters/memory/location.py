@@ -70,7 +70,7 @@ class InMemoryLocationStream:
         if self._counters is not None:
             self._counters.local.counts["location.appends"] += 1
         if self._meter is not None:
-            self._meter.record(LOCATION, size=envelope_size(event))
+            self._meter.local.sized[LOCATION, envelope_size(event)] += 1  # meter.record, without the call
 
     def fail_next(self, n: int = 1) -> None:
         """Make the next ``n`` appends raise ``InfrastructureError`` without appending."""

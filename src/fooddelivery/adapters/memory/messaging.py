@@ -4,15 +4,26 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict, deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import cache
 
 from fooddelivery.adapters.counters import OperationCounters, meter_of
 from fooddelivery.adapters.sizes import envelope_size
 from fooddelivery.domain.errors import InfrastructureError
-from fooddelivery.domain.events import DomainEvent
+from fooddelivery.domain.events import DomainEvent, EventType
 from fooddelivery.metering.operations import BUS_EVENT, RUNTIME_EVENT
 
 __all__ = ["InMemoryEventPublisher"]
+
+
+@cache
+def _needs_runtime() -> tuple[Callable[[DomainEvent], bool], frozenset[EventType]]:
+    """``fooddelivery.application.runtime.needs_runtime`` and ``REACTING_EVENT_TYPES`` (the types a row of the
+    reaction table names: an event of another type needs no runtime), imported on the first metered publish (the
+    application imports this module), once."""
+    from fooddelivery.application.runtime import REACTING_EVENT_TYPES, needs_runtime
+
+    return needs_runtime, REACTING_EVENT_TYPES
 
 
 def _check_retain(retain: int | None) -> None:
@@ -106,13 +117,13 @@ class InMemoryEventPublisher:
             self._counters.local.counts["events.published"] += count
         meter = self._meter
         if meter is not None:
-            from fooddelivery.application.runtime import needs_runtime
-
+            needs_runtime, reacting = _needs_runtime()
+            recorded = meter.local.sized  # meter.record(name, size=size), without the calls
             for event in events:
                 size = envelope_size(event)
-                meter.record(BUS_EVENT, size=size)
-                if needs_runtime(event):
-                    meter.record(RUNTIME_EVENT, size=size)
+                recorded[BUS_EVENT, size] += 1
+                if event.type in reacting and needs_runtime(event):
+                    recorded[RUNTIME_EVENT, size] += 1
 
     def fail_next(self, n: int = 1) -> None:
         """Make the next ``n`` publishes raise ``InfrastructureError`` (accepting nothing)."""

@@ -64,7 +64,7 @@ class InMemoryScheduler:
         if self._counters is not None:
             self._counters.local.counts["scheduler.scheduled"] += 1
         if self._meter is not None:
-            self._meter.record(TIMER_SCHEDULE, size=timer_size(message))
+            self._meter.local.sized[TIMER_SCHEDULE, timer_size(message)] += 1  # meter.record, without the call
 
     def cancel(self, message_id: str) -> bool:
         """Remove a pending message; returns True if one was removed (False: unknown or gone)."""

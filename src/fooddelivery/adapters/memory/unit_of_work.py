@@ -103,13 +103,15 @@ class InMemoryUnitOfWork:
             if order is None:
                 orders._meter.record(_ORDERS_READ_MISS)
             else:
-                size = orders._sizes.get(order_id)
-                orders._meter.record(_ORDERS_READ, size=size if size is not None else order_size(order))
+                size = orders._sizes.get(order_id)  # (the records: meter.record(...) without the calls)
+                orders._meter.local.sized[_ORDERS_READ, size if size is not None else order_size(order)] += 1
         if sagas._meter is not None:
             if stored is None:
                 sagas._meter.record(_SAGAS_READ_MISS)
             else:
-                sagas._meter.record(_SAGAS_READ, size=saga_bytes if saga_bytes is not None else saga_size(stored))
+                sagas._meter.local.sized[
+                    _SAGAS_READ, saga_bytes if saga_bytes is not None else saga_size(stored)
+                ] += 1
         if order is None:
             raise NotFound(f"order {order_id} not found", order_id=order_id)
         return order, saga
