@@ -5,6 +5,8 @@ through the REST transport against the recording stand-in), the OIDC checks, the
 from __future__ import annotations
 
 import ast
+import json
+import os
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -260,3 +262,70 @@ def test_events_round_trip_through_the_envelope_with_the_1x_cloudevents_sdk_func
         "evt-1", EventType.PAYMENT_CAPTURED, NOW, "ord-zoë", 3, {"amount": "21.97", "huge": 2**70, "note": "寿司 🍣"}
     )
     assert from_json(to_json(event)) == event
+
+
+# -- the cold start: GET /health builds no core, a missing setting still fails the first request -------------------
+#: Run in a fresh interpreter: load the module as functions-framework does, answer GET /health, list our modules.
+HEALTH_PROBE = """
+import json, sys
+from fooddelivery_gcp.main import http_api
+from flask import Request
+from werkzeug.test import EnvironBuilder
+from fooddelivery_gcp.bootstrap import gcp_app
+health = http_api(Request(EnvironBuilder(path="/health", method="GET").get_environ()))
+print(json.dumps({
+    "health": [health.status_code, health.get_json()], "built": gcp_app().built,
+    "loaded": sorted(m for m in sys.modules if m.startswith(("fooddelivery.", "fooddelivery_gcp."))),
+}))
+"""
+#: What GET /health must not load: the core's composition, use cases, saga and runtime, and the Google Cloud
+#: adapters (the application builds its core on the first request that needs it).
+CORE_BUILD = (
+    "fooddelivery.composition",
+    "fooddelivery.application.services",
+    "fooddelivery.application.order_saga",
+    "fooddelivery.application.runtime",
+    "fooddelivery_gcp.firestore",
+    "fooddelivery_gcp.pubsub",
+    "fooddelivery_gcp.tasks",
+)
+
+
+def _health(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("FOODDELIVERY", "GOOGLE", "PUBSUB", "FIRESTORE"))}
+    return subprocess.run(
+        [sys.executable, "-c", HEALTH_PROBE], env=clean | env, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def test_get_health_on_a_cold_instance_builds_no_core() -> None:
+    done = _health({**BASE_ENV, "FOODDELIVERY_AUTH": "gateway", "FOODDELIVERY_PAYMENT_GATEWAY": "fake"})
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["health"] == [200, {"status": "ok", "checks": {}}]
+    assert result["built"] is False
+    assert "fooddelivery_gcp.bootstrap" in result["loaded"]  # the application was made (settings, payments)
+    assert [m for m in result["loaded"] if m.startswith(CORE_BUILD)] == []
+
+
+@pytest.mark.parametrize(
+    ("variable", "message"),
+    [
+        ("GOOGLE_CLOUD_PROJECT", "GOOGLE_CLOUD_PROJECT: environment variable GOOGLE_CLOUD_PROJECT is not set"),
+        (
+            "FOODDELIVERY_PAYMENT_GATEWAY",
+            "FOODDELIVERY_PAYMENT_GATEWAY: is not set: name the payment gateway to charge with ('<module>:<factory>'), "
+            "or 'fake' for the test gateway (demos only: it never moves money)",
+        ),
+    ],
+)
+def test_a_missing_setting_still_fails_the_first_request_even_a_get_health_naming_it(
+    variable: str, message: str
+) -> None:
+    # the core is built on first use, but the settings and the payment gateway are read when the application is:
+    # by the first request, whatever it asks (GET /health needs no store, and still fails)
+    env = {**BASE_ENV, "FOODDELIVERY_AUTH": "gateway", "FOODDELIVERY_PAYMENT_GATEWAY": "fake"}
+    del env[variable]
+    done = _health(env)
+    assert done.returncode != 0
+    assert done.stderr.strip().splitlines()[-1] == f"fooddelivery.domain.errors.ValidationError: {message}"

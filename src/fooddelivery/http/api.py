@@ -52,7 +52,6 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from fooddelivery.domain.actors import Actor, Role
-from fooddelivery.domain.catalog import check_id
 from fooddelivery.domain.errors import (
     FieldError,
     FoodDeliveryError,
@@ -61,6 +60,7 @@ from fooddelivery.domain.errors import (
     ValidationError,
 )
 from fooddelivery.domain.geo import GeoPoint
+from fooddelivery.domain.ids import check_id
 from fooddelivery.domain.status import IDEMPOTENCY_KEY_PATTERN, OrderStatus
 from fooddelivery.http import wire
 from fooddelivery.http.messages import HttpRequest, HttpResponse
@@ -75,13 +75,13 @@ from fooddelivery.http.schemas import CURSOR_SCHEMA, ID_SCHEMA
 from fooddelivery.observability.tracing import http_server_span, set_http_route, set_http_status
 from fooddelivery.ports.auth import Authenticator
 from fooddelivery.ports.paging import Page
-from fooddelivery.ports.restaurants import RestaurantQuery
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from fooddelivery.application.services import FoodDeliveryService
     from fooddelivery.domain.catalog import Restaurant
+    from fooddelivery.ports.restaurants import RestaurantQuery
 
 __all__ = ["MAX_BODY_BYTES", "ROUTES", "HealthReport", "HttpApi", "QueryParam", "RouteSpec"]
 
@@ -671,6 +671,10 @@ def _is_utf8(text: str) -> bool:
 
 def _list_query(values: Mapping[str, str]) -> RestaurantQuery:
     """The restaurant query of checked parameters (see :data:`_LIST_QUERY`)."""
+    # (imported by the first listing, not with the module: the restaurant port loads the catalog's entities, which
+    # a cold start answering GET /health does not need)
+    from fooddelivery.ports.restaurants import RestaurantQuery
+
     near = None
     if "near" in values:
         lat, _, lon = values["near"].partition(",")
@@ -836,6 +840,8 @@ class HttpApi:
         return self._ok(wire.restaurant_page_json(list(page.items), _wrap_cursor(page.next_cursor, fingerprint)))
 
     def _search(self, call: _Call, query: RestaurantQuery) -> HttpResponse:
+        from fooddelivery.ports.restaurants import RestaurantQuery
+
         fingerprint = _filters_fingerprint(query)
         if query.cursor is not None:
             query = RestaurantQuery(
@@ -920,6 +926,7 @@ class HttpApi:
 
     def _search_restaurants(self, call: _Call) -> HttpResponse:
         from fooddelivery.http.models import SearchRestaurantsIn
+        from fooddelivery.ports.restaurants import RestaurantQuery
 
         body = self._body(call, SearchRestaurantsIn)
         near = GeoPoint(body.near.lat, body.near.lon) if body.near is not None else None

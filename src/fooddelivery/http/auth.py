@@ -28,13 +28,13 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final
 
 from fooddelivery.domain.actors import Actor, Role
-from fooddelivery.domain.catalog import check_id
 from fooddelivery.domain.errors import (
     InfrastructureError,
     NotAllowed,
     NotAuthenticated,
     ValidationError,
 )
+from fooddelivery.domain.ids import check_id
 from fooddelivery.ports.auth import CredentialSource
 from fooddelivery.ports.clock import Clock
 

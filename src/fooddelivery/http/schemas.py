@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from fooddelivery.domain.catalog import ID_PATTERN, MAX_ID_LENGTH
+from fooddelivery.domain.ids import ID_PATTERN, MAX_ID_LENGTH
 
 __all__ = ["CURSOR_PATTERN", "CURSOR_SCHEMA", "ID_SCHEMA"]
 

@@ -1,9 +1,13 @@
 """The Azure composition root: the core's ``bootstrap()`` with the Azure adapters, built once per host process.
 
 :func:`azure_app` is what every function calls: the first invocation in a Functions host process reads
-:class:`~fooddelivery_azure.settings.AzureSettings` and builds everything; later ones get the same object (the
+:class:`~fooddelivery_azure.settings.AzureSettings` and builds the application; later ones get the same object (the
 Python worker keeps module state between invocations). Nothing happens at import: no environment read, no SDK
-client; the Cosmos DB and Service Bus clients are built on first use and shared (one each per process).
+client; the Cosmos DB and Service Bus clients are built on first use and shared (one each per process). The settings
+and the payment gateway are made with the application (a missing or wrong setting fails the first invocation,
+naming the variable); the core wired with the Azure adapters (:class:`AzureCore`: the stores, the saga, the
+publishers, the change-feed relay) on its first use, so the HTTP function's ``GET /health`` answers without loading
+the use cases, the saga or the Cosmos DB and Service Bus adapters (as the AWS application does).
 
 =================  ==========================================================================================
 port               adapter
@@ -41,45 +45,30 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from fooddelivery.adapters.payments import payment_gateway_from_setting
-from fooddelivery.application.fanout import FanOutPublisher
-from fooddelivery.application.relay import ChangeStreamRelay
 from fooddelivery.bootstrap import ProcessApp
 from fooddelivery.domain.errors import InfrastructureError
-from fooddelivery.metering import Meter
-from fooddelivery.ports.clock import Clock
-from fooddelivery.ports.ids import IdGenerator
-from fooddelivery.ports.payments import PaymentGateway
-from fooddelivery.ports.saga_engine import SagaEngine
-from fooddelivery.ports.scheduler import ScheduledMessage, Scheduler
-from fooddelivery_azure.cosmos import (
-    CosmosDriverRepository,
-    CosmosOrderRepository,
-    CosmosRestaurantRepository,
-    CosmosSagaStateStore,
-    build_cosmos_client,
-)
-from fooddelivery_azure.cosmos.client import LazyContainers
-from fooddelivery_azure.durable.engine import DurableSagaEngine
 from fooddelivery_azure.metering import MeterChargeSink, MeteredSender, RequestChargeRecorder
-from fooddelivery_azure.servicebus import (
-    ServiceBusEventPublisher,
-    ServiceBusLocationStream,
-    ServiceBusNotifier,
-    ServiceBusScheduler,
-)
-from fooddelivery_azure.servicebus.consumer import RetryPolicy, SenderRetrier
 from fooddelivery_azure.settings import AuthMode, AzureSettings, SagaMode
 
 if TYPE_CHECKING:
+    from fooddelivery.application.relay import ChangeStreamRelay
     from fooddelivery.bootstrap import Bootstrapped
     from fooddelivery.http import HttpApi
+    from fooddelivery.metering import Meter
     from fooddelivery.ports.auth import Authenticator
+    from fooddelivery.ports.clock import Clock
+    from fooddelivery.ports.ids import IdGenerator
+    from fooddelivery.ports.payments import PaymentGateway
+    from fooddelivery.ports.saga_engine import SagaEngine
+    from fooddelivery.ports.scheduler import ScheduledMessage, Scheduler
+    from fooddelivery_azure.cosmos import CosmosOrderRepository
+    from fooddelivery_azure.servicebus.consumer import RetryPolicy, SenderRetrier
 
-__all__ = ["AzureApp", "NoTimers", "ServiceBusClients", "azure_app", "build_azure_app", "reset_azure_app"]
+__all__ = ["AzureApp", "AzureCore", "NoTimers", "ServiceBusClients", "azure_app", "build_azure_app", "reset_azure_app"]
 
 
 class NoTimers:
@@ -151,43 +140,111 @@ class ServiceBusClients:
         return get
 
 
-@dataclass
-class AzureApp:
-    """Everything one Functions host process needs, built once.
+@dataclass(frozen=True)
+class AzureCore:
+    """The part of an :class:`AzureApp` built on its first use: the core wired with the Azure adapters.
 
     Attributes:
-        settings: the settings it was built from.
-        boot: the core.
+        boot: the core (service, runner, adapters).
         orders: the order store (also decodes change-feed documents).
         relay: the change-feed outbox relay (and its sweep).
-        charges: request charges of every Cosmos DB call.
-        servicebus: the Service Bus clients.
-        meter: the core's meter the application records its billable operations on, or None (not metering).
         retrier: schedules the delayed copy of a runtime-queue message that failed "not now"
             (:mod:`fooddelivery_azure.servicebus.consumer`), or None: such a message is abandoned.
     """
 
-    settings: AzureSettings
     boot: Bootstrapped
     orders: CosmosOrderRepository
     relay: ChangeStreamRelay
-    charges: RequestChargeRecorder
-    servicebus: ServiceBusClients
-    meter: Meter | None = None
     retrier: SenderRetrier | None = None
-    authenticator_factory: Callable[[], Authenticator] | None = None
-    _api: HttpApi | None = field(default=None, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+
+class AzureApp:
+    """Everything one Functions host process needs, built once.
+
+    The settings, the payment gateway, the request-charge recorder and the Service Bus clients (each built on its
+    first use) are made with the application; the core (:class:`AzureCore`: the stores, the saga, the publishers, the
+    relay) on the first use of :attr:`boot`, :attr:`orders`, :attr:`relay` or :attr:`retrier` -- once, under a lock,
+    so concurrent first uses build it once; a build that raises is tried again on the next use. The HTTP function
+    answering ``GET /health`` never builds it.
+
+    Args:
+        settings: the settings it was built from.
+        core: builds the core on first use.
+        charges: request charges of every Cosmos DB call.
+        servicebus: the Service Bus clients.
+        meter: the core's meter the application records its billable operations on, or None (not metering).
+        authenticator_factory: makes the HTTP API's authenticator (default: the one ``FOODDELIVERY_AUTH`` names).
+    """
+
+    def __init__(
+        self,
+        settings: AzureSettings,
+        core: Callable[[], AzureCore],
+        charges: RequestChargeRecorder,
+        servicebus: ServiceBusClients,
+        meter: Meter | None = None,
+        authenticator_factory: Callable[[], Authenticator] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.charges = charges
+        self.servicebus = servicebus
+        self.meter = meter
+        self.authenticator_factory = authenticator_factory
+        self._build_core = core
+        self._core: AzureCore | None = None
+        self._api: HttpApi | None = None
+        self._lock = threading.Lock()
+
+    def core(self) -> AzureCore:
+        """The core: built on the first call (see the class docstring), then the same one.
+
+        Raises:
+            ValidationError: what building it raises (the next call tries again).
+        """
+        core = self._core
+        if core is None:
+            with self._lock:
+                core = self._core
+                if core is None:
+                    core = self._core = self._build_core()
+        return core
+
+    @property
+    def built(self) -> bool:
+        """Whether the core has been built (tests; the cold start benchmark)."""
+        return self._core is not None
+
+    @property
+    def boot(self) -> Bootstrapped:
+        """The core (service, runner, adapters); built on first use."""
+        return self.core().boot
+
+    @property
+    def orders(self) -> CosmosOrderRepository:
+        """The order store (also decodes change-feed documents); built on first use."""
+        return self.core().orders
+
+    @property
+    def relay(self) -> ChangeStreamRelay:
+        """The change-feed outbox relay (and its sweep); built on first use."""
+        return self.core().relay
+
+    @property
+    def retrier(self) -> SenderRetrier | None:
+        """Schedules the delayed copy of a runtime-queue message that failed "not now"; built on first use."""
+        return self.core().retrier
 
     def http_api(self) -> HttpApi:
-        """The HTTP API, built on first use with the authenticator of ``FOODDELIVERY_AUTH``."""
+        """The HTTP API, built on first use with the authenticator of ``FOODDELIVERY_AUTH``. Its use cases are the
+        core's, built by the first request that needs them (not by ``GET /health``, ``GET /openapi.json`` or
+        ``OPTIONS``)."""
         if self._api is None:
             from fooddelivery.http import HttpApi
 
             with self._lock:
                 if self._api is None:
                     factory = self.authenticator_factory or (lambda: _authenticator(self.settings))
-                    self._api = HttpApi(self.boot.service, factory())
+                    self._api = HttpApi(lambda: self.boot.service, factory())
         return self._api
 
     @property
@@ -239,16 +296,77 @@ def build_azure_app(
         retry_policy: how the runtime queue's function retries a message that failed "not now" (default
             :class:`~fooddelivery_azure.servicebus.consumer.RetryPolicy`: 5 s doubling to 5 min, 10 attempts).
 
+    Returns:
+        The application: its settings read and its payment gateway made now; its core (stores, saga, publishers,
+        relay) on first use (:meth:`AzureApp.core`).
+
     Raises:
         ValidationError: a missing or invalid setting (named), ``FOODDELIVERY_PAYMENT_GATEWAY`` included.
     """
     env = os.environ if environ is None else environ
     settings = settings or AzureSettings.from_env(env)
+    payments = payments or payment_gateway_from_setting(env, None)
+    charges = RequestChargeRecorder(MeterChargeSink(meter) if meter is not None else None)
+    bus = ServiceBusClients(settings, servicebus_client, meter)
+
+    def core() -> AzureCore:
+        return _build_core(
+            settings,
+            charges,
+            bus,
+            cosmos_client=cosmos_client,
+            containers=containers,
+            clock=clock,
+            ids=ids,
+            payments=payments,
+            saga_engine=saga_engine,
+            retry_policy=retry_policy,
+        )
+
+    return AzureApp(settings=settings, core=core, charges=charges, servicebus=bus, meter=meter)
+
+
+def _build_core(
+    settings: AzureSettings,
+    charges: RequestChargeRecorder,
+    bus: ServiceBusClients,
+    *,
+    cosmos_client: Any | None,
+    containers: Mapping[str, Any] | None,
+    clock: Clock | None,
+    ids: IdGenerator | None,
+    payments: PaymentGateway,
+    saga_engine: SagaEngine | None,
+    retry_policy: RetryPolicy | None,
+) -> AzureCore:
+    """The core wired with the Azure adapters (see the module docstring): what :meth:`AzureApp.core` builds once.
+    Imports the use cases, the saga and the adapters' modules (not the SDKs: each client is built by its first
+    call)."""
+    from fooddelivery.application.fanout import FanOutPublisher
+    from fooddelivery.application.relay import ChangeStreamRelay
+    from fooddelivery.bootstrap import bootstrap
+    from fooddelivery_azure.cosmos import (
+        CosmosDriverRepository,
+        CosmosOrderRepository,
+        CosmosRestaurantRepository,
+        CosmosSagaStateStore,
+        build_cosmos_client,
+    )
+    from fooddelivery_azure.cosmos.client import LazyContainers
+    from fooddelivery_azure.servicebus import (
+        ServiceBusEventPublisher,
+        ServiceBusLocationStream,
+        ServiceBusNotifier,
+        ServiceBusScheduler,
+    )
+    from fooddelivery_azure.servicebus.consumer import SenderRetrier
+
     durable = settings.saga_mode is SagaMode.DURABLE
     engine: SagaEngine | None = None
     if durable:
+        from fooddelivery_azure.durable.engine import DurableSagaEngine
+
         engine = saga_engine or DurableSagaEngine(settings.core.confirmation_timeout_s)
-    charges = RequestChargeRecorder(MeterChargeSink(meter) if meter is not None else None)
     if containers is None:
         s = settings
         lazy = LazyContainers(
@@ -260,7 +378,6 @@ def build_azure_app(
         if not settings.sagas_in_orders_container:
             keys.append("sagas")
         containers = {key: lazy.container(settings.container(key)) for key in keys}
-    bus = ServiceBusClients(settings, servicebus_client, meter)
     orders = CosmosOrderRepository(containers["orders"], charges=charges)
     if settings.sagas_in_orders_container:  # the same container object: the order store's native unit of work
         sagas = CosmosSagaStateStore(containers["orders"], charges=charges, in_order_partition=True)
@@ -277,8 +394,6 @@ def build_azure_app(
         queue_name=settings.runtime_queue,
         charges=charges,
     )
-    from fooddelivery.bootstrap import bootstrap  # the use cases, the saga: built on first use, not on import
-
     boot = bootstrap(
         settings.core,
         orders=orders,
@@ -289,7 +404,7 @@ def build_azure_app(
         notifier=ServiceBusNotifier(
             bus.sender("topic", settings.notifications_topic), name=settings.notifications_topic
         ),
-        payments=payments or payment_gateway_from_setting(env, None),
+        payments=payments,
         location=ServiceBusLocationStream(bus.sender("topic", settings.locations_topic), name=settings.locations_topic),
         scheduler=NoTimers() if durable else scheduler,
         clock=clock,
@@ -297,14 +412,10 @@ def build_azure_app(
         saga_engine=engine,
         publish_after_commit=False,  # the change feed publishes the outbox (fooddelivery_azure.functions)
     )
-    return AzureApp(
-        settings=settings,
+    return AzureCore(
         boot=boot,
         orders=orders,
         relay=ChangeStreamRelay(publisher, orders),
-        charges=charges,
-        servicebus=bus,
-        meter=meter,
         retrier=SenderRetrier(bus.sender("queue", queue), boot.service.clock.now, retry_policy),
     )
 

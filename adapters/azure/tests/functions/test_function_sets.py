@@ -35,6 +35,16 @@ BACKGROUND_ONLY = (
     "azure.durable_functions",
     "fooddelivery_azure.functions.background_functions",
 )
+#: What no app's GET /health loads: the core's composition and the Azure stores and senders (the application builds
+#: its core on the first request that needs it; ``FOODDELIVERY_AZURE_FUNCTIONS=all`` loads the saga's definition for
+#: its Durable functions, an HTTP-only app none of the use cases, the saga or the runtime either).
+CORE_BUILD = ("fooddelivery.composition", "fooddelivery_azure.cosmos", "fooddelivery_azure.servicebus")
+HTTP_ONLY_CORE = (
+    *CORE_BUILD,
+    "fooddelivery.application",
+    "fooddelivery_azure.durable.engine",
+    "fooddelivery_azure.durable.orchestrator",
+)
 #: The settings the application needs to start (resources that need not exist: GET /health reaches none of them).
 ENV = {
     "COSMOS_ENDPOINT": "https://split.documents.azure.com:443/",
@@ -78,11 +88,15 @@ print(json.dumps(result))
 """
 
 
-def _load(setting: str | None, health: bool = False) -> subprocess.CompletedProcess[str]:
+def _load(
+    setting: str | None, health: bool = False, without: str | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("COSMOS", "SERVICEBUS", "FOODDELIVERY"))}
     env |= ENV | ({} if setting is None else {FUNCTIONS_VARIABLE: setting})
+    env.pop(without or "", None)
+    watched = sorted({*BACKGROUND_ONLY, *HTTP_ONLY_CORE})
     return subprocess.run(
-        [sys.executable, "-c", PROBE, str(APP), json.dumps(BACKGROUND_ONLY), "health" if health else "load"],
+        [sys.executable, "-c", PROBE, str(APP), json.dumps(watched), "health" if health else "load"],
         env=env,
         capture_output=True,
         text=True,
@@ -104,7 +118,35 @@ def test_the_http_app_registers_the_http_function_alone_and_never_imports_the_ba
     assert result["functions"]["http"] == BEFORE["http"]  # the same function, bindings and annotations
     assert result["after_load"] == []
     assert result["health"] == [200, {"status": "ok", "checks": {}}]
-    assert result["after_health"] == []
+    assert result["after_health"] == []  # neither the background SDKs nor the core (HTTP_ONLY_CORE)
+
+
+def test_get_health_on_the_whole_app_builds_no_core() -> None:
+    result = _loaded("all", health=True)
+    assert result["health"] == [200, {"status": "ok", "checks": {}}]
+    assert [m for m in result["after_health"] if m.startswith(CORE_BUILD)] == []
+
+
+@pytest.mark.parametrize(
+    ("variable", "message"),
+    [
+        ("COSMOS_ENDPOINT", "COSMOS_ENDPOINT: environment variable COSMOS_ENDPOINT is not set"),
+        (
+            "FOODDELIVERY_PAYMENT_GATEWAY",
+            "FOODDELIVERY_PAYMENT_GATEWAY: is not set: name the payment gateway to charge with ('<module>:<factory>'), "
+            "or 'fake' for the test gateway (demos only: it never moves money)",
+        ),
+    ],
+)
+@pytest.mark.parametrize("setting", ["http", "all"])
+def test_a_missing_setting_still_fails_the_first_invocation_even_a_get_health_naming_it(
+    setting: str, variable: str, message: str
+) -> None:
+    # the core is built on first use, but the settings and the payment gateway are read when the application is:
+    # by the first invocation, whatever it asks (GET /health needs no store, and still fails)
+    done = _load(setting, health=True, without=variable)
+    assert done.returncode != 0
+    assert done.stderr.strip().splitlines()[-1] == f"fooddelivery.domain.errors.ValidationError: {message}"
 
 
 def test_all_and_the_default_register_every_function_with_the_bindings_of_the_single_app_before_the_split() -> None:

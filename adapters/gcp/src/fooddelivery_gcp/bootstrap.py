@@ -2,7 +2,11 @@
 
 :func:`gcp_app` is what every function calls: on the first request of a Cloud Functions instance it reads
 :class:`~fooddelivery_gcp.settings.GcpSettings` and builds everything; later requests get the same object back.
-Nothing happens at import: no environment read, no client library import, no connection.
+Nothing happens at import: no environment read, no client library import, no connection. The settings and the
+payment gateway are made with the application (a missing or wrong setting fails the first request, naming the
+variable); the core wired with the Google Cloud adapters (:class:`GcpCore`: the stores, the saga, the publishers) on
+its first use, so ``GET /health`` answers without loading the use cases, the saga or the Firestore and Pub/Sub
+adapters (as the AWS application does).
 
 Wiring:
 
@@ -43,46 +47,32 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from fooddelivery.adapters.payments import payment_gateway_from_setting
 from fooddelivery.adapters.system import SystemClock
-from fooddelivery.application.fanout import FanOutPublisher
-from fooddelivery.application.relay import OutboxRelay
 from fooddelivery.bootstrap import ProcessApp
 from fooddelivery.domain.errors import InfrastructureError
-from fooddelivery.metering import Meter
-from fooddelivery.ports.clock import Clock
-from fooddelivery.ports.ids import IdGenerator
-from fooddelivery.ports.payments import PaymentGateway
-from fooddelivery.ports.scheduler import ScheduledMessage
-from fooddelivery_gcp.firestore import (
-    FirestoreDriverRepository,
-    FirestoreOrderRepository,
-    FirestoreRestaurantRepository,
-    FirestoreSagaStateStore,
-    LazyFirestore,
-)
 from fooddelivery_gcp.metering import FirestoreMeter
-from fooddelivery_gcp.pubsub import (
-    LazyPublisher,
-    PubSubDeadLetters,
-    PubSubEventPublisher,
-    PubSubLocationStream,
-    PubSubNotifier,
-)
 from fooddelivery_gcp.settings import AuthMode, GcpSettings, SagaMode
-from fooddelivery_gcp.tasks import CloudTasksScheduler, OidcVerifier
 
 if TYPE_CHECKING:
     from fooddelivery.bootstrap import Bootstrapped
     from fooddelivery.http import HttpApi
+    from fooddelivery.metering import Meter
+    from fooddelivery.ports.clock import Clock
+    from fooddelivery.ports.ids import IdGenerator
+    from fooddelivery.ports.payments import PaymentGateway
+    from fooddelivery.ports.scheduler import ScheduledMessage
+    from fooddelivery_gcp.firestore import FirestoreOrderRepository
+    from fooddelivery_gcp.pubsub import PubSubDeadLetters
+    from fooddelivery_gcp.tasks import OidcVerifier
     from fooddelivery_gcp.workflows.engine import WorkflowsEngine
 
-__all__ = ["GcpApp", "NoTimers", "build_gcp_app", "gcp_app", "reset_gcp_app"]
+__all__ = ["GcpApp", "GcpCore", "NoTimers", "build_gcp_app", "gcp_app", "reset_gcp_app"]
 
 
 class NoTimers:
@@ -101,36 +91,103 @@ class NoTimers:
         return False
 
 
-@dataclass
-class GcpApp:
-    """Everything one Cloud Functions instance needs, built once.
+@dataclass(frozen=True)
+class GcpCore:
+    """The part of a :class:`GcpApp` built on its first use: the core wired with the Google Cloud adapters.
 
     Attributes:
-        settings: the settings it was built from.
         boot: the core (service, runner, adapters).
         orders: the order store (its outbox too).
         dead_letters: where poison messages go.
-        firestore_meter: Firestore operations of this instance, by collection.
         engine: the Workflows engine (workflows mode), else None.
+    """
+
+    boot: Bootstrapped
+    orders: FirestoreOrderRepository
+    dead_letters: PubSubDeadLetters
+    engine: WorkflowsEngine | None = None
+
+
+class GcpApp:
+    """Everything one Cloud Functions instance needs, built once.
+
+    The settings, the payment gateway and the Firestore meter are made with the application; the core
+    (:class:`GcpCore`: stores, saga, publishers, dead letters, the Workflows engine) on the first use of :attr:`boot`,
+    :attr:`orders`, :attr:`dead_letters` or :attr:`engine` -- once, under a lock, so concurrent first uses build it
+    once; a build that raises is tried again on the next use. The HTTP function answering ``GET /health`` never
+    builds it.
+
+    Args:
+        settings: the settings it was built from.
+        core: builds the core on first use.
+        firestore_meter: Firestore operations of this instance, by collection.
         sweep_min_age_s: the sweep leaves outbox records younger than this to their callers.
         meter: the core's meter the application records its billable operations on (Firestore documents, Pub/Sub
             bytes, Cloud Tasks operations; :mod:`fooddelivery_gcp.metering`), or None (metering is opt-in).
     """
 
-    settings: GcpSettings
-    boot: Bootstrapped
-    orders: FirestoreOrderRepository
-    dead_letters: PubSubDeadLetters
-    firestore_meter: FirestoreMeter
-    engine: WorkflowsEngine | None = None
-    sweep_min_age_s: float = 30.0
-    meter: Meter | None = None
-    _api: HttpApi | None = field(default=None, repr=False)
-    _verifiers: dict[str, OidcVerifier] = field(default_factory=dict, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    def __init__(
+        self,
+        settings: GcpSettings,
+        core: Callable[[], GcpCore],
+        firestore_meter: FirestoreMeter,
+        *,
+        sweep_min_age_s: float = 30.0,
+        meter: Meter | None = None,
+    ) -> None:
+        self.settings = settings
+        self.firestore_meter = firestore_meter
+        self.sweep_min_age_s = sweep_min_age_s
+        self.meter = meter
+        self._build_core = core
+        self._core: GcpCore | None = None
+        self._api: HttpApi | None = None
+        self._verifiers: dict[str, OidcVerifier] = {}
+        self._lock = threading.Lock()
+
+    def core(self) -> GcpCore:
+        """The core: built on the first call (see the class docstring), then the same one.
+
+        Raises:
+            ValidationError: what building it raises (the next call tries again).
+        """
+        core = self._core
+        if core is None:
+            with self._lock:
+                core = self._core
+                if core is None:
+                    core = self._core = self._build_core()
+        return core
+
+    @property
+    def built(self) -> bool:
+        """Whether the core has been built (tests; the cold start benchmark)."""
+        return self._core is not None
+
+    @property
+    def boot(self) -> Bootstrapped:
+        """The core (service, runner, adapters); built on first use."""
+        return self.core().boot
+
+    @property
+    def orders(self) -> FirestoreOrderRepository:
+        """The order store (its outbox too); built on first use."""
+        return self.core().orders
+
+    @property
+    def dead_letters(self) -> PubSubDeadLetters:
+        """Where poison messages go; built on first use."""
+        return self.core().dead_letters
+
+    @property
+    def engine(self) -> WorkflowsEngine | None:
+        """The Workflows engine (workflows mode), else None; built on first use."""
+        return self.core().engine
 
     def http_api(self) -> HttpApi:
-        """The HTTP API, with the authenticator ``FOODDELIVERY_AUTH`` names (built on first use)."""
+        """The HTTP API, with the authenticator ``FOODDELIVERY_AUTH`` names (built on first use). Its use cases are
+        the core's, built by the first request that needs them (not by ``GET /health``, ``GET /openapi.json`` or
+        ``OPTIONS``)."""
         if self._api is None:
             from fooddelivery.http import (
                 ClaimMapping,
@@ -149,7 +206,7 @@ class GcpApp:
                         authenticator = GatewayClaimsAuthenticator(ClaimMapping.firebase())
                     else:
                         authenticator = DevAuthenticator()
-                    self._api = HttpApi(self.boot.service, authenticator)
+                    self._api = HttpApi(lambda: self.boot.service, authenticator)
         return self._api
 
     def verifier(self, audience: str, *accounts: str | None) -> OidcVerifier:
@@ -165,6 +222,8 @@ class GcpApp:
         with self._lock:
             verifier = self._verifiers.get(key)
             if verifier is None:
+                from fooddelivery_gcp.tasks import OidcVerifier
+
                 verifier = self._verifiers[key] = OidcVerifier(audience, allowed)
         return verifier
 
@@ -194,6 +253,8 @@ class GcpApp:
 
             def mark_failed(self, event_ids: Any) -> None:
                 orders.mark_failed(event_ids)
+
+        from fooddelivery.application.relay import OutboxRelay
 
         relay = OutboxRelay(_Settled(), self.boot.service.relay.publisher, consumer=None, claim_ttl_s=0)
         return relay.flush()
@@ -227,6 +288,10 @@ def build_gcp_app(
         meter: record what the application bills on it (Firestore reads, writes and deletes, Pub/Sub bytes, Cloud
             Tasks operations; see :mod:`fooddelivery_gcp.metering`), or None.
 
+    Returns:
+        The application: its settings read and its payment gateway made now; its core (stores, saga, publishers)
+        on first use (:meth:`GcpApp.core`).
+
     Raises:
         ValidationError: a missing or invalid setting (named), ``FOODDELIVERY_PAYMENT_GATEWAY`` included.
     """
@@ -235,6 +300,59 @@ def build_gcp_app(
     clock = clock or SystemClock()
     payments = payments or payment_gateway_from_setting(env, None)
     documents = FirestoreMeter(forward=meter)
+    return GcpApp(
+        settings,
+        lambda: _build_core(
+            settings,
+            documents,
+            firestore=firestore,
+            publisher=publisher,
+            tasks_client=tasks_client,
+            executions_client=executions_client,
+            clock=clock,
+            ids=ids,
+            payments=payments,
+            meter=meter,
+        ),
+        documents,
+        meter=meter,
+    )
+
+
+def _build_core(
+    settings: GcpSettings,
+    documents: FirestoreMeter,
+    *,
+    firestore: Any,
+    publisher: Any,
+    tasks_client: Any,
+    executions_client: Any,
+    clock: Clock,
+    ids: IdGenerator | None,
+    payments: PaymentGateway,
+    meter: Meter | None,
+) -> GcpCore:
+    """The core wired with the Google Cloud adapters (see the module docstring): what :meth:`GcpApp.core` builds
+    once. Imports the use cases, the saga and the adapters' modules (not the client libraries: each client is built
+    by its first call)."""
+    from fooddelivery.application.fanout import FanOutPublisher
+    from fooddelivery.bootstrap import bootstrap
+    from fooddelivery_gcp.firestore import (
+        FirestoreDriverRepository,
+        FirestoreOrderRepository,
+        FirestoreRestaurantRepository,
+        FirestoreSagaStateStore,
+        LazyFirestore,
+    )
+    from fooddelivery_gcp.pubsub import (
+        LazyPublisher,
+        PubSubDeadLetters,
+        PubSubEventPublisher,
+        PubSubLocationStream,
+        PubSubNotifier,
+    )
+    from fooddelivery_gcp.tasks import CloudTasksScheduler
+
     lazy = LazyFirestore(firestore, project=settings.project, database=settings.database)
     pubsub = LazyPublisher(publisher, meter=meter)
     prefix = settings.collection_prefix
@@ -261,8 +379,6 @@ def build_gcp_app(
 
         assert settings.workflow is not None  # GcpSettings checks
         engine = WorkflowsEngine(settings.workflow, sagas, clock, client=executions_client)
-    from fooddelivery.bootstrap import bootstrap  # the use cases, the saga: built on first use, not on import
-
     boot = bootstrap(
         settings.core,
         orders=orders,
@@ -284,14 +400,11 @@ def build_gcp_app(
         saga_engine=engine,
     )
     boot.service.relay.consumer = None  # the runtime topic's subscription feeds the runtime function
-    return GcpApp(
-        settings=settings,
+    return GcpCore(
         boot=boot,
         orders=orders,
         dead_letters=PubSubDeadLetters(settings.topic(settings.dead_letter_topic), client=pubsub),
-        firestore_meter=documents,
         engine=engine,
-        meter=meter,
     )
 
 

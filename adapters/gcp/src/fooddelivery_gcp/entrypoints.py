@@ -28,7 +28,6 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from fooddelivery.application.messages import MalformedMessage, TimerInput, decode_body
 from fooddelivery.domain.errors import FoodDeliveryError, InfrastructureError, NotAuthenticated, ValidationError
 from fooddelivery.http.messages import HttpRequest, HttpResponse
 from fooddelivery_gcp.metering import record_pubsub_delivery, record_task_dispatch
@@ -111,6 +110,8 @@ def decode_pubsub_data(data: Any) -> tuple[bytes, dict[str, str], str]:
         MalformedMessage: not a Pub/Sub message.
         PoisonMessage: ``message.data`` is not base64 (carries the message's attributes).
     """
+    from fooddelivery.application.messages import MalformedMessage
+
     if isinstance(data, bytes | str):
         try:
             data = json.loads(data)
@@ -150,6 +151,8 @@ def handle_runtime_event(data: Any, app: GcpApp, *, source: str = "runtime") -> 
     Raises:
         FoodDeliveryError: handling failed for now (nack: Pub/Sub delivers it again).
     """
+    from fooddelivery.application.messages import MalformedMessage, decode_body
+
     raw = b""
     attributes: dict[str, str] = {}
     try:
@@ -200,6 +203,8 @@ def handle_timer(request: Request, app: GcpApp) -> Response:
     help), 401 for a missing or wrong token, 503 when the runtime must see it again (Cloud Tasks retries).
     """
     from flask import Response
+
+    from fooddelivery.application.messages import MalformedMessage, TimerInput, decode_body
 
     settings = app.settings
     assert settings.timer_url is not None

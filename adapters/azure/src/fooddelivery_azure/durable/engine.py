@@ -27,9 +27,9 @@ The Durable client. Durable Functions hands its client to a function through the
 only (``DurableOrchestrationClient``, built from the binding's JSON, async methods calling the host's local
 Durable HTTP API). The functions that reach the engine (HTTP, the runtime queue) take that binding and run the core
 in a worker thread inside :func:`durable_client` (the event loop of the invocation and the client in a context
-variable); the engine submits each client call to that loop and waits for it (``asyncio.run_coroutine_threadsafe``),
-so the SDK's one aiohttp session always lives on the worker's loop. Outside such a block the engine refuses with
-``InfrastructureError``.
+variable, :mod:`fooddelivery_azure.durable.client_binding`); the engine submits each client call to that loop and
+waits for it (``asyncio.run_coroutine_threadsafe``), so the SDK's one aiohttp session always lives on the worker's
+loop. Outside such a block the engine refuses with ``InfrastructureError``.
 
 Known difference from the in-process runner: ``raise_event`` is fire-and-forget (202), so an event raised in the
 instant the timeout fires is answered ACCEPTED and then ignored by the orchestration if the timer reached its
@@ -51,9 +51,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, Iterator, Mapping
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
@@ -62,6 +60,7 @@ from fooddelivery.domain.errors import InfrastructureError, InvalidTransition, L
 from fooddelivery.observability.tracing import TRACE_KEY, origin_carrier
 from fooddelivery.ports.saga_engine import SignalOutcome
 from fooddelivery.ports.saga_store import SagaStatus
+from fooddelivery_azure.durable.client_binding import CLIENT, durable_client
 from fooddelivery_azure.durable.orchestrator import (
     ORCHESTRATOR,
     MalformedSagaInput,
@@ -79,36 +78,6 @@ log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 #: Runtime statuses of an instance that will not run again.
 _FINISHED: Final[frozenset[str]] = frozenset({"Completed", "Failed", "Terminated", "Canceled"})
-
-
-@dataclass(frozen=True, slots=True)
-class _Binding:
-    client: Any
-    loop: asyncio.AbstractEventLoop
-
-
-_CLIENT: ContextVar[_Binding | None] = ContextVar("fooddelivery_durable_client", default=None)
-
-
-@contextmanager
-def durable_client(client: Any, loop: asyncio.AbstractEventLoop | None = None) -> Iterator[None]:
-    """Make ``client`` (a ``DurableOrchestrationClient``) the engine's client in this context.
-
-    Use it in the async function that received the binding, around the worker-thread call that runs the core
-    (``asyncio.to_thread`` copies the context, so the thread sees the client).
-
-    Args:
-        client: the invocation's client.
-        loop: the loop the client's calls run on (default: the running loop).
-
-    Raises:
-        RuntimeError: no loop given and none running.
-    """
-    token = _CLIENT.set(_Binding(client, loop or asyncio.get_running_loop()))
-    try:
-        yield
-    finally:
-        _CLIENT.reset(token)
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,7 +295,7 @@ class DurableSagaEngine:
         Raises:
             InfrastructureError: no client bound (``retryable=False``), the call failed or timed out.
         """
-        binding = _CLIENT.get()
+        binding = CLIENT.get()
         if binding is None:
             raise InfrastructureError(
                 "FOODDELIVERY_SAGA_MODE=durable: no Durable client is bound to this call (only the functions with "

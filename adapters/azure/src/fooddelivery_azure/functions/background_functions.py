@@ -44,14 +44,16 @@ Durable SDK's decorators, on a plain ``func.Blueprint``): the SDK (``azure.durab
 ``aiohttp`` with it) is imported by the first orchestration, or the first use of the Durable client, not when the
 host loads the app. Imported here: ``azure.functions`` (the host's worker has it loaded already) and the Service Bus
 worker extension (the worker resolves ``runtime_queue``'s annotations when it indexes the app; ~200 ms of CPU with
-``azure.servicebus`` and ``grpc``: the reason an HTTP-only app leaves this module out).
+``azure.servicebus`` and ``grpc``: the reason an HTTP-only app leaves this module out), and the core's saga
+definition with the orchestrator (the activities are registered by the names of its actions). What only a body needs
+(the runtime queue's settlement, the activity runner) is imported by the first invocation that runs it.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Generator, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import azure.functions as func
 from azurefunctions.extensions.bindings import servicebus
@@ -60,7 +62,6 @@ from fooddelivery.application.order_saga import ORDER_SAGA
 from fooddelivery.domain.errors import InfrastructureError
 from fooddelivery.observability.setup import flushing
 from fooddelivery_azure.bootstrap import AzureApp, azure_app
-from fooddelivery_azure.durable.activities import run_step
 from fooddelivery_azure.durable.orchestrator import (
     ORCHESTRATOR,
     STEP_ORCHESTRATOR,
@@ -71,8 +72,9 @@ from fooddelivery_azure.durable.orchestrator import (
 )
 from fooddelivery_azure.functions.durable_bindings import activity_trigger, durable_client_input, orchestration_trigger
 from fooddelivery_azure.functions.invocation import in_worker_thread as _in_worker_thread
-from fooddelivery_azure.metering import MeteredSettler, record_delivery
-from fooddelivery_azure.servicebus.consumer import MessageActionsSettler, Settler, Verdict, process
+
+if TYPE_CHECKING:
+    from fooddelivery_azure.servicebus.consumer import Settler, Verdict
 
 __all__ = [
     "blueprint_background",
@@ -93,6 +95,10 @@ def handle_runtime_message(message: Any, actions: Any, app: AzureApp) -> Verdict
     """One runtime-queue message to the core's runtime, settled with ``actions`` (``ServiceBusMessageActions``), a
     "not now" failure retried later through the application's retrier (a delayed copy); with the application's
     meter, the delivery and the settlement are recorded as Service Bus operations."""
+    # (imported by the first message, not when the host indexes the app: no request to the HTTP function needs them)
+    from fooddelivery_azure.metering import MeteredSettler, record_delivery
+    from fooddelivery_azure.servicebus.consumer import MessageActionsSettler, process
+
     settler: Settler = MessageActionsSettler(actions)
     if app.meter is not None:
         record_delivery(app.meter, message)
@@ -130,6 +136,8 @@ def sweep(app: AzureApp) -> int:
 def run_activity(action: str, payload: Any, app: AzureApp) -> dict[str, Any]:
     """One saga activity: the core's ``action`` for the orchestrator's step input (see
     :func:`fooddelivery_azure.durable.activities.run_step`)."""
+    from fooddelivery_azure.durable.activities import run_step
+
     boot = app.boot
     # the runner's actions: with telemetry on, each a "saga <state>" span in the order's trace (the orchestration's
     # data carries its context) recording the step's duration and retries, as an in-process step does

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 from fooddelivery.observability.setup import flushing
 from fooddelivery_azure.bootstrap import AzureApp, azure_app
-from fooddelivery_azure.durable.engine import durable_client
+from fooddelivery_azure.durable.client_binding import durable_client
 
 __all__ = ["in_worker_thread"]
 
