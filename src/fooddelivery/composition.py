@@ -18,7 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 from fooddelivery.adapters.counters import OperationCounters, meter_of
 from fooddelivery.adapters.system import SystemClock, UuidIdGenerator
 from fooddelivery.application.order_saga import OrderSagaSteps, build_order_saga
-from fooddelivery.application.relay import OutboxRelay
+from fooddelivery.application.relay import OutboxRelay, publication_for
 from fooddelivery.application.runtime import OrderRuntime
 from fooddelivery.application.saga.runner import SagaRunner
 from fooddelivery.application.services import FoodDeliveryService
@@ -79,7 +79,8 @@ class Bootstrapped:
         service: the use cases.
         runner: the order saga runner.
         counters: operation counters shared by the in-memory adapters (None when all were injected).
-        adapters: every port's adapter by port name (``"orders"``, ``"publisher"``, ``"payments"``...).
+        adapters: every port's adapter by port name (``"orders"``, ``"publisher"``, ``"payments"``...);
+            ``"publication"`` is the outbox's publication to the bus in one write (``PublishingOutbox``), or None.
     """
 
     service: FoodDeliveryService
@@ -218,7 +219,15 @@ def bootstrap(
     traced_sagas = instrument.TracedSagaStore(sagas) if observe else sagas
     traced_drivers = instrument.TracedDriverRepository(drivers) if observe else drivers
     traced_restaurants = instrument.TracedRestaurantRepository(restaurants) if observe else restaurants
-    relay = OutboxRelay(outbox, traced_publisher, publish_after_commit=publish_after_commit)
+    # One write per publication where the outbox can append to the bus's log itself (PublishingOutbox: the SQLite
+    # outbox and bus log of one database), asked of the raw adapters: the traced publisher is a wrapper it does not know
+    publication = publication_for(outbox, publisher)
+    relay = OutboxRelay(
+        outbox,
+        traced_publisher,
+        publish_after_commit=publish_after_commit,
+        publication=instrument.TracedPublication(publication, clock) if observe and publication else publication,
+    )
     # (the raw scheduler: a SQLite unit of work holds the timers of the SQLite scheduler on its own database)
     unit = unit_of_work if unit_of_work is not None else unit_of_work_for(orders, sagas, scheduler)
     # The use cases, the runtime and the saga's steps read and write through the session: each caller publishes
@@ -282,6 +291,7 @@ def bootstrap(
         "sagas": sagas,
         "unit_of_work": unit,
         "publisher": publisher,
+        "publication": publication,
         "notifier": notifier,
         "payments": payments,
         "location": location,

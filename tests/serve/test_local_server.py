@@ -69,10 +69,17 @@ def _place(server: LocalServer, clock: VirtualClock) -> str:
 
 
 class _RefusingBus:
-    """An event bus that is down."""
+    """An event bus that is down: its publish calls, and the SQLite outbox's writes to its log, which append and mark
+    in one write (``OutboxPublication``: what ``serve`` uses)."""
+
+    publisher = None
 
     def publish(self, events: Any) -> None:
         raise InfrastructureError("the bus is down")
+
+    def publish_and_mark(self, events: Any, unhandled: Any = (), handed: Any = None) -> list[str]:
+        self.publish(events)
+        return []
 
 
 # -- the demo catalog --------------------------------------------------------------------------------------
@@ -170,7 +177,8 @@ def test_start_up_publishes_what_the_outbox_still_holds_and_starts_its_saga(
 ) -> None:
     crashed = start()
     crashed.start()
-    crashed.boot.service.relay.publisher = _RefusingBus()  # the order commits, its OrderPlaced stays in the outbox
+    # the order commits, and the process dies before it publishes: its OrderPlaced stays in the outbox
+    crashed.boot.service.relay.publish_own = lambda: 0  # type: ignore[method-assign]
     order_id = _place(crashed, clock)
     assert crashed.boot.orders.get(order_id).payment_status is PaymentStatus.PENDING
     crashed.close()
@@ -317,18 +325,23 @@ def test_the_worker_publishes_what_a_request_could_not(start: Callable[[], Local
     server = start()
     server.start()
     relay = server.boot.service.relay
-    bus = relay.publisher
-    relay.publisher = _RefusingBus()
-    order_id = _place(server, clock)
+    bus, publication = relay.publisher, relay.publication
+    assert publication is not None  # serve's SQLite outbox appends to its bus log in the write that marks
+    relay.publisher = relay.publication = _RefusingBus()  # type: ignore[assignment]
+    order_id = _place(server, clock)  # the saga ran (the consumer comes before the write); nothing reached the bus
     assert server.worker.run_once().events_published == 0  # still down: logged, kept in the outbox
+    pending = [r.event.event_id for r in server.adapters.orders.pending()]
+    assert len(pending) == 5 and server.adapters.publisher.of_order(order_id) == []
 
-    relay.publisher = bus
-    assert server.worker.run_once().events_published >= 1
-    assert server.sagas.drain()  # the saga start it published runs on the saga queue's thread
+    relay.publisher, relay.publication = bus, publication
+    assert server.worker.run_once().events_published == 5
+    assert server.sagas.drain()  # the saga start it handed over again runs on the saga queue's thread: no change
 
     published: list[DomainEvent] = server.adapters.publisher.of_order(order_id)
-    assert EventType.ORDER_PLACED in [e.type for e in published]
+    assert [e.event_id for e in published] == pending  # each once, in commit order
+    assert published[0].type is EventType.ORDER_PLACED
     assert server.adapters.sagas.get(order_id).status is SagaStatus.WAITING
+    assert len(server.adapters.payments.charges) == 1
 
 
 def test_the_worker_thread_starts_once_and_stops(start: Callable[[], LocalServer]) -> None:

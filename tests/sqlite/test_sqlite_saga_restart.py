@@ -203,17 +203,16 @@ def test_a_timer_delivered_by_a_process_that_crashed_before_acknowledging_it_ref
     assert second.adapters.scheduler.pending_count == second.adapters.scheduler.claimed_count == 0
 
 
-def test_an_order_committed_while_the_bus_was_down_starts_its_saga_after_the_restart(
+def test_an_order_whose_process_died_before_publishing_starts_its_saga_after_the_restart(
     start: Callable[..., Process], clock: VirtualClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The SQLite outbox appends to the SQLite bus log in the write that marks (PublishingOutbox), after the saga was
+    # handed the events: a bus that refuses no longer keeps OrderPlaced from the saga (see the next test). A process
+    # that dies between the placement's commit and its publication does: the next process starts the saga.
     first = start(seed=True)
-
-    def refuse(events: Any) -> None:
-        raise InfrastructureError("bus down", failed_ids=[e.event_id for e in events])
-
-    monkeypatch.setattr(first.adapters.publisher, "publish", refuse)
+    monkeypatch.setattr(first.world.service.relay, "publish_own", lambda: 0)  # dead before it publishes
     order_id = first.world.place_id()
-    assert first.adapters.orders.outbox_size == 1
+    assert first.adapters.orders.outbox_size == 1 and first.adapters.publisher.total == 0
     # the placement created the saga with the order (one transaction); OrderPlaced never reached it, so it is
     # still where it started
     created = first.adapters.sagas.get(order_id)
@@ -229,6 +228,33 @@ def test_an_order_committed_while_the_bus_was_down_starts_its_saga_after_the_res
     clock.advance(60)
     assert second.world.confirm(order_id) == "ACCEPTED"
     assert second.world.order(order_id).status is OrderStatus.CONFIRMED
+
+
+def test_a_saga_driven_while_the_bus_refused_its_events_is_published_once_after_the_restart_and_paid_once(
+    start: Callable[..., Process], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Consumers first, then the append to the bus and the mark, in one write: when that write fails the saga has
+    # already run, and every event waits in the outbox; the next process hands them to the saga again (it changes
+    # nothing: idempotent) and puts each on the bus once, in commit order.
+    first = start(seed=True)
+
+    def refuse(events: Any, unhandled: Any = (), handed: Any = None) -> list[str]:
+        raise InfrastructureError("bus down", failed_ids=[e.event_id for e in events])
+
+    monkeypatch.setattr(first.world.service.relay.publication, "publish_and_mark", refuse)
+    order_id = first.world.place_id()
+    assert first.world.saga(order_id).status is SagaStatus.WAITING
+    pending = [r.event.event_id for r in first.adapters.orders.pending()]
+    assert len(pending) == 5 and first.adapters.publisher.total == 0  # placed, paid, notified, assigned, notified
+    first.stop()
+
+    second = start()
+
+    assert second.adapters.orders.outbox_size == 0
+    assert [e.event_id for e in second.adapters.publisher.of_order(order_id)] == pending
+    assert second.adapters.publisher.duplicates == 0
+    assert second.world.saga(order_id).status is SagaStatus.WAITING
+    assert len(second.adapters.payments.charges) == 1 and second.adapters.payments.refunds == []
 
 
 def test_a_timer_whose_delivery_fails_is_handed_back_and_delivered_by_the_next_run(

@@ -25,10 +25,35 @@ The request path then makes no publish call at all (``OutboxRelay(publish_after_
 
 Delivery is at-least-once either way: a crash between publishing and marking publishes again, so every consumer
 deduplicates on the event id (the runtime is idempotent on business keys).
+
+**One write per publication** (:class:`~fooddelivery.ports.messaging.PublishingOutbox`: the SQLite outbox with the
+SQLite bus log of the same database, ``serve``'s adapters). Where the outbox can append to the bus's log in its own
+write (:func:`publication_for`, asked once when the relay is built), :meth:`OutboxRelay.publish_own` hands each
+batch to the consumer first, as it is committed, and then appends everything the call carried to the bus *and*
+marks it in one write at the end (:meth:`~fooddelivery.ports.messaging.OutboxPublication.publish_and_mark`),
+instead of one append per batch plus one mark. The guarantees, and why they hold:
+
+- at-least-once: until that write commits, every event of the call is pending in the outbox; a crash, or a failure
+  of the write (a full disk: nothing is appended and nothing marked, the attempt is counted when the disk takes it),
+  leaves all of them to the sweep, which hands them to the consumer again (it is idempotent) and publishes them;
+- nothing marked that was not appended, and nothing appended twice by one successful call: the write appends and
+  removes the same records, and only those still pending (an event the sweep took meanwhile is not appended
+  again);
+- one order's events reach the bus in commit order, across callers too: the write appends in the outbox's order,
+  with the pending events of the same orders that other callers of this process have handed to their consumer and
+  not written yet (``serve``'s saga thread commits an order's next events while the placement's caller, which
+  handed it ``OrderPlaced``, may not have written yet: whichever writes first appends both, in order), and never
+  an event of an order whose older record is pending and not handled yet, or another process's (its caller's
+  write, or the sweep, appends it first; the later ones wait for it). The consumer, unlike the bus, may see a
+  batch before an older one of the same order that another caller has not handed over yet, as it could before.
+
+Every other outbox and publisher (in memory, the cloud stores, a SQLite outbox with another bus) keeps the order
+above: publish each batch, hand it to the consumer, mark all at the end.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -41,9 +66,9 @@ from fooddelivery.domain.errors import InfrastructureError
 from fooddelivery.domain.events import DomainEvent
 from fooddelivery.observability.instrument import now_utc, publish_span
 from fooddelivery.observability.metrics import record_outbox_lag
-from fooddelivery.ports.messaging import EventPublisher, Outbox
+from fooddelivery.ports.messaging import EventPublisher, Outbox, OutboxPublication, PublishingOutbox
 
-__all__ = ["ChangeRecord", "ChangeStreamRelay", "Consumer", "OutboxRelay", "RelayResult"]
+__all__ = ["ChangeRecord", "ChangeStreamRelay", "Consumer", "OutboxRelay", "RelayResult", "publication_for"]
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +78,12 @@ Consumer = Callable[[Sequence[DomainEvent]], Collection[str] | None]
 
 #: An event's id (``list(map(_EVENT_ID, events))``: the ids of a batch without a Python-level call per batch).
 _EVENT_ID = attrgetter("event_id")
+
+
+def publication_for(outbox: Outbox, publisher: EventPublisher) -> OutboxPublication | None:
+    """The publication of ``outbox`` to ``publisher`` in one write when the outbox offers one for that publisher
+    (:class:`~fooddelivery.ports.messaging.PublishingOutbox`), else None: publish, then mark."""
+    return outbox.publishing_to(publisher) if isinstance(outbox, PublishingOutbox) else None
 
 
 class _Own(threading.local):
@@ -81,6 +112,14 @@ class OutboxRelay:
             by the event's ``occurred_at`` (seconds; 0, the default, when this process is the outbox's only
             writer). Settable later: ``serve`` sets it once its other processes start.
         wall_clock: what ages events for ``foreign_claim_s`` (timezone-aware UTC; the system clock by default).
+        publication: the outbox's publication to ``publisher`` in one write (see the module docstring); by default
+            :func:`publication_for` ``(outbox, publisher)``, asked here, once. ``bootstrap`` passes the raw
+            adapters' one (traced when telemetry is on), as ``publisher`` may be a wrapper the outbox does not know.
+
+    Attributes:
+        publication: what :meth:`publish_own` and :meth:`flush` publish and mark with, or None (publish, then mark).
+            It writes to its own bus's log (``publication.publisher``), not to :attr:`publisher`: whoever swaps the
+            bus sets it too (``publication_for(outbox, new_bus)``, or None).
     """
 
     def __init__(
@@ -95,6 +134,7 @@ class OutboxRelay:
         monotonic: Callable[[], float] = time.monotonic,
         foreign_claim_s: float = 0.0,
         wall_clock: Callable[[], datetime] = now_utc,
+        publication: OutboxPublication | None = None,
     ) -> None:
         self.outbox = outbox
         self.publisher = publisher
@@ -114,6 +154,11 @@ class OutboxRelay:
         #: first: a claim of generation g is at least as old as the start of generation g + 1
         self._sweeps: list[tuple[int, float]] = []
         self._sweep_lock = threading.Lock()
+        self.publication = publication if publication is not None else publication_for(outbox, publisher)
+        #: with a publication: the events some caller of this process handed to the consumer (handled) and has not
+        #: written yet, by id; another caller's write of the same order appends them in their place (one store per
+        #: key under the GIL, no lock, as the claims)
+        self._handed: dict[str, DomainEvent] = {}
 
     # -- claims: what a caller is committing ----------------------------------------------------------------
     def claim(self, events: Sequence[DomainEvent]) -> None:
@@ -179,16 +224,24 @@ class OutboxRelay:
         handle as failed: they stay pending). A nested call (from inside the consumer) returns 0: the outer call
         goes on. With ``publish_after_commit`` False nothing was claimed, so there is nothing to publish.
 
+        With a :attr:`publication` each batch goes to the consumer first, and all of them are appended to the bus
+        and marked at the end, in one write (see the module docstring).
+
         Returns:
-            How many events were published.
+            How many events were published (with a :attr:`publication`: appended to the bus by this call, other
+            callers' included).
 
         Raises:
             InfrastructureError: the bus refused a batch; those events and the rest of this thread's stay pending
-                (attempts counted) for the sweep; what was published before is marked.
+                (attempts counted) for the sweep; what was published before is marked. With a
+                :attr:`publication`: its write failed, and every event of the call stays pending.
         """
         own = self._own
         if own.publishing or not own.events:
             return 0
+        publication = self.publication
+        if publication is not None:
+            return self._publish_and_mark_own(publication)
         consumer = self.consumer
         publish = self.publisher.publish
         own.publishing = True  # (after the lookups: nothing between here and the try can raise)
@@ -240,6 +293,55 @@ class OutboxRelay:
                             del claims[event_id]
                         except KeyError:
                             pass
+
+    def _publish_and_mark_own(self, publication: OutboxPublication) -> int:
+        """:meth:`publish_own` with a publication: every batch to the consumer as it comes, then one write that
+        appends them all to the bus and marks them (the consumer's failures kept pending, attempt counted), with
+        the handled events of the same orders that other callers have not written yet."""
+        own = self._own
+        consumer = self.consumer
+        handed = self._handed
+        own.publishing = True
+        taken: list[DomainEvent] = []  # what the consumer was handed, in commit order
+        unhandled: set[str] | None = None
+        appended: Sequence[str] = ()
+        try:
+            while own.events:
+                batch, own.events = own.events, []
+                taken += batch
+                failed = consumer(batch) if consumer is not None else None
+                if failed:
+                    if unhandled is None:
+                        unhandled = set()
+                    unhandled.update(failed)
+                    for event in batch:
+                        if event.event_id not in unhandled:
+                            handed[event.event_id] = event
+                else:
+                    for event in batch:
+                        handed[event.event_id] = event
+        finally:
+            # Consumers first, then the append and the mark, in one write: a crash before it, or its failure, leaves
+            # every event pending, so the sweep hands them to the consumer again and publishes them (at-least-once).
+            own.publishing = False
+            rest, own.events = own.events, []
+            ids = list(map(_EVENT_ID, taken))
+            try:
+                if taken:
+                    try:
+                        appended = publication.publish_and_mark(taken, unhandled or (), handed)
+                    except InfrastructureError:
+                        # nothing appended, nothing marked; count the attempt if the store takes it now
+                        with contextlib.suppress(InfrastructureError):
+                            self.outbox.mark_failed(ids)
+                        raise
+            finally:
+                for event_id in ids:  # written (by this call or another), or left to the sweep
+                    handed.pop(event_id, None)
+                if rest:
+                    ids += map(_EVENT_ID, rest)
+                self._release(ids)
+        return len(appended)
 
     def _deliver_own(self, events: list[DomainEvent]) -> int:
         """Publish ``events`` (the sweep's, taken from the outbox) and then what this thread committed, as

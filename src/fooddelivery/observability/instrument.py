@@ -29,7 +29,7 @@ import functools
 import inspect
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Generic, TypeVar, cast
@@ -57,7 +57,7 @@ from fooddelivery.observability.tracing import (
 )
 from fooddelivery.ports.clock import Clock
 from fooddelivery.ports.drivers import DriverRepository
-from fooddelivery.ports.messaging import EventPublisher
+from fooddelivery.ports.messaging import EventPublisher, OutboxPublication
 from fooddelivery.ports.notifications import Notification, Notifier
 from fooddelivery.ports.orders import IdempotencyRecord, OrderRepository, Page
 from fooddelivery.ports.payments import Charge, PaymentGateway, Refund
@@ -72,6 +72,7 @@ __all__ = [
     "TracedNotifier",
     "TracedOrderRepository",
     "TracedPaymentGateway",
+    "TracedPublication",
     "TracedPublisher",
     "TracedRestaurantRepository",
     "TracedSagaStore",
@@ -579,6 +580,41 @@ class TracedPublisher(_Wrapper[EventPublisher]):
                 self.inner.publish(events)
         if not metrics_off():
             record_outbox_lag(events, self.clock.now(), "publish")
+
+
+class TracedPublication(_Wrapper[OutboxPublication]):
+    """The outbox's publication to the bus in one write (``OutboxPublication``): the ``PRODUCER`` span and the outbox
+    lag :class:`TracedPublisher` records for a publish call, per call (the span names the bus adapter, as
+    :class:`TracedPublisher`'s does); the lag of the events appended only.
+
+    Args:
+        inner: the publication.
+        clock: the composition's clock (the lag is measured on it).
+    """
+
+    def __init__(self, inner: OutboxPublication, clock: Clock) -> None:
+        super().__init__(inner)
+        self.clock = clock
+        self.publisher = inner.publisher
+        self._bus = _adapter(inner.publisher)
+
+    def publish_and_mark(
+        self,
+        events: Sequence[DomainEvent],
+        unhandled: Collection[str] = (),
+        handed: Mapping[str, DomainEvent] | None = None,
+    ) -> list[str]:
+        """``OutboxPublication.publish_and_mark``."""
+        if off():
+            appended = self.inner.publish_and_mark(events, unhandled, handed)
+        else:
+            with publish_span("publish", events, self._bus):
+                appended = self.inner.publish_and_mark(events, unhandled, handed)
+        if appended and not metrics_off():
+            ours = {e.event_id: e for e in events}
+            gone = [ours.get(i) or (handed.get(i) if handed is not None else None) for i in appended]
+            record_outbox_lag([e for e in gone if e is not None], self.clock.now(), "publish")
+        return appended
 
 
 def _client_span(port: str, operation: str, adapter: str, **attributes: Any) -> Any:

@@ -19,6 +19,7 @@ from fooddelivery.adapters.sqlite.messaging import SqliteEventPublisher
 from fooddelivery.adapters.sqlite.notifications import SqliteNotifier
 from fooddelivery.adapters.sqlite.orders import SqliteOrderRepository
 from fooddelivery.adapters.sqlite.payments import SqlitePaymentGateway
+from fooddelivery.adapters.sqlite.publication import SqliteOutboxPublication
 from fooddelivery.adapters.sqlite.restaurants import SqliteRestaurantRepository
 from fooddelivery.adapters.sqlite.saga_store import SqliteSagaStateStore
 from fooddelivery.adapters.sqlite.scheduler import SqliteScheduler
@@ -34,6 +35,7 @@ __all__ = [
     "SqliteLocationStream",
     "SqliteNotifier",
     "SqliteOrderRepository",
+    "SqliteOutboxPublication",
     "SqlitePaymentGateway",
     "SqlitePorts",
     "SqliteRestaurantRepository",

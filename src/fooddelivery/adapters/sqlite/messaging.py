@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 
 from fooddelivery.adapters.counters import OperationCounters
@@ -12,7 +13,20 @@ from fooddelivery.domain.errors import InfrastructureError
 from fooddelivery.domain.events import DomainEvent
 from fooddelivery.ports.clock import Clock
 
-__all__ = ["SqliteEventPublisher"]
+__all__ = ["SqliteEventPublisher", "refused"]
+
+#: Appends one event to the log (the rows of :meth:`SqliteEventPublisher.prepare`).
+_APPEND = "INSERT INTO published_events (event_id, type, order_id, published_at, event) VALUES (?, ?, ?, ?, ?)"
+
+
+def refused(exc: InfrastructureError, event_ids: list[str]) -> InfrastructureError:
+    """The error of a batch the log refused: ``exc`` (the database's), with ``failed_ids`` = ``event_ids`` (raise it
+    ``from exc``)."""
+    return InfrastructureError(
+        f"the event log refused the batch: {exc.detail}",
+        failed_ids=event_ids,
+        **{k: v for k, v in exc.context.items() if k != "failed_ids"},
+    )
 
 
 class SqliteEventPublisher:
@@ -21,7 +35,9 @@ class SqliteEventPublisher:
     In ``fooddelivery serve`` the bus is in process: the outbox relay publishes here, then hands the batch to the
     in-process consumers (the saga). The table is the bus's durable log (who got what, when), read with
     :attr:`published` and :meth:`of_order`. A batch is accepted in one transaction (all or nothing).
-    Republishing an event id is accepted (the bus is at-least-once) and shows in :attr:`duplicates`.
+    Republishing an event id is accepted (the bus is at-least-once) and shows in :attr:`duplicates`. An outbox of the
+    same database publishes here in the write that marks its records (``SqliteOrderRepository.publishing_to``: the
+    ``PublishingOutbox`` port), with :meth:`prepare`, :meth:`append_in` and :meth:`finish`.
 
     Counted operations (with ``counters``): ``events.published`` per accepted event.
 
@@ -38,6 +54,12 @@ class SqliteEventPublisher:
         self._clock = clock or SystemClock()
         self._counters = counters
 
+    @property
+    def database(self) -> SqliteDatabase:
+        """The database the log lives in (an outbox of the same database publishes here in its own write:
+        :class:`~fooddelivery.adapters.sqlite.publication.SqliteOutboxPublication`)."""
+        return self._db
+
     def publish(self, events: Sequence[DomainEvent]) -> None:
         """Accept all of ``events``, in order, in one transaction.
 
@@ -52,19 +74,37 @@ class SqliteEventPublisher:
         rows = [(e.event_id, e.type.value, e.order_id, at, event_json(e)) for e in events]
         try:
             with self._db.write() as conn:
-                conn.executemany(
-                    "INSERT INTO published_events (event_id, type, order_id, published_at, event)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    rows,
-                )
+                conn.executemany(_APPEND, rows)
         except InfrastructureError as exc:
-            raise InfrastructureError(
-                f"the event log refused the batch: {exc.detail}",
-                failed_ids=[e.event_id for e in events],
-                **{k: v for k, v in exc.context.items() if k != "failed_ids"},
-            ) from exc
+            raise refused(exc, [e.event_id for e in events]) from exc
         if self._counters is not None:
             self._counters.add("events.published", len(events))
+
+    def prepare(self, events: Sequence[DomainEvent]) -> dict[str, tuple[str, str, str, str, str]]:
+        """The rows :meth:`publish` would insert for ``events``, encoded now (``published_at`` is now), by event id
+        in the order given (an id given twice keeps its first row): for a write that appends them with others
+        (:meth:`append_in`, then :meth:`finish`).
+
+        Raises:
+            ValidationError: a payload is not JSON-ready (field ``payload``).
+        """
+        at = utc_text(self._clock.now())
+        rows: dict[str, tuple[str, str, str, str, str]] = {}
+        for e in events:
+            if e.event_id not in rows:
+                rows[e.event_id] = (e.event_id, e.type.value, e.order_id, at, event_json(e))
+        return rows
+
+    @staticmethod
+    def append_in(conn: sqlite3.Connection, rows: Sequence[tuple[str, str, str, str, str]]) -> None:
+        """Append rows of :meth:`prepare` to the log, in order, inside the caller's write transaction ``conn``."""
+        conn.executemany(_APPEND, rows)
+
+    def finish(self, appended: int) -> None:
+        """After the transaction of :meth:`append_in` committed: count the ``appended`` events
+        (``events.published``)."""
+        if self._counters is not None and appended:
+            self._counters.add("events.published", appended)
 
     # -- what it saw ---------------------------------------------------------------------------------------
     @property

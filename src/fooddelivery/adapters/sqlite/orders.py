@@ -23,7 +23,7 @@ from fooddelivery.adapters.sqlite.records import (
 )
 from fooddelivery.domain.errors import ConcurrencyConflict, DataCorrupted
 from fooddelivery.domain.order import Order, OrderStatus
-from fooddelivery.ports.messaging import OutboxRecord
+from fooddelivery.ports.messaging import EventPublisher, OutboxPublication, OutboxRecord
 from fooddelivery.ports.orders import IdempotencyRecord, Page
 from fooddelivery.ports.saga_store import SagaStateStore
 from fooddelivery.ports.unit_of_work import OrderUnitOfWork
@@ -73,6 +73,15 @@ def _chunks(ids: Sequence[str]) -> list[Sequence[str]]:
     return [unique[i : i + _CHUNK] for i in range(0, len(unique), _CHUNK)]
 
 
+def _change_many(conn: sqlite3.Connection, template: str, ids: Sequence[str]) -> int:
+    """Run ``template`` (a statement with one ``IN ({})`` over ids) for ``ids``, in chunks, inside the caller's write
+    transaction ``conn``; returns the rows changed."""
+    changed = 0
+    for chunk in _chunks(ids):
+        changed += conn.execute(template.format(", ".join("?" * len(chunk))), tuple(chunk)).rowcount
+    return changed
+
+
 class SqliteOrderRepository:
     """Orders, their idempotency keys and their outbox records in one SQLite database.
 
@@ -91,6 +100,10 @@ class SqliteOrderRepository:
     JSON naming the listing, its scope and the last row's position). Outbox records keep their insertion order
     (an ``AUTOINCREMENT`` sequence), hence one order's events stay in version order.
 
+    It also implements ``PublishingOutbox`` (``fooddelivery.ports.messaging``) with the SQLite bus log of the same
+    database: :meth:`publishing_to` gives the relay a publication that appends to the log and marks the records in
+    one transaction (:class:`~fooddelivery.adapters.sqlite.publication.SqliteOutboxPublication`).
+
     Counted operations (with ``counters``), as the in-memory store: ``orders.reads`` per
     ``get``/``find_idempotent``/``list_*`` call, ``orders.writes`` per ``add``/``save`` call (successful or not),
     ``outbox.writes`` per outbox record written, removed by ``mark_published`` or updated by ``mark_failed``.
@@ -103,6 +116,16 @@ class SqliteOrderRepository:
     def __init__(self, db: SqliteDatabase, *, counters: OperationCounters | None = None) -> None:
         self._db = db
         self._counters = counters
+
+    @property
+    def database(self) -> SqliteDatabase:
+        """The database the orders and the outbox live in."""
+        return self._db
+
+    @property
+    def counters(self) -> OperationCounters | None:
+        """The shared operation counters, or None."""
+        return self._counters
 
     # -- OrderRepository -----------------------------------------------------------------------------------
     def add(self, order: Order, idempotency: IdempotencyRecord | None = None) -> None:
@@ -368,15 +391,23 @@ class SqliteOrderRepository:
             self._counters.add("outbox.writes", updated)
 
     def _update_many(self, template: str, event_ids: Sequence[str]) -> int:
-        chunks = _chunks(event_ids)
-        if not chunks:
+        if not event_ids:
             return 0
-        changed = 0
         with self._db.write() as conn:
-            for chunk in chunks:
-                sql = template.format(", ".join("?" * len(chunk)))
-                changed += conn.execute(sql, tuple(chunk)).rowcount
-        return changed
+            return _change_many(conn, template, event_ids)
+
+    # -- PublishingOutbox ----------------------------------------------------------------------------------
+    def publishing_to(self, publisher: EventPublisher) -> OutboxPublication | None:
+        """The publication of this outbox to ``publisher`` in one transaction when it is a
+        :class:`~fooddelivery.adapters.sqlite.messaging.SqliteEventPublisher` on this database
+        (:class:`~fooddelivery.adapters.sqlite.publication.SqliteOutboxPublication`), else None (the
+        ``PublishingOutbox`` port)."""
+        from fooddelivery.adapters.sqlite.messaging import SqliteEventPublisher
+        from fooddelivery.adapters.sqlite.publication import SqliteOutboxPublication
+
+        if isinstance(publisher, SqliteEventPublisher) and publisher.database is self._db:
+            return SqliteOutboxPublication(self, publisher)
+        return None
 
     # -- inspection ----------------------------------------------------------------------------------------
     def __len__(self) -> int:

@@ -65,6 +65,9 @@ STATEMENTS: Final[tuple[str, ...]] = (
         attempts INTEGER NOT NULL DEFAULT 0,
         event    TEXT NOT NULL
     )""",
+    # one order's pending records in commit order (seq is the rowid every index entry ends with): what a publication
+    # in the outbox's own write checks before it appends an order's events (SqliteOutboxPublication)
+    "CREATE INDEX IF NOT EXISTS outbox_by_order ON outbox (order_id)",
     # -- restaurants: rank_key sorts rating descending as text ascending ----------------------------------
     """CREATE TABLE IF NOT EXISTS restaurants (
         restaurant_id TEXT PRIMARY KEY,
