@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import typing
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -87,7 +87,15 @@ def test_the_decorator_refuses_what_it_cannot_build() -> None:
     class NoSlots:
         a: int
 
-    for cls in (Mutable, KeywordOnly, NoSlots):
+    @dataclass(frozen=True, slots=True)
+    class WithInitVar:  # dataclasses.fields() leaves an InitVar out: the generated __init__ takes it
+        a: int
+        scale: InitVar[int] = 1
+
+        def __post_init__(self, scale: int) -> None:
+            pass
+
+    for cls in (Mutable, KeywordOnly, NoSlots, WithInitVar):
         with pytest.raises(TypeError):
             fast_frozen_init(cls)
 

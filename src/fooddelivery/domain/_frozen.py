@@ -12,6 +12,7 @@ the generated ``__init__``, 0.31 us with this one.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import sys
 from typing import Any, TypeVar
 
@@ -68,6 +69,9 @@ def fast_frozen_init(cls: type[_T]) -> type[_T]:
                 raise TypeError(f"{cls.__name__}.{f.name}: a field without a default follows one with a default")
             args.append(f.name)
             body.append(f"    _set_{f.name}(self, {f.name})")
+    # an InitVar is no field (dataclasses.fields leaves it out) but a parameter of the generated __init__
+    if tuple(inspect.signature(cls.__init__).parameters)[1:] != tuple(names):
+        raise TypeError(f"{cls.__name__}: fast_frozen_init takes plain positional fields only (an InitVar?)")
     if hasattr(cls, "__post_init__"):
         body.append("    self.__post_init__()")
     # As dataclasses does: the __init__ is made by a function run in the class's module, so its __globals__ are the
