@@ -10,6 +10,7 @@ import threading
 import tracemalloc
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
 
@@ -197,6 +198,14 @@ class TestSequentialIdGenerator(IdGeneratorContract):
             SequentialIdGenerator(namespace="a/b")
         with pytest.raises(ValueError):
             SequentialIdGenerator(start=-1)
+
+    @pytest.mark.parametrize("start", [1.5, 2.0, Decimal("3.7")])
+    def test_a_start_that_is_not_an_integer_is_refused_not_truncated_into_the_ids(self, start: object) -> None:
+        # "%08d" truncates a float or a Decimal: 1.5 would hand out "ord-00000001" then "ord-00000002" (numbers it
+        # never counted, next_number then failing on "3.5"); the f-string before it refused them at the first id
+        with pytest.raises(ValueError, match="start"):
+            SequentialIdGenerator(start=start)  # type: ignore[arg-type]
+        assert SequentialIdGenerator(start=True).new_id("ord") == "ord-00000001"  # a bool is an int, as before
 
 
 class TestInMemoryOrderRepository(OrderRepositoryContract):

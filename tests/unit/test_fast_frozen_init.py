@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-from dataclasses import dataclass, field
+import typing
+from dataclasses import InitVar, dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
 from fooddelivery.domain import Actor, Role, ValidationError
 from fooddelivery.domain._frozen import fast_frozen_init
+from fooddelivery.domain.catalog import Driver, DriverStatus
 from fooddelivery.domain.events import DomainEvent, EventType
+from fooddelivery.domain.money import Money
 from fooddelivery.ports.notifications import Notification
 from fooddelivery.ports.payments import Charge
 from fooddelivery.ports.scheduler import ScheduledMessage
@@ -83,7 +87,15 @@ def test_the_decorator_refuses_what_it_cannot_build() -> None:
     class NoSlots:
         a: int
 
-    for cls in (Mutable, KeywordOnly, NoSlots):
+    @dataclass(frozen=True, slots=True)
+    class WithInitVar:  # dataclasses.fields() leaves an InitVar out: the generated __init__ takes it
+        a: int
+        scale: InitVar[int] = 1
+
+        def __post_init__(self, scale: int) -> None:
+            pass
+
+    for cls in (Mutable, KeywordOnly, NoSlots, WithInitVar):
         with pytest.raises(TypeError):
             fast_frozen_init(cls)
 
@@ -100,3 +112,21 @@ def test_the_hot_records_build_as_before() -> None:
     assert Charge("ch-1", None, True).captured is True  # type: ignore[arg-type]
     assert Notification("n-1", "customer", "u-1", "ord-1", "t").data == {}  # type: ignore[arg-type]
     assert Actor.customer("u-1") == Actor(Role.CUSTOMER, "u-1", None, None)
+
+
+def test_the_init_annotations_resolve_in_the_class_module_as_the_generated_ones_do() -> None:
+    # typing.get_type_hints(cls.__init__) and inspect.signature(cls, eval_str=True) evaluate the (string)
+    # annotations in the __init__'s globals: the generated __init__'s are its module's, so names such as EventType
+    # or Money resolve there (a NameError when the __init__ was built in a namespace of its own)
+    assert typing.get_type_hints(DomainEvent.__init__) == {
+        "event_id": str,
+        "type": EventType,
+        "occurred_at": datetime,
+        "order_id": str,
+        "order_version": int,
+        "payload": dict[str, Any],
+        "return": type(None),
+    }
+    assert inspect.signature(Charge, eval_str=True).parameters["amount"].annotation is Money
+    assert inspect.signature(Driver, eval_str=True).parameters["status"].annotation is DriverStatus
+    assert typing.get_type_hints(_Fast.__init__) == typing.get_type_hints(_Generated.__init__)

@@ -12,6 +12,8 @@ the generated ``__init__``, 0.31 us with this one.
 from __future__ import annotations
 
 import dataclasses
+import inspect
+import sys
 from typing import Any, TypeVar
 
 __all__ = ["fast_frozen_init"]
@@ -67,11 +69,22 @@ def fast_frozen_init(cls: type[_T]) -> type[_T]:
                 raise TypeError(f"{cls.__name__}.{f.name}: a field without a default follows one with a default")
             args.append(f.name)
             body.append(f"    _set_{f.name}(self, {f.name})")
+    # an InitVar is no field (dataclasses.fields leaves it out) but a parameter of the generated __init__
+    if tuple(inspect.signature(cls.__init__).parameters)[1:] != tuple(names):
+        raise TypeError(f"{cls.__name__}: fast_frozen_init takes plain positional fields only (an InitVar?)")
     if hasattr(cls, "__post_init__"):
         body.append("    self.__post_init__()")
-    source = f"def __init__(self, {', '.join(args)}) -> None:\n" + "\n".join(body or ["    pass"]) + "\n"
-    exec(source, namespace)  # (generated from the class's own field names, as dataclasses does)
-    init = namespace["__init__"]
+    # As dataclasses does: the __init__ is made by a function run in the class's module, so its __globals__ are the
+    # module's (typing.get_type_hints and inspect.signature(eval_str=True) resolve its string annotations there);
+    # the setters, defaults and factories reach it as the creating function's arguments (closure cells).
+    inner = f"  def __init__(self, {', '.join(args)}) -> None:\n" + "\n".join(
+        f"  {line}" for line in body or ["    pass"]
+    )
+    source = f"def __create_fn__({', '.join(namespace)}):\n{inner}\n  return __init__\n"
+    module = sys.modules.get(cls.__module__)
+    created: dict[str, Any] = {}
+    exec(source, module.__dict__ if module is not None else {}, created)  # (from the class's own field names)
+    init = created["__create_fn__"](**namespace)
     init.__qualname__ = f"{cls.__qualname__}.__init__"
     init.__module__ = cls.__module__
     init.__doc__ = cls.__init__.__doc__

@@ -17,15 +17,19 @@ class SequentialIdGenerator:
 
     Args:
         namespace: optional text inserted after the prefix (no ``"/"``; keep it short).
-        start: the first number handed out (>= 0).
+        start: the first number handed out (an integer >= 0).
 
     Raises:
-        ValueError: a negative ``start`` or a ``"/"`` in ``namespace``.
+        ValueError: a ``start`` that is not an integer (``new_id``'s ``%08d`` would truncate a float or a
+            ``Decimal`` into ids that do not carry the numbers counted), a negative ``start``, or a ``"/"`` in
+            ``namespace``.
     """
 
     __slots__ = ("_numbers", "_sep")
 
     def __init__(self, namespace: str | None = None, start: int = 1) -> None:
+        if not isinstance(start, int):
+            raise ValueError("start must be an integer")
         if start < 0:
             raise ValueError("start must be >= 0")
         if namespace is not None and "/" in namespace:
