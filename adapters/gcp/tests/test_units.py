@@ -329,3 +329,50 @@ def test_a_missing_setting_still_fails_the_first_request_even_a_get_health_namin
     done = _health(env)
     assert done.returncode != 0
     assert done.stderr.strip().splitlines()[-1] == f"fooddelivery.domain.errors.ValidationError: {message}"
+
+
+def test_racing_first_uses_build_one_core_and_a_failed_build_answers_503_and_is_tried_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # functions-framework answers requests on threads: the first uses of the core race; a build that raises (a
+    # missing client library, say) is the deployment's fault: a 503 problem, nothing kept, the next use builds again
+    import threading
+    import time
+
+    from fooddelivery.http import HttpRequest
+    from fooddelivery_gcp import bootstrap
+
+    real = bootstrap._build_core
+    calls: list[int] = []
+
+    def build(*args: Any, **kwargs: Any) -> Any:
+        calls.append(threading.get_ident())
+        time.sleep(0.05)  # long enough for every thread to reach the lock
+        if len(calls) == 1:
+            raise ImportError("No module named 'google.cloud.firestore'")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(bootstrap, "_build_core", build)
+    env = {**BASE_ENV, "FOODDELIVERY_AUTH": "gateway", "FOODDELIVERY_PAYMENT_GATEWAY": "fake"}
+    app = bootstrap.build_gcp_app(GcpSettings.from_env(env), firestore=object(), publisher=object(), environ=env)
+    claims = {"sub": "c-1", "fooddelivery_role": "customer"}
+    failed = app.http_api().handle(HttpRequest.build("GET", "/orders/ord-1", claims=claims))
+    assert failed.status == 503
+    assert json.loads(failed.body)["code"] == "infrastructure_error"
+    assert (len(calls), app.built) == (1, False)
+
+    seen: list[Any] = []
+    barrier = threading.Barrier(8)
+
+    def first_use() -> None:
+        barrier.wait()
+        seen.append(app.boot)
+
+    threads = [threading.Thread(target=first_use) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(calls) == 2 and app.built
+    assert len(seen) == 8 and all(boot is seen[0] for boot in seen)
+    assert app.orders is app.boot.adapters["orders"]
