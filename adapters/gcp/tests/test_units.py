@@ -376,3 +376,48 @@ def test_racing_first_uses_build_one_core_and_a_failed_build_answers_503_and_is_
     assert len(calls) == 2 and app.built
     assert len(seen) == 8 and all(boot is seen[0] for boot in seen)
     assert app.orders is app.boot.adapters["orders"]
+
+
+@pytest.mark.parametrize("function", ["saga_timer", "outbox_sweep"])
+def test_a_failed_core_build_answers_the_timer_and_the_sweep_503_with_a_problem_body(
+    function: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the timer and the sweep build the core on their first use (as the HTTP API does, which answers 503): a build
+    # that raises must not escape as Flask's HTML 500; nothing is kept and the next call builds again
+    from flask import Flask
+    from flask import request as flask_request
+
+    from fooddelivery_gcp import bootstrap, entrypoints
+
+    calls: list[str] = []
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        calls.append("build")
+        raise ImportError("No module named 'google.cloud.tasks_v2'")
+
+    monkeypatch.setattr(bootstrap, "_build_core", broken)
+    sweep_url = "https://outbox-sweep.example.test/"
+    env = {
+        **BASE_ENV,
+        "FOODDELIVERY_AUTH": "gateway",
+        "FOODDELIVERY_PAYMENT_GATEWAY": "fake",
+        "SWEEP_URL": sweep_url,
+        "SCHEDULER_SERVICE_ACCOUNT": SA,
+    }
+    app = bootstrap.build_gcp_app(GcpSettings.from_env(env), environ=env)
+    keys = OidcKeys(tmp_path)
+    audience = URL if function == "saga_timer" else sweep_url
+    app.install_verifier(audience, OidcVerifier(audience, (SA,), jwks=keys.jwks), SA)
+    handler = entrypoints.handle_timer if function == "saga_timer" else entrypoints.handle_sweep
+    flask = Flask("probe")
+    flask.add_url_rule("/", "f", lambda: handler(flask_request, app), methods=["POST"])
+    from fooddelivery.application.messages import timer_body
+
+    body = timer_body(_timer()).encode() if function == "saga_timer" else b""
+    for attempt in (1, 2):
+        answer = flask.test_client().post(
+            "/", data=body, headers={"Authorization": f"Bearer {keys.token(audience, SA)}"}
+        )
+        assert (answer.status_code, answer.content_type) == (503, "application/problem+json")
+        assert answer.get_json()["status"] == 503
+        assert (len(calls), app.built) == (attempt, False)
