@@ -144,3 +144,52 @@ def test_the_cosmos_client_is_built_by_the_first_data_call_not_by_the_cold_start
     assert caught.value.status_code == 404
     assert drivers.container_link.endswith("/colls/drivers")  # the second container shares the client
     assert len(built) == 1
+
+
+def test_racing_first_uses_build_one_core_and_a_failed_build_answers_503_and_is_tried_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # the Functions worker runs invocations on threads: the first uses of the core race; a build that raises (a
+    # missing package, say) is the deployment's fault: a 503 problem, nothing kept, the next use builds again
+    import json
+    import threading
+    import time
+
+    from fooddelivery.http import HttpRequest
+    from fooddelivery_azure import bootstrap
+
+    real = bootstrap._build_core
+    calls: list[int] = []
+
+    def build(*args: Any, **kwargs: Any) -> Any:
+        calls.append(threading.get_ident())
+        time.sleep(0.05)  # long enough for every thread to reach the lock
+        if len(calls) == 1:
+            raise ImportError("No module named 'azure.cosmos'")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(bootstrap, "_build_core", build)
+    containers = {k: object() for k in ("orders", "restaurants", "drivers", "timers")}
+    env = {**BASE, "FOODDELIVERY_AUTH": "easyauth", "FOODDELIVERY_PAYMENT_GATEWAY": "fake"}
+    app = build_azure_app(AzureSettings.from_env(env), containers=containers, servicebus_client=object(), environ=env)
+    claims = {"oid": "c-1", "roles": ["customer"]}
+    failed = app.http_api().handle(HttpRequest.build("GET", "/orders/ord-1", claims=claims))
+    assert failed.status == 503
+    assert json.loads(failed.body)["code"] == "infrastructure_error"
+    assert (len(calls), app.built) == (1, False)
+
+    seen: list[Any] = []
+    barrier = threading.Barrier(8)
+
+    def first_use() -> None:
+        barrier.wait()
+        seen.append(app.boot)
+
+    threads = [threading.Thread(target=first_use) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(calls) == 2 and app.built
+    assert len(seen) == 8 and all(boot is seen[0] for boot in seen)
+    assert app.orders is app.boot.adapters["orders"] and app.relay is app.core().relay

@@ -329,3 +329,95 @@ def test_a_missing_setting_still_fails_the_first_request_even_a_get_health_namin
     done = _health(env)
     assert done.returncode != 0
     assert done.stderr.strip().splitlines()[-1] == f"fooddelivery.domain.errors.ValidationError: {message}"
+
+
+def test_racing_first_uses_build_one_core_and_a_failed_build_answers_503_and_is_tried_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # functions-framework answers requests on threads: the first uses of the core race; a build that raises (a
+    # missing client library, say) is the deployment's fault: a 503 problem, nothing kept, the next use builds again
+    import threading
+    import time
+
+    from fooddelivery.http import HttpRequest
+    from fooddelivery_gcp import bootstrap
+
+    real = bootstrap._build_core
+    calls: list[int] = []
+
+    def build(*args: Any, **kwargs: Any) -> Any:
+        calls.append(threading.get_ident())
+        time.sleep(0.05)  # long enough for every thread to reach the lock
+        if len(calls) == 1:
+            raise ImportError("No module named 'google.cloud.firestore'")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(bootstrap, "_build_core", build)
+    env = {**BASE_ENV, "FOODDELIVERY_AUTH": "gateway", "FOODDELIVERY_PAYMENT_GATEWAY": "fake"}
+    app = bootstrap.build_gcp_app(GcpSettings.from_env(env), firestore=object(), publisher=object(), environ=env)
+    claims = {"sub": "c-1", "fooddelivery_role": "customer"}
+    failed = app.http_api().handle(HttpRequest.build("GET", "/orders/ord-1", claims=claims))
+    assert failed.status == 503
+    assert json.loads(failed.body)["code"] == "infrastructure_error"
+    assert (len(calls), app.built) == (1, False)
+
+    seen: list[Any] = []
+    barrier = threading.Barrier(8)
+
+    def first_use() -> None:
+        barrier.wait()
+        seen.append(app.boot)
+
+    threads = [threading.Thread(target=first_use) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(calls) == 2 and app.built
+    assert len(seen) == 8 and all(boot is seen[0] for boot in seen)
+    assert app.orders is app.boot.adapters["orders"]
+
+
+@pytest.mark.parametrize("function", ["saga_timer", "outbox_sweep"])
+def test_a_failed_core_build_answers_the_timer_and_the_sweep_503_with_a_problem_body(
+    function: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the timer and the sweep build the core on their first use (as the HTTP API does, which answers 503): a build
+    # that raises must not escape as Flask's HTML 500; nothing is kept and the next call builds again
+    from flask import Flask
+    from flask import request as flask_request
+
+    from fooddelivery_gcp import bootstrap, entrypoints
+
+    calls: list[str] = []
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        calls.append("build")
+        raise ImportError("No module named 'google.cloud.tasks_v2'")
+
+    monkeypatch.setattr(bootstrap, "_build_core", broken)
+    sweep_url = "https://outbox-sweep.example.test/"
+    env = {
+        **BASE_ENV,
+        "FOODDELIVERY_AUTH": "gateway",
+        "FOODDELIVERY_PAYMENT_GATEWAY": "fake",
+        "SWEEP_URL": sweep_url,
+        "SCHEDULER_SERVICE_ACCOUNT": SA,
+    }
+    app = bootstrap.build_gcp_app(GcpSettings.from_env(env), environ=env)
+    keys = OidcKeys(tmp_path)
+    audience = URL if function == "saga_timer" else sweep_url
+    app.install_verifier(audience, OidcVerifier(audience, (SA,), jwks=keys.jwks), SA)
+    handler = entrypoints.handle_timer if function == "saga_timer" else entrypoints.handle_sweep
+    flask = Flask("probe")
+    flask.add_url_rule("/", "f", lambda: handler(flask_request, app), methods=["POST"])
+    from fooddelivery.application.messages import timer_body
+
+    body = timer_body(_timer()).encode() if function == "saga_timer" else b""
+    for attempt in (1, 2):
+        answer = flask.test_client().post(
+            "/", data=body, headers={"Authorization": f"Bearer {keys.token(audience, SA)}"}
+        )
+        assert (answer.status_code, answer.content_type) == (503, "application/problem+json")
+        assert answer.get_json()["status"] == 503
+        assert (len(calls), app.built) == (attempt, False)

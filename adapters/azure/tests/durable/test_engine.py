@@ -161,3 +161,21 @@ def test_instance_ids_are_the_order_ids_when_durable_accepts_them() -> None:
     unsafe = instance_id_for("ord#1/2?")
     assert unsafe.startswith("saga-") and len(unsafe) == 45
     assert instance_id_for("x" * 81) != "x" * 81
+
+
+def test_the_durable_package_lists_its_lazy_names_in_dir_without_loading_them() -> None:
+    # the package loads its names on first access (PEP 562); dir() -- what tab completion, pydoc and tooling read --
+    # still lists them, as it did when the package imported them, and listing them loads neither the engine
+    import subprocess
+    import sys
+
+    program = (
+        "import json, sys\n"
+        "import fooddelivery_azure.durable as durable\n"
+        "names = dir(durable)\n"
+        "print(json.dumps([[n for n in durable.__all__ if n not in names], 'fooddelivery_azure.durable.engine' in "
+        "sys.modules]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == [[], False]

@@ -196,6 +196,18 @@ def _problem(status: int, title: str, detail: str) -> Response:
     return Response(response=body, status=status, content_type="application/problem+json")
 
 
+def _unbuilt(app: GcpApp) -> Response | None:
+    """None once the application's core is built (built now if need be); a 503 problem when building it raised --
+    the deployment's fault, not the caller's (logged; nothing is kept and the next call builds again), as the HTTP
+    API answers it, not Flask's HTML 500."""
+    try:
+        app.core()
+    except Exception:
+        log.exception("the core could not be built (the next call tries again)")
+        return _problem(503, "Service Unavailable", "the application could not be built; retry later")
+    return None
+
+
 def handle_timer(request: Request, app: GcpApp) -> Response:
     """The timer function (Cloud Tasks' HTTP target): the OIDC token, then the timer to the runtime.
 
@@ -212,6 +224,8 @@ def handle_timer(request: Request, app: GcpApp) -> Response:
         app.verifier(settings.timer_url, settings.tasks_service_account).verify(request.headers.get("Authorization"))
     except NotAuthenticated as exc:
         return _problem(401, "Unauthorized", exc.detail)
+    if (unbuilt := _unbuilt(app)) is not None:
+        return unbuilt
     body = request.get_data(cache=False)
     if app.meter is not None:
         record_task_dispatch(app.meter, body)
@@ -244,6 +258,8 @@ def handle_sweep(request: Request, app: GcpApp) -> Response:
         )
     except NotAuthenticated as exc:
         return _problem(401, "Unauthorized", exc.detail)
+    if (unbuilt := _unbuilt(app)) is not None:
+        return unbuilt
     try:
         published = app.sweep()
     except InfrastructureError as exc:

@@ -39,3 +39,9 @@ def __getattr__(name: str) -> Any:
     if name in _SUBMODULES:
         return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The module's globals and its ``__all__`` (loaded or not), sorted: what ``dir()`` listed when the package
+    imported its names."""
+    return sorted({*globals(), *__all__})
