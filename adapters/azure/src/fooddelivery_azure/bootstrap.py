@@ -199,7 +199,8 @@ class AzureApp:
         """The core: built on the first call (see the class docstring), then the same one.
 
         Raises:
-            ValidationError: what building it raises (the next call tries again).
+            Exception: whatever building it raises (a store client that cannot be made, a missing client
+                library's ImportError): nothing of that build is kept, and the next call tries again.
         """
         core = self._core
         if core is None:
