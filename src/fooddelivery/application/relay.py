@@ -235,8 +235,8 @@ class OutboxRelay:
             InfrastructureError: the bus refused a batch; those events and the rest of this thread's stay pending
                 (attempts counted) for the sweep; what was published before is marked. With a
                 :attr:`publication`: its write failed, and every event of the call stays pending.
-            Exception: what the consumer raised; with a :attr:`publication`, the batch it raised on (never handled)
-                and what it committed stay pending for the sweep, and the batches before it are published.
+            Exception: what the consumer raised; the batch it raised on (never handled) and what it committed stay
+                pending for the sweep, and the batches before it are marked.
         """
         own = self._own
         if own.publishing or not own.events:
@@ -262,15 +262,16 @@ class OutboxRelay:
                 except InfrastructureError:
                     self.outbox.mark_failed(list(map(_EVENT_ID, batch)))
                     raise
-                published += batch
                 # Consumers first, then the mark: a crash in between republishes (at-least-once, consumers are
-                # idempotent); marking first would lose the in-process delivery for good.
+                # idempotent); marking first would lose the in-process delivery for good. A batch the consumer raised
+                # on is not marked either (it stays in ``batch``, released to the sweep below).
                 if consumer is not None:
                     failed = consumer(batch)
                     if failed:
                         if unhandled is None:
                             unhandled = set()
                         unhandled.update(failed)
+                published += batch
                 batch = []
             return len(published)
         finally:
