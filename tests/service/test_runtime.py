@@ -29,7 +29,7 @@ from fooddelivery.domain.events import DomainEvent, EventType
 from fooddelivery.domain.order import Order, order_id_for_key
 from fooddelivery.ports.saga_store import SagaStatus
 from fooddelivery.ports.scheduler import ScheduledMessage
-from fooddelivery.testing.builders import T0, make_event, make_order
+from fooddelivery.testing.builders import T0, advance, make_event, make_order
 
 from ._world import CUSTOMER, REST_ID, World, build_world
 
@@ -287,6 +287,43 @@ def test_a_failed_publish_releases_the_claims_to_the_sweep_and_counts_the_attemp
         relay.publish_own()
     assert [r.attempts for r in outbox.pending()] == [1]
     assert relay.flush() == 1 and outbox.outbox_size == 0
+
+
+def test_a_consumer_that_raises_leaves_the_batch_it_raised_on_pending_for_the_sweep() -> None:
+    # publish, hand to the consumer, mark: the batch the consumer raised on was published but never handled, so it
+    # is not marked (at-least-once: the sweep publishes it again and hands it over); the batch before it is marked
+    outbox = InMemoryOrderRepository()
+    bus = InMemoryEventPublisher()
+    order = make_order()
+    handled: list[str] = []
+    follow_up: list[DomainEvent] = []
+    broken = [True]
+
+    def consumer(batch: Any) -> None:
+        if broken and follow_up and batch[0].event_id == follow_up[0].event_id:
+            raise RuntimeError("the consumer broke")
+        handled.extend(e.event_id for e in batch)
+        if not follow_up:  # the saga reacts: commits the order's next event, published by this same call
+            confirmed = advance(order, OrderStatus.CONFIRMED)
+            follow_up.extend(confirmed.pending_events)
+            relay.claim(follow_up)
+            outbox.save(confirmed)
+
+    relay = OutboxRelay(outbox, bus, consumer, claim_ttl_s=60)
+    relay.claim(list(order.pending_events))
+    outbox.add(order)
+    placed = [r.event.event_id for r in outbox.pending()]
+    with pytest.raises(RuntimeError, match="the consumer broke"):
+        relay.publish_own()
+
+    assert handled == placed
+    assert [r.event.event_id for r in outbox.pending()] == [follow_up[0].event_id]  # never handled: pending
+    assert relay._claims == {}  # released to the sweep
+    broken.clear()
+    assert relay.flush() == 1 and outbox.outbox_size == 0
+    assert handled == [*placed, follow_up[0].event_id]
+    # it was on the bus before the consumer raised: published twice (at-least-once), never lost
+    assert [e.event_id for e in bus.published] == [*placed, follow_up[0].event_id, follow_up[0].event_id]
 
 
 def test_with_a_change_stream_a_caller_publishes_nothing_and_keeps_nothing() -> None:

@@ -258,6 +258,41 @@ def test_when_the_write_fails_everything_stays_pending_and_the_sweep_delivers_it
     assert bus.duplicates == 0
 
 
+def test_a_consumer_that_raises_leaves_the_batch_it_raised_on_pending_and_the_batches_before_it_are_published(
+    open_db: OpenDb,
+) -> None:
+    # the consumer handles OrderPlaced (and the saga commits the order's next event), then raises on that event: the
+    # batch it never handled must not be appended or marked (at-least-once); the sweep hands it over again
+    db = open_db()
+    repo, bus = SqliteOrderRepository(db), SqliteEventPublisher(db)
+    order = make_order()
+    handled: list[str] = []
+    follow_up: list[DomainEvent] = []
+    broken = [True]
+
+    def consumer(batch: Sequence[DomainEvent]) -> None:
+        if broken and follow_up and batch[0].event_id == follow_up[0].event_id:
+            raise RuntimeError("the consumer broke")
+        handled.extend(_ids(batch))
+        if not follow_up:
+            follow_up.extend(_commit(relay, repo, advance(order, OrderStatus.CONFIRMED)))
+
+    relay = OutboxRelay(repo, bus, consumer, claim_ttl_s=60)
+    placed = _commit(relay, repo, order)
+    with pytest.raises(RuntimeError, match="the consumer broke"):
+        relay.publish_own()
+
+    assert handled == _ids(placed)
+    assert _ids(bus.published) == _ids(placed)  # what was handled is published and marked
+    assert [r.event.event_id for r in repo.pending()] == _ids(follow_up)  # never handled: still pending
+    assert relay._claims == {} and relay._handed == {}  # released to the sweep
+
+    broken.clear()
+    assert relay.flush() == 1
+    assert handled == _ids(placed + follow_up)
+    assert _ids(bus.of_order(order.order_id)) == _ids(placed + follow_up) and repo.outbox_size == 0
+
+
 class _Crash(BaseException):
     """The process dying."""
 

@@ -235,6 +235,8 @@ class OutboxRelay:
             InfrastructureError: the bus refused a batch; those events and the rest of this thread's stay pending
                 (attempts counted) for the sweep; what was published before is marked. With a
                 :attr:`publication`: its write failed, and every event of the call stays pending.
+            Exception: what the consumer raised; the batch it raised on (never handled) and what it committed stay
+                pending for the sweep, and the batches before it are marked.
         """
         own = self._own
         if own.publishing or not own.events:
@@ -260,15 +262,16 @@ class OutboxRelay:
                 except InfrastructureError:
                     self.outbox.mark_failed(list(map(_EVENT_ID, batch)))
                     raise
-                published += batch
                 # Consumers first, then the mark: a crash in between republishes (at-least-once, consumers are
-                # idempotent); marking first would lose the in-process delivery for good.
+                # idempotent); marking first would lose the in-process delivery for good. A batch the consumer raised
+                # on is not marked either (it stays in ``batch``, released to the sweep below).
                 if consumer is not None:
                     failed = consumer(batch)
                     if failed:
                         if unhandled is None:
                             unhandled = set()
                         unhandled.update(failed)
+                published += batch
                 batch = []
             return len(published)
         finally:
@@ -305,11 +308,12 @@ class OutboxRelay:
         taken: list[DomainEvent] = []  # what the consumer was handed, in commit order
         unhandled: set[str] | None = None
         appended: Sequence[str] = ()
+        batch: list[DomainEvent] = []  # with the consumer: if it raises, never handled, so neither appended nor marked
         try:
             while own.events:
                 batch, own.events = own.events, []
-                taken += batch
                 failed = consumer(batch) if consumer is not None else None
+                taken += batch
                 if failed:
                     if unhandled is None:
                         unhandled = set()
@@ -320,6 +324,7 @@ class OutboxRelay:
                 else:
                     for event in batch:
                         handed[event.event_id] = event
+                batch = []
         finally:
             # Consumers first, then the append and the mark, in one write: a crash before it, or its failure, leaves
             # every event pending, so the sweep hands them to the consumer again and publishes them (at-least-once).
@@ -338,7 +343,8 @@ class OutboxRelay:
             finally:
                 for event_id in ids:  # written (by this call or another), or left to the sweep
                     handed.pop(event_id, None)
-                if rest:
+                if batch or rest:  # the batch the consumer raised on, and what it committed: pending, the sweep's
+                    ids += map(_EVENT_ID, batch)
                     ids += map(_EVENT_ID, rest)
                 self._release(ids)
         return len(appended)
