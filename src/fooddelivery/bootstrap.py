@@ -73,7 +73,7 @@ _DEFERRED: Final[Mapping[str, str]] = {
 __getattr__, __dir__ = lazy_names(globals(), _DEFERRED)
 
 
-__all__ = ["Bootstrapped", "ProcessApp", "SettingDoc", "Settings", "bootstrap"]
+__all__ = ["Bootstrapped", "BuiltOnce", "ProcessApp", "SettingDoc", "Settings", "bootstrap"]
 
 #: Longest confirmation timeout accepted (s): a year. Its timer must stay schedulable (``datetime`` ends in 9999).
 MAX_CONFIRMATION_TIMEOUT_S: Final[float] = 366 * 24 * 3600.0
@@ -198,13 +198,58 @@ class Settings:
 AppT = TypeVar("AppT")
 
 
+class BuiltOnce(Generic[AppT]):
+    """A value built on first use, once: the first :meth:`get` calls ``build`` under a lock (concurrent first calls
+    build once, the others wait for it), later ones return the same value without locking. A ``build`` that raises
+    leaves nothing behind, and the next :meth:`get` tries again. :class:`ProcessApp` holds a process's application
+    in one, and each cloud's app its core (``AwsApp``, ``AzureApp``, ``GcpApp``: stores and clients made by the
+    first request that needs them, not on a cold start's ``GET /health``).
+
+    Args:
+        build: makes the value (never None); may raise.
+        value: a value to hold from the start (tests, benchmarks): ``build`` is then called only after
+            :meth:`reset` forgets it.
+    """
+
+    __slots__ = ("_build", "_lock", "_value")
+
+    def __init__(self, build: Callable[[], AppT], value: AppT | None = None) -> None:
+        self._build = build
+        self._value = value
+        self._lock = threading.Lock()
+
+    def get(self) -> AppT:
+        """The value: built on the first call, then the same one.
+
+        Raises:
+            Exception: whatever ``build`` raises; nothing is kept, and the next call tries again.
+        """
+        value = self._value
+        if value is None:
+            with self._lock:
+                value = self._value
+                if value is None:
+                    value = self._value = self._build()
+        return value
+
+    @property
+    def built(self) -> bool:
+        """Whether the value is there (built, or given)."""
+        return self._value is not None
+
+    def reset(self, value: AppT | None = None) -> None:
+        """Forget the value, or hold ``value`` instead (tests; a new configuration)."""
+        with self._lock:
+            self._value = value
+
+
 class ProcessApp(Generic[AppT]):
     """The one application of a process (a Lambda execution environment, a Functions host, a Cloud Functions
     instance): set up and built on first use, then cached.
 
     The first :meth:`get` configures the process's log lines (``FOODDELIVERY_LOG_FORMAT``) and OpenTelemetry
     (``OTEL_*``) -- the one set-up of every entrypoint, :func:`fooddelivery.observability.setup.configure` --
-    then calls ``build``, under a lock so that concurrent first calls build once. A cloud package holds one::
+    then calls ``build``, once even when first calls race (a :class:`BuiltOnce`). A cloud package holds one::
 
         _APP = ProcessApp("fooddelivery-aws", build_aws_app)
 
@@ -217,8 +262,13 @@ class ProcessApp(Generic[AppT]):
     def __init__(self, service_name: str, build: Callable[[], AppT]) -> None:
         self._service_name = service_name
         self._build = build
-        self._app: AppT | None = None
-        self._lock = threading.Lock()
+        self._app: BuiltOnce[AppT] = BuiltOnce(self._set_up_and_build)
+
+    def _set_up_and_build(self) -> AppT:
+        from fooddelivery.observability.setup import configure
+
+        configure(self._service_name, platform=True)
+        return self._build()
 
     def get(self) -> AppT:
         """The application: built (after the process's set-up) on the first call, then the cached one.
@@ -227,18 +277,8 @@ class ProcessApp(Generic[AppT]):
             ValidationError: a missing or invalid setting (named), or whatever ``build`` raises; the next call
                 tries again.
         """
-        app = self._app
-        if app is None:
-            with self._lock:
-                if self._app is None:
-                    from fooddelivery.observability.setup import configure
-
-                    configure(self._service_name, platform=True)
-                    self._app = self._build()
-                app = self._app
-        return app
+        return self._app.get()
 
     def reset(self, app: AppT | None = None) -> None:
         """Forget the cached application, or install ``app`` as it (tests; a new configuration)."""
-        with self._lock:
-            self._app = app
+        self._app.reset(app)

@@ -1,4 +1,5 @@
-"""``ProcessApp``: the one application of a cloud process, set up and built once, on first use."""
+"""``ProcessApp``: the one application of a cloud process, set up and built once, on first use; ``BuiltOnce``, what
+it and each cloud's core are held in."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import time
 
 import pytest
 
-from fooddelivery.bootstrap import ProcessApp
+from fooddelivery.bootstrap import BuiltOnce, ProcessApp
 from fooddelivery.domain.errors import ValidationError
 from fooddelivery.observability import setup
 
@@ -83,3 +84,54 @@ def test_reset_forgets_the_app_or_installs_another(configured: list[tuple[str, b
     assert app.get() == 1
     app.reset(42)
     assert app.get() == 42
+
+
+def test_built_once_holds_a_given_value_without_building_until_reset() -> None:
+    calls: list[int] = []
+
+    def build() -> str:
+        calls.append(1)
+        return "built"
+
+    given = BuiltOnce(build, "given")
+    later = BuiltOnce(build)
+
+    assert (given.built, given.get(), calls) == (True, "given", [])
+    assert later.built is False
+    assert (later.get(), later.built, calls) == ("built", True, [1])
+    given.reset()
+    assert given.built is False
+    assert (given.get(), given.built, calls) == ("built", True, [1, 1])
+
+
+def test_built_once_racing_a_failing_build_keeps_nothing_and_each_waiting_call_tries_again() -> None:
+    attempts: list[int] = []
+    gate = threading.Barrier(4)
+
+    def build() -> int:
+        attempts.append(len(attempts))
+        time.sleep(0.02)
+        if len(attempts) < 3:
+            raise ConnectionError("store unreachable")
+        return len(attempts)
+
+    once: BuiltOnce[int] = BuiltOnce(build)
+    got: list[object] = []
+
+    def call() -> None:
+        gate.wait()
+        try:
+            got.append(once.get())
+        except ConnectionError as exc:
+            got.append(str(exc))
+
+    threads = [threading.Thread(target=call) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    # two builds fail (their callers get the error), the third builds, the last caller finds it built
+    assert sorted(map(str, got)) == ["3", "3", "store unreachable", "store unreachable"]
+    assert len(attempts) == 3
+    assert once.get() == 3 and len(attempts) == 3

@@ -54,7 +54,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 from fooddelivery.adapters.payments import PAYMENT_GATEWAY_ENV, payment_gateway_factory
 from fooddelivery.adapters.system import SystemClock
-from fooddelivery.bootstrap import ProcessApp
+from fooddelivery.bootstrap import BuiltOnce, ProcessApp
 from fooddelivery.metering import Meter
 from fooddelivery.ports.clock import Clock
 from fooddelivery.ports.ids import IdGenerator
@@ -198,11 +198,13 @@ class AwsApp:
         self.clients = clients if clients is not None else AwsClients(settings)
         self.payment_secret = payment_secret
         self.meter = meter
-        self._core: AwsCore | None = None
-        self._build_core = core
         if boot is not None:
             # (what is given is used as it is: a test's or a benchmark's app may leave the queue side unset)
-            self._core = AwsCore(boot, runtime, timers, relay)  # type: ignore[arg-type]
+            given = AwsCore(boot, runtime, timers, relay)  # type: ignore[arg-type]
+            self._core: BuiltOnce[AwsCore] = BuiltOnce(lambda: given, given)
+        else:
+            assert core is not None  # (checked above)
+            self._core = BuiltOnce(core)
         self._apis: dict[str, HttpApi] = {}
         self._lock = threading.Lock()
 
@@ -213,19 +215,12 @@ class AwsApp:
             Exception: whatever building it raises (a store client that cannot be made, a missing client
                 library's ImportError): nothing of that build is kept, and the next call tries again.
         """
-        core = self._core
-        if core is None:
-            with self._lock:
-                core = self._core
-                if core is None:
-                    assert self._build_core is not None  # __init__ guarantees one of the two
-                    core = self._core = self._build_core()
-        return core
+        return self._core.get()
 
     @property
     def built(self) -> bool:
         """Whether the core has been built (tests; the cold start benchmark)."""
-        return self._core is not None
+        return self._core.built
 
     @property
     def boot(self) -> Bootstrapped:

@@ -49,7 +49,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from fooddelivery.adapters.payments import payment_gateway_from_setting
-from fooddelivery.bootstrap import ProcessApp
+from fooddelivery.bootstrap import BuiltOnce, ProcessApp
 from fooddelivery.domain.errors import InfrastructureError
 from fooddelivery_azure.metering import MeterChargeSink, MeteredSender, RequestChargeRecorder
 from fooddelivery_azure.settings import AuthMode, AzureSettings, SagaMode
@@ -190,8 +190,7 @@ class AzureApp:
         self.servicebus = servicebus
         self.meter = meter
         self.authenticator_factory = authenticator_factory
-        self._build_core = core
-        self._core: AzureCore | None = None
+        self._core: BuiltOnce[AzureCore] = BuiltOnce(core)
         self._api: HttpApi | None = None
         self._lock = threading.Lock()
 
@@ -202,18 +201,12 @@ class AzureApp:
             Exception: whatever building it raises (a store client that cannot be made, a missing client
                 library's ImportError): nothing of that build is kept, and the next call tries again.
         """
-        core = self._core
-        if core is None:
-            with self._lock:
-                core = self._core
-                if core is None:
-                    core = self._core = self._build_core()
-        return core
+        return self._core.get()
 
     @property
     def built(self) -> bool:
         """Whether the core has been built (tests; the cold start benchmark)."""
-        return self._core is not None
+        return self._core.built
 
     @property
     def boot(self) -> Bootstrapped:

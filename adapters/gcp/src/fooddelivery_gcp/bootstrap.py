@@ -54,7 +54,7 @@ from typing import TYPE_CHECKING, Any
 
 from fooddelivery.adapters.payments import payment_gateway_from_setting
 from fooddelivery.adapters.system import SystemClock
-from fooddelivery.bootstrap import ProcessApp
+from fooddelivery.bootstrap import BuiltOnce, ProcessApp
 from fooddelivery.domain.errors import InfrastructureError
 from fooddelivery_gcp.metering import FirestoreMeter
 from fooddelivery_gcp.settings import AuthMode, GcpSettings, SagaMode
@@ -139,8 +139,7 @@ class GcpApp:
         self.firestore_meter = firestore_meter
         self.sweep_min_age_s = sweep_min_age_s
         self.meter = meter
-        self._build_core = core
-        self._core: GcpCore | None = None
+        self._core: BuiltOnce[GcpCore] = BuiltOnce(core)
         self._api: HttpApi | None = None
         self._verifiers: dict[str, OidcVerifier] = {}
         self._lock = threading.Lock()
@@ -152,18 +151,12 @@ class GcpApp:
             Exception: whatever building it raises (a store client that cannot be made, a missing client
                 library's ImportError): nothing of that build is kept, and the next call tries again.
         """
-        core = self._core
-        if core is None:
-            with self._lock:
-                core = self._core
-                if core is None:
-                    core = self._core = self._build_core()
-        return core
+        return self._core.get()
 
     @property
     def built(self) -> bool:
         """Whether the core has been built (tests; the cold start benchmark)."""
-        return self._core is not None
+        return self._core.built
 
     @property
     def boot(self) -> Bootstrapped:
