@@ -5,6 +5,8 @@
     python bench/run_all.py                 # every bench/*.py, the settings each declares
     python bench/run_all.py --only cold_start --only saga_throughput
     python bench/run_all.py --out /tmp/results.md
+    python bench/run_all.py --only cold_start --update   # rerun one, keep the others' rows and sections
+
 
 Every ``bench/*.py`` except this file and ``_*.py`` is a benchmark. A benchmark says how the whole suite runs it
 with a module-level ``RUN_ALL`` dict (read with ``ast``, never imported): ``"python"`` -- which interpreter:
@@ -13,7 +15,12 @@ Python 3.12 with the reference's packages, see ``bench/cold_start.py``) -- ``"ar
 (seconds). A script without ``RUN_ALL`` runs with the core interpreter, no arguments and a 10-minute timeout, and
 the results say so. A benchmark whose interpreter is missing is listed as skipped, with the command that makes it.
 The figures are this machine's, measured while other work may share its two cores: the results record the load
-average before and after each benchmark.
+average before and after each benchmark, and the date and commit of each run.
+
+With ``--update``, the benchmarks that do not run (not named by ``--only``, or skipped) keep their row and
+section from the existing results file (their own date and commit with them), so one benchmark can be rerun after
+a change without rerunning the twenty minutes of the others; every figure is still a benchmark's own output, dated
+and attributed to the commit it measured.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from __future__ import annotations
 import argparse
 import ast
 import datetime as dt
+import itertools
 import os
 import platform
 import shlex
@@ -94,6 +102,23 @@ class Outcome:
     output: str = ""
     load_before: str = ""
     load_after: str = ""
+    started: str = ""
+    commit: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Kept:
+    """A benchmark's row and section kept from an earlier results file (``--update``).
+
+    Attributes:
+        name: the benchmark (``bench/<name>.py``).
+        row: its table row, in the current table's columns.
+        section: its section, from its ``## <name>`` heading to the line before the next one.
+    """
+
+    name: str
+    row: str
+    section: str
 
 
 def _run_all_settings(path: Path) -> dict[str, Any] | None:
@@ -159,6 +184,8 @@ def run_bench(bench: Bench) -> Outcome:
         outcome.output = f"skipped: {python.relative_to(ROOT)} does not exist; make it with:\n  {how}"
         return outcome
     outcome.command = [str(python.relative_to(ROOT)), str(bench.path.relative_to(ROOT)), *bench.args]
+    outcome.started = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M")
+    outcome.commit = _commit()
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     outcome.load_before = _load()
     start = time.perf_counter()
@@ -227,8 +254,63 @@ def _git(*args: str) -> str:
     return done.stdout.strip()
 
 
-def render(outcomes: Sequence[Outcome], started: dt.datetime, argv: Sequence[str]) -> str:
-    """The results as Markdown."""
+def _commit() -> str:
+    """HEAD's short hash, marked when the tracked files have uncommitted changes."""
+    dirty = "+" if _git("status", "--porcelain", "--untracked-files=no") else ""
+    return _git("rev-parse", "--short", "HEAD") + dirty
+
+
+_TABLE_HEAD: Final = "| benchmark | interpreter | status | seconds | run (UTC) | commit | load before -> after |"
+
+
+def read_kept(text: str) -> dict[str, Kept]:
+    """The rows and sections of an earlier results file, by benchmark name.
+
+    ``text`` is a file :func:`render` wrote, in this table's columns or in the older ones without ``run (UTC)`` and
+    ``commit`` (those rows get the file's own ``- date:`` and ``- commit:``). Returns an empty mapping for a text with
+    no table.
+    """
+    lines = text.splitlines()
+    top = lines[: next((i for i, line in enumerate(lines) if line.startswith("|")), len(lines))]
+    header = {k: v for k, _, v in (line[2:].partition(": ") for line in top if line.startswith("- "))}
+    date = header.get("date", "").removesuffix(" UTC")
+    commit = header.get("commit", "").split(" ", 1)[0]
+    rows: dict[str, str] = {}
+    table = itertools.takewhile(lambda line: line.startswith("|"), lines[len(top) :])
+    for line in table:
+        if not line.startswith("| [") or "](#" not in line:  # the heading and its rule
+            continue
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        name = cells[0].partition("](")[0].removeprefix("[")
+        if len(cells) == 5:  # the older table: no run date and commit of its own
+            cells = [*cells[:4], date, commit, cells[4]]
+        rows[name] = "| " + " | ".join(cells) + " |"
+    sections: dict[str, str] = {}
+    current: str | None = None
+    fenced = False
+    for line in lines:
+        if line.startswith("```"):
+            fenced = not fenced
+        elif line.startswith("## ") and not fenced:  # a heading, not a line of a benchmark's output
+            current = line[3:].strip()
+            sections[current] = ""
+        if current is not None:
+            sections[current] += line + "\n"
+    return {
+        name: Kept(name, row, sections.get(name, f"## {name}\n\n(no section)\n").rstrip("\n"))
+        for name, row in rows.items()
+    }
+
+
+def render(
+    outcomes: Sequence[Outcome],
+    started: dt.datetime,
+    argv: Sequence[str],
+    kept: Mapping[str, Kept] | None = None,
+    order: Sequence[str] = (),
+) -> str:
+    """The results as Markdown: ``outcomes``, and the ``kept`` rows and sections of the benchmarks that did not run
+    (``--update``), in ``order`` (benchmark names; those not named last)."""
     hyperfine = shutil.which("hyperfine")
     hf_version = (
         subprocess.run([hyperfine, "--version"], capture_output=True, text=True, check=False).stdout.strip()
@@ -236,6 +318,10 @@ def render(outcomes: Sequence[Outcome], started: dt.datetime, argv: Sequence[str
         else "not installed"
     )
     dirty = " (with uncommitted changes)" if _git("status", "--porcelain", "--untracked-files=no") else ""
+    kept = {k: v for k, v in (kept or {}).items() if k not in {o.bench.path.stem for o in outcomes}}
+    entries: list[Outcome | Kept] = [*outcomes, *kept.values()]
+    rank = {name: i for i, name in enumerate(order)}
+    entries.sort(key=lambda e: rank.get(e.name if isinstance(e, Kept) else e.bench.path.stem, len(rank)))
     lines = [
         "# Benchmark results",
         "",
@@ -248,15 +334,25 @@ def render(outcomes: Sequence[Outcome], started: dt.datetime, argv: Sequence[str
         f"{os.cpu_count()} cores; {_memory()} memory (shared with other work: see each run's load average)",
         f"- hyperfine: {hf_version}",
     ]
+    if kept:
+        lines.append(
+            f"- kept from the previous results (`--update`; each with its own run date and commit): {', '.join(kept)}"
+        )
     for key, (python, _) in INTERPRETERS.items():
         lines.append(f"- `{key}` interpreter ({python.relative_to(ROOT)}): {_versions(python)}")
-    lines += ["", "| benchmark | interpreter | status | seconds | load before -> after |", "|---|---|---|---:|---|"]
-    for o in outcomes:
+    lines += ["", _TABLE_HEAD, "|---|---|---|---:|---|---|---|"]
+    for o in entries:
+        if isinstance(o, Kept):
+            lines.append(o.row)
+            continue
         lines.append(
             f"| [{o.bench.path.stem}](#{o.bench.path.stem.replace('_', '-')}) | {o.bench.python} | {o.status} | "
-            f"{o.seconds:.1f} | {o.load_before} -> {o.load_after} |"
+            f"{o.seconds:.1f} | {o.started} | {o.commit} | {o.load_before} -> {o.load_after} |"
         )
-    for o in outcomes:
+    for o in entries:
+        if isinstance(o, Kept):
+            lines += ["", o.section]
+            continue
         lines += ["", f"## {o.bench.path.stem}", ""]
         if o.command:
             lines.append(f"`{shlex.join(o.command)}`" + ("" if o.bench.declared else " (no RUN_ALL: default run)"))
@@ -271,9 +367,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python bench/run_all.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", action="append", default=[], help="run only this benchmark (repeatable)")
     parser.add_argument("--out", type=Path, default=BENCH / "results.md", help="where to write (bench/results.md)")
+    parser.add_argument(
+        "--update",
+        action="store_true",
+        help="keep the rows and sections of the benchmarks that do not run from the existing --out file",
+    )
     args = parser.parse_args(args_list)
     try:
         benches = discover(args.only)
+        order = [b.path.stem for b in discover()]
     except ValueError as exc:
         print(f"run_all: {exc}", file=sys.stderr)
         return 2
@@ -284,7 +386,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         outcome = run_bench(bench)
         print(f"   {outcome.status} in {outcome.seconds:.1f} s", flush=True)
         outcomes.append(outcome)
-    args.out.write_text(render(outcomes, started, args_list), encoding="utf-8")
+    kept = read_kept(args.out.read_text(encoding="utf-8")) if args.update and args.out.exists() else {}
+    kept = {name: k for name, k in kept.items() if name in order}  # a benchmark since removed is not kept
+    if kept:  # a benchmark that could not run (its interpreter missing) keeps its earlier figures
+        outcomes = [o for o in outcomes if o.status != "skipped" or o.bench.path.stem not in kept]
+    args.out.write_text(render(outcomes, started, args_list, kept, order), encoding="utf-8")
     print(f"wrote {args.out}")
     return 0 if all(o.status in ("ok", "skipped") for o in outcomes) else 1
 
