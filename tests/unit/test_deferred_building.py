@@ -168,12 +168,21 @@ def test_a_submodule_of_a_lazy_package_is_still_an_attribute_of_it_after_importi
         "print(fooddelivery.domain.order.order_id_for_key('c-1', 'k-1'))\n"
         "print(fooddelivery.ports.orders.OrderRepository.__name__, fooddelivery.domain.pricing.PromoCode.__name__)\n"
         "print(hasattr(fooddelivery.domain, 'no_such_module'), hasattr(fooddelivery.domain, '_private'))\n"
+        "print(hasattr(fooddelivery.domain, 'order.x'), hasattr(fooddelivery.domain, 'nope.x'))\n"
+        "import sys; print('fooddelivery.domain.tracking' in sys.modules, hasattr(fooddelivery.domain, 'tracking.x'),"
+        " 'fooddelivery.domain.tracking' in sys.modules)\n"
     )
     done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     from fooddelivery.domain.order import order_id_for_key
 
-    assert done.stdout.splitlines() == [order_id_for_key("c-1", "k-1"), "OrderRepository PromoCode", "False False"]
+    assert done.stdout.splitlines() == [
+        order_id_for_key("c-1", "k-1"),
+        "OrderRepository PromoCode",
+        "False False",
+        "False False",
+        "False False False",
+    ]
 
 
 def test_the_type_hints_of_every_port_resolve() -> None:

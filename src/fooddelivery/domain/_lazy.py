@@ -46,7 +46,9 @@ def lazy_names(
     def __getattr__(name: str) -> Any:
         module = where.get(name)
         if module is None:
-            if submodules and not name.startswith("_") and find_spec(f"{owner}.{name}") is not None:
+            # only a plain name can be a submodule: find_spec("pkg.a.b") would import "pkg.a" (or raise
+            # ModuleNotFoundError, which hasattr() does not catch) for getattr(pkg, "a.b")
+            if submodules and name.isidentifier() and not name.startswith("_") and find_spec(f"{owner}.{name}"):
                 return import_module(f"{owner}.{name}")
             raise AttributeError(f"module {owner!r} has no attribute {name!r}")
         imported = import_module(module, package)
