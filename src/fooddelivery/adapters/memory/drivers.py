@@ -489,12 +489,13 @@ class InMemoryDriverRepository:
         """
         if self._counters is not None:
             self._counters.local.counts["drivers.reads"] += 1
-        with self._lock:
-            stored = self._drivers.get(driver_id)
-        if stored is None:
+        # No lock: a stored driver is immutable and one dict read is atomic (a subscript: no call on the way through).
+        try:
+            stored = self._drivers[driver_id]
+        except KeyError:
             if self._meter is not None:
                 self._meter.record(_READ_MISS)
-            raise NotFound(f"driver {driver_id} not found", driver_id=driver_id)
+            raise NotFound(f"driver {driver_id} not found", driver_id=driver_id) from None
         if self._meter is not None:
             self._meter.local.sized[_READ, driver_size(stored)] += 1  # meter.record, without the call
         return stored
