@@ -392,13 +392,14 @@ class InMemoryDriverRepository:
                     members, lats, cosines, lons = cells[cell]
                 else:
                     members, lats, cosines, lons = cells[(cx + dr, column)]
-                examined += len(members)  # every driver of a visited cell counts as examined
+                # every driver of a visited cell counts as examined: here, or after the loop below (k + 1 of them)
                 if dr and cut < inf:  # (a cut is known once `limit` drivers are)
                     # the cell's row lies wholly farther in latitude than the cut: each of its drivers would be
                     # passed over by the cut below, so the cell is passed over at once. `gap`: degrees between the
                     # point and the row's nearer edge; the margin covers the rounding of both sides.
                     gap = (cx + dr) * c - lat if dr > 0 else lat - (cx + dr + 1) * c
                     if gap * deg_to_rad - _LAT_GAP_MARGIN_RAD > cut:
+                        examined += len(members)
                         continue
                 k = -1  # the driver's position in the cell
                 for p2 in lats:
@@ -428,6 +429,7 @@ class InMemoryDriverRepository:
                             bound = -nearest[0] / ring_km
                             stop = bound if bound < reach else reach
                             cut = (-nearest[0] + _CUT_MARGIN_KM) / EARTH_RADIUS_KM
+                examined += k + 1  # the loop walked every driver of the cell (no break): len(members), no call
             else:
                 if hi >= stop:
                     break  # every occupied cell with a key up to `stop` has been visited
