@@ -68,6 +68,11 @@ __all__ = [
 #: Each status's and notification kind's text (a dict lookup: an enum member's ``.value`` is a descriptor call).
 _STATUS_TEXT: Final[dict[OrderStatus, str]] = {status: status.value for status in OrderStatus}
 _KIND_TEXT: Final[dict[NotificationKind, str]] = {kind: kind.value for kind in NotificationKind}
+#: Members :meth:`OrderSagaSteps._notify` reads on every notification, bound once (on Python 3.11 reading a member
+#: through its enum class takes ``EnumType``'s slow attribute hook: see ``fooddelivery.domain.order``).
+_TO_RESTAURANT: Final = NotificationKind.RESTAURANT
+_RESTAURANT: Final = Role.RESTAURANT
+_CUSTOMER: Final = Role.CUSTOMER
 
 #: Event names the saga waits for.
 RESTAURANT_CONFIRMED: Final[str] = "RestaurantConfirmed"
@@ -291,7 +296,8 @@ class OrderSagaSteps:
     def _notify(self, ctx: StepContext, kind: NotificationKind, template: str, order: Order | None = None) -> None:
         if order is None:
             order = ctx.order if ctx.order is not None else self._order(ctx)
-        recipient = order.restaurant_id if kind is NotificationKind.RESTAURANT else order.customer_id
+        to_restaurant = kind is _TO_RESTAURANT
+        recipient = order.restaurant_id if to_restaurant else order.customer_id
         notification_id = f"{order.order_id}:{_KIND_TEXT[kind]}:{template}"
         self.notifier.send(
             Notification(
@@ -303,7 +309,7 @@ class OrderSagaSteps:
                 data={"total": str(order.pricing.total), "status": _STATUS_TEXT[order.status]},
             )
         )
-        who = Role.RESTAURANT if kind is NotificationKind.RESTAURANT else Role.CUSTOMER
+        who = _RESTAURANT if to_restaurant else _CUSTOMER
         now = self.clock.now()
         if ctx.order is not None:  # self._apply(...), written out: in the runner's unit of work, changed in place
             order.record_notified(who, now, self.ids.new_id("evt"), notification_id)

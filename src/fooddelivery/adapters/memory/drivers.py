@@ -23,6 +23,9 @@ _READ_MISS = store("drivers", "read_miss")
 _QUERY = store("drivers", "query")
 _QUERY_ITEM = store("drivers", "query_item")
 _WRITE = store("drivers", "write")
+#: The indexed status, bound once (every write indexes and unindexes: on Python 3.11 reading a member through its
+#: enum class takes ``EnumType``'s slow attribute hook, see ``fooddelivery.domain.order``).
+_AVAILABLE = DriverStatus.AVAILABLE
 #: Bytes of a typical stored driver (an AVAILABLE driver of the simulation), for a query that found none.
 _TYPICAL_DRIVER_BYTES = 160
 
@@ -163,7 +166,7 @@ class InMemoryDriverRepository:
         return (math.floor(point.lat / c), self._wrap(math.floor(point.lon / c)))
 
     def _index(self, driver: Driver) -> None:
-        if driver.status is DriverStatus.AVAILABLE:
+        if driver.status is _AVAILABLE:
             loc = driver.location
             lat_rad = math.radians(loc.lat)
             cell = self._cell_of(loc)
@@ -183,7 +186,7 @@ class InMemoryDriverRepository:
         """Drop ``driver``'s entry from its cell (a no-op when it is not indexed): the cell's last entry takes its
         place, so removal costs the same however many drivers share the cell. (The order of a cell's entries does
         not change a query's answer, see :meth:`_nearest_first`.)"""
-        if driver.status is DriverStatus.AVAILABLE:
+        if driver.status is _AVAILABLE:
             where = self._where.pop(driver.driver_id, None)
             if where is None:
                 return
