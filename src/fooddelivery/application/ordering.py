@@ -46,11 +46,13 @@ MAX_SCANNED: Final[int] = 500
 
 #: Where a listing resumes: the store's cursor (None: from the start) and how many of that store page were seen.
 _Position = tuple[str | None, int]
-#: The statuses :meth:`OrderingUseCases.change_status` routes to the saga, bound once (on Python 3.11 reading a
-#: member through its enum class takes ``EnumType``'s slow attribute hook: see ``fooddelivery.domain.order``).
+#: The statuses :meth:`OrderingUseCases.change_status` routes to the saga and the role that places orders, bound
+#: once (on Python 3.11 reading a member through its enum class takes ``EnumType``'s slow attribute hook: see
+#: ``fooddelivery.domain.order``).
 _CONFIRMED: Final = OrderStatus.CONFIRMED
 _CANCELLED: Final = OrderStatus.CANCELLED
 _FAILED: Final = OrderStatus.FAILED
+_CUSTOMER: Final = Role.CUSTOMER
 
 
 def _fingerprint(scope: str, status: OrderStatus | None, customer_id: str | None, restaurant_id: str | None) -> str:
@@ -103,7 +105,7 @@ class OrderingUseCases(RestaurantUseCases):
             NotFound: no such restaurant.
             IdempotencyKeyReused: the key was used with another body.
         """
-        if actor.role is not Role.CUSTOMER:
+        if actor.role is not _CUSTOMER:
             raise NotAllowed("only customers place orders")
         if command.customer_id is not None and command.customer_id != actor.subject:
             raise NotAllowed("customers place orders only for themselves")

@@ -154,6 +154,13 @@ class DriverStatus(StrEnum):
     OFFLINE = "OFFLINE"
 
 
+#: The statuses a reservation and a release read, bound once (on Python 3.11 reading a member through its enum class
+#: takes ``EnumType``'s slow attribute hook: see ``fooddelivery.domain.order``).
+_AVAILABLE: Final = DriverStatus.AVAILABLE
+_ASSIGNED: Final = DriverStatus.ASSIGNED
+_OFFLINE: Final = DriverStatus.OFFLINE
+
+
 @fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class Driver:
@@ -198,11 +205,12 @@ class Driver:
             ConcurrencyConflict: the driver is ASSIGNED (someone else got there first).
             InvalidTransition: the driver is OFFLINE.
         """
-        if self.status is DriverStatus.OFFLINE:
+        status = self.status
+        if status is _OFFLINE:
             raise InvalidTransition(f"driver {self.driver_id} is OFFLINE", driver_id=self.driver_id)
-        if self.status is not DriverStatus.AVAILABLE:
-            raise ConcurrencyConflict(f"driver {self.driver_id} is {self.status.value}", driver_id=self.driver_id)
-        return self.evolve(status=DriverStatus.ASSIGNED, current_order_id=order_id)
+        if status is not _AVAILABLE:
+            raise ConcurrencyConflict(f"driver {self.driver_id} is {status.value}", driver_id=self.driver_id)
+        return self.evolve(status=_ASSIGNED, current_order_id=order_id)
 
     def release(self, order_id: str) -> Driver:
         """The driver AVAILABLE again after ``order_id`` (delivered or compensated).
@@ -212,7 +220,7 @@ class Driver:
         """
         if self.current_order_id != order_id:
             raise InvalidTransition(f"driver {self.driver_id} does not hold order {order_id}")
-        return self.evolve(status=DriverStatus.AVAILABLE, current_order_id=None)
+        return self.evolve(status=_AVAILABLE, current_order_id=None)
 
     def evolve(self, **changes: Any) -> Driver:
         """A copy with ``changes``, for changes that keep the driver valid by construction (a version, a

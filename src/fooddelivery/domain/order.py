@@ -134,6 +134,13 @@ _RESTAURANT: Final = Role.RESTAURANT
 _STOPPED: Final[tuple[OrderStatus, OrderStatus]] = (OrderStatus.CANCELLED, OrderStatus.FAILED)
 _RESTAURANT_NOTIFIED: Final = EventType.RESTAURANT_NOTIFIED
 _CUSTOMER_NOTIFIED: Final = EventType.CUSTOMER_NOTIFIED
+_PENDING: Final = OrderStatus.PENDING
+_PENDING_VALUE: Final = OrderStatus.PENDING.value
+_PAYMENT_PENDING: Final = PaymentStatus.PENDING
+_PAYMENT_CAPTURED: Final = PaymentStatus.CAPTURED
+_ORDER_PLACED: Final = EventType.ORDER_PLACED
+_PAYMENT_CAPTURED_EVENT: Final = EventType.PAYMENT_CAPTURED
+_DRIVER_ASSIGNED: Final = EventType.DRIVER_ASSIGNED
 #: The event a transition to each status records.
 _TRANSITION_EVENT: Final[dict[OrderStatus, EventType]] = {
     s: {OrderStatus.CANCELLED: EventType.ORDER_CANCELLED, OrderStatus.FAILED: EventType.ORDER_FAILED}.get(
@@ -252,15 +259,15 @@ class Order:
             delivery_address=delivery_address,
             payment_method=payment_method,
             pricing=pricing,
-            status=OrderStatus.PENDING,
-            payment_status=PaymentStatus.PENDING,
+            status=_PENDING,
+            payment_status=_PAYMENT_PENDING,
             created_at=now,
             updated_at=now,
-            status_times={_STATUS_VALUE[OrderStatus.PENDING]: now},
+            status_times={_PENDING_VALUE: now},
         )
         order._record(
             event_id,
-            EventType.ORDER_PLACED,
+            _ORDER_PLACED,
             now,
             {
                 "customerId": customer_id,
@@ -287,11 +294,11 @@ class Order:
     def ensure_visible_to(self, actor: Actor) -> None:
         """Raise :class:`NotFound` unless ``actor`` may see the order (so its existence is not revealed)."""
         role = actor.role  # is_visible_to, written out (every change and read of an order checks it)
-        if role is Role.ADMIN or role is Role.SYSTEM:
+        if role is _ADMIN or role is _SYSTEM:
             return
-        if role is Role.CUSTOMER:
+        if role is _CUSTOMER:
             visible = actor.subject == self.customer_id
-        elif role is Role.RESTAURANT:
+        elif role is _RESTAURANT:
             visible = actor.restaurant_id == self.restaurant_id
         else:
             visible = actor.driver_id is not None and actor.driver_id == self.driver_id
@@ -377,13 +384,13 @@ class Order:
         Raises:
             InvalidTransition: payment is not PENDING.
         """
-        if self.payment_status is not PaymentStatus.PENDING:
+        if self.payment_status is not _PAYMENT_PENDING:
             raise InvalidTransition(f"payment of {self.order_id} is {self.payment_status.value}")
-        self.payment_status = PaymentStatus.CAPTURED
+        self.payment_status = _PAYMENT_CAPTURED
         self.charge_id = charge_id
         self._record(
             event_id,
-            EventType.PAYMENT_CAPTURED,
+            _PAYMENT_CAPTURED_EVENT,
             now,
             {"chargeId": charge_id, "amount": str(self.pricing.total), "currency": self.pricing.total.currency},
         )
@@ -431,7 +438,7 @@ class Order:
             raise InvalidTransition(f"order {self.order_id} is {self.status.value}")
         self.driver_id = driver_id
         self.driver_claim = None
-        self._record(event_id, EventType.DRIVER_ASSIGNED, now, {"driverId": driver_id})
+        self._record(event_id, _DRIVER_ASSIGNED, now, {"driverId": driver_id})
 
     def claim_driver(self, driver_id: str, now: datetime) -> None:
         """Record that a manual assignment is about to reserve ``driver_id`` for this order (the intent, stored
