@@ -130,3 +130,53 @@ def test_the_init_annotations_resolve_in_the_class_module_as_the_generated_ones_
     assert inspect.signature(Charge, eval_str=True).parameters["amount"].annotation is Money
     assert inspect.signature(Driver, eval_str=True).parameters["status"].annotation is DriverStatus
     assert typing.get_type_hints(_Fast.__init__) == typing.get_type_hints(_Generated.__init__)
+
+
+@dataclass(frozen=True, slots=True)
+class _WideGenerated:
+    a: str
+    b: int
+    c: float
+    d: int = 4
+    e: list[int] = field(default_factory=list)
+
+
+@fast_frozen_init
+@dataclass(frozen=True, slots=True)
+class _Wide:
+    a: str
+    b: int
+    c: float
+    d: int = 4
+    e: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if type(self) is not _Wide and type(self) is not _WideChild:
+            raise AssertionError(f"__post_init__ saw a {type(self).__name__}")  # never the layout twin
+        if self.b < 0:
+            raise ValueError("b must be >= 0")
+
+
+@dataclass(frozen=True, slots=True)
+class _WideChild(_Wide):
+    f: str = "child"
+
+
+def test_a_wide_class_is_filled_as_its_layout_twin_and_ends_as_itself_frozen() -> None:
+    fast, generated = _Wide("x", 1, 2.5), _WideGenerated("x", 1, 2.5)
+    assert type(fast) is _Wide
+    assert dataclasses.astuple(fast) == dataclasses.astuple(generated) == ("x", 1, 2.5, 4, [])
+    assert _Wide("x", 1, 2.5, 9, [3]) == _Wide(a="x", b=1, c=2.5, d=9, e=[3])
+    assert fast.e is not _Wide("x", 1, 2.5).e
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fast.a = "y"  # type: ignore[misc]
+    with pytest.raises(ValueError, match="b must be >= 0"):
+        _Wide("x", -1, 2.5)
+
+
+def test_a_subclass_instance_is_built_through_the_slot_setters_and_keeps_its_class() -> None:
+    child = _WideChild("x", 1, 2.5)  # the subclass's own (generated) __init__ calls no parent __init__...
+    assert type(child) is _WideChild and child.f == "child"
+    built: Any = object.__new__(_WideChild)
+    _Wide.__init__(built, "y", 2, 3.5)  # ...so call the parent's on an instance of the subclass: another layout
+    assert type(built) is _WideChild and (built.a, built.b, built.c, built.d, built.e) == ("y", 2, 3.5, 4, [])

@@ -68,6 +68,17 @@ __all__ = [
 #: Each status's and notification kind's text (a dict lookup: an enum member's ``.value`` is a descriptor call).
 _STATUS_TEXT: Final[dict[OrderStatus, str]] = {status: status.value for status in OrderStatus}
 _KIND_TEXT: Final[dict[NotificationKind, str]] = {kind: kind.value for kind in NotificationKind}
+#: Members the steps read on every order (notifications, payment, confirmation, the driver's release), bound once
+#: (on Python 3.11 reading a member through its enum class takes ``EnumType``'s slow attribute hook: see
+#: ``fooddelivery.domain.order``).
+_TO_RESTAURANT: Final = NotificationKind.RESTAURANT
+_TO_CUSTOMER: Final = NotificationKind.CUSTOMER
+_PENDING: Final = OrderStatus.PENDING
+_CONFIRMED: Final = OrderStatus.CONFIRMED
+_CAPTURED: Final = PaymentStatus.CAPTURED
+_ASSIGNED: Final = DriverStatus.ASSIGNED
+_RESTAURANT: Final = Role.RESTAURANT
+_CUSTOMER: Final = Role.CUSTOMER
 
 #: Event names the saga waits for.
 RESTAURANT_CONFIRMED: Final[str] = "RestaurantConfirmed"
@@ -240,7 +251,7 @@ class OrderSagaSteps:
             InvalidTransition: it is no longer PENDING (e.g. cancelled before processing).
         """
         order = ctx.order if ctx.order is not None else self._order(ctx)  # (no call in the runner's unit of work)
-        if order.status is not OrderStatus.PENDING:
+        if order.status is not _PENDING:
             raise InvalidTransition(f"order {order.order_id} is {order.status.value}, not PENDING")
         return {"total": str(order.pricing.total), "currency": order.pricing.total.currency}
 
@@ -252,7 +263,7 @@ class OrderSagaSteps:
             PaymentRetryableError: retried by the saga with the same keys.
         """
         order = ctx.order if ctx.order is not None else self._order(ctx)
-        if order.payment_status is PaymentStatus.CAPTURED:
+        if order.payment_status is _CAPTURED:
             return {"chargeId": order.charge_id}
         total = order.pricing.total
         auth = self.payments.authorize(order.payment_method, total, f"{order.order_id}:authorize")
@@ -260,7 +271,7 @@ class OrderSagaSteps:
         now = self.clock.now()
 
         def record(o: Order) -> bool:
-            if o.payment_status is PaymentStatus.CAPTURED:
+            if o.payment_status is _CAPTURED:
                 return False
             o.record_payment_captured(charge.charge_id, now, self.ids.new_id("evt"))
             return True
@@ -274,13 +285,13 @@ class OrderSagaSteps:
     def refund_payment(self, ctx: StepContext) -> Mapping[str, Any] | None:
         """Compensation: refund the captured total once (idempotency key ``<order>:refund``)."""
         order = self._order(ctx)
-        if order.payment_status is not PaymentStatus.CAPTURED or order.charge_id is None:
+        if order.payment_status is not _CAPTURED or order.charge_id is None:
             return None
         refund = self.payments.refund(order.charge_id, order.pricing.total, f"{order.order_id}:refund")
         now = self.clock.now()
 
         def record(o: Order) -> bool:
-            if o.payment_status is not PaymentStatus.CAPTURED:
+            if o.payment_status is not _CAPTURED:
                 return False
             o.record_refund(refund.refund_id, refund.amount, now, self.ids.new_id("evt"))
             return True
@@ -291,7 +302,8 @@ class OrderSagaSteps:
     def _notify(self, ctx: StepContext, kind: NotificationKind, template: str, order: Order | None = None) -> None:
         if order is None:
             order = ctx.order if ctx.order is not None else self._order(ctx)
-        recipient = order.restaurant_id if kind is NotificationKind.RESTAURANT else order.customer_id
+        to_restaurant = kind is _TO_RESTAURANT
+        recipient = order.restaurant_id if to_restaurant else order.customer_id
         notification_id = f"{order.order_id}:{_KIND_TEXT[kind]}:{template}"
         self.notifier.send(
             Notification(
@@ -303,7 +315,7 @@ class OrderSagaSteps:
                 data={"total": str(order.pricing.total), "status": _STATUS_TEXT[order.status]},
             )
         )
-        who = Role.RESTAURANT if kind is NotificationKind.RESTAURANT else Role.CUSTOMER
+        who = _RESTAURANT if to_restaurant else _CUSTOMER
         now = self.clock.now()
         if ctx.order is not None:  # self._apply(...), written out: in the runner's unit of work, changed in place
             order.record_notified(who, now, self.ids.new_id("evt"), notification_id)
@@ -314,12 +326,12 @@ class OrderSagaSteps:
 
     def notify_restaurant(self, ctx: StepContext) -> Mapping[str, Any] | None:
         """Send the restaurant the new order; record ``RestaurantNotified``."""
-        self._notify(ctx, NotificationKind.RESTAURANT, "new_order")
+        self._notify(ctx, _TO_RESTAURANT, "new_order")
         return None
 
     def notify_customer(self, ctx: StepContext) -> Mapping[str, Any] | None:
         """Tell the customer the order was received and paid; record ``CustomerNotified``."""
-        self._notify(ctx, NotificationKind.CUSTOMER, "order_received")
+        self._notify(ctx, _TO_CUSTOMER, "order_received")
         return None
 
     def assign_driver(self, ctx: StepContext) -> Mapping[str, Any] | None:
@@ -411,17 +423,17 @@ class OrderSagaSteps:
         now = self.clock.now()
 
         def confirm(o: Order) -> bool:
-            if o.status is not OrderStatus.PENDING:
+            if o.status is not _PENDING:
                 return False
-            o.transition(OrderStatus.CONFIRMED, Actor.system(), now, self.ids.new_id("evt"))
+            o.transition(_CONFIRMED, Actor.system(), now, self.ids.new_id("evt"))
             return True
 
         if ctx.order is not None:  # in the runner's unit of work: changed there, committed with the saga
             self._apply(ctx, ctx.order, confirm)
-            self._notify(ctx, NotificationKind.CUSTOMER, "order_confirmed", ctx.order)
+            self._notify(ctx, _TO_CUSTOMER, "order_confirmed", ctx.order)
         else:
             self._update(ctx.saga_id, confirm)
-            self._notify(ctx, NotificationKind.CUSTOMER, "order_confirmed")
+            self._notify(ctx, _TO_CUSTOMER, "order_confirmed")
         return {"confirmedAt": now.isoformat()}
 
     def alert_operations(self, ctx: StepContext) -> Mapping[str, Any] | None:
@@ -588,7 +600,7 @@ def release_driver_hold(drivers: DriverRepository, driver_id: str, order_id: str
             driver = drivers.get(driver_id)
         except NotFound:
             return
-        if driver.status is not DriverStatus.ASSIGNED or driver.current_order_id != order_id:
+        if driver.status is not _ASSIGNED or driver.current_order_id != order_id:
             return
         try:
             drivers.save(driver.release(order_id))

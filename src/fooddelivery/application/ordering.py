@@ -46,6 +46,13 @@ MAX_SCANNED: Final[int] = 500
 
 #: Where a listing resumes: the store's cursor (None: from the start) and how many of that store page were seen.
 _Position = tuple[str | None, int]
+#: The statuses :meth:`OrderingUseCases.change_status` routes to the saga and the role that places orders, bound
+#: once (on Python 3.11 reading a member through its enum class takes ``EnumType``'s slow attribute hook: see
+#: ``fooddelivery.domain.order``).
+_CONFIRMED: Final = OrderStatus.CONFIRMED
+_CANCELLED: Final = OrderStatus.CANCELLED
+_FAILED: Final = OrderStatus.FAILED
+_CUSTOMER: Final = Role.CUSTOMER
 
 
 def _fingerprint(scope: str, status: OrderStatus | None, customer_id: str | None, restaurant_id: str | None) -> str:
@@ -98,7 +105,7 @@ class OrderingUseCases(RestaurantUseCases):
             NotFound: no such restaurant.
             IdempotencyKeyReused: the key was used with another body.
         """
-        if actor.role is not Role.CUSTOMER:
+        if actor.role is not _CUSTOMER:
             raise NotAllowed("only customers place orders")
         if command.customer_id is not None and command.customer_id != actor.subject:
             raise NotAllowed("customers place orders only for themselves")
@@ -285,14 +292,14 @@ class OrderingUseCases(RestaurantUseCases):
         Raises:
             NotFound, NotAllowed, InvalidTransition, LateEvent, ConcurrencyConflict: see the aggregate.
         """
-        if status is OrderStatus.CONFIRMED:
+        if status is _CONFIRMED:
             # confirmation is the saga's event, whoever sends it: moving the order behind the waiting saga's
             # back would leave its timeout to fail a confirmed order
             self.confirm_order(actor, order_id)
             return self.orders.get(order_id)
-        if status is OrderStatus.CANCELLED:
+        if status is _CANCELLED:
             return self.cancel_order(actor, order_id, reason or f"cancelled by {actor.role.value}")
-        if status is OrderStatus.FAILED:
+        if status is _FAILED:
             if actor.role is not Role.ADMIN:
                 self.get_order(actor, order_id)
                 raise NotAllowed("only the system fails orders")

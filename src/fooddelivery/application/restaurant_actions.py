@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 from fooddelivery.application._base import UseCaseBase, use_case
 from fooddelivery.application.order_saga import RESTAURANT_CONFIRMED, RESTAURANT_REJECTED
 from fooddelivery.domain.actors import Actor, Role
@@ -12,6 +14,10 @@ from fooddelivery.ports.restaurants import RestaurantQuery
 from fooddelivery.ports.saga_engine import SignalOutcome
 
 __all__ = ["RestaurantUseCases"]
+
+#: The roles that may confirm or reject an order, bound once (on Python 3.11 reading a member through its enum class
+#: takes ``EnumType``'s slow attribute hook: see ``fooddelivery.domain.order``).
+_SIGNALLERS: Final[tuple[Role, Role]] = (Role.RESTAURANT, Role.ADMIN)
 
 
 class RestaurantUseCases(UseCaseBase):
@@ -42,7 +48,7 @@ class RestaurantUseCases(UseCaseBase):
 
     def _restaurant_signal(self, actor: Actor, order_id: str, event: str, reason: str | None) -> SignalOutcome:
         order = self._load_for_saga(actor, order_id)
-        if actor.role not in (Role.RESTAURANT, Role.ADMIN):
+        if actor.role not in _SIGNALLERS:
             raise NotAllowed(f"a {actor.role.value} may not confirm or reject orders")
         detail = {"by": actor.subject, **({"reason": reason} if reason else {})}
         try:

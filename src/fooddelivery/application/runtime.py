@@ -113,6 +113,14 @@ def _always(event: DomainEvent) -> bool:
 
 _ADMIN: Final[str] = Role.ADMIN.value
 _DELIVERED: Final[str] = OrderStatus.DELIVERED.value
+#: Members :meth:`OrderRuntime._react` reads on every event, bound once (on Python 3.11 reading a member through its
+#: enum class takes ``EnumType``'s slow attribute hook: see ``fooddelivery.domain.order``).
+_START_SAGA: Final = Reaction.START_SAGA
+_CANCEL_SAGA: Final = Reaction.CANCEL_SAGA
+_FREE_DRIVER: Final = Reaction.FREE_DRIVER
+_STARTED: Final = Outcome.STARTED
+_DRIVER_FREED: Final = Outcome.DRIVER_FREED
+_DELIVERED_STATUS: Final = OrderStatus.DELIVERED
 
 
 def _by_admin(event: DomainEvent) -> bool:
@@ -299,10 +307,10 @@ class OrderRuntime:
             return tuple([self._react(reaction, event) for reaction in reactions])
 
     def _react(self, reaction: Reaction, event: DomainEvent) -> Outcome:
-        if reaction is Reaction.START_SAGA:
+        if reaction is _START_SAGA:
             self.engine.start(event.order_id, {"orderId": event.order_id})
-            return Outcome.STARTED
-        if reaction is Reaction.CANCEL_SAGA:
+            return _STARTED
+        if reaction is _CANCEL_SAGA:
             detail: dict[str, Any] = {k: str(event.payload[k]) for k in ("by", "reason") if k in event.payload}
             try:
                 outcome = self.engine.signal(event.order_id, ORDER_CANCELLED, detail)
@@ -311,11 +319,11 @@ class OrderRuntime:
                 log.info("%s for %s changes nothing in the saga: %s", event.type.value, event.order_id, exc)
                 return Outcome.NO_EFFECT
             return Outcome.DUPLICATE if outcome is SignalOutcome.DUPLICATE else Outcome.SIGNALLED
-        if reaction is Reaction.FREE_DRIVER:
+        if reaction is _FREE_DRIVER:
             order = self.orders.get(event.order_id)
-            if order.status is OrderStatus.DELIVERED and order.driver_id is not None:
+            if order.status is _DELIVERED_STATUS and order.driver_id is not None:
                 release_driver_hold(self.drivers, order.driver_id, order.order_id)
-                return Outcome.DRIVER_FREED
+                return _DRIVER_FREED
             return Outcome.NO_EFFECT
         return self._notify_restaurant(event)
 

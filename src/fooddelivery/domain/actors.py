@@ -22,6 +22,12 @@ class Role(StrEnum):
     SYSTEM = "system"
 
 
+#: Members every actor's check reads, bound once (on Python 3.11 reading a member through its enum class takes
+#: ``EnumType``'s slow attribute hook: see ``fooddelivery.domain.order``).
+_RESTAURANT: Final = Role.RESTAURANT
+_DRIVER: Final = Role.DRIVER
+
+
 @fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class Actor:
@@ -45,9 +51,9 @@ class Actor:
     def __post_init__(self) -> None:
         if not self.subject:
             raise ValidationError.single("subject", "must not be empty", "required")
-        if self.role is Role.RESTAURANT and not self.restaurant_id:
+        if self.role is _RESTAURANT and not self.restaurant_id:
             raise ValidationError.single("restaurant_id", "a restaurant actor must name its restaurant", "required")
-        if self.role is Role.DRIVER and not self.driver_id:
+        if self.role is _DRIVER and not self.driver_id:
             raise ValidationError.single("driver_id", "a driver actor must name its driver id", "required")
 
     @classmethod
@@ -58,12 +64,12 @@ class Actor:
     @classmethod
     def restaurant(cls, restaurant_id: str, subject: str | None = None) -> Actor:
         """The owner/staff of ``restaurant_id``."""
-        return cls(Role.RESTAURANT, subject or f"owner-{restaurant_id}", restaurant_id=restaurant_id)
+        return cls(_RESTAURANT, subject or f"owner-{restaurant_id}", restaurant_id=restaurant_id)
 
     @classmethod
     def driver(cls, driver_id: str, subject: str | None = None) -> Actor:
         """The driver ``driver_id``."""
-        return cls(Role.DRIVER, subject or driver_id, driver_id=driver_id)
+        return cls(_DRIVER, subject or driver_id, driver_id=driver_id)
 
     @classmethod
     def admin(cls, subject: str = "admin") -> Actor:

@@ -34,7 +34,12 @@ class OrderStatus(StrEnum):
     @property
     def is_terminal(self) -> bool:
         """DELIVERED, CANCELLED and FAILED never change again."""
-        return self in (OrderStatus.DELIVERED, OrderStatus.CANCELLED, OrderStatus.FAILED)
+        return self in _TERMINAL
+
+
+#: The statuses :attr:`OrderStatus.is_terminal` answers True for, bound once (on Python 3.11 reading a member through
+#: its enum class takes ``EnumType``'s slow attribute hook: see ``fooddelivery.domain.order``).
+_TERMINAL: Final[tuple[OrderStatus, ...]] = (OrderStatus.DELIVERED, OrderStatus.CANCELLED, OrderStatus.FAILED)
 
 
 class PaymentStatus(StrEnum):

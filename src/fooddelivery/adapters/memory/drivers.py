@@ -23,6 +23,9 @@ _READ_MISS = store("drivers", "read_miss")
 _QUERY = store("drivers", "query")
 _QUERY_ITEM = store("drivers", "query_item")
 _WRITE = store("drivers", "write")
+#: The indexed status, bound once (every write indexes and unindexes: on Python 3.11 reading a member through its
+#: enum class takes ``EnumType``'s slow attribute hook, see ``fooddelivery.domain.order``).
+_AVAILABLE = DriverStatus.AVAILABLE
 #: Bytes of a typical stored driver (an AVAILABLE driver of the simulation), for a query that found none.
 _TYPICAL_DRIVER_BYTES = 160
 
@@ -44,6 +47,9 @@ _BEST_FIRST_MAX_LAT = 80.0
 _Found = tuple[float, str, "Driver"]
 
 
+#: Longest list of found drivers :meth:`InMemoryDriverRepository.available_near` sorts whole (in C) for its ``limit``
+#: nearest; a longer one goes through ``heapq.nsmallest`` (the same answer).
+_SORT_FOUND_MAX = 256
 #: Margin (km) of the latitude cut of the best-first search over the haversine's rounding (about 1e-11 km here).
 _CUT_MARGIN_KM = 1e-6
 #: Margin (radians, about 6 mm) by which a row of cells must lie beyond the latitude cut for the best-first search to
@@ -160,7 +166,7 @@ class InMemoryDriverRepository:
         return (math.floor(point.lat / c), self._wrap(math.floor(point.lon / c)))
 
     def _index(self, driver: Driver) -> None:
-        if driver.status is DriverStatus.AVAILABLE:
+        if driver.status is _AVAILABLE:
             loc = driver.location
             lat_rad = math.radians(loc.lat)
             cell = self._cell_of(loc)
@@ -180,7 +186,7 @@ class InMemoryDriverRepository:
         """Drop ``driver``'s entry from its cell (a no-op when it is not indexed): the cell's last entry takes its
         place, so removal costs the same however many drivers share the cell. (The order of a cell's entries does
         not change a query's answer, see :meth:`_nearest_first`.)"""
-        if driver.status is DriverStatus.AVAILABLE:
+        if driver.status is _AVAILABLE:
             where = self._where.pop(driver.driver_id, None)
             if where is None:
                 return
@@ -392,13 +398,14 @@ class InMemoryDriverRepository:
                     members, lats, cosines, lons = cells[cell]
                 else:
                     members, lats, cosines, lons = cells[(cx + dr, column)]
-                examined += len(members)  # every driver of a visited cell counts as examined
+                # every driver of a visited cell counts as examined: here, or after the loop below (k + 1 of them)
                 if dr and cut < inf:  # (a cut is known once `limit` drivers are)
                     # the cell's row lies wholly farther in latitude than the cut: each of its drivers would be
                     # passed over by the cut below, so the cell is passed over at once. `gap`: degrees between the
                     # point and the row's nearer edge; the margin covers the rounding of both sides.
                     gap = (cx + dr) * c - lat if dr > 0 else lat - (cx + dr + 1) * c
                     if gap * deg_to_rad - _LAT_GAP_MARGIN_RAD > cut:
+                        examined += len(members)
                         continue
                 k = -1  # the driver's position in the cell
                 for p2 in lats:
@@ -428,6 +435,7 @@ class InMemoryDriverRepository:
                             bound = -nearest[0] / ring_km
                             stop = bound if bound < reach else reach
                             cut = (-nearest[0] + _CUT_MARGIN_KM) / EARTH_RADIUS_KM
+                examined += k + 1  # the loop walked every driver of the cell (no break): len(members), no call
             else:
                 if hi >= stop:
                     break  # every occupied cell with a key up to `stop` has been visited
@@ -489,12 +497,13 @@ class InMemoryDriverRepository:
         """
         if self._counters is not None:
             self._counters.local.counts["drivers.reads"] += 1
-        with self._lock:
-            stored = self._drivers.get(driver_id)
-        if stored is None:
+        # No lock: a stored driver is immutable and one dict read is atomic (a subscript: no call on the way through).
+        try:
+            stored = self._drivers[driver_id]
+        except KeyError:
             if self._meter is not None:
                 self._meter.record(_READ_MISS)
-            raise NotFound(f"driver {driver_id} not found", driver_id=driver_id)
+            raise NotFound(f"driver {driver_id} not found", driver_id=driver_id) from None
         if self._meter is not None:
             self._meter.local.sized[_READ, driver_size(stored)] += 1  # meter.record, without the call
         return stored
@@ -546,8 +555,15 @@ class InMemoryDriverRepository:
             else:
                 found, examined = self._growing_box(point, radius_km, limit)
             self._last_examined = examined
-        # (distance, driver_id) pairs are unique, so the Driver itself is never compared.
-        nearest = [entry[2] for entry in heapq.nsmallest(limit, found)]
+        # (distance, driver_id) pairs are unique, so the Driver itself is never compared. heapq.nsmallest is
+        # sorted(found)[:limit] (its documented equivalent): a short list is sorted in place, in C, where nsmallest
+        # walks it in Python (about 110 bytecodes a query in the saga benchmark); a long one keeps nsmallest's
+        # O(n log limit).
+        if len(found) <= _SORT_FOUND_MAX:
+            found.sort()
+            nearest = [entry[2] for entry in found[:limit]]
+        else:
+            nearest = [entry[2] for entry in heapq.nsmallest(limit, found)]
         if self._meter is not None:
             # A cell-indexed store reads every candidate it computes a distance for; they are sized alike, so
             # the query is metered as `examined` items of the nearest one's size (a typical driver's without one).

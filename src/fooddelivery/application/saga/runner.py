@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Protocol, cast, runtime_checkable
+from typing import Any, Final, Protocol, cast, runtime_checkable
 
 from fooddelivery.application.saga.definition import (
     Catch,
@@ -71,6 +71,12 @@ TIMER_RETRY = "saga.retry"
 #: ``ScheduledMessage.kind`` of a wait timeout.
 TIMER_TIMEOUT = "saga.timeout"
 _MAX_CONFLICT_RETRIES = 5
+#: Members the runner reads on every step, signal and commit, bound once (on Python 3.11 reading a member through its
+#: enum class takes ``EnumType``'s slow attribute hook: see ``fooddelivery.domain.order``).
+_RUNNING: Final = SagaStatus.RUNNING
+_WAITING: Final = SagaStatus.WAITING
+_SUCCEEDED: Final = SagaStatus.SUCCEEDED
+_ACCEPTED: Final = SignalOutcome.ACCEPTED
 
 
 @dataclass(slots=True)
@@ -316,7 +322,7 @@ class SagaRunner:
             saga_id=saga_id,
             definition=self.definition.key,
             current=self.definition.start,
-            status=SagaStatus.RUNNING,
+            status=_RUNNING,
             created_at=now,
             updated_at=now,
             data=dict(data or {}),
@@ -341,7 +347,7 @@ class SagaRunner:
         if loaded:
             entity, found = unit.load(saga_id)
             if found is not None:
-                return self._drive(_Run(found, entity)) if found.status is SagaStatus.RUNNING else found
+                return self._drive(_Run(found, entity)) if found.status is _RUNNING else found
         state = self.new_instance(saga_id, data)
         try:
             unit.commit(state, create_saga=True)
@@ -373,7 +379,7 @@ class SagaRunner:
             NotFound: no such instance.
         """
         run = self._open(saga_id, fresh=True)
-        if run.state.status is SagaStatus.RUNNING:
+        if run.state.status is _RUNNING:
             return self._drive(run)
         return run.state
 
@@ -391,7 +397,7 @@ class SagaRunner:
                 return None
             state.timer_id = None
             timed_out = False
-            if message.kind == TIMER_TIMEOUT and state.status is SagaStatus.WAITING:
+            if message.kind == TIMER_TIMEOUT and state.status is _WAITING:
                 wait = self.definition.states[state.current]
                 assert isinstance(wait, WaitForEvent)
                 state.outcome = wait.timeout_outcome
@@ -402,7 +408,7 @@ class SagaRunner:
                 pass
             else:
                 return None
-            state.status = SagaStatus.RUNNING
+            state.status = _RUNNING
             try:
                 self._commit(run)
             except ConcurrencyConflict:
@@ -432,7 +438,7 @@ class SagaRunner:
                 return SignalOutcome.DUPLICATE
             node = self.definition.states.get(state.current)
             timer_to_cancel = None
-            if state.status is SagaStatus.WAITING and isinstance(node, WaitForEvent) and event in node.events:
+            if state.status is _WAITING and isinstance(node, WaitForEvent) and event in node.events:
                 timer_to_cancel = state.timer_id
                 state.timer_id = None
                 state.current = node.events[event]
@@ -442,7 +448,7 @@ class SagaRunner:
                     state.outcome = node.event_outcomes[event]
                     routing = 2
             elif (
-                state.status is SagaStatus.SUCCEEDED
+                state.status is _SUCCEEDED
                 and event == self.definition.cancel_event
                 and self.definition.cancel_route
             ):
@@ -477,7 +483,7 @@ class SagaRunner:
             state.data["waited"] = True
             if detail:
                 state.data.setdefault("signalDetail", {})[event] = dict(detail)
-            state.status = SagaStatus.RUNNING
+            state.status = _RUNNING
             timer_unit = self._timer_unit if timer_to_cancel else None
             try:
                 if timer_unit is not None:  # the timeout removed in the commit that accepts the signal
@@ -494,7 +500,7 @@ class SagaRunner:
                 self.meter.record(SAGA_SIGNAL)
                 self._transitions(routing, state.current)
             self._drive(run)
-            return SignalOutcome.ACCEPTED
+            return _ACCEPTED
         raise ConcurrencyConflict(f"saga {saga_id}: signal lost {_MAX_CONFLICT_RETRIES} races")
 
     # -- the engine -----------------------------------------------------------------------------------------
@@ -529,7 +535,7 @@ class SagaRunner:
                 committed = run.state.version  # a failed commit leaves the version as last committed
                 self.unit.forget(run.state.saga_id)  # what this run changed and did not commit is not to be read
                 entity, fresh = self.unit.load(run.state.saga_id, fresh=True)
-                if fresh is None or fresh.version != committed or fresh.status is not SagaStatus.RUNNING:
+                if fresh is None or fresh.version != committed or fresh.status is not _RUNNING:
                     raise  # someone else moved the instance on: theirs to drive
                 run = _Run(fresh, entity)
             except BaseException:
@@ -540,7 +546,7 @@ class SagaRunner:
     def _run_steps(self, run: _Run) -> SagaState:
         state = run.state
         states = self.definition.states
-        while state.status is SagaStatus.RUNNING:
+        while state.status is _RUNNING:
             node = states[state.current]
             # exact types first (no isinstance call for the usual nodes), then subclasses
             if type(node) is Task:  # self._run_task(run, node), written out (most steps are tasks)
@@ -557,7 +563,7 @@ class SagaRunner:
             elif type(node) is WaitForEvent:
                 self._enter_wait(run, node)
             elif type(node) is Succeed:
-                state.status = SagaStatus.SUCCEEDED
+                state.status = _SUCCEEDED
                 self._commit(run)
             elif isinstance(node, Task):
                 self._run_task(run, node)
@@ -568,7 +574,7 @@ class SagaRunner:
             elif isinstance(node, Compensate):
                 self._run_compensations(run, node)
             elif isinstance(node, Succeed):
-                state.status = SagaStatus.SUCCEEDED
+                state.status = _SUCCEEDED
                 self._commit(run)
             elif isinstance(node, Fail):
                 state.status = SagaStatus.FAILED
@@ -723,7 +729,7 @@ class SagaRunner:
         if timer_unit is None:
             # Timer first (see _schedule_retry): a WAITING instance always has its timeout scheduled.
             self.scheduler.schedule(timer)
-        state.status = SagaStatus.WAITING
+        state.status = _WAITING
         state.timer_id = message_id
         self._commit(run, timer_unit, schedule=timer)  # (with the state when the unit holds timers)
         if self._metering:
