@@ -913,7 +913,7 @@ def run(
             try:
                 cosmos, cosmos_url = _start_cosmos()
             except Missing as exc:
-                notes.append(f"Azure POST /orders: not measured ({exc}; the Cosmos DB stand-in needs them)")
+                notes.append(f"Azure POST /orders: not measured ({exc}; the Cosmos DB stand-in needs it)")
             else:
                 stack.callback(_stop, cosmos)
                 azure_env |= {
