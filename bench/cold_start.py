@@ -74,10 +74,12 @@ Targets:
 - **interpreter**: ``python -c pass``, the floor under everything.
 
 Each is run ``--runs`` times after ``--warmup`` runs (bytecode cached, as a deployment that ships ``.pyc`` files),
-with ``hyperfine`` when installed (``apt-get install -y hyperfine``), else interleaved ``subprocess`` runs timed
-with ``time.perf_counter``; it prints median, min and mean wall time and mean CPU time (user + system), and the
-ratios ours / reference of the medians (per cloud, where a reference module exists). The machine is shared: medians
-move with its load; the minimum is the least disturbed run. Target: our first request under 100 ms.
+with ``hyperfine`` when installed (``apt-get install -y hyperfine``; one target group after another), else
+interleaved ``subprocess`` runs timed with ``time.perf_counter`` (every target once per round, round after round, so
+a change in the shared machine's load reaches ours and the references alike and spares the ratios); it prints
+median, min and mean wall time and mean CPU time (user + system), and the ratios ours / reference of the medians
+(per cloud, where a reference module exists). The machine is shared: medians move with its load; the minimum is the
+least disturbed run. Target: our first request under 100 ms.
 
 Interpreter and packages: the reference needs boto3, Powertools and the X-Ray SDK next to our packages, and the
 AWS ``POST /orders`` runs need moto's server (the Azure and Google Cloud probes use ``.venv-azure`` and ``.venv-gcp``,
@@ -594,13 +596,17 @@ def _hyperfine(commands: Mapping[str, list[str]], env: Mapping[str, str], runs: 
     return [Timing(r["command"], tuple(r["times"]), r["user"] + r["system"]) for r in results]
 
 
-def _interleaved(commands: Mapping[str, list[str]], env: Mapping[str, str], runs: int, warmup: int) -> list[Timing]:
+def _interleaved(
+    commands: Mapping[str, tuple[list[str], Mapping[str, str]]], runs: int, warmup: int
+) -> list[Timing]:
+    """Each command (argv, environment) once per round, in order, ``warmup + runs`` rounds: a change in the machine's
+    load reaches every command alike."""
     import resource
 
     times: dict[str, list[float]] = {name: [] for name in commands}
     cpu: dict[str, float] = dict.fromkeys(commands, 0.0)
     for i in range(warmup + runs):
-        for name, command in commands.items():
+        for name, (command, env) in commands.items():
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
             start = time.perf_counter()
             done = subprocess.run(command, env=dict(env), capture_output=True, check=False)
@@ -846,7 +852,6 @@ def run(
         )
     version = subprocess.run([python, "-VV"], capture_output=True, text=True, check=False).stdout.strip()
     tool = "hyperfine" if use_hyperfine and shutil.which("hyperfine") else "perf_counter"
-    measure = _hyperfine if tool == "hyperfine" else _interleaved
     # (PYTHONPATH is kept, so a worktree's code can be measured with another clone's interpreter)
     base = {
         k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PYTHON")) or k == "PYTHONPATH"
@@ -1003,8 +1008,13 @@ def run(
             _check(commands, group_env)
         for what, interpreter, code, args, check_env in checks:
             _run_snippet(interpreter, what, code, args, check_env)
-        for commands, group_env in groups:
-            for t in measure(commands, group_env, runs, warmup):
+        if tool == "hyperfine":  # one environment per hyperfine run: group by group
+            for commands, group_env in groups:
+                for t in _hyperfine(commands, group_env, runs, warmup):
+                    timings[t.name] = t
+        else:  # every probe of every group in each round
+            every = {name: (cmd, group_env) for commands, group_env in groups for name, cmd in commands.items()}
+            for t in _interleaved(every, runs, warmup):
                 timings[t.name] = t
     _report(timings, tool=tool, runs=runs, warmup=warmup, python=python, version=version, endpoint=endpoint)
     for line in notes:

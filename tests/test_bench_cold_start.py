@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import base64
 import json
+import sys
+from pathlib import Path
 
 import pytest
 from bench import cold_start as cs
@@ -140,3 +142,21 @@ def test_the_identities_the_probes_send_are_user_1_as_a_customer() -> None:
 
 def test_our_topics_are_the_ones_the_gcp_settings_name() -> None:
     assert cs.GCP_TOPICS == ("order-events", "runtime", "dead-letters", "notifications", "locations")
+
+
+def test_every_command_runs_once_per_round_with_its_own_environment(tmp_path: Path) -> None:
+    log = tmp_path / "rounds.log"
+    append = f"import os; open({str(log)!r}, 'a').write(os.environ['PROBE'] + ' ')"
+    commands = {
+        "a": ([sys.executable, "-c", append], {"PROBE": "a"}),
+        "b": ([sys.executable, "-c", append], {"PROBE": "b"}),
+    }
+    timings = cs._interleaved(commands, runs=2, warmup=1)
+    assert log.read_text().split() == ["a", "b"] * 3  # the warm-up round, then the two measured ones
+    assert [(t.name, len(t.seconds)) for t in timings] == [("a", 2), ("b", 2)]
+
+
+def test_a_command_that_fails_stops_the_measurement_with_its_error() -> None:
+    commands = {"fails": ([sys.executable, "-c", "raise SystemExit('no 201')"], {})}
+    with pytest.raises(cs.BenchError, match="fails failed:\nno 201"):
+        cs._interleaved(commands, runs=1, warmup=0)
