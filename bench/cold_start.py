@@ -121,8 +121,9 @@ from pathlib import Path
 from typing import Any, Final
 
 #: How ``bench/run_all.py`` runs this benchmark (``.venv-bench``: see the module docstring). With these arguments the
-#: whole script took 177 s (2026-12-07, 2 cores, load average 1.6 -> 2.9: every probe of the three clouds and both
-#: references, the stand-ins' start included): the timeout leaves room for a machine a few times busier.
+#: whole script (every probe of the three clouds and both references, the stand-ins' start included) took 177, 238
+#: and 194 s in three runs on 2026-12-07 (2 cores shared with other work, 1-minute load average 1.2 to 4.9): the
+#: timeout is five times the longest.
 RUN_ALL = {"python": "bench", "args": ["--runs", "20", "--warmup", "3"], "timeout": 1200}
 
 ROOT: Final = Path(__file__).resolve().parents[1]
