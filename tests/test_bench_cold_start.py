@@ -1,0 +1,162 @@
+"""The pure helpers of ``bench/cold_start.py``: taking the reference's modules out of the lab text and patching them,
+the Cloud Tasks stand-in's ready line, the ratios and the identities the probes send. No timing here (the figures
+are the benchmark's own output), and no reference text: the lab text is not in a user's clone, so these tests make
+their own, shaped as it is."""
+
+from __future__ import annotations
+
+import base64
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from bench import cold_start as cs
+
+#: A lab text shaped as the reference's: prose, the AWS order service, other code blocks, the GCP function.
+LAB_TEXT = """
+## Part 2: Lambda functions
+
+Create `functions/order-service/app.py`:
+```python
+from aws_lambda_powertools.metrics import MetricUnit
+
+def count(metrics):
+    metrics.add_metric(name="OrdersCreated", unit=MetricUnit.None, value=1)
+```
+
+Create `functions-azure/OrderProcessor/index.js`:
+```javascript
+module.exports = async function (context, req) {};
+```
+
+### Google Cloud Functions Implementation
+
+Create `functions-gcp/order_processor/main.py`:
+```python
+import json
+import os
+
+PROJECT_ID = os.environ.get('GCP_PROJECT')
+
+def handle_order_event(cloud_event):
+    message_data = base64.b64decode(cloud_event.data["message"]["data"])
+    return json.loads(message_data)
+```
+
+## Part 5: Deployment
+"""
+
+
+class _Event:
+    def __init__(self, payload: dict[str, object]) -> None:
+        self.data = {"message": {"data": base64.b64encode(json.dumps(payload).encode()).decode()}}
+
+
+def test_the_gcp_module_is_taken_from_its_own_block_with_base64_imported_and_nothing_else_changed() -> None:
+    code = cs.extract_reference_gcp(LAB_TEXT)
+    assert code.splitlines()[:3] == ["import base64", "import json", "import os"]
+    block = "Create `functions-gcp/order_processor/main.py`:\n```python\n"
+    original = LAB_TEXT.split(block, maxsplit=1)[1].split("\n```", maxsplit=1)[0]
+    assert code.replace("import base64\n", "", 1) == original
+    assert "MetricUnit" not in code and "module.exports" not in code
+
+
+def test_the_patched_gcp_module_runs_its_pub_sub_function_where_the_original_raises_name_error() -> None:
+    patched: dict[str, object] = {}
+    exec(compile(cs.extract_reference_gcp(LAB_TEXT), "main.py", "exec"), patched)
+    handle = patched["handle_order_event"]
+    assert callable(handle)
+    assert handle(_Event({"orderId": "o-1", "status": "PENDING"})) == {"orderId": "o-1", "status": "PENDING"}
+
+    original: dict[str, object] = {}
+    exec(compile(cs.extract_module(LAB_TEXT, cs._GCP_BLOCK, "main.py", ()), "main.py", "exec"), original)
+    unpatched = original["handle_order_event"]
+    assert callable(unpatched)
+    with pytest.raises(NameError, match="base64"):
+        unpatched(_Event({"orderId": "o-1"}))
+
+
+def test_each_reference_has_exactly_the_listed_patches() -> None:
+    assert [(p.pattern, p.replacement) for p in cs.GCP_REFERENCE_PATCHES] == [
+        (r"^import json$", "import base64\nimport json")
+    ]
+    assert [(p.pattern, p.replacement) for p in cs.AWS_REFERENCE_PATCHES] == [
+        (r"\bMetricUnit\.None\b", "MetricUnit.NoUnit")
+    ]
+    assert "base64" in cs.GCP_REFERENCE_PATCHES[0].why
+
+
+def test_the_aws_module_gets_its_compile_error_patched_and_nothing_else() -> None:
+    code = cs.extract_reference(LAB_TEXT)
+    assert 'metrics.add_metric(name="OrdersCreated", unit=MetricUnit.NoUnit, value=1)' in code
+    assert "MetricUnit.None" not in code and "import json" not in code
+
+
+def test_a_lab_text_without_the_block_or_where_a_patch_does_not_match_once_is_refused() -> None:
+    without_gcp = LAB_TEXT.split("### Google Cloud", maxsplit=1)[0]
+    with pytest.raises(cs.BenchError, match=r"no `functions-gcp/order_processor/main\.py` code block"):
+        cs.extract_reference_gcp(without_gcp)
+    without_json = LAB_TEXT.replace("import json\nimport os", "import os")
+    with pytest.raises(cs.BenchError, match=r"expected one match of '\^import json\$' to patch, found 0"):
+        cs.extract_reference_gcp(without_json)
+    fixed_upstream = LAB_TEXT.replace("unit=MetricUnit.None", "unit=MetricUnit.Count")
+    with pytest.raises(cs.BenchError, match="found 0"):
+        cs.extract_reference(fixed_upstream)
+
+
+def test_a_patch_that_leaves_the_module_broken_is_refused() -> None:
+    broken = (cs.Patch(r"^import os$", "import os as", "a patch gone wrong"),)
+    with pytest.raises(cs.BenchError, match="does not compile after its patches"):
+        cs.extract_module(LAB_TEXT, cs._GCP_BLOCK, "main.py", broken)
+
+
+def test_the_stand_ins_ready_line_gives_its_port_and_anything_else_is_an_error() -> None:
+    assert cs.ready_port("ready 39561\n") == 39561
+    assert cs.ready_port("ready 1") == 1
+    for line in ("Traceback (most recent call last):\n", "ready 0\n", "ready 65536", "ready", "(nothing in 30 s)"):
+        with pytest.raises(cs.BenchError, match="did not start"):
+            cs.ready_port(line)
+
+
+def test_ratios_are_of_the_medians_and_absent_when_a_side_was_not_measured() -> None:
+    ours = cs.Timing("ours", (0.100, 0.300, 0.200))
+    reference = cs.Timing("reference", (0.400, 0.500, 0.900, 0.300))
+    assert ours.median_ms == pytest.approx(200.0)
+    assert reference.median_ms == pytest.approx(450.0)
+    assert cs._ratio(ours, reference) == "0.444"
+    assert cs._ratio(None, reference) == "n/a"
+    assert cs._ratio(ours, None) == "n/a"
+
+
+def test_the_identities_the_probes_send_are_user_1_as_a_customer() -> None:
+    principal = json.loads(base64.b64decode(cs.AZURE_PRINCIPAL))
+    claims = {c["typ"]: c["val"] for c in principal["claims"]}
+    assert claims == {
+        "http://schemas.microsoft.com/identity/claims/objectidentifier": "user-1",
+        "http://schemas.microsoft.com/ws/2008/06/identity/claims/role": "customer",
+    }
+    assert principal["role_typ"] == "http://schemas.microsoft.com/ws/2008/06/identity/claims/role"
+    assert json.loads(base64.urlsafe_b64decode(cs.GCP_USERINFO)) == {"sub": "user-1", "roles": ["customer"]}
+
+
+def test_our_topics_are_the_ones_the_gcp_settings_name() -> None:
+    assert cs.GCP_TOPICS == ("order-events", "runtime", "dead-letters", "notifications", "locations")
+
+
+def test_every_command_runs_once_per_round_with_its_own_environment(tmp_path: Path) -> None:
+    log = tmp_path / "rounds.log"
+    append = f"import os; open({str(log)!r}, 'a').write(os.environ['PROBE'] + ' ')"
+    commands = {
+        "a": ([sys.executable, "-c", append], {"PROBE": "a"}),
+        "b": ([sys.executable, "-c", append], {"PROBE": "b"}),
+    }
+    timings = cs._interleaved(commands, runs=2, warmup=1)
+    assert log.read_text().split() == ["a", "b"] * 3  # the warm-up round, then the two measured ones
+    assert [(t.name, len(t.seconds)) for t in timings] == [("a", 2), ("b", 2)]
+
+
+def test_a_command_that_fails_stops_the_measurement_with_its_error() -> None:
+    commands = {"fails": ([sys.executable, "-c", "raise SystemExit('no 201')"], {})}
+    with pytest.raises(cs.BenchError, match="fails failed:\nno 201"):
+        cs._interleaved(commands, runs=1, warmup=0)
