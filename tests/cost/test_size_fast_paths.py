@@ -322,9 +322,7 @@ def test_the_memos_give_the_same_sizes_when_they_fill_and_start_again(monkeypatc
     for memo in (
         sizes._ENUM_BYTES,
         sizes._WORD_BYTES,
-        sizes._ID_BYTES,
         sizes._FLOAT_SIZES,
-        sizes._ID_JSON_BYTES,
         sizes._TYPE_JSON_BYTES,
     ):
         monkeypatch.setattr(memo, "limit", 2)

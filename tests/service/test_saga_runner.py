@@ -20,6 +20,8 @@ from fooddelivery.application.saga import (
     Task,
 )
 from fooddelivery.domain.errors import InfrastructureError, NoDriverAvailable, ValidationError
+from fooddelivery.metering import Quantity, UsageMeter
+from fooddelivery.metering import operations as ops
 from fooddelivery.ports.saga_store import SagaStatus
 
 START = datetime(2026, 11, 30, 18, 0, tzinfo=UTC)
@@ -55,9 +57,11 @@ def _definition(*retry: Retry) -> SagaDefinition:
     )
 
 
-def _run(definition: SagaDefinition, action: Scripted, clock: VirtualClock) -> SagaStatus:
+def _run(
+    definition: SagaDefinition, action: Scripted, clock: VirtualClock, meter: UsageMeter | None = None
+) -> SagaStatus:
     store, scheduler = InMemorySagaStateStore(), InMemoryScheduler()
-    runner = SagaRunner(definition, {"step": action}, store, scheduler, clock)
+    runner = SagaRunner(definition, {"step": action}, store, scheduler, clock, meter=meter)
     runner.start("s-1")
     for _ in range(20):
         due = scheduler.next_due()
@@ -116,3 +120,46 @@ def test_a_definition_routing_to_an_unknown_state_is_refused() -> None:
 def test_a_runner_without_an_action_for_a_step_is_refused() -> None:
     with pytest.raises(ValueError, match="no action registered"):
         SagaRunner(_definition(), {}, InMemorySagaStateStore(), InMemoryScheduler(), VirtualClock(START))
+
+
+class _WatchedMeter(UsageMeter):
+    """A user's meter: a :class:`UsageMeter` whose ``record`` override also keeps every call it receives."""
+
+    __slots__ = ("calls",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[str, Quantity]] = []
+
+    def record(self, name: str, quantity: Quantity = 1, *, size: int | None = None) -> None:
+        self.calls.append((name, quantity))
+        super().record(name, quantity, size=size)
+
+
+def _metered(meter: UsageMeter) -> dict[str, Quantity]:
+    clock = VirtualClock(START)
+    action = Scripted(clock, InfrastructureError("blip"), InfrastructureError("blip"))
+    retry = Retry(("InfrastructureError",), interval_seconds=1, backoff_rate=2, max_attempts=3)
+    assert _run(_definition(retry), action, clock, meter) is SagaStatus.SUCCEEDED
+    return {name: tally.quantity for name, tally in meter.usage().items()}
+
+
+def test_a_usage_meter_and_a_subclass_overriding_record_get_the_same_totals_and_the_override_sees_every_record() -> (
+    None
+):
+    # three attempts of Step (two retried blips), Step and Done entered, one transition per retry
+    expected = {ops.SAGA_START: 1, ops.SAGA_TASK: 3, ops.SAGA_TRANSITION: 4}
+    assert _metered(UsageMeter()) == expected
+    watched = _WatchedMeter()
+    assert _metered(watched) == expected
+    # a subclass is called for each record (the runner adds to a plain UsageMeter's sums itself)
+    assert sorted(watched.calls) == [
+        (ops.SAGA_START, 1),
+        (ops.SAGA_TASK, 1),
+        (ops.SAGA_TASK, 1),
+        (ops.SAGA_TASK, 1),
+        (ops.SAGA_TRANSITION, 1),
+        (ops.SAGA_TRANSITION, 1),
+        (ops.SAGA_TRANSITION, 1),
+        (ops.SAGA_TRANSITION, 1),
+    ]

@@ -255,6 +255,7 @@ class _Pending:
     placed_at: float
     assigned_at: float = -1.0
     driver_id: str | None = None
+    driver: Actor | None = None  # the driver acting (built once at the assignment)
 
 
 @dataclass
@@ -294,7 +295,12 @@ class Simulation:
         self.day = datetime.fromisoformat(config.day).date()
         self.start = datetime(self.day.year, self.day.month, self.day.day, tzinfo=UTC) - timedelta(hours=14)
         self.clock = VirtualClock(self.start)
+        #: the start's seconds into its UTC day (a whole number: the start is a whole hour)
+        self._start_s = float(self.start.hour * 3600 + self.start.minute * 60 + self.start.second)
         self.counters = OperationCounters(metering=config.metering)
+        #: the meter's per-thread sums the simulated clients' requests are added to (``sums.unsized[API_REQUEST] +=
+        #: n`` is ``counters.record(API_REQUEST, n)`` without the call), None without metering
+        self._sums = self.counters.meter.local if config.metering else None
         promotions = {
             "DINNER10": PromoCode(
                 "DINNER10", PromoKind.PERCENT, percent=Decimal(10), min_subtotal=Money.of("20.00", "USD")
@@ -328,6 +334,7 @@ class Simulation:
         self.holders: dict[str, str] = {}
         self.cities: list[City] = []
         self.restaurants: list[Restaurant] = []
+        self.restaurant_actors: list[Actor] = []  # each restaurant's staff (an actor is immutable: built once)
         self.city_restaurants: list[list[int]] = []
         self.customers: list[Customer] = []
         self.city_customers: list[list[int]] = []
@@ -369,6 +376,7 @@ class Simulation:
             r = make_restaurant(i, self.cities[c], rng)
             self.service.restaurants.add(r)
             self.restaurants.append(r)
+            self.restaurant_actors.append(Actor.restaurant(r.restaurant_id))
             self.city_restaurants[c].append(i)
         self.city_customers = [[] for _ in self.cities]
         for i in range(n_cust):
@@ -501,6 +509,7 @@ class Simulation:
                     self.holders[driver] = e.order_id
                     p.assigned_at = self.now_s
                     p.driver_id = driver
+                    p.driver = Actor.driver(driver)
                 elif kind is _DRIVER_RELEASED:
                     self._free(p, str(e.payload["driverId"]), e.order_id)
                 elif kind is _ORDER_FAILED:
@@ -512,9 +521,20 @@ class Simulation:
                     self._finish(e.order_id)
 
     def _hour(self, t: float) -> int:
+        """The UTC hour of ``t`` (s from start): ``(start + timedelta(seconds=t)).hour``, by arithmetic on the
+        seconds of the day unless ``t`` is within a second of a whole hour (where the microsecond rounding of the
+        timedelta could decide it: the datetime then)."""
+        s = t + self._start_s
+        if 1.0 <= s % 3600.0 <= 3599.0:
+            return int(s // 3600.0) % 24
         return int((self.start + timedelta(seconds=t)).hour)
 
     def _minute(self, t: float) -> int:
+        """The UTC minute of the day of ``t`` (s from start), as :meth:`_hour` (the datetime within 1 ms of a whole
+        minute)."""
+        s = t + self._start_s
+        if 0.001 <= s % 60.0 <= 59.999:
+            return int(s // 60.0) % 1440
         at = self.start + timedelta(seconds=t)
         return at.hour * 60 + at.minute
 
@@ -596,7 +616,8 @@ class Simulation:
         placed_at = self.now_s
         # picked up by _observe at the order's OrderPlaced event, before the saga's own events arrive
         self._staged = _Pending(ri, ci, customer.home, behaviour, delay, placed_at)
-        self.counters.record(API_REQUEST)
+        if self._sums is not None:
+            self._sums.unsized[API_REQUEST] += 1
         try:
             self.service.place_order(Actor.customer(customer.customer_id), command)
         except FoodDeliveryError as exc:
@@ -613,38 +634,38 @@ class Simulation:
             return
         svc = self.service
         restaurant = self.restaurants[p.restaurant]
+        staff = self.restaurant_actors[p.restaurant]
         # every action is one HTTP request of a client, two for a position report with a status change
-        self.counters.record(API_REQUEST, 2 if kind in (_PICKUP, _DELIVER) else 1)
+        if self._sums is not None:
+            self._sums.unsized[API_REQUEST] += 2 if kind in (_PICKUP, _DELIVER) else 1
         try:
             if kind == _CONFIRM:
-                svc.confirm_order(Actor.restaurant(restaurant.restaurant_id), order_id)
+                svc.confirm_order(staff, order_id)
             elif kind == _REJECT:
-                svc.reject_order(Actor.restaurant(restaurant.restaurant_id), order_id, "kitchen closed")
+                svc.reject_order(staff, order_id, "kitchen closed")
             elif kind == _PREPARING:
-                svc.change_status(Actor.restaurant(restaurant.restaurant_id), order_id, OrderStatus.PREPARING)
+                svc.change_status(staff, order_id, OrderStatus.PREPARING)
             elif kind == _READY:
-                svc.change_status(
-                    Actor.restaurant(restaurant.restaurant_id), order_id, OrderStatus.READY_FOR_PICKUP
-                )
+                svc.change_status(staff, order_id, OrderStatus.READY_FOR_PICKUP)
                 self._schedule_pickup(p, order_id, restaurant)
             elif kind == _PICKUP:
-                assert p.driver_id is not None
-                driver = Actor.driver(p.driver_id)
+                driver = p.driver
+                assert driver is not None
                 svc.report_location(driver, order_id, restaurant.location)
                 svc.change_status(driver, order_id, OrderStatus.PICKED_UP)
                 ride = restaurant.location.distance_km(p.address) / _RIDE_KMH * 3600
                 self._push(self.now_s + ride / 2, _MIDWAY, order_id)
                 self._push(self.now_s + ride + _HANDOVER_S, _DELIVER, order_id)
             elif kind == _MIDWAY:
-                assert p.driver_id is not None
+                assert p.driver is not None
                 mid = GeoPoint(
                     round((restaurant.location.lat + p.address.lat) / 2, 6),
                     round((restaurant.location.lon + p.address.lon) / 2, 6),
                 )
-                svc.report_location(Actor.driver(p.driver_id), order_id, mid)
+                svc.report_location(p.driver, order_id, mid)
             elif kind == _DELIVER:
-                assert p.driver_id is not None
-                driver = Actor.driver(p.driver_id)
+                driver = p.driver
+                assert driver is not None
                 svc.report_location(driver, order_id, p.address)
                 svc.change_status(driver, order_id, OrderStatus.DELIVERED)
         except LateEvent:

@@ -47,7 +47,7 @@ from fooddelivery.application.saga.definition import (
     error_matches,
 )
 from fooddelivery.domain.errors import ConcurrencyConflict, FoodDeliveryError, InvalidTransition, LateEvent, NotFound
-from fooddelivery.metering import Meter, NullMeter
+from fooddelivery.metering import Meter, NullMeter, UsageMeter
 from fooddelivery.metering.operations import SAGA_SIGNAL, SAGA_START, SAGA_TASK, SAGA_TRANSITION, SAGA_WAIT
 from fooddelivery.observability.logs import FIELDS as LOG_FIELDS
 from fooddelivery.observability.logs import reset_fields, step_fields
@@ -299,6 +299,11 @@ class SagaRunner:
         #: as the in-memory adapters decide once too: ``fooddelivery.adapters.counters.meter_of``): the runner then
         #: skips its meter calls
         self._metering = not isinstance(self.meter, NullMeter) and getattr(self.meter, "metering", True) is not False
+        #: the meter's per-thread sums when it is exactly a :class:`UsageMeter` (the in-memory adapters' meter): the
+        #: runner adds its whole, unsized quantities there itself, as those adapters do (``meter.local.unsized[name]
+        #: += n`` is ``meter.record(name, n)`` without the call and its checks); None for any other meter, a subclass
+        #: of ``UsageMeter`` included, which is called (``record``) for every record, as before
+        self._sums: Any = self.meter.local if self._metering and type(self.meter) is UsageMeter else None
         self.unit: SagaUnit = unit if unit is not None else _StoreUnit(store)
         held = getattr(self.unit, "timers", None)
         #: the unit, when its commits write this runner's timers (see "Where timers are written"); else None
@@ -312,7 +317,19 @@ class SagaRunner:
         if entering is not None:
             n += self._entry_cost[entering]
         if n:
-            self.meter.record(SAGA_TRANSITION, n)
+            sums = self._sums
+            if sums is not None:
+                sums.unsized[SAGA_TRANSITION] += n
+            else:
+                self.meter.record(SAGA_TRANSITION, n)
+
+    def _record(self, name: str) -> None:
+        """Record one ``name`` on the meter (see :attr:`_sums`)."""
+        sums = self._sums
+        if sums is not None:
+            sums.unsized[name] += 1
+        else:
+            self.meter.record(name)
 
     # -- entry points ---------------------------------------------------------------------------------------
     def new_instance(self, saga_id: str, data: Mapping[str, Any] | None = None) -> SagaState:
@@ -331,7 +348,7 @@ class SagaRunner:
     def started(self, state: SagaState) -> None:
         """Record the start of ``state``, created elsewhere (in the write that placed its order), on the meter."""
         if self._metering:
-            self.meter.record(SAGA_START)
+            self._record(SAGA_START)
             self._transitions(0, self.definition.start)
 
     def start(self, saga_id: str, data: Mapping[str, Any] | None = None) -> SagaState:
@@ -497,7 +514,7 @@ class SagaRunner:
                 # is stale (``timer_id`` no longer names it) and changes nothing.
                 self.scheduler.cancel(timer_to_cancel)
             if self._metering:
-                self.meter.record(SAGA_SIGNAL)
+                self._record(SAGA_SIGNAL)
                 self._transitions(routing, state.current)
             self._drive(run)
             return _ACCEPTED
@@ -605,7 +622,11 @@ class SagaRunner:
     def _attempt(self, run: _Run, task: Task) -> BaseException | None:
         """Run ``task``'s action once; on success merge its output and record completion (not committed)."""
         if self._metering:
-            self.meter.record(SAGA_TASK)
+            sums = self._sums
+            if sums is not None:
+                sums.unsized[SAGA_TASK] += 1
+            else:
+                self.meter.record(SAGA_TASK)
         state = run.state
         # the log lines' order id and step, when log lines carry fields
         fields = step_fields(state.saga_id, task.name) if LOG_FIELDS.on else None
@@ -733,7 +754,7 @@ class SagaRunner:
         state.timer_id = message_id
         self._commit(run, timer_unit, schedule=timer)  # (with the state when the unit holds timers)
         if self._metering:
-            self.meter.record(SAGA_WAIT)
+            self._record(SAGA_WAIT)
 
     def _run_compensations(self, run: _Run, node: Compensate) -> None:
         state = run.state
@@ -745,7 +766,7 @@ class SagaRunner:
             assert task.compensation is not None
             key = f"compensate:{step}"
             if self._metering:
-                self.meter.record(SAGA_TASK)
+                self._record(SAGA_TASK)
                 self._transitions(1)  # the compensation's own state
             fields = step_fields(state.saga_id, key) if LOG_FIELDS.on else None
             try:
