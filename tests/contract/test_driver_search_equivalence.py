@@ -7,7 +7,7 @@ import sys
 import threading
 from datetime import UTC, datetime
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from fooddelivery.adapters.memory import InMemoryDriverRepository
@@ -310,3 +310,35 @@ def test_a_wide_search_near_a_pole_in_a_sparse_fleet_grows_its_box_in_few_steps(
     assert got == expected
     assert expected != []
     assert repo.boxes < 40
+
+
+@settings(max_examples=40, deadline=None)
+@example(piles=[(0, 300)], limit=5, order=random.Random(1), cell=0.002)
+@example(piles=[(1, 200), (2, 200)], limit=257, order=random.Random(2), cell=0.05)
+@given(
+    piles=st.lists(st.tuples(st.integers(0, len(_TIE_SPOTS) - 1), st.integers(1, 200)), min_size=1, max_size=4),
+    limit=st.sampled_from([1, 2, 7, 256, 257, 1000]),
+    order=st.randoms(use_true_random=False),
+    cell=st.sampled_from([0.002, 0.05]),
+)
+def test_hundreds_of_drivers_piled_on_a_few_spots_rank_by_distance_then_id_past_the_sorted_short_list(
+    piles: list[tuple[int, int]], limit: int, order: random.Random, cell: float
+) -> None:
+    """More than 256 drivers found (every driver tied with the limit-th distance is kept) take the heap path of
+    available_near, fewer its in-place sort: both answer the brute-force ranking (distance, then driver id), whatever
+    order the drivers were added in."""
+    lat, lon = 40.7128, -74.0060
+    spots = [spot for spot, count in piles for _ in range(count)]
+    ids = list(range(len(spots)))
+    order.shuffle(ids)
+    repo = InMemoryDriverRepository(cell_degrees=cell)
+    for i, spot in zip(ids, spots, strict=True):
+        d_lat, d_lon = _TIE_SPOTS[spot]
+        repo.add(Driver(f"d{i:04d}", "x", DriverStatus.AVAILABLE, GeoPoint(lat + d_lat, lon + d_lon), "car", NOW))
+    point = GeoPoint(lat, lon)
+    expected = [d.driver_id for _, d in rank_candidates(repo.all_drivers(), point, 5.0)[:limit]]
+
+    got = [d.driver_id for d in repo.available_near(point, 5.0, limit)]
+
+    assert got == expected
+    assert len(got) == min(limit, len(spots))
