@@ -180,3 +180,26 @@ def test_a_subclass_instance_is_built_through_the_slot_setters_and_keeps_its_cla
     built: Any = object.__new__(_WideChild)
     _Wide.__init__(built, "y", 2, 3.5)  # ...so call the parent's on an instance of the subclass: another layout
     assert type(built) is _WideChild and (built.a, built.b, built.c, built.d, built.e) == ("y", 2, 3.5, 4, [])
+
+
+@pytest.mark.parametrize("free_threaded", [False, True])
+def test_a_free_threaded_interpreter_builds_no_instance_as_its_twin(
+    free_threaded: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # On a free-threaded build an assignment to __class__ may stop every thread (CPython gh-120198): the
+    # descriptor stores are taken there instead, with the same fields, defaults and frozenness.
+    monkeypatch.setattr("fooddelivery.domain._frozen._FREE_THREADED", free_threaded)
+
+    @fast_frozen_init
+    @dataclass(frozen=True, slots=True)
+    class Wide:
+        a: str
+        b: int
+        c: float
+        d: int = 4
+
+    assert ("__class__" in Wide.__init__.__code__.co_names) is not free_threaded  # self.__class__ = cls
+    built = Wide("x", 1, 2.5)
+    assert type(built) is Wide and dataclasses.astuple(built) == ("x", 1, 2.5, 4)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        built.a = "y"  # type: ignore[misc]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import sys
+import sysconfig
 from typing import Any, TypeVar
 
 __all__ = ["fast_frozen_init", "layout_twin"]
@@ -35,6 +36,9 @@ _FACTORY = _Factory()
 #: Fewest fields for which :func:`fast_frozen_init` fills an instance as its :func:`layout_twin` (below that the
 #: class assignments cost more than the descriptor calls they save: see there).
 _TWIN_MIN_FIELDS = 4
+#: Whether this interpreter is a free-threaded build (PEP 703): there an assignment to ``__class__`` may stop every
+#: thread (CPython gh-120198), so no instance is built as its twin (the descriptor stores are taken instead).
+_FREE_THREADED = bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
 
 
 def fast_frozen_init(cls: type[_T]) -> type[_T]:
@@ -78,7 +82,7 @@ def fast_frozen_init(cls: type[_T]) -> type[_T]:
     # an InitVar is no field (dataclasses.fields leaves it out) but a parameter of the generated __init__
     if tuple(inspect.signature(cls.__init__).parameters)[1:] != tuple(names):
         raise TypeError(f"{cls.__name__}: fast_frozen_init takes plain positional fields only (an InitVar?)")
-    twin = layout_twin(cls) if len(names) >= _TWIN_MIN_FIELDS else None
+    twin = layout_twin(cls) if len(names) >= _TWIN_MIN_FIELDS and not _FREE_THREADED else None
     if twin is not None and not any(name.startswith("_") for name in names):
         # An instance of exactly ``cls`` is filled as its twin (plain stores), then made ``cls`` again; a subclass's
         # (another layout) through the setters. Every value is computed first, so a raising default factory raises
