@@ -115,7 +115,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -644,14 +644,15 @@ def _start_moto(python: str) -> tuple[subprocess.Popen[bytes], str]:
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(url + "/moto-api/", timeout=1).close()
-            return proc, url
-        except urllib.error.HTTPError:
-            return proc, url
-        except OSError:
-            time.sleep(0.1)
+    with _stopped_if_interrupted(proc):
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(url + "/moto-api/", timeout=1).close()
+                return proc, url
+            except urllib.error.HTTPError:
+                return proc, url
+            except OSError:
+                time.sleep(0.1)
     _stop(proc)
     raise BenchError("the moto server did not start in 30 s")
 
@@ -669,6 +670,17 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(timeout=10)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
+
+
+@contextlib.contextmanager
+def _stopped_if_interrupted(proc: subprocess.Popen[bytes]) -> Iterator[None]:
+    """Stop ``proc`` (:func:`_stop`) if the block raises anything, Ctrl-C's ``KeyboardInterrupt`` and the SIGTERM
+    handler's ``SystemExit`` included: a server still starting is not yet in the run's ``ExitStack``."""
+    try:
+        yield
+    except BaseException:
+        _stop(proc)
+        raise
 
 
 class Missing(Exception):
@@ -710,7 +722,8 @@ def _start_cosmos() -> tuple[subprocess.Popen[bytes], str]:
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    line = _first_line(proc, 30)
+    with _stopped_if_interrupted(proc):
+        line = _first_line(proc, 30)
     if "Ready to accept" not in line:
         _stop(proc)
         raise BenchError(f"the Cosmos DB stand-in did not start: {line.strip()!r}")
@@ -735,18 +748,26 @@ def _launch_gcp_emulators(folder: Path) -> list[_Emulator]:
     gcloud = shutil.which("gcloud")
     if gcloud is None or shutil.which("java") is None:
         raise Missing(f"{'gcloud (google-cloud-cli)' if gcloud is None else 'java'} is not installed")
-    started = []
-    for name, command in (
-        ("firestore", ["emulators", "firestore", "start", "--quiet"]),
-        ("pubsub", ["beta", "emulators", "pubsub", "start", f"--project={GCP_PROJECT}"]),
-    ):
-        host = f"127.0.0.1:{_free_port()}"
-        log = folder / f"{name}-emulator.log"
-        with log.open("wb") as out:
-            proc = subprocess.Popen(
-                [gcloud, *command, f"--host-port={host}"], stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        started.append(_Emulator(name, proc, host, log))
+    started: list[_Emulator] = []
+    try:
+        for name, command in (
+            ("firestore", ["emulators", "firestore", "start", "--quiet"]),
+            ("pubsub", ["beta", "emulators", "pubsub", "start", f"--project={GCP_PROJECT}"]),
+        ):
+            host = f"127.0.0.1:{_free_port()}"
+            log = folder / f"{name}-emulator.log"
+            with log.open("wb") as out:
+                proc = subprocess.Popen(
+                    [gcloud, *command, f"--host-port={host}"],
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            started.append(_Emulator(name, proc, host, log))
+    except BaseException:  # the first one started, the second not: stop the first
+        for emulator in started:
+            _stop(emulator.proc)
+        raise
     return started
 
 
@@ -784,11 +805,8 @@ def _start_tasks_stand_in(python: str, folder: Path) -> tuple[subprocess.Popen[b
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    try:
+    with _stopped_if_interrupted(proc):
         port = ready_port(_first_line(proc, 30))
-    except BenchError:
-        _stop(proc)
-        raise
     _drain(proc.stdout)
     return proc, port
 

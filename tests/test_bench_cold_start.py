@@ -6,7 +6,10 @@ their own, shaped as it is."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import os
+import signal
 import sys
 from pathlib import Path
 
@@ -160,3 +163,60 @@ def test_a_command_that_fails_stops_the_measurement_with_its_error() -> None:
     commands = {"fails": ([sys.executable, "-c", "raise SystemExit('no 201')"], {})}
     with pytest.raises(cs.BenchError, match="fails failed:\nno 201"):
         cs._interleaved(commands, runs=1, warmup=0)
+
+
+# -- the stand-ins are stopped when the run is interrupted while they start -------------------------------------------
+
+
+def _fake_server(tmp_path: Path) -> tuple[Path, Path]:
+    """An executable that records its process id and then never says it is ready (a stand-in still starting)."""
+    pid_file = tmp_path / "server.pid"
+    fake = tmp_path / "fake-server"
+    fake.write_text(f'#!/bin/sh\necho $$ > "{pid_file}"\nexec sleep 60\n', encoding="utf-8")
+    fake.chmod(0o755)
+    return fake, pid_file
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("stand_in", ["moto", "cosmos", "cloud tasks"])
+def test_a_stand_in_still_starting_is_stopped_when_the_run_is_interrupted(
+    stand_in: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake, pid_file = _fake_server(tmp_path)
+    if stand_in == "cosmos":
+        (tmp_path / "node" / "node_modules" / "@vercel" / "cosmosdb-server").mkdir(parents=True)
+        monkeypatch.setattr(cs, "AZURE_NODE", tmp_path / "node")
+        monkeypatch.setattr(cs.shutil, "which", lambda name: str(fake))
+    start = {
+        "moto": lambda: cs._start_moto(str(fake)),
+        "cosmos": cs._start_cosmos,
+        "cloud tasks": lambda: cs._start_tasks_stand_in(str(fake), tmp_path),
+    }[stand_in]
+
+    def ctrl_c(*_: object) -> None:  # Ctrl-C once the server process runs (SIGINT's KeyboardInterrupt)
+        if pid_file.exists() and pid_file.read_text().strip():
+            raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, ctrl_c)
+    signal.setitimer(signal.ITIMER_REAL, 0.1, 0.1)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            start()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    pid = int(pid_file.read_text())
+    try:
+        assert not _alive(pid), f"the {stand_in} stand-in (pid {pid}) was left running"
+    finally:
+        if _alive(pid):
+            os.killpg(pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
