@@ -579,7 +579,7 @@ def _has_module(python: str, module: str) -> bool:
     code = f"import importlib.util, sys; sys.exit(0 if importlib.util.find_spec({module!r}) else 1)"
     try:
         return subprocess.run([python, "-c", code], capture_output=True, check=False).returncode == 0
-    except ModuleNotFoundError:
+    except OSError:  # no such interpreter (or not executable): it has no module
         return False
 
 

@@ -220,3 +220,10 @@ def test_a_stand_in_still_starting_is_stopped_when_the_run_is_interrupted(
             os.killpg(pid, signal.SIGKILL)
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)
+
+
+def test_an_interpreter_that_is_not_there_lacks_every_module(tmp_path: Path) -> None:
+    # --azure-python / --gcp-python naming no file: the cloud is left out with a line, not a FileNotFoundError
+    assert cs._has_module(str(tmp_path / "no-such-python"), "json") is False
+    assert cs._has_module(sys.executable, "json") is True
+    assert cs._has_module(sys.executable, "no_such_module_here") is False
