@@ -1179,11 +1179,23 @@ def _summary(timings: Mapping[str, Timing], reference: Path | None, has_referenc
             )
 
 
+def _at_least(low: int) -> Any:
+    """An argparse type: an int >= ``low`` (``--runs 0`` would measure nothing and divide by zero at the end)."""
+
+    def count(text: str) -> int:
+        value = int(text)
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, not {value}")
+        return value
+
+    return count
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line entry point; returns the exit status (2 when the benchmark cannot run)."""
     parser = argparse.ArgumentParser(prog="python bench/cold_start.py", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=20, help="measured runs per command (default 20)")
-    parser.add_argument("--warmup", type=int, default=3, help="unmeasured runs first (default 3)")
+    parser.add_argument("--runs", type=_at_least(1), default=20, help="measured runs per command (default 20)")
+    parser.add_argument("--warmup", type=_at_least(0), default=3, help="unmeasured runs first (default 3)")
     parser.add_argument("--python", default=sys.executable, help="interpreter to measure (default: this one)")
     parser.add_argument("--no-hyperfine", action="store_true", help="time with perf_counter even if hyperfine exists")
     parser.add_argument(

@@ -227,3 +227,14 @@ def test_an_interpreter_that_is_not_there_lacks_every_module(tmp_path: Path) -> 
     assert cs._has_module(str(tmp_path / "no-such-python"), "json") is False
     assert cs._has_module(sys.executable, "json") is True
     assert cs._has_module(sys.executable, "no_such_module_here") is False
+
+
+@pytest.mark.parametrize(("argv", "error"), [(["--runs", "0"], "--runs"), (["--warmup", "-1"], "--warmup")])
+def test_run_counts_that_cannot_measure_are_refused_before_anything_starts(
+    argv: list[str], error: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # --runs 0 used to start every stand-in and crash at the end (ZeroDivisionError, an empty median)
+    with pytest.raises(SystemExit) as stopped:
+        cs.main([*argv, "--python", "/no/such/python"])
+    assert stopped.value.code == 2
+    assert error in capsys.readouterr().err
