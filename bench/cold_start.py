@@ -27,7 +27,8 @@ Targets:
   Azure the POST writes the order and its outbox rows in Cosmos DB and answers; the change feed publishes them
   later (``publish_after_commit=False`` in ``fooddelivery_azure.bootstrap``), so the request makes no Service Bus
   call: the probe asserts the application's Service Bus client was never built (``ServiceBusClients`` builds it on
-  first use), and a check after the first runs finds each order's event still pending in the outbox;
+  first use), and a check after the first runs and after the measured runs finds each order's event still pending
+  in the outbox;
 - **ours, Google Cloud**: ``fooddelivery_gcp.main`` (what functions-framework loads), then its ``http_api`` function
   on a Flask request: ``GET /health``, and ``POST /orders`` with the k6 payload and the claims API Gateway forwards
   (``X-Apigateway-Api-Userinfo``, ``FOODDELIVERY_AUTH=gateway``), in ``--gcp-python`` (default ``.venv-gcp``). Its
@@ -35,12 +36,14 @@ Targets:
   and Java; ``setsid``, stopped by process group; ``FIRESTORE_EMULATOR_HOST``, ``PUBSUB_EMULATOR_HOST``), with the
   topics created and ``rest-0`` seeded. The GCP application publishes after commit: the POST writes the order and
   its outbox, publishes its event to the topics and marks the outbox published before it answers; a check after
-  the first runs finds the outbox empty;
+  the first runs and after the measured runs finds the outbox empty;
 - a cloud whose interpreter is missing is left out with a line saying so, and so is a POST whose stand-in cannot run
   here (no Node.js or no ``npm ci --prefix adapters/azure/node``; no gcloud or Java). Every POST probe asserts
-  ``201 Created`` (a request refused or failed fast would flatter us); ``GET /health`` asserts 200. A cloud's
-  ``GET /health`` runs in the same environment as its POST (emulator hosts, the local Cosmos DB endpoint): it reads
-  the settings and reaches none of them;
+  ``201 Created`` (a request refused or failed fast would flatter us), and every POST run's order is read back
+  (ours and the references', from moto, Cosmos DB and Firestore: one per run, after the first runs and again after
+  the measured ones, so a later run that answered without writing fails the benchmark); ``GET /health`` asserts
+  200. A cloud's ``GET /health`` runs in the same environment as its POST (emulator hosts, the local Cosmos DB
+  endpoint): it reads the settings and reaches none of them;
 - **platform, Azure and Google Cloud**: ``import azure.functions`` and ``import functions_framework`` alone (see
   :data:`PLATFORM_MODULES`): what the host's own process has imported before it loads our module. Our figures
   include it (a fresh interpreter runs each probe); the summary also prints them less it, as what is ours;
@@ -412,9 +415,42 @@ ensure_containers(database)
 CosmosRestaurantRepository(database.get_container_client("restaurants")).add(REST_0)
 """
 )
-#: After the checking runs (argv: endpoint, key, POST runs): the orders are in Cosmos DB and their events wait in the
-#: outbox (no Service Bus call: the change feed publishes them).
-_AZURE_VERIFY: Final[str] = """
+#: Every order ``user-1`` placed, page after page (``list_by_customer`` returns at most 100 at a time).
+_ALL_PLACED: Final[str] = """
+def all_placed(orders):
+    placed, cursor = [], None
+    while True:
+        page = orders.list_by_customer("user-1", limit=100, cursor=cursor)
+        placed += page.items
+        cursor = page.next_cursor
+        if cursor is None:
+            return placed
+"""
+#: After the POST runs (argv: moto's endpoint, runs of each POST probe, "reference" when the reference's ran): every
+#: run's order is in DynamoDB, ours and the reference's.
+_AWS_VERIFY: Final[str] = (
+    _ALL_PLACED
+    + """
+import sys, boto3
+from fooddelivery_aws.dynamodb.orders import DynamoDBOrderRepository
+ddb = boto3.client("dynamodb", endpoint_url=sys.argv[1])
+runs = int(sys.argv[2])
+placed = all_placed(DynamoDBOrderRepository("orders", client=ddb))
+assert len(placed) == runs, (len(placed), runs)
+if sys.argv[3] == "reference":
+    stored, more = 0, {}
+    while True:
+        page = ddb.scan(TableName="ref-orders", Select="COUNT", **more)
+        stored += page["Count"]
+        if "LastEvaluatedKey" not in page:
+            break
+        more = {"ExclusiveStartKey": page["LastEvaluatedKey"]}
+    assert stored == runs, ("reference", stored, runs)
+"""
+)
+#: After the POST runs (argv: endpoint, key, runs of each POST probe): both apps' orders are in Cosmos DB and their
+#: events wait in the outbox (no Service Bus call: the change feed publishes them).
+_AZURE_VERIFY: Final[str] = _ALL_PLACED + """
 import sys, warnings
 warnings.filterwarnings("ignore", message="Unverified HTTPS request")
 from azure.cosmos import CosmosClient
@@ -422,9 +458,10 @@ from fooddelivery_azure.cosmos import CosmosOrderRepository
 database = CosmosClient(sys.argv[1], credential=sys.argv[2], connection_verify=False).get_database_client(
     "fooddelivery")
 orders = CosmosOrderRepository(database.get_container_client("orders"))
-placed, pending = orders.list_by_customer("user-1", limit=100).items, orders.pending(100)
-runs = int(sys.argv[3])
-assert len(placed) == runs and len(pending) == runs, (len(placed), [r.event for r in pending])
+runs = 2 * int(sys.argv[3])  # the POST probe of the app with every function, and of the HTTP-only app
+placed = all_placed(orders)
+pending = orders.pending(runs + 1)
+assert len(placed) == runs and len(pending) == runs, (len(placed), runs, [r.event for r in pending])
 assert {r.event.order_id for r in pending} == {o.order_id for o in placed}
 """
 #: The topics of both projects and ``rest-0`` in the Firestore emulator (argv: our project, the reference's, topics).
@@ -442,18 +479,20 @@ publisher.create_topic(name=f"projects/{reference}/topics/order-events")
 FirestoreRestaurantRepository(client=firestore.Client(project=ours)).add(REST_0)
 """
 )
-#: After the checking runs (argv: our project, POST runs, the reference's project or ""): our orders are stored and
-#: their outbox empty (published after commit); the reference's orders are stored.
-_GCP_VERIFY: Final[str] = """
+#: After the POST runs (argv: our project, runs of each POST probe, the reference's project or ""): our orders are
+#: stored and their outbox empty (published after commit); the reference's orders are stored.
+_GCP_VERIFY: Final[str] = _ALL_PLACED + """
 import sys
 from google.cloud import firestore
 from fooddelivery_gcp.firestore import FirestoreOrderRepository
 orders = FirestoreOrderRepository(client=firestore.Client(project=sys.argv[1]))
-placed, pending = orders.list_by_customer("user-1", limit=100).items, orders.pending(100)
-assert len(placed) == int(sys.argv[2]) and pending == [], (len(placed), [r.event for r in pending])
+runs = int(sys.argv[2])
+placed = all_placed(orders)
+pending = orders.pending(runs + 1)
+assert len(placed) == runs and pending == [], (len(placed), runs, [r.event for r in pending])
 if sys.argv[3]:
-    stored = list(firestore.Client(project=sys.argv[3]).collection("orders").stream())
-    assert len(stored) == 1, len(stored)
+    stored = len(list(firestore.Client(project=sys.argv[3]).collection("orders").select([]).stream()))
+    assert stored == runs, ("reference", stored, runs)
 """
 #: A throwaway service-account key (a fresh RSA key; argv: the file to write), for ``CloudTasksClient()``'s
 #: credentials: the client signs its own JWTs with it and never calls a token endpoint.
@@ -920,7 +959,7 @@ def run(
             str(_write(folder, "post.py", _fill(PROBES["ours POST /orders"], order=OUR_ORDER))),
         ]
         groups.append((ours, ours_env))
-        checks: list[tuple[str, str, str, list[str], dict[str, str]]] = []
+        checks: list[Check] = []
 
         azure = interpreters.get("Azure")
         if azure is not None:
@@ -955,7 +994,7 @@ def run(
                 post = _fill(PROBES["Azure POST /orders"], folder=app, order=OUR_ORDER, principal=AZURE_PRINCIPAL)
                 cmds["ours (Azure) POST /orders"] = [azure, str(_write(folder, "az_post.py", post))]
                 checks.append(
-                    ("checking the Azure orders", azure, _AZURE_VERIFY, [cosmos_url, EMULATOR_KEY, "2"], azure_env)
+                    ("checking the Azure orders", azure, _AZURE_VERIFY, [cosmos_url, EMULATOR_KEY, RUNS], azure_env)
                 )
             cmds["platform (Azure) import"] = [azure, "-c", f"import {PLATFORM_MODULES['Azure']}"]
             groups.append((cmds, azure_env))
@@ -1002,7 +1041,7 @@ def run(
                         + "; its Cloud Tasks call goes to a loopback stand-in (bench/_cloud_tasks_stand_in.py)"
                     )
                 checks.append(
-                    ("checking the Google Cloud orders", gcp, _GCP_VERIFY, [GCP_PROJECT, "1", reference_gcp], gcp_env)
+                    ("checking the Google Cloud orders", gcp, _GCP_VERIFY, [GCP_PROJECT, RUNS, reference_gcp], gcp_env)
                 )
             cmds["platform (Google Cloud) import"] = [gcp, "-c", f"import {PLATFORM_MODULES['Google Cloud']}"]
             groups.append((cmds, gcp_env))
@@ -1023,23 +1062,56 @@ def run(
                 "reference POST /orders": [python, str(_write(folder, "ref_post.py", probe))],
             }
             groups.append((reference_cmds, ref_env))
-        for commands, group_env in groups:
-            _check(commands, group_env)
-        for what, interpreter, code, args, check_env in checks:
-            _run_snippet(interpreter, what, code, args, check_env)
-        if tool == "hyperfine":  # one environment per hyperfine run: group by group
-            for commands, group_env in groups:
-                for t in _hyperfine(commands, group_env, runs, warmup):
-                    timings[t.name] = t
-        else:  # every probe of every group in each round
-            every = {name: (cmd, group_env) for commands, group_env in groups for name, cmd in commands.items()}
-            for t in _interleaved(every, runs, warmup):
-                timings[t.name] = t
+        aws_args = [endpoint, RUNS, "reference" if reference_text is not None else ""]
+        checks.insert(0, ("checking the AWS orders", python, _AWS_VERIFY, aws_args, env))
+        timings = _measure(groups, checks, tool, runs, warmup)
     _report(timings, tool=tool, runs=runs, warmup=warmup, python=python, version=version, endpoint=endpoint)
     for line in notes:
         print(line)
     _summary(timings, reference, reference_text is not None, python)
     return 0
+
+
+#: In a check's arguments: the number of times each POST probe ran so far.
+RUNS: Final = "__RUNS__"
+#: A check of the stores after the POST runs: (what, interpreter, code, arguments, environment).
+Check = tuple[str, str, str, list[str], dict[str, str]]
+
+
+def _verify(checks: Sequence[Check], runs: int, when: str) -> None:
+    for what, interpreter, code, args, check_env in checks:
+        argv = [str(runs) if a == RUNS else a for a in args]
+        _run_snippet(interpreter, f"{what} ({when}: {runs} run(s) of each POST)", code, argv, check_env)
+
+
+def _measure(
+    groups: Sequence[tuple[dict[str, list[str]], dict[str, str]]],
+    checks: Sequence[Check],
+    tool: str,
+    runs: int,
+    warmup: int,
+) -> dict[str, Timing]:
+    """Run every probe once and check the stores, time them (``warmup`` + ``runs`` more runs each), then check the
+    stores again: every POST run wrote its order, not the first alone (a probe answering ``201`` without writing
+    would flatter its side).
+
+    Raises:
+        BenchError: a probe failed, or a check found fewer (or more) writes than runs.
+    """
+    for commands, group_env in groups:
+        _check(commands, group_env)
+    _verify(checks, 1, "after the first runs")
+    timings: dict[str, Timing] = {}
+    if tool == "hyperfine":  # one environment per hyperfine run: group by group
+        for commands, group_env in groups:
+            for t in _hyperfine(commands, group_env, runs, warmup):
+                timings[t.name] = t
+    else:  # every probe of every group in each round
+        every = {name: (cmd, group_env) for commands, group_env in groups for name, cmd in commands.items()}
+        for t in _interleaved(every, runs, warmup):
+            timings[t.name] = t
+    _verify(checks, 1 + warmup + runs, "after the measured runs")
+    return timings
 
 
 def _reference_gcp(

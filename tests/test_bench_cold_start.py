@@ -238,3 +238,25 @@ def test_run_counts_that_cannot_measure_are_refused_before_anything_starts(
         cs.main([*argv, "--python", "/no/such/python"])
     assert stopped.value.code == 2
     assert error in capsys.readouterr().err
+
+
+def test_the_stores_are_checked_after_the_measured_runs_too(tmp_path: Path) -> None:
+    # a POST probe that answers fine but writes its order on its first run only (a cached or refused write would
+    # flatter its side): the check after the first run passes; the one after the measured runs must not
+    store = tmp_path / "orders"
+    post = f"import pathlib; p = pathlib.Path({str(store)!r}); p.exists() or p.write_text('order\\n')"
+    count = (
+        f"import pathlib, sys; n = len(pathlib.Path({str(store)!r}).read_text().split()); "
+        "assert n == int(sys.argv[1]), n"
+    )
+    groups = [({"POST": [sys.executable, "-c", post]}, {})]
+    checks: list[cs.Check] = [("checking the orders", sys.executable, count, [cs.RUNS], {})]
+    after = r"checking the orders \(after the measured runs: 4 run\(s\) of each POST\) failed"
+    with pytest.raises(cs.BenchError, match=after):
+        cs._measure(groups, checks, "perf_counter", runs=2, warmup=1)
+
+    store.unlink()
+    writes = f"open({str(store)!r}, 'a').write('order\\n')"
+    timings = cs._measure([({"POST": [sys.executable, "-c", writes]}, {})], checks, "perf_counter", runs=2, warmup=1)
+    assert len(timings["POST"].seconds) == 2
+    assert store.read_text().split() == ["order"] * 4  # the first run, the warm-up, the two measured
