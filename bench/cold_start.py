@@ -788,16 +788,19 @@ def _launch_gcp_emulators(folder: Path) -> list[_Emulator]:
     if gcloud is None or shutil.which("java") is None:
         raise Missing(f"{'gcloud (google-cloud-cli)' if gcloud is None else 'java'} is not installed")
     started: list[_Emulator] = []
+    # nothing outside ``folder``: gcloud writes a log file per command under ~/.config/gcloud/logs, and the Pub/Sub
+    # emulator its env.yaml in its data directory (default ~/.config/gcloud/emulators/pubsub)
+    env = os.environ | {"CLOUDSDK_CORE_DISABLE_FILE_LOGGING": "true"}
+    (folder / "pubsub").mkdir()  # gcloud does not make it
+    pubsub = ["beta", "emulators", "pubsub", "start", f"--project={GCP_PROJECT}", f"--data-dir={folder / 'pubsub'}"]
     try:
-        for name, command in (
-            ("firestore", ["emulators", "firestore", "start", "--quiet"]),
-            ("pubsub", ["beta", "emulators", "pubsub", "start", f"--project={GCP_PROJECT}"]),
-        ):
+        for name, command in (("firestore", ["emulators", "firestore", "start", "--quiet"]), ("pubsub", pubsub)):
             host = f"127.0.0.1:{_free_port()}"
             log = folder / f"{name}-emulator.log"
             with log.open("wb") as out:
                 proc = subprocess.Popen(
                     [gcloud, *command, f"--host-port={host}"],
+                    env=env,
                     stdout=out,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,

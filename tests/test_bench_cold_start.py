@@ -260,3 +260,21 @@ def test_the_stores_are_checked_after_the_measured_runs_too(tmp_path: Path) -> N
     timings = cs._measure([({"POST": [sys.executable, "-c", writes]}, {})], checks, "perf_counter", runs=2, warmup=1)
     assert len(timings["POST"].seconds) == 2
     assert store.read_text().split() == ["order"] * 4  # the first run, the warm-up, the two measured
+
+
+def test_the_emulators_write_nothing_outside_the_runs_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a gcloud that records what it was asked and with which settings, then exits
+    calls = tmp_path / "calls"
+    fake = tmp_path / "gcloud"
+    fake.write_text(f'#!/bin/sh\necho "$CLOUDSDK_CORE_DISABLE_FILE_LOGGING $*" >> "{calls}"\n', encoding="utf-8")
+    fake.chmod(0o755)
+    monkeypatch.setattr(cs.shutil, "which", lambda name: str(fake))
+    folder = tmp_path / "run"
+    folder.mkdir()
+    for emulator in cs._launch_gcp_emulators(folder):
+        emulator.proc.wait(timeout=10)
+    lines = calls.read_text().splitlines()
+    assert [line.split()[0] for line in lines] == ["true", "true"]  # no log file under ~/.config/gcloud/logs
+    data_dirs = [a.split("=", 1)[1] for line in lines for a in line.split() if a.startswith("--data-dir=")]
+    assert data_dirs == [str(folder / "pubsub")]  # the Pub/Sub emulator's env.yaml (default ~/.config/gcloud/...)
+    assert (folder / "pubsub").is_dir()  # gcloud fails ("Unable to write file") when it is not there
