@@ -667,6 +667,21 @@ def _check(commands: Mapping[str, list[str]], env: Mapping[str, str]) -> None:
             raise BenchError(f"{name} does not run ({shlex.join(command)}):\n{done.stderr.strip()[-2000:]}")
 
 
+#: Opens loopback URLs directly: an ``http_proxy`` of the user's must not answer for a stand-in still starting.
+_LOOPBACK: Final = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def _loopback_unproxied(env: Mapping[str, str]) -> dict[str, str]:
+    """``env`` with ``127.0.0.1`` and ``localhost`` added to ``no_proxy`` and ``NO_PROXY`` (the user's entries kept):
+    with an ``http_proxy``/``https_proxy`` set, boto3, the Azure SDK and gRPC (which reads ``no_proxy`` when
+    ``no_grpc_proxy`` is unset) would send every call to the stand-ins through it."""
+    out = dict(env)
+    for name in ("no_proxy", "NO_PROXY"):
+        entries = [e for e in out.get(name, "").split(",") if e.strip()]
+        out[name] = ",".join([*entries, *(h for h in ("127.0.0.1", "localhost") if h not in entries)])
+    return out
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -686,7 +701,7 @@ def _start_moto(python: str) -> tuple[subprocess.Popen[bytes], str]:
     with _stopped_if_interrupted(proc):
         while time.monotonic() < deadline:
             try:
-                urllib.request.urlopen(url + "/moto-api/", timeout=1).close()
+                _LOOPBACK.open(url + "/moto-api/", timeout=1).close()
                 return proc, url
             except urllib.error.HTTPError:
                 return proc, url
@@ -822,7 +837,7 @@ def _wait_http(emulator: _Emulator, timeout: float = 90.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            urllib.request.urlopen(f"http://{emulator.host}/", timeout=2).close()
+            _LOOPBACK.open(f"http://{emulator.host}/", timeout=2).close()
             return
         except urllib.error.HTTPError:
             return
@@ -917,6 +932,7 @@ def run(
     base = {
         k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PYTHON")) or k == "PYTHONPATH"
     } | dict(BASE_ENV)
+    base = _loopback_unproxied(base)
     clean = {
         k: v
         for k, v in base.items()

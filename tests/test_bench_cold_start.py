@@ -10,7 +10,10 @@ import contextlib
 import json
 import os
 import signal
+import socket
+import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -278,3 +281,36 @@ def test_the_emulators_write_nothing_outside_the_runs_folder(tmp_path: Path, mon
     data_dirs = [a.split("=", 1)[1] for line in lines for a in line.split() if a.startswith("--data-dir=")]
     assert data_dirs == [str(folder / "pubsub")]  # the Pub/Sub emulator's env.yaml (default ~/.config/gcloud/...)
     assert (folder / "pubsub").is_dir()  # gcloud fails ("Unable to write file") when it is not there
+
+
+def test_a_users_proxy_neither_answers_for_a_stand_in_nor_carries_the_calls_to_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # http_proxy to a port where nothing listens: the bench's own wait must go straight to the emulator
+    import http.server
+
+    nothing = socket.socket()
+    nothing.bind(("127.0.0.1", 0))
+    dead_proxy = f"http://127.0.0.1:{nothing.getsockname()[1]}"
+    for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY"):
+        monkeypatch.setenv(name, dead_proxy)
+    for name in ("no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    server = http.server.HTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
+    threading.Thread(target=server.handle_request, daemon=True).start()
+    idle = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        (tmp_path / "log").write_text("(the emulator's log)\n", encoding="utf-8")
+        emulator = cs._Emulator("fake", idle, f"127.0.0.1:{server.server_port}", tmp_path / "log")
+        cs._wait_http(emulator, timeout=5)  # answers 501: up
+    finally:
+        idle.kill()
+        idle.wait()
+        server.server_close()
+        nothing.close()
+
+    # and the measured processes reach loopback directly (the user's own entries kept)
+    env = cs._loopback_unproxied({"https_proxy": dead_proxy, "no_proxy": "corp.example"})
+    assert env["no_proxy"] == "corp.example,127.0.0.1,localhost"
+    assert env["NO_PROXY"] == "127.0.0.1,localhost"
+    assert cs._loopback_unproxied(env) == env
