@@ -706,8 +706,12 @@ def _start_moto(python: str) -> tuple[subprocess.Popen[bytes], str]:
             except urllib.error.HTTPError:
                 return proc, url
             except OSError:
+                if proc.poll() is not None:  # its port taken, say: no use waiting 30 s
+                    break
                 time.sleep(0.1)
     _stop(proc)
+    if proc.returncode is not None and proc.returncode >= 0:
+        raise BenchError(f"the moto server exited (status {proc.returncode}) before it answered")
     raise BenchError("the moto server did not start in 30 s")
 
 
@@ -846,6 +850,9 @@ def _wait_http(emulator: _Emulator, timeout: float = 90.0) -> None:
                 break
             time.sleep(0.2)
     tail = emulator.log.read_text(errors="replace")[-2000:]
+    status = emulator.proc.poll()
+    if status is not None:
+        raise BenchError(f"the {emulator.name} emulator exited (status {status}) before it answered:\n{tail}")
     raise BenchError(f"the {emulator.name} emulator did not answer in {timeout:.0f} s:\n{tail}")
 
 

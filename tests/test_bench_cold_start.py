@@ -314,3 +314,24 @@ def test_a_users_proxy_neither_answers_for_a_stand_in_nor_carries_the_calls_to_i
     assert env["no_proxy"] == "corp.example,127.0.0.1,localhost"
     assert env["NO_PROXY"] == "127.0.0.1,localhost"
     assert cs._loopback_unproxied(env) == env
+
+
+def test_a_stand_in_that_exits_before_it_answers_is_said_to_have_exited_at_once(tmp_path: Path) -> None:
+    # an emulator that cannot start (its port taken, a missing component): its log and status, not "did not answer
+    # in 90 s"; moto's start the same, not a 30-s wait
+    log = tmp_path / "pubsub-emulator.log"
+    log.write_text("ERROR: (gcloud.beta.emulators.pubsub.start) Unable to write file\n", encoding="utf-8")
+    exits = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"], start_new_session=True)
+    exits.wait()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    emulator = cs._Emulator("pubsub", exits, f"127.0.0.1:{port}", log)
+    with pytest.raises(cs.BenchError, match=r"pubsub emulator exited \(status 3\) before it answered:\nERROR"):
+        cs._wait_http(emulator, timeout=60)
+
+    fake = tmp_path / "python"
+    fake.write_text("#!/bin/sh\nexit 4\n", encoding="utf-8")
+    fake.chmod(0o755)
+    with pytest.raises(cs.BenchError, match=r"moto server exited \(status 4\) before it answered"):
+        cs._start_moto(str(fake))
