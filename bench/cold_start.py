@@ -27,7 +27,8 @@ Targets:
   Azure the POST writes the order and its outbox rows in Cosmos DB and answers; the change feed publishes them
   later (``publish_after_commit=False`` in ``fooddelivery_azure.bootstrap``), so the request makes no Service Bus
   call: the probe asserts the application's Service Bus client was never built (``ServiceBusClients`` builds it on
-  first use), and a check after the first runs finds each order's event still pending in the outbox;
+  first use), and a check after the first runs and after the measured runs finds each order's event still pending
+  in the outbox;
 - **ours, Google Cloud**: ``fooddelivery_gcp.main`` (what functions-framework loads), then its ``http_api`` function
   on a Flask request: ``GET /health``, and ``POST /orders`` with the k6 payload and the claims API Gateway forwards
   (``X-Apigateway-Api-Userinfo``, ``FOODDELIVERY_AUTH=gateway``), in ``--gcp-python`` (default ``.venv-gcp``). Its
@@ -35,12 +36,14 @@ Targets:
   and Java; ``setsid``, stopped by process group; ``FIRESTORE_EMULATOR_HOST``, ``PUBSUB_EMULATOR_HOST``), with the
   topics created and ``rest-0`` seeded. The GCP application publishes after commit: the POST writes the order and
   its outbox, publishes its event to the topics and marks the outbox published before it answers; a check after
-  the first runs finds the outbox empty;
+  the first runs and after the measured runs finds the outbox empty;
 - a cloud whose interpreter is missing is left out with a line saying so, and so is a POST whose stand-in cannot run
   here (no Node.js or no ``npm ci --prefix adapters/azure/node``; no gcloud or Java). Every POST probe asserts
-  ``201 Created`` (a request refused or failed fast would flatter us); ``GET /health`` asserts 200. A cloud's
-  ``GET /health`` runs in the same environment as its POST (emulator hosts, the local Cosmos DB endpoint): it reads
-  the settings and reaches none of them;
+  ``201 Created`` (a request refused or failed fast would flatter us), and every POST run's order is read back
+  (ours and the references', from moto, Cosmos DB and Firestore: one per run, after the first runs and again after
+  the measured ones, so a later run that answered without writing fails the benchmark); ``GET /health`` asserts
+  200. A cloud's ``GET /health`` runs in the same environment as its POST (emulator hosts, the local Cosmos DB
+  endpoint): it reads the settings and reaches none of them;
 - **platform, Azure and Google Cloud**: ``import azure.functions`` and ``import functions_framework`` alone (see
   :data:`PLATFORM_MODULES`): what the host's own process has imported before it loads our module. Our figures
   include it (a fresh interpreter runs each probe); the summary also prints them less it, as what is ours;
@@ -115,7 +118,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -412,9 +415,42 @@ ensure_containers(database)
 CosmosRestaurantRepository(database.get_container_client("restaurants")).add(REST_0)
 """
 )
-#: After the checking runs (argv: endpoint, key, POST runs): the orders are in Cosmos DB and their events wait in the
-#: outbox (no Service Bus call: the change feed publishes them).
-_AZURE_VERIFY: Final[str] = """
+#: Every order ``user-1`` placed, page after page (``list_by_customer`` returns at most 100 at a time).
+_ALL_PLACED: Final[str] = """
+def all_placed(orders):
+    placed, cursor = [], None
+    while True:
+        page = orders.list_by_customer("user-1", limit=100, cursor=cursor)
+        placed += page.items
+        cursor = page.next_cursor
+        if cursor is None:
+            return placed
+"""
+#: After the POST runs (argv: moto's endpoint, runs of each POST probe, "reference" when the reference's ran): every
+#: run's order is in DynamoDB, ours and the reference's.
+_AWS_VERIFY: Final[str] = (
+    _ALL_PLACED
+    + """
+import sys, boto3
+from fooddelivery_aws.dynamodb.orders import DynamoDBOrderRepository
+ddb = boto3.client("dynamodb", endpoint_url=sys.argv[1])
+runs = int(sys.argv[2])
+placed = all_placed(DynamoDBOrderRepository("orders", client=ddb))
+assert len(placed) == runs, (len(placed), runs)
+if sys.argv[3] == "reference":
+    stored, more = 0, {}
+    while True:
+        page = ddb.scan(TableName="ref-orders", Select="COUNT", **more)
+        stored += page["Count"]
+        if "LastEvaluatedKey" not in page:
+            break
+        more = {"ExclusiveStartKey": page["LastEvaluatedKey"]}
+    assert stored == runs, ("reference", stored, runs)
+"""
+)
+#: After the POST runs (argv: endpoint, key, runs of each POST probe): both apps' orders are in Cosmos DB and their
+#: events wait in the outbox (no Service Bus call: the change feed publishes them).
+_AZURE_VERIFY: Final[str] = _ALL_PLACED + """
 import sys, warnings
 warnings.filterwarnings("ignore", message="Unverified HTTPS request")
 from azure.cosmos import CosmosClient
@@ -422,9 +458,10 @@ from fooddelivery_azure.cosmos import CosmosOrderRepository
 database = CosmosClient(sys.argv[1], credential=sys.argv[2], connection_verify=False).get_database_client(
     "fooddelivery")
 orders = CosmosOrderRepository(database.get_container_client("orders"))
-placed, pending = orders.list_by_customer("user-1", limit=100).items, orders.pending(100)
-runs = int(sys.argv[3])
-assert len(placed) == runs and len(pending) == runs, (len(placed), [r.event for r in pending])
+runs = 2 * int(sys.argv[3])  # the POST probe of the app with every function, and of the HTTP-only app
+placed = all_placed(orders)
+pending = orders.pending(runs + 1)
+assert len(placed) == runs and len(pending) == runs, (len(placed), runs, [r.event for r in pending])
 assert {r.event.order_id for r in pending} == {o.order_id for o in placed}
 """
 #: The topics of both projects and ``rest-0`` in the Firestore emulator (argv: our project, the reference's, topics).
@@ -442,18 +479,20 @@ publisher.create_topic(name=f"projects/{reference}/topics/order-events")
 FirestoreRestaurantRepository(client=firestore.Client(project=ours)).add(REST_0)
 """
 )
-#: After the checking runs (argv: our project, POST runs, the reference's project or ""): our orders are stored and
-#: their outbox empty (published after commit); the reference's orders are stored.
-_GCP_VERIFY: Final[str] = """
+#: After the POST runs (argv: our project, runs of each POST probe, the reference's project or ""): our orders are
+#: stored and their outbox empty (published after commit); the reference's orders are stored.
+_GCP_VERIFY: Final[str] = _ALL_PLACED + """
 import sys
 from google.cloud import firestore
 from fooddelivery_gcp.firestore import FirestoreOrderRepository
 orders = FirestoreOrderRepository(client=firestore.Client(project=sys.argv[1]))
-placed, pending = orders.list_by_customer("user-1", limit=100).items, orders.pending(100)
-assert len(placed) == int(sys.argv[2]) and pending == [], (len(placed), [r.event for r in pending])
+runs = int(sys.argv[2])
+placed = all_placed(orders)
+pending = orders.pending(runs + 1)
+assert len(placed) == runs and pending == [], (len(placed), runs, [r.event for r in pending])
 if sys.argv[3]:
-    stored = list(firestore.Client(project=sys.argv[3]).collection("orders").stream())
-    assert len(stored) == 1, len(stored)
+    stored = len(list(firestore.Client(project=sys.argv[3]).collection("orders").select([]).stream()))
+    assert stored == runs, ("reference", stored, runs)
 """
 #: A throwaway service-account key (a fresh RSA key; argv: the file to write), for ``CloudTasksClient()``'s
 #: credentials: the client signs its own JWTs with it and never calls a token endpoint.
@@ -579,7 +618,7 @@ def _has_module(python: str, module: str) -> bool:
     code = f"import importlib.util, sys; sys.exit(0 if importlib.util.find_spec({module!r}) else 1)"
     try:
         return subprocess.run([python, "-c", code], capture_output=True, check=False).returncode == 0
-    except ModuleNotFoundError:
+    except OSError:  # no such interpreter (or not executable): it has no module
         return False
 
 
@@ -628,6 +667,21 @@ def _check(commands: Mapping[str, list[str]], env: Mapping[str, str]) -> None:
             raise BenchError(f"{name} does not run ({shlex.join(command)}):\n{done.stderr.strip()[-2000:]}")
 
 
+#: Opens loopback URLs directly: an ``http_proxy`` of the user's must not answer for a stand-in still starting.
+_LOOPBACK: Final = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def _loopback_unproxied(env: Mapping[str, str]) -> dict[str, str]:
+    """``env`` with ``127.0.0.1`` and ``localhost`` added to ``no_proxy`` and ``NO_PROXY`` (the user's entries kept):
+    with an ``http_proxy``/``https_proxy`` set, boto3, the Azure SDK and gRPC (which reads ``no_proxy`` when
+    ``no_grpc_proxy`` is unset) would send every call to the stand-ins through it."""
+    out = dict(env)
+    for name in ("no_proxy", "NO_PROXY"):
+        entries = [e for e in out.get(name, "").split(",") if e.strip()]
+        out[name] = ",".join([*entries, *(h for h in ("127.0.0.1", "localhost") if h not in entries)])
+    return out
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -644,15 +698,20 @@ def _start_moto(python: str) -> tuple[subprocess.Popen[bytes], str]:
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(url + "/moto-api/", timeout=1).close()
-            return proc, url
-        except urllib.error.HTTPError:
-            return proc, url
-        except OSError:
-            time.sleep(0.1)
+    with _stopped_if_interrupted(proc):
+        while time.monotonic() < deadline:
+            try:
+                _LOOPBACK.open(url + "/moto-api/", timeout=1).close()
+                return proc, url
+            except urllib.error.HTTPError:
+                return proc, url
+            except OSError:
+                if proc.poll() is not None:  # its port taken, say: no use waiting 30 s
+                    break
+                time.sleep(0.1)
     _stop(proc)
+    if proc.returncode is not None and proc.returncode >= 0:
+        raise BenchError(f"the moto server exited (status {proc.returncode}) before it answered")
     raise BenchError("the moto server did not start in 30 s")
 
 
@@ -669,6 +728,17 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(timeout=10)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
+
+
+@contextlib.contextmanager
+def _stopped_if_interrupted(proc: subprocess.Popen[bytes]) -> Iterator[None]:
+    """Stop ``proc`` (:func:`_stop`) if the block raises anything, Ctrl-C's ``KeyboardInterrupt`` and the SIGTERM
+    handler's ``SystemExit`` included: a server still starting is not yet in the run's ``ExitStack``."""
+    try:
+        yield
+    except BaseException:
+        _stop(proc)
+        raise
 
 
 class Missing(Exception):
@@ -710,7 +780,8 @@ def _start_cosmos() -> tuple[subprocess.Popen[bytes], str]:
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    line = _first_line(proc, 30)
+    with _stopped_if_interrupted(proc):
+        line = _first_line(proc, 30)
     if "Ready to accept" not in line:
         _stop(proc)
         raise BenchError(f"the Cosmos DB stand-in did not start: {line.strip()!r}")
@@ -735,18 +806,29 @@ def _launch_gcp_emulators(folder: Path) -> list[_Emulator]:
     gcloud = shutil.which("gcloud")
     if gcloud is None or shutil.which("java") is None:
         raise Missing(f"{'gcloud (google-cloud-cli)' if gcloud is None else 'java'} is not installed")
-    started = []
-    for name, command in (
-        ("firestore", ["emulators", "firestore", "start", "--quiet"]),
-        ("pubsub", ["beta", "emulators", "pubsub", "start", f"--project={GCP_PROJECT}"]),
-    ):
-        host = f"127.0.0.1:{_free_port()}"
-        log = folder / f"{name}-emulator.log"
-        with log.open("wb") as out:
-            proc = subprocess.Popen(
-                [gcloud, *command, f"--host-port={host}"], stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        started.append(_Emulator(name, proc, host, log))
+    started: list[_Emulator] = []
+    # nothing outside ``folder``: gcloud writes a log file per command under ~/.config/gcloud/logs, and the Pub/Sub
+    # emulator its env.yaml in its data directory (default ~/.config/gcloud/emulators/pubsub)
+    env = os.environ | {"CLOUDSDK_CORE_DISABLE_FILE_LOGGING": "true"}
+    (folder / "pubsub").mkdir()  # gcloud does not make it
+    pubsub = ["beta", "emulators", "pubsub", "start", f"--project={GCP_PROJECT}", f"--data-dir={folder / 'pubsub'}"]
+    try:
+        for name, command in (("firestore", ["emulators", "firestore", "start", "--quiet"]), ("pubsub", pubsub)):
+            host = f"127.0.0.1:{_free_port()}"
+            log = folder / f"{name}-emulator.log"
+            with log.open("wb") as out:
+                proc = subprocess.Popen(
+                    [gcloud, *command, f"--host-port={host}"],
+                    env=env,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            started.append(_Emulator(name, proc, host, log))
+    except BaseException:  # the first one started, the second not: stop the first
+        for emulator in started:
+            _stop(emulator.proc)
+        raise
     return started
 
 
@@ -759,7 +841,7 @@ def _wait_http(emulator: _Emulator, timeout: float = 90.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            urllib.request.urlopen(f"http://{emulator.host}/", timeout=2).close()
+            _LOOPBACK.open(f"http://{emulator.host}/", timeout=2).close()
             return
         except urllib.error.HTTPError:
             return
@@ -768,6 +850,9 @@ def _wait_http(emulator: _Emulator, timeout: float = 90.0) -> None:
                 break
             time.sleep(0.2)
     tail = emulator.log.read_text(errors="replace")[-2000:]
+    status = emulator.proc.poll()
+    if status is not None:
+        raise BenchError(f"the {emulator.name} emulator exited (status {status}) before it answered:\n{tail}")
     raise BenchError(f"the {emulator.name} emulator did not answer in {timeout:.0f} s:\n{tail}")
 
 
@@ -784,11 +869,8 @@ def _start_tasks_stand_in(python: str, folder: Path) -> tuple[subprocess.Popen[b
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    try:
+    with _stopped_if_interrupted(proc):
         port = ready_port(_first_line(proc, 30))
-    except BenchError:
-        _stop(proc)
-        raise
     _drain(proc.stdout)
     return proc, port
 
@@ -857,6 +939,7 @@ def run(
     base = {
         k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PYTHON")) or k == "PYTHONPATH"
     } | dict(BASE_ENV)
+    base = _loopback_unproxied(base)
     clean = {
         k: v
         for k, v in base.items()
@@ -902,7 +985,7 @@ def run(
             str(_write(folder, "post.py", _fill(PROBES["ours POST /orders"], order=OUR_ORDER))),
         ]
         groups.append((ours, ours_env))
-        checks: list[tuple[str, str, str, list[str], dict[str, str]]] = []
+        checks: list[Check] = []
 
         azure = interpreters.get("Azure")
         if azure is not None:
@@ -937,7 +1020,7 @@ def run(
                 post = _fill(PROBES["Azure POST /orders"], folder=app, order=OUR_ORDER, principal=AZURE_PRINCIPAL)
                 cmds["ours (Azure) POST /orders"] = [azure, str(_write(folder, "az_post.py", post))]
                 checks.append(
-                    ("checking the Azure orders", azure, _AZURE_VERIFY, [cosmos_url, EMULATOR_KEY, "2"], azure_env)
+                    ("checking the Azure orders", azure, _AZURE_VERIFY, [cosmos_url, EMULATOR_KEY, RUNS], azure_env)
                 )
             cmds["platform (Azure) import"] = [azure, "-c", f"import {PLATFORM_MODULES['Azure']}"]
             groups.append((cmds, azure_env))
@@ -984,7 +1067,7 @@ def run(
                         + "; its Cloud Tasks call goes to a loopback stand-in (bench/_cloud_tasks_stand_in.py)"
                     )
                 checks.append(
-                    ("checking the Google Cloud orders", gcp, _GCP_VERIFY, [GCP_PROJECT, "1", reference_gcp], gcp_env)
+                    ("checking the Google Cloud orders", gcp, _GCP_VERIFY, [GCP_PROJECT, RUNS, reference_gcp], gcp_env)
                 )
             cmds["platform (Google Cloud) import"] = [gcp, "-c", f"import {PLATFORM_MODULES['Google Cloud']}"]
             groups.append((cmds, gcp_env))
@@ -1005,23 +1088,56 @@ def run(
                 "reference POST /orders": [python, str(_write(folder, "ref_post.py", probe))],
             }
             groups.append((reference_cmds, ref_env))
-        for commands, group_env in groups:
-            _check(commands, group_env)
-        for what, interpreter, code, args, check_env in checks:
-            _run_snippet(interpreter, what, code, args, check_env)
-        if tool == "hyperfine":  # one environment per hyperfine run: group by group
-            for commands, group_env in groups:
-                for t in _hyperfine(commands, group_env, runs, warmup):
-                    timings[t.name] = t
-        else:  # every probe of every group in each round
-            every = {name: (cmd, group_env) for commands, group_env in groups for name, cmd in commands.items()}
-            for t in _interleaved(every, runs, warmup):
-                timings[t.name] = t
+        aws_args = [endpoint, RUNS, "reference" if reference_text is not None else ""]
+        checks.insert(0, ("checking the AWS orders", python, _AWS_VERIFY, aws_args, env))
+        timings = _measure(groups, checks, tool, runs, warmup)
     _report(timings, tool=tool, runs=runs, warmup=warmup, python=python, version=version, endpoint=endpoint)
     for line in notes:
         print(line)
     _summary(timings, reference, reference_text is not None, python)
     return 0
+
+
+#: In a check's arguments: the number of times each POST probe ran so far.
+RUNS: Final = "__RUNS__"
+#: A check of the stores after the POST runs: (what, interpreter, code, arguments, environment).
+Check = tuple[str, str, str, list[str], dict[str, str]]
+
+
+def _verify(checks: Sequence[Check], runs: int, when: str) -> None:
+    for what, interpreter, code, args, check_env in checks:
+        argv = [str(runs) if a == RUNS else a for a in args]
+        _run_snippet(interpreter, f"{what} ({when}: {runs} run(s) of each POST)", code, argv, check_env)
+
+
+def _measure(
+    groups: Sequence[tuple[dict[str, list[str]], dict[str, str]]],
+    checks: Sequence[Check],
+    tool: str,
+    runs: int,
+    warmup: int,
+) -> dict[str, Timing]:
+    """Run every probe once and check the stores, time them (``warmup`` + ``runs`` more runs each), then check the
+    stores again: every POST run wrote its order, not the first alone (a probe answering ``201`` without writing
+    would flatter its side).
+
+    Raises:
+        BenchError: a probe failed, or a check found fewer (or more) writes than runs.
+    """
+    for commands, group_env in groups:
+        _check(commands, group_env)
+    _verify(checks, 1, "after the first runs")
+    timings: dict[str, Timing] = {}
+    if tool == "hyperfine":  # one environment per hyperfine run: group by group
+        for commands, group_env in groups:
+            for t in _hyperfine(commands, group_env, runs, warmup):
+                timings[t.name] = t
+    else:  # every probe of every group in each round
+        every = {name: (cmd, group_env) for commands, group_env in groups for name, cmd in commands.items()}
+        for t in _interleaved(every, runs, warmup):
+            timings[t.name] = t
+    _verify(checks, 1 + warmup + runs, "after the measured runs")
+    return timings
 
 
 def _reference_gcp(
@@ -1161,11 +1277,23 @@ def _summary(timings: Mapping[str, Timing], reference: Path | None, has_referenc
             )
 
 
+def _at_least(low: int) -> Any:
+    """An argparse type: an int >= ``low`` (``--runs 0`` would measure nothing and divide by zero at the end)."""
+
+    def count(text: str) -> int:
+        value = int(text)
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, not {value}")
+        return value
+
+    return count
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line entry point; returns the exit status (2 when the benchmark cannot run)."""
     parser = argparse.ArgumentParser(prog="python bench/cold_start.py", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=20, help="measured runs per command (default 20)")
-    parser.add_argument("--warmup", type=int, default=3, help="unmeasured runs first (default 3)")
+    parser.add_argument("--runs", type=_at_least(1), default=20, help="measured runs per command (default 20)")
+    parser.add_argument("--warmup", type=_at_least(0), default=3, help="unmeasured runs first (default 3)")
     parser.add_argument("--python", default=sys.executable, help="interpreter to measure (default: this one)")
     parser.add_argument("--no-hyperfine", action="store_true", help="time with perf_counter even if hyperfine exists")
     parser.add_argument(

@@ -27,12 +27,14 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import datetime as dt
 import itertools
 import os
 import platform
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -69,6 +71,9 @@ PACKAGES: Final[tuple[str, ...]] = (
     "matplotlib",
 )
 DEFAULT_TIMEOUT: Final[int] = 600
+#: Seconds a benchmark stopped at its timeout (or by Ctrl-C) has, after SIGTERM to its process group, to stop what it
+#: started (``cold_start.py``'s servers and emulators, in sessions of their own) before the group is killed.
+STOP_GRACE_S: Final[int] = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,16 +195,7 @@ def run_bench(bench: Bench) -> Outcome:
     outcome.load_before = _load()
     start = time.perf_counter()
     try:
-        done = subprocess.run(
-            [str(python), str(bench.path), *bench.args],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=bench.timeout,
-            check=False,
-            start_new_session=True,
-        )
+        done = _run_in_own_group([str(python), str(bench.path), *bench.args], env, bench.timeout)
         outcome.exit_code = done.returncode
         outcome.output = (done.stdout + (("\n[stderr]\n" + done.stderr) if done.stderr.strip() else "")).rstrip()
         outcome.status = "ok" if done.returncode == 0 else f"failed (exit {done.returncode})"
@@ -210,6 +206,35 @@ def run_bench(bench: Bench) -> Outcome:
     outcome.seconds = time.perf_counter() - start
     outcome.load_after = _load()
     return outcome
+
+
+def _run_in_own_group(argv: list[str], env: Mapping[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
+    """``subprocess.run(argv, timeout=timeout, capture_output=True, text=True)`` in a session of its own, but stopped
+    (at the timeout, or when this process is interrupted) by SIGTERM to its process group first -- a benchmark's
+    handler then stops the servers it started in sessions of their own, which a SIGKILL would leave running -- and
+    by SIGKILL to the group only after :data:`STOP_GRACE_S`.
+
+    Raises:
+        subprocess.TimeoutExpired: at the timeout, once stopped (with what it printed).
+    """
+    with subprocess.Popen(
+        argv, cwd=ROOT, env=dict(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    ) as proc:
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except BaseException as exc:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                out, err = proc.communicate(timeout=STOP_GRACE_S)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                out, err = proc.communicate()
+            if isinstance(exc, subprocess.TimeoutExpired):  # with what it printed, as subprocess.run's
+                raise subprocess.TimeoutExpired(argv, timeout, out, err) from None
+            raise
+    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
 
 
 def _versions(python: Path) -> str:

@@ -6,8 +6,14 @@ their own, shaped as it is."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import os
+import signal
+import socket
+import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -160,3 +166,172 @@ def test_a_command_that_fails_stops_the_measurement_with_its_error() -> None:
     commands = {"fails": ([sys.executable, "-c", "raise SystemExit('no 201')"], {})}
     with pytest.raises(cs.BenchError, match="fails failed:\nno 201"):
         cs._interleaved(commands, runs=1, warmup=0)
+
+
+# -- the stand-ins are stopped when the run is interrupted while they start -------------------------------------------
+
+
+def _fake_server(tmp_path: Path) -> tuple[Path, Path]:
+    """An executable that records its process id and then never says it is ready (a stand-in still starting)."""
+    pid_file = tmp_path / "server.pid"
+    fake = tmp_path / "fake-server"
+    fake.write_text(f'#!/bin/sh\necho $$ > "{pid_file}"\nexec sleep 60\n', encoding="utf-8")
+    fake.chmod(0o755)
+    return fake, pid_file
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("stand_in", ["moto", "cosmos", "cloud tasks"])
+def test_a_stand_in_still_starting_is_stopped_when_the_run_is_interrupted(
+    stand_in: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake, pid_file = _fake_server(tmp_path)
+    if stand_in == "cosmos":
+        (tmp_path / "node" / "node_modules" / "@vercel" / "cosmosdb-server").mkdir(parents=True)
+        monkeypatch.setattr(cs, "AZURE_NODE", tmp_path / "node")
+        monkeypatch.setattr(cs.shutil, "which", lambda name: str(fake))
+    start = {
+        "moto": lambda: cs._start_moto(str(fake)),
+        "cosmos": cs._start_cosmos,
+        "cloud tasks": lambda: cs._start_tasks_stand_in(str(fake), tmp_path),
+    }[stand_in]
+
+    def ctrl_c(*_: object) -> None:  # Ctrl-C once the server process runs (SIGINT's KeyboardInterrupt)
+        if pid_file.exists() and pid_file.read_text().strip():
+            raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, ctrl_c)
+    signal.setitimer(signal.ITIMER_REAL, 0.1, 0.1)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            start()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    pid = int(pid_file.read_text())
+    try:
+        assert not _alive(pid), f"the {stand_in} stand-in (pid {pid}) was left running"
+    finally:
+        if _alive(pid):
+            os.killpg(pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+
+
+def test_an_interpreter_that_is_not_there_lacks_every_module(tmp_path: Path) -> None:
+    # --azure-python / --gcp-python naming no file: the cloud is left out with a line, not a FileNotFoundError
+    assert cs._has_module(str(tmp_path / "no-such-python"), "json") is False
+    assert cs._has_module(sys.executable, "json") is True
+    assert cs._has_module(sys.executable, "no_such_module_here") is False
+
+
+@pytest.mark.parametrize(("argv", "error"), [(["--runs", "0"], "--runs"), (["--warmup", "-1"], "--warmup")])
+def test_run_counts_that_cannot_measure_are_refused_before_anything_starts(
+    argv: list[str], error: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # --runs 0 used to start every stand-in and crash at the end (ZeroDivisionError, an empty median)
+    with pytest.raises(SystemExit) as stopped:
+        cs.main([*argv, "--python", "/no/such/python"])
+    assert stopped.value.code == 2
+    assert error in capsys.readouterr().err
+
+
+def test_the_stores_are_checked_after_the_measured_runs_too(tmp_path: Path) -> None:
+    # a POST probe that answers fine but writes its order on its first run only (a cached or refused write would
+    # flatter its side): the check after the first run passes; the one after the measured runs must not
+    store = tmp_path / "orders"
+    post = f"import pathlib; p = pathlib.Path({str(store)!r}); p.exists() or p.write_text('order\\n')"
+    count = (
+        f"import pathlib, sys; n = len(pathlib.Path({str(store)!r}).read_text().split()); "
+        "assert n == int(sys.argv[1]), n"
+    )
+    groups = [({"POST": [sys.executable, "-c", post]}, {})]
+    checks: list[cs.Check] = [("checking the orders", sys.executable, count, [cs.RUNS], {})]
+    after = r"checking the orders \(after the measured runs: 4 run\(s\) of each POST\) failed"
+    with pytest.raises(cs.BenchError, match=after):
+        cs._measure(groups, checks, "perf_counter", runs=2, warmup=1)
+
+    store.unlink()
+    writes = f"open({str(store)!r}, 'a').write('order\\n')"
+    timings = cs._measure([({"POST": [sys.executable, "-c", writes]}, {})], checks, "perf_counter", runs=2, warmup=1)
+    assert len(timings["POST"].seconds) == 2
+    assert store.read_text().split() == ["order"] * 4  # the first run, the warm-up, the two measured
+
+
+def test_the_emulators_write_nothing_outside_the_runs_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a gcloud that records what it was asked and with which settings, then exits
+    calls = tmp_path / "calls"
+    fake = tmp_path / "gcloud"
+    fake.write_text(f'#!/bin/sh\necho "$CLOUDSDK_CORE_DISABLE_FILE_LOGGING $*" >> "{calls}"\n', encoding="utf-8")
+    fake.chmod(0o755)
+    monkeypatch.setattr(cs.shutil, "which", lambda name: str(fake))
+    folder = tmp_path / "run"
+    folder.mkdir()
+    for emulator in cs._launch_gcp_emulators(folder):
+        emulator.proc.wait(timeout=10)
+    lines = calls.read_text().splitlines()
+    assert [line.split()[0] for line in lines] == ["true", "true"]  # no log file under ~/.config/gcloud/logs
+    data_dirs = [a.split("=", 1)[1] for line in lines for a in line.split() if a.startswith("--data-dir=")]
+    assert data_dirs == [str(folder / "pubsub")]  # the Pub/Sub emulator's env.yaml (default ~/.config/gcloud/...)
+    assert (folder / "pubsub").is_dir()  # gcloud fails ("Unable to write file") when it is not there
+
+
+def test_a_users_proxy_neither_answers_for_a_stand_in_nor_carries_the_calls_to_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # http_proxy to a port where nothing listens: the bench's own wait must go straight to the emulator
+    import http.server
+
+    nothing = socket.socket()
+    nothing.bind(("127.0.0.1", 0))
+    dead_proxy = f"http://127.0.0.1:{nothing.getsockname()[1]}"
+    for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY"):
+        monkeypatch.setenv(name, dead_proxy)
+    for name in ("no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    server = http.server.HTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
+    threading.Thread(target=server.handle_request, daemon=True).start()
+    idle = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        (tmp_path / "log").write_text("(the emulator's log)\n", encoding="utf-8")
+        emulator = cs._Emulator("fake", idle, f"127.0.0.1:{server.server_port}", tmp_path / "log")
+        cs._wait_http(emulator, timeout=5)  # answers 501: up
+    finally:
+        idle.kill()
+        idle.wait()
+        server.server_close()
+        nothing.close()
+
+    # and the measured processes reach loopback directly (the user's own entries kept)
+    env = cs._loopback_unproxied({"https_proxy": dead_proxy, "no_proxy": "corp.example"})
+    assert env["no_proxy"] == "corp.example,127.0.0.1,localhost"
+    assert env["NO_PROXY"] == "127.0.0.1,localhost"
+    assert cs._loopback_unproxied(env) == env
+
+
+def test_a_stand_in_that_exits_before_it_answers_is_said_to_have_exited_at_once(tmp_path: Path) -> None:
+    # an emulator that cannot start (its port taken, a missing component): its log and status, not "did not answer
+    # in 90 s"; moto's start the same, not a 30-s wait
+    log = tmp_path / "pubsub-emulator.log"
+    log.write_text("ERROR: (gcloud.beta.emulators.pubsub.start) Unable to write file\n", encoding="utf-8")
+    exits = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"], start_new_session=True)
+    exits.wait()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    emulator = cs._Emulator("pubsub", exits, f"127.0.0.1:{port}", log)
+    with pytest.raises(cs.BenchError, match=r"pubsub emulator exited \(status 3\) before it answered:\nERROR"):
+        cs._wait_http(emulator, timeout=60)
+
+    fake = tmp_path / "python"
+    fake.write_text("#!/bin/sh\nexit 4\n", encoding="utf-8")
+    fake.chmod(0o755)
+    with pytest.raises(cs.BenchError, match=r"moto server exited \(status 4\) before it answered"):
+        cs._start_moto(str(fake))

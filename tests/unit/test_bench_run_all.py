@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.util
+import os
+import signal
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -118,3 +120,44 @@ def test_a_rerun_replaces_its_own_row_and_section_and_keeps_the_others(run_all: 
 
 def test_a_file_without_a_table_keeps_nothing(run_all: ModuleType) -> None:
     assert run_all.read_kept("# Benchmark results\n\nnothing ran yet\n") == {}
+
+
+def test_a_benchmark_stopped_at_its_timeout_stops_what_it_started_first(
+    run_all: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # as bench/cold_start.py: servers in sessions of their own, stopped by its SIGTERM handler (its ExitStack)
+    pid_file = tmp_path / "server.pid"
+    script = tmp_path / "bench" / "slow.py"
+    script.parent.mkdir()
+    script.write_text(
+        "import os, signal, subprocess, sys, time\n"
+        "server = subprocess.Popen(['sleep', '60'], start_new_session=True)\n"
+        "def stop(*_):\n"
+        "    os.killpg(server.pid, signal.SIGTERM)\n"
+        "    server.wait()\n"
+        "    sys.exit(143)\n"
+        "signal.signal(signal.SIGTERM, stop)\n"
+        f"open({str(pid_file)!r}, 'w').write(str(server.pid))\n"
+        "print('serving', flush=True)\n"
+        "time.sleep(60)\n",
+        encoding="utf-8",
+    )
+    python = tmp_path / ".venv" / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.symlink_to(sys.executable)
+    monkeypatch.setattr(run_all, "ROOT", tmp_path)
+    monkeypatch.setattr(run_all, "INTERPRETERS", {"core": (python, "")})
+    monkeypatch.setattr(run_all, "_commit", lambda: "0000000")
+
+    outcome = run_all.run_bench(run_all.Bench(script, "core", (), timeout=2, declared=True))
+
+    pid = int(pid_file.read_text())
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        pass
+    else:
+        os.killpg(pid, signal.SIGKILL)
+        pytest.fail(f"the benchmark's server (pid {pid}) was left running: it was killed without its SIGTERM")
+    assert outcome.status == "timed out"
+    assert outcome.output.split() == ["serving", "[stopped", "after", "2", "s]"]
