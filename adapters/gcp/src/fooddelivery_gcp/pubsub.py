@@ -29,6 +29,7 @@ The client (``google.cloud.pubsub_v1.PublisherClient``, with message ordering en
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -111,6 +112,19 @@ def event_attributes(event: DomainEvent) -> dict[str, str]:
     }
 
 
+def _resume(client: Any, topic: str, ordering_key: str) -> None:
+    """Resume ``ordering_key`` on ``topic`` after a failed publish, if the client library paused it.
+
+    A publish the service refused pauses its key (later publishes with it fail at once until resumed); one that only
+    outlived our wait (``future.result(timeout)``: ``TimeoutError``, the message may still be accepted) leaves the key
+    running, and ``PublisherClient.resume_publish`` then raises ``RuntimeError("Ordering key is not paused.")``
+    (google-cloud-pubsub, ``_OrderedSequencer.unpause``), which must not turn the caller's committed request into a
+    500: the events are reported failed either way and stay in the outbox.
+    """
+    with contextlib.suppress(RuntimeError):  # not paused (a wait that timed out), or a publisher already stopped
+        client.resume_publish(topic, ordering_key)
+
+
 def _wait(futures: Sequence[tuple[str, str, Future[str]]], timeout_s: float) -> dict[str, BaseException]:
     """Wait for every ``(id, ordering key, future)``; returns id -> error of the failed ones."""
     errors: dict[str, BaseException] = {}
@@ -165,7 +179,7 @@ class PubSubEventPublisher:
             return
         failed_keys = {key for event_id, key, _ in futures if event_id in errors}
         for key in failed_keys:
-            client.resume_publish(self.topic, key)
+            _resume(client, self.topic, key)
         failed: list[str] = []
         broken: set[str] = set()
         for event in events:
@@ -292,7 +306,7 @@ class PubSubLocationStream:
                 timeout=self.timeout_s
             )
         except Exception as exc:
-            client.resume_publish(self.topic, partition_key)
+            _resume(client, self.topic, partition_key)
             raise InfrastructureError(
                 f"Pub/Sub refused a position of {partition_key}: {type(exc).__name__}", service="pubsub", retryable=True
             ) from exc

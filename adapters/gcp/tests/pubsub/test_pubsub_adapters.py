@@ -130,3 +130,29 @@ def test_a_refused_publish_names_every_event_of_the_order_from_the_failed_one_on
         PubSubEventPublisher(missing, timeout_s=10).publish(events)
     assert caught.value.context["failed_ids"] == [e.event_id for e in events]
     assert caught.value.context["retryable"] is False  # NotFound: the topic does not exist
+
+
+def test_a_publish_that_outlives_the_wait_is_reported_failed_and_retryable_not_raised_as_a_bug(
+    admin: PubSubAdmin,
+) -> None:
+    # A wait that times out leaves the ordering key running (the message may still be accepted), and the client's
+    # resume_publish then raises RuntimeError("Ordering key is not paused."): that surfaced as a 500 for an order
+    # already committed. Now the events are reported failed (they stay in the outbox) and the key keeps working.
+    topic, subscription = _topic(admin, "slow")
+    events = [make_event(order_id="ord-t"), make_event(order_id="ord-t")]
+    with pytest.raises(InfrastructureError) as caught:
+        PubSubEventPublisher(topic, timeout_s=1e-9).publish(events)
+    assert caught.value.context["failed_ids"] == [e.event_id for e in events]
+    assert caught.value.context["retryable"] is True
+    assert set(caught.value.context["errors"]) <= {e.event_id for e in events}
+    later = make_event(order_id="ord-t")
+    PubSubEventPublisher(topic, timeout_s=10).publish([later])  # the key was never paused: it still publishes
+    got = [m.attributes["eventId"] for m in admin.pull(subscription, at_least=3, timeout=10)]
+    assert later.event_id in got and set(got) <= {*(e.event_id for e in events), later.event_id}
+
+
+def test_a_position_that_outlives_the_wait_is_reported_failed_not_raised_as_a_bug(admin: PubSubAdmin) -> None:
+    topic, _ = _topic(admin, "slow-positions")
+    with pytest.raises(InfrastructureError) as caught:
+        PubSubLocationStream(topic, timeout_s=1e-9).append(make_event(order_id="ord-p"), "drv-1")
+    assert caught.value.context["retryable"] is True
