@@ -163,3 +163,23 @@ def test_a_usage_meter_and_a_subclass_overriding_record_get_the_same_totals_and_
         (ops.SAGA_TRANSITION, 1),
         (ops.SAGA_TRANSITION, 1),
     ]
+
+
+def test_a_meter_set_on_the_runner_after_it_was_built_gets_its_records() -> None:
+    # runner.meter is public: a meter set after construction (a fresh UsageMeter per measured run, a wrapper) gets
+    # every record, and the meter it replaced none; the runner's shortcut to a UsageMeter's sums follows it
+    clock = VirtualClock(START)
+    store, scheduler = InMemorySagaStateStore(), InMemoryScheduler()
+    first, second, watched = UsageMeter(), UsageMeter(), _WatchedMeter()
+    runner = SagaRunner(_definition(), {"step": Scripted(clock)}, store, scheduler, clock, meter=first)
+    runner.meter = second
+    assert runner.meter is second
+    runner.start("s-1")
+    runner.meter = watched
+    runner.start("s-2")
+
+    expected = {ops.SAGA_START: 1, ops.SAGA_TASK: 1, ops.SAGA_TRANSITION: 2}
+    assert {name: tally.quantity for name, tally in second.usage().items()} == expected
+    assert {name: tally.quantity for name, tally in watched.usage().items()} == expected
+    assert len(watched.calls) == 4  # called for each record
+    assert first.usage() == {}

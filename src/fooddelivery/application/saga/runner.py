@@ -294,16 +294,7 @@ class SagaRunner:
         self.store = store
         self.scheduler = scheduler
         self.clock = clock
-        self.meter: Meter = meter if meter is not None else NullMeter()
-        #: False when :attr:`meter` records nothing (a ``NullMeter``, or operation counters built without metering,
-        #: as the in-memory adapters decide once too: ``fooddelivery.adapters.counters.meter_of``): the runner then
-        #: skips its meter calls
-        self._metering = not isinstance(self.meter, NullMeter) and getattr(self.meter, "metering", True) is not False
-        #: the meter's per-thread sums when it is exactly a :class:`UsageMeter` (the in-memory adapters' meter): the
-        #: runner adds its whole, unsized quantities there itself, as those adapters do (``meter.local.unsized[name]
-        #: += n`` is ``meter.record(name, n)`` without the call and its checks); None for any other meter, a subclass
-        #: of ``UsageMeter`` included, which is called (``record``) for every record, as before
-        self._sums: Any = self.meter.local if self._metering and type(self.meter) is UsageMeter else None
+        self.meter = meter if meter is not None else NullMeter()
         self.unit: SagaUnit = unit if unit is not None else _StoreUnit(store)
         held = getattr(self.unit, "timers", None)
         #: the unit, when its commits write this runner's timers (see "Where timers are written"); else None
@@ -311,6 +302,25 @@ class SagaRunner:
             cast(_TimerSagaUnit, self.unit) if held is not None and _holds(held, scheduler) else None
         )
         self._entry_cost = {name: _entry_transitions(definition, node) for name, node in definition.states.items()}
+
+    @property
+    def meter(self) -> Meter:
+        """Where the saga's billable operations are recorded (see the module docstring); a meter set here later
+        gets every record from then on (what the runner skips or adds itself is decided again)."""
+        return self._meter
+
+    @meter.setter
+    def meter(self, meter: Meter) -> None:
+        self._meter = meter
+        #: False when the meter records nothing (a ``NullMeter``, or operation counters built without metering, as
+        #: the in-memory adapters decide once too: ``fooddelivery.adapters.counters.meter_of``): the runner then
+        #: skips its meter calls
+        self._metering = not isinstance(meter, NullMeter) and getattr(meter, "metering", True) is not False
+        #: the meter's per-thread sums when it is exactly a :class:`UsageMeter` (the in-memory adapters' meter): the
+        #: runner adds its whole, unsized quantities there itself, as those adapters do (``meter.local.unsized[name]
+        #: += n`` is ``meter.record(name, n)`` without the call and its checks); None for any other meter, a subclass
+        #: of ``UsageMeter`` included, which is called (``record``) for every record, as before
+        self._sums: Any = meter.local if self._metering and type(meter) is UsageMeter else None
 
     def _transitions(self, n: int, entering: str | None = None) -> None:
         """Record ``n`` state transitions, plus those of entering state ``entering``."""
@@ -321,7 +331,7 @@ class SagaRunner:
             if sums is not None:
                 sums.unsized[SAGA_TRANSITION] += n
             else:
-                self.meter.record(SAGA_TRANSITION, n)
+                self._meter.record(SAGA_TRANSITION, n)
 
     def _record(self, name: str) -> None:
         """Record one ``name`` on the meter (see :attr:`_sums`)."""
@@ -329,7 +339,7 @@ class SagaRunner:
         if sums is not None:
             sums.unsized[name] += 1
         else:
-            self.meter.record(name)
+            self._meter.record(name)
 
     # -- entry points ---------------------------------------------------------------------------------------
     def new_instance(self, saga_id: str, data: Mapping[str, Any] | None = None) -> SagaState:
@@ -626,7 +636,7 @@ class SagaRunner:
             if sums is not None:
                 sums.unsized[SAGA_TASK] += 1
             else:
-                self.meter.record(SAGA_TASK)
+                self._meter.record(SAGA_TASK)
         state = run.state
         # the log lines' order id and step, when log lines carry fields
         fields = step_fields(state.saga_id, task.name) if LOG_FIELDS.on else None
