@@ -536,7 +536,7 @@ class Order:
         c.version = self.version
         c.persisted_version = self.persisted_version
         c.concurrency_token = self.concurrency_token
-        c.status_times = dict(self.status_times)
+        c.status_times = {**self.status_times}  # (unpacked, not dict(...): half the instructions, and no call)
         c.pending_events = []
         return c
 
