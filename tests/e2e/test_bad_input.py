@@ -250,3 +250,22 @@ def test_the_problem_never_echoes_the_rejected_input(world: World) -> None:
     problem = assert_problem(world.call("POST", "/orders", body=_order(cardNumber=secret)), 422, "validation_error")
 
     assert secret not in json.dumps(problem)
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"Content-Type": "text/plain"}, "not 'text/plain'"),
+        ({"Content-Type": ""}, "not a request without a Content-Type"),
+        ({"Content-Type": "  "}, "not a request without a Content-Type"),
+    ],
+)
+def test_the_415_detail_says_what_was_sent_or_that_nothing_was(
+    world: World, headers: dict[str, str], expected: str
+) -> None:
+    response = world.call("POST", "/orders", body=REFERENCE_PAYLOAD, headers=headers)
+
+    problem = assert_problem(response, 415, "unsupported_media_type", "Content-Type")
+    assert problem["detail"] == (
+        f"the body must be JSON sent as 'Content-Type: application/json' (UTF-8), {expected}"
+    )
