@@ -18,9 +18,12 @@ import tempfile
 import time
 from pathlib import Path
 from types import FrameType
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import click
+
+if TYPE_CHECKING:
+    from fooddelivery.cost.estimate import CostEstimate
 
 __all__ = [
     "EXIT_BAD_ARGUMENTS",
@@ -446,7 +449,7 @@ def cost(
         load_overrides,
         parse_price_flag,
     )
-    from fooddelivery.cost.render import render_markdown, render_text
+    from fooddelivery.cost.render import render_text
 
     try:
         catalog = load_catalog()
@@ -456,6 +459,8 @@ def cost(
             catalog = catalog.with_overrides(overrides)
     except CatalogError as exc:
         raise click.UsageError(str(exc)) from None
+    if out is not None:
+        _check_writable(out)  # before the simulated day, as simulate does: exit 3 with the reason
     if report_path is not None:
         try:
             report = json.loads(report_path.read_text(encoding="utf-8"))
@@ -482,21 +487,35 @@ def cost(
     else:
         click.echo(render_text(est), nl=False)
     if out is not None:
-        from fooddelivery.cost.export import estimate_json
-
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "simulation.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-        (out / "cost.json").write_text(json.dumps(estimate_json(est), indent=2) + "\n", encoding="utf-8")
-        (out / "cost.txt").write_text(render_text(est), encoding="utf-8")
         try:
-            from fooddelivery.cost.charts import write_charts
+            _write_cost_reports(out, report, est)
+        except OSError as exc:  # the disk filled up meanwhile, the directory went away...
+            raise _CannotWrite(f"cannot write the reports to {out}: {exc.strerror or exc}") from None
 
-            charts = write_charts(est, report, out)
-        except ImportError:
-            click.echo("charts skipped: matplotlib is not installed (pip install 'fooddelivery[report]')", err=True)
-            charts = {}
-        (out / "report.md").write_text(render_markdown(est, charts), encoding="utf-8")
-        click.echo(f"wrote {out}/report.md" + (f" and {len(charts)} charts" if charts else ""), err=True)
+
+def _write_cost_reports(out: Path, report: dict[str, Any], est: CostEstimate) -> None:
+    """Write ``cost``'s files into ``out`` (created if missing): simulation.json, cost.json, cost.txt, the charts
+    when matplotlib is installed, report.md.
+
+    Raises:
+        OSError: a file could not be written.
+    """
+    from fooddelivery.cost.export import estimate_json
+    from fooddelivery.cost.render import render_markdown, render_text
+
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "simulation.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    (out / "cost.json").write_text(json.dumps(estimate_json(est), indent=2) + "\n", encoding="utf-8")
+    (out / "cost.txt").write_text(render_text(est), encoding="utf-8")
+    try:
+        from fooddelivery.cost.charts import write_charts
+
+        charts = write_charts(est, report, out)
+    except ImportError:
+        click.echo("charts skipped: matplotlib is not installed (pip install 'fooddelivery[report]')", err=True)
+        charts = {}
+    (out / "report.md").write_text(render_markdown(est, charts), encoding="utf-8")
+    click.echo(f"wrote {out}/report.md" + (f" and {len(charts)} charts" if charts else ""), err=True)
 
 
 def _simulate_for_cost(orders: int, seed: int, peak_share: float | None, progress: bool | None) -> dict[str, Any]:

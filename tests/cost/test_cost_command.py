@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from fooddelivery.cli import main
+from fooddelivery import cli
+from fooddelivery.cli import EXIT_CANNOT_WRITE, main
 from fooddelivery.simulation import SimulationConfig, run_simulation
 
 
@@ -132,3 +133,43 @@ def test_cost_simulates_a_day_itself_when_no_report_is_given() -> None:
     out = _cost_json("--sample-orders", "150", "--orders-per-day", "20000", "--peak-share", "0.6")
     assert out["simulatedOrders"] == 150 and out["ordersPerMonth"] == 600_000
     assert abs(out["peakShare"] - 0.6) < 1e-6
+
+
+def test_an_out_directory_that_cannot_be_written_is_refused_before_the_day_is_simulated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    out = blocker / "reports"
+    simulated: list[int] = []
+
+    def simulate(orders: int, *_: object) -> dict[str, Any]:
+        simulated.append(orders)
+        return {}
+
+    monkeypatch.setattr(cli, "_simulate_for_cost", simulate)
+    result = CliRunner().invoke(main, ["cost", "--sample-orders", "100000", "--no-progress", "--out", str(out)])
+    assert simulated == []  # refused before the simulated day, with simulate's exit status and message
+    assert result.exit_code == EXIT_CANNOT_WRITE == 3, result.output
+    assert f"cannot write the reports to {out}: Not a directory" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_reports_that_fail_to_be_written_after_the_estimate_end_with_exit_3(
+    day: tuple[Path, dict[str, Any]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, _ = day
+    written: list[str] = []
+    real_write_text = Path.write_text
+
+    def full_disk_after_one(self: Path, *args: Any, **kwargs: Any) -> int:
+        if self.name != ".probe" and written:
+            raise OSError(28, "No space left on device")
+        written.append(self.name)
+        return real_write_text(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", full_disk_after_one)
+    result = CliRunner().invoke(main, ["cost", "--report", str(path), "--out", str(tmp_path / "r")])
+    assert result.exit_code == 3, result.output
+    assert f"cannot write the reports to {tmp_path / 'r'}: No space left on device" in result.output
+    assert written == ["simulation.json"]

@@ -106,6 +106,9 @@ CASES: list[tuple[str, str, str, bytes | None, dict[str, str], int, str, str | N
     ("payment method empty", "POST", "/orders", _order(paymentMethod=""), {}, 422, "validation_error",
      "paymentMethod"),
     # well-formed, but more decimals than the restaurant's currency (USD) has: a conflict with the restaurant
+    ("price above any menu price", "POST", "/orders", _item().replace(b"15.99", b"1e400"), {}, 422,
+     "validation_error", "items.0.price"),
+    ("price zero", "POST", "/orders", _item().replace(b"15.99", b"0"), {}, 422, "validation_error", "items.0.price"),
     ("tip with a tenth of a cent", "POST", "/orders", _order(tip="1.001"), {}, 409, "catalog_mismatch", "tip"),
     ("tip with a tenth of a mill", "POST", "/orders", _order(tip="1.0001"), {}, 422, "validation_error", "tip"),
     ("tip over 500", "POST", "/orders", _order(tip="500.01"), {}, 422, "validation_error", "tip"),
@@ -250,3 +253,22 @@ def test_the_problem_never_echoes_the_rejected_input(world: World) -> None:
     problem = assert_problem(world.call("POST", "/orders", body=_order(cardNumber=secret)), 422, "validation_error")
 
     assert secret not in json.dumps(problem)
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"Content-Type": "text/plain"}, "not 'text/plain'"),
+        ({"Content-Type": ""}, "not a request without a Content-Type"),
+        ({"Content-Type": "  "}, "not a request without a Content-Type"),
+    ],
+)
+def test_the_415_detail_says_what_was_sent_or_that_nothing_was(
+    world: World, headers: dict[str, str], expected: str
+) -> None:
+    response = world.call("POST", "/orders", body=REFERENCE_PAYLOAD, headers=headers)
+
+    problem = assert_problem(response, 415, "unsupported_media_type", "Content-Type")
+    assert problem["detail"] == (
+        f"the body must be JSON sent as 'Content-Type: application/json' (UTF-8), {expected}"
+    )

@@ -18,6 +18,7 @@ from fooddelivery.domain import (
     PriceChanged,
     ValidationError,
 )
+from fooddelivery.domain.catalog import MAX_MENU_PRICE
 from fooddelivery.domain.order import MAX_LINES, MAX_QUANTITY
 
 from ._factories import (
@@ -188,7 +189,16 @@ def test_a_client_price_that_is_not_a_finite_decimal_is_refused(sent: object, co
     assert field_codes(error) == {"lines.0.unit_price": code}
 
 
-@pytest.mark.parametrize("sent", ["-15.99", "0", "15.98", "1e30", "15.991", 16])
+@pytest.mark.parametrize("sent", ["-15.99", "0", "-0.00", "10000.01", "1e30", "1e400", -1])
+def test_a_client_price_no_menu_price_can_be_is_a_validation_error_not_a_change(sent: object) -> None:
+    # every menu price is above 0 and at most MAX_MENU_PRICE: re-reading the menu can never make this one right
+    error = _refused(lines=[LineRequest(1, item_id="pizza", unit_price=sent)])
+    assert type(error) is ValidationError
+    assert field_codes(error) == {"lines.0.unit_price": "out_of_range"}
+    assert str(error).endswith(f"(lines.0.unit_price: must be above 0 and at most {MAX_MENU_PRICE})")
+
+
+@pytest.mark.parametrize("sent", ["15.98", "15.991", 16, "10000", "0.01"])
 def test_a_client_price_other_than_the_menu_price_is_price_changed(sent: object) -> None:
     error = _refused(lines=[LineRequest(1, item_id="pizza", unit_price=sent)])
     assert isinstance(error, PriceChanged)

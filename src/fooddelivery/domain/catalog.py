@@ -17,6 +17,7 @@ from fooddelivery.domain.money import Money
 __all__ = [
     "ID_PATTERN",
     "MAX_ID_LENGTH",
+    "MAX_MENU_PRICE",
     "DeliveryAddress",
     "Driver",
     "DriverStatus",
@@ -43,6 +44,11 @@ def _decimal_between(value: object, low: Decimal, high: Decimal) -> bool:
     return isinstance(value, Decimal) and value.is_finite() and low <= value <= high
 
 
+#: The highest unit price a menu item may have, in major units of its currency (every price is above 0 and at most
+#: this): a price a client quotes outside (0, MAX_MENU_PRICE] can never match a menu.
+MAX_MENU_PRICE: Final[int] = 10_000
+
+
 @dataclass(frozen=True, slots=True)
 class MenuItem:
     """One dish on a menu.
@@ -65,8 +71,8 @@ class MenuItem:
             raise ValidationError.single("name", "must be 1..200 characters", "length")
         if self.price.minor <= 0:
             raise ValidationError.single("price", "must be positive", "out_of_range")
-        if self.price > Money.of(10_000, self.price.currency):
-            raise ValidationError.single("price", "is implausibly high (max 10000)", "out_of_range")
+        if self.price > Money.of(MAX_MENU_PRICE, self.price.currency):
+            raise ValidationError.single("price", f"is implausibly high (max {MAX_MENU_PRICE})", "out_of_range")
 
 
 @dataclass(frozen=True, slots=True)

@@ -83,6 +83,17 @@ class ValidationError(FoodDeliveryError):
         super().__init__(detail, **context)
         self.fields: list[FieldError] = list(fields or [])
 
+    def __str__(self) -> str:
+        """The detail, followed by the invalid fields it does not already name (at most five), e.g.
+        ``"the order is invalid (lines.0.quantity: must be 1..99)"``: what a traceback or a log line shows.
+        ``detail`` itself (what HTTP problem bodies carry, next to ``errors``) is unchanged."""
+        named = [f"{e.field}: {e.message}" for e in self.fields]
+        missing = [text for text in named if text not in self.detail]
+        if not missing:
+            return self.detail
+        more = f"; and {len(missing) - 5} more" if len(missing) > 5 else ""
+        return f"{self.detail} ({'; '.join(missing[:5])}{more})"
+
     @classmethod
     def single(cls, field: str, message: str, code: str = "invalid") -> ValidationError:
         """Build the error for one invalid field."""

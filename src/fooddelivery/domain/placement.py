@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Final
 
 from fooddelivery.domain._frozen import fast_frozen_init
-from fooddelivery.domain.catalog import DeliveryAddress, MenuItem, Restaurant
+from fooddelivery.domain.catalog import MAX_MENU_PRICE, DeliveryAddress, MenuItem, Restaurant
 from fooddelivery.domain.errors import CatalogMismatch, FieldError, PriceChanged, ValidationError
 from fooddelivery.domain.money import Money, parse_decimal
 from fooddelivery.domain.pricing import PriceBreakdown, PricingPolicy, PromoCode, price_order
@@ -126,6 +126,11 @@ def _seen_price(item: MenuItem, req: LineRequest, i: int, errors: list[FieldErro
         sent = parse_decimal(req.unit_price, f"lines.{i}.unit_price")
     except ValidationError as exc:
         errors.extend(exc.fields)
+        return
+    if not 0 < sent <= MAX_MENU_PRICE:  # no menu price is there, whatever the restaurant does: never valid (422)
+        errors.append(
+            FieldError(f"lines.{i}.unit_price", f"must be above 0 and at most {MAX_MENU_PRICE}", "out_of_range")
+        )
         return
     if sent != item.price.amount:
         changed.append(

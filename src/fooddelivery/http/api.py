@@ -464,12 +464,12 @@ def _check_media_type(request: HttpRequest) -> None:
             charset = value.strip().strip('"').lower()
     encoding = (request.header("content-encoding") or "identity").strip().lower()
     if main != "application" or (sub != "json" and not sub.endswith("+json")) or charset not in (None, "utf-8"):
-        shown = (raw or "none")[:100]
+        sent = repr(raw[:100]) if raw and raw.strip() else "a request without a Content-Type"
         raise RequestRejected(
             415,
             "unsupported_media_type",
             "Unsupported media type",
-            f"the body must be JSON sent as 'Content-Type: application/json' (UTF-8), not {shown!r}",
+            f"the body must be JSON sent as 'Content-Type: application/json' (UTF-8), not {sent}",
             fields=[FieldError("Content-Type", "must be application/json", "unsupported_media_type")],
             headers={"Accept": "application/json"},
         )

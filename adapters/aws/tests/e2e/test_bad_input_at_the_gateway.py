@@ -76,7 +76,7 @@ CASES: list[tuple[str, dict[str, Any], int, str]] = [
     ),
     ("no items", _rest(_order(items=[])), 422, "validation_error"),
     ("quantity zero", _rest(_item(quantity=0)), 422, "validation_error"),
-    ("negative price", _rest(_item(price=-1)), 409, "price_changed"),
+    ("negative price", _rest(_item(price=-1)), 422, "validation_error"),
     ("price not the menu's", _rest(_item(price=14.99)), 409, "price_changed"),
     ("unknown restaurant", _rest(_order(restaurantId="rest-404")), 404, "not_found"),
     ("userId of another customer", _rest(_order(userId="user-2")), 403, "not_allowed"),

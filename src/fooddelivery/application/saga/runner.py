@@ -710,7 +710,8 @@ class SagaRunner:
                 _clear_attempts(state, step)
                 state.branches_done = []
                 code = getattr(exc, "code", type(exc).__name__)
-                state.data["error"] = {"step": step, "code": code, "detail": str(exc)}
+                detail = exc.detail if isinstance(exc, FoodDeliveryError) else str(exc)  # (str adds field errors)
+                state.data["error"] = {"step": step, "code": code, "detail": detail}
                 # Committed before the route runs: it was decided on what the world looked like now (retries ran
                 # out, a card was declined), and what follows is not undone (a refund); a re-run after a crash or a
                 # lost race must take the same route, not decide again.
