@@ -68,6 +68,15 @@ def _place(server: LocalServer, clock: VirtualClock) -> str:
     return str(response.json()["orderId"])
 
 
+def _start_passes_by_hand(server: LocalServer) -> None:
+    """``server.start()`` (recovery, the saga queue), then stop the worker's thread: the test runs every pass itself
+    (``worker.run_once``). A thread polling every ``poll_s`` would race it -- take the due timers, publish the outbox,
+    run the recovery sweep between two of the test's lines -- and the pass the test looks at would find nothing."""
+    server.start()
+    server.worker.stop()
+    assert not server.worker.running
+
+
 class _RefusingBus:
     """An event bus that is down: its publish calls, and the SQLite outbox's writes to its log, which append and mark
     in one write (``OutboxPublication``: what ``serve`` uses)."""
@@ -244,7 +253,7 @@ def test_a_timer_whose_delivery_fails_stays_leased_and_the_others_are_delivered(
     start: Callable[[], LocalServer], clock: VirtualClock
 ) -> None:
     server = start()
-    server.start()
+    _start_passes_by_hand(server)
     broken, fine = _place(server, clock), _place(server, clock)
     service = server.boot.service
     deliver = service.deliver_timer
@@ -284,7 +293,7 @@ def test_a_saga_stuck_running_is_resumed_by_a_sweep_once_it_is_stale(
     start: Callable[[], LocalServer], clock: VirtualClock
 ) -> None:
     server = start()
-    server.start()
+    _start_passes_by_hand(server)
     order_id = _place(server, clock)
     _stuck_running(server, clock, order_id)
 
@@ -301,7 +310,7 @@ def test_the_first_pass_after_an_outage_resumes_the_sagas_it_stopped_without_wai
     # thread drives it any more. The regular sweep would take it only once stale (30 s) and at its turn (15 s):
     # CI saw an order still PENDING 20 s after the disk had room again.
     server = start()
-    server.start()
+    _start_passes_by_hand(server)
 
     stopped = _place(server, clock)
     _stuck_running(server, clock, stopped)
@@ -323,7 +332,7 @@ def test_the_first_pass_after_an_outage_resumes_the_sagas_it_stopped_without_wai
 
 def test_the_worker_publishes_what_a_request_could_not(start: Callable[[], LocalServer], clock: VirtualClock) -> None:
     server = start()
-    server.start()
+    _start_passes_by_hand(server)
     relay = server.boot.service.relay
     bus, publication = relay.publisher, relay.publication
     assert publication is not None  # serve's SQLite outbox appends to its bus log in the write that marks
