@@ -216,6 +216,8 @@ class LocalServer:
             :meth:`start`).
         shared_writes: other processes of this server write the file too (``--processes`` > 1): writes take the
             writers' ``flock`` (see :class:`~fooddelivery.adapters.sqlite.database.SqliteDatabase`).
+        writers_timeout_s: how long a write waits for another process's hold of that ``flock`` before it fails
+            with ``InfrastructureError`` (``reason="locked"``: HTTP 503 with ``Retry-After``; seconds).
 
     Raises:
         DatabaseInUse: another process holds the database's writer lock (nothing was opened).
@@ -236,6 +238,7 @@ class LocalServer:
         body_timeout_s: float | None = None,
         sibling: bool = False,
         shared_writes: bool = False,
+        writers_timeout_s: float = 5.0,
     ) -> None:
         from fooddelivery.http.api import HttpApi
         from fooddelivery.http.asgi import AsgiApp
@@ -249,7 +252,11 @@ class LocalServer:
             self.lock.acquire()  # before the database is opened (opening migrates: a write)
         try:
             self.adapters: SqliteAdapters = open_sqlite_adapters(
-                db, counters=self.counters, clock=self.clock, shared_writes=shared_writes
+                db,
+                counters=self.counters,
+                clock=self.clock,
+                shared_writes=shared_writes,
+                writers_timeout_s=writers_timeout_s,
             )
         except BaseException:
             self._release_lock()
