@@ -98,7 +98,7 @@ GRACEFUL_SHUTDOWN_S: Final[int] = 10
 IDLE_TIMEOUT_S: Final[float] = 10.0
 #: Default longest wait for the next chunk of a request body, seconds.
 BODY_TIMEOUT_S: Final[float] = 10.0
-#: Largest request head (request line and headers), bytes; larger gets 431.
+#: Largest request head (request line and headers), bytes; larger gets 431 (414 when the request line alone is).
 MAX_HEAD_BYTES: Final[int] = 16 * 1024
 
 
@@ -500,8 +500,8 @@ def run(options: ServeOptions) -> int:
 
     Connections are guarded (:mod:`fooddelivery.server.protocol`): a request head must arrive within
     ``idle_timeout_s`` (and a kept-alive connection is closed after it), a head over :data:`MAX_HEAD_BYTES` gets
-    431, and a request body that stalls for ``body_timeout_s`` gets 408. ``options.http`` chooses the HTTP parser
-    (httptools by default when installed).
+    431 (414 when its request line alone is over it), and a request body that stalls for ``body_timeout_s`` gets
+    408. ``options.http`` chooses the HTTP parser (httptools by default when installed).
 
     With ``options.processes`` > 1 this process starts the others once it has checked and recovered the file
     (:mod:`fooddelivery.server.processes`) and, on a signal, stops them with itself.
