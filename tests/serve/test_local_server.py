@@ -39,17 +39,19 @@ def clock() -> VirtualClock:
 
 
 @pytest.fixture
-def start(tmp_path: Path, clock: VirtualClock) -> Iterator[Callable[[], LocalServer]]:
-    """Build a ``LocalServer`` on the test's database (a new "process" per call); all are closed at the end."""
+def start(tmp_path: Path, clock: VirtualClock) -> Iterator[Callable[..., LocalServer]]:
+    """Build a ``LocalServer`` on the test's database (a new "process" per call; keyword arguments go to
+    ``LocalServer``); all are closed at the end."""
     servers: list[LocalServer] = []
 
-    def start_() -> LocalServer:
+    def start_(**options: Any) -> LocalServer:
         server = LocalServer(
             tmp_path / "local.db",
             settings=Settings(confirmation_timeout_s=TIMEOUT_S),
             demo=True,
             clock=clock,
             authenticator=DevAuthenticator(SECRET, clock=clock),
+            **options,
         )
         servers.append(server)
         return server
@@ -521,7 +523,7 @@ def test_the_worker_checkpoints_the_wal_and_truncates_it(start: Callable[[], Loc
 
 
 def test_a_write_behind_a_writers_lock_another_process_keeps_is_answered_503_with_retry_after(
-    tmp_path: Path, clock: VirtualClock
+    start: Callable[..., LocalServer], tmp_path: Path, clock: VirtualClock
 ) -> None:
     # serve --processes N: a process stopped (SIGSTOP, a debugger) while it holds <db>.writers must not block every
     # other process's writes forever; the request fails like SQLite's own "database is locked": retryable, 503
@@ -530,38 +532,27 @@ def test_a_write_behind_a_writers_lock_another_process_keeps_is_answered_503_wit
 
     from fooddelivery.adapters.sqlite.database import writers_lock_path
 
-    server = LocalServer(
-        tmp_path / "shared.db",
-        settings=Settings(confirmation_timeout_s=TIMEOUT_S),
-        demo=True,
-        clock=clock,
-        authenticator=DevAuthenticator(SECRET, clock=clock),
-        shared_writes=True,
-        writers_timeout_s=0.3,
+    server = start(shared_writes=True, writers_timeout_s=0.3)
+    _start_passes_by_hand(server)
+    customer = issue_dev_token("customer", "user-1", secret=SECRET, now=clock.now())
+    request = HttpRequest.build(
+        "POST", "/orders", headers={"Authorization": f"Bearer {customer}"}, json_body=REFERENCE_PAYLOAD
     )
+    hung = os.open(writers_lock_path(tmp_path / "local.db"), os.O_RDWR)  # its own open file: another holder
+    fcntl.flock(hung, fcntl.LOCK_EX | fcntl.LOCK_NB)
     try:
-        _start_passes_by_hand(server)
-        customer = issue_dev_token("customer", "user-1", secret=SECRET, now=clock.now())
-        request = HttpRequest.build(
-            "POST", "/orders", headers={"Authorization": f"Bearer {customer}"}, json_body=REFERENCE_PAYLOAD
-        )
-        hung = os.open(writers_lock_path(tmp_path / "shared.db"), os.O_RDWR)  # its own open file: another holder
-        fcntl.flock(hung, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        try:
-            started = time.monotonic()
-            refused = server.api.handle(request)
-            waited = time.monotonic() - started
-        finally:
-            fcntl.flock(hung, fcntl.LOCK_UN)
-            os.close(hung)
-        assert refused.status == 503, refused.body
-        assert refused.headers["Content-Type"] == "application/problem+json"
-        assert refused.headers["Retry-After"] == "1"
-        assert refused.json()["code"] == "infrastructure_error"
-        assert 0.3 <= waited < 5.0
-        assert server.adapters.orders.count_by_status() == {}  # nothing half-written
-
-        placed = server.api.handle(request)  # the lock is free again: the same request goes through
-        assert placed.status == 201, placed.body
+        started = time.monotonic()
+        refused = server.api.handle(request)
+        waited = time.monotonic() - started
     finally:
-        server.close()
+        fcntl.flock(hung, fcntl.LOCK_UN)
+        os.close(hung)
+    assert refused.status == 503, refused.body
+    assert refused.headers["Content-Type"] == "application/problem+json"
+    assert refused.headers["Retry-After"] == "1"
+    assert refused.json()["code"] == "infrastructure_error"
+    assert 0.3 <= waited < 5.0
+    assert server.adapters.orders.count_by_status() == {}  # nothing half-written
+
+    placed = server.api.handle(request)  # the lock is free again: the same request goes through
+    assert placed.status == 201, placed.body
