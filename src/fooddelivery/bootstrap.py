@@ -18,7 +18,7 @@ import os
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Generic, Protocol, TypeVar
 
 from fooddelivery.domain._lazy import lazy_names
 from fooddelivery.domain.errors import ValidationError
@@ -73,7 +73,7 @@ _DEFERRED: Final[Mapping[str, str]] = {
 __getattr__, __dir__ = lazy_names(globals(), _DEFERRED)
 
 
-__all__ = ["Bootstrapped", "BuiltOnce", "ProcessApp", "SettingDoc", "Settings", "bootstrap"]
+__all__ = ["Bootstrapped", "BuiltOnce", "CloudApp", "CloudCore", "ProcessApp", "SettingDoc", "Settings", "bootstrap"]
 
 #: Longest confirmation timeout accepted (s): a year. Its timer must stay schedulable (``datetime`` ends in 9999).
 MAX_CONFIRMATION_TIMEOUT_S: Final[float] = 366 * 24 * 3600.0
@@ -282,3 +282,55 @@ class ProcessApp(Generic[AppT]):
     def reset(self, app: AppT | None = None) -> None:
         """Forget the cached application, or install ``app`` as it (tests; a new configuration)."""
         self._app.reset(app)
+
+
+class CloudCore(Protocol):
+    """What a cloud application builds on its first use (``AwsCore``, ``AzureCore``, ``GcpCore``): at least the
+    core wired with that cloud's adapters, :attr:`boot`, next to what that cloud's entrypoints need of it."""
+
+    @property
+    def boot(self) -> Bootstrapped:
+        """The core (service, runner, adapters)."""
+        ...
+
+
+CoreT = TypeVar("CoreT", bound=CloudCore)
+
+
+class CloudApp(Generic[CoreT]):
+    """The base of each cloud's application (``AwsApp``, ``AzureApp``, ``GcpApp``): its core (a ``CoreT``: the
+    stores, the saga, the publishers...) built on first use, in a :class:`BuiltOnce`.
+
+    What a cloud application makes with itself (settings, clients as lazy stand-ins, meters) costs no store
+    connection; the core is built by the first :meth:`core` (or :attr:`boot`, or a subclass's property reading the
+    core) -- once, under a lock, so concurrent first uses build it once; a build that raises is tried again on the
+    next use. An HTTP function answering ``GET /health`` never builds it. A subclass adds its own properties as
+    ``self.core().<field>``, typed by ``CoreT``.
+
+    Args:
+        core: builds the core (never None); may raise.
+        value: a core to hold from the start (tests, benchmarks: an app given its parts ready); ``core`` is then
+            called only if it is forgotten.
+    """
+
+    def __init__(self, core: Callable[[], CoreT], value: CoreT | None = None) -> None:
+        self._core: BuiltOnce[CoreT] = BuiltOnce(core, value)
+
+    def core(self) -> CoreT:
+        """The core: built on the first call (see the class docstring), then the same one.
+
+        Raises:
+            Exception: whatever building it raises (a store client that cannot be made, a missing client
+                library's ImportError): nothing of that build is kept, and the next call tries again.
+        """
+        return self._core.get()
+
+    @property
+    def built(self) -> bool:
+        """Whether the core has been built (tests; the cold start benchmark)."""
+        return self._core.built
+
+    @property
+    def boot(self) -> Bootstrapped:
+        """The core (service, runner, adapters); built on first use."""
+        return self.core().boot

@@ -39,17 +39,19 @@ def clock() -> VirtualClock:
 
 
 @pytest.fixture
-def start(tmp_path: Path, clock: VirtualClock) -> Iterator[Callable[[], LocalServer]]:
-    """Build a ``LocalServer`` on the test's database (a new "process" per call); all are closed at the end."""
+def start(tmp_path: Path, clock: VirtualClock) -> Iterator[Callable[..., LocalServer]]:
+    """Build a ``LocalServer`` on the test's database (a new "process" per call; keyword arguments go to
+    ``LocalServer``); all are closed at the end."""
     servers: list[LocalServer] = []
 
-    def start_() -> LocalServer:
+    def start_(**options: Any) -> LocalServer:
         server = LocalServer(
             tmp_path / "local.db",
             settings=Settings(confirmation_timeout_s=TIMEOUT_S),
             demo=True,
             clock=clock,
             authenticator=DevAuthenticator(SECRET, clock=clock),
+            **options,
         )
         servers.append(server)
         return server
@@ -66,6 +68,15 @@ def _place(server: LocalServer, clock: VirtualClock) -> str:
     assert response.status == 201, response.body
     assert server.sagas.drain(), "the saga queue did not run the new order's saga"  # it follows the answer
     return str(response.json()["orderId"])
+
+
+def _start_passes_by_hand(server: LocalServer) -> None:
+    """``server.start()`` (recovery, the saga queue), then stop the worker's thread: the test runs every pass itself
+    (``worker.run_once``). A thread polling every ``poll_s`` would race it -- take the due timers, publish the outbox,
+    run the recovery sweep between two of the test's lines -- and the pass the test looks at would find nothing."""
+    server.start()
+    server.worker.stop()
+    assert not server.worker.running
 
 
 class _RefusingBus:
@@ -244,7 +255,7 @@ def test_a_timer_whose_delivery_fails_stays_leased_and_the_others_are_delivered(
     start: Callable[[], LocalServer], clock: VirtualClock
 ) -> None:
     server = start()
-    server.start()
+    _start_passes_by_hand(server)
     broken, fine = _place(server, clock), _place(server, clock)
     service = server.boot.service
     deliver = service.deliver_timer
@@ -284,7 +295,7 @@ def test_a_saga_stuck_running_is_resumed_by_a_sweep_once_it_is_stale(
     start: Callable[[], LocalServer], clock: VirtualClock
 ) -> None:
     server = start()
-    server.start()
+    _start_passes_by_hand(server)
     order_id = _place(server, clock)
     _stuck_running(server, clock, order_id)
 
@@ -301,7 +312,7 @@ def test_the_first_pass_after_an_outage_resumes_the_sagas_it_stopped_without_wai
     # thread drives it any more. The regular sweep would take it only once stale (30 s) and at its turn (15 s):
     # CI saw an order still PENDING 20 s after the disk had room again.
     server = start()
-    server.start()
+    _start_passes_by_hand(server)
 
     stopped = _place(server, clock)
     _stuck_running(server, clock, stopped)
@@ -323,7 +334,7 @@ def test_the_first_pass_after_an_outage_resumes_the_sagas_it_stopped_without_wai
 
 def test_the_worker_publishes_what_a_request_could_not(start: Callable[[], LocalServer], clock: VirtualClock) -> None:
     server = start()
-    server.start()
+    _start_passes_by_hand(server)
     relay = server.boot.service.relay
     bus, publication = relay.publisher, relay.publication
     assert publication is not None  # serve's SQLite outbox appends to its bus log in the write that marks
@@ -509,3 +520,39 @@ def test_the_worker_checkpoints_the_wal_and_truncates_it(start: Callable[[], Loc
 
     assert database.wal_bytes == 0
     assert len(server.boot.orders) == 3  # folded into the database file, not lost
+
+
+def test_a_write_behind_a_writers_lock_another_process_keeps_is_answered_503_with_retry_after(
+    start: Callable[..., LocalServer], tmp_path: Path, clock: VirtualClock
+) -> None:
+    # serve --processes N: a process stopped (SIGSTOP, a debugger) while it holds <db>.writers must not block every
+    # other process's writes forever; the request fails like SQLite's own "database is locked": retryable, 503
+    import fcntl
+    import os
+
+    from fooddelivery.adapters.sqlite.database import writers_lock_path
+
+    server = start(shared_writes=True, writers_timeout_s=0.3)
+    _start_passes_by_hand(server)
+    customer = issue_dev_token("customer", "user-1", secret=SECRET, now=clock.now())
+    request = HttpRequest.build(
+        "POST", "/orders", headers={"Authorization": f"Bearer {customer}"}, json_body=REFERENCE_PAYLOAD
+    )
+    hung = os.open(writers_lock_path(tmp_path / "local.db"), os.O_RDWR)  # its own open file: another holder
+    fcntl.flock(hung, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    try:
+        started = time.monotonic()
+        refused = server.api.handle(request)
+        waited = time.monotonic() - started
+    finally:
+        fcntl.flock(hung, fcntl.LOCK_UN)
+        os.close(hung)
+    assert refused.status == 503, refused.body
+    assert refused.headers["Content-Type"] == "application/problem+json"
+    assert refused.headers["Retry-After"] == "1"
+    assert refused.json()["code"] == "infrastructure_error"
+    assert 0.3 <= waited < 5.0
+    assert server.adapters.orders.count_by_status() == {}  # nothing half-written
+
+    placed = server.api.handle(request)  # the lock is free again: the same request goes through
+    assert placed.status == 201, placed.body

@@ -5,7 +5,8 @@
 - connections that never send a request, heads sent a byte at a time, kept-alive connections left idle and
   request bodies that stall are all cut off after their deadline (``--idle-timeout``, ``--body-timeout``), and the
   server's descriptors go back to what they were;
-- a request head over 16 KiB gets ``431`` (a problem body), one under it is served.
+- a request head over 16 KiB gets ``431`` (a problem body), or ``414`` when its request line alone is over it; one
+  under it is served.
 
 Bounded: a few hundred connections, one-second deadlines, every wait capped.
 """
@@ -133,13 +134,8 @@ def test_silent_slow_and_idle_connections_are_closed_after_their_deadline(start_
     assert server.stop() == 0
 
 
-@HTTP
-@pytest.mark.parametrize("chunked", [False, True], ids=["one-write", "trickled"])
-def test_a_request_head_over_16_kib_gets_431_and_one_under_it_is_served(
-    start_server: StartServer, chunked: bool, http: str
-) -> None:
-    server = start_server("--http", http)
-    head = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Padding: " + b"a" * (17 * 1024) + b"\r\n\r\n"
+def _sent(server: LiveServer, head: bytes, chunked: bool) -> bytes:
+    """Send ``head`` on a new connection, in one write or 1 KiB at a time; what came back until the server closed."""
     sock = _connect(server)
     if chunked:
         for start in range(0, len(head), 1024):
@@ -149,6 +145,17 @@ def test_a_request_head_over_16_kib_gets_431_and_one_under_it_is_served(
         sock.sendall(head)
     answer = _read_until_closed(sock)
     sock.close()
+    return answer
+
+
+@HTTP
+@pytest.mark.parametrize("chunked", [False, True], ids=["one-write", "trickled"])
+def test_a_request_head_over_16_kib_gets_431_and_one_under_it_is_served(
+    start_server: StartServer, chunked: bool, http: str
+) -> None:
+    server = start_server("--http", http)
+    head = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Padding: " + b"a" * (17 * 1024) + b"\r\n\r\n"
+    answer = _sent(server, head, chunked)
 
     status_line, _, rest = answer.partition(b"\r\n")
     assert status_line == b"HTTP/1.1 431 Request Header Fields Too Large"
@@ -160,22 +167,69 @@ def test_a_request_head_over_16_kib_gets_431_and_one_under_it_is_served(
     assert fits.status == 200
 
 
+def _problem_of(answer: bytes, status_line: bytes) -> dict[str, object]:
+    """The problem body of the answer starting at ``status_line`` in ``answer`` (a problem+json, then closed)."""
+    _, found, rest = answer.partition(status_line + b"\r\n")
+    assert found, answer[:300]
+    head, _, body = rest.partition(b"\r\n\r\n")
+    assert b"content-type: application/problem+json" in head and b"connection: close" in head
+    problem: dict[str, object] = json.loads(body)
+    return problem
+
+
 @HTTP
-def test_a_pipelined_head_over_16_kib_behind_a_good_request_gets_431_after_its_answer(
-    start_server: StartServer, http: str
+@pytest.mark.parametrize("chunked", [False, True], ids=["one-write", "trickled"])
+def test_a_20_kib_request_target_gets_414_and_headers_over_16_kib_behind_a_short_one_get_431(
+    start_server: StartServer, chunked: bool, http: str
+) -> None:
+    # RFC 9110 section 15.5.15: a request-target longer than the server will interpret is 414 URI Too Long; 431
+    # (RFC 6585 section 5) is for the header fields
+    server = start_server("--http", http)
+    long_target = b"GET /health?q=" + b"a" * (20 * 1024) + b" HTTP/1.1\r\nHost: x\r\n\r\n"
+    long_headers = b"GET /health?q=a HTTP/1.1\r\nHost: x\r\nX-Padding: " + b"a" * (20 * 1024) + b"\r\n\r\n"
+    too_long, too_large = (_sent(server, head, chunked) for head in (long_target, long_headers))
+    assert too_long.startswith(b"HTTP/1.1 414 URI Too Long\r\n"), too_long[:200]
+    problem = _problem_of(too_long, b"HTTP/1.1 414 URI Too Long")
+    assert (problem["status"], problem["code"]) == (414, "uri_too_long")
+    assert problem["type"] == "urn:fooddelivery:problem:uri_too_long"
+    assert problem["errors"] == [{"field": "target", "message": "must be at most 16384 bytes", "code": "too_large"}]
+    assert too_large.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n"), too_large[:200]
+    assert _problem_of(too_large, b"HTTP/1.1 431 Request Header Fields Too Large")["code"] == "header_too_large"
+    fits = server.request("GET", "/health?q=" + "a" * (15 * 1024))  # a long target that fits: the API reads it
+    assert (fits.status, fits.json()["errors"][0]["field"]) == (422, "q")  # (/health takes no query parameter)
+
+
+@HTTP
+@pytest.mark.parametrize(
+    ("second", "status_line", "code"),
+    [
+        (
+            b"GET /health HTTP/1.1\r\nHost: x\r\nX-Padding: " + b"a" * (17 * 1024) + b"\r\n\r\n",
+            b"HTTP/1.1 431 Request Header Fields Too Large",
+            "header_too_large",
+        ),
+        (
+            b"GET /health?q=" + b"a" * (20 * 1024) + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"HTTP/1.1 414 URI Too Long",
+            "uri_too_long",
+        ),
+    ],
+    ids=["headers-431", "target-414"],
+)
+def test_a_pipelined_head_over_16_kib_behind_a_good_request_gets_431_or_414_after_its_answer(
+    start_server: StartServer, http: str, second: bytes, status_line: bytes, code: str
 ) -> None:
     server = start_server("--http", http)
     good = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
-    large = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Padding: " + b"a" * (17 * 1024) + b"\r\n\r\n"
     sock = _connect(server)
-    sock.sendall(good + large)  # one write: the second head begins in the read that ends the first request
+    sock.sendall(good + second)  # one write: the second head begins in the read that ends the first request
     answer = _read_until_closed(sock)
     sock.close()
 
-    first, _, rest = answer.partition(b"HTTP/1.1 431 Request Header Fields Too Large\r\n")
-    assert first.startswith(b"HTTP/1.1 200 OK\r\n") and first.count(b"HTTP/1.1 ") == 1
-    problem = json.loads(rest.partition(b"\r\n\r\n")[2])
-    assert (problem["status"], problem["code"]) == (431, "header_too_large")
+    first, _, _ = answer.partition(status_line + b"\r\n")
+    assert first.startswith(b"HTTP/1.1 200 OK\r\n") and first.count(b"HTTP/1.1 ") == 1, answer[:300]
+    problem = _problem_of(answer, status_line)
+    assert (problem["status"], problem["code"]) == (int(status_line.split()[1]), code)
     assert server.request("GET", "/health").status == 200
 
 

@@ -8,12 +8,15 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from fooddelivery.adapters.sqlite import SqliteDatabase
 from fooddelivery.adapters.sqlite.database import MEMORY, writers_lock_path
+from fooddelivery.domain import InfrastructureError
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
@@ -47,7 +50,7 @@ def test_a_write_holds_the_writers_lock_from_begin_to_commit_and_not_after(tmp_p
     db.checkpoint()
     assert not _locked_by_someone(lock)
     db.close()
-    assert db._writers_fd is None
+    assert db._writers is None
 
 
 def test_without_shared_writes_there_is_no_lock_file_and_memory_cannot_share(tmp_path: Path) -> None:
@@ -103,3 +106,70 @@ def test_two_processes_writing_at_once_lose_nothing_and_never_meet_the_busy_time
     db.close()
     assert rows == [("a", 200, 0, 199), ("b", 200, 0, 199)]
     assert total == 401
+
+
+class _Holder:
+    """Another holder of the writers' lock: its own open file (a lock is per open file, so this conflicts with the
+    database's as another process's would), taken and released by the test."""
+
+    def __init__(self, path: Path) -> None:
+        self.fd = os.open(writers_lock_path(path), os.O_RDWR | os.O_CREAT, 0o644)
+        fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+    def release(self) -> None:
+        fcntl.flock(self.fd, fcntl.LOCK_UN)
+        os.close(self.fd)
+
+
+def _count(db: SqliteDatabase) -> int:
+    with db.read() as conn:
+        return int(conn.execute("SELECT COUNT(*) FROM t").fetchone()[0])
+
+
+def test_a_write_gives_up_on_a_writers_lock_held_past_its_timeout_and_leaves_no_hold_behind(tmp_path: Path) -> None:
+    path = tmp_path / "hung.db"
+    db = SqliteDatabase(path, shared_writes=True, writers_timeout_s=0.3)
+    with db.write() as conn:
+        conn.execute("CREATE TABLE t (n INTEGER)")
+    hung = _Holder(path)  # a process of the server stopped (SIGSTOP, a debugger) in the middle of its write
+    for attempt in range(2):  # the second waits for the flock the first left pending
+        started = time.monotonic()
+        with pytest.raises(InfrastructureError) as raised, db.write() as conn:
+            conn.execute("INSERT INTO t VALUES (?)", (attempt,))
+        waited = time.monotonic() - started
+        assert raised.value.context["reason"] == "locked"
+        assert "held" in raised.value.detail and str(writers_lock_path(path)) in raised.value.detail
+        assert 0.3 <= waited < 3.0
+    assert _count(db) == 0  # nothing half-written
+    hung.release()
+    # the wait that outlived its caller is granted the lock now, and gives it back at once: nobody waits for it
+    deadline = time.monotonic() + 5.0
+    while _locked_by_someone(writers_lock_path(path)) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not _locked_by_someone(writers_lock_path(path))
+    with db.write() as conn:
+        conn.execute("INSERT INTO t VALUES (2)")
+    assert _count(db) == 1 and not _locked_by_someone(writers_lock_path(path))
+    db.close()
+
+
+def test_a_write_waits_for_a_writers_lock_released_within_its_timeout(tmp_path: Path) -> None:
+    path = tmp_path / "slow.db"
+    db = SqliteDatabase(path, shared_writes=True, writers_timeout_s=5.0)
+    with db.write() as conn:
+        conn.execute("CREATE TABLE t (n INTEGER)")
+    slow = _Holder(path)
+    threading.Timer(0.2, slow.release).start()  # a long transaction of another process ends
+    started = time.monotonic()
+    with db.write() as conn:
+        conn.execute("INSERT INTO t VALUES (1)")
+    assert time.monotonic() - started >= 0.15
+    assert _count(db) == 1 and not _locked_by_someone(writers_lock_path(path))
+    db.checkpoint()  # the same bounded take
+    db.close()
+    assert db._writers is None
+
+
+def test_the_writers_timeout_must_be_positive(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="writers_timeout_s"):
+        SqliteDatabase(tmp_path / "x.db", shared_writes=True, writers_timeout_s=0)

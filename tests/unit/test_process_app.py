@@ -1,16 +1,20 @@
 """``ProcessApp``: the one application of a cloud process, set up and built once, on first use; ``BuiltOnce``, what
-it and each cloud's core are held in."""
+it and each cloud's core are held in; ``CloudApp``, each cloud's application over its core."""
 
 from __future__ import annotations
 
 import threading
 import time
+from typing import TYPE_CHECKING, cast
 
 import pytest
 
-from fooddelivery.bootstrap import BuiltOnce, ProcessApp
+from fooddelivery.bootstrap import BuiltOnce, CloudApp, ProcessApp
 from fooddelivery.domain.errors import ValidationError
 from fooddelivery.observability import setup
+
+if TYPE_CHECKING:
+    from fooddelivery.bootstrap import Bootstrapped
 
 
 @pytest.fixture
@@ -135,3 +139,47 @@ def test_built_once_racing_a_failing_build_keeps_nothing_and_each_waiting_call_t
     assert sorted(map(str, got)) == ["3", "3", "store unreachable", "store unreachable"]
     assert len(attempts) == 3
     assert once.get() == 3 and len(attempts) == 3
+
+
+class _Core:
+    """A cloud core's shape: ``boot`` and a cloud's own part."""
+
+    def __init__(self, n: int) -> None:
+        self.boot = cast("Bootstrapped", f"boot-{n}")  # (a stand-in: CloudApp only hands it on)
+        self.queue = f"queue-{n}"
+
+
+class _App(CloudApp[_Core]):
+    @property
+    def queue(self) -> str:
+        return self.core().queue
+
+
+def test_a_cloud_app_builds_its_core_on_first_use_once_and_again_after_a_failed_build() -> None:
+    builds: list[int] = []
+
+    def build() -> _Core:
+        builds.append(len(builds))
+        if len(builds) == 1:
+            raise ConnectionError("the store is not there yet")
+        return _Core(len(builds))
+
+    app = _App(build)
+    assert not app.built and builds == []  # made with nothing built (a cold start's GET /health)
+    with pytest.raises(ConnectionError):
+        app.core()
+    assert not app.built
+    core = app.core()
+    assert app.built and builds == [0, 1]
+    assert (app.boot, app.queue) == ("boot-2", "queue-2")
+    assert app.core() is core and builds == [0, 1]
+
+
+def test_a_cloud_app_given_its_core_never_builds_one() -> None:
+    given = _Core(7)
+
+    def build() -> _Core:
+        raise AssertionError("built although given")
+
+    app = _App(build, given)
+    assert app.built and app.core() is given and app.boot == "boot-7"

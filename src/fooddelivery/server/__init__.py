@@ -7,7 +7,7 @@
 - :mod:`fooddelivery.server.lock`: one ``serve`` per database file;
 - :mod:`fooddelivery.server.processes` and :mod:`fooddelivery.server.sibling`: ``serve --processes N``, one server
   in N processes on one port and one file;
-- :mod:`fooddelivery.server.protocol`: uvicorn's HTTP/1.1 protocol with a request-head deadline and 431;
+- :mod:`fooddelivery.server.protocol`: uvicorn's HTTP/1.1 protocol with a request-head deadline and 414 / 431;
 - :mod:`fooddelivery.server.http_choice`: what a ``--http`` choice resolves to (imports no uvicorn);
 - :mod:`fooddelivery.server.demo`: the ``--demo`` catalog (``rest-0``..``rest-99`` and drivers near them).
 

@@ -98,7 +98,7 @@ GRACEFUL_SHUTDOWN_S: Final[int] = 10
 IDLE_TIMEOUT_S: Final[float] = 10.0
 #: Default longest wait for the next chunk of a request body, seconds.
 BODY_TIMEOUT_S: Final[float] = 10.0
-#: Largest request head (request line and headers), bytes; larger gets 431.
+#: Largest request head (request line and headers), bytes; larger gets 431 (414 when the request line alone is).
 MAX_HEAD_BYTES: Final[int] = 16 * 1024
 
 
@@ -216,6 +216,8 @@ class LocalServer:
             :meth:`start`).
         shared_writes: other processes of this server write the file too (``--processes`` > 1): writes take the
             writers' ``flock`` (see :class:`~fooddelivery.adapters.sqlite.database.SqliteDatabase`).
+        writers_timeout_s: how long a write waits for another process's hold of that ``flock`` before it fails
+            with ``InfrastructureError`` (``reason="locked"``: HTTP 503 with ``Retry-After``; seconds).
 
     Raises:
         DatabaseInUse: another process holds the database's writer lock (nothing was opened).
@@ -236,6 +238,7 @@ class LocalServer:
         body_timeout_s: float | None = None,
         sibling: bool = False,
         shared_writes: bool = False,
+        writers_timeout_s: float = 5.0,
     ) -> None:
         from fooddelivery.http.api import HttpApi
         from fooddelivery.http.asgi import AsgiApp
@@ -249,7 +252,11 @@ class LocalServer:
             self.lock.acquire()  # before the database is opened (opening migrates: a write)
         try:
             self.adapters: SqliteAdapters = open_sqlite_adapters(
-                db, counters=self.counters, clock=self.clock, shared_writes=shared_writes
+                db,
+                counters=self.counters,
+                clock=self.clock,
+                shared_writes=shared_writes,
+                writers_timeout_s=writers_timeout_s,
             )
         except BaseException:
             self._release_lock()
@@ -493,8 +500,8 @@ def run(options: ServeOptions) -> int:
 
     Connections are guarded (:mod:`fooddelivery.server.protocol`): a request head must arrive within
     ``idle_timeout_s`` (and a kept-alive connection is closed after it), a head over :data:`MAX_HEAD_BYTES` gets
-    431, and a request body that stalls for ``body_timeout_s`` gets 408. ``options.http`` chooses the HTTP parser
-    (httptools by default when installed).
+    431 (414 when its request line alone is over it), and a request body that stalls for ``body_timeout_s`` gets
+    408. ``options.http`` chooses the HTTP parser (httptools by default when installed).
 
     With ``options.processes`` > 1 this process starts the others once it has checked and recovered the file
     (:mod:`fooddelivery.server.processes`) and, on a signal, stops them with itself.

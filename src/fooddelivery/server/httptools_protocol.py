@@ -1,19 +1,20 @@
-"""uvicorn's ``httptools`` HTTP/1.1 protocol with ``serve``'s two guards: a deadline for the request head, and 431
-for a head over the limit (the same behaviour as :class:`fooddelivery.server.protocol.GuardedH11Protocol`; see that
-module's docstring for why).
+"""uvicorn's ``httptools`` HTTP/1.1 protocol with ``serve``'s two guards: a deadline for the request head, and 414
+or 431 for a head over the limit (the same behaviour as
+:class:`fooddelivery.server.protocol.GuardedH11Protocol`; see that module's docstring for why).
 
 Imported only when ``serve`` uses httptools (:func:`fooddelivery.server.protocol.guarded_protocol`), since it needs
 the ``httptools`` package.
 
-How the head is measured: llhttp (httptools' parser) has no limit of its own and buffers a header until it ends, so
-the bytes of a head are counted as they arrive, before the parser sees them: a head over ``max_head_bytes``
-(request line, headers and the blank line that ends them) is answered 431 as soon as its bytes pass the limit,
-however it is split into reads. A pipelined request whose head begins in the same read as the end of the request
-before it is measured again from its parsed parts once they are complete: method, target and version with the
-request line's two spaces and CRLF, each header as ``name: value`` and CRLF, and the blank line (the bytes of a head
-written that way; extra spaces before a header value are not counted, and llhttp does not keep them). Every other
-head is measured that way too, without the spaces after the colons, as a safety net under the count (which skips
-blank lines before a request line, as llhttp does).
+How the head is measured: llhttp (httptools' parser) has no limit of its own and buffers a header until it ends, so the
+bytes of a head are counted as they arrive, before the parser sees them: a head over ``max_head_bytes`` (request line,
+headers and the blank line that ends them) is answered as soon as its bytes pass the limit, however it is split into
+reads: 414 when the request line's end (its LF) had not come within the limit, else 431. A pipelined request whose head
+begins in the same read as the end of the request before it is measured again from its parsed parts once they are
+complete: method, target and version with the request line's two spaces and CRLF, each header as ``name: value`` and
+CRLF, and the blank line (the bytes of a head written that way; extra spaces before a header value are not counted, and
+llhttp does not keep them). Every other head is measured that way too, without the spaces after the colons, as a safety
+net under the count (which skips blank lines before a request line, as llhttp does); there the request line is method,
+target and version with its two spaces and CRLF.
 
 The trailer section of a chunked body is buffered like a head (httptools joins a field's pieces until it ends), so
 it has the same limit: counted from the read after the last chunk's size line, one over ``max_head_bytes`` is
@@ -43,7 +44,7 @@ __all__ = ["GuardedHttpToolsProtocol"]
 
 
 class GuardedHttpToolsProtocol(_HeadDeadline, HttpToolsProtocol):
-    """``HttpToolsProtocol`` with a request-head deadline and a 431 for oversized heads.
+    """``HttpToolsProtocol`` with a request-head deadline and a 414 or 431 for oversized heads.
 
     Configure a subclass with :func:`fooddelivery.server.protocol.guarded_protocol`; the class attributes are its
     limits.
@@ -54,6 +55,8 @@ class GuardedHttpToolsProtocol(_HeadDeadline, HttpToolsProtocol):
 
     _in_head: bool
     _head_bytes: int
+    _line_bytes: int | None
+    _refusal_status: int
     _head_tail: bytes
     _head_bytes_seen: bool
     _parsed_head: int
@@ -71,6 +74,7 @@ class GuardedHttpToolsProtocol(_HeadDeadline, HttpToolsProtocol):
         self._head_timer: asyncio.TimerHandle | None = None
         self._discarding = False
         self._refusal_waits = False
+        self._refusal_status = 431
         self._invalid = None
         self._trailer_bytes = None
         self._chunks = 0
@@ -79,7 +83,7 @@ class GuardedHttpToolsProtocol(_HeadDeadline, HttpToolsProtocol):
         self._arm_head_deadline()
 
     def data_received(self, data: bytes) -> None:
-        """Count the bytes of a head in progress (431 past the limit), then hand ``data`` to the parser."""
+        """Count the bytes of a head in progress (414 or 431 past the limit), then hand ``data`` to the parser."""
         if self._discarding:  # the rest of a refused request: dropped until the lingering close
             return
         if self._in_head and data:
@@ -88,8 +92,11 @@ class GuardedHttpToolsProtocol(_HeadDeadline, HttpToolsProtocol):
             pending = self._head_tail + counted
             end = _HEAD_END.search(pending)
             size = self._head_bytes + (end.end() - len(self._head_tail) if end is not None else len(counted))
+            if self._line_bytes is None and (line_end := counted.find(b"\n")) >= 0:
+                self._line_bytes = self._head_bytes + line_end + 1  # the request line with its line end
             if size > self.max_head_bytes:
-                self._refuse_large_head()
+                line = self._line_bytes
+                self._refuse_large_head(status=414 if line is None or line > self.max_head_bytes else 431)
                 return
             self._head_bytes = size
             self._head_tail = pending[-3:]
@@ -117,16 +124,18 @@ class GuardedHttpToolsProtocol(_HeadDeadline, HttpToolsProtocol):
         super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
-        """The head is complete: its deadline ends; a head measured over the limit is answered 431."""
+        """The head is complete: its deadline ends; a head measured over the limit is answered 414 (its request line
+        alone is over it) or 431."""
         self._in_head = False
         self._disarm_head_deadline()
         if self._discarding:
             return
-        least = len(self.parser.get_method()) + len(self.url) + len(b"HTTP/1.1") + 4 + self._parsed_head + 2
+        line = len(self.parser.get_method()) + len(self.url) + len(b"HTTP/1.1") + 4
+        least = line + self._parsed_head + 2
         # a head counted as it arrived is checked again with the fewest bytes it can have been (a safety net); one
         # that began uncounted, with a space after each header's colon, as clients write them
         if (least if self._head_counted else least + self._parsed_headers) > self.max_head_bytes:
-            self._refuse_large_head()
+            self._refuse_large_head(status=414 if line > self.max_head_bytes else 431)
             return
         super().on_headers_complete()
 
@@ -200,20 +209,25 @@ class GuardedHttpToolsProtocol(_HeadDeadline, HttpToolsProtocol):
     def _begin_head(self) -> None:
         self._in_head = True
         self._head_bytes = 0
+        self._line_bytes = None
         self._head_tail = b""
         self._head_bytes_seen = False
         self._parsed_head = 0
         self._parsed_headers = 0
         self._head_counted = True
 
-    def _refuse_large_head(self, part: str = "head") -> None:
-        """Answer 431 (after the answers of the requests before it, which pipelining keeps in order), stop
-        reading, drop what still comes for :data:`fooddelivery.server.protocol.LINGER_S`, then close."""
+    def _refuse_large_head(self, part: str = "head", status: int = 431) -> None:
+        """Answer ``status`` (431, or 414 for a request line alone over the limit; after the answers of the
+        requests before it, which pipelining keeps in order), stop reading, drop what still comes for
+        :data:`fooddelivery.server.protocol.LINGER_S`, then close."""
         self._disarm_head_deadline()
         if self.transport.is_closing() or self._discarding:
             return
-        self.logger.warning("Request %s over %d bytes: 431", part, self.max_head_bytes)
+        if status == 414:
+            part = "line"
+        self.logger.warning("Request %s over %d bytes: %d", part, self.max_head_bytes, status)
         self._discarding = True
+        self._refusal_status = status
         cycle = self.cycle
         if self.pipeline or (cycle is not None and not (cycle.response_complete or cycle.disconnected)):
             self._refusal_waits = True  # written by on_response_complete once the earlier requests are answered
@@ -240,7 +254,7 @@ class GuardedHttpToolsProtocol(_HeadDeadline, HttpToolsProtocol):
         if self._invalid is not None:
             super().send_400_response(self._invalid)
             return
-        _send_431_and_linger(self.transport, self.loop, self.max_head_bytes)
+        _send_431_and_linger(self.transport, self.loop, self.max_head_bytes, self._refusal_status)
 
     def _head_deadline_passed(self) -> None:
         self._head_timer = None

@@ -1,10 +1,12 @@
 """uvicorn's HTTP/1.1 protocols (httptools, and h11) with the two guards they lack: a deadline for the request head,
-and 431 for a head over the limit.
+and 414 or 431 for a head over the limit.
 
 uvicorn closes a kept-alive connection after ``timeout_keep_alive`` once a response is sent, but a connection
 that never sends a request (or sends its head one byte at a time) is held for ever: 10,000 such connections were
 held for 30 s, and about 20,000 exhaust the process's descriptors. And a head larger than h11's buffer is
-answered ``400 Invalid HTTP request``, where RFC 6585 section 5 has ``431 Request Header Fields Too Large``.
+answered ``400 Invalid HTTP request``, where RFC 6585 section 5 has ``431 Request Header Fields Too Large`` and, when
+the request line alone is too long, RFC 9110 section 15.5.15 ``414 URI Too Long`` ("the request-target is longer
+than the server is willing to interpret").
 
 :func:`guarded_protocol` returns an ``H11Protocol`` subclass (pass it as ``uvicorn.Config(http=...)``) that
 
@@ -13,7 +15,9 @@ answered ``400 Invalid HTTP request``, where RFC 6585 section 5 has ``431 Reques
   head had arrived, silently when nothing had). A request answered before its body all arrived (413, 401 on an
   oversized body) has the same time for the rest of it and the next head, else it is closed: a byte a second kept
   such a connection open for ever;
-- answers a head over ``max_head_bytes`` with ``431`` (``application/problem+json``) and closes the connection;
+- answers a head over ``max_head_bytes`` with ``414`` when its request line (with its line end, after any blank
+  lines before it) alone is over the limit, else ``431`` (``application/problem+json`` either way), and closes the
+  connection;
 - closes a connection whose request is answered before its body was read (``Connection: close`` on a body declared
   over the limit: :class:`fooddelivery.http.asgi.AsgiApp`) lingering -- half-closed, the rest read and dropped for
   :data:`LINGER_S` -- so that a client still writing that body reads its answer instead of a reset.
@@ -56,10 +60,12 @@ __all__ = [
 DEFAULT_IDLE_TIMEOUT_S: Final[float] = 10.0
 #: Largest request head (request line + headers) accepted, bytes; h11's own default buffer limit.
 DEFAULT_MAX_HEAD_BYTES: Final[int] = 16 * 1024
-#: How long the rest of a refused request is read and dropped after the 431 (or after an answer given before the
+#: How long the rest of a refused request is read and dropped after the 414 or 431 (or after an answer given before the
 #: request's body was read: :class:`_LingeringClose`), seconds: closing a socket with unread
 #: input resets the connection, and the client could lose the answer (RFC 9112 section 9.6, "lingering close").
 LINGER_S: Final[float] = 2.0
+#: What the log line of a refused head names, by status.
+_PART: Final[dict[int, str]] = {414: "line", 431: "head"}
 #: The blank line ending a head (h11 also accepts bare LF line ends).
 _HEAD_END: Final[re.Pattern[bytes]] = re.compile(rb"\r?\n\r?\n")
 
@@ -71,24 +77,39 @@ def _raw_response(status: int, reason: str, body: bytes = b"", content_type: str
     return ("\r\n".join(head) + "\r\n\r\n").encode("ascii") + body
 
 
-def _header_too_large(limit: int) -> bytes:
-    request_id = uuid.uuid4().hex
+def _head_too_large(limit: int, status: int) -> bytes:
+    """The problem answer to a head over ``limit`` bytes: ``414`` (its request line alone is over it) or ``431``."""
+    if status == 414:
+        reason, code, title = "URI Too Long", "uri_too_long", "Request-target too long"
+        detail, field = f"the request line must fit in {limit} bytes", "target"
+    else:
+        reason, code, title = "Request Header Fields Too Large", "header_too_large", "Request header fields too large"
+        detail, field = f"the request line and headers must fit in {limit} bytes", "headers"
     problem = {
-        "type": "urn:fooddelivery:problem:header_too_large",
-        "title": "Request header fields too large",
-        "status": 431,
-        "detail": f"the request line and headers must fit in {limit} bytes",
-        "code": "header_too_large",
-        "requestId": request_id,
-        "errors": [{"field": "headers", "message": f"must be at most {limit} bytes", "code": "too_large"}],
+        "type": f"urn:fooddelivery:problem:{code}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+        "requestId": uuid.uuid4().hex,
+        "errors": [{"field": field, "message": f"must be at most {limit} bytes", "code": "too_large"}],
     }
     body = json.dumps(problem, separators=(",", ":")).encode()
-    return _raw_response(431, "Request Header Fields Too Large", body, "application/problem+json")
+    return _raw_response(status, reason, body, "application/problem+json")
 
 
-def _send_431_and_linger(transport: asyncio.Transport, loop: asyncio.AbstractEventLoop, max_head_bytes: int) -> None:
-    """Write the 431 answer, half-close, and close :data:`LINGER_S` later (reading and dropping what still comes)."""
-    transport.write(_header_too_large(max_head_bytes))
+def _request_line_over(pending: bytes, limit: int) -> bool:
+    """Whether the request line at the start of ``pending`` (the head so far, unparsed), with its line end, is over
+    ``limit`` bytes: no LF within its first ``limit`` bytes (blank lines before it skipped, as the parsers do)."""
+    return pending.lstrip(b"\r\n").find(b"\n", 0, limit) < 0
+
+
+def _send_431_and_linger(
+    transport: asyncio.Transport, loop: asyncio.AbstractEventLoop, max_head_bytes: int, status: int = 431
+) -> None:
+    """Write the 431 (or, ``status=414``, the 414) answer, half-close, and close :data:`LINGER_S` later (reading and
+    dropping what still comes)."""
+    transport.write(_head_too_large(max_head_bytes, status))
     if transport.can_write_eof():
         transport.write_eof()
         loop.call_later(LINGER_S, transport.close)
@@ -168,7 +189,7 @@ class _HeadDeadline:
 
 
 class GuardedH11Protocol(_HeadDeadline, H11Protocol):
-    """``H11Protocol`` with a request-head deadline and a 431 for oversized heads (see the module docstring).
+    """``H11Protocol`` with a request-head deadline and a 414 or 431 for oversized heads (see the module docstring).
 
     Configure a subclass with :func:`guarded_protocol`; the class attributes are its limits.
     """
@@ -185,8 +206,8 @@ class GuardedH11Protocol(_HeadDeadline, H11Protocol):
         self._arm_head_deadline()
 
     def data_received(self, data: bytes) -> None:
-        """Feed ``data`` to h11 unless the head it completes (or the head so far) is over the limit (431); the
-        deadline ends once a whole head has arrived."""
+        """Feed ``data`` to h11 unless the head it completes (or the head so far) is over the limit (414 or 431);
+        the deadline ends once a whole head has arrived."""
         if self._discarding:  # the rest of a refused request: dropped until the lingering close
             return
         idle = self.conn.their_state is h11.IDLE
@@ -194,7 +215,7 @@ class GuardedH11Protocol(_HeadDeadline, H11Protocol):
             self._head_bytes_seen = True
             pending = self.conn.trailing_data[0] + data  # the head so far: at most max_head_bytes + one read
             if self._head_over_limit(pending):
-                self._refuse_large_head()
+                self._refuse_large_head(pending)
                 return
         super().data_received(data)
         if idle and self.conn.their_state is not h11.IDLE:  # a head arrived (not: more body of an answered request)
@@ -211,7 +232,7 @@ class GuardedH11Protocol(_HeadDeadline, H11Protocol):
             and self._head_over_limit(self.conn.trailing_data[0])
         ):
             self.server_state.total_requests += 1
-            self._refuse_large_head()
+            self._refuse_large_head(self.conn.trailing_data[0])
             return
         super().on_response_complete()
         if not self.transport.is_closing() and self.conn.their_state is h11.IDLE:
@@ -228,10 +249,11 @@ class GuardedH11Protocol(_HeadDeadline, H11Protocol):
         super().connection_lost(exc)
 
     def send_400_response(self, msg: str) -> None:
-        """h11 refused the request: ``431`` when the head outgrew the buffer, uvicorn's ``400`` otherwise."""
+        """h11 refused the request: ``414`` or ``431`` when the head outgrew the buffer, uvicorn's ``400`` otherwise."""
         pending, _ = self.conn.trailing_data
         if len(pending) > self.max_head_bytes:
-            self._refuse_large_head()
+            # a head (their state IDLE) may have a request line over the limit; a trailer section is header fields
+            self._refuse_large_head(pending if self.conn.their_state is h11.IDLE else None)
             return
         super().send_400_response(msg)
 
@@ -246,14 +268,16 @@ class GuardedH11Protocol(_HeadDeadline, H11Protocol):
         end = _HEAD_END.search(pending, 0, self.max_head_bytes + 5)
         return bool(pending) and (end.end() if end is not None else len(pending)) > self.max_head_bytes
 
-    def _refuse_large_head(self) -> None:
-        """Answer 431, stop writing, drop what still comes for :data:`LINGER_S`, then close."""
+    def _refuse_large_head(self, pending: bytes | None) -> None:
+        """Answer 414 (the request line at the start of ``pending``, a head, is alone over the limit) or 431 (None:
+        a trailer section), stop writing, drop what still comes for :data:`LINGER_S`, then close."""
         self._disarm_head_deadline()
         if self.transport.is_closing() or self._discarding:
             return
-        self.logger.warning("Request head over %d bytes: 431", self.max_head_bytes)
+        status = 414 if pending is not None and _request_line_over(pending, self.max_head_bytes) else 431
+        self.logger.warning("Request %s over %d bytes: %d", _PART[status], self.max_head_bytes, status)
         self._discarding = True
-        _send_431_and_linger(self.transport, self.loop, self.max_head_bytes)
+        _send_431_and_linger(self.transport, self.loop, self.max_head_bytes, status)
 
     # -- the head deadline -----------------------------------------------------------------------------------
     def _head_deadline_passed(self) -> None:
@@ -284,7 +308,7 @@ def guarded_protocol(
             in :mod:`fooddelivery.server.http_choice`, which imports no uvicorn, and re-exported here).
 
     With ``h11``, pair it with ``uvicorn.Config(h11_max_incomplete_event_size=max_head_bytes,
-    timeout_keep_alive=...)``: h11 then stops buffering at the limit and the protocol answers 431.
+    timeout_keep_alive=...)``: h11 then stops buffering at the limit and the protocol answers 414 or 431.
 
     Raises:
         ValueError: a non-positive limit, or an implementation that is unknown or not installed.

@@ -54,7 +54,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 from fooddelivery.adapters.payments import PAYMENT_GATEWAY_ENV, payment_gateway_factory
 from fooddelivery.adapters.system import SystemClock
-from fooddelivery.bootstrap import BuiltOnce, ProcessApp
+from fooddelivery.bootstrap import CloudApp, ProcessApp
 from fooddelivery.metering import Meter
 from fooddelivery.ports.clock import Clock
 from fooddelivery.ports.ids import IdGenerator
@@ -149,7 +149,7 @@ class AwsCore:
     relay: StreamOutboxRelay
 
 
-class AwsApp:
+class AwsApp(CloudApp[AwsCore]):
     """Everything one Lambda execution environment needs, built once.
 
     The settings, the payment gateway and the clients (each a lazy stand-in) are made with the application; the core
@@ -201,31 +201,12 @@ class AwsApp:
         if boot is not None:
             # (what is given is used as it is: a test's or a benchmark's app may leave the queue side unset)
             given = AwsCore(boot, runtime, timers, relay)  # type: ignore[arg-type]
-            self._core: BuiltOnce[AwsCore] = BuiltOnce(lambda: given, given)
+            super().__init__(lambda: given, given)
         else:
             assert core is not None  # (checked above)
-            self._core = BuiltOnce(core)
+            super().__init__(core)
         self._apis: dict[str, HttpApi] = {}
         self._lock = threading.Lock()
-
-    def core(self) -> AwsCore:
-        """The core: built on the first call (see the class docstring), then the same one.
-
-        Raises:
-            Exception: whatever building it raises (a store client that cannot be made, a missing client
-                library's ImportError): nothing of that build is kept, and the next call tries again.
-        """
-        return self._core.get()
-
-    @property
-    def built(self) -> bool:
-        """Whether the core has been built (tests; the cold start benchmark)."""
-        return self._core.built
-
-    @property
-    def boot(self) -> Bootstrapped:
-        """The core (service, runner, adapters); built on first use."""
-        return self.core().boot
 
     @property
     def runtime(self) -> OrderRuntime:

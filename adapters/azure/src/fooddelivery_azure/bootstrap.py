@@ -49,7 +49,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from fooddelivery.adapters.payments import payment_gateway_from_setting
-from fooddelivery.bootstrap import BuiltOnce, ProcessApp
+from fooddelivery.bootstrap import CloudApp, ProcessApp
 from fooddelivery.domain.errors import InfrastructureError
 from fooddelivery_azure.metering import MeterChargeSink, MeteredSender, RequestChargeRecorder
 from fooddelivery_azure.settings import AuthMode, AzureSettings, SagaMode
@@ -158,7 +158,7 @@ class AzureCore:
     retrier: SenderRetrier | None = None
 
 
-class AzureApp:
+class AzureApp(CloudApp[AzureCore]):
     """Everything one Functions host process needs, built once.
 
     The settings, the payment gateway, the request-charge recorder and the Service Bus clients (each built on its
@@ -190,28 +190,9 @@ class AzureApp:
         self.servicebus = servicebus
         self.meter = meter
         self.authenticator_factory = authenticator_factory
-        self._core: BuiltOnce[AzureCore] = BuiltOnce(core)
+        super().__init__(core)
         self._api: HttpApi | None = None
         self._lock = threading.Lock()
-
-    def core(self) -> AzureCore:
-        """The core: built on the first call (see the class docstring), then the same one.
-
-        Raises:
-            Exception: whatever building it raises (a store client that cannot be made, a missing client
-                library's ImportError): nothing of that build is kept, and the next call tries again.
-        """
-        return self._core.get()
-
-    @property
-    def built(self) -> bool:
-        """Whether the core has been built (tests; the cold start benchmark)."""
-        return self._core.built
-
-    @property
-    def boot(self) -> Bootstrapped:
-        """The core (service, runner, adapters); built on first use."""
-        return self.core().boot
 
     @property
     def orders(self) -> CosmosOrderRepository:

@@ -54,7 +54,7 @@ from typing import TYPE_CHECKING, Any
 
 from fooddelivery.adapters.payments import payment_gateway_from_setting
 from fooddelivery.adapters.system import SystemClock
-from fooddelivery.bootstrap import BuiltOnce, ProcessApp
+from fooddelivery.bootstrap import CloudApp, ProcessApp
 from fooddelivery.domain.errors import InfrastructureError
 from fooddelivery_gcp.metering import FirestoreMeter
 from fooddelivery_gcp.settings import AuthMode, GcpSettings, SagaMode
@@ -108,7 +108,7 @@ class GcpCore:
     engine: WorkflowsEngine | None = None
 
 
-class GcpApp:
+class GcpApp(CloudApp[GcpCore]):
     """Everything one Cloud Functions instance needs, built once.
 
     The settings, the payment gateway and the Firestore meter are made with the application; the core
@@ -139,29 +139,10 @@ class GcpApp:
         self.firestore_meter = firestore_meter
         self.sweep_min_age_s = sweep_min_age_s
         self.meter = meter
-        self._core: BuiltOnce[GcpCore] = BuiltOnce(core)
+        super().__init__(core)
         self._api: HttpApi | None = None
         self._verifiers: dict[str, OidcVerifier] = {}
         self._lock = threading.Lock()
-
-    def core(self) -> GcpCore:
-        """The core: built on the first call (see the class docstring), then the same one.
-
-        Raises:
-            Exception: whatever building it raises (a store client that cannot be made, a missing client
-                library's ImportError): nothing of that build is kept, and the next call tries again.
-        """
-        return self._core.get()
-
-    @property
-    def built(self) -> bool:
-        """Whether the core has been built (tests; the cold start benchmark)."""
-        return self._core.built
-
-    @property
-    def boot(self) -> Bootstrapped:
-        """The core (service, runner, adapters); built on first use."""
-        return self.core().boot
 
     @property
     def orders(self) -> FirestoreOrderRepository:

@@ -8,7 +8,10 @@ first (a quick hand-over rather than SQLite's sleeping busy handler); writers of
 are kept apart by SQLite's file lock, or, for the processes of one server (``serve --processes N``, opened with
 ``shared_writes=True``), by an exclusive ``flock`` on a lock file beside the database taken before ``BEGIN
 IMMEDIATE``: the kernel hands it to the next waiting process at once, where SQLite's busy handler sleeps 1 - 100 ms
-between retries (https://sqlite.org/c3ref/busy_timeout.html), which under contention costs more than the write.
+between retries (https://sqlite.org/c3ref/busy_timeout.html), which under contention costs more than the write. That
+wait is bounded (``writers_timeout_s``, 5 s by default): a process that hangs holding the ``flock`` (stopped, stuck
+in a write) makes the others' writes fail with a retryable ``InfrastructureError`` (``reason="locked"``, as SQLite's
+own "database is locked": HTTP 503 with ``Retry-After``) instead of blocking them forever (:class:`_WritersLock`).
 Connections come from a small pool shared by all threads (a server's worker threads plus a timer thread); a
 connection is used by one thread at a time.
 
@@ -57,7 +60,6 @@ log = logging.getLogger(__name__)
 MEMORY: Final[str] = ":memory:"
 #: The size a checkpoint truncates the WAL file to (``PRAGMA journal_size_limit``; https://sqlite.org/pragma.html).
 JOURNAL_SIZE_LIMIT_BYTES: Final[int] = 4 * 1024 * 1024
-
 
 
 def writers_lock_path(database: str | os.PathLike[str]) -> Path:
@@ -171,7 +173,11 @@ class SqliteDatabase:
         shared_writes: other processes write this file all the time (the processes of one ``serve``): every
             write (and checkpoint) also takes an exclusive ``flock`` on :func:`writers_lock_path` (created if
             missing), held until its ``COMMIT`` or ``ROLLBACK``. A writer waits for another process's transaction
-            as long as it lasts; the kernel drops the lock of a process that ends, however it ends. POSIX only.
+            at most ``writers_timeout_s`` (then ``InfrastructureError``, ``reason="locked"``: the other process
+            hangs); the kernel drops the lock of a process that ends, however it ends. POSIX only.
+        writers_timeout_s: how long a write waits for the writers' ``flock`` held by another process (seconds,
+            > 0; ``shared_writes`` only). Not the busy timeout: a writer queued behind a few others' transactions
+            waits on the ``flock`` rather than on SQLite's lock, so a short busy timeout stays short.
 
     Raises:
         ValueError: a non-positive timeout or pool size; ``shared_writes`` where ``flock`` does not exist
@@ -187,27 +193,32 @@ class SqliteDatabase:
         max_connections: int = 8,
         migrate: bool = True,
         shared_writes: bool = False,
+        writers_timeout_s: float = 5.0,
     ) -> None:
         if not busy_timeout_s > 0:
             raise ValueError("busy_timeout_s must be positive")
+        if not writers_timeout_s > 0:
+            raise ValueError("writers_timeout_s must be positive")
         if max_connections < 1:
             raise ValueError("max_connections must be >= 1")
         self._path = str(path) if str(path) == MEMORY else str(Path(path))
         self._in_memory = self._path == MEMORY
-        #: the descriptor of the writers' lock file (shared_writes), or None
-        self._writers_fd: int | None = None
+        #: the writers' lock file's ``flock`` (shared_writes), or None
+        self._writers: _WritersLock | None = None
         if shared_writes:
             if fcntl is None:
                 raise ValueError("shared_writes needs POSIX flock (not available on this platform)")
             if self._in_memory:
                 raise ValueError("shared_writes needs a database file, not :memory:")
             try:
-                self._writers_fd = os.open(writers_lock_path(self._path), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+                fd = os.open(writers_lock_path(self._path), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+                self._writers = _WritersLock(fd, writers_lock_path(self._path))
             except OSError as exc:
                 raise InfrastructureError(
                     f"open {writers_lock_path(self._path)}: {exc.strerror or exc}", action="open", reason="io_error"
                 ) from exc
         self._busy_timeout_s = busy_timeout_s
+        self._writers_timeout_s = writers_timeout_s
         self._max = 1 if self._in_memory else max_connections
         self._cond = threading.Condition()
         self._writer = threading.Lock()
@@ -381,7 +392,7 @@ class SqliteDatabase:
         if not self._writer.acquire(timeout=self._busy_timeout_s):
             raise InfrastructureError("checkpoint: this process's writers hold the database", reason="locked")
         try:
-            self._lock_writers()
+            self._lock_writers("checkpoint")
             try:
                 with self.read() as conn:
                     row = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
@@ -505,7 +516,7 @@ class SqliteDatabase:
                 f"write: the database {self._path} is locked by this process's writers", action="begin", reason="locked"
             )
         try:
-            self._lock_writers()
+            self._lock_writers("begin")
         except BaseException:
             self._writer.release()
             raise
@@ -546,24 +557,22 @@ class SqliteDatabase:
             self._unlock_writers()
             self._writer.release()
 
-    def _lock_writers(self) -> None:
-        """Take the writers' ``flock`` (shared_writes; call with ``self._writer`` held): blocks while another
-        process of the server writes. ``flock`` releases the GIL while it waits."""
-        fd = self._writers_fd
-        if fd is not None:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-            except OSError as exc:
-                raise InfrastructureError(
-                    f"write: cannot lock {writers_lock_path(self._path)}: {exc.strerror or exc}",
-                    action="begin",
-                    reason="locked",
-                ) from exc
+    def _lock_writers(self, action: str) -> None:
+        """Take the writers' ``flock`` (shared_writes; call with ``self._writer`` held), waiting while another
+        process of the server writes, at most ``writers_timeout_s``.
+
+        Raises:
+            InfrastructureError: ``reason="locked"``: another process held it past the deadline, or it could not
+                be taken at all.
+        """
+        writers = self._writers
+        if writers is not None:
+            writers.acquire(self._writers_timeout_s, action)
 
     def _unlock_writers(self) -> None:
-        fd = self._writers_fd
-        if fd is not None:
-            fcntl.flock(fd, fcntl.LOCK_UN)
+        writers = self._writers
+        if writers is not None:
+            writers.release()
 
     def close(self) -> None:
         """Close every pooled connection; later calls raise ``InfrastructureError``. Idempotent.
@@ -579,9 +588,9 @@ class SqliteDatabase:
         for conn in idle:
             conn.close()
         with self._writer:  # no write is between its flock and its unlock
-            fd, self._writers_fd = self._writers_fd, None
-        if fd is not None:
-            os.close(fd)
+            writers, self._writers = self._writers, None
+        if writers is not None:
+            writers.close()
 
     def __enter__(self) -> SqliteDatabase:
         return self
@@ -602,3 +611,120 @@ def _rollback(conn: sqlite3.Connection) -> bool:
     except sqlite3.Error:
         return False
     return True
+
+
+class _WritersLock:
+    """The ``flock`` of :func:`writers_lock_path` for one :class:`SqliteDatabase`, taken with a bound on the wait.
+
+    ``flock(LOCK_EX)`` has no timeout, and polling ``LOCK_NB`` would lose the kernel's immediate hand-over that is
+    the point of the lock. So an uncontended take is one ``LOCK_EX | LOCK_NB`` call on the caller's thread, and a
+    contended one is a blocking ``flock`` on a daemon thread (started at the first contention) that the caller
+    waits for at most its timeout. A caller that gave up leaves that ``flock`` pending: the next caller waits for
+    the same one, and if nobody waits when it is granted it is released at once, so a wait that outlived its
+    caller never holds the lock. One caller at a time (the database's ``_writer`` lock); ``release`` only after a
+    successful ``acquire``.
+
+    Args:
+        fd: an open descriptor of the lock file (owned from now on: :meth:`close` closes it).
+        path: the lock file (for messages).
+    """
+
+    def __init__(self, fd: int, path: Path) -> None:
+        self._fd = fd
+        self._path = path
+        self._cond = threading.Condition()
+        self._held = False  # granted to the current caller, not yet released
+        self._pending = False  # the thread is in (or about to enter) a blocking flock
+        self._wanted = False  # a caller waits for that flock
+        self._error: OSError | None = None
+        self._closing = False
+        self._thread: threading.Thread | None = None
+
+    def acquire(self, timeout_s: float, action: str) -> None:
+        """Take the lock, waiting at most ``timeout_s`` seconds for the process holding it.
+
+        Raises:
+            InfrastructureError: ``reason="locked"``: still held by another process after ``timeout_s``, or
+                ``flock`` failed.
+        """
+        with self._cond:
+            if not self._pending:
+                try:
+                    fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    self._pending = True
+                    self._start_thread()
+                    self._cond.notify_all()
+                except OSError as exc:
+                    raise self._failure(action, exc) from exc
+                else:
+                    self._held = True
+                    return
+            self._wanted = True
+            try:
+                self._cond.wait_for(lambda: self._held or self._error is not None, timeout_s)
+            finally:
+                self._wanted = False
+            if self._held:
+                return
+            error, self._error = self._error, None
+            if error is not None:
+                raise self._failure(action, error) from error
+        raise InfrastructureError(
+            f"{action}: another process of the server has held {self._path} for over {timeout_s:.1f} s",
+            action=action,
+            reason="locked",
+        )
+
+    def release(self) -> None:
+        """Release the lock taken by :meth:`acquire`."""
+        with self._cond:
+            self._held = False
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        """Close the descriptor (which drops the lock); a ``flock`` still pending on the thread closes it when it
+        returns (closing it under a blocked call could release a descriptor reused meanwhile). Idempotent."""
+        with self._cond:
+            if self._closing:
+                return
+            self._closing = True
+            self._cond.notify_all()
+            if not self._pending:
+                os.close(self._fd)
+
+    def _start_thread(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._wait, name="fooddelivery-sqlite-writers", daemon=True)
+            self._thread.start()
+
+    def _wait(self) -> None:
+        """The thread: one blocking ``flock`` per contention, granted to the caller waiting for it, or released."""
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._pending or self._closing)
+                if not self._pending:
+                    return  # closing, and the descriptor was closed by close()
+            error: OSError | None = None
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX)  # the GIL is released while it waits
+            except OSError as exc:
+                error = exc
+            with self._cond:
+                self._pending = False
+                if self._closing:
+                    os.close(self._fd)
+                    return
+                if error is not None:
+                    if self._wanted:
+                        self._error = error
+                elif self._wanted:
+                    self._held = True
+                else:
+                    fcntl.flock(self._fd, fcntl.LOCK_UN)  # its caller gave up: never hold it for nobody
+                self._cond.notify_all()
+
+    def _failure(self, action: str, exc: OSError) -> InfrastructureError:
+        return InfrastructureError(
+            f"{action}: cannot lock {self._path}: {exc.strerror or exc}", action=action, reason="locked"
+        )

@@ -106,6 +106,7 @@ def open_sqlite_adapters(
     max_connections: int = 8,
     location_retain: int | None = None,
     shared_writes: bool = False,
+    writers_timeout_s: float = 5.0,
 ) -> SqliteAdapters:
     """Open (creating if missing) the SQLite database at ``path`` and build every adapter on it.
 
@@ -132,6 +133,8 @@ def open_sqlite_adapters(
         max_connections: most connections open at once (threads beyond wait for one).
         location_retain: positions kept per driver in the location stream, or None for all.
         shared_writes: the processes of one server write the file together (see :class:`SqliteDatabase`).
+        writers_timeout_s: how long a write waits for another process's hold of the writers' ``flock``
+            (``shared_writes``) before ``InfrastructureError`` (``reason="locked"``; seconds).
 
     Returns:
         The adapters, sharing one :class:`SqliteDatabase`; close them with :meth:`SqliteAdapters.close`.
@@ -143,7 +146,11 @@ def open_sqlite_adapters(
     """
     clock = clock or SystemClock()
     db = SqliteDatabase(
-        path, busy_timeout_s=busy_timeout_s, max_connections=max_connections, shared_writes=shared_writes
+        path,
+        busy_timeout_s=busy_timeout_s,
+        max_connections=max_connections,
+        shared_writes=shared_writes,
+        writers_timeout_s=writers_timeout_s,
     )
     try:
         return SqliteAdapters(
