@@ -277,6 +277,20 @@ def test_a_pipelined_head_split_across_two_writes_gets_414_or_431_by_its_whole_r
 
 
 @HTTP
+def test_a_20_kib_request_target_after_blank_lines_gets_414(start_server: StartServer, http: str) -> None:
+    # the parsers skip blank lines before a request line (RFC 9112 section 2.2; h11 refuses them, 400, when they
+    # come alone), and so does the 414's measure: one write, blank lines and a head with a 20 KiB request line
+    server = start_server("--http", http)
+    sock = _connect(server)
+    sock.sendall(b"\r\n\r\nGET /health?q=" + b"a" * (20 * 1024) + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+    answer = _read_until_closed(sock)
+    sock.close()
+
+    assert answer.startswith(b"HTTP/1.1 414 URI Too Long\r\n"), answer[:200]
+    assert _problem_of(answer, b"HTTP/1.1 414 URI Too Long")["code"] == "uri_too_long"
+
+
+@HTTP
 def test_pipelined_requests_are_answered_in_order_on_one_connection(start_server: StartServer, http: str) -> None:
     server = start_server("--http", http, "--idle-timeout", str(DEADLINE_S))
     sock = _connect(server)
