@@ -234,6 +234,56 @@ def test_a_pipelined_head_over_16_kib_behind_a_good_request_gets_431_or_414_afte
 
 
 @HTTP
+@pytest.mark.parametrize(
+    ("begun", "rest", "status"),
+    [
+        # a 17 KiB request line, then a header that takes the head over the limit before it ends: 414
+        (
+            b"GET /health?q=" + b"a" * 4096,
+            b"a" * (13 * 1024) + b" HTTP/1.1\r\nHost: x\r\nX-Padding: " + b"b" * 4096,
+            414,
+        ),
+        # a short request line whose CRLF begins the second write, then a 20 KiB header: 431
+        (b"GET /health HTTP/1.1", b"\r\nX-Padding: " + b"b" * (20 * 1024), 431),
+    ],
+    ids=["long-line", "short-line"],
+)
+def test_a_pipelined_head_split_across_two_writes_gets_414_or_431_by_its_whole_request_line(
+    start_server: StartServer, http: str, begun: bytes, rest: bytes, status: int
+) -> None:
+    # the pipelined head begins in the read that ends the first request (uncounted there); the rest comes in a
+    # second write
+    server = start_server("--http", http)
+    good = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+    sock = _connect(server)
+    sock.sendall(good + begun)
+    time.sleep(0.3)  # its own read
+    with contextlib.suppress(OSError):
+        sock.sendall(rest)
+    answer = _read_until_closed(sock)
+    sock.close()
+
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n") and answer.count(b"HTTP/1.1 ") == 2, answer[:300]
+    reason = b"URI Too Long" if status == 414 else b"Request Header Fields Too Large"
+    problem = _problem_of(answer, b"HTTP/1.1 %d %s" % (status, reason))
+    assert problem["code"] == ("uri_too_long" if status == 414 else "header_too_large"), answer[:600]
+
+
+@HTTP
+def test_a_20_kib_request_target_after_blank_lines_gets_414(start_server: StartServer, http: str) -> None:
+    # the parsers skip blank lines before a request line (RFC 9112 section 2.2; h11 refuses them, 400, when they
+    # come alone), and so does the 414's measure: one write, blank lines and a head with a 20 KiB request line
+    server = start_server("--http", http)
+    sock = _connect(server)
+    sock.sendall(b"\r\n\r\nGET /health?q=" + b"a" * (20 * 1024) + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+    answer = _read_until_closed(sock)
+    sock.close()
+
+    assert answer.startswith(b"HTTP/1.1 414 URI Too Long\r\n"), answer[:200]
+    assert _problem_of(answer, b"HTTP/1.1 414 URI Too Long")["code"] == "uri_too_long"
+
+
+@HTTP
 def test_pipelined_requests_are_answered_in_order_on_one_connection(start_server: StartServer, http: str) -> None:
     server = start_server("--http", http, "--idle-timeout", str(DEADLINE_S))
     sock = _connect(server)

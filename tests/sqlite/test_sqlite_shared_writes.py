@@ -173,3 +173,32 @@ def test_a_write_waits_for_a_writers_lock_released_within_its_timeout(tmp_path: 
 def test_the_writers_timeout_must_be_positive(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="writers_timeout_s"):
         SqliteDatabase(tmp_path / "x.db", shared_writes=True, writers_timeout_s=0)
+
+
+@pytest.mark.parametrize("timeout_s", [float("inf"), 1e10], ids=["inf", "1e10"])
+def test_a_writers_timeout_past_what_a_wait_can_take_waits_without_a_bound(tmp_path: Path, timeout_s: float) -> None:
+    # threading's waits take at most threading.TIMEOUT_MAX (about 292 years): a longer timeout (or inf, "no
+    # bound", the wait before the bound existed) raised OverflowError at once on a contended write
+    path = tmp_path / "forever.db"
+    db = SqliteDatabase(path, shared_writes=True, writers_timeout_s=timeout_s)
+    with db.write() as conn:
+        conn.execute("CREATE TABLE t (n INTEGER)")
+    holder = _Holder(path)
+    outcome: list[object] = []
+
+    def write() -> None:
+        try:
+            with db.write() as conn:
+                conn.execute("INSERT INTO t VALUES (1)")
+            outcome.append("written")
+        except Exception as exc:
+            outcome.append(exc)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    writer.join(0.5)
+    assert writer.is_alive() and outcome == []  # still waiting for the holder
+    holder.release()
+    writer.join(5)
+    assert outcome == ["written"] and _count(db) == 1
+    db.close()

@@ -56,6 +56,7 @@ class GuardedHttpToolsProtocol(_HeadDeadline, HttpToolsProtocol):
     _in_head: bool
     _head_bytes: int
     _line_bytes: int | None
+    _line_before: int
     _refusal_status: int
     _head_tail: bytes
     _head_bytes_seen: bool
@@ -88,12 +89,19 @@ class GuardedHttpToolsProtocol(_HeadDeadline, HttpToolsProtocol):
             return
         if self._in_head and data:
             self._head_bytes_seen = True
-            counted = data.lstrip(b"\r\n") if self._head_bytes == 0 else data  # llhttp skips blank lines first
+            # a head that began uncounted, in the read that ended the request before it: its request line so far
+            begun = not self._head_counted and self._head_bytes == 0
+            if begun:
+                self._line_before = len(self.parser.get_method()) + 1 + len(self.url) if self.url else 0
+            # llhttp skips blank lines first (not within a head begun)
+            counted = data.lstrip(b"\r\n") if self._head_bytes == 0 and self._head_counted else data
             pending = self._head_tail + counted
             end = _HEAD_END.search(pending)
             size = self._head_bytes + (end.end() - len(self._head_tail) if end is not None else len(counted))
             if self._line_bytes is None and (line_end := counted.find(b"\n")) >= 0:
-                self._line_bytes = self._head_bytes + line_end + 1  # the request line with its line end
+                # the request line with its line end (of a head begun, the version's bytes before this read are
+                # not known: a few bytes short at most)
+                self._line_bytes = self._line_before + self._head_bytes + line_end + 1
             if size > self.max_head_bytes:
                 line = self._line_bytes
                 self._refuse_large_head(status=414 if line is None or line > self.max_head_bytes else 431)
@@ -210,6 +218,7 @@ class GuardedHttpToolsProtocol(_HeadDeadline, HttpToolsProtocol):
         self._in_head = True
         self._head_bytes = 0
         self._line_bytes = None
+        self._line_before = 0
         self._head_tail = b""
         self._head_bytes_seen = False
         self._parsed_head = 0

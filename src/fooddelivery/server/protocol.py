@@ -264,7 +264,9 @@ class GuardedH11Protocol(_HeadDeadline, H11Protocol):
     def _head_over_limit(self, pending: bytes) -> bool:
         """Whether the request head at the start of ``pending`` (bytes h11 has not parsed yet) is over
         ``max_head_bytes``: measured up to the end of its blank line when one is found near enough the start to
-        decide, else all of ``pending`` counts (the head is not complete yet). False when nothing is pending."""
+        decide, else all of ``pending`` counts (the head is not complete yet); blank lines before it are not part of
+        it (as the parsers skip them). False when nothing is pending."""
+        pending = pending.lstrip(b"\r\n")
         end = _HEAD_END.search(pending, 0, self.max_head_bytes + 5)
         return bool(pending) and (end.end() if end is not None else len(pending)) > self.max_head_bytes
 

@@ -176,8 +176,9 @@ class SqliteDatabase:
             at most ``writers_timeout_s`` (then ``InfrastructureError``, ``reason="locked"``: the other process
             hangs); the kernel drops the lock of a process that ends, however it ends. POSIX only.
         writers_timeout_s: how long a write waits for the writers' ``flock`` held by another process (seconds,
-            > 0; ``shared_writes`` only). Not the busy timeout: a writer queued behind a few others' transactions
-            waits on the ``flock`` rather than on SQLite's lock, so a short busy timeout stays short.
+            > 0; ``shared_writes`` only; ``inf``, or anything over ``threading.TIMEOUT_MAX``: no bound). Not the
+            busy timeout: a writer queued behind a few others' transactions waits on the ``flock`` rather than on
+            SQLite's lock, so a short busy timeout stays short.
 
     Raises:
         ValueError: a non-positive timeout or pool size; ``shared_writes`` where ``flock`` does not exist
@@ -661,8 +662,10 @@ class _WritersLock:
                     self._held = True
                     return
             self._wanted = True
+            # threading's waits take at most TIMEOUT_MAX (about 292 years; more raises OverflowError): past it, no bound
+            bound = timeout_s if timeout_s <= threading.TIMEOUT_MAX else None
             try:
-                self._cond.wait_for(lambda: self._held or self._error is not None, timeout_s)
+                self._cond.wait_for(lambda: self._held or self._error is not None, bound)
             finally:
                 self._wanted = False
             if self._held:
