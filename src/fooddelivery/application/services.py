@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from fooddelivery.application._base import use_case
 from fooddelivery.application.commands import PlaceOrder, PlaceOrderResult, Tracking
 from fooddelivery.application.deliveries import DeliveryUseCases
+from fooddelivery.application.messages import MalformedMessage
 from fooddelivery.application.ordering import OrderingUseCases
 from fooddelivery.application.runtime import REACTING_EVENT_TYPES, REACTION_GATES
 from fooddelivery.domain.errors import InfrastructureError
@@ -57,9 +58,14 @@ class FoodDeliveryService(OrderingUseCases, DeliveryUseCases):
         assignment: driver search policy.
         dead_letters: events whose in-process handling failed, with the error (never silently dropped;
             :meth:`resume_sagas` retries them).
+        malformed: events the runtime can never handle (it raised
+            :class:`~fooddelivery.application.messages.MalformedMessage`), with the error: the in-process
+            dead-letter queue. Logged once at ERROR, kept here for inspection, never retried (a retry could only fail
+            again); the bus has the event itself, as it has every published one.
     """
 
     dead_letters: list[tuple[DomainEvent, Exception]] = field(default_factory=list)
+    malformed: list[tuple[DomainEvent, MalformedMessage]] = field(default_factory=list)
 
     # -- events -------------------------------------------------------------------------------------------
     def handle_events(self, events: Sequence[DomainEvent]) -> list[str]:
@@ -72,7 +78,10 @@ class FoodDeliveryService(OrderingUseCases, DeliveryUseCases):
             The ids of the events whose handling failed. The relay leaves them in the outbox, so the sweep (the
             worker's, or the next process's at start) delivers them again: a failure is never lost, even if the
             process dies. Each is also kept in :attr:`dead_letters` with its error, for :meth:`resume_sagas` and
-            for inspection, and logged (an outage as one line, anything else with its traceback).
+            for inspection, and logged (an outage as one line, anything else with its traceback). An event the
+            runtime can never handle (``MalformedMessage``) is not among them: it is dead-lettered into
+            :attr:`malformed` and logged once, and leaves the outbox as handled (handing it again at every sweep,
+            and appending it to the bus each time, could never succeed).
         """
         failed: list[str] = []
         runtime = self.runtime
@@ -95,6 +104,12 @@ class FoodDeliveryService(OrderingUseCases, DeliveryUseCases):
                     )
                     self.dead_letters.append((event, exc))
                     failed.append(event.event_id)
+                except MalformedMessage as exc:
+                    log.error(
+                        "%s %s of order %s can never be handled, dead-lettered (FoodDeliveryService.malformed): %s",
+                        event.type.value, event.event_id, event.order_id, exc,
+                    )
+                    self.malformed.append((event, exc))
                 except Exception as exc:
                     log.exception("handling %s of order %s failed", event.type.value, event.order_id)
                     self.dead_letters.append((event, exc))
