@@ -318,9 +318,10 @@ def test_bad_input_is_a_validation_error_naming_each_field_and_nothing_is_stored
 PRICE_CHANGES = {
     "lower price": "9.49",
     "higher price": "9.51",
-    "negative price": "-9.50",
-    "absurd price": "1e30",
+    "a menu's highest price": "10000",
 }
+#: prices no menu item can have (every one is above 0 and at most MAX_MENU_PRICE): never valid, whatever the menu
+IMPOSSIBLE_PRICES = {"negative price": "-9.50", "zero": "0", "absurd price": "1e30", "over the highest": "10000.01"}
 
 
 @pytest.mark.parametrize("sent", list(PRICE_CHANGES.values()), ids=list(PRICE_CHANGES))
@@ -331,6 +332,18 @@ def test_a_client_price_that_differs_from_the_menu_is_refused_as_price_changed(a
         app.place(lines=[LineRequest(1, item_id="creme"), LineRequest(1, item_id="margherita", unit_price=sent)])
 
     assert fields(exc) == {"lines.1.unit_price": "price_changed"}
+    assert app.observable() == before
+
+
+@pytest.mark.parametrize("sent", list(IMPOSSIBLE_PRICES.values()), ids=list(IMPOSSIBLE_PRICES))
+def test_a_client_price_no_menu_can_have_is_a_validation_error(app: World, sent: str) -> None:
+    before = app.observable()
+
+    with pytest.raises(ValidationError) as exc:
+        app.place(lines=[LineRequest(1, item_id="creme"), LineRequest(1, item_id="margherita", unit_price=sent)])
+
+    assert type(exc.value) is ValidationError  # 422, not PriceChanged's 409: re-reading the menu cannot fix it
+    assert fields(exc) == {"lines.1.unit_price": "out_of_range"}
     assert app.observable() == before
 
 
