@@ -349,24 +349,59 @@ def _order_fixed_size(order: Order) -> int:
         and cached[5] is order.payment_method
     ):
         return cached[6]
-    pricing = order.pricing
-    id_bytes = _text_size(order.order_id)
-    size = document_size(
-        {
-            "orderId": order.order_id,
-            "userId": order.customer_id,
-            "restaurantId": order.restaurant_id,
-            "paymentMethod": order.payment_method,
-            "currency": pricing.total.currency,
-            **_order_fixed_parts(order),
-        }
-    ) + 2 * id_bytes  # the id in statusCreatedAt and createdAtKey
+    size = _order_fixed_bytes(order)
     if len(_FIXED) >= _FIXED_MAX:
         _FIXED.clear()
     _FIXED[order.order_id] = (
         order.lines, order.pricing, order.delivery_address, order.customer_id, order.restaurant_id,
         order.payment_method, size,
     )
+    return size
+
+
+def _order_fixed_bytes(order: Order) -> int:
+    """:func:`_order_fixed_size`'s bytes, computed: ``document_size`` of the order's id, customer, restaurant,
+    payment method and currency and of :func:`_order_fixed_parts`, plus the id's bytes twice (in statusCreatedAt
+    and createdAtKey), summed attribute by attribute (names' bytes written as numbers) without building the maps."""
+    vs = value_size
+    order_id = order.order_id
+    id_bytes = vs(order_id)
+    size = 7 + id_bytes + 2 * id_bytes  # "orderId", and the id in statusCreatedAt and createdAtKey
+    value: Any = order.customer_id
+    if value is not None:  # "userId"
+        size += 6 + vs(value)
+    value = order.restaurant_id
+    if value is not None:  # "restaurantId"
+        size += 12 + vs(value)
+    value = order.payment_method
+    if value is not None:  # "paymentMethod"
+        size += 13 + vs(value)
+    pricing = order.pricing
+    value = pricing.total.currency
+    if value is not None:  # "currency"
+        size += 8 + vs(value)
+    # "lines": a list (3 bytes, 1 per element) of maps (3 bytes, 1 + name + value per entry): itemId, name,
+    # unitPriceMinor, quantity, lineTotalMinor
+    size += 5 + 3
+    for line in order.lines:
+        size += 1 + 3 + (1 + 6 + vs(line.item_id)) + (1 + 4 + vs(line.name)) + (1 + 14 + vs(line.unit_price.minor))
+        size += (1 + 8 + vs(line.quantity)) + (1 + 14 + vs(line.line_total.minor))
+    # "pricing": subtotalMinor, discountMinor, taxMinor, deliveryFeeMinor, serviceFeeMinor, tipMinor, totalMinor,
+    # promoCode and distanceKm when set
+    size += 7 + 3 + (1 + 13 + vs(pricing.subtotal.minor)) + (1 + 13 + vs(pricing.discount.minor))
+    size += (1 + 8 + vs(pricing.tax.minor)) + (1 + 16 + vs(pricing.delivery_fee.minor))
+    size += (1 + 15 + vs(pricing.service_fee.minor)) + (1 + 8 + vs(pricing.tip.minor))
+    size += 1 + 10 + vs(pricing.total.minor)
+    if pricing.promo_code is not None:
+        size += 1 + 9 + vs(pricing.promo_code)
+    if pricing.distance_km is not None:
+        size += 1 + 10 + vs(pricing.distance_km)
+    # "deliveryAddress": text, and lat and lon when known
+    address = order.delivery_address
+    size += 15 + 3 + 1 + 4 + vs(address.text)
+    location = address.location
+    if location is not None:
+        size += (1 + 3 + vs(location.lat)) + (1 + 3 + vs(location.lon))
     return size
 
 
