@@ -290,11 +290,6 @@ class InMemoryDriverRepository:
         between the nearest edges of the two cells, ``d_col`` the column offset wrapped to ``[-lon_cells / 2,
         lon_cells / 2)``, ``column`` the cell's (wrapped) column. Found by bisecting the sorted occupied cells of each
         strip of rows in reach (:attr:`_strips`) on the columns in reach, so the empty cells between them cost nothing.
-
-        A strip's columns in reach are those of the circle of radius ``hi`` over its rows (not the square around it),
-        less, when ``lo >= 1``, the middle columns whose every cell lies within ``lo`` (listed by an earlier band):
-        both bounds keep a margin of a whole cell over the keys' rounding (:meth:`_strip_columns`), and every cell of
-        the windows still passes the exact test, so the answer is the one the square would give.
         """
         span = int(hi) + 1  # no cell more rows or columns away has a key within `hi`
         strips = self._strips
@@ -307,35 +302,17 @@ class InMemoryDriverRepository:
         else:
             candidates = [(k, codes) for k in range(s_lo, s_hi + 1) if (codes := strips.get(k)) is not None]
         whole = 2 * span + 1 >= lon_cells
-        hi2 = hi * hi
-        lo2 = lo * lo if lo >= 1.0 else -1.0  # no middle columns to leave out below one cell
-        sqrt = math.sqrt
+        # codes of the first and last column in reach (a code is column * _STRIP + row % _STRIP)
+        first = ((cy - span + half) % lon_cells - half) * _STRIP
+        last = ((cy + span + half) % lon_cells - half) * _STRIP + _STRIP - 1
         for k, codes in candidates:
-            base = k * _STRIP - cx  # d_row of the strip's first row
             if whole:
                 window: Sequence[int] = codes
-            else:
-                # the rows' nearest and farthest row distances (max(0, |d_row| - 1)) over the strip
-                top = base + _STRIP - 1
-                near = 0 if base <= 0 <= top else (base if base > 0 else -top)
-                far = -base if -base > top else top
-                ar_near = near - 1 if near > 1 else 0
-                if ar_near > hi:
-                    continue
-                # |d_col| <= outer: a cell farther out has a column distance of at least sqrt(hi^2 - ar_near^2) + 1
-                outer = min(span, int(sqrt(max(0.0, hi2 - ar_near * ar_near))) + 2)
-                inner = -1  # |d_col| <= inner: every cell's key is at most sqrt(lo^2 - 1) (listed by an earlier band)
-                ar_far = far - 1 if far > 1 else 0
-                if ar_far * ar_far < lo2:
-                    inner = int(sqrt(lo2 - ar_far * ar_far))
-                    if inner >= outer:
-                        continue
-                if inner < 0:
-                    window = self._columns(codes, cy - outer, cy + outer)
-                else:
-                    window = self._columns(codes, cy - outer, cy - inner - 1) + self._columns(
-                        codes, cy + inner + 1, cy + outer
-                    )
+            elif first <= last:
+                window = codes[bisect_left(codes, first) : bisect_right(codes, last)]
+            else:  # the window crosses the antimeridian
+                window = codes[bisect_left(codes, first) :] + codes[: bisect_right(codes, last)]
+            base = k * _STRIP - cx
             # one comprehension per strip, not a call (list.append) per cell; `for x in (value,)` is an assignment
             out += [
                 (key, dr, dc, iy)
@@ -351,16 +328,6 @@ class InMemoryDriverRepository:
             ]
         out.sort()
         return out
-
-    def _columns(self, codes: list[int], first_col: int, last_col: int) -> list[int]:
-        """The codes of ``codes`` (a strip's sorted occupied cells) in the columns ``first_col..last_col``
-        (unwrapped, fewer than ``lon_cells`` of them; the window may cross the antimeridian)."""
-        half, lon_cells = self._half_lon_cells, self._lon_cells
-        first = ((first_col + half) % lon_cells - half) * _STRIP
-        last = ((last_col + half) % lon_cells - half) * _STRIP + _STRIP - 1
-        if first <= last:
-            return codes[bisect_left(codes, first) : bisect_right(codes, last)]
-        return codes[bisect_left(codes, first) :] + codes[: bisect_right(codes, last)]  # across the antimeridian
 
     def _nearest_first(self, point: GeoPoint, radius_km: float, limit: int) -> tuple[list[_Found], int]:
         """Nearest-first search over grid cells (call with the lock held).
