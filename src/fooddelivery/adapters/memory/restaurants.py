@@ -150,7 +150,7 @@ class InMemoryRestaurantRepository:
                 self._meter.record(_READ_MISS)
             raise NotFound(f"restaurant {restaurant_id} not found", restaurant_id=restaurant_id) from None
         if self._meter is not None:
-            self._meter.record(_READ, size=restaurant_size(stored))
+            self._meter.local.sized[_READ, restaurant_size(stored)] += 1  # meter.record, without the call
         return stored
 
     def search(self, query: RestaurantQuery) -> Page[Restaurant]:
