@@ -17,7 +17,13 @@ from fooddelivery.domain.events import DomainEvent, EventType
 from fooddelivery.ports.notifications import Notification, NotificationKind
 from fooddelivery.testing.builders import make_event
 from fooddelivery.testing.contracts import EventPublisherContract, LocationStreamContract, NotifierContract
-from fooddelivery_gcp.pubsub import PubSubEventPublisher, PubSubLocationStream, PubSubNotifier
+from fooddelivery_gcp.pubsub import (
+    BATCH_LATENCY_S,
+    LazyPublisher,
+    PubSubEventPublisher,
+    PubSubLocationStream,
+    PubSubNotifier,
+)
 from gcp_stack import PROJECT, PubSubAdmin
 
 
@@ -102,6 +108,19 @@ def test_every_message_carries_the_order_as_ordering_key_and_its_type_and_schema
         events[0].event_id,
         "ord-a",
     )
+
+
+def test_the_client_sends_a_batch_after_1_ms_and_a_long_call_still_arrives_in_order(admin: PubSubAdmin) -> None:
+    # the library's default holds every message 10 ms before it sends the batch: 10 ms on each topic's publish of a
+    # request that publishes after commit
+    client = LazyPublisher().get()
+    assert client.batch_settings.max_latency == BATCH_LATENCY_S == 0.001
+    assert client.publisher_options.enable_message_ordering is True
+    topic, subscription = _topic(admin, "latency")
+    events = [make_event(order_id="ord-l", order_version=v, type=EventType.ORDER_STATUS_CHANGED) for v in range(1, 61)]
+    PubSubEventPublisher(topic, client=client).publish(events)  # may span several batches: still in order
+    messages = admin.pull(subscription, at_least=60)
+    assert [int(m.attributes["orderVersion"]) for m in messages] == list(range(1, 61))
 
 
 def test_the_fan_out_sends_only_the_runtimes_events_to_the_runtime_topic_and_every_event_to_the_bus(
