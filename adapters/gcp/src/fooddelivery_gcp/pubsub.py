@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from typing import Any, Final
@@ -135,11 +136,13 @@ def _resume(client: Any, topic: str, ordering_key: str) -> None:
 
 
 def _wait(futures: Sequence[tuple[str, str, Future[str]]], timeout_s: float) -> dict[str, BaseException]:
-    """Wait for every ``(id, ordering key, future)``; returns id -> error of the failed ones."""
+    """Wait up to ``timeout_s`` seconds in all (not per future) for every ``(id, ordering key, future)``; returns
+    id -> error of the failed ones (``TimeoutError`` for those not done by then)."""
     errors: dict[str, BaseException] = {}
+    deadline = time.monotonic() + timeout_s
     for item_id, _, future in futures:
         try:
-            future.result(timeout=timeout_s)
+            future.result(timeout=max(0.0, deadline - time.monotonic()))
         except Exception as exc:
             errors[item_id] = exc
     return errors

@@ -5,6 +5,8 @@ the fan-out to the runtime topic, and a refused publish reported per order."""
 from __future__ import annotations
 
 import json
+import socket
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -168,6 +170,25 @@ def test_a_publish_that_outlives_the_wait_is_reported_failed_and_retryable_not_r
     PubSubEventPublisher(topic, timeout_s=10).publish([later])  # the key was never paused: it still publishes
     got = [m.attributes["eventId"] for m in admin.pull(subscription, at_least=3, timeout=10)]
     assert later.event_id in got and set(got) <= {*(e.event_id for e in events), later.event_id}
+
+
+def test_a_publish_to_an_unreachable_service_waits_timeout_s_in_all_not_once_per_event(
+    admin: PubSubAdmin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # timeout_s is the wait for the batch: each event's future waited timeout_s on its own, so a stopped service held
+    # a publish of n events n x timeout_s (a sweep of 100 events: 100 x 30 s) instead of timeout_s
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("PUBSUB_EMULATOR_HOST", f"127.0.0.1:{port}")  # nothing listens there
+    events = [make_event(order_id=order) for order in ("ord-u", "ord-u", "ord-v", "ord-v")]
+    started = time.monotonic()
+    with pytest.raises(InfrastructureError) as caught:
+        PubSubEventPublisher(f"projects/{PROJECT}/topics/unreachable", timeout_s=1.0).publish(events)
+    waited = time.monotonic() - started
+    assert caught.value.context["failed_ids"] == [e.event_id for e in events]
+    assert caught.value.context["retryable"] is True
+    assert 1.0 <= waited < 2.5, waited  # one timeout_s (was 4.0: one per event)
 
 
 def test_a_position_that_outlives_the_wait_is_reported_failed_not_raised_as_a_bug(admin: PubSubAdmin) -> None:
