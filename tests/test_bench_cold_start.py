@@ -358,3 +358,25 @@ def test_a_measured_program_whose_check_fails_still_fails_with_its_error() -> No
     )
     assert done.returncode == 1
     assert "AssertionError: 500" in done.stderr
+
+
+def test_the_paired_comparison_ends_every_probe_at_its_answer_as_the_benchmark_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # bench/_cold_start_ab.py measures cold_start.py's probes; its "module loaded" was a bare -c import that ran on to
+    # the interpreter's exit while its GET and POST probes (written by _write) ended at their answer
+    from bench import _cold_start_ab as ab
+
+    measured: list[str] = []
+
+    def run(python: str, argv: list[str], env: dict[str, str]) -> tuple[float, float]:
+        measured.append(argv[1] if argv[0] == "-c" else Path(argv[0]).read_text(encoding="utf-8"))
+        return 1.0, 1.0
+
+    monkeypatch.setattr(ab.cs, "_start_moto", lambda python: (None, "http://127.0.0.1:9"))
+    monkeypatch.setattr(ab.cs, "_stop", lambda proc: None)
+    monkeypatch.setattr(ab.subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 0, "", ""))
+    monkeypatch.setattr(ab, "_run", run)
+    assert ab.main([sys.executable, sys.executable, "--pairs", "1"]) == 0
+    assert len(measured) == 3 * 4  # 3 probes x (2 warm-up + 2 paired runs)
+    assert [code.endswith(ab.cs.ANSWERED) for code in measured] == [True] * 12
