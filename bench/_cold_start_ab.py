@@ -62,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="cold-start-ab-") as tmp:
             folder = Path(tmp)
             probes = {
-                "module loaded": ["-c", f"import {cs.ENTRYPOINTS['AWS']}"],
+                "module loaded": ["-c", cs.answered(f"import {cs.ENTRYPOINTS['AWS']}")],
                 "GET /health": [str(cs._write(folder, "health.py", cs.PROBES["ours GET /health"]))],
                 "POST /orders": [
                     str(cs._write(folder, "post.py", cs._fill(cs.PROBES["ours POST /orders"], order=cs.OUR_ORDER)))

@@ -335,3 +335,48 @@ def test_a_stand_in_that_exits_before_it_answers_is_said_to_have_exited_at_once(
     fake.chmod(0o755)
     with pytest.raises(cs.BenchError, match=r"moto server exited \(status 4\) before it answered"):
         cs._start_moto(str(fake))
+
+
+def test_a_measured_program_ends_when_it_is_done_not_when_the_interpreter_has_finished(tmp_path: Path) -> None:
+    # a thread the interpreter joins at exit (as the Cosmos DB SDK's endpoint health check): without ANSWERED the
+    # program's time would run until the thread ends, 60 s here, past the timeout
+    lingering = "import threading, time\nthreading.Thread(target=time.sleep, args=(60,)).start()\nprint('answered')"
+    program = cs._write(tmp_path, "probe.py", lingering)
+    assert program.read_text(encoding="utf-8").endswith(cs.ANSWERED)
+    for command in ([sys.executable, str(program)], [sys.executable, "-c", cs.answered(lingering)]):
+        done = subprocess.run(command, capture_output=True, text=True, timeout=20, check=False)
+        assert (done.returncode, done.stdout) == (0, "answered\n")  # what it printed is flushed before it leaves
+
+
+def test_a_measured_program_whose_check_fails_still_fails_with_its_error() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", cs.answered("r = 500\nassert r == 201, r")],
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "AssertionError: 500" in done.stderr
+
+
+def test_the_paired_comparison_ends_every_probe_at_its_answer_as_the_benchmark_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # bench/_cold_start_ab.py measures cold_start.py's probes; its "module loaded" was a bare -c import that ran on to
+    # the interpreter's exit while its GET and POST probes (written by _write) ended at their answer
+    from bench import _cold_start_ab as ab
+
+    measured: list[str] = []
+
+    def run(python: str, argv: list[str], env: dict[str, str]) -> tuple[float, float]:
+        measured.append(argv[1] if argv[0] == "-c" else Path(argv[0]).read_text(encoding="utf-8"))
+        return 1.0, 1.0
+
+    monkeypatch.setattr(ab.cs, "_start_moto", lambda python: (None, "http://127.0.0.1:9"))
+    monkeypatch.setattr(ab.cs, "_stop", lambda proc: None)
+    monkeypatch.setattr(ab.subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 0, "", ""))
+    monkeypatch.setattr(ab, "_run", run)
+    assert ab.main([sys.executable, sys.executable, "--pairs", "1"]) == 0
+    assert len(measured) == 3 * 4  # 3 probes x (2 warm-up + 2 paired runs)
+    assert [code.endswith(ab.cs.ANSWERED) for code in measured] == [True] * 12

@@ -421,3 +421,31 @@ def test_a_failed_core_build_answers_the_timer_and_the_sweep_503_with_a_problem_
         assert (answer.status_code, answer.content_type) == (503, "application/problem+json")
         assert answer.get_json()["status"] == 503
         assert (len(calls), app.built) == (attempt, False)
+
+
+# -- pydantic's plugin discovery on the first request --------------------------------------------------------------
+PLUGIN_PROBE = """
+import importlib.metadata, os
+calls = []
+real = importlib.metadata.entry_points
+importlib.metadata.entry_points = lambda **kw: (calls.append(kw.get("group")), real(**kw))[1]
+import fooddelivery_gcp.main  # what functions-framework loads
+from fooddelivery.http.models import PlaceOrderIn
+try:
+    PlaceOrderIn.model_validate({})  # the first model built: pydantic looks for plugins here unless told not to
+except Exception:
+    pass
+print(repr(os.environ.get("PYDANTIC_DISABLE_PLUGINS")), calls.count("pydantic"))
+"""
+
+
+@pytest.mark.parametrize(("preset", "expected"), [(None, "'__all__' 0"), ("", "'' 1")])
+def test_the_functions_turn_off_pydantic_plugin_discovery_unless_the_settings_turn_it_on(
+    preset: str | None, expected: str
+) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
+    if preset is not None:
+        env["PYDANTIC_DISABLE_PLUGINS"] = preset
+    done = subprocess.run([sys.executable, "-c", PLUGIN_PROBE], env=env, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == expected

@@ -19,6 +19,7 @@ from typing import Any
 
 import azure.durable_functions as df
 import azure.functions as func
+import pytest
 from azure_world import START, function_app
 from durable_stand_in import DurableHost, DurableRpcServer
 
@@ -251,3 +252,43 @@ def test_the_worker_reads_the_same_functions_as_the_durable_sdks_decorators_regi
         params, hints, is_async, _ = _what_the_worker_reads(sdk_function)
         assert ours[:3] == (params, hints, is_async)
         assert hints["client"] is str
+
+
+#: Run in a fresh interpreter: load the app as the host does and build the first request's model, counting pydantic's
+#: plugin lookups (one scan of every installed distribution's entry points).
+PLUGIN_PROBE = """
+import importlib.metadata, os, sys
+calls = []
+real = importlib.metadata.entry_points
+importlib.metadata.entry_points = lambda **kw: (calls.append(kw.get("group")), real(**kw))[1]
+sys.path.insert(0, sys.argv[1])
+import function_app
+from fooddelivery.http.models import PlaceOrderIn
+try:
+    PlaceOrderIn.model_validate({})  # the first model built: pydantic looks for plugins here unless told not to
+except Exception:
+    pass
+print(repr(os.environ.get("PYDANTIC_DISABLE_PLUGINS")), calls.count("pydantic"))
+"""
+
+
+@pytest.mark.parametrize("functions", ["all", "http"])
+@pytest.mark.parametrize(("preset", "expected"), [(None, "'__all__' 0"), ("", "'' 1")])
+def test_the_app_turns_off_pydantic_plugin_discovery_unless_the_settings_turn_it_on(
+    functions: str, preset: str | None, expected: str
+) -> None:
+    ours = ("COSMOS", "SERVICEBUS", "FOODDELIVERY", "PYDANTIC")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(ours)}
+    env |= ENV | {"FOODDELIVERY_AZURE_FUNCTIONS": functions}
+    if preset is not None:
+        env["PYDANTIC_DISABLE_PLUGINS"] = preset
+    done = subprocess.run(
+        [sys.executable, "-c", PLUGIN_PROBE, str(APP)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == expected

@@ -5,6 +5,8 @@ the fan-out to the runtime topic, and a refused publish reported per order."""
 from __future__ import annotations
 
 import json
+import socket
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,7 +19,13 @@ from fooddelivery.domain.events import DomainEvent, EventType
 from fooddelivery.ports.notifications import Notification, NotificationKind
 from fooddelivery.testing.builders import make_event
 from fooddelivery.testing.contracts import EventPublisherContract, LocationStreamContract, NotifierContract
-from fooddelivery_gcp.pubsub import PubSubEventPublisher, PubSubLocationStream, PubSubNotifier
+from fooddelivery_gcp.pubsub import (
+    BATCH_LATENCY_S,
+    LazyPublisher,
+    PubSubEventPublisher,
+    PubSubLocationStream,
+    PubSubNotifier,
+)
 from gcp_stack import PROJECT, PubSubAdmin
 
 
@@ -104,6 +112,19 @@ def test_every_message_carries_the_order_as_ordering_key_and_its_type_and_schema
     )
 
 
+def test_the_client_sends_a_batch_after_1_ms_and_a_long_call_still_arrives_in_order(admin: PubSubAdmin) -> None:
+    # the library's default holds every message 10 ms before it sends the batch: 10 ms on each topic's publish of a
+    # request that publishes after commit
+    client = LazyPublisher().get()
+    assert client.batch_settings.max_latency == BATCH_LATENCY_S == 0.001
+    assert client.publisher_options.enable_message_ordering is True
+    topic, subscription = _topic(admin, "latency")
+    events = [make_event(order_id="ord-l", order_version=v, type=EventType.ORDER_STATUS_CHANGED) for v in range(1, 61)]
+    PubSubEventPublisher(topic, client=client).publish(events)  # may span several batches: still in order
+    messages = admin.pull(subscription, at_least=60)
+    assert [int(m.attributes["orderVersion"]) for m in messages] == list(range(1, 61))
+
+
 def test_the_fan_out_sends_only_the_runtimes_events_to_the_runtime_topic_and_every_event_to_the_bus(
     admin: PubSubAdmin,
 ) -> None:
@@ -149,6 +170,25 @@ def test_a_publish_that_outlives_the_wait_is_reported_failed_and_retryable_not_r
     PubSubEventPublisher(topic, timeout_s=10).publish([later])  # the key was never paused: it still publishes
     got = [m.attributes["eventId"] for m in admin.pull(subscription, at_least=3, timeout=10)]
     assert later.event_id in got and set(got) <= {*(e.event_id for e in events), later.event_id}
+
+
+def test_a_publish_to_an_unreachable_service_waits_timeout_s_in_all_not_once_per_event(
+    admin: PubSubAdmin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # timeout_s is the wait for the batch: each event's future waited timeout_s on its own, so a stopped service held
+    # a publish of n events n x timeout_s (a sweep of 100 events: 100 x 30 s) instead of timeout_s
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("PUBSUB_EMULATOR_HOST", f"127.0.0.1:{port}")  # nothing listens there
+    events = [make_event(order_id=order) for order in ("ord-u", "ord-u", "ord-v", "ord-v")]
+    started = time.monotonic()
+    with pytest.raises(InfrastructureError) as caught:
+        PubSubEventPublisher(f"projects/{PROJECT}/topics/unreachable", timeout_s=1.0).publish(events)
+    waited = time.monotonic() - started
+    assert caught.value.context["failed_ids"] == [e.event_id for e in events]
+    assert caught.value.context["retryable"] is True
+    assert 1.0 <= waited < 2.5, waited  # one timeout_s (was 4.0: one per event)
 
 
 def test_a_position_that_outlives_the_wait_is_reported_failed_not_raised_as_a_bug(admin: PubSubAdmin) -> None:
