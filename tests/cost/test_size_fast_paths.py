@@ -163,6 +163,22 @@ def test_an_order_whose_fixed_objects_change_is_sized_again() -> None:
     assert sizes.order_size(other) == _reference_document_size(sizes.order_document(other)) != first
 
 
+class _OrderId(str):
+    """A caller's typed id: a ``str`` subclass, which ``check_id`` accepts and the order keeps as given."""
+
+
+def test_an_order_whose_id_is_a_str_subclass_is_sized_as_its_document() -> None:
+    # value_size sizes a value that is not exactly a str as a time (27 bytes): so the "orderId" attribute, while the
+    # id's copies in statusCreatedAt and createdAtKey are text (f-strings) of the id's UTF-8 bytes
+    typed = make_order(order_id=_OrderId("ord-typed-é"), customer_id="cus-ana", promo=None)
+    plain = make_order(order_id="ord-typed-é", customer_id="cus-ana", promo=None)
+    assert type(typed.order_id) is _OrderId
+    expected = _reference_document_size(sizes.order_document(typed))
+    assert sizes.order_size(typed) == expected
+    assert expected == _reference_document_size(sizes.order_document(plain)) + _TIME_WIDTH - len("ord-typed-é".encode())
+    sizes.forget_order(typed.order_id)
+
+
 # -- outbox records and envelopes -----------------------------------------------------------------------------
 _payloads = st.dictionaries(
     _text,

@@ -366,7 +366,9 @@ def _order_fixed_bytes(order: Order) -> int:
     vs = value_size
     order_id = order.order_id
     id_bytes = vs(order_id)
-    size = 7 + id_bytes + 2 * id_bytes  # "orderId", and the id in statusCreatedAt and createdAtKey
+    # "orderId", and the id in statusCreatedAt and createdAtKey: text there even when the id is a str subclass,
+    # which value_size sizes as a time
+    size = 7 + id_bytes + 2 * (id_bytes if type(order_id) is str else _text_size(order_id))
     value: Any = order.customer_id
     if value is not None:  # "userId"
         size += 6 + vs(value)
