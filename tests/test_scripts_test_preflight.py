@@ -92,3 +92,20 @@ def test_with_every_tool_present_the_check_lets_the_run_start(tmp_path: Path) ->
     assert "missing, install first" not in run.stderr
     assert run.stdout.startswith("== core: install")  # then python3 is not on this PATH: it stops there
     assert run.returncode != 0
+
+
+def test_a_java_that_fails_is_named_not_a_silent_exit(tmp_path: Path) -> None:
+    # macOS has /usr/bin/java even without a JDK: it says so and exits 1 (set -e and pipefail ended the script
+    # there, with exit 1 and not a word)
+    fakes = {
+        "node": 'if [ "$1" = -p ]; then echo true; else echo v20.11.0; fi',
+        "npm": "true",
+        "gcloud": "true",
+        "java": "echo 'The operation could not be completed. Unable to locate a Java Runtime.' >&2; exit 1",
+    }
+    run = _run(_bin(tmp_path, fakes))
+
+    assert run.returncode == 1
+    assert run.stderr.splitlines()[1:] == [
+        "  - Java >= 17 (java -version failed: The operation could not be completed. Unable to locate a Java Runtime.)"
+    ]
