@@ -92,3 +92,43 @@ def test_with_every_tool_present_the_check_lets_the_run_start(tmp_path: Path) ->
     assert "missing, install first" not in run.stderr
     assert run.stdout.startswith("== core: install")  # then python3 is not on this PATH: it stops there
     assert run.returncode != 0
+
+
+def test_a_java_that_fails_is_named_not_a_silent_exit(tmp_path: Path) -> None:
+    # macOS has /usr/bin/java even without a JDK: it says so and exits 1 (set -e and pipefail ended the script
+    # there, with exit 1 and not a word)
+    fakes = {
+        "node": 'if [ "$1" = -p ]; then echo true; else echo v20.11.0; fi',
+        "npm": "true",
+        "gcloud": "true",
+        "java": "echo 'The operation could not be completed. Unable to locate a Java Runtime.' >&2; exit 1",
+    }
+    run = _run(_bin(tmp_path, fakes))
+
+    assert run.returncode == 1
+    assert run.stderr.splitlines()[1:] == [
+        "  - Java >= 17 (java -version failed: The operation could not be completed. Unable to locate a Java Runtime.)"
+    ]
+
+
+def test_a_node_that_prints_before_its_answer_passes_and_one_that_fails_is_named(tmp_path: Path) -> None:
+    # a preload (NODE_OPTIONS=--require dotenv/config: dotenv 17 logs "injecting env" on stdout) printed before
+    # "true": Node.js 20 was refused as "Node.js >= 18 (found v20.11.0)"
+    tools = {"npm": "true", "gcloud": "true", "java": "echo 'openjdk version \"17.0.15\" 2025-04-15' >&2"}
+    chatty = 'if [ "$1" = -p ]; then echo "[dotenv@17.2.0] injecting env (0)"; echo true; else echo v20.11.0; fi'
+    (tmp_path / "chatty").mkdir()
+    run = _run(_bin(tmp_path / "chatty", {**tools, "node": chatty}))
+    assert "missing, install first" not in run.stderr
+    assert run.stdout.startswith("== core: install")
+    # a node that fails (a bad NODE_OPTIONS) ended the script with its exit code, before gcloud and Java were looked at
+    broken = "echo 'node: --foo is not allowed in NODE_OPTIONS' >&2; exit 9"
+    (tmp_path / "broken").mkdir()
+    run = _run(_bin(tmp_path / "broken", {"npm": "true", "node": broken}))
+    assert run.returncode == 1
+    assert run.stderr.splitlines() == [
+        "node: --foo is not allowed in NODE_OPTIONS",
+        "scripts/test: missing, install first (see the README's Set up):",
+        "  - Node.js >= 18 (node -p failed: its error is above)",
+        "  - the google-cloud-cli (gcloud: the Firestore and Pub/Sub emulators)",
+        "  - Java >= 17 (the Firestore and Pub/Sub emulators)",
+    ]

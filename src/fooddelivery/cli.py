@@ -459,8 +459,6 @@ def cost(
             catalog = catalog.with_overrides(overrides)
     except CatalogError as exc:
         raise click.UsageError(str(exc)) from None
-    if out is not None:
-        _check_writable(out)  # before the simulated day, as simulate does: exit 3 with the reason
     if report_path is not None:
         try:
             report = json.loads(report_path.read_text(encoding="utf-8"))
@@ -468,7 +466,9 @@ def cost(
             raise click.UsageError(f"cannot read {report_path}: {exc}") from None
         if peak_share is not None:
             click.echo("note: --peak-share is ignored with --report (the report's day has its own profile)", err=True)
-    else:
+    if out is not None:  # (it creates the directory: not for a --report that cannot be read)
+        _check_writable(out)  # before the simulated day, as simulate does: exit 3 with the reason
+    if report_path is None:
         report = _simulate_for_cost(sample_orders, seed, peak_share, progress)
     try:
         est = estimate(

@@ -173,3 +173,13 @@ def test_reports_that_fail_to_be_written_after_the_estimate_end_with_exit_3(
     assert result.exit_code == 3, result.output
     assert f"cannot write the reports to {tmp_path / 'r'}: No space left on device" in result.output
     assert written == ["simulation.json"]
+
+
+def test_a_report_that_cannot_be_read_leaves_no_out_directory_behind(tmp_path: Path) -> None:
+    # the --out check creates the directory: it comes after --report is read (still before any simulated day)
+    out, report = tmp_path / "reports", tmp_path / "report.json"
+    report.write_text("{not json", encoding="utf-8")
+    result = CliRunner().invoke(main, ["cost", "--report", str(report), "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    assert f"cannot read {report}" in result.output
+    assert not out.exists()

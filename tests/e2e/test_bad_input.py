@@ -109,6 +109,8 @@ CASES: list[tuple[str, str, str, bytes | None, dict[str, str], int, str, str | N
     ("price above any menu price", "POST", "/orders", _item().replace(b"15.99", b"1e400"), {}, 422,
      "validation_error", "items.0.price"),
     ("price zero", "POST", "/orders", _item().replace(b"15.99", b"0"), {}, 422, "validation_error", "items.0.price"),
+    ("price below any currency's cent", "POST", "/orders", _item().replace(b"15.99", b"1e-400"), {}, 422,
+     "validation_error", "items.0.price"),
     ("tip with a tenth of a cent", "POST", "/orders", _order(tip="1.001"), {}, 409, "catalog_mismatch", "tip"),
     ("tip with a tenth of a mill", "POST", "/orders", _order(tip="1.0001"), {}, 422, "validation_error", "tip"),
     ("tip over 500", "POST", "/orders", _order(tip="500.01"), {}, 422, "validation_error", "tip"),

@@ -30,3 +30,13 @@ def test_bootstrapping_with_an_sdk_keeps_only_the_live_services(telemetry: Telem
     assert len(metrics._dead_letter_sources) == before + 1
     (point,) = telemetry.points("fooddelivery.dlq.depth")
     assert point.value == 1
+
+
+def test_the_depth_counts_the_events_dead_lettered_as_never_handleable_too(telemetry: Telemetry) -> None:
+    # FoodDeliveryService.malformed is the in-process dead-letter queue (handle_events puts an event there and lets it
+    # leave the outbox): the gauge did not see it, so nothing but one log line said an event was dropped
+    live = bootstrap()
+    live.service.malformed.append(object())  # type: ignore[arg-type]
+    live.service.dead_letters.append(object())  # type: ignore[arg-type]
+    (point,) = telemetry.points("fooddelivery.dlq.depth")
+    assert point.value == 2

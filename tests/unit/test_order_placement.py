@@ -198,7 +198,18 @@ def test_a_client_price_no_menu_price_can_be_is_a_validation_error_not_a_change(
     assert str(error).endswith(f"(lines.0.unit_price: must be above 0 and at most {MAX_MENU_PRICE})")
 
 
-@pytest.mark.parametrize("sent", ["15.98", "15.991", 16, "10000", "0.01"])
+@pytest.mark.parametrize("sent", ["1e-400", "0.0001", "15.9901", "9999.9999"])
+def test_a_client_price_with_more_decimals_than_any_currency_has_is_a_validation_error_not_a_change(
+    sent: str,
+) -> None:
+    # no currency has more than 3 decimals (ISO 4217), so no menu price is 1E-400: re-reading the menu cannot help
+    error = _refused(lines=[LineRequest(1, item_id="pizza", unit_price=sent)])
+    assert type(error) is ValidationError
+    assert field_codes(error) == {"lines.0.unit_price": "precision"}
+    assert str(error).endswith("(lines.0.unit_price: must have at most 3 decimal places)")
+
+
+@pytest.mark.parametrize("sent", ["15.98", "15.991", 16, "10000", "0.01", "15.9800", "15.980"])
 def test_a_client_price_other_than_the_menu_price_is_price_changed(sent: object) -> None:
     error = _refused(lines=[LineRequest(1, item_id="pizza", unit_price=sent)])
     assert isinstance(error, PriceChanged)

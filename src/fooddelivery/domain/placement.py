@@ -14,15 +14,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Context, Decimal
 from typing import Final
 
 from fooddelivery.domain._frozen import fast_frozen_init
 from fooddelivery.domain.catalog import MAX_MENU_PRICE, DeliveryAddress, MenuItem, Restaurant
 from fooddelivery.domain.errors import CatalogMismatch, FieldError, PriceChanged, ValidationError
-from fooddelivery.domain.money import Money, parse_decimal
+from fooddelivery.domain.money import MINOR_UNITS, Money, parse_decimal
 from fooddelivery.domain.pricing import PriceBreakdown, PricingPolicy, PromoCode, price_order
 
 __all__ = ["MAX_LINES", "MAX_QUANTITY", "LineItem", "LineRequest", "ParsedRequest", "parse_request", "price"]
+
+#: Most decimals a menu price can have (ISO 4217: no currency has more than 3), and the step they give.
+_PRICE_PLACES: Final[int] = max(MINOR_UNITS.values())
+_PRICE_STEP: Final[Decimal] = Decimal(1).scaleb(-_PRICE_PLACES)
+#: Exact for any price up to MAX_MENU_PRICE, whatever the thread's decimal context says.
+_PRICE_CONTEXT: Final[Context] = Context(prec=60)
 
 #: Most lines one order may have.
 MAX_LINES: Final[int] = 50
@@ -130,6 +137,11 @@ def _seen_price(item: MenuItem, req: LineRequest, i: int, errors: list[FieldErro
     if not 0 < sent <= MAX_MENU_PRICE:  # no menu price is there, whatever the restaurant does: never valid (422)
         errors.append(
             FieldError(f"lines.{i}.unit_price", f"must be above 0 and at most {MAX_MENU_PRICE}", "out_of_range")
+        )
+        return
+    if sent != sent.quantize(_PRICE_STEP, context=_PRICE_CONTEXT):  # 1E-400: no menu price either (422)
+        errors.append(
+            FieldError(f"lines.{i}.unit_price", f"must have at most {_PRICE_PLACES} decimal places", "precision")
         )
         return
     if sent != item.price.amount:

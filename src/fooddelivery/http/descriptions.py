@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from fooddelivery.domain.actors import Role
+from fooddelivery.domain.catalog import MAX_MENU_PRICE
 from fooddelivery.domain.order import TRANSITIONS, OrderStatus
 from fooddelivery.domain.pricing import DEFAULT_MAX_DELIVERY_KM, OUT_OF_DELIVERY_AREA
 
@@ -49,7 +50,8 @@ _ORDER_VISIBILITY = (
 DESCRIPTIONS: Final[Mapping[str, str]] = {
     "create_order": (
         "**Customers only.** Prices the order from the restaurant's menu (a `price` the client sends must equal "
-        "it, else 409 `price_changed`), stores it with its `OrderPlaced` event, and starts the order saga: the "
+        f"it, else 409 `price_changed`; one no menu price can be, 0 or less, above {MAX_MENU_PRICE} or with more "
+        "than 3 decimals, is 422), stores it with its `OrderPlaced` event, and starts the order saga: the "
         "payment is authorized and captured, the restaurant and the customer notified and the nearest driver "
         "assigned before the answer (201, `Location`). An item not on the menu, a restaurant not accepting "
         "orders, a tip with more decimals than its currency or a promo code that does not apply is 409 "

@@ -346,7 +346,8 @@ def _address(value: object) -> object:
 
 class OrderItemIn(_In):
     """One line: a menu item by ``itemId`` or by ``name``, a ``quantity`` (1..99) and optionally the
-    ``price`` the client saw (it must equal the menu price, else 409 ``price_changed``).
+    ``price`` the client saw (it must equal the menu price, else 409 ``price_changed``; one no menu price can be,
+    0 or less, above 10000 or with more than 3 decimals, is 422).
     """
 
     model_config = ConfigDict(

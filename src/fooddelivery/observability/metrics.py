@@ -9,8 +9,8 @@
 - ``fooddelivery.saga.step.retries`` (counter, 1; ``fooddelivery.saga.step``): each attempt after the first;
 - ``fooddelivery.outbox.lag`` (histogram, s; ``messaging.operation.name``: ``publish`` after a commit or by the
   sweep, ``relay`` by a change stream): from the event's time to its publication;
-- ``fooddelivery.dlq.depth`` (gauge, 1): events whose in-process handling failed and wait to be handled again
-  (``FoodDeliveryService.dead_letters``).
+- ``fooddelivery.dlq.depth`` (gauge, 1): events whose in-process handling failed: those that wait to be handled
+  again (``FoodDeliveryService.dead_letters``) and those that never can be (``FoodDeliveryService.malformed``).
 
 Orders are counted where their event is committed (``OrderPlaced``; ``OrderStatusChanged`` to ``CONFIRMED``;
 ``OrderFailed`` by its ``reason``; ``OrderCancelled``), once per write, in the process that wrote it. A cloud
@@ -62,7 +62,7 @@ class _Instruments:
 
 _current: list[_Instruments] = []
 #: The watched owners' dead letters, by registration number (an entry goes when its owner is collected).
-_dead_letter_sources: dict[int, Callable[[], Sequence[Any] | None]] = {}
+_dead_letter_sources: dict[int, Callable[[], int]] = {}
 _source_keys = itertools.count()
 
 
@@ -81,8 +81,9 @@ def instruments() -> _Instruments | None:
     return _current[0]
 
 
-def watch_dead_letters(owner: Any, attribute: str = "dead_letters") -> None:
-    """Report ``len(owner.<attribute>)`` in ``fooddelivery.dlq.depth`` while ``owner`` lives.
+def watch_dead_letters(owner: Any, attributes: Sequence[str] = ("dead_letters", "malformed")) -> None:
+    """Report the sum of ``len(owner.<attribute>)`` over ``attributes`` (those it has) in ``fooddelivery.dlq.depth``
+    while ``owner`` lives.
 
     Only when a meter provider is in use now (otherwise nothing is kept: the composition root calls it on every
     ``bootstrap()``, which a long-running process may do again and again); ``owner`` is held weakly and its
@@ -93,9 +94,9 @@ def watch_dead_letters(owner: Any, attribute: str = "dead_letters") -> None:
     key = next(_source_keys)
     ref = weakref.ref(owner, lambda _ref: _dead_letter_sources.pop(key, None))
 
-    def source() -> Sequence[Any] | None:
+    def source() -> int:
         target = ref()
-        return None if target is None else getattr(target, attribute, None)
+        return 0 if target is None else sum(len(getattr(target, name, ())) for name in attributes)
 
     _dead_letter_sources[key] = source
 
@@ -105,9 +106,7 @@ def _observe_dead_letters(options: Any) -> Iterable[Any]:
 
     depth = 0
     for source in list(_dead_letter_sources.values()):
-        letters = source()
-        if letters is not None:
-            depth += len(letters)
+        depth += source()
     return [Observation(depth)]
 
 

@@ -14,6 +14,7 @@ import pytest
 from fooddelivery.adapters.memory import InMemorySagaStateStore, VirtualClock
 from fooddelivery.application.saga.runner import StepContext
 from fooddelivery.domain.errors import InfrastructureError, NotFound, PaymentDeclined
+from fooddelivery.domain.money import Money
 from fooddelivery_azure.durable.activities import checkpoint_key, load_checkpoints, run_step
 from fooddelivery_azure.durable.orchestrator import MalformedSagaInput, StepInput, StepResult
 
@@ -102,3 +103,14 @@ def test_an_output_that_is_not_json_fails_the_activity() -> None:
     with pytest.raises(TypeError):
         run_step(_payload("confirm_order"), "confirm_order", {"confirm_order": lambda ctx: {"at": CLOCK.now()}},
                  InMemorySagaStateStore(), CLOCK)
+
+
+def test_a_validation_errors_detail_is_answered_as_the_in_process_runner_stores_it() -> None:
+    # The in-process runner stores exc.detail as the saga's error detail (str(exc) of a ValidationError appends the
+    # field errors the detail does not name); the orchestrator stores the activity's "detail" the same way.
+    def mix(ctx: StepContext) -> None:
+        _ = Money.of(10, "EUR") + Money.of(10, "USD")
+
+    answer = run_step(_payload("capture_payment"), "capture_payment", {"capture_payment": mix},
+                      InMemorySagaStateStore(), CLOCK)
+    assert (answer["code"], answer["detail"]) == ("currency_mismatch", "cannot combine EUR with USD")

@@ -378,7 +378,7 @@ class StepResult:
     def failure(cls, exc: FoodDeliveryError) -> StepResult:
         """An action that raised the core's error ``exc``."""
         names = error_names(exc)
-        return cls(False, error=names[0], errors=tuple(names), code=exc.code, detail=str(exc))
+        return cls(False, error=names[0], errors=tuple(names), code=exc.code, detail=exc.detail)
 
     def matches(self, names: Iterable[str]) -> bool:
         """Whether a ``Retry``/``Catch`` entry naming ``names`` takes this failure."""
