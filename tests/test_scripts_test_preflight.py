@@ -10,6 +10,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
+#: Fakes of every tool the check looks for, each new enough (name -> bash body).
+EVERY_TOOL: dict[str, str] = {
+    "node": 'if [ "$1" = -p ]; then echo true; else echo v20.11.0; fi',
+    "npm": "true",
+    "gcloud": "true",
+    "java": "echo 'openjdk version \"17.0.15\" 2025-04-15' >&2",
+}
+
 
 def _bin(tmp_path: Path, fakes: dict[str, str]) -> Path:
     """A PATH directory with the few tools the check itself uses, and ``fakes`` (name -> bash body); no python3, so
@@ -81,13 +89,7 @@ def test_too_old_node_and_java_are_named_with_the_version_found(
 
 
 def test_with_every_tool_present_the_check_lets_the_run_start(tmp_path: Path) -> None:
-    fakes = {
-        "node": 'if [ "$1" = -p ]; then echo true; else echo v20.11.0; fi',
-        "npm": "true",
-        "gcloud": "true",
-        "java": "echo 'openjdk version \"17.0.15\" 2025-04-15' >&2",
-    }
-    run = _run(_bin(tmp_path, fakes))
+    run = _run(_bin(tmp_path, EVERY_TOOL))
 
     assert "missing, install first" not in run.stderr
     assert run.stdout.startswith("== core: install")  # then python3 is not on this PATH: it stops there
@@ -97,13 +99,8 @@ def test_with_every_tool_present_the_check_lets_the_run_start(tmp_path: Path) ->
 def test_a_java_that_fails_is_named_not_a_silent_exit(tmp_path: Path) -> None:
     # macOS has /usr/bin/java even without a JDK: it says so and exits 1 (set -e and pipefail ended the script
     # there, with exit 1 and not a word)
-    fakes = {
-        "node": 'if [ "$1" = -p ]; then echo true; else echo v20.11.0; fi',
-        "npm": "true",
-        "gcloud": "true",
-        "java": "echo 'The operation could not be completed. Unable to locate a Java Runtime.' >&2; exit 1",
-    }
-    run = _run(_bin(tmp_path, fakes))
+    no_jdk = "echo 'The operation could not be completed. Unable to locate a Java Runtime.' >&2; exit 1"
+    run = _run(_bin(tmp_path, {**EVERY_TOOL, "java": no_jdk}))
 
     assert run.returncode == 1
     assert run.stderr.splitlines()[1:] == [
@@ -114,10 +111,9 @@ def test_a_java_that_fails_is_named_not_a_silent_exit(tmp_path: Path) -> None:
 def test_a_node_that_prints_before_its_answer_passes_and_one_that_fails_is_named(tmp_path: Path) -> None:
     # a preload (NODE_OPTIONS=--require dotenv/config: dotenv 17 logs "injecting env" on stdout) printed before
     # "true": Node.js 20 was refused as "Node.js >= 18 (found v20.11.0)"
-    tools = {"npm": "true", "gcloud": "true", "java": "echo 'openjdk version \"17.0.15\" 2025-04-15' >&2"}
     chatty = 'if [ "$1" = -p ]; then echo "[dotenv@17.2.0] injecting env (0)"; echo true; else echo v20.11.0; fi'
     (tmp_path / "chatty").mkdir()
-    run = _run(_bin(tmp_path / "chatty", {**tools, "node": chatty}))
+    run = _run(_bin(tmp_path / "chatty", {**EVERY_TOOL, "node": chatty}))
     assert "missing, install first" not in run.stderr
     assert run.stdout.startswith("== core: install")
     # a node that fails (a bad NODE_OPTIONS) ended the script with its exit code, before gcloud and Java were looked at

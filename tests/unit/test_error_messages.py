@@ -20,6 +20,7 @@ def test_a_validation_error_shows_each_invalid_field_after_its_summary() -> None
 def test_a_field_the_detail_already_names_is_not_repeated() -> None:
     assert str(ValidationError.single("body", "not JSON")) == "body: not JSON"
     assert str(ValidationError("nothing to name")) == "nothing to name"
+    assert str(ValidationError("", [FieldError("x", "wrong")])) == "x: wrong"  # no detail: the fields alone
 
 
 def test_the_subclasses_show_their_fields_too() -> None:

@@ -92,7 +92,8 @@ class ValidationError(FoodDeliveryError):
         if not missing:
             return self.detail
         more = f"; and {len(missing) - 5} more" if len(missing) > 5 else ""
-        return f"{self.detail} ({'; '.join(missing[:5])}{more})"
+        listed = f"{'; '.join(missing[:5])}{more}"
+        return f"{self.detail} ({listed})" if self.detail else listed
 
     @classmethod
     def single(cls, field: str, message: str, code: str = "invalid") -> ValidationError:
